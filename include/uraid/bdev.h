@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The block-device interface. Every backend (ram, null, file, fault) and every array is a
+ * uraid_bdev; users open a descriptor, take a per-reactor channel and submit I/O on it.
+ *
+ * Units: offsets and lengths are in blocks (block_size bytes: 512 or 4096). Buffers are iovecs
+ * whose total length must equal num_blocks * block_size; any alignment is accepted (backends
+ * that need aligned memory bounce).
+ *
+ * Submit contract (DESIGN.md §2):
+ *  - A submit that returns 0 calls cb exactly once, later, on the submitting reactor, and never
+ *    from inside the submit call.
+ *  - A submit that returns an error never calls cb. -EINVAL: the request is malformed (out of
+ *    range, wrong length, descriptor is read-only); -ENOTSUP: the bdev does not do that type of
+ *    I/O. -ENOMEM / -EAGAIN: out of
+ *    request slots right now; queue the I/O and retry later, never fail the user's I/O for it.
+ *  - cb's status is 0 or a negative errno (-EIO for a device error).
+ *  - Submit on the reactor that owns ch (the one that called uraid_bdev_get_io_channel).
+ *
+ * Ordering: none between I/Os in flight at the same time. A FLUSH makes durable every write
+ * that completed before the FLUSH was submitted. A WRITE with URAID_IO_FUA is durable when it
+ * completes.
+ */
+#ifndef URAID_BDEV_H
+#define URAID_BDEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "uraid/thread.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define URAID_BDEV_NAME_MAX 64
+
+struct uraid_bdev;
+struct uraid_bdev_desc;
+
+enum uraid_io_type {
+	URAID_IO_READ,
+	URAID_IO_WRITE,
+	URAID_IO_FLUSH,
+	URAID_IO_UNMAP,
+	URAID_IO_WRITE_ZEROES,
+	URAID_IO_RESET,
+	URAID_IO_NUM_TYPES
+};
+
+/* Write flags. */
+#define URAID_IO_FUA (1u << 0)
+
+enum uraid_bdev_event {
+	URAID_BDEV_EVENT_REMOVE, /* the bdev is going away: close the descriptor */
+};
+
+typedef void (*uraid_bdev_event_cb)(enum uraid_bdev_event event, struct uraid_bdev *bdev,
+				    void *event_ctx);
+typedef void (*uraid_bdev_io_cb)(void *cb_arg, int status);
+typedef void (*uraid_bdev_unregister_cb)(void *cb_arg, int status);
+
+/* --- lookup and properties (any thread) --- */
+struct uraid_bdev *uraid_bdev_get_by_name(const char *name);
+const char *uraid_bdev_get_name(const struct uraid_bdev *bdev);
+const char *uraid_bdev_get_product(const struct uraid_bdev *bdev);
+const uint8_t *uraid_bdev_get_uuid(const struct uraid_bdev *bdev); /* 16 bytes */
+uint32_t uraid_bdev_get_block_size(const struct uraid_bdev *bdev);
+uint64_t uraid_bdev_get_num_blocks(const struct uraid_bdev *bdev);
+bool uraid_bdev_has_write_cache(const struct uraid_bdev *bdev);
+bool uraid_bdev_io_type_supported(const struct uraid_bdev *bdev, enum uraid_io_type type);
+const char *uraid_bdev_claimed_by(const struct uraid_bdev *bdev); /* NULL if unclaimed */
+/* Call fn for every registered bdev in registration order; stops at a non-zero return. */
+int uraid_bdev_foreach(int (*fn)(struct uraid_bdev *bdev, void *ctx), void *ctx);
+
+/* --- descriptors (control path) --- */
+
+/* Open by name. write = false opens read-only. -ENODEV: no such bdev (or it is being removed);
+ * -EPERM: write requested but the bdev is claimed by someone else. event_cb is called (on the
+ * opening reactor, or directly if the opener was not a reactor) when the bdev is hot-removed. */
+int uraid_bdev_open(const char *name, bool write, uraid_bdev_event_cb event_cb, void *event_ctx,
+		    struct uraid_bdev_desc **desc);
+void uraid_bdev_close(struct uraid_bdev_desc *desc);
+struct uraid_bdev *uraid_bdev_desc_get_bdev(struct uraid_bdev_desc *desc);
+
+/* Exclusive write claim: afterwards, nobody else can open the bdev for writing, and claiming
+ * fails (-EPERM) if another descriptor already has it open for writing or claimed. The claim is
+ * released when desc is closed. owner names the claimer in error messages. */
+int uraid_bdev_claim(struct uraid_bdev_desc *desc, const char *owner);
+
+/* --- channels and I/O (data path, on a reactor) --- */
+struct uraid_io_channel *uraid_bdev_get_io_channel(struct uraid_bdev_desc *desc);
+
+int uraid_bdev_readv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		     const struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+		     uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_writev(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		      const struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+		      uint64_t num_blocks, uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_read(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, void *buf,
+		    uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_write(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, void *buf,
+		     uint64_t offset_blocks, uint64_t num_blocks, uint32_t flags,
+		     uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_flush(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		     uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		     uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			    uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb,
+			    void *cb_arg);
+/* Completes after every I/O this channel had in flight has completed. */
+int uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		     uraid_bdev_io_cb cb, void *cb_arg);
+
+/* Per-channel counters, summed by the caller across channels if needed. */
+struct uraid_bdev_io_stats {
+	uint64_t ops[URAID_IO_NUM_TYPES];
+	uint64_t blocks[URAID_IO_NUM_TYPES];
+	uint64_t errors;
+};
+void uraid_bdev_get_channel_stats(struct uraid_io_channel *ch, struct uraid_bdev_io_stats *st);
+
+/* --- removal (control path) --- */
+
+/* Hot-remove: tell every open descriptor (URAID_BDEV_EVENT_REMOVE), and once all are closed
+ * and all channels are gone, destroy the bdev and call cb. New opens fail from now on. */
+void uraid_bdev_unregister(struct uraid_bdev *bdev, uraid_bdev_unregister_cb cb, void *cb_arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

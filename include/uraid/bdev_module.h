@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The interface between the bdev layer and the code that implements a bdev (a backend or an
+ * array). A module fills struct uraid_bdev and registers it; the layer validates every request
+ * (range, length, type, access) before calling submit_request, so a module sees only
+ * well-formed I/O.
+ */
+#ifndef URAID_BDEV_MODULE_H
+#define URAID_BDEV_MODULE_H
+
+#include <sys/queue.h>
+
+#include "uraid/bdev.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct uraid_bdev_io {
+	struct uraid_bdev *bdev;
+	enum uraid_io_type type;
+	uint32_t flags; /* URAID_IO_FUA */
+	uint64_t offset_blocks;
+	uint64_t num_blocks;
+	struct iovec *iov; /* READ/WRITE only; owned by the submitter until completion */
+	int iovcnt;
+	int status; /* free for the module to stage a status before completing */
+	/* Free for the module while it owns the I/O (queueing, deferred completion). */
+	STAILQ_ENTRY(uraid_bdev_io) link;
+
+	/* bdev layer private */
+	uraid_bdev_io_cb cb;
+	void *cb_arg;
+	struct bdev_channel *bch;
+	struct iovec iov_one;
+
+	/* Module private, bdev->driver_ctx_size bytes, 16-byte aligned. */
+	_Alignas(16) uint8_t driver_ctx[];
+};
+
+struct uraid_bdev_fn_table {
+	/* Run the I/O on the module channel ch_ctx (the create_cb context of bdev->io_device,
+	 * NULL when the module has none). Return 0 and later call uraid_bdev_io_complete()
+	 * exactly once (never from inside this call), or return a negative errno to refuse it
+	 * (-ENOMEM/-EAGAIN: retry later) and never complete it. */
+	int (*submit_request)(void *ch_ctx, struct uraid_bdev_io *io);
+	/* Optional: types beyond READ/WRITE/FLUSH/RESET; NULL = those four only. */
+	bool (*io_type_supported)(struct uraid_bdev *bdev, enum uraid_io_type type);
+	/* Free the module's state; called once no descriptor or channel is left. */
+	void (*destruct)(struct uraid_bdev *bdev);
+};
+
+struct uraid_bdev {
+	/* Filled by the module before uraid_bdev_register(). */
+	char name[URAID_BDEV_NAME_MAX];
+	const char *product; /* "Malloc disk", "Null disk", ... */
+	uint8_t uuid[16];    /* all zero: the layer generates one */
+	uint32_t block_size;
+	uint64_t num_blocks;
+	bool write_cache;
+	size_t driver_ctx_size;
+	void *io_device; /* module channel device, or NULL */
+	const struct uraid_bdev_fn_table *fn;
+	void *ctx;
+
+	/* bdev layer private */
+	struct bdev_internal *internal;
+};
+
+/* 0, -EEXIST (name taken), -EINVAL (bad geometry). The bdev layer registers the bdev as an
+ * io_device itself; the module must not reuse the bdev pointer as its own io_device. */
+int uraid_bdev_register(struct uraid_bdev *bdev);
+
+/* Complete an I/O on the reactor it was submitted on. status: 0 or negative errno. */
+void uraid_bdev_io_complete(struct uraid_bdev_io *io, int status);
+
+/* Complete an I/O from the reactor's next iteration instead of now: for modules that finish
+ * synchronously (ram, null, errors) but must not call back from inside submit. */
+void uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status);
+
+/* Total byte length of an iovec array. */
+uint64_t uraid_iov_length(const struct iovec *iov, int iovcnt);
+/* Copy between a flat buffer and an iovec array, starting at byte offset within the iovecs. */
+void uraid_iov_to_buf(void *buf, const struct iovec *iov, int iovcnt, uint64_t offset,
+		      uint64_t len);
+void uraid_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t offset, const void *buf,
+			uint64_t len);
+void uraid_iov_memset(const struct iovec *iov, int iovcnt, int c);
+
+/* Parse and format the canonical 8-4-4-4-12 UUID text. */
+int uraid_uuid_parse(const char *text, uint8_t uuid[16]);
+void uraid_uuid_format(const uint8_t uuid[16], char out[37]);
+void uraid_uuid_generate(uint8_t uuid[16]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Runs every unit test program and functional test script, each under a timeout, and sums their
+# closing lines into one: "N passed, N failed, N skipped". A program that dies without its
+# closing line counts as one failure.
+set -u
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export URAID_BIN="$root/$build/uraid"
+export URAID_BUILD="$root/$build"
+logdir="$root/$build/test-logs"
+mkdir -p "$logdir"
+
+P=0 F=0 S=0
+run_one() {
+	local name=$1 limit=$2; shift 2
+	local log="$logdir/$name.log" rc line p f s
+	timeout -k 5 "$limit" "$@" >"$log" 2>&1
+	rc=$?
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		if [ $rc -eq 77 ]; then S=$((S + 1)); printf '  %-28s skipped\n' "$name"; return; fi
+		F=$((F + 1))
+		printf '  %-28s FAILED (exit %d, no summary; see %s)\n' "$name" "$rc" "$log"
+		tail -n 20 "$log" | sed 's/^/    | /'
+		return
+	fi
+	read -r p _ f _ s _ <<<"${line//,/}"
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "$f" -eq 0 ]; then f=1; fi
+	P=$((P + p)) F=$((F + f)) S=$((S + s))
+	printf '  %-28s %s\n' "$name" "$line"
+	if [ "$f" -ne 0 ]; then
+		grep -E 'FAIL|failed|error' "$log" | head -n 30 | sed 's/^/    | /'
+	fi
+}
+
+echo "unit tests ($build):"
+for t in "$build"/tests/unit/test_*; do
+	[ -x "$t" ] || continue
+	run_one "$(basename "$t")" 300 "$t"
+done
+echo "functional tests:"
+for t in tests/func/test_*.sh; do
+	[ -f "$t" ] || continue
+	run_one "$(basename "$t" .sh)" 300 bash "$t"
+done
+echo "$P passed, $F failed, $S skipped"
+[ "$F" -eq 0 ]

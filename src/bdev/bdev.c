@@ -1,0 +1,833 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The generic bdev layer: registry, descriptors and claims, per-reactor bdev channels with
+ * request pools, request validation, deferred completion, RESET and hot-remove.
+ *
+ * A bdev is an io_device; its channel (struct bdev_channel) holds the module's channel, a pool
+ * of struct uraid_bdev_io with the module's driver context behind each, and counters. Requests
+ * are validated here so modules see only well-formed I/O.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "bdev_priv.h"
+
+#define IO_CHUNK     64
+#define IO_MAX	     65536
+
+struct uraid_bdev_desc {
+	struct uraid_bdev *bdev;
+	bool write;
+	uraid_bdev_event_cb event_cb;
+	void *event_ctx;
+	struct uraid_reactor *reactor;
+	TAILQ_ENTRY(uraid_bdev_desc) link;
+};
+
+struct bdev_internal {
+	struct uraid_bdev *bdev;
+	TAILQ_HEAD(, uraid_bdev_desc) descs;
+	struct uraid_bdev_desc *claim_desc;
+	char claim_owner[URAID_BDEV_NAME_MAX];
+	bool removing;
+	uraid_bdev_unregister_cb unregister_cb;
+	void *unregister_cb_arg;
+	TAILQ_ENTRY(bdev_internal) link;
+};
+
+STAILQ_HEAD(io_list, uraid_bdev_io);
+
+struct mgr_channel {
+	struct io_list deferred;
+	struct uraid_poller *poller;
+};
+
+struct bdev_channel {
+	struct uraid_bdev *bdev;
+	struct uraid_io_channel *module_ch;
+	void *module_ctx;
+	struct uraid_io_channel *mgr_ch;
+	struct mgr_channel *mgr;
+	struct io_list free_ios;
+	size_t io_bytes;
+	unsigned num_ios;
+	unsigned num_chunks;
+	void **chunks;
+	uint64_t inflight;
+	uint64_t resets_waiting;
+	struct io_list resets;
+	struct uraid_bdev_io_stats stats;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, bdev_internal) g_bdevs = TAILQ_HEAD_INITIALIZER(g_bdevs);
+static pthread_once_t g_mgr_once = PTHREAD_ONCE_INIT;
+static int g_bdev_mgr; /* its address is the deferred-completion io_device */
+
+/* --- iovec helpers --- */
+
+uint64_t
+uraid_iov_length(const struct iovec *iov, int iovcnt)
+{
+	uint64_t len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+void
+uraid_iov_to_buf(void *buf, const struct iovec *iov, int iovcnt, uint64_t offset, uint64_t len)
+{
+	uint8_t *out = buf;
+
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		uint64_t n;
+
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
+			continue;
+		}
+		n = iov[i].iov_len - offset;
+		if (n > len)
+			n = len;
+		memcpy(out, (uint8_t *)iov[i].iov_base + offset, n);
+		out += n;
+		len -= n;
+		offset = 0;
+	}
+}
+
+void
+uraid_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t offset, const void *buf,
+		   uint64_t len)
+{
+	const uint8_t *in = buf;
+
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		uint64_t n;
+
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
+			continue;
+		}
+		n = iov[i].iov_len - offset;
+		if (n > len)
+			n = len;
+		memcpy((uint8_t *)iov[i].iov_base + offset, in, n);
+		in += n;
+		len -= n;
+		offset = 0;
+	}
+}
+
+void
+uraid_iov_memset(const struct iovec *iov, int iovcnt, int c)
+{
+	for (int i = 0; i < iovcnt; i++)
+		memset(iov[i].iov_base, c, iov[i].iov_len);
+}
+
+/* --- UUIDs --- */
+
+int
+uraid_uuid_parse(const char *text, uint8_t uuid[16])
+{
+	static const int dash_at[] = {8, 13, 18, 23};
+	int byte = 0;
+
+	if (strlen(text) != 36)
+		return -EINVAL;
+	for (int i = 0; i < 36;) {
+		unsigned v;
+
+		if (i == dash_at[0] || i == dash_at[1] || i == dash_at[2] || i == dash_at[3]) {
+			if (text[i] != '-')
+				return -EINVAL;
+			i++;
+			continue;
+		}
+		if (sscanf(text + i, "%2x", &v) != 1 || !__builtin_isxdigit((unsigned char)text[i]) ||
+		    !__builtin_isxdigit((unsigned char)text[i + 1]))
+			return -EINVAL;
+		uuid[byte++] = (uint8_t)v;
+		i += 2;
+	}
+	return 0;
+}
+
+void
+uraid_uuid_format(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
+}
+
+void
+uraid_uuid_generate(uint8_t uuid[16])
+{
+	if (getrandom(uuid, 16, 0) != 16) {
+		struct prng p;
+		uint64_t a, b;
+
+		prng_seed(&p, (uint64_t)(uintptr_t)uuid ^ uraid_now_us());
+		a = prng_next(&p);
+		b = prng_next(&p);
+		memcpy(uuid, &a, 8);
+		memcpy(uuid + 8, &b, 8);
+	}
+	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
+	uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+}
+
+/* --- deferred completion: one queue and poller per reactor --- */
+
+static int
+mgr_poll(void *arg)
+{
+	struct mgr_channel *mgr = arg;
+	struct io_list batch;
+	struct uraid_bdev_io *io;
+
+	if (STAILQ_EMPTY(&mgr->deferred))
+		return URAID_POLLER_IDLE;
+	/* Take the whole queue first: callbacks may defer more I/O, which then waits for the next
+	 * iteration instead of starving everything else. */
+	STAILQ_INIT(&batch);
+	STAILQ_CONCAT(&batch, &mgr->deferred);
+	while ((io = STAILQ_FIRST(&batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&batch, link);
+		uraid_bdev_io_complete(io, io->status);
+	}
+	return URAID_POLLER_BUSY;
+}
+
+static int
+mgr_channel_create(void *io_device UNUSED, void *ctx)
+{
+	struct mgr_channel *mgr = ctx;
+
+	STAILQ_INIT(&mgr->deferred);
+	mgr->poller = uraid_poller_register(mgr_poll, mgr, 0);
+	return mgr->poller ? 0 : -ENOMEM;
+}
+
+static void
+mgr_channel_destroy(void *io_device UNUSED, void *ctx)
+{
+	struct mgr_channel *mgr = ctx;
+
+	uraid_poller_unregister(&mgr->poller);
+}
+
+static void
+mgr_register(void)
+{
+	uraid_io_device_register(&g_bdev_mgr, mgr_channel_create, mgr_channel_destroy,
+				 sizeof(struct mgr_channel), "bdev_mgr");
+}
+
+void
+uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status)
+{
+	io->status = status;
+	STAILQ_INSERT_TAIL(&io->bch->mgr->deferred, io, link);
+}
+
+/* --- bdev channels --- */
+
+static int
+bch_grow(struct bdev_channel *bch)
+{
+	void **chunks;
+	uint8_t *mem;
+
+	if (bch->num_ios >= IO_MAX)
+		return -ENOMEM;
+	chunks = realloc(bch->chunks, (bch->num_chunks + 1) * sizeof(*chunks));
+	if (chunks == NULL)
+		return -ENOMEM;
+	bch->chunks = chunks;
+	mem = aligned_alloc(CACHE_LINE_BYTES, bch->io_bytes * IO_CHUNK);
+	if (mem == NULL)
+		return -ENOMEM;
+	memset(mem, 0, bch->io_bytes * IO_CHUNK);
+	bch->chunks[bch->num_chunks++] = mem;
+	for (unsigned i = 0; i < IO_CHUNK; i++) {
+		struct uraid_bdev_io *io = (struct uraid_bdev_io *)(mem + i * bch->io_bytes);
+
+		io->bch = bch;
+		io->bdev = bch->bdev;
+		STAILQ_INSERT_TAIL(&bch->free_ios, io, link);
+	}
+	bch->num_ios += IO_CHUNK;
+	return 0;
+}
+
+static int
+bch_create(void *io_device, void *ctx)
+{
+	struct uraid_bdev *bdev = io_device;
+	struct bdev_channel *bch = ctx;
+	int rc = -ENOMEM;
+
+	bch->bdev = bdev;
+	STAILQ_INIT(&bch->free_ios);
+	STAILQ_INIT(&bch->resets);
+	bch->io_bytes = align_up_u64(sizeof(struct uraid_bdev_io) + bdev->driver_ctx_size,
+				     CACHE_LINE_BYTES);
+	bch->mgr_ch = uraid_get_io_channel(&g_bdev_mgr);
+	if (bch->mgr_ch == NULL)
+		goto err_mgr;
+	bch->mgr = uraid_io_channel_get_ctx(bch->mgr_ch);
+	if (bdev->io_device != NULL) {
+		bch->module_ch = uraid_get_io_channel(bdev->io_device);
+		if (bch->module_ch == NULL) {
+			rc = -ENODEV;
+			goto err_module;
+		}
+		bch->module_ctx = uraid_io_channel_get_ctx(bch->module_ch);
+	}
+	rc = bch_grow(bch);
+	if (rc != 0)
+		goto err_pool;
+	return 0;
+
+err_pool:
+	uraid_put_io_channel(bch->module_ch);
+err_module:
+	uraid_put_io_channel(bch->mgr_ch);
+err_mgr:
+	LOG_ERR("%s: cannot create an I/O channel: %s", bdev->name, strerror(-rc));
+	return rc;
+}
+
+static void
+bch_destroy(void *io_device UNUSED, void *ctx)
+{
+	struct bdev_channel *bch = ctx;
+
+	if (bch->inflight != 0)
+		LOG_ERR("%s: channel destroyed with %lu I/O in flight", bch->bdev->name,
+			(unsigned long)bch->inflight);
+	uraid_put_io_channel(bch->module_ch);
+	uraid_put_io_channel(bch->mgr_ch);
+	for (unsigned i = 0; i < bch->num_chunks; i++)
+		free(bch->chunks[i]);
+	free(bch->chunks);
+}
+
+void
+uraid_bdev_get_channel_stats(struct uraid_io_channel *ch, struct uraid_bdev_io_stats *st)
+{
+	struct bdev_channel *bch = uraid_io_channel_get_ctx(ch);
+
+	*st = bch->stats;
+}
+
+/* --- registry --- */
+
+int
+uraid_bdev_register(struct uraid_bdev *bdev)
+{
+	struct bdev_internal *in, *it;
+
+	if (bdev->name[0] == '\0' || bdev->fn == NULL || bdev->fn->submit_request == NULL ||
+	    (bdev->block_size != 512 && bdev->block_size != 4096) || bdev->num_blocks == 0)
+		return -EINVAL;
+	pthread_once(&g_mgr_once, mgr_register);
+	in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return -ENOMEM;
+	in->bdev = bdev;
+	TAILQ_INIT(&in->descs);
+	{
+		static const uint8_t zero[16];
+
+		if (memcmp(bdev->uuid, zero, 16) == 0)
+			uraid_uuid_generate(bdev->uuid);
+	}
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(it, &g_bdevs, link) {
+		if (strcmp(it->bdev->name, bdev->name) == 0) {
+			pthread_mutex_unlock(&g_lock);
+			free(in);
+			return -EEXIST;
+		}
+	}
+	bdev->internal = in;
+	TAILQ_INSERT_TAIL(&g_bdevs, in, link);
+	pthread_mutex_unlock(&g_lock);
+	uraid_io_device_register(bdev, bch_create, bch_destroy, sizeof(struct bdev_channel),
+				 bdev->name);
+	return 0;
+}
+
+static struct uraid_bdev *
+bdev_find_locked(const char *name)
+{
+	struct bdev_internal *in;
+
+	TAILQ_FOREACH(in, &g_bdevs, link) {
+		if (strcmp(in->bdev->name, name) == 0)
+			return in->bdev;
+	}
+	return NULL;
+}
+
+struct uraid_bdev *
+uraid_bdev_get_by_name(const char *name)
+{
+	struct uraid_bdev *bdev;
+
+	pthread_mutex_lock(&g_lock);
+	bdev = bdev_find_locked(name);
+	pthread_mutex_unlock(&g_lock);
+	return bdev;
+}
+
+int
+uraid_bdev_foreach(int (*fn)(struct uraid_bdev *bdev, void *ctx), void *ctx)
+{
+	struct uraid_bdev *list[1024];
+	struct bdev_internal *in;
+	unsigned n = 0;
+	int rc = 0;
+
+	/* Snapshot under the lock, call without it: fn may open or create bdevs. */
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(in, &g_bdevs, link) {
+		if (n < ARRAY_SIZE(list))
+			list[n++] = in->bdev;
+	}
+	pthread_mutex_unlock(&g_lock);
+	for (unsigned i = 0; i < n && rc == 0; i++)
+		rc = fn(list[i], ctx);
+	return rc;
+}
+
+const char *
+uraid_bdev_get_name(const struct uraid_bdev *bdev)
+{
+	return bdev->name;
+}
+
+const char *
+uraid_bdev_get_product(const struct uraid_bdev *bdev)
+{
+	return bdev->product ? bdev->product : "";
+}
+
+const uint8_t *
+uraid_bdev_get_uuid(const struct uraid_bdev *bdev)
+{
+	return bdev->uuid;
+}
+
+uint32_t
+uraid_bdev_get_block_size(const struct uraid_bdev *bdev)
+{
+	return bdev->block_size;
+}
+
+uint64_t
+uraid_bdev_get_num_blocks(const struct uraid_bdev *bdev)
+{
+	return bdev->num_blocks;
+}
+
+bool
+uraid_bdev_has_write_cache(const struct uraid_bdev *bdev)
+{
+	return bdev->write_cache;
+}
+
+bool
+uraid_bdev_io_type_supported(const struct uraid_bdev *bdev, enum uraid_io_type type)
+{
+	switch (type) {
+	case URAID_IO_READ:
+	case URAID_IO_WRITE:
+	case URAID_IO_FLUSH:
+	case URAID_IO_RESET:
+		return true;
+	case URAID_IO_UNMAP:
+	case URAID_IO_WRITE_ZEROES:
+		return bdev->fn->io_type_supported != NULL &&
+		       bdev->fn->io_type_supported((struct uraid_bdev *)bdev, type);
+	default:
+		return false;
+	}
+}
+
+const char *
+uraid_bdev_claimed_by(const struct uraid_bdev *bdev)
+{
+	const char *owner;
+
+	pthread_mutex_lock(&g_lock);
+	owner = bdev->internal->claim_desc ? bdev->internal->claim_owner : NULL;
+	pthread_mutex_unlock(&g_lock);
+	return owner;
+}
+
+/* --- descriptors --- */
+
+int
+uraid_bdev_open(const char *name, bool write, uraid_bdev_event_cb event_cb, void *event_ctx,
+		struct uraid_bdev_desc **out)
+{
+	struct uraid_bdev_desc *desc;
+	struct uraid_bdev *bdev;
+	int rc = 0;
+
+	desc = calloc(1, sizeof(*desc));
+	if (desc == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&g_lock);
+	bdev = bdev_find_locked(name);
+	if (bdev == NULL || bdev->internal->removing) {
+		rc = -ENODEV;
+		goto out;
+	}
+	if (write && bdev->internal->claim_desc != NULL) {
+		rc = -EPERM;
+		goto out;
+	}
+	desc->bdev = bdev;
+	desc->write = write;
+	desc->event_cb = event_cb;
+	desc->event_ctx = event_ctx;
+	desc->reactor = uraid_reactor_self();
+	TAILQ_INSERT_TAIL(&bdev->internal->descs, desc, link);
+out:
+	pthread_mutex_unlock(&g_lock);
+	if (rc != 0) {
+		free(desc);
+		return rc;
+	}
+	*out = desc;
+	return 0;
+}
+
+int
+uraid_bdev_claim(struct uraid_bdev_desc *desc, const char *owner)
+{
+	struct bdev_internal *in = desc->bdev->internal;
+	struct uraid_bdev_desc *d;
+	int rc = 0;
+
+	pthread_mutex_lock(&g_lock);
+	if (in->claim_desc != NULL && in->claim_desc != desc) {
+		rc = -EPERM;
+		goto out;
+	}
+	TAILQ_FOREACH(d, &in->descs, link) {
+		if (d != desc && d->write) {
+			rc = -EPERM;
+			goto out;
+		}
+	}
+	in->claim_desc = desc;
+	desc->write = true;
+	snprintf(in->claim_owner, sizeof(in->claim_owner), "%s", owner);
+out:
+	pthread_mutex_unlock(&g_lock);
+	return rc;
+}
+
+static void
+bdev_unregister_done(void *io_device)
+{
+	struct uraid_bdev *bdev = io_device;
+	struct bdev_internal *in = bdev->internal;
+	uraid_bdev_unregister_cb cb = in->unregister_cb;
+	void *cb_arg = in->unregister_cb_arg;
+
+	free(in);
+	bdev->internal = NULL;
+	if (bdev->fn->destruct)
+		bdev->fn->destruct(bdev);
+	if (cb)
+		cb(cb_arg, 0);
+}
+
+void
+uraid_bdev_close(struct uraid_bdev_desc *desc)
+{
+	struct uraid_bdev *bdev = desc->bdev;
+	struct bdev_internal *in = bdev->internal;
+	bool last;
+
+	pthread_mutex_lock(&g_lock);
+	TAILQ_REMOVE(&in->descs, desc, link);
+	if (in->claim_desc == desc)
+		in->claim_desc = NULL;
+	last = in->removing && TAILQ_EMPTY(&in->descs);
+	pthread_mutex_unlock(&g_lock);
+	free(desc);
+	if (last)
+		uraid_io_device_unregister(bdev, bdev_unregister_done);
+}
+
+struct uraid_bdev *
+uraid_bdev_desc_get_bdev(struct uraid_bdev_desc *desc)
+{
+	return desc->bdev;
+}
+
+struct uraid_io_channel *
+uraid_bdev_get_io_channel(struct uraid_bdev_desc *desc)
+{
+	return uraid_get_io_channel(desc->bdev);
+}
+
+struct remove_event {
+	struct uraid_bdev_desc *desc;
+	struct uraid_bdev *bdev;
+};
+
+static void
+deliver_remove(void *arg)
+{
+	struct remove_event *ev = arg;
+
+	if (ev->desc->event_cb)
+		ev->desc->event_cb(URAID_BDEV_EVENT_REMOVE, ev->bdev, ev->desc->event_ctx);
+	free(ev);
+}
+
+void
+uraid_bdev_unregister(struct uraid_bdev *bdev, uraid_bdev_unregister_cb cb, void *cb_arg)
+{
+	struct bdev_internal *in = bdev->internal;
+	struct remove_event **events = NULL;
+	struct uraid_bdev_desc *d;
+	unsigned n = 0, count = 0;
+
+	pthread_mutex_lock(&g_lock);
+	if (in->removing) {
+		pthread_mutex_unlock(&g_lock);
+		if (cb)
+			cb(cb_arg, -EBUSY);
+		return;
+	}
+	in->removing = true;
+	in->unregister_cb = cb;
+	in->unregister_cb_arg = cb_arg;
+	TAILQ_REMOVE(&g_bdevs, in, link);
+	TAILQ_FOREACH(d, &in->descs, link)
+		count++;
+	if (count > 0)
+		events = calloc(count, sizeof(*events));
+	TAILQ_FOREACH(d, &in->descs, link) {
+		struct remove_event *ev = events ? malloc(sizeof(*ev)) : NULL;
+
+		if (ev == NULL)
+			continue;
+		ev->desc = d;
+		ev->bdev = bdev;
+		events[n++] = ev;
+	}
+	pthread_mutex_unlock(&g_lock);
+
+	if (count == 0) {
+		uraid_io_device_unregister(bdev, bdev_unregister_done);
+		return;
+	}
+	/* Called without the lock: holders usually close their descriptor from the callback. */
+	for (unsigned i = 0; i < n; i++) {
+		struct uraid_reactor *r = events[i]->desc->reactor;
+
+		if (r != NULL)
+			uraid_reactor_send(r, deliver_remove, events[i]);
+		else
+			deliver_remove(events[i]);
+	}
+	free(events);
+}
+
+/* --- I/O submission --- */
+
+static int
+bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum uraid_io_type type,
+	    const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+	    uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	struct uraid_bdev *bdev = desc->bdev;
+	struct bdev_channel *bch = uraid_io_channel_get_ctx(ch);
+	struct uraid_bdev_io *io;
+	int rc;
+
+	if (unlikely(type != URAID_IO_READ && type != URAID_IO_RESET && !desc->write))
+		return -EINVAL;
+	if (unlikely(type >= URAID_IO_UNMAP && !uraid_bdev_io_type_supported(bdev, type)))
+		return -ENOTSUP;
+	if (type == URAID_IO_READ || type == URAID_IO_WRITE || type == URAID_IO_UNMAP ||
+	    type == URAID_IO_WRITE_ZEROES) {
+		if (unlikely(num_blocks == 0 || num_blocks > bdev->num_blocks ||
+			     offset_blocks > bdev->num_blocks - num_blocks))
+			return -EINVAL;
+	}
+	if (type == URAID_IO_READ || type == URAID_IO_WRITE) {
+		if (unlikely(iovcnt <= 0 || iov == NULL ||
+			     uraid_iov_length(iov, iovcnt) != num_blocks * bdev->block_size))
+			return -EINVAL;
+	}
+	if (unlikely(flags & ~URAID_IO_FUA))
+		return -EINVAL;
+
+	io = STAILQ_FIRST(&bch->free_ios);
+	if (unlikely(io == NULL)) {
+		rc = bch_grow(bch);
+		if (rc != 0)
+			return rc;
+		io = STAILQ_FIRST(&bch->free_ios);
+	}
+	STAILQ_REMOVE_HEAD(&bch->free_ios, link);
+	io->type = type;
+	io->flags = flags;
+	io->offset_blocks = offset_blocks;
+	io->num_blocks = num_blocks;
+	if (iovcnt == 1) {
+		/* A single iovec is copied, so callers may pass one that lives on their stack. */
+		io->iov_one = iov[0];
+		io->iov = &io->iov_one;
+	} else {
+		io->iov = (struct iovec *)iov;
+	}
+	io->iovcnt = iovcnt;
+	io->status = 0;
+	io->cb = cb;
+	io->cb_arg = cb_arg;
+	bch->inflight++;
+
+	if (type == URAID_IO_RESET) {
+		/* Handled here for every module: done once this channel's earlier I/O is. */
+		if (bch->inflight == bch->resets_waiting + 1) {
+			uraid_bdev_io_complete_deferred(io, 0);
+		} else {
+			bch->resets_waiting++;
+			STAILQ_INSERT_TAIL(&bch->resets, io, link);
+		}
+		return 0;
+	}
+	rc = bdev->fn->submit_request(bch->module_ctx, io);
+	if (unlikely(rc != 0)) {
+		bch->inflight--;
+		STAILQ_INSERT_HEAD(&bch->free_ios, io, link);
+	}
+	return rc;
+}
+
+void
+uraid_bdev_io_complete(struct uraid_bdev_io *io, int status)
+{
+	struct bdev_channel *bch = io->bch;
+	uraid_bdev_io_cb cb = io->cb;
+	void *cb_arg = io->cb_arg;
+
+	bch->stats.ops[io->type]++;
+	bch->stats.blocks[io->type] += io->num_blocks;
+	if (status != 0)
+		bch->stats.errors++;
+	bch->inflight--;
+	/* Back to the pool before the callback, so the callback's next submit reuses this warm
+	 * request. */
+	STAILQ_INSERT_HEAD(&bch->free_ios, io, link);
+	if (unlikely(bch->resets_waiting != 0) && bch->inflight == bch->resets_waiting) {
+		struct uraid_bdev_io *r;
+
+		while ((r = STAILQ_FIRST(&bch->resets)) != NULL) {
+			STAILQ_REMOVE_HEAD(&bch->resets, link);
+			uraid_bdev_io_complete_deferred(r, 0);
+		}
+		bch->resets_waiting = 0;
+	}
+	cb(cb_arg, status);
+}
+
+int
+uraid_bdev_readv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		 const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+		 uraid_bdev_io_cb cb, void *cb_arg)
+{
+	return bdev_submit(desc, ch, URAID_IO_READ, iov, iovcnt, offset_blocks, num_blocks, 0, cb,
+			   cb_arg);
+}
+
+int
+uraid_bdev_writev(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		  const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+		  uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	return bdev_submit(desc, ch, URAID_IO_WRITE, iov, iovcnt, offset_blocks, num_blocks, flags,
+			   cb, cb_arg);
+}
+
+/* The single-buffer forms keep their iovec in the request itself. */
+static int
+bdev_submit_buf(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		enum uraid_io_type type, void *buf, uint64_t offset_blocks, uint64_t num_blocks,
+		uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	struct iovec iov;
+
+	if (num_blocks > desc->bdev->num_blocks)
+		return -EINVAL;
+	iov.iov_base = buf;
+	iov.iov_len = num_blocks * desc->bdev->block_size;
+	return bdev_submit(desc, ch, type, &iov, 1, offset_blocks, num_blocks, flags, cb, cb_arg);
+}
+
+int
+uraid_bdev_read(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, void *buf,
+		uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	return bdev_submit_buf(desc, ch, URAID_IO_READ, buf, offset_blocks, num_blocks, 0, cb,
+			       cb_arg);
+}
+
+int
+uraid_bdev_write(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, void *buf,
+		 uint64_t offset_blocks, uint64_t num_blocks, uint32_t flags, uraid_bdev_io_cb cb,
+		 void *cb_arg)
+{
+	return bdev_submit_buf(desc, ch, URAID_IO_WRITE, buf, offset_blocks, num_blocks, flags,
+			       cb, cb_arg);
+}
+
+int
+uraid_bdev_flush(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
+		 void *cb_arg)
+{
+	return bdev_submit(desc, ch, URAID_IO_FLUSH, NULL, 0, 0, 0, 0, cb, cb_arg);
+}
+
+int
+uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+		 uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	return bdev_submit(desc, ch, URAID_IO_UNMAP, NULL, 0, offset_blocks, num_blocks, 0, cb,
+			   cb_arg);
+}
+
+int
+uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb,
+			void *cb_arg)
+{
+	return bdev_submit(desc, ch, URAID_IO_WRITE_ZEROES, NULL, 0, offset_blocks, num_blocks, 0,
+			   cb, cb_arg);
+}
+
+int
+uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
+		 void *cb_arg)
+{
+	return bdev_submit(desc, ch, URAID_IO_RESET, NULL, 0, 0, 0, 0, cb, cb_arg);
+}

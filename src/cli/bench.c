@@ -1,0 +1,1011 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uraid bench: runs a workload on bdevs from a JSON config, one job per (bdev, reactor), and
+ * reports IOPS, bandwidth and latency percentiles. Its flags are bdevperf's, so SPDK command
+ * lines carry over; --verify stamps every written block with its address and a generation,
+ * reads it back and checks it.
+ *
+ * Each job owns a disjoint slice of its bdev (so jobs never race), keeps queue_depth I/Os in
+ * flight, and picks offsets aligned to the I/O size, as bdevperf does. Latency is measured
+ * with the TSC (calibrated against CLOCK_MONOTONIC) into a log-linear histogram.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include "cli.h"
+#include "server/rpc.h"
+#include "uraid/bdev.h"
+
+enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RW, WL_RANDRW };
+static const char *const wl_names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
+
+struct bench_opts {
+	const char *config;
+	const char *target;
+	unsigned queue_depth;
+	uint64_t io_size;
+	enum workload workload;
+	int read_pct;
+	double seconds;
+	uint64_t core_mask;
+	bool verify;
+	bool json;
+	uint64_t seed;
+};
+
+/* --- time --- */
+
+static double g_ns_per_tick = 1.0;
+
+static inline uint64_t
+ticks(void)
+{
+#if defined(__x86_64__)
+	return __rdtsc();
+#else
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+calibrate_ticks(void)
+{
+	uint64_t n0 = mono_ns(), t0 = ticks(), n1, t1;
+	struct timespec ts = {0, 20000000};
+
+	nanosleep(&ts, NULL);
+	n1 = mono_ns();
+	t1 = ticks();
+	if (t1 > t0)
+		g_ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
+}
+
+/* --- latency histogram: 16 linear sub-buckets per power of two (~6% resolution) --- */
+#define HIST_BUCKETS 1024
+
+struct hist {
+	uint64_t count[HIST_BUCKETS];
+	uint64_t n, sum, min, max;
+};
+
+static inline unsigned
+hist_index(uint64_t v)
+{
+	unsigned msb;
+
+	if (v < 16)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	return (msb - 3) * 16 + (unsigned)((v >> (msb - 4)) & 15);
+}
+
+static double
+hist_value(unsigned idx)
+{
+	unsigned msb, sub;
+
+	if (idx < 16)
+		return idx;
+	msb = idx / 16 + 3;
+	sub = idx % 16;
+	return ldexp(16 + sub + 0.5, (int)msb - 4);
+}
+
+static inline void
+hist_add(struct hist *h, uint64_t v)
+{
+	h->count[hist_index(v)]++;
+	h->n++;
+	h->sum += v;
+	if (v < h->min || h->n == 1)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+}
+
+static void
+hist_merge(struct hist *into, const struct hist *h)
+{
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		into->count[i] += h->count[i];
+	if (h->n && (into->n == 0 || h->min < into->min))
+		into->min = h->min;
+	if (h->max > into->max)
+		into->max = h->max;
+	into->n += h->n;
+	into->sum += h->sum;
+}
+
+/* Percentile in microseconds. */
+static double
+hist_pct_us(const struct hist *h, double pct)
+{
+	uint64_t want, seen = 0;
+
+	if (h->n == 0)
+		return 0;
+	want = (uint64_t)ceil(pct / 100.0 * (double)h->n);
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->count[i];
+		if (seen >= want && want > 0)
+			return hist_value(i) * g_ns_per_tick / 1000.0;
+	}
+	return (double)h->max * g_ns_per_tick / 1000.0;
+}
+
+/* --- jobs --- */
+
+enum slot_phase { PH_READ, PH_WRITE, PH_VERIFY_READ };
+
+struct job;
+
+struct slot {
+	struct job *job;
+	uint8_t *buf;
+	uint64_t unit;
+	uint64_t start;
+	uint32_t gen;
+	enum slot_phase phase;
+	STAILQ_ENTRY(slot) link;
+};
+
+struct job {
+	const struct bench_opts *o;
+	struct uraid_bdev_desc *desc;
+	const char *name;
+	unsigned reactor;
+	struct uraid_io_channel *ch;
+	uint32_t block_size;
+	uint64_t io_blocks;
+	uint64_t first_block;
+	uint64_t num_units;
+	unsigned queue_depth;
+	struct slot *slots;
+	struct prng rng;
+	uint64_t seq_unit;
+	uint64_t end_tick;
+	uint64_t start_ns, end_ns;
+	bool stopping;
+	unsigned outstanding;
+	STAILQ_HEAD(, slot) retry;
+	struct uraid_poller *poller;
+	uint32_t *gen;	/* verify: generation written to each unit (0 = never) */
+	uint8_t *busy;	/* verify: unit has an I/O in flight */
+	uint32_t next_gen;
+	_Atomic uint64_t ios; /* read by the progress printer */
+	uint64_t bytes;
+	uint64_t errors;
+	uint64_t miscompares;
+	uint64_t verified_blocks;
+	struct hist hist;
+	_Atomic bool done;
+};
+
+static void slot_start(struct slot *s);
+
+static bool
+wl_is_random(enum workload w)
+{
+	return w == WL_RANDREAD || w == WL_RANDWRITE || w == WL_RANDRW;
+}
+
+static void
+job_finish_if_idle(struct job *j)
+{
+	if (!j->stopping || j->outstanding != 0)
+		return;
+	j->end_ns = mono_ns();
+	uraid_poller_unregister(&j->poller);
+	uraid_put_io_channel(j->ch);
+	j->ch = NULL;
+	atomic_store_explicit(&j->done, true, memory_order_release);
+}
+
+/* The slot's I/O is over: start its next one, or retire the slot if the job is stopping. */
+static void
+slot_release(struct slot *s)
+{
+	struct job *j = s->job;
+
+	if (j->busy)
+		j->busy[s->unit] = 0;
+	if (!j->stopping) {
+		slot_start(s);
+		return;
+	}
+	j->outstanding--;
+	job_finish_if_idle(j);
+}
+
+static void
+verify_check(struct slot *s)
+{
+	struct job *j = s->job;
+	uint32_t gen = j->gen[s->unit];
+	uint64_t lba = j->first_block + s->unit * j->io_blocks;
+
+	if (gen == 0)
+		return; /* never written in this run: nothing to compare with */
+	for (uint64_t b = 0; b < j->io_blocks; b++) {
+		uint64_t found_lba, found_gen;
+
+		if (stamp_check(s->buf + b * j->block_size, j->block_size, lba + b, gen, j->o->seed,
+				&found_lba, &found_gen) == 0) {
+			j->verified_blocks++;
+			continue;
+		}
+		if (j->miscompares++ < 10) {
+			if (found_lba == UINT64_MAX)
+				fprintf(stderr,
+					"verify: %s: block %" PRIu64 ": expected generation %u, found "
+					"no stamp\n",
+					j->name, lba + b, gen);
+			else if (found_lba == lba + b && found_gen == gen)
+				fprintf(stderr,
+					"verify: %s: block %" PRIu64 ": header right, contents "
+					"corrupted\n",
+					j->name, lba + b);
+			else
+				fprintf(stderr,
+					"verify: %s: block %" PRIu64 ": expected generation %u, found "
+					"block %" PRIu64 " generation %" PRIu64 "\n",
+					j->name, lba + b, gen, found_lba, found_gen);
+		}
+	}
+}
+
+static void
+slot_done(void *arg, int status)
+{
+	struct slot *s = arg;
+	struct job *j = s->job;
+	uint64_t now = ticks();
+
+	hist_add(&j->hist, now - s->start);
+	atomic_store_explicit(&j->ios, atomic_load_explicit(&j->ios, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	j->bytes += j->io_blocks * j->block_size;
+	if (now >= j->end_tick)
+		j->stopping = true;
+	if (status != 0) {
+		if (j->errors++ < 10)
+			fprintf(stderr, "bench: %s: %s at block %" PRIu64 " failed: %s\n", j->name,
+				s->phase == PH_WRITE ? "write" : "read",
+				j->first_block + s->unit * j->io_blocks, strerror(-status));
+		if (j->o->verify)
+			j->stopping = true;
+		slot_release(s);
+		return;
+	}
+	if (j->o->verify) {
+		if (s->phase == PH_WRITE) {
+			j->gen[s->unit] = s->gen;
+			s->phase = PH_VERIFY_READ;
+			for (uint64_t b = 0; b < j->io_blocks; b++)
+				memset(s->buf + b * j->block_size, 0, 32);
+			s->start = ticks();
+			if (uraid_bdev_read(j->desc, j->ch, s->buf,
+					    j->first_block + s->unit * j->io_blocks, j->io_blocks,
+					    slot_done, s) != 0)
+				STAILQ_INSERT_TAIL(&j->retry, s, link);
+			return;
+		}
+		verify_check(s);
+	}
+	slot_release(s);
+}
+
+static bool
+slot_pick(struct slot *s)
+{
+	struct job *j = s->job;
+	uint64_t u;
+
+	if (wl_is_random(j->o->workload))
+		u = prng_below(&j->rng, j->num_units);
+	else
+		u = j->seq_unit++ % j->num_units;
+	if (j->busy) {
+		/* Verify: never two I/Os on one unit at once; probe for a free one. */
+		for (uint64_t i = 0; i < j->num_units && j->busy[u]; i++)
+			u = (u + 1) % j->num_units;
+		if (j->busy[u])
+			return false;
+		j->busy[u] = 1;
+	}
+	s->unit = u;
+	return true;
+}
+
+static bool
+slot_is_read(struct job *j)
+{
+	switch (j->o->workload) {
+	case WL_READ:
+	case WL_RANDREAD:
+		return true;
+	case WL_WRITE:
+	case WL_RANDWRITE:
+		return false;
+	default:
+		return prng_below(&j->rng, 100) < (uint64_t)j->o->read_pct;
+	}
+}
+
+static void
+slot_submit(struct slot *s)
+{
+	struct job *j = s->job;
+	uint64_t lba = j->first_block + s->unit * j->io_blocks;
+	int rc;
+
+	s->start = ticks();
+	if (s->phase == PH_WRITE)
+		rc = uraid_bdev_write(j->desc, j->ch, s->buf, lba, j->io_blocks, 0, slot_done, s);
+	else
+		rc = uraid_bdev_read(j->desc, j->ch, s->buf, lba, j->io_blocks, slot_done, s);
+	if (rc == -ENOMEM || rc == -EAGAIN) {
+		STAILQ_INSERT_TAIL(&j->retry, s, link);
+	} else if (rc != 0) {
+		fprintf(stderr, "bench: %s: submit failed: %s\n", j->name, strerror(-rc));
+		j->errors++;
+		j->stopping = true;
+		slot_release(s);
+	}
+}
+
+static void
+slot_start(struct slot *s)
+{
+	struct job *j = s->job;
+
+	if (!slot_pick(s)) {
+		j->outstanding--;
+		job_finish_if_idle(j);
+		return;
+	}
+	s->phase = slot_is_read(j) ? PH_READ : PH_WRITE;
+	if (s->phase == PH_WRITE && j->o->verify) {
+		uint64_t lba = j->first_block + s->unit * j->io_blocks;
+
+		s->gen = ++j->next_gen;
+		for (uint64_t b = 0; b < j->io_blocks; b++)
+			stamp_fill(s->buf + b * j->block_size, j->block_size, lba + b, s->gen,
+				   j->o->seed);
+	}
+	slot_submit(s);
+}
+
+static int
+job_poll(void *arg)
+{
+	struct job *j = arg;
+	struct slot *s;
+	int did = 0;
+
+	if (!j->stopping && ticks() >= j->end_tick)
+		j->stopping = true;
+	while ((s = STAILQ_FIRST(&j->retry)) != NULL) {
+		STAILQ_REMOVE_HEAD(&j->retry, link);
+		slot_submit(s);
+		did = 1;
+		if (STAILQ_FIRST(&j->retry) == s)
+			break;
+	}
+	return did ? URAID_POLLER_BUSY : URAID_POLLER_IDLE;
+}
+
+static void
+job_start(void *arg)
+{
+	struct job *j = arg;
+
+	j->ch = uraid_bdev_get_io_channel(j->desc);
+	j->poller = uraid_poller_register(job_poll, j, 0);
+	if (j->ch == NULL || j->poller == NULL) {
+		fprintf(stderr, "bench: %s: cannot get an I/O channel on reactor %u\n", j->name,
+			j->reactor);
+		j->errors++;
+		j->stopping = true;
+		uraid_poller_unregister(&j->poller);
+		uraid_put_io_channel(j->ch);
+		atomic_store_explicit(&j->done, true, memory_order_release);
+		return;
+	}
+	j->start_ns = mono_ns();
+	j->end_tick = ticks() + (uint64_t)(j->o->seconds * 1e9 / g_ns_per_tick);
+	j->outstanding = j->queue_depth;
+	for (unsigned i = 0; i < j->queue_depth; i++)
+		slot_start(&j->slots[i]);
+}
+
+/* --- setup and report --- */
+
+static void
+bench_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: uraid bench --json CONFIG [-T BDEV] -q DEPTH -o SIZE -w WORKLOAD -t SECONDS\n"
+		"                   [-M READ_PCT] [-m MASK] [--verify] [--seed N] [--output json]\n"
+		"\n"
+		"  --json CONFIG   SPDK-style JSON config that creates the bdevs\n"
+		"  -T BDEV         run on this bdev only (default: every bdev nobody claims)\n"
+		"  -q DEPTH        I/Os in flight per job (one job per bdev and reactor)\n"
+		"  -o SIZE         I/O size in bytes (suffixes k, m), a multiple of the block size\n"
+		"  -w WORKLOAD     read, write, randread, randwrite, rw, randrw\n"
+		"  -M READ_PCT     share of reads in rw/randrw (default 50)\n"
+		"  -t SECONDS      run time\n"
+		"  -m, -c MASK     reactor core mask: 0x3 or [0,1] (default 0x1)\n"
+		"  --verify        stamp written blocks, read them back and check them\n"
+		"  --seed N        PRNG seed (default: from the clock, printed)\n"
+		"  --output json   print results as JSON\n");
+}
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s)
+		return -EINVAL;
+	if (*end == 'k' || *end == 'K')
+		v <<= 10, end++;
+	else if (*end == 'm' || *end == 'M')
+		v <<= 20, end++;
+	if (*end != '\0' || v == 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_mask(const char *s, uint64_t *mask)
+{
+	char *end;
+
+	*mask = 0;
+	if (s[0] == '[') {
+		const char *p = s + 1;
+
+		while (*p && *p != ']') {
+			unsigned long a = strtoul(p, &end, 10), b;
+
+			if (end == p || a >= 64)
+				return -EINVAL;
+			b = a;
+			if (*end == '-') {
+				p = end + 1;
+				b = strtoul(p, &end, 10);
+				if (end == p || b >= 64 || b < a)
+					return -EINVAL;
+			}
+			for (unsigned long i = a; i <= b; i++)
+				*mask |= 1ull << i;
+			p = end;
+			if (*p == ',')
+				p++;
+		}
+		return (*p == ']' && p[1] == '\0' && *mask) ? 0 : -EINVAL;
+	}
+	*mask = strtoull(s, &end, 16);
+	return (end != s && *end == '\0' && *mask) ? 0 : -EINVAL;
+}
+
+struct target_list {
+	const char *names[256];
+	unsigned n;
+};
+
+static int
+add_unclaimed(struct uraid_bdev *bdev, void *ctx)
+{
+	struct target_list *t = ctx;
+
+	if (uraid_bdev_claimed_by(bdev) == NULL && t->n < ARRAY_SIZE(t->names))
+		t->names[t->n++] = uraid_bdev_get_name(bdev);
+	return 0;
+}
+
+static int
+collect_all(struct uraid_bdev *bdev, void *ctx)
+{
+	struct target_list *t = ctx;
+
+	if (t->n < ARRAY_SIZE(t->names))
+		t->names[t->n++] = uraid_bdev_get_name(bdev);
+	return 0;
+}
+
+static void
+unregister_done(void *arg, int status UNUSED)
+{
+	atomic_store((_Atomic bool *)arg, true);
+}
+
+/* Delete every bdev, newest first, so stacked bdevs go before their bases. */
+static void
+delete_all_bdevs(void)
+{
+	struct target_list all = {0};
+
+	uraid_bdev_foreach(collect_all, &all);
+	for (unsigned i = all.n; i-- > 0;) {
+		struct uraid_bdev *bdev = uraid_bdev_get_by_name(all.names[i]);
+		_Atomic bool done = false;
+		struct timespec ts = {0, 1000000};
+
+		if (bdev == NULL)
+			continue;
+		uraid_bdev_unregister(bdev, unregister_done, &done);
+		for (int k = 0; k < 5000 && !atomic_load(&done); k++)
+			nanosleep(&ts, NULL);
+	}
+}
+
+struct totals {
+	double iops, mibps;
+	uint64_t errors, miscompares, verified;
+	struct hist hist;
+};
+
+static json_t *
+job_json(const char *name, int reactor, double secs, double iops, double mibps,
+	 const struct hist *h, uint64_t errors)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(name));
+	if (reactor >= 0)
+		json_object_set_new(o, "reactor", json_integer(reactor));
+	json_object_set_new(o, "runtime_s", json_real(secs));
+	json_object_set_new(o, "iops", json_real(iops));
+	json_object_set_new(o, "mibps", json_real(mibps));
+	json_object_set_new(o, "mean_us",
+			    json_real(h->n ? (double)h->sum / (double)h->n * g_ns_per_tick / 1000
+					   : 0));
+	json_object_set_new(o, "p50_us", json_real(hist_pct_us(h, 50)));
+	json_object_set_new(o, "p99_us", json_real(hist_pct_us(h, 99)));
+	json_object_set_new(o, "p999_us", json_real(hist_pct_us(h, 99.9)));
+	json_object_set_new(o, "errors", json_integer((json_int_t)errors));
+	return o;
+}
+
+static void
+print_row(const char *name, const char *reactor, double iops, double mibps, const struct hist *h,
+	  uint64_t errors)
+{
+	printf("%-16s %-7s %12.1f %10.2f %9.2f %9.2f %9.2f %9.2f %7" PRIu64 "\n", name, reactor,
+	       iops, mibps, h->n ? (double)h->sum / (double)h->n * g_ns_per_tick / 1000 : 0.0,
+	       hist_pct_us(h, 50), hist_pct_us(h, 99), hist_pct_us(h, 99.9), errors);
+}
+
+static int
+report(struct job *jobs, unsigned njobs, const struct bench_opts *o)
+{
+	struct totals t = {0};
+	json_t *root = NULL, *arr = NULL;
+
+	if (o->json) {
+		root = json_object();
+		arr = json_array();
+	} else {
+		printf("\nworkload %s, queue depth %u, I/O size %" PRIu64 ", %.1f s%s\n",
+		       wl_names[o->workload], o->queue_depth, o->io_size, o->seconds,
+		       o->verify ? ", verify" : "");
+		printf("%-16s %-7s %12s %10s %9s %9s %9s %9s %7s\n", "bdev", "reactor", "IOPS",
+		       "MiB/s", "mean_us", "p50_us", "p99_us", "p99.9_us", "errors");
+	}
+	for (unsigned i = 0; i < njobs; i++) {
+		struct job *j = &jobs[i];
+		double secs = j->end_ns > j->start_ns ? (double)(j->end_ns - j->start_ns) / 1e9 : 1;
+		double iops = (double)j->hist.n / secs;
+		double mibps = (double)j->bytes / secs / 1048576.0;
+		char rbuf[16];
+
+		t.iops += iops;
+		t.mibps += mibps;
+		t.errors += j->errors;
+		t.miscompares += j->miscompares;
+		t.verified += j->verified_blocks;
+		hist_merge(&t.hist, &j->hist);
+		if (o->json) {
+			json_array_append_new(arr, job_json(j->name, (int)j->reactor, secs, iops,
+							    mibps, &j->hist, j->errors));
+		} else {
+			snprintf(rbuf, sizeof(rbuf), "%u", j->reactor);
+			print_row(j->name, rbuf, iops, mibps, &j->hist, j->errors);
+		}
+	}
+	if (o->json) {
+		json_t *tot = job_json("total", -1, o->seconds, t.iops, t.mibps, &t.hist, t.errors);
+
+		json_object_set_new(tot, "miscompares", json_integer((json_int_t)t.miscompares));
+		json_object_set_new(tot, "verified_blocks", json_integer((json_int_t)t.verified));
+		json_object_set_new(root, "workload", json_string(wl_names[o->workload]));
+		json_object_set_new(root, "queue_depth", json_integer(o->queue_depth));
+		json_object_set_new(root, "io_size", json_integer((json_int_t)o->io_size));
+		json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
+		json_object_set_new(root, "jobs", arr);
+		json_object_set_new(root, "total", tot);
+		json_dumpf(root, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(root);
+	} else {
+		print_row("Total", "", t.iops, t.mibps, &t.hist, t.errors);
+		if (o->verify)
+			printf("verify: %" PRIu64 " blocks checked, %" PRIu64
+			       " miscompares (seed %" PRIu64 ")\n",
+			       t.verified, t.miscompares, o->seed);
+	}
+	if (t.miscompares) {
+		fprintf(stderr, "uraid bench: verify FAILED: %" PRIu64 " blocks did not hold what "
+				"was written\n",
+			t.miscompares);
+		return 1;
+	}
+	if (t.errors) {
+		fprintf(stderr, "uraid bench: %" PRIu64 " I/O errors\n", t.errors);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option longopts[] = {
+		{"json", required_argument, NULL, 'j'},
+		{"verify", no_argument, NULL, 'V'},
+		{"seed", required_argument, NULL, 'S'},
+		{"output", required_argument, NULL, 'O'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool have_w = false, have_q = false, have_o = false, have_t = false;
+	char *end;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "j:T:q:o:w:M:t:m:c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->config = optarg;
+			break;
+		case 'T':
+			o->target = optarg;
+			break;
+		case 'q': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || v == 0 || v > 65536) {
+				fprintf(stderr, "uraid bench: -q %s: queue depth must be 1..65536\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->queue_depth = (unsigned)v;
+			have_q = true;
+			break;
+		}
+		case 'o':
+			if (parse_size(optarg, &o->io_size) != 0) {
+				fprintf(stderr, "uraid bench: -o %s: not a size (e.g. 4096, 4k, 1m)\n",
+					optarg);
+				return -EINVAL;
+			}
+			have_o = true;
+			break;
+		case 'w': {
+			size_t i;
+
+			for (i = 0; i < ARRAY_SIZE(wl_names); i++) {
+				if (strcmp(optarg, wl_names[i]) == 0)
+					break;
+			}
+			if (strcmp(optarg, "verify") == 0) {
+				/* bdevperf's -w verify: write and read back, sequentially. */
+				o->workload = WL_WRITE;
+				o->verify = true;
+			} else if (i == ARRAY_SIZE(wl_names)) {
+				fprintf(stderr,
+					"uraid bench: -w %s: use read, write, randread, randwrite, "
+					"rw, randrw or verify\n",
+					optarg);
+				return -EINVAL;
+			} else {
+				o->workload = (enum workload)i;
+			}
+			have_w = true;
+			break;
+		}
+		case 'M': {
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 0 || v > 100) {
+				fprintf(stderr, "uraid bench: -M %s: read share must be 0..100\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->read_pct = (int)v;
+			break;
+		}
+		case 't':
+			o->seconds = strtod(optarg, &end);
+			if (*end || !(o->seconds > 0 && o->seconds <= 86400)) {
+				fprintf(stderr, "uraid bench: -t %s: seconds must be in (0, 86400]\n",
+					optarg);
+				return -EINVAL;
+			}
+			have_t = true;
+			break;
+		case 'm':
+		case 'c':
+			if (parse_mask(optarg, &o->core_mask) != 0) {
+				fprintf(stderr,
+					"uraid bench: -%c %s: core mask must be hex (0x3) or a "
+					"list ([0,1])\n",
+					c, optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'V':
+			o->verify = true;
+			break;
+		case 'S':
+			o->seed = strtoull(optarg, &end, 0);
+			if (*end) {
+				fprintf(stderr, "uraid bench: --seed %s: not a number\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'O':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+				fprintf(stderr, "uraid bench: --output %s: use json or text\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->json = strcmp(optarg, "json") == 0;
+			break;
+		case 'h':
+			bench_usage(stdout);
+			return 1;
+		default:
+			bench_usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "uraid bench: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->config == NULL || !have_q || !have_o || !have_w || !have_t) {
+		fprintf(stderr, "uraid bench: --json, -q, -o, -w and -t are required "
+				"(see 'uraid bench --help')\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors,
+	   struct job **out_jobs, unsigned *out_n)
+{
+	struct job *jobs = calloc((size_t)targets->n * nreactors, sizeof(*jobs));
+	bool writes = o->verify || !(o->workload == WL_READ || o->workload == WL_RANDREAD);
+	unsigned n = 0;
+	int rc;
+
+	if (jobs == NULL)
+		return -ENOMEM;
+	*out_jobs = jobs;
+	for (unsigned t = 0; t < targets->n; t++) {
+		struct uraid_bdev_desc *desc;
+		struct uraid_bdev *bdev;
+		uint32_t bs;
+		uint64_t io_blocks, units;
+
+		rc = uraid_bdev_open(targets->names[t], writes, NULL, NULL, &desc);
+		if (rc != 0) {
+			fprintf(stderr, "uraid bench: cannot open %s%s: %s\n", targets->names[t],
+				writes ? " for writing" : "",
+				rc == -EPERM ? "claimed by another bdev" : strerror(-rc));
+			return rc;
+		}
+		bdev = uraid_bdev_desc_get_bdev(desc);
+		bs = uraid_bdev_get_block_size(bdev);
+		if (o->io_size % bs != 0) {
+			fprintf(stderr, "uraid bench: -o %" PRIu64 " is not a multiple of %s's "
+					"block size %u\n",
+				o->io_size, targets->names[t], bs);
+			uraid_bdev_close(desc);
+			return -EINVAL;
+		}
+		io_blocks = o->io_size / bs;
+		units = uraid_bdev_get_num_blocks(bdev) / io_blocks / nreactors;
+		if (units == 0) {
+			fprintf(stderr, "uraid bench: %s is smaller than one I/O per reactor\n",
+				targets->names[t]);
+			uraid_bdev_close(desc);
+			return -EINVAL;
+		}
+		for (unsigned r = 0; r < nreactors; r++) {
+			struct job *j = &jobs[n++];
+
+			j->o = o;
+			j->desc = desc;
+			j->name = targets->names[t];
+			j->reactor = r;
+			j->block_size = bs;
+			j->io_blocks = io_blocks;
+			j->num_units = units;
+			j->first_block = (uint64_t)r * units * io_blocks;
+			j->queue_depth = o->queue_depth;
+			if (o->verify && j->queue_depth > units)
+				j->queue_depth = (unsigned)units;
+			prng_seed(&j->rng, o->seed ^ (t * 7919u + r * 104729u));
+			STAILQ_INIT(&j->retry);
+			j->slots = calloc(j->queue_depth, sizeof(*j->slots));
+			if (j->slots == NULL)
+				return -ENOMEM;
+			for (unsigned q = 0; q < j->queue_depth; q++) {
+				j->slots[q].job = j;
+				j->slots[q].buf = aligned_alloc(4096, align_up_u64(o->io_size, 4096));
+				if (j->slots[q].buf == NULL)
+					return -ENOMEM;
+				memset(j->slots[q].buf, 0, o->io_size);
+			}
+			if (o->verify) {
+				j->gen = calloc(units, sizeof(*j->gen));
+				j->busy = calloc(units, 1);
+				if (j->gen == NULL || j->busy == NULL)
+					return -ENOMEM;
+			}
+		}
+	}
+	*out_n = n;
+	return 0;
+}
+
+static void
+free_jobs(struct job *jobs, unsigned n, unsigned nreactors)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+
+		for (unsigned q = 0; j->slots && q < j->queue_depth; q++)
+			free(j->slots[q].buf);
+		free(j->slots);
+		free(j->gen);
+		free(j->busy);
+		if (j->desc && j->reactor == nreactors - 1)
+			uraid_bdev_close(j->desc);
+	}
+	free(jobs);
+}
+
+static void
+wait_jobs(struct job *jobs, unsigned n, const struct bench_opts *o)
+{
+	uint64_t start = mono_ns(), last_print = start, last_ios = 0;
+	struct timespec ts = {0, 10000000};
+	bool progress = o->seconds > 3 && !o->json;
+
+	for (;;) {
+		unsigned done = 0;
+		uint64_t ios = 0, now;
+
+		for (unsigned i = 0; i < n; i++) {
+			done += atomic_load_explicit(&jobs[i].done, memory_order_acquire);
+			ios += atomic_load_explicit(&jobs[i].ios, memory_order_relaxed);
+		}
+		if (done == n)
+			break;
+		nanosleep(&ts, NULL);
+		now = mono_ns();
+		if (progress && now - last_print >= 1000000000u) {
+			fprintf(stderr, "  [%5.1f s] %12.0f IOPS\n", (double)(now - start) / 1e9,
+				(double)(ios - last_ios) * 1e9 / (double)(now - last_print));
+			last_print = now;
+			last_ios = ios;
+		}
+	}
+}
+
+int
+bench_main(int argc, char **argv)
+{
+	struct bench_opts o = {.read_pct = 50, .core_mask = 1};
+	struct uraid_runtime_opts ro = {0};
+	struct target_list targets = {0};
+	struct job *jobs = NULL;
+	unsigned njobs = 0, nreactors = 0;
+	int cpus[URAID_MAX_REACTORS];
+	char err[512];
+	int rc;
+
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	if (o.seed == 0)
+		o.seed = mono_ns() ^ (uint64_t)getpid() << 32;
+	for (unsigned c = 0; c < 64; c++) {
+		if (o.core_mask & (1ull << c)) {
+			if (c >= (unsigned)sysconf(_SC_NPROCESSORS_ONLN)) {
+				fprintf(stderr, "uraid bench: core %u is not online (this machine has "
+						"%ld)\n",
+					c, sysconf(_SC_NPROCESSORS_ONLN));
+				return 2;
+			}
+			cpus[nreactors++] = (int)c;
+		}
+	}
+	calibrate_ticks();
+	ro.num_reactors = nreactors;
+	ro.cpus = cpus;
+	rc = uraid_runtime_start(&ro);
+	if (rc != 0) {
+		fprintf(stderr, "uraid bench: cannot start reactors: %s\n", strerror(-rc));
+		return 1;
+	}
+	rc = config_load_file(o.config, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "uraid bench: %s\n", err);
+		rc = 2;
+		goto out;
+	}
+	if (o.target != NULL) {
+		if (uraid_bdev_get_by_name(o.target) == NULL) {
+			fprintf(stderr, "uraid bench: -T %s: no such bdev in %s\n", o.target,
+				o.config);
+			rc = 2;
+			goto out;
+		}
+		targets.names[targets.n++] = o.target;
+	} else {
+		uraid_bdev_foreach(add_unclaimed, &targets);
+		if (targets.n == 0) {
+			fprintf(stderr, "uraid bench: %s creates no bdev to run on\n", o.config);
+			rc = 2;
+			goto out;
+		}
+	}
+	rc = setup_jobs(&o, &targets, nreactors, &jobs, &njobs);
+	if (rc != 0) {
+		if (rc == -ENOMEM)
+			fprintf(stderr, "uraid bench: out of memory setting up jobs\n");
+		rc = 2;
+		goto out_jobs;
+	}
+	for (unsigned i = 0; i < njobs; i++)
+		uraid_reactor_send(uraid_reactor_get(jobs[i].reactor), job_start, &jobs[i]);
+	wait_jobs(jobs, njobs, &o);
+	rc = report(jobs, njobs, &o);
+out_jobs:
+	free_jobs(jobs, njobs, nreactors);
+out:
+	delete_all_bdevs();
+	uraid_runtime_stop();
+	return rc;
+}

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Private interface of the command-line tools, sectioned by file. */
+#ifndef URAID_CLI_H
+#define URAID_CLI_H
+
+/* --- bench.c --- */
+int bench_main(int argc, char **argv);
+
+#endif

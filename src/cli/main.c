@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The uraid command: dispatches to its subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define URAID_VERSION "0.1.0"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: uraid COMMAND [ARGS]\n"
+		     "\n"
+		     "commands:\n"
+		     "  bench     run a workload on bdevs from a JSON config (bdevperf flags)\n"
+		     "  version   print the version\n"
+		     "  help      this text\n"
+		     "\n"
+		     "'uraid COMMAND --help' describes a command.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "bench") == 0)
+		return bench_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("uraid %s\n", URAID_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "uraid: unknown command '%s'; run 'uraid help' for the list\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Reactors: one loop per core running messages and pollers to completion.
+ *
+ * Theory of operation. A reactor iteration runs (1) up to a batch of messages from its MPSC
+ * ring, (2) every period-0 poller, (3) every timed poller that is due. An iteration that did
+ * anything is "busy"; after a run of idle iterations the reactor sleeps in ppoll() on its
+ * eventfd, with a timeout of the next timer, so an idle process costs no CPU.
+ *
+ * Sleep/wake handshake (no lost wake-ups):
+ *
+ *     sender                              reactor
+ *     enqueue(msg)                        sleeping = 1
+ *     fence(seq_cst)                      fence(seq_cst)
+ *     if (sleeping) write(eventfd)        if (ring empty) ppoll(eventfd)
+ *
+ * With both fences sequentially consistent, either the sender sees sleeping == 1 and writes
+ * the eventfd, or the reactor sees the message and does not sleep.
+ *
+ * When a ring is full the message goes to a mutex-protected overflow list, so a send never
+ * fails for lack of ring space. To keep per-sender order, once the overflow list is non-empty
+ * all senders use it, and the reactor drains it only when the ring is empty.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define MSG_BATCH	   64
+#define IDLE_SPINS	   2048
+#define DEFAULT_RING_SIZE  65536
+
+struct uraid_poller {
+	uraid_poller_fn fn;
+	void *arg;
+	uint64_t period_us;
+	uint64_t next_us;
+	bool dead;
+	struct uraid_reactor *reactor;
+	TAILQ_ENTRY(uraid_poller) link;
+};
+TAILQ_HEAD(poller_list, uraid_poller);
+
+struct ovf_msg {
+	uraid_msg_fn fn;
+	void *arg;
+	struct ovf_msg *next;
+};
+
+struct uraid_reactor {
+	struct msg_ring ring;
+	unsigned index;
+	int cpu;
+	int efd;
+	pthread_t thread;
+	bool has_thread;
+	_Atomic int sleeping;
+	_Atomic bool stop;
+
+	pthread_mutex_t ovf_lock;
+	struct ovf_msg *ovf_head, *ovf_tail;
+	_Atomic uint64_t ovf_count;
+
+	struct poller_list active;
+	struct poller_list timed; /* sorted by next_us */
+	struct channel_list channels;
+};
+
+struct runtime {
+	unsigned num_reactors;
+	bool manual;
+	_Atomic uint64_t manual_clock_us;
+	struct uraid_reactor *reactors[URAID_MAX_REACTORS];
+};
+
+static struct runtime *g_rt;
+static __thread struct uraid_reactor *t_self;
+
+uint64_t
+uraid_now_us(void)
+{
+	struct timespec ts;
+
+	if (g_rt != NULL && g_rt->manual)
+		return atomic_load_explicit(&g_rt->manual_clock_us, memory_order_relaxed);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void
+uraid_runtime_advance_us(uint64_t us)
+{
+	if (g_rt != NULL && g_rt->manual)
+		atomic_fetch_add_explicit(&g_rt->manual_clock_us, us, memory_order_relaxed);
+}
+
+unsigned
+uraid_reactor_count(void)
+{
+	return g_rt ? g_rt->num_reactors : 0;
+}
+
+bool
+uraid_runtime_is_manual(void)
+{
+	return g_rt != NULL && g_rt->manual;
+}
+
+struct uraid_reactor *
+uraid_reactor_get(unsigned index)
+{
+	if (g_rt == NULL || index >= g_rt->num_reactors)
+		return NULL;
+	return g_rt->reactors[index];
+}
+
+struct uraid_reactor *
+uraid_reactor_self(void)
+{
+	return t_self;
+}
+
+unsigned
+uraid_reactor_index(const struct uraid_reactor *reactor)
+{
+	return reactor->index;
+}
+
+struct channel_list *
+reactor_channels(struct uraid_reactor *reactor)
+{
+	return &reactor->channels;
+}
+
+static void
+reactor_wake(struct uraid_reactor *r)
+{
+	uint64_t one = 1;
+
+	/* Pairs with the fence in reactor_sleep(): see the theory of operation. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed)) {
+		if (write(r->efd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is saturated, so the reactor is awake anyway. */
+		}
+	}
+}
+
+int
+uraid_reactor_send(struct uraid_reactor *r, uraid_msg_fn fn, void *arg)
+{
+	struct ovf_msg *m;
+
+	if (atomic_load_explicit(&r->ovf_count, memory_order_acquire) == 0 &&
+	    msg_ring_enqueue(&r->ring, fn, arg) == 0) {
+		reactor_wake(r);
+		return 0;
+	}
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return -ENOMEM;
+	m->fn = fn;
+	m->arg = arg;
+	m->next = NULL;
+	pthread_mutex_lock(&r->ovf_lock);
+	if (r->ovf_tail)
+		r->ovf_tail->next = m;
+	else
+		r->ovf_head = m;
+	r->ovf_tail = m;
+	atomic_fetch_add_explicit(&r->ovf_count, 1, memory_order_release);
+	pthread_mutex_unlock(&r->ovf_lock);
+	reactor_wake(r);
+	return 0;
+}
+
+static int
+reactor_run_overflow(struct uraid_reactor *r)
+{
+	struct ovf_msg *m, *next;
+	int n = 0;
+
+	pthread_mutex_lock(&r->ovf_lock);
+	m = r->ovf_head;
+	r->ovf_head = r->ovf_tail = NULL;
+	atomic_store_explicit(&r->ovf_count, 0, memory_order_release);
+	pthread_mutex_unlock(&r->ovf_lock);
+	for (; m != NULL; m = next, n++) {
+		next = m->next;
+		m->fn(m->arg);
+		free(m);
+	}
+	return n;
+}
+
+static void
+timed_insert(struct uraid_reactor *r, struct uraid_poller *p)
+{
+	struct uraid_poller *it;
+
+	TAILQ_FOREACH(it, &r->timed, link) {
+		if (it->next_us > p->next_us) {
+			TAILQ_INSERT_BEFORE(it, p, link);
+			return;
+		}
+	}
+	TAILQ_INSERT_TAIL(&r->timed, p, link);
+}
+
+struct uraid_poller *
+uraid_poller_register(uraid_poller_fn fn, void *arg, uint64_t period_us)
+{
+	struct uraid_reactor *r = t_self;
+	struct uraid_poller *p;
+
+	if (r == NULL)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->fn = fn;
+	p->arg = arg;
+	p->period_us = period_us;
+	p->reactor = r;
+	if (period_us == 0) {
+		TAILQ_INSERT_TAIL(&r->active, p, link);
+	} else {
+		p->next_us = uraid_now_us() + period_us;
+		timed_insert(r, p);
+	}
+	return p;
+}
+
+void
+uraid_poller_unregister(struct uraid_poller **pp)
+{
+	struct uraid_poller *p = *pp;
+
+	if (p == NULL)
+		return;
+	*pp = NULL;
+	/* Only marked here: the reactor may be iterating the list that holds p. It is unlinked
+	 * and freed at the end of the iteration. */
+	p->dead = true;
+}
+
+static void
+reactor_reap_pollers(struct uraid_reactor *r)
+{
+	struct uraid_poller *p, *tmp;
+
+	TAILQ_FOREACH_SAFE(p, &r->active, link, tmp) {
+		if (p->dead) {
+			TAILQ_REMOVE(&r->active, p, link);
+			free(p);
+		}
+	}
+	TAILQ_FOREACH_SAFE(p, &r->timed, link, tmp) {
+		if (p->dead) {
+			TAILQ_REMOVE(&r->timed, p, link);
+			free(p);
+		}
+	}
+}
+
+static int
+reactor_run_once(struct uraid_reactor *r)
+{
+	struct uraid_poller *p, *tmp;
+	uraid_msg_fn fn;
+	void *arg;
+	int events = 0;
+	bool reap = false;
+
+	for (int i = 0; i < MSG_BATCH && msg_ring_dequeue(&r->ring, &fn, &arg); i++) {
+		fn(arg);
+		events++;
+	}
+	if (events == 0 && atomic_load_explicit(&r->ovf_count, memory_order_acquire) != 0)
+		events += reactor_run_overflow(r);
+
+	TAILQ_FOREACH_SAFE(p, &r->active, link, tmp) {
+		if (p->dead) {
+			reap = true;
+			continue;
+		}
+		if (p->fn(p->arg) != URAID_POLLER_IDLE)
+			events++;
+	}
+
+	if (!TAILQ_EMPTY(&r->timed)) {
+		uint64_t now = uraid_now_us();
+
+		while ((p = TAILQ_FIRST(&r->timed)) != NULL && p->next_us <= now) {
+			TAILQ_REMOVE(&r->timed, p, link);
+			if (p->dead) {
+				free(p);
+				continue;
+			}
+			p->next_us = now + p->period_us;
+			timed_insert(r, p);
+			p->fn(p->arg);
+			events++;
+		}
+	}
+	if (reap || events)
+		reactor_reap_pollers(r);
+	return events;
+}
+
+int
+uraid_reactor_poll(struct uraid_reactor *r)
+{
+	struct uraid_reactor *prev = t_self;
+	int events;
+
+	t_self = r;
+	events = reactor_run_once(r);
+	t_self = prev;
+	return events;
+}
+
+unsigned
+uraid_runtime_poll_until_idle(unsigned max_iterations)
+{
+	unsigned round;
+
+	for (round = 0; round < max_iterations; round++) {
+		int events = 0;
+
+		for (unsigned i = 0; i < g_rt->num_reactors; i++)
+			events += uraid_reactor_poll(g_rt->reactors[i]);
+		if (events == 0)
+			break;
+	}
+	return round;
+}
+
+static void
+reactor_sleep(struct uraid_reactor *r)
+{
+	struct timespec ts, *tsp = NULL;
+	struct pollfd pfd = {.fd = r->efd, .events = POLLIN};
+	struct uraid_poller *first = TAILQ_FIRST(&r->timed);
+	uint64_t val;
+
+	atomic_store_explicit(&r->sleeping, 1, memory_order_relaxed);
+	/* Pairs with the fence in reactor_wake(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!msg_ring_empty(&r->ring) ||
+	    atomic_load_explicit(&r->ovf_count, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&r->stop, memory_order_relaxed))
+		goto out;
+	if (first != NULL) {
+		uint64_t now = uraid_now_us();
+		uint64_t wait_us = first->next_us > now ? first->next_us - now : 0;
+
+		ts.tv_sec = (time_t)(wait_us / 1000000u);
+		ts.tv_nsec = (long)(wait_us % 1000000u) * 1000;
+		tsp = &ts;
+	}
+	if (ppoll(&pfd, 1, tsp, NULL) > 0) {
+		if (read(r->efd, &val, sizeof(val)) < 0) {
+			/* EAGAIN: another wake-up already drained it. */
+		}
+	}
+out:
+	atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
+}
+
+static void *
+reactor_thread(void *arg)
+{
+	struct uraid_reactor *r = arg;
+	unsigned idle = 0;
+
+	t_self = r;
+	if (r->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(r->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			LOG_WARNING("reactor %u: cannot pin to cpu %d; running unpinned", r->index,
+				    r->cpu);
+	}
+	while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
+		if (reactor_run_once(r) != 0) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < IDLE_SPINS)
+			continue;
+		idle = 0;
+		reactor_sleep(r);
+	}
+	/* Run what was queued before the stop. */
+	while (reactor_run_once(r) != 0)
+		;
+	return NULL;
+}
+
+static void
+reactor_free(struct uraid_reactor *r)
+{
+	struct uraid_poller *p;
+
+	if (r == NULL)
+		return;
+	channel_reactor_fini(r);
+	reactor_reap_pollers(r);
+	while ((p = TAILQ_FIRST(&r->active)) != NULL) {
+		TAILQ_REMOVE(&r->active, p, link);
+		free(p);
+	}
+	while ((p = TAILQ_FIRST(&r->timed)) != NULL) {
+		TAILQ_REMOVE(&r->timed, p, link);
+		free(p);
+	}
+	if (r->efd >= 0)
+		close(r->efd);
+	pthread_mutex_destroy(&r->ovf_lock);
+	msg_ring_fini(&r->ring);
+	free(r);
+}
+
+static int
+reactor_create(unsigned index, int cpu, unsigned ring_entries, struct uraid_reactor **out)
+{
+	struct uraid_reactor *r = aligned_alloc(CACHE_LINE_BYTES,
+						align_up_u64(sizeof(*r), CACHE_LINE_BYTES));
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	r->index = index;
+	r->cpu = cpu;
+	TAILQ_INIT(&r->active);
+	TAILQ_INIT(&r->timed);
+	TAILQ_INIT(&r->channels);
+	pthread_mutex_init(&r->ovf_lock, NULL);
+	r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->efd < 0) {
+		rc = -errno;
+		goto err_eventfd;
+	}
+	rc = msg_ring_init(&r->ring, ring_entries);
+	if (rc != 0)
+		goto err_ring;
+	*out = r;
+	return 0;
+
+err_ring:
+	close(r->efd);
+err_eventfd:
+	pthread_mutex_destroy(&r->ovf_lock);
+	free(r);
+	return rc;
+}
+
+int
+uraid_runtime_start(const struct uraid_runtime_opts *opts)
+{
+	unsigned entries = opts->msg_ring_entries ? opts->msg_ring_entries : DEFAULT_RING_SIZE;
+	struct runtime *rt;
+	int rc;
+
+	if (g_rt != NULL)
+		return -EBUSY;
+	if (opts->num_reactors == 0 || opts->num_reactors > URAID_MAX_REACTORS ||
+	    !is_pow2_u64(entries))
+		return -EINVAL;
+	rt = calloc(1, sizeof(*rt));
+	if (rt == NULL)
+		return -ENOMEM;
+	rt->num_reactors = opts->num_reactors;
+	rt->manual = opts->manual_poll;
+	for (unsigned i = 0; i < rt->num_reactors; i++) {
+		int cpu = opts->cpus ? opts->cpus[i] : -1;
+
+		rc = reactor_create(i, cpu, entries, &rt->reactors[i]);
+		if (rc != 0)
+			goto err;
+	}
+	g_rt = rt;
+	if (rt->manual)
+		return 0;
+	for (unsigned i = 0; i < rt->num_reactors; i++) {
+		struct uraid_reactor *r = rt->reactors[i];
+
+		rc = -pthread_create(&r->thread, NULL, reactor_thread, r);
+		if (rc != 0)
+			goto err_threads;
+		r->has_thread = true;
+	}
+	return 0;
+
+err_threads:
+	uraid_runtime_stop();
+	return rc;
+err:
+	for (unsigned i = 0; i < rt->num_reactors; i++)
+		reactor_free(rt->reactors[i]);
+	free(rt);
+	return rc;
+}
+
+void
+uraid_runtime_stop(void)
+{
+	struct runtime *rt = g_rt;
+
+	if (rt == NULL)
+		return;
+	for (unsigned i = 0; i < rt->num_reactors; i++) {
+		struct uraid_reactor *r = rt->reactors[i];
+
+		atomic_store_explicit(&r->stop, true, memory_order_release);
+		reactor_wake(r);
+	}
+	for (unsigned i = 0; i < rt->num_reactors; i++) {
+		if (rt->reactors[i]->has_thread)
+			pthread_join(rt->reactors[i]->thread, NULL);
+	}
+	if (rt->manual)
+		uraid_runtime_poll_until_idle(1000);
+	for (unsigned i = 0; i < rt->num_reactors; i++)
+		reactor_free(rt->reactors[i]);
+	g_rt = NULL;
+	free(rt);
+}

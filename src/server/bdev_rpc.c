@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Methods that create, inspect and delete bdevs. Names and parameters follow SPDK's where SPDK
+ * has the method (bdev_malloc_create, bdev_null_create, bdev_aio_create, bdev_uring_create,
+ * bdev_error_create, bdev_error_inject_error, bdev_get_bdevs); uraid's own are bdev_fault_*.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rpc.h"
+#include "bdev/bdev_priv.h"
+
+#define ARRAY_AND_SIZE(a) a, ARRAY_SIZE(a)
+
+static bool
+check_name(struct rpc_request *req, const char *name)
+{
+	if (name == NULL || name[0] == '\0' || strlen(name) >= URAID_BDEV_NAME_MAX) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'name' must be 1 to %d characters",
+			  req->method, URAID_BDEV_NAME_MAX - 1);
+		return false;
+	}
+	if (uraid_bdev_get_by_name(name) != NULL) {
+		rpc_error(req, -EEXIST, "%s: a bdev named '%s' exists already", req->method, name);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_block_size(struct rpc_request *req, uint32_t block_size)
+{
+	if (block_size != 512 && block_size != 4096) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'block_size' is %u; it must be 512 or 4096", req->method,
+			  block_size);
+		return false;
+	}
+	return true;
+}
+
+static const uint8_t *
+uuid_or_null(const uint8_t uuid[16])
+{
+	static const uint8_t zero[16];
+
+	return memcmp(uuid, zero, 16) ? uuid : NULL;
+}
+
+/* --- ram / null --- */
+
+struct mem_params {
+	const char *name;
+	uint64_t num_blocks;
+	uint32_t block_size;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec mem_spec[] = {
+	PARAM(struct mem_params, name, PT_STRING, false),
+	PARAM(struct mem_params, num_blocks, PT_U64, true),
+	PARAM(struct mem_params, block_size, PT_U32, true),
+	PARAM(struct mem_params, uuid, PT_UUID, false),
+	PARAM_SPDK_ZERO("optimal_io_boundary"),
+	PARAM_SPDK_ZERO("md_size"),
+	PARAM_SPDK_ZERO("md_interleave"),
+	PARAM_SPDK_ZERO("dif_type"),
+	PARAM_SPDK_ZERO("dif_is_head_of_md"),
+	PARAM_SPDK_ZERO("dif_pi_format"),
+	PARAM_SPDK_ZERO("physical_block_size"),
+};
+
+static void
+mem_create(struct rpc_request *req, const json_t *params, bool null)
+{
+	struct mem_params p = {0};
+	struct uraid_bdev *bdev;
+	char auto_name[32];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(mem_spec), &p) != 0)
+		return;
+	if (p.name == NULL && !null) {
+		/* As SPDK: an unnamed malloc bdev is MallocN, the first free N. */
+		for (int i = 0; i < 100000; i++) {
+			snprintf(auto_name, sizeof(auto_name), "Malloc%d", i);
+			if (uraid_bdev_get_by_name(auto_name) == NULL)
+				break;
+		}
+		p.name = auto_name;
+	}
+	if (p.name == NULL) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: missing required parameter 'name'",
+			  req->method);
+		return;
+	}
+	if (!check_name(req, p.name) || !check_block_size(req, p.block_size))
+		return;
+	if (p.num_blocks == 0 || p.num_blocks > (UINT64_MAX / 2) / p.block_size) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'num_blocks' must be 1 to %lu",
+			  req->method, (unsigned long)((UINT64_MAX / 2) / p.block_size));
+		return;
+	}
+	rc = null ? null_bdev_create(p.name, p.num_blocks, p.block_size, uuid_or_null(p.uuid), &bdev)
+		  : ram_bdev_create(p.name, p.num_blocks, p.block_size, uuid_or_null(p.uuid), &bdev);
+	if (rc != 0) {
+		rpc_error_errno(req, rc, "%s: cannot create '%s'", req->method, p.name);
+		return;
+	}
+	rpc_result(req, json_string(p.name));
+}
+
+static void
+rpc_bdev_malloc_create(struct rpc_request *req, const json_t *params)
+{
+	mem_create(req, params, false);
+}
+
+static void
+rpc_bdev_null_create(struct rpc_request *req, const json_t *params)
+{
+	mem_create(req, params, true);
+}
+
+/* --- delete, shared by every backend --- */
+
+struct delete_params {
+	const char *name;
+};
+
+static const struct param_spec delete_spec[] = {
+	PARAM(struct delete_params, name, PT_STRING, true),
+};
+
+static void
+delete_done(void *cb_arg, int status)
+{
+	struct rpc_request *req = cb_arg;
+
+	if (status != 0)
+		rpc_error_errno(req, status, "%s: delete failed", req->method);
+	else
+		rpc_result_bool(req, true);
+}
+
+static void
+bdev_delete(struct rpc_request *req, const json_t *params, const char *product)
+{
+	struct delete_params p = {0};
+	struct uraid_bdev *bdev;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(delete_spec), &p) != 0)
+		return;
+	bdev = uraid_bdev_get_by_name(p.name);
+	if (bdev == NULL) {
+		rpc_error(req, -ENODEV, "%s: no bdev named '%s'", req->method, p.name);
+		return;
+	}
+	if (strcmp(uraid_bdev_get_product(bdev), product) != 0) {
+		rpc_error(req, -EINVAL, "%s: '%s' is a %s, not a %s", req->method, p.name,
+			  uraid_bdev_get_product(bdev), product);
+		return;
+	}
+	if (uraid_bdev_claimed_by(bdev) != NULL) {
+		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first",
+			  req->method, p.name, uraid_bdev_claimed_by(bdev));
+		return;
+	}
+	uraid_bdev_unregister(bdev, delete_done, req);
+}
+
+static void
+rpc_bdev_malloc_delete(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "Malloc disk");
+}
+
+static void
+rpc_bdev_null_delete(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "Null disk");
+}
+
+static void
+rpc_bdev_file_delete(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "io_uring file");
+}
+
+static void
+rpc_bdev_fault_delete(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "Fault injection disk");
+}
+
+/* --- file (io_uring) --- */
+
+struct file_params {
+	const char *name;
+	const char *filename;
+	uint32_t block_size;
+	bool readonly;
+	uint64_t size_mb;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec aio_spec[] = {
+	PARAM(struct file_params, name, PT_STRING, true),
+	PARAM(struct file_params, filename, PT_STRING, true),
+	PARAM(struct file_params, block_size, PT_U32, false),
+	PARAM(struct file_params, readonly, PT_BOOL, false),
+	PARAM(struct file_params, uuid, PT_UUID, false),
+	PARAM(struct file_params, size_mb, PT_U64, false),
+	PARAM_SPDK_ZERO("fallocate"),
+};
+
+static void
+rpc_bdev_file_create(struct rpc_request *req, const json_t *params)
+{
+	struct file_params p = {0};
+	struct file_bdev_opts o = {0};
+	struct uraid_bdev *bdev;
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(aio_spec), &p) != 0)
+		return;
+	if (!check_name(req, p.name))
+		return;
+	if (p.block_size != 0 && !check_block_size(req, p.block_size))
+		return;
+	if (p.size_mb > (1ull << 40)) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'size_mb' is too large",
+			  req->method);
+		return;
+	}
+	o.name = p.name;
+	o.filename = p.filename;
+	o.block_size = p.block_size;
+	o.readonly = p.readonly;
+	o.create_bytes = p.size_mb << 20;
+	o.uuid = uuid_or_null(p.uuid);
+	rc = file_bdev_create(&o, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot create '%s': %s", req->method, p.name, err);
+		return;
+	}
+	rpc_result(req, json_string(p.name));
+}
+
+/* --- error / fault --- */
+
+struct error_create_params {
+	const char *base_name;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec error_create_spec[] = {
+	PARAM(struct error_create_params, base_name, PT_STRING, true),
+	PARAM(struct error_create_params, uuid, PT_UUID, false),
+};
+
+static void
+fault_create_common(struct rpc_request *req, const struct fault_bdev_opts *o)
+{
+	struct uraid_bdev *bdev;
+	int rc;
+
+	if (!check_name(req, o->name))
+		return;
+	if (uraid_bdev_get_by_name(o->base_name) == NULL) {
+		rpc_error(req, -ENODEV, "%s: no base bdev named '%s'", req->method, o->base_name);
+		return;
+	}
+	rc = fault_bdev_create(o, &bdev);
+	if (rc == -EPERM) {
+		rpc_error(req, rc, "%s: base bdev '%s' is already claimed by '%s'", req->method,
+			  o->base_name,
+			  uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->base_name)) ?: "a writer");
+		return;
+	}
+	if (rc != 0) {
+		rpc_error_errno(req, rc, "%s: cannot create '%s'", req->method, o->name);
+		return;
+	}
+	rpc_result(req, json_string(o->name));
+}
+
+static void
+rpc_bdev_error_create(struct rpc_request *req, const json_t *params)
+{
+	struct error_create_params p = {0};
+	struct fault_bdev_opts o = {0};
+	char name[URAID_BDEV_NAME_MAX + 8];
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(error_create_spec), &p) != 0)
+		return;
+	/* SPDK names the error bdev after its base. */
+	snprintf(name, sizeof(name), "EE_%s", p.base_name);
+	o.name = name;
+	o.base_name = p.base_name;
+	o.uuid = uuid_or_null(p.uuid);
+	fault_create_common(req, &o);
+}
+
+struct fault_create_params {
+	const char *name;
+	const char *base_name;
+	bool volatile_cache;
+	uint64_t seed;
+	uint64_t cache_max_mb;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec fault_create_spec[] = {
+	PARAM(struct fault_create_params, name, PT_STRING, true),
+	PARAM(struct fault_create_params, base_name, PT_STRING, true),
+	PARAM(struct fault_create_params, volatile_cache, PT_BOOL, false),
+	PARAM(struct fault_create_params, seed, PT_U64, false),
+	PARAM(struct fault_create_params, cache_max_mb, PT_U64, false),
+	PARAM(struct fault_create_params, uuid, PT_UUID, false),
+};
+
+static void
+rpc_bdev_fault_create(struct rpc_request *req, const json_t *params)
+{
+	struct fault_create_params p = {0};
+	struct fault_bdev_opts o = {0};
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(fault_create_spec), &p) != 0)
+		return;
+	if (p.cache_max_mb > (1ull << 20)) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'cache_max_mb' is too large",
+			  req->method);
+		return;
+	}
+	o.name = p.name;
+	o.base_name = p.base_name;
+	o.volatile_cache = p.volatile_cache;
+	o.seed = p.seed;
+	o.cache_max_bytes = p.cache_max_mb << 20;
+	o.uuid = uuid_or_null(p.uuid);
+	fault_create_common(req, &o);
+}
+
+static const struct {
+	const char *name;
+	uint32_t mask;
+} io_type_names[] = {
+	{"read", 1u << URAID_IO_READ},
+	{"write", 1u << URAID_IO_WRITE},
+	{"flush", 1u << URAID_IO_FLUSH},
+	{"unmap", 1u << URAID_IO_UNMAP},
+	{"write_zeroes", 1u << URAID_IO_WRITE_ZEROES},
+	{"reset", 1u << URAID_IO_RESET},
+	{"all", (1u << URAID_IO_NUM_TYPES) - 1},
+};
+
+static const struct {
+	const char *name;
+	enum fault_kind kind;
+} error_type_names[] = {
+	{"failure", FAULT_FAILURE},
+	{"corrupt_data", FAULT_CORRUPT},
+	{"nomem", FAULT_NOMEM},
+	{"latency", FAULT_LATENCY},
+};
+
+struct inject_params {
+	const char *name;
+	const char *io_type;
+	const char *error_type;
+	int64_t num;
+	uint32_t queue_depth;
+	uint32_t corrupt_offset;
+	uint32_t corrupt_value;
+	uint64_t offset_blocks;
+	uint64_t num_blocks;
+	double probability;
+	uint32_t latency_us;
+};
+
+static const struct param_spec inject_spec[] = {
+	PARAM(struct inject_params, name, PT_STRING, true),
+	PARAM(struct inject_params, io_type, PT_STRING, true),
+	PARAM(struct inject_params, error_type, PT_STRING, false),
+	PARAM(struct inject_params, num, PT_I64, false),
+	PARAM(struct inject_params, queue_depth, PT_U32, false),
+	PARAM(struct inject_params, corrupt_offset, PT_U32, false),
+	PARAM(struct inject_params, corrupt_value, PT_U32, false),
+	PARAM(struct inject_params, offset_blocks, PT_U64, false),
+	PARAM(struct inject_params, num_blocks, PT_U64, false),
+	PARAM(struct inject_params, probability, PT_DOUBLE, false),
+	PARAM(struct inject_params, latency_us, PT_U32, false),
+};
+
+/* bdev_error_inject_error (SPDK) and bdev_fault_inject (ours, same parameters plus a range,
+ * a probability and latency). io_type "clear" removes every rule, as in SPDK. */
+static void
+rpc_fault_inject(struct rpc_request *req, const json_t *params)
+{
+	struct inject_params p = {.num = 1, .probability = 1.0};
+	struct fault_rule_opts o = {0};
+	size_t i;
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(inject_spec), &p) != 0)
+		return;
+	if (strcmp(p.io_type, "clear") == 0) {
+		rc = fault_clear(p.name);
+		if (rc != 0)
+			rpc_error(req, rc, "%s: no fault-injection bdev named '%s'", req->method,
+				  p.name);
+		else
+			rpc_result_bool(req, true);
+		return;
+	}
+	for (i = 0; i < ARRAY_SIZE(io_type_names); i++) {
+		if (strcmp(p.io_type, io_type_names[i].name) == 0)
+			break;
+	}
+	if (i == ARRAY_SIZE(io_type_names)) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'io_type' is '%s'; use read, write, flush, unmap, "
+			  "write_zeroes, reset, all or clear",
+			  req->method, p.io_type);
+		return;
+	}
+	o.io_type_mask = io_type_names[i].mask;
+	for (i = 0; i < ARRAY_SIZE(error_type_names); i++) {
+		if (strcmp(p.error_type ? p.error_type : "failure", error_type_names[i].name) == 0)
+			break;
+	}
+	if (i == ARRAY_SIZE(error_type_names)) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'error_type' is '%s'; use failure, corrupt_data, nomem or "
+			  "latency",
+			  req->method, p.error_type);
+		return;
+	}
+	o.kind = error_type_names[i].kind;
+	if (p.num == 0 || p.num < -1) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'num' must be a count >= 1, or -1 for every I/O",
+			  req->method);
+		return;
+	}
+	if (!(p.probability > 0.0 && p.probability <= 1.0)) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'probability' must be in (0, 1]", req->method);
+		return;
+	}
+	if (p.corrupt_value > 255) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'corrupt_value' must be 0..255",
+			  req->method);
+		return;
+	}
+	o.count = p.num;
+	o.offset_blocks = p.offset_blocks;
+	o.num_blocks = p.num_blocks;
+	o.probability_ppm = (uint32_t)(p.probability * 1000000.0 + 0.5);
+	o.latency_us = p.latency_us;
+	o.corrupt_offset = p.corrupt_offset;
+	o.corrupt_value = (uint8_t)p.corrupt_value;
+	rc = fault_inject(p.name, &o);
+	if (rc == -ENODEV)
+		rpc_error(req, rc, "%s: no fault-injection bdev named '%s'", req->method, p.name);
+	else if (rc == -ENOSPC)
+		rpc_error(req, rc, "%s: '%s' has its maximum of rules; clear them first",
+			  req->method, p.name);
+	else if (rc != 0)
+		rpc_error_errno(req, rc, "%s", req->method);
+	else
+		rpc_result_bool(req, true);
+}
+
+/* --- bdev_get_bdevs --- */
+
+static json_t *
+bdev_to_json(struct uraid_bdev *bdev)
+{
+	static const char *const types[] = {"read", "write", "flush", "unmap", "write_zeroes",
+					    "reset"};
+	json_t *o = json_object(), *io = json_object();
+	const char *claimer = uraid_bdev_claimed_by(bdev);
+	char uuid[37];
+
+	uraid_uuid_format(uraid_bdev_get_uuid(bdev), uuid);
+	json_object_set_new(o, "name", json_string(uraid_bdev_get_name(bdev)));
+	json_object_set_new(o, "aliases", json_array());
+	json_object_set_new(o, "product_name", json_string(uraid_bdev_get_product(bdev)));
+	json_object_set_new(o, "block_size", json_integer(uraid_bdev_get_block_size(bdev)));
+	json_object_set_new(o, "num_blocks",
+			    json_integer((json_int_t)uraid_bdev_get_num_blocks(bdev)));
+	json_object_set_new(o, "uuid", json_string(uuid));
+	json_object_set_new(o, "claimed", json_boolean(claimer != NULL));
+	if (claimer)
+		json_object_set_new(o, "claimed_by", json_string(claimer));
+	json_object_set_new(o, "write_cache", json_boolean(uraid_bdev_has_write_cache(bdev)));
+	for (int t = 0; t < URAID_IO_NUM_TYPES; t++)
+		json_object_set_new(io, types[t],
+				    json_boolean(uraid_bdev_io_type_supported(bdev, t)));
+	json_object_set_new(o, "supported_io_types", io);
+	json_object_set_new(o, "driver_specific", json_object());
+	return o;
+}
+
+static int
+collect_bdev(struct uraid_bdev *bdev, void *ctx)
+{
+	json_array_append_new(ctx, bdev_to_json(bdev));
+	return 0;
+}
+
+struct get_bdevs_params {
+	const char *name;
+	uint64_t timeout;
+};
+
+static const struct param_spec get_bdevs_spec[] = {
+	PARAM(struct get_bdevs_params, name, PT_STRING, false),
+	PARAM(struct get_bdevs_params, timeout, PT_U64, false),
+};
+
+static void
+rpc_bdev_get_bdevs(struct rpc_request *req, const json_t *params)
+{
+	struct get_bdevs_params p = {0};
+	json_t *arr;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(get_bdevs_spec), &p) != 0)
+		return;
+	arr = json_array();
+	if (p.name != NULL) {
+		struct uraid_bdev *bdev = uraid_bdev_get_by_name(p.name);
+
+		if (bdev == NULL) {
+			json_decref(arr);
+			rpc_error(req, -ENODEV, "%s: no bdev named '%s'", req->method, p.name);
+			return;
+		}
+		json_array_append_new(arr, bdev_to_json(bdev));
+	} else {
+		uraid_bdev_foreach(collect_bdev, arr);
+	}
+	rpc_result(req, arr);
+}
+
+/* SPDK options methods found in saved configs; nothing in them applies to uraid. */
+static void
+rpc_spdk_noop(struct rpc_request *req, const json_t *params UNUSED)
+{
+	LOG_DBG("%s: SPDK option method accepted and ignored", req->method);
+	rpc_result_bool(req, true);
+}
+
+static void
+add_method_name(const struct rpc_method *m, void *ctx)
+{
+	json_array_append_new(ctx, json_string(m->name));
+}
+
+static void
+rpc_get_methods(struct rpc_request *req, const json_t *params)
+{
+	static const struct param_spec spec[] = {
+		PARAM_SPDK_ZERO("current"),
+		PARAM_SPDK_ZERO("include_aliases"),
+	};
+	json_t *arr;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), NULL) != 0)
+		return;
+	arr = json_array();
+	rpc_method_foreach(add_method_name, arr);
+	rpc_result(req, arr);
+}
+
+const struct rpc_method bdev_rpc_methods[] = {
+	{"bdev_malloc_create", rpc_bdev_malloc_create, "create a ram bdev"},
+	{"bdev_malloc_delete", rpc_bdev_malloc_delete, "delete a ram bdev"},
+	{"bdev_null_create", rpc_bdev_null_create, "create a null bdev"},
+	{"bdev_null_delete", rpc_bdev_null_delete, "delete a null bdev"},
+	{"bdev_aio_create", rpc_bdev_file_create, "create a file bdev (io_uring)"},
+	{"bdev_aio_delete", rpc_bdev_file_delete, "delete a file bdev"},
+	{"bdev_uring_create", rpc_bdev_file_create, "create a file bdev (io_uring)"},
+	{"bdev_uring_delete", rpc_bdev_file_delete, "delete a file bdev"},
+	{"bdev_error_create", rpc_bdev_error_create, "create EE_<base>, an error-injection bdev"},
+	{"bdev_error_delete", rpc_bdev_fault_delete, "delete an error-injection bdev"},
+	{"bdev_error_inject_error", rpc_fault_inject, "inject errors into an error bdev"},
+	{"bdev_fault_create", rpc_bdev_fault_create, "create a fault bdev (errors, power cuts)"},
+	{"bdev_fault_delete", rpc_bdev_fault_delete, "delete a fault bdev"},
+	{"bdev_fault_inject", rpc_fault_inject, "inject errors, corruption or latency"},
+	{"bdev_get_bdevs", rpc_bdev_get_bdevs, "list bdevs"},
+	{"bdev_set_options", rpc_spdk_noop, "SPDK option; accepted and ignored"},
+	{"bdev_wait_for_examine", rpc_spdk_noop, "SPDK option; accepted and ignored"},
+	{"bdev_nvme_set_options", rpc_spdk_noop, "SPDK option; accepted and ignored"},
+	{"bdev_nvme_set_hotplug", rpc_spdk_noop, "SPDK option; accepted and ignored"},
+	{"bdev_iscsi_set_options", rpc_spdk_noop, "SPDK option; accepted and ignored"},
+	{"rpc_get_methods", rpc_get_methods, "list methods"},
+};
+const size_t bdev_rpc_num_methods = ARRAY_SIZE(bdev_rpc_methods);

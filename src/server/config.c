@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The config loader: SPDK's JSON config format,
+ *
+ *   {"subsystems": [{"subsystem": "bdev",
+ *                    "config": [{"method": "bdev_malloc_create", "params": {...}}, ...]}]}
+ *
+ * The "bdev" subsystem's methods run in order through the same method table as JSON-RPC.
+ * Other subsystems of an SPDK config (accel, iobuf, sock, ...) configure SPDK internals that
+ * uraid does not have; they are skipped with a notice.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "rpc.h"
+#include "uraid/thread.h"
+
+static void
+wait_done(struct rpc_request *req)
+{
+	/* Handlers that answer later do so from a reactor: poll them in manual mode, else wait
+	 * for their threads. */
+	while (!req->done) {
+		if (uraid_runtime_is_manual()) {
+			uraid_runtime_poll_until_idle(1);
+		} else {
+			struct timespec ts = {0, 100000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int
+config_load_json(const json_t *root, const char *origin, char *err, size_t err_len)
+{
+	json_t *subsystems, *sub;
+	size_t i;
+
+	if (!json_is_object(root)) {
+		snprintf(err, err_len, "%s: the top level must be an object with \"subsystems\"",
+			 origin);
+		return -EINVAL;
+	}
+	subsystems = json_object_get(root, "subsystems");
+	if (!json_is_array(subsystems)) {
+		snprintf(err, err_len, "%s: \"subsystems\" must be an array", origin);
+		return -EINVAL;
+	}
+	json_array_foreach(subsystems, i, sub) {
+		const char *name = json_string_value(json_object_get(sub, "subsystem"));
+		json_t *config = json_object_get(sub, "config");
+		json_t *entry;
+		size_t j;
+
+		if (name == NULL) {
+			snprintf(err, err_len, "%s: subsystems[%zu] has no \"subsystem\" name",
+				 origin, i);
+			return -EINVAL;
+		}
+		if (strcmp(name, "bdev") != 0) {
+			LOG_NOTE("%s: skipping SPDK subsystem '%s' (nothing in it applies to uraid)",
+				 origin, name);
+			continue;
+		}
+		if (json_is_null(config) || config == NULL)
+			continue;
+		if (!json_is_array(config)) {
+			snprintf(err, err_len, "%s: subsystem bdev: \"config\" must be an array",
+				 origin);
+			return -EINVAL;
+		}
+		json_array_foreach(config, j, entry) {
+			const char *method = json_string_value(json_object_get(entry, "method"));
+			struct rpc_request req = {0};
+
+			if (!json_is_object(entry) || method == NULL) {
+				snprintf(err, err_len,
+					 "%s: bdev config[%zu] needs a \"method\" string", origin, j);
+				return -EINVAL;
+			}
+			rpc_call(&req, method, json_object_get(entry, "params"));
+			wait_done(&req);
+			if (req.err_code != 0) {
+				snprintf(err, err_len, "%s: bdev config[%zu]: %s", origin, j,
+					 req.err_msg);
+				json_decref(req.result);
+				return req.err_code < 0 && req.err_code > -4096 ? req.err_code
+										 : -EINVAL;
+			}
+			json_decref(req.result);
+		}
+	}
+	return 0;
+}
+
+int
+config_load_file(const char *path, char *err, size_t err_len)
+{
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (jerr.line <= 0)
+			snprintf(err, err_len, "%s: %s", path, jerr.text);
+		else
+			snprintf(err, err_len, "%s:%d:%d: malformed JSON: %s", path, jerr.line,
+				 jerr.column, jerr.text);
+		return -EINVAL;
+	}
+	rc = config_load_json(root, path, err, err_len);
+	json_decref(root);
+	return rc;
+}

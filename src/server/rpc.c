@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The method table, request answers, and declarative parameter decoding. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rpc.h"
+#include "uraid/bdev_module.h"
+
+void
+rpc_result(struct rpc_request *req, json_t *result)
+{
+	req->result = result;
+	req->err_code = 0;
+	req->done = true;
+	if (req->done_cb)
+		req->done_cb(req, req->done_ctx);
+}
+
+void
+rpc_result_bool(struct rpc_request *req, bool value)
+{
+	rpc_result(req, json_boolean(value));
+}
+
+static void
+rpc_verror(struct rpc_request *req, int code, const char *fmt, va_list ap)
+{
+	vsnprintf(req->err_msg, sizeof(req->err_msg), fmt, ap);
+	req->err_code = code;
+	req->done = true;
+	if (req->done_cb)
+		req->done_cb(req, req->done_ctx);
+}
+
+void
+rpc_error(struct rpc_request *req, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rpc_verror(req, code, fmt, ap);
+	va_end(ap);
+}
+
+void
+rpc_error_errno(struct rpc_request *req, int neg_errno, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rpc_error(req, neg_errno, "%s: %s", msg, strerror(-neg_errno));
+}
+
+const struct rpc_method *
+rpc_method_find(const char *name)
+{
+	for (size_t i = 0; i < bdev_rpc_num_methods; i++) {
+		if (strcmp(bdev_rpc_methods[i].name, name) == 0)
+			return &bdev_rpc_methods[i];
+	}
+	return NULL;
+}
+
+void
+rpc_method_foreach(void (*fn)(const struct rpc_method *m, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < bdev_rpc_num_methods; i++)
+		fn(&bdev_rpc_methods[i], ctx);
+}
+
+void
+rpc_call(struct rpc_request *req, const char *method, const json_t *params)
+{
+	const struct rpc_method *m = rpc_method_find(method);
+
+	req->method = method;
+	if (m == NULL) {
+		rpc_error(req, RPC_METHOD_NOT_FOUND, "unknown method '%s'", method);
+		return;
+	}
+	if (params != NULL && !json_is_object(params) && !json_is_null(params)) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: params must be an object", method);
+		return;
+	}
+	m->handler(req, json_is_null(params) ? NULL : params);
+}
+
+static const char *
+type_name(enum param_type t)
+{
+	switch (t) {
+	case PT_STRING:
+		return "a string";
+	case PT_U64:
+	case PT_U32:
+		return "an unsigned integer";
+	case PT_I64:
+		return "an integer";
+	case PT_BOOL:
+		return "true or false";
+	case PT_DOUBLE:
+		return "a number";
+	case PT_UUID:
+		return "a UUID string (8-4-4-4-12 hex)";
+	case PT_ZERO:
+		return "0, false or empty (not supported otherwise)";
+	}
+	return "?";
+}
+
+static bool
+decode_one(const json_t *v, const struct param_spec *s, void *out)
+{
+	uint8_t *field = (uint8_t *)out + s->offset;
+
+	switch (s->type) {
+	case PT_STRING:
+		if (!json_is_string(v))
+			return false;
+		*(const char **)field = json_string_value(v);
+		return true;
+	case PT_U64:
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return false;
+		*(uint64_t *)field = (uint64_t)json_integer_value(v);
+		return true;
+	case PT_U32:
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > UINT32_MAX)
+			return false;
+		*(uint32_t *)field = (uint32_t)json_integer_value(v);
+		return true;
+	case PT_I64:
+		if (!json_is_integer(v))
+			return false;
+		*(int64_t *)field = (int64_t)json_integer_value(v);
+		return true;
+	case PT_BOOL:
+		if (!json_is_boolean(v))
+			return false;
+		*(bool *)field = json_is_true(v);
+		return true;
+	case PT_DOUBLE:
+		if (!json_is_number(v))
+			return false;
+		*(double *)field = json_number_value(v);
+		return true;
+	case PT_UUID:
+		return json_is_string(v) && uraid_uuid_parse(json_string_value(v), field) == 0;
+	case PT_ZERO:
+		return json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 0) ||
+		       json_is_false(v) || (json_is_string(v) && json_string_length(v) == 0);
+	}
+	return false;
+}
+
+int
+rpc_decode(struct rpc_request *req, const json_t *params, const struct param_spec *spec,
+	   size_t num_spec, void *out)
+{
+	const char *key;
+	json_t *v;
+
+	if (params != NULL) {
+		json_object_foreach((json_t *)params, key, v) {
+			size_t i;
+
+			for (i = 0; i < num_spec; i++) {
+				if (strcmp(spec[i].name, key) == 0)
+					break;
+			}
+			if (i == num_spec) {
+				rpc_error(req, RPC_INVALID_PARAMS, "%s: unknown parameter '%s'",
+					  req->method, key);
+				return -EINVAL;
+			}
+			if (!decode_one(v, &spec[i], out)) {
+				rpc_error(req, RPC_INVALID_PARAMS,
+					  "%s: parameter '%s' must be %s", req->method, key,
+					  type_name(spec[i].type));
+				return -EINVAL;
+			}
+		}
+	}
+	for (size_t i = 0; i < num_spec; i++) {
+		if (spec[i].required && (params == NULL || json_object_get(params, spec[i].name) == NULL)) {
+			rpc_error(req, RPC_INVALID_PARAMS, "%s: missing required parameter '%s'",
+				  req->method, spec[i].name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
