@@ -89,4 +89,4 @@ format:
 clean:
 	rm -rf build build-san build-tsan
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# uraid bench end to end: SPDK-style configs and flags, JSON output, --verify catching a
+# corrupted block, and one clear line plus a non-zero exit for every kind of bad input.
+. "$(dirname "$0")/lib.sh"
+
+ram='{"method":"bdev_malloc_create","params":{"name":"Malloc0","num_blocks":8192,"block_size":4096}}'
+null='{"method":"bdev_null_create","params":{"name":"Null0","num_blocks":8192,"block_size":4096}}'
+t_cfg "$T_DIR/ram_null.json" "$ram" "$null"
+
+# 1. null and ram, randread and randwrite at QD128 on one reactor.
+for w in randread randwrite; do
+	out=$("$URAID" bench --json "$T_DIR/ram_null.json" -q 128 -o 4096 -w $w -t 0.5 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && echo "$out" | grep -qE '^Null0 +0 +[0-9]{4,}' &&
+	   echo "$out" | grep -qE '^Malloc0 +0 +[0-9]{4,}' && echo "$out" | grep -q '^Total'; then
+		t_pass "bench $w on null and ram"
+	else
+		t_fail "bench $w on null and ram" "rc=$rc: $out"
+	fi
+done
+
+# 2. JSON output.
+out=$("$URAID" bench --json "$T_DIR/ram_null.json" -T Malloc0 -q 8 -o 8k -w randrw -M 70 \
+	-t 0.3 --output json 2>&1)
+if echo "$out" | grep -q '"iops"' && echo "$out" | grep -q '"p99_us"' &&
+   echo "$out" | grep -q '"workload": "randrw"'; then
+	t_pass "--output json"
+else
+	t_fail "--output json" "$out"
+fi
+
+# 3. --verify passes on a healthy bdev, on two reactors, and reports what it checked.
+out=$("$URAID" bench --json "$T_DIR/ram_null.json" -T Malloc0 -q 16 -o 16k -w randwrite \
+	-t 0.5 --verify -m 0x3 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -qE 'verify: [1-9][0-9]* blocks checked, 0 miscompares'; then
+	t_pass "--verify on a healthy bdev"
+else
+	t_fail "--verify on a healthy bdev" "rc=$rc: $out"
+fi
+
+# 4. --verify catches a block corrupted on its way back (SPDK's corrupt_data injection).
+t_cfg "$T_DIR/corrupt.json" "$ram" \
+	'{"method":"bdev_error_create","params":{"base_name":"Malloc0"}}' \
+	'{"method":"bdev_error_inject_error","params":{"name":"EE_Malloc0","io_type":"read","error_type":"corrupt_data","num":1,"corrupt_offset":1000,"corrupt_value":4}}'
+out=$("$URAID" bench --json "$T_DIR/corrupt.json" -T EE_Malloc0 -q 4 -o 4096 -w randwrite \
+	-t 0.5 --verify 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q 'verify FAILED: 1 blocks' &&
+   echo "$out" | grep -q 'contents corrupted'; then
+	t_pass "--verify catches a corrupted block"
+else
+	t_fail "--verify catches a corrupted block" "rc=$rc: $out"
+fi
+# ... and a block written to the wrong place is named as such: corrupt the write path instead.
+t_cfg "$T_DIR/corrupt_w.json" "$ram" \
+	'{"method":"bdev_error_create","params":{"base_name":"Malloc0"}}' \
+	'{"method":"bdev_error_inject_error","params":{"name":"EE_Malloc0","io_type":"write","error_type":"corrupt_data","num":1,"corrupt_offset":8,"corrupt_value":1}}'
+out=$("$URAID" bench --json "$T_DIR/corrupt_w.json" -T EE_Malloc0 -q 1 -o 4096 -w randwrite \
+	-t 0.3 --verify 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -qE 'expected generation 1, found block [0-9]+ generation 1'; then
+	t_pass "--verify names a misplaced block"
+else
+	t_fail "--verify names a misplaced block" "rc=$rc: $out"
+fi
+
+# 5. File members through io_uring, with verify.
+t_cfg "$T_DIR/file.json" \
+	"{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F0\",\"filename\":\"$T_DIR/f0.img\",\"size_mb\":16}}"
+out=$("$URAID" bench --json "$T_DIR/file.json" -q 32 -o 4096 -w randwrite -t 0.5 --verify 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -qE 'verify: [1-9][0-9]* blocks checked, 0 miscompares'; then
+	t_pass "file bdev with --verify"
+else
+	t_fail "file bdev with --verify" "rc=$rc: $out"
+fi
+
+# 6. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
+printf '{"subsystems": [ {"subsystem": "bdev", ' >"$T_DIR/malformed.json"
+t_cfg "$T_DIR/unknown.json" '{"method":"bdev_teleport_create","params":{}}'
+t_cfg "$T_DIR/badparam.json" \
+	'{"method":"bdev_malloc_create","params":{"name":"M","num_blocks":16,"block_size":4000}}'
+truncate -s 5000 "$T_DIR/odd.img"
+t_cfg "$T_DIR/oddsize.json" \
+	"{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F\",\"filename\":\"$T_DIR/odd.img\"}}"
+t_cfg "$T_DIR/missing.json" \
+	"{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F\",\"filename\":\"$T_DIR/nope.img\"}}"
+t_cfg "$T_DIR/tiny.json" \
+	'{"method":"bdev_malloc_create","params":{"name":"M","num_blocks":4,"block_size":4096}}'
+
+bad() { # name expected-regex args...
+	local name=$1 want=$2; shift 2
+	local err rc lines
+	err=$("$URAID" bench "$@" 2>&1 >/dev/null)
+	rc=$?
+	lines=$(printf '%s\n' "$err" | grep -c .)
+	if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && echo "$err" | grep -qE -- "$want"; then
+		t_pass "bad input: $name"
+	else
+		t_fail "bad input: $name" "rc=$rc lines=$lines: $err"
+	fi
+}
+std=(-q 1 -o 4096 -w randread -t 0.1)
+bad "config file missing" "$T_DIR/none.json" --json "$T_DIR/none.json" "${std[@]}"
+bad "malformed JSON" "malformed.json:1:[0-9]+: malformed JSON" --json "$T_DIR/malformed.json" "${std[@]}"
+bad "unknown method" "unknown method 'bdev_teleport_create'" --json "$T_DIR/unknown.json" "${std[@]}"
+bad "bad block size" "'block_size' is 4000" --json "$T_DIR/badparam.json" "${std[@]}"
+bad "file size not a multiple" "not a non-zero multiple of the block size" --json "$T_DIR/oddsize.json" "${std[@]}"
+bad "file missing" "nope.img: No such file" --json "$T_DIR/missing.json" "${std[@]}"
+bad "I/O beyond the end" "smaller than one I/O" --json "$T_DIR/tiny.json" -q 1 -o 1m -w randread -t 0.1
+bad "I/O size not a block multiple" "not a multiple of M's block size" --json "$T_DIR/tiny.json" -q 1 -o 1000 -w randread -t 0.1
+bad "unknown target" "-T nope: no such bdev" --json "$T_DIR/tiny.json" -T nope "${std[@]}"
+bad "unknown workload" "-w sideways" --json "$T_DIR/tiny.json" -q 1 -o 4096 -w sideways -t 0.1
+bad "queue depth 0" "-q 0" --json "$T_DIR/tiny.json" -q 0 -o 4096 -w read -t 0.1
+bad "missing flags" "are required" --json "$T_DIR/tiny.json"
+bad "bad core mask" "core mask" --json "$T_DIR/tiny.json" -m zz "${std[@]}"
+bad "offline core" "not online" --json "$T_DIR/tiny.json" -m 0x8000000000000000 "${std[@]}"
+
+t_done
