@@ -55,20 +55,27 @@ $(DEPS_STAMP): scripts/install-deps.sh
 deps:
 	@bash scripts/install-deps.sh
 
+# V=1 shows the full commands.
+Q := $(if $(filter 1,$(V)),,@)
+
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIBURAID): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(URAID): $(CLI_OBJS) $(LIBURAID)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBURAID) $(LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBURAID) $(LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c tests/harness.h $(LIBURAID) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBURAID) $(ALL_LDFLAGS) $(LIBS)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBURAID) $(ALL_LDFLAGS) $(LIBS)
 
 run: deps $(URAID)
 	@mkdir -p var

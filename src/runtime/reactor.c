@@ -7,15 +7,17 @@
  * anything is "busy"; after a run of idle iterations the reactor sleeps in ppoll() on its
  * eventfd, with a timeout of the next timer, so an idle process costs no CPU.
  *
- * Sleep/wake handshake (no lost wake-ups):
+ * Sleep/wake handshake (no lost wake-ups), with sequentially consistent atomics only:
  *
  *     sender                              reactor
- *     enqueue(msg)                        sleeping = 1
- *     fence(seq_cst)                      fence(seq_cst)
- *     if (sleeping) write(eventfd)        if (ring empty) ppoll(eventfd)
+ *     enqueue(msg)                        sleeping = 1                      (R1)
+ *     notified = 1                (S1)    if (exchange(notified, 0)) skip   (R2)
+ *     if (sleeping) write(eventfd) (S2)   else ppoll(eventfd)
  *
- * With both fences sequentially consistent, either the sender sees sleeping == 1 and writes
- * the eventfd, or the reactor sees the message and does not sleep.
+ * In the single order of seq_cst operations either S1 comes before R2 (the reactor sees the
+ * notice and does not sleep) or R2 before S1, and then R1 < S2, so the sender sees
+ * sleeping == 1 and writes the eventfd. S1 also publishes the message: R2 reading it
+ * synchronizes with the sender.
  *
  * When a ring is full the message goes to a mutex-protected overflow list, so a send never
  * fails for lack of ring space. To keep per-sender order, once the overflow list is non-empty
@@ -60,6 +62,7 @@ struct uraid_reactor {
 	pthread_t thread;
 	bool has_thread;
 	_Atomic int sleeping;
+	_Atomic int notified;
 	_Atomic bool stop;
 
 	pthread_mutex_t ovf_lock;
@@ -142,9 +145,9 @@ reactor_wake(struct uraid_reactor *r)
 {
 	uint64_t one = 1;
 
-	/* Pairs with the fence in reactor_sleep(): see the theory of operation. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed)) {
+	/* S1 and S2 of the theory of operation. */
+	atomic_store_explicit(&r->notified, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&r->sleeping, memory_order_seq_cst)) {
 		if (write(r->efd, &one, sizeof(one)) < 0) {
 			/* EAGAIN: the counter is saturated, so the reactor is awake anyway. */
 		}
@@ -349,10 +352,10 @@ reactor_sleep(struct uraid_reactor *r)
 	struct uraid_poller *first = TAILQ_FIRST(&r->timed);
 	uint64_t val;
 
-	atomic_store_explicit(&r->sleeping, 1, memory_order_relaxed);
-	/* Pairs with the fence in reactor_wake(). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!msg_ring_empty(&r->ring) ||
+	/* R1 and R2 of the theory of operation. */
+	atomic_store_explicit(&r->sleeping, 1, memory_order_seq_cst);
+	if (atomic_exchange_explicit(&r->notified, 0, memory_order_seq_cst) ||
+	    !msg_ring_empty(&r->ring) ||
 	    atomic_load_explicit(&r->ovf_count, memory_order_relaxed) != 0 ||
 	    atomic_load_explicit(&r->stop, memory_order_relaxed))
 		goto out;
