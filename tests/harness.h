@@ -25,22 +25,22 @@ static int h_case_skipped;
 static uint64_t h_seed;
 static struct prng h_rng;
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			h_case_failures++;                                                         \
-		}                                                                                  \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+			h_case_failures++;                                                       \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                             \
-	do {                                                                                       \
-		long long _a = (long long)(a), _b = (long long)(b);                                \
-		if (_a != _b) {                                                                    \
-			fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", __FILE__,  \
-				__LINE__, #a, #b, _a, _b);                                         \
-			h_case_failures++;                                                         \
-		}                                                                                  \
+#define CHECK_EQ(a, b)                                                                    \
+	do {                                                                              \
+		long long _a = (long long)(a), _b = (long long)(b);                       \
+		if (_a != _b) {                                                           \
+			fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", \
+				__FILE__, __LINE__, #a, #b, _a, _b);                      \
+			h_case_failures++;                                                \
+		}                                                                         \
 	} while (0)
 
 /* Stop the current case if a check failed (for checks later code depends on). */
@@ -53,11 +53,11 @@ static struct prng h_rng;
 		}                                                                                  \
 	} while (0)
 
-#define SKIP(why)                                                                                  \
-	do {                                                                                       \
-		fprintf(stderr, "  skipped: %s\n", why);                                           \
-		h_case_skipped = 1;                                                                \
-		return;                                                                            \
+#define SKIP(why)                                        \
+	do {                                             \
+		fprintf(stderr, "  skipped: %s\n", why); \
+		h_case_skipped = 1;                      \
+		return;                                  \
 	} while (0)
 
 static inline uint64_t
@@ -110,13 +110,16 @@ harness_run(const struct test_case *cases, size_t n, int argc, char **argv)
 	return passed == 0 && skipped > 0 ? 77 : 0;
 }
 
-#define TEST_MAIN(...)                                                                             \
-	int main(int argc, char **argv)                                                            \
-	{                                                                                          \
-		static const struct test_case cases[] = {__VA_ARGS__};                             \
-		return harness_run(cases, ARRAY_SIZE(cases), argc, argv);                          \
+#define TEST_MAIN(...)                                                    \
+	int main(int argc, char **argv)                                   \
+	{                                                                 \
+		static const struct test_case cases[] = {__VA_ARGS__};    \
+		return harness_run(cases, ARRAY_SIZE(cases), argc, argv); \
 	}
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)        \
+	{               \
+#fn, fn \
+	}
 
 #endif

@@ -103,16 +103,17 @@ int uraid_bdev_read(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, v
 int uraid_bdev_write(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, void *buf,
 		     uint64_t offset_blocks, uint64_t num_blocks, uint32_t flags,
 		     uraid_bdev_io_cb cb, void *cb_arg);
-int uraid_bdev_flush(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		     uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_flush(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
+		     void *cb_arg);
 int uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		     uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg);
+		     uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb,
+		     void *cb_arg);
 int uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
 			    uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb,
 			    void *cb_arg);
 /* Completes after every I/O this channel had in flight has completed. */
-int uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		     uraid_bdev_io_cb cb, void *cb_arg);
+int uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
+		     void *cb_arg);
 
 /* Per-channel counters, summed by the caller across channels if needed. */
 struct uraid_bdev_io_stats {

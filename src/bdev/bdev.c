@@ -14,8 +14,8 @@
 
 #include "bdev_priv.h"
 
-#define IO_CHUNK     64
-#define IO_MAX	     65536
+#define IO_CHUNK 64
+#define IO_MAX	 65536
 
 struct uraid_bdev_desc {
 	struct uraid_bdev *bdev;
@@ -149,7 +149,8 @@ uraid_uuid_parse(const char *text, uint8_t uuid[16])
 			i++;
 			continue;
 		}
-		if (sscanf(text + i, "%2x", &v) != 1 || !__builtin_isxdigit((unsigned char)text[i]) ||
+		if (sscanf(text + i, "%2x", &v) != 1 ||
+		    !__builtin_isxdigit((unsigned char)text[i]) ||
 		    !__builtin_isxdigit((unsigned char)text[i + 1]))
 			return -EINVAL;
 		uuid[byte++] = (uint8_t)v;
@@ -161,10 +162,9 @@ uraid_uuid_parse(const char *text, uint8_t uuid[16])
 void
 uraid_uuid_format(const uint8_t u[16], char out[37])
 {
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-		 u[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
 }
 
 void
@@ -752,9 +752,9 @@ uraid_bdev_io_complete(struct uraid_bdev_io *io, int status)
 }
 
 int
-uraid_bdev_readv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		 const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
-		 uraid_bdev_io_cb cb, void *cb_arg)
+uraid_bdev_readv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, const struct iovec *iov,
+		 int iovcnt, uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb,
+		 void *cb_arg)
 {
 	return bdev_submit(desc, ch, URAID_IO_READ, iov, iovcnt, offset_blocks, num_blocks, 0, cb,
 			   cb_arg);
@@ -771,9 +771,9 @@ uraid_bdev_writev(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
 
 /* The single-buffer forms keep their iovec in the request itself. */
 static int
-bdev_submit_buf(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		enum uraid_io_type type, void *buf, uint64_t offset_blocks, uint64_t num_blocks,
-		uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg)
+bdev_submit_buf(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum uraid_io_type type,
+		void *buf, uint64_t offset_blocks, uint64_t num_blocks, uint32_t flags,
+		uraid_bdev_io_cb cb, void *cb_arg)
 {
 	struct iovec iov;
 
@@ -797,8 +797,8 @@ uraid_bdev_write(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, void
 		 uint64_t offset_blocks, uint64_t num_blocks, uint32_t flags, uraid_bdev_io_cb cb,
 		 void *cb_arg)
 {
-	return bdev_submit_buf(desc, ch, URAID_IO_WRITE, buf, offset_blocks, num_blocks, flags,
-			       cb, cb_arg);
+	return bdev_submit_buf(desc, ch, URAID_IO_WRITE, buf, offset_blocks, num_blocks, flags, cb,
+			       cb_arg);
 }
 
 int
@@ -809,8 +809,8 @@ uraid_bdev_flush(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, urai
 }
 
 int
-uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		 uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg)
+uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uint64_t offset_blocks,
+		 uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg)
 {
 	return bdev_submit(desc, ch, URAID_IO_UNMAP, NULL, 0, offset_blocks, num_blocks, 0, cb,
 			   cb_arg);

@@ -7,8 +7,8 @@
 #include "common/common.h"
 
 /* --- ram.c --- */
-int ram_bdev_create(const char *name, uint64_t num_blocks, uint32_t block_size,
-		    const uint8_t *uuid, struct uraid_bdev **out);
+int ram_bdev_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
+		    struct uraid_bdev **out);
 
 /* --- null.c --- */
 int null_bdev_create(const char *name, uint64_t num_blocks, uint32_t block_size,
@@ -18,19 +18,19 @@ int null_bdev_create(const char *name, uint64_t num_blocks, uint32_t block_size,
 struct file_bdev_opts {
 	const char *name;
 	const char *filename;
-	uint32_t block_size;	/* 0 = detect (device sector size, or 4096 for files) */
-	uint64_t create_bytes;	/* create a sparse file of this size if it does not exist */
+	uint32_t block_size;   /* 0 = detect (device sector size, or 4096 for files) */
+	uint64_t create_bytes; /* create a sparse file of this size if it does not exist */
 	bool readonly;
 	const uint8_t *uuid;
 };
-int file_bdev_create(const struct file_bdev_opts *opts, struct uraid_bdev **out,
-		     char *err, size_t err_len);
+int file_bdev_create(const struct file_bdev_opts *opts, struct uraid_bdev **out, char *err,
+		     size_t err_len);
 
 /* --- fault.c --- */
 enum fault_kind { FAULT_FAILURE, FAULT_CORRUPT, FAULT_LATENCY, FAULT_NOMEM };
 
 struct fault_rule_opts {
-	uint32_t io_type_mask;	/* bit per enum uraid_io_type */
+	uint32_t io_type_mask; /* bit per enum uraid_io_type */
 	enum fault_kind kind;
 	uint64_t offset_blocks; /* range the rule applies to; num_blocks == 0: whole bdev */
 	uint64_t num_blocks;
@@ -44,7 +44,7 @@ struct fault_rule_opts {
 struct fault_bdev_opts {
 	const char *name;
 	const char *base_name;
-	bool volatile_cache;	 /* model a write cache lost at power cuts */
+	bool volatile_cache; /* model a write cache lost at power cuts */
 	uint64_t seed;
 	uint64_t cache_max_bytes; /* volatile cache writes back on its own past this; 0 = 64 MiB */
 	const uint8_t *uuid;
@@ -55,10 +55,10 @@ int fault_inject(const char *name, const struct fault_rule_opts *rule);
 int fault_clear(const char *name);
 
 struct fault_cut_stats {
-	uint64_t records;	/* unflushed writes at the cut */
-	uint64_t applied;	/* landed whole */
-	uint64_t dropped;	/* lost whole */
-	uint64_t torn;		/* landed in part */
+	uint64_t records; /* unflushed writes at the cut */
+	uint64_t applied; /* landed whole */
+	uint64_t dropped; /* lost whole */
+	uint64_t torn;	  /* landed in part */
 };
 
 /* Cut power: every unflushed write is applied, dropped or torn (by the bdev's PRNG, reseeded

@@ -43,7 +43,7 @@
 
 #include "bdev_priv.h"
 
-#define FAULT_MAX_RULES 16
+#define FAULT_MAX_RULES	  16
 #define DEFAULT_CACHE_MAX (64ull << 20)
 
 enum power_state { POWER_ON, POWER_CUTTING, POWER_OFF };
@@ -94,7 +94,7 @@ struct fault_bdev {
 	uint64_t flushed_seq; /* every record <= this is durable in the base */
 	uint64_t cache_bytes;
 	uint64_t cache_max;
-	struct cache_rec *wb;	/* record being written back */
+	struct cache_rec *wb; /* record being written back */
 	bool base_flush_busy;
 	uint64_t base_flush_seq;
 	struct fio_list waiters; /* FLUSH and FUA writes: done when flushed_seq >= target */
@@ -284,7 +284,8 @@ passthrough(struct fault_bdev *fb, struct fault_channel *fch, struct fault_io *f
 					io->offset_blocks, io->num_blocks, base_done, f);
 	case URAID_IO_WRITE:
 		return uraid_bdev_writev(fb->base_desc, fch->base_ch, io->iov, io->iovcnt,
-					 io->offset_blocks, io->num_blocks, io->flags, base_done, f);
+					 io->offset_blocks, io->num_blocks, io->flags, base_done,
+					 f);
 	case URAID_IO_FLUSH:
 		return uraid_bdev_flush(fb->base_desc, fch->base_ch, base_done, f);
 	case URAID_IO_UNMAP:
@@ -333,8 +334,8 @@ overlay_locked(struct fault_bdev *fb, struct uraid_bdev_io *io)
 			      : io->offset_blocks + io->num_blocks;
 		for (uint64_t b = start; b < end; b++) {
 			static const uint8_t zero[4096];
-			const uint8_t *src = rec->data ? rec->data + (b - rec->offset_blocks) * bs
-						       : zero;
+			const uint8_t *src =
+				rec->data ? rec->data + (b - rec->offset_blocks) * bs : zero;
 
 			uraid_iov_from_buf(io->iov, io->iovcnt, (b - io->offset_blocks) * bs, src,
 					   bs);
@@ -527,8 +528,8 @@ read_submit_locked(struct fault_bdev *fb, struct fault_channel *fch, struct faul
 	struct uraid_bdev_io *io = f->io;
 	int rc;
 
-	if (fb->wb != NULL &&
-	    overlaps(fb->wb->offset_blocks, fb->wb->num_blocks, io->offset_blocks, io->num_blocks)) {
+	if (fb->wb != NULL && overlaps(fb->wb->offset_blocks, fb->wb->num_blocks, io->offset_blocks,
+				       io->num_blocks)) {
 		TAILQ_INSERT_TAIL(&fb->blocked, f, link);
 		return;
 	}
@@ -897,7 +898,8 @@ fault_channel_create(void *io_device, void *ctx)
 	fch->base_ch = uraid_bdev_get_io_channel(fb->base_desc);
 	if (fch->base_ch == NULL)
 		return -ENOMEM;
-	prng_seed(&fch->rng, fb->seed ^ (0x9e37ull * (uraid_reactor_index(uraid_reactor_self()) + 1)));
+	prng_seed(&fch->rng,
+		  fb->seed ^ (0x9e37ull * (uraid_reactor_index(uraid_reactor_self()) + 1)));
 	return 0;
 }
 

@@ -77,7 +77,8 @@ file_prep_rw(struct file_bdev *fb, struct io_uring_sqe *sqe, struct uraid_bdev_i
 	bool write = io->type == URAID_IO_WRITE;
 	int rw_flags = (write && (io->flags & URAID_IO_FUA)) ? RWF_DSYNC : 0;
 
-	if (fio->done == 0 && fio->bounce == NULL && (!fb->direct || iov_aligned(io->iov, io->iovcnt))) {
+	if (fio->done == 0 && fio->bounce == NULL &&
+	    (!fb->direct || iov_aligned(io->iov, io->iovcnt))) {
 		if (write)
 			io_uring_prep_writev2(sqe, fb->fd, io->iov, (unsigned)io->iovcnt, off,
 					      rw_flags);
@@ -191,8 +192,9 @@ file_submit(void *ch_ctx, struct uraid_bdev_io *io)
 		uraid_bdev_io_complete_deferred(io, file_blkdev_ioctl(fb, io));
 		return 0;
 	}
-	fio->falloc_mode = FALLOC_FL_KEEP_SIZE | (io->type == URAID_IO_UNMAP ?
-						   FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+	fio->falloc_mode =
+		FALLOC_FL_KEEP_SIZE |
+		(io->type == URAID_IO_UNMAP ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
 	if (!STAILQ_EMPTY(&fch->waiting)) {
 		STAILQ_INSERT_TAIL(&fch->waiting, io, link);
 		return 0;
@@ -206,8 +208,7 @@ file_submit(void *ch_ctx, struct uraid_bdev_io *io)
 }
 
 static void
-file_complete_cqe(struct file_bdev *fb, struct file_channel *fch, struct uraid_bdev_io *io,
-		  int res)
+file_complete_cqe(struct file_bdev *fb, struct file_channel *fch, struct uraid_bdev_io *io, int res)
 {
 	struct file_io *fio = fio_of(io);
 	uint64_t total;
@@ -298,7 +299,7 @@ file_poll(void *arg)
 		busy = 1;
 	/* In flight counts as busy: the reactor keeps polling the CQ instead of sleeping. */
 	return (busy || fch->inflight || !STAILQ_EMPTY(&fch->waiting)) ? URAID_POLLER_BUSY
-									 : URAID_POLLER_IDLE;
+								       : URAID_POLLER_IDLE;
 }
 
 static int
@@ -377,8 +378,7 @@ direct_probe(int fd, uint32_t block_size)
 }
 
 int
-file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *err,
-		 size_t err_len)
+file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *err, size_t err_len)
 {
 	int oflags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct file_bdev *fb;
@@ -452,8 +452,9 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 	}
 	if (size == 0 || size % block_size != 0) {
 		rc = -EINVAL;
-		set_err(err, err_len, "%s: size %lu is not a non-zero multiple of the block size %u",
-			o->filename, (unsigned long)size, block_size);
+		set_err(err, err_len,
+			"%s: size %lu is not a non-zero multiple of the block size %u", o->filename,
+			(unsigned long)size, block_size);
 		goto err_fd;
 	}
 
@@ -477,8 +478,8 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 		}
 	}
 	if (!fb->direct)
-		LOG_WARNING("%s: %s does not take O_DIRECT; using it buffered (page cache)", o->name,
-			    o->filename);
+		LOG_WARNING("%s: %s does not take O_DIRECT; using it buffered (page cache)",
+			    o->name, o->filename);
 	fb->filename = strdup(o->filename);
 	snprintf(fb->bdev.name, sizeof(fb->bdev.name), "%s", o->name);
 	fb->bdev.product = "io_uring file";
@@ -495,8 +496,9 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 				 sizeof(struct file_channel), o->name);
 	rc = uraid_bdev_register(&fb->bdev);
 	if (rc != 0) {
-		set_err(err, err_len, rc == -EEXIST ? "a bdev named %s exists already" :
-			"cannot register %s", o->name);
+		set_err(err, err_len,
+			rc == -EEXIST ? "a bdev named %s exists already" : "cannot register %s",
+			o->name);
 		uraid_io_device_unregister(&fb->ch_dev, NULL);
 		goto err_fb;
 	}

@@ -191,8 +191,8 @@ struct job {
 	unsigned outstanding;
 	STAILQ_HEAD(, slot) retry;
 	struct uraid_poller *poller;
-	uint32_t *gen;	/* verify: generation written to each unit (0 = never) */
-	uint8_t *busy;	/* verify: unit has an I/O in flight */
+	uint32_t *gen; /* verify: generation written to each unit (0 = never) */
+	uint8_t *busy; /* verify: unit has an I/O in flight */
 	uint32_t next_gen;
 	_Atomic uint64_t ios; /* read by the progress printer */
 	uint64_t bytes;
@@ -259,7 +259,8 @@ verify_check(struct slot *s)
 		if (j->miscompares++ < 10) {
 			if (found_lba == UINT64_MAX)
 				fprintf(stderr,
-					"verify: %s: block %" PRIu64 ": expected generation %u, found "
+					"verify: %s: block %" PRIu64
+					": expected generation %u, found "
 					"no stamp\n",
 					j->name, lba + b, gen);
 			else if (found_lba == lba + b && found_gen == gen)
@@ -269,7 +270,8 @@ verify_check(struct slot *s)
 					j->name, lba + b);
 			else
 				fprintf(stderr,
-					"verify: %s: block %" PRIu64 ": expected generation %u, found "
+					"verify: %s: block %" PRIu64
+					": expected generation %u, found "
 					"block %" PRIu64 " generation %" PRIu64 "\n",
 					j->name, lba + b, gen, found_lba, found_gen);
 		}
@@ -447,13 +449,15 @@ static void
 bench_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: uraid bench --json CONFIG [-T BDEV] -q DEPTH -o SIZE -w WORKLOAD -t SECONDS\n"
+		"usage: uraid bench --json CONFIG [-T BDEV] -q DEPTH -o SIZE -w WORKLOAD -t "
+		"SECONDS\n"
 		"                   [-M READ_PCT] [-m MASK] [--verify] [--seed N] [--output json]\n"
 		"\n"
 		"  --json CONFIG   SPDK-style JSON config that creates the bdevs\n"
 		"  -T BDEV         run on this bdev only (default: every bdev nobody claims)\n"
 		"  -q DEPTH        I/Os in flight per job (one job per bdev and reactor)\n"
-		"  -o SIZE         I/O size in bytes (suffixes k, m), a multiple of the block size\n"
+		"  -o SIZE         I/O size in bytes (suffixes k, m), a multiple of the block "
+		"size\n"
 		"  -w WORKLOAD     read, write, randread, randwrite, rw, randrw\n"
 		"  -M READ_PCT     share of reads in rw/randrw (default 50)\n"
 		"  -t SECONDS      run time\n"
@@ -583,9 +587,9 @@ job_json(const char *name, int reactor, double secs, double iops, double mibps,
 	json_object_set_new(o, "runtime_s", json_real(secs));
 	json_object_set_new(o, "iops", json_real(iops));
 	json_object_set_new(o, "mibps", json_real(mibps));
-	json_object_set_new(o, "mean_us",
-			    json_real(h->n ? (double)h->sum / (double)h->n * g_ns_per_tick / 1000
-					   : 0));
+	json_object_set_new(
+		o, "mean_us",
+		json_real(h->n ? (double)h->sum / (double)h->n * g_ns_per_tick / 1000 : 0));
 	json_object_set_new(o, "p50_us", json_real(hist_pct_us(h, 50)));
 	json_object_set_new(o, "p99_us", json_real(hist_pct_us(h, 99)));
 	json_object_set_new(o, "p999_us", json_real(hist_pct_us(h, 99.9)));
@@ -661,8 +665,9 @@ report(struct job *jobs, unsigned njobs, const struct bench_opts *o)
 			       t.verified, t.miscompares, o->seed);
 	}
 	if (t.miscompares) {
-		fprintf(stderr, "uraid bench: verify FAILED: %" PRIu64 " blocks did not hold what "
-				"was written\n",
+		fprintf(stderr,
+			"uraid bench: verify FAILED: %" PRIu64 " blocks did not hold what "
+			"was written\n",
 			t.miscompares);
 		return 1;
 	}
@@ -677,12 +682,9 @@ static int
 parse_args(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option longopts[] = {
-		{"json", required_argument, NULL, 'j'},
-		{"verify", no_argument, NULL, 'V'},
-		{"seed", required_argument, NULL, 'S'},
-		{"output", required_argument, NULL, 'O'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"json", required_argument, NULL, 'j'}, {"verify", no_argument, NULL, 'V'},
+		{"seed", required_argument, NULL, 'S'}, {"output", required_argument, NULL, 'O'},
+		{"help", no_argument, NULL, 'h'},	{NULL, 0, NULL, 0},
 	};
 	bool have_w = false, have_q = false, have_o = false, have_t = false;
 	char *end;
@@ -701,7 +703,8 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			unsigned long v = strtoul(optarg, &end, 10);
 
 			if (*end || v == 0 || v > 65536) {
-				fprintf(stderr, "uraid bench: -q %s: queue depth must be 1..65536\n",
+				fprintf(stderr,
+					"uraid bench: -q %s: queue depth must be 1..65536\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -711,7 +714,8 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		}
 		case 'o':
 			if (parse_size(optarg, &o->io_size) != 0) {
-				fprintf(stderr, "uraid bench: -o %s: not a size (e.g. 4096, 4k, 1m)\n",
+				fprintf(stderr,
+					"uraid bench: -o %s: not a size (e.g. 4096, 4k, 1m)\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -754,7 +758,8 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case 't':
 			o->seconds = strtod(optarg, &end);
 			if (*end || !(o->seconds > 0 && o->seconds <= 86400)) {
-				fprintf(stderr, "uraid bench: -t %s: seconds must be in (0, 86400]\n",
+				fprintf(stderr,
+					"uraid bench: -t %s: seconds must be in (0, 86400]\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -836,8 +841,9 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 		bdev = uraid_bdev_desc_get_bdev(desc);
 		bs = uraid_bdev_get_block_size(bdev);
 		if (o->io_size % bs != 0) {
-			fprintf(stderr, "uraid bench: -o %" PRIu64 " is not a multiple of %s's "
-					"block size %u\n",
+			fprintf(stderr,
+				"uraid bench: -o %" PRIu64 " is not a multiple of %s's "
+				"block size %u\n",
 				o->io_size, targets->names[t], bs);
 			uraid_bdev_close(desc);
 			return -EINVAL;
@@ -871,7 +877,8 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 				return -ENOMEM;
 			for (unsigned q = 0; q < j->queue_depth; q++) {
 				j->slots[q].job = j;
-				j->slots[q].buf = aligned_alloc(4096, align_up_u64(o->io_size, 4096));
+				j->slots[q].buf =
+					aligned_alloc(4096, align_up_u64(o->io_size, 4096));
 				if (j->slots[q].buf == NULL)
 					return -ENOMEM;
 				memset(j->slots[q].buf, 0, o->io_size);
@@ -953,8 +960,9 @@ bench_main(int argc, char **argv)
 	for (unsigned c = 0; c < 64; c++) {
 		if (o.core_mask & (1ull << c)) {
 			if (c >= (unsigned)sysconf(_SC_NPROCESSORS_ONLN)) {
-				fprintf(stderr, "uraid bench: core %u is not online (this machine has "
-						"%ld)\n",
+				fprintf(stderr,
+					"uraid bench: core %u is not online (this machine has "
+					"%ld)\n",
 					c, sysconf(_SC_NPROCESSORS_ONLN));
 				return 2;
 			}

@@ -15,18 +15,18 @@
 #include <sys/queue.h>
 
 #ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                                 \
-	for ((var) = TAILQ_FIRST((head)); (var) && ((tvar) = TAILQ_NEXT((var), field), 1);        \
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                         \
+	for ((var) = TAILQ_FIRST((head)); (var) && ((tvar) = TAILQ_NEXT((var), field), 1); \
 	     (var) = (tvar))
 #endif
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)			(sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define CACHE_LINE_BYTES 64
-#define UNUSED __attribute__((unused))
+#define CACHE_LINE_BYTES		64
+#define UNUSED				__attribute__((unused))
 
 static inline bool
 is_pow2_u64(uint64_t v)
@@ -111,10 +111,10 @@ void log_set_level(enum log_level level);
 int log_parse_level(const char *name, enum log_level *level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define LOG_ERR(...)    log_msg(LOG_ERROR, __VA_ARGS__)
+#define LOG_ERR(...)	 log_msg(LOG_ERROR, __VA_ARGS__)
 #define LOG_WARNING(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define LOG_NOTE(...)   log_msg(LOG_NOTICE, __VA_ARGS__)
-#define LOG_DBG(...)    log_msg(LOG_DEBUG, __VA_ARGS__)
+#define LOG_NOTE(...)	 log_msg(LOG_NOTICE, __VA_ARGS__)
+#define LOG_DBG(...)	 log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* --- stamp.c: self-describing block contents for verification --- */
 

@@ -263,8 +263,8 @@ channel_reactor_fini(struct uraid_reactor *r)
 	struct uraid_io_channel *ch;
 
 	while ((ch = TAILQ_FIRST(reactor_channels(r))) != NULL) {
-		LOG_WARNING("reactor %u stopped with a channel of %s still held", uraid_reactor_index(r),
-			    ch->dev->name);
+		LOG_WARNING("reactor %u stopped with a channel of %s still held",
+			    uraid_reactor_index(r), ch->dev->name);
 		channel_destroy(ch);
 	}
 }

@@ -33,9 +33,9 @@
 
 #include "runtime.h"
 
-#define MSG_BATCH	   64
-#define IDLE_SPINS	   2048
-#define DEFAULT_RING_SIZE  65536
+#define MSG_BATCH	  64
+#define IDLE_SPINS	  2048
+#define DEFAULT_RING_SIZE 65536
 
 struct uraid_poller {
 	uraid_poller_fn fn;
@@ -435,8 +435,8 @@ reactor_free(struct uraid_reactor *r)
 static int
 reactor_create(unsigned index, int cpu, unsigned ring_entries, struct uraid_reactor **out)
 {
-	struct uraid_reactor *r = aligned_alloc(CACHE_LINE_BYTES,
-						align_up_u64(sizeof(*r), CACHE_LINE_BYTES));
+	struct uraid_reactor *r =
+		aligned_alloc(CACHE_LINE_BYTES, align_up_u64(sizeof(*r), CACHE_LINE_BYTES));
 	int rc;
 
 	if (r == NULL)

@@ -23,7 +23,7 @@ msg_ring_init(struct msg_ring *ring, uint64_t entries)
 	if (!is_pow2_u64(entries) || entries < 2)
 		return -EINVAL;
 	ring->cells = aligned_alloc(CACHE_LINE_BYTES,
-				   align_up_u64(entries * sizeof(*ring->cells), CACHE_LINE_BYTES));
+				    align_up_u64(entries * sizeof(*ring->cells), CACHE_LINE_BYTES));
 	if (ring->cells == NULL)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < entries; i++)

@@ -16,8 +16,9 @@ static bool
 check_name(struct rpc_request *req, const char *name)
 {
 	if (name == NULL || name[0] == '\0' || strlen(name) >= URAID_BDEV_NAME_MAX) {
-		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'name' must be 1 to %d characters",
-			  req->method, URAID_BDEV_NAME_MAX - 1);
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'name' must be 1 to %d characters", req->method,
+			  URAID_BDEV_NAME_MAX - 1);
 		return false;
 	}
 	if (uraid_bdev_get_by_name(name) != NULL) {
@@ -101,8 +102,10 @@ mem_create(struct rpc_request *req, const json_t *params, bool null)
 			  req->method, (unsigned long)((UINT64_MAX / 2) / p.block_size));
 		return;
 	}
-	rc = null ? null_bdev_create(p.name, p.num_blocks, p.block_size, uuid_or_null(p.uuid), &bdev)
-		  : ram_bdev_create(p.name, p.num_blocks, p.block_size, uuid_or_null(p.uuid), &bdev);
+	rc = null ? null_bdev_create(p.name, p.num_blocks, p.block_size, uuid_or_null(p.uuid),
+				     &bdev)
+		  : ram_bdev_create(p.name, p.num_blocks, p.block_size, uuid_or_null(p.uuid),
+				    &bdev);
 	if (rc != 0) {
 		rpc_error_errno(req, rc, "%s: cannot create '%s'", req->method, p.name);
 		return;
@@ -162,8 +165,8 @@ bdev_delete(struct rpc_request *req, const json_t *params, const char *product)
 		return;
 	}
 	if (uraid_bdev_claimed_by(bdev) != NULL) {
-		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first",
-			  req->method, p.name, uraid_bdev_claimed_by(bdev));
+		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first", req->method,
+			  p.name, uraid_bdev_claimed_by(bdev));
 		return;
 	}
 	uraid_bdev_unregister(bdev, delete_done, req);
@@ -276,7 +279,8 @@ fault_create_common(struct rpc_request *req, const struct fault_bdev_opts *o)
 	if (rc == -EPERM) {
 		rpc_error(req, rc, "%s: base bdev '%s' is already claimed by '%s'", req->method,
 			  o->base_name,
-			  uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->base_name)) ?: "a writer");
+			  uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->base_name))
+				  ?: "a writer");
 		return;
 	}
 	if (rc != 0) {
@@ -446,8 +450,8 @@ rpc_fault_inject(struct rpc_request *req, const json_t *params)
 		return;
 	}
 	if (!(p.probability > 0.0 && p.probability <= 1.0)) {
-		rpc_error(req, RPC_INVALID_PARAMS,
-			  "%s: parameter 'probability' must be in (0, 1]", req->method);
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter 'probability' must be in (0, 1]",
+			  req->method);
 		return;
 	}
 	if (p.corrupt_value > 255) {
@@ -479,8 +483,8 @@ rpc_fault_inject(struct rpc_request *req, const json_t *params)
 static json_t *
 bdev_to_json(struct uraid_bdev *bdev)
 {
-	static const char *const types[] = {"read", "write", "flush", "unmap", "write_zeroes",
-					    "reset"};
+	static const char *const types[] = {"read",  "write",	     "flush",
+					    "unmap", "write_zeroes", "reset"};
 	json_t *o = json_object(), *io = json_object();
 	const char *claimer = uraid_bdev_claimed_by(bdev);
 	char uuid[37];

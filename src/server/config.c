@@ -47,7 +47,8 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 		snprintf(err, err_len, "%s: \"subsystems\" must be an array", origin);
 		return -EINVAL;
 	}
-	json_array_foreach(subsystems, i, sub) {
+	json_array_foreach(subsystems, i, sub)
+	{
 		const char *name = json_string_value(json_object_get(sub, "subsystem"));
 		json_t *config = json_object_get(sub, "config");
 		json_t *entry;
@@ -59,8 +60,9 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 			return -EINVAL;
 		}
 		if (strcmp(name, "bdev") != 0) {
-			LOG_NOTE("%s: skipping SPDK subsystem '%s' (nothing in it applies to uraid)",
-				 origin, name);
+			LOG_NOTE(
+				"%s: skipping SPDK subsystem '%s' (nothing in it applies to uraid)",
+				origin, name);
 			continue;
 		}
 		if (json_is_null(config) || config == NULL)
@@ -70,13 +72,15 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 				 origin);
 			return -EINVAL;
 		}
-		json_array_foreach(config, j, entry) {
+		json_array_foreach(config, j, entry)
+		{
 			const char *method = json_string_value(json_object_get(entry, "method"));
 			struct rpc_request req = {0};
 
 			if (!json_is_object(entry) || method == NULL) {
 				snprintf(err, err_len,
-					 "%s: bdev config[%zu] needs a \"method\" string", origin, j);
+					 "%s: bdev config[%zu] needs a \"method\" string", origin,
+					 j);
 				return -EINVAL;
 			}
 			rpc_call(&req, method, json_object_get(entry, "params"));
@@ -86,7 +90,7 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 					 req.err_msg);
 				json_decref(req.result);
 				return req.err_code < 0 && req.err_code > -4096 ? req.err_code
-										 : -EINVAL;
+										: -EINVAL;
 			}
 			json_decref(req.result);
 		}

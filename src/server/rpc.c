@@ -165,7 +165,8 @@ rpc_decode(struct rpc_request *req, const json_t *params, const struct param_spe
 	json_t *v;
 
 	if (params != NULL) {
-		json_object_foreach((json_t *)params, key, v) {
+		json_object_foreach((json_t *)params, key, v)
+		{
 			size_t i;
 
 			for (i = 0; i < num_spec; i++) {
@@ -178,15 +179,15 @@ rpc_decode(struct rpc_request *req, const json_t *params, const struct param_spe
 				return -EINVAL;
 			}
 			if (!decode_one(v, &spec[i], out)) {
-				rpc_error(req, RPC_INVALID_PARAMS,
-					  "%s: parameter '%s' must be %s", req->method, key,
-					  type_name(spec[i].type));
+				rpc_error(req, RPC_INVALID_PARAMS, "%s: parameter '%s' must be %s",
+					  req->method, key, type_name(spec[i].type));
 				return -EINVAL;
 			}
 		}
 	}
 	for (size_t i = 0; i < num_spec; i++) {
-		if (spec[i].required && (params == NULL || json_object_get(params, spec[i].name) == NULL)) {
+		if (spec[i].required &&
+		    (params == NULL || json_object_get(params, spec[i].name) == NULL)) {
 			rpc_error(req, RPC_INVALID_PARAMS, "%s: missing required parameter '%s'",
 				  req->method, spec[i].name);
 			return -EINVAL;

@@ -23,8 +23,8 @@ typedef void (*rpc_done_cb)(struct rpc_request *req, void *ctx);
 
 struct rpc_request {
 	const char *method;
-	json_t *result;	 /* success: owned by the request */
-	int err_code;	 /* 0 = success */
+	json_t *result; /* success: owned by the request */
+	int err_code;	/* 0 = success */
 	char err_msg[512];
 	bool done;
 	rpc_done_cb done_cb;
@@ -54,14 +54,14 @@ void rpc_method_foreach(void (*fn)(const struct rpc_method *m, void *ctx), void 
 void rpc_call(struct rpc_request *req, const char *method, const json_t *params);
 
 enum param_type {
-	PT_STRING,  /* char * (borrowed from the JSON; valid while params is) */
-	PT_U64,	    /* uint64_t */
-	PT_U32,	    /* uint32_t */
-	PT_I64,	    /* int64_t */
-	PT_BOOL,    /* bool */
-	PT_DOUBLE,  /* double */
-	PT_UUID,    /* uint8_t[16] */
-	PT_ZERO,    /* accepted for SPDK compatibility when 0/false/empty; no field */
+	PT_STRING, /* char * (borrowed from the JSON; valid while params is) */
+	PT_U64,	   /* uint64_t */
+	PT_U32,	   /* uint32_t */
+	PT_I64,	   /* int64_t */
+	PT_BOOL,   /* bool */
+	PT_DOUBLE, /* double */
+	PT_UUID,   /* uint8_t[16] */
+	PT_ZERO,   /* accepted for SPDK compatibility when 0/false/empty; no field */
 };
 
 struct param_spec {
@@ -71,9 +71,15 @@ struct param_spec {
 	bool required;
 };
 
-#define PARAM(st, field, type, req) {#field, type, offsetof(st, field), req}
+#define PARAM(st, field, type, req)                    \
+	{                                              \
+#field, type, offsetof(st, field), req \
+	}
 /* Accepted for compatibility with SPDK configs when it holds 0/false/empty. */
-#define PARAM_SPDK_ZERO(name) {name, PT_ZERO, 0, false}
+#define PARAM_SPDK_ZERO(name)           \
+	{                               \
+		name, PT_ZERO, 0, false \
+	}
 
 /* Decode params (an object or NULL) into out by spec. Unknown keys, missing required keys and
  * wrong types answer req with an error naming the parameter, and return -EINVAL. */

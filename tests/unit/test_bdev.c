@@ -109,14 +109,19 @@ invalid_requests(const char *name)
 	bs = uraid_bdev_get_block_size(bdev);
 	ch = test_get_channel(desc);
 	REQUIRE(ch != NULL);
-	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, buf, n, 1, 0), -EINVAL);	/* past the end */
+	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, buf, n, 1, 0), -EINVAL);	   /* past the end */
 	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, buf, n - 1, 2, 0), -EINVAL); /* straddles it */
 	CHECK_EQ(sync_rw(desc, ch, SYNC_WRITE, buf, UINT64_MAX, 1, 0), -EINVAL);
 	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, buf, 0, 0, 0), -EINVAL); /* empty */
 	CHECK_EQ(sync_rw(desc, ch, SYNC_UNMAP, NULL, n - 1, 2, 0), -EINVAL);
 	CHECK_EQ(sync_rw(desc, ch, SYNC_WRITE, buf, 0, 1, 0x80), -EINVAL); /* unknown flag */
-	s = (struct sync_io){.desc = desc, .ch = ch, .op = SYNC_WRITE, .iov = &short_iov,
-			     .iovcnt = 1, .offset_blocks = 0, .num_blocks = 1};
+	s = (struct sync_io){.desc = desc,
+			     .ch = ch,
+			     .op = SYNC_WRITE,
+			     .iov = &short_iov,
+			     .iovcnt = 1,
+			     .offset_blocks = 0,
+			     .num_blocks = 1};
 	CHECK_EQ(sync_io(&s), -EINVAL); /* iovec shorter than the blocks */
 	s.iovcnt = 0;
 	CHECK_EQ(sync_io(&s), -EINVAL);

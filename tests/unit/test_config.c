@@ -92,8 +92,10 @@ test_spdk_config_loads(void)
 		     "Malloc1", "not a Null disk");
 	CHECK_EQ(load(BDEV_CFG("{\"method\":\"bdev_error_delete\",\"params\":{\"name\":"
 			       "\"EE_Malloc0\"}},"
-			       "{\"method\":\"bdev_malloc_delete\",\"params\":{\"name\":\"Malloc0\"}},"
-			       "{\"method\":\"bdev_malloc_delete\",\"params\":{\"name\":\"Malloc1\"}},"
+			       "{\"method\":\"bdev_malloc_delete\",\"params\":{\"name\":"
+			       "\"Malloc0\"}},"
+			       "{\"method\":\"bdev_malloc_delete\",\"params\":{\"name\":"
+			       "\"Malloc1\"}},"
 			       "{\"method\":\"bdev_null_delete\",\"params\":{\"name\":\"Null0\"}}"),
 		      err, sizeof(err)),
 		 0);

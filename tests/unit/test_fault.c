@@ -21,8 +21,10 @@ struct env {
 static bool
 env_open(struct env *e, bool volatile_cache, uint64_t blocks, uint64_t cache_max)
 {
-	struct fault_bdev_opts o = {.name = "f", .base_name = "base",
-				    .volatile_cache = volatile_cache, .seed = test_seed(),
+	struct fault_bdev_opts o = {.name = "f",
+				    .base_name = "base",
+				    .volatile_cache = volatile_cache,
+				    .seed = test_seed(),
 				    .cache_max_bytes = cache_max};
 	struct uraid_bdev *bdev;
 
@@ -64,8 +66,10 @@ test_rules(void)
 		CHECK_EQ(uraid_bdev_open("base", true, NULL, NULL, &d), -EPERM);
 	}
 	/* Two write failures, then writes succeed; reads untouched. */
-	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_WRITE, .kind = FAULT_FAILURE,
-				     .count = 2, .probability_ppm = 1000000};
+	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_WRITE,
+				     .kind = FAULT_FAILURE,
+				     .count = 2,
+				     .probability_ppm = 1000000};
 	CHECK_EQ(fault_inject("f", &r), 0);
 	CHECK_EQ(fault_inject("nope", &r), -ENODEV);
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_READ, e.buf, 0, 1, 0), 0);
@@ -74,8 +78,11 @@ test_rules(void)
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_WRITE, e.buf, 0, 1, 0), 0);
 
 	/* A range: only I/O touching blocks 100..109 fails. */
-	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_READ, .kind = FAULT_FAILURE,
-				     .offset_blocks = 100, .num_blocks = 10, .count = -1,
+	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_READ,
+				     .kind = FAULT_FAILURE,
+				     .offset_blocks = 100,
+				     .num_blocks = 10,
+				     .count = -1,
 				     .probability_ppm = 1000000};
 	CHECK_EQ(fault_inject("f", &r), 0);
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_READ, e.buf, 90, 10, 0), 0);
@@ -86,8 +93,10 @@ test_rules(void)
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_READ, e.buf, 100, 1, 0), 0);
 
 	/* Probability: about half of 400 writes fail. */
-	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_WRITE, .kind = FAULT_FAILURE,
-				     .count = -1, .probability_ppm = 500000};
+	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_WRITE,
+				     .kind = FAULT_FAILURE,
+				     .count = -1,
+				     .probability_ppm = 500000};
 	CHECK_EQ(fault_inject("f", &r), 0);
 	for (int i = 0; i < 400; i++)
 		fails += sync_rw(e.desc, e.ch, SYNC_WRITE, e.buf, 5, 1, 0) != 0;
@@ -96,7 +105,9 @@ test_rules(void)
 
 	/* -ENOMEM is back-pressure: refused at submit, no callback. */
 	r = (struct fault_rule_opts){.io_type_mask = (1u << URAID_IO_NUM_TYPES) - 1,
-				     .kind = FAULT_NOMEM, .count = 1, .probability_ppm = 1000000};
+				     .kind = FAULT_NOMEM,
+				     .count = 1,
+				     .probability_ppm = 1000000};
 	CHECK_EQ(fault_inject("f", &r), 0);
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_FLUSH, NULL, 0, 0, 0), -ENOMEM);
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_FLUSH, NULL, 0, 0, 0), 0);
@@ -118,9 +129,12 @@ test_corrupt_and_latency(void)
 	REQUIRE(env_open(&e, false, 256, 0));
 	memset(e.buf, 0x11, BS);
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_WRITE, e.buf, 7, 1, 0), 0);
-	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_READ, .kind = FAULT_CORRUPT,
-				     .count = 1, .probability_ppm = 1000000,
-				     .corrupt_offset = 300, .corrupt_value = 0x80};
+	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_READ,
+				     .kind = FAULT_CORRUPT,
+				     .count = 1,
+				     .probability_ppm = 1000000,
+				     .corrupt_offset = 300,
+				     .corrupt_value = 0x80};
 	CHECK_EQ(fault_inject("f", &r), 0);
 	CHECK_EQ(sync_rw(e.desc, e.ch, SYNC_READ, e.buf, 7, 1, 0), 0);
 	CHECK_EQ(e.buf[300], 0x91);
@@ -129,11 +143,18 @@ test_corrupt_and_latency(void)
 	CHECK_EQ(e.buf[300], 0x11); /* count was 1 */
 
 	/* Latency: the completion waits for the (manual) clock. */
-	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_READ, .kind = FAULT_LATENCY,
-				     .count = 1, .probability_ppm = 1000000, .latency_us = 500};
+	r = (struct fault_rule_opts){.io_type_mask = 1u << URAID_IO_READ,
+				     .kind = FAULT_LATENCY,
+				     .count = 1,
+				     .probability_ppm = 1000000,
+				     .latency_us = 500};
 	CHECK_EQ(fault_inject("f", &r), 0);
-	s = (struct sync_io){.desc = e.desc, .ch = e.ch, .op = SYNC_READ, .buf = e.buf,
-			     .offset_blocks = 0, .num_blocks = 1};
+	s = (struct sync_io){.desc = e.desc,
+			     .ch = e.ch,
+			     .op = SYNC_READ,
+			     .buf = e.buf,
+			     .offset_blocks = 0,
+			     .num_blocks = 1};
 	uraid_reactor_send(uraid_reactor_get(0), sync_submit_msg, &s);
 	uraid_runtime_poll_until_idle(100);
 	CHECK_EQ(s.submit_rc, 0);
@@ -265,7 +286,8 @@ test_power_cut_model(void)
 				for (uint64_t i = 0; i < n; i++) {
 					struct block_hist *h = &g_hist[off + i];
 
-					if (block_gen(e.buf + i * BS, off + i) != h->gens[h->n - 1]) {
+					if (block_gen(e.buf + i * BS, off + i) !=
+					    h->gens[h->n - 1]) {
 						CHECK(!"live read did not return the newest write");
 						ok = false;
 						break;

@@ -133,7 +133,8 @@ send_from_reactor(void *arg UNUSED)
 static void
 test_reactor_messages(void)
 {
-	struct uraid_runtime_opts o = {.num_reactors = 2, .manual_poll = true, .msg_ring_entries = 4};
+	struct uraid_runtime_opts o = {
+		.num_reactors = 2, .manual_poll = true, .msg_ring_entries = 4};
 
 	memset(&g_log, 0, sizeof(g_log));
 	REQUIRE(uraid_runtime_start(&o) == 0);
