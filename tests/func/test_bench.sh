@@ -8,74 +8,53 @@ ram='{"method":"bdev_malloc_create","params":{"name":"Malloc0","num_blocks":8192
 null='{"method":"bdev_null_create","params":{"name":"Null0","num_blocks":8192,"block_size":4096}}'
 t_cfg "$T_DIR/ram_null.json" "$ram" "$null"
 
+# expect NAME RC PATTERN ARGS...: run uraid bench ARGS; pass if it exits RC and its output
+# (stdout and stderr) matches every |-free ERE in PATTERN, patterns separated by " && ".
+expect() {
+	local name=$1 want=$2 pats=$3 out rc p ok=1; shift 3
+	out=$("$URAID" bench "$@" 2>&1)
+	rc=$?
+	[ $rc -eq "$want" ] || ok=0
+	while [ -n "$pats" ]; do
+		p=${pats%% && *}
+		[ "$p" = "$pats" ] && pats="" || pats=${pats#* && }
+		echo "$out" | grep -qE -- "$p" || ok=0
+	done
+	if [ $ok -eq 1 ]; then t_pass "$name"; else t_fail "$name" "rc=$rc: $out"; fi
+}
+
 # 1. null and ram, randread and randwrite at QD128 on one reactor.
 for w in randread randwrite; do
-	out=$("$URAID" bench --json "$T_DIR/ram_null.json" -q 128 -o 4096 -w $w -t 0.5 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && echo "$out" | grep -qE '^Null0 +0 +[0-9]{4,}' &&
-	   echo "$out" | grep -qE '^Malloc0 +0 +[0-9]{4,}' && echo "$out" | grep -q '^Total'; then
-		t_pass "bench $w on null and ram"
-	else
-		t_fail "bench $w on null and ram" "rc=$rc: $out"
-	fi
+	expect "bench $w on null and ram" 0 '^Null0 +0 +[0-9]{4,} && ^Malloc0 +0 +[0-9]{4,} && ^Total' \
+		--json "$T_DIR/ram_null.json" -q 128 -o 4096 -w $w -t 0.5
 done
 
 # 2. JSON output.
-out=$("$URAID" bench --json "$T_DIR/ram_null.json" -T Malloc0 -q 8 -o 8k -w randrw -M 70 \
-	-t 0.3 --output json 2>&1)
-if echo "$out" | grep -q '"iops"' && echo "$out" | grep -q '"p99_us"' &&
-   echo "$out" | grep -q '"workload": "randrw"'; then
-	t_pass "--output json"
-else
-	t_fail "--output json" "$out"
-fi
+expect "--output json" 0 '"iops" && "p99_us" && "workload": "randrw"' \
+	--json "$T_DIR/ram_null.json" -T Malloc0 -q 8 -o 8k -w randrw -M 70 -t 0.3 --output json
 
 # 3. --verify passes on a healthy bdev, on two reactors, and reports what it checked.
-out=$("$URAID" bench --json "$T_DIR/ram_null.json" -T Malloc0 -q 16 -o 16k -w randwrite \
-	-t 0.5 --verify -m 0x3 2>&1)
-rc=$?
-if [ $rc -eq 0 ] && echo "$out" | grep -qE 'verify: [1-9][0-9]* blocks checked, 0 miscompares'; then
-	t_pass "--verify on a healthy bdev"
-else
-	t_fail "--verify on a healthy bdev" "rc=$rc: $out"
-fi
+expect "--verify on a healthy bdev" 0 'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
+	--json "$T_DIR/ram_null.json" -T Malloc0 -q 16 -o 16k -w randwrite -t 0.5 --verify -m 0x3
 
-# 4. --verify catches a block corrupted on its way back (SPDK's corrupt_data injection).
+# 4. --verify catches a block corrupted on its way back (SPDK's corrupt_data injection) ...
 t_cfg "$T_DIR/corrupt.json" "$ram" \
 	'{"method":"bdev_error_create","params":{"base_name":"Malloc0"}}' \
 	'{"method":"bdev_error_inject_error","params":{"name":"EE_Malloc0","io_type":"read","error_type":"corrupt_data","num":1,"corrupt_offset":1000,"corrupt_value":4}}'
-out=$("$URAID" bench --json "$T_DIR/corrupt.json" -T EE_Malloc0 -q 4 -o 4096 -w randwrite \
-	-t 0.5 --verify 2>&1)
-rc=$?
-if [ $rc -eq 1 ] && echo "$out" | grep -q 'verify FAILED: 1 blocks' &&
-   echo "$out" | grep -q 'contents corrupted'; then
-	t_pass "--verify catches a corrupted block"
-else
-	t_fail "--verify catches a corrupted block" "rc=$rc: $out"
-fi
-# ... and a block written to the wrong place is named as such: corrupt the write path instead.
+expect "--verify catches a corrupted block" 1 'verify FAILED: 1 blocks && contents corrupted' \
+	--json "$T_DIR/corrupt.json" -T EE_Malloc0 -q 4 -o 4096 -w randwrite -t 0.5 --verify
+# ... and names a block that landed in the wrong place (its address field corrupted on write).
 t_cfg "$T_DIR/corrupt_w.json" "$ram" \
 	'{"method":"bdev_error_create","params":{"base_name":"Malloc0"}}' \
 	'{"method":"bdev_error_inject_error","params":{"name":"EE_Malloc0","io_type":"write","error_type":"corrupt_data","num":1,"corrupt_offset":8,"corrupt_value":1}}'
-out=$("$URAID" bench --json "$T_DIR/corrupt_w.json" -T EE_Malloc0 -q 1 -o 4096 -w randwrite \
-	-t 0.3 --verify 2>&1)
-rc=$?
-if [ $rc -eq 1 ] && echo "$out" | grep -qE 'expected generation 1, found block [0-9]+ generation 1'; then
-	t_pass "--verify names a misplaced block"
-else
-	t_fail "--verify names a misplaced block" "rc=$rc: $out"
-fi
+expect "--verify names a misplaced block" 1 'expected generation 1, found block [0-9]+ generation 1' \
+	--json "$T_DIR/corrupt_w.json" -T EE_Malloc0 -q 1 -o 4096 -w randwrite -t 0.3 --verify
 
 # 5. File members through io_uring, with verify.
 t_cfg "$T_DIR/file.json" \
 	"{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F0\",\"filename\":\"$T_DIR/f0.img\",\"size_mb\":16}}"
-out=$("$URAID" bench --json "$T_DIR/file.json" -q 32 -o 4096 -w randwrite -t 0.5 --verify 2>&1)
-rc=$?
-if [ $rc -eq 0 ] && echo "$out" | grep -qE 'verify: [1-9][0-9]* blocks checked, 0 miscompares'; then
-	t_pass "file bdev with --verify"
-else
-	t_fail "file bdev with --verify" "rc=$rc: $out"
-fi
+expect "file bdev with --verify" 0 'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
+	--json "$T_DIR/file.json" -q 32 -o 4096 -w randwrite -t 0.5 --verify
 
 # 6. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
 printf '{"subsystems": [ {"subsystem": "bdev", ' >"$T_DIR/malformed.json"
