@@ -34,7 +34,7 @@ ALL_CFLAGS = -std=gnu17 $(CFLAGS) $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Iinclude -I
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS	= $(PKG_LIBS) -lpthread -lm
 
-LIB_SRCS  := $(wildcard src/common/*.c src/runtime/*.c src/bdev/*.c src/server/*.c)
+LIB_SRCS  := $(wildcard src/common/*.c src/runtime/*.c src/bdev/*.c src/core/*.c src/server/*.c)
 CLI_SRCS  := $(wildcard src/cli/*.c)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Arrays: RAID bdevs built from member bdevs. An array is itself a uraid_bdev, so it is used
+ * through bdev.h like any other, and can be a member of another array.
+ *
+ * Levels: raid0, raid1 (n-way mirror), raid10 (near copies), concat, raid5 (left-symmetric as
+ * md's default, or left-asymmetric as SPDK's raid5f), raid6 (md's P+Q), ec (k data + m parity,
+ * Cauchy). Writes of any size and alignment; degraded reads and writes up to the level's
+ * tolerance. Control functions run on the control thread (not on a reactor) unless noted.
+ */
+#ifndef URAID_ARRAY_H
+#define URAID_ARRAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uraid/bdev.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum uraid_raid_level {
+	URAID_RAID0,
+	URAID_RAID1,
+	URAID_RAID10,
+	URAID_CONCAT,
+	URAID_RAID5,
+	URAID_RAID6,
+	URAID_EC,
+};
+
+enum uraid_raid5_layout {
+	URAID_R5_LEFT_SYMMETRIC,  /* md's default: data starts after parity and wraps */
+	URAID_R5_LEFT_ASYMMETRIC, /* SPDK raid5f: data always fills from member 0 */
+};
+
+struct uraid_array_opts {
+	const char *name;
+	enum uraid_raid_level level;
+	enum uraid_raid5_layout raid5_layout; /* raid5 only */
+	uint32_t strip_size_kb;		      /* power of two, >= one block; 0 = 64 */
+	const char *const *members;	      /* member bdev names, in slot order */
+	unsigned num_members;
+	unsigned copies;	/* raid10: near copies (default 2) */
+	unsigned data_chunks;	/* ec: k */
+	unsigned parity_chunks; /* ec: m (1..4) */
+	const uint8_t *uuid;	/* NULL: generated */
+};
+
+/* Create and register the array. 0, or -errno with a one-line reason in err. */
+int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **array,
+		       char *err, size_t err_len);
+
+/* Parse a level name: raid0/0, raid1/1, raid10/10, concat, raid5/5, raid5f/5f (raid5
+ * left-asymmetric), raid6/6, ec. */
+int uraid_raid_level_parse(const char *name, enum uraid_raid_level *level,
+			   enum uraid_raid5_layout *layout);
+const char *uraid_raid_level_name(enum uraid_raid_level level);
+
+/* true if bdev is an array. */
+bool uraid_bdev_is_array(const struct uraid_bdev *bdev);
+
+enum uraid_member_state {
+	URAID_MEMBER_ACTIVE,
+	URAID_MEMBER_FAILED,
+};
+
+struct uraid_array_info {
+	enum uraid_raid_level level;
+	enum uraid_raid5_layout raid5_layout;
+	uint32_t strip_size_kb;
+	unsigned num_members, data_chunks, parity_chunks, copies;
+	unsigned failed_members;
+	bool online; /* false once more members failed than the level tolerates */
+	struct {
+		char name[URAID_BDEV_NAME_MAX];
+		enum uraid_member_state state;
+	} members[32];
+};
+
+struct uraid_array_stats {
+	uint64_t full_stripe_writes; /* parity computed from new data alone */
+	uint64_t rmw_writes;	     /* read-modify-write */
+	uint64_t rcw_writes;	     /* reconstruct-write */
+	uint64_t degraded_writes;    /* a member of the stripe was missing */
+	uint64_t merged_writes;	     /* queued writes merged into one full-stripe write */
+	uint64_t degraded_reads;     /* reads that reconstructed data */
+	uint64_t member_errors;	     /* member I/O errors seen */
+};
+
+int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);
+/* Summed over reactors; any thread. */
+int uraid_array_get_stats(struct uraid_bdev *array, struct uraid_array_stats *stats);
+
+/* Mark a member failed, as an I/O error from it would (any thread). -EINVAL if already failed
+ * or out of range. The array goes offline if that exceeds its tolerance. */
+int uraid_array_fail_member(struct uraid_bdev *array, unsigned member);
+
+#define URAID_CHECK_MAX_REPORTED 16
+
+struct uraid_array_check_result {
+	uint64_t stripes_checked;
+	uint64_t bad_stripes; /* parity (or a mirror copy) disagreeing with the data */
+	uint64_t bad[URAID_CHECK_MAX_REPORTED]; /* the first bad stripes */
+	uint64_t unreadable;  /* stripes that could not be read (too many members missing) */
+};
+
+typedef void (*uraid_array_check_cb)(void *cb_arg, int status,
+				     const struct uraid_array_check_result *result);
+
+/* Read every stripe and report the stripes whose parity or copies disagree. Runs on the
+ * calling reactor (call on a reactor), one stripe at a time through the stripe owners, so it
+ * may run under load. cb is called once, on the calling reactor. */
+int uraid_array_check(struct uraid_bdev *array, uraid_array_check_cb cb, void *cb_arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
