@@ -50,8 +50,8 @@ struct uraid_array_opts {
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
-int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **array,
-		       char *err, size_t err_len);
+int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **array, char *err,
+		       size_t err_len);
 
 /* Parse a level name: raid0/0, raid1/1, raid10/10, concat, raid5/5, raid5f/5f (raid5
  * left-asymmetric), raid6/6, ec. */
@@ -104,7 +104,7 @@ struct uraid_array_check_result {
 	uint64_t stripes_checked;
 	uint64_t bad_stripes; /* parity (or a mirror copy) disagreeing with the data */
 	uint64_t bad[URAID_CHECK_MAX_REPORTED]; /* the first bad stripes */
-	uint64_t unreadable;  /* stripes that could not be read (too many members missing) */
+	uint64_t unreadable; /* stripes that could not be read (too many members missing) */
 };
 
 typedef void (*uraid_array_check_cb)(void *cb_arg, int status,

@@ -46,8 +46,10 @@ struct uraid_bdev_fn_table {
 	int (*submit_request)(void *ch_ctx, struct uraid_bdev_io *io);
 	/* Optional: types beyond READ/WRITE/FLUSH/RESET; NULL = those four only. */
 	bool (*io_type_supported)(struct uraid_bdev *bdev, enum uraid_io_type type);
-	/* Free the module's state; called once no descriptor or channel is left. */
-	void (*destruct)(struct uraid_bdev *bdev);
+	/* Free the module's state; called once no descriptor or channel is left. Return 0 when
+	 * done, or 1 to finish later with uraid_bdev_destruct_done() (the unregister callback
+	 * waits for it). */
+	int (*destruct)(struct uraid_bdev *bdev);
 };
 
 struct uraid_bdev {
@@ -70,6 +72,9 @@ struct uraid_bdev {
 /* 0, -EEXIST (name taken), -EINVAL (bad geometry). The bdev layer registers the bdev as an
  * io_device itself; the module must not reuse the bdev pointer as its own io_device. */
 int uraid_bdev_register(struct uraid_bdev *bdev);
+
+/* An asynchronous destruct (one that returned 1) has finished; call before freeing bdev. */
+void uraid_bdev_destruct_done(struct uraid_bdev *bdev);
 
 /* Complete an I/O on the reactor it was submitted on. status: 0 or negative errno. */
 void uraid_bdev_io_complete(struct uraid_bdev_io *io, int status);

@@ -541,19 +541,31 @@ out:
 }
 
 static void
-bdev_unregister_done(void *io_device)
+bdev_destruct_finish(struct bdev_internal *in)
 {
-	struct uraid_bdev *bdev = io_device;
-	struct bdev_internal *in = bdev->internal;
 	uraid_bdev_unregister_cb cb = in->unregister_cb;
 	void *cb_arg = in->unregister_cb_arg;
 
 	free(in);
-	bdev->internal = NULL;
-	if (bdev->fn->destruct)
-		bdev->fn->destruct(bdev);
 	if (cb)
 		cb(cb_arg, 0);
+}
+
+void
+uraid_bdev_destruct_done(struct uraid_bdev *bdev)
+{
+	bdev_destruct_finish(bdev->internal);
+}
+
+static void
+bdev_unregister_done(void *io_device)
+{
+	struct uraid_bdev *bdev = io_device;
+	struct bdev_internal *in = bdev->internal;
+
+	/* The module may free bdev in destruct: nothing below touches it. */
+	if (bdev->fn->destruct == NULL || bdev->fn->destruct(bdev) == 0)
+		bdev_destruct_finish(in);
 }
 
 void

@@ -919,7 +919,7 @@ fault_io_type_supported(struct uraid_bdev *bdev, enum uraid_io_type type)
 	return uraid_bdev_io_type_supported(uraid_bdev_desc_get_bdev(fb->base_desc), type);
 }
 
-static void
+static int
 fault_destruct(struct uraid_bdev *bdev)
 {
 	struct fault_bdev *fb = bdev->ctx;
@@ -934,6 +934,7 @@ fault_destruct(struct uraid_bdev *bdev)
 	}
 	pthread_mutex_destroy(&fb->lock);
 	free(fb);
+	return 0;
 }
 
 static const struct uraid_bdev_fn_table fault_fn = {

@@ -336,7 +336,7 @@ file_io_type_supported(struct uraid_bdev *bdev UNUSED, enum uraid_io_type type U
 	return true;
 }
 
-static void
+static int
 file_destruct(struct uraid_bdev *bdev)
 {
 	struct file_bdev *fb = bdev->ctx;
@@ -345,6 +345,7 @@ file_destruct(struct uraid_bdev *bdev)
 	close(fb->fd);
 	free(fb->filename);
 	free(fb);
+	return 0;
 }
 
 static const struct uraid_bdev_fn_table file_fn = {

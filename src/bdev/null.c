@@ -21,10 +21,11 @@ null_io_type_supported(struct uraid_bdev *bdev UNUSED, enum uraid_io_type type U
 	return true;
 }
 
-static void
+static int
 null_destruct(struct uraid_bdev *bdev)
 {
 	free(bdev);
+	return 0;
 }
 
 static const struct uraid_bdev_fn_table null_fn = {

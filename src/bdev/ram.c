@@ -54,13 +54,14 @@ ram_io_type_supported(struct uraid_bdev *bdev UNUSED, enum uraid_io_type type UN
 	return true;
 }
 
-static void
+static int
 ram_destruct(struct uraid_bdev *bdev)
 {
 	struct ram_bdev *ram = bdev->ctx;
 
 	munmap(ram->buf, ram->size_bytes);
 	free(ram);
+	return 0;
 }
 
 static const struct uraid_bdev_fn_table ram_fn = {

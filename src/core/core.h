@@ -14,12 +14,12 @@
 struct layout {
 	enum uraid_raid_level level;
 	enum uraid_raid5_layout r5_layout;
-	unsigned n;		  /* members */
-	unsigned k;		  /* data strips per stripe (raid0: n; raid1: 1; raid10: see below) */
-	unsigned m;		  /* parity strips per stripe (raid5: 1, raid6: 2, ec: m) */
-	unsigned copies;	  /* raid1: n; raid10: near copies */
-	uint64_t strip_blocks;	  /* power of two */
-	uint64_t member_blocks;	  /* usable data blocks per member (a multiple of strip_blocks) */
+	unsigned n;		/* members */
+	unsigned k;		/* data strips per stripe (raid0: n; raid1: 1; raid10: see below) */
+	unsigned m;		/* parity strips per stripe (raid5: 1, raid6: 2, ec: m) */
+	unsigned copies;	/* raid1: n; raid10: near copies */
+	uint64_t strip_blocks;	/* power of two */
+	uint64_t member_blocks; /* usable data blocks per member (a multiple of strip_blocks) */
 	uint64_t concat_start[RAID_MAX_MEMBERS + 1]; /* concat: first array block of member i */
 };
 
@@ -89,5 +89,154 @@ void code_encode_ref(const struct code *c, size_t len, uint8_t *const *data,
 		     uint8_t *const *parity);
 /* Invert an n x n matrix over GF(2^8); -EINVAL if singular. */
 int gf_invert_ref(const uint8_t *in, uint8_t *out, unsigned n);
+
+/* --- raid.c: the array object, its channels, the healthy data path --- */
+
+#include <stdatomic.h>
+#include <sys/queue.h>
+
+#include "uraid/bdev_module.h"
+
+enum raid_stat {
+	RS_FULL,
+	RS_RMW,
+	RS_RCW,
+	RS_DEGRADED_W,
+	RS_MERGED,
+	RS_DEGRADED_R,
+	RS_MEMBER_ERR,
+	RS_NUM
+};
+
+struct raid_stats_slot {
+	_Alignas(CACHE_LINE_BYTES) _Atomic uint64_t v[RS_NUM]; /* one writer: its reactor */
+};
+
+struct raid_member {
+	char name[URAID_BDEV_NAME_MAX];
+	struct uraid_bdev_desc *desc;
+	_Atomic int state; /* enum uraid_member_state */
+};
+
+struct raid_array {
+	struct uraid_bdev bdev;
+	char ch_dev; /* its address is the io_device of the array's channels */
+	struct layout l;
+	struct code code;
+	bool parity;   /* raid5/6/ec */
+	bool mirrored; /* raid1/raid10 */
+	uint32_t strip_size_kb;
+	struct raid_member members[RAID_MAX_MEMBERS];
+	_Atomic unsigned failed;
+	_Atomic bool online;
+	/* Stripe owners hold a channel on their reactor, taken there on first use. */
+	struct uraid_io_channel *owner_ch[URAID_MAX_REACTORS];
+	struct raid_stats_slot stats[URAID_MAX_REACTORS];
+};
+
+struct stripe_head;
+
+struct raid_channel {
+	struct raid_array *a;
+	unsigned reactor;
+	struct uraid_io_channel *mch[RAID_MAX_MEMBERS]; /* NULL: member failed at creation */
+	uint32_t outstanding[RAID_MAX_MEMBERS];
+	/* Owner side: stripes with queued or active operations. */
+	struct stripe_head **buckets;
+	uint64_t bucket_mask;
+	/* Scratch: strip-sized, 64-byte aligned buffers; a free list through the first word. */
+	void *free_bufs;
+	size_t buf_bytes;
+	uint8_t *zeroes; /* one strip of zeroes */
+	struct code_decoder dec;
+	STAILQ_HEAD(, member_io) retry;
+	struct uraid_poller *poller;
+};
+
+/* One member I/O. iov points at iov_inline or a larger allocation. */
+struct member_io {
+	struct raid_channel *rch;
+	unsigned member;
+	enum uraid_io_type type;
+	uint32_t flags;
+	uint64_t offset_blocks;
+	uint64_t num_blocks;
+	struct iovec *iov;
+	int iovcnt;
+	void (*done)(struct member_io *mio, int status);
+	void *ctx;
+	uint64_t tag; /* caller's: e.g. the array block it maps */
+	STAILQ_ENTRY(member_io) link;
+	struct iovec iov_inline[4];
+};
+
+/* The parent of a split user I/O (the array bdev_io's driver context). */
+struct raid_io {
+	struct uraid_bdev_io *io;
+	struct raid_channel *rch;
+	unsigned remaining; /* parts outstanding, +1 while submitting */
+	int status;
+};
+
+static inline struct raid_array *
+raid_from_bdev(struct uraid_bdev *bdev)
+{
+	return bdev->ctx;
+}
+
+static inline void
+raid_stat_add(struct raid_array *a, unsigned reactor, enum raid_stat s, uint64_t n)
+{
+	_Atomic uint64_t *v = &a->stats[reactor].v[s];
+
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+struct member_io *mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt);
+void mio_free(struct member_io *mio);
+/* 0: will complete through mio->done, later. -ENODEV: member unusable (not submitted). */
+int mio_submit(struct member_io *mio);
+/* Slice [byte_off, +len) of an iovec array into mio's iovecs. */
+int mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
+		uint64_t len);
+void raid_member_failed(struct raid_array *a, unsigned member, int status);
+bool raid_member_usable(struct raid_channel *rch, unsigned member);
+void raid_io_part_done(struct raid_io *rio, int status);
+struct raid_channel *raid_owner_channel(struct raid_array *a);
+void *raid_buf_get(struct raid_channel *rch);
+void raid_buf_put(struct raid_channel *rch, void *buf);
+
+/* --- stripe.c: the owner side (parity writes, degraded reads, mirror writes, checks) --- */
+
+enum part_kind { PART_WRITE, PART_ZEROES, PART_READ, PART_MIRROR, PART_CHECK };
+
+/* One stripe's (or, for mirrors, one strip's) share of an I/O; travels by message. */
+struct stripe_part {
+	struct raid_array *a;
+	enum part_kind kind;
+	enum uraid_io_type mirror_type; /* PART_MIRROR: WRITE, UNMAP or WRITE_ZEROES */
+	uint32_t flags;
+	uint64_t stripe;
+	uint64_t start_blocks; /* within the stripe's data */
+	uint64_t num_blocks;
+	const struct iovec *iov; /* the parent's data; byte offset below */
+	int iovcnt;
+	uint64_t byte_off;
+	struct uraid_reactor *origin;
+	void (*done)(struct stripe_part *part, int status); /* called on origin */
+	void *ctx;
+	int status;
+	/* PART_CHECK result */
+	bool bad;
+	bool unreadable;
+	TAILQ_ENTRY(stripe_part) link;
+};
+
+/* Send part to its stripe's owner (any reactor). */
+void stripe_submit(struct stripe_part *part);
+unsigned stripe_owner(struct raid_array *a, uint64_t stripe);
+int stripe_channel_init(struct raid_channel *rch);
+void stripe_channel_fini(struct raid_channel *rch);
 
 #endif

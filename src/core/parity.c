@@ -192,8 +192,8 @@ code_encode(const struct code *c, size_t len, uint8_t *const *data, uint8_t *con
 			pq_gen((int)(c->k + 2), (int)len, v);
 		return;
 	}
-	ec_encode_data((int)len, (int)c->k, (int)c->m, (uint8_t *)c->enc_tables,
-		       (uint8_t **)data, (uint8_t **)parity);
+	ec_encode_data((int)len, (int)c->k, (int)c->m, (uint8_t *)c->enc_tables, (uint8_t **)data,
+		       (uint8_t **)parity);
 }
 
 void

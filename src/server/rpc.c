@@ -54,12 +54,23 @@ rpc_error_errno(struct rpc_request *req, int neg_errno, const char *fmt, ...)
 	rpc_error(req, neg_errno, "%s: %s", msg, strerror(-neg_errno));
 }
 
+/* The method table: one section per file of methods. */
+static const struct {
+	const struct rpc_method *methods;
+	const size_t *count;
+} g_tables[] = {
+	{bdev_rpc_methods, &bdev_rpc_num_methods},
+	{raid_rpc_methods, &raid_rpc_num_methods},
+};
+
 const struct rpc_method *
 rpc_method_find(const char *name)
 {
-	for (size_t i = 0; i < bdev_rpc_num_methods; i++) {
-		if (strcmp(bdev_rpc_methods[i].name, name) == 0)
-			return &bdev_rpc_methods[i];
+	for (size_t t = 0; t < ARRAY_SIZE(g_tables); t++) {
+		for (size_t i = 0; i < *g_tables[t].count; i++) {
+			if (strcmp(g_tables[t].methods[i].name, name) == 0)
+				return &g_tables[t].methods[i];
+		}
 	}
 	return NULL;
 }
@@ -67,8 +78,10 @@ rpc_method_find(const char *name)
 void
 rpc_method_foreach(void (*fn)(const struct rpc_method *m, void *ctx), void *ctx)
 {
-	for (size_t i = 0; i < bdev_rpc_num_methods; i++)
-		fn(&bdev_rpc_methods[i], ctx);
+	for (size_t t = 0; t < ARRAY_SIZE(g_tables); t++) {
+		for (size_t i = 0; i < *g_tables[t].count; i++)
+			fn(&g_tables[t].methods[i], ctx);
+	}
 }
 
 void
@@ -107,6 +120,8 @@ type_name(enum param_type t)
 		return "a UUID string (8-4-4-4-12 hex)";
 	case PT_ZERO:
 		return "0, false or empty (not supported otherwise)";
+	case PT_STRINGS:
+		return "an array of strings";
 	}
 	return "?";
 }
@@ -150,6 +165,20 @@ decode_one(const json_t *v, const struct param_spec *s, void *out)
 		return true;
 	case PT_UUID:
 		return json_is_string(v) && uraid_uuid_parse(json_string_value(v), field) == 0;
+	case PT_STRINGS: {
+		size_t i;
+		json_t *e;
+
+		if (!json_is_array(v))
+			return false;
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_string(e))
+				return false;
+		}
+		*(const json_t **)field = v;
+		return true;
+	}
 	case PT_ZERO:
 		return json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 0) ||
 		       json_is_false(v) || (json_is_string(v) && json_string_length(v) == 0);

@@ -54,14 +54,15 @@ void rpc_method_foreach(void (*fn)(const struct rpc_method *m, void *ctx), void 
 void rpc_call(struct rpc_request *req, const char *method, const json_t *params);
 
 enum param_type {
-	PT_STRING, /* char * (borrowed from the JSON; valid while params is) */
-	PT_U64,	   /* uint64_t */
-	PT_U32,	   /* uint32_t */
-	PT_I64,	   /* int64_t */
-	PT_BOOL,   /* bool */
-	PT_DOUBLE, /* double */
-	PT_UUID,   /* uint8_t[16] */
-	PT_ZERO,   /* accepted for SPDK compatibility when 0/false/empty; no field */
+	PT_STRING,  /* char * (borrowed from the JSON; valid while params is) */
+	PT_U64,	    /* uint64_t */
+	PT_U32,	    /* uint32_t */
+	PT_I64,	    /* int64_t */
+	PT_BOOL,    /* bool */
+	PT_DOUBLE,  /* double */
+	PT_UUID,    /* uint8_t[16] */
+	PT_ZERO,    /* accepted for SPDK compatibility when 0/false/empty; no field */
+	PT_STRINGS, /* json_t * (borrowed): an array of strings */
 };
 
 struct param_spec {
@@ -89,6 +90,10 @@ int rpc_decode(struct rpc_request *req, const json_t *params, const struct param
 /* --- bdev_rpc.c --- */
 extern const struct rpc_method bdev_rpc_methods[];
 extern const size_t bdev_rpc_num_methods;
+
+/* --- raid_rpc.c --- */
+extern const struct rpc_method raid_rpc_methods[];
+extern const size_t raid_rpc_num_methods;
 
 /* --- config.c --- */
 

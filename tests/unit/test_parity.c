@@ -34,10 +34,10 @@ struct shape {
 };
 
 static const struct shape g_shapes[] = {
-	{CODE_XOR, 1, 1},    {CODE_XOR, 2, 1},	  {CODE_XOR, 4, 1},    {CODE_XOR, 7, 1},
-	{CODE_XOR, 31, 1},   {CODE_PQ, 1, 2},	  {CODE_PQ, 2, 2},     {CODE_PQ, 4, 2},
-	{CODE_PQ, 6, 2},     {CODE_PQ, 30, 2},	  {CODE_CAUCHY, 1, 1}, {CODE_CAUCHY, 2, 2},
-	{CODE_CAUCHY, 4, 2}, {CODE_CAUCHY, 8, 3}, {CODE_CAUCHY, 5, 4}, {CODE_CAUCHY, 12, 4},
+	{CODE_XOR, 1, 1},     {CODE_XOR, 2, 1},	   {CODE_XOR, 4, 1},	{CODE_XOR, 7, 1},
+	{CODE_XOR, 31, 1},    {CODE_PQ, 1, 2},	   {CODE_PQ, 2, 2},	{CODE_PQ, 4, 2},
+	{CODE_PQ, 6, 2},      {CODE_PQ, 30, 2},	   {CODE_CAUCHY, 1, 1}, {CODE_CAUCHY, 2, 2},
+	{CODE_CAUCHY, 4, 2},  {CODE_CAUCHY, 8, 3}, {CODE_CAUCHY, 5, 4}, {CODE_CAUCHY, 12, 4},
 	{CODE_CAUCHY, 28, 4},
 };
 
@@ -191,27 +191,28 @@ test_decode_every_loss(void)
 			for (unsigned i = 0; i < r; i++)
 				idx[i] = i;
 			do {
-			uint64_t mask = 0;
-			bool ok = true;
+				uint64_t mask = 0;
+				bool ok = true;
 
-			for (unsigned i = 0; i < r; i++)
-				mask |= 1ull << idx[i];
-			for (unsigned i = 0; i < n; i++) {
-				if (mask & (1ull << i))
-					memset(cols[i], 0xee, len);
-				else
-					memcpy(cols[i], orig[i], len);
-			}
-			CHECK_EQ(code_decode(&c, &d, len, cols, mask), 0);
-			for (unsigned i = 0; i < n; i++)
-				ok &= memcmp(cols[i], orig[i], len) == 0;
-			if (!ok) {
-				fprintf(stderr, "kind %d k %u m %u lost 0x%lx not rebuilt\n", c.kind,
-					k, m, (unsigned long)mask);
-				CHECK(ok);
-				break;
-			}
-			patterns++;
+				for (unsigned i = 0; i < r; i++)
+					mask |= 1ull << idx[i];
+				for (unsigned i = 0; i < n; i++) {
+					if (mask & (1ull << i))
+						memset(cols[i], 0xee, len);
+					else
+						memcpy(cols[i], orig[i], len);
+				}
+				CHECK_EQ(code_decode(&c, &d, len, cols, mask), 0);
+				for (unsigned i = 0; i < n; i++)
+					ok &= memcmp(cols[i], orig[i], len) == 0;
+				if (!ok) {
+					fprintf(stderr,
+						"kind %d k %u m %u lost 0x%lx not rebuilt\n",
+						c.kind, k, m, (unsigned long)mask);
+					CHECK(ok);
+					break;
+				}
+				patterns++;
 			} while (next_combination(idx, r, n));
 		}
 		/* More losses than parity: refused. */
@@ -273,8 +274,14 @@ test_ec_every_subset_invertible(void)
 static struct layout
 mk_layout(enum uraid_raid_level level, enum uraid_raid5_layout r5, unsigned n, unsigned m)
 {
-	struct layout l = {.level = level, .r5_layout = r5, .n = n, .m = m, .k = n - m,
-			   .strip_blocks = 8, .member_blocks = 8 * 100, .copies = 2};
+	struct layout l = {.level = level,
+			   .r5_layout = r5,
+			   .n = n,
+			   .m = m,
+			   .k = n - m,
+			   .strip_blocks = 8,
+			   .member_blocks = 8 * 100,
+			   .copies = 2};
 
 	return l;
 }

@@ -1,0 +1,1073 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Arrays as bdevs: creation and validation, per-reactor channels, the healthy data path, and
+ * member failure. The owner side (parity writes, degraded reads, mirror writes) is stripe.c.
+ *
+ * Data path on the reactor that receives an I/O:
+ *   READ          split at strip boundaries into member reads, straight from the user's
+ *                 buffers; mirrors pick the copy with the fewest I/Os outstanding. A chunk
+ *                 whose member is missing, or whose read fails, goes to its stripe's owner
+ *                 as a degraded read (mirrors retry another copy instead).
+ *   WRITE         raid0/concat: split into member writes here. raid1/raid10: each strip's
+ *                 share goes to that strip's owner (so all copies get the same data in the
+ *                 same order). raid5/6/ec: each stripe's share goes to its owner.
+ *   UNMAP/ZEROES  as WRITE; parity levels write zeroes with matching parity.
+ *   FLUSH         every usable member.
+ * Parts complete back on this reactor; the user's I/O completes when its last part does,
+ * with the first error seen.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core.h"
+
+static const struct {
+	const char *name;
+	enum uraid_raid_level level;
+	enum uraid_raid5_layout layout;
+} g_level_names[] = {
+	{"raid0", URAID_RAID0, 0},
+	{"0", URAID_RAID0, 0},
+	{"raid1", URAID_RAID1, 0},
+	{"1", URAID_RAID1, 0},
+	{"raid10", URAID_RAID10, 0},
+	{"10", URAID_RAID10, 0},
+	{"concat", URAID_CONCAT, 0},
+	{"raid5", URAID_RAID5, URAID_R5_LEFT_SYMMETRIC},
+	{"5", URAID_RAID5, URAID_R5_LEFT_SYMMETRIC},
+	{"raid5f", URAID_RAID5, URAID_R5_LEFT_ASYMMETRIC},
+	{"5f", URAID_RAID5, URAID_R5_LEFT_ASYMMETRIC},
+	{"raid6", URAID_RAID6, 0},
+	{"6", URAID_RAID6, 0},
+	{"ec", URAID_EC, 0},
+};
+
+int
+uraid_raid_level_parse(const char *name, enum uraid_raid_level *level,
+		       enum uraid_raid5_layout *layout)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(g_level_names); i++) {
+		if (strcmp(name, g_level_names[i].name) == 0) {
+			*level = g_level_names[i].level;
+			*layout = g_level_names[i].layout;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *
+uraid_raid_level_name(enum uraid_raid_level level)
+{
+	static const char *const names[] = {"raid0", "raid1",  "raid10", "concat",
+					    "raid5", "raid6", "ec"};
+
+	return (unsigned)level < ARRAY_SIZE(names) ? names[level] : "?";
+}
+
+/* --- member I/O --- */
+
+struct member_io *
+mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt)
+{
+	struct member_io *mio = malloc(sizeof(*mio));
+
+	if (mio == NULL)
+		return NULL;
+	memset(mio, 0, offsetof(struct member_io, iov_inline));
+	mio->rch = rch;
+	mio->member = member;
+	mio->iov = mio->iov_inline;
+	if (iovcnt > (int)ARRAY_SIZE(mio->iov_inline)) {
+		mio->iov = malloc((size_t)iovcnt * sizeof(struct iovec));
+		if (mio->iov == NULL) {
+			free(mio);
+			return NULL;
+		}
+	}
+	return mio;
+}
+
+void
+mio_free(struct member_io *mio)
+{
+	if (mio->iov != mio->iov_inline)
+		free(mio->iov);
+	free(mio);
+}
+
+int
+mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
+	    uint64_t len)
+{
+	uint64_t off = byte_off, left = len;
+	int need = 0, n = 0;
+
+	/* Count first: the slice may need more iovecs than the inline ones. */
+	for (int i = 0; i < iovcnt && left > 0; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		need++;
+		left -= iov[i].iov_len - off < left ? iov[i].iov_len - off : left;
+		off = 0;
+	}
+	if (need > (int)ARRAY_SIZE(mio->iov_inline)) {
+		if (mio->iov != mio->iov_inline)
+			free(mio->iov);
+		mio->iov = malloc((size_t)need * sizeof(*mio->iov));
+		if (mio->iov == NULL) {
+			mio->iov = mio->iov_inline;
+			return -ENOMEM;
+		}
+	}
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		uint64_t take;
+
+		if (byte_off >= iov[i].iov_len) {
+			byte_off -= iov[i].iov_len;
+			continue;
+		}
+		take = iov[i].iov_len - byte_off;
+		if (take > len)
+			take = len;
+		mio->iov[n].iov_base = (uint8_t *)iov[i].iov_base + byte_off;
+		mio->iov[n].iov_len = take;
+		n++;
+		len -= take;
+		byte_off = 0;
+	}
+	mio->iovcnt = n;
+	return 0;
+}
+
+static void
+mio_complete_cb(void *arg, int status)
+{
+	struct member_io *mio = arg;
+
+	mio->rch->outstanding[mio->member]--;
+	mio->done(mio, status);
+}
+
+static int
+mio_issue(struct member_io *mio)
+{
+	struct raid_channel *rch = mio->rch;
+	struct uraid_bdev_desc *desc = rch->a->members[mio->member].desc;
+	struct uraid_io_channel *ch = rch->mch[mio->member];
+
+	switch (mio->type) {
+	case URAID_IO_READ:
+		return uraid_bdev_readv(desc, ch, mio->iov, mio->iovcnt, mio->offset_blocks,
+					mio->num_blocks, mio_complete_cb, mio);
+	case URAID_IO_WRITE:
+		return uraid_bdev_writev(desc, ch, mio->iov, mio->iovcnt, mio->offset_blocks,
+					 mio->num_blocks, mio->flags, mio_complete_cb, mio);
+	case URAID_IO_FLUSH:
+		return uraid_bdev_flush(desc, ch, mio_complete_cb, mio);
+	case URAID_IO_UNMAP:
+		return uraid_bdev_unmap(desc, ch, mio->offset_blocks, mio->num_blocks,
+					mio_complete_cb, mio);
+	case URAID_IO_WRITE_ZEROES:
+		return uraid_bdev_write_zeroes(desc, ch, mio->offset_blocks, mio->num_blocks,
+					       mio_complete_cb, mio);
+	default:
+		return -EINVAL;
+	}
+}
+
+bool
+raid_member_usable(struct raid_channel *rch, unsigned member)
+{
+	return rch->mch[member] != NULL &&
+	       atomic_load_explicit(&rch->a->members[member].state, memory_order_relaxed) ==
+		       URAID_MEMBER_ACTIVE;
+}
+
+int
+mio_submit(struct member_io *mio)
+{
+	struct raid_channel *rch = mio->rch;
+	int rc;
+
+	if (!raid_member_usable(rch, mio->member))
+		return -ENODEV;
+	rch->outstanding[mio->member]++;
+	if (!STAILQ_EMPTY(&rch->retry)) {
+		STAILQ_INSERT_TAIL(&rch->retry, mio, link);
+		return 0;
+	}
+	rc = mio_issue(mio);
+	if (rc == -ENOMEM || rc == -EAGAIN) {
+		/* Back-pressure from the member: retried by the channel's poller. */
+		STAILQ_INSERT_TAIL(&rch->retry, mio, link);
+		return 0;
+	}
+	if (rc != 0) {
+		rch->outstanding[mio->member]--;
+		LOG_ERR("%s: member %s refused an I/O: %s", rch->a->bdev.name,
+			rch->a->members[mio->member].name, strerror(-rc));
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int
+raid_poll(void *arg)
+{
+	struct raid_channel *rch = arg;
+	struct member_io *mio;
+	int did = 0;
+
+	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
+		int rc = raid_member_usable(rch, mio->member) ? mio_issue(mio) : -ENODEV;
+
+		if (rc == -ENOMEM || rc == -EAGAIN)
+			break;
+		STAILQ_REMOVE_HEAD(&rch->retry, link);
+		did = 1;
+		if (rc != 0) {
+			rch->outstanding[mio->member]--;
+			mio->done(mio, -EIO);
+		}
+	}
+	return did ? URAID_POLLER_BUSY : URAID_POLLER_IDLE;
+}
+
+/* --- member failure --- */
+
+static bool
+raid10_has_lost_group(struct raid_array *a)
+{
+	/* The copies of strip L sit on members (L*c + j) mod n; the pattern repeats every n
+	 * strips, so checking L = 0..n-1 covers every group. */
+	for (unsigned L = 0; L < a->l.n; L++) {
+		unsigned alive = 0;
+
+		for (unsigned j = 0; j < a->l.copies; j++) {
+			unsigned mb = (L * a->l.copies + j) % a->l.n;
+
+			alive += atomic_load(&a->members[mb].state) == URAID_MEMBER_ACTIVE;
+		}
+		if (alive == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+raid_beyond_tolerance(struct raid_array *a)
+{
+	unsigned failed = atomic_load(&a->failed);
+
+	switch (a->l.level) {
+	case URAID_RAID0:
+	case URAID_CONCAT:
+		return failed > 0;
+	case URAID_RAID1:
+		return failed >= a->l.n;
+	case URAID_RAID10:
+		return raid10_has_lost_group(a);
+	default:
+		return failed > a->l.m;
+	}
+}
+
+void
+raid_member_failed(struct raid_array *a, unsigned member, int status)
+{
+	int expected = URAID_MEMBER_ACTIVE;
+	struct uraid_reactor *self = uraid_reactor_self();
+
+	if (self)
+		raid_stat_add(a, uraid_reactor_index(self), RS_MEMBER_ERR, 1);
+	if (!atomic_compare_exchange_strong(&a->members[member].state, &expected,
+					    URAID_MEMBER_FAILED))
+		return;
+	atomic_fetch_add(&a->failed, 1);
+	LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
+		a->members[member].name, member, strerror(-status),
+		raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
+	if (raid_beyond_tolerance(a)) {
+		atomic_store(&a->online, false);
+		LOG_ERR("%s: more members failed than %s tolerates; all I/O fails with EIO until "
+			"members are restored",
+			a->bdev.name, uraid_raid_level_name(a->l.level));
+	}
+}
+
+int
+uraid_array_fail_member(struct uraid_bdev *bdev, unsigned member)
+{
+	struct raid_array *a;
+
+	if (!uraid_bdev_is_array(bdev))
+		return -EINVAL;
+	a = raid_from_bdev(bdev);
+	if (member >= a->l.n ||
+	    atomic_load(&a->members[member].state) != URAID_MEMBER_ACTIVE)
+		return -EINVAL;
+	raid_member_failed(a, member, -EIO);
+	return 0;
+}
+
+/* --- parent I/O --- */
+
+void
+raid_io_part_done(struct raid_io *rio, int status)
+{
+	if (status != 0 && rio->status == 0)
+		rio->status = status;
+	if (--rio->remaining == 0)
+		uraid_bdev_io_complete(rio->io, rio->status);
+}
+
+/* Drop the submit guard; the I/O completes later even if every part already has. */
+static void
+raid_io_submitted(struct raid_io *rio)
+{
+	if (--rio->remaining == 0)
+		uraid_bdev_io_complete_deferred(rio->io, rio->status);
+}
+
+static void
+part_done_on_origin(struct stripe_part *part, int status)
+{
+	struct raid_io *rio = part->ctx;
+
+	free(part);
+	raid_io_part_done(rio, status);
+}
+
+static void
+send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start,
+	  uint64_t num, uint64_t byte_off)
+{
+	struct uraid_bdev_io *io = rio->io;
+	struct stripe_part *part = calloc(1, sizeof(*part));
+
+	if (part == NULL) {
+		if (rio->status == 0)
+			rio->status = -ENOMEM;
+		return;
+	}
+	part->a = raid_from_bdev(io->bdev);
+	part->kind = kind;
+	part->mirror_type = io->type;
+	part->flags = io->flags;
+	part->stripe = stripe;
+	part->start_blocks = start;
+	part->num_blocks = num;
+	part->iov = io->iov;
+	part->iovcnt = io->iovcnt;
+	part->byte_off = byte_off;
+	part->origin = uraid_reactor_self();
+	part->done = part_done_on_origin;
+	part->ctx = rio;
+	rio->remaining++;
+	stripe_submit(part);
+}
+
+/* --- healthy reads --- */
+
+static void read_chunk_done(struct member_io *mio, int status);
+
+static int
+pick_copy(struct raid_channel *rch, uint64_t lba, uint64_t num, struct layout_chunk *out)
+{
+	struct raid_array *a = rch->a;
+	uint32_t best = UINT32_MAX;
+	int found = -1;
+
+	for (unsigned c = 0; c < a->l.copies; c++) {
+		struct layout_chunk ch;
+
+		layout_map(&a->l, lba, num, c, &ch);
+		if (raid_member_usable(rch, ch.member) && rch->outstanding[ch.member] < best) {
+			best = rch->outstanding[ch.member];
+			*out = ch;
+			found = 0;
+		}
+	}
+	return found;
+}
+
+/* Read [lba, +num) of the array into the parent's buffers at byte_off: one member read per
+ * strip chunk, or a degraded read through the owner. */
+static void
+read_range(struct raid_io *rio, uint64_t lba, uint64_t num, uint64_t byte_off)
+{
+	struct raid_channel *rch = rio->rch;
+	struct raid_array *a = rch->a;
+	uint32_t bs = a->bdev.block_size;
+
+	while (num > 0) {
+		struct layout_chunk ch;
+		struct member_io *mio;
+		bool ok;
+
+		if (a->mirrored) {
+			layout_map(&a->l, lba, num, 0, &ch);
+			ok = pick_copy(rch, lba, ch.num_blocks, &ch) == 0;
+		} else {
+			layout_map(&a->l, lba, num, 0, &ch);
+			ok = raid_member_usable(rch, ch.member);
+		}
+		if (!ok && a->parity) {
+			uint64_t sdata = layout_stripe_data_blocks(&a->l);
+
+			send_part(rio, PART_READ, lba / sdata, lba % sdata, ch.num_blocks, byte_off);
+			goto next;
+		}
+		if (!ok) {
+			if (rio->status == 0)
+				rio->status = -EIO;
+			goto next;
+		}
+		mio = mio_alloc(rch, ch.member, 0);
+		if (mio == NULL || mio_set_iov(mio, rio->io->iov, rio->io->iovcnt, byte_off,
+					       ch.num_blocks * bs) != 0) {
+			if (mio)
+				mio_free(mio);
+			rio->status = -ENOMEM;
+			goto next;
+		}
+		mio->type = URAID_IO_READ;
+		mio->offset_blocks = ch.member_offset_blocks;
+		mio->num_blocks = ch.num_blocks;
+		mio->done = read_chunk_done;
+		mio->ctx = rio;
+		mio->tag = lba;
+		rio->remaining++;
+		if (mio_submit(mio) != 0) {
+			/* Became unusable between the check and now: retry this chunk. */
+			rio->remaining--;
+			mio_free(mio);
+			continue;
+		}
+next:
+		lba += ch.num_blocks;
+		num -= ch.num_blocks;
+		byte_off += ch.num_blocks * bs;
+	}
+}
+
+static void
+read_chunk_done(struct member_io *mio, int status)
+{
+	struct raid_io *rio = mio->ctx;
+	struct raid_array *a = mio->rch->a;
+	uint64_t lba = mio->tag, num = mio->num_blocks;
+	uint64_t byte_off;
+
+	if (status == 0 || !(a->mirrored || a->parity)) {
+		if (status != 0)
+			raid_member_failed(a, mio->member, status);
+		mio_free(mio);
+		raid_io_part_done(rio, status ? -EIO : 0);
+		return;
+	}
+	/* A redundant array serves the read from the other members. */
+	raid_member_failed(a, mio->member, status);
+	byte_off = (lba - rio->io->offset_blocks) * a->bdev.block_size;
+	mio_free(mio);
+	if (!atomic_load(&a->online)) {
+		raid_io_part_done(rio, -EIO);
+		return;
+	}
+	rio->remaining++; /* guard while re-reading */
+	read_range(rio, lba, num, byte_off);
+	rio->remaining--;
+	raid_io_part_done(rio, 0);
+}
+
+/* --- raid0/concat writes and pass-through types --- */
+
+static void
+plain_chunk_done(struct member_io *mio, int status)
+{
+	struct raid_io *rio = mio->ctx;
+
+	if (status != 0)
+		raid_member_failed(mio->rch->a, mio->member, status);
+	mio_free(mio);
+	raid_io_part_done(rio, status ? -EIO : 0);
+}
+
+static void
+plain_range(struct raid_io *rio)
+{
+	struct uraid_bdev_io *io = rio->io;
+	struct raid_channel *rch = rio->rch;
+	struct raid_array *a = rch->a;
+	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
+
+	while (num > 0) {
+		struct layout_chunk ch;
+		struct member_io *mio;
+
+		layout_map(&a->l, lba, num, 0, &ch);
+		mio = mio_alloc(rch, ch.member, 0);
+		if (mio == NULL || (io->type == URAID_IO_WRITE &&
+				    mio_set_iov(mio, io->iov, io->iovcnt, byte_off,
+						ch.num_blocks * a->bdev.block_size) != 0)) {
+			if (mio)
+				mio_free(mio);
+			rio->status = -ENOMEM;
+			break;
+		}
+		mio->type = io->type;
+		mio->flags = io->flags;
+		mio->offset_blocks = ch.member_offset_blocks;
+		mio->num_blocks = ch.num_blocks;
+		mio->done = plain_chunk_done;
+		mio->ctx = rio;
+		rio->remaining++;
+		if (mio_submit(mio) != 0) {
+			rio->remaining--;
+			rio->status = -EIO;
+			mio_free(mio);
+		}
+		lba += ch.num_blocks;
+		num -= ch.num_blocks;
+		byte_off += ch.num_blocks * a->bdev.block_size;
+	}
+}
+
+/* A member that fails a flush is failed; the flush is good while the array is online. */
+static void
+flush_chunk_done(struct member_io *mio, int status)
+{
+	struct raid_io *rio = mio->ctx;
+	struct raid_array *a = mio->rch->a;
+
+	if (status != 0)
+		raid_member_failed(a, mio->member, status);
+	mio_free(mio);
+	raid_io_part_done(rio, atomic_load(&a->online) ? 0 : -EIO);
+}
+
+static void
+flush_all(struct raid_io *rio)
+{
+	struct raid_channel *rch = rio->rch;
+
+	for (unsigned i = 0; i < rch->a->l.n; i++) {
+		struct member_io *mio;
+
+		if (!raid_member_usable(rch, i))
+			continue;
+		mio = mio_alloc(rch, i, 0);
+		if (mio == NULL) {
+			rio->status = -ENOMEM;
+			return;
+		}
+		mio->type = URAID_IO_FLUSH;
+		mio->done = flush_chunk_done;
+		mio->ctx = rio;
+		rio->remaining++;
+		if (mio_submit(mio) != 0) {
+			rio->remaining--;
+			mio_free(mio);
+		}
+	}
+}
+
+/* Writes (and unmap/zeroes) on redundant levels: one part per stripe (or per strip for
+ * mirrors), each run by its owner. */
+static void
+owner_parts(struct raid_io *rio)
+{
+	struct uraid_bdev_io *io = rio->io;
+	struct raid_array *a = rio->rch->a;
+	uint64_t unit = layout_stripe_data_blocks(&a->l);
+	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
+	enum part_kind kind = a->mirrored		  ? PART_MIRROR
+			      : io->type == URAID_IO_WRITE ? PART_WRITE
+							  : PART_ZEROES;
+
+	while (num > 0) {
+		uint64_t start = lba % unit;
+		uint64_t n = unit - start < num ? unit - start : num;
+
+		send_part(rio, kind, lba / unit, start, n, byte_off);
+		lba += n;
+		num -= n;
+		byte_off += n * a->bdev.block_size;
+	}
+}
+
+static int
+raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
+{
+	struct raid_channel *rch = ch_ctx;
+	struct raid_array *a = rch->a;
+	struct raid_io *rio = (struct raid_io *)io->driver_ctx;
+
+	rio->io = io;
+	rio->rch = rch;
+	rio->status = 0;
+	rio->remaining = 1; /* the submit guard */
+	if (!atomic_load_explicit(&a->online, memory_order_relaxed)) {
+		uraid_bdev_io_complete_deferred(io, -EIO);
+		return 0;
+	}
+	switch (io->type) {
+	case URAID_IO_READ:
+		read_range(rio, io->offset_blocks, io->num_blocks, 0);
+		break;
+	case URAID_IO_FLUSH:
+		flush_all(rio);
+		break;
+	default:
+		if (a->parity || a->mirrored)
+			owner_parts(rio);
+		else
+			plain_range(rio);
+		break;
+	}
+	raid_io_submitted(rio);
+	return 0;
+}
+
+/* --- channels --- */
+
+struct raid_channel *
+raid_owner_channel(struct raid_array *a)
+{
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	if (a->owner_ch[r] == NULL)
+		a->owner_ch[r] = uraid_get_io_channel(&a->ch_dev);
+	return a->owner_ch[r] ? uraid_io_channel_get_ctx(a->owner_ch[r]) : NULL;
+}
+
+void *
+raid_buf_get(struct raid_channel *rch)
+{
+	void *buf = rch->free_bufs;
+
+	if (buf != NULL) {
+		rch->free_bufs = *(void **)buf;
+		return buf;
+	}
+	return aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
+}
+
+void
+raid_buf_put(struct raid_channel *rch, void *buf)
+{
+	if (buf == NULL)
+		return;
+	*(void **)buf = rch->free_bufs;
+	rch->free_bufs = buf;
+}
+
+static int
+raid_channel_create(void *io_device, void *ctx)
+{
+	struct raid_array *a = container_of((char *)io_device, struct raid_array, ch_dev);
+	struct raid_channel *rch = ctx;
+
+	rch->a = a;
+	rch->reactor = uraid_reactor_index(uraid_reactor_self());
+	rch->buf_bytes = a->l.strip_blocks * a->bdev.block_size;
+	STAILQ_INIT(&rch->retry);
+	for (unsigned i = 0; i < a->l.n; i++) {
+		if (atomic_load(&a->members[i].state) != URAID_MEMBER_ACTIVE)
+			continue;
+		rch->mch[i] = uraid_bdev_get_io_channel(a->members[i].desc);
+		if (rch->mch[i] == NULL)
+			goto err;
+	}
+	rch->zeroes = aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
+	rch->poller = uraid_poller_register(raid_poll, rch, 0);
+	if (rch->zeroes == NULL || rch->poller == NULL || stripe_channel_init(rch) != 0)
+		goto err;
+	memset(rch->zeroes, 0, rch->buf_bytes);
+	return 0;
+err:
+	uraid_poller_unregister(&rch->poller);
+	free(rch->zeroes);
+	for (unsigned i = 0; i < a->l.n; i++)
+		uraid_put_io_channel(rch->mch[i]);
+	return -ENOMEM;
+}
+
+static void
+raid_channel_destroy(void *io_device UNUSED, void *ctx)
+{
+	struct raid_channel *rch = ctx;
+	void *buf;
+
+	stripe_channel_fini(rch);
+	uraid_poller_unregister(&rch->poller);
+	for (unsigned i = 0; i < rch->a->l.n; i++)
+		uraid_put_io_channel(rch->mch[i]);
+	while ((buf = rch->free_bufs) != NULL) {
+		rch->free_bufs = *(void **)buf;
+		free(buf);
+	}
+	free(rch->zeroes);
+}
+
+/* --- lifecycle --- */
+
+static bool
+raid_io_type_supported(struct uraid_bdev *bdev, enum uraid_io_type type)
+{
+	struct raid_array *a = raid_from_bdev(bdev);
+
+	if (a->parity)
+		return true; /* unmap and zeroes are written as zeroes with their parity */
+	for (unsigned i = 0; i < a->l.n; i++) {
+		if (!uraid_bdev_io_type_supported(uraid_bdev_desc_get_bdev(a->members[i].desc),
+						  type))
+			return false;
+	}
+	return true;
+}
+
+static void
+raid_free(void *io_device)
+{
+	struct raid_array *a = container_of((char *)io_device, struct raid_array, ch_dev);
+
+	for (unsigned i = 0; i < a->l.n; i++) {
+		if (a->members[i].desc)
+			uraid_bdev_close(a->members[i].desc);
+	}
+	uraid_bdev_destruct_done(&a->bdev);
+	free(a);
+}
+
+static void
+put_owner_channel(void *arg)
+{
+	struct raid_array *a = arg;
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	uraid_put_io_channel(a->owner_ch[r]);
+	a->owner_ch[r] = NULL;
+}
+
+static int
+raid_destruct(struct uraid_bdev *bdev)
+{
+	struct raid_array *a = raid_from_bdev(bdev);
+
+	/* Owner channels are put on their own reactors; the channel device is then gone once
+	 * the last one is, and raid_free runs. */
+	for (unsigned r = 0; r < uraid_reactor_count(); r++) {
+		if (a->owner_ch[r] != NULL)
+			uraid_reactor_send(uraid_reactor_get(r), put_owner_channel, a);
+	}
+	uraid_io_device_unregister(&a->ch_dev, raid_free);
+	return 1; /* finished in raid_free, once the members are closed */
+}
+
+static const struct uraid_bdev_fn_table raid_fn = {
+	.submit_request = raid_submit,
+	.io_type_supported = raid_io_type_supported,
+	.destruct = raid_destruct,
+};
+
+bool
+uraid_bdev_is_array(const struct uraid_bdev *bdev)
+{
+	return bdev != NULL && bdev->fn == &raid_fn;
+}
+
+static void
+member_event(enum uraid_bdev_event event, struct uraid_bdev *bdev, void *ctx)
+{
+	struct raid_array *a = ctx;
+
+	if (event != URAID_BDEV_EVENT_REMOVE)
+		return;
+	for (unsigned i = 0; i < a->l.n; i++) {
+		if (a->members[i].desc && uraid_bdev_desc_get_bdev(a->members[i].desc) == bdev)
+			raid_member_failed(a, i, -ENODEV);
+	}
+}
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static int
+check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *err, size_t len)
+{
+	unsigned n = o->num_members;
+	const char *lv = uraid_raid_level_name(o->level);
+
+	switch (o->level) {
+	case URAID_RAID0:
+	case URAID_CONCAT:
+		*k = n;
+		*m = 0;
+		if (n < 1)
+			goto too_few;
+		return 0;
+	case URAID_RAID1:
+		*k = 1;
+		*m = 0;
+		if (n < 2)
+			goto too_few;
+		return 0;
+	case URAID_RAID10: {
+		unsigned c = o->copies ? o->copies : 2;
+
+		if (c < 2 || c > n) {
+			set_err(err, len, "raid10 with %u members cannot keep %u copies (2 <= copies "
+				"<= members)", n, c);
+			return -EINVAL;
+		}
+		*k = 1;
+		*m = 0;
+		return 0;
+	}
+	case URAID_RAID5:
+		*k = n - 1;
+		*m = 1;
+		if (n < 3)
+			goto too_few;
+		return 0;
+	case URAID_RAID6:
+		*k = n - 2;
+		*m = 2;
+		if (n < 4)
+			goto too_few;
+		return 0;
+	case URAID_EC:
+		*k = o->data_chunks;
+		*m = o->parity_chunks;
+		if (*k < 1 || *m < 1 || *m > RAID_MAX_PARITY) {
+			set_err(err, len, "ec needs data_chunks >= 1 and parity_chunks 1..%d",
+				RAID_MAX_PARITY);
+			return -EINVAL;
+		}
+		if (*k + *m != n) {
+			set_err(err, len, "ec %u+%u needs %u members, got %u", *k, *m, *k + *m, n);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	set_err(err, len, "unknown level");
+	return -EINVAL;
+too_few:
+	set_err(err, len, "%s needs at least %u members, got %u", lv,
+		o->level == URAID_RAID6 ? 4 : o->level == URAID_RAID5 ? 3 : o->level == URAID_RAID1 ? 2 : 1,
+		n);
+	return -EINVAL;
+}
+
+int
+uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, char *err,
+		   size_t err_len)
+{
+	uint32_t strip_kb = o->strip_size_kb ? o->strip_size_kb : 64;
+	uint32_t bs = 0;
+	uint64_t min_blocks = UINT64_MAX;
+	struct raid_array *a;
+	unsigned k, m;
+	int rc;
+
+	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= URAID_BDEV_NAME_MAX) {
+		set_err(err, err_len, "the name must be 1 to %d characters", URAID_BDEV_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	if (uraid_bdev_get_by_name(o->name) != NULL) {
+		set_err(err, err_len, "a bdev named '%s' exists already", o->name);
+		return -EEXIST;
+	}
+	if (o->num_members > RAID_MAX_MEMBERS) {
+		set_err(err, err_len, "at most %d members, got %u", RAID_MAX_MEMBERS, o->num_members);
+		return -EINVAL;
+	}
+	rc = check_shape(o, &k, &m, err, err_len);
+	if (rc != 0)
+		return rc;
+	if (!is_pow2_u64(strip_kb) || strip_kb > 1024 * 1024) {
+		set_err(err, err_len, "strip size %u KiB is not a power of two (up to 1 GiB)",
+			strip_kb);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < o->num_members; i++) {
+		struct uraid_bdev *mb = uraid_bdev_get_by_name(o->members[i]);
+
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(o->members[i], o->members[j]) == 0) {
+				set_err(err, err_len, "member '%s' is listed twice", o->members[i]);
+				return -EINVAL;
+			}
+		}
+		if (mb == NULL) {
+			set_err(err, err_len, "member '%s' does not exist", o->members[i]);
+			return -ENODEV;
+		}
+		if (strcmp(o->members[i], o->name) == 0) {
+			set_err(err, err_len, "an array cannot be its own member");
+			return -EINVAL;
+		}
+		if (bs == 0)
+			bs = uraid_bdev_get_block_size(mb);
+		if (uraid_bdev_get_block_size(mb) != bs) {
+			set_err(err, err_len, "members have different block sizes (%s: %u, %s: %u)",
+				o->members[0], bs, o->members[i], uraid_bdev_get_block_size(mb));
+			return -EINVAL;
+		}
+		if (uraid_bdev_get_num_blocks(mb) < min_blocks)
+			min_blocks = uraid_bdev_get_num_blocks(mb);
+	}
+	if ((uint64_t)strip_kb * 1024 < bs) {
+		set_err(err, err_len, "strip size %u KiB is smaller than the block size %u", strip_kb,
+			bs);
+		return -EINVAL;
+	}
+
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->strip_size_kb = strip_kb;
+	a->l.level = o->level;
+	a->l.r5_layout = o->level == URAID_RAID5 ? o->raid5_layout : URAID_R5_LEFT_SYMMETRIC;
+	a->l.n = o->num_members;
+	a->l.k = k;
+	a->l.m = m;
+	a->l.copies = o->level == URAID_RAID1	 ? o->num_members
+		      : o->level == URAID_RAID10 ? (o->copies ? o->copies : 2)
+						 : 1;
+	a->l.strip_blocks = (uint64_t)strip_kb * 1024 / bs;
+	a->l.member_blocks = min_blocks / a->l.strip_blocks * a->l.strip_blocks;
+	a->parity = m > 0;
+	a->mirrored = o->level == URAID_RAID1 || o->level == URAID_RAID10;
+	atomic_init(&a->online, true);
+	if (o->level == URAID_CONCAT) {
+		for (unsigned i = 0; i < o->num_members; i++) {
+			uint64_t blocks = uraid_bdev_get_num_blocks(uraid_bdev_get_by_name(o->members[i]));
+
+			a->l.concat_start[i + 1] =
+				a->l.concat_start[i] + blocks / a->l.strip_blocks * a->l.strip_blocks;
+		}
+	}
+	if (a->l.member_blocks == 0 || layout_array_blocks(&a->l) == 0) {
+		set_err(err, err_len, "members are smaller than one strip (%u KiB)", strip_kb);
+		rc = -EINVAL;
+		goto err_free;
+	}
+	if (a->parity) {
+		rc = code_init(&a->code,
+			       o->level == URAID_RAID5	 ? CODE_XOR
+			       : o->level == URAID_RAID6 ? CODE_PQ
+							 : CODE_CAUCHY,
+			       k, m);
+		if (rc != 0) {
+			set_err(err, err_len, "cannot build a %u+%u code", k, m);
+			goto err_free;
+		}
+	}
+	for (unsigned i = 0; i < o->num_members; i++) {
+		snprintf(a->members[i].name, sizeof(a->members[i].name), "%s", o->members[i]);
+		atomic_init(&a->members[i].state, URAID_MEMBER_ACTIVE);
+		rc = uraid_bdev_open(o->members[i], true, member_event, a, &a->members[i].desc);
+		if (rc == 0)
+			rc = uraid_bdev_claim(a->members[i].desc, o->name);
+		if (rc != 0) {
+			const char *by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
+
+			set_err(err, err_len, "member '%s' is in use%s%s", o->members[i],
+				by ? " by " : "", by ? by : " (open for writing)");
+			goto err_members;
+		}
+	}
+	snprintf(a->bdev.name, sizeof(a->bdev.name), "%s", o->name);
+	a->bdev.product = "Raid Volume";
+	a->bdev.block_size = bs;
+	a->bdev.num_blocks = layout_array_blocks(&a->l);
+	for (unsigned i = 0; i < o->num_members; i++)
+		a->bdev.write_cache |= uraid_bdev_has_write_cache(
+			uraid_bdev_desc_get_bdev(a->members[i].desc));
+	a->bdev.driver_ctx_size = sizeof(struct raid_io);
+	a->bdev.io_device = &a->ch_dev;
+	a->bdev.fn = &raid_fn;
+	a->bdev.ctx = a;
+	if (o->uuid)
+		memcpy(a->bdev.uuid, o->uuid, 16);
+	uraid_io_device_register(&a->ch_dev, raid_channel_create, raid_channel_destroy,
+				 sizeof(struct raid_channel), o->name);
+	rc = uraid_bdev_register(&a->bdev);
+	if (rc != 0) {
+		set_err(err, err_len, "cannot register '%s'", o->name);
+		uraid_io_device_unregister(&a->ch_dev, NULL);
+		goto err_members;
+	}
+	*out = &a->bdev;
+	return 0;
+
+err_members:
+	for (unsigned i = 0; i < o->num_members; i++) {
+		if (a->members[i].desc)
+			uraid_bdev_close(a->members[i].desc);
+	}
+err_free:
+	free(a);
+	return rc;
+}
+
+int
+uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
+{
+	struct raid_array *a;
+
+	if (!uraid_bdev_is_array(bdev))
+		return -EINVAL;
+	a = raid_from_bdev(bdev);
+	memset(info, 0, sizeof(*info));
+	info->level = a->l.level;
+	info->raid5_layout = a->l.r5_layout;
+	info->strip_size_kb = a->strip_size_kb;
+	info->num_members = a->l.n;
+	info->data_chunks = a->l.k;
+	info->parity_chunks = a->l.m;
+	info->copies = a->l.copies;
+	info->failed_members = atomic_load(&a->failed);
+	info->online = atomic_load(&a->online);
+	for (unsigned i = 0; i < a->l.n; i++) {
+		snprintf(info->members[i].name, sizeof(info->members[i].name), "%s",
+			 a->members[i].name);
+		info->members[i].state = atomic_load(&a->members[i].state);
+	}
+	return 0;
+}
+
+int
+uraid_array_get_stats(struct uraid_bdev *bdev, struct uraid_array_stats *st)
+{
+	uint64_t v[RS_NUM] = {0};
+	struct raid_array *a;
+
+	if (!uraid_bdev_is_array(bdev))
+		return -EINVAL;
+	a = raid_from_bdev(bdev);
+	for (unsigned r = 0; r < URAID_MAX_REACTORS; r++) {
+		for (unsigned s = 0; s < RS_NUM; s++)
+			v[s] += atomic_load_explicit(&a->stats[r].v[s], memory_order_relaxed);
+	}
+	st->full_stripe_writes = v[RS_FULL];
+	st->rmw_writes = v[RS_RMW];
+	st->rcw_writes = v[RS_RCW];
+	st->degraded_writes = v[RS_DEGRADED_W];
+	st->merged_writes = v[RS_MERGED];
+	st->degraded_reads = v[RS_DEGRADED_R];
+	st->member_errors = v[RS_MEMBER_ERR];
+	return 0;
+}

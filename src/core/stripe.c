@@ -1,0 +1,918 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The owner side of arrays: every operation that must see a stripe consistently runs on the
+ * stripe's owner reactor, one at a time per stripe, in arrival order. No locks.
+ *
+ * Theory of operation.
+ *
+ * Ownership. Stripe s (for mirrors: strip s) belongs to reactor s mod R. Parts of user I/O
+ * are sent there by message; the owner keeps a queue per busy stripe (a hash table of
+ * stripe heads in its channel) and runs the head operation to completion before the next.
+ * Two writes to one stripe from different reactors are therefore applied one after the
+ * other on every member, so parity always matches data and copies always match each other.
+ *
+ * A parity write is a state machine:
+ *
+ *     PLAN --(reads needed)--> READ --> COMPUTE --> WRITE --> DONE
+ *       \------(full stripe)----------^      ^
+ *     READ --(a read failed: member marked failed)--> PLAN (now degraded)
+ *
+ * PLAN takes the rows r0..r1 (blocks within the strip) the write touches and picks, as md
+ * does, the cheaper of
+ *   - full stripe: every data strip is rewritten; parity from the new data alone, no reads;
+ *   - read-modify-write (RMW): read old data of the touched strips and old parity, then
+ *     parity' = parity + G[parity][i] * (old_i + new_i);
+ *   - reconstruct-write (RCW): read the untouched data rows, then encode parity afresh;
+ * by counting member reads (RMW: touched strips + m; RCW: strips not fully rewritten). With a
+ * member missing it uses reconstruct-write over all survivors: read every surviving column,
+ * decode the missing ones, lay the new data over them, encode, and write the surviving
+ * columns; data for a missing member lives on in parity.
+ *
+ * Merging: when the queue holds writes that do not overlap and together cover the whole
+ * stripe, they run as one full-stripe write (no reads), counted in stats as merged.
+ *
+ * Degraded reads read every surviving column over the rows wanted, decode, and copy out.
+ * Mirror writes write every usable copy. Checks read a stripe whole and compare.
+ *
+ * Buffers: new data is used in place when a column's rows sit in one 32-byte-aligned iovec
+ * and member writes go straight from the user's iovecs; strip-sized scratch from the
+ * channel's pool holds old data, parity and anything that had to be assembled.
+ */
+#include <stdlib.h>
+
+#include "core.h"
+
+#define BUCKETS	  4096
+#define MAX_MERGE 64
+#define MAX_COLS  (RAID_MAX_MEMBERS + RAID_MAX_PARITY)
+
+struct stripe_op;
+
+struct stripe_head {
+	uint64_t stripe;
+	TAILQ_HEAD(, stripe_part) queue;
+	struct stripe_op *active;
+	struct stripe_head *next;
+};
+
+enum op_state { OP_PLAN, OP_READ, OP_COMPUTE, OP_WRITE, OP_DONE };
+enum op_mode { MODE_FULL, MODE_RMW, MODE_RCW, MODE_DEGRADED };
+
+struct stripe_op {
+	struct raid_channel *rch;
+	struct raid_array *a;
+	struct stripe_head *sh;
+	enum part_kind kind;
+	struct stripe_part *parts[MAX_MERGE];
+	unsigned nparts;
+	enum op_state state;
+	enum op_mode mode;
+	unsigned pending;
+	int status;
+	bool restart;
+	uint32_t flags;
+	uint64_t r0, r1;
+	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
+	uint64_t lost;
+	uint8_t *col[MAX_COLS];
+	bool col_scratch[MAX_COLS];
+	uint8_t *old[RAID_MAX_MEMBERS];
+};
+
+static void op_advance(struct stripe_op *op);
+
+unsigned
+stripe_owner(struct raid_array *a UNUSED, uint64_t stripe)
+{
+	return (unsigned)(stripe % uraid_reactor_count());
+}
+
+/* --- stripe table --- */
+
+int
+stripe_channel_init(struct raid_channel *rch)
+{
+	rch->buckets = calloc(BUCKETS, sizeof(*rch->buckets));
+	rch->bucket_mask = BUCKETS - 1;
+	return rch->buckets ? 0 : -ENOMEM;
+}
+
+void
+stripe_channel_fini(struct raid_channel *rch)
+{
+	free(rch->buckets);
+	rch->buckets = NULL;
+}
+
+static struct stripe_head *
+sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
+{
+	struct stripe_head **pp = &rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) &
+						rch->bucket_mask];
+	struct stripe_head *sh;
+
+	for (sh = *pp; sh != NULL; sh = sh->next) {
+		if (sh->stripe == stripe)
+			return sh;
+	}
+	if (!create)
+		return NULL;
+	sh = calloc(1, sizeof(*sh));
+	if (sh == NULL)
+		return NULL;
+	sh->stripe = stripe;
+	TAILQ_INIT(&sh->queue);
+	sh->next = *pp;
+	*pp = sh;
+	return sh;
+}
+
+static void
+sh_remove(struct raid_channel *rch, struct stripe_head *sh)
+{
+	struct stripe_head **pp = &rch->buckets[(sh->stripe * 0x9e3779b97f4a7c15ull >> 40) &
+						rch->bucket_mask];
+
+	while (*pp != sh)
+		pp = &(*pp)->next;
+	*pp = sh->next;
+	free(sh);
+}
+
+/* --- part completion --- */
+
+static void
+part_done_msg(void *arg)
+{
+	struct stripe_part *part = arg;
+
+	part->done(part, part->status);
+}
+
+static void
+part_finish(struct stripe_part *part, int status)
+{
+	part->status = status;
+	if (part->origin == uraid_reactor_self())
+		part->done(part, status);
+	else
+		uraid_reactor_send(part->origin, part_done_msg, part);
+}
+
+/* --- helpers --- */
+
+static inline uint32_t
+bs_of(struct stripe_op *op)
+{
+	return op->a->bdev.block_size;
+}
+
+static unsigned
+col_member(struct stripe_op *op, unsigned col)
+{
+	const struct layout *l = &op->a->l;
+
+	return col < l->k ? layout_data_member(l, op->sh->stripe, col)
+			  : layout_parity_member(l, op->sh->stripe, col - l->k);
+}
+
+/* Copy the new data of data column i, rows [x, y), into dst (which holds row r0 at 0). */
+static void
+op_copy_new(struct stripe_op *op, unsigned i, uint8_t *dst, uint64_t x, uint64_t y)
+{
+	uint64_t S = op->a->l.strip_blocks;
+	uint32_t bs = bs_of(op);
+
+	for (unsigned p = 0; p < op->nparts; p++) {
+		struct stripe_part *part = op->parts[p];
+		uint64_t from = i * S + x, to = i * S + y;
+		uint64_t ps = part->start_blocks, pe = ps + part->num_blocks;
+
+		if (from < ps)
+			from = ps;
+		if (to > pe)
+			to = pe;
+		if (from >= to)
+			continue;
+		if (part->kind == PART_ZEROES)
+			memset(dst + (from - i * S - op->r0) * bs, 0, (to - from) * bs);
+		else
+			uraid_iov_to_buf(dst + (from - i * S - op->r0) * bs, part->iov,
+					 part->iovcnt, part->byte_off + (from - ps) * bs,
+					 (to - from) * bs);
+	}
+}
+
+/* New data of column i over all of [r0, r1), used in place when one part holds it in one
+ * aligned iovec (zero copy); NULL otherwise. */
+static uint8_t *
+op_direct(struct stripe_op *op, unsigned i)
+{
+	struct stripe_part *part = op->parts[0];
+	uint64_t S = op->a->l.strip_blocks;
+	uint32_t bs = bs_of(op);
+	uint64_t off, len = (op->r1 - op->r0) * bs;
+
+	if (op->nparts != 1 || op->lo[i] != op->r0 || op->hi[i] != op->r1)
+		return NULL;
+	if (part->kind == PART_ZEROES)
+		return op->rch->zeroes;
+	off = part->byte_off + (i * S + op->r0 - part->start_blocks) * bs;
+	for (int v = 0; v < part->iovcnt; v++) {
+		uint8_t *base = part->iov[v].iov_base;
+
+		if (off >= part->iov[v].iov_len) {
+			off -= part->iov[v].iov_len;
+			continue;
+		}
+		if (off + len > part->iov[v].iov_len || ((uintptr_t)(base + off) & 31))
+			return NULL;
+		return base + off;
+	}
+	return NULL;
+}
+
+static uint8_t *
+op_scratch(struct stripe_op *op, unsigned c)
+{
+	if (op->col[c] == NULL) {
+		op->col[c] = raid_buf_get(op->rch);
+		op->col_scratch[c] = op->col[c] != NULL;
+	}
+	return op->col[c];
+}
+
+static void
+op_release_buffers(struct stripe_op *op)
+{
+	for (unsigned c = 0; c < MAX_COLS; c++) {
+		if (op->col_scratch[c])
+			raid_buf_put(op->rch, op->col[c]);
+		op->col[c] = NULL;
+		op->col_scratch[c] = false;
+	}
+	for (unsigned i = 0; i < RAID_MAX_MEMBERS; i++) {
+		raid_buf_put(op->rch, op->old[i]);
+		op->old[i] = NULL;
+	}
+}
+
+static void op_io_done(struct member_io *mio, int status);
+
+/* Issue one member I/O for column c: rows [x, y) to/from buf (buf holds row x), or, for
+ * writes with iov != NULL, straight from the user's iovecs. */
+static int
+op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uint64_t y,
+      uint8_t *buf, const struct stripe_part *part, uint64_t part_byte_off)
+{
+	unsigned member = col_member(op, c);
+	uint32_t bs = bs_of(op);
+	struct member_io *mio = mio_alloc(op->rch, member, 0);
+
+	if (mio == NULL)
+		return -ENOMEM;
+	mio->type = type;
+	mio->flags = type == URAID_IO_WRITE ? op->flags : 0;
+	mio->offset_blocks = op->sh->stripe * op->a->l.strip_blocks + x;
+	mio->num_blocks = y - x;
+	mio->done = op_io_done;
+	mio->ctx = op;
+	if (part != NULL) {
+		if (mio_set_iov(mio, part->iov, part->iovcnt, part_byte_off, (y - x) * bs) != 0) {
+			mio_free(mio);
+			return -ENOMEM;
+		}
+	} else {
+		mio->iov[0].iov_base = buf;
+		mio->iov[0].iov_len = (y - x) * bs;
+		mio->iovcnt = 1;
+	}
+	op->pending++;
+	if (mio_submit(mio) != 0) {
+		op->pending--;
+		mio_free(mio);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static void
+op_io_done(struct member_io *mio, int status)
+{
+	struct stripe_op *op = mio->ctx;
+
+	if (status != 0) {
+		raid_member_failed(op->a, mio->member, status);
+		if (mio->type == URAID_IO_READ)
+			op->restart = true;
+	}
+	mio_free(mio);
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+/* --- planning --- */
+
+static void
+op_map_parts(struct stripe_op *op)
+{
+	const struct layout *l = &op->a->l;
+	uint64_t S = l->strip_blocks;
+
+	op->r0 = S;
+	op->r1 = 0;
+	op->flags = 0;
+	for (unsigned i = 0; i < l->k; i++) {
+		op->lo[i] = S;
+		op->hi[i] = 0;
+	}
+	for (unsigned p = 0; p < op->nparts; p++) {
+		struct stripe_part *part = op->parts[p];
+		uint64_t s = part->start_blocks, e = s + part->num_blocks;
+
+		op->flags |= part->flags;
+		for (unsigned i = (unsigned)(s / S); i < l->k && i * S < e; i++) {
+			uint64_t x = s > i * S ? s - i * S : 0;
+			uint64_t y = e < (i + 1) * S ? e - i * S : S;
+
+			if (x < op->lo[i])
+				op->lo[i] = x;
+			if (y > op->hi[i])
+				op->hi[i] = y;
+		}
+	}
+	for (unsigned i = 0; i < l->k; i++) {
+		if (op->lo[i] >= op->hi[i]) {
+			op->lo[i] = op->hi[i] = 0; /* untouched */
+			continue;
+		}
+		if (op->lo[i] < op->r0)
+			op->r0 = op->lo[i];
+		if (op->hi[i] > op->r1)
+			op->r1 = op->hi[i];
+	}
+}
+
+static bool
+touched(struct stripe_op *op, unsigned i)
+{
+	return op->lo[i] < op->hi[i];
+}
+
+/* PLAN: choose the mode and issue the reads it needs. */
+static void
+op_plan(struct stripe_op *op)
+{
+	struct raid_array *a = op->a;
+	const struct layout *l = &a->l;
+	unsigned n = l->k + l->m, rmw = l->m, rcw = 0;
+	uint32_t bs = bs_of(op);
+	bool full = true;
+
+	op_release_buffers(op);
+	op->restart = false;
+	op->lost = 0;
+	for (unsigned c = 0; c < n; c++) {
+		if (!raid_member_usable(op->rch, col_member(op, c)))
+			op->lost |= 1ull << c;
+	}
+	if ((unsigned)__builtin_popcountll(op->lost) > l->m || !atomic_load(&a->online)) {
+		op->status = -EIO;
+		op->state = OP_DONE;
+		return;
+	}
+	for (unsigned i = 0; i < l->k; i++) {
+		if (touched(op, i))
+			rmw++;
+		if (op->lo[i] > op->r0 || op->hi[i] < op->r1 || !touched(op, i))
+			rcw++;
+		if (op->lo[i] != 0 || op->hi[i] != l->strip_blocks)
+			full = false;
+	}
+	if (op->kind == PART_READ || op->kind == PART_CHECK || op->lost)
+		op->mode = MODE_DEGRADED;
+	else if (full)
+		op->mode = MODE_FULL;
+	else
+		op->mode = rmw < rcw ? MODE_RMW : MODE_RCW;
+
+	op->state = OP_READ;
+	op->pending = 1; /* guard while issuing */
+	for (unsigned c = 0; c < n && op->status == 0; c++) {
+		bool lost = op->lost & (1ull << c);
+		bool data = c < l->k;
+		int rc = 0;
+
+		switch (op->mode) {
+		case MODE_DEGRADED:
+			/* Every surviving column over the rows; lost ones get a buffer to be
+			 * rebuilt into. */
+			if (op_scratch(op, c) == NULL)
+				rc = -ENOMEM;
+			else if (!lost)
+				rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c], NULL, 0);
+			break;
+		case MODE_FULL:
+		case MODE_RCW:
+			if (!data) {
+				rc = op_scratch(op, c) ? 0 : -ENOMEM;
+				break;
+			}
+			op->col[c] = op_direct(op, c);
+			if (op->col[c] != NULL)
+				break;
+			if (op_scratch(op, c) == NULL)
+				rc = -ENOMEM;
+			else if (op->lo[c] > op->r0 || op->hi[c] < op->r1 || !touched(op, c))
+				rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c], NULL, 0);
+			break;
+		case MODE_RMW:
+			if (!data) {
+				if (op_scratch(op, c) == NULL)
+					rc = -ENOMEM;
+				else
+					rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c],
+						   NULL, 0);
+				break;
+			}
+			if (!touched(op, c))
+				break;
+			op->old[c] = raid_buf_get(op->rch);
+			if (op->old[c] == NULL || op_scratch(op, c) == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			rc = op_io(op, c, URAID_IO_READ, op->lo[c], op->hi[c],
+				   op->old[c] + (op->lo[c] - op->r0) * bs, NULL, 0);
+			break;
+		}
+		if (rc == -ENODEV)
+			op->restart = true; /* the member went away just now */
+		else if (rc != 0)
+			op->status = rc;
+	}
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+/* --- compute --- */
+
+static void
+xor_into(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	uint64_t *d = (uint64_t *)dst;
+	const uint64_t *s = (const uint64_t *)src;
+
+	for (size_t i = 0; i < len / 8; i++)
+		d[i] ^= s[i];
+}
+
+static int
+op_compute(struct stripe_op *op)
+{
+	struct raid_array *a = op->a;
+	const struct layout *l = &a->l;
+	uint32_t bs = bs_of(op);
+	size_t len = (op->r1 - op->r0) * bs;
+	int rc;
+
+	switch (op->mode) {
+	case MODE_DEGRADED:
+		rc = code_decode(&a->code, &op->rch->dec, len, op->col, op->lost);
+		if (rc != 0)
+			return rc;
+		if (op->kind == PART_READ || op->kind == PART_CHECK)
+			return 0;
+		for (unsigned i = 0; i < l->k; i++) {
+			if (touched(op, i))
+				op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
+		}
+		code_encode(&a->code, len, op->col, op->col + l->k);
+		return 0;
+	case MODE_FULL:
+	case MODE_RCW:
+		for (unsigned i = 0; i < l->k; i++) {
+			if (op->col_scratch[i] && touched(op, i))
+				op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
+		}
+		code_encode(&a->code, len, op->col, op->col + l->k);
+		return 0;
+	case MODE_RMW:
+		for (unsigned i = 0; i < l->k; i++) {
+			size_t lo, hi;
+
+			if (!touched(op, i))
+				continue;
+			lo = (op->lo[i] - op->r0) * bs;
+			hi = (op->hi[i] - op->r0) * bs;
+			op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
+			/* old[i] becomes the delta: old + new on the touched rows, 0 elsewhere. */
+			memset(op->old[i], 0, lo);
+			memset(op->old[i] + hi, 0, len - hi);
+			xor_into(op->old[i] + lo, op->col[i] + lo, hi - lo);
+			code_update(&a->code, len, i, op->old[i], op->col + l->k);
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Degraded read: copy the wanted rows out of the rebuilt columns. */
+static void
+op_copy_out(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	uint64_t S = op->a->l.strip_blocks;
+	uint32_t bs = bs_of(op);
+
+	for (unsigned i = 0; i < op->a->l.k; i++) {
+		uint64_t from, len;
+
+		if (!touched(op, i))
+			continue;
+		from = i * S + op->lo[i];
+		len = (op->hi[i] - op->lo[i]) * bs;
+		uraid_iov_from_buf(part->iov, part->iovcnt,
+				   part->byte_off + (from - part->start_blocks) * bs,
+				   op->col[i] + (op->lo[i] - op->r0) * bs, len);
+	}
+}
+
+/* Check: parity recomputed from the data must equal the parity read. */
+static void
+op_check_parity(struct stripe_op *op)
+{
+	const struct layout *l = &op->a->l;
+	size_t len = (op->r1 - op->r0) * bs_of(op);
+	uint8_t *fresh[RAID_MAX_PARITY] = {0};
+
+	op->parts[0]->unreadable = op->lost != 0;
+	if (op->lost)
+		return;
+	for (unsigned j = 0; j < l->m; j++) {
+		fresh[j] = raid_buf_get(op->rch);
+		if (fresh[j] == NULL)
+			goto out;
+	}
+	code_encode(&op->a->code, len, op->col, fresh);
+	for (unsigned j = 0; j < l->m; j++) {
+		if (memcmp(fresh[j], op->col[l->k + j], len) != 0)
+			op->parts[0]->bad = true;
+	}
+out:
+	for (unsigned j = 0; j < l->m; j++)
+		raid_buf_put(op->rch, fresh[j]);
+}
+
+/* --- write --- */
+
+static void
+op_write(struct stripe_op *op)
+{
+	const struct layout *l = &op->a->l;
+	uint64_t S = l->strip_blocks;
+	uint32_t bs = bs_of(op);
+	int rc = 0;
+
+	op->state = OP_WRITE;
+	op->pending = 1;
+	for (unsigned i = 0; i < l->k + l->m; i++) {
+		bool data = i < l->k;
+
+		if (op->lost & (1ull << i))
+			continue;
+		if (data && !touched(op, i))
+			continue;
+		if (data && op->nparts == 1 && op->parts[0]->kind == PART_WRITE) {
+			struct stripe_part *part = op->parts[0];
+
+			rc = op_io(op, i, URAID_IO_WRITE, op->lo[i], op->hi[i], NULL, part,
+				   part->byte_off + (i * S + op->lo[i] - part->start_blocks) * bs);
+		} else if (data) {
+			rc = op_io(op, i, URAID_IO_WRITE, op->lo[i], op->hi[i],
+				   op->col[i] + (op->lo[i] - op->r0) * bs, NULL, 0);
+		} else {
+			rc = op_io(op, i, URAID_IO_WRITE, op->r0, op->r1, op->col[i], NULL, 0);
+		}
+		if (rc == -ENOMEM)
+			op->status = rc;
+		/* -ENODEV: the member failed since PLAN; its data lives in parity. */
+	}
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+/* --- mirrors --- */
+
+static void
+mirror_start(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	struct raid_array *a = op->a;
+	uint64_t lba = part->stripe * a->l.strip_blocks + part->start_blocks;
+	unsigned issued = 0;
+
+	op->state = OP_WRITE;
+	op->pending = 1;
+	for (unsigned c = 0; c < a->l.copies; c++) {
+		struct layout_chunk ch;
+		struct member_io *mio;
+
+		layout_map(&a->l, lba, part->num_blocks, c, &ch);
+		if (!raid_member_usable(op->rch, ch.member))
+			continue;
+		mio = mio_alloc(op->rch, ch.member, 0);
+		if (mio == NULL || (part->mirror_type == URAID_IO_WRITE &&
+				    mio_set_iov(mio, part->iov, part->iovcnt, part->byte_off,
+						part->num_blocks * a->bdev.block_size) != 0)) {
+			if (mio)
+				mio_free(mio);
+			op->status = -ENOMEM;
+			break;
+		}
+		mio->type = part->mirror_type;
+		mio->flags = part->mirror_type == URAID_IO_WRITE ? part->flags : 0;
+		mio->offset_blocks = ch.member_offset_blocks;
+		mio->num_blocks = part->num_blocks;
+		mio->done = op_io_done;
+		mio->ctx = op;
+		op->pending++;
+		if (mio_submit(mio) != 0) {
+			op->pending--;
+			mio_free(mio);
+			continue;
+		}
+		issued++;
+	}
+	if (issued == 0 && op->status == 0)
+		op->status = -EIO;
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+static void
+mirror_check_start(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	struct raid_array *a = op->a;
+	uint64_t lba = part->stripe * a->l.strip_blocks;
+
+	op->state = OP_READ;
+	op->pending = 1;
+	op->r0 = 0;
+	op->r1 = a->l.strip_blocks;
+	for (unsigned c = 0; c < a->l.copies; c++) {
+		struct layout_chunk ch;
+		struct member_io *mio;
+
+		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
+		if (!raid_member_usable(op->rch, ch.member)) {
+			part->unreadable = true;
+			continue;
+		}
+		if (op_scratch(op, c) == NULL || (mio = mio_alloc(op->rch, ch.member, 0)) == NULL) {
+			op->status = -ENOMEM;
+			break;
+		}
+		mio->type = URAID_IO_READ;
+		mio->offset_blocks = ch.member_offset_blocks;
+		mio->num_blocks = ch.num_blocks;
+		mio->iov[0].iov_base = op->col[c];
+		mio->iov[0].iov_len = ch.num_blocks * a->bdev.block_size;
+		mio->iovcnt = 1;
+		mio->done = op_io_done;
+		mio->ctx = op;
+		op->pending++;
+		if (mio_submit(mio) != 0) {
+			op->pending--;
+			mio_free(mio);
+			part->unreadable = true;
+		}
+	}
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+/* --- the state machine --- */
+
+static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
+
+static void
+op_finish(struct stripe_op *op)
+{
+	struct raid_channel *rch = op->rch;
+	struct stripe_head *sh = op->sh;
+	int status = op->status;
+
+	if (status == 0 && !atomic_load(&op->a->online))
+		status = -EIO;
+	op_release_buffers(op);
+	for (unsigned p = 0; p < op->nparts; p++)
+		part_finish(op->parts[p], status);
+	sh->active = NULL;
+	free(op);
+	stripe_run_next(rch, sh);
+}
+
+/*
+ * Transitions:
+ *   PLAN     -> READ (op_plan issues reads; with none, READ is passed through at once)
+ *   READ     -> PLAN if a read failed (the member is now failed: plan again, degraded)
+ *            -> COMPUTE
+ *   COMPUTE  -> DONE for reads and checks (after copy-out / compare)
+ *            -> WRITE
+ *   WRITE    -> DONE when every member write has completed
+ * Mirror writes go PLAN -> WRITE -> DONE; mirror checks PLAN -> READ -> DONE.
+ */
+static void
+op_advance(struct stripe_op *op)
+{
+	struct raid_array *a = op->a;
+
+	for (;;) {
+		switch (op->state) {
+		case OP_PLAN:
+			if (op->kind == PART_MIRROR) {
+				mirror_start(op);
+				return;
+			}
+			if (op->kind == PART_CHECK && a->mirrored) {
+				mirror_check_start(op);
+				return;
+			}
+			op_plan(op); /* issues reads, comes back here when they are done */
+			return;
+		case OP_READ:
+			if (op->status != 0) {
+				op->state = OP_DONE;
+				break;
+			}
+			if (a->mirrored) { /* mirror check: compare every copy with the first */
+				struct stripe_part *part = op->parts[0];
+				int first = -1;
+
+				for (unsigned c = 0; c < a->l.copies; c++) {
+					if (!op->col[c])
+						continue;
+					if (first < 0)
+						first = (int)c;
+					else if (memcmp(op->col[first], op->col[c],
+							a->l.strip_blocks * a->bdev.block_size) != 0)
+						part->bad = true;
+				}
+				op->state = OP_DONE;
+				break;
+			}
+			if (op->restart) {
+				op->state = OP_PLAN;
+				break;
+			}
+			op->state = OP_COMPUTE;
+			break;
+		case OP_COMPUTE:
+			op->status = op_compute(op);
+			if (op->status != 0) {
+				op->state = OP_DONE;
+				break;
+			}
+			if (op->kind == PART_READ) {
+				op_copy_out(op);
+				raid_stat_add(a, op->rch->reactor, RS_DEGRADED_R, 1);
+				op->state = OP_DONE;
+				break;
+			}
+			if (op->kind == PART_CHECK) {
+				op_check_parity(op);
+				op->state = OP_DONE;
+				break;
+			}
+			raid_stat_add(a, op->rch->reactor,
+				      op->mode == MODE_FULL  ? RS_FULL
+				      : op->mode == MODE_RMW ? RS_RMW
+				      : op->mode == MODE_RCW ? RS_RCW
+							     : RS_DEGRADED_W,
+				      1);
+			op_write(op); /* comes back here as WRITE */
+			return;
+		case OP_WRITE:
+			op->state = OP_DONE;
+			break;
+		case OP_DONE:
+			op_finish(op);
+			return;
+		}
+	}
+}
+
+/* Take the head of the queue, or several queued writes that together cover the stripe. */
+static unsigned
+take_parts(struct stripe_head *sh, struct stripe_op *op, uint64_t stripe_blocks)
+{
+	struct stripe_part *head = TAILQ_FIRST(&sh->queue), *p;
+	uint64_t covered = 0;
+	unsigned n = 0;
+
+	if (head->kind == PART_WRITE || head->kind == PART_ZEROES) {
+		/* Collect consecutive non-overlapping writes; merge if they cover it all. */
+		for (p = head; p != NULL && n < MAX_MERGE; p = TAILQ_NEXT(p, link)) {
+			bool overlap = false;
+
+			if (p->kind != PART_WRITE && p->kind != PART_ZEROES)
+				break;
+			for (unsigned i = 0; i < n; i++) {
+				struct stripe_part *q = op->parts[i];
+
+				if (p->start_blocks < q->start_blocks + q->num_blocks &&
+				    q->start_blocks < p->start_blocks + p->num_blocks)
+					overlap = true;
+			}
+			if (overlap)
+				break;
+			op->parts[n++] = p;
+			covered += p->num_blocks;
+			if (covered == stripe_blocks)
+				break;
+		}
+		if (n > 1 && covered == stripe_blocks) {
+			for (unsigned i = 0; i < n; i++)
+				TAILQ_REMOVE(&sh->queue, op->parts[i], link);
+			return n;
+		}
+	}
+	op->parts[0] = head;
+	TAILQ_REMOVE(&sh->queue, head, link);
+	return 1;
+}
+
+static void
+stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
+{
+	struct raid_array *a = rch->a;
+	struct stripe_op *op;
+
+	if (sh->active != NULL)
+		return;
+	if (TAILQ_EMPTY(&sh->queue)) {
+		sh_remove(rch, sh);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		struct stripe_part *p = TAILQ_FIRST(&sh->queue);
+
+		TAILQ_REMOVE(&sh->queue, p, link);
+		part_finish(p, -ENOMEM);
+		stripe_run_next(rch, sh);
+		return;
+	}
+	op->rch = rch;
+	op->a = a;
+	op->sh = sh;
+	op->nparts = take_parts(sh, op, layout_stripe_data_blocks(&a->l));
+	op->kind = op->parts[0]->kind;
+	if (op->nparts > 1)
+		raid_stat_add(a, rch->reactor, RS_MERGED, 1);
+	if (a->parity) {
+		if (op->kind == PART_CHECK) {
+			/* A check reads the stripe whole. */
+			for (unsigned i = 0; i < a->l.k; i++) {
+				op->lo[i] = 0;
+				op->hi[i] = a->l.strip_blocks;
+			}
+			op->r0 = 0;
+			op->r1 = a->l.strip_blocks;
+		} else {
+			op_map_parts(op);
+		}
+	}
+	sh->active = op;
+	op->state = OP_PLAN;
+	op_advance(op);
+}
+
+static void
+stripe_arrive(void *arg)
+{
+	struct stripe_part *part = arg;
+	struct raid_channel *rch = raid_owner_channel(part->a);
+	struct stripe_head *sh;
+
+	if (rch == NULL || (sh = sh_get(rch, part->stripe, true)) == NULL) {
+		part_finish(part, -ENOMEM);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&sh->queue, part, link);
+	stripe_run_next(rch, sh);
+}
+
+void
+stripe_submit(struct stripe_part *part)
+{
+	unsigned owner = stripe_owner(part->a, part->stripe);
+	struct uraid_reactor *r = uraid_reactor_get(owner);
+
+	if (r == uraid_reactor_self())
+		stripe_arrive(part);
+	else
+		uraid_reactor_send(r, stripe_arrive, part);
+}

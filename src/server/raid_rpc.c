@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Array methods with SPDK's names and parameters: bdev_raid_create, bdev_raid_delete,
+ * bdev_raid_get_bdevs. uraid's levels and parameters extend SPDK's (raid5, raid6, raid10,
+ * ec with data_chunks/parity_chunks, copies).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rpc.h"
+#include "uraid/array.h"
+#include "uraid/bdev_module.h"
+
+#define ARRAY_AND_SIZE(a) a, ARRAY_SIZE(a)
+
+struct raid_create_params {
+	const char *name;
+	const char *raid_level;
+	uint32_t strip_size_kb;
+	const json_t *base_bdevs;
+	uint8_t uuid[16];
+	bool superblock;
+	uint32_t data_chunks;
+	uint32_t parity_chunks;
+	uint32_t copies;
+};
+
+static const struct param_spec raid_create_spec[] = {
+	PARAM(struct raid_create_params, name, PT_STRING, true),
+	PARAM(struct raid_create_params, raid_level, PT_STRING, true),
+	PARAM(struct raid_create_params, strip_size_kb, PT_U32, false),
+	PARAM(struct raid_create_params, base_bdevs, PT_STRINGS, true),
+	PARAM(struct raid_create_params, uuid, PT_UUID, false),
+	PARAM(struct raid_create_params, superblock, PT_BOOL, false),
+	PARAM(struct raid_create_params, data_chunks, PT_U32, false),
+	PARAM(struct raid_create_params, parity_chunks, PT_U32, false),
+	PARAM(struct raid_create_params, copies, PT_U32, false),
+};
+
+static void
+rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
+{
+	static const uint8_t zero[16];
+	struct raid_create_params p = {0};
+	struct uraid_array_opts o = {0};
+	const char *members[64];
+	struct uraid_bdev *bdev;
+	char err[256];
+	size_t i;
+	json_t *e;
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(raid_create_spec), &p) != 0)
+		return;
+	if (uraid_raid_level_parse(p.raid_level, &o.level, &o.raid5_layout) != 0) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'raid_level' is '%s'; use raid0, raid1, raid10, concat, "
+			  "raid5, raid5f, raid6 or ec",
+			  req->method, p.raid_level);
+		return;
+	}
+	if (p.superblock) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: superblocks are not supported yet; create '%s' with "
+			  "\"superblock\": false",
+			  req->method, p.name);
+		return;
+	}
+	if (json_array_size(p.base_bdevs) > ARRAY_SIZE(members)) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: too many base_bdevs", req->method);
+		return;
+	}
+	json_array_foreach(p.base_bdevs, i, e)
+		members[i] = json_string_value(e);
+	o.name = p.name;
+	o.strip_size_kb = p.strip_size_kb;
+	o.members = members;
+	o.num_members = (unsigned)json_array_size(p.base_bdevs);
+	o.copies = p.copies;
+	o.data_chunks = p.data_chunks;
+	o.parity_chunks = p.parity_chunks;
+	o.uuid = memcmp(p.uuid, zero, 16) ? p.uuid : NULL;
+	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: data_chunks and parity_chunks are for raid_level ec only", req->method);
+		return;
+	}
+	if (o.level != URAID_RAID10 && p.copies) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: copies is for raid_level raid10 only",
+			  req->method);
+		return;
+	}
+	rc = uraid_array_create(&o, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot create '%s': %s", req->method, p.name, err);
+		return;
+	}
+	rpc_result_bool(req, true);
+}
+
+struct name_params {
+	const char *name;
+};
+
+static const struct param_spec name_spec[] = {
+	PARAM(struct name_params, name, PT_STRING, true),
+};
+
+static void
+delete_done(void *cb_arg, int status)
+{
+	struct rpc_request *req = cb_arg;
+
+	if (status != 0)
+		rpc_error_errno(req, status, "%s: delete failed", req->method);
+	else
+		rpc_result_bool(req, true);
+}
+
+static void
+rpc_bdev_raid_delete(struct rpc_request *req, const json_t *params)
+{
+	struct name_params p = {0};
+	struct uraid_bdev *bdev;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(name_spec), &p) != 0)
+		return;
+	bdev = uraid_bdev_get_by_name(p.name);
+	if (bdev == NULL || !uraid_bdev_is_array(bdev)) {
+		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, p.name);
+		return;
+	}
+	if (uraid_bdev_claimed_by(bdev) != NULL) {
+		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first", req->method,
+			  p.name, uraid_bdev_claimed_by(bdev));
+		return;
+	}
+	uraid_bdev_unregister(bdev, delete_done, req);
+}
+
+static json_t *
+raid_to_json(struct uraid_bdev *bdev)
+{
+	struct uraid_array_info info;
+	json_t *o = json_object(), *list = json_array();
+	char uuid[37];
+	unsigned ok = 0;
+
+	uraid_array_get_info(bdev, &info);
+	uraid_uuid_format(uraid_bdev_get_uuid(bdev), uuid);
+	for (unsigned i = 0; i < info.num_members; i++) {
+		struct uraid_bdev *mb = uraid_bdev_get_by_name(info.members[i].name);
+		bool active = info.members[i].state == URAID_MEMBER_ACTIVE;
+		json_t *m = json_object();
+		char muuid[37] = "";
+
+		if (mb)
+			uraid_uuid_format(uraid_bdev_get_uuid(mb), muuid);
+		ok += active;
+		json_object_set_new(m, "name", json_string(info.members[i].name));
+		json_object_set_new(m, "uuid", json_string(muuid));
+		json_object_set_new(m, "is_configured", json_boolean(active));
+		json_object_set_new(m, "state", json_string(active ? "active" : "failed"));
+		json_object_set_new(m, "data_offset", json_integer(0));
+		json_array_append_new(list, m);
+	}
+	json_object_set_new(o, "name", json_string(uraid_bdev_get_name(bdev)));
+	json_object_set_new(o, "uuid", json_string(uuid));
+	json_object_set_new(o, "strip_size_kb", json_integer(info.strip_size_kb));
+	json_object_set_new(o, "state", json_string(info.online ? "online" : "offline"));
+	json_object_set_new(o, "raid_level",
+			    json_string(info.level == URAID_RAID5 &&
+						    info.raid5_layout == URAID_R5_LEFT_ASYMMETRIC
+					    ? "raid5f"
+					    : uraid_raid_level_name(info.level)));
+	json_object_set_new(o, "superblock", json_false());
+	json_object_set_new(o, "num_base_bdevs", json_integer(info.num_members));
+	json_object_set_new(o, "num_base_bdevs_discovered", json_integer(info.num_members));
+	json_object_set_new(o, "num_base_bdevs_operational", json_integer(ok));
+	if (info.level == URAID_EC) {
+		json_object_set_new(o, "data_chunks", json_integer(info.data_chunks));
+		json_object_set_new(o, "parity_chunks", json_integer(info.parity_chunks));
+	}
+	if (info.level == URAID_RAID10)
+		json_object_set_new(o, "copies", json_integer(info.copies));
+	json_object_set_new(o, "base_bdevs_list", list);
+	return o;
+}
+
+struct get_params {
+	const char *category;
+};
+
+static const struct param_spec get_spec[] = {
+	PARAM(struct get_params, category, PT_STRING, false),
+};
+
+struct get_ctx {
+	json_t *arr;
+	const char *category;
+};
+
+static int
+collect_raid(struct uraid_bdev *bdev, void *arg)
+{
+	struct get_ctx *c = arg;
+	struct uraid_array_info info;
+
+	if (!uraid_bdev_is_array(bdev))
+		return 0;
+	uraid_array_get_info(bdev, &info);
+	if (strcmp(c->category, "all") == 0 ||
+	    (strcmp(c->category, "online") == 0 && info.online) ||
+	    (strcmp(c->category, "offline") == 0 && !info.online))
+		json_array_append_new(c->arr, raid_to_json(bdev));
+	return 0;
+}
+
+static void
+rpc_bdev_raid_get_bdevs(struct rpc_request *req, const json_t *params)
+{
+	struct get_params p = {.category = "all"};
+	struct get_ctx c;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(get_spec), &p) != 0)
+		return;
+	if (strcmp(p.category, "all") && strcmp(p.category, "online") &&
+	    strcmp(p.category, "offline") && strcmp(p.category, "configuring")) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'category' is '%s'; use all, online, configuring or "
+			  "offline",
+			  req->method, p.category);
+		return;
+	}
+	c.arr = json_array();
+	c.category = p.category;
+	uraid_bdev_foreach(collect_raid, &c);
+	rpc_result(req, c.arr);
+}
+
+const struct rpc_method raid_rpc_methods[] = {
+	{"bdev_raid_create", rpc_bdev_raid_create, "create an array"},
+	{"bdev_raid_delete", rpc_bdev_raid_delete, "delete an array"},
+	{"bdev_raid_get_bdevs", rpc_bdev_raid_get_bdevs, "list arrays"},
+};
+const size_t raid_rpc_num_methods = ARRAY_SIZE(raid_rpc_methods);
