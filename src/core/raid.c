@@ -59,7 +59,7 @@ uraid_raid_level_parse(const char *name, enum uraid_raid_level *level,
 const char *
 uraid_raid_level_name(enum uraid_raid_level level)
 {
-	static const char *const names[] = {"raid0", "raid1",  "raid10", "concat",
+	static const char *const names[] = {"raid0", "raid1", "raid10", "concat",
 					    "raid5", "raid6", "ec"};
 
 	return (unsigned)level < ARRAY_SIZE(names) ? names[level] : "?";
@@ -306,8 +306,7 @@ uraid_array_fail_member(struct uraid_bdev *bdev, unsigned member)
 	if (!uraid_bdev_is_array(bdev))
 		return -EINVAL;
 	a = raid_from_bdev(bdev);
-	if (member >= a->l.n ||
-	    atomic_load(&a->members[member].state) != URAID_MEMBER_ACTIVE)
+	if (member >= a->l.n || atomic_load(&a->members[member].state) != URAID_MEMBER_ACTIVE)
 		return -EINVAL;
 	raid_member_failed(a, member, -EIO);
 	return 0;
@@ -342,8 +341,8 @@ part_done_on_origin(struct stripe_part *part, int status)
 }
 
 static void
-send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start,
-	  uint64_t num, uint64_t byte_off)
+send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start, uint64_t num,
+	  uint64_t byte_off)
 {
 	struct uraid_bdev_io *io = rio->io;
 	struct stripe_part *part = calloc(1, sizeof(*part));
@@ -418,7 +417,8 @@ read_range(struct raid_io *rio, uint64_t lba, uint64_t num, uint64_t byte_off)
 		if (!ok && a->parity) {
 			uint64_t sdata = layout_stripe_data_blocks(&a->l);
 
-			send_part(rio, PART_READ, lba / sdata, lba % sdata, ch.num_blocks, byte_off);
+			send_part(rio, PART_READ, lba / sdata, lba % sdata, ch.num_blocks,
+				  byte_off);
 			goto next;
 		}
 		if (!ok) {
@@ -447,7 +447,7 @@ read_range(struct raid_io *rio, uint64_t lba, uint64_t num, uint64_t byte_off)
 			mio_free(mio);
 			continue;
 		}
-next:
+	next:
 		lba += ch.num_blocks;
 		num -= ch.num_blocks;
 		byte_off += ch.num_blocks * bs;
@@ -584,9 +584,9 @@ owner_parts(struct raid_io *rio)
 	struct raid_array *a = rio->rch->a;
 	uint64_t unit = layout_stripe_data_blocks(&a->l);
 	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
-	enum part_kind kind = a->mirrored		  ? PART_MIRROR
+	enum part_kind kind = a->mirrored		   ? PART_MIRROR
 			      : io->type == URAID_IO_WRITE ? PART_WRITE
-							  : PART_ZEROES;
+							   : PART_ZEROES;
 
 	while (num > 0) {
 		uint64_t start = lba % unit;
@@ -827,8 +827,10 @@ check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *er
 		unsigned c = o->copies ? o->copies : 2;
 
 		if (c < 2 || c > n) {
-			set_err(err, len, "raid10 with %u members cannot keep %u copies (2 <= copies "
-				"<= members)", n, c);
+			set_err(err, len,
+				"raid10 with %u members cannot keep %u copies (2 <= copies "
+				"<= members)",
+				n, c);
 			return -EINVAL;
 		}
 		*k = 1;
@@ -865,7 +867,10 @@ check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *er
 	return -EINVAL;
 too_few:
 	set_err(err, len, "%s needs at least %u members, got %u", lv,
-		o->level == URAID_RAID6 ? 4 : o->level == URAID_RAID5 ? 3 : o->level == URAID_RAID1 ? 2 : 1,
+		o->level == URAID_RAID6	  ? 4
+		: o->level == URAID_RAID5 ? 3
+		: o->level == URAID_RAID1 ? 2
+					  : 1,
 		n);
 	return -EINVAL;
 }
@@ -882,7 +887,8 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	int rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= URAID_BDEV_NAME_MAX) {
-		set_err(err, err_len, "the name must be 1 to %d characters", URAID_BDEV_NAME_MAX - 1);
+		set_err(err, err_len, "the name must be 1 to %d characters",
+			URAID_BDEV_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	if (uraid_bdev_get_by_name(o->name) != NULL) {
@@ -890,7 +896,8 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		return -EEXIST;
 	}
 	if (o->num_members > RAID_MAX_MEMBERS) {
-		set_err(err, err_len, "at most %d members, got %u", RAID_MAX_MEMBERS, o->num_members);
+		set_err(err, err_len, "at most %d members, got %u", RAID_MAX_MEMBERS,
+			o->num_members);
 		return -EINVAL;
 	}
 	rc = check_shape(o, &k, &m, err, err_len);
@@ -929,8 +936,8 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 			min_blocks = uraid_bdev_get_num_blocks(mb);
 	}
 	if ((uint64_t)strip_kb * 1024 < bs) {
-		set_err(err, err_len, "strip size %u KiB is smaller than the block size %u", strip_kb,
-			bs);
+		set_err(err, err_len, "strip size %u KiB is smaller than the block size %u",
+			strip_kb, bs);
 		return -EINVAL;
 	}
 
@@ -953,10 +960,11 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	atomic_init(&a->online, true);
 	if (o->level == URAID_CONCAT) {
 		for (unsigned i = 0; i < o->num_members; i++) {
-			uint64_t blocks = uraid_bdev_get_num_blocks(uraid_bdev_get_by_name(o->members[i]));
+			uint64_t blocks =
+				uraid_bdev_get_num_blocks(uraid_bdev_get_by_name(o->members[i]));
 
-			a->l.concat_start[i + 1] =
-				a->l.concat_start[i] + blocks / a->l.strip_blocks * a->l.strip_blocks;
+			a->l.concat_start[i + 1] = a->l.concat_start[i] +
+						   blocks / a->l.strip_blocks * a->l.strip_blocks;
 		}
 	}
 	if (a->l.member_blocks == 0 || layout_array_blocks(&a->l) == 0) {
@@ -982,7 +990,8 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		if (rc == 0)
 			rc = uraid_bdev_claim(a->members[i].desc, o->name);
 		if (rc != 0) {
-			const char *by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
+			const char *by =
+				uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
 
 			set_err(err, err_len, "member '%s' is in use%s%s", o->members[i],
 				by ? " by " : "", by ? by : " (open for writing)");
@@ -994,8 +1003,8 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	a->bdev.block_size = bs;
 	a->bdev.num_blocks = layout_array_blocks(&a->l);
 	for (unsigned i = 0; i < o->num_members; i++)
-		a->bdev.write_cache |= uraid_bdev_has_write_cache(
-			uraid_bdev_desc_get_bdev(a->members[i].desc));
+		a->bdev.write_cache |=
+			uraid_bdev_has_write_cache(uraid_bdev_desc_get_bdev(a->members[i].desc));
 	a->bdev.driver_ctx_size = sizeof(struct raid_io);
 	a->bdev.io_device = &a->ch_dev;
 	a->bdev.fn = &raid_fn;

@@ -107,8 +107,8 @@ stripe_channel_fini(struct raid_channel *rch)
 static struct stripe_head *
 sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 {
-	struct stripe_head **pp = &rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) &
-						rch->bucket_mask];
+	struct stripe_head **pp =
+		&rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
 	struct stripe_head *sh;
 
 	for (sh = *pp; sh != NULL; sh = sh->next) {
@@ -130,8 +130,8 @@ sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 static void
 sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 {
-	struct stripe_head **pp = &rch->buckets[(sh->stripe * 0x9e3779b97f4a7c15ull >> 40) &
-						rch->bucket_mask];
+	struct stripe_head **pp =
+		&rch->buckets[(sh->stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
 
 	while (*pp != sh)
 		pp = &(*pp)->next;
@@ -410,7 +410,8 @@ op_plan(struct stripe_op *op)
 			if (op_scratch(op, c) == NULL)
 				rc = -ENOMEM;
 			else if (!lost)
-				rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c], NULL, 0);
+				rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c], NULL,
+					   0);
 			break;
 		case MODE_FULL:
 		case MODE_RCW:
@@ -424,7 +425,8 @@ op_plan(struct stripe_op *op)
 			if (op_scratch(op, c) == NULL)
 				rc = -ENOMEM;
 			else if (op->lo[c] > op->r0 || op->hi[c] < op->r1 || !touched(op, c))
-				rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c], NULL, 0);
+				rc = op_io(op, c, URAID_IO_READ, op->r0, op->r1, op->col[c], NULL,
+					   0);
 			break;
 		case MODE_RMW:
 			if (!data) {
@@ -757,7 +759,8 @@ op_advance(struct stripe_op *op)
 					if (first < 0)
 						first = (int)c;
 					else if (memcmp(op->col[first], op->col[c],
-							a->l.strip_blocks * a->bdev.block_size) != 0)
+							a->l.strip_blocks * a->bdev.block_size) !=
+						 0)
 						part->bad = true;
 				}
 				op->state = OP_DONE;

@@ -70,8 +70,7 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 		rpc_error(req, RPC_INVALID_PARAMS, "%s: too many base_bdevs", req->method);
 		return;
 	}
-	json_array_foreach(p.base_bdevs, i, e)
-		members[i] = json_string_value(e);
+	json_array_foreach(p.base_bdevs, i, e) members[i] = json_string_value(e);
 	o.name = p.name;
 	o.strip_size_kb = p.strip_size_kb;
 	o.members = members;
@@ -82,7 +81,8 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.uuid = memcmp(p.uuid, zero, 16) ? p.uuid : NULL;
 	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
-			  "%s: data_chunks and parity_chunks are for raid_level ec only", req->method);
+			  "%s: data_chunks and parity_chunks are for raid_level ec only",
+			  req->method);
 		return;
 	}
 	if (o.level != URAID_RAID10 && p.copies) {
@@ -168,11 +168,12 @@ raid_to_json(struct uraid_bdev *bdev)
 	json_object_set_new(o, "uuid", json_string(uuid));
 	json_object_set_new(o, "strip_size_kb", json_integer(info.strip_size_kb));
 	json_object_set_new(o, "state", json_string(info.online ? "online" : "offline"));
-	json_object_set_new(o, "raid_level",
-			    json_string(info.level == URAID_RAID5 &&
-						    info.raid5_layout == URAID_R5_LEFT_ASYMMETRIC
-					    ? "raid5f"
-					    : uraid_raid_level_name(info.level)));
+	json_object_set_new(
+		o, "raid_level",
+		json_string(info.level == URAID_RAID5 &&
+					    info.raid5_layout == URAID_R5_LEFT_ASYMMETRIC
+				    ? "raid5f"
+				    : uraid_raid_level_name(info.level)));
 	json_object_set_new(o, "superblock", json_false());
 	json_object_set_new(o, "num_base_bdevs", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_discovered", json_integer(info.num_members));
