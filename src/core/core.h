@@ -93,6 +93,7 @@ int gf_invert_ref(const uint8_t *in, uint8_t *out, unsigned n);
 /* --- raid.c: the array object, its channels, the healthy data path --- */
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/queue.h>
 
 #include "uraid/bdev_module.h"
@@ -136,6 +137,45 @@ struct raid_array {
 
 struct stripe_head;
 
+/* A free list of same-size objects, used by one reactor only (no locks). */
+struct obj_pool {
+	void *free;
+	size_t size;
+	size_t align; /* 0: malloc alignment */
+};
+
+static inline void *
+pool_get(struct obj_pool *p)
+{
+	void *o = p->free;
+
+	if (o != NULL) {
+		p->free = *(void **)o;
+		return o;
+	}
+	return p->align ? aligned_alloc(p->align, p->size) : malloc(p->size);
+}
+
+static inline void
+pool_put(struct obj_pool *p, void *o)
+{
+	if (o == NULL)
+		return;
+	*(void **)o = p->free;
+	p->free = o;
+}
+
+static inline void
+pool_fini(struct obj_pool *p)
+{
+	void *o;
+
+	while ((o = p->free) != NULL) {
+		p->free = *(void **)o;
+		free(o);
+	}
+}
+
 struct raid_channel {
 	struct raid_array *a;
 	unsigned reactor;
@@ -144,8 +184,12 @@ struct raid_channel {
 	/* Owner side: stripes with queued or active operations. */
 	struct stripe_head **buckets;
 	uint64_t bucket_mask;
-	/* Scratch: strip-sized, 64-byte aligned buffers; a free list through the first word. */
-	void *free_bufs;
+	/* Scratch strips (64-byte aligned), member I/Os, stripe parts and operations. */
+	struct obj_pool bufs;
+	struct obj_pool mios;
+	struct obj_pool parts;
+	struct obj_pool ops;
+	struct obj_pool heads;
 	size_t buf_bytes;
 	uint8_t *zeroes; /* one strip of zeroes */
 	struct code_decoder dec;
@@ -237,6 +281,7 @@ struct stripe_part {
 void stripe_submit(struct stripe_part *part);
 unsigned stripe_owner(struct raid_array *a, uint64_t stripe);
 int stripe_channel_init(struct raid_channel *rch);
+void stripe_pool_init(struct raid_channel *rch);
 void stripe_channel_fini(struct raid_channel *rch);
 
 #endif

@@ -70,7 +70,7 @@ uraid_raid_level_name(enum uraid_raid_level level)
 struct member_io *
 mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt)
 {
-	struct member_io *mio = malloc(sizeof(*mio));
+	struct member_io *mio = pool_get(&rch->mios);
 
 	if (mio == NULL)
 		return NULL;
@@ -81,7 +81,7 @@ mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt)
 	if (iovcnt > (int)ARRAY_SIZE(mio->iov_inline)) {
 		mio->iov = malloc((size_t)iovcnt * sizeof(struct iovec));
 		if (mio->iov == NULL) {
-			free(mio);
+			pool_put(&rch->mios, mio);
 			return NULL;
 		}
 	}
@@ -93,7 +93,7 @@ mio_free(struct member_io *mio)
 {
 	if (mio->iov != mio->iov_inline)
 		free(mio->iov);
-	free(mio);
+	pool_put(&mio->rch->mios, mio);
 }
 
 int
@@ -336,7 +336,7 @@ part_done_on_origin(struct stripe_part *part, int status)
 {
 	struct raid_io *rio = part->ctx;
 
-	free(part);
+	pool_put(&rio->rch->parts, part);
 	raid_io_part_done(rio, status);
 }
 
@@ -345,8 +345,10 @@ send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t st
 	  uint64_t byte_off)
 {
 	struct uraid_bdev_io *io = rio->io;
-	struct stripe_part *part = calloc(1, sizeof(*part));
+	struct stripe_part *part = pool_get(&rio->rch->parts);
 
+	if (part != NULL)
+		memset(part, 0, sizeof(*part));
 	if (part == NULL) {
 		if (rio->status == 0)
 			rio->status = -ENOMEM;
@@ -647,22 +649,13 @@ raid_owner_channel(struct raid_array *a)
 void *
 raid_buf_get(struct raid_channel *rch)
 {
-	void *buf = rch->free_bufs;
-
-	if (buf != NULL) {
-		rch->free_bufs = *(void **)buf;
-		return buf;
-	}
-	return aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
+	return pool_get(&rch->bufs);
 }
 
 void
 raid_buf_put(struct raid_channel *rch, void *buf)
 {
-	if (buf == NULL)
-		return;
-	*(void **)buf = rch->free_bufs;
-	rch->free_bufs = buf;
+	pool_put(&rch->bufs, buf);
 }
 
 static int
@@ -674,6 +667,10 @@ raid_channel_create(void *io_device, void *ctx)
 	rch->a = a;
 	rch->reactor = uraid_reactor_index(uraid_reactor_self());
 	rch->buf_bytes = a->l.strip_blocks * a->bdev.block_size;
+	rch->bufs = (struct obj_pool){NULL, rch->buf_bytes, CACHE_LINE_BYTES};
+	rch->mios = (struct obj_pool){NULL, sizeof(struct member_io), 0};
+	rch->parts = (struct obj_pool){NULL, sizeof(struct stripe_part), 0};
+	stripe_pool_init(rch);
 	STAILQ_INIT(&rch->retry);
 	for (unsigned i = 0; i < a->l.n; i++) {
 		if (atomic_load(&a->members[i].state) != URAID_MEMBER_ACTIVE)
@@ -700,16 +697,15 @@ static void
 raid_channel_destroy(void *io_device UNUSED, void *ctx)
 {
 	struct raid_channel *rch = ctx;
-	void *buf;
 
 	stripe_channel_fini(rch);
 	uraid_poller_unregister(&rch->poller);
 	for (unsigned i = 0; i < rch->a->l.n; i++)
 		uraid_put_io_channel(rch->mch[i]);
-	while ((buf = rch->free_bufs) != NULL) {
-		rch->free_bufs = *(void **)buf;
-		free(buf);
-	}
+	pool_fini(&rch->bufs);
+	pool_fini(&rch->mios);
+	pool_fini(&rch->parts);
+	pool_fini(&rch->ops);
 	free(rch->zeroes);
 }
 

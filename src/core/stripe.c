@@ -74,8 +74,10 @@ struct stripe_op {
 	uint64_t r0, r1;
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
 	uint64_t lost;
+	uint64_t col_set;     /* columns whose col[] is set */
+	uint64_t col_scratch; /* ... and of those, which hold pool buffers */
+	uint64_t old_set;
 	uint8_t *col[MAX_COLS];
-	bool col_scratch[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
 };
 
@@ -88,6 +90,13 @@ stripe_owner(struct raid_array *a UNUSED, uint64_t stripe)
 }
 
 /* --- stripe table --- */
+
+void
+stripe_pool_init(struct raid_channel *rch)
+{
+	rch->ops = (struct obj_pool){NULL, sizeof(struct stripe_op), 0};
+	rch->heads = (struct obj_pool){NULL, sizeof(struct stripe_head), 0};
+}
 
 int
 stripe_channel_init(struct raid_channel *rch)
@@ -102,6 +111,7 @@ stripe_channel_fini(struct raid_channel *rch)
 {
 	free(rch->buckets);
 	rch->buckets = NULL;
+	pool_fini(&rch->heads);
 }
 
 static struct stripe_head *
@@ -117,9 +127,10 @@ sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 	}
 	if (!create)
 		return NULL;
-	sh = calloc(1, sizeof(*sh));
+	sh = pool_get(&rch->heads);
 	if (sh == NULL)
 		return NULL;
+	sh->active = NULL;
 	sh->stripe = stripe;
 	TAILQ_INIT(&sh->queue);
 	sh->next = *pp;
@@ -136,7 +147,7 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 	while (*pp != sh)
 		pp = &(*pp)->next;
 	*pp = sh->next;
-	free(sh);
+	pool_put(&rch->heads, sh);
 }
 
 /* --- part completion --- */
@@ -235,26 +246,39 @@ op_direct(struct stripe_op *op, unsigned i)
 static uint8_t *
 op_scratch(struct stripe_op *op, unsigned c)
 {
-	if (op->col[c] == NULL) {
+	if (!(op->col_set & (1ull << c))) {
 		op->col[c] = raid_buf_get(op->rch);
-		op->col_scratch[c] = op->col[c] != NULL;
+		if (op->col[c] == NULL)
+			return NULL;
+		op->col_set |= 1ull << c;
+		op->col_scratch |= 1ull << c;
 	}
 	return op->col[c];
+}
+
+static uint8_t *
+op_old(struct stripe_op *op, unsigned i)
+{
+	op->old[i] = raid_buf_get(op->rch);
+	if (op->old[i] != NULL)
+		op->old_set |= 1ull << i;
+	return op->old[i];
 }
 
 static void
 op_release_buffers(struct stripe_op *op)
 {
-	for (unsigned c = 0; c < MAX_COLS; c++) {
-		if (op->col_scratch[c])
-			raid_buf_put(op->rch, op->col[c]);
-		op->col[c] = NULL;
-		op->col_scratch[c] = false;
-	}
-	for (unsigned i = 0; i < RAID_MAX_MEMBERS; i++) {
-		raid_buf_put(op->rch, op->old[i]);
-		op->old[i] = NULL;
-	}
+	for (uint64_t m = op->col_scratch; m; m &= m - 1)
+		raid_buf_put(op->rch, op->col[__builtin_ctzll(m)]);
+	for (uint64_t m = op->old_set; m; m &= m - 1)
+		raid_buf_put(op->rch, op->old[__builtin_ctzll(m)]);
+	op->col_set = op->col_scratch = op->old_set = 0;
+}
+
+static bool
+col_has(const struct stripe_op *op, unsigned c)
+{
+	return op->col_set & (1ull << c);
 }
 
 static void op_io_done(struct member_io *mio, int status);
@@ -420,8 +444,10 @@ op_plan(struct stripe_op *op)
 				break;
 			}
 			op->col[c] = op_direct(op, c);
-			if (op->col[c] != NULL)
+			if (op->col[c] != NULL) {
+				op->col_set |= 1ull << c;
 				break;
+			}
 			if (op_scratch(op, c) == NULL)
 				rc = -ENOMEM;
 			else if (op->lo[c] > op->r0 || op->hi[c] < op->r1 || !touched(op, c))
@@ -439,8 +465,7 @@ op_plan(struct stripe_op *op)
 			}
 			if (!touched(op, c))
 				break;
-			op->old[c] = raid_buf_get(op->rch);
-			if (op->old[c] == NULL || op_scratch(op, c) == NULL) {
+			if (op_old(op, c) == NULL || op_scratch(op, c) == NULL) {
 				rc = -ENOMEM;
 				break;
 			}
@@ -494,7 +519,7 @@ op_compute(struct stripe_op *op)
 	case MODE_FULL:
 	case MODE_RCW:
 		for (unsigned i = 0; i < l->k; i++) {
-			if (op->col_scratch[i] && touched(op, i))
+			if ((op->col_scratch & (1ull << i)) && touched(op, i))
 				op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
 		}
 		code_encode(&a->code, len, op->col, op->col + l->k);
@@ -712,7 +737,7 @@ op_finish(struct stripe_op *op)
 	for (unsigned p = 0; p < op->nparts; p++)
 		part_finish(op->parts[p], status);
 	sh->active = NULL;
-	free(op);
+	pool_put(&rch->ops, op);
 	stripe_run_next(rch, sh);
 }
 
@@ -754,7 +779,7 @@ op_advance(struct stripe_op *op)
 				int first = -1;
 
 				for (unsigned c = 0; c < a->l.copies; c++) {
-					if (!op->col[c])
+					if (!col_has(op, c))
 						continue;
 					if (first < 0)
 						first = (int)c;
@@ -859,7 +884,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 		sh_remove(rch, sh);
 		return;
 	}
-	op = calloc(1, sizeof(*op));
+	op = pool_get(&rch->ops);
 	if (op == NULL) {
 		struct stripe_part *p = TAILQ_FIRST(&sh->queue);
 
@@ -868,6 +893,9 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 		stripe_run_next(rch, sh);
 		return;
 	}
+	/* Only the header is reset: the arrays are written before they are read, guarded by
+	 * the masks. */
+	memset(op, 0, offsetof(struct stripe_op, col));
 	op->rch = rch;
 	op->a = a;
 	op->sh = sh;
