@@ -1,30 +1,106 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# The benchmark rows of docs/bench.md: 4 KiB random read and write at queue depth 128 on one
-# reactor, against the null bdev (uraid's own cost per I/O) and a ram bdev, each run for
-# SECONDS (default 5). Prints a Markdown table and the machine it ran on.
+# The benchmark tables of docs/bench.md, measured in one run so ratios compare like with like.
+#   1. backends: null and ram, 4 KiB QD128 randread/randwrite on one reactor
+#   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor
+# Each row runs SECS seconds (default 3). Usage: scripts/bench.sh [path/to/uraid]
 set -euo pipefail
 uraid=${1:-build/uraid}
-secs=${SECONDS_PER_ROW:-5}
-cfg=$(mktemp /tmp/uraid-bench-XXXXXX.json)
-trap 'rm -f "$cfg"' EXIT
-cat >"$cfg" <<'JSON'
-{"subsystems":[{"subsystem":"bdev","config":[
- {"method":"bdev_malloc_create","params":{"name":"Malloc0","num_blocks":262144,"block_size":4096}},
- {"method":"bdev_null_create","params":{"name":"Null0","num_blocks":262144,"block_size":4096}}]}]}
-JSON
+secs=${SECS:-3}
+dir=$(mktemp -d /tmp/uraid-bench-XXXXXX)
+trap 'rm -rf "$dir"' EXIT
 
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) cpus, $(free -g | awk '/Mem:/{print $2}') GiB; $(uname -r)"
+ram() { # NAME BLOCKS
+	printf '{"method":"bdev_malloc_create","params":{"name":"%s","num_blocks":%s,"block_size":4096}}' "$1" "$2"
+}
+cfg() { # FILE ENTRIES...
+	local f=$1 IFS=,; shift
+	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "$*" >"$f"
+}
+# An array config: NAME LEVEL N EXTRA [WRAP [FAIL]]: ram members m0..; with WRAP=1 behind
+# error bdevs (so healthy and degraded runs share one stack), FAIL = a member index that
+# fails every I/O.
+array_cfg() {
+	local f="$dir/$1-${5:-0}-${6:-}.json" e=() names=() i
+	for ((i = 0; i < $3; i++)); do
+		e+=("$(ram "m$i" 65536)")
+		if [ "${5:-0}" = 1 ]; then
+			e+=("{\"method\":\"bdev_error_create\",\"params\":{\"base_name\":\"m$i\"}}")
+			names+=("\"EE_m$i\"")
+		else
+			names+=("\"m$i\"")
+		fi
+	done
+	local IFS=,
+	e+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[${names[*]}]$4}}")
+	if [ -n "${6:-}" ]; then
+		e+=("{\"method\":\"bdev_error_inject_error\",\"params\":{\"name\":\"EE_m$6\",\"io_type\":\"all\",\"error_type\":\"failure\",\"num\":-1}}")
+	fi
+	cfg "$f" "${e[@]}"
+	echo "$f"
+}
+
+# run CONFIG TARGET QD SIZE WORKLOAD -> "IOPS MiB/s mean p99"
+run() {
+	"$uraid" bench --json "$1" -T "$2" -q "$3" -o "$4" -w "$5" -t "$secs" 2>/dev/null |
+		awk -v t="$2" '$1 == t { print $3, $4, $5, $7 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+kiops() { awk -v a="$1" 'BEGIN { printf "%.0f k", a / 1000 }'; }
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) cpus, $(free -g | awk '/Mem:/{print $2}') GiB; Linux $(uname -r)"
 echo
+
+# --- 1. backends ---
+cfg "$dir/single.json" "$(ram Malloc0 262144)" \
+	'{"method":"bdev_null_create","params":{"name":"Null0","num_blocks":262144,"block_size":4096}}'
 echo "| bdev | workload | IOPS | MiB/s | mean us | p99 us | ns per I/O |"
 echo "|---|---|---:|---:|---:|---:|---:|"
+declare -A ref
 for t in Null0 Malloc0; do
 	for w in randread randwrite; do
-		line=$("$uraid" bench --json "$cfg" -T "$t" -q 128 -o 4096 -w "$w" -t "$secs" 2>/dev/null |
-			grep -E "^$t ")
-		read -r _ _ iops mibps mean _ p99 _ _ <<<"$line"
-		awk -v t="$t" -v w="$w" -v iops="$iops" -v mibps="$mibps" -v mean="$mean" \
-			-v p99="$p99" 'BEGIN { printf "| %s | %s 4 KiB QD128 | %.0f | %.0f | %s | %s | %.0f |\n",
-				t, w, iops, mibps, mean, p99, 1e9 / iops }'
+		read -r iops mibps mean p99 <<<"$(run "$dir/single.json" $t 128 4096 $w)"
+		ref[$t-$w]=$iops
+		awk -v t=$t -v w=$w -v i="$iops" -v m="$mibps" -v a="$mean" -v p="$p99" \
+			'BEGIN { printf "| %s | %s 4 KiB QD128 | %.0f | %.0f | %s | %s | %.0f |\n", t, w, i, m, a, p, 1e9 / i }'
 	done
 done
+echo
+
+# --- 2. arrays ---
+memcpy_mibps=$("$uraid" bench --memcpy -o 256k -t "$secs" | awk '{print $4}')
+echo "single-core memcpy (256 KiB pieces through 1 GiB): $memcpy_mibps MiB/s"
+echo
+echo "| array | workload | result | reference (same run) | ratio |"
+echo "|---|---|---:|---:|---:|"
+
+r0=$(array_cfg r0 raid0 4 "")
+for w in randread randwrite; do
+	read -r iops _ <<<"$(run "$r0" r0 128 4096 $w)"
+	[ $w = randwrite ] && raid0_w=$iops
+	echo "| raid0 x4 | $w 4 KiB QD128 | $(kiops "$iops") IOPS | ram $(kiops "${ref[Malloc0-$w]}") | $(ratio "$iops" "${ref[Malloc0-$w]}") |"
+done
+r1=$(array_cfg r1 raid1 2 "")
+for w in randread randwrite; do
+	read -r iops _ <<<"$(run "$r1" r1 128 4096 $w)"
+	echo "| raid1 x2 | $w 4 KiB QD128 | $(kiops "$iops") IOPS | ram $(kiops "${ref[Malloc0-$w]}") | $(ratio "$iops" "${ref[Malloc0-$w]}") |"
+done
+
+# name level members extra full-stripe-size
+while read -r name level n full extra; do
+	[ "$extra" = "-" ] && extra=""
+	healthy=$(array_cfg "$name" "$level" "$n" "$extra")
+	wrapped=$(array_cfg "$name" "$level" "$n" "$extra" 1)
+	degraded=$(array_cfg "$name" "$level" "$n" "$extra" 1 0)
+	read -r _ mibps _ <<<"$(run "$healthy" "$name" 32 "$full" write)"
+	echo "| $name | full-stripe write ($full seq, QD32) | $mibps MiB/s | memcpy $memcpy_mibps MiB/s | $(ratio "$mibps" "$memcpy_mibps") |"
+	read -r iops _ <<<"$(run "$healthy" "$name" 128 4096 randwrite)"
+	echo "| $name | randwrite 4 KiB QD128 (read-modify-write) | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
+	read -r hr _ <<<"$(run "$wrapped" "$name" 128 4096 randread)"
+	read -r dr _ <<<"$(run "$degraded" "$name" 128 4096 randread)"
+	echo "| $name | randread 4 KiB QD128, one member failed | $(kiops "$dr") IOPS | healthy $(kiops "$hr") | $(ratio "$dr" "$hr") |"
+done <<'ROWS'
+raid5 raid5 5 256k -
+raid6 raid6 6 256k -
+ec8+3 ec 11 512k ,"data_chunks":8,"parity_chunks":3
+ROWS

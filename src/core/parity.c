@@ -200,6 +200,14 @@ void
 code_update(const struct code *c, size_t len, unsigned col, const uint8_t *delta,
 	    uint8_t *const *parity)
 {
+	if (c->kind == CODE_XOR && vec_aligned(len, parity, 1) &&
+	    vec_aligned(len, (uint8_t *const *)&delta, 1)) {
+		void *v[3] = {parity[0], (void *)delta, parity[0]};
+
+		/* P' = P + delta; xor_gen reads each source before writing the same offset. */
+		xor_gen(3, (int)len, v);
+		return;
+	}
 	ec_encode_data_update((int)len, (int)c->k, (int)c->m, (int)col, (uint8_t *)c->enc_tables,
 			      (uint8_t *)delta, (uint8_t **)parity);
 }
