@@ -72,6 +72,13 @@ raid6 5 0:3
 ec 7 1:4:6 ,"data_chunks":4,"parity_chunks":3
 EOF2
 
+# Arrays stack: raid0 over two raid1 arrays.
+t_cfg "$T_DIR/stack.json" "$(members m 4)" \
+	'{"method":"bdev_raid_create","params":{"name":"a","raid_level":"raid1","base_bdevs":["m0","m1"]}}' \
+	'{"method":"bdev_raid_create","params":{"name":"b","raid_level":"raid1","base_bdevs":["m2","m3"]}}' \
+	'{"method":"bdev_raid_create","params":{"name":"r","raid_level":"raid0","strip_size_kb":16,"base_bdevs":["a","b"]}}'
+run_verify "raid0 over two raid1 arrays" "$T_DIR/stack.json" 20k
+
 # What SPDK's rpc.py sends for: bdev_raid_create -n r -z 64 -r 5f -b "m0 m1 m2"
 t_cfg "$T_DIR/spdk.json" "$(members m 3)" \
 	'{"method":"bdev_raid_create","params":{"name":"r","raid_level":"5f","strip_size_kb":64,"base_bdevs":["m0","m1","m2"],"superblock":false}}'
