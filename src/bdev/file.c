@@ -354,16 +354,6 @@ static const struct uraid_bdev_fn_table file_fn = {
 	.destruct = file_destruct,
 };
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 /* A probe read through O_DIRECT tells whether the file system and sector size allow it. */
 static bool
 direct_probe(int fd, uint32_t block_size)
@@ -389,11 +379,11 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 	int fd, rc;
 
 	if (strlen(o->name) == 0 || strlen(o->name) >= URAID_BDEV_NAME_MAX) {
-		set_err(err, err_len, "name must be 1 to %d characters", URAID_BDEV_NAME_MAX - 1);
+		err_set(err, err_len, "name must be 1 to %d characters", URAID_BDEV_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	if (block_size != 0 && block_size != 512 && block_size != 4096) {
-		set_err(err, err_len, "block_size %u: must be 512 or 4096", block_size);
+		err_set(err, err_len, "block_size %u: must be 512 or 4096", block_size);
 		return -EINVAL;
 	}
 	fd = open(o->filename, oflags | O_DIRECT);
@@ -401,14 +391,14 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 		uint32_t bs = block_size ? block_size : 4096;
 
 		if (o->create_bytes % bs != 0) {
-			set_err(err, err_len, "size %lu is not a multiple of the block size %u",
+			err_set(err, err_len, "size %lu is not a multiple of the block size %u",
 				(unsigned long)o->create_bytes, bs);
 			return -EINVAL;
 		}
 		fd = open(o->filename, oflags | O_CREAT | O_EXCL, 0600);
 		if (fd >= 0 && ftruncate(fd, (off_t)o->create_bytes) != 0) {
 			rc = -errno;
-			set_err(err, err_len, "%s: cannot size new file: %s", o->filename,
+			err_set(err, err_len, "%s: cannot size new file: %s", o->filename,
 				strerror(errno));
 			close(fd);
 			unlink(o->filename);
@@ -423,12 +413,12 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 		fd = open(o->filename, oflags); /* file system without O_DIRECT */
 	if (fd < 0) {
 		rc = -errno;
-		set_err(err, err_len, "%s: %s", o->filename, strerror(errno));
+		err_set(err, err_len, "%s: %s", o->filename, strerror(errno));
 		return rc;
 	}
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
-		set_err(err, err_len, "%s: %s", o->filename, strerror(errno));
+		err_set(err, err_len, "%s: %s", o->filename, strerror(errno));
 		goto err_fd;
 	}
 	if (S_ISBLK(st.st_mode)) {
@@ -436,7 +426,7 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 
 		if (ioctl(fd, BLKGETSIZE64, &size) != 0 || ioctl(fd, BLKSSZGET, &ssz) != 0) {
 			rc = -errno;
-			set_err(err, err_len, "%s: cannot read device size: %s", o->filename,
+			err_set(err, err_len, "%s: cannot read device size: %s", o->filename,
 				strerror(errno));
 			goto err_fd;
 		}
@@ -448,12 +438,12 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 			block_size = 4096;
 	} else {
 		rc = -EINVAL;
-		set_err(err, err_len, "%s: not a regular file or block device", o->filename);
+		err_set(err, err_len, "%s: not a regular file or block device", o->filename);
 		goto err_fd;
 	}
 	if (size == 0 || size % block_size != 0) {
 		rc = -EINVAL;
-		set_err(err, err_len,
+		err_set(err, err_len,
 			"%s: size %lu is not a non-zero multiple of the block size %u", o->filename,
 			(unsigned long)size, block_size);
 		goto err_fd;
@@ -474,7 +464,7 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 		fb->direct = false;
 		if (fd < 0) {
 			rc = -errno;
-			set_err(err, err_len, "%s: %s", o->filename, strerror(errno));
+			err_set(err, err_len, "%s: %s", o->filename, strerror(errno));
 			goto err_fb;
 		}
 	}
@@ -497,7 +487,7 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 				 sizeof(struct file_channel), o->name);
 	rc = uraid_bdev_register(&fb->bdev);
 	if (rc != 0) {
-		set_err(err, err_len,
+		err_set(err, err_len,
 			rc == -EEXIST ? "a bdev named %s exists already" : "cannot register %s",
 			o->name);
 		uraid_io_device_unregister(&fb->ch_dev, NULL);

@@ -111,6 +111,10 @@ void log_set_level(enum log_level level);
 int log_parse_level(const char *name, enum log_level *level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Format a one-line error for the caller's buffer (the "err, err_len" arguments of create
+ * functions). */
+void err_set(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #define LOG_ERR(...)	 log_msg(LOG_ERROR, __VA_ARGS__)
 #define LOG_WARNING(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define LOG_NOTE(...)	 log_msg(LOG_NOTICE, __VA_ARGS__)

@@ -40,3 +40,13 @@ log_msg(enum log_level level, const char *fmt, ...)
 	/* One fputs per line keeps lines from different reactors whole. */
 	fprintf(stderr, "uraid: %s: %s\n", g_names[level], line);
 }
+
+void
+err_set(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}

@@ -789,16 +789,6 @@ member_event(enum uraid_bdev_event event, struct uraid_bdev *bdev, void *ctx)
 	}
 }
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 static int
 check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *err, size_t len)
 {
@@ -823,7 +813,7 @@ check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *er
 		unsigned c = o->copies ? o->copies : 2;
 
 		if (c < 2 || c > n) {
-			set_err(err, len,
+			err_set(err, len,
 				"raid10 with %u members cannot keep %u copies (2 <= copies "
 				"<= members)",
 				n, c);
@@ -849,20 +839,20 @@ check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *er
 		*k = o->data_chunks;
 		*m = o->parity_chunks;
 		if (*k < 1 || *m < 1 || *m > RAID_MAX_PARITY) {
-			set_err(err, len, "ec needs data_chunks >= 1 and parity_chunks 1..%d",
+			err_set(err, len, "ec needs data_chunks >= 1 and parity_chunks 1..%d",
 				RAID_MAX_PARITY);
 			return -EINVAL;
 		}
 		if (*k + *m != n) {
-			set_err(err, len, "ec %u+%u needs %u members, got %u", *k, *m, *k + *m, n);
+			err_set(err, len, "ec %u+%u needs %u members, got %u", *k, *m, *k + *m, n);
 			return -EINVAL;
 		}
 		return 0;
 	}
-	set_err(err, len, "unknown level");
+	err_set(err, len, "unknown level");
 	return -EINVAL;
 too_few:
-	set_err(err, len, "%s needs at least %u members, got %u", lv,
+	err_set(err, len, "%s needs at least %u members, got %u", lv,
 		o->level == URAID_RAID6	  ? 4
 		: o->level == URAID_RAID5 ? 3
 		: o->level == URAID_RAID1 ? 2
@@ -883,16 +873,16 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	int rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= URAID_BDEV_NAME_MAX) {
-		set_err(err, err_len, "the name must be 1 to %d characters",
+		err_set(err, err_len, "the name must be 1 to %d characters",
 			URAID_BDEV_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	if (uraid_bdev_get_by_name(o->name) != NULL) {
-		set_err(err, err_len, "a bdev named '%s' exists already", o->name);
+		err_set(err, err_len, "a bdev named '%s' exists already", o->name);
 		return -EEXIST;
 	}
 	if (o->num_members > RAID_MAX_MEMBERS) {
-		set_err(err, err_len, "at most %d members, got %u", RAID_MAX_MEMBERS,
+		err_set(err, err_len, "at most %d members, got %u", RAID_MAX_MEMBERS,
 			o->num_members);
 		return -EINVAL;
 	}
@@ -900,7 +890,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	if (rc != 0)
 		return rc;
 	if (!is_pow2_u64(strip_kb) || strip_kb > 1024 * 1024) {
-		set_err(err, err_len, "strip size %u KiB is not a power of two (up to 1 GiB)",
+		err_set(err, err_len, "strip size %u KiB is not a power of two (up to 1 GiB)",
 			strip_kb);
 		return -EINVAL;
 	}
@@ -909,22 +899,22 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 
 		for (unsigned j = 0; j < i; j++) {
 			if (strcmp(o->members[i], o->members[j]) == 0) {
-				set_err(err, err_len, "member '%s' is listed twice", o->members[i]);
+				err_set(err, err_len, "member '%s' is listed twice", o->members[i]);
 				return -EINVAL;
 			}
 		}
 		if (mb == NULL) {
-			set_err(err, err_len, "member '%s' does not exist", o->members[i]);
+			err_set(err, err_len, "member '%s' does not exist", o->members[i]);
 			return -ENODEV;
 		}
 		if (strcmp(o->members[i], o->name) == 0) {
-			set_err(err, err_len, "an array cannot be its own member");
+			err_set(err, err_len, "an array cannot be its own member");
 			return -EINVAL;
 		}
 		if (bs == 0)
 			bs = uraid_bdev_get_block_size(mb);
 		if (uraid_bdev_get_block_size(mb) != bs) {
-			set_err(err, err_len, "members have different block sizes (%s: %u, %s: %u)",
+			err_set(err, err_len, "members have different block sizes (%s: %u, %s: %u)",
 				o->members[0], bs, o->members[i], uraid_bdev_get_block_size(mb));
 			return -EINVAL;
 		}
@@ -932,7 +922,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 			min_blocks = uraid_bdev_get_num_blocks(mb);
 	}
 	if ((uint64_t)strip_kb * 1024 < bs) {
-		set_err(err, err_len, "strip size %u KiB is smaller than the block size %u",
+		err_set(err, err_len, "strip size %u KiB is smaller than the block size %u",
 			strip_kb, bs);
 		return -EINVAL;
 	}
@@ -964,7 +954,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		}
 	}
 	if (a->l.member_blocks == 0 || layout_array_blocks(&a->l) == 0) {
-		set_err(err, err_len, "members are smaller than one strip (%u KiB)", strip_kb);
+		err_set(err, err_len, "members are smaller than one strip (%u KiB)", strip_kb);
 		rc = -EINVAL;
 		goto err_free;
 	}
@@ -975,7 +965,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 							 : CODE_CAUCHY,
 			       k, m);
 		if (rc != 0) {
-			set_err(err, err_len, "cannot build a %u+%u code", k, m);
+			err_set(err, err_len, "cannot build a %u+%u code", k, m);
 			goto err_free;
 		}
 	}
@@ -989,7 +979,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 			const char *by =
 				uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
 
-			set_err(err, err_len, "member '%s' is in use%s%s", o->members[i],
+			err_set(err, err_len, "member '%s' is in use%s%s", o->members[i],
 				by ? " by " : "", by ? by : " (open for writing)");
 			goto err_members;
 		}
@@ -1011,7 +1001,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 				 sizeof(struct raid_channel), o->name);
 	rc = uraid_bdev_register(&a->bdev);
 	if (rc != 0) {
-		set_err(err, err_len, "cannot register '%s'", o->name);
+		err_set(err, err_len, "cannot register '%s'", o->name);
 		uraid_io_device_unregister(&a->ch_dev, NULL);
 		goto err_members;
 	}

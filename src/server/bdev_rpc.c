@@ -136,17 +136,6 @@ static const struct param_spec delete_spec[] = {
 };
 
 static void
-delete_done(void *cb_arg, int status)
-{
-	struct rpc_request *req = cb_arg;
-
-	if (status != 0)
-		rpc_error_errno(req, status, "%s: delete failed", req->method);
-	else
-		rpc_result_bool(req, true);
-}
-
-static void
 bdev_delete(struct rpc_request *req, const json_t *params, const char *product)
 {
 	struct delete_params p = {0};
@@ -164,12 +153,7 @@ bdev_delete(struct rpc_request *req, const json_t *params, const char *product)
 			  uraid_bdev_get_product(bdev), product);
 		return;
 	}
-	if (uraid_bdev_claimed_by(bdev) != NULL) {
-		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first", req->method,
-			  p.name, uraid_bdev_claimed_by(bdev));
-		return;
-	}
-	uraid_bdev_unregister(bdev, delete_done, req);
+	rpc_delete_bdev(req, bdev);
 }
 
 static void

@@ -107,17 +107,6 @@ static const struct param_spec name_spec[] = {
 };
 
 static void
-delete_done(void *cb_arg, int status)
-{
-	struct rpc_request *req = cb_arg;
-
-	if (status != 0)
-		rpc_error_errno(req, status, "%s: delete failed", req->method);
-	else
-		rpc_result_bool(req, true);
-}
-
-static void
 rpc_bdev_raid_delete(struct rpc_request *req, const json_t *params)
 {
 	struct name_params p = {0};
@@ -130,12 +119,7 @@ rpc_bdev_raid_delete(struct rpc_request *req, const json_t *params)
 		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, p.name);
 		return;
 	}
-	if (uraid_bdev_claimed_by(bdev) != NULL) {
-		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first", req->method,
-			  p.name, uraid_bdev_claimed_by(bdev));
-		return;
-	}
-	uraid_bdev_unregister(bdev, delete_done, req);
+	rpc_delete_bdev(req, bdev);
 }
 
 static json_t *

@@ -54,6 +54,30 @@ rpc_error_errno(struct rpc_request *req, int neg_errno, const char *fmt, ...)
 	rpc_error(req, neg_errno, "%s: %s", msg, strerror(-neg_errno));
 }
 
+static void
+delete_done(void *cb_arg, int status)
+{
+	struct rpc_request *req = cb_arg;
+
+	if (status != 0)
+		rpc_error_errno(req, status, "%s: delete failed", req->method);
+	else
+		rpc_result_bool(req, true);
+}
+
+void
+rpc_delete_bdev(struct rpc_request *req, struct uraid_bdev *bdev)
+{
+	const char *owner = uraid_bdev_claimed_by(bdev);
+
+	if (owner != NULL) {
+		rpc_error(req, -EBUSY, "%s: '%s' is in use by '%s'; delete that first", req->method,
+			  uraid_bdev_get_name(bdev), owner);
+		return;
+	}
+	uraid_bdev_unregister(bdev, delete_done, req);
+}
+
 /* The method table: one section per file of methods. */
 static const struct {
 	const struct rpc_method *methods;

@@ -48,6 +48,10 @@ void rpc_error(struct rpc_request *req, int code, const char *fmt, ...)
 void rpc_error_errno(struct rpc_request *req, int neg_errno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Unregister bdev (unless something claims it) and answer when it is gone. */
+struct uraid_bdev;
+void rpc_delete_bdev(struct rpc_request *req, struct uraid_bdev *bdev);
+
 const struct rpc_method *rpc_method_find(const char *name);
 void rpc_method_foreach(void (*fn)(const struct rpc_method *m, void *ctx), void *ctx);
 /* Run method with params (NULL = none); answers through req. */
