@@ -283,33 +283,33 @@ col_has(const struct stripe_op *op, unsigned c)
 
 static void op_io_done(struct member_io *mio, int status);
 
-/* Issue one member I/O for column c: rows [x, y) to/from buf (buf holds row x), or, for
- * writes with iov != NULL, straight from the user's iovecs. */
+/* Issue one member I/O: blocks [offset, +num) of member, to/from buf, or, for writes with
+ * part != NULL, straight from the part's iovecs at part_byte_off. */
 static int
-op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uint64_t y,
-      uint8_t *buf, const struct stripe_part *part, uint64_t part_byte_off)
+op_member_io(struct stripe_op *op, unsigned member, enum uraid_io_type type, uint64_t offset,
+	     uint64_t num, uint8_t *buf, const struct stripe_part *part, uint64_t part_byte_off,
+	     uint32_t flags)
 {
-	unsigned member = col_member(op, c);
-	uint32_t bs = bs_of(op);
+	uint64_t len = num * bs_of(op);
 	struct member_io *mio = mio_alloc(op->rch, member, 0);
 
 	if (mio == NULL)
 		return -ENOMEM;
 	mio->type = type;
-	mio->flags = type == URAID_IO_WRITE ? op->flags : 0;
-	mio->offset_blocks = op->sh->stripe * op->a->l.strip_blocks + x;
-	mio->num_blocks = y - x;
+	mio->flags = flags;
+	mio->offset_blocks = offset;
+	mio->num_blocks = num;
 	mio->done = op_io_done;
 	mio->ctx = op;
 	if (part != NULL) {
-		if (mio_set_iov(mio, part->iov, part->iovcnt, part_byte_off, (y - x) * bs) != 0) {
+		if (mio_set_iov(mio, part->iov, part->iovcnt, part_byte_off, len) != 0) {
 			mio_free(mio);
 			return -ENOMEM;
 		}
 	} else {
 		mio->iov[0].iov_base = buf;
-		mio->iov[0].iov_len = (y - x) * bs;
-		mio->iovcnt = 1;
+		mio->iov[0].iov_len = len;
+		mio->iovcnt = buf ? 1 : 0;
 	}
 	op->pending++;
 	if (mio_submit(mio) != 0) {
@@ -318,6 +318,16 @@ op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uin
 		return -ENODEV;
 	}
 	return 0;
+}
+
+/* Column c, rows [x, y) of this stripe. */
+static int
+op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uint64_t y,
+      uint8_t *buf, const struct stripe_part *part, uint64_t part_byte_off)
+{
+	return op_member_io(op, col_member(op, c), type, op->sh->stripe * op->a->l.strip_blocks + x,
+			    y - x, buf, part, part_byte_off,
+			    type == URAID_IO_WRITE ? op->flags : 0);
 }
 
 static void
@@ -637,39 +647,24 @@ mirror_start(struct stripe_op *op)
 	struct stripe_part *part = op->parts[0];
 	struct raid_array *a = op->a;
 	uint64_t lba = part->stripe * a->l.strip_blocks + part->start_blocks;
+	bool write = part->mirror_type == URAID_IO_WRITE;
 	unsigned issued = 0;
 
 	op->state = OP_WRITE;
 	op->pending = 1;
 	for (unsigned c = 0; c < a->l.copies; c++) {
 		struct layout_chunk ch;
-		struct member_io *mio;
+		int rc;
 
 		layout_map(&a->l, lba, part->num_blocks, c, &ch);
-		if (!raid_member_usable(op->rch, ch.member))
-			continue;
-		mio = mio_alloc(op->rch, ch.member, 0);
-		if (mio == NULL || (part->mirror_type == URAID_IO_WRITE &&
-				    mio_set_iov(mio, part->iov, part->iovcnt, part->byte_off,
-						part->num_blocks * a->bdev.block_size) != 0)) {
-			if (mio)
-				mio_free(mio);
-			op->status = -ENOMEM;
+		rc = op_member_io(op, ch.member, part->mirror_type, ch.member_offset_blocks,
+				  part->num_blocks, NULL, write ? part : NULL, part->byte_off,
+				  write ? part->flags : 0);
+		if (rc == -ENOMEM) {
+			op->status = rc;
 			break;
 		}
-		mio->type = part->mirror_type;
-		mio->flags = part->mirror_type == URAID_IO_WRITE ? part->flags : 0;
-		mio->offset_blocks = ch.member_offset_blocks;
-		mio->num_blocks = part->num_blocks;
-		mio->done = op_io_done;
-		mio->ctx = op;
-		op->pending++;
-		if (mio_submit(mio) != 0) {
-			op->pending--;
-			mio_free(mio);
-			continue;
-		}
-		issued++;
+		issued += rc == 0;
 	}
 	if (issued == 0 && op->status == 0)
 		op->status = -EIO;
@@ -688,33 +683,25 @@ mirror_check_start(struct stripe_op *op)
 	op->pending = 1;
 	op->r0 = 0;
 	op->r1 = a->l.strip_blocks;
-	for (unsigned c = 0; c < a->l.copies; c++) {
+	for (unsigned c = 0; c < a->l.copies && op->status == 0; c++) {
 		struct layout_chunk ch;
-		struct member_io *mio;
+		int rc;
 
 		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
 		if (!raid_member_usable(op->rch, ch.member)) {
-			part->unreadable = true;
+			part->unreadable = true; /* only copies read are compared */
 			continue;
 		}
-		if (op_scratch(op, c) == NULL || (mio = mio_alloc(op->rch, ch.member, 0)) == NULL) {
+		if (op_scratch(op, c) == NULL) {
 			op->status = -ENOMEM;
 			break;
 		}
-		mio->type = URAID_IO_READ;
-		mio->offset_blocks = ch.member_offset_blocks;
-		mio->num_blocks = ch.num_blocks;
-		mio->iov[0].iov_base = op->col[c];
-		mio->iov[0].iov_len = ch.num_blocks * a->bdev.block_size;
-		mio->iovcnt = 1;
-		mio->done = op_io_done;
-		mio->ctx = op;
-		op->pending++;
-		if (mio_submit(mio) != 0) {
-			op->pending--;
-			mio_free(mio);
+		rc = op_member_io(op, ch.member, URAID_IO_READ, ch.member_offset_blocks,
+				  ch.num_blocks, op->col[c], NULL, 0, 0);
+		if (rc == -ENOMEM)
+			op->status = rc;
+		else if (rc != 0)
 			part->unreadable = true;
-		}
 	}
 	if (--op->pending == 0)
 		op_advance(op);
