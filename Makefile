@@ -20,6 +20,12 @@ ifeq ($(TSAN),1)
 BUILD	:= build-tsan
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 endif
+# make fuzz: the library built by clang with coverage for libFuzzer.
+ifeq ($(FUZZ),1)
+BUILD	:= build-fuzz
+CC	:= clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+endif
 
 PKGS	:= libisal liburing jansson
 # Recursively expanded: evaluated when a recipe runs, after install-deps has run.
@@ -37,14 +43,18 @@ LIBS	= $(PKG_LIBS) -lpthread -lm
 LIB_SRCS  := $(wildcard src/common/*.c src/runtime/*.c src/bdev/*.c src/core/*.c src/server/*.c)
 CLI_SRCS  := $(wildcard src/cli/*.c)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(filter-out fuzz_main,$(FUZZ_SRCS:tests/fuzz/%.c=%))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
+# Corpus replays: each fuzz target linked with fuzz_main.c (no libFuzzer needed).
+REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%_replay)
 LIBURAID  := $(BUILD)/liburaid.a
 URAID	  := $(BUILD)/uraid
 
-.PHONY: all deps run check bench lint format clean
+.PHONY: all deps run check bench lint format clean fuzz
 all: $(URAID)
 
 DEPS_STAMP := $(BUILD)/.deps
@@ -77,11 +87,32 @@ $(BUILD)/tests/unit/%: tests/unit/%.c tests/harness.h $(LIBURAID) | $(DEPS_STAMP
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIBURAID) $(ALL_LDFLAGS) $(LIBS)
 
+$(BUILD)/tests/fuzz/%_replay: tests/fuzz/%.c tests/fuzz/fuzz_main.c $(LIBURAID) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/fuzz_main.c $(LIBURAID) $(ALL_LDFLAGS) $(LIBS)
+
+# make fuzz [FUZZ_SECONDS=60]: run every fuzz target under libFuzzer on a scratch copy of its
+# corpus (clang and its fuzzer runtime come from Debian: clang, libclang-rt-14-dev).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory FUZZ=1 build-fuzz/liburaid.a
+	@for t in $(FUZZ_TARGETS); do \
+		c=$${t#fuzz_}; mkdir -p build-fuzz/corpus/$$c; \
+		cp tests/fuzz/corpus/$$c/* build-fuzz/corpus/$$c/; \
+		clang -std=gnu17 -g -O1 -D_GNU_SOURCE -Iinclude -Isrc \
+			-fsanitize=fuzzer,address,undefined -o build-fuzz/$$t tests/fuzz/$$t.c \
+			build-fuzz/liburaid.a $(PKG_LIBS) -lpthread -lm || exit 1; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$c || exit 1; \
+	done
+
 run: deps $(URAID)
 	@mkdir -p var
 	$(URAID) bench --json etc/default.json -q 32 -o 4096 -w randwrite -t 3 --verify
 
-check: deps $(URAID) $(TEST_BINS)
+check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 	@bash scripts/run-tests.sh $(BUILD)
 
 bench: deps $(URAID)
@@ -94,6 +125,6 @@ format:
 	clang-format -i $(SOURCES)
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d) $(REPLAY_BINS:=.d)

@@ -6,6 +6,10 @@ set -euo pipefail
 
 pkgs=(gcc make pkg-config libisal-dev liburing-dev libnbd-dev libnbd-bin nbdkit fio
       libjansson-dev clang-format)
+# make fuzz also needs clang and its libFuzzer runtime.
+if [ "${1:-}" = "--fuzz" ]; then
+	pkgs+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -40,6 +40,12 @@ for t in "$build"/tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	run_one "$(basename "$t")" 300 "$t"
 done
+echo "fuzz corpus replays:"
+for t in "$build"/tests/fuzz/*_replay; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t" _replay)
+	run_one "$name" 300 "$t" "tests/fuzz/corpus/${name#fuzz_}"
+done
 echo "functional tests:"
 for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue

@@ -7,6 +7,7 @@
  * of struct uraid_bdev_io with the module's driver context behind each, and counters. Requests
  * are validated here so modules see only well-formed I/O.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,9 +150,8 @@ uraid_uuid_parse(const char *text, uint8_t uuid[16])
 			i++;
 			continue;
 		}
-		if (sscanf(text + i, "%2x", &v) != 1 ||
-		    !__builtin_isxdigit((unsigned char)text[i]) ||
-		    !__builtin_isxdigit((unsigned char)text[i + 1]))
+		if (sscanf(text + i, "%2x", &v) != 1 || !isxdigit((unsigned char)text[i]) ||
+		    !isxdigit((unsigned char)text[i + 1]))
 			return -EINVAL;
 		uuid[byte++] = (uint8_t)v;
 		i += 2;

@@ -3,6 +3,8 @@
 #ifndef URAID_CORE_H
 #define URAID_CORE_H
 
+#include <stdio.h>
+
 #include "common/common.h"
 #include "uraid/array.h"
 
@@ -89,6 +91,62 @@ void code_encode_ref(const struct code *c, size_t len, uint8_t *const *data,
 		     uint8_t *const *parity);
 /* Invert an n x n matrix over GF(2^8); -EINVAL if singular. */
 int gf_invert_ref(const uint8_t *in, uint8_t *out, unsigned n);
+
+/* --- sb.c: the superblock (on-disk format v1, see docs/format.md) --- */
+
+#define SB_MAGIC	     0x3142534449415255ull /* "URAIDSB1" little-endian */
+#define SB_VERSION	     1
+#define SB_BYTES	     4096
+#define SB_PRIMARY_OFFSET    0	  /* bytes from the start of the member */
+#define SB_BACKUP_OFFSET     4096 /* the second copy */
+#define SB_DATA_OFFSET_BYTES (1u << 20)
+
+enum sb_slot_state {
+	SB_SLOT_ACTIVE,
+	SB_SLOT_FAILED,
+	SB_SLOT_MISSING,
+	SB_SLOT_SPARE,
+	SB_SLOT_REBUILDING,
+	SB_SLOT_REPLACING,
+	SB_SLOT_NUM_STATES
+};
+
+#define SB_FLAG_CLEAN (1u << 0)
+
+struct sb_slot {
+	uint8_t uuid[16];
+	uint32_t state; /* enum sb_slot_state */
+	uint64_t data_offset_blocks;
+	uint64_t data_blocks;
+	uint64_t rebuild_checkpoint_blocks;
+};
+
+struct sb {
+	uint64_t generation;
+	uint8_t array_uuid[16];
+	char name[64]; /* NUL-terminated */
+	uint32_t level;
+	uint32_t raid5_layout;
+	uint32_t strip_size_kb;
+	uint32_t block_size;
+	uint32_t k, m, copies;
+	uint32_t num_slots;
+	uint64_t array_blocks;
+	uint32_t consistency_policy;
+	uint32_t flags;
+	uint32_t this_slot;
+	struct sb_slot slots[RAID_MAX_MEMBERS];
+};
+
+/* Encode into exactly SB_BYTES bytes (CRC32C included). */
+void sb_encode(const struct sb *sb, uint8_t *buf);
+/* 0, or -EBADMSG (with a reason in err) for anything malformed: wrong magic, version or CRC,
+ * out-of-range fields, or fields that contradict each other. */
+int sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_len);
+/* Print a decoded superblock for people (uraid examine). */
+void sb_print(const struct sb *sb, FILE *out);
+const char *sb_slot_state_name(uint32_t state);
+uint32_t crc32c(const void *buf, size_t len);
 
 /* --- raid.c: the array object, its channels, the healthy data path --- */
 

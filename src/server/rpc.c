@@ -22,7 +22,7 @@ rpc_result_bool(struct rpc_request *req, bool value)
 	rpc_result(req, json_boolean(value));
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 rpc_verror(struct rpc_request *req, int code, const char *fmt, va_list ap)
 {
 	vsnprintf(req->err_msg, sizeof(req->err_msg), fmt, ap);

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The superblock, on-disk format v1: encoded and decoded field by field, little-endian, with a
+ * CRC32C over the block. The byte table is docs/format.md; this file and that table change
+ * together.
+ *
+ * Theory of operation. Every member carries the same array description plus a table of slots
+ * (one per member position) and its own slot number. A primary copy sits at member byte 0 and
+ * a backup at byte 4096; the array's data starts at each slot's data_offset_blocks. Every state
+ * change is written to every present member with generation + 1 before it takes effect; on
+ * assembly the copy with the highest valid generation wins, and a member whose own copy is
+ * older is stale. The decoder trusts nothing: each field is range-checked and checked against
+ * the others, so a fuzzer cannot reach undefined behaviour through it.
+ */
+#include <isa-l/crc.h>
+#include <stdio.h>
+
+#include "core.h"
+
+enum {
+	OFF_MAGIC = 0,
+	OFF_VERSION = 8,
+	OFF_HEADER_BYTES = 12,
+	OFF_GENERATION = 16,
+	OFF_ARRAY_UUID = 24,
+	OFF_NAME = 40,
+	OFF_LEVEL = 104,
+	OFF_R5_LAYOUT = 108,
+	OFF_STRIP_KB = 112,
+	OFF_BLOCK_SIZE = 116,
+	OFF_K = 120,
+	OFF_M = 124,
+	OFF_COPIES = 128,
+	OFF_NUM_SLOTS = 132,
+	OFF_ARRAY_BLOCKS = 136,
+	OFF_POLICY = 144,
+	OFF_FLAGS = 148,
+	OFF_THIS_SLOT = 152,
+	OFF_SLOTS = 256,
+	SLOT_BYTES = 48,
+	SLOT_UUID = 0,
+	SLOT_STATE = 16,
+	SLOT_RESERVED = 20,
+	SLOT_DATA_OFFSET = 24,
+	SLOT_DATA_BLOCKS = 32,
+	SLOT_CHECKPOINT = 40,
+	OFF_CRC = SB_BYTES - 4,
+};
+
+_Static_assert(OFF_SLOTS + RAID_MAX_MEMBERS * SLOT_BYTES <= OFF_CRC, "slot table fits");
+
+uint32_t
+crc32c(const void *buf, size_t len)
+{
+	return crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu) ^ 0xffffffffu;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void
+sb_encode(const struct sb *sb, uint8_t *buf)
+{
+	memset(buf, 0, SB_BYTES);
+	put64(buf + OFF_MAGIC, SB_MAGIC);
+	put32(buf + OFF_VERSION, SB_VERSION);
+	put32(buf + OFF_HEADER_BYTES, SB_BYTES);
+	put64(buf + OFF_GENERATION, sb->generation);
+	memcpy(buf + OFF_ARRAY_UUID, sb->array_uuid, 16);
+	memcpy(buf + OFF_NAME, sb->name, strnlen(sb->name, 63)); /* zero-padded, terminated */
+	put32(buf + OFF_LEVEL, sb->level);
+	put32(buf + OFF_R5_LAYOUT, sb->raid5_layout);
+	put32(buf + OFF_STRIP_KB, sb->strip_size_kb);
+	put32(buf + OFF_BLOCK_SIZE, sb->block_size);
+	put32(buf + OFF_K, sb->k);
+	put32(buf + OFF_M, sb->m);
+	put32(buf + OFF_COPIES, sb->copies);
+	put32(buf + OFF_NUM_SLOTS, sb->num_slots);
+	put64(buf + OFF_ARRAY_BLOCKS, sb->array_blocks);
+	put32(buf + OFF_POLICY, sb->consistency_policy);
+	put32(buf + OFF_FLAGS, sb->flags);
+	put32(buf + OFF_THIS_SLOT, sb->this_slot);
+	for (uint32_t i = 0; i < sb->num_slots && i < RAID_MAX_MEMBERS; i++) {
+		uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
+
+		memcpy(s + SLOT_UUID, sb->slots[i].uuid, 16);
+		put32(s + SLOT_STATE, sb->slots[i].state);
+		put64(s + SLOT_DATA_OFFSET, sb->slots[i].data_offset_blocks);
+		put64(s + SLOT_DATA_BLOCKS, sb->slots[i].data_blocks);
+		put64(s + SLOT_CHECKPOINT, sb->slots[i].rebuild_checkpoint_blocks);
+	}
+	put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
+}
+
+static int
+bad(char *err, size_t len, const char *what)
+{
+	err_set(err, len, "%s", what);
+	return -EBADMSG;
+}
+
+int
+sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_len)
+{
+	static const uint8_t zero[16];
+	uint64_t min_blocks = UINT64_MAX;
+	unsigned k, m, n;
+
+	if (len < SB_BYTES)
+		return bad(err, err_len, "shorter than a superblock");
+	if (get64(buf + OFF_MAGIC) != SB_MAGIC)
+		return bad(err, err_len, "no uraid superblock (magic)");
+	if (get32(buf + OFF_VERSION) != SB_VERSION)
+		return bad(err, err_len, "unsupported superblock version");
+	if (get32(buf + OFF_HEADER_BYTES) != SB_BYTES)
+		return bad(err, err_len, "wrong superblock size");
+	if (get32(buf + OFF_CRC) != crc32c(buf, OFF_CRC))
+		return bad(err, err_len, "checksum mismatch");
+
+	memset(sb, 0, sizeof(*sb));
+	sb->generation = get64(buf + OFF_GENERATION);
+	memcpy(sb->array_uuid, buf + OFF_ARRAY_UUID, 16);
+	memcpy(sb->name, buf + OFF_NAME, 63);
+	if (memchr(buf + OFF_NAME, 0, 64) == NULL || sb->name[0] == '\0')
+		return bad(err, err_len, "array name is not a terminated string");
+	for (const char *c = sb->name; *c; c++) {
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			return bad(err, err_len, "array name has unprintable characters");
+	}
+	sb->level = get32(buf + OFF_LEVEL);
+	sb->raid5_layout = get32(buf + OFF_R5_LAYOUT);
+	sb->strip_size_kb = get32(buf + OFF_STRIP_KB);
+	sb->block_size = get32(buf + OFF_BLOCK_SIZE);
+	sb->k = k = get32(buf + OFF_K);
+	sb->m = m = get32(buf + OFF_M);
+	sb->copies = get32(buf + OFF_COPIES);
+	sb->num_slots = n = get32(buf + OFF_NUM_SLOTS);
+	sb->array_blocks = get64(buf + OFF_ARRAY_BLOCKS);
+	sb->consistency_policy = get32(buf + OFF_POLICY);
+	sb->flags = get32(buf + OFF_FLAGS);
+	sb->this_slot = get32(buf + OFF_THIS_SLOT);
+
+	if (sb->generation == 0)
+		return bad(err, err_len, "generation 0");
+	if (memcmp(sb->array_uuid, zero, 16) == 0)
+		return bad(err, err_len, "array UUID is zero");
+	if (sb->level > URAID_EC)
+		return bad(err, err_len, "unknown level");
+	if (sb->raid5_layout > URAID_R5_LEFT_ASYMMETRIC ||
+	    (sb->level != URAID_RAID5 && sb->raid5_layout != 0))
+		return bad(err, err_len, "unknown layout");
+	if (sb->block_size != 512 && sb->block_size != 4096)
+		return bad(err, err_len, "block size is not 512 or 4096");
+	if (!is_pow2_u64(sb->strip_size_kb) || sb->strip_size_kb > 1024 * 1024 ||
+	    (uint64_t)sb->strip_size_kb * 1024 < sb->block_size)
+		return bad(err, err_len, "strip size out of range");
+	if (n < 1 || n > RAID_MAX_MEMBERS || sb->this_slot >= n)
+		return bad(err, err_len, "member count or slot out of range");
+	if (sb->consistency_policy != 0)
+		return bad(err, err_len, "unknown consistency policy");
+	if (sb->flags & ~SB_FLAG_CLEAN)
+		return bad(err, err_len, "unknown flags");
+	switch (sb->level) {
+	case URAID_RAID0:
+	case URAID_CONCAT:
+		if (k != n || m != 0 || sb->copies != 1)
+			return bad(err, err_len, "shape does not match the level");
+		break;
+	case URAID_RAID1:
+		if (n < 2 || k != 1 || m != 0 || sb->copies != n)
+			return bad(err, err_len, "shape does not match the level");
+		break;
+	case URAID_RAID10:
+		if (k != 1 || m != 0 || sb->copies < 2 || sb->copies > n)
+			return bad(err, err_len, "shape does not match the level");
+		break;
+	case URAID_RAID5:
+	case URAID_RAID6:
+	case URAID_EC:
+		if (m < 1 || m > RAID_MAX_PARITY || k < 1 || k + m != n || sb->copies != 1 ||
+		    (sb->level == URAID_RAID5 && (m != 1 || n < 3)) ||
+		    (sb->level == URAID_RAID6 && (m != 2 || n < 4)))
+			return bad(err, err_len, "shape does not match the level");
+		break;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
+		struct sb_slot *sl = &sb->slots[i];
+		uint64_t end;
+
+		memcpy(sl->uuid, s + SLOT_UUID, 16);
+		sl->state = get32(s + SLOT_STATE);
+		sl->data_offset_blocks = get64(s + SLOT_DATA_OFFSET);
+		sl->data_blocks = get64(s + SLOT_DATA_BLOCKS);
+		sl->rebuild_checkpoint_blocks = get64(s + SLOT_CHECKPOINT);
+		if (sl->state >= SB_SLOT_NUM_STATES || get32(s + SLOT_RESERVED) != 0)
+			return bad(err, err_len, "slot state out of range");
+		if (sl->data_blocks == 0 ||
+		    ck_add_u64(sl->data_offset_blocks, sl->data_blocks, &end) != 0 ||
+		    ck_mul_u64(end, sb->block_size, &end) != 0)
+			return bad(err, err_len, "slot data area out of range");
+		if ((uint64_t)sl->data_offset_blocks * sb->block_size < 2 * SB_BYTES)
+			return bad(err, err_len, "slot data overlaps the superblocks");
+		if (sl->rebuild_checkpoint_blocks > sl->data_blocks)
+			return bad(err, err_len, "rebuild checkpoint beyond the data");
+		if (sl->data_blocks < min_blocks)
+			min_blocks = sl->data_blocks;
+	}
+	if (sb->array_blocks == 0)
+		return bad(err, err_len, "array size is zero");
+	if (sb->level != URAID_CONCAT) {
+		uint64_t cap;
+
+		/* The array must fit in the smallest member area. */
+		if (ck_mul_u64(min_blocks, sb->level == URAID_RAID0 ? n : sb->level >= URAID_RAID5 ? k : n,
+			       &cap) != 0)
+			cap = UINT64_MAX;
+		if (sb->array_blocks > cap)
+			return bad(err, err_len, "array larger than its members");
+	}
+	for (size_t i = OFF_SLOTS + n * SLOT_BYTES; i < OFF_CRC; i++) {
+		if (buf[i] != 0)
+			return bad(err, err_len, "bytes after the slot table are not zero");
+	}
+	return 0;
+}
+
+const char *
+sb_slot_state_name(uint32_t state)
+{
+	static const char *const names[] = {"active",	  "failed",	"missing",
+					    "spare",	  "rebuilding", "replacing"};
+
+	return state < SB_SLOT_NUM_STATES ? names[state] : "?";
+}
+
+void
+sb_print(const struct sb *sb, FILE *out)
+{
+	char uuid[37];
+
+	uraid_uuid_format(sb->array_uuid, uuid);
+	fprintf(out, "array          %s\n", sb->name);
+	fprintf(out, "array uuid     %s\n", uuid);
+	fprintf(out, "level          %s%s\n", uraid_raid_level_name(sb->level),
+		sb->level == URAID_RAID5 && sb->raid5_layout == URAID_R5_LEFT_ASYMMETRIC
+			? " (left-asymmetric, raid5f)"
+			: "");
+	if (sb->level == URAID_EC)
+		fprintf(out, "code           %u data + %u parity\n", sb->k, sb->m);
+	if (sb->level == URAID_RAID10)
+		fprintf(out, "copies         %u\n", sb->copies);
+	fprintf(out, "strip size     %u KiB\n", sb->strip_size_kb);
+	fprintf(out, "block size     %u\n", sb->block_size);
+	fprintf(out, "array size     %lu blocks (%.1f MiB)\n", (unsigned long)sb->array_blocks,
+		(double)sb->array_blocks * sb->block_size / 1048576.0);
+	fprintf(out, "generation     %lu\n", (unsigned long)sb->generation);
+	fprintf(out, "state          %s\n", sb->flags & SB_FLAG_CLEAN ? "clean" : "dirty");
+	fprintf(out, "this member    slot %u\n", sb->this_slot);
+	fprintf(out, "slots:\n");
+	for (uint32_t i = 0; i < sb->num_slots; i++) {
+		const struct sb_slot *sl = &sb->slots[i];
+
+		uraid_uuid_format(sl->uuid, uuid);
+		fprintf(out, "  %2u  %-10s %s  data %lu+%lu blocks%s\n", i,
+			sb_slot_state_name(sl->state), uuid, (unsigned long)sl->data_offset_blocks,
+			(unsigned long)sl->data_blocks, i == sb->this_slot ? "  <- this" : "");
+	}
+}

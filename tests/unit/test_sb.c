@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The superblock codec: round trips, the byte positions of docs/format.md, and rejection of
+ * every kind of damage (each check of the decoder is reached). Also writes the fuzz corpus
+ * seeds when run with --write-corpus DIR.
+ */
+#include <stdlib.h>
+
+#include "harness.h"
+#include "core/core.h"
+
+static struct sb
+sample(enum uraid_raid_level level, unsigned n, unsigned k, unsigned m)
+{
+	struct sb sb = {0};
+
+	sb.generation = 7;
+	for (int i = 0; i < 16; i++)
+		sb.array_uuid[i] = (uint8_t)(0x10 + i);
+	snprintf(sb.name, sizeof(sb.name), "array-%s", uraid_raid_level_name(level));
+	sb.level = level;
+	sb.strip_size_kb = 64;
+	sb.block_size = 4096;
+	sb.k = k;
+	sb.m = m;
+	sb.copies = level == URAID_RAID1 ? n : level == URAID_RAID10 ? 2 : 1;
+	sb.num_slots = n;
+	sb.array_blocks = 1000ull * (level >= URAID_RAID5 ? k : level == URAID_RAID0 ? n : 1);
+	sb.flags = SB_FLAG_CLEAN;
+	sb.this_slot = n - 1;
+	for (unsigned i = 0; i < n; i++) {
+		for (int b = 0; b < 16; b++)
+			sb.slots[i].uuid[b] = (uint8_t)(i * 16 + b + 1);
+		sb.slots[i].state = i == 1 ? SB_SLOT_FAILED : SB_SLOT_ACTIVE;
+		sb.slots[i].data_offset_blocks = 256;
+		sb.slots[i].data_blocks = 1000;
+		sb.slots[i].rebuild_checkpoint_blocks = i == 2 ? 500 : 0;
+	}
+	return sb;
+}
+
+static void
+test_round_trip(void)
+{
+	static const struct {
+		enum uraid_raid_level level;
+		unsigned n, k, m;
+	} shapes[] = {{URAID_RAID0, 3, 3, 0}, {URAID_RAID1, 2, 1, 0},  {URAID_RAID10, 4, 1, 0},
+		      {URAID_CONCAT, 2, 2, 0}, {URAID_RAID5, 5, 4, 1}, {URAID_RAID6, 6, 4, 2},
+		      {URAID_EC, 11, 8, 3},	{URAID_EC, 32, 28, 4}};
+	uint8_t buf[SB_BYTES], again[SB_BYTES];
+	char err[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(shapes); i++) {
+		struct sb sb = sample(shapes[i].level, shapes[i].n, shapes[i].k, shapes[i].m), out;
+
+		sb_encode(&sb, buf);
+		if (sb_decode(buf, sizeof(buf), &out, err, sizeof(err)) != 0) {
+			fprintf(stderr, "shape %zu: %s\n", i, err);
+			CHECK(!"a valid superblock did not decode");
+			continue;
+		}
+		CHECK_EQ(out.generation, 7);
+		CHECK_EQ(out.level, shapes[i].level);
+		CHECK_EQ(out.num_slots, shapes[i].n);
+		CHECK(strcmp(out.name, sb.name) == 0);
+		CHECK_EQ(out.slots[1].state, SB_SLOT_FAILED);
+		CHECK_EQ(out.slots[shapes[i].n - 1].data_offset_blocks, 256);
+		sb_encode(&out, again);
+		CHECK(memcmp(buf, again, SB_BYTES) == 0);
+	}
+}
+
+/* The positions docs/format.md gives, read back byte by byte. */
+static void
+test_format_positions(void)
+{
+	struct sb sb = sample(URAID_RAID6, 6, 4, 2);
+	uint8_t buf[SB_BYTES];
+
+	sb_encode(&sb, buf);
+	CHECK(memcmp(buf, "URAIDSB1", 8) == 0);
+	CHECK_EQ(buf[8], 1);	/* version */
+	CHECK_EQ(buf[12] | buf[13] << 8, 4096);
+	CHECK_EQ(buf[16], 7);	/* generation */
+	CHECK_EQ(buf[24], 0x10); /* array uuid */
+	CHECK(strcmp((char *)buf + 40, "array-raid6") == 0);
+	CHECK_EQ(buf[104], URAID_RAID6);
+	CHECK_EQ(buf[112], 64); /* strip KiB */
+	CHECK_EQ(buf[116] | buf[117] << 8, 4096);
+	CHECK_EQ(buf[120], 4); /* k */
+	CHECK_EQ(buf[124], 2); /* m */
+	CHECK_EQ(buf[132], 6); /* slots */
+	CHECK_EQ(buf[136] | buf[137] << 8, 4000);
+	CHECK_EQ(buf[148], SB_FLAG_CLEAN);
+	CHECK_EQ(buf[152], 5); /* this slot */
+	CHECK_EQ(buf[256], 1); /* slot 0 uuid */
+	CHECK_EQ(buf[256 + 48 + 16], SB_SLOT_FAILED);
+	CHECK_EQ(buf[256 + 24] | buf[256 + 25] << 8, 256); /* slot 0 data offset */
+	CHECK_EQ(buf[256 + 2 * 48 + 40] | buf[256 + 2 * 48 + 41] << 8, 500);
+	{
+		uint32_t crc = (uint32_t)buf[4092] | (uint32_t)buf[4093] << 8 |
+			       (uint32_t)buf[4094] << 16 | (uint32_t)buf[4095] << 24;
+
+		CHECK_EQ(crc, crc32c(buf, 4092));
+	}
+	CHECK_EQ(crc32c("123456789", 9), 0xe3069283); /* the CRC32C check value */
+}
+
+struct damage {
+	const char *what;
+	size_t off;
+	uint32_t value; /* written little-endian, 4 bytes */
+	const char *reason;
+};
+
+static void
+put32le(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Each field damaged (and the CRC fixed up, so the field check itself must catch it). */
+static void
+test_rejects_damage(void)
+{
+	static const struct damage d[] = {
+		{"magic", 0, 0x12345678, "magic"},
+		{"version", 8, 2, "version"},
+		{"size", 12, 512, "size"},
+		{"generation 0", 16, 0, "generation"},
+		{"level", 104, 9, "level"},
+		{"layout on raid6", 108, 1, "layout"},
+		{"strip not a power of two", 112, 48, "strip"},
+		{"block size", 116, 1024, "block size"},
+		{"k", 120, 3, "shape"},
+		{"m", 124, 5, "shape"},
+		{"slots", 132, 33, "member count"},
+		{"slots zero", 132, 0, "member count"},
+		{"policy", 144, 9, "policy"},
+		{"flags", 148, 0x80, "flags"},
+		{"this slot", 152, 6, "slot out of range"},
+		{"slot state", 256 + 16, 77, "slot state"},
+		{"slot reserved", 256 + 20, 1, "slot state"},
+		{"data offset over superblocks", 256 + 24, 1, "overlaps"},
+		{"data blocks zero", 256 + 32, 0, "data area"},
+		{"checkpoint beyond data", 256 + 40, 5000, "checkpoint"},
+		{"junk after slots", 256 + 6 * 48 + 4, 1, "not zero"},
+		{"array too large", 136, 0xffffff, "larger than"},
+		{"name unterminated", 40, 0x41414141, NULL},
+	};
+	struct sb sb = sample(URAID_RAID6, 6, 4, 2), out;
+	uint8_t good[SB_BYTES], buf[SB_BYTES];
+	char err[128];
+
+	sb_encode(&sb, good);
+	for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
+		memcpy(buf, good, SB_BYTES);
+		put32le(buf + d[i].off, d[i].value);
+		if (d[i].reason == NULL) /* the name: fill all 64 bytes */
+			memset(buf + 40, 'A', 64);
+		put32le(buf + 4092, crc32c(buf, 4092));
+		err[0] = '\0';
+		if (sb_decode(buf, SB_BYTES, &out, err, sizeof(err)) != -EBADMSG ||
+		    (d[i].reason && strstr(err, d[i].reason) == NULL)) {
+			fprintf(stderr, "damage '%s' gave '%s'\n", d[i].what, err);
+			CHECK(!"damage not rejected with the right reason");
+		}
+	}
+	/* A flipped bit without fixing the CRC. */
+	memcpy(buf, good, SB_BYTES);
+	buf[2000] ^= 4;
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "checksum") != NULL);
+	CHECK_EQ(sb_decode(good, 100, &out, err, sizeof(err)), -EBADMSG);
+	/* Random blocks never decode (and never crash). */
+	for (int i = 0; i < 2000; i++) {
+		for (size_t b = 0; b < SB_BYTES; b++)
+			buf[b] = (uint8_t)test_rand();
+		CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	}
+}
+
+TEST_MAIN(TEST(test_round_trip), TEST(test_format_positions), TEST(test_rejects_damage))
