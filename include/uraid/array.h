@@ -47,11 +47,28 @@ struct uraid_array_opts {
 	unsigned data_chunks;	/* ec: k */
 	unsigned parity_chunks; /* ec: m (1..4) */
 	const uint8_t *uuid;	/* NULL: generated */
+	bool superblock;	/* write superblocks; data then starts 1 MiB into each member */
+	bool force;		/* create even over members that carry a uraid superblock */
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
 int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **array, char *err,
 		       size_t err_len);
+
+/*
+ * Examine every bdev nobody claims for uraid superblocks, group them by array, and start each
+ * array: the highest valid generation wins, members with an older one are stale and left out
+ * (to be rebuilt, never read), failed members stay failed. An array missing more members than
+ * it tolerates does not start, nor does one that was not shut down cleanly and is degraded,
+ * unless force is set. One line per array found goes to report (NUL-separated lines are
+ * joined with '\n'). Returns the number of arrays started, or -errno. Control thread.
+ */
+int uraid_array_examine(bool force, char *report, size_t report_len);
+
+/* Delete an array; with clear_superblocks its members' superblocks are erased first, so they
+ * can be reused freely. cb runs when the array is gone. */
+void uraid_array_delete(struct uraid_bdev *array, bool clear_superblocks,
+			uraid_bdev_unregister_cb cb, void *cb_arg);
 
 /* Parse a level name: raid0/0, raid1/1, raid10/10, concat, raid5/5, raid5f/5f (raid5
  * left-asymmetric), raid6/6, ec. */
@@ -74,6 +91,8 @@ struct uraid_array_info {
 	unsigned num_members, data_chunks, parity_chunks, copies;
 	unsigned failed_members;
 	bool online; /* false once more members failed than the level tolerates */
+	bool superblock;
+	uint64_t data_offset_blocks;
 	struct {
 		char name[URAID_BDEV_NAME_MAX];
 		enum uraid_member_state state;

@@ -115,6 +115,11 @@ int uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channe
 int uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
 		     void *cb_arg);
 
+/* Control paths (not on a reactor): run one READ, WRITE (with FUA) or FLUSH on reactor 0 and
+ * wait for it. Returns the submit error or the completion status. */
+int uraid_bdev_io_sync(struct uraid_bdev_desc *desc, enum uraid_io_type type, void *buf,
+		       uint64_t offset_blocks, uint64_t num_blocks);
+
 /* Per-channel counters, summed by the caller across channels if needed. */
 struct uraid_bdev_io_stats {
 	uint64_t ops[URAID_IO_NUM_TYPES];

@@ -71,6 +71,11 @@ int uraid_reactor_poll(struct uraid_reactor *reactor);
  * rounds run. Manual-poll mode only. */
 unsigned uraid_runtime_poll_until_idle(unsigned max_iterations);
 
+/* On a thread that is not a reactor: return once *flag is true, polling every reactor in
+ * manual-poll mode and sleeping 50 us between looks otherwise. For control paths that start
+ * work on a reactor and must wait for it. */
+void uraid_runtime_wait(const _Atomic bool *flag);
+
 /* Pollers run on the calling reactor: every iteration (period_us == 0) or every period_us. */
 struct uraid_poller *uraid_poller_register(uraid_poller_fn fn, void *arg, uint64_t period_us);
 /* Safe from inside the poller's own function; sets *poller to NULL. */

@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -842,4 +843,71 @@ uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, urai
 		 void *cb_arg)
 {
 	return bdev_submit(desc, ch, URAID_IO_RESET, NULL, 0, 0, 0, 0, cb, cb_arg);
+}
+
+/* --- synchronous I/O for control paths --- */
+
+struct sync_req {
+	struct uraid_bdev_desc *desc;
+	enum uraid_io_type type;
+	void *buf;
+	uint64_t offset_blocks, num_blocks;
+	struct uraid_io_channel *ch;
+	int status;
+	_Atomic bool done;
+};
+
+static void
+sync_done(void *arg, int status)
+{
+	struct sync_req *r = arg;
+
+	r->status = status;
+	uraid_put_io_channel(r->ch);
+	atomic_store_explicit(&r->done, true, memory_order_release);
+}
+
+static void
+sync_start(void *arg)
+{
+	struct sync_req *r = arg;
+	int rc;
+
+	r->ch = uraid_bdev_get_io_channel(r->desc);
+	if (r->ch == NULL) {
+		r->status = -ENOMEM;
+		atomic_store_explicit(&r->done, true, memory_order_release);
+		return;
+	}
+	switch (r->type) {
+	case URAID_IO_READ:
+		rc = uraid_bdev_read(r->desc, r->ch, r->buf, r->offset_blocks, r->num_blocks,
+				     sync_done, r);
+		break;
+	case URAID_IO_WRITE:
+		rc = uraid_bdev_write(r->desc, r->ch, r->buf, r->offset_blocks, r->num_blocks,
+				      URAID_IO_FUA, sync_done, r);
+		break;
+	case URAID_IO_FLUSH:
+		rc = uraid_bdev_flush(r->desc, r->ch, sync_done, r);
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+	if (rc != 0)
+		sync_done(r, rc);
+}
+
+int
+uraid_bdev_io_sync(struct uraid_bdev_desc *desc, enum uraid_io_type type, void *buf,
+		   uint64_t offset_blocks, uint64_t num_blocks)
+{
+	struct sync_req r = {desc, type, buf, offset_blocks, num_blocks, NULL, 0, false};
+
+	if (uraid_reactor_self() != NULL || uraid_reactor_count() == 0)
+		return -EINVAL;
+	uraid_reactor_send(uraid_reactor_get(0), sync_start, &r);
+	uraid_runtime_wait(&r.done);
+	return r.status;
 }

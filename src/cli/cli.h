@@ -6,4 +6,7 @@
 /* --- bench.c --- */
 int bench_main(int argc, char **argv);
 
+/* --- examine.c --- */
+int examine_main(int argc, char **argv);
+
 #endif

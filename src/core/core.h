@@ -191,6 +191,16 @@ struct raid_array {
 	/* Stripe owners hold a channel on their reactor, taken there on first use. */
 	struct uraid_io_channel *owner_ch[URAID_MAX_REACTORS];
 	struct raid_stats_slot stats[URAID_MAX_REACTORS];
+
+	/* Superblocks (has_sb): member data starts at data_offset_blocks. The writer state is
+	 * reactor 0's alone. */
+	bool has_sb;
+	uint64_t data_offset_blocks;
+	uint8_t slot_uuid[RAID_MAX_MEMBERS][16];
+	struct sb sb; /* as last written */
+	struct sb_writer *sbw;
+	bool sb_clean; /* the next superblock write marks the array clean (shutdown) */
+	bool sb_wipe;  /* ... or erases the superblocks (delete with clear_superblocks) */
 };
 
 struct stripe_head;
@@ -308,6 +318,25 @@ void raid_io_part_done(struct raid_io *rio, int status);
 struct raid_channel *raid_owner_channel(struct raid_array *a);
 void *raid_buf_get(struct raid_channel *rch);
 void raid_buf_put(struct raid_channel *rch, void *buf);
+
+/* --- assemble.c: superblock I/O, create checks, examine and assembly --- */
+
+/* Write the array's superblock to every active member (generation + 1), on reactor 0; cb
+ * (may be NULL) runs there when that write, or a later one, is done. Any thread. */
+void raid_sb_update(struct raid_array *a, void (*cb)(struct raid_array *a, int status));
+/* The same from the control thread, waiting. */
+int raid_sb_write_sync(struct raid_array *a);
+void raid_sb_writer_free(struct raid_array *a);
+/* Put the stripe owners' channels on their reactors and wait (control thread). */
+void raid_release_owner_channels_sync(struct raid_array *a);
+/* -EEXIST with a reason if any named member carries a uraid superblock. */
+int raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t err_len);
+int raid_create_from_sb(const struct uraid_array_opts *o, const struct sb *from,
+			struct uraid_bdev **out, char *err, size_t err_len);
+/* Read a member's superblock: the primary, else the backup. 0, or -EBADMSG with a reason.
+ * Control thread. used_backup tells which copy answered. */
+int raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, char *err,
+		 size_t err_len);
 
 /* --- stripe.c: the owner side (parity writes, degraded reads, mirror writes, checks) --- */
 

@@ -157,22 +157,23 @@ mio_issue(struct member_io *mio)
 	struct raid_channel *rch = mio->rch;
 	struct uraid_bdev_desc *desc = rch->a->members[mio->member].desc;
 	struct uraid_io_channel *ch = rch->mch[mio->member];
+	/* Member block numbers are relative to the data area, after the superblocks. */
+	uint64_t offset = mio->offset_blocks + rch->a->data_offset_blocks;
 
 	switch (mio->type) {
 	case URAID_IO_READ:
-		return uraid_bdev_readv(desc, ch, mio->iov, mio->iovcnt, mio->offset_blocks,
-					mio->num_blocks, mio_complete_cb, mio);
+		return uraid_bdev_readv(desc, ch, mio->iov, mio->iovcnt, offset, mio->num_blocks,
+					mio_complete_cb, mio);
 	case URAID_IO_WRITE:
-		return uraid_bdev_writev(desc, ch, mio->iov, mio->iovcnt, mio->offset_blocks,
-					 mio->num_blocks, mio->flags, mio_complete_cb, mio);
+		return uraid_bdev_writev(desc, ch, mio->iov, mio->iovcnt, offset, mio->num_blocks,
+					 mio->flags, mio_complete_cb, mio);
 	case URAID_IO_FLUSH:
 		return uraid_bdev_flush(desc, ch, mio_complete_cb, mio);
 	case URAID_IO_UNMAP:
-		return uraid_bdev_unmap(desc, ch, mio->offset_blocks, mio->num_blocks,
-					mio_complete_cb, mio);
+		return uraid_bdev_unmap(desc, ch, offset, mio->num_blocks, mio_complete_cb, mio);
 	case URAID_IO_WRITE_ZEROES:
-		return uraid_bdev_write_zeroes(desc, ch, mio->offset_blocks, mio->num_blocks,
-					       mio_complete_cb, mio);
+		return uraid_bdev_write_zeroes(desc, ch, offset, mio->num_blocks, mio_complete_cb,
+					       mio);
 	default:
 		return -EINVAL;
 	}
@@ -290,6 +291,8 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
 		a->members[member].name, member, strerror(-status),
 		raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
+	if (a->has_sb)
+		raid_sb_update(a, NULL); /* the failure outlives a restart */
 	if (raid_beyond_tolerance(a)) {
 		atomic_store(&a->online, false);
 		LOG_ERR("%s: more members failed than %s tolerates; all I/O fails with EIO until "
@@ -735,6 +738,7 @@ raid_free(void *io_device)
 		if (a->members[i].desc)
 			uraid_bdev_close(a->members[i].desc);
 	}
+	raid_sb_writer_free(a);
 	uraid_bdev_destruct_done(&a->bdev);
 	free(a);
 }
@@ -749,11 +753,9 @@ put_owner_channel(void *arg)
 	a->owner_ch[r] = NULL;
 }
 
-static int
-raid_destruct(struct uraid_bdev *bdev)
+static void
+raid_release(struct raid_array *a)
 {
-	struct raid_array *a = raid_from_bdev(bdev);
-
 	/* Owner channels are put on their own reactors; the channel device is then gone once
 	 * the last one is, and raid_free runs. */
 	for (unsigned r = 0; r < uraid_reactor_count(); r++) {
@@ -761,6 +763,30 @@ raid_destruct(struct uraid_bdev *bdev)
 			uraid_reactor_send(uraid_reactor_get(r), put_owner_channel, a);
 	}
 	uraid_io_device_unregister(&a->ch_dev, raid_free);
+}
+
+static void
+clean_sb_written(struct raid_array *a, int status)
+{
+	if (status != 0)
+		LOG_ERR("%s: could not mark the superblocks clean (%s); the next start will "
+			"treat the array as not shut down cleanly",
+			a->bdev.name, strerror(-status));
+	raid_release(a);
+}
+
+static int
+raid_destruct(struct uraid_bdev *bdev)
+{
+	struct raid_array *a = raid_from_bdev(bdev);
+
+	if (a->has_sb) {
+		/* A clean shutdown: say so on the members before letting them go. */
+		a->sb_clean = true;
+		raid_sb_update(a, clean_sb_written);
+	} else {
+		raid_release(a);
+	}
 	return 1; /* finished in raid_free, once the members are closed */
 }
 
@@ -861,13 +887,34 @@ too_few:
 	return -EINVAL;
 }
 
-int
-uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, char *err,
-		   size_t err_len)
+/* Sizes per member: without a superblock the whole member is data; with one, data starts at
+ * SB_DATA_OFFSET_BYTES (or where the superblock says). */
+static int
+member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_t bs,
+		uint64_t *data_offset, char *err, size_t err_len)
+{
+	if (from != NULL) {
+		*data_offset = from->slots[0].data_offset_blocks;
+		for (unsigned i = 1; i < from->num_slots; i++) {
+			if (from->slots[i].data_offset_blocks != *data_offset) {
+				err_set(err, err_len, "members' data offsets differ");
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
+	*data_offset = o->superblock ? SB_DATA_OFFSET_BYTES / bs : 0;
+	return 0;
+}
+
+static int
+raid_create(const struct uraid_array_opts *o, const struct sb *from, struct uraid_bdev **out,
+	    char *err, size_t err_len)
 {
 	uint32_t strip_kb = o->strip_size_kb ? o->strip_size_kb : 64;
-	uint32_t bs = 0;
-	uint64_t min_blocks = UINT64_MAX;
+	uint32_t bs = from ? from->block_size : 0;
+	uint64_t min_blocks = UINT64_MAX, data_offset = 0;
+	unsigned present = 0;
 	struct raid_array *a;
 	unsigned k, m;
 	int rc;
@@ -895,10 +942,18 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < o->num_members; i++) {
-		struct uraid_bdev *mb = uraid_bdev_get_by_name(o->members[i]);
+		struct uraid_bdev *mb;
 
+		if (o->members[i] == NULL) {
+			if (from == NULL) {
+				err_set(err, err_len, "member %u is not named", i);
+				return -EINVAL;
+			}
+			continue; /* assembling without this slot */
+		}
+		mb = uraid_bdev_get_by_name(o->members[i]);
 		for (unsigned j = 0; j < i; j++) {
-			if (strcmp(o->members[i], o->members[j]) == 0) {
+			if (o->members[j] && strcmp(o->members[i], o->members[j]) == 0) {
 				err_set(err, err_len, "member '%s' is listed twice", o->members[i]);
 				return -EINVAL;
 			}
@@ -914,16 +969,25 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		if (bs == 0)
 			bs = uraid_bdev_get_block_size(mb);
 		if (uraid_bdev_get_block_size(mb) != bs) {
-			err_set(err, err_len, "members have different block sizes (%s: %u, %s: %u)",
-				o->members[0], bs, o->members[i], uraid_bdev_get_block_size(mb));
+			err_set(err, err_len, "members have different block sizes (%u and %s: %u)",
+				bs, o->members[i], uraid_bdev_get_block_size(mb));
 			return -EINVAL;
 		}
 		if (uraid_bdev_get_num_blocks(mb) < min_blocks)
 			min_blocks = uraid_bdev_get_num_blocks(mb);
+		present++;
 	}
 	if ((uint64_t)strip_kb * 1024 < bs) {
 		err_set(err, err_len, "strip size %u KiB is smaller than the block size %u",
 			strip_kb, bs);
+		return -EINVAL;
+	}
+	rc = member_geometry(o, from, bs, &data_offset, err, err_len);
+	if (rc != 0)
+		return rc;
+	if (min_blocks != UINT64_MAX && min_blocks <= data_offset) {
+		err_set(err, err_len, "members are too small for a superblock area of %lu blocks",
+			(unsigned long)data_offset);
 		return -EINVAL;
 	}
 
@@ -931,6 +995,8 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	if (a == NULL)
 		return -ENOMEM;
 	a->strip_size_kb = strip_kb;
+	a->has_sb = from != NULL || o->superblock;
+	a->data_offset_blocks = data_offset;
 	a->l.level = o->level;
 	a->l.r5_layout = o->level == URAID_RAID5 ? o->raid5_layout : URAID_R5_LEFT_SYMMETRIC;
 	a->l.n = o->num_members;
@@ -940,21 +1006,36 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		      : o->level == URAID_RAID10 ? (o->copies ? o->copies : 2)
 						 : 1;
 	a->l.strip_blocks = (uint64_t)strip_kb * 1024 / bs;
-	a->l.member_blocks = min_blocks / a->l.strip_blocks * a->l.strip_blocks;
+	if (from != NULL)
+		a->l.member_blocks = from->slots[0].data_blocks;
+	else
+		a->l.member_blocks =
+			(min_blocks - data_offset) / a->l.strip_blocks * a->l.strip_blocks;
 	a->parity = m > 0;
 	a->mirrored = o->level == URAID_RAID1 || o->level == URAID_RAID10;
 	atomic_init(&a->online, true);
 	if (o->level == URAID_CONCAT) {
 		for (unsigned i = 0; i < o->num_members; i++) {
-			uint64_t blocks =
-				uraid_bdev_get_num_blocks(uraid_bdev_get_by_name(o->members[i]));
+			uint64_t blocks;
 
-			a->l.concat_start[i + 1] = a->l.concat_start[i] +
-						   blocks / a->l.strip_blocks * a->l.strip_blocks;
+			if (from != NULL) {
+				blocks = from->slots[i].data_blocks;
+			} else {
+				blocks = uraid_bdev_get_num_blocks(
+						 uraid_bdev_get_by_name(o->members[i])) -
+					 data_offset;
+				blocks = blocks / a->l.strip_blocks * a->l.strip_blocks;
+			}
+			a->l.concat_start[i + 1] = a->l.concat_start[i] + blocks;
 		}
 	}
 	if (a->l.member_blocks == 0 || layout_array_blocks(&a->l) == 0) {
 		err_set(err, err_len, "members are smaller than one strip (%u KiB)", strip_kb);
+		rc = -EINVAL;
+		goto err_free;
+	}
+	if (from != NULL && layout_array_blocks(&a->l) != from->array_blocks) {
+		err_set(err, err_len, "superblock size does not match its geometry");
 		rc = -EINVAL;
 		goto err_free;
 	}
@@ -970,44 +1051,80 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 		}
 	}
 	for (unsigned i = 0; i < o->num_members; i++) {
-		snprintf(a->members[i].name, sizeof(a->members[i].name), "%s", o->members[i]);
+		const char *by;
+
+		if (from != NULL)
+			memcpy(a->slot_uuid[i], from->slots[i].uuid, 16);
+		else
+			uraid_uuid_generate(a->slot_uuid[i]);
+		snprintf(a->members[i].name, sizeof(a->members[i].name), "%s",
+			 o->members[i] ? o->members[i] : "");
 		atomic_init(&a->members[i].state, URAID_MEMBER_ACTIVE);
+		if (o->members[i] == NULL) {
+			/* Missing at assembly: counted as failed from the start. */
+			atomic_init(&a->members[i].state, URAID_MEMBER_FAILED);
+			a->failed++;
+			continue;
+		}
 		rc = uraid_bdev_open(o->members[i], true, member_event, a, &a->members[i].desc);
 		if (rc == 0)
 			rc = uraid_bdev_claim(a->members[i].desc, o->name);
 		if (rc != 0) {
-			const char *by =
-				uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
-
+			by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
 			err_set(err, err_len, "member '%s' is in use%s%s", o->members[i],
 				by ? " by " : "", by ? by : " (open for writing)");
 			goto err_members;
 		}
 	}
+	if (raid_beyond_tolerance(a)) {
+		err_set(err, err_len, "%u of %u members present: more missing than %s tolerates",
+			present, o->num_members, uraid_raid_level_name(o->level));
+		rc = -ENODEV;
+		goto err_members;
+	}
 	snprintf(a->bdev.name, sizeof(a->bdev.name), "%s", o->name);
 	a->bdev.product = "Raid Volume";
 	a->bdev.block_size = bs;
 	a->bdev.num_blocks = layout_array_blocks(&a->l);
-	for (unsigned i = 0; i < o->num_members; i++)
-		a->bdev.write_cache |=
-			uraid_bdev_has_write_cache(uraid_bdev_desc_get_bdev(a->members[i].desc));
+	for (unsigned i = 0; i < o->num_members; i++) {
+		if (a->members[i].desc)
+			a->bdev.write_cache |= uraid_bdev_has_write_cache(
+				uraid_bdev_desc_get_bdev(a->members[i].desc));
+	}
 	a->bdev.driver_ctx_size = sizeof(struct raid_io);
 	a->bdev.io_device = &a->ch_dev;
 	a->bdev.fn = &raid_fn;
 	a->bdev.ctx = a;
-	if (o->uuid)
+	if (from != NULL)
+		memcpy(a->bdev.uuid, from->array_uuid, 16);
+	else if (o->uuid)
 		memcpy(a->bdev.uuid, o->uuid, 16);
+	else
+		uraid_uuid_generate(a->bdev.uuid);
+	if (from != NULL)
+		a->sb = *from;
 	uraid_io_device_register(&a->ch_dev, raid_channel_create, raid_channel_destroy,
 				 sizeof(struct raid_channel), o->name);
+	if (a->has_sb) {
+		/* The superblock goes down (dirty: the array is in use) before anyone sees the
+		 * array. */
+		rc = raid_sb_write_sync(a);
+		if (rc != 0) {
+			err_set(err, err_len, "cannot write the superblocks: %s", strerror(-rc));
+			goto err_device;
+		}
+	}
 	rc = uraid_bdev_register(&a->bdev);
 	if (rc != 0) {
 		err_set(err, err_len, "cannot register '%s'", o->name);
-		uraid_io_device_unregister(&a->ch_dev, NULL);
-		goto err_members;
+		goto err_device;
 	}
 	*out = &a->bdev;
 	return 0;
 
+err_device:
+	raid_release_owner_channels_sync(a);
+	uraid_io_device_unregister(&a->ch_dev, NULL);
 err_members:
 	for (unsigned i = 0; i < o->num_members; i++) {
 		if (a->members[i].desc)
@@ -1016,6 +1133,28 @@ err_members:
 err_free:
 	free(a);
 	return rc;
+}
+
+int
+uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, char *err,
+		   size_t err_len)
+{
+	int rc;
+
+	if (o->superblock && !o->force) {
+		/* Never overwrite another array's members by accident. */
+		rc = raid_check_no_superblocks(o, err, err_len);
+		if (rc != 0)
+			return rc;
+	}
+	return raid_create(o, NULL, out, err, err_len);
+}
+
+int
+raid_create_from_sb(const struct uraid_array_opts *o, const struct sb *from,
+		    struct uraid_bdev **out, char *err, size_t err_len)
+{
+	return raid_create(o, from, out, err, err_len);
 }
 
 int
@@ -1036,6 +1175,8 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->copies = a->l.copies;
 	info->failed_members = atomic_load(&a->failed);
 	info->online = atomic_load(&a->online);
+	info->superblock = a->has_sb;
+	info->data_offset_blocks = a->data_offset_blocks;
 	for (unsigned i = 0; i < a->l.n; i++) {
 		snprintf(info->members[i].name, sizeof(info->members[i].name), "%s",
 			 a->members[i].name);

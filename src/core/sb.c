@@ -243,7 +243,10 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		uint64_t cap;
 
 		/* The array must fit in the smallest member area. */
-		if (ck_mul_u64(min_blocks, sb->level == URAID_RAID0 ? n : sb->level >= URAID_RAID5 ? k : n,
+		if (ck_mul_u64(min_blocks,
+			       sb->level == URAID_RAID0	  ? n
+			       : sb->level >= URAID_RAID5 ? k
+							  : n,
 			       &cap) != 0)
 			cap = UINT64_MAX;
 		if (sb->array_blocks > cap)
@@ -259,8 +262,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 const char *
 sb_slot_state_name(uint32_t state)
 {
-	static const char *const names[] = {"active",	  "failed",	"missing",
-					    "spare",	  "rebuilding", "replacing"};
+	static const char *const names[] = {"active", "failed",	    "missing",
+					    "spare",  "rebuilding", "replacing"};
 
 	return state < SB_SLOT_NUM_STATES ? names[state] : "?";
 }

@@ -344,6 +344,19 @@ uraid_runtime_poll_until_idle(unsigned max_iterations)
 	return round;
 }
 
+void
+uraid_runtime_wait(const _Atomic bool *flag)
+{
+	struct timespec ts = {0, 50000};
+
+	while (!atomic_load_explicit(flag, memory_order_acquire)) {
+		if (g_rt != NULL && g_rt->manual)
+			uraid_runtime_poll_until_idle(1);
+		else
+			nanosleep(&ts, NULL);
+	}
+}
+
 static void
 reactor_sleep(struct uraid_reactor *r)
 {

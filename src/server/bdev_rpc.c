@@ -581,7 +581,6 @@ const struct rpc_method bdev_rpc_methods[] = {
 	{"bdev_fault_inject", rpc_fault_inject, "inject errors, corruption or latency"},
 	{"bdev_get_bdevs", rpc_bdev_get_bdevs, "list bdevs"},
 	{"bdev_set_options", rpc_spdk_noop, "SPDK option; accepted and ignored"},
-	{"bdev_wait_for_examine", rpc_spdk_noop, "SPDK option; accepted and ignored"},
 	{"bdev_nvme_set_options", rpc_spdk_noop, "SPDK option; accepted and ignored"},
 	{"bdev_nvme_set_hotplug", rpc_spdk_noop, "SPDK option; accepted and ignored"},
 	{"bdev_iscsi_set_options", rpc_spdk_noop, "SPDK option; accepted and ignored"},

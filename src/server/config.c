@@ -9,26 +9,16 @@
  * Other subsystems of an SPDK config (accel, iobuf, sock, ...) configure SPDK internals that
  * uraid does not have; they are skipped with a notice.
  */
+#include <stdatomic.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "rpc.h"
 #include "uraid/thread.h"
 
 static void
-wait_done(struct rpc_request *req)
+mark_done(struct rpc_request *req UNUSED, void *ctx)
 {
-	/* Handlers that answer later do so from a reactor: poll them in manual mode, else wait
-	 * for their threads. */
-	while (!req->done) {
-		if (uraid_runtime_is_manual()) {
-			uraid_runtime_poll_until_idle(1);
-		} else {
-			struct timespec ts = {0, 100000};
-
-			nanosleep(&ts, NULL);
-		}
-	}
+	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
 }
 
 int
@@ -76,6 +66,7 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 		{
 			const char *method = json_string_value(json_object_get(entry, "method"));
 			struct rpc_request req = {0};
+			_Atomic bool done = false;
 
 			if (!json_is_object(entry) || method == NULL) {
 				snprintf(err, err_len,
@@ -83,8 +74,11 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 					 j);
 				return -EINVAL;
 			}
+			/* Handlers that answer later do so from a reactor: wait for it. */
+			req.done_cb = mark_done;
+			req.done_ctx = &done;
 			rpc_call(&req, method, json_object_get(entry, "params"));
-			wait_done(&req);
+			uraid_runtime_wait(&done);
 			if (req.err_code != 0) {
 				snprintf(err, err_len, "%s: bdev config[%zu]: %s", origin, j,
 					 req.err_msg);
@@ -94,6 +88,17 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 			}
 			json_decref(req.result);
 		}
+	}
+	/* As SPDK examines every new bdev: arrays whose members are now all registered start. */
+	{
+		struct rpc_request req = {0};
+		_Atomic bool done = false;
+
+		req.done_cb = mark_done;
+		req.done_ctx = &done;
+		rpc_call(&req, "bdev_wait_for_examine", NULL);
+		uraid_runtime_wait(&done);
+		json_decref(req.result);
 	}
 	return 0;
 }

@@ -23,6 +23,7 @@ struct raid_create_params {
 	uint32_t data_chunks;
 	uint32_t parity_chunks;
 	uint32_t copies;
+	bool force;
 };
 
 static const struct param_spec raid_create_spec[] = {
@@ -35,6 +36,7 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, data_chunks, PT_U32, false),
 	PARAM(struct raid_create_params, parity_chunks, PT_U32, false),
 	PARAM(struct raid_create_params, copies, PT_U32, false),
+	PARAM(struct raid_create_params, force, PT_BOOL, false),
 };
 
 static void
@@ -59,13 +61,6 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 			  req->method, p.raid_level);
 		return;
 	}
-	if (p.superblock) {
-		rpc_error(req, RPC_INVALID_PARAMS,
-			  "%s: superblocks are not supported yet; create '%s' with "
-			  "\"superblock\": false",
-			  req->method, p.name);
-		return;
-	}
 	if (json_array_size(p.base_bdevs) > ARRAY_SIZE(members)) {
 		rpc_error(req, RPC_INVALID_PARAMS, "%s: too many base_bdevs", req->method);
 		return;
@@ -79,6 +74,8 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.data_chunks = p.data_chunks;
 	o.parity_chunks = p.parity_chunks;
 	o.uuid = memcmp(p.uuid, zero, 16) ? p.uuid : NULL;
+	o.superblock = p.superblock;
+	o.force = p.force;
 	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
 			  "%s: data_chunks and parity_chunks are for raid_level ec only",
@@ -98,28 +95,102 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	rpc_result_bool(req, true);
 }
 
-struct name_params {
+struct delete_params {
 	const char *name;
+	bool clear_superblocks;
 };
 
-static const struct param_spec name_spec[] = {
-	PARAM(struct name_params, name, PT_STRING, true),
+static const struct param_spec delete_spec[] = {
+	PARAM(struct delete_params, name, PT_STRING, true),
+	PARAM(struct delete_params, clear_superblocks, PT_BOOL, false),
 };
+
+static void
+raid_delete_done(void *cb_arg, int status)
+{
+	struct rpc_request *req = cb_arg;
+
+	if (status != 0)
+		rpc_error_errno(req, status, "%s: delete failed", req->method);
+	else
+		rpc_result_bool(req, true);
+}
 
 static void
 rpc_bdev_raid_delete(struct rpc_request *req, const json_t *params)
 {
-	struct name_params p = {0};
+	struct delete_params p = {0};
 	struct uraid_bdev *bdev;
 
-	if (rpc_decode(req, params, ARRAY_AND_SIZE(name_spec), &p) != 0)
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(delete_spec), &p) != 0)
 		return;
 	bdev = uraid_bdev_get_by_name(p.name);
 	if (bdev == NULL || !uraid_bdev_is_array(bdev)) {
 		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, p.name);
 		return;
 	}
-	rpc_delete_bdev(req, bdev);
+	if (uraid_bdev_claimed_by(bdev) != NULL) {
+		rpc_delete_bdev(req, bdev); /* answers the in-use error */
+		return;
+	}
+	uraid_array_delete(bdev, p.clear_superblocks, raid_delete_done, req);
+}
+
+struct examine_params {
+	bool force;
+};
+
+static const struct param_spec examine_spec[] = {
+	PARAM(struct examine_params, force, PT_BOOL, false),
+};
+
+/* Split the report into lines for JSON and the log. */
+static json_t *
+report_lines(char *report)
+{
+	json_t *arr = json_array();
+
+	for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
+		LOG_NOTE("examine: %s", line);
+		json_array_append_new(arr, json_string(line));
+	}
+	return arr;
+}
+
+static void
+rpc_bdev_raid_examine(struct rpc_request *req, const json_t *params)
+{
+	struct examine_params p = {0};
+	char report[8192];
+	json_t *res;
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(examine_spec), &p) != 0)
+		return;
+	rc = uraid_array_examine(p.force, report, sizeof(report));
+	if (rc < 0) {
+		rpc_error_errno(req, rc, "%s", req->method);
+		return;
+	}
+	res = json_object();
+	json_object_set_new(res, "started", json_integer(rc));
+	json_object_set_new(res, "report", report_lines(report));
+	rpc_result(req, res);
+}
+
+/* SPDK's bdev_wait_for_examine: in uraid, examining is this call (and the end of every config
+ * load), so it runs the examination now. */
+static void
+rpc_bdev_wait_for_examine(struct rpc_request *req, const json_t *params UNUSED)
+{
+	char report[8192];
+	json_t *lines;
+
+	if (uraid_array_examine(false, report, sizeof(report)) >= 0) {
+		lines = report_lines(report);
+		json_decref(lines);
+	}
+	rpc_result_bool(req, true);
 }
 
 static json_t *
@@ -145,7 +216,8 @@ raid_to_json(struct uraid_bdev *bdev)
 		json_object_set_new(m, "uuid", json_string(muuid));
 		json_object_set_new(m, "is_configured", json_boolean(active));
 		json_object_set_new(m, "state", json_string(active ? "active" : "failed"));
-		json_object_set_new(m, "data_offset", json_integer(0));
+		json_object_set_new(m, "data_offset",
+				    json_integer((json_int_t)info.data_offset_blocks));
 		json_array_append_new(list, m);
 	}
 	json_object_set_new(o, "name", json_string(uraid_bdev_get_name(bdev)));
@@ -158,7 +230,7 @@ raid_to_json(struct uraid_bdev *bdev)
 					    info.raid5_layout == URAID_R5_LEFT_ASYMMETRIC
 				    ? "raid5f"
 				    : uraid_raid_level_name(info.level)));
-	json_object_set_new(o, "superblock", json_false());
+	json_object_set_new(o, "superblock", json_boolean(info.superblock));
 	json_object_set_new(o, "num_base_bdevs", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_discovered", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_operational", json_integer(ok));
@@ -227,5 +299,7 @@ const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_create", rpc_bdev_raid_create, "create an array"},
 	{"bdev_raid_delete", rpc_bdev_raid_delete, "delete an array"},
 	{"bdev_raid_get_bdevs", rpc_bdev_raid_get_bdevs, "list arrays"},
+	{"bdev_raid_examine", rpc_bdev_raid_examine, "assemble arrays from superblocks found"},
+	{"bdev_wait_for_examine", rpc_bdev_wait_for_examine, "examine bdevs for arrays now"},
 };
 const size_t raid_rpc_num_methods = ARRAY_SIZE(raid_rpc_methods);

@@ -37,9 +37,11 @@ run_file(const char *path, struct prng *rng)
 		for (int i = 0; i < 2000 && len > 0; i++) {
 			memcpy(mut, buf, (size_t)len);
 			for (int j = 0; j < 1 + (int)prng_below(rng, 4); j++)
-				mut[prng_below(rng, (uint64_t)len)] ^= (uint8_t)(1 + prng_below(rng, 255));
-			LLVMFuzzerTestOneInput(mut, i % 100 == 0 ? (size_t)prng_below(rng, (uint64_t)len)
-								 : (size_t)len);
+				mut[prng_below(rng, (uint64_t)len)] ^=
+					(uint8_t)(1 + prng_below(rng, 255));
+			LLVMFuzzerTestOneInput(mut, i % 100 == 0
+							    ? (size_t)prng_below(rng, (uint64_t)len)
+							    : (size_t)len);
 		}
 		g_files++;
 	}

@@ -45,9 +45,9 @@ test_round_trip(void)
 	static const struct {
 		enum uraid_raid_level level;
 		unsigned n, k, m;
-	} shapes[] = {{URAID_RAID0, 3, 3, 0}, {URAID_RAID1, 2, 1, 0},  {URAID_RAID10, 4, 1, 0},
+	} shapes[] = {{URAID_RAID0, 3, 3, 0},  {URAID_RAID1, 2, 1, 0}, {URAID_RAID10, 4, 1, 0},
 		      {URAID_CONCAT, 2, 2, 0}, {URAID_RAID5, 5, 4, 1}, {URAID_RAID6, 6, 4, 2},
-		      {URAID_EC, 11, 8, 3},	{URAID_EC, 32, 28, 4}};
+		      {URAID_EC, 11, 8, 3},    {URAID_EC, 32, 28, 4}};
 	uint8_t buf[SB_BYTES], again[SB_BYTES];
 	char err[128];
 
@@ -80,9 +80,9 @@ test_format_positions(void)
 
 	sb_encode(&sb, buf);
 	CHECK(memcmp(buf, "URAIDSB1", 8) == 0);
-	CHECK_EQ(buf[8], 1);	/* version */
+	CHECK_EQ(buf[8], 1); /* version */
 	CHECK_EQ(buf[12] | buf[13] << 8, 4096);
-	CHECK_EQ(buf[16], 7);	/* generation */
+	CHECK_EQ(buf[16], 7);	 /* generation */
 	CHECK_EQ(buf[24], 0x10); /* array uuid */
 	CHECK(strcmp((char *)buf + 40, "array-raid6") == 0);
 	CHECK_EQ(buf[104], URAID_RAID6);

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Superblocks at run time: writing them (every state change, generation + 1, to every active
+ * member), the check that create does not overwrite another array, reading them, and
+ * assembling arrays from whatever members are present.
+ *
+ * Theory of operation.
+ *
+ * Writer. All superblock writes run on reactor 0, one round at a time. A round encodes the
+ * array's current state with the next generation (each member's copy names its own slot) and
+ * writes the primary and backup copies with FUA in one 8 KiB write per active member. Requests
+ * that arrive during a round are served by one more round afterwards, so a waiter always sees
+ * a superblock at least as new as the state it asked about. A member whose superblock write
+ * fails is failed, which asks for yet another round.
+ *
+ * Assembly. Every unclaimed bdev is read; copies that decode are grouped by array UUID. In a
+ * group the highest generation is the truth. Slot i is filled by the member whose own copy
+ * names slot i with the slot's UUID; a member whose generation is older is stale (it missed
+ * writes) and is left out, as is one the truth marks failed. Then the level's tolerance
+ * decides whether the array can start, and a dirty (not cleanly shut down) array that would
+ * start degraded needs force, since its parity may not match its data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core.h"
+
+#define SB_AREA_BYTES (2 * SB_BYTES) /* primary + backup, adjacent */
+
+struct sb_waiter {
+	void (*cb)(struct raid_array *a, int status);
+	struct sb_waiter *next;
+};
+
+struct sb_writer {
+	bool busy;
+	struct sb_waiter *cur, *next;
+	bool again;
+	unsigned pending;
+	unsigned written;
+	struct sb round;
+	uint8_t *bufs[RAID_MAX_MEMBERS];
+};
+
+static void sb_round_start(struct raid_array *a);
+
+static uint32_t
+slot_state(struct raid_array *a, unsigned i)
+{
+	if (atomic_load(&a->members[i].state) == URAID_MEMBER_ACTIVE)
+		return SB_SLOT_ACTIVE;
+	return a->members[i].desc ? SB_SLOT_FAILED : SB_SLOT_MISSING;
+}
+
+static void
+sb_build(struct raid_array *a, struct sb *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->generation = a->sb.generation + 1;
+	memcpy(sb->array_uuid, a->bdev.uuid, 16);
+	snprintf(sb->name, sizeof(sb->name), "%s", a->bdev.name);
+	sb->level = a->l.level;
+	sb->raid5_layout = a->l.level == URAID_RAID5 ? a->l.r5_layout : 0;
+	sb->strip_size_kb = a->strip_size_kb;
+	sb->block_size = a->bdev.block_size;
+	sb->k = a->l.k;
+	sb->m = a->l.m;
+	sb->copies = a->l.copies;
+	sb->num_slots = a->l.n;
+	sb->array_blocks = a->bdev.num_blocks;
+	sb->flags = a->sb_clean ? SB_FLAG_CLEAN : 0;
+	for (unsigned i = 0; i < a->l.n; i++) {
+		memcpy(sb->slots[i].uuid, a->slot_uuid[i], 16);
+		sb->slots[i].state = slot_state(a, i);
+		sb->slots[i].data_offset_blocks = a->data_offset_blocks;
+		sb->slots[i].data_blocks = a->l.level == URAID_CONCAT
+						   ? a->l.concat_start[i + 1] - a->l.concat_start[i]
+						   : a->l.member_blocks;
+	}
+}
+
+static void
+sb_round_done(struct raid_array *a)
+{
+	struct sb_writer *w = a->sbw;
+	struct sb_waiter *list = w->cur, *next;
+	int status = w->written > 0 ? 0 : -EIO;
+
+	if (w->written > 0)
+		a->sb = w->round;
+	for (unsigned i = 0; i < a->l.n; i++) {
+		free(w->bufs[i]);
+		w->bufs[i] = NULL;
+	}
+	w->cur = NULL;
+	w->busy = false;
+	if (w->again) {
+		w->again = false;
+		w->cur = w->next;
+		w->next = NULL;
+		sb_round_start(a);
+	}
+	for (; list != NULL; list = next) {
+		next = list->next;
+		if (list->cb)
+			list->cb(a, status);
+		free(list);
+	}
+}
+
+struct sb_io {
+	struct raid_array *a;
+	unsigned member;
+};
+
+static void
+sb_write_done(void *arg, int status)
+{
+	struct sb_io *io = arg;
+	struct raid_array *a = io->a;
+
+	if (status != 0)
+		raid_member_failed(a, io->member, status);
+	else
+		a->sbw->written++;
+	free(io);
+	if (--a->sbw->pending == 0)
+		sb_round_done(a);
+}
+
+static void
+sb_round_start(struct raid_array *a)
+{
+	struct sb_writer *w = a->sbw;
+	struct raid_channel *rch = raid_owner_channel(a);
+	uint32_t bs = a->bdev.block_size;
+
+	w->busy = true;
+	w->written = 0;
+	w->pending = 1;
+	sb_build(a, &w->round);
+	for (unsigned i = 0; i < a->l.n && rch != NULL; i++) {
+		struct sb_io *io;
+		int rc;
+
+		if (!raid_member_usable(rch, i))
+			continue;
+		w->bufs[i] = aligned_alloc(4096, SB_AREA_BYTES);
+		io = malloc(sizeof(*io));
+		if (w->bufs[i] == NULL || io == NULL) {
+			free(io);
+			continue;
+		}
+		if (a->sb_wipe) {
+			memset(w->bufs[i], 0, SB_AREA_BYTES);
+		} else {
+			w->round.this_slot = i;
+			sb_encode(&w->round, w->bufs[i]);
+			memcpy(w->bufs[i] + SB_BYTES, w->bufs[i], SB_BYTES);
+		}
+		io->a = a;
+		io->member = i;
+		w->pending++;
+		rc = uraid_bdev_write(a->members[i].desc, rch->mch[i], w->bufs[i], 0,
+				      SB_AREA_BYTES / bs, URAID_IO_FUA, sb_write_done, io);
+		if (rc != 0) {
+			w->pending--;
+			free(io);
+			raid_member_failed(a, i, rc);
+		}
+	}
+	if (--w->pending == 0)
+		sb_round_done(a);
+}
+
+struct sb_request {
+	struct raid_array *a;
+	void (*cb)(struct raid_array *a, int status);
+};
+
+static void
+sb_request_msg(void *arg)
+{
+	struct sb_request *req = arg;
+	struct raid_array *a = req->a;
+	struct sb_waiter *wt = calloc(1, sizeof(*wt));
+	struct sb_writer *w;
+
+	if (a->sbw == NULL)
+		a->sbw = calloc(1, sizeof(*a->sbw));
+	w = a->sbw;
+	if (w == NULL || wt == NULL) {
+		free(wt);
+		if (req->cb)
+			req->cb(a, -ENOMEM);
+		free(req);
+		return;
+	}
+	wt->cb = req->cb;
+	free(req);
+	if (w->busy) {
+		wt->next = w->next;
+		w->next = wt;
+		w->again = true;
+		return;
+	}
+	wt->next = w->cur;
+	w->cur = wt;
+	sb_round_start(a);
+}
+
+void
+raid_sb_update(struct raid_array *a, void (*cb)(struct raid_array *a, int status))
+{
+	struct sb_request *req = malloc(sizeof(*req));
+
+	if (req == NULL) {
+		LOG_ERR("%s: out of memory for a superblock update", a->bdev.name);
+		return;
+	}
+	req->a = a;
+	req->cb = cb;
+	uraid_reactor_send(uraid_reactor_get(0), sb_request_msg, req);
+}
+
+void
+raid_sb_writer_free(struct raid_array *a)
+{
+	free(a->sbw);
+	a->sbw = NULL;
+}
+
+struct sync_wait {
+	_Atomic bool done;
+	int status;
+};
+
+static struct sync_wait *g_sync_wait; /* control thread only; one wait at a time */
+
+static void
+sync_cb(struct raid_array *a UNUSED, int status)
+{
+	g_sync_wait->status = status;
+	atomic_store_explicit(&g_sync_wait->done, true, memory_order_release);
+}
+
+int
+raid_sb_write_sync(struct raid_array *a)
+{
+	struct sync_wait w = {false, 0};
+
+	g_sync_wait = &w;
+	raid_sb_update(a, sync_cb);
+	uraid_runtime_wait(&w.done);
+	g_sync_wait = NULL;
+	return w.status;
+}
+
+struct put_all {
+	struct raid_array *a;
+	_Atomic unsigned left;
+	_Atomic bool done;
+};
+
+static void
+put_owner_msg(void *arg)
+{
+	struct put_all *p = arg;
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	uraid_put_io_channel(p->a->owner_ch[r]);
+	p->a->owner_ch[r] = NULL;
+	if (atomic_fetch_sub(&p->left, 1) == 1)
+		atomic_store_explicit(&p->done, true, memory_order_release);
+}
+
+void
+raid_release_owner_channels_sync(struct raid_array *a)
+{
+	struct put_all p = {a, uraid_reactor_count(), false};
+
+	for (unsigned r = 0; r < uraid_reactor_count(); r++)
+		uraid_reactor_send(uraid_reactor_get(r), put_owner_msg, &p);
+	uraid_runtime_wait(&p.done);
+	/* Let the deferred channel destruction run before the device goes. */
+	if (uraid_runtime_is_manual())
+		uraid_runtime_poll_until_idle(100);
+}
+
+/* --- reading --- */
+
+int
+raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, char *err,
+	     size_t err_len)
+{
+	struct uraid_bdev *bdev = uraid_bdev_desc_get_bdev(desc);
+	uint32_t bs = uraid_bdev_get_block_size(bdev);
+	uint8_t *buf;
+	char why[128];
+	int rc;
+
+	*used_backup = false;
+	if (uraid_bdev_get_num_blocks(bdev) * bs < SB_AREA_BYTES) {
+		err_set(err, err_len, "too small to hold a superblock");
+		return -EBADMSG;
+	}
+	buf = aligned_alloc(4096, SB_AREA_BYTES);
+	if (buf == NULL)
+		return -ENOMEM;
+	rc = uraid_bdev_io_sync(desc, URAID_IO_READ, buf, 0, SB_AREA_BYTES / bs);
+	if (rc != 0) {
+		err_set(err, err_len, "cannot read: %s", strerror(-rc));
+		free(buf);
+		return rc;
+	}
+	rc = sb_decode(buf, SB_BYTES, sb, why, sizeof(why));
+	if (rc != 0) {
+		rc = sb_decode(buf + SB_BYTES, SB_BYTES, sb, err, err_len);
+		if (rc == 0)
+			*used_backup = true;
+		else
+			err_set(err, err_len, "%s", why); /* the primary's reason */
+	}
+	free(buf);
+	return rc;
+}
+
+int
+raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t err_len)
+{
+	for (unsigned i = 0; i < o->num_members && i < RAID_MAX_MEMBERS; i++) {
+		struct uraid_bdev_desc *desc;
+		struct sb sb;
+		char why[128];
+		bool backup;
+		int rc;
+
+		if (o->members[i] == NULL ||
+		    uraid_bdev_open(o->members[i], false, NULL, NULL, &desc) != 0)
+			continue; /* create itself reports missing members */
+		rc = raid_sb_read(desc, &sb, &backup, why, sizeof(why));
+		uraid_bdev_close(desc);
+		if (rc == 0) {
+			err_set(err, err_len,
+				"member '%s' carries a superblock of array '%s' (slot %u); delete "
+				"that array with clear_superblocks, or create with force",
+				o->members[i], sb.name, sb.this_slot);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/* --- assembly --- */
+
+struct found {
+	char name[URAID_BDEV_NAME_MAX];
+	struct sb sb;
+	bool backup;
+};
+
+struct scan {
+	struct found *f;
+	unsigned n, cap;
+};
+
+static int
+scan_one(struct uraid_bdev *bdev, void *ctx)
+{
+	struct scan *sc = ctx;
+	struct uraid_bdev_desc *desc;
+	char why[128];
+	struct found fd = {0};
+
+	if (uraid_bdev_claimed_by(bdev) != NULL)
+		return 0;
+	if (uraid_bdev_open(uraid_bdev_get_name(bdev), false, NULL, NULL, &desc) != 0)
+		return 0;
+	if (raid_sb_read(desc, &fd.sb, &fd.backup, why, sizeof(why)) == 0) {
+		snprintf(fd.name, sizeof(fd.name), "%s", uraid_bdev_get_name(bdev));
+		if (fd.backup)
+			LOG_WARNING("%s: primary superblock is damaged; using the backup copy",
+				    fd.name);
+		if (sc->n == sc->cap) {
+			unsigned cap = sc->cap ? sc->cap * 2 : 16;
+			struct found *nf = realloc(sc->f, cap * sizeof(*nf));
+
+			if (nf == NULL) {
+				uraid_bdev_close(desc);
+				return -ENOMEM;
+			}
+			sc->f = nf;
+			sc->cap = cap;
+		}
+		sc->f[sc->n++] = fd;
+	}
+	uraid_bdev_close(desc);
+	return 0;
+}
+
+static void
+report_line(char *report, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+report_line(char *report, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(report);
+	va_list ap;
+
+	if (used + 2 >= len)
+		return;
+	if (used > 0)
+		report[used++] = '\n';
+	va_start(ap, fmt);
+	vsnprintf(report + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Start the array described by the members in f[idx[0..cnt)]. */
+static int
+assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, char *report,
+	       size_t len)
+{
+	const struct sb *best = &f[idx[0]].sb;
+	const char *members[RAID_MAX_MEMBERS] = {0};
+	char why[RAID_MAX_MEMBERS][160] = {{0}};
+	struct uraid_array_opts o = {0};
+	struct uraid_array_info info;
+	struct uraid_bdev *bdev;
+	char err[256], missing[2048] = "";
+	unsigned present = 0;
+	int rc;
+
+	for (unsigned i = 1; i < cnt; i++) {
+		if (f[idx[i]].sb.generation > best->generation)
+			best = &f[idx[i]].sb;
+	}
+	for (unsigned s = 0; s < best->num_slots; s++)
+		snprintf(why[s], sizeof(why[s]), "missing");
+	for (unsigned i = 0; i < cnt; i++) {
+		const struct found *c = &f[idx[i]];
+		unsigned s = c->sb.this_slot;
+
+		if (s >= best->num_slots || memcmp(c->sb.slots[s].uuid, best->slots[s].uuid, 16)) {
+			LOG_WARNING("%s: claims slot %u of array %s but is not the member recorded "
+				    "there; left out",
+				    c->name, s, best->name);
+			continue;
+		}
+		if (c->sb.generation < best->generation) {
+			snprintf(why[s], sizeof(why[s]), "stale (%s, generation %lu < %lu)", c->name,
+				 (unsigned long)c->sb.generation, (unsigned long)best->generation);
+			continue;
+		}
+		if (best->slots[s].state != SB_SLOT_ACTIVE) {
+			snprintf(why[s], sizeof(why[s]), "%s (%s)",
+				 sb_slot_state_name(best->slots[s].state), c->name);
+			continue;
+		}
+		if (members[s] != NULL)
+			continue; /* two copies of one member: the first one found */
+		members[s] = c->name;
+		present++;
+	}
+	for (unsigned s = 0; s < best->num_slots; s++) {
+		char part[200];
+
+		if (members[s] != NULL)
+			continue;
+		snprintf(part, sizeof(part), "%sslot %u %s", missing[0] ? ", " : "", s, why[s]);
+		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);
+	}
+	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force) {
+		report_line(report, len,
+			    "%s: not started: it was not shut down cleanly and is degraded (%s), so "
+			    "parity may not match data; start it with force",
+			    best->name, missing);
+		return -EUCLEAN;
+	}
+	o.name = best->name;
+	o.level = best->level;
+	o.raid5_layout = best->raid5_layout;
+	o.strip_size_kb = best->strip_size_kb;
+	o.members = members;
+	o.num_members = best->num_slots;
+	o.copies = best->copies;
+	o.data_chunks = best->k;
+	o.parity_chunks = best->m;
+	rc = raid_create_from_sb(&o, best, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		report_line(report, len, "%s: not started: %s%s%s", best->name, err,
+			    missing[0] ? "; " : "", missing);
+		return rc;
+	}
+	uraid_array_get_info(bdev, &info);
+	if (!(best->flags & SB_FLAG_CLEAN))
+		LOG_WARNING("%s: was not shut down cleanly; run a parity check (scrub) to find "
+			    "stripes a crash left inconsistent",
+			    best->name);
+	report_line(report, len, "%s: started, %s, %u of %u members%s%s", best->name,
+		    uraid_raid_level_name(best->level), present, best->num_slots,
+		    missing[0] ? ", degraded: " : "", missing);
+	return 0;
+}
+
+int
+uraid_array_examine(bool force, char *report, size_t report_len)
+{
+	struct scan sc = {0};
+	bool *used;
+	int started = 0, rc;
+
+	if (report_len)
+		report[0] = '\0';
+	rc = uraid_bdev_foreach(scan_one, &sc);
+	if (rc != 0) {
+		free(sc.f);
+		return rc;
+	}
+	used = calloc(sc.n ? sc.n : 1, sizeof(*used));
+	if (used == NULL) {
+		free(sc.f);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < sc.n; i++) {
+		unsigned idx[64], cnt = 0;
+
+		if (used[i])
+			continue;
+		for (unsigned j = i; j < sc.n && cnt < ARRAY_SIZE(idx); j++) {
+			if (!used[j] && memcmp(sc.f[j].sb.array_uuid, sc.f[i].sb.array_uuid, 16) == 0) {
+				used[j] = true;
+				idx[cnt++] = j;
+			}
+		}
+		if (uraid_bdev_get_by_name(sc.f[i].sb.name) != NULL) {
+			report_line(report, report_len, "%s: already running", sc.f[i].sb.name);
+			continue;
+		}
+		if (assemble_group(sc.f, idx, cnt, force, report, report_len) == 0)
+			started++;
+	}
+	free(used);
+	free(sc.f);
+	return started;
+}
+
+/* --- delete --- */
+
+void
+uraid_array_delete(struct uraid_bdev *array, bool clear_superblocks, uraid_bdev_unregister_cb cb,
+		   void *cb_arg)
+{
+	struct raid_array *a;
+
+	if (!uraid_bdev_is_array(array)) {
+		if (cb)
+			cb(cb_arg, -EINVAL);
+		return;
+	}
+	a = raid_from_bdev(array);
+	/* Read by the destruct path on reactor 0, after the unregister below has run there. */
+	a->sb_wipe = clear_superblocks && a->has_sb;
+	uraid_bdev_unregister(array, cb, cb_arg);
+}
