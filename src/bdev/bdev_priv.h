@@ -9,6 +9,9 @@
 /* --- ram.c --- */
 int ram_bdev_create(const char *name, uint64_t num_blocks, uint32_t block_size, const uint8_t *uuid,
 		    struct uraid_bdev **out);
+/* The memory behind a ram bdev (NULL if bdev is not one): for tests that change a device
+ * behind its users' backs. */
+uint8_t *ram_bdev_memory(struct uraid_bdev *bdev);
 
 /* --- null.c --- */
 int null_bdev_create(const char *name, uint64_t num_blocks, uint32_t block_size,

@@ -116,3 +116,11 @@ err_map:
 	free(ram);
 	return rc;
 }
+
+uint8_t *
+ram_bdev_memory(struct uraid_bdev *bdev)
+{
+	if (bdev == NULL || bdev->fn != &ram_fn)
+		return NULL;
+	return ((struct ram_bdev *)bdev->ctx)->buf;
+}

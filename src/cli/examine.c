@@ -38,7 +38,7 @@ examine_main(int argc, char **argv)
 	} else if (got >= (ssize_t)sizeof(buf) &&
 		   sb_decode(buf + SB_BYTES, SB_BYTES, &sb, why_backup, sizeof(why_backup)) == 0) {
 		printf("superblock     backup (byte 4096); the primary is damaged: %s\n",
-			why_primary);
+		       why_primary);
 	} else {
 		fprintf(stderr, "uraid examine: %s: no uraid superblock (%s)\n", argv[1],
 			why_primary);

@@ -398,8 +398,8 @@ scan_one(struct uraid_bdev *bdev, void *ctx)
 	return 0;
 }
 
-static void
-report_line(char *report, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report_line(char *report, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void
 report_line(char *report, size_t len, const char *fmt, ...)
@@ -448,8 +448,9 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 			continue;
 		}
 		if (c->sb.generation < best->generation) {
-			snprintf(why[s], sizeof(why[s]), "stale (%s, generation %lu < %lu)", c->name,
-				 (unsigned long)c->sb.generation, (unsigned long)best->generation);
+			snprintf(why[s], sizeof(why[s]), "stale (%s, generation %lu < %lu)",
+				 c->name, (unsigned long)c->sb.generation,
+				 (unsigned long)best->generation);
 			continue;
 		}
 		if (best->slots[s].state != SB_SLOT_ACTIVE) {
@@ -471,10 +472,11 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);
 	}
 	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force) {
-		report_line(report, len,
-			    "%s: not started: it was not shut down cleanly and is degraded (%s), so "
-			    "parity may not match data; start it with force",
-			    best->name, missing);
+		report_line(
+			report, len,
+			"%s: not started: it was not shut down cleanly and is degraded (%s), so "
+			"parity may not match data; start it with force",
+			best->name, missing);
 		return -EUCLEAN;
 	}
 	o.name = best->name;
@@ -528,7 +530,8 @@ uraid_array_examine(bool force, char *report, size_t report_len)
 		if (used[i])
 			continue;
 		for (unsigned j = i; j < sc.n && cnt < ARRAY_SIZE(idx); j++) {
-			if (!used[j] && memcmp(sc.f[j].sb.array_uuid, sc.f[i].sb.array_uuid, 16) == 0) {
+			if (!used[j] &&
+			    memcmp(sc.f[j].sb.array_uuid, sc.f[i].sb.array_uuid, 16) == 0) {
 				used[j] = true;
 				idx[cnt++] = j;
 			}

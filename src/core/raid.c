@@ -1141,7 +1141,7 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 {
 	int rc;
 
-	if (o->superblock && !o->force) {
+	if (!o->force) {
 		/* Never overwrite another array's members by accident. */
 		rc = raid_check_no_superblocks(o, err, err_len);
 		if (rc != 0)

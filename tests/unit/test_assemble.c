@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Superblocks and assembly: an array comes back after a clean shutdown with its data; members
+ * in another order, a damaged primary superblock (the backup is used), a stale member (left
+ * out), a member from another array (never mixed in), too few members (a refusal naming
+ * them), a dirty degraded array (only with force), create over used members (only with force),
+ * and the data offset.
+ */
+#include <stdlib.h>
+
+#include "bdev_util.h"
+#include "bdev/bdev_priv.h"
+#include "core/core.h"
+#include "uraid/array.h"
+
+#define BS	4096
+#define MBLKS	1024 /* 4 MiB members */
+
+static void
+make_rams(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct uraid_bdev *b;
+		char name[8];
+
+		snprintf(name, sizeof(name), "m%u", i);
+		CHECK_EQ(ram_bdev_create(name, MBLKS, BS, NULL, &b), 0);
+	}
+}
+
+static int
+create(const char *name, const char *level, unsigned n, const char *const *members, bool force)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b;
+	char err[256] = "";
+	int rc;
+
+	o.name = name;
+	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 16;
+	o.members = members;
+	o.num_members = n;
+	o.superblock = true;
+	o.force = force;
+	rc = uraid_array_create(&o, &b, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "  create %s: %s\n", name, err);
+	return rc;
+}
+
+static const char *const g_m[] = {"m0", "m1", "m2", "m3", "m4", "m5"};
+
+static uint8_t *
+fill(const char *array, uint64_t *blocks_out, uint8_t seed)
+{
+	struct uraid_bdev_desc *d;
+	uint64_t blocks;
+	uint8_t *data;
+
+	if (uraid_bdev_open(array, true, NULL, NULL, &d) != 0)
+		return NULL;
+	blocks = uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d));
+	data = aligned_alloc(4096, blocks * BS);
+	for (uint64_t i = 0; i < blocks * BS; i += 8) {
+		uint64_t v = test_rand() ^ seed;
+
+		memcpy(data + i, &v, 8);
+	}
+	for (uint64_t lba = 0; lba < blocks; lba += 64) {
+		uint64_t n = blocks - lba < 64 ? blocks - lba : 64;
+
+		CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_WRITE, data + lba * BS, lba, n), 0);
+	}
+	uraid_bdev_close(d);
+	*blocks_out = blocks;
+	return data;
+}
+
+static bool
+same(const char *array, const uint8_t *data, uint64_t blocks)
+{
+	struct uraid_bdev_desc *d;
+	uint8_t *buf = aligned_alloc(4096, 64 * BS);
+	bool ok = true;
+
+	if (uraid_bdev_open(array, false, NULL, NULL, &d) != 0) {
+		free(buf);
+		return false;
+	}
+	if (uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d)) != blocks)
+		ok = false;
+	for (uint64_t lba = 0; ok && lba < blocks; lba += 64) {
+		uint64_t n = blocks - lba < 64 ? blocks - lba : 64;
+
+		ok = uraid_bdev_io_sync(d, URAID_IO_READ, buf, lba, n) == 0 &&
+		     memcmp(buf, data + lba * BS, n * BS) == 0;
+	}
+	uraid_bdev_close(d);
+	free(buf);
+	return ok;
+}
+
+static int
+del(const char *name, bool clear)
+{
+	_Atomic int got = 0;
+	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
+
+	if (b == NULL)
+		return -ENODEV;
+	if (uraid_bdev_is_array(b)) {
+		uraid_array_delete(b, clear, (uraid_bdev_unregister_cb)NULL, NULL);
+		/* wait until the name is free and the members are released */
+		for (int i = 0; i < 100000 && uraid_bdev_get_by_name(name); i++)
+			uraid_runtime_poll_until_idle(10);
+		uraid_runtime_poll_until_idle(1000);
+		return uraid_bdev_get_by_name(name) ? -ETIMEDOUT : 0;
+	}
+	(void)got;
+	return test_delete_bdev(name);
+}
+
+static void
+cleanup(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "f%u", i);
+		if (uraid_bdev_get_by_name(name))
+			CHECK_EQ(test_delete_bdev(name), 0);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (uraid_bdev_get_by_name(g_m[i]))
+			CHECK_EQ(test_delete_bdev(g_m[i]), 0);
+	}
+}
+
+static int
+examine(bool force, char *report, size_t len)
+{
+	int rc = uraid_array_examine(force, report, len);
+
+	uraid_runtime_poll_until_idle(1000);
+	return rc;
+}
+
+static void
+test_clean_restart(void)
+{
+	struct uraid_array_info info;
+	char report[1024];
+	uint64_t blocks;
+	uint8_t *data;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(4);
+	REQUIRE(create("r", "raid5", 4, g_m, false) == 0);
+	data = fill("r", &blocks, 1);
+	REQUIRE(data != NULL);
+	CHECK_EQ(blocks, (MBLKS - 256) / 4 * 4 * 3); /* 1 MiB data offset, strip 16 KiB */
+	CHECK_EQ(del("r", false), 0);
+	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("m0")) == NULL);
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	CHECK(strstr(report, "r: started, raid5, 4 of 4 members") != NULL);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("r"), &info), 0);
+	CHECK(info.superblock && info.data_offset_blocks == 256 && info.failed_members == 0);
+	/* A second examine finds it running. */
+	CHECK_EQ(examine(false, report, sizeof(report)), 0);
+	CHECK_EQ(del("r", false), 0);
+
+	/* Members in another order, behind other bdevs, one with a damaged primary copy. */
+	memset(ram_bdev_memory(uraid_bdev_get_by_name("m1")) + 100, 0x5a, 16);
+	for (int i = 3; i >= 0; i--) {
+		struct fault_bdev_opts fo = {0};
+		struct uraid_bdev *b;
+		char name[8];
+
+		snprintf(name, sizeof(name), "f%d", i);
+		fo.name = name;
+		fo.base_name = g_m[i];
+		CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+	}
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("r"), &info), 0);
+	CHECK(strcmp(info.members[0].name, "f0") == 0 && strcmp(info.members[3].name, "f3") == 0);
+	CHECK_EQ(del("r", false), 0);
+	free(data);
+	cleanup(4);
+	uraid_runtime_stop();
+}
+
+static void
+test_stale_member(void)
+{
+	struct uraid_array_info info;
+	char report[1024];
+	uint64_t blocks;
+	uint8_t *data, *newer;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(3);
+	REQUIRE(create("r", "raid1", 3, g_m, false) == 0);
+	data = fill("r", &blocks, 1);
+	/* m2 fails; its superblock is not updated, the others record the failure. */
+	CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("r"), 2), 0);
+	uraid_runtime_poll_until_idle(1000);
+	newer = fill("r", &blocks, 2);
+	CHECK_EQ(del("r", false), 0);
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	CHECK(strstr(report, "2 of 3 members") && strstr(report, "slot 2 stale (m2"));
+	CHECK(same("r", newer, blocks));
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("r"), &info), 0);
+	CHECK_EQ(info.failed_members, 1);
+	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("m2")) == NULL); /* never read */
+	CHECK_EQ(del("r", false), 0);
+	free(data);
+	free(newer);
+	cleanup(3);
+	uraid_runtime_stop();
+}
+
+static void
+test_foreign_and_too_few(void)
+{
+	const char *a_members[] = {"m0", "m1"}, *b_members[] = {"m2", "m3"};
+	struct uraid_array_info ia, ib;
+	char report[1024];
+	uint64_t blocks;
+	uint8_t *da, *db;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(6);
+	REQUIRE(create("A", "raid1", 2, a_members, false) == 0);
+	REQUIRE(create("B", "raid1", 2, b_members, false) == 0);
+	da = fill("A", &blocks, 1);
+	db = fill("B", &blocks, 2);
+	CHECK_EQ(del("A", false), 0);
+	CHECK_EQ(del("B", false), 0);
+	CHECK_EQ(test_delete_bdev("m1"), 0); /* A loses a member; B's are all there */
+	CHECK_EQ(examine(false, report, sizeof(report)), 2);
+	CHECK(same("A", da, blocks) && same("B", db, blocks));
+	uraid_array_get_info(uraid_bdev_get_by_name("A"), &ia);
+	uraid_array_get_info(uraid_bdev_get_by_name("B"), &ib);
+	CHECK(strcmp(ia.members[0].name, "m0") == 0 && ia.members[1].name[0] == '\0');
+	CHECK(strcmp(ib.members[0].name, "m2") == 0 && strcmp(ib.members[1].name, "m3") == 0);
+	CHECK_EQ(del("A", false), 0);
+	CHECK_EQ(del("B", false), 0);
+
+	/* raid6 over m2..m5 is fine with two gone, not with three: a clear refusal. */
+	{
+		const char *r6[] = {"m2", "m3", "m4", "m5"};
+
+		REQUIRE(create("C", "raid6", 4, r6, true) == 0); /* m2, m3 carry B's superblock */
+		CHECK_EQ(del("C", false), 0);
+	}
+	CHECK_EQ(test_delete_bdev("m3"), 0);
+	CHECK_EQ(test_delete_bdev("m4"), 0);
+	CHECK_EQ(test_delete_bdev("m5"), 0);
+	CHECK_EQ(examine(false, report, sizeof(report)), 1); /* only A (degraded) */
+	CHECK(strstr(report, "C: not started") != NULL);
+	CHECK(strstr(report, "slot 1 missing") && strstr(report, "slot 3 missing"));
+	CHECK(uraid_bdev_get_by_name("C") == NULL);
+	CHECK_EQ(del("A", false), 0);
+	free(da);
+	free(db);
+	cleanup(6);
+	uraid_runtime_stop();
+}
+
+/* Rewrite every member's superblock copies as if the array had crashed (not clean). */
+static void
+make_dirty(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *mem = ram_bdev_memory(uraid_bdev_get_by_name(g_m[i]));
+		struct sb sb;
+		char err[128];
+
+		REQUIRE(sb_decode(mem, SB_BYTES, &sb, err, sizeof(err)) == 0);
+		sb.flags &= ~SB_FLAG_CLEAN;
+		sb_encode(&sb, mem);
+		memcpy(mem + SB_BYTES, mem, SB_BYTES);
+	}
+}
+
+static void
+test_dirty_degraded_needs_force(void)
+{
+	char report[1024];
+	uint64_t blocks;
+	uint8_t *data;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(4);
+	REQUIRE(create("r", "raid5", 4, g_m, false) == 0);
+	data = fill("r", &blocks, 3);
+	CHECK_EQ(del("r", false), 0);
+	make_dirty(4);
+	/* Dirty but complete: starts (with a warning to scrub). */
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(del("r", false), 0);
+	make_dirty(4);
+	CHECK_EQ(test_delete_bdev("m2"), 0);
+	CHECK_EQ(examine(false, report, sizeof(report)), 0);
+	CHECK(strstr(report, "not shut down cleanly and is degraded") && strstr(report, "force"));
+	CHECK(uraid_bdev_get_by_name("r") == NULL);
+	CHECK_EQ(examine(true, report, sizeof(report)), 1);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(del("r", false), 0);
+	free(data);
+	cleanup(4);
+	uraid_runtime_stop();
+}
+
+static void
+test_create_over_used_members(void)
+{
+	struct uraid_array_opts o = {.name = "x", .level = URAID_RAID1, .members = g_m,
+				     .num_members = 2};
+	struct uraid_bdev *b;
+	char err[256];
+	uint64_t blocks;
+	uint8_t *data, *mem;
+
+	REQUIRE(start_manual(1) == 0);
+	make_rams(2);
+	REQUIRE(create("r", "raid1", 2, g_m, false) == 0);
+	data = fill("r", &blocks, 4);
+	/* Data starts 1 MiB into each member. */
+	mem = ram_bdev_memory(uraid_bdev_get_by_name("m1"));
+	CHECK(memcmp(mem + (1 << 20), data, blocks * BS) == 0);
+	CHECK_EQ(del("r", false), 0);
+	CHECK_EQ(create("r2", "raid1", 2, g_m, false), -EEXIST);
+	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EEXIST); /* even without sb */
+	CHECK(strstr(err, "carries a superblock of array 'r'") != NULL);
+	REQUIRE(create("r2", "raid1", 2, g_m, true) == 0);
+	CHECK_EQ(del("r2", true), 0); /* and its superblocks erased */
+	REQUIRE(create("r3", "raid1", 2, g_m, false) == 0);
+	CHECK_EQ(del("r3", true), 0);
+	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), 0);
+	CHECK_EQ(del("x", false), 0);
+	free(data);
+	cleanup(2);
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_clean_restart), TEST(test_stale_member), TEST(test_foreign_and_too_few),
+	  TEST(test_dirty_degraded_needs_force), TEST(test_create_over_used_members))
