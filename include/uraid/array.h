@@ -82,6 +82,7 @@ bool uraid_bdev_is_array(const struct uraid_bdev *bdev);
 enum uraid_member_state {
 	URAID_MEMBER_ACTIVE,
 	URAID_MEMBER_FAILED,
+	URAID_MEMBER_REBUILDING, /* a replacement being filled in */
 };
 
 struct uraid_array_info {
@@ -93,6 +94,14 @@ struct uraid_array_info {
 	bool online; /* false once more members failed than the level tolerates */
 	bool superblock;
 	uint64_t data_offset_blocks;
+	unsigned spares;
+	struct {
+		bool active;
+		uint32_t target_mask;		    /* slots being rebuilt */
+		uint64_t done_blocks, total_blocks; /* per target member */
+		uint64_t rate_kib_s;
+		uint64_t eta_s;
+	} rebuild;
 	struct {
 		char name[URAID_BDEV_NAME_MAX];
 		enum uraid_member_state state;
@@ -112,6 +121,23 @@ struct uraid_array_stats {
 int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);
 /* Summed over reactors; any thread. */
 int uraid_array_get_stats(struct uraid_bdev *array, struct uraid_array_stats *stats);
+
+/*
+ * Spares and rebuild. A spare is a bdev held (claimed) by the array; when a member fails and a
+ * spare is there, the spare takes the failed slot and is rebuilt from the others, online, by
+ * the stripe owners, with the rate capped by uraid_raid_set_options and the progress saved
+ * in the superblock, so a restart resumes where it was. add_spare checks size and block size.
+ */
+int uraid_array_add_spare(struct uraid_bdev *array, const char *bdev_name, char *err,
+			  size_t err_len);
+/* Take a member out of the array (as if failed) and release its bdev. Control thread. */
+int uraid_array_remove_member(struct uraid_bdev *array, const char *bdev_name, char *err,
+			      size_t err_len);
+/* SPDK's bdev_raid_set_options: window in flight (KiB, >= 1) and bandwidth cap (MB/s, 0 =
+ * none) for every rebuild. */
+int uraid_raid_set_options(uint64_t process_window_size_kb, uint64_t process_max_bandwidth_mb_sec);
+void uraid_raid_get_options(uint64_t *process_window_size_kb,
+			    uint64_t *process_max_bandwidth_mb_sec);
 
 /* Mark a member failed, as an I/O error from it would (any thread). -EINVAL if already failed
  * or out of range. The array goes offline if that exceeds its tolerance. */

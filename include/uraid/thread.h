@@ -106,6 +106,8 @@ void uraid_io_device_unregister(void *io_device, uraid_io_device_unregister_cb u
 /* NULL if the device is not registered or create_cb failed. Reference counted per reactor. */
 struct uraid_io_channel *uraid_get_io_channel(void *io_device);
 void uraid_put_io_channel(struct uraid_io_channel *ch);
+/* One more reference to a channel the caller holds (on its reactor); put it when done. */
+void uraid_io_channel_hold(struct uraid_io_channel *ch);
 void *uraid_io_channel_get_ctx(struct uraid_io_channel *ch);
 struct uraid_io_channel *uraid_io_channel_from_ctx(void *ctx);
 struct uraid_reactor *uraid_io_channel_get_reactor(struct uraid_io_channel *ch);

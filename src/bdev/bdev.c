@@ -717,7 +717,10 @@ bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum urai
 	io->status = 0;
 	io->cb = cb;
 	io->cb_arg = cb_arg;
-	bch->inflight++;
+	/* While anything is in flight the channel holds itself, so a user who puts it early
+	 * cannot free the requests under their own completions. */
+	if (bch->inflight++ == 0)
+		uraid_io_channel_hold(ch);
 
 	if (type == URAID_IO_RESET) {
 		/* Handled here for every module: done once this channel's earlier I/O is. */
@@ -731,8 +734,9 @@ bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum urai
 	}
 	rc = bdev->fn->submit_request(bch->module_ctx, io);
 	if (unlikely(rc != 0)) {
-		bch->inflight--;
 		STAILQ_INSERT_HEAD(&bch->free_ios, io, link);
+		if (--bch->inflight == 0)
+			uraid_put_io_channel(ch);
 	}
 	return rc;
 }
@@ -761,6 +765,10 @@ uraid_bdev_io_complete(struct uraid_bdev_io *io, int status)
 		}
 		bch->resets_waiting = 0;
 	}
+	/* Drop the in-flight hold now: a destruction it allows is deferred past the callback,
+	 * and a submit from the callback takes a new one. */
+	if (bch->inflight == 0)
+		uraid_put_io_channel(uraid_io_channel_from_ctx(bch));
 	cb(cb_arg, status);
 }
 

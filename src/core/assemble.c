@@ -47,8 +47,12 @@ static void sb_round_start(struct raid_array *a);
 static uint32_t
 slot_state(struct raid_array *a, unsigned i)
 {
-	if (atomic_load(&a->members[i].state) == URAID_MEMBER_ACTIVE)
+	int st = atomic_load(&a->members[i].state);
+
+	if (st == URAID_MEMBER_ACTIVE || (a->rebuild_finishing & (1ull << i)))
 		return SB_SLOT_ACTIVE;
+	if (st == URAID_MEMBER_REBUILDING)
+		return SB_SLOT_REBUILDING;
 	return a->members[i].desc ? SB_SLOT_FAILED : SB_SLOT_MISSING;
 }
 
@@ -76,6 +80,9 @@ sb_build(struct raid_array *a, struct sb *sb)
 		sb->slots[i].data_blocks = a->l.level == URAID_CONCAT
 						   ? a->l.concat_start[i + 1] - a->l.concat_start[i]
 						   : a->l.member_blocks;
+		if (sb->slots[i].state == SB_SLOT_REBUILDING)
+			sb->slots[i].rebuild_checkpoint_blocks =
+				atomic_load(&a->members[i].rebuilt) * a->l.strip_blocks;
 	}
 }
 
@@ -143,7 +150,7 @@ sb_round_start(struct raid_array *a)
 		struct sb_io *io;
 		int rc;
 
-		if (!raid_member_usable(rch, i))
+		if (!raid_member_writable(rch, i))
 			continue;
 		w->bufs[i] = aligned_alloc(4096, SB_AREA_BYTES);
 		io = malloc(sizeof(*io));
@@ -453,7 +460,8 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 				 (unsigned long)best->generation);
 			continue;
 		}
-		if (best->slots[s].state != SB_SLOT_ACTIVE) {
+		if (best->slots[s].state != SB_SLOT_ACTIVE &&
+		    best->slots[s].state != SB_SLOT_REBUILDING) {
 			snprintf(why[s], sizeof(why[s]), "%s (%s)",
 				 sb_slot_state_name(best->slots[s].state), c->name);
 			continue;
@@ -461,12 +469,16 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		if (members[s] != NULL)
 			continue; /* two copies of one member: the first one found */
 		members[s] = c->name;
-		present++;
+		if (best->slots[s].state == SB_SLOT_ACTIVE)
+			present++;
+		else
+			snprintf(why[s], sizeof(why[s]), "rebuilding (%s, from block %lu)", c->name,
+				 (unsigned long)best->slots[s].rebuild_checkpoint_blocks);
 	}
 	for (unsigned s = 0; s < best->num_slots; s++) {
 		char part[200];
 
-		if (members[s] != NULL)
+		if (members[s] != NULL && best->slots[s].state == SB_SLOT_ACTIVE)
 			continue;
 		snprintf(part, sizeof(part), "%sslot %u %s", missing[0] ? ", " : "", s, why[s]);
 		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);

@@ -175,6 +175,9 @@ struct raid_member {
 	char name[URAID_BDEV_NAME_MAX];
 	struct uraid_bdev_desc *desc;
 	_Atomic int state; /* enum uraid_member_state */
+	/* REBUILDING: member strips [0, rebuilt) hold good data and may be read; the rest are
+	 * only written (writes keep them current, the rebuild fills in the past). */
+	_Atomic uint64_t rebuilt;
 };
 
 struct raid_array {
@@ -201,6 +204,15 @@ struct raid_array {
 	struct sb_writer *sbw;
 	bool sb_clean; /* the next superblock write marks the array clean (shutdown) */
 	bool sb_wipe;  /* ... or erases the superblocks (delete with clear_superblocks) */
+
+	/* Reactor 0's: the rebuild in progress and the spares waiting. */
+	struct rebuild *rb;
+	uint64_t rebuild_finishing; /* slots the next superblock records as active */
+	struct spare *spares;
+	bool stopping;
+	/* Progress, read from any thread. */
+	_Atomic uint64_t rb_done_blocks, rb_total_blocks, rb_start_us, rb_targets;
+	_Atomic unsigned nspares;
 };
 
 struct stripe_head;
@@ -313,7 +325,10 @@ int mio_submit(struct member_io *mio);
 int mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
 		uint64_t len);
 void raid_member_failed(struct raid_array *a, unsigned member, int status);
-bool raid_member_usable(struct raid_channel *rch, unsigned member);
+/* Writable: active or rebuilding. Readable at member strip `unit`: active, or rebuilding and
+ * already rebuilt there. */
+bool raid_member_writable(struct raid_channel *rch, unsigned member);
+bool raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit);
 void raid_io_part_done(struct raid_io *rio, int status);
 struct raid_channel *raid_owner_channel(struct raid_array *a);
 void *raid_buf_get(struct raid_channel *rch);
@@ -338,9 +353,29 @@ int raid_create_from_sb(const struct uraid_array_opts *o, const struct sb *from,
 int raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, char *err,
 		 size_t err_len);
 
+/* --- rebuild.c: spares, member swaps, rebuild --- */
+
+struct rebuild_opts {
+	uint64_t window_kb;	/* SPDK's process_window_size_kb: data in flight */
+	uint64_t max_bw_mb_sec; /* SPDK's process_max_bandwidth_mb_sec; 0 = no cap */
+	uint64_t checkpoint_us; /* superblock checkpoint interval */
+};
+extern struct rebuild_opts g_rebuild_opts;
+
+/* Reactor 0: a slot failed (or was found rebuilding at assembly): take a spare / resume. */
+void raid_rebuild_kick(struct raid_array *a);
+/* Member strips of slot `member` covered once units [0, done) of the array are rebuilt. */
+uint64_t raid_units_to_member_strips(const struct raid_array *a, unsigned member, uint64_t done);
+uint64_t raid_rebuild_units(const struct raid_array *a);
+void raid_rebuild_free(struct raid_array *a);
+/* Reactor 0: stop the rebuild; then() runs once its parts are done. */
+void raid_rebuild_stop(struct raid_array *a, void (*then)(struct raid_array *a));
+/* Any reactor: a member failed; reactor 0 looks for a spare. */
+void raid_rebuild_notify(struct raid_array *a);
+
 /* --- stripe.c: the owner side (parity writes, degraded reads, mirror writes, checks) --- */
 
-enum part_kind { PART_WRITE, PART_ZEROES, PART_READ, PART_MIRROR, PART_CHECK };
+enum part_kind { PART_WRITE, PART_ZEROES, PART_READ, PART_MIRROR, PART_CHECK, PART_REBUILD };
 
 /* One stripe's (or, for mirrors, one strip's) share of an I/O; travels by message. */
 struct stripe_part {

@@ -180,11 +180,27 @@ mio_issue(struct member_io *mio)
 }
 
 bool
-raid_member_usable(struct raid_channel *rch, unsigned member)
+raid_member_writable(struct raid_channel *rch, unsigned member)
 {
+	int st = atomic_load_explicit(&rch->a->members[member].state, memory_order_acquire);
+
 	return rch->mch[member] != NULL &&
-	       atomic_load_explicit(&rch->a->members[member].state, memory_order_relaxed) ==
-		       URAID_MEMBER_ACTIVE;
+	       (st == URAID_MEMBER_ACTIVE || st == URAID_MEMBER_REBUILDING);
+}
+
+bool
+raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit)
+{
+	struct raid_member *mb = &rch->a->members[member];
+	int st = atomic_load_explicit(&mb->state, memory_order_acquire);
+
+	if (rch->mch[member] == NULL)
+		return false;
+	if (st == URAID_MEMBER_ACTIVE)
+		return true;
+	/* Acquire: the rebuild's writes below this position happen before we see it. */
+	return st == URAID_MEMBER_REBUILDING &&
+	       unit < atomic_load_explicit(&mb->rebuilt, memory_order_acquire);
 }
 
 int
@@ -193,7 +209,7 @@ mio_submit(struct member_io *mio)
 	struct raid_channel *rch = mio->rch;
 	int rc;
 
-	if (!raid_member_usable(rch, mio->member))
+	if (!raid_member_writable(rch, mio->member))
 		return -ENODEV;
 	rch->outstanding[mio->member]++;
 	if (!STAILQ_EMPTY(&rch->retry)) {
@@ -223,7 +239,7 @@ raid_poll(void *arg)
 	int did = 0;
 
 	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
-		int rc = raid_member_usable(rch, mio->member) ? mio_issue(mio) : -ENODEV;
+		int rc = raid_member_writable(rch, mio->member) ? mio_issue(mio) : -ENODEV;
 
 		if (rc == -ENOMEM || rc == -EAGAIN)
 			break;
@@ -285,8 +301,19 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	if (self)
 		raid_stat_add(a, uraid_reactor_index(self), RS_MEMBER_ERR, 1);
 	if (!atomic_compare_exchange_strong(&a->members[member].state, &expected,
-					    URAID_MEMBER_FAILED))
+					    URAID_MEMBER_FAILED)) {
+		/* A replacement that fails while being rebuilt was never counted as good. */
+		if (expected == URAID_MEMBER_REBUILDING &&
+		    atomic_compare_exchange_strong(&a->members[member].state, &expected,
+						   URAID_MEMBER_FAILED)) {
+			LOG_ERR("%s: replacement %s (slot %u) failed during its rebuild (%s)",
+				a->bdev.name, a->members[member].name, member, strerror(-status));
+			if (a->has_sb)
+				raid_sb_update(a, NULL);
+			raid_rebuild_notify(a);
+		}
 		return;
+	}
 	atomic_fetch_add(&a->failed, 1);
 	LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
 		a->members[member].name, member, strerror(-status),
@@ -298,6 +325,8 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 		LOG_ERR("%s: more members failed than %s tolerates; all I/O fails with EIO until "
 			"members are restored",
 			a->bdev.name, uraid_raid_level_name(a->l.level));
+	} else if (a->parity || a->mirrored) {
+		raid_rebuild_notify(a); /* a spare, if there is one, takes the slot */
 	}
 }
 
@@ -389,7 +418,9 @@ pick_copy(struct raid_channel *rch, uint64_t lba, uint64_t num, struct layout_ch
 		struct layout_chunk ch;
 
 		layout_map(&a->l, lba, num, c, &ch);
-		if (raid_member_usable(rch, ch.member) && rch->outstanding[ch.member] < best) {
+		if (raid_member_readable(rch, ch.member,
+					 ch.member_offset_blocks / a->l.strip_blocks) &&
+		    rch->outstanding[ch.member] < best) {
 			best = rch->outstanding[ch.member];
 			*out = ch;
 			found = 0;
@@ -417,7 +448,8 @@ read_range(struct raid_io *rio, uint64_t lba, uint64_t num, uint64_t byte_off)
 			ok = pick_copy(rch, lba, ch.num_blocks, &ch) == 0;
 		} else {
 			layout_map(&a->l, lba, num, 0, &ch);
-			ok = raid_member_usable(rch, ch.member);
+			ok = raid_member_readable(rch, ch.member,
+						  ch.member_offset_blocks / a->l.strip_blocks);
 		}
 		if (!ok && a->parity) {
 			uint64_t sdata = layout_stripe_data_blocks(&a->l);
@@ -562,7 +594,7 @@ flush_all(struct raid_io *rio)
 	for (unsigned i = 0; i < rch->a->l.n; i++) {
 		struct member_io *mio;
 
-		if (!raid_member_usable(rch, i))
+		if (!raid_member_writable(rch, i))
 			continue;
 		mio = mio_alloc(rch, i, 0);
 		if (mio == NULL) {
@@ -775,18 +807,39 @@ clean_sb_written(struct raid_array *a, int status)
 	raid_release(a);
 }
 
+static void
+destruct_continue(struct raid_array *a)
+{
+	raid_rebuild_free(a);
+	if (a->has_sb) {
+		/* A clean shutdown: say so on the members before letting them go. */
+		if (!a->sb_wipe)
+			a->sb_clean = true;
+		raid_sb_update(a, clean_sb_written);
+	} else {
+		raid_release(a);
+	}
+}
+
+static void
+destruct_on_reactor0(void *arg)
+{
+	struct raid_array *a = arg;
+
+	/* Stop the rebuild (its parts run on the owners' channels) before anything goes. */
+	a->stopping = true;
+	if (a->rb != NULL)
+		raid_rebuild_stop(a, destruct_continue);
+	else
+		destruct_continue(a);
+}
+
 static int
 raid_destruct(struct uraid_bdev *bdev)
 {
 	struct raid_array *a = raid_from_bdev(bdev);
 
-	if (a->has_sb) {
-		/* A clean shutdown: say so on the members before letting them go. */
-		a->sb_clean = true;
-		raid_sb_update(a, clean_sb_written);
-	} else {
-		raid_release(a);
-	}
+	uraid_reactor_send(uraid_reactor_get(0), destruct_on_reactor0, a);
 	return 1; /* finished in raid_free, once the members are closed */
 }
 
@@ -1060,6 +1113,14 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		snprintf(a->members[i].name, sizeof(a->members[i].name), "%s",
 			 o->members[i] ? o->members[i] : "");
 		atomic_init(&a->members[i].state, URAID_MEMBER_ACTIVE);
+		if (from != NULL && o->members[i] != NULL &&
+		    from->slots[i].state == SB_SLOT_REBUILDING) {
+			/* Resume: good up to the checkpoint, written from here on. */
+			atomic_init(&a->members[i].state, URAID_MEMBER_REBUILDING);
+			atomic_init(&a->members[i].rebuilt,
+				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
+			a->failed++;
+		}
 		if (o->members[i] == NULL) {
 			/* Missing at assembly: counted as failed from the start. */
 			atomic_init(&a->members[i].state, URAID_MEMBER_FAILED);
@@ -1119,6 +1180,8 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		err_set(err, err_len, "cannot register '%s'", o->name);
 		goto err_device;
 	}
+	if (a->failed > 0 && (a->parity || a->mirrored))
+		raid_rebuild_notify(a); /* resume a rebuild found in the superblock */
 	*out = &a->bdev;
 	return 0;
 
@@ -1177,6 +1240,22 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->online = atomic_load(&a->online);
 	info->superblock = a->has_sb;
 	info->data_offset_blocks = a->data_offset_blocks;
+	info->spares = atomic_load(&a->nspares);
+	info->rebuild.target_mask = (uint32_t)atomic_load(&a->rb_targets);
+	info->rebuild.active = info->rebuild.target_mask != 0;
+	if (info->rebuild.active) {
+		uint64_t done = atomic_load(&a->rb_done_blocks);
+		uint64_t total = atomic_load(&a->rb_total_blocks);
+		uint64_t us = uraid_now_us() - atomic_load(&a->rb_start_us);
+
+		info->rebuild.done_blocks = done;
+		info->rebuild.total_blocks = total;
+		info->rebuild.rate_kib_s = us ? done * a->bdev.block_size / 1024 * 1000000 / us : 0;
+		info->rebuild.eta_s = info->rebuild.rate_kib_s
+					      ? (total - done) * a->bdev.block_size / 1024 /
+							info->rebuild.rate_kib_s
+					      : 0;
+	}
 	for (unsigned i = 0; i < a->l.n; i++) {
 		snprintf(info->members[i].name, sizeof(info->members[i].name), "%s",
 			 a->members[i].name);

@@ -73,7 +73,8 @@ struct stripe_op {
 	uint32_t flags;
 	uint64_t r0, r1;
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
-	uint64_t lost;
+	uint64_t lost;					     /* columns that cannot be read here */
+	uint64_t targets;     /* ... of which these are written (rebuilding members) */
 	uint64_t col_set;     /* columns whose col[] is set */
 	uint64_t col_scratch; /* ... and of those, which hold pool buffers */
 	uint64_t old_set;
@@ -406,9 +407,15 @@ op_plan(struct stripe_op *op)
 	op_release_buffers(op);
 	op->restart = false;
 	op->lost = 0;
+	op->targets = 0;
 	for (unsigned c = 0; c < n; c++) {
-		if (!raid_member_usable(op->rch, col_member(op, c)))
+		unsigned mb = col_member(op, c);
+
+		if (!raid_member_readable(op->rch, mb, op->sh->stripe)) {
 			op->lost |= 1ull << c;
+			if (raid_member_writable(op->rch, mb))
+				op->targets |= 1ull << c;
+		}
 	}
 	if ((unsigned)__builtin_popcountll(op->lost) > l->m || !atomic_load(&a->online)) {
 		op->status = -EIO;
@@ -423,7 +430,7 @@ op_plan(struct stripe_op *op)
 		if (op->lo[i] != 0 || op->hi[i] != l->strip_blocks)
 			full = false;
 	}
-	if (op->kind == PART_READ || op->kind == PART_CHECK || op->lost)
+	if (op->kind == PART_READ || op->kind == PART_CHECK || op->kind == PART_REBUILD || op->lost)
 		op->mode = MODE_DEGRADED;
 	else if (full)
 		op->mode = MODE_FULL;
@@ -518,7 +525,7 @@ op_compute(struct stripe_op *op)
 		rc = code_decode(&a->code, &op->rch->dec, len, op->col, op->lost);
 		if (rc != 0)
 			return rc;
-		if (op->kind == PART_READ || op->kind == PART_CHECK)
+		if (op->kind == PART_READ || op->kind == PART_CHECK || op->kind == PART_REBUILD)
 			return 0;
 		for (unsigned i = 0; i < l->k; i++) {
 			if (touched(op, i))
@@ -616,7 +623,15 @@ op_write(struct stripe_op *op)
 	for (unsigned i = 0; i < l->k + l->m; i++) {
 		bool data = i < l->k;
 
-		if (op->lost & (1ull << i))
+		if (op->targets & (1ull << i)) {
+			/* A rebuilding member: degraded mode rebuilt the whole column over the
+			 * rows, so it gets all of them. */
+			rc = op_io(op, i, URAID_IO_WRITE, op->r0, op->r1, op->col[i], NULL, 0);
+			if (rc == -ENOMEM)
+				op->status = rc;
+			continue;
+		}
+		if (op->lost & (1ull << i) || op->kind == PART_REBUILD)
 			continue;
 		if (data && !touched(op, i))
 			continue;
@@ -679,6 +694,8 @@ mirror_check_start(struct stripe_op *op)
 	struct raid_array *a = op->a;
 	uint64_t lba = part->stripe * a->l.strip_blocks;
 
+	op_release_buffers(op);
+	op->restart = false;
 	op->state = OP_READ;
 	op->pending = 1;
 	op->r0 = 0;
@@ -688,10 +705,13 @@ mirror_check_start(struct stripe_op *op)
 		int rc;
 
 		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
-		if (!raid_member_usable(op->rch, ch.member)) {
-			part->unreadable = true; /* only copies read are compared */
+		if (!raid_member_readable(op->rch, ch.member,
+					  ch.member_offset_blocks / a->l.strip_blocks)) {
+			part->unreadable = op->kind == PART_CHECK; /* only copies read compare */
 			continue;
 		}
+		if (op->kind == PART_REBUILD && op->col_set != 0)
+			continue; /* a rebuild reads one good copy */
 		if (op_scratch(op, c) == NULL) {
 			op->status = -ENOMEM;
 			break;
@@ -702,6 +722,36 @@ mirror_check_start(struct stripe_op *op)
 			op->status = rc;
 		else if (rc != 0)
 			part->unreadable = true;
+	}
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+/* Mirror rebuild: the copy read goes to every copy that is written but not yet readable. */
+static void
+mirror_rebuild_write(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	struct raid_array *a = op->a;
+	uint64_t lba = part->stripe * a->l.strip_blocks;
+	uint8_t *src = op->col_set ? op->col[__builtin_ctzll(op->col_set)] : NULL;
+
+	op->state = OP_WRITE;
+	op->pending = 1;
+	if (src == NULL && op->status == 0)
+		op->status = -EIO; /* no readable copy */
+	for (unsigned c = 0; c < a->l.copies && src != NULL && op->status == 0; c++) {
+		struct layout_chunk ch;
+		uint64_t unit;
+
+		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
+		unit = ch.member_offset_blocks / a->l.strip_blocks;
+		if (raid_member_readable(op->rch, ch.member, unit) ||
+		    !raid_member_writable(op->rch, ch.member))
+			continue;
+		if (op_member_io(op, ch.member, URAID_IO_WRITE, ch.member_offset_blocks,
+				 ch.num_blocks, src, NULL, 0, 0) == -ENOMEM)
+			op->status = -ENOMEM;
 	}
 	if (--op->pending == 0)
 		op_advance(op);
@@ -750,8 +800,8 @@ op_advance(struct stripe_op *op)
 				mirror_start(op);
 				return;
 			}
-			if (op->kind == PART_CHECK && a->mirrored) {
-				mirror_check_start(op);
+			if ((op->kind == PART_CHECK || op->kind == PART_REBUILD) && a->mirrored) {
+				mirror_check_start(op); /* reads; a rebuild then writes */
 				return;
 			}
 			op_plan(op); /* issues reads, comes back here when they are done */
@@ -760,6 +810,14 @@ op_advance(struct stripe_op *op)
 			if (op->status != 0) {
 				op->state = OP_DONE;
 				break;
+			}
+			if (a->mirrored && op->kind == PART_REBUILD) {
+				if (op->restart) { /* the copy read failed: read another */
+					op->state = OP_PLAN;
+					break;
+				}
+				mirror_rebuild_write(op);
+				return;
 			}
 			if (a->mirrored) { /* mirror check: compare every copy with the first */
 				struct stripe_part *part = op->parts[0];
@@ -800,6 +858,10 @@ op_advance(struct stripe_op *op)
 				op_check_parity(op);
 				op->state = OP_DONE;
 				break;
+			}
+			if (op->kind == PART_REBUILD) {
+				op_write(op); /* the targets only */
+				return;
 			}
 			raid_stat_add(a, op->rch->reactor,
 				      op->mode == MODE_FULL  ? RS_FULL
@@ -891,8 +953,8 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	if (op->nparts > 1)
 		raid_stat_add(a, rch->reactor, RS_MERGED, 1);
 	if (a->parity) {
-		if (op->kind == PART_CHECK) {
-			/* A check reads the stripe whole. */
+		if (op->kind == PART_CHECK || op->kind == PART_REBUILD) {
+			/* Checks and rebuilds take the stripe whole. */
 			for (unsigned i = 0; i < a->l.k; i++) {
 				op->lo[i] = 0;
 				op->hi[i] = a->l.strip_blocks;

@@ -239,6 +239,12 @@ uraid_put_io_channel(struct uraid_io_channel *ch)
 	uraid_reactor_send(ch->reactor, channel_destroy_deferred, ch);
 }
 
+void
+uraid_io_channel_hold(struct uraid_io_channel *ch)
+{
+	ch->refs++;
+}
+
 void *
 uraid_io_channel_get_ctx(struct uraid_io_channel *ch)
 {

@@ -215,7 +215,12 @@ raid_to_json(struct uraid_bdev *bdev)
 		json_object_set_new(m, "name", json_string(info.members[i].name));
 		json_object_set_new(m, "uuid", json_string(muuid));
 		json_object_set_new(m, "is_configured", json_boolean(active));
-		json_object_set_new(m, "state", json_string(active ? "active" : "failed"));
+		json_object_set_new(m, "state",
+				    json_string(active ? "active"
+						: info.members[i].state == URAID_MEMBER_REBUILDING
+							? "rebuilding"
+						: mb ? "failed"
+						     : "missing"));
 		json_object_set_new(m, "data_offset",
 				    json_integer((json_int_t)info.data_offset_blocks));
 		json_array_append_new(list, m);
@@ -241,6 +246,27 @@ raid_to_json(struct uraid_bdev *bdev)
 	if (info.level == URAID_RAID10)
 		json_object_set_new(o, "copies", json_integer(info.copies));
 	json_object_set_new(o, "base_bdevs_list", list);
+	json_object_set_new(o, "num_spares", json_integer(info.spares));
+	if (info.rebuild.active) {
+		unsigned t = (unsigned)__builtin_ctz(info.rebuild.target_mask);
+		json_t *proc = json_object(), *prog = json_object();
+
+		json_object_set_new(proc, "type", json_string("rebuild"));
+		json_object_set_new(proc, "target", json_string(info.members[t].name));
+		json_object_set_new(prog, "blocks",
+				    json_integer((json_int_t)info.rebuild.done_blocks));
+		json_object_set_new(
+			prog, "percent",
+			json_integer(info.rebuild.total_blocks
+					     ? (json_int_t)(info.rebuild.done_blocks * 100 /
+							    info.rebuild.total_blocks)
+					     : 0));
+		json_object_set_new(proc, "progress", prog);
+		json_object_set_new(proc, "rate_kib_s",
+				    json_integer((json_int_t)info.rebuild.rate_kib_s));
+		json_object_set_new(proc, "eta_s", json_integer((json_int_t)info.rebuild.eta_s));
+		json_object_set_new(o, "process", proc);
+	}
 	return o;
 }
 
@@ -295,11 +321,134 @@ rpc_bdev_raid_get_bdevs(struct rpc_request *req, const json_t *params)
 	rpc_result(req, c.arr);
 }
 
+struct member_params {
+	const char *raid_bdev;
+	const char *base_bdev;
+	const char *name;
+};
+
+static const struct param_spec add_spec[] = {
+	PARAM(struct member_params, raid_bdev, PT_STRING, true),
+	PARAM(struct member_params, base_bdev, PT_STRING, true),
+};
+
+static struct uraid_bdev *
+find_array(struct rpc_request *req, const char *name)
+{
+	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
+
+	if (b == NULL || !uraid_bdev_is_array(b)) {
+		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, name);
+		return NULL;
+	}
+	return b;
+}
+
+/* SPDK's bdev_raid_add_base_bdev and uraid's bdev_raid_add_spare: the bdev joins the array as
+ * a spare and takes a failed slot at once if there is one (then it is rebuilt). */
+static void
+rpc_bdev_raid_add_base_bdev(struct rpc_request *req, const json_t *params)
+{
+	struct member_params p = {0};
+	struct uraid_bdev *b;
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(add_spec), &p) != 0)
+		return;
+	b = find_array(req, p.raid_bdev);
+	if (b == NULL)
+		return;
+	rc = uraid_array_add_spare(b, p.base_bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot add '%s' to '%s': %s", req->method, p.base_bdev,
+			  p.raid_bdev, err);
+		return;
+	}
+	rpc_result_bool(req, true);
+}
+
+static const struct param_spec remove_spec[] = {
+	PARAM(struct member_params, name, PT_STRING, true),
+};
+
+static int
+find_holder(struct uraid_bdev *bdev, void *ctx)
+{
+	struct member_params *p = ctx;
+	struct uraid_array_info info;
+
+	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, &info) != 0)
+		return 0;
+	for (unsigned i = 0; i < info.num_members; i++) {
+		if (strcmp(info.members[i].name, p->name) == 0) {
+			p->raid_bdev = uraid_bdev_get_name(bdev);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* SPDK's bdev_raid_remove_base_bdev: the member leaves its array (which goes on degraded). */
+static void
+rpc_bdev_raid_remove_base_bdev(struct rpc_request *req, const json_t *params)
+{
+	struct member_params p = {0};
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(remove_spec), &p) != 0)
+		return;
+	uraid_bdev_foreach(find_holder, &p);
+	if (p.raid_bdev == NULL) {
+		rpc_error(req, -ENODEV, "%s: '%s' is not a member of any array", req->method,
+			  p.name);
+		return;
+	}
+	rc = uraid_array_remove_member(uraid_bdev_get_by_name(p.raid_bdev), p.name, err,
+				       sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: %s", req->method, err);
+		return;
+	}
+	rpc_result_bool(req, true);
+}
+
+struct options_params {
+	uint64_t process_window_size_kb;
+	uint64_t process_max_bandwidth_mb_sec;
+};
+
+static const struct param_spec options_spec[] = {
+	PARAM(struct options_params, process_window_size_kb, PT_U64, false),
+	PARAM(struct options_params, process_max_bandwidth_mb_sec, PT_U64, false),
+};
+
+static void
+rpc_bdev_raid_set_options(struct rpc_request *req, const json_t *params)
+{
+	struct options_params p;
+
+	uraid_raid_get_options(&p.process_window_size_kb, &p.process_max_bandwidth_mb_sec);
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(options_spec), &p) != 0)
+		return;
+	if (uraid_raid_set_options(p.process_window_size_kb, p.process_max_bandwidth_mb_sec) != 0) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'process_window_size_kb' must be at least 1", req->method);
+		return;
+	}
+	rpc_result_bool(req, true);
+}
+
 const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_create", rpc_bdev_raid_create, "create an array"},
 	{"bdev_raid_delete", rpc_bdev_raid_delete, "delete an array"},
 	{"bdev_raid_get_bdevs", rpc_bdev_raid_get_bdevs, "list arrays"},
 	{"bdev_raid_examine", rpc_bdev_raid_examine, "assemble arrays from superblocks found"},
+	{"bdev_raid_add_base_bdev", rpc_bdev_raid_add_base_bdev, "add a member (or spare)"},
+	{"bdev_raid_add_spare", rpc_bdev_raid_add_base_bdev, "add a hot spare"},
+	{"bdev_raid_remove_base_bdev", rpc_bdev_raid_remove_base_bdev, "take a member out"},
+	{"bdev_raid_set_options", rpc_bdev_raid_set_options, "rebuild window and bandwidth cap"},
 	{"bdev_wait_for_examine", rpc_bdev_wait_for_examine, "examine bdevs for arrays now"},
 };
 const size_t raid_rpc_num_methods = ARRAY_SIZE(raid_rpc_methods);

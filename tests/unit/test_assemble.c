@@ -13,8 +13,8 @@
 #include "core/core.h"
 #include "uraid/array.h"
 
-#define BS	4096
-#define MBLKS	1024 /* 4 MiB members */
+#define BS    4096
+#define MBLKS 1024 /* 4 MiB members */
 
 static void
 make_rams(unsigned n)
@@ -320,8 +320,8 @@ test_dirty_degraded_needs_force(void)
 static void
 test_create_over_used_members(void)
 {
-	struct uraid_array_opts o = {.name = "x", .level = URAID_RAID1, .members = g_m,
-				     .num_members = 2};
+	struct uraid_array_opts o = {
+		.name = "x", .level = URAID_RAID1, .members = g_m, .num_members = 2};
 	struct uraid_bdev *b;
 	char err[256];
 	uint64_t blocks;

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Rebuild onto spares, under load: fail members (by I/O errors) while a workload runs, add
+ * spares, keep the workload going while they are rebuilt, then check every block against the
+ * model, run the parity check, and fail other members so that reads must use the rebuilt
+ * ones. Also: two (and three) failures rebuilt in one pass, a rebuild that resumes from its
+ * superblock checkpoint, a target that fails mid-rebuild, and bad spares.
+ */
+#include <stdlib.h>
+
+#include "bdev/bdev_priv.h"
+#include "core/core.h"
+#include "uraid/array.h"
+
+#define REACTORS 2
+#include "workload.h"
+
+#define BS 512
+
+struct rcfg {
+	const char *level;
+	unsigned n, k, m, copies;
+	unsigned fail; /* members failed at once */
+};
+
+static char g_names[40][16];
+static const char *g_ptrs[40];
+
+static void
+make_members(unsigned n, uint64_t blocks)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct fault_bdev_opts fo = {0};
+		struct uraid_bdev *b;
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		snprintf(g_names[i], sizeof(g_names[i]), "f%u", i);
+		fo.name = g_names[i];
+		fo.base_name = ram;
+		CHECK_EQ(ram_bdev_create(ram, blocks, BS, NULL, &b), 0);
+		CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+		g_ptrs[i] = g_names[i];
+	}
+}
+
+static void
+make_spares(unsigned n, uint64_t blocks)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct uraid_bdev *b;
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%u", i);
+		CHECK_EQ(ram_bdev_create(name, blocks, BS, NULL, &b), 0);
+	}
+}
+
+static void
+fail_member(unsigned i)
+{
+	struct fault_rule_opts r = {.io_type_mask = (1u << URAID_IO_NUM_TYPES) - 1,
+				    .kind = FAULT_FAILURE, .count = -1, .probability_ppm = 1000000};
+
+	CHECK_EQ(fault_inject(g_names[i], &r), 0);
+}
+
+static struct uraid_bdev *
+create(const struct rcfg *c, bool sb)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b = NULL;
+	char err[256];
+
+	o.name = "a";
+	CHECK_EQ(uraid_raid_level_parse(c->level, &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 4;
+	o.members = g_ptrs;
+	o.num_members = c->n;
+	o.copies = c->copies;
+	o.data_chunks = c->k;
+	o.parity_chunks = c->m;
+	o.superblock = sb;
+	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
+		fprintf(stderr, "create: %s\n", err);
+	return b;
+}
+
+static struct uraid_array_info
+info_of(struct uraid_bdev *a)
+{
+	struct uraid_array_info info;
+
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	return info;
+}
+
+struct check_out {
+	_Atomic bool done;
+	int status;
+	struct uraid_array_check_result r;
+};
+
+static void
+check_cb(void *arg, int status, const struct uraid_array_check_result *r)
+{
+	struct check_out *c = arg;
+
+	c->status = status;
+	c->r = *r;
+	atomic_store(&c->done, true);
+}
+
+static void
+check_msg(void *arg)
+{
+	CHECK_EQ(uraid_array_check(uraid_bdev_get_by_name("a"), check_cb, arg), 0);
+}
+
+static struct uraid_array_check_result
+run_check(void)
+{
+	struct check_out c = {0};
+
+	uraid_reactor_send(uraid_reactor_get(1), check_msg, &c);
+	uraid_runtime_wait(&c.done);
+	return c.r;
+}
+
+static void
+teardown(unsigned n, unsigned spares)
+{
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	for (unsigned i = 0; i < n; i++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
+		CHECK_EQ(test_delete_bdev(ram), 0);
+	}
+	for (unsigned i = 0; i < spares; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%u", i);
+		if (uraid_bdev_get_by_name(name))
+			CHECK_EQ(test_delete_bdev(name), 0);
+	}
+}
+
+static void
+rebuild_case(const struct rcfg *c)
+{
+	struct uraid_array_check_result r;
+	struct uraid_array_info info;
+	struct uraid_bdev *a;
+	struct wl wl;
+	char err[256];
+	unsigned rounds = 0;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	uraid_raid_set_options(8, 0); /* a small window: the rebuild interleaves with the load */
+	make_members(c->n, 2048);
+	make_spares(c->fail, 2048);
+	a = create(c, false);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 300, 8, 40, 0, NULL);
+	for (unsigned f = 0; f < c->fail; f++)
+		fail_member(f * 2 % c->n); /* spread out: members 0, 2, 4 ... */
+	wl_run(&wl, 300, 8, 40, 0, NULL); /* the array finds out, and goes on degraded */
+	info = info_of(a);
+	CHECK_EQ(info.failed_members, c->fail);
+	for (unsigned f = 0; f < c->fail; f++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%u", f);
+		CHECK_EQ(uraid_array_add_spare(a, name, err, sizeof(err)), 0);
+	}
+	/* Keep writing and reading while the rebuild runs. */
+	do {
+		wl_run(&wl, 50, 8, 40, 0, NULL);
+		info = info_of(a);
+	} while ((info.rebuild.active || info.failed_members) && ++rounds < 2000);
+	CHECK(rounds > 1); /* it did run under load */
+	CHECK_EQ(info.failed_members, 0);
+	CHECK(!info.rebuild.active);
+	for (unsigned f = 0; f < c->fail; f++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%u", f);
+		CHECK(strcmp(info.members[f * 2 % c->n].name, name) == 0);
+		CHECK_EQ(info.members[f * 2 % c->n].state, URAID_MEMBER_ACTIVE);
+	}
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	r = run_check();
+	CHECK_EQ(r.bad_stripes, 0);
+	CHECK_EQ(r.unreadable, 0);
+	/* Now lose members that were never replaced: reads must come from the rebuilt ones. */
+	for (unsigned f = 0, failed = 0; failed < c->fail && f < c->n; f++) {
+		if (f % 2 == 1 || f >= 2 * c->fail) {
+			CHECK_EQ(uraid_array_fail_member(a, f), 0);
+			failed++;
+		}
+	}
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	if (wl.errors || wl.mismatches)
+		fprintf(stderr, "  case %s n=%u fail=%u\n", c->level, c->n, c->fail);
+	wl_close(&wl);
+	teardown(c->n, c->fail);
+	uraid_raid_set_options(1024, 0);
+	uraid_runtime_stop();
+}
+
+static void
+test_rebuild_under_load(void)
+{
+	static const struct rcfg cfgs[] = {
+		{"raid1", 2, 0, 0, 0, 1},  {"raid1", 3, 0, 0, 0, 2},	{"raid10", 4, 0, 0, 2, 1},
+		{"raid5", 4, 0, 0, 0, 1},  {"raid5f", 5, 0, 0, 0, 1}, {"raid6", 5, 0, 0, 0, 2},
+		{"ec", 7, 4, 3, 0, 3},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++)
+		rebuild_case(&cfgs[i]);
+}
+
+/* A rebuild stopped half way (the array shut down) resumes from its checkpoint. */
+static void
+test_resume_from_checkpoint(void)
+{
+	struct rcfg c = {"raid5", 4, 0, 0, 0, 1};
+	struct uraid_array_info info;
+	struct uraid_bdev *a;
+	struct wl wl;
+	char err[256], report[1024];
+	uint64_t at_stop, total;
+	uint8_t *saved_model;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	make_members(c.n, 4096);
+	make_spares(1, 4096);
+	a = create(&c, true);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 400, 8, 40, 0, NULL);
+	fail_member(1);
+	wl_run(&wl, 100, 8, 40, 0, NULL);
+	/* 1 MB/s and a 1 ms checkpoint: the manual clock decides how far it gets. */
+	uraid_raid_set_options(4, 1);
+	g_rebuild_opts.checkpoint_us = 1000;
+	CHECK_EQ(uraid_array_add_spare(a, "s0", err, sizeof(err)), 0);
+	for (int i = 0; i < 40; i++) {
+		uraid_runtime_advance_us(5000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	info = info_of(a);
+	CHECK(info.rebuild.active);
+	at_stop = info.rebuild.done_blocks;
+	total = info.rebuild.total_blocks;
+	CHECK(at_stop > 0 && at_stop < total);
+	saved_model = malloc(wl.blocks * wl.bs);
+	memcpy(saved_model, wl.model, wl.blocks * wl.bs);
+	wl_close(&wl);
+	/* Shut down mid-rebuild; the superblocks keep the checkpoint. */
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(fault_clear("f1"), 0); /* the old member is readable again, but stale */
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	CHECK(strstr(report, "rebuilding (s0, from block") != NULL);
+	CHECK(strstr(report, "slot 1 ") != NULL);
+	a = uraid_bdev_get_by_name("a");
+	REQUIRE(a != NULL);
+	uraid_runtime_poll_until_idle(10);
+	info = info_of(a);
+	CHECK(info.rebuild.active);
+	/* Resumed near where it stopped, not from zero (the last checkpoint may trail a bit). */
+	CHECK(info.rebuild.done_blocks > 0);
+	CHECK(info.rebuild.done_blocks + 64 >= at_stop);
+	uraid_raid_set_options(1024, 0);
+	for (int i = 0; i < 1000 && info_of(a).rebuild.active; i++) {
+		uraid_runtime_advance_us(5000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	info = info_of(a);
+	CHECK(!info.rebuild.active);
+	CHECK_EQ(info.failed_members, 0);
+	REQUIRE(wl_open(&wl, "a"));
+	memcpy(wl.model, saved_model, wl.blocks * wl.bs);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	wl_close(&wl);
+	free(saved_model);
+	g_rebuild_opts.checkpoint_us = 1000000;
+	teardown(c.n, 1);
+	uraid_runtime_stop();
+}
+
+/* The spare fails while it is being rebuilt: the rebuild stops, the next spare takes over. */
+static void
+test_target_fails(void)
+{
+	struct rcfg c = {"raid6", 5, 0, 0, 0, 1};
+	struct uraid_array_info info;
+	struct fault_bdev_opts fo = {.name = "fs", .base_name = "s0"};
+	struct uraid_bdev *a, *b;
+	struct wl wl;
+	char err[256];
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	make_members(c.n, 2048);
+	make_spares(2, 2048);
+	CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+	a = create(&c, false);
+	REQUIRE(a != NULL && wl_open(&wl, "a"));
+	wl_run(&wl, 300, 8, 40, 0, NULL);
+	CHECK_EQ(uraid_array_fail_member(a, 3), 0);
+	uraid_raid_set_options(4, 1);
+	CHECK_EQ(uraid_array_add_spare(a, "fs", err, sizeof(err)), 0);
+	for (int i = 0; i < 10; i++) {
+		uraid_runtime_advance_us(2000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	CHECK(info_of(a).rebuild.active);
+	{
+		struct fault_rule_opts r = {.io_type_mask = 1u << URAID_IO_WRITE,
+					    .kind = FAULT_FAILURE, .count = -1,
+					    .probability_ppm = 1000000};
+
+		CHECK_EQ(fault_inject("fs", &r), 0);
+	}
+	CHECK_EQ(uraid_array_add_spare(a, "s1", err, sizeof(err)), 0);
+	uraid_raid_set_options(1024, 0);
+	for (int i = 0; i < 2000 && (info_of(a).rebuild.active || info_of(a).failed_members); i++) {
+		uraid_runtime_advance_us(2000);
+		wl_run(&wl, 10, 4, 20, 0, NULL);
+	}
+	info = info_of(a);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK(strcmp(info.members[3].name, "s1") == 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	wl_close(&wl);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(test_delete_bdev("fs"), 0);
+	for (unsigned i = 0; i < c.n; i++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
+		CHECK_EQ(test_delete_bdev(ram), 0);
+	}
+	CHECK_EQ(test_delete_bdev("s0"), 0);
+	CHECK_EQ(test_delete_bdev("s1"), 0);
+	uraid_runtime_stop();
+}
+
+static void
+test_bad_spares(void)
+{
+	struct rcfg c5 = {"raid5", 3, 0, 0, 0, 0}, c0 = {"raid0", 2, 0, 0, 0, 0};
+	struct uraid_bdev *a, *b;
+	char err[256];
+
+	REQUIRE(start_manual(1) == 0);
+	make_members(3, 1024);
+	CHECK_EQ(ram_bdev_create("small", 512, BS, NULL, &b), 0);
+	CHECK_EQ(ram_bdev_create("big4k", 1024, 4096, NULL, &b), 0);
+	a = create(&c5, false);
+	REQUIRE(a != NULL);
+	CHECK_EQ(uraid_array_add_spare(a, "small", err, sizeof(err)), -ENOSPC);
+	CHECK(strstr(err, "too small") != NULL);
+	CHECK_EQ(uraid_array_add_spare(a, "big4k", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "512") != NULL);
+	CHECK_EQ(uraid_array_add_spare(a, "nope", err, sizeof(err)), -ENODEV);
+	CHECK_EQ(uraid_array_add_spare(a, "f0", err, sizeof(err)), -EBUSY); /* a member */
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(100);
+	a = create(&c0, false);
+	REQUIRE(a != NULL);
+	CHECK_EQ(uraid_array_add_spare(a, "small", err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "no redundancy") != NULL);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(100);
+	for (unsigned i = 0; i < 3; i++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
+		CHECK_EQ(test_delete_bdev(ram), 0);
+	}
+	CHECK_EQ(test_delete_bdev("small"), 0);
+	CHECK_EQ(test_delete_bdev("big4k"), 0);
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_bad_spares), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
+	  TEST(test_target_fails))

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A random workload for array tests, driven from the test thread over REACTORS manual-poll
+ * reactors: writes of random size with FUA now and then, reads checked against a model of
+ * what was written, flushes, unmap and zeroes; scattered and misaligned iovecs; ops in flight
+ * never overlap, so the model is exact. Define REACTORS before including.
+ */
+#ifndef URAID_TEST_WORKLOAD_H
+#define URAID_TEST_WORKLOAD_H
+
+#include <stdlib.h>
+
+#include "bdev_util.h"
+
+struct wl;
+
+struct wl_op {
+	struct wl *wl;
+	unsigned reactor;
+	enum sync_op type;
+	uint64_t lba, num;
+	uint8_t *buf;
+	struct iovec iov[3];
+	int iovcnt;
+};
+
+struct wl {
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch[REACTORS];
+	uint32_t bs;
+	uint64_t blocks;
+	uint8_t *model;
+	uint8_t *busy;
+	unsigned inflight;
+	uint64_t done, errors, mismatches;
+	bool zeroes_ok;
+	int expect_status; /* 0, or -EIO when the array is expected to fail I/O */
+};
+
+static inline void
+wl_done(void *arg, int status)
+{
+	struct wl_op *op = arg;
+	struct wl *wl = op->wl;
+	uint64_t len = op->num * wl->bs;
+
+	if (status != wl->expect_status) {
+		if (wl->errors++ < 5)
+			fprintf(stderr, "op %d at %lu+%lu: status %d, expected %d\n", op->type,
+				(unsigned long)op->lba, (unsigned long)op->num, status,
+				wl->expect_status);
+	} else if (status == 0) {
+		if (op->type == SYNC_WRITE)
+			memcpy(wl->model + op->lba * wl->bs, op->buf, len);
+		else if (op->type == SYNC_ZEROES || op->type == SYNC_UNMAP)
+			memset(wl->model + op->lba * wl->bs, 0, len);
+		else if (op->type == SYNC_READ &&
+			 memcmp(wl->model + op->lba * wl->bs, op->buf, len)) {
+			if (wl->mismatches++ < 5) {
+				uint64_t b = 0;
+
+				while (memcmp(wl->model + (op->lba + b) * wl->bs,
+					      op->buf + b * wl->bs, wl->bs) == 0)
+					b++;
+				fprintf(stderr,
+					"read at %lu+%lu differs from the model at block %lu\n",
+					(unsigned long)op->lba, (unsigned long)op->num,
+					(unsigned long)(op->lba + b));
+			}
+		}
+	}
+	if (op->type != SYNC_FLUSH)
+		memset(wl->busy + op->lba, 0, op->num);
+	wl->done++;
+	wl->inflight--;
+	free(op->buf);
+	free(op);
+}
+
+static inline void
+wl_submit_msg(void *arg)
+{
+	struct wl_op *op = arg;
+	struct wl *wl = op->wl;
+	struct uraid_io_channel *ch = wl->ch[op->reactor];
+	int rc = -EINVAL;
+
+	switch (op->type) {
+	case SYNC_READ:
+		rc = uraid_bdev_readv(wl->desc, ch, op->iov, op->iovcnt, op->lba, op->num, wl_done,
+				      op);
+		break;
+	case SYNC_WRITE:
+		rc = uraid_bdev_writev(wl->desc, ch, op->iov, op->iovcnt, op->lba, op->num,
+				       test_rand_below(10) == 0 ? URAID_IO_FUA : 0, wl_done, op);
+		break;
+	case SYNC_FLUSH:
+		rc = uraid_bdev_flush(wl->desc, ch, wl_done, op);
+		break;
+	case SYNC_ZEROES:
+		rc = uraid_bdev_write_zeroes(wl->desc, ch, op->lba, op->num, wl_done, op);
+		break;
+	case SYNC_UNMAP:
+		rc = uraid_bdev_unmap(wl->desc, ch, op->lba, op->num, wl_done, op);
+		break;
+	default:
+		break;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "submit failed: %d\n", rc);
+		wl->errors++;
+		wl->inflight--;
+		if (op->type != SYNC_FLUSH)
+			memset(wl->busy + op->lba, 0, op->num);
+		free(op->buf);
+		free(op);
+	}
+}
+
+/* One random op on a free range; false if the chosen range was busy. */
+static inline bool
+wl_issue(struct wl *wl, uint64_t max_blocks)
+{
+	struct wl_op *op = calloc(1, sizeof(*op));
+	uint64_t r = test_rand_below(100);
+
+	op->wl = wl;
+	op->reactor = (unsigned)test_rand_below(REACTORS);
+	op->type = r < 45   ? SYNC_WRITE
+		   : r < 88 ? SYNC_READ
+		   : r < 92 ? SYNC_FLUSH
+		   : r < 96 ? SYNC_ZEROES
+			    : SYNC_UNMAP;
+	if (!wl->zeroes_ok && (op->type == SYNC_ZEROES || op->type == SYNC_UNMAP))
+		op->type = SYNC_WRITE;
+	if (op->type != SYNC_FLUSH) {
+		op->num = 1 + test_rand_below(max_blocks < wl->blocks ? max_blocks : wl->blocks);
+		op->lba = test_rand_below(wl->blocks - op->num + 1);
+		for (uint64_t b = 0; b < op->num; b++) {
+			if (wl->busy[op->lba + b]) {
+				free(op);
+				return false;
+			}
+		}
+		memset(wl->busy + op->lba, 1, op->num);
+	}
+	if (op->type == SYNC_READ || op->type == SYNC_WRITE) {
+		uint64_t len = op->num * wl->bs, cut1, cut2;
+		/* Sometimes misaligned, and split in up to three iovecs at block-unaligned points.
+		 */
+		unsigned shift = test_rand_below(4) == 0 ? 8 : 0;
+
+		op->buf = aligned_alloc(64, align_up_u64(len + 64, 64));
+		cut1 = test_rand_below(len + 1);
+		cut2 = cut1 + test_rand_below(len - cut1 + 1);
+		op->iov[0] = (struct iovec){op->buf + shift, cut1};
+		op->iov[1] = (struct iovec){op->buf + shift + cut1, cut2 - cut1};
+		op->iov[2] = (struct iovec){op->buf + shift + cut2, len - cut2};
+		op->iovcnt = 3;
+		if (shift) {
+			/* keep the model's view simple: data lives at op->buf */
+			op->iov[0] = (struct iovec){op->buf, len};
+			op->iovcnt = 1;
+		}
+		if (op->iov[0].iov_len == 0 || op->iov[1].iov_len == 0 || op->iov[2].iov_len == 0) {
+			op->iov[0] = (struct iovec){op->buf, len};
+			op->iovcnt = 1;
+		}
+		if (op->type == SYNC_WRITE) {
+			for (uint64_t i = 0; i < len; i += 8) {
+				uint64_t v = test_rand();
+
+				memcpy(op->buf + i, &v, 8);
+			}
+		} else {
+			memset(op->buf, 0x5c, len);
+		}
+	}
+	wl->inflight++;
+	uraid_reactor_send(uraid_reactor_get(op->reactor), wl_submit_msg, op);
+	return true;
+}
+
+static inline void
+get_channel_msg(void *arg)
+{
+	struct wl *wl = arg;
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	wl->ch[r] = uraid_bdev_get_io_channel(wl->desc);
+}
+
+static inline void
+put_channel_msg(void *arg)
+{
+	struct wl *wl = arg;
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	uraid_put_io_channel(wl->ch[r]);
+	wl->ch[r] = NULL;
+}
+
+static inline bool
+wl_open(struct wl *wl, const char *name)
+{
+	struct uraid_bdev *b;
+
+	memset(wl, 0, sizeof(*wl));
+	if (uraid_bdev_open(name, true, NULL, NULL, &wl->desc) != 0)
+		return false;
+	b = uraid_bdev_desc_get_bdev(wl->desc);
+	wl->bs = uraid_bdev_get_block_size(b);
+	wl->blocks = uraid_bdev_get_num_blocks(b);
+	wl->model = calloc(wl->blocks, wl->bs);
+	wl->busy = calloc(wl->blocks, 1);
+	wl->zeroes_ok = uraid_bdev_io_type_supported(b, URAID_IO_WRITE_ZEROES) &&
+			uraid_bdev_io_type_supported(b, URAID_IO_UNMAP);
+	for (unsigned r = 0; r < REACTORS; r++)
+		uraid_reactor_send(uraid_reactor_get(r), get_channel_msg, wl);
+	uraid_runtime_poll_until_idle(1000);
+	for (unsigned r = 0; r < REACTORS; r++) {
+		if (wl->ch[r] == NULL)
+			return false;
+	}
+	return true;
+}
+
+static inline void
+wl_close(struct wl *wl)
+{
+	for (unsigned r = 0; r < REACTORS; r++)
+		uraid_reactor_send(uraid_reactor_get(r), put_channel_msg, wl);
+	uraid_runtime_poll_until_idle(1000);
+	uraid_bdev_close(wl->desc);
+	free(wl->model);
+	free(wl->busy);
+}
+
+static inline void
+wl_drain(struct wl *wl)
+{
+	for (int i = 0; i < 1000000 && wl->inflight; i++)
+		uraid_runtime_poll_until_idle(1);
+	CHECK_EQ(wl->inflight, 0);
+}
+
+/* ops random ops, qd in flight; at op fail_at (if any) call fail(). */
+static inline void
+wl_run(struct wl *wl, unsigned ops, unsigned qd, uint64_t max_blocks, unsigned fail_at,
+       void (*fail)(void))
+{
+	unsigned issued = 0, stalls = 0;
+
+	while (issued < ops) {
+		if (fail && issued == fail_at) {
+			fail();
+			fail = NULL;
+		}
+		if (wl->inflight < qd && wl_issue(wl, max_blocks)) {
+			issued++;
+			continue;
+		}
+		if (uraid_runtime_poll_until_idle(1) == 0 && ++stalls > 100000)
+			break;
+	}
+	wl_drain(wl);
+}
+
+/* Read the whole array back, in strip-sized and odd-sized pieces, against the model. */
+static inline void
+wl_verify_all(struct wl *wl)
+{
+	uint64_t lba = 0;
+
+	while (lba < wl->blocks) {
+		uint64_t n = 1 + test_rand_below(64);
+		struct wl_op *op = calloc(1, sizeof(*op));
+
+		if (n > wl->blocks - lba)
+			n = wl->blocks - lba;
+		op->wl = wl;
+		op->type = SYNC_READ;
+		op->lba = lba;
+		op->num = n;
+		op->reactor = (unsigned)test_rand_below(REACTORS);
+		op->buf = aligned_alloc(64, align_up_u64(n * wl->bs, 64));
+		op->iov[0] = (struct iovec){op->buf, n * wl->bs};
+		op->iovcnt = 1;
+		memset(wl->busy + lba, 1, n);
+		wl->inflight++;
+		uraid_reactor_send(uraid_reactor_get(op->reactor), wl_submit_msg, op);
+		lba += n;
+		while (wl->inflight >= 16)
+			uraid_runtime_poll_until_idle(1);
+	}
+	wl_drain(wl);
+}
+
+#endif
