@@ -97,6 +97,10 @@ struct uraid_array_info {
 	unsigned spares;
 	struct {
 		bool active;
+		uint64_t done_stripes, total_stripes;
+	} scrub;
+	struct {
+		bool active;
 		uint32_t target_mask;		    /* slots being rebuilt */
 		uint64_t done_blocks, total_blocks; /* per target member */
 		uint64_t rate_kib_s;
@@ -109,13 +113,14 @@ struct uraid_array_info {
 };
 
 struct uraid_array_stats {
-	uint64_t full_stripe_writes; /* parity computed from new data alone */
-	uint64_t rmw_writes;	     /* read-modify-write */
-	uint64_t rcw_writes;	     /* reconstruct-write */
-	uint64_t degraded_writes;    /* a member of the stripe was missing */
-	uint64_t merged_writes;	     /* queued writes merged into one full-stripe write */
-	uint64_t degraded_reads;     /* reads that reconstructed data */
-	uint64_t member_errors;	     /* member I/O errors seen */
+	uint64_t full_stripe_writes;   /* parity computed from new data alone */
+	uint64_t rmw_writes;	       /* read-modify-write */
+	uint64_t rcw_writes;	       /* reconstruct-write */
+	uint64_t degraded_writes;      /* a member of the stripe was missing */
+	uint64_t merged_writes;	       /* queued writes merged into one full-stripe write */
+	uint64_t degraded_reads;       /* reads that reconstructed data */
+	uint64_t member_errors;	       /* member I/O errors seen */
+	uint64_t read_errors_repaired; /* blocks rewritten from reconstruction after a read error */
 };
 
 int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);
@@ -150,6 +155,8 @@ struct uraid_array_check_result {
 	uint64_t bad_stripes; /* parity (or a mirror copy) disagreeing with the data */
 	uint64_t bad[URAID_CHECK_MAX_REPORTED]; /* the first bad stripes */
 	uint64_t unreadable; /* stripes that could not be read (too many members missing) */
+	uint64_t repaired;   /* scrub with repair: bad stripes rewritten */
+	uint64_t located;    /* ... of which the one bad column was found (m >= 2) */
 };
 
 typedef void (*uraid_array_check_cb)(void *cb_arg, int status,
@@ -159,6 +166,10 @@ typedef void (*uraid_array_check_cb)(void *cb_arg, int status,
  * calling reactor (call on a reactor), one stripe at a time through the stripe owners, so it
  * may run under load. cb is called once, on the calling reactor. */
 int uraid_array_check(struct uraid_bdev *array, uraid_array_check_cb cb, void *cb_arg);
+/* The same, and with repair the stripes found bad are fixed: with two or more parities a
+ * single bad column is located and rewritten (md's raid6check), otherwise parity is
+ * recomputed from the data; mirrors take the first copy. Capped by the rebuild bandwidth. */
+int uraid_array_scrub(struct uraid_bdev *array, bool repair, uraid_array_check_cb cb, void *cb_arg);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The parity check: every stripe (for mirrors, every strip) is read whole by its owner and
- * its parity or copies compared, a window of stripes at a time, while I/O may go on.
+ * Check and scrub: every stripe (for mirrors, every strip) is read whole by its owner and its
+ * parity or copies compared, a window of stripes at a time, while I/O goes on. A scrub with
+ * repair also fixes what it finds (see op_plan_repair in stripe.c): a single bad column
+ * located with two or more parities is rewritten, otherwise parity is recomputed from the
+ * data; mirrors take the first copy. The rate shares the rebuild's bandwidth cap.
  */
 #include <stdlib.h>
 
@@ -15,6 +18,11 @@ struct check_run {
 	uint64_t next;
 	unsigned inflight;
 	int status;
+	bool repair;
+	uint64_t unit_bytes;
+	double tokens;
+	uint64_t last_us;
+	struct uraid_poller *poller;
 	struct uraid_array_check_result res;
 	uraid_array_check_cb cb;
 	void *cb_arg;
@@ -37,7 +45,10 @@ check_part_done(struct stripe_part *part, int status)
 		if (cr->res.bad_stripes < URAID_CHECK_MAX_REPORTED)
 			cr->res.bad[cr->res.bad_stripes] = part->stripe;
 		cr->res.bad_stripes++;
+		cr->res.repaired += part->repaired && status == 0;
+		cr->res.located += part->bad_column >= 0;
 	}
+	atomic_store(&cr->a->scrub_done, cr->res.stripes_checked);
 	free(part);
 	check_issue(cr);
 }
@@ -45,9 +56,16 @@ check_part_done(struct stripe_part *part, int status)
 static void
 check_issue(struct check_run *cr)
 {
-	while (cr->inflight < CHECK_WINDOW && cr->next < cr->units && cr->status == 0) {
-		struct stripe_part *part = calloc(1, sizeof(*part));
+	while (cr->inflight < CHECK_WINDOW && cr->next < cr->units && cr->status == 0 &&
+	       !cr->a->stopping) {
+		struct stripe_part *part;
 
+		if (g_rebuild_opts.max_bw_mb_sec != 0) {
+			if (cr->tokens < (double)cr->unit_bytes)
+				return; /* the poller refills */
+			cr->tokens -= (double)cr->unit_bytes;
+		}
+		part = calloc(1, sizeof(*part));
 		if (part == NULL) {
 			cr->status = -ENOMEM;
 			break;
@@ -59,23 +77,54 @@ check_issue(struct check_run *cr)
 		part->origin = uraid_reactor_self();
 		part->done = check_part_done;
 		part->ctx = cr;
+		part->repair = cr->repair;
+		part->bad_column = -1;
 		cr->inflight++;
 		stripe_submit(part);
 	}
 	if (cr->inflight == 0) {
+		uraid_poller_unregister(&cr->poller);
+		atomic_store(&cr->a->scrub_total, 0);
 		cr->cb(cr->cb_arg, cr->status, &cr->res);
 		free(cr);
 	}
 }
 
+static int
+check_poll(void *arg)
+{
+	struct check_run *cr = arg;
+	uint64_t now = uraid_now_us();
+
+	if (g_rebuild_opts.max_bw_mb_sec != 0) {
+		cr->tokens += (double)(now - cr->last_us) * (double)g_rebuild_opts.max_bw_mb_sec;
+		if (cr->tokens > (double)cr->unit_bytes * CHECK_WINDOW)
+			cr->tokens = (double)cr->unit_bytes * CHECK_WINDOW;
+	}
+	cr->last_us = now;
+	if (cr->inflight == 0 && cr->next < cr->units)
+		check_issue(cr);
+	return URAID_POLLER_IDLE;
+}
+
 static void
 check_start(void *arg)
 {
-	check_issue(arg);
+	struct check_run *cr = arg;
+
+	cr->last_us = uraid_now_us();
+	cr->poller = uraid_poller_register(check_poll, cr, 1000);
+	check_issue(cr);
 }
 
 int
 uraid_array_check(struct uraid_bdev *bdev, uraid_array_check_cb cb, void *cb_arg)
+{
+	return uraid_array_scrub(bdev, false, cb, cb_arg);
+}
+
+int
+uraid_array_scrub(struct uraid_bdev *bdev, bool repair, uraid_array_check_cb cb, void *cb_arg)
 {
 	struct check_run *cr;
 	struct raid_array *a;
@@ -89,10 +138,14 @@ uraid_array_check(struct uraid_bdev *bdev, uraid_array_check_cb cb, void *cb_arg
 	cr->a = a;
 	cr->cb = cb;
 	cr->cb_arg = cb_arg;
+	cr->repair = repair;
+	cr->unit_bytes = a->l.strip_blocks * a->bdev.block_size * a->l.n;
 	if (a->parity)
 		cr->units = a->l.member_blocks / a->l.strip_blocks;
 	else if (a->mirrored)
 		cr->units = layout_array_blocks(&a->l) / a->l.strip_blocks;
+	atomic_store(&a->scrub_done, 0);
+	atomic_store(&a->scrub_total, cr->units);
 	/* raid0 and concat have nothing to compare: units stays 0. Start from a message so
 	 * cb never runs inside this call. */
 	uraid_reactor_send(uraid_reactor_self(), check_start, cr);

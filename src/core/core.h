@@ -164,6 +164,7 @@ enum raid_stat {
 	RS_MERGED,
 	RS_DEGRADED_R,
 	RS_MEMBER_ERR,
+	RS_READ_REPAIRED,
 	RS_NUM
 };
 
@@ -213,6 +214,7 @@ struct raid_array {
 	/* Progress, read from any thread. */
 	_Atomic uint64_t rb_done_blocks, rb_total_blocks, rb_start_us, rb_targets;
 	_Atomic unsigned nspares;
+	_Atomic uint64_t scrub_done, scrub_total;
 };
 
 struct stripe_head;
@@ -393,9 +395,16 @@ struct stripe_part {
 	void (*done)(struct stripe_part *part, int status); /* called on origin */
 	void *ctx;
 	int status;
-	/* PART_CHECK result */
+	/* PART_CHECK: repair what is found (else only report) */
+	bool repair;
+	/* PART_READ after a read error: this member (index + 1; 0 none) is not read, and gets
+	 * the reconstructed data written back */
+	unsigned exclude;
+	/* PART_CHECK results */
 	bool bad;
 	bool unreadable;
+	bool repaired;
+	int bad_column; /* located single bad column, or -1 */
 	TAILQ_ENTRY(stripe_part) link;
 };
 

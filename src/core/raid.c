@@ -496,28 +496,45 @@ read_chunk_done(struct member_io *mio, int status)
 {
 	struct raid_io *rio = mio->ctx;
 	struct raid_array *a = mio->rch->a;
-	uint64_t lba = mio->tag, num = mio->num_blocks;
-	uint64_t byte_off;
+	uint64_t lba = mio->tag, num = mio->num_blocks, unit;
+	unsigned member = mio->member;
 
 	if (status == 0 || !(a->mirrored || a->parity)) {
 		if (status != 0)
-			raid_member_failed(a, mio->member, status);
+			raid_member_failed(a, member, status);
 		mio_free(mio);
 		raid_io_part_done(rio, status ? -EIO : 0);
 		return;
 	}
-	/* A redundant array serves the read from the other members. */
-	raid_member_failed(a, mio->member, status);
-	byte_off = (lba - rio->io->offset_blocks) * a->bdev.block_size;
+	/* A redundant array serves the read from the other members, through the stripe's
+	 * owner, which also writes the data back to the member that failed the read (md's
+	 * read-error correction); the member is failed only if that write fails too. */
 	mio_free(mio);
-	if (!atomic_load(&a->online)) {
-		raid_io_part_done(rio, -EIO);
-		return;
+	unit = layout_stripe_data_blocks(&a->l);
+	{
+		struct stripe_part *part = pool_get(&rio->rch->parts);
+
+		if (part == NULL) {
+			raid_io_part_done(rio, -ENOMEM);
+			return;
+		}
+		memset(part, 0, sizeof(*part));
+		part->a = a;
+		part->kind = PART_READ;
+		part->stripe = lba / unit;
+		part->start_blocks = lba % unit;
+		part->num_blocks = num;
+		part->iov = rio->io->iov;
+		part->iovcnt = rio->io->iovcnt;
+		part->byte_off = (lba - rio->io->offset_blocks) * a->bdev.block_size;
+		part->origin = uraid_reactor_self();
+		part->done = part_done_on_origin;
+		part->ctx = rio;
+		part->exclude = member + 1;
+		rio->remaining++;
+		stripe_submit(part);
 	}
-	rio->remaining++; /* guard while re-reading */
-	read_range(rio, lba, num, byte_off);
-	rio->remaining--;
-	raid_io_part_done(rio, 0);
+	raid_io_part_done(rio, 0); /* this chunk's share is now the part's */
 }
 
 /* --- raid0/concat writes and pass-through types --- */
@@ -1241,6 +1258,9 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->superblock = a->has_sb;
 	info->data_offset_blocks = a->data_offset_blocks;
 	info->spares = atomic_load(&a->nspares);
+	info->scrub.total_stripes = atomic_load(&a->scrub_total);
+	info->scrub.done_stripes = atomic_load(&a->scrub_done);
+	info->scrub.active = info->scrub.total_stripes != 0;
 	info->rebuild.target_mask = (uint32_t)atomic_load(&a->rb_targets);
 	info->rebuild.active = info->rebuild.target_mask != 0;
 	if (info->rebuild.active) {
@@ -1284,5 +1304,6 @@ uraid_array_get_stats(struct uraid_bdev *bdev, struct uraid_array_stats *st)
 	st->merged_writes = v[RS_MERGED];
 	st->degraded_reads = v[RS_DEGRADED_R];
 	st->member_errors = v[RS_MEMBER_ERR];
+	st->read_errors_repaired = v[RS_READ_REPAIRED];
 	return 0;
 }

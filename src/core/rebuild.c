@@ -130,8 +130,8 @@ rebuild_progress(struct rebuild *rb)
 				      raid_units_to_member_strips(a, t, rb->done_upto),
 				      memory_order_release);
 	}
-	atomic_store(&a->rb_done_blocks, raid_units_to_member_strips(a, 0, rb->done_upto) *
-						 a->l.strip_blocks);
+	atomic_store(&a->rb_done_blocks,
+		     raid_units_to_member_strips(a, 0, rb->done_upto) * a->l.strip_blocks);
 }
 
 static void
@@ -159,7 +159,8 @@ static bool
 targets_alive(struct rebuild *rb)
 {
 	for (uint64_t m = rb->targets; m; m &= m - 1) {
-		if (atomic_load(&rb->a->members[__builtin_ctzll(m)].state) != URAID_MEMBER_REBUILDING)
+		if (atomic_load(&rb->a->members[__builtin_ctzll(m)].state) !=
+		    URAID_MEMBER_REBUILDING)
 			rb->targets &= ~(m & -m);
 	}
 	return rb->targets != 0;
@@ -261,7 +262,7 @@ rebuild_end(struct rebuild *rb)
 {
 	struct raid_array *a = rb->a;
 	bool complete = rb->done_upto == rb->units && rb->status == 0 && targets_alive(rb);
-	void (*on_stopped)(struct raid_array *a) = rb->on_stopped;
+	void (*on_stopped)(struct raid_array * a) = rb->on_stopped;
 	uint64_t targets = rb->targets;
 
 	uraid_poller_unregister(&rb->poller);
@@ -391,8 +392,7 @@ swap_walked(struct uraid_channel_iter *it, int status UNUSED)
 	if (sw->old_desc)
 		uraid_bdev_close(sw->old_desc);
 	a->members[sw->slot].desc = sw->new_desc;
-	snprintf(a->members[sw->slot].name, sizeof(a->members[sw->slot].name), "%s",
-		 sw->new_name);
+	snprintf(a->members[sw->slot].name, sizeof(a->members[sw->slot].name), "%s", sw->new_name);
 	g_swapping = false;
 	sw->done(sw);
 }

@@ -188,6 +188,15 @@ col_member(struct stripe_op *op, unsigned col)
 			  : layout_parity_member(l, op->sh->stripe, col - l->k);
 }
 
+/* Readable for this operation: a member excluded by a read-repair part is not. */
+static bool
+op_readable(struct stripe_op *op, unsigned member, uint64_t unit)
+{
+	if (op->parts[0]->exclude == member + 1)
+		return false;
+	return raid_member_readable(op->rch, member, unit);
+}
+
 /* Copy the new data of data column i, rows [x, y), into dst (which holds row r0 at 0). */
 static void
 op_copy_new(struct stripe_op *op, unsigned i, uint8_t *dst, uint64_t x, uint64_t y)
@@ -411,7 +420,7 @@ op_plan(struct stripe_op *op)
 	for (unsigned c = 0; c < n; c++) {
 		unsigned mb = col_member(op, c);
 
-		if (!raid_member_readable(op->rch, mb, op->sh->stripe)) {
+		if (!op_readable(op, mb, op->sh->stripe)) {
 			op->lost |= 1ull << c;
 			if (raid_member_writable(op->rch, mb))
 				op->targets |= 1ull << c;
@@ -582,6 +591,71 @@ op_copy_out(struct stripe_op *op)
 	}
 }
 
+/* True if columns cols (k + m of them) are consistent: parity re-encoded from the data
+ * equals the parity given. */
+static bool
+cols_consistent(struct stripe_op *op, uint8_t *const *cols, uint8_t **scratch, size_t len)
+{
+	const struct layout *l = &op->a->l;
+
+	code_encode(&op->a->code, len, cols, scratch);
+	for (unsigned j = 0; j < l->m; j++) {
+		if (memcmp(scratch[j], cols[l->k + j], len) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Repair a stripe whose parity disagrees with its data. With two or more parities, try each
+ * column as the one bad column (rebuild it from the others, see if everything then agrees),
+ * as md's raid6check does with P and Q; exactly one candidate means that column is rewritten.
+ * Otherwise (one parity, or no single explanation) the parity is recomputed from the data.
+ */
+static void
+op_plan_repair(struct stripe_op *op, uint8_t **fresh, size_t len)
+{
+	const struct layout *l = &op->a->l;
+	struct stripe_part *part = op->parts[0];
+	unsigned n = l->k + l->m, found = 0, bad = 0;
+	uint8_t *cand = NULL, *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY], *tmp[RAID_MAX_PARITY];
+
+	part->bad_column = -1;
+	if (l->m >= 2) {
+		cand = raid_buf_get(op->rch);
+		for (unsigned j = 0; j < l->m; j++)
+			tmp[j] = raid_buf_get(op->rch);
+		for (unsigned c = 0; cand && c < n; c++) {
+			memcpy(cols, op->col, sizeof(cols[0]) * n);
+			cols[c] = cand;
+			if (code_decode(&op->a->code, &op->rch->dec, len, cols, 1ull << c) != 0)
+				continue;
+			if (cols_consistent(op, cols, tmp, len)) {
+				found++;
+				bad = c;
+			}
+		}
+		if (found == 1) {
+			memcpy(cols, op->col, sizeof(cols[0]) * n);
+			cols[bad] = cand;
+			code_decode(&op->a->code, &op->rch->dec, len, cols, 1ull << bad);
+			memcpy(op->col[bad], cand, len);
+			op->targets = 1ull << bad;
+			part->bad_column = (int)bad;
+		}
+		raid_buf_put(op->rch, cand);
+		for (unsigned j = 0; j < l->m; j++)
+			raid_buf_put(op->rch, tmp[j]);
+	}
+	if (op->targets == 0) {
+		for (unsigned j = 0; j < l->m; j++) {
+			memcpy(op->col[l->k + j], fresh[j], len);
+			op->targets |= 1ull << (l->k + j);
+		}
+	}
+	part->repaired = true;
+}
+
 /* Check: parity recomputed from the data must equal the parity read. */
 static void
 op_check_parity(struct stripe_op *op)
@@ -603,6 +677,8 @@ op_check_parity(struct stripe_op *op)
 		if (memcmp(fresh[j], op->col[l->k + j], len) != 0)
 			op->parts[0]->bad = true;
 	}
+	if (op->parts[0]->bad && op->parts[0]->repair)
+		op_plan_repair(op, fresh, len);
 out:
 	for (unsigned j = 0; j < l->m; j++)
 		raid_buf_put(op->rch, fresh[j]);
@@ -631,8 +707,9 @@ op_write(struct stripe_op *op)
 				op->status = rc;
 			continue;
 		}
-		if (op->lost & (1ull << i) || op->kind == PART_REBUILD)
-			continue;
+		if (op->lost & (1ull << i) || op->kind == PART_REBUILD || op->kind == PART_READ ||
+		    op->kind == PART_CHECK)
+			continue; /* those write only their targets */
 		if (data && !touched(op, i))
 			continue;
 		if (data && op->nparts == 1 && op->parts[0]->kind == PART_WRITE) {
@@ -705,13 +782,12 @@ mirror_check_start(struct stripe_op *op)
 		int rc;
 
 		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
-		if (!raid_member_readable(op->rch, ch.member,
-					  ch.member_offset_blocks / a->l.strip_blocks)) {
+		if (!op_readable(op, ch.member, ch.member_offset_blocks / a->l.strip_blocks)) {
 			part->unreadable = op->kind == PART_CHECK; /* only copies read compare */
 			continue;
 		}
-		if (op->kind == PART_REBUILD && op->col_set != 0)
-			continue; /* a rebuild reads one good copy */
+		if (op->kind != PART_CHECK && op->col_set != 0)
+			continue; /* a rebuild or a read uses one good copy */
 		if (op_scratch(op, c) == NULL) {
 			op->status = -ENOMEM;
 			break;
@@ -725,6 +801,21 @@ mirror_check_start(struct stripe_op *op)
 	}
 	if (--op->pending == 0)
 		op_advance(op);
+}
+
+/* Mirror read (after a read error on another copy): the wanted blocks of the copy read. */
+static void
+mirror_copy_out(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	uint8_t *src = op->col_set ? op->col[__builtin_ctzll(op->col_set)] : NULL;
+
+	if (src == NULL) {
+		op->status = -EIO;
+		return;
+	}
+	uraid_iov_from_buf(part->iov, part->iovcnt, part->byte_off,
+			   src + part->start_blocks * bs_of(op), part->num_blocks * bs_of(op));
 }
 
 /* Mirror rebuild: the copy read goes to every copy that is written but not yet readable. */
@@ -746,9 +837,16 @@ mirror_rebuild_write(struct stripe_op *op)
 
 		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
 		unit = ch.member_offset_blocks / a->l.strip_blocks;
-		if (raid_member_readable(op->rch, ch.member, unit) ||
-		    !raid_member_writable(op->rch, ch.member))
+		if (!raid_member_writable(op->rch, ch.member))
 			continue;
+		if (op->kind == PART_CHECK) {
+			/* Repair: only copies that were read and differ from the first. */
+			if (!(op->col_set & (1ull << c)) ||
+			    memcmp(op->col[c], src, ch.num_blocks * a->bdev.block_size) == 0)
+				continue;
+		} else if (op_readable(op, ch.member, unit)) {
+			continue;
+		}
 		if (op_member_io(op, ch.member, URAID_IO_WRITE, ch.member_offset_blocks,
 				 ch.num_blocks, src, NULL, 0, 0) == -ENOMEM)
 			op->status = -ENOMEM;
@@ -800,7 +898,9 @@ op_advance(struct stripe_op *op)
 				mirror_start(op);
 				return;
 			}
-			if ((op->kind == PART_CHECK || op->kind == PART_REBUILD) && a->mirrored) {
+			if ((op->kind == PART_CHECK || op->kind == PART_REBUILD ||
+			     op->kind == PART_READ) &&
+			    a->mirrored) {
 				mirror_check_start(op); /* reads; a rebuild then writes */
 				return;
 			}
@@ -811,10 +911,14 @@ op_advance(struct stripe_op *op)
 				op->state = OP_DONE;
 				break;
 			}
-			if (a->mirrored && op->kind == PART_REBUILD) {
+			if (a->mirrored && (op->kind == PART_REBUILD || op->kind == PART_READ)) {
 				if (op->restart) { /* the copy read failed: read another */
 					op->state = OP_PLAN;
 					break;
+				}
+				if (op->kind == PART_READ) {
+					mirror_copy_out(op);
+					raid_stat_add(a, op->rch->reactor, RS_READ_REPAIRED, 1);
 				}
 				mirror_rebuild_write(op);
 				return;
@@ -832,6 +936,12 @@ op_advance(struct stripe_op *op)
 							a->l.strip_blocks * a->bdev.block_size) !=
 						 0)
 						part->bad = true;
+				}
+				if (part->bad && part->repair) {
+					/* md's way: the first copy is taken as right. */
+					part->repaired = true;
+					mirror_rebuild_write(op);
+					return;
 				}
 				op->state = OP_DONE;
 				break;
@@ -851,11 +961,21 @@ op_advance(struct stripe_op *op)
 			if (op->kind == PART_READ) {
 				op_copy_out(op);
 				raid_stat_add(a, op->rch->reactor, RS_DEGRADED_R, 1);
+				if (op->parts[0]->exclude && op->targets) {
+					/* The member that failed the read gets the data back. */
+					raid_stat_add(a, op->rch->reactor, RS_READ_REPAIRED, 1);
+					op_write(op);
+					return;
+				}
 				op->state = OP_DONE;
 				break;
 			}
 			if (op->kind == PART_CHECK) {
 				op_check_parity(op);
+				if (op->targets) {
+					op_write(op); /* repair */
+					return;
+				}
 				op->state = OP_DONE;
 				break;
 			}

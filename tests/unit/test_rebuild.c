@@ -60,7 +60,9 @@ static void
 fail_member(unsigned i)
 {
 	struct fault_rule_opts r = {.io_type_mask = (1u << URAID_IO_NUM_TYPES) - 1,
-				    .kind = FAULT_FAILURE, .count = -1, .probability_ppm = 1000000};
+				    .kind = FAULT_FAILURE,
+				    .count = -1,
+				    .probability_ppm = 1000000};
 
 	CHECK_EQ(fault_inject(g_names[i], &r), 0);
 }
@@ -168,7 +170,7 @@ rebuild_case(const struct rcfg *c)
 	wl_run(&wl, 300, 8, 40, 0, NULL);
 	for (unsigned f = 0; f < c->fail; f++)
 		fail_member(f * 2 % c->n); /* spread out: members 0, 2, 4 ... */
-	wl_run(&wl, 300, 8, 40, 0, NULL); /* the array finds out, and goes on degraded */
+	wl_run(&wl, 300, 8, 40, 0, NULL);  /* the array finds out, and goes on degraded */
 	info = info_of(a);
 	CHECK_EQ(info.failed_members, c->fail);
 	for (unsigned f = 0; f < c->fail; f++) {
@@ -221,8 +223,8 @@ static void
 test_rebuild_under_load(void)
 {
 	static const struct rcfg cfgs[] = {
-		{"raid1", 2, 0, 0, 0, 1},  {"raid1", 3, 0, 0, 0, 2},	{"raid10", 4, 0, 0, 2, 1},
-		{"raid5", 4, 0, 0, 0, 1},  {"raid5f", 5, 0, 0, 0, 1}, {"raid6", 5, 0, 0, 0, 2},
+		{"raid1", 2, 0, 0, 0, 1}, {"raid1", 3, 0, 0, 0, 2},  {"raid10", 4, 0, 0, 2, 1},
+		{"raid5", 4, 0, 0, 0, 1}, {"raid5f", 5, 0, 0, 0, 1}, {"raid6", 5, 0, 0, 0, 2},
 		{"ec", 7, 4, 3, 0, 3},
 	};
 
@@ -330,7 +332,8 @@ test_target_fails(void)
 	CHECK(info_of(a).rebuild.active);
 	{
 		struct fault_rule_opts r = {.io_type_mask = 1u << URAID_IO_WRITE,
-					    .kind = FAULT_FAILURE, .count = -1,
+					    .kind = FAULT_FAILURE,
+					    .count = -1,
 					    .probability_ppm = 1000000};
 
 		CHECK_EQ(fault_inject("fs", &r), 0);

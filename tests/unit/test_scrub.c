@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Scrub and read-error repair: corruption written behind the array's back is found; with
+ * repair, a single bad column is located and rewritten when there are two or more parities
+ * (the data comes back), parity is recomputed on raid5, mirrors are made equal to the first
+ * copy; a read error is served from the other members and the block rewritten, the member
+ * staying in the array.
+ */
+#include <stdlib.h>
+
+#include "bdev/bdev_priv.h"
+#include "core/core.h"
+#include "uraid/array.h"
+
+#define REACTORS 2
+#include "workload.h"
+
+#define BS 512
+#define STRIP 8 /* blocks (4 KiB) */
+
+static char g_names[16][16];
+static const char *g_ptrs[16];
+
+static struct uraid_bdev *
+setup(const char *level, unsigned n, unsigned k, unsigned m)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b = NULL;
+	char err[256];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct fault_bdev_opts fo = {0};
+		struct uraid_bdev *x;
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		snprintf(g_names[i], sizeof(g_names[i]), "f%u", i);
+		fo.name = g_names[i];
+		fo.base_name = ram;
+		CHECK_EQ(ram_bdev_create(ram, 1024, BS, NULL, &x), 0);
+		CHECK_EQ(fault_bdev_create(&fo, &x), 0);
+		g_ptrs[i] = g_names[i];
+	}
+	o.name = "a";
+	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = STRIP * BS / 1024;
+	o.members = g_ptrs;
+	o.num_members = n;
+	o.data_chunks = k;
+	o.parity_chunks = m;
+	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
+		fprintf(stderr, "%s\n", err);
+	return b;
+}
+
+static void
+teardown(unsigned n)
+{
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	for (unsigned i = 0; i < n; i++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
+		CHECK_EQ(test_delete_bdev(ram), 0);
+	}
+}
+
+struct scrub_out {
+	_Atomic bool done;
+	bool repair;
+	int status;
+	struct uraid_array_check_result r;
+};
+
+static void
+scrub_cb(void *arg, int status, const struct uraid_array_check_result *r)
+{
+	struct scrub_out *c = arg;
+
+	c->status = status;
+	c->r = *r;
+	atomic_store(&c->done, true);
+}
+
+static void
+scrub_msg(void *arg)
+{
+	struct scrub_out *c = arg;
+
+	CHECK_EQ(uraid_array_scrub(uraid_bdev_get_by_name("a"), c->repair, scrub_cb, c), 0);
+}
+
+static struct uraid_array_check_result
+scrub(bool repair)
+{
+	struct scrub_out c = {.repair = repair};
+
+	uraid_reactor_send(uraid_reactor_get(0), scrub_msg, &c);
+	uraid_runtime_wait(&c.done);
+	CHECK_EQ(c.status, 0);
+	return c.r;
+}
+
+/* Flip bytes of member `member`'s data area, member strip `stripe`, behind the array. */
+static void
+corrupt(unsigned member, uint64_t stripe)
+{
+	char ram[16];
+	uint8_t *mem;
+
+	snprintf(ram, sizeof(ram), "m%u", member);
+	mem = ram_bdev_memory(uraid_bdev_get_by_name(ram));
+	for (int i = 0; i < 64; i++)
+		mem[(stripe * STRIP + 2) * BS + 100 + i] ^= 0x5a;
+}
+
+static void
+located_case(const char *level, unsigned n, unsigned k, unsigned m, unsigned member)
+{
+	struct uraid_array_check_result r;
+	struct wl wl;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	REQUIRE(setup(level, n, k, m) != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 300, 8, 40, 0, NULL);
+	r = scrub(false);
+	CHECK_EQ(r.bad_stripes, 0);
+	CHECK_EQ(r.repaired, 0);
+	corrupt(member, 3);
+	r = scrub(false); /* check only: reported, not touched */
+	CHECK_EQ(r.bad_stripes, 1);
+	CHECK_EQ(r.bad[0], 3);
+	CHECK_EQ(r.repaired, 0);
+	CHECK_EQ(scrub(false).bad_stripes, 1);
+	r = scrub(true);
+	CHECK_EQ(r.bad_stripes, 1);
+	CHECK_EQ(r.repaired, 1);
+	CHECK_EQ(r.located, 1);
+	CHECK_EQ(scrub(false).bad_stripes, 0);
+	/* The located column was rewritten, data columns included: everything reads back. */
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_close(&wl);
+	teardown(n);
+	uraid_runtime_stop();
+}
+
+static void
+test_scrub_locates_and_repairs(void)
+{
+	/* raid6 n=5, stripe 3: P on member (4 - 3) = 1, Q on 2, data on 3, 4, 0. */
+	located_case("raid6", 5, 0, 0, 4); /* a data column */
+	located_case("raid6", 5, 0, 0, 2); /* Q */
+	located_case("ec", 7, 4, 3, 0);    /* ec 4+3, some column */
+	located_case("ec", 6, 4, 2, 5);
+}
+
+static void
+test_scrub_raid5_and_mirrors(void)
+{
+	struct uraid_array_check_result r;
+	struct wl wl;
+
+	/* raid5: one parity cannot say which column is wrong: parity follows the data. */
+	REQUIRE(start_manual(REACTORS) == 0);
+	REQUIRE(setup("raid5", 4, 0, 0) != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 200, 8, 40, 0, NULL);
+	corrupt(1, 5);
+	r = scrub(true);
+	CHECK(r.bad_stripes == 1 && r.repaired == 1 && r.located == 0);
+	CHECK_EQ(scrub(false).bad_stripes, 0);
+	wl_close(&wl);
+	teardown(4);
+	uraid_runtime_stop();
+
+	/* raid1: the copies are made equal to the first. */
+	REQUIRE(start_manual(REACTORS) == 0);
+	REQUIRE(setup("raid1", 3, 0, 0) != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 200, 8, 40, 0, NULL);
+	corrupt(2, 7);
+	r = scrub(true);
+	CHECK(r.bad_stripes == 1 && r.repaired == 1);
+	CHECK_EQ(scrub(false).bad_stripes, 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_close(&wl);
+	teardown(3);
+	uraid_runtime_stop();
+}
+
+static void
+read_error_case(const char *level, unsigned n)
+{
+	struct fault_rule_opts rule = {.io_type_mask = 1u << URAID_IO_READ, .kind = FAULT_FAILURE,
+				       .count = 3, .probability_ppm = 1000000,
+				       .offset_blocks = 0, .num_blocks = 1024};
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct wl wl;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	REQUIRE(setup(level, n, 0, 0) != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 200, 8, 40, 0, NULL);
+	/* Member 1 fails three reads, then reads fine again (a sector remapped by the write). */
+	CHECK_EQ(fault_inject("f1", &rule), 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.read_errors_repaired, 3);
+	uraid_array_get_info(uraid_bdev_get_by_name("a"), &info);
+	CHECK_EQ(info.failed_members, 0); /* still in the array */
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(scrub(false).bad_stripes, 0);
+	/* A member whose rewrite fails too is failed, and the data still comes back. */
+	rule.io_type_mask = (1u << URAID_IO_READ) | (1u << URAID_IO_WRITE);
+	rule.count = -1;
+	CHECK_EQ(fault_inject("f1", &rule), 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	uraid_array_get_info(uraid_bdev_get_by_name("a"), &info);
+	CHECK_EQ(info.failed_members, 1);
+	wl_close(&wl);
+	teardown(n);
+	uraid_runtime_stop();
+}
+
+static void
+test_read_errors_repaired(void)
+{
+	read_error_case("raid5", 4);
+	read_error_case("raid6", 5);
+	read_error_case("raid1", 2);
+	read_error_case("raid10", 4);
+}
+
+TEST_MAIN(TEST(test_scrub_locates_and_repairs), TEST(test_scrub_raid5_and_mirrors),
+	  TEST(test_read_errors_repaired))
