@@ -553,7 +553,7 @@ unregister_done(void *arg, int status UNUSED)
 }
 
 /* Delete every bdev, newest first, so stacked bdevs go before their bases. */
-static void
+void
 delete_all_bdevs(void)
 {
 	struct target_list all = {0};

@@ -5,6 +5,11 @@
 
 /* --- bench.c --- */
 int bench_main(int argc, char **argv);
+/* Unregister every bdev, newest first (stacked ones before their bases), and wait. */
+void delete_all_bdevs(void);
+
+/* --- rebuild_bench.c --- */
+int rebuild_bench_main(int argc, char **argv);
 
 /* --- examine.c --- */
 int examine_main(int argc, char **argv);

@@ -440,6 +440,85 @@ rpc_bdev_raid_set_options(struct rpc_request *req, const json_t *params)
 	rpc_result_bool(req, true);
 }
 
+struct scrub_params {
+	const char *name;
+	bool repair;
+};
+
+static const struct param_spec scrub_spec[] = {
+	PARAM(struct scrub_params, name, PT_STRING, true),
+	PARAM(struct scrub_params, repair, PT_BOOL, false),
+};
+
+struct scrub_call {
+	struct rpc_request *req;
+	struct uraid_bdev *array;
+	bool repair;
+};
+
+static void
+scrub_done(void *cb_arg, int status, const struct uraid_array_check_result *r)
+{
+	struct scrub_call *sc = cb_arg;
+	struct rpc_request *req = sc->req;
+	json_t *res, *bad;
+
+	free(sc);
+	if (status != 0) {
+		rpc_error_errno(req, status, "%s: scrub failed", req->method);
+		return;
+	}
+	res = json_object();
+	bad = json_array();
+	for (uint64_t i = 0; i < r->bad_stripes && i < URAID_CHECK_MAX_REPORTED; i++)
+		json_array_append_new(bad, json_integer((json_int_t)r->bad[i]));
+	json_object_set_new(res, "stripes_checked", json_integer((json_int_t)r->stripes_checked));
+	json_object_set_new(res, "mismatches", json_integer((json_int_t)r->bad_stripes));
+	json_object_set_new(res, "mismatched_stripes", bad);
+	json_object_set_new(res, "unreadable", json_integer((json_int_t)r->unreadable));
+	json_object_set_new(res, "repaired", json_integer((json_int_t)r->repaired));
+	json_object_set_new(res, "located", json_integer((json_int_t)r->located));
+	rpc_result(req, res);
+}
+
+static void
+scrub_start(void *arg)
+{
+	struct scrub_call *sc = arg;
+	int rc = uraid_array_scrub(sc->array, sc->repair, scrub_done, sc);
+
+	if (rc != 0) {
+		struct rpc_request *req = sc->req;
+
+		free(sc);
+		rpc_error_errno(req, rc, "%s", req->method);
+	}
+}
+
+/* uraid's bdev_raid_scrub: check (or repair) every stripe; answers when done. */
+static void
+rpc_bdev_raid_scrub(struct rpc_request *req, const json_t *params)
+{
+	struct scrub_params p = {0};
+	struct scrub_call *sc;
+	struct uraid_bdev *b;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(scrub_spec), &p) != 0)
+		return;
+	b = find_array(req, p.name);
+	if (b == NULL)
+		return;
+	sc = malloc(sizeof(*sc));
+	if (sc == NULL) {
+		rpc_error_errno(req, -ENOMEM, "%s", req->method);
+		return;
+	}
+	sc->req = req;
+	sc->array = b;
+	sc->repair = p.repair;
+	uraid_reactor_send(uraid_reactor_get(0), scrub_start, sc);
+}
+
 const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_create", rpc_bdev_raid_create, "create an array"},
 	{"bdev_raid_delete", rpc_bdev_raid_delete, "delete an array"},
@@ -449,6 +528,7 @@ const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_add_spare", rpc_bdev_raid_add_base_bdev, "add a hot spare"},
 	{"bdev_raid_remove_base_bdev", rpc_bdev_raid_remove_base_bdev, "take a member out"},
 	{"bdev_raid_set_options", rpc_bdev_raid_set_options, "rebuild window and bandwidth cap"},
+	{"bdev_raid_scrub", rpc_bdev_raid_scrub, "check (or repair) parity and copies"},
 	{"bdev_wait_for_examine", rpc_bdev_wait_for_examine, "examine bdevs for arrays now"},
 };
 const size_t raid_rpc_num_methods = ARRAY_SIZE(raid_rpc_methods);
