@@ -71,9 +71,10 @@ load_next(struct load *l, struct load_slot *slot)
 		lba = prng_below(&l->rng, l->blocks / l->io_blocks) * l->io_blocks;
 	}
 	l->inflight++;
-	rc = l->write ? uraid_bdev_write(l->desc, l->ch, slot->buf, lba, l->io_blocks, 0,
-					 load_cb, slot)
-		      : uraid_bdev_read(l->desc, l->ch, slot->buf, lba, l->io_blocks, load_cb, slot);
+	rc = l->write
+		     ? uraid_bdev_write(l->desc, l->ch, slot->buf, lba, l->io_blocks, 0, load_cb,
+					slot)
+		     : uraid_bdev_read(l->desc, l->ch, slot->buf, lba, l->io_blocks, load_cb, slot);
 	if (rc != 0) {
 		l->inflight--;
 		l->status = rc;
@@ -189,12 +190,10 @@ rebuild_bench_main(int argc, char **argv)
 	double t0, secs, spare_mibps, rebuild_mibps, idle_iops = 0, busy_iops = 0;
 	uint64_t member_bytes;
 	int c, rc = 0;
-	static const struct option opts[] = {{"json", required_argument, NULL, 'j'},
-					     {"spare", required_argument, NULL, 's'},
-					     {"fail", required_argument, NULL, 'f'},
-					     {"load", no_argument, NULL, 'l'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"json", required_argument, NULL, 'j'}, {"spare", required_argument, NULL, 's'},
+		{"fail", required_argument, NULL, 'f'}, {"load", no_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},	{NULL, 0, NULL, 0}};
 
 	while ((c = getopt_long(argc, argv, "j:T:s:f:lh", opts, NULL)) != -1) {
 		switch (c) {
@@ -283,12 +282,13 @@ rebuild_bench_main(int argc, char **argv)
 	       target, (double)member_bytes / 1048576.0, secs, rebuild_mibps, spare_mibps,
 	       rebuild_mibps / spare_mibps);
 	if (with_load)
-		printf("load during rebuild: %.0f IOPS 4 KiB randread QD32, idle %.0f (ratio %.2f)\n",
+		printf("load during rebuild: %.0f IOPS 4 KiB randread QD32, idle %.0f (ratio "
+		       "%.2f)\n",
 		       busy_iops, idle_iops, idle_iops > 0 ? busy_iops / idle_iops : 0);
 	{
 		struct scrub_wait w = {.array = arr};
-		uint64_t bytes = (uint64_t)uraid_bdev_get_num_blocks(arr) *
-				 uraid_bdev_get_block_size(arr);
+		uint64_t bytes =
+			(uint64_t)uraid_bdev_get_num_blocks(arr) * uraid_bdev_get_block_size(arr);
 
 		t0 = now_s();
 		uraid_reactor_send(uraid_reactor_get(0), scrub_start, &w);

@@ -23,25 +23,10 @@ struct rcfg {
 	unsigned fail; /* members failed at once */
 };
 
-static char g_names[40][16];
-static const char *g_ptrs[40];
-
 static void
 make_members(unsigned n, uint64_t blocks)
 {
-	for (unsigned i = 0; i < n; i++) {
-		struct fault_bdev_opts fo = {0};
-		struct uraid_bdev *b;
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		snprintf(g_names[i], sizeof(g_names[i]), "f%u", i);
-		fo.name = g_names[i];
-		fo.base_name = ram;
-		CHECK_EQ(ram_bdev_create(ram, blocks, BS, NULL, &b), 0);
-		CHECK_EQ(fault_bdev_create(&fo, &b), 0);
-		g_ptrs[i] = g_names[i];
-	}
+	fault_members_create(n, blocks, BS);
 }
 
 static void
@@ -64,7 +49,7 @@ fail_member(unsigned i)
 				    .count = -1,
 				    .probability_ppm = 1000000};
 
-	CHECK_EQ(fault_inject(g_names[i], &r), 0);
+	CHECK_EQ(fault_inject(g_fault_names[i], &r), 0);
 }
 
 static struct uraid_bdev *
@@ -77,7 +62,7 @@ create(const struct rcfg *c, bool sb)
 	o.name = "a";
 	CHECK_EQ(uraid_raid_level_parse(c->level, &o.level, &o.raid5_layout), 0);
 	o.strip_size_kb = 4;
-	o.members = g_ptrs;
+	o.members = g_fault_ptrs;
 	o.num_members = c->n;
 	o.copies = c->copies;
 	o.data_chunks = c->k;
@@ -97,36 +82,10 @@ info_of(struct uraid_bdev *a)
 	return info;
 }
 
-struct check_out {
-	_Atomic bool done;
-	int status;
-	struct uraid_array_check_result r;
-};
-
-static void
-check_cb(void *arg, int status, const struct uraid_array_check_result *r)
-{
-	struct check_out *c = arg;
-
-	c->status = status;
-	c->r = *r;
-	atomic_store(&c->done, true);
-}
-
-static void
-check_msg(void *arg)
-{
-	CHECK_EQ(uraid_array_check(uraid_bdev_get_by_name("a"), check_cb, arg), 0);
-}
-
 static struct uraid_array_check_result
 run_check(void)
 {
-	struct check_out c = {0};
-
-	uraid_reactor_send(uraid_reactor_get(1), check_msg, &c);
-	uraid_runtime_wait(&c.done);
-	return c.r;
+	return run_scrub("a", false, 1);
 }
 
 static void
@@ -134,13 +93,7 @@ teardown(unsigned n, unsigned spares)
 {
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	uraid_runtime_poll_until_idle(1000);
-	for (unsigned i = 0; i < n; i++) {
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
-		CHECK_EQ(test_delete_bdev(ram), 0);
-	}
+	fault_members_delete(n);
 	for (unsigned i = 0; i < spares; i++) {
 		char name[16];
 
@@ -354,13 +307,7 @@ test_target_fails(void)
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	uraid_runtime_poll_until_idle(1000);
 	CHECK_EQ(test_delete_bdev("fs"), 0);
-	for (unsigned i = 0; i < c.n; i++) {
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
-		CHECK_EQ(test_delete_bdev(ram), 0);
-	}
+	fault_members_delete(c.n);
 	CHECK_EQ(test_delete_bdev("s0"), 0);
 	CHECK_EQ(test_delete_bdev("s1"), 0);
 	uraid_runtime_stop();
@@ -393,13 +340,7 @@ test_bad_spares(void)
 	CHECK(strstr(err, "no redundancy") != NULL);
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	uraid_runtime_poll_until_idle(100);
-	for (unsigned i = 0; i < 3; i++) {
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
-		CHECK_EQ(test_delete_bdev(ram), 0);
-	}
+	fault_members_delete(3);
 	CHECK_EQ(test_delete_bdev("small"), 0);
 	CHECK_EQ(test_delete_bdev("big4k"), 0);
 	uraid_runtime_stop();

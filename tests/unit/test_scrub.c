@@ -15,11 +15,8 @@
 #define REACTORS 2
 #include "workload.h"
 
-#define BS 512
+#define BS    512
 #define STRIP 8 /* blocks (4 KiB) */
-
-static char g_names[16][16];
-static const char *g_ptrs[16];
 
 static struct uraid_bdev *
 setup(const char *level, unsigned n, unsigned k, unsigned m)
@@ -28,23 +25,11 @@ setup(const char *level, unsigned n, unsigned k, unsigned m)
 	struct uraid_bdev *b = NULL;
 	char err[256];
 
-	for (unsigned i = 0; i < n; i++) {
-		struct fault_bdev_opts fo = {0};
-		struct uraid_bdev *x;
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		snprintf(g_names[i], sizeof(g_names[i]), "f%u", i);
-		fo.name = g_names[i];
-		fo.base_name = ram;
-		CHECK_EQ(ram_bdev_create(ram, 1024, BS, NULL, &x), 0);
-		CHECK_EQ(fault_bdev_create(&fo, &x), 0);
-		g_ptrs[i] = g_names[i];
-	}
+	fault_members_create(n, 1024, BS);
 	o.name = "a";
 	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
 	o.strip_size_kb = STRIP * BS / 1024;
-	o.members = g_ptrs;
+	o.members = g_fault_ptrs;
 	o.num_members = n;
 	o.data_chunks = k;
 	o.parity_chunks = m;
@@ -58,49 +43,13 @@ teardown(unsigned n)
 {
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	uraid_runtime_poll_until_idle(1000);
-	for (unsigned i = 0; i < n; i++) {
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
-		CHECK_EQ(test_delete_bdev(ram), 0);
-	}
-}
-
-struct scrub_out {
-	_Atomic bool done;
-	bool repair;
-	int status;
-	struct uraid_array_check_result r;
-};
-
-static void
-scrub_cb(void *arg, int status, const struct uraid_array_check_result *r)
-{
-	struct scrub_out *c = arg;
-
-	c->status = status;
-	c->r = *r;
-	atomic_store(&c->done, true);
-}
-
-static void
-scrub_msg(void *arg)
-{
-	struct scrub_out *c = arg;
-
-	CHECK_EQ(uraid_array_scrub(uraid_bdev_get_by_name("a"), c->repair, scrub_cb, c), 0);
+	fault_members_delete(n);
 }
 
 static struct uraid_array_check_result
 scrub(bool repair)
 {
-	struct scrub_out c = {.repair = repair};
-
-	uraid_reactor_send(uraid_reactor_get(0), scrub_msg, &c);
-	uraid_runtime_wait(&c.done);
-	CHECK_EQ(c.status, 0);
-	return c.r;
+	return run_scrub("a", repair, 0);
 }
 
 /* Flip bytes of member `member`'s data area, member strip `stripe`, behind the array. */
@@ -154,7 +103,7 @@ test_scrub_locates_and_repairs(void)
 	/* raid6 n=5, stripe 3: P on member (4 - 3) = 1, Q on 2, data on 3, 4, 0. */
 	located_case("raid6", 5, 0, 0, 4); /* a data column */
 	located_case("raid6", 5, 0, 0, 2); /* Q */
-	located_case("ec", 7, 4, 3, 0);    /* ec 4+3, some column */
+	located_case("ec", 7, 4, 3, 0);	   /* ec 4+3, some column */
 	located_case("ec", 6, 4, 2, 5);
 }
 
@@ -196,9 +145,12 @@ test_scrub_raid5_and_mirrors(void)
 static void
 read_error_case(const char *level, unsigned n)
 {
-	struct fault_rule_opts rule = {.io_type_mask = 1u << URAID_IO_READ, .kind = FAULT_FAILURE,
-				       .count = 3, .probability_ppm = 1000000,
-				       .offset_blocks = 0, .num_blocks = 1024};
+	struct fault_rule_opts rule = {.io_type_mask = 1u << URAID_IO_READ,
+				       .kind = FAULT_FAILURE,
+				       .count = 3,
+				       .probability_ppm = 1000000,
+				       .offset_blocks = 0,
+				       .num_blocks = 1024};
 	struct uraid_array_stats st;
 	struct uraid_array_info info;
 	struct wl wl;

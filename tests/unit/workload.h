@@ -296,4 +296,80 @@ wl_verify_all(struct wl *wl)
 	wl_drain(wl);
 }
 
+/* --- arrays of fault bdevs "f<i>" over ram bdevs "m<i>", and scrubs from the test thread --- */
+
+#include "bdev/bdev_priv.h"
+#include "uraid/array.h"
+
+static char g_fault_names[40][16];
+static const char *g_fault_ptrs[40];
+
+static inline void
+fault_members_create(unsigned n, uint64_t blocks, uint32_t bs)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct fault_bdev_opts fo = {0};
+		struct uraid_bdev *b;
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		snprintf(g_fault_names[i], sizeof(g_fault_names[i]), "f%u", i);
+		fo.name = g_fault_names[i];
+		fo.base_name = ram;
+		CHECK_EQ(ram_bdev_create(ram, blocks, bs, NULL, &b), 0);
+		CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+		g_fault_ptrs[i] = g_fault_names[i];
+	}
+}
+
+static inline void
+fault_members_delete(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		CHECK_EQ(test_delete_bdev(g_fault_names[i]), 0);
+		CHECK_EQ(test_delete_bdev(ram), 0);
+	}
+}
+
+struct scrub_out {
+	_Atomic bool done;
+	const char *array;
+	bool repair;
+	int status;
+	struct uraid_array_check_result r;
+};
+
+static inline void
+scrub_cb(void *arg, int status, const struct uraid_array_check_result *r)
+{
+	struct scrub_out *c = arg;
+
+	c->status = status;
+	c->r = *r;
+	atomic_store(&c->done, true);
+}
+
+static inline void
+scrub_msg(void *arg)
+{
+	struct scrub_out *c = arg;
+
+	CHECK_EQ(uraid_array_scrub(uraid_bdev_get_by_name(c->array), c->repair, scrub_cb, c), 0);
+}
+
+/* Check (or repair) array on reactor `reactor` and wait for the result. */
+static inline struct uraid_array_check_result
+run_scrub(const char *array, bool repair, unsigned reactor)
+{
+	struct scrub_out c = {.array = array, .repair = repair};
+
+	uraid_reactor_send(uraid_reactor_get(reactor), scrub_msg, &c);
+	uraid_runtime_wait(&c.done);
+	CHECK_EQ(c.status, 0);
+	return c.r;
+}
+
 #endif
