@@ -33,6 +33,7 @@ struct sb_waiter {
 };
 
 struct sb_writer {
+	uint64_t round_need; /* sb_need when the round started */
 	bool busy;
 	struct sb_waiter *cur, *next;
 	bool again;
@@ -95,6 +96,10 @@ sb_round_done(struct raid_array *a)
 
 	if (w->written > 0)
 		a->sb = w->round;
+	/* Failures counted before this round are now as durable as they can be (if no member
+	 * took the write, the array is offline and holding writes longer helps nobody).
+	 * Release: the held writes' pollers acquire it. */
+	atomic_store_explicit(&a->sb_done, w->round_need, memory_order_release);
 	for (unsigned i = 0; i < a->l.n; i++) {
 		free(w->bufs[i]);
 		w->bufs[i] = NULL;
@@ -145,6 +150,7 @@ sb_round_start(struct raid_array *a)
 	w->busy = true;
 	w->written = 0;
 	w->pending = 1;
+	w->round_need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
 	sb_build(a, &w->round);
 	for (unsigned i = 0; i < a->l.n && rch != NULL; i++) {
 		struct sb_io *io;

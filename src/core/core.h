@@ -215,6 +215,10 @@ struct raid_array {
 	_Atomic uint64_t rb_done_blocks, rb_total_blocks, rb_start_us, rb_targets;
 	_Atomic unsigned nspares;
 	_Atomic uint64_t scrub_done, scrub_total;
+	/* Member failures recorded (sb_need) and made durable (sb_done): writes that complete
+	 * while sb_done < sb_need are held until it catches up, so no write that skipped a
+	 * failed member is acknowledged before the superblocks say it failed. */
+	_Atomic uint64_t sb_need, sb_done;
 };
 
 struct stripe_head;
@@ -277,6 +281,8 @@ struct raid_channel {
 	struct code_decoder dec;
 	STAILQ_HEAD(, member_io) retry;
 	struct uraid_poller *poller;
+	/* Write parts done but held for a superblock (see sb_need). */
+	TAILQ_HEAD(, stripe_part) held;
 };
 
 /* One member I/O. iov points at iov_inline or a larger allocation. */
@@ -404,9 +410,13 @@ struct stripe_part {
 	bool bad;
 	bool unreadable;
 	bool repaired;
-	int bad_column; /* located single bad column, or -1 */
+	int bad_column;	     /* located single bad column, or -1 */
+	uint64_t held_until; /* held write: released once sb_done reaches this */
 	TAILQ_ENTRY(stripe_part) link;
 };
+
+/* Complete a held part (owner reactor). */
+void stripe_part_release(struct stripe_part *part);
 
 /* Send part to its stripe's owner (any reactor). */
 void stripe_submit(struct stripe_part *part);

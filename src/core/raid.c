@@ -236,7 +236,15 @@ raid_poll(void *arg)
 {
 	struct raid_channel *rch = arg;
 	struct member_io *mio;
+	struct stripe_part *part;
 	int did = 0;
+
+	while ((part = TAILQ_FIRST(&rch->held)) != NULL &&
+	       atomic_load_explicit(&rch->a->sb_done, memory_order_acquire) >= part->held_until) {
+		TAILQ_REMOVE(&rch->held, part, link);
+		stripe_part_release(part);
+		did = 1;
+	}
 
 	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
 		int rc = raid_member_writable(rch, mio->member) ? mio_issue(mio) : -ENODEV;
@@ -315,6 +323,8 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 		return;
 	}
 	atomic_fetch_add(&a->failed, 1);
+	if (a->has_sb)
+		atomic_fetch_add(&a->sb_need, 1);
 	LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
 		a->members[member].name, member, strerror(-status),
 		raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
@@ -722,6 +732,7 @@ raid_channel_create(void *io_device, void *ctx)
 	rch->bufs = (struct obj_pool){NULL, rch->buf_bytes, CACHE_LINE_BYTES};
 	rch->mios = (struct obj_pool){NULL, sizeof(struct member_io), 0};
 	rch->parts = (struct obj_pool){NULL, sizeof(struct stripe_part), 0};
+	TAILQ_INIT(&rch->held);
 	stripe_pool_init(rch);
 	STAILQ_INIT(&rch->retry);
 	for (unsigned i = 0; i < a->l.n; i++) {

@@ -859,18 +859,38 @@ mirror_rebuild_write(struct stripe_op *op)
 
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
 
+void
+stripe_part_release(struct stripe_part *part)
+{
+	part_finish(part, part->status);
+}
+
 static void
 op_finish(struct stripe_op *op)
 {
 	struct raid_channel *rch = op->rch;
 	struct stripe_head *sh = op->sh;
+	struct raid_array *a = op->a;
 	int status = op->status;
+	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
+	bool hold =
+		(op->kind == PART_WRITE || op->kind == PART_ZEROES || op->kind == PART_MIRROR) &&
+		need > atomic_load_explicit(&a->sb_done, memory_order_acquire);
 
-	if (status == 0 && !atomic_load(&op->a->online))
+	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
 	op_release_buffers(op);
-	for (unsigned p = 0; p < op->nparts; p++)
+	for (unsigned p = 0; p < op->nparts; p++) {
+		if (hold && status == 0) {
+			/* A member failure is not in the superblocks yet: acknowledge the write
+			 * only once it is. */
+			op->parts[p]->status = status;
+			op->parts[p]->held_until = need;
+			TAILQ_INSERT_TAIL(&rch->held, op->parts[p], link);
+			continue;
+		}
 		part_finish(op->parts[p], status);
+	}
 	sh->active = NULL;
 	pool_put(&rch->ops, op);
 	stripe_run_next(rch, sh);
