@@ -128,6 +128,7 @@ void err_set(char *err, size_t len, const char *fmt, ...) __attribute__((format(
  * torn sector or a flipped bit anywhere in the block are all told apart.
  */
 #define STAMP_MAGIC 0x55524149445354ull /* "URAIDST" */
+/* Header layout: magic, lba, generation, seed; 8 bytes each, at offsets 0, 8, 16, 24. */
 
 void stamp_fill(void *buf, uint32_t block_size, uint64_t lba, uint64_t gen, uint64_t seed);
 
