@@ -91,6 +91,10 @@ void uraid_iov_to_buf(void *buf, const struct iovec *iov, int iovcnt, uint64_t o
 void uraid_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t offset, const void *buf,
 			uint64_t len);
 void uraid_iov_memset(const struct iovec *iov, int iovcnt, int c);
+/* Describe bytes [offset, +len) of an iovec array as iovecs into dst (at most dst_max).
+ * Returns how many it takes (count with dst == NULL), or -ENOSPC if more than dst_max. */
+int uraid_iov_slice(const struct iovec *iov, int iovcnt, uint64_t offset, uint64_t len,
+		    struct iovec *dst, int dst_max);
 
 /* Parse and format the canonical 8-4-4-4-12 UUID text. */
 int uraid_uuid_parse(const char *text, uint8_t uuid[16]);

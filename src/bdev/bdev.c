@@ -125,6 +125,35 @@ uraid_iov_from_buf(const struct iovec *iov, int iovcnt, uint64_t offset, const v
 	}
 }
 
+int
+uraid_iov_slice(const struct iovec *iov, int iovcnt, uint64_t offset, uint64_t len,
+		struct iovec *dst, int dst_max)
+{
+	int n = 0;
+
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		uint64_t take;
+
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
+			continue;
+		}
+		take = iov[i].iov_len - offset;
+		if (take > len)
+			take = len;
+		if (dst != NULL) {
+			if (n == dst_max)
+				return -ENOSPC;
+			dst[n].iov_base = (uint8_t *)iov[i].iov_base + offset;
+			dst[n].iov_len = take;
+		}
+		n++;
+		len -= take;
+		offset = 0;
+	}
+	return n;
+}
+
 void
 uraid_iov_memset(const struct iovec *iov, int iovcnt, int c)
 {

@@ -100,19 +100,9 @@ int
 mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
 	    uint64_t len)
 {
-	uint64_t off = byte_off, left = len;
-	int need = 0, n = 0;
+	int need = uraid_iov_slice(iov, iovcnt, byte_off, len, NULL, 0);
 
-	/* Count first: the slice may need more iovecs than the inline ones. */
-	for (int i = 0; i < iovcnt && left > 0; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		need++;
-		left -= iov[i].iov_len - off < left ? iov[i].iov_len - off : left;
-		off = 0;
-	}
+	/* The slice may need more iovecs than the inline ones. */
 	if (need > (int)ARRAY_SIZE(mio->iov_inline)) {
 		if (mio->iov != mio->iov_inline)
 			free(mio->iov);
@@ -122,23 +112,7 @@ mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t
 			return -ENOMEM;
 		}
 	}
-	for (int i = 0; i < iovcnt && len > 0; i++) {
-		uint64_t take;
-
-		if (byte_off >= iov[i].iov_len) {
-			byte_off -= iov[i].iov_len;
-			continue;
-		}
-		take = iov[i].iov_len - byte_off;
-		if (take > len)
-			take = len;
-		mio->iov[n].iov_base = (uint8_t *)iov[i].iov_base + byte_off;
-		mio->iov[n].iov_len = take;
-		n++;
-		len -= take;
-		byte_off = 0;
-	}
-	mio->iovcnt = n;
+	mio->iovcnt = uraid_iov_slice(iov, iovcnt, byte_off, len, mio->iov, need);
 	return 0;
 }
 

@@ -27,9 +27,6 @@ struct cfg {
 	bool uneven; /* concat: members of different sizes */
 };
 
-static char g_names[40][16];
-static const char *g_member_ptrs[40];
-
 /* Members are fault bdevs "f<i>" over ram bdevs "m<i>", so tests can make them fail. */
 static bool
 make_members(const struct cfg *c)
@@ -42,13 +39,13 @@ make_members(const struct cfg *c)
 			c->member_blocks + (c->uneven ? i * 8 * c->strip_kb * 1024 / c->bs : 0);
 
 		snprintf(ram, sizeof(ram), "m%u", i);
-		snprintf(g_names[i], sizeof(g_names[i]), "f%u", i);
-		fo.name = g_names[i];
+		snprintf(g_fault_names[i], sizeof(g_fault_names[i]), "f%u", i);
+		fo.name = g_fault_names[i];
 		fo.base_name = ram;
 		if (ram_bdev_create(ram, blocks, c->bs, NULL, &b) != 0 ||
 		    fault_bdev_create(&fo, &b) != 0)
 			return false;
-		g_member_ptrs[i] = g_names[i];
+		g_fault_ptrs[i] = g_fault_names[i];
 	}
 	return true;
 }
@@ -56,13 +53,7 @@ make_members(const struct cfg *c)
 static void
 delete_members(unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", i);
-		CHECK_EQ(test_delete_bdev(g_names[i]), 0);
-		CHECK_EQ(test_delete_bdev(ram), 0);
-	}
+	fault_members_delete(n);
 }
 
 static int
@@ -74,7 +65,7 @@ create_array(const struct cfg *c, char *err, size_t len)
 	o.name = "a";
 	CHECK_EQ(uraid_raid_level_parse(c->level, &o.level, &o.raid5_layout), 0);
 	o.strip_size_kb = c->strip_kb;
-	o.members = g_member_ptrs;
+	o.members = g_fault_ptrs;
 	o.num_members = c->n;
 	o.copies = c->copies;
 	o.data_chunks = c->k;
@@ -128,7 +119,7 @@ fail_by_io_error(void)
 				    .count = -1,
 				    .probability_ppm = 1000000};
 
-	CHECK_EQ(fault_inject(g_names[g_fail_member], &r), 0);
+	CHECK_EQ(fault_inject(g_fault_names[g_fail_member], &r), 0);
 }
 
 static unsigned
@@ -345,7 +336,7 @@ gf2(uint8_t x)
 static void
 read_member(unsigned i, uint8_t *buf, uint64_t blocks)
 {
-	struct uraid_bdev *m = uraid_bdev_get_by_name(g_names[i]);
+	struct uraid_bdev *m = uraid_bdev_get_by_name(g_fault_names[i]);
 	struct uraid_bdev_desc *d;
 	struct uraid_io_channel *ch;
 
@@ -507,7 +498,7 @@ static void
 test_bad_arrays(void)
 {
 	struct cfg c = {"raid5", 4, 0, 0, 0, 4, 512, 64, false};
-	struct uraid_array_opts o = {.name = "a", .level = URAID_RAID5, .members = g_member_ptrs};
+	struct uraid_array_opts o = {.name = "a", .level = URAID_RAID5, .members = g_fault_ptrs};
 	struct uraid_bdev *b;
 	const char *dup[] = {"f0", "f1", "f0"};
 	const char *mixed[] = {"f0", "f1", "x4k"};
@@ -530,7 +521,7 @@ test_bad_arrays(void)
 	expect_create_error(&o, "different block sizes");
 	o.members = ghost;
 	expect_create_error(&o, "'nope' does not exist");
-	o.members = g_member_ptrs;
+	o.members = g_fault_ptrs;
 	o.num_members = 4;
 	o.level = URAID_EC;
 	o.data_chunks = 3;
@@ -715,7 +706,7 @@ test_threads_overlapping(void)
 			char ram[16];
 
 			snprintf(ram, sizeof(ram), "m%u", n);
-			CHECK_EQ(thr_delete(g_names[n]), 0);
+			CHECK_EQ(thr_delete(g_fault_names[n]), 0);
 			CHECK_EQ(thr_delete(ram), 0);
 		}
 		for (unsigned r = 0; r < 2; r++) {
