@@ -116,6 +116,18 @@ raid_delete_done(void *cb_arg, int status)
 		rpc_result_bool(req, true);
 }
 
+static struct uraid_bdev *
+find_array(struct rpc_request *req, const char *name)
+{
+	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
+
+	if (b == NULL || !uraid_bdev_is_array(b)) {
+		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, name);
+		return NULL;
+	}
+	return b;
+}
+
 static void
 rpc_bdev_raid_delete(struct rpc_request *req, const json_t *params)
 {
@@ -124,11 +136,9 @@ rpc_bdev_raid_delete(struct rpc_request *req, const json_t *params)
 
 	if (rpc_decode(req, params, ARRAY_AND_SIZE(delete_spec), &p) != 0)
 		return;
-	bdev = uraid_bdev_get_by_name(p.name);
-	if (bdev == NULL || !uraid_bdev_is_array(bdev)) {
-		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, p.name);
+	bdev = find_array(req, p.name);
+	if (bdev == NULL)
 		return;
-	}
 	if (uraid_bdev_claimed_by(bdev) != NULL) {
 		rpc_delete_bdev(req, bdev); /* answers the in-use error */
 		return;
@@ -331,18 +341,6 @@ static const struct param_spec add_spec[] = {
 	PARAM(struct member_params, raid_bdev, PT_STRING, true),
 	PARAM(struct member_params, base_bdev, PT_STRING, true),
 };
-
-static struct uraid_bdev *
-find_array(struct rpc_request *req, const char *name)
-{
-	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
-
-	if (b == NULL || !uraid_bdev_is_array(b)) {
-		rpc_error(req, -ENODEV, "%s: no array named '%s'", req->method, name);
-		return NULL;
-	}
-	return b;
-}
 
 /* SPDK's bdev_raid_add_base_bdev and uraid's bdev_raid_add_spare: the bdev joins the array as
  * a spare and takes a failed slot at once if there is one (then it is rebuilt). */
