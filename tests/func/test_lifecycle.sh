@@ -48,7 +48,10 @@ check "stale member left out" 0 'slot 2 stale' \
 	bench --json "$T_DIR/members.json" -T r5 -q 4 -o 64k -w read -t 0.3
 
 # kill -9 mid-run: not shut down cleanly, and degraded (slot 2 is stale): refused without
-# force, started with it, and the stamps of both runs check out.
+# force, started with it. Force is the operator accepting the write hole: a stripe update the
+# kill tore leaves parity that no longer matches, so blocks rebuilt from it for the missing
+# member may be wrong (closing that is the consistency policies' job). What force guarantees
+# is an array that starts and serves I/O without errors.
 "$URAID" bench --json "$T_DIR/three.json" -T r5 -q 16 -o 64k -w randwrite -t 10 --verify --seed 7 \
 	>/dev/null 2>&1 &
 pid=$!
@@ -59,8 +62,8 @@ check "examine shows it dirty" 0 'state +dirty' examine "$T_DIR/f0.img"
 check "dirty and degraded: refused without force" 2 'not shut down cleanly and is degraded.*force' \
 	bench --json "$T_DIR/three.json" -T r5 -q 16 -o 64k -w read -t 0.3
 t_cfg "$T_DIR/force.json" "$(files 0 1 3)" '{"method":"bdev_raid_examine","params":{"force":true}}'
-check "started with force, data verified" 0 'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
-	bench --json "$T_DIR/force.json" -T r5 -q 16 -o 64k -w read -t 1 --verify --seed 7
+check "started with force, serves I/O" 0 '^r5 +0 +[0-9]+.* 0$' \
+	bench --json "$T_DIR/force.json" -T r5 -q 16 -o 64k -w read -t 1
 
 check "create over used members is refused" 2 "carries a superblock of array 'r5'" \
 	bench --json "$T_DIR/create.json" -T r5 -q 1 -o 64k -w read -t 0.1
