@@ -95,13 +95,15 @@ struct uraid_array_info {
 	bool superblock;
 	uint64_t data_offset_blocks;
 	unsigned spares;
+	int replacing; /* the slot being replaced (until its old member is released), or -1 */
 	struct {
 		bool active;
 		uint64_t done_stripes, total_stripes;
 	} scrub;
 	struct {
 		bool active;
-		uint32_t target_mask;		    /* slots being rebuilt */
+		uint32_t target_mask;		    /* slots being rebuilt (or copied) */
+		bool replace;			    /* a replacement copy, not a rebuild */
 		uint64_t done_blocks, total_blocks; /* per target member */
 		uint64_t rate_kib_s;
 		uint64_t eta_s;
@@ -109,6 +111,7 @@ struct uraid_array_info {
 	struct {
 		char name[URAID_BDEV_NAME_MAX];
 		enum uraid_member_state state;
+		char replacement[URAID_BDEV_NAME_MAX]; /* being copied to; "" if none */
 	} members[32];
 };
 
@@ -135,6 +138,16 @@ int uraid_array_get_stats(struct uraid_bdev *array, struct uraid_array_stats *st
  */
 int uraid_array_add_spare(struct uraid_bdev *array, const char *bdev_name, char *err,
 			  size_t err_len);
+/*
+ * Planned replacement (md's want_replacement): new_name (NULL: the array's first spare) is
+ * filled with a copy of old_name while old_name keeps serving and both receive every write;
+ * then the new member takes the slot (recorded in the superblocks first) and old_name is
+ * released. Redundancy never drops. If old_name fails meanwhile, the new member takes its
+ * slot and is rebuilt; if the new one fails, the replacement is abandoned. A replacement cut
+ * short by a restart is not resumed: the old member is still in place. Control thread.
+ */
+int uraid_array_replace_member(struct uraid_bdev *array, const char *old_name,
+			       const char *new_name, char *err, size_t err_len);
 /* Take a member out of the array (as if failed) and release its bdev. Control thread. */
 int uraid_array_remove_member(struct uraid_bdev *array, const char *bdev_name, char *err,
 			      size_t err_len);

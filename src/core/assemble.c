@@ -156,7 +156,7 @@ sb_round_start(struct raid_array *a)
 		struct sb_io *io;
 		int rc;
 
-		if (!raid_member_writable(rch, i))
+		if (!raid_member_usable(rch, i))
 			continue;
 		w->bufs[i] = aligned_alloc(4096, SB_AREA_BYTES);
 		io = malloc(sizeof(*io));
@@ -174,7 +174,7 @@ sb_round_start(struct raid_array *a)
 		io->a = a;
 		io->member = i;
 		w->pending++;
-		rc = uraid_bdev_write(a->members[i].desc, rch->mch[i], w->bufs[i], 0,
+		rc = uraid_bdev_write(rch->mdesc[i], rch->mch[i], w->bufs[i], 0,
 				      SB_AREA_BYTES / bs, URAID_IO_FUA, sb_write_done, io);
 		if (rc != 0) {
 			w->pending--;

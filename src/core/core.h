@@ -179,7 +179,17 @@ struct raid_member {
 	/* REBUILDING: member strips [0, rebuilt) hold good data and may be read; the rest are
 	 * only written (writes keep them current, the rebuild fills in the past). */
 	_Atomic uint64_t rebuilt;
+	/* A planned replacement (md's want_replacement), reactor 0's: while repl_state is
+	 * REPL_COPYING it receives every write to the slot and the member's strips are copied
+	 * to it below repl_copied; it then takes the slot. If the member fails first, it takes
+	 * the slot as REBUILDING from repl_copied on. */
+	char repl_name[URAID_BDEV_NAME_MAX];
+	_Atomic(struct uraid_bdev_desc *) repl_desc;
+	_Atomic int repl_state; /* enum raid_repl_state */
+	_Atomic uint64_t repl_copied;
 };
+
+enum raid_repl_state { REPL_NONE, REPL_COPYING, REPL_FAILED };
 
 struct raid_array {
 	struct uraid_bdev bdev;
@@ -210,6 +220,7 @@ struct raid_array {
 	struct rebuild *rb;
 	uint64_t rebuild_finishing; /* slots the next superblock records as active */
 	struct spare *spares;
+	_Atomic unsigned replacing; /* slot + 1 while a replacement is added, copied or swapped in */
 	bool stopping;
 	/* Progress, read from any thread. */
 	_Atomic uint64_t rb_done_blocks, rb_total_blocks, rb_start_us, rb_targets;
@@ -266,6 +277,10 @@ struct raid_channel {
 	struct raid_array *a;
 	unsigned reactor;
 	struct uraid_io_channel *mch[RAID_MAX_MEMBERS]; /* NULL: member failed at creation */
+	struct uraid_io_channel *repl_ch[RAID_MAX_MEMBERS]; /* replacements being copied to */
+	/* The descriptors these channels belong to: member swaps change them channel by
+	 * channel, so a channel's I/O always names its own device. */
+	struct uraid_bdev_desc *mdesc[RAID_MAX_MEMBERS], *rdesc[RAID_MAX_MEMBERS];
 	uint32_t outstanding[RAID_MAX_MEMBERS];
 	/* Owner side: stripes with queued or active operations. */
 	struct stripe_head **buckets;
@@ -298,6 +313,9 @@ struct member_io {
 	void (*done)(struct member_io *mio, int status);
 	void *ctx;
 	uint64_t tag; /* caller's: e.g. the array block it maps */
+	bool to_repl; /* to the member's replacement instead of the member */
+	unsigned legs; /* a write also goes to the replacement: completions still due */
+	int status;    /* the member leg's */
 	STAILQ_ENTRY(member_io) link;
 	struct iovec iov_inline[4];
 };
@@ -333,9 +351,13 @@ int mio_submit(struct member_io *mio);
 int mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
 		uint64_t len);
 void raid_member_failed(struct raid_array *a, unsigned member, int status);
-/* Writable: active or rebuilding. Readable at member strip `unit`: active, or rebuilding and
- * already rebuilt there. */
+/* A write to the member's replacement failed: the replacement is dropped (any reactor). */
+void raid_replacement_failed(struct raid_array *a, unsigned member, int status);
+/* Writable: active or rebuilding, or with a replacement being copied to (which then takes
+ * the writes alone). Readable at member strip `unit`: active, or rebuilding and already
+ * rebuilt there. Usable: the member device itself takes writes. */
 bool raid_member_writable(struct raid_channel *rch, unsigned member);
+bool raid_member_usable(struct raid_channel *rch, unsigned member);
 bool raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit);
 void raid_io_part_done(struct raid_io *rio, int status);
 struct raid_channel *raid_owner_channel(struct raid_array *a);
@@ -383,7 +405,15 @@ void raid_rebuild_notify(struct raid_array *a);
 
 /* --- stripe.c: the owner side (parity writes, degraded reads, mirror writes, checks) --- */
 
-enum part_kind { PART_WRITE, PART_ZEROES, PART_READ, PART_MIRROR, PART_CHECK, PART_REBUILD };
+enum part_kind {
+	PART_WRITE,
+	PART_ZEROES,
+	PART_READ,
+	PART_MIRROR,
+	PART_CHECK,
+	PART_REBUILD,
+	PART_COPY /* member strip `unit` of slot `slot` copied to its replacement */
+};
 
 /* One stripe's (or, for mirrors, one strip's) share of an I/O; travels by message. */
 struct stripe_part {
@@ -412,6 +442,8 @@ struct stripe_part {
 	bool repaired;
 	int bad_column;	     /* located single bad column, or -1 */
 	uint64_t held_until; /* held write: released once sb_done reaches this */
+	uint64_t unit;	     /* PART_REBUILD / PART_COPY: the driver's unit */
+	unsigned slot;	     /* PART_COPY */
 	TAILQ_ENTRY(stripe_part) link;
 };
 

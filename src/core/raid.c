@@ -116,21 +116,51 @@ mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t
 	return 0;
 }
 
+/*
+ * Writes to a member that has a replacement being copied to go to both (two legs); the I/O
+ * completes once both have, with the member's status, and a failed replacement leg only ends
+ * the replacement. With the member gone, the replacement leg is the only one.
+ */
+static void
+mio_leg_done(struct member_io *mio)
+{
+	if (--mio->legs == 0)
+		mio->done(mio, mio->status);
+}
+
 static void
 mio_complete_cb(void *arg, int status)
 {
 	struct member_io *mio = arg;
 
 	mio->rch->outstanding[mio->member]--;
-	mio->done(mio, status);
+	if (mio->legs == 0) {
+		mio->done(mio, status);
+		return;
+	}
+	mio->status = status;
+	mio_leg_done(mio);
+}
+
+static void
+repl_leg_done(struct member_io *leg, int status)
+{
+	struct member_io *parent = leg->ctx;
+
+	if (status != 0)
+		raid_replacement_failed(leg->rch->a, leg->member, status);
+	mio_free(leg);
+	mio_leg_done(parent);
 }
 
 static int
 mio_issue(struct member_io *mio)
 {
 	struct raid_channel *rch = mio->rch;
-	struct uraid_bdev_desc *desc = rch->a->members[mio->member].desc;
-	struct uraid_io_channel *ch = rch->mch[mio->member];
+	struct uraid_bdev_desc *desc = mio->to_repl ? rch->rdesc[mio->member]
+						    : rch->mdesc[mio->member];
+	struct uraid_io_channel *ch = mio->to_repl ? rch->repl_ch[mio->member]
+						   : rch->mch[mio->member];
 	/* Member block numbers are relative to the data area, after the superblocks. */
 	uint64_t offset = mio->offset_blocks + rch->a->data_offset_blocks;
 
@@ -154,12 +184,33 @@ mio_issue(struct member_io *mio)
 }
 
 bool
-raid_member_writable(struct raid_channel *rch, unsigned member)
+raid_member_usable(struct raid_channel *rch, unsigned member)
 {
 	int st = atomic_load_explicit(&rch->a->members[member].state, memory_order_acquire);
 
 	return rch->mch[member] != NULL &&
 	       (st == URAID_MEMBER_ACTIVE || st == URAID_MEMBER_REBUILDING);
+}
+
+static bool
+repl_usable(struct raid_channel *rch, unsigned member)
+{
+	return rch->repl_ch[member] != NULL &&
+	       atomic_load_explicit(&rch->a->members[member].repl_state, memory_order_acquire) ==
+		       REPL_COPYING;
+}
+
+bool
+raid_member_writable(struct raid_channel *rch, unsigned member)
+{
+	return raid_member_usable(rch, member) || repl_usable(rch, member);
+}
+
+static bool
+mio_usable(struct member_io *mio)
+{
+	return mio->to_repl ? repl_usable(mio->rch, mio->member)
+			    : raid_member_usable(mio->rch, mio->member);
 }
 
 bool
@@ -177,13 +228,73 @@ raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit)
 	       unit < atomic_load_explicit(&mb->rebuilt, memory_order_acquire);
 }
 
+static int mio_submit_one(struct member_io *mio);
+
+/* The replacement's leg of a write: a copy of mio aimed at the replacement. */
+static int
+mio_submit_leg(struct member_io *mio)
+{
+	struct member_io *leg = mio_alloc(mio->rch, mio->member, mio->iovcnt);
+
+	if (leg == NULL) {
+		raid_replacement_failed(mio->rch->a, mio->member, -ENOMEM);
+		return -ENOMEM;
+	}
+	leg->type = mio->type;
+	leg->flags = mio->flags;
+	leg->offset_blocks = mio->offset_blocks;
+	leg->num_blocks = mio->num_blocks;
+	memcpy(leg->iov, mio->iov, (size_t)mio->iovcnt * sizeof(*mio->iov));
+	leg->iovcnt = mio->iovcnt;
+	leg->to_repl = true;
+	leg->done = repl_leg_done;
+	leg->ctx = mio;
+	if (mio_submit_one(leg) != 0) {
+		mio_free(leg);
+		raid_replacement_failed(mio->rch->a, mio->member, -ENODEV);
+		return -ENODEV;
+	}
+	return 0;
+}
+
 int
 mio_submit(struct member_io *mio)
+{
+	bool member = mio->to_repl || raid_member_usable(mio->rch, mio->member);
+	bool leg = !mio->to_repl && mio->type != URAID_IO_READ && repl_usable(mio->rch, mio->member);
+
+	if (!leg)
+		return member ? mio_submit_one(mio) : -ENODEV;
+	/* One leg for the replacement, one for the member (if it is there), one guard. */
+	mio->legs = 1;
+	mio->status = member ? 0 : -ENODEV;
+	if (mio_submit_leg(mio) == 0)
+		mio->legs++;
+	if (member) {
+		mio->legs++;
+		if (mio_submit_one(mio) != 0) {
+			mio->legs--;
+			mio->status = -EIO;
+		}
+	}
+	if (mio->legs == 1 && mio->status != 0) {
+		/* Nothing was issued: refused now, as for a single device. */
+		mio->legs = 0;
+		return -ENODEV;
+	}
+	if (!member)
+		mio->status = 0; /* the replacement holds the slot's writes */
+	mio_leg_done(mio);
+	return 0;
+}
+
+static int
+mio_submit_one(struct member_io *mio)
 {
 	struct raid_channel *rch = mio->rch;
 	int rc;
 
-	if (!raid_member_writable(rch, mio->member))
+	if (!mio_usable(mio))
 		return -ENODEV;
 	rch->outstanding[mio->member]++;
 	if (!STAILQ_EMPTY(&rch->retry)) {
@@ -221,16 +332,14 @@ raid_poll(void *arg)
 	}
 
 	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
-		int rc = raid_member_writable(rch, mio->member) ? mio_issue(mio) : -ENODEV;
+		int rc = mio_usable(mio) ? mio_issue(mio) : -ENODEV;
 
 		if (rc == -ENOMEM || rc == -EAGAIN)
 			break;
 		STAILQ_REMOVE_HEAD(&rch->retry, link);
 		did = 1;
-		if (rc != 0) {
-			rch->outstanding[mio->member]--;
-			mio->done(mio, -EIO);
-		}
+		if (rc != 0)
+			mio_complete_cb(mio, -EIO);
 	}
 	return did ? URAID_POLLER_BUSY : URAID_POLLER_IDLE;
 }
@@ -712,9 +821,20 @@ raid_channel_create(void *io_device, void *ctx)
 	for (unsigned i = 0; i < a->l.n; i++) {
 		if (atomic_load(&a->members[i].state) != URAID_MEMBER_ACTIVE)
 			continue;
-		rch->mch[i] = uraid_bdev_get_io_channel(a->members[i].desc);
+		rch->mdesc[i] = a->members[i].desc;
+		rch->mch[i] = uraid_bdev_get_io_channel(rch->mdesc[i]);
 		if (rch->mch[i] == NULL)
 			goto err;
+	}
+	for (unsigned i = 0; i < a->l.n; i++) {
+		/* Reactor 0 sets repl_desc before it walks the channels to add the replacement;
+		 * the walk skips channels that have it already. */
+		struct uraid_bdev_desc *rd = atomic_load(&a->members[i].repl_desc);
+
+		if (rd != NULL && atomic_load(&a->members[i].repl_state) == REPL_COPYING) {
+			rch->rdesc[i] = rd;
+			rch->repl_ch[i] = uraid_bdev_get_io_channel(rd);
+		}
 	}
 	rch->zeroes = aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
 	rch->poller = uraid_poller_register(raid_poll, rch, 0);
@@ -725,8 +845,10 @@ raid_channel_create(void *io_device, void *ctx)
 err:
 	uraid_poller_unregister(&rch->poller);
 	free(rch->zeroes);
-	for (unsigned i = 0; i < a->l.n; i++)
+	for (unsigned i = 0; i < a->l.n; i++) {
 		uraid_put_io_channel(rch->mch[i]);
+		uraid_put_io_channel(rch->repl_ch[i]);
+	}
 	return -ENOMEM;
 }
 
@@ -737,8 +859,10 @@ raid_channel_destroy(void *io_device UNUSED, void *ctx)
 
 	stripe_channel_fini(rch);
 	uraid_poller_unregister(&rch->poller);
-	for (unsigned i = 0; i < rch->a->l.n; i++)
+	for (unsigned i = 0; i < rch->a->l.n; i++) {
 		uraid_put_io_channel(rch->mch[i]);
+		uraid_put_io_channel(rch->repl_ch[i]);
+	}
 	pool_fini(&rch->bufs);
 	pool_fini(&rch->mios);
 	pool_fini(&rch->parts);
@@ -771,6 +895,8 @@ raid_free(void *io_device)
 	for (unsigned i = 0; i < a->l.n; i++) {
 		if (a->members[i].desc)
 			uraid_bdev_close(a->members[i].desc);
+		if (a->members[i].repl_desc)
+			uraid_bdev_close(a->members[i].repl_desc);
 	}
 	raid_sb_writer_free(a);
 	uraid_bdev_destruct_done(&a->bdev);
@@ -1243,6 +1369,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->superblock = a->has_sb;
 	info->data_offset_blocks = a->data_offset_blocks;
 	info->spares = atomic_load(&a->nspares);
+	info->replacing = (int)atomic_load(&a->replacing) - 1;
 	info->scrub.total_stripes = atomic_load(&a->scrub_total);
 	info->scrub.done_stripes = atomic_load(&a->scrub_done);
 	info->scrub.active = info->scrub.total_stripes != 0;
@@ -1265,6 +1392,12 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 		snprintf(info->members[i].name, sizeof(info->members[i].name), "%s",
 			 a->members[i].name);
 		info->members[i].state = atomic_load(&a->members[i].state);
+		if (atomic_load(&a->members[i].repl_state) == REPL_COPYING) {
+			snprintf(info->members[i].replacement,
+				 sizeof(info->members[i].replacement), "%s",
+				 a->members[i].repl_name);
+			info->rebuild.replace = info->rebuild.active;
+		}
 	}
 	return 0;
 }

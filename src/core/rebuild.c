@@ -49,6 +49,7 @@ struct rebuild {
 	struct uraid_poller *poller;
 	bool stop;
 	int status;
+	int repl_slot; /* >= 0: a replacement copy of this slot, unit = member strip */
 	void (*on_stopped)(struct raid_array *a);
 };
 
@@ -103,7 +104,7 @@ unit_has_target(struct rebuild *rb, uint64_t unit)
 {
 	struct raid_array *a = rb->a;
 
-	if (a->l.level != URAID_RAID10)
+	if (a->l.level != URAID_RAID10 || rb->repl_slot >= 0)
 		return true;
 	for (unsigned c = 0; c < a->l.copies; c++) {
 		if (rb->targets & (1ull << ((unit * a->l.copies + c) % a->l.n)))
@@ -116,11 +117,27 @@ unit_has_target(struct rebuild *rb, uint64_t unit)
 
 static void rebuild_issue(struct rebuild *rb);
 static void rebuild_end(struct rebuild *rb);
+static void replace_ended(struct raid_array *a, unsigned slot, bool complete);
+
+/* The owner unit (stripe, or array strip for mirrors) holding member strip j of slot. */
+static uint64_t
+copy_key(const struct raid_array *a, unsigned slot, uint64_t j)
+{
+	if (a->l.level == URAID_RAID10)
+		return (j * a->l.n + slot) / a->l.copies;
+	return j;
+}
 
 static void
 rebuild_progress(struct rebuild *rb)
 {
 	struct raid_array *a = rb->a;
+
+	if (rb->repl_slot >= 0) {
+		atomic_store(&a->members[rb->repl_slot].repl_copied, rb->done_upto);
+		atomic_store(&a->rb_done_blocks, rb->done_upto * a->l.strip_blocks);
+		return;
+	}
 
 	for (uint64_t m = rb->targets; m; m &= m - 1) {
 		unsigned t = (unsigned)__builtin_ctzll(m);
@@ -138,7 +155,7 @@ static void
 rebuild_part_done(struct stripe_part *part, int status)
 {
 	struct rebuild *rb = part->ctx;
-	uint64_t unit = part->stripe;
+	uint64_t unit = part->unit;
 
 	free(part);
 	rb->inflight--;
@@ -158,6 +175,12 @@ rebuild_part_done(struct stripe_part *part, int status)
 static bool
 targets_alive(struct rebuild *rb)
 {
+	if (rb->repl_slot >= 0) {
+		struct raid_member *mb = &rb->a->members[rb->repl_slot];
+
+		return atomic_load(&mb->state) == URAID_MEMBER_ACTIVE &&
+		       atomic_load(&mb->repl_state) == REPL_COPYING;
+	}
 	for (uint64_t m = rb->targets; m; m &= m - 1) {
 		if (atomic_load(&rb->a->members[__builtin_ctzll(m)].state) !=
 		    URAID_MEMBER_REBUILDING)
@@ -191,8 +214,15 @@ rebuild_issue(struct rebuild *rb)
 		if (part == NULL)
 			return; /* the poller retries */
 		part->a = a;
-		part->kind = PART_REBUILD;
-		part->stripe = rb->next++;
+		part->unit = rb->next++;
+		if (rb->repl_slot >= 0) {
+			part->kind = PART_COPY;
+			part->slot = (unsigned)rb->repl_slot;
+			part->stripe = copy_key(a, part->slot, part->unit);
+		} else {
+			part->kind = PART_REBUILD;
+			part->stripe = part->unit;
+		}
 		part->num_blocks = layout_stripe_data_blocks(&a->l);
 		part->origin = uraid_reactor_self();
 		part->done = rebuild_part_done;
@@ -224,7 +254,7 @@ rebuild_poll(void *arg)
 			rb->tokens = (double)rb->unit_bytes * rb->window;
 	}
 	rb->last_refill_us = now;
-	if (now - rb->last_ckpt_us >= g_rebuild_opts.checkpoint_us) {
+	if (rb->repl_slot < 0 && now - rb->last_ckpt_us >= g_rebuild_opts.checkpoint_us) {
 		rb->last_ckpt_us = now;
 		if (rb->a->has_sb)
 			raid_sb_update(rb->a, NULL); /* records every target's position */
@@ -265,11 +295,21 @@ rebuild_end(struct rebuild *rb)
 	void (*on_stopped)(struct raid_array * a) = rb->on_stopped;
 	uint64_t targets = rb->targets;
 
+	int repl_slot = rb->repl_slot;
+
 	uraid_poller_unregister(&rb->poller);
 	a->rb = NULL;
 	if (rb->status != 0)
-		LOG_ERR("%s: rebuild stopped: %s", a->bdev.name, strerror(-rb->status));
+		LOG_ERR("%s: %s stopped: %s", a->bdev.name, repl_slot >= 0 ? "replacement" : "rebuild",
+			strerror(-rb->status));
 	free(rb);
+	if (repl_slot >= 0) {
+		atomic_store(&a->rb_targets, 0);
+		replace_ended(a, (unsigned)repl_slot, complete && on_stopped == NULL);
+		if (on_stopped)
+			on_stopped(a);
+		return;
+	}
 	if (on_stopped) {
 		on_stopped(a);
 		return;
@@ -290,13 +330,18 @@ rebuild_end(struct rebuild *rb)
 		raid_rebuild_kick(a); /* e.g. the target failed: another spare */
 }
 
+/* Rebuild every REBUILDING slot, or with repl_slot >= 0 copy that slot to its replacement. */
 static void
-rebuild_start(struct raid_array *a)
+rebuild_start_slot(struct raid_array *a, int repl_slot)
 {
 	struct rebuild *rb;
 	uint64_t targets = 0, from = UINT64_MAX;
 
-	for (unsigned i = 0; i < a->l.n; i++) {
+	if (repl_slot >= 0) {
+		targets = 1ull << repl_slot;
+		from = 0;
+	}
+	for (unsigned i = 0; i < a->l.n && repl_slot < 0; i++) {
 		if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING) {
 			uint64_t u = member_strips_to_units(a, atomic_load(&a->members[i].rebuilt));
 
@@ -311,7 +356,8 @@ rebuild_start(struct raid_array *a)
 	if (rb == NULL)
 		return;
 	rb->a = a;
-	rb->units = raid_rebuild_units(a);
+	rb->repl_slot = repl_slot;
+	rb->units = repl_slot >= 0 ? a->l.member_blocks / a->l.strip_blocks : raid_rebuild_units(a);
 	rb->targets = targets;
 	rb->next = rb->done_upto = from < rb->units ? from : rb->units;
 	rb->unit_bytes = a->l.strip_blocks * a->bdev.block_size;
@@ -324,13 +370,22 @@ rebuild_start(struct raid_array *a)
 	rb->poller = uraid_poller_register(rebuild_poll, rb, 1000);
 	a->rb = rb;
 	atomic_store(&a->rb_total_blocks,
-		     raid_units_to_member_strips(a, 0, rb->units) * a->l.strip_blocks);
+		     (repl_slot >= 0 ? rb->units : raid_units_to_member_strips(a, 0, rb->units)) *
+			     a->l.strip_blocks);
 	atomic_store(&a->rb_start_us, uraid_now_us());
 	atomic_store(&a->rb_targets, targets);
 	rebuild_progress(rb);
-	LOG_NOTE("%s: rebuilding slot mask 0x%lx from unit %lu of %lu", a->bdev.name,
-		 (unsigned long)targets, (unsigned long)rb->done_upto, (unsigned long)rb->units);
+	if (repl_slot < 0)
+		LOG_NOTE("%s: rebuilding slot mask 0x%lx from unit %lu of %lu", a->bdev.name,
+			 (unsigned long)targets, (unsigned long)rb->done_upto,
+			 (unsigned long)rb->units);
 	rebuild_issue(rb);
+}
+
+static void
+rebuild_start(struct raid_array *a)
+{
+	rebuild_start_slot(a, -1);
 }
 
 void
@@ -357,42 +412,115 @@ raid_rebuild_free(struct raid_array *a)
 	}
 }
 
-/* --- member swaps: every reactor's channel takes the new member's channel --- */
+/* --- member swaps: every reactor's channel changes, one reactor at a time --- */
+
+enum swap_kind {
+	SWAP_MEMBER,	/* the slot takes new_desc (NULL: none) */
+	SWAP_REPL_ADD,	/* the slot's writes also go to its replacement */
+	SWAP_REPL_TAKE, /* the replacement takes the slot (the member failed) */
+	SWAP_REPL_ROLE, /* replacement and member trade places: both still take writes */
+	SWAP_REPL_DROP, /* the replacement (or, after ROLE, the old member) is let go */
+};
 
 struct swap {
 	struct raid_array *a;
+	enum swap_kind kind;
 	unsigned slot;
 	struct uraid_bdev_desc *old_desc, *new_desc;
 	char new_name[URAID_BDEV_NAME_MAX];
 	void (*done)(struct swap *sw);
 	void *ctx;
-	_Atomic bool finished;
 };
 
 static bool g_swapping; /* reactor 0 */
+
+/* SWAP_REPL_ROLE on one channel (once: reactor 0's may have had it already). */
+static void
+channel_trade_roles(struct raid_channel *rch, unsigned t, struct uraid_bdev_desc *new_main)
+{
+	struct uraid_io_channel *ch = rch->mch[t];
+	struct uraid_bdev_desc *d = rch->mdesc[t];
+
+	if (rch->mdesc[t] == new_main || rch->rdesc[t] != new_main)
+		return;
+	rch->mch[t] = rch->repl_ch[t];
+	rch->mdesc[t] = rch->rdesc[t];
+	rch->repl_ch[t] = ch;
+	rch->rdesc[t] = d;
+}
 
 static void
 swap_visit(struct uraid_channel_iter *it)
 {
 	struct swap *sw = uraid_channel_iter_get_ctx(it);
 	struct raid_channel *rch = uraid_io_channel_get_ctx(uraid_channel_iter_get_channel(it));
+	unsigned t = sw->slot;
 
-	uraid_put_io_channel(rch->mch[sw->slot]);
-	rch->mch[sw->slot] = sw->new_desc ? uraid_bdev_get_io_channel(sw->new_desc) : NULL;
-	rch->outstanding[sw->slot] = 0;
+	switch (sw->kind) {
+	case SWAP_MEMBER:
+		uraid_put_io_channel(rch->mch[t]);
+		rch->mdesc[t] = sw->new_desc;
+		rch->mch[t] = sw->new_desc ? uraid_bdev_get_io_channel(sw->new_desc) : NULL;
+		break;
+	case SWAP_REPL_ADD:
+		if (rch->repl_ch[t] == NULL) {
+			rch->rdesc[t] = sw->new_desc;
+			rch->repl_ch[t] = uraid_bdev_get_io_channel(sw->new_desc);
+		}
+		break;
+	case SWAP_REPL_TAKE:
+		uraid_put_io_channel(rch->mch[t]);
+		rch->mdesc[t] = sw->new_desc;
+		rch->mch[t] = rch->repl_ch[t] ? rch->repl_ch[t]
+					      : uraid_bdev_get_io_channel(sw->new_desc);
+		rch->repl_ch[t] = NULL;
+		rch->rdesc[t] = NULL;
+		break;
+	case SWAP_REPL_ROLE:
+		channel_trade_roles(rch, t, sw->new_desc);
+		break;
+	case SWAP_REPL_DROP:
+		uraid_put_io_channel(rch->repl_ch[t]);
+		rch->repl_ch[t] = NULL;
+		rch->rdesc[t] = NULL;
+		break;
+	}
 	uraid_for_each_channel_continue(it, 0);
+}
+
+static void
+repl_clear(struct raid_member *mb)
+{
+	atomic_store(&mb->repl_desc, NULL);
+	atomic_store(&mb->repl_state, REPL_NONE);
+	atomic_store(&mb->repl_copied, 0);
+	mb->repl_name[0] = '\0';
 }
 
 static void
 swap_walked(struct uraid_channel_iter *it, int status UNUSED)
 {
 	struct swap *sw = uraid_channel_iter_get_ctx(it);
-	struct raid_array *a = sw->a;
+	struct raid_member *mb = &sw->a->members[sw->slot];
 
-	if (sw->old_desc)
-		uraid_bdev_close(sw->old_desc);
-	a->members[sw->slot].desc = sw->new_desc;
-	snprintf(a->members[sw->slot].name, sizeof(a->members[sw->slot].name), "%s", sw->new_name);
+	switch (sw->kind) {
+	case SWAP_MEMBER:
+	case SWAP_REPL_TAKE:
+		if (sw->old_desc)
+			uraid_bdev_close(sw->old_desc);
+		mb->desc = sw->new_desc;
+		snprintf(mb->name, sizeof(mb->name), "%s", sw->new_name);
+		if (sw->kind == SWAP_REPL_TAKE)
+			repl_clear(mb);
+		break;
+	case SWAP_REPL_DROP:
+		uraid_bdev_close(atomic_load(&mb->repl_desc));
+		repl_clear(mb);
+		break;
+	case SWAP_REPL_ADD:
+	case SWAP_REPL_ROLE:
+		break;
+	}
 	g_swapping = false;
 	sw->done(sw);
 }
@@ -403,6 +531,165 @@ swap_start(struct swap *sw)
 	g_swapping = true;
 	sw->old_desc = sw->a->members[sw->slot].desc;
 	uraid_for_each_channel(&sw->a->ch_dev, swap_visit, sw, swap_walked);
+}
+
+static struct swap *
+swap_new(struct raid_array *a, enum swap_kind kind, unsigned slot, void (*done)(struct swap *sw))
+{
+	struct swap *sw = calloc(1, sizeof(*sw));
+
+	if (sw == NULL) {
+		LOG_ERR("%s: out of memory for a member change", a->bdev.name);
+		return NULL;
+	}
+	sw->a = a;
+	sw->kind = kind;
+	sw->slot = slot;
+	sw->done = done;
+	return sw;
+}
+
+/* --- planned replacement --- */
+
+static void spare_swapped(struct swap *sw);
+
+static void
+spare_swapped_repl(struct swap *sw)
+{
+	sw->a->replacing = 0;
+	spare_swapped(sw);
+}
+
+static void rebuild_start_slot(struct raid_array *a, int repl_slot);
+
+static void
+replace_dropped(struct swap *sw)
+{
+	struct raid_array *a = sw->a;
+
+	free(sw);
+	a->replacing = 0;
+	raid_rebuild_kick(a);
+}
+
+static void
+replace_drop(struct raid_array *a, unsigned t)
+{
+	struct swap *sw = swap_new(a, SWAP_REPL_DROP, t, replace_dropped);
+
+	if (sw != NULL)
+		swap_start(sw);
+}
+
+static void
+replace_roles_traded(struct swap *sw)
+{
+	struct raid_array *a = sw->a;
+	unsigned t = sw->slot;
+
+	free(sw);
+	/* Every channel reads from and writes to the new member, and still writes to the old:
+	 * stop that, and let the old one go. */
+	atomic_store(&a->members[t].repl_state, REPL_FAILED);
+	LOG_NOTE("%s: %s replaced %s in slot %u", a->bdev.name, a->members[t].name,
+		 a->members[t].repl_name, t);
+	replace_drop(a, t);
+}
+
+static void
+replace_committed(struct raid_array *a, int status)
+{
+	unsigned t = a->replacing - 1;
+	struct swap *sw;
+
+	if (status != 0)
+		LOG_WARNING("%s: the superblocks naming the replacement could not be written (%s)",
+			    a->bdev.name, strerror(-status));
+	sw = swap_new(a, SWAP_REPL_ROLE, t, replace_roles_traded);
+	if (sw == NULL)
+		return;
+	sw->new_desc = a->members[t].desc;
+	swap_start(sw);
+}
+
+/*
+ * The copy is complete: the replacement holds everything and takes every write. It gets the
+ * slot under a new member UUID, recorded in the superblocks before anything else (reactor 0's
+ * channel, which the superblock writer uses, trades places at once; the old member keeps its
+ * older generation and so is stale from here on). Then every channel trades places, and only
+ * then does the old member stop receiving writes, so no reactor ever reads from a device that
+ * missed a write.
+ */
+static void
+replace_commit(struct raid_array *a, unsigned t)
+{
+	struct raid_member *mb = &a->members[t];
+	struct uraid_bdev_desc *old = mb->desc;
+	struct raid_channel *rch = raid_owner_channel(a);
+	char name[URAID_BDEV_NAME_MAX];
+
+	if (rch == NULL) {
+		replace_drop(a, t);
+		return;
+	}
+	mb->desc = atomic_load(&mb->repl_desc);
+	atomic_store(&mb->repl_desc, old);
+	memcpy(name, mb->name, sizeof(name));
+	memcpy(mb->name, mb->repl_name, sizeof(name));
+	memcpy(mb->repl_name, name, sizeof(name));
+	channel_trade_roles(rch, t, mb->desc);
+	uraid_uuid_generate(a->slot_uuid[t]);
+	if (a->has_sb)
+		raid_sb_update(a, replace_committed);
+	else
+		replace_committed(a, 0);
+}
+
+/* The copy driver ended (reactor 0). */
+static void
+replace_ended(struct raid_array *a, unsigned t, bool complete)
+{
+	struct raid_member *mb = &a->members[t];
+	struct swap *sw;
+
+	if (a->stopping)
+		return; /* the array's teardown closes the replacement */
+	if (complete) {
+		replace_commit(a, t);
+		return;
+	}
+	if (atomic_load(&mb->state) == URAID_MEMBER_FAILED &&
+	    atomic_load(&mb->repl_state) == REPL_COPYING) {
+		/* The member failed first: the replacement takes the slot, as a spare would, and
+		 * is rebuilt from the others. (Writes that reached only it while the member was
+		 * failing are not tracked, so the rebuild starts from the beginning.) */
+		LOG_WARNING("%s: %s failed while being replaced; %s takes slot %u and is rebuilt",
+			    a->bdev.name, mb->name, mb->repl_name, t);
+		sw = swap_new(a, SWAP_REPL_TAKE, t, spare_swapped_repl);
+		if (sw == NULL)
+			return;
+		sw->new_desc = atomic_load(&mb->repl_desc);
+		snprintf(sw->new_name, sizeof(sw->new_name), "%s", mb->repl_name);
+		swap_start(sw);
+		return;
+	}
+	LOG_WARNING("%s: replacement of %s by %s abandoned; %s stays in slot %u", a->bdev.name,
+		    mb->name, mb->repl_name, mb->name, t);
+	replace_drop(a, t);
+}
+
+static void
+replace_added(struct swap *sw)
+{
+	struct raid_array *a = sw->a;
+	unsigned t = sw->slot;
+
+	free(sw);
+	LOG_NOTE("%s: copying %s (slot %u) to its replacement %s", a->bdev.name,
+		 a->members[t].name, t, a->members[t].repl_name);
+	rebuild_start_slot(a, (int)t);
+	if (a->rb == NULL)
+		replace_ended(a, t, false);
 }
 
 static void
@@ -443,7 +730,7 @@ raid_rebuild_kick(struct raid_array *a)
 	struct swap *sw;
 	int slot = -1;
 
-	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing)
+	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing)
 		return;
 	for (unsigned i = 0; i < a->l.n && a->spares; i++) {
 		if (atomic_load(&a->members[i].state) == URAID_MEMBER_FAILED) {
@@ -478,6 +765,49 @@ kick_msg(void *arg)
 
 /* --- control path --- */
 
+/* Open, claim and size-check a bdev that is to hold a member's data. */
+static int
+open_new_member(struct raid_array *a, const char *name, struct uraid_bdev_desc **desc, char *err,
+		size_t err_len)
+{
+	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
+	uint64_t need = a->data_offset_blocks + a->l.member_blocks;
+	int rc;
+
+	*desc = NULL;
+	if (b == NULL) {
+		err_set(err, err_len, "no bdev named '%s'", name);
+		return -ENODEV;
+	}
+	if (b == &a->bdev) {
+		err_set(err, err_len, "an array cannot hold its own data");
+		return -EINVAL;
+	}
+	if (uraid_bdev_get_block_size(b) != a->bdev.block_size) {
+		err_set(err, err_len, "'%s' has %u-byte blocks, the array %u", name,
+			uraid_bdev_get_block_size(b), a->bdev.block_size);
+		return -EINVAL;
+	}
+	if (uraid_bdev_get_num_blocks(b) < need) {
+		err_set(err, err_len, "'%s' is too small: %lu blocks, the array needs %lu", name,
+			(unsigned long)uraid_bdev_get_num_blocks(b), (unsigned long)need);
+		return -ENOSPC;
+	}
+	rc = uraid_bdev_open(name, true, NULL, NULL, desc);
+	if (rc == 0)
+		rc = uraid_bdev_claim(*desc, a->bdev.name);
+	if (rc != 0) {
+		const char *by = uraid_bdev_claimed_by(b);
+
+		if (*desc)
+			uraid_bdev_close(*desc);
+		*desc = NULL;
+		err_set(err, err_len, "'%s' is in use%s%s", name, by ? " by " : "", by ? by : "");
+		return -EBUSY;
+	}
+	return 0;
+}
+
 struct spare_add {
 	struct raid_array *a;
 	struct spare *s;
@@ -506,8 +836,6 @@ uraid_array_add_spare(struct uraid_bdev *array, const char *name, char *err, siz
 {
 	struct spare_add sa = {0};
 	struct raid_array *a;
-	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
-	uint64_t need;
 	int rc;
 
 	if (!uraid_bdev_is_array(array)) {
@@ -520,37 +848,15 @@ uraid_array_add_spare(struct uraid_bdev *array, const char *name, char *err, siz
 			uraid_raid_level_name(a->l.level));
 		return -EINVAL;
 	}
-	if (b == NULL) {
-		err_set(err, err_len, "no bdev named '%s'", name);
-		return -ENODEV;
-	}
-	if (uraid_bdev_get_block_size(b) != a->bdev.block_size) {
-		err_set(err, err_len, "'%s' has %u-byte blocks, the array %u", name,
-			uraid_bdev_get_block_size(b), a->bdev.block_size);
-		return -EINVAL;
-	}
-	need = a->data_offset_blocks + a->l.member_blocks;
-	if (uraid_bdev_get_num_blocks(b) < need) {
-		err_set(err, err_len, "'%s' is too small: %lu blocks, the array needs %lu", name,
-			(unsigned long)uraid_bdev_get_num_blocks(b), (unsigned long)need);
-		return -ENOSPC;
-	}
 	sa.a = a;
 	sa.s = calloc(1, sizeof(*sa.s));
 	if (sa.s == NULL)
 		return -ENOMEM;
 	snprintf(sa.s->name, sizeof(sa.s->name), "%s", name);
-	rc = uraid_bdev_open(name, true, NULL, NULL, &sa.s->desc);
-	if (rc == 0)
-		rc = uraid_bdev_claim(sa.s->desc, a->bdev.name);
+	rc = open_new_member(a, name, &sa.s->desc, err, err_len);
 	if (rc != 0) {
-		const char *by = uraid_bdev_claimed_by(b);
-
-		if (sa.s->desc)
-			uraid_bdev_close(sa.s->desc);
 		free(sa.s);
-		err_set(err, err_len, "'%s' is in use%s%s", name, by ? " by " : "", by ? by : "");
-		return -EBUSY;
+		return rc;
 	}
 	uraid_reactor_send(uraid_reactor_get(0), spare_add_msg, &sa);
 	uraid_runtime_wait(&sa.done);
@@ -582,8 +888,9 @@ remove_msg(void *arg)
 	struct remove *rm = arg;
 	struct swap *sw = calloc(1, sizeof(*sw));
 
-	if (g_swapping || sw == NULL) {
-		/* Another swap is walking the channels: try again shortly. */
+	if (g_swapping || (rm->a->replacing && rm->a->rb == NULL) || sw == NULL) {
+		/* Another swap is walking the channels, or a replacement is being swapped in:
+		 * try again shortly. */
 		free(sw);
 		uraid_reactor_send(uraid_reactor_self(), remove_msg, rm);
 		return;
@@ -625,7 +932,135 @@ uraid_array_remove_member(struct uraid_bdev *array, const char *name, char *err,
 }
 
 void
+raid_replacement_failed(struct raid_array *a, unsigned member, int status)
+{
+	int expected = REPL_COPYING;
+
+	if (!atomic_compare_exchange_strong(&a->members[member].repl_state, &expected,
+					    REPL_FAILED))
+		return;
+	LOG_ERR("%s: a write to the replacement for slot %u failed (%s); the replacement is "
+		"abandoned",
+		a->bdev.name, member, strerror(-status));
+	raid_rebuild_notify(a);
+}
+
+void
 raid_rebuild_notify(struct raid_array *a)
 {
 	uraid_reactor_send(uraid_reactor_get(0), kick_msg, a);
+}
+
+/* --- planned replacement: the control path --- */
+
+struct replace {
+	struct raid_array *a;
+	unsigned slot;
+	struct uraid_bdev_desc *desc; /* NULL: take a spare */
+	char name[URAID_BDEV_NAME_MAX];
+	int rc;
+	char err[160];
+	_Atomic bool done;
+};
+
+static void
+replace_msg(void *arg)
+{
+	struct replace *rp = arg;
+	struct raid_array *a = rp->a;
+	struct raid_member *mb = &a->members[rp->slot];
+	struct swap *sw = NULL;
+
+	if (g_swapping) {
+		uraid_reactor_send(uraid_reactor_self(), replace_msg, rp); /* shortly */
+		return;
+	}
+	if (a->replacing) {
+		rp->rc = -EBUSY;
+		snprintf(rp->err, sizeof(rp->err), "%s is already replacing %s; wait for it",
+			 a->bdev.name, a->members[a->replacing - 1].name);
+	} else if (a->rb != NULL || a->rebuild_finishing) {
+		rp->rc = -EBUSY;
+		snprintf(rp->err, sizeof(rp->err), "%s is rebuilding; replace after it finishes",
+			 a->bdev.name);
+	} else if (atomic_load(&mb->state) != URAID_MEMBER_ACTIVE) {
+		rp->rc = -EINVAL;
+		snprintf(rp->err, sizeof(rp->err),
+			 "'%s' is not an active member; a failed one is rebuilt onto a spare",
+			 mb->name);
+	} else if (rp->desc == NULL && a->spares == NULL) {
+		rp->rc = -ENOENT;
+		snprintf(rp->err, sizeof(rp->err), "%s has no spare; name the new member",
+			 a->bdev.name);
+	} else if ((sw = swap_new(a, SWAP_REPL_ADD, rp->slot, replace_added)) == NULL) {
+		rp->rc = -ENOMEM;
+		snprintf(rp->err, sizeof(rp->err), "out of memory");
+	}
+	if (rp->rc != 0) {
+		atomic_store_explicit(&rp->done, true, memory_order_release);
+		return;
+	}
+	if (rp->desc == NULL) {
+		struct spare *s = a->spares;
+
+		a->spares = s->next;
+		atomic_fetch_sub(&a->nspares, 1);
+		rp->desc = s->desc;
+		snprintf(rp->name, sizeof(rp->name), "%s", s->name);
+		free(s);
+	}
+	a->replacing = rp->slot + 1;
+	snprintf(mb->repl_name, sizeof(mb->repl_name), "%s", rp->name);
+	atomic_store(&mb->repl_copied, 0);
+	atomic_store(&mb->repl_state, REPL_COPYING);
+	atomic_store(&mb->repl_desc, rp->desc); /* channels created from now on take it */
+	sw->new_desc = rp->desc;
+	rp->desc = NULL; /* the array's now */
+	swap_start(sw);
+	atomic_store_explicit(&rp->done, true, memory_order_release);
+}
+
+int
+uraid_array_replace_member(struct uraid_bdev *array, const char *old_name, const char *new_name,
+			   char *err, size_t err_len)
+{
+	struct replace rp = {0};
+	struct raid_array *a;
+	int slot = -1;
+
+	if (!uraid_bdev_is_array(array)) {
+		err_set(err, err_len, "not an array");
+		return -EINVAL;
+	}
+	a = raid_from_bdev(array);
+	if (!(a->parity || a->mirrored)) {
+		err_set(err, err_len, "%s has no redundancy: its members cannot be replaced online",
+			uraid_raid_level_name(a->l.level));
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < a->l.n; i++) {
+		if (a->members[i].desc && strcmp(a->members[i].name, old_name) == 0)
+			slot = (int)i;
+	}
+	if (slot < 0) {
+		err_set(err, err_len, "'%s' is not a member of %s", old_name, a->bdev.name);
+		return -ENODEV;
+	}
+	if (new_name != NULL) {
+		int rc = open_new_member(a, new_name, &rp.desc, err, err_len);
+
+		if (rc != 0)
+			return rc;
+		snprintf(rp.name, sizeof(rp.name), "%s", new_name);
+	}
+	rp.a = a;
+	rp.slot = (unsigned)slot;
+	uraid_reactor_send(uraid_reactor_get(0), replace_msg, &rp);
+	uraid_runtime_wait(&rp.done);
+	if (rp.rc != 0) {
+		if (rp.desc)
+			uraid_bdev_close(rp.desc);
+		err_set(err, err_len, "%s", rp.err);
+	}
+	return rp.rc;
 }

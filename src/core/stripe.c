@@ -70,6 +70,7 @@ struct stripe_op {
 	unsigned pending;
 	int status;
 	bool restart;
+	bool to_repl; /* member I/Os go to the member's replacement */
 	uint32_t flags;
 	uint64_t r0, r1;
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
@@ -311,6 +312,7 @@ op_member_io(struct stripe_op *op, unsigned member, enum uraid_io_type type, uin
 	mio->num_blocks = num;
 	mio->done = op_io_done;
 	mio->ctx = op;
+	mio->to_repl = op->to_repl;
 	if (part != NULL) {
 		if (mio_set_iov(mio, part->iov, part->iovcnt, part_byte_off, len) != 0) {
 			mio_free(mio);
@@ -345,7 +347,10 @@ op_io_done(struct member_io *mio, int status)
 {
 	struct stripe_op *op = mio->ctx;
 
-	if (status != 0) {
+	if (status != 0 && mio->to_repl) {
+		raid_replacement_failed(op->a, mio->member, status);
+		op->status = -EIO;
+	} else if (status != 0) {
 		raid_member_failed(op->a, mio->member, status);
 		if (mio->type == URAID_IO_READ)
 			op->restart = true;
@@ -855,6 +860,47 @@ mirror_rebuild_write(struct stripe_op *op)
 		op_advance(op);
 }
 
+/* --- replacement copies --- */
+
+/* PART_COPY: member strip `unit` of slot `slot` is read from the member... */
+static void
+copy_start(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	uint64_t S = op->a->l.strip_blocks;
+	uint8_t *buf = op_scratch(op, 0);
+
+	op->state = OP_READ;
+	op->pending = 1;
+	if (buf == NULL)
+		op->status = -ENOMEM;
+	else if (!raid_member_readable(op->rch, part->slot, part->unit) ||
+		 op_member_io(op, part->slot, URAID_IO_READ, part->unit * S, S, buf, NULL, 0, 0) !=
+			 0)
+		op->status = -EIO;
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
+/* ... and written to its replacement. Being the stripe's one operation, it cannot overtake
+ * a user write to the strip, and later writes go to the replacement as well. */
+static void
+copy_write(struct stripe_op *op)
+{
+	struct stripe_part *part = op->parts[0];
+	uint64_t S = op->a->l.strip_blocks;
+
+	op->state = OP_WRITE;
+	op->pending = 1;
+	op->to_repl = true;
+	if (op_member_io(op, part->slot, URAID_IO_WRITE, part->unit * S, S, op->col[0], NULL, 0,
+			 0) != 0)
+		op->status = -EIO;
+	op->to_repl = false;
+	if (--op->pending == 0)
+		op_advance(op);
+}
+
 /* --- the state machine --- */
 
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
@@ -904,7 +950,8 @@ op_finish(struct stripe_op *op)
  *   COMPUTE  -> DONE for reads and checks (after copy-out / compare)
  *            -> WRITE
  *   WRITE    -> DONE when every member write has completed
- * Mirror writes go PLAN -> WRITE -> DONE; mirror checks PLAN -> READ -> DONE.
+ * Mirror writes go PLAN -> WRITE -> DONE; mirror checks PLAN -> READ -> DONE; replacement
+ * copies PLAN -> READ -> WRITE -> DONE.
  */
 static void
 op_advance(struct stripe_op *op)
@@ -914,6 +961,10 @@ op_advance(struct stripe_op *op)
 	for (;;) {
 		switch (op->state) {
 		case OP_PLAN:
+			if (op->kind == PART_COPY) {
+				copy_start(op);
+				return;
+			}
 			if (op->kind == PART_MIRROR) {
 				mirror_start(op);
 				return;
@@ -930,6 +981,15 @@ op_advance(struct stripe_op *op)
 			if (op->status != 0) {
 				op->state = OP_DONE;
 				break;
+			}
+			if (op->kind == PART_COPY) {
+				if (op->restart) {
+					op->status = -EIO; /* the member failed */
+					op->state = OP_DONE;
+					break;
+				}
+				copy_write(op);
+				return;
 			}
 			if (a->mirrored && (op->kind == PART_REBUILD || op->kind == PART_READ)) {
 				if (op->restart) { /* the copy read failed: read another */
@@ -1092,7 +1152,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	op->kind = op->parts[0]->kind;
 	if (op->nparts > 1)
 		raid_stat_add(a, rch->reactor, RS_MERGED, 1);
-	if (a->parity) {
+	if (a->parity && op->kind != PART_COPY) {
 		if (op->kind == PART_CHECK || op->kind == PART_REBUILD) {
 			/* Checks and rebuilds take the stripe whole. */
 			for (unsigned i = 0; i < a->l.k; i++) {

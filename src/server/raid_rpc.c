@@ -233,6 +233,9 @@ raid_to_json(struct uraid_bdev *bdev)
 						     : "missing"));
 		json_object_set_new(m, "data_offset",
 				    json_integer((json_int_t)info.data_offset_blocks));
+		if (info.members[i].replacement[0])
+			json_object_set_new(m, "replacement",
+					    json_string(info.members[i].replacement));
 		json_array_append_new(list, m);
 	}
 	json_object_set_new(o, "name", json_string(uraid_bdev_get_name(bdev)));
@@ -261,8 +264,13 @@ raid_to_json(struct uraid_bdev *bdev)
 		unsigned t = (unsigned)__builtin_ctz(info.rebuild.target_mask);
 		json_t *proc = json_object(), *prog = json_object();
 
-		json_object_set_new(proc, "type", json_string("rebuild"));
-		json_object_set_new(proc, "target", json_string(info.members[t].name));
+		json_object_set_new(proc, "type",
+				    json_string(info.rebuild.replace ? "replace" : "rebuild"));
+		json_object_set_new(proc, "target",
+				    json_string(info.rebuild.replace ? info.members[t].replacement
+								     : info.members[t].name));
+		if (info.rebuild.replace)
+			json_object_set_new(proc, "source", json_string(info.members[t].name));
 		json_object_set_new(prog, "blocks",
 				    json_integer((json_int_t)info.rebuild.done_blocks));
 		json_object_set_new(
@@ -335,6 +343,7 @@ struct member_params {
 	const char *raid_bdev;
 	const char *base_bdev;
 	const char *name;
+	const char *new_base_bdev;
 };
 
 static const struct param_spec add_spec[] = {
@@ -361,6 +370,36 @@ rpc_bdev_raid_add_base_bdev(struct rpc_request *req, const json_t *params)
 	if (rc != 0) {
 		rpc_error(req, rc, "%s: cannot add '%s' to '%s': %s", req->method, p.base_bdev,
 			  p.raid_bdev, err);
+		return;
+	}
+	rpc_result_bool(req, true);
+}
+
+static const struct param_spec replace_spec[] = {
+	PARAM(struct member_params, name, PT_STRING, true),
+	PARAM(struct member_params, base_bdev, PT_STRING, true),
+	PARAM(struct member_params, new_base_bdev, PT_STRING, false),
+};
+
+/* uraid's bdev_raid_replace_base_bdev {name, base_bdev, new_base_bdev}: copy base_bdev onto
+ * new_base_bdev (or the array's first spare) while it keeps serving, then swap them. */
+static void
+rpc_bdev_raid_replace_base_bdev(struct rpc_request *req, const json_t *params)
+{
+	struct member_params p = {0};
+	struct uraid_bdev *b;
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(replace_spec), &p) != 0)
+		return;
+	b = find_array(req, p.name);
+	if (b == NULL)
+		return;
+	rc = uraid_array_replace_member(b, p.base_bdev, p.new_base_bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot replace '%s' in '%s': %s", req->method, p.base_bdev,
+			  p.name, err);
 		return;
 	}
 	rpc_result_bool(req, true);
@@ -525,6 +564,8 @@ const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_add_base_bdev", rpc_bdev_raid_add_base_bdev, "add a member (or spare)"},
 	{"bdev_raid_add_spare", rpc_bdev_raid_add_base_bdev, "add a hot spare"},
 	{"bdev_raid_remove_base_bdev", rpc_bdev_raid_remove_base_bdev, "take a member out"},
+	{"bdev_raid_replace_base_bdev", rpc_bdev_raid_replace_base_bdev,
+	 "copy a member to a new bdev while it serves, then swap them"},
 	{"bdev_raid_set_options", rpc_bdev_raid_set_options, "rebuild window and bandwidth cap"},
 	{"bdev_raid_scrub", rpc_bdev_raid_scrub, "check (or repair) parity and copies"},
 	{"bdev_wait_for_examine", rpc_bdev_wait_for_examine, "examine bdevs for arrays now"},
