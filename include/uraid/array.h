@@ -139,6 +139,17 @@ int uraid_array_get_stats(struct uraid_bdev *array, struct uraid_array_stats *st
 int uraid_array_add_spare(struct uraid_bdev *array, const char *bdev_name, char *err,
 			  size_t err_len);
 /*
+ * The shared spare pool: spares any array may take when a member fails and the array has
+ * none of its own (the first that fits: same block size, large enough). Control thread.
+ * uraid_spare_remove releases a spare from the pool or from the array holding it (-ENODEV:
+ * no spare by that name); uraid_spare_pool_clear releases every pool spare.
+ */
+int uraid_spare_pool_add(const char *bdev_name, char *err, size_t err_len);
+int uraid_spare_remove(const char *bdev_name);
+unsigned uraid_spare_pool_count(void);
+void uraid_spare_pool_clear(void);
+
+/*
  * Planned replacement (md's want_replacement): new_name (NULL: the array's first spare) is
  * filled with a copy of old_name while old_name keeps serving and both receive every write;
  * then the new member takes the slot (recorded in the superblocks first) and old_name is

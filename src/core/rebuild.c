@@ -412,6 +412,16 @@ raid_rebuild_free(struct raid_array *a)
 	}
 }
 
+/* A pool spare can serve the array: same block size, room for a member. */
+static bool
+spare_fits(const struct raid_array *a, struct uraid_bdev_desc *desc)
+{
+	struct uraid_bdev *b = uraid_bdev_desc_get_bdev(desc);
+
+	return uraid_bdev_get_block_size(b) == a->bdev.block_size &&
+	       uraid_bdev_get_num_blocks(b) >= a->data_offset_blocks + a->l.member_blocks;
+}
+
 /* --- member swaps: every reactor's channel changes, one reactor at a time --- */
 
 enum swap_kind {
@@ -433,6 +443,12 @@ struct swap {
 };
 
 static bool g_swapping; /* reactor 0 */
+
+/* The shared pool: spares any array may take (reactor 0's; the count for any thread). */
+static struct spare *g_pool;
+static _Atomic unsigned g_pool_count;
+
+static void kick_all_later(void);
 
 /* SWAP_REPL_ROLE on one channel (once: reactor 0's may have had it already). */
 static void
@@ -523,6 +539,7 @@ swap_walked(struct uraid_channel_iter *it, int status UNUSED)
 	}
 	g_swapping = false;
 	sw->done(sw);
+	kick_all_later(); /* arrays that waited for this walk to end */
 }
 
 static void
@@ -730,24 +747,37 @@ raid_rebuild_kick(struct raid_array *a)
 	struct swap *sw;
 	int slot = -1;
 
+	struct spare **from = &a->spares;
+	bool pooled = false;
+
 	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing)
 		return;
-	for (unsigned i = 0; i < a->l.n && a->spares; i++) {
+	for (unsigned i = 0; i < a->l.n; i++) {
 		if (atomic_load(&a->members[i].state) == URAID_MEMBER_FAILED) {
 			slot = (int)i;
 			break;
 		}
 	}
-	if (slot < 0) {
+	if (slot >= 0 && a->spares == NULL) {
+		/* The array's own spares first, then the first pool spare that fits. */
+		pooled = true;
+		for (from = &g_pool; *from != NULL; from = &(*from)->next) {
+			if (spare_fits(a, (*from)->desc))
+				break;
+		}
+	}
+	if (slot < 0 || *from == NULL) {
 		rebuild_start(a); /* resume (e.g. after assembly), if anything is rebuilding */
 		return;
 	}
-	s = a->spares;
+	s = *from;
 	sw = calloc(1, sizeof(*sw));
 	if (sw == NULL)
 		return;
-	a->spares = s->next;
-	atomic_fetch_sub(&a->nspares, 1);
+	*from = s->next;
+	atomic_fetch_sub(pooled ? &g_pool_count : &a->nspares, 1);
+	if (pooled)
+		LOG_NOTE("%s: takes %s from the spare pool", a->bdev.name, s->name);
 	sw->a = a;
 	sw->slot = (unsigned)slot;
 	sw->new_desc = s->desc;
@@ -761,6 +791,28 @@ static void
 kick_msg(void *arg)
 {
 	raid_rebuild_kick(arg);
+}
+
+static int
+kick_one(struct uraid_bdev *bdev, void *ctx UNUSED)
+{
+	if (uraid_bdev_is_array(bdev))
+		raid_rebuild_kick(raid_from_bdev(bdev));
+	return 0;
+}
+
+/* Reactor 0. An array is freed only after its destruct has run here, so the arrays of the
+ * snapshot stay valid while this runs. */
+static void
+kick_all_msg(void *arg UNUSED)
+{
+	uraid_bdev_foreach(kick_one, NULL);
+}
+
+static void
+kick_all_later(void)
+{
+	uraid_reactor_send(uraid_reactor_get(0), kick_all_msg, NULL);
 }
 
 /* --- control path --- */
@@ -818,17 +870,131 @@ static void
 spare_add_msg(void *arg)
 {
 	struct spare_add *sa = arg;
-
-	struct spare **tail = &sa->a->spares;
+	struct spare **tail = sa->a ? &sa->a->spares : &g_pool;
 
 	/* First added, first used. */
 	while (*tail != NULL)
 		tail = &(*tail)->next;
 	sa->s->next = NULL;
 	*tail = sa->s;
-	atomic_fetch_add(&sa->a->nspares, 1);
-	raid_rebuild_kick(sa->a);
+	atomic_fetch_add(sa->a ? &sa->a->nspares : &g_pool_count, 1);
+	if (sa->a)
+		raid_rebuild_kick(sa->a);
+	else
+		kick_all_msg(NULL); /* any array with a failed slot may take it */
 	atomic_store_explicit(&sa->done, true, memory_order_release);
+}
+
+int
+uraid_spare_pool_add(const char *name, char *err, size_t err_len)
+{
+	struct spare_add sa = {0};
+	struct uraid_bdev *b = uraid_bdev_get_by_name(name);
+	int rc;
+
+	if (b == NULL) {
+		err_set(err, err_len, "no bdev named '%s'", name);
+		return -ENODEV;
+	}
+	if (uraid_bdev_is_array(b)) {
+		err_set(err, err_len, "'%s' is an array; a spare is a member-to-be", name);
+		return -EINVAL;
+	}
+	sa.s = calloc(1, sizeof(*sa.s));
+	if (sa.s == NULL)
+		return -ENOMEM;
+	snprintf(sa.s->name, sizeof(sa.s->name), "%s", name);
+	rc = uraid_bdev_open(name, true, NULL, NULL, &sa.s->desc);
+	if (rc == 0)
+		rc = uraid_bdev_claim(sa.s->desc, "the spare pool");
+	if (rc != 0) {
+		const char *by = uraid_bdev_claimed_by(b);
+
+		if (sa.s->desc)
+			uraid_bdev_close(sa.s->desc);
+		free(sa.s);
+		err_set(err, err_len, "'%s' is in use%s%s", name, by ? " by " : "", by ? by : "");
+		return -EBUSY;
+	}
+	uraid_reactor_send(uraid_reactor_get(0), spare_add_msg, &sa);
+	uraid_runtime_wait(&sa.done);
+	return 0;
+}
+
+unsigned
+uraid_spare_pool_count(void)
+{
+	return atomic_load(&g_pool_count);
+}
+
+struct spare_remove {
+	const char *name; /* NULL: every pool spare */
+	int rc;
+	_Atomic bool done;
+};
+
+/* Unlink the spare named name (or every one) from list; 1 if one was. */
+static unsigned
+spare_unlink(struct spare **list, _Atomic unsigned *count, const char *name)
+{
+	unsigned n = 0;
+
+	while (*list != NULL) {
+		struct spare *s = *list;
+
+		if (name != NULL && strcmp(s->name, name) != 0) {
+			list = &s->next;
+			continue;
+		}
+		*list = s->next;
+		atomic_fetch_sub(count, 1);
+		uraid_bdev_close(s->desc);
+		free(s);
+		n++;
+		if (name != NULL)
+			break;
+	}
+	return n;
+}
+
+static int
+spare_remove_one(struct uraid_bdev *bdev, void *ctx)
+{
+	struct spare_remove *sr = ctx;
+	struct raid_array *a;
+
+	if (!uraid_bdev_is_array(bdev))
+		return 0;
+	a = raid_from_bdev(bdev);
+	return spare_unlink(&a->spares, &a->nspares, sr->name) ? 1 : 0;
+}
+
+static void
+spare_remove_msg(void *arg)
+{
+	struct spare_remove *sr = arg;
+
+	if (spare_unlink(&g_pool, &g_pool_count, sr->name) == 0 && sr->name != NULL &&
+	    uraid_bdev_foreach(spare_remove_one, sr) == 0)
+		sr->rc = -ENODEV;
+	atomic_store_explicit(&sr->done, true, memory_order_release);
+}
+
+int
+uraid_spare_remove(const char *name)
+{
+	struct spare_remove sr = {.name = name};
+
+	uraid_reactor_send(uraid_reactor_get(0), spare_remove_msg, &sr);
+	uraid_runtime_wait(&sr.done);
+	return sr.rc;
+}
+
+void
+uraid_spare_pool_clear(void)
+{
+	if (uraid_reactor_count() > 0)
+		uraid_spare_remove(NULL);
 }
 
 int

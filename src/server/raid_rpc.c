@@ -347,12 +347,13 @@ struct member_params {
 };
 
 static const struct param_spec add_spec[] = {
-	PARAM(struct member_params, raid_bdev, PT_STRING, true),
+	PARAM(struct member_params, raid_bdev, PT_STRING, false),
 	PARAM(struct member_params, base_bdev, PT_STRING, true),
 };
 
 /* SPDK's bdev_raid_add_base_bdev and uraid's bdev_raid_add_spare: the bdev joins the array as
- * a spare and takes a failed slot at once if there is one (then it is rebuilt). */
+ * a spare and takes a failed slot at once if there is one (then it is rebuilt). Without
+ * raid_bdev (bdev_raid_add_spare only) it joins the shared pool. */
 static void
 rpc_bdev_raid_add_base_bdev(struct rpc_request *req, const json_t *params)
 {
@@ -363,6 +364,19 @@ rpc_bdev_raid_add_base_bdev(struct rpc_request *req, const json_t *params)
 
 	if (rpc_decode(req, params, ARRAY_AND_SIZE(add_spec), &p) != 0)
 		return;
+	if (p.raid_bdev == NULL && strcmp(req->method, "bdev_raid_add_spare") == 0) {
+		rc = uraid_spare_pool_add(p.base_bdev, err, sizeof(err));
+		if (rc != 0)
+			rpc_error(req, rc, "%s: cannot add '%s' to the spare pool: %s", req->method,
+				  p.base_bdev, err);
+		else
+			rpc_result_bool(req, true);
+		return;
+	}
+	if (p.raid_bdev == NULL) {
+		rpc_error(req, -EINVAL, "%s: missing parameter 'raid_bdev'", req->method);
+		return;
+	}
 	b = find_array(req, p.raid_bdev);
 	if (b == NULL)
 		return;
@@ -438,8 +452,13 @@ rpc_bdev_raid_remove_base_bdev(struct rpc_request *req, const json_t *params)
 		return;
 	uraid_bdev_foreach(find_holder, &p);
 	if (p.raid_bdev == NULL) {
-		rpc_error(req, -ENODEV, "%s: '%s' is not a member of any array", req->method,
-			  p.name);
+		/* A spare (of an array or of the pool) is simply released. */
+		if (uraid_spare_remove(p.name) == 0) {
+			rpc_result_bool(req, true);
+			return;
+		}
+		rpc_error(req, -ENODEV, "%s: '%s' is neither a member nor a spare of any array",
+			  req->method, p.name);
 		return;
 	}
 	rc = uraid_array_remove_member(uraid_bdev_get_by_name(p.raid_bdev), p.name, err,

@@ -8,6 +8,7 @@
 
 #include "bdev_util.h"
 #include "server/rpc.h"
+#include "uraid/array.h"
 
 static int
 load(const char *text, char *err, size_t len)
@@ -221,4 +222,93 @@ test_get_bdevs_and_methods(void)
 	uraid_runtime_stop();
 }
 
-TEST_MAIN(TEST(test_spdk_config_loads), TEST(test_bad_configs), TEST(test_get_bdevs_and_methods))
+/* Call method with params (a JSON text); the result or the error message. */
+static json_t *
+call(const char *method, const char *params_text, int *code, char *msg, size_t msg_len)
+{
+	struct rpc_request req = {0};
+	json_t *params = params_text ? json_loads(params_text, 0, NULL) : NULL;
+
+	rpc_call(&req, method, params);
+	json_decref(params);
+	CHECK(req.done);
+	*code = req.err_code;
+	snprintf(msg, msg_len, "%s", req.err_msg);
+	return req.result;
+}
+
+static const char *
+member_name(unsigned slot)
+{
+	static char name[64];
+	int code;
+	char msg[512];
+	json_t *r = call("bdev_raid_get_bdevs", "{\"category\":\"all\"}", &code, msg, sizeof(msg));
+	json_t *list = json_object_get(json_array_get(r, 0), "base_bdevs_list");
+
+	snprintf(name, sizeof(name), "%s",
+		 json_string_value(json_object_get(json_array_get(list, slot), "name")));
+	json_decref(r);
+	return name;
+}
+
+/* Spares (an array's and the pool's), replacement and removal through the methods. */
+static void
+test_raid_member_methods(void)
+{
+	char err[512], msg[512];
+	json_t *r;
+	int code;
+
+	REQUIRE(start_manual(1) == 0);
+	CHECK_EQ(load(BDEV_CFG("{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m0\","
+			       "\"num_blocks\":4096,\"block_size\":512}},"
+			       "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m1\","
+			       "\"num_blocks\":4096,\"block_size\":512}},"
+			       "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m2\","
+			       "\"num_blocks\":4096,\"block_size\":512}},"
+			       "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m3\","
+			       "\"num_blocks\":4096,\"block_size\":512}},"
+			       "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m4\","
+			       "\"num_blocks\":4096,\"block_size\":512}},"
+			       "{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"r\","
+			       "\"raid_level\":\"raid5\",\"strip_size_kb\":4,"
+			       "\"base_bdevs\":[\"m0\",\"m1\",\"m2\"]}}"),
+		      err, sizeof(err)),
+		 0);
+	/* The pool, and taking a spare back out of it. */
+	r = call("bdev_raid_add_spare", "{\"base_bdev\":\"m3\"}", &code, msg, sizeof(msg));
+	CHECK(code == 0 && json_is_true(r));
+	json_decref(r);
+	CHECK_EQ(uraid_spare_pool_count(), 1);
+	r = call("bdev_raid_remove_base_bdev", "{\"name\":\"m3\"}", &code, msg, sizeof(msg));
+	CHECK(code == 0 && json_is_true(r));
+	json_decref(r);
+	CHECK_EQ(uraid_spare_pool_count(), 0);
+	call("bdev_raid_add_base_bdev", "{\"base_bdev\":\"m3\"}", &code, msg, sizeof(msg));
+	CHECK(code != 0 && strstr(msg, "raid_bdev") != NULL);
+	/* Replacement: m0 is copied to m4, which then holds slot 0. */
+	call("bdev_raid_replace_base_bdev", "{\"name\":\"r\",\"base_bdev\":\"m9\"}", &code, msg,
+	     sizeof(msg));
+	CHECK(code != 0 && strstr(msg, "not a member") != NULL);
+	r = call("bdev_raid_replace_base_bdev",
+		 "{\"name\":\"r\",\"base_bdev\":\"m0\",\"new_base_bdev\":\"m4\"}", &code, msg,
+		 sizeof(msg));
+	CHECK(code == 0 && json_is_true(r));
+	json_decref(r);
+	uraid_runtime_poll_until_idle(100000);
+	CHECK(strcmp(member_name(0), "m4") == 0);
+	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("m0")) == NULL);
+	CHECK_EQ(test_delete_bdev("r"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	for (int i = 0; i < 5; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "m%d", i);
+		CHECK_EQ(test_delete_bdev(name), 0);
+	}
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_spdk_config_loads), TEST(test_bad_configs), TEST(test_get_bdevs_and_methods),
+	  TEST(test_raid_member_methods))

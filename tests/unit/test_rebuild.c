@@ -346,5 +346,94 @@ test_bad_spares(void)
 	uraid_runtime_stop();
 }
 
-TEST_MAIN(TEST(test_bad_spares), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
+static struct uraid_bdev *
+create_named(const char *name, const char *level, unsigned first, unsigned n)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b = NULL;
+	char err[256];
+
+	o.name = name;
+	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 4;
+	o.members = g_fault_ptrs + first;
+	o.num_members = n;
+	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
+		fprintf(stderr, "create: %s\n", err);
+	return b;
+}
+
+/* Two arrays share a pool: each failure takes the first pool spare that fits it; a spare
+ * added to the pool later goes at once to an array that waits for one. */
+static void
+test_shared_pool(void)
+{
+	struct uraid_bdev *r1, *r5, *b;
+	struct uraid_array_info info;
+	struct wl w1, w5;
+	char err[256];
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	make_members(5, 2048);
+	r1 = create_named("r1", "raid1", 0, 2);
+	r5 = create_named("r5", "raid5", 2, 3);
+	REQUIRE(r1 != NULL && r5 != NULL);
+	CHECK_EQ(ram_bdev_create("tiny", 1024, BS, NULL, &b), 0);
+	CHECK_EQ(ram_bdev_create("s0", 2048, BS, NULL, &b), 0);
+	CHECK_EQ(ram_bdev_create("s1", 2048, BS, NULL, &b), 0);
+	CHECK_EQ(uraid_spare_pool_add("tiny", err, sizeof(err)), 0);
+	CHECK_EQ(uraid_spare_pool_add("s0", err, sizeof(err)), 0);
+	CHECK_EQ(uraid_spare_pool_add("s0", err, sizeof(err)), -EBUSY);
+	CHECK(strstr(err, "spare pool") != NULL);
+	CHECK_EQ(uraid_spare_pool_add("f0", err, sizeof(err)), -EBUSY); /* a member */
+	CHECK_EQ(uraid_spare_pool_add("r1", err, sizeof(err)), -EINVAL);
+	CHECK_EQ(uraid_spare_pool_count(), 2);
+	REQUIRE(wl_open(&w1, "r1") && wl_open(&w5, "r5"));
+	wl_run(&w1, 200, 8, 40, 0, NULL);
+	wl_run(&w5, 200, 8, 40, 0, NULL);
+	/* r5 loses a member: "tiny" is too small, s0 fits. */
+	CHECK_EQ(uraid_array_fail_member(r5, 1), 0);
+	for (int i = 0; i < 500 && (info_of(r5).failed_members || info_of(r5).rebuild.active);
+	     i++)
+		wl_run(&w5, 20, 8, 40, 0, NULL);
+	info = info_of(r5);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK(strcmp(info.members[1].name, "s0") == 0);
+	CHECK_EQ(uraid_spare_pool_count(), 1);
+	/* r1 loses one: nothing in the pool fits, it waits degraded... */
+	CHECK_EQ(uraid_array_fail_member(r1, 0), 0);
+	wl_run(&w1, 100, 8, 40, 0, NULL);
+	CHECK_EQ(info_of(r1).failed_members, 1);
+	CHECK_EQ(uraid_spare_pool_count(), 1);
+	/* ... until one that fits joins the pool. */
+	CHECK_EQ(uraid_spare_pool_add("s1", err, sizeof(err)), 0);
+	for (int i = 0; i < 500 && (info_of(r1).failed_members || info_of(r1).rebuild.active);
+	     i++)
+		wl_run(&w1, 20, 8, 40, 0, NULL);
+	info = info_of(r1);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK(strcmp(info.members[0].name, "s1") == 0);
+	wl_verify_all(&w1);
+	wl_verify_all(&w5);
+	CHECK_EQ(w1.errors + w5.errors, 0);
+	CHECK_EQ(w1.mismatches + w5.mismatches, 0);
+	wl_close(&w1);
+	wl_close(&w5);
+	/* Releasing spares: by name, then the rest of the pool. */
+	CHECK_EQ(uraid_spare_remove("nope"), -ENODEV);
+	CHECK_EQ(uraid_spare_remove("tiny"), 0);
+	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("tiny")) == NULL);
+	CHECK_EQ(uraid_spare_pool_count(), 0);
+	uraid_spare_pool_clear();
+	CHECK_EQ(test_delete_bdev("r1"), 0);
+	CHECK_EQ(test_delete_bdev("r5"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	fault_members_delete(5);
+	CHECK_EQ(test_delete_bdev("tiny"), 0);
+	CHECK_EQ(test_delete_bdev("s0"), 0);
+	CHECK_EQ(test_delete_bdev("s1"), 0);
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_bad_spares), TEST(test_shared_pool), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
 	  TEST(test_target_fails))
