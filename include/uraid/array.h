@@ -157,8 +157,8 @@ void uraid_spare_pool_clear(void);
  * slot and is rebuilt; if the new one fails, the replacement is abandoned. A replacement cut
  * short by a restart is not resumed: the old member is still in place. Control thread.
  */
-int uraid_array_replace_member(struct uraid_bdev *array, const char *old_name,
-			       const char *new_name, char *err, size_t err_len);
+int uraid_array_replace_member(struct uraid_bdev *array, const char *old_name, const char *new_name,
+			       char *err, size_t err_len);
 /* Take a member out of the array (as if failed) and release its bdev. Control thread. */
 int uraid_array_remove_member(struct uraid_bdev *array, const char *bdev_name, char *err,
 			      size_t err_len);

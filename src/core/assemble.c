@@ -174,8 +174,8 @@ sb_round_start(struct raid_array *a)
 		io->a = a;
 		io->member = i;
 		w->pending++;
-		rc = uraid_bdev_write(rch->mdesc[i], rch->mch[i], w->bufs[i], 0,
-				      SB_AREA_BYTES / bs, URAID_IO_FUA, sb_write_done, io);
+		rc = uraid_bdev_write(rch->mdesc[i], rch->mch[i], w->bufs[i], 0, SB_AREA_BYTES / bs,
+				      URAID_IO_FUA, sb_write_done, io);
 		if (rc != 0) {
 			w->pending--;
 			free(io);

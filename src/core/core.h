@@ -220,7 +220,8 @@ struct raid_array {
 	struct rebuild *rb;
 	uint64_t rebuild_finishing; /* slots the next superblock records as active */
 	struct spare *spares;
-	_Atomic unsigned replacing; /* slot + 1 while a replacement is added, copied or swapped in */
+	_Atomic unsigned
+		replacing; /* slot + 1 while a replacement is added, copied or swapped in */
 	bool stopping;
 	/* Progress, read from any thread. */
 	_Atomic uint64_t rb_done_blocks, rb_total_blocks, rb_start_us, rb_targets;
@@ -276,7 +277,7 @@ pool_fini(struct obj_pool *p)
 struct raid_channel {
 	struct raid_array *a;
 	unsigned reactor;
-	struct uraid_io_channel *mch[RAID_MAX_MEMBERS]; /* NULL: member failed at creation */
+	struct uraid_io_channel *mch[RAID_MAX_MEMBERS];	    /* NULL: member failed at creation */
 	struct uraid_io_channel *repl_ch[RAID_MAX_MEMBERS]; /* replacements being copied to */
 	/* The descriptors these channels belong to: member swaps change them channel by
 	 * channel, so a channel's I/O always names its own device. */
@@ -312,8 +313,8 @@ struct member_io {
 	int iovcnt;
 	void (*done)(struct member_io *mio, int status);
 	void *ctx;
-	uint64_t tag; /* caller's: e.g. the array block it maps */
-	bool to_repl; /* to the member's replacement instead of the member */
+	uint64_t tag;  /* caller's: e.g. the array block it maps */
+	bool to_repl;  /* to the member's replacement instead of the member */
 	unsigned legs; /* a write also goes to the replacement: completions still due */
 	int status;    /* the member leg's */
 	STAILQ_ENTRY(member_io) link;

@@ -157,10 +157,10 @@ static int
 mio_issue(struct member_io *mio)
 {
 	struct raid_channel *rch = mio->rch;
-	struct uraid_bdev_desc *desc = mio->to_repl ? rch->rdesc[mio->member]
-						    : rch->mdesc[mio->member];
-	struct uraid_io_channel *ch = mio->to_repl ? rch->repl_ch[mio->member]
-						   : rch->mch[mio->member];
+	struct uraid_bdev_desc *desc =
+		mio->to_repl ? rch->rdesc[mio->member] : rch->mdesc[mio->member];
+	struct uraid_io_channel *ch =
+		mio->to_repl ? rch->repl_ch[mio->member] : rch->mch[mio->member];
 	/* Member block numbers are relative to the data area, after the superblocks. */
 	uint64_t offset = mio->offset_blocks + rch->a->data_offset_blocks;
 
@@ -261,7 +261,8 @@ int
 mio_submit(struct member_io *mio)
 {
 	bool member = mio->to_repl || raid_member_usable(mio->rch, mio->member);
-	bool leg = !mio->to_repl && mio->type != URAID_IO_READ && repl_usable(mio->rch, mio->member);
+	bool leg =
+		!mio->to_repl && mio->type != URAID_IO_READ && repl_usable(mio->rch, mio->member);
 
 	if (!leg)
 		return member ? mio_submit_one(mio) : -ENODEV;
@@ -1393,9 +1394,8 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 			 a->members[i].name);
 		info->members[i].state = atomic_load(&a->members[i].state);
 		if (atomic_load(&a->members[i].repl_state) == REPL_COPYING) {
-			snprintf(info->members[i].replacement,
-				 sizeof(info->members[i].replacement), "%s",
-				 a->members[i].repl_name);
+			snprintf(info->members[i].replacement, sizeof(info->members[i].replacement),
+				 "%s", a->members[i].repl_name);
 			info->rebuild.replace = info->rebuild.active;
 		}
 	}

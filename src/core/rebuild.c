@@ -300,8 +300,8 @@ rebuild_end(struct rebuild *rb)
 	uraid_poller_unregister(&rb->poller);
 	a->rb = NULL;
 	if (rb->status != 0)
-		LOG_ERR("%s: %s stopped: %s", a->bdev.name, repl_slot >= 0 ? "replacement" : "rebuild",
-			strerror(-rb->status));
+		LOG_ERR("%s: %s stopped: %s", a->bdev.name,
+			repl_slot >= 0 ? "replacement" : "rebuild", strerror(-rb->status));
 	free(rb);
 	if (repl_slot >= 0) {
 		atomic_store(&a->rb_targets, 0);
@@ -487,8 +487,8 @@ swap_visit(struct uraid_channel_iter *it)
 	case SWAP_REPL_TAKE:
 		uraid_put_io_channel(rch->mch[t]);
 		rch->mdesc[t] = sw->new_desc;
-		rch->mch[t] = rch->repl_ch[t] ? rch->repl_ch[t]
-					      : uraid_bdev_get_io_channel(sw->new_desc);
+		rch->mch[t] =
+			rch->repl_ch[t] ? rch->repl_ch[t] : uraid_bdev_get_io_channel(sw->new_desc);
 		rch->repl_ch[t] = NULL;
 		rch->rdesc[t] = NULL;
 		break;
@@ -702,8 +702,8 @@ replace_added(struct swap *sw)
 	unsigned t = sw->slot;
 
 	free(sw);
-	LOG_NOTE("%s: copying %s (slot %u) to its replacement %s", a->bdev.name,
-		 a->members[t].name, t, a->members[t].repl_name);
+	LOG_NOTE("%s: copying %s (slot %u) to its replacement %s", a->bdev.name, a->members[t].name,
+		 t, a->members[t].repl_name);
 	rebuild_start_slot(a, (int)t);
 	if (a->rb == NULL)
 		replace_ended(a, t, false);
@@ -1102,8 +1102,7 @@ raid_replacement_failed(struct raid_array *a, unsigned member, int status)
 {
 	int expected = REPL_COPYING;
 
-	if (!atomic_compare_exchange_strong(&a->members[member].repl_state, &expected,
-					    REPL_FAILED))
+	if (!atomic_compare_exchange_strong(&a->members[member].repl_state, &expected, REPL_FAILED))
 		return;
 	LOG_ERR("%s: a write to the replacement for slot %u failed (%s); the replacement is "
 		"abandoned",

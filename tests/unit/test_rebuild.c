@@ -393,8 +393,7 @@ test_shared_pool(void)
 	wl_run(&w5, 200, 8, 40, 0, NULL);
 	/* r5 loses a member: "tiny" is too small, s0 fits. */
 	CHECK_EQ(uraid_array_fail_member(r5, 1), 0);
-	for (int i = 0; i < 500 && (info_of(r5).failed_members || info_of(r5).rebuild.active);
-	     i++)
+	for (int i = 0; i < 500 && (info_of(r5).failed_members || info_of(r5).rebuild.active); i++)
 		wl_run(&w5, 20, 8, 40, 0, NULL);
 	info = info_of(r5);
 	CHECK_EQ(info.failed_members, 0);
@@ -407,8 +406,7 @@ test_shared_pool(void)
 	CHECK_EQ(uraid_spare_pool_count(), 1);
 	/* ... until one that fits joins the pool. */
 	CHECK_EQ(uraid_spare_pool_add("s1", err, sizeof(err)), 0);
-	for (int i = 0; i < 500 && (info_of(r1).failed_members || info_of(r1).rebuild.active);
-	     i++)
+	for (int i = 0; i < 500 && (info_of(r1).failed_members || info_of(r1).rebuild.active); i++)
 		wl_run(&w1, 20, 8, 40, 0, NULL);
 	info = info_of(r1);
 	CHECK_EQ(info.failed_members, 0);
@@ -435,5 +433,5 @@ test_shared_pool(void)
 	uraid_runtime_stop();
 }
 
-TEST_MAIN(TEST(test_bad_spares), TEST(test_shared_pool), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
-	  TEST(test_target_fails))
+TEST_MAIN(TEST(test_bad_spares), TEST(test_shared_pool), TEST(test_rebuild_under_load),
+	  TEST(test_resume_from_checkpoint), TEST(test_target_fails))
