@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -414,6 +415,16 @@ file_bdev_create(const struct file_bdev_opts *o, struct uraid_bdev **out, char *
 	if (fd < 0) {
 		rc = -errno;
 		err_set(err, err_len, "%s: %s", o->filename, strerror(errno));
+		return rc;
+	}
+	/* One writer per file across processes: a second daemon (or bench) on the same member
+	 * would corrupt it. The lock goes with the descriptor. */
+	if (!o->readonly && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		err_set(err, err_len, "%s: %s", o->filename,
+			rc == -EBUSY ? "in use by another process (is another uraid running?)"
+				     : strerror(errno));
+		close(fd);
 		return rc;
 	}
 	if (fstat(fd, &st) != 0) {

@@ -521,8 +521,8 @@ parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int
-parse_mask(const char *s, uint64_t *mask)
+int
+cli_parse_mask(const char *s, uint64_t *mask)
 {
 	char *end;
 
@@ -585,23 +585,35 @@ unregister_done(void *arg, int status UNUSED)
 	atomic_store((_Atomic bool *)arg, true);
 }
 
-/* Delete every bdev, newest first, so stacked bdevs go before their bases. */
+/* Delete every bdev: those nobody claims first (arrays before their members, stacked bdevs
+ * before their bases), pass after pass; whatever is left (a claim that never goes away) is
+ * then removed newest first. */
 void
 delete_all_bdevs(void)
 {
-	struct target_list all = {0};
+	for (int pass = 0; pass < 2; pass++) {
+		for (;;) {
+			struct target_list all = {0};
+			unsigned deleted = 0;
 
-	uraid_bdev_foreach(collect_all, &all);
-	for (unsigned i = all.n; i-- > 0;) {
-		struct uraid_bdev *bdev = uraid_bdev_get_by_name(all.names[i]);
-		_Atomic bool done = false;
-		struct timespec ts = {0, 1000000};
+			uraid_bdev_foreach(collect_all, &all);
+			if (all.n == 0)
+				return;
+			for (unsigned i = all.n; i-- > 0;) {
+				struct uraid_bdev *bdev = uraid_bdev_get_by_name(all.names[i]);
+				_Atomic bool done = false;
+				struct timespec ts = {0, 1000000};
 
-		if (bdev == NULL)
-			continue;
-		uraid_bdev_unregister(bdev, unregister_done, &done);
-		for (int k = 0; k < 5000 && !atomic_load(&done); k++)
-			nanosleep(&ts, NULL);
+				if (bdev == NULL || (pass == 0 && uraid_bdev_claimed_by(bdev)))
+					continue;
+				uraid_bdev_unregister(bdev, unregister_done, &done);
+				for (int k = 0; k < 5000 && !atomic_load(&done); k++)
+					nanosleep(&ts, NULL);
+				deleted++;
+			}
+			if (deleted == 0 || pass == 1)
+				break;
+		}
 	}
 }
 
@@ -807,7 +819,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			break;
 		case 'm':
 		case 'c':
-			if (parse_mask(optarg, &o->core_mask) != 0) {
+			if (cli_parse_mask(optarg, &o->core_mask) != 0) {
 				fprintf(stderr,
 					"uraid bench: -%c %s: core mask must be hex (0x3) or a "
 					"list ([0,1])\n",

@@ -4,8 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-#define URAID_VERSION "0.1.0"
+#include "common/common.h"
 
 static void
 usage(FILE *out)
@@ -13,6 +12,8 @@ usage(FILE *out)
 	fprintf(out, "usage: uraid COMMAND [ARGS]\n"
 		     "\n"
 		     "commands:\n"
+		     "  serve     run the daemon: arrays driven over JSON-RPC\n"
+		     "  rpc       call a JSON-RPC method of a running daemon\n"
 		     "  bench     run a workload on bdevs from a JSON config (bdevperf flags)\n"
 		     "  bench-rebuild  time a rebuild onto a spare (and a scrub)\n"
 		     "  examine   print the superblock of a member file or device\n"
@@ -29,6 +30,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rpc") == 0)
+		return rpc_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return bench_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench-rebuild") == 0)

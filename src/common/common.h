@@ -104,10 +104,17 @@ prng_below(struct prng *p, uint64_t bound)
 	return (uint64_t)(((unsigned __int128)prng_next(p) * bound) >> 64);
 }
 
+#define URAID_VERSION_MAJOR 0
+#define URAID_VERSION_MINOR 2
+#define URAID_VERSION_PATCH 0
+#define URAID_VERSION	    "0.2.0"
+
 /* --- log.c --- */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+const char *log_level_name(enum log_level level);
 int log_parse_level(const char *name, enum log_level *level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -14,6 +14,18 @@ log_set_level(enum log_level level)
 	g_level = level;
 }
 
+enum log_level
+log_get_level(void)
+{
+	return g_level;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	return (unsigned)level < ARRAY_SIZE(g_names) ? g_names[level] : "?";
+}
+
 int
 log_parse_level(const char *name, enum log_level *level)
 {

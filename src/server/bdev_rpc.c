@@ -10,7 +10,6 @@
 #include "rpc.h"
 #include "bdev/bdev_priv.h"
 
-#define ARRAY_AND_SIZE(a) a, ARRAY_SIZE(a)
 
 static bool
 check_name(struct rpc_request *req, const char *name)

@@ -11,7 +11,6 @@
 #include "uraid/array.h"
 #include "uraid/bdev_module.h"
 
-#define ARRAY_AND_SIZE(a) a, ARRAY_SIZE(a)
 
 struct raid_create_params {
 	const char *name;

@@ -83,6 +83,7 @@ static const struct {
 	const struct rpc_method *methods;
 	const size_t *count;
 } g_tables[] = {
+	{app_rpc_methods, &app_rpc_num_methods},
 	{bdev_rpc_methods, &bdev_rpc_num_methods},
 	{raid_rpc_methods, &raid_rpc_num_methods},
 };

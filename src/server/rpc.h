@@ -76,6 +76,9 @@ struct param_spec {
 	bool required;
 };
 
+/* A param_spec array and its length, as rpc_decode takes them. */
+#define ARRAY_AND_SIZE(a) a, ARRAY_SIZE(a)
+
 #define PARAM(st, field, type, req)                    \
 	{                                              \
 #field, type, offsetof(st, field), req \
@@ -92,6 +95,8 @@ int rpc_decode(struct rpc_request *req, const json_t *params, const struct param
 	       size_t num_spec, void *out);
 
 /* --- bdev_rpc.c --- */
+extern const struct rpc_method app_rpc_methods[];
+extern const size_t app_rpc_num_methods;
 extern const struct rpc_method bdev_rpc_methods[];
 extern const size_t bdev_rpc_num_methods;
 
@@ -107,5 +112,16 @@ extern const size_t raid_rpc_num_methods;
  * mode or by sleeping otherwise. */
 int config_load_file(const char *path, char *err, size_t err_len);
 int config_load_json(const json_t *root, const char *origin, char *err, size_t err_len);
+
+/* --- jsonrpc.c: the JSON-RPC 2.0 server on a Unix socket (control thread) --- */
+struct jsonrpc_server;
+/* Listen on path (0600). -EADDRINUSE if another process serves there; a stale socket file is
+ * replaced. */
+int jsonrpc_server_create(const char *path, struct jsonrpc_server **server, char *err,
+			  size_t err_len);
+/* Serve one round of events, waiting up to timeout_ms. 1 if stop_fd became readable (the
+ * caller stops), 0 otherwise, -errno on failure. */
+int jsonrpc_server_poll(struct jsonrpc_server *server, int stop_fd, int timeout_ms);
+void jsonrpc_server_destroy(struct jsonrpc_server *server);
 
 #endif

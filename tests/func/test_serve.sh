@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The daemon: `uraid serve` with file members, driven through its JSON-RPC socket by
+# `uraid rpc`: methods answer, bad input gets errors and leaves the daemon serving, a second
+# instance is refused, SIGTERM shuts down cleanly (superblocks clean) and the next start
+# assembles the array again. Requests are also sent exactly as SPDK's rpc.py sends them.
+. "$(dirname "$0")/lib.sh"
+
+SOCK=$T_DIR/uraid.sock
+PID=
+stop_daemon() {
+	if [ -n "$PID" ]; then
+		kill -TERM "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+trap 'stop_daemon; t_cleanup' EXIT
+
+start_daemon() { # CONFIG [ARGS...]
+	local cfg=$1; shift
+	"$URAID" serve --config "$cfg" --rpc-socket "$SOCK" --reactors 2 "$@" \
+		>>"$T_DIR/serve.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && "$URAID" rpc -s "$SOCK" -t 5 uraid_get_version >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+rpc() { "$URAID" rpc -s "$SOCK" -t 30 "$@"; }
+check() { # NAME EXPECTED_RC REGEX COMMAND...
+	local name=$1 want=$2 pat=$3 out rc; shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -eq "$want" ] && echo "$out" | grep -qE -- "$pat"; then
+		t_pass "$name"
+	else
+		t_fail "$name" "rc=$rc: $(echo "$out" | tail -n 6)"
+	fi
+}
+alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
+
+files() {
+	local out=() i
+	for i in 0 1 2; do
+		out+=("{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F$i\",\"filename\":\"$T_DIR/f$i.img\",\"size_mb\":16}}")
+	done
+	local IFS=,
+	echo "${out[*]}"
+}
+t_cfg "$T_DIR/create.json" "$(files)" \
+	'{"method":"bdev_raid_create","params":{"name":"r5","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2"],"superblock":true}}'
+t_cfg "$T_DIR/members.json" "$(files)"
+
+if start_daemon "$T_DIR/create.json"; then
+	t_pass "serve starts and answers on its socket"
+else
+	t_fail "serve starts and answers on its socket" "$(tail -n 5 "$T_DIR/serve.log")"
+fi
+check "the socket is 0600" 0 '^600$' stat -c %a "$SOCK"
+check "the array is there" 0 '"state": "online"' rpc bdev_raid_get_bdevs '{"category":"all"}'
+check "a second instance on the socket is refused" 1 'another uraid is serving' \
+	"$URAID" serve --rpc-socket "$SOCK"
+check "a second instance on the members is refused" 1 'in use by another process' \
+	"$URAID" serve --config "$T_DIR/members.json" --rpc-socket "$T_DIR/other.sock"
+
+# Bad input: an error each, and the daemon goes on.
+check "unknown method" 1 'unknown method .* \(code -32601\)' rpc bdev_nope
+check "wrong parameter type" 1 'num_blocks' rpc bdev_malloc_create '{"num_blocks":"many","block_size":512}'
+check "malformed JSON: parse error" 0 '"code":-32700' \
+	sh -c "printf '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":' | '$URAID' rpc -s '$SOCK' --raw"
+check "garbage bytes: parse error" 0 '"code":-32700' \
+	sh -c "head -c 3000 /dev/urandom | '$URAID' rpc -s '$SOCK' --raw"
+check "not JSON-RPC 2.0" 0 '"code":-32600' \
+	sh -c "printf '{\"id\":1,\"method\":\"rpc_get_methods\"}' | '$URAID' rpc -s '$SOCK' --raw"
+check "params not an object" 0 '"code":-32602' \
+	sh -c "printf '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"bdev_get_bdevs\",\"params\":[1]}' | '$URAID' rpc -s '$SOCK' --raw"
+check "pipelined requests and a batch on one connection" 0 '"id":3.*"id":4' \
+	sh -c "printf '{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"log_get_level\"}[{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"log_get_level\"},{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"log_get_level\"}]' | '$URAID' rpc -s '$SOCK' --raw"
+if alive; then t_pass "the daemon survives bad input"; else t_fail "the daemon survives bad input" "no answer"; fi
+
+# As SPDK's scripts/rpc.py sends them (indented, one id each): bdev_malloc_create for three
+# members, then `rpc.py bdev_raid_create -n r -z 64 -r 5f -b "m0 m1 m2"`.
+spdk_req() { # ID METHOD PARAMS
+	printf '{\n  "jsonrpc": "2.0",\n  "method": "%s",\n  "id": %s,\n  "params": %b\n}' "$2" "$1" "$3"
+}
+{
+	for i in 0 1 2; do
+		spdk_req $((i + 10)) bdev_malloc_create "{\n    \"num_blocks\": 16384,\n    \"block_size\": 512,\n    \"name\": \"m$i\"\n  }"
+	done
+	spdk_req 13 bdev_raid_create '{\n    "name": "r",\n    "raid_level": "5f",\n    "base_bdevs": [\n      "m0",\n      "m1",\n      "m2"\n    ],\n    "superblock": false,\n    "strip_size_kb": 64\n  }'
+} >"$T_DIR/spdk.json"
+check "rpc.py's bdev_raid_create works" 0 '"id":13,"result":true' \
+	sh -c "'$URAID' rpc -s '$SOCK' --raw <'$T_DIR/spdk.json'"
+check "the raid5f array from rpc.py is online" 0 '"raid_level": "raid5f"' rpc bdev_raid_get_bdevs '{"category":"online"}'
+check "log level set and read back" 0 '"info"' sh -c "'$URAID' rpc -s '$SOCK' log_set_level '{\"level\":\"info\"}' && '$URAID' rpc -s '$SOCK' log_get_level"
+
+# SIGTERM: a clean stop, recorded on the members.
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+PID=
+if [ $rc -eq 0 ] && grep -q 'stopped cleanly' "$T_DIR/serve.log" && [ ! -e "$SOCK" ]; then
+	t_pass "SIGTERM stops cleanly and removes the socket"
+else
+	t_fail "SIGTERM stops cleanly and removes the socket" "rc=$rc $(tail -n 3 "$T_DIR/serve.log")"
+fi
+check "the members say clean" 0 'state +clean' "$URAID" examine "$T_DIR/f1.img"
+
+# The next start assembles the array from its members.
+if start_daemon "$T_DIR/members.json"; then
+	check "restarted: the array is assembled" 0 '"name": "r5"' rpc bdev_raid_get_bdevs '{"category":"online"}'
+else
+	t_fail "restarted: the array is assembled" "$(tail -n 5 "$T_DIR/serve.log")"
+fi
+stop_daemon
+t_done
