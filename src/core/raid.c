@@ -183,13 +183,32 @@ mio_issue(struct member_io *mio)
 	}
 }
 
+/*
+ * A channel created while its slot was failed has no member channel; once the slot holds a
+ * member again (a spare took it: desc is set before the state says so), the channel takes
+ * one on first use. Swap walks only reach the channels that exist when they run.
+ */
+static bool
+member_channel_catch_up(struct raid_channel *rch, unsigned member)
+{
+	struct raid_member *mb = &rch->a->members[member];
+	struct uraid_bdev_desc *desc = __atomic_load_n(&mb->desc, __ATOMIC_ACQUIRE);
+
+	if (desc == NULL)
+		return false;
+	rch->mch[member] = uraid_bdev_get_io_channel(desc);
+	rch->mdesc[member] = rch->mch[member] ? desc : NULL;
+	return rch->mch[member] != NULL;
+}
+
 bool
 raid_member_usable(struct raid_channel *rch, unsigned member)
 {
 	int st = atomic_load_explicit(&rch->a->members[member].state, memory_order_acquire);
 
-	return rch->mch[member] != NULL &&
-	       (st == URAID_MEMBER_ACTIVE || st == URAID_MEMBER_REBUILDING);
+	if (st != URAID_MEMBER_ACTIVE && st != URAID_MEMBER_REBUILDING)
+		return false;
+	return rch->mch[member] != NULL || member_channel_catch_up(rch, member);
 }
 
 static bool
@@ -219,7 +238,7 @@ raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit)
 	struct raid_member *mb = &rch->a->members[member];
 	int st = atomic_load_explicit(&mb->state, memory_order_acquire);
 
-	if (rch->mch[member] == NULL)
+	if (!raid_member_usable(rch, member))
 		return false;
 	if (st == URAID_MEMBER_ACTIVE)
 		return true;

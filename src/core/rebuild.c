@@ -524,7 +524,8 @@ swap_walked(struct uraid_channel_iter *it, int status UNUSED)
 	case SWAP_REPL_TAKE:
 		if (sw->old_desc)
 			uraid_bdev_close(sw->old_desc);
-		mb->desc = sw->new_desc;
+		/* Release: a channel that catches up on it after the state changes sees it. */
+		__atomic_store_n(&mb->desc, sw->new_desc, __ATOMIC_RELEASE);
 		snprintf(mb->name, sizeof(mb->name), "%s", sw->new_name);
 		if (sw->kind == SWAP_REPL_TAKE)
 			repl_clear(mb);

@@ -710,6 +710,8 @@ op_write(struct stripe_op *op)
 			rc = op_io(op, i, URAID_IO_WRITE, op->r0, op->r1, op->col[i], NULL, 0);
 			if (rc == -ENOMEM)
 				op->status = rc;
+			else if (rc != 0 && op->kind == PART_REBUILD)
+				op->status = -EIO; /* never count a unit rebuilt that was not */
 			continue;
 		}
 		if (op->lost & (1ull << i) || op->kind == PART_REBUILD || op->kind == PART_READ ||
@@ -839,6 +841,7 @@ mirror_rebuild_write(struct stripe_op *op)
 	for (unsigned c = 0; c < a->l.copies && src != NULL && op->status == 0; c++) {
 		struct layout_chunk ch;
 		uint64_t unit;
+		int rc;
 
 		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
 		unit = ch.member_offset_blocks / a->l.strip_blocks;
@@ -852,9 +855,12 @@ mirror_rebuild_write(struct stripe_op *op)
 		} else if (op_readable(op, ch.member, unit)) {
 			continue;
 		}
-		if (op_member_io(op, ch.member, URAID_IO_WRITE, ch.member_offset_blocks,
-				 ch.num_blocks, src, NULL, 0, 0) == -ENOMEM)
+		rc = op_member_io(op, ch.member, URAID_IO_WRITE, ch.member_offset_blocks,
+				  ch.num_blocks, src, NULL, 0, 0);
+		if (rc == -ENOMEM)
 			op->status = -ENOMEM;
+		else if (rc != 0 && op->kind == PART_REBUILD)
+			op->status = -EIO; /* never count a unit rebuilt that was not */
 	}
 	if (--op->pending == 0)
 		op_advance(op);

@@ -433,5 +433,43 @@ test_shared_pool(void)
 	uraid_runtime_stop();
 }
 
-TEST_MAIN(TEST(test_bad_spares), TEST(test_shared_pool), TEST(test_rebuild_under_load),
-	  TEST(test_resume_from_checkpoint), TEST(test_target_fails))
+/* A member fails before the array has served any I/O (no channels yet): the channels made
+ * later, during the rebuild, must still reach the spare, or the rebuild writes nothing. */
+static void
+test_rebuild_before_any_io(void)
+{
+	static const char *const levels[] = {"raid1", "raid6"};
+	struct uraid_array_check_result r;
+	char err[256];
+
+	for (unsigned i = 0; i < ARRAY_SIZE(levels); i++) {
+		struct uraid_bdev *a;
+		struct rcfg c = {levels[i], 4, 0, 0, 0, 1};
+
+		REQUIRE(start_manual(REACTORS) == 0);
+		make_members(c.n, 2048);
+		make_spares(1, 2048);
+		a = create(&c, false);
+		REQUIRE(a != NULL);
+		CHECK_EQ(uraid_array_fail_member(a, 1), 0);
+		CHECK_EQ(uraid_array_add_spare(a, "s0", err, sizeof(err)), 0);
+		for (int k = 0;
+		     k < 1000 && (info_of(a).rebuild.active || info_of(a).failed_members); k++) {
+			uraid_runtime_advance_us(1000);
+			uraid_runtime_poll_until_idle(100);
+		}
+		CHECK_EQ(info_of(a).failed_members, 0);
+		r = run_check();
+		CHECK_EQ(r.unreadable, 0);
+		CHECK_EQ(r.bad_stripes, 0);
+		/* And the spare really holds the slot's data: lose the others it pairs with. */
+		CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+		CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+		CHECK(info_of(a).online);
+		teardown(c.n, 1);
+		uraid_runtime_stop();
+	}
+}
+
+TEST_MAIN(TEST(test_bad_spares), TEST(test_rebuild_before_any_io), TEST(test_shared_pool),
+	  TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint), TEST(test_target_fails))
