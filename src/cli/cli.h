@@ -19,7 +19,22 @@ int rebuild_bench_main(int argc, char **argv);
 int serve_main(int argc, char **argv);
 
 /* --- rpc_client.c --- */
+#include <jansson.h>
+#include <stddef.h>
+
 int rpc_main(int argc, char **argv);
+/* The socket to use: given, else $URAID_RPC_SOCKET, else the default. */
+const char *cli_rpc_socket(const char *given);
+/* Call method on the daemon; 0 with *result (a new reference), or the error code with the
+ * daemon's message in err. */
+int cli_rpc_call(const char *socket_path, const char *method, json_t *params, json_t **result,
+		 char *err, size_t err_len);
+
+/* --- admin.c --- */
+#include <stdbool.h>
+
+bool admin_is_command(const char *name);
+int admin_main(int argc, char **argv); /* argv[0]: create, status, add-spare, fail, ... */
 
 /* --- examine.c --- */
 int examine_main(int argc, char **argv);

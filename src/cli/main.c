@@ -14,6 +14,17 @@ usage(FILE *out)
 		     "commands:\n"
 		     "  serve     run the daemon: arrays driven over JSON-RPC\n"
 		     "  rpc       call a JSON-RPC method of a running daemon\n"
+		     "\n"
+		     "  create NAME LEVEL MEMBER... [-z STRIP_KB] [--superblock] [--force]\n"
+		     "  status [ARRAY]            arrays, members, rebuild/replace progress\n"
+		     "  add-spare ARRAY BDEV | add-spare --pool BDEV\n"
+		     "  fail MEMBER               mark a member failed (a spare takes over)\n"
+		     "  replace ARRAY MEMBER [NEW] copy a member to NEW (or a spare), then swap\n"
+		     "  scrub ARRAY [--repair]    check parity and copies (and fix them)\n"
+		     "  delete ARRAY [--clear-superblocks]\n"
+		     "            (these talk to 'uraid serve': -s SOCKET or $URAID_RPC_SOCKET,\n"
+		     "             --json for the daemon's answer as it is)\n"
+		     "\n"
 		     "  bench     run a workload on bdevs from a JSON config (bdevperf flags)\n"
 		     "  bench-rebuild  time a rebuild onto a spare (and a scrub)\n"
 		     "  examine   print the superblock of a member file or device\n"
@@ -32,6 +43,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return serve_main(argc - 1, argv + 1);
+	if (admin_is_command(argv[1]))
+		return admin_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rpc") == 0)
 		return rpc_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)

@@ -35,20 +35,22 @@ usage(FILE *out)
 }
 
 static int
-connect_to(const char *path)
+connect_to(const char *path, char *err, size_t err_len)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "uraid rpc: %s: socket path too long\n", path);
+		snprintf(err, err_len, "%s: socket path too long", path);
 		return -1;
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		fprintf(stderr, "uraid rpc: cannot connect to %s: %s; is 'uraid serve' running?\n",
-			path, strerror(errno));
+		snprintf(err, err_len,
+			 "cannot connect to %s: %s; is 'uraid serve' running? (-s SOCKET or "
+			 "$URAID_RPC_SOCKET name its socket)",
+			 path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -137,6 +139,82 @@ raw_mode(int fd, int timeout_ms)
 	return rc < 0 ? 1 : 0;
 }
 
+const char *
+cli_rpc_socket(const char *given)
+{
+	const char *env = getenv("URAID_RPC_SOCKET");
+
+	if (given != NULL)
+		return given;
+	return env != NULL && env[0] != '\0' ? env : DEFAULT_RPC_SOCKET;
+}
+
+/* Send a request and read its answer: the whole response object, or NULL (said on stderr). */
+static json_t *
+exchange(int fd, const char *method, json_t *params, int timeout_ms)
+{
+	json_t *req, *resp = NULL;
+	char *text, *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method", method);
+	if (params != NULL)
+		json_object_set(req, "params", params);
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (text == NULL || send_all(fd, text, strlen(text)) != 0) {
+		fprintf(stderr, "uraid: sending to the daemon: %s\n", strerror(errno));
+		free(text);
+		return NULL;
+	}
+	free(text);
+	for (;;) {
+		json_error_t jerr;
+		int got = recv_some(fd, &buf, &len, &cap, timeout_ms);
+
+		if (got < 0)
+			break;
+		resp = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
+		if (resp != NULL)
+			break;
+		if (got == 0 || json_error_code(&jerr) != json_error_premature_end_of_input) {
+			fprintf(stderr, "uraid: the daemon's answer is not JSON: %s\n", jerr.text);
+			break;
+		}
+	}
+	free(buf);
+	return resp;
+}
+
+int
+cli_rpc_call(const char *socket_path, const char *method, json_t *params, json_t **result,
+	     char *err, size_t err_len)
+{
+	json_t *resp, *error;
+	int fd = connect_to(socket_path, err, err_len);
+
+	*result = NULL;
+	if (fd < 0)
+		return -ECONNREFUSED;
+	resp = exchange(fd, method, params, 600 * 1000);
+	close(fd);
+	if (resp == NULL) {
+		snprintf(err, err_len, "no answer from the daemon");
+		return -EIO;
+	}
+	error = json_object_get(resp, "error");
+	if (error != NULL) {
+		int code = (int)json_integer_value(json_object_get(error, "code"));
+
+		snprintf(err, err_len, "%s", json_string_value(json_object_get(error, "message")));
+		json_decref(resp);
+		return code ? code : -EIO;
+	}
+	*result = json_incref(json_object_get(resp, "result"));
+	json_decref(resp);
+	return 0;
+}
+
 int
 rpc_main(int argc, char **argv)
 {
@@ -147,16 +225,13 @@ rpc_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = getenv("URAID_RPC_SOCKET");
-	json_t *params = NULL, *req, *resp = NULL, *error;
-	char *text, *buf = NULL;
-	size_t len = 0, cap = 0;
+	const char *path = cli_rpc_socket(NULL);
+	json_t *params = NULL, *resp, *error;
 	int timeout_ms = 600 * 1000;
+	char err[512];
 	bool raw = false;
 	int c, fd, rc = 1;
 
-	if (path == NULL || path[0] == '\0')
-		path = DEFAULT_RPC_SOCKET;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:t:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -196,8 +271,9 @@ rpc_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	fd = connect_to(path);
+	fd = connect_to(path, err, sizeof(err));
 	if (fd < 0) {
+		fprintf(stderr, "uraid rpc: %s\n", err);
 		json_decref(params);
 		return 1;
 	}
@@ -206,35 +282,9 @@ rpc_main(int argc, char **argv)
 		close(fd);
 		return rc;
 	}
-	req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method", argv[optind]);
-	if (params != NULL)
-		json_object_set_new(req, "params", params);
-	text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (text == NULL || send_all(fd, text, strlen(text)) != 0) {
-		fprintf(stderr, "uraid rpc: send: %s\n", strerror(errno));
-		free(text);
-		close(fd);
-		return 1;
-	}
-	free(text);
-	for (;;) {
-		json_error_t jerr;
-		int got = recv_some(fd, &buf, &len, &cap, timeout_ms);
-
-		if (got < 0)
-			break;
-		resp = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
-		if (resp != NULL)
-			break;
-		if (got == 0 || json_error_code(&jerr) != json_error_premature_end_of_input) {
-			fprintf(stderr, "uraid rpc: the daemon's answer is not JSON: %s\n",
-				jerr.text);
-			break;
-		}
-	}
+	resp = exchange(fd, argv[optind], params, timeout_ms);
+	json_decref(params);
 	close(fd);
-	free(buf);
 	if (resp == NULL)
 		return 1;
 	error = json_object_get(resp, "error");
@@ -243,7 +293,8 @@ rpc_main(int argc, char **argv)
 			json_string_value(json_object_get(error, "message")),
 			(long long)json_integer_value(json_object_get(error, "code")));
 	} else {
-		json_dumpf(json_object_get(resp, "result"), stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		json_dumpf(json_object_get(resp, "result"), stdout,
+			   JSON_INDENT(2) | JSON_ENCODE_ANY);
 		putchar('\n');
 		rc = 0;
 	}

@@ -26,7 +26,8 @@ usage(FILE *out)
 		"                   [--log LEVEL]\n"
 		"\n"
 		"  -c, --config FILE      SPDK-style JSON config to load at start\n"
-		"  -r, --rpc-socket PATH  JSON-RPC Unix socket (default " DEFAULT_RPC_SOCKET ")\n"
+		"  -r, --rpc-socket PATH  JSON-RPC Unix socket (default $URAID_RPC_SOCKET, else\n"
+		"                         " DEFAULT_RPC_SOCKET ")\n"
 		"  -m MASK                reactor cores: 0x3 or [0,1] (one pinned reactor each)\n"
 		"      --reactors N       N reactors, not pinned (default 1)\n"
 		"      --log LEVEL        error, warning, notice (default), info, debug\n"
@@ -67,8 +68,9 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 			break;
 		case 'm':
 			if (cli_parse_mask(optarg, &o->mask) != 0) {
-				fprintf(stderr, "uraid serve: -m %s: give a hex mask (0x3) or a "
-						"list ([0,1])\n",
+				fprintf(stderr,
+					"uraid serve: -m %s: give a hex mask (0x3) or a "
+					"list ([0,1])\n",
 					optarg);
 				return -1;
 			}
@@ -76,15 +78,16 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'R':
 			o->reactors = (unsigned)strtoul(optarg, &end, 10);
 			if (*end != '\0' || o->reactors == 0 || o->reactors > URAID_MAX_REACTORS) {
-				fprintf(stderr, "uraid serve: --reactors %s: give 1 to %d\n", optarg,
-					URAID_MAX_REACTORS);
+				fprintf(stderr, "uraid serve: --reactors %s: give 1 to %d\n",
+					optarg, URAID_MAX_REACTORS);
 				return -1;
 			}
 			break;
 		case 'L':
 			if (log_parse_level(optarg, &level) != 0) {
-				fprintf(stderr, "uraid serve: --log %s: give error, warning, "
-						"notice, info or debug\n",
+				fprintf(stderr,
+					"uraid serve: --log %s: give error, warning, "
+					"notice, info or debug\n",
 					optarg);
 				return -1;
 			}
@@ -112,7 +115,7 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 int
 serve_main(int argc, char **argv)
 {
-	struct serve_opts o = {.socket = DEFAULT_RPC_SOCKET};
+	struct serve_opts o = {.socket = cli_rpc_socket(NULL)};
 	struct uraid_runtime_opts ro = {0};
 	struct jsonrpc_server *server = NULL;
 	int cpus[URAID_MAX_REACTORS];
@@ -130,8 +133,9 @@ serve_main(int argc, char **argv)
 			if (!(o.mask & (1ull << c)))
 				continue;
 			if (c >= (unsigned)online || ro.num_reactors == URAID_MAX_REACTORS) {
-				fprintf(stderr, "uraid serve: core %u is not online (this machine "
-						"has %ld)\n",
+				fprintf(stderr,
+					"uraid serve: core %u is not online (this machine "
+					"has %ld)\n",
 					c, online);
 				return 2;
 			}

@@ -6,10 +6,10 @@
 static void
 rpc_uraid_get_version(struct rpc_request *req, const json_t *params UNUSED)
 {
-	rpc_result(req, json_pack("{s:s, s:{s:i, s:i, s:i, s:s}}", "version",
-				  "uraid v" URAID_VERSION, "fields", "major", URAID_VERSION_MAJOR,
-				  "minor", URAID_VERSION_MINOR, "patch", URAID_VERSION_PATCH,
-				  "suffix", ""));
+	rpc_result(req,
+		   json_pack("{s:s, s:{s:i, s:i, s:i, s:s}}", "version", "uraid v" URAID_VERSION,
+			     "fields", "major", URAID_VERSION_MAJOR, "minor", URAID_VERSION_MINOR,
+			     "patch", URAID_VERSION_PATCH, "suffix", ""));
 }
 
 struct level_params {

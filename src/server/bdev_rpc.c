@@ -10,7 +10,6 @@
 #include "rpc.h"
 #include "bdev/bdev_priv.h"
 
-
 static bool
 check_name(struct rpc_request *req, const char *name)
 {

@@ -301,7 +301,7 @@ client_parse(struct jsonrpc_server *s, struct client *c)
 
 			if (json_error_code(&err) == json_error_premature_end_of_input &&
 			    c->in_len < MAX_INPUT_BYTES)
-				break; /* the rest has not arrived yet */
+				break;	 /* the rest has not arrived yet */
 			collect_done(s); /* earlier requests answered first */
 			snprintf(msg, sizeof(msg), "malformed JSON at byte %zu: %s",
 				 off + (size_t)(err.position > 0 ? err.position : 0), err.text);
@@ -346,8 +346,9 @@ client_read(struct jsonrpc_server *s, struct client *c)
 			off++;
 		if (n == 0 && off < c->in_len) {
 			collect_done(s);
-			client_queue(c, response_error(NULL, RPC_PARSE_ERROR,
-						       "malformed JSON: the input ends inside a value"));
+			client_queue(
+				c, response_error(NULL, RPC_PARSE_ERROR,
+						  "malformed JSON: the input ends inside a value"));
 		}
 		c->in_len = 0;
 		c->closing = true;
@@ -394,7 +395,8 @@ jsonrpc_server_create(const char *path, struct jsonrpc_server **out, char *err, 
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
 			close(fd);
 			err_set(err, err_len,
-				"another uraid is serving on %s; stop it or give --rpc-socket", path);
+				"another uraid is serving on %s; stop it or give --rpc-socket",
+				path);
 			return -EADDRINUSE;
 		}
 		if (fd >= 0)

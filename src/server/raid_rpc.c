@@ -11,7 +11,6 @@
 #include "uraid/array.h"
 #include "uraid/bdev_module.h"
 
-
 struct raid_create_params {
 	const char *name;
 	const char *raid_level;
@@ -439,6 +438,38 @@ find_holder(struct uraid_bdev *bdev, void *ctx)
 	return 0;
 }
 
+/* uraid's bdev_raid_fail_base_bdev {name}: mark a member failed, as an I/O error from it would
+ * (a drill, or a drive about to go): a spare takes its slot if there is one. */
+static void
+rpc_bdev_raid_fail_base_bdev(struct rpc_request *req, const json_t *params)
+{
+	struct member_params p = {0};
+	struct uraid_array_info info;
+	struct uraid_bdev *b;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(remove_spec), &p) != 0)
+		return;
+	uraid_bdev_foreach(find_holder, &p);
+	b = p.raid_bdev ? uraid_bdev_get_by_name(p.raid_bdev) : NULL;
+	if (b == NULL || uraid_array_get_info(b, &info) != 0) {
+		rpc_error(req, -ENODEV, "%s: '%s' is not a member of any array", req->method,
+			  p.name);
+		return;
+	}
+	for (unsigned i = 0; i < info.num_members; i++) {
+		if (strcmp(info.members[i].name, p.name) != 0)
+			continue;
+		if (uraid_array_fail_member(b, i) != 0) {
+			rpc_error(req, -EINVAL, "%s: '%s' is not active in '%s' (already failed?)",
+				  req->method, p.name, p.raid_bdev);
+			return;
+		}
+		rpc_result_bool(req, true);
+		return;
+	}
+	rpc_error(req, -ENODEV, "%s: '%s' is not a member of any array", req->method, p.name);
+}
+
 /* SPDK's bdev_raid_remove_base_bdev: the member leaves its array (which goes on degraded). */
 static void
 rpc_bdev_raid_remove_base_bdev(struct rpc_request *req, const json_t *params)
@@ -582,6 +613,8 @@ const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_add_base_bdev", rpc_bdev_raid_add_base_bdev, "add a member (or spare)"},
 	{"bdev_raid_add_spare", rpc_bdev_raid_add_base_bdev, "add a hot spare"},
 	{"bdev_raid_remove_base_bdev", rpc_bdev_raid_remove_base_bdev, "take a member out"},
+	{"bdev_raid_fail_base_bdev", rpc_bdev_raid_fail_base_bdev,
+	 "mark a member failed (a spare takes its slot)"},
 	{"bdev_raid_replace_base_bdev", rpc_bdev_raid_replace_base_bdev,
 	 "copy a member to a new bdev while it serves, then swap them"},
 	{"bdev_raid_set_options", rpc_bdev_raid_set_options, "rebuild window and bandwidth cap"},

@@ -97,6 +97,31 @@ check "rpc.py's bdev_raid_create works" 0 '"id":13,"result":true' \
 check "the raid5f array from rpc.py is online" 0 '"raid_level": "raid5f"' rpc bdev_raid_get_bdevs '{"category":"online"}'
 check "log level set and read back" 0 '"info"' sh -c "'$URAID' rpc -s '$SOCK' log_set_level '{\"level\":\"info\"}' && '$URAID' rpc -s '$SOCK' log_get_level"
 
+# The operator's commands.
+export URAID_RPC_SOCKET=$SOCK
+for i in 3 4 5 6; do
+	rpc bdev_malloc_create "{\"name\":\"m$i\",\"num_blocks\":65536,\"block_size\":512}" >/dev/null
+done
+check "uraid create" 0 '^created$' "$URAID" create r6 raid6 m3 m4 m5 m6 -z 16
+check "uraid status: a table per array" 0 'r6 +raid6 +64\.0 MiB +online.*4 of 4' "$URAID" status r6
+check "uraid status --json" 0 '"raid_level": "raid6"' "$URAID" status r6 --json
+check "uraid create: bad level, one line" 1 "^uraid create: .*raid_level.*use raid0" "$URAID" create x raid9 m0
+check "uraid status: unknown array" 1 "no array named 'nope'" "$URAID" status nope
+check "uraid fail" 0 'failed' "$URAID" fail m4
+check "status shows the failed member" 0 '1 +m4 +failed' "$URAID" status r6
+rpc bdev_malloc_create '{"name":"sp","num_blocks":65536,"block_size":512}' >/dev/null
+check "uraid add-spare: rebuilt onto it" 0 '^added$' "$URAID" add-spare r6 sp
+for _ in $(seq 100); do
+	"$URAID" status r6 | grep -q '4 of 4' && break
+	sleep 0.1
+done
+check "the spare took the slot" 0 '1 +sp +active' "$URAID" status r6
+check "uraid scrub" 0 '^[0-9]+ stripes checked, 0 mismatched, 0 unreadable' "$URAID" scrub r6
+check "uraid replace: a bad request, one line" 1 "^uraid replace: .*not a member" "$URAID" replace r6 m0 m4
+check "uraid delete" 0 '^deleted$' "$URAID" delete r6
+check "no daemon: says what to do" 1 "is 'uraid serve' running" "$URAID" status -s "$T_DIR/none.sock"
+unset URAID_RPC_SOCKET
+
 # SIGTERM: a clean stop, recorded on the members.
 kill -TERM "$PID"
 wait "$PID"

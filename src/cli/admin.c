@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The operator's commands, each a thin layer over one or two JSON-RPC methods of a running
+ * daemon: create, status, add-spare, fail, replace, scrub, delete. --json prints the daemon's
+ * answer as it is (for scripts); errors are one line on stderr, exit status 1 (2 for usage).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "common/common.h"
+
+struct admin {
+	const char *cmd;
+	const char *socket;
+	bool json;
+	bool flag; /* the command's own switch: --superblock, --repair, --clear-superblocks, --pool */
+	bool force;
+	const char *strip_kb;
+	int argc; /* positional arguments */
+	char **argv;
+};
+
+static int
+fail(const struct admin *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(const struct admin *ad, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "uraid %s: ", ad->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Call and report: the result (a new reference) or NULL after printing the error. */
+static json_t *
+call(const struct admin *ad, const char *method, json_t *params)
+{
+	json_t *result = NULL;
+	char err[512];
+	int rc = cli_rpc_call(cli_rpc_socket(ad->socket), method, params, &result, err,
+			      sizeof(err));
+
+	json_decref(params);
+	if (rc != 0) {
+		fail(ad, "%s", err);
+		return NULL;
+	}
+	return result;
+}
+
+static int
+print_result(const struct admin *ad, json_t *result, const char *done_text)
+{
+	if (result == NULL)
+		return 1;
+	if (ad->json) {
+		json_dumpf(result, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		putchar('\n');
+	} else if (done_text != NULL) {
+		puts(done_text);
+	}
+	json_decref(result);
+	return 0;
+}
+
+/* --- status --- */
+
+static const char *
+human_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+static void
+print_progress(const char *what, const char *target, json_t *proc)
+{
+	json_t *prog = json_object_get(proc, "progress");
+	long long pct = json_integer_value(json_object_get(prog, "percent"));
+	long long rate = json_integer_value(json_object_get(proc, "rate_kib_s"));
+	long long eta = json_integer_value(json_object_get(proc, "eta_s"));
+	char bar[31];
+	int fill = (int)(pct * 30 / 100);
+
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = '\0';
+	printf("  %-8s [%s] %3lld%%  -> %s  %lld MiB/s  ETA %lldm%02llds\n", what, bar, pct,
+	       target ? target : "?", rate / 1024, eta / 60, eta % 60);
+}
+
+static void
+print_array(const struct admin *ad, json_t *arr)
+{
+	const char *name = json_string_value(json_object_get(arr, "name"));
+	json_t *bdevs, *b, *members = json_object_get(arr, "base_bdevs_list"), *m, *proc;
+	uint64_t size = 0;
+	char sz[32];
+	size_t i;
+
+	bdevs = call(ad, "bdev_get_bdevs", json_pack("{s:s}", "name", name));
+	b = json_array_get(bdevs, 0);
+	if (b != NULL)
+		size = (uint64_t)json_integer_value(json_object_get(b, "num_blocks")) *
+		       (uint64_t)json_integer_value(json_object_get(b, "block_size"));
+	json_decref(bdevs);
+	printf("%s  %s  %s  %s, strip %lld KiB, %lld of %lld members operational", name,
+	       json_string_value(json_object_get(arr, "raid_level")), human_bytes(size, sz, sizeof(sz)),
+	       json_string_value(json_object_get(arr, "state")),
+	       json_integer_value(json_object_get(arr, "strip_size_kb")),
+	       json_integer_value(json_object_get(arr, "num_base_bdevs_operational")),
+	       json_integer_value(json_object_get(arr, "num_base_bdevs")));
+	if (json_integer_value(json_object_get(arr, "num_spares")) > 0)
+		printf(", %lld spare(s)", json_integer_value(json_object_get(arr, "num_spares")));
+	putchar('\n');
+	printf("  %-4s %-24s %-11s %s\n", "slot", "member", "state", "note");
+	json_array_foreach(members, i, m)
+	{
+		const char *repl = json_string_value(json_object_get(m, "replacement"));
+
+		printf("  %-4zu %-24s %-11s %s%s\n", i, json_string_value(json_object_get(m, "name")),
+		       json_string_value(json_object_get(m, "state")), repl ? "replacing with " : "",
+		       repl ? repl : "");
+	}
+	proc = json_object_get(arr, "process");
+	if (proc != NULL)
+		print_progress(json_string_value(json_object_get(proc, "type")),
+			       json_string_value(json_object_get(proc, "target")), proc);
+}
+
+static int
+cmd_status(const struct admin *ad)
+{
+	json_t *arrays, *arr;
+	unsigned shown = 0;
+	size_t i;
+
+	if (ad->argc > 1)
+		return fail(ad, "give at most one array name");
+	arrays = call(ad, "bdev_raid_get_bdevs", json_pack("{s:s}", "category", "all"));
+	if (arrays == NULL)
+		return 1;
+	if (ad->json)
+		return print_result(ad, arrays, NULL);
+	json_array_foreach(arrays, i, arr)
+	{
+		if (ad->argc == 1 &&
+		    strcmp(json_string_value(json_object_get(arr, "name")), ad->argv[0]) != 0)
+			continue;
+		if (shown++)
+			putchar('\n');
+		print_array(ad, arr);
+	}
+	json_decref(arrays);
+	if (ad->argc == 1 && shown == 0)
+		return fail(ad, "no array named '%s' ('uraid status' lists them)", ad->argv[0]);
+	if (shown == 0)
+		puts("no arrays");
+	return 0;
+}
+
+/* --- the others --- */
+
+static int
+cmd_create(const struct admin *ad)
+{
+	json_t *params, *members;
+	char *end;
+
+	if (ad->argc < 3)
+		return fail(ad, "usage: uraid create NAME LEVEL MEMBER... [-z STRIP_KB] "
+				"[--superblock] [--force]");
+	members = json_array();
+	for (int i = 2; i < ad->argc; i++)
+		json_array_append_new(members, json_string(ad->argv[i]));
+	params = json_pack("{s:s, s:s, s:o, s:b, s:b}", "name", ad->argv[0], "raid_level",
+			   ad->argv[1], "base_bdevs", members, "superblock", ad->flag, "force",
+			   ad->force);
+	if (ad->strip_kb != NULL) {
+		unsigned long kb = strtoul(ad->strip_kb, &end, 10);
+
+		if (*end != '\0' || kb == 0) {
+			json_decref(params);
+			return fail(ad, "-z takes the strip size in KiB, e.g. 64");
+		}
+		json_object_set_new(params, "strip_size_kb", json_integer((json_int_t)kb));
+	}
+	return print_result(ad, call(ad, "bdev_raid_create", params), "created");
+}
+
+static int
+cmd_add_spare(const struct admin *ad)
+{
+	if (ad->flag ? ad->argc != 1 : ad->argc != 2)
+		return fail(ad, "usage: uraid add-spare ARRAY BDEV | uraid add-spare --pool BDEV");
+	if (ad->flag)
+		return print_result(ad,
+				    call(ad, "bdev_raid_add_spare",
+					 json_pack("{s:s}", "base_bdev", ad->argv[0])),
+				    "added to the spare pool");
+	return print_result(ad,
+			    call(ad, "bdev_raid_add_spare",
+				 json_pack("{s:s, s:s}", "raid_bdev", ad->argv[0], "base_bdev",
+					   ad->argv[1])),
+			    "added");
+}
+
+static int
+cmd_fail(const struct admin *ad)
+{
+	if (ad->argc != 1)
+		return fail(ad, "usage: uraid fail MEMBER");
+	return print_result(ad,
+			    call(ad, "bdev_raid_fail_base_bdev", json_pack("{s:s}", "name", ad->argv[0])),
+			    "failed; a spare takes its slot if the array has one");
+}
+
+static int
+cmd_replace(const struct admin *ad)
+{
+	json_t *params;
+
+	if (ad->argc != 2 && ad->argc != 3)
+		return fail(ad, "usage: uraid replace ARRAY MEMBER [NEW_BDEV]  (default: a spare)");
+	params = json_pack("{s:s, s:s}", "name", ad->argv[0], "base_bdev", ad->argv[1]);
+	if (ad->argc == 3)
+		json_object_set_new(params, "new_base_bdev", json_string(ad->argv[2]));
+	return print_result(ad, call(ad, "bdev_raid_replace_base_bdev", params),
+			    "replacing; 'uraid status' shows the progress");
+}
+
+static int
+cmd_scrub(const struct admin *ad)
+{
+	json_t *r;
+
+	if (ad->argc != 1)
+		return fail(ad, "usage: uraid scrub ARRAY [--repair]");
+	r = call(ad, "bdev_raid_scrub",
+		 json_pack("{s:s, s:b}", "name", ad->argv[0], "repair", ad->flag));
+	if (r == NULL || ad->json)
+		return print_result(ad, r, NULL);
+	printf("%lld stripes checked, %lld mismatched, %lld unreadable, %lld repaired\n",
+	       json_integer_value(json_object_get(r, "stripes_checked")),
+	       json_integer_value(json_object_get(r, "mismatches")),
+	       json_integer_value(json_object_get(r, "unreadable")),
+	       json_integer_value(json_object_get(r, "repaired")));
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_delete(const struct admin *ad)
+{
+	if (ad->argc != 1)
+		return fail(ad, "usage: uraid delete ARRAY [--clear-superblocks]");
+	return print_result(ad,
+			    call(ad, "bdev_raid_delete",
+				 json_pack("{s:s, s:b}", "name", ad->argv[0], "clear_superblocks",
+					   ad->flag)),
+			    "deleted");
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(const struct admin *ad);
+	const char *flag; /* the command's own long option, or NULL */
+} g_cmds[] = {
+	{"create", cmd_create, "superblock"}, {"status", cmd_status, NULL},
+	{"add-spare", cmd_add_spare, "pool"}, {"fail", cmd_fail, NULL},
+	{"replace", cmd_replace, NULL},	      {"scrub", cmd_scrub, "repair"},
+	{"delete", cmd_delete, "clear-superblocks"},
+};
+
+bool
+admin_is_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(g_cmds); i++) {
+		if (strcmp(g_cmds[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+int
+admin_main(int argc, char **argv)
+{
+	struct admin ad = {.cmd = argv[0]};
+	struct option longopts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{"", no_argument, NULL, 'F'}, /* the command's own flag, named below */
+		{NULL, 0, NULL, 0},
+	};
+	int (*fn)(const struct admin *ad) = NULL;
+	int c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(g_cmds); i++) {
+		if (strcmp(g_cmds[i].name, argv[0]) == 0) {
+			fn = g_cmds[i].fn;
+			longopts[4].name = g_cmds[i].flag ? g_cmds[i].flag : "-";
+		}
+	}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:z:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			ad.socket = optarg;
+			break;
+		case 'z':
+			ad.strip_kb = optarg;
+			break;
+		case 'j':
+			ad.json = true;
+			break;
+		case 'f':
+			ad.force = true;
+			break;
+		case 'F':
+			ad.flag = true;
+			break;
+		case 'h':
+			printf("uraid %s: see 'uraid help'; every command takes -s SOCKET and "
+			       "--json\n",
+			       ad.cmd);
+			return 0;
+		default:
+			fprintf(stderr, "uraid %s: run 'uraid help' for the usage\n", ad.cmd);
+			return 2;
+		}
+	}
+	ad.argc = argc - optind;
+	ad.argv = argv + optind;
+	return fn ? fn(&ad) : 2;
+}
