@@ -15,15 +15,15 @@ struct admin {
 	const char *cmd;
 	const char *socket;
 	bool json;
-	bool flag; /* the command's own switch: --superblock, --repair, --clear-superblocks, --pool */
+	bool flag; /* the command's own switch: --superblock, --repair, --clear-superblocks, --pool
+		    */
 	bool force;
 	const char *strip_kb;
 	int argc; /* positional arguments */
 	char **argv;
 };
 
-static int
-fail(const struct admin *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(const struct admin *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 fail(const struct admin *ad, const char *fmt, ...)
@@ -44,8 +44,8 @@ call(const struct admin *ad, const char *method, json_t *params)
 {
 	json_t *result = NULL;
 	char err[512];
-	int rc = cli_rpc_call(cli_rpc_socket(ad->socket), method, params, &result, err,
-			      sizeof(err));
+	int rc =
+		cli_rpc_call(cli_rpc_socket(ad->socket), method, params, &result, err, sizeof(err));
 
 	json_decref(params);
 	if (rc != 0) {
@@ -120,8 +120,8 @@ print_array(const struct admin *ad, json_t *arr)
 		       (uint64_t)json_integer_value(json_object_get(b, "block_size"));
 	json_decref(bdevs);
 	printf("%s  %s  %s  %s, strip %lld KiB, %lld of %lld members operational", name,
-	       json_string_value(json_object_get(arr, "raid_level")), human_bytes(size, sz, sizeof(sz)),
-	       json_string_value(json_object_get(arr, "state")),
+	       json_string_value(json_object_get(arr, "raid_level")),
+	       human_bytes(size, sz, sizeof(sz)), json_string_value(json_object_get(arr, "state")),
 	       json_integer_value(json_object_get(arr, "strip_size_kb")),
 	       json_integer_value(json_object_get(arr, "num_base_bdevs_operational")),
 	       json_integer_value(json_object_get(arr, "num_base_bdevs")));
@@ -133,9 +133,10 @@ print_array(const struct admin *ad, json_t *arr)
 	{
 		const char *repl = json_string_value(json_object_get(m, "replacement"));
 
-		printf("  %-4zu %-24s %-11s %s%s\n", i, json_string_value(json_object_get(m, "name")),
-		       json_string_value(json_object_get(m, "state")), repl ? "replacing with " : "",
-		       repl ? repl : "");
+		printf("  %-4zu %-24s %-11s %s%s\n", i,
+		       json_string_value(json_object_get(m, "name")),
+		       json_string_value(json_object_get(m, "state")),
+		       repl ? "replacing with " : "", repl ? repl : "");
 	}
 	proc = json_object_get(arr, "process");
 	if (proc != NULL)
@@ -213,11 +214,11 @@ cmd_add_spare(const struct admin *ad)
 				    call(ad, "bdev_raid_add_spare",
 					 json_pack("{s:s}", "base_bdev", ad->argv[0])),
 				    "added to the spare pool");
-	return print_result(ad,
-			    call(ad, "bdev_raid_add_spare",
-				 json_pack("{s:s, s:s}", "raid_bdev", ad->argv[0], "base_bdev",
-					   ad->argv[1])),
-			    "added");
+	return print_result(
+		ad,
+		call(ad, "bdev_raid_add_spare",
+		     json_pack("{s:s, s:s}", "raid_bdev", ad->argv[0], "base_bdev", ad->argv[1])),
+		"added");
 }
 
 static int
@@ -225,9 +226,9 @@ cmd_fail(const struct admin *ad)
 {
 	if (ad->argc != 1)
 		return fail(ad, "usage: uraid fail MEMBER");
-	return print_result(ad,
-			    call(ad, "bdev_raid_fail_base_bdev", json_pack("{s:s}", "name", ad->argv[0])),
-			    "failed; a spare takes its slot if the array has one");
+	return print_result(
+		ad, call(ad, "bdev_raid_fail_base_bdev", json_pack("{s:s}", "name", ad->argv[0])),
+		"failed; a spare takes its slot if the array has one");
 }
 
 static int
@@ -269,11 +270,11 @@ cmd_delete(const struct admin *ad)
 {
 	if (ad->argc != 1)
 		return fail(ad, "usage: uraid delete ARRAY [--clear-superblocks]");
-	return print_result(ad,
-			    call(ad, "bdev_raid_delete",
-				 json_pack("{s:s, s:b}", "name", ad->argv[0], "clear_superblocks",
-					   ad->flag)),
-			    "deleted");
+	return print_result(
+		ad,
+		call(ad, "bdev_raid_delete",
+		     json_pack("{s:s, s:b}", "name", ad->argv[0], "clear_superblocks", ad->flag)),
+		"deleted");
 }
 
 static const struct {
@@ -281,9 +282,12 @@ static const struct {
 	int (*fn)(const struct admin *ad);
 	const char *flag; /* the command's own long option, or NULL */
 } g_cmds[] = {
-	{"create", cmd_create, "superblock"}, {"status", cmd_status, NULL},
-	{"add-spare", cmd_add_spare, "pool"}, {"fail", cmd_fail, NULL},
-	{"replace", cmd_replace, NULL},	      {"scrub", cmd_scrub, "repair"},
+	{"create", cmd_create, "superblock"},
+	{"status", cmd_status, NULL},
+	{"add-spare", cmd_add_spare, "pool"},
+	{"fail", cmd_fail, NULL},
+	{"replace", cmd_replace, NULL},
+	{"scrub", cmd_scrub, "repair"},
 	{"delete", cmd_delete, "clear-superblocks"},
 };
 

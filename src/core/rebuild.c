@@ -818,6 +818,36 @@ kick_all_later(void)
 
 /* --- control path --- */
 
+/* The array behind bdev if it has redundancy; NULL with a reason otherwise. */
+static struct raid_array *
+redundant_array(struct uraid_bdev *bdev, const char *needed_for, char *err, size_t err_len)
+{
+	struct raid_array *a;
+
+	if (!uraid_bdev_is_array(bdev)) {
+		err_set(err, err_len, "not an array");
+		return NULL;
+	}
+	a = raid_from_bdev(bdev);
+	if (!(a->parity || a->mirrored)) {
+		err_set(err, err_len, "%s has no redundancy %s", uraid_raid_level_name(a->l.level),
+			needed_for);
+		return NULL;
+	}
+	return a;
+}
+
+/* The slot of the member named name, or -1. */
+static int
+member_slot(const struct raid_array *a, const char *name)
+{
+	for (unsigned i = 0; i < a->l.n; i++) {
+		if (a->members[i].desc && strcmp(a->members[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 /* Open, claim and size-check a bdev that is to hold a member's data. */
 static int
 open_new_member(struct raid_array *a, const char *name, struct uraid_bdev_desc **desc, char *err,
@@ -1002,19 +1032,11 @@ int
 uraid_array_add_spare(struct uraid_bdev *array, const char *name, char *err, size_t err_len)
 {
 	struct spare_add sa = {0};
-	struct raid_array *a;
+	struct raid_array *a = redundant_array(array, "to rebuild a member from", err, err_len);
 	int rc;
 
-	if (!uraid_bdev_is_array(array)) {
-		err_set(err, err_len, "not an array");
+	if (a == NULL)
 		return -EINVAL;
-	}
-	a = raid_from_bdev(array);
-	if (!(a->parity || a->mirrored)) {
-		err_set(err, err_len, "%s has no redundancy to rebuild a member from",
-			uraid_raid_level_name(a->l.level));
-		return -EINVAL;
-	}
 	sa.a = a;
 	sa.s = calloc(1, sizeof(*sa.s));
 	if (sa.s == NULL)
@@ -1074,17 +1096,14 @@ uraid_array_remove_member(struct uraid_bdev *array, const char *name, char *err,
 {
 	struct remove rm = {0};
 	struct raid_array *a;
-	int slot = -1;
+	int slot;
 
 	if (!uraid_bdev_is_array(array)) {
 		err_set(err, err_len, "not an array");
 		return -EINVAL;
 	}
 	a = raid_from_bdev(array);
-	for (unsigned i = 0; i < a->l.n; i++) {
-		if (a->members[i].desc && strcmp(a->members[i].name, name) == 0)
-			slot = (int)i;
-	}
+	slot = member_slot(a, name);
 	if (slot < 0) {
 		err_set(err, err_len, "'%s' is not a member of %s", name, a->bdev.name);
 		return -ENODEV;
@@ -1191,23 +1210,12 @@ uraid_array_replace_member(struct uraid_bdev *array, const char *old_name, const
 			   char *err, size_t err_len)
 {
 	struct replace rp = {0};
-	struct raid_array *a;
-	int slot = -1;
+	struct raid_array *a = redundant_array(array, "to replace a member online", err, err_len);
+	int slot;
 
-	if (!uraid_bdev_is_array(array)) {
-		err_set(err, err_len, "not an array");
+	if (a == NULL)
 		return -EINVAL;
-	}
-	a = raid_from_bdev(array);
-	if (!(a->parity || a->mirrored)) {
-		err_set(err, err_len, "%s has no redundancy: its members cannot be replaced online",
-			uraid_raid_level_name(a->l.level));
-		return -EINVAL;
-	}
-	for (unsigned i = 0; i < a->l.n; i++) {
-		if (a->members[i].desc && strcmp(a->members[i].name, old_name) == 0)
-			slot = (int)i;
-	}
+	slot = member_slot(a, old_name);
 	if (slot < 0) {
 		err_set(err, err_len, "'%s' is not a member of %s", old_name, a->bdev.name);
 		return -ENODEV;
