@@ -55,22 +55,7 @@ fail_member(unsigned i)
 static struct uraid_bdev *
 create(const struct rcfg *c, bool sb)
 {
-	struct uraid_array_opts o = {0};
-	struct uraid_bdev *b = NULL;
-	char err[256];
-
-	o.name = "a";
-	CHECK_EQ(uraid_raid_level_parse(c->level, &o.level, &o.raid5_layout), 0);
-	o.strip_size_kb = 4;
-	o.members = g_fault_ptrs;
-	o.num_members = c->n;
-	o.copies = c->copies;
-	o.data_chunks = c->k;
-	o.parity_chunks = c->m;
-	o.superblock = sb;
-	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
-		fprintf(stderr, "create: %s\n", err);
-	return b;
+	return fault_array_create("a", c->level, 0, c->n, c->k, c->m, c->copies, sb);
 }
 
 static struct uraid_array_info
@@ -346,23 +331,6 @@ test_bad_spares(void)
 	uraid_runtime_stop();
 }
 
-static struct uraid_bdev *
-create_named(const char *name, const char *level, unsigned first, unsigned n)
-{
-	struct uraid_array_opts o = {0};
-	struct uraid_bdev *b = NULL;
-	char err[256];
-
-	o.name = name;
-	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
-	o.strip_size_kb = 4;
-	o.members = g_fault_ptrs + first;
-	o.num_members = n;
-	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
-		fprintf(stderr, "create: %s\n", err);
-	return b;
-}
-
 /* Two arrays share a pool: each failure takes the first pool spare that fits it; a spare
  * added to the pool later goes at once to an array that waits for one. */
 static void
@@ -375,8 +343,8 @@ test_shared_pool(void)
 
 	REQUIRE(start_manual(REACTORS) == 0);
 	make_members(5, 2048);
-	r1 = create_named("r1", "raid1", 0, 2);
-	r5 = create_named("r5", "raid5", 2, 3);
+	r1 = fault_array_create("r1", "raid1", 0, 2, 0, 0, 0, false);
+	r5 = fault_array_create("r5", "raid5", 2, 3, 0, 0, 0, false);
 	REQUIRE(r1 != NULL && r5 != NULL);
 	CHECK_EQ(ram_bdev_create("tiny", 1024, BS, NULL, &b), 0);
 	CHECK_EQ(ram_bdev_create("s0", 2048, BS, NULL, &b), 0);

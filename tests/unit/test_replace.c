@@ -29,22 +29,7 @@ struct rcfg {
 static struct uraid_bdev *
 create(const struct rcfg *c, bool sb)
 {
-	struct uraid_array_opts o = {0};
-	struct uraid_bdev *b = NULL;
-	char err[256];
-
-	o.name = "a";
-	CHECK_EQ(uraid_raid_level_parse(c->level, &o.level, &o.raid5_layout), 0);
-	o.strip_size_kb = 4;
-	o.members = g_fault_ptrs;
-	o.num_members = c->n;
-	o.copies = c->copies;
-	o.data_chunks = c->k;
-	o.parity_chunks = c->m;
-	o.superblock = sb;
-	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
-		fprintf(stderr, "create: %s\n", err);
-	return b;
+	return fault_array_create("a", c->level, 0, c->n, c->k, c->m, c->copies, sb);
 }
 
 static struct uraid_array_info

@@ -21,21 +21,8 @@
 static struct uraid_bdev *
 setup(const char *level, unsigned n, unsigned k, unsigned m)
 {
-	struct uraid_array_opts o = {0};
-	struct uraid_bdev *b = NULL;
-	char err[256];
-
 	fault_members_create(n, 1024, BS);
-	o.name = "a";
-	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
-	o.strip_size_kb = STRIP * BS / 1024;
-	o.members = g_fault_ptrs;
-	o.num_members = n;
-	o.data_chunks = k;
-	o.parity_chunks = m;
-	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
-		fprintf(stderr, "%s\n", err);
-	return b;
+	return fault_array_create("a", level, 0, n, k, m, 0, false); /* STRIP blocks = 4 KiB */
 }
 
 static void

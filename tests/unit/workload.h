@@ -334,6 +334,31 @@ fault_members_delete(unsigned n)
 	}
 }
 
+/* Create array `name` (level as uraid_raid_level_parse takes it) over the fault members
+ * [first, first + n) with 4 KiB strips; k/m for ec, copies for raid10, sb for superblocks.
+ * NULL (the reason on stderr) if refused. */
+static inline struct uraid_bdev *
+fault_array_create(const char *name, const char *level, unsigned first, unsigned n, unsigned k,
+		   unsigned m, unsigned copies, bool sb)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b = NULL;
+	char err[256];
+
+	o.name = name;
+	CHECK_EQ(uraid_raid_level_parse(level, &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 4;
+	o.members = g_fault_ptrs + first;
+	o.num_members = n;
+	o.data_chunks = k;
+	o.parity_chunks = m;
+	o.copies = copies;
+	o.superblock = sb;
+	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
+		fprintf(stderr, "create %s: %s\n", name, err);
+	return b;
+}
+
 struct scrub_out {
 	_Atomic bool done;
 	const char *array;
