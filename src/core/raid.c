@@ -189,11 +189,13 @@ mio_issue(struct member_io *mio)
  * one on first use. Swap walks only reach the channels that exist when they run.
  */
 static bool
-member_channel_catch_up(struct raid_channel *rch, unsigned member)
+member_channel_ready(struct raid_channel *rch, unsigned member)
 {
-	struct raid_member *mb = &rch->a->members[member];
-	struct uraid_bdev_desc *desc = __atomic_load_n(&mb->desc, __ATOMIC_ACQUIRE);
+	struct uraid_bdev_desc *desc;
 
+	if (rch->mch[member] != NULL)
+		return true;
+	desc = __atomic_load_n(&rch->a->members[member].desc, __ATOMIC_ACQUIRE);
 	if (desc == NULL)
 		return false;
 	rch->mch[member] = uraid_bdev_get_io_channel(desc);
@@ -206,9 +208,8 @@ raid_member_usable(struct raid_channel *rch, unsigned member)
 {
 	int st = atomic_load_explicit(&rch->a->members[member].state, memory_order_acquire);
 
-	if (st != URAID_MEMBER_ACTIVE && st != URAID_MEMBER_REBUILDING)
-		return false;
-	return rch->mch[member] != NULL || member_channel_catch_up(rch, member);
+	return (st == URAID_MEMBER_ACTIVE || st == URAID_MEMBER_REBUILDING) &&
+	       member_channel_ready(rch, member);
 }
 
 static bool
@@ -238,13 +239,12 @@ raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit)
 	struct raid_member *mb = &rch->a->members[member];
 	int st = atomic_load_explicit(&mb->state, memory_order_acquire);
 
-	if (!raid_member_usable(rch, member))
-		return false;
-	if (st == URAID_MEMBER_ACTIVE)
-		return true;
 	/* Acquire: the rebuild's writes below this position happen before we see it. */
-	return st == URAID_MEMBER_REBUILDING &&
-	       unit < atomic_load_explicit(&mb->rebuilt, memory_order_acquire);
+	if (st != URAID_MEMBER_ACTIVE &&
+	    !(st == URAID_MEMBER_REBUILDING &&
+	      unit < atomic_load_explicit(&mb->rebuilt, memory_order_acquire)))
+		return false;
+	return member_channel_ready(rch, member);
 }
 
 static int mio_submit_one(struct member_io *mio);
@@ -285,11 +285,12 @@ mio_submit(struct member_io *mio)
 
 	if (!leg)
 		return member ? mio_submit_one(mio) : -ENODEV;
-	/* One leg for the replacement, one for the member (if it is there), one guard. */
-	mio->legs = 1;
-	mio->status = member ? 0 : -ENODEV;
-	if (mio_submit_leg(mio) == 0)
-		mio->legs++;
+	/* A leg for the replacement, one for the member (if it is there), and a guard. The
+	 * status is the member's; without it the replacement holds the slot's writes. */
+	mio->legs = 2; /* counted before each submit, so no completion can find it short */
+	mio->status = 0;
+	if (mio_submit_leg(mio) != 0)
+		mio->legs--;
 	if (member) {
 		mio->legs++;
 		if (mio_submit_one(mio) != 0) {
@@ -297,13 +298,11 @@ mio_submit(struct member_io *mio)
 			mio->status = -EIO;
 		}
 	}
-	if (mio->legs == 1 && mio->status != 0) {
+	if (mio->legs == 1) {
 		/* Nothing was issued: refused now, as for a single device. */
 		mio->legs = 0;
 		return -ENODEV;
 	}
-	if (!member)
-		mio->status = 0; /* the replacement holds the slot's writes */
 	mio_leg_done(mio);
 	return 0;
 }
