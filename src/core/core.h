@@ -352,6 +352,11 @@ int mio_submit(struct member_io *mio);
 int mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
 		uint64_t len);
 void raid_member_failed(struct raid_array *a, unsigned member, int status);
+/* Open bdev `name` for writing and claim it for owner (event_cb as uraid_bdev_open takes it).
+ * 0, or the error with "<what>'name' is in use ..." in err. Control thread. */
+int raid_open_claimed(const char *what, const char *name, const char *owner,
+		      uraid_bdev_event_cb event_cb, void *event_ctx, struct uraid_bdev_desc **desc,
+		      char *err, size_t err_len);
 /* A write to the member's replacement failed: the replacement is dropped (any reactor). */
 void raid_replacement_failed(struct raid_array *a, unsigned member, int status);
 /* Writable: active or rebuilding, or with a replacement being copied to (which then takes

@@ -443,6 +443,29 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 }
 
 int
+raid_open_claimed(const char *what, const char *name, const char *owner,
+		  uraid_bdev_event_cb event_cb, void *event_ctx, struct uraid_bdev_desc **desc,
+		  char *err, size_t err_len)
+{
+	const char *by;
+	int rc;
+
+	*desc = NULL;
+	rc = uraid_bdev_open(name, true, event_cb, event_ctx, desc);
+	if (rc == 0)
+		rc = uraid_bdev_claim(*desc, owner);
+	if (rc == 0)
+		return 0;
+	if (*desc != NULL)
+		uraid_bdev_close(*desc);
+	*desc = NULL;
+	by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(name));
+	err_set(err, err_len, "%s'%s' is in use%s%s", what, name, by ? " by " : "",
+		by ? by : " (open for writing)");
+	return rc;
+}
+
+int
 uraid_array_fail_member(struct uraid_bdev *bdev, unsigned member)
 {
 	struct raid_array *a;
@@ -1251,8 +1274,6 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		}
 	}
 	for (unsigned i = 0; i < o->num_members; i++) {
-		const char *by;
-
 		if (from != NULL)
 			memcpy(a->slot_uuid[i], from->slots[i].uuid, 16);
 		else
@@ -1274,15 +1295,10 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 			a->failed++;
 			continue;
 		}
-		rc = uraid_bdev_open(o->members[i], true, member_event, a, &a->members[i].desc);
-		if (rc == 0)
-			rc = uraid_bdev_claim(a->members[i].desc, o->name);
-		if (rc != 0) {
-			by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(o->members[i]));
-			err_set(err, err_len, "member '%s' is in use%s%s", o->members[i],
-				by ? " by " : "", by ? by : " (open for writing)");
+		rc = raid_open_claimed("member ", o->members[i], o->name, member_event, a,
+				       &a->members[i].desc, err, err_len);
+		if (rc != 0)
 			goto err_members;
-		}
 	}
 	if (raid_beyond_tolerance(a)) {
 		err_set(err, err_len, "%u of %u members present: more missing than %s tolerates",

@@ -399,17 +399,34 @@ raid_rebuild_stop(struct raid_array *a, void (*then)(struct raid_array *a))
 		rebuild_end(rb);
 }
 
+/* Unlink and release the spare named name (or every one, name NULL) from list; how many. */
+static unsigned
+spare_unlink(struct spare **list, _Atomic unsigned *count, const char *name)
+{
+	unsigned n = 0;
+
+	while (*list != NULL) {
+		struct spare *s = *list;
+
+		if (name != NULL && strcmp(s->name, name) != 0) {
+			list = &s->next;
+			continue;
+		}
+		*list = s->next;
+		atomic_fetch_sub(count, 1);
+		uraid_bdev_close(s->desc);
+		free(s);
+		n++;
+		if (name != NULL)
+			break;
+	}
+	return n;
+}
+
 void
 raid_rebuild_free(struct raid_array *a)
 {
-	struct spare *s;
-
-	while ((s = a->spares) != NULL) {
-		a->spares = s->next;
-		atomic_fetch_sub(&a->nspares, 1);
-		uraid_bdev_close(s->desc);
-		free(s);
-	}
+	spare_unlink(&a->spares, &a->nspares, NULL);
 }
 
 /* A pool spare can serve the array: same block size, room for a member. */
@@ -772,18 +789,15 @@ raid_rebuild_kick(struct raid_array *a)
 		return;
 	}
 	s = *from;
-	sw = calloc(1, sizeof(*sw));
+	sw = swap_new(a, SWAP_MEMBER, (unsigned)slot, spare_swapped);
 	if (sw == NULL)
 		return;
 	*from = s->next;
 	atomic_fetch_sub(pooled ? &g_pool_count : &a->nspares, 1);
 	if (pooled)
 		LOG_NOTE("%s: takes %s from the spare pool", a->bdev.name, s->name);
-	sw->a = a;
-	sw->slot = (unsigned)slot;
 	sw->new_desc = s->desc;
 	snprintf(sw->new_name, sizeof(sw->new_name), "%s", s->name);
-	sw->done = spare_swapped;
 	free(s);
 	swap_start(sw);
 }
@@ -876,19 +890,8 @@ open_new_member(struct raid_array *a, const char *name, struct uraid_bdev_desc *
 			(unsigned long)uraid_bdev_get_num_blocks(b), (unsigned long)need);
 		return -ENOSPC;
 	}
-	rc = uraid_bdev_open(name, true, NULL, NULL, desc);
-	if (rc == 0)
-		rc = uraid_bdev_claim(*desc, a->bdev.name);
-	if (rc != 0) {
-		const char *by = uraid_bdev_claimed_by(b);
-
-		if (*desc)
-			uraid_bdev_close(*desc);
-		*desc = NULL;
-		err_set(err, err_len, "'%s' is in use%s%s", name, by ? " by " : "", by ? by : "");
-		return -EBUSY;
-	}
-	return 0;
+	rc = raid_open_claimed("", name, a->bdev.name, NULL, NULL, desc, err, err_len);
+	return rc == 0 ? 0 : -EBUSY;
 }
 
 struct spare_add {
@@ -935,16 +938,9 @@ uraid_spare_pool_add(const char *name, char *err, size_t err_len)
 	if (sa.s == NULL)
 		return -ENOMEM;
 	snprintf(sa.s->name, sizeof(sa.s->name), "%s", name);
-	rc = uraid_bdev_open(name, true, NULL, NULL, &sa.s->desc);
-	if (rc == 0)
-		rc = uraid_bdev_claim(sa.s->desc, "the spare pool");
+	rc = raid_open_claimed("", name, "the spare pool", NULL, NULL, &sa.s->desc, err, err_len);
 	if (rc != 0) {
-		const char *by = uraid_bdev_claimed_by(b);
-
-		if (sa.s->desc)
-			uraid_bdev_close(sa.s->desc);
 		free(sa.s);
-		err_set(err, err_len, "'%s' is in use%s%s", name, by ? " by " : "", by ? by : "");
 		return -EBUSY;
 	}
 	uraid_reactor_send(uraid_reactor_get(0), spare_add_msg, &sa);
@@ -963,30 +959,6 @@ struct spare_remove {
 	int rc;
 	_Atomic bool done;
 };
-
-/* Unlink the spare named name (or every one) from list; 1 if one was. */
-static unsigned
-spare_unlink(struct spare **list, _Atomic unsigned *count, const char *name)
-{
-	unsigned n = 0;
-
-	while (*list != NULL) {
-		struct spare *s = *list;
-
-		if (name != NULL && strcmp(s->name, name) != 0) {
-			list = &s->next;
-			continue;
-		}
-		*list = s->next;
-		atomic_fetch_sub(count, 1);
-		uraid_bdev_close(s->desc);
-		free(s);
-		n++;
-		if (name != NULL)
-			break;
-	}
-	return n;
-}
 
 static int
 spare_remove_one(struct uraid_bdev *bdev, void *ctx)
@@ -1075,18 +1047,15 @@ static void
 remove_msg(void *arg)
 {
 	struct remove *rm = arg;
-	struct swap *sw = calloc(1, sizeof(*sw));
+	struct swap *sw;
 
-	if (g_swapping || (rm->a->replacing && rm->a->rb == NULL) || sw == NULL) {
+	if (g_swapping || (rm->a->replacing && rm->a->rb == NULL) ||
+	    (sw = swap_new(rm->a, SWAP_MEMBER, rm->slot, removed)) == NULL) {
 		/* Another swap is walking the channels, or a replacement is being swapped in:
 		 * try again shortly. */
-		free(sw);
 		uraid_reactor_send(uraid_reactor_self(), remove_msg, rm);
 		return;
 	}
-	sw->a = rm->a;
-	sw->slot = rm->slot;
-	sw->done = removed;
 	sw->ctx = rm;
 	swap_start(sw);
 }
