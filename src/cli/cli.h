@@ -22,6 +22,8 @@ int serve_main(int argc, char **argv);
 #include <jansson.h>
 #include <stddef.h>
 
+#define DEFAULT_RPC_SOCKET "/var/tmp/uraid.sock"
+
 int rpc_main(int argc, char **argv);
 /* The socket to use: given, else $URAID_RPC_SOCKET, else the default. */
 const char *cli_rpc_socket(const char *given);

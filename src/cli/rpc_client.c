@@ -15,8 +15,6 @@
 #include "cli.h"
 #include "common/common.h"
 
-#define DEFAULT_RPC_SOCKET "/var/tmp/uraid.sock"
-
 static void
 usage(FILE *out)
 {

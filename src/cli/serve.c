@@ -16,8 +16,6 @@
 #include "uraid/array.h"
 #include "uraid/thread.h"
 
-#define DEFAULT_RPC_SOCKET "/var/tmp/uraid.sock"
-
 static void
 usage(FILE *out)
 {

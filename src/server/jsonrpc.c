@@ -281,6 +281,15 @@ handle_value(struct jsonrpc_server *s, struct client *c, json_t *v)
 	batch_put(b);
 }
 
+/* The first byte at or after off that is not JSON whitespace. */
+static size_t
+skip_space(const struct client *c, size_t off)
+{
+	while (off < c->in_len && strchr(" \t\r\n", c->in[off]) != NULL)
+		off++;
+	return off;
+}
+
 /* Parse and run every complete value in the client's input. */
 static void
 client_parse(struct jsonrpc_server *s, struct client *c)
@@ -291,8 +300,7 @@ client_parse(struct jsonrpc_server *s, struct client *c)
 		json_error_t err;
 		json_t *v;
 
-		while (off < c->in_len && strchr(" \t\r\n", c->in[off]) != NULL)
-			off++;
+		off = skip_space(c, off);
 		if (off == c->in_len)
 			break;
 		v = json_loadb(c->in + off, c->in_len - off, JSON_DISABLE_EOF_CHECK, &err);
@@ -340,11 +348,7 @@ client_read(struct jsonrpc_server *s, struct client *c)
 	if (n <= 0) {
 		/* The peer is done sending: answer what is in flight; a value it left
 		 * unfinished is an error. */
-		size_t off = 0;
-
-		while (off < c->in_len && strchr(" \t\r\n", c->in[off]) != NULL)
-			off++;
-		if (n == 0 && off < c->in_len) {
+		if (n == 0 && skip_space(c, 0) < c->in_len) {
 			collect_done(s);
 			client_queue(
 				c, response_error(NULL, RPC_PARSE_ERROR,
@@ -464,7 +468,7 @@ accept_clients(struct jsonrpc_server *s)
 static void
 collect_done(struct jsonrpc_server *s)
 {
-	struct call *list, *next;
+	struct call *list, *next, *rev = NULL;
 	uint64_t v;
 
 	if (read(s->event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -474,16 +478,13 @@ collect_done(struct jsonrpc_server *s)
 	s->done = NULL;
 	pthread_mutex_unlock(&s->lock);
 	/* Pushed newest first: answer in the order they were answered. */
-	for (struct call *prev = NULL; list != NULL; list = next) {
+	while (list != NULL) {
 		next = list->next_done;
-		list->next_done = prev;
-		prev = list;
-		if (next == NULL) {
-			list = prev;
-			break;
-		}
+		list->next_done = rev;
+		rev = list;
+		list = next;
 	}
-	for (; list != NULL; list = next) {
+	for (list = rev; list != NULL; list = next) {
 		next = list->next_done;
 		call_finish(list);
 	}
