@@ -12,6 +12,7 @@
  * older is stale. The decoder trusts nothing: each field is range-checked and checked against
  * the others, so a fuzzer cannot reach undefined behaviour through it.
  */
+#include <endian.h>
 #include <isa-l/crc.h>
 #include <stdio.h>
 
@@ -55,38 +56,37 @@ crc32c(const void *buf, size_t len)
 	return crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu) ^ 0xffffffffu;
 }
 
+/* Little-endian fields at any alignment. */
 static void
 put32(uint8_t *p, uint32_t v)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static void
 put64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static uint32_t
 get32(const uint8_t *p)
 {
-	uint32_t v = 0;
+	uint32_t v;
 
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
 }
 
 static uint64_t
 get64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 void
