@@ -81,6 +81,17 @@ struct uraid_poller *uraid_poller_register(uraid_poller_fn fn, void *arg, uint64
 /* Safe from inside the poller's own function; sets *poller to NULL. */
 void uraid_poller_unregister(struct uraid_poller **poller);
 
+/*
+ * A reactor with nothing to do sleeps until a message arrives or a timer is due. Pollers that
+ * serve file descriptors (sockets) register them here so that the sleep also ends when one
+ * becomes readable; the poller still does the reading. On the calling reactor; at most
+ * URAID_MAX_WAKE_FDS per reactor (an epoll fd covers any number of sockets). 0, -ENOSPC, or
+ * -EINVAL when not called on a reactor.
+ */
+#define URAID_MAX_WAKE_FDS 4
+int uraid_reactor_add_wake_fd(int fd);
+void uraid_reactor_remove_wake_fd(int fd);
+
 /* Monotonic microseconds. In manual-poll mode the clock is the test's: see below. */
 uint64_t uraid_now_us(void);
 /* Manual-poll mode only: advance the runtime's clock (timers see time move only this way, so

@@ -71,6 +71,8 @@ struct uraid_reactor {
 
 	struct poller_list active;
 	struct poller_list timed; /* sorted by next_us */
+	int wake_fds[URAID_MAX_WAKE_FDS]; /* also end a sleep when readable (sockets) */
+	unsigned num_wake_fds;
 	struct channel_list channels;
 };
 
@@ -239,6 +241,34 @@ uraid_poller_register(uraid_poller_fn fn, void *arg, uint64_t period_us)
 	return p;
 }
 
+int
+uraid_reactor_add_wake_fd(int fd)
+{
+	struct uraid_reactor *r = t_self;
+
+	if (r == NULL)
+		return -EINVAL;
+	if (r->num_wake_fds == URAID_MAX_WAKE_FDS)
+		return -ENOSPC;
+	r->wake_fds[r->num_wake_fds++] = fd;
+	return 0;
+}
+
+void
+uraid_reactor_remove_wake_fd(int fd)
+{
+	struct uraid_reactor *r = t_self;
+
+	if (r == NULL)
+		return;
+	for (unsigned i = 0; i < r->num_wake_fds; i++) {
+		if (r->wake_fds[i] == fd) {
+			r->wake_fds[i] = r->wake_fds[--r->num_wake_fds];
+			return;
+		}
+	}
+}
+
 void
 uraid_poller_unregister(struct uraid_poller **pp)
 {
@@ -361,7 +391,7 @@ static void
 reactor_sleep(struct uraid_reactor *r)
 {
 	struct timespec ts, *tsp = NULL;
-	struct pollfd pfd = {.fd = r->efd, .events = POLLIN};
+	struct pollfd pfd[1 + URAID_MAX_WAKE_FDS] = {{.fd = r->efd, .events = POLLIN}};
 	struct uraid_poller *first = TAILQ_FIRST(&r->timed);
 	uint64_t val;
 
@@ -380,7 +410,9 @@ reactor_sleep(struct uraid_reactor *r)
 		ts.tv_nsec = (long)(wait_us % 1000000u) * 1000;
 		tsp = &ts;
 	}
-	if (ppoll(&pfd, 1, tsp, NULL) > 0) {
+	for (unsigned i = 0; i < r->num_wake_fds; i++)
+		pfd[1 + i] = (struct pollfd){.fd = r->wake_fds[i], .events = POLLIN};
+	if (ppoll(pfd, 1 + r->num_wake_fds, tsp, NULL) > 0 && (pfd[0].revents & POLLIN)) {
 		if (read(r->efd, &val, sizeof(val)) < 0) {
 			/* EAGAIN: another wake-up already drained it. */
 		}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Runtime: message rings (incl. a multi-threaded stress), reactors, pollers, timers, channels. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -403,5 +404,78 @@ test_threads_wake_and_idle(void)
 	uraid_runtime_stop();
 }
 
+/* A sleeping reactor wakes when a registered fd becomes readable, and its poller reads it;
+ * without the registration it would sleep on (no message, no timer). */
+struct wake_fd_state {
+	int fds[2];
+	struct uraid_poller *poller;
+	_Atomic int bytes;
+	_Atomic int setup; /* 1 = registered, -1 = failed */
+};
+
+static int
+wake_fd_poll(void *arg)
+{
+	struct wake_fd_state *w = arg;
+	char buf[16];
+	ssize_t n = read(w->fds[0], buf, sizeof(buf));
+
+	if (n <= 0)
+		return URAID_POLLER_IDLE;
+	atomic_fetch_add(&w->bytes, (int)n);
+	return URAID_POLLER_BUSY;
+}
+
+static void
+wake_fd_setup(void *arg)
+{
+	struct wake_fd_state *w = arg;
+
+	w->poller = uraid_poller_register(wake_fd_poll, w, 0);
+	atomic_store(&w->setup, w->poller != NULL && uraid_reactor_add_wake_fd(w->fds[0]) == 0
+					? 1
+					: -1);
+}
+
+static void
+wake_fd_teardown(void *arg)
+{
+	struct wake_fd_state *w = arg;
+
+	uraid_reactor_remove_wake_fd(w->fds[0]);
+	uraid_poller_unregister(&w->poller);
+	atomic_store(&w->setup, 0);
+}
+
+static void
+test_threads_wake_fd(void)
+{
+	struct uraid_runtime_opts o = {.num_reactors = 1};
+	struct wake_fd_state w = {0};
+	struct timespec ts = {0, 200000000};
+
+	CHECK_EQ(uraid_reactor_add_wake_fd(0), -EINVAL); /* not a reactor */
+	REQUIRE(pipe2(w.fds, O_NONBLOCK | O_CLOEXEC) == 0);
+	REQUIRE(uraid_runtime_start(&o) == 0);
+	uraid_reactor_send(uraid_reactor_get(0), wake_fd_setup, &w);
+	for (int i = 0; i < 1000 && atomic_load(&w.setup) == 0; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	CHECK_EQ(atomic_load(&w.setup), 1);
+	for (int round = 1; round <= 5; round++) {
+		nanosleep(&ts, NULL); /* asleep by now */
+		CHECK_EQ(write(w.fds[1], "x", 1), 1);
+		for (int i = 0; i < 2000 && atomic_load(&w.bytes) < round; i++)
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+		CHECK_EQ(atomic_load(&w.bytes), round);
+	}
+	uraid_reactor_send(uraid_reactor_get(0), wake_fd_teardown, &w);
+	for (int i = 0; i < 1000 && atomic_load(&w.setup) != 0; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	uraid_runtime_stop();
+	close(w.fds[0]);
+	close(w.fds[1]);
+}
+
 TEST_MAIN(TEST(test_ring_basic), TEST(test_ring_mpsc_stress), TEST(test_reactor_messages),
-	  TEST(test_pollers_and_timers), TEST(test_channels), TEST(test_threads_wake_and_idle))
+	  TEST(test_pollers_and_timers), TEST(test_channels), TEST(test_threads_wake_and_idle),
+	  TEST(test_threads_wake_fd))
