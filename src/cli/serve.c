@@ -184,6 +184,7 @@ serve_main(int argc, char **argv)
 		rc = rc < 0 ? 1 : 0;
 	}
 	jsonrpc_server_destroy(server);
+	nbd_stop_all(); /* connections drain their requests before the bdevs go */
 	uraid_spare_pool_clear();
 	delete_all_bdevs(); /* arrays first: they are newer than their members */
 	uraid_runtime_stop();

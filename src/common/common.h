@@ -125,6 +125,7 @@ void err_set(char *err, size_t len, const char *fmt, ...) __attribute__((format(
 #define LOG_ERR(...)	 log_msg(LOG_ERROR, __VA_ARGS__)
 #define LOG_WARNING(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define LOG_NOTE(...)	 log_msg(LOG_NOTICE, __VA_ARGS__)
+#define LOG_INFO(...)	 log_msg(LOG_INFO, __VA_ARGS__)
 #define LOG_DBG(...)	 log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* --- stamp.c: self-describing block contents for verification --- */

@@ -70,7 +70,7 @@ struct uraid_reactor {
 	_Atomic uint64_t ovf_count;
 
 	struct poller_list active;
-	struct poller_list timed; /* sorted by next_us */
+	struct poller_list timed;	  /* sorted by next_us */
 	int wake_fds[URAID_MAX_WAKE_FDS]; /* also end a sleep when readable (sockets) */
 	unsigned num_wake_fds;
 	struct channel_list channels;

@@ -377,54 +377,15 @@ client_free(struct client *c)
 int
 jsonrpc_server_create(const char *path, struct jsonrpc_server **out, char *err, size_t err_len)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct jsonrpc_server *s;
-	struct stat st;
-	mode_t old_mask;
 	int fd, rc;
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		err_set(err, err_len, "%s: socket path too long (at most %zu bytes)", path,
-			sizeof(addr.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			err_set(err, err_len, "%s exists and is not a socket; choose another path",
-				path);
-			return -EEXIST;
-		}
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-			close(fd);
-			err_set(err, err_len,
-				"another uraid is serving on %s; stop it or give --rpc-socket",
-				path);
-			return -EADDRINUSE;
-		}
-		if (fd >= 0)
-			close(fd);
-		unlink(path); /* left by a process that is gone */
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		rc = -errno;
-		err_set(err, err_len, "socket: %s", strerror(errno));
-		return rc;
-	}
-	/* Owner only, from the start: the RPC controls the disks. */
-	old_mask = umask(077);
-	rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-	umask(old_mask);
-	if (rc == 0)
-		rc = chmod(path, 0600);
-	if (rc != 0 || listen(fd, 16) != 0) {
-		rc = -errno;
-		err_set(err, err_len, "%s: %s", path, strerror(errno));
-		close(fd);
-		return rc;
-	}
+	fd = sock_listen_unix(path, err, err_len);
+	if (fd == -EADDRINUSE)
+		err_set(err, err_len,
+			"another uraid is serving on %s; stop it or give --rpc-socket", path);
+	if (fd < 0)
+		return fd;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		close(fd);

@@ -86,6 +86,7 @@ static const struct {
 	{app_rpc_methods, &app_rpc_num_methods},
 	{bdev_rpc_methods, &bdev_rpc_num_methods},
 	{raid_rpc_methods, &raid_rpc_num_methods},
+	{nbd_rpc_methods, &nbd_rpc_num_methods},
 };
 
 const struct rpc_method *

@@ -8,7 +8,10 @@
 
 #include <jansson.h>
 
+#include <sys/uio.h>
+
 #include "common/common.h"
+#include "uraid/bdev.h"
 
 /* JSON-RPC 2.0 error codes. */
 #define RPC_PARSE_ERROR	     -32700
@@ -123,5 +126,132 @@ int jsonrpc_server_create(const char *path, struct jsonrpc_server **server, char
  * caller stops), 0 otherwise, -errno on failure. */
 int jsonrpc_server_poll(struct jsonrpc_server *server, int stop_fd, int timeout_ms);
 void jsonrpc_server_destroy(struct jsonrpc_server *server);
+
+/* --- sock.c: listening sockets --- */
+
+/* A Unix socket at path, mode 0600; a stale socket file is replaced. fd or -errno
+ * (-EADDRINUSE: another process serves there). */
+int sock_listen_unix(const char *path, char *err, size_t err_len);
+/* "host:port", "[v6]:port", ":port" or "port" (host 127.0.0.1). 0 or -EINVAL. */
+int sock_parse_tcp(const char *spec, char *host, size_t host_len, char *port, size_t port_len);
+/* TCP on spec (as sock_parse_tcp). fd or -errno. */
+int sock_listen_tcp(const char *spec, char *err, size_t err_len);
+
+/* --- nbd_proto.c: the NBD protocol (fixed newstyle handshake, requests, replies); no I/O --- */
+
+/* The largest WRITE or READ payload served; larger writes are consumed and refused. */
+#define NBD_MAX_PAYLOAD (32u << 20)
+/* Requests one connection may have in flight; input stops being parsed beyond this. */
+#define NBD_MAX_INFLIGHT 256
+
+enum nbd_cmd {
+	NBD_CMD_READ = 0,
+	NBD_CMD_WRITE = 1,
+	NBD_CMD_DISC = 2,
+	NBD_CMD_FLUSH = 3,
+	NBD_CMD_TRIM = 4,
+	NBD_CMD_CACHE = 5,
+	NBD_CMD_WRITE_ZEROES = 6,
+};
+#define NBD_CMD_FLAG_FUA     (1u << 0)
+#define NBD_CMD_FLAG_NO_HOLE (1u << 1)
+#define NBD_CMD_FLAG_DF	     (1u << 2)
+
+/* What an export offers, fixed when the session starts. */
+struct nbd_export_info {
+	char name[URAID_BDEV_NAME_MAX];
+	uint64_t size;		  /* bytes */
+	uint32_t block_size;	  /* requests must be aligned to it */
+	uint32_t pref_block_size; /* preferred request size (a full stripe) */
+	bool read_only;
+	bool can_trim;
+	bool can_zeroes;
+};
+
+/* One queued piece of output: a header and an optional payload. */
+struct nbd_out {
+	STAILQ_ENTRY(nbd_out) link;
+	struct iovec iov[2];
+	void (*free_fn)(struct nbd_out *out);
+};
+STAILQ_HEAD(nbd_out_list, nbd_out);
+
+/* One transmission request, from its header to its reply. */
+struct nbd_request {
+	struct nbd_out out; /* the reply, queued by nbd_request_done */
+	struct nbd_session *session;
+	uint64_t cookie;
+	uint64_t offset; /* bytes */
+	uint32_t length; /* bytes */
+	uint16_t type;	 /* enum nbd_cmd */
+	uint16_t flags;	 /* NBD_CMD_FLAG_* */
+	uint32_t filled; /* WRITE payload bytes received so far */
+	uint8_t *data;	 /* READ: the buffer to fill; WRITE: the payload (length bytes) */
+	int step;	 /* free for the server (multi-step commands) */
+	TAILQ_ENTRY(nbd_request) link; /* free for the server (retry queues) */
+	uint8_t reply[32];
+};
+
+struct nbd_session_ops {
+	/* The handshake chose the export: transmission begins. 0, or -errno to refuse (the
+	 * export is going away). */
+	int (*attach)(void *ctx);
+	/* A validated request (in range, aligned, allowed): run it, then nbd_request_done(). */
+	void (*request)(void *ctx, struct nbd_request *req);
+};
+
+enum nbd_state {
+	NBD_S_CLIENT_FLAGS,
+	NBD_S_OPTION,	   /* an option header */
+	NBD_S_OPTION_DATA, /* its data */
+	NBD_S_REQUEST,	   /* request header */
+	NBD_S_PAYLOAD,	   /* a WRITE's payload */
+	NBD_S_DISCARD,	   /* a refused request's payload, or an oversize option's data */
+	NBD_S_CLOSE_AFTER, /* send what is queued, wait for requests in flight, then close */
+	NBD_S_CLOSE,	   /* a protocol violation: close now */
+};
+
+struct nbd_session {
+	enum nbd_state state;
+	struct nbd_export_info info;
+	const struct nbd_session_ops *ops;
+	void *ctx;
+	bool no_zeroes;
+	bool structured;
+	uint8_t hdr[28]; /* the header being received */
+	uint32_t hdr_fill;
+	uint32_t opt;	   /* option being received */
+	uint32_t opt_len;  /* its data length */
+	uint8_t *opt_data; /* its data (opt_len bytes) */
+	uint32_t opt_fill;
+	uint64_t discard;	     /* bytes left to consume in NBD_S_DISCARD */
+	struct nbd_request *cur;     /* request whose payload is being received */
+	struct nbd_request *refused; /* answered once its payload is consumed */
+	unsigned inflight;
+	struct nbd_out_list out;
+	size_t out_bytes;
+	char why[128]; /* why the session is closing, for the log */
+};
+
+/* Start a session: queues the server's greeting. */
+void nbd_session_init(struct nbd_session *s, const struct nbd_export_info *info,
+		      const struct nbd_session_ops *ops, void *ctx);
+/* Feed received bytes; returns how many were consumed (fewer while the session is busy:
+ * feed the rest again later). Check s->state afterwards for the close states. */
+size_t nbd_session_input(struct nbd_session *s, const uint8_t *buf, size_t len);
+/* True when the session takes no more input for now (too many requests or too much output). */
+bool nbd_session_busy(const struct nbd_session *s);
+/* Complete a request: status 0 or a negative errno. Queues the reply. */
+void nbd_request_done(struct nbd_request *req, int status);
+/* After the server sent out's bytes: unlink and free it. */
+void nbd_out_sent(struct nbd_session *s, struct nbd_out *out);
+/* Free queued output and partial state; requests in flight must have completed. */
+void nbd_session_fini(struct nbd_session *s);
+
+/* --- nbd.c: NBD exports served by the reactors; the nbd_* RPC methods --- */
+extern const struct rpc_method nbd_rpc_methods[];
+extern const size_t nbd_rpc_num_methods;
+/* Stop every export and wait for their connections to close (control thread). */
+void nbd_stop_all(void);
 
 #endif

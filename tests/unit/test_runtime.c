@@ -432,9 +432,8 @@ wake_fd_setup(void *arg)
 	struct wake_fd_state *w = arg;
 
 	w->poller = uraid_poller_register(wake_fd_poll, w, 0);
-	atomic_store(&w->setup, w->poller != NULL && uraid_reactor_add_wake_fd(w->fds[0]) == 0
-					? 1
-					: -1);
+	atomic_store(&w->setup,
+		     w->poller != NULL && uraid_reactor_add_wake_fd(w->fds[0]) == 0 ? 1 : -1);
 }
 
 static void

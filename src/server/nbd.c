@@ -1,0 +1,848 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NBD exports served by the reactors.
+ *
+ * Theory of operation. An export is one bdev behind one listening socket (a Unix path or a
+ * TCP host:port), created by nbd_start_disk on the control thread. Its listening socket lives
+ * on reactor 0, which accepts and hands each connection to a reactor in turn; from then on
+ * the connection belongs to that reactor alone: its socket, its protocol session
+ * (nbd_proto.c), its bdev channel and every request it has in flight. There is no thread per
+ * connection and no lock on the data path.
+ *
+ * Each reactor that serves connections has an nbd channel: an epoll set of its sockets and a
+ * poller that reads what is ready, feeds the sessions, submits the requests they produce and
+ * sends the replies that completed since the last round, one sendmsg per connection per
+ * round. The epoll fd is a wake fd of the reactor, so an idle reactor sleeps until a client
+ * sends something.
+ *
+ * Flow control: a session stops taking input beyond NBD_MAX_INFLIGHT requests or a bound of
+ * queued output; the connection then stops reading its socket (EPOLLIN off) until replies
+ * drain, so a client that pipelines without limit costs bounded memory.
+ *
+ * Stopping an export (nbd_stop_disk, bdev hot-remove, daemon shutdown): mark it stopping,
+ * close its listening socket on reactor 0, then walk the reactors closing its connections.
+ * A connection closes at once but is freed only when its last request in flight completes.
+ * The export holds a reference per connection; the last one closes the bdev descriptor and
+ * answers whoever asked for the stop.
+ */
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rpc.h"
+#include "uraid/array.h"
+#include "uraid/thread.h"
+
+#define NBD_INBUF_BYTES	  (256u << 10)
+#define NBD_MAX_CONNS	  1024 /* per export */
+#define NBD_DEVICE_MAX	  256
+#define NBD_EPOLL_BATCH	  64
+#define NBD_SEND_IOV	  64
+
+struct nbd_handle {
+	bool listener;
+};
+
+struct nbd_export {
+	struct nbd_handle h; /* first: epoll data of the listening socket */
+	TAILQ_ENTRY(nbd_export) link;
+	char bdev_name[URAID_BDEV_NAME_MAX];
+	char device[NBD_DEVICE_MAX];
+	bool is_unix;
+	int listen_fd;
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *listen_ch; /* reactor 0's nbd channel, held by the listener */
+	struct nbd_export_info info;
+	bool can_flush;
+	_Atomic int refs;	/* the export itself + one per connection */
+	_Atomic int conns;	/* open connections */
+	_Atomic bool stopping;
+	unsigned next_reactor; /* reactor 0 only */
+	void (*stopped_cb)(void *arg);
+	void *stopped_arg;
+};
+
+struct nbd_reactor {
+	int epfd;
+	struct uraid_poller *poller;
+	TAILQ_HEAD(, nbd_conn) conns;
+	TAILQ_HEAD(, nbd_conn) dirty; /* to service this round */
+};
+
+struct nbd_conn {
+	struct nbd_handle h; /* first: epoll data */
+	TAILQ_ENTRY(nbd_conn) link;
+	TAILQ_ENTRY(nbd_conn) dirty_link;
+	bool is_dirty;
+	bool closing; /* socket closed; freed when submitted == 0 */
+	bool eof;     /* the client closed its side */
+	uint32_t events;
+	int fd;
+	struct nbd_export *exp;
+	struct nbd_reactor *nr;
+	struct uraid_io_channel *nch; /* the reactor's nbd channel */
+	struct uraid_io_channel *bch; /* the bdev's */
+	unsigned submitted;	      /* requests at the bdev */
+	TAILQ_HEAD(, nbd_request) retry; /* submits refused with -ENOMEM/-EAGAIN */
+	struct nbd_session s;
+	size_t ilen;
+	uint8_t *ibuf;
+};
+
+static int g_nbd_device; /* the io_device of the per-reactor nbd channels */
+static bool g_registered;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, nbd_export) g_exports = TAILQ_HEAD_INITIALIZER(g_exports);
+
+static void conn_service(struct nbd_conn *c);
+
+/* --- exports: references --- */
+
+static void
+export_unref(struct nbd_export *exp)
+{
+	if (atomic_fetch_sub(&exp->refs, 1) != 1)
+		return;
+	LOG_NOTE("nbd: stopped exporting %s on %s", exp->bdev_name, exp->device);
+	uraid_bdev_close(exp->desc);
+	if (exp->stopped_cb != NULL)
+		exp->stopped_cb(exp->stopped_arg);
+	free(exp);
+}
+
+/* --- connections --- */
+
+static void
+conn_mark_dirty(struct nbd_conn *c)
+{
+	if (!c->is_dirty) {
+		c->is_dirty = true;
+		TAILQ_INSERT_TAIL(&c->nr->dirty, c, dirty_link);
+	}
+}
+
+static void
+conn_set_events(struct nbd_conn *c, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = &c->h};
+
+	if (c->closing || events == c->events)
+		return;
+	if (epoll_ctl(c->nr->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = events;
+}
+
+static void
+conn_free(struct nbd_conn *c)
+{
+	struct nbd_export *exp = c->exp;
+
+	if (c->is_dirty)
+		TAILQ_REMOVE(&c->nr->dirty, c, dirty_link);
+	TAILQ_REMOVE(&c->nr->conns, c, link);
+	nbd_session_fini(&c->s);
+	uraid_put_io_channel(c->bch);
+	uraid_put_io_channel(c->nch);
+	free(c->ibuf);
+	free(c);
+	atomic_fetch_sub(&exp->conns, 1);
+	export_unref(exp);
+}
+
+/* Close the socket now; free once nothing is in flight at the bdev. */
+static void
+conn_close(struct nbd_conn *c, const char *why)
+{
+	struct nbd_request *req;
+
+	if (!c->closing) {
+		LOG_INFO("nbd: %s: connection closed: %s", c->exp->bdev_name, why);
+		epoll_ctl(c->nr->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+		c->closing = true;
+		while ((req = TAILQ_FIRST(&c->retry)) != NULL) {
+			TAILQ_REMOVE(&c->retry, req, link);
+			nbd_request_done(req, -ESHUTDOWN);
+		}
+	}
+	if (c->submitted == 0)
+		conn_free(c);
+}
+
+static void conn_io_done(void *arg, int status);
+
+/* 0, or the submit error. */
+static int
+conn_submit(struct nbd_conn *c, struct nbd_request *req)
+{
+	struct uraid_bdev_desc *d = c->exp->desc;
+	uint32_t bs = c->exp->info.block_size;
+	uint64_t off = req->offset / bs, num = req->length / bs;
+
+	/* step 1: the flush that makes a TRIM or WRITE_ZEROES with FUA durable. */
+	if (req->step == 1 || req->type == NBD_CMD_FLUSH)
+		return uraid_bdev_flush(d, c->bch, conn_io_done, req);
+	switch (req->type) {
+	case NBD_CMD_READ:
+		return uraid_bdev_read(d, c->bch, req->data, off, num, conn_io_done, req);
+	case NBD_CMD_WRITE:
+		return uraid_bdev_write(d, c->bch, req->data, off, num,
+					(req->flags & NBD_CMD_FLAG_FUA) ? URAID_IO_FUA : 0,
+					conn_io_done, req);
+	case NBD_CMD_TRIM:
+		return uraid_bdev_unmap(d, c->bch, off, num, conn_io_done, req);
+	case NBD_CMD_WRITE_ZEROES:
+		return uraid_bdev_write_zeroes(d, c->bch, off, num, conn_io_done, req);
+	default:
+		return -EINVAL;
+	}
+}
+
+static void
+conn_run(struct nbd_conn *c, struct nbd_request *req)
+{
+	int rc;
+
+	if (c->closing) {
+		nbd_request_done(req, -ESHUTDOWN);
+		return;
+	}
+	if ((req->type == NBD_CMD_FLUSH || req->step == 1) && !c->exp->can_flush) {
+		nbd_request_done(req, 0); /* no volatile cache: nothing to flush */
+		conn_mark_dirty(c);
+		return;
+	}
+	rc = conn_submit(c, req);
+	if (rc == 0) {
+		c->submitted++;
+		return;
+	}
+	if (rc == -ENOMEM || rc == -EAGAIN)
+		TAILQ_INSERT_TAIL(&c->retry, req, link);
+	else
+		nbd_request_done(req, rc);
+	conn_mark_dirty(c);
+}
+
+static void
+conn_io_done(void *arg, int status)
+{
+	struct nbd_request *req = arg;
+	struct nbd_conn *c = req->session->ctx;
+
+	c->submitted--;
+	if (status == 0 && req->step == 0 && (req->flags & NBD_CMD_FLAG_FUA) &&
+	    (req->type == NBD_CMD_TRIM || req->type == NBD_CMD_WRITE_ZEROES)) {
+		req->step = 1;
+		conn_run(c, req);
+		return;
+	}
+	nbd_request_done(req, status);
+	if (c->closing)
+		conn_close(c, "");
+	else
+		conn_mark_dirty(c);
+}
+
+static int
+session_attach(void *ctx)
+{
+	struct nbd_conn *c = ctx;
+
+	return atomic_load(&c->exp->stopping) ? -ESHUTDOWN : 0;
+}
+
+static void
+session_request(void *ctx, struct nbd_request *req)
+{
+	conn_run(ctx, req);
+}
+
+static const struct nbd_session_ops g_session_ops = {
+	.attach = session_attach,
+	.request = session_request,
+};
+
+/* Send what the session has queued, as far as the socket takes it. */
+static int
+conn_flush(struct nbd_conn *c)
+{
+	while (!STAILQ_EMPTY(&c->s.out)) {
+		struct iovec iov[NBD_SEND_IOV];
+		struct msghdr msg = {.msg_iov = iov};
+		struct nbd_out *out;
+		ssize_t n;
+		size_t left;
+
+		STAILQ_FOREACH(out, &c->s.out, link)
+		{
+			for (int i = 0; i < 2 && msg.msg_iovlen < NBD_SEND_IOV; i++)
+				if (out->iov[i].iov_len != 0)
+					iov[msg.msg_iovlen++] = out->iov[i];
+			if (msg.msg_iovlen >= NBD_SEND_IOV - 1)
+				break;
+		}
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				conn_set_events(c, c->events | EPOLLOUT);
+				return 0;
+			}
+			return -errno;
+		}
+		/* Retire what went out; trim the piece that went out in part. */
+		left = (size_t)n;
+		while (left > 0 && (out = STAILQ_FIRST(&c->s.out)) != NULL) {
+			for (int i = 0; i < 2 && left > 0; i++) {
+				size_t k = out->iov[i].iov_len < left ? out->iov[i].iov_len : left;
+
+				out->iov[i].iov_base = (uint8_t *)out->iov[i].iov_base + k;
+				out->iov[i].iov_len -= k;
+				c->s.out_bytes -= k;
+				left -= k;
+			}
+			if (out->iov[0].iov_len == 0 && out->iov[1].iov_len == 0)
+				nbd_out_sent(&c->s, out);
+		}
+	}
+	if (c->events & EPOLLOUT)
+		conn_set_events(c, c->events & ~(uint32_t)EPOLLOUT);
+	return 0;
+}
+
+static void
+conn_feed(struct nbd_conn *c)
+{
+	size_t used = nbd_session_input(&c->s, c->ibuf, c->ilen);
+
+	if (used != 0) {
+		memmove(c->ibuf, c->ibuf + used, c->ilen - used);
+		c->ilen -= used;
+	}
+}
+
+static void
+conn_read(struct nbd_conn *c)
+{
+	for (int round = 0; round < 4 && c->ilen < NBD_INBUF_BYTES; round++) {
+		ssize_t n = recv(c->fd, c->ibuf + c->ilen, NBD_INBUF_BYTES - c->ilen, 0);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			c->eof = true;
+			break;
+		}
+		if (n < 0)
+			break;
+		c->ilen += (size_t)n;
+		conn_feed(c);
+		if (nbd_session_busy(&c->s))
+			break;
+	}
+}
+
+static void
+conn_service(struct nbd_conn *c)
+{
+	struct nbd_request *req;
+	bool busy;
+
+	if (c->closing)
+		return;
+	while ((req = TAILQ_FIRST(&c->retry)) != NULL) {
+		int rc;
+
+		TAILQ_REMOVE(&c->retry, req, link);
+		rc = conn_submit(c, req);
+		if (rc == 0) {
+			c->submitted++;
+		} else if (rc == -ENOMEM || rc == -EAGAIN) {
+			TAILQ_INSERT_HEAD(&c->retry, req, link);
+			conn_mark_dirty(c); /* try again next round */
+			break;
+		} else {
+			nbd_request_done(req, rc);
+		}
+	}
+	if (c->ilen != 0)
+		conn_feed(c);
+	if (conn_flush(c) != 0) {
+		conn_close(c, "send failed");
+		return;
+	}
+	if (c->s.state == NBD_S_CLOSE) {
+		conn_close(c, c->s.why);
+		return;
+	}
+	if (c->s.state == NBD_S_CLOSE_AFTER || c->eof) {
+		/* Answer what is in flight, then close (a client gone answers nobody). */
+		if (c->s.inflight == 0 && STAILQ_EMPTY(&c->s.out))
+			conn_close(c, c->s.why[0] ? c->s.why : "the client closed the connection");
+		else if (c->eof && c->submitted == 0 && TAILQ_EMPTY(&c->retry))
+			conn_close(c, "the client closed the connection");
+		else
+			conn_set_events(c, c->events & ~(uint32_t)EPOLLIN);
+		return;
+	}
+	/* Flow control: read the socket only while the session takes input. */
+	busy = nbd_session_busy(&c->s) || c->ilen == NBD_INBUF_BYTES;
+	conn_set_events(c, busy ? (c->events & ~(uint32_t)EPOLLIN) : (c->events | EPOLLIN));
+}
+
+static void
+conn_event(struct nbd_conn *c, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+	conn_service(c);
+}
+
+/* --- the per-reactor channel and its poller --- */
+
+static void
+accept_all(struct nbd_export *exp);
+
+static int
+nbd_poll(void *arg)
+{
+	struct nbd_reactor *nr = arg;
+	struct epoll_event ev[NBD_EPOLL_BATCH];
+	struct nbd_conn *c;
+	int n = epoll_wait(nr->epfd, ev, NBD_EPOLL_BATCH, 0);
+	bool busy = n > 0;
+
+	for (int i = 0; i < n; i++) {
+		struct nbd_handle *h = ev[i].data.ptr;
+
+		if (h->listener)
+			accept_all((struct nbd_export *)h);
+		else
+			conn_event((struct nbd_conn *)h, ev[i].events);
+	}
+	while ((c = TAILQ_FIRST(&nr->dirty)) != NULL) {
+		TAILQ_REMOVE(&nr->dirty, c, dirty_link);
+		c->is_dirty = false;
+		conn_service(c);
+		busy = true;
+	}
+	return busy ? URAID_POLLER_BUSY : URAID_POLLER_IDLE;
+}
+
+static int
+nbd_channel_create(void *io_device UNUSED, void *ctx)
+{
+	struct nbd_reactor *nr = ctx;
+
+	TAILQ_INIT(&nr->conns);
+	TAILQ_INIT(&nr->dirty);
+	nr->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (nr->epfd < 0)
+		return -errno;
+	nr->poller = uraid_poller_register(nbd_poll, nr, 0);
+	if (nr->poller == NULL || uraid_reactor_add_wake_fd(nr->epfd) != 0) {
+		uraid_poller_unregister(&nr->poller);
+		close(nr->epfd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+nbd_channel_destroy(void *io_device UNUSED, void *ctx)
+{
+	struct nbd_reactor *nr = ctx;
+
+	uraid_reactor_remove_wake_fd(nr->epfd);
+	uraid_poller_unregister(&nr->poller);
+	close(nr->epfd);
+}
+
+/* --- accepting: on reactor 0 --- */
+
+static void
+conn_start(void *arg)
+{
+	struct nbd_conn *c = arg;
+	struct nbd_export *exp = c->exp;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->h};
+
+	if (atomic_load(&exp->stopping))
+		goto fail;
+	c->nch = uraid_get_io_channel(&g_nbd_device);
+	if (c->nch == NULL)
+		goto fail;
+	c->nr = uraid_io_channel_get_ctx(c->nch);
+	c->bch = uraid_bdev_get_io_channel(exp->desc);
+	c->ibuf = malloc(NBD_INBUF_BYTES);
+	if (c->bch == NULL || c->ibuf == NULL)
+		goto fail;
+	c->events = EPOLLIN;
+	if (epoll_ctl(c->nr->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		goto fail;
+	TAILQ_INIT(&c->retry);
+	TAILQ_INSERT_TAIL(&c->nr->conns, c, link);
+	nbd_session_init(&c->s, &exp->info, &g_session_ops, c);
+	conn_mark_dirty(c); /* send the greeting */
+	return;
+fail:
+	close(c->fd);
+	if (c->bch != NULL)
+		uraid_put_io_channel(c->bch);
+	if (c->nch != NULL)
+		uraid_put_io_channel(c->nch);
+	free(c->ibuf);
+	free(c);
+	atomic_fetch_sub(&exp->conns, 1);
+	export_unref(exp);
+}
+
+static void
+accept_all(struct nbd_export *exp)
+{
+	for (;;) {
+		int fd = accept4(exp->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct nbd_conn *c;
+		int one = 1;
+
+		if (fd < 0)
+			return;
+		if (atomic_load(&exp->stopping) || atomic_load(&exp->conns) >= NBD_MAX_CONNS ||
+		    (c = calloc(1, sizeof(*c))) == NULL) {
+			LOG_WARNING("nbd: %s: refusing a connection (%d open)", exp->bdev_name,
+				    atomic_load(&exp->conns));
+			close(fd);
+			continue;
+		}
+		if (!exp->is_unix)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->exp = exp;
+		atomic_fetch_add(&exp->refs, 1);
+		atomic_fetch_add(&exp->conns, 1);
+		uraid_reactor_send(uraid_reactor_get(exp->next_reactor++ % uraid_reactor_count()),
+				   conn_start, c);
+	}
+}
+
+static void
+listener_start(void *arg)
+{
+	struct nbd_export *exp = arg;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &exp->h};
+	struct nbd_reactor *nr;
+
+	exp->listen_ch = uraid_get_io_channel(&g_nbd_device);
+	if (exp->listen_ch == NULL) {
+		LOG_ERR("nbd: %s: cannot serve %s: no nbd channel", exp->bdev_name, exp->device);
+		return;
+	}
+	nr = uraid_io_channel_get_ctx(exp->listen_ch);
+	if (epoll_ctl(nr->epfd, EPOLL_CTL_ADD, exp->listen_fd, &ev) != 0)
+		LOG_ERR("nbd: %s: epoll: %s", exp->device, strerror(errno));
+}
+
+/* --- stopping --- */
+
+static void
+close_conns_on_reactor(struct uraid_channel_iter *iter)
+{
+	struct nbd_export *exp = uraid_channel_iter_get_ctx(iter);
+	struct nbd_reactor *nr = uraid_io_channel_get_ctx(uraid_channel_iter_get_channel(iter));
+	struct nbd_conn *c, *tmp;
+
+	TAILQ_FOREACH_SAFE(c, &nr->conns, link, tmp)
+	{
+		if (c->exp == exp && !c->closing)
+			conn_close(c, "the export stopped");
+	}
+	uraid_for_each_channel_continue(iter, 0);
+}
+
+static void
+close_conns_done(struct uraid_channel_iter *iter, int status UNUSED)
+{
+	export_unref(uraid_channel_iter_get_ctx(iter));
+}
+
+static void
+listener_stop(void *arg)
+{
+	struct nbd_export *exp = arg;
+
+	if (exp->listen_ch != NULL) {
+		struct nbd_reactor *nr = uraid_io_channel_get_ctx(exp->listen_ch);
+
+		epoll_ctl(nr->epfd, EPOLL_CTL_DEL, exp->listen_fd, NULL);
+	}
+	close(exp->listen_fd);
+	if (exp->is_unix)
+		unlink(exp->device);
+	if (exp->listen_ch != NULL)
+		uraid_put_io_channel(exp->listen_ch);
+	exp->listen_ch = NULL;
+	uraid_for_each_channel(&g_nbd_device, close_conns_on_reactor, exp, close_conns_done);
+}
+
+/* Stop exp (found in g_exports; g_lock held): cb(arg) runs when its last connection is gone. */
+static void
+export_stop_locked(struct nbd_export *exp, void (*cb)(void *arg), void *arg)
+{
+	TAILQ_REMOVE(&g_exports, exp, link);
+	exp->stopped_cb = cb;
+	exp->stopped_arg = arg;
+	atomic_store(&exp->stopping, true);
+	uraid_reactor_send(uraid_reactor_get(0), listener_stop, exp);
+}
+
+static void
+export_event(enum uraid_bdev_event event, struct uraid_bdev *bdev UNUSED, void *ctx)
+{
+	struct nbd_export *exp = ctx, *e;
+
+	if (event != URAID_BDEV_EVENT_REMOVE)
+		return;
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(e, &g_exports, link)
+	{
+		if (e == exp) {
+			LOG_NOTE("nbd: %s is going away: stopping its export on %s",
+				 exp->bdev_name, exp->device);
+			export_stop_locked(exp, NULL, NULL);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
+/* --- starting --- */
+
+static bool
+device_is_tcp(const char *device)
+{
+	char host[256], port[8];
+
+	return device[0] != '/' && device[0] != '.' &&
+	       sock_parse_tcp(device, host, sizeof(host), port, sizeof(port)) == 0;
+}
+
+/* The preferred request size: the array's full stripe (rounded down to a power of two), or
+ * 4 KiB, and never below the block size. */
+static uint32_t
+preferred_size(struct uraid_bdev *bdev, uint32_t block_size)
+{
+	struct uraid_array_info ai;
+	uint64_t pref = 4096;
+
+	if (uraid_array_get_info(bdev, &ai) == 0) {
+		uint64_t stripe = (uint64_t)ai.strip_size_kb * 1024u * (ai.data_chunks ? ai.data_chunks : 1);
+
+		while (pref * 2 <= stripe && pref * 2 <= NBD_MAX_PAYLOAD)
+			pref *= 2;
+	}
+	return pref < block_size ? block_size : (uint32_t)pref;
+}
+
+static int
+export_create(const char *bdev_name, const char *device, char *err, size_t err_len)
+{
+	struct nbd_export *exp, *e;
+	struct uraid_bdev *bdev;
+	int rc;
+
+	if (strlen(device) == 0 || strlen(device) >= NBD_DEVICE_MAX) {
+		err_set(err, err_len, "nbd_device must be a socket path or host:port (at most %d bytes)",
+			NBD_DEVICE_MAX - 1);
+		return -EINVAL;
+	}
+	TAILQ_FOREACH(e, &g_exports, link)
+	{
+		if (strcmp(e->device, device) == 0) {
+			err_set(err, err_len, "%s already exports %s; stop it first", device,
+				e->bdev_name);
+			return -EEXIST;
+		}
+	}
+	exp = calloc(1, sizeof(*exp));
+	if (exp == NULL)
+		return -ENOMEM;
+	exp->h.listener = true;
+	snprintf(exp->bdev_name, sizeof(exp->bdev_name), "%s", bdev_name);
+	snprintf(exp->device, sizeof(exp->device), "%s", device);
+	rc = uraid_bdev_open(bdev_name, true, export_event, exp, &exp->desc);
+	if (rc != 0) {
+		bdev = uraid_bdev_get_by_name(bdev_name);
+		if (rc == -ENODEV)
+			err_set(err, err_len, "no bdev named %s", bdev_name);
+		else
+			err_set(err, err_len, "%s is in use by %s; export the array instead",
+				bdev_name,
+				bdev && uraid_bdev_claimed_by(bdev) ? uraid_bdev_claimed_by(bdev)
+								    : "another user");
+		free(exp);
+		return rc;
+	}
+	bdev = uraid_bdev_desc_get_bdev(exp->desc);
+	exp->is_unix = !device_is_tcp(device);
+	exp->listen_fd = exp->is_unix ? sock_listen_unix(device, err, err_len)
+				      : sock_listen_tcp(device, err, err_len);
+	if (exp->listen_fd < 0) {
+		rc = exp->listen_fd;
+		uraid_bdev_close(exp->desc);
+		free(exp);
+		return rc;
+	}
+	snprintf(exp->info.name, sizeof(exp->info.name), "%s", bdev_name);
+	exp->info.block_size = uraid_bdev_get_block_size(bdev);
+	exp->info.size = uraid_bdev_get_num_blocks(bdev) * exp->info.block_size;
+	exp->info.pref_block_size = preferred_size(bdev, exp->info.block_size);
+	exp->info.can_trim = uraid_bdev_io_type_supported(bdev, URAID_IO_UNMAP);
+	exp->info.can_zeroes = uraid_bdev_io_type_supported(bdev, URAID_IO_WRITE_ZEROES);
+	exp->can_flush = uraid_bdev_io_type_supported(bdev, URAID_IO_FLUSH);
+	atomic_store(&exp->refs, 1);
+	if (!g_registered) {
+		uraid_io_device_register(&g_nbd_device, nbd_channel_create, nbd_channel_destroy,
+					 sizeof(struct nbd_reactor), "nbd");
+		g_registered = true;
+	}
+	TAILQ_INSERT_TAIL(&g_exports, exp, link);
+	uraid_reactor_send(uraid_reactor_get(0), listener_start, exp);
+	LOG_NOTE("nbd: exporting %s (%" PRIu64 " bytes, %u-byte blocks) on %s", bdev_name,
+		 exp->info.size, exp->info.block_size, device);
+	return 0;
+}
+
+static void
+wait_flag_set(void *arg)
+{
+	atomic_store_explicit((_Atomic bool *)arg, true, memory_order_release);
+}
+
+void
+nbd_stop_all(void)
+{
+	struct nbd_export *exp;
+
+	for (;;) {
+		_Atomic bool done = false;
+
+		pthread_mutex_lock(&g_lock);
+		exp = TAILQ_FIRST(&g_exports);
+		if (exp != NULL)
+			export_stop_locked(exp, wait_flag_set, &done);
+		pthread_mutex_unlock(&g_lock);
+		if (exp == NULL)
+			break;
+		uraid_runtime_wait(&done);
+	}
+	if (g_registered) {
+		uraid_io_device_unregister(&g_nbd_device, NULL);
+		g_registered = false;
+	}
+}
+
+/* --- RPC methods --- */
+
+struct nbd_start_params {
+	char *bdev_name;
+	char *nbd_device;
+};
+
+static void
+rpc_nbd_start_disk(struct rpc_request *req, const json_t *params)
+{
+	static const struct param_spec spec[] = {
+		PARAM(struct nbd_start_params, bdev_name, PT_STRING, true),
+		PARAM(struct nbd_start_params, nbd_device, PT_STRING, true),
+	};
+	struct nbd_start_params p = {0};
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), &p) != 0)
+		return;
+	pthread_mutex_lock(&g_lock);
+	rc = export_create(p.bdev_name, p.nbd_device, err, sizeof(err));
+	pthread_mutex_unlock(&g_lock);
+	if (rc != 0) {
+		rpc_error_errno(req, rc, "%s", err);
+		return;
+	}
+	rpc_result(req, json_string(p.nbd_device));
+}
+
+static void
+stop_done(void *arg)
+{
+	rpc_result_bool(arg, true);
+}
+
+static void
+rpc_nbd_stop_disk(struct rpc_request *req, const json_t *params)
+{
+	static const struct param_spec spec[] = {
+		PARAM(struct nbd_start_params, nbd_device, PT_STRING, true),
+	};
+	struct nbd_start_params p = {0};
+	struct nbd_export *exp;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), &p) != 0)
+		return;
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(exp, &g_exports, link)
+	{
+		if (strcmp(exp->device, p.nbd_device) == 0)
+			break;
+	}
+	if (exp != NULL)
+		export_stop_locked(exp, stop_done, req);
+	pthread_mutex_unlock(&g_lock);
+	if (exp == NULL)
+		rpc_error_errno(req, -ENODEV, "no export on %s (nbd_get_disks lists them)",
+				p.nbd_device);
+}
+
+static void
+rpc_nbd_get_disks(struct rpc_request *req, const json_t *params)
+{
+	static const struct param_spec spec[] = {
+		PARAM(struct nbd_start_params, nbd_device, PT_STRING, false),
+	};
+	struct nbd_start_params p = {0};
+	struct nbd_export *exp;
+	json_t *list;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), &p) != 0)
+		return;
+	list = json_array();
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(exp, &g_exports, link)
+	{
+		if (p.nbd_device != NULL && strcmp(exp->device, p.nbd_device) != 0)
+			continue;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "nbd_device",
+						      exp->device, "bdev_name", exp->bdev_name,
+						      "connections", atomic_load(&exp->conns)));
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (p.nbd_device != NULL && json_array_size(list) == 0) {
+		json_decref(list);
+		rpc_error_errno(req, -ENODEV, "no export on %s", p.nbd_device);
+		return;
+	}
+	rpc_result(req, list);
+}
+
+const struct rpc_method nbd_rpc_methods[] = {
+	{"nbd_start_disk", rpc_nbd_start_disk,
+	 "export a bdev over NBD on a Unix socket path or host:port"},
+	{"nbd_stop_disk", rpc_nbd_stop_disk, "stop an NBD export and close its connections"},
+	{"nbd_get_disks", rpc_nbd_get_disks, "list the NBD exports"},
+};
+const size_t nbd_rpc_num_methods = ARRAY_SIZE(nbd_rpc_methods);
