@@ -40,11 +40,11 @@
 #include "uraid/array.h"
 #include "uraid/thread.h"
 
-#define NBD_INBUF_BYTES	  (256u << 10)
-#define NBD_MAX_CONNS	  1024 /* per export */
-#define NBD_DEVICE_MAX	  256
-#define NBD_EPOLL_BATCH	  64
-#define NBD_SEND_IOV	  64
+#define NBD_INBUF_BYTES (256u << 10)
+#define NBD_MAX_CONNS	1024 /* per export */
+#define NBD_DEVICE_MAX	256
+#define NBD_EPOLL_BATCH 64
+#define NBD_SEND_IOV	64
 
 struct nbd_handle {
 	bool listener;
@@ -61,8 +61,8 @@ struct nbd_export {
 	struct uraid_io_channel *listen_ch; /* reactor 0's nbd channel, held by the listener */
 	struct nbd_export_info info;
 	bool can_flush;
-	_Atomic int refs;	/* the export itself + one per connection */
-	_Atomic int conns;	/* open connections */
+	_Atomic int refs;  /* the export itself + one per connection */
+	_Atomic int conns; /* open connections */
 	_Atomic bool stopping;
 	unsigned next_reactor; /* reactor 0 only */
 	void (*stopped_cb)(void *arg);
@@ -87,9 +87,9 @@ struct nbd_conn {
 	int fd;
 	struct nbd_export *exp;
 	struct nbd_reactor *nr;
-	struct uraid_io_channel *nch; /* the reactor's nbd channel */
-	struct uraid_io_channel *bch; /* the bdev's */
-	unsigned submitted;	      /* requests at the bdev */
+	struct uraid_io_channel *nch;	 /* the reactor's nbd channel */
+	struct uraid_io_channel *bch;	 /* the bdev's */
+	unsigned submitted;		 /* requests at the bdev */
 	TAILQ_HEAD(, nbd_request) retry; /* submits refused with -ENOMEM/-EAGAIN */
 	struct nbd_session s;
 	size_t ilen;
@@ -282,8 +282,7 @@ conn_flush(struct nbd_conn *c)
 		ssize_t n;
 		size_t left;
 
-		STAILQ_FOREACH(out, &c->s.out, link)
-		{
+		STAILQ_FOREACH(out, &c->s.out, link) {
 			for (int i = 0; i < 2 && msg.msg_iovlen < NBD_SEND_IOV; i++)
 				if (out->iov[i].iov_len != 0)
 					iov[msg.msg_iovlen++] = out->iov[i];
@@ -335,7 +334,8 @@ conn_read(struct nbd_conn *c)
 	for (int round = 0; round < 4 && c->ilen < NBD_INBUF_BYTES; round++) {
 		ssize_t n = recv(c->fd, c->ibuf + c->ilen, NBD_INBUF_BYTES - c->ilen, 0);
 
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		if (n == 0 ||
+		    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 			c->eof = true;
 			break;
 		}
@@ -406,8 +406,7 @@ conn_event(struct nbd_conn *c, uint32_t events)
 
 /* --- the per-reactor channel and its poller --- */
 
-static void
-accept_all(struct nbd_export *exp);
+static void accept_all(struct nbd_export *exp);
 
 static int
 nbd_poll(void *arg)
@@ -557,8 +556,7 @@ close_conns_on_reactor(struct uraid_channel_iter *iter)
 	struct nbd_reactor *nr = uraid_io_channel_get_ctx(uraid_channel_iter_get_channel(iter));
 	struct nbd_conn *c, *tmp;
 
-	TAILQ_FOREACH_SAFE(c, &nr->conns, link, tmp)
-	{
+	TAILQ_FOREACH_SAFE(c, &nr->conns, link, tmp) {
 		if (c->exp == exp && !c->closing)
 			conn_close(c, "the export stopped");
 	}
@@ -609,11 +607,10 @@ export_event(enum uraid_bdev_event event, struct uraid_bdev *bdev UNUSED, void *
 	if (event != URAID_BDEV_EVENT_REMOVE)
 		return;
 	pthread_mutex_lock(&g_lock);
-	TAILQ_FOREACH(e, &g_exports, link)
-	{
+	TAILQ_FOREACH(e, &g_exports, link) {
 		if (e == exp) {
-			LOG_NOTE("nbd: %s is going away: stopping its export on %s",
-				 exp->bdev_name, exp->device);
+			LOG_NOTE("nbd: %s is going away: stopping its export on %s", exp->bdev_name,
+				 exp->device);
 			export_stop_locked(exp, NULL, NULL);
 			break;
 		}
@@ -623,13 +620,13 @@ export_event(enum uraid_bdev_event event, struct uraid_bdev *bdev UNUSED, void *
 
 /* --- starting --- */
 
+/* host:port, [v6]:port, :port or a bare port number is TCP; anything else names a Unix
+ * socket (a path: absolute, ./relative, or a plain file name without a colon). */
 static bool
 device_is_tcp(const char *device)
 {
-	char host[256], port[8];
-
 	return device[0] != '/' && device[0] != '.' &&
-	       sock_parse_tcp(device, host, sizeof(host), port, sizeof(port)) == 0;
+	       (strchr(device, ':') != NULL || strspn(device, "0123456789") == strlen(device));
 }
 
 /* The preferred request size: the array's full stripe (rounded down to a power of two), or
@@ -641,7 +638,8 @@ preferred_size(struct uraid_bdev *bdev, uint32_t block_size)
 	uint64_t pref = 4096;
 
 	if (uraid_array_get_info(bdev, &ai) == 0) {
-		uint64_t stripe = (uint64_t)ai.strip_size_kb * 1024u * (ai.data_chunks ? ai.data_chunks : 1);
+		uint64_t stripe =
+			(uint64_t)ai.strip_size_kb * 1024u * (ai.data_chunks ? ai.data_chunks : 1);
 
 		while (pref * 2 <= stripe && pref * 2 <= NBD_MAX_PAYLOAD)
 			pref *= 2;
@@ -657,12 +655,12 @@ export_create(const char *bdev_name, const char *device, char *err, size_t err_l
 	int rc;
 
 	if (strlen(device) == 0 || strlen(device) >= NBD_DEVICE_MAX) {
-		err_set(err, err_len, "nbd_device must be a socket path or host:port (at most %d bytes)",
+		err_set(err, err_len,
+			"nbd_device must be a socket path or host:port (at most %d bytes)",
 			NBD_DEVICE_MAX - 1);
 		return -EINVAL;
 	}
-	TAILQ_FOREACH(e, &g_exports, link)
-	{
+	TAILQ_FOREACH(e, &g_exports, link) {
 		if (strcmp(e->device, device) == 0) {
 			err_set(err, err_len, "%s already exports %s; stop it first", device,
 				e->bdev_name);
@@ -795,8 +793,7 @@ rpc_nbd_stop_disk(struct rpc_request *req, const json_t *params)
 	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), &p) != 0)
 		return;
 	pthread_mutex_lock(&g_lock);
-	TAILQ_FOREACH(exp, &g_exports, link)
-	{
+	TAILQ_FOREACH(exp, &g_exports, link) {
 		if (strcmp(exp->device, p.nbd_device) == 0)
 			break;
 	}
@@ -822,13 +819,12 @@ rpc_nbd_get_disks(struct rpc_request *req, const json_t *params)
 		return;
 	list = json_array();
 	pthread_mutex_lock(&g_lock);
-	TAILQ_FOREACH(exp, &g_exports, link)
-	{
+	TAILQ_FOREACH(exp, &g_exports, link) {
 		if (p.nbd_device != NULL && strcmp(exp->device, p.nbd_device) != 0)
 			continue;
-		json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "nbd_device",
-						      exp->device, "bdev_name", exp->bdev_name,
-						      "connections", atomic_load(&exp->conns)));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:i}", "nbd_device", exp->device,
+						      "bdev_name", exp->bdev_name, "connections",
+						      atomic_load(&exp->conns)));
 	}
 	pthread_mutex_unlock(&g_lock);
 	if (p.nbd_device != NULL && json_array_size(list) == 0) {

@@ -54,28 +54,28 @@ enum {
 	NBD_OPT_STRUCTURED_REPLY = 8,
 };
 
-#define NBD_REP_ACK	       1u
-#define NBD_REP_SERVER	       2u
-#define NBD_REP_INFO	       3u
-#define NBD_REP_ERR(n)	       ((1u << 31) | (n))
-#define NBD_REP_ERR_UNSUP      NBD_REP_ERR(1)
-#define NBD_REP_ERR_INVALID    NBD_REP_ERR(3)
-#define NBD_REP_ERR_UNKNOWN    NBD_REP_ERR(6)
-#define NBD_REP_ERR_SHUTDOWN   NBD_REP_ERR(7)
-#define NBD_REP_ERR_TOO_BIG    NBD_REP_ERR(9)
+#define NBD_REP_ACK	     1u
+#define NBD_REP_SERVER	     2u
+#define NBD_REP_INFO	     3u
+#define NBD_REP_ERR(n)	     ((1u << 31) | (n))
+#define NBD_REP_ERR_UNSUP    NBD_REP_ERR(1)
+#define NBD_REP_ERR_INVALID  NBD_REP_ERR(3)
+#define NBD_REP_ERR_UNKNOWN  NBD_REP_ERR(6)
+#define NBD_REP_ERR_SHUTDOWN NBD_REP_ERR(7)
+#define NBD_REP_ERR_TOO_BIG  NBD_REP_ERR(9)
 
 #define NBD_INFO_EXPORT	    0
 #define NBD_INFO_NAME	    1
 #define NBD_INFO_BLOCK_SIZE 3
 
-#define NBD_REPLY_FLAG_DONE	  (1u << 0)
+#define NBD_REPLY_FLAG_DONE	   (1u << 0)
 #define NBD_REPLY_TYPE_OFFSET_DATA 1u
-#define NBD_REPLY_TYPE_ERROR	  ((1u << 15) | 1u)
+#define NBD_REPLY_TYPE_ERROR	   ((1u << 15) | 1u)
 
 /* Option data beyond this is consumed and refused with NBD_REP_ERR_TOO_BIG (names are at most
  * 4096 bytes, so no valid option comes near it). */
-#define NBD_OPT_MAX   8192
-#define NBD_NAME_MAX  4096
+#define NBD_OPT_MAX  8192
+#define NBD_NAME_MAX 4096
 /* Output queued beyond this stops input until the client reads its replies. */
 #define NBD_OUT_LIMIT (64u << 20)
 
