@@ -51,7 +51,8 @@ b64(struct bytes *x, uint64_t v)
 static void
 bmem(struct bytes *x, const void *p, size_t len)
 {
-	memcpy(x->b + x->n, p, len);
+	if (len != 0)
+		memcpy(x->b + x->n, p, len);
 	x->n += len;
 }
 
