@@ -2,7 +2,7 @@
 # uraid: one non-recursive GNU Makefile.
 #
 #   make            build (installs missing Debian packages first)
-#   make run        build and run the default demo
+#   make run        build and start the daemon: raid6 over six files in ./var, on NBD
 #   make check      build and run every test; SAN=1 (ASan+UBSan) or TSAN=1 variants
 #   make bench      the benchmark rows of docs/bench.md
 #   make lint       fail on formatting differences (clang-format 14); make format fixes
@@ -108,9 +108,9 @@ fuzz:
 		build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$c || exit 1; \
 	done
 
+# The daemon on its default array (scripts/run.sh says what it serves and how to use it).
 run: deps $(URAID)
-	@mkdir -p var
-	$(URAID) bench --json etc/default.json -q 32 -o 4096 -w randwrite -t 3 --verify
+	@bash scripts/run.sh $(URAID)
 
 check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 	@bash scripts/run-tests.sh $(BUILD)

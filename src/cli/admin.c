@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The operator's commands, each a thin layer over one or two JSON-RPC methods of a running
- * daemon: create, status, add-spare, fail, replace, scrub, delete. --json prints the daemon's
+ * daemon: create, status, add-spare, fail, replace, scrub, delete, export. --json prints the daemon's
  * answer as it is (for scripts); errors are one line on stderr, exit status 1 (2 for usage).
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common/common.h"
@@ -277,6 +278,89 @@ cmd_delete(const struct admin *ad)
 		"deleted");
 }
 
+/* --- export --- */
+
+/* An NBD URI a client can use for the export on device. */
+static void
+export_uri(const char *bdev, const char *device, char *uri, size_t len)
+{
+	if (device[0] == '/')
+		snprintf(uri, len, "nbd+unix:///%s?socket=%s", bdev, device);
+	else if (strchr(device, ':') != NULL && device[0] != ':')
+		snprintf(uri, len, "nbd://%s/%s", device, bdev);
+	else
+		snprintf(uri, len, "nbd://127.0.0.1:%s/%s", device[0] == ':' ? device + 1 : device,
+			 bdev);
+}
+
+static int
+export_list(const struct admin *ad)
+{
+	json_t *r = call(ad, "nbd_get_disks", NULL), *e;
+	char uri[512];
+	size_t i;
+
+	if (r == NULL || ad->json)
+		return print_result(ad, r, NULL);
+	if (json_array_size(r) == 0)
+		puts("no exports; start one with 'uraid export BDEV SOCKET_PATH|HOST:PORT'");
+	json_array_foreach(r, i, e)
+	{
+		const char *bdev = json_string_value(json_object_get(e, "bdev_name"));
+		const char *dev = json_string_value(json_object_get(e, "nbd_device"));
+
+		export_uri(bdev ? bdev : "", dev ? dev : "", uri, sizeof(uri));
+		printf("%-12s %-40s %3lld connection(s)  %s\n", bdev, dev,
+		       json_integer_value(json_object_get(e, "connections")), uri);
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_export(const struct admin *ad)
+{
+	char path[4096], uri[4400];
+	int rc = 0;
+
+	if (ad->flag) {
+		if (ad->argc != 1)
+			return fail(ad, "usage: uraid export --stop SOCKET_PATH|HOST:PORT");
+		return print_result(
+			ad, call(ad, "nbd_stop_disk", json_pack("{s:s}", "nbd_device", ad->argv[0])),
+			"stopped");
+	}
+	if (ad->argc == 0)
+		return export_list(ad);
+	if (ad->argc < 2)
+		return fail(ad, "usage: uraid export BDEV SOCKET_PATH|HOST:PORT... (or no "
+				"arguments to list, --stop DEVICE to stop)");
+	for (int i = 1; i < ad->argc && rc == 0; i++) {
+		const char *dev = ad->argv[i];
+		json_t *r;
+
+		/* A relative socket path means the caller's directory, not the daemon's. */
+		if (dev[0] != '/' && strchr(dev, ':') == NULL &&
+		    strspn(dev, "0123456789") != strlen(dev)) {
+			char cwd[2048];
+
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				return fail(ad, "getcwd: %s", strerror(errno));
+			snprintf(path, sizeof(path), "%s/%s", cwd, dev);
+			dev = path;
+		}
+		r = call(ad, "nbd_start_disk",
+			 json_pack("{s:s, s:s}", "bdev_name", ad->argv[0], "nbd_device", dev));
+		if (r == NULL)
+			return 1;
+		export_uri(ad->argv[0], dev, uri, sizeof(uri));
+		if (!ad->json)
+			printf("exported %s on %s: %s\n", ad->argv[0], dev, uri);
+		rc = print_result(ad, r, NULL);
+	}
+	return rc;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const struct admin *ad);
@@ -289,6 +373,7 @@ static const struct {
 	{"replace", cmd_replace, NULL},
 	{"scrub", cmd_scrub, "repair"},
 	{"delete", cmd_delete, "clear-superblocks"},
+	{"export", cmd_export, "stop"},
 };
 
 bool

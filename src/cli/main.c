@@ -22,6 +22,7 @@ usage(FILE *out)
 		     "  replace ARRAY MEMBER [NEW] copy a member to NEW (or a spare), then swap\n"
 		     "  scrub ARRAY [--repair]    check parity and copies (and fix them)\n"
 		     "  delete ARRAY [--clear-superblocks]\n"
+		     "  export [BDEV SOCKET|HOST:PORT...] [--stop DEVICE]  NBD exports\n"
 		     "            (these talk to 'uraid serve': -s SOCKET or $URAID_RPC_SOCKET,\n"
 		     "             --json for the daemon's answer as it is)\n"
 		     "\n"
