@@ -22,3 +22,38 @@ t_cfg() {
 	local IFS=,
 	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "$*" >"$f"
 }
+
+# --- a daemon under test: set SOCK, then start_daemon CONFIG [ARGS...]; stop_daemon in a trap.
+PID=
+stop_daemon() {
+	if [ -n "$PID" ]; then
+		kill -TERM "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+
+start_daemon() { # CONFIG [ARGS...]
+	local cfg=$1; shift
+	"$URAID" serve --config "$cfg" --rpc-socket "$SOCK" --reactors 2 "$@" \
+		>>"$T_DIR/serve.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && "$URAID" rpc -s "$SOCK" -t 5 uraid_get_version >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+rpc() { "$URAID" rpc -s "$SOCK" -t 30 "$@"; }
+check() { # NAME EXPECTED_RC REGEX COMMAND...
+	local name=$1 want=$2 pat=$3 out rc; shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc -eq "$want" ] && echo "$out" | grep -qE -- "$pat"; then
+		t_pass "$name"
+	else
+		t_fail "$name" "rc=$rc: $(echo "$out" | tail -n 6)"
+	fi
+}
+alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }

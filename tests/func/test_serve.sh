@@ -7,40 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 SOCK=$T_DIR/uraid.sock
-PID=
-stop_daemon() {
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		PID=
-	fi
-}
 trap 'stop_daemon; t_cleanup' EXIT
-
-start_daemon() { # CONFIG [ARGS...]
-	local cfg=$1; shift
-	"$URAID" serve --config "$cfg" --rpc-socket "$SOCK" --reactors 2 "$@" \
-		>>"$T_DIR/serve.log" 2>&1 &
-	PID=$!
-	for _ in $(seq 100); do
-		[ -S "$SOCK" ] && "$URAID" rpc -s "$SOCK" -t 5 uraid_get_version >/dev/null 2>&1 &&
-			return 0
-		sleep 0.1
-	done
-	return 1
-}
-rpc() { "$URAID" rpc -s "$SOCK" -t 30 "$@"; }
-check() { # NAME EXPECTED_RC REGEX COMMAND...
-	local name=$1 want=$2 pat=$3 out rc; shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ $rc -eq "$want" ] && echo "$out" | grep -qE -- "$pat"; then
-		t_pass "$name"
-	else
-		t_fail "$name" "rc=$rc: $(echo "$out" | tail -n 6)"
-	fi
-}
-alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
 
 files() {
 	local out=() i
