@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The operator's commands, each a thin layer over one or two JSON-RPC methods of a running
- * daemon: create, status, add-spare, fail, replace, scrub, delete, export. --json prints the daemon's
- * answer as it is (for scripts); errors are one line on stderr, exit status 1 (2 for usage).
+ * daemon: create, status, add-spare, fail, replace, scrub, delete, export. --json prints the
+ * daemon's answer as it is (for scripts); errors are one line on stderr, exit status 1 (2 for
+ * usage).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -327,7 +328,8 @@ cmd_export(const struct admin *ad)
 		if (ad->argc != 1)
 			return fail(ad, "usage: uraid export --stop SOCKET_PATH|HOST:PORT");
 		return print_result(
-			ad, call(ad, "nbd_stop_disk", json_pack("{s:s}", "nbd_device", ad->argv[0])),
+			ad,
+			call(ad, "nbd_stop_disk", json_pack("{s:s}", "nbd_device", ad->argv[0])),
 			"stopped");
 	}
 	if (ad->argc == 0)

@@ -25,8 +25,7 @@ mark_done(struct rpc_request *req UNUSED, void *ctx)
 
 /* Run one subsystem's "config" array of method calls, in order. */
 static int
-run_subsystem(const json_t *config, const char *name, const char *origin, char *err,
-	      size_t err_len)
+run_subsystem(const json_t *config, const char *name, const char *origin, char *err, size_t err_len)
 {
 	json_t *entry;
 	size_t j;
@@ -45,8 +44,8 @@ run_subsystem(const json_t *config, const char *name, const char *origin, char *
 		_Atomic bool done = false;
 
 		if (!json_is_object(entry) || method == NULL) {
-			snprintf(err, err_len, "%s: %s config[%zu] needs a \"method\" string", origin,
-				 name, j);
+			snprintf(err, err_len, "%s: %s config[%zu] needs a \"method\" string",
+				 origin, name, j);
 			return -EINVAL;
 		}
 		/* Handlers that answer later do so from a reactor: wait for it. */

@@ -45,8 +45,7 @@ check_output(struct nbd_session *s)
 	struct nbd_out *out;
 	size_t bytes = 0;
 
-	STAILQ_FOREACH(out, &s->out, link)
-	{
+	STAILQ_FOREACH(out, &s->out, link) {
 		bytes += out->iov[0].iov_len + out->iov[1].iov_len;
 		if (out->iov[0].iov_len == 0)
 			abort(); /* every piece starts with a header */

@@ -79,8 +79,7 @@ opt_go(struct bytes *x, uint32_t o, const char *name, bool want_name)
 }
 
 static void
-request(struct bytes *x, uint16_t type, uint16_t flags, uint64_t cookie, uint64_t off,
-	uint32_t len)
+request(struct bytes *x, uint16_t type, uint16_t flags, uint64_t cookie, uint64_t off, uint32_t len)
 {
 	b32(x, 0x25609513);
 	b16(x, flags);
@@ -186,11 +185,11 @@ test_nbd_handshake(void)
 	CHECK_EQ(g16(out + 16), 3); /* fixed newstyle, no zeroes */
 
 	b32(&x, 3);
-	opt(&x, 8, NULL, 0);	    /* STRUCTURED_REPLY */
-	opt(&x, 3, NULL, 0);	    /* LIST */
-	opt(&x, 42, NULL, 0);	    /* unknown: ERR_UNSUP, and we go on */
+	opt(&x, 8, NULL, 0);	      /* STRUCTURED_REPLY */
+	opt(&x, 3, NULL, 0);	      /* LIST */
+	opt(&x, 42, NULL, 0);	      /* unknown: ERR_UNSUP, and we go on */
 	opt_go(&x, 6, "nope", false); /* INFO on a name not served */
-	opt_go(&x, 7, "vol", true); /* GO */
+	opt_go(&x, 7, "vol", true);   /* GO */
 	CHECK_EQ(feed(&s, &x, true), x.n);
 	CHECK_EQ(s.state, NBD_S_REQUEST);
 	CHECK_EQ(f.attached, 1);
@@ -321,13 +320,13 @@ test_nbd_requests(void)
 		request(&x, 1, 1, 100, 4096, 1024); /* WRITE, FUA */
 		memset(x.b + x.n, 0x5a, 1024);
 		x.n += 1024;
-		request(&x, 0, 0, 101, 4096, 512);	     /* READ */
-		request(&x, 0, 0, 102, 1, 512);		     /* unaligned */
-		request(&x, 1, 0, 103, 1u << 20, 512);	     /* WRITE past the end */
-		memset(x.b + x.n, 0x77, 512);		     /* ...its payload */
+		request(&x, 0, 0, 101, 4096, 512);     /* READ */
+		request(&x, 0, 0, 102, 1, 512);	       /* unaligned */
+		request(&x, 1, 0, 103, 1u << 20, 512); /* WRITE past the end */
+		memset(x.b + x.n, 0x77, 512);	       /* ...its payload */
 		x.n += 512;
-		request(&x, 9, 0, 104, 0, 512);		     /* unknown command */
-		request(&x, 0, 1, 105, 0, 512);		     /* FUA on a READ */
+		request(&x, 9, 0, 104, 0, 512);			  /* unknown command */
+		request(&x, 0, 1, 105, 0, 512);			  /* FUA on a READ */
 		request(&x, 1, 0, 106, 0, NBD_MAX_PAYLOAD + 512); /* oversize WRITE... */
 		CHECK_EQ(feed(&s, &x, bytewise), x.n);
 		CHECK_EQ(s.state, NBD_S_DISCARD); /* ...whose payload is being consumed */
@@ -553,8 +552,8 @@ test_nbd_server(void)
 	REQUIRE(mkdtemp(dir) != NULL);
 	snprintf(sock, sizeof(sock), "%s/nbd.sock", dir);
 	REQUIRE(uraid_runtime_start(&o) == 0);
-	REQUIRE(rpc("bdev_malloc_create", "{\"name\":\"vol\",\"num_blocks\":2048,\"block_size\":512}",
-		    NULL, 0) == 0);
+	REQUIRE(rpc("bdev_malloc_create",
+		    "{\"name\":\"vol\",\"num_blocks\":2048,\"block_size\":512}", NULL, 0) == 0);
 	/* Refused: no such bdev, a bad TCP port, a bdev claimed by an array. */
 	CHECK(rpc("nbd_start_disk", "{\"bdev_name\":\"nope\",\"nbd_device\":\"/tmp/x.sock\"}", msg,
 		  sizeof(msg)) != 0);
