@@ -104,3 +104,8 @@ raid5 raid5 5 256k -
 raid6 raid6 6 256k -
 ec8+3 ec 11 512k ,"data_chunks":8,"parity_chunks":3
 ROWS
+
+# --- 4. the NBD export ---
+echo
+echo "NBD export (fio's nbd engine, Unix socket):"
+bash "$(dirname "$0")/bench-nbd.sh" "$uraid"

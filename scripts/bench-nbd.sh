@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# docs/bench.md section 4: fio's nbd engine against the daemon's NBD export (Unix socket),
+# against the same array driven in-process by `uraid bench`, and against nbdkit's memory
+# plugin (the reference NBD server) on the same machine, in one run.
+#   rows: 4 KiB randread/randwrite at QD32 and QD128, SECS seconds each (default 3)
+# The daemon runs one reactor; fio (one job, one connection) runs beside it.
+# Usage: scripts/bench-nbd.sh [path/to/uraid]
+set -euo pipefail
+uraid=$(realpath "${1:-build/uraid}")
+secs=${SECS:-3}
+dir=$(mktemp -d /tmp/uraid-bench-nbd-XXXXXX)
+daemon= nbdkit_pid=
+cleanup() {
+	[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+	[ -n "$nbdkit_pid" ] && kill "$nbdkit_pid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+for tool in fio nbdkit; do
+	command -v $tool >/dev/null || {
+		echo "bench-nbd: $tool is missing (scripts/install-deps.sh installs it)" >&2
+		exit 1
+	}
+done
+
+# raid5 over four 256 MiB ram members, and a plain 768 MiB ram bdev (the same size).
+ram() { printf '{"method":"bdev_malloc_create","params":{"name":"%s","num_blocks":%s,"block_size":4096}}' "$1" "$2"; }
+entries=("$(ram m0 65536)" "$(ram m1 65536)" "$(ram m2 65536)" "$(ram m3 65536)"
+	'{"method":"bdev_raid_create","params":{"name":"r5","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["m0","m1","m2","m3"]}}'
+	"$(ram ram0 196608)")
+(
+	IFS=,
+	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "${entries[*]}"
+) >"$dir/bench.json"
+(
+	IFS=,
+	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]},{"subsystem":"nbd","config":[{"method":"nbd_start_disk","params":{"bdev_name":"r5","nbd_device":"%s"}},{"method":"nbd_start_disk","params":{"bdev_name":"ram0","nbd_device":"%s"}}]}]}\n' \
+		"${entries[*]}" "$dir/r5.sock" "$dir/ram0.sock"
+) >"$dir/serve.json"
+
+"$uraid" serve --config "$dir/serve.json" --rpc-socket "$dir/rpc.sock" --reactors 1 \
+	>"$dir/serve.log" 2>&1 &
+daemon=$!
+nbdkit -f -U "$dir/nbdkit.sock" memory 768M &
+nbdkit_pid=$!
+for _ in $(seq 100); do
+	[ -S "$dir/r5.sock" ] && [ -S "$dir/ram0.sock" ] && [ -S "$dir/nbdkit.sock" ] && break
+	sleep 0.1
+done
+
+fio_iops() { # URI RW QD
+	fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="$3" --size=512m \
+		--time_based --runtime="$secs" --ramp_time=1 --output-format=terse --terse-version=3 \
+		2>/dev/null | awk -F';' -v rw="$2" '{ print (rw == "randread" ? $8 : $49) }'
+}
+inproc_iops() { # RW QD
+	"$uraid" bench --json "$dir/bench.json" -T r5 -q "$2" -o 4096 -w "$1" -t "$secs" \
+		2>/dev/null | awk '$1 == "r5" { print $3 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+k() { awk -v a="$1" 'BEGIN { printf "%.0f k", a / 1000 }'; }
+
+echo "| workload | raid5 via NBD | raid5 in-process | ratio | ram bdev via NBD | nbdkit memory | ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for qd in 32 128; do
+	for rw in randread randwrite; do
+		nbd=$(fio_iops "nbd+unix:///r5?socket=$dir/r5.sock" $rw $qd)
+		ram=$(fio_iops "nbd+unix:///ram0?socket=$dir/ram0.sock" $rw $qd)
+		kit=$(fio_iops "nbd+unix:///?socket=$dir/nbdkit.sock" $rw $qd)
+		inp=$(inproc_iops $rw $qd)
+		echo "| $rw 4 KiB QD$qd | $(k "$nbd") | $(k "$inp") | $(ratio "$nbd" "$inp") | $(k "$ram") | $(k "$kit") | $(ratio "$ram" "$kit") |"
+	done
+done
