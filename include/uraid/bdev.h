@@ -120,13 +120,23 @@ int uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, 
 int uraid_bdev_io_sync(struct uraid_bdev_desc *desc, enum uraid_io_type type, void *buf,
 		       uint64_t offset_blocks, uint64_t num_blocks);
 
-/* Per-channel counters, summed by the caller across channels if needed. */
+/* I/O counters of a bdev: completed operations, blocks, errors and the summed time from
+ * submit to completion per type, in ticks (uraid_bdev_tick_rate() per second). */
 struct uraid_bdev_io_stats {
 	uint64_t ops[URAID_IO_NUM_TYPES];
 	uint64_t blocks[URAID_IO_NUM_TYPES];
+	uint64_t latency_ticks[URAID_IO_NUM_TYPES];
 	uint64_t errors;
+	uint64_t queue_depth; /* in flight now (uraid_bdev_collect_stats only) */
 };
+/* One channel's counters (on the channel's reactor). */
 void uraid_bdev_get_channel_stats(struct uraid_io_channel *ch, struct uraid_bdev_io_stats *st);
+/* Every channel's counters summed, walked on the reactors; cb(arg, st or NULL if the bdev is
+ * gone) runs on reactor 0. Any thread. 0 or -ENOMEM. */
+int uraid_bdev_collect_stats(const char *name,
+			     void (*cb)(void *arg, const struct uraid_bdev_io_stats *st),
+			     void *arg);
+uint64_t uraid_bdev_tick_rate(void);
 
 /* --- removal (control path) --- */
 

@@ -33,6 +33,7 @@ struct uraid_bdev_io {
 	void *cb_arg;
 	struct bdev_channel *bch;
 	struct iovec iov_one;
+	uint64_t submit_tick;
 
 	/* Module private, bdev->driver_ctx_size bytes, 16-byte aligned. */
 	_Alignas(16) uint8_t driver_ctx[];

@@ -37,6 +37,7 @@ struct bdev_internal {
 	uraid_bdev_unregister_cb unregister_cb;
 	void *unregister_cb_arg;
 	TAILQ_ENTRY(bdev_internal) link;
+	struct uraid_bdev_io_stats retired; /* of channels gone (g_stats_lock) */
 };
 
 STAILQ_HEAD(io_list, uraid_bdev_io);
@@ -64,6 +65,7 @@ struct bdev_channel {
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(, bdev_internal) g_bdevs = TAILQ_HEAD_INITIALIZER(g_bdevs);
 static pthread_once_t g_mgr_once = PTHREAD_ONCE_INIT;
 static int g_bdev_mgr; /* its address is the deferred-completion io_device */
@@ -337,9 +339,25 @@ err_mgr:
 }
 
 static void
+stats_add(struct uraid_bdev_io_stats *sum, const struct uraid_bdev_io_stats *st)
+{
+	for (int t = 0; t < URAID_IO_NUM_TYPES; t++) {
+		sum->ops[t] += st->ops[t];
+		sum->blocks[t] += st->blocks[t];
+		sum->latency_ticks[t] += st->latency_ticks[t];
+	}
+	sum->errors += st->errors;
+}
+
+static void
 bch_destroy(void *io_device UNUSED, void *ctx)
 {
 	struct bdev_channel *bch = ctx;
+
+	/* The counters outlive the channel: a bdev's totals include its channels gone. */
+	pthread_mutex_lock(&g_stats_lock);
+	stats_add(&bch->bdev->internal->retired, &bch->stats);
+	pthread_mutex_unlock(&g_stats_lock);
 
 	if (bch->inflight != 0)
 		LOG_ERR("%s: channel destroyed with %lu I/O in flight", bch->bdev->name,
@@ -357,6 +375,72 @@ uraid_bdev_get_channel_stats(struct uraid_io_channel *ch, struct uraid_bdev_io_s
 	struct bdev_channel *bch = uraid_io_channel_get_ctx(ch);
 
 	*st = bch->stats;
+}
+
+uint64_t
+uraid_bdev_tick_rate(void)
+{
+	return ticks_hz();
+}
+
+struct collect_ctx {
+	char name[URAID_BDEV_NAME_MAX];
+	struct uraid_bdev_desc *desc;
+	struct uraid_bdev_io_stats sum;
+	void (*cb)(void *arg, const struct uraid_bdev_io_stats *st);
+	void *arg;
+};
+
+static void
+collect_channel(struct uraid_channel_iter *iter)
+{
+	struct collect_ctx *cc = uraid_channel_iter_get_ctx(iter);
+	struct bdev_channel *bch = uraid_io_channel_get_ctx(uraid_channel_iter_get_channel(iter));
+
+	stats_add(&cc->sum, &bch->stats);
+	cc->sum.queue_depth += bch->inflight;
+	uraid_for_each_channel_continue(iter, 0);
+}
+
+static void
+collect_done(struct uraid_channel_iter *iter, int status UNUSED)
+{
+	struct collect_ctx *cc = uraid_channel_iter_get_ctx(iter);
+
+	pthread_mutex_lock(&g_stats_lock);
+	stats_add(&cc->sum, &cc->desc->bdev->internal->retired);
+	pthread_mutex_unlock(&g_stats_lock);
+	cc->cb(cc->arg, &cc->sum);
+	uraid_bdev_close(cc->desc);
+	free(cc);
+}
+
+static void
+collect_start(void *arg)
+{
+	struct collect_ctx *cc = arg;
+
+	/* A read-only descriptor keeps the bdev (and its channels) while the walk runs. */
+	if (uraid_bdev_open(cc->name, false, NULL, NULL, &cc->desc) != 0) {
+		cc->cb(cc->arg, NULL);
+		free(cc);
+		return;
+	}
+	uraid_for_each_channel(cc->desc->bdev, collect_channel, cc, collect_done);
+}
+
+int
+uraid_bdev_collect_stats(const char *name,
+			 void (*cb)(void *arg, const struct uraid_bdev_io_stats *st), void *arg)
+{
+	struct collect_ctx *cc = calloc(1, sizeof(*cc));
+
+	if (cc == NULL)
+		return -ENOMEM;
+	snprintf(cc->name, sizeof(cc->name), "%s", name);
+	cc->cb = cb;
+	cc->arg = arg;
+	return uraid_reactor_send(uraid_reactor_get(0), collect_start, cc);
 }
 
 /* --- registry --- */
@@ -750,6 +834,7 @@ bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum urai
 	 * cannot free the requests under their own completions. */
 	if (bch->inflight++ == 0)
 		uraid_io_channel_hold(ch);
+	io->submit_tick = ticks_now();
 
 	if (type == URAID_IO_RESET) {
 		/* Handled here for every module: done once this channel's earlier I/O is. */
@@ -779,6 +864,7 @@ uraid_bdev_io_complete(struct uraid_bdev_io *io, int status)
 
 	bch->stats.ops[io->type]++;
 	bch->stats.blocks[io->type] += io->num_blocks;
+	bch->stats.latency_ticks[io->type] += ticks_now() - io->submit_tick;
 	if (status != 0)
 		bch->stats.errors++;
 	bch->inflight--;

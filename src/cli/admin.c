@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The operator's commands, each a thin layer over one or two JSON-RPC methods of a running
- * daemon: create, status, add-spare, fail, replace, scrub, delete, export. --json prints the
+ * daemon: create, status, stats, add-spare, fail, replace, scrub, delete, export. --json prints the
  * daemon's answer as it is (for scripts); errors are one line on stderr, exit status 1 (2 for
  * usage).
  */
@@ -279,6 +279,65 @@ cmd_delete(const struct admin *ad)
 		"deleted");
 }
 
+/* --- stats --- */
+
+static double
+num(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+static int
+cmd_stats(const struct admin *ad)
+{
+	json_t *r, *io, *sw, *iv;
+	double secs = 1.0;
+	char *end;
+
+	if (ad->argc == 2) {
+		secs = strtod(ad->argv[1], &end);
+		if (*end != '\0' || secs < 0 || secs > 60)
+			return fail(ad, "%s: give the interval in seconds, 0 to 60", ad->argv[1]);
+	}
+	if (ad->argc != 1 && ad->argc != 2)
+		return fail(ad,
+			    "usage: uraid stats ARRAY [SECONDS]  (rates over SECONDS, default 1)");
+	r = call(ad, "bdev_raid_get_stats",
+		 json_pack("{s:s, s:I}", "name", ad->argv[0], "interval_ms",
+			   (json_int_t)(secs * 1000)));
+	if (r == NULL || ad->json)
+		return print_result(ad, r, NULL);
+	io = json_object_get(r, "io");
+	sw = json_object_get(r, "stripe_writes");
+	iv = json_object_get(r, "interval");
+	printf("%s  %s  %s", json_string_value(json_object_get(r, "name")),
+	       json_string_value(json_object_get(r, "raid_level")),
+	       json_string_value(json_object_get(r, "state")));
+	if (json_object_get(r, "process") != NULL)
+		printf("  (%s %lld%%)",
+		       json_string_value(json_object_get(json_object_get(r, "process"), "type")),
+		       json_integer_value(json_object_get(
+			       json_object_get(json_object_get(r, "process"), "progress"),
+			       "percent")));
+	putchar('\n');
+	if (iv != NULL)
+		printf("  last %.1f s: read %.0f IOPS %.1f MiB/s %.1f us, write %.0f IOPS %.1f "
+		       "MiB/s "
+		       "%.1f us\n",
+		       num(iv, "ms") / 1000, num(iv, "read_iops"), num(iv, "read_mib_s"),
+		       num(iv, "read_latency_us_mean"), num(iv, "write_iops"),
+		       num(iv, "write_mib_s"), num(iv, "write_latency_us_mean"));
+	printf("  total: %.0f reads, %.0f writes, %.0f errors, queue depth now %.0f\n",
+	       num(io, "num_read_ops"), num(io, "num_write_ops"), num(io, "io_errors"),
+	       num(io, "queue_depth"));
+	printf("  stripe writes: %.0f full, %.0f read-modify-write, %.0f reconstruct, %.0f "
+	       "degraded; full-stripe ratio %.2f\n",
+	       num(sw, "full_stripe"), num(sw, "read_modify_write"), num(sw, "reconstruct_write"),
+	       num(sw, "degraded"), num(sw, "full_stripe_ratio"));
+	json_decref(r);
+	return 0;
+}
+
 /* --- export --- */
 
 /* An NBD URI a client can use for the export on device. */
@@ -376,6 +435,7 @@ static const struct {
 	{"scrub", cmd_scrub, "repair"},
 	{"delete", cmd_delete, "clear-superblocks"},
 	{"export", cmd_export, "stop"},
+	{"stats", cmd_stats, NULL},
 };
 
 bool

@@ -17,6 +17,7 @@ usage(FILE *out)
 		     "\n"
 		     "  create NAME LEVEL MEMBER... [-z STRIP_KB] [--superblock] [--force]\n"
 		     "  status [ARRAY]            arrays, members, rebuild/replace progress\n"
+		     "  stats ARRAY [SECONDS]     IOPS, MiB/s, latency, stripe-write kinds\n"
 		     "  add-spare ARRAY BDEV | add-spare --pool BDEV\n"
 		     "  fail MEMBER               mark a member failed (a spare takes over)\n"
 		     "  replace ARRAY MEMBER [NEW] copy a member to NEW (or a spare), then swap\n"

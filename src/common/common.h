@@ -109,6 +109,20 @@ prng_below(struct prng *p, uint64_t bound)
 #define URAID_VERSION_PATCH 0
 #define URAID_VERSION	    "0.2.0"
 
+/* --- ticks.c: a cheap clock for latency accounting --- */
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t
+ticks_now(void)
+{
+	return __rdtsc();
+}
+#else
+uint64_t ticks_now(void);
+#endif
+/* Ticks per second (measured once, on first use). */
+uint64_t ticks_hz(void);
+
 /* --- log.c --- */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 

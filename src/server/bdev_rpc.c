@@ -562,7 +562,98 @@ rpc_get_methods(struct rpc_request *req, const json_t *params)
 	rpc_result(req, arr);
 }
 
+/* --- bdev_get_iostat: SPDK's counters, one bdev or all --- */
+
+json_t *
+iostat_to_json(const char *name, const struct uraid_bdev_io_stats *st, uint32_t block_size)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+			 name, "bytes_read", (json_int_t)(st->blocks[URAID_IO_READ] * block_size),
+			 "num_read_ops", (json_int_t)st->ops[URAID_IO_READ], "bytes_written",
+			 (json_int_t)(st->blocks[URAID_IO_WRITE] * block_size), "num_write_ops",
+			 (json_int_t)st->ops[URAID_IO_WRITE], "bytes_unmapped",
+			 (json_int_t)(st->blocks[URAID_IO_UNMAP] * block_size), "num_unmap_ops",
+			 (json_int_t)st->ops[URAID_IO_UNMAP], "read_latency_ticks",
+			 (json_int_t)st->latency_ticks[URAID_IO_READ], "write_latency_ticks",
+			 (json_int_t)st->latency_ticks[URAID_IO_WRITE], "unmap_latency_ticks",
+			 (json_int_t)st->latency_ticks[URAID_IO_UNMAP], "queue_depth",
+			 (json_int_t)st->queue_depth, "io_errors", (json_int_t)st->errors);
+}
+
+struct iostat_ctx {
+	struct rpc_request *req;
+	json_t *names; /* still to collect */
+	json_t *out;
+	size_t next;
+};
+
+static void iostat_next(struct iostat_ctx *c);
+
+static void
+iostat_one(void *arg, const struct uraid_bdev_io_stats *st)
+{
+	struct iostat_ctx *c = arg;
+	const char *name = json_string_value(json_array_get(c->names, c->next));
+	struct uraid_bdev *bdev = uraid_bdev_get_by_name(name);
+
+	if (st != NULL && bdev != NULL)
+		json_array_append_new(c->out,
+				      iostat_to_json(name, st, uraid_bdev_get_block_size(bdev)));
+	c->next++;
+	iostat_next(c);
+}
+
+static void
+iostat_next(struct iostat_ctx *c)
+{
+	if (c->next < json_array_size(c->names) &&
+	    uraid_bdev_collect_stats(json_string_value(json_array_get(c->names, c->next)),
+				     iostat_one, c) == 0)
+		return;
+	rpc_result(c->req,
+		   json_pack("{s:I, s:I, s:o}", "tick_rate", (json_int_t)uraid_bdev_tick_rate(),
+			     "ticks", (json_int_t)ticks_now(), "bdevs", c->out));
+	json_decref(c->names);
+	free(c);
+}
+
+static int
+add_name(struct uraid_bdev *bdev, void *ctx)
+{
+	json_array_append_new(ctx, json_string(uraid_bdev_get_name(bdev)));
+	return 0;
+}
+
+static void
+rpc_bdev_get_iostat(struct rpc_request *req, const json_t *params)
+{
+	struct get_bdevs_params p = {0};
+	struct iostat_ctx *c;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(get_bdevs_spec), &p) != 0)
+		return;
+	if (p.name != NULL && uraid_bdev_get_by_name(p.name) == NULL) {
+		rpc_error_errno(req, -ENODEV, "%s: no bdev named %s", req->method, p.name);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		rpc_error_errno(req, -ENOMEM, "%s", req->method);
+		return;
+	}
+	c->req = req;
+	c->out = json_array();
+	c->names = json_array();
+	if (p.name != NULL)
+		json_array_append_new(c->names, json_string(p.name));
+	else
+		uraid_bdev_foreach(add_name, c->names);
+	iostat_next(c);
+}
+
 const struct rpc_method bdev_rpc_methods[] = {
+	{"bdev_get_iostat", rpc_bdev_get_iostat,
+	 "I/O counters and latency per bdev (SPDK's shape: ticks at tick_rate per second)"},
 	{"bdev_malloc_create", rpc_bdev_malloc_create, "create a ram bdev"},
 	{"bdev_malloc_delete", rpc_bdev_malloc_delete, "delete a ram bdev"},
 	{"bdev_null_create", rpc_bdev_null_create, "create a null bdev"},

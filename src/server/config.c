@@ -14,7 +14,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include <pthread.h>
+#include <stdlib.h>
+
 #include "rpc.h"
+#include "uraid/bdev.h"
 #include "uraid/thread.h"
 
 static void
@@ -138,3 +142,103 @@ config_load_file(const char *path, char *err, size_t err_len)
 	json_decref(root);
 	return rc;
 }
+
+/* --- save_config: the calls that rebuild what is running --- */
+
+struct saved_call {
+	TAILQ_ENTRY(saved_call) link;
+	char bdev[URAID_BDEV_NAME_MAX];
+	const char *method; /* from the method table */
+	json_t *params;
+};
+
+static const char *const g_saved_methods[] = {
+	"bdev_malloc_create", "bdev_null_create",  "bdev_aio_create",
+	"bdev_uring_create",  "bdev_error_create", "bdev_fault_create",
+};
+
+bool
+config_method_saved(const char *method)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(g_saved_methods); i++) {
+		if (strcmp(g_saved_methods[i], method) == 0)
+			return true;
+	}
+	return false;
+}
+
+static pthread_mutex_t g_saved_lock = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, saved_call) g_saved = TAILQ_HEAD_INITIALIZER(g_saved);
+
+static void
+saved_free(struct saved_call *c)
+{
+	TAILQ_REMOVE(&g_saved, c, link);
+	json_decref(c->params);
+	free(c);
+}
+
+void
+config_record(const char *method, json_t *params, const char *bdev_name)
+{
+	const struct rpc_method *m = rpc_method_find(method);
+	struct saved_call *c, *old, *tmp;
+
+	if (m == NULL || strlen(bdev_name) >= URAID_BDEV_NAME_MAX ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		json_decref(params);
+		return;
+	}
+	/* The name the bdev got (a generated one included), so a reload makes the same. */
+	if (json_object_get(params, "base_name") == NULL)
+		json_object_set_new(params, "name", json_string(bdev_name));
+	snprintf(c->bdev, sizeof(c->bdev), "%s", bdev_name);
+	c->method = m->name;
+	c->params = params;
+	pthread_mutex_lock(&g_saved_lock);
+	TAILQ_FOREACH_SAFE(old, &g_saved, link, tmp) {
+		if (strcmp(old->bdev, bdev_name) == 0)
+			saved_free(old); /* a bdev of that name was deleted since */
+	}
+	TAILQ_INSERT_TAIL(&g_saved, c, link);
+	pthread_mutex_unlock(&g_saved_lock);
+}
+
+static json_t *
+subsystem(const char *name, json_t *config)
+{
+	return json_pack("{s:s, s:o}", "subsystem", name, "config", config);
+}
+
+/* SPDK's save_config: {"subsystems": [bdev, nbd]} that `uraid serve --config` (or SPDK's
+ * loader, for the methods it shares) turns back into what runs now. Arrays with superblocks
+ * are not listed: loading their members assembles them. */
+static void
+rpc_save_config(struct rpc_request *req, const json_t *params UNUSED)
+{
+	json_t *bdevs = json_array(), *raids, *e;
+	struct saved_call *c, *tmp;
+	size_t i;
+
+	pthread_mutex_lock(&g_saved_lock);
+	TAILQ_FOREACH_SAFE(c, &g_saved, link, tmp) {
+		if (uraid_bdev_get_by_name(c->bdev) == NULL) {
+			saved_free(c); /* deleted since */
+			continue;
+		}
+		json_array_append_new(
+			bdevs, json_pack("{s:s, s:O}", "method", c->method, "params", c->params));
+	}
+	pthread_mutex_unlock(&g_saved_lock);
+	raids = raid_save_config();
+	json_array_foreach(raids, i, e) json_array_append(bdevs, e);
+	json_decref(raids);
+	rpc_result(req, json_pack("{s:[o, o]}", "subsystems", subsystem("bdev", bdevs),
+				  subsystem("nbd", nbd_save_config())));
+}
+
+const struct rpc_method config_rpc_methods[] = {
+	{"save_config", rpc_save_config,
+	 "the running configuration as an SPDK-style JSON config (bdev and nbd subsystems)"},
+};
+const size_t config_rpc_num_methods = ARRAY_SIZE(config_rpc_methods);

@@ -745,6 +745,22 @@ nbd_stop_all(void)
 	}
 }
 
+json_t *
+nbd_save_config(void)
+{
+	json_t *list = json_array();
+	struct nbd_export *exp;
+
+	pthread_mutex_lock(&g_lock);
+	TAILQ_FOREACH(exp, &g_exports, link) {
+		json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s}}", "method",
+						      "nbd_start_disk", "params", "bdev_name",
+						      exp->bdev_name, "nbd_device", exp->device));
+	}
+	pthread_mutex_unlock(&g_lock);
+	return list;
+}
+
 /* --- RPC methods --- */
 
 struct nbd_start_params {

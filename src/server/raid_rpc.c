@@ -286,6 +286,230 @@ raid_to_json(struct uraid_bdev *bdev)
 	return o;
 }
 
+static int
+save_raid(struct uraid_bdev *bdev, void *ctx)
+{
+	struct uraid_array_info info;
+	json_t *o, *members;
+
+	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, &info) != 0 || info.superblock)
+		return 0;
+	o = raid_to_json(bdev);
+	members = json_array();
+	for (unsigned i = 0; i < info.num_members; i++)
+		json_array_append_new(members, json_string(info.members[i].name));
+	json_array_append_new(
+		ctx, json_pack("{s:s, s:{s:s, s:O, s:O, s:o}}", "method", "bdev_raid_create",
+			       "params", "name", uraid_bdev_get_name(bdev), "raid_level",
+			       json_object_get(o, "raid_level"), "strip_size_kb",
+			       json_object_get(o, "strip_size_kb"), "base_bdevs", members));
+	if (info.level == URAID_EC) {
+		json_t *p =
+			json_object_get(json_array_get(ctx, json_array_size(ctx) - 1), "params");
+
+		json_object_set(p, "data_chunks", json_object_get(o, "data_chunks"));
+		json_object_set(p, "parity_chunks", json_object_get(o, "parity_chunks"));
+	}
+	if (info.level == URAID_RAID10) {
+		json_t *p =
+			json_object_get(json_array_get(ctx, json_array_size(ctx) - 1), "params");
+
+		json_object_set(p, "copies", json_object_get(o, "copies"));
+	}
+	json_decref(o);
+	return 0;
+}
+
+json_t *
+raid_save_config(void)
+{
+	json_t *list = json_array();
+
+	uraid_bdev_foreach(save_raid, list);
+	return list;
+}
+
+/* --- bdev_raid_get_stats: I/O rates, latency, queue depth, write kinds, state --- */
+
+struct stats_params {
+	const char *name;
+	uint64_t interval_ms;
+};
+
+static const struct param_spec stats_spec[] = {
+	PARAM(struct stats_params, name, PT_STRING, true),
+	PARAM(struct stats_params, interval_ms, PT_U64, false),
+};
+
+struct stats_ctx {
+	struct rpc_request *req;
+	char name[URAID_BDEV_NAME_MAX];
+	uint64_t interval_ms;
+	uint64_t t0;
+	struct uraid_bdev_io_stats s0;
+	bool have_s0;
+	struct uraid_poller *timer;
+};
+
+static double
+per_s(uint64_t count, uint64_t ticks)
+{
+	return ticks ? (double)count * (double)uraid_bdev_tick_rate() / (double)ticks : 0.0;
+}
+
+static double
+mean_us(uint64_t lat_ticks, uint64_t ops)
+{
+	return ops ? (double)lat_ticks * 1e6 / (double)uraid_bdev_tick_rate() / (double)ops : 0.0;
+}
+
+static void
+stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
+{
+	struct uraid_bdev *bdev = uraid_bdev_get_by_name(c->name);
+	struct uraid_array_info info;
+	struct uraid_array_stats as;
+	json_t *o, *r, *io;
+	uint64_t writes;
+
+	if (st == NULL || bdev == NULL || uraid_array_get_info(bdev, &info) != 0 ||
+	    uraid_array_get_stats(bdev, &as) != 0) {
+		rpc_error_errno(c->req, -ENODEV, "%s: array %s is gone", c->req->method, c->name);
+		free(c);
+		return;
+	}
+	o = raid_to_json(bdev);
+	r = json_object();
+	json_object_set(r, "name", json_object_get(o, "name"));
+	json_object_set(r, "raid_level", json_object_get(o, "raid_level"));
+	json_object_set_new(r, "state",
+			    json_string(!info.online		   ? "offline"
+					: info.failed_members != 0 ? "degraded"
+								   : "online"));
+	json_object_set_new(r, "failed_members", json_integer(info.failed_members));
+	if (json_object_get(o, "process") != NULL)
+		json_object_set(r, "process", json_object_get(o, "process"));
+	json_decref(o);
+	io = iostat_to_json(c->name, st, uraid_bdev_get_block_size(bdev));
+	json_object_del(io, "name");
+	json_object_set_new(
+		io, "read_latency_us_mean",
+		json_real(mean_us(st->latency_ticks[URAID_IO_READ], st->ops[URAID_IO_READ])));
+	json_object_set_new(
+		io, "write_latency_us_mean",
+		json_real(mean_us(st->latency_ticks[URAID_IO_WRITE], st->ops[URAID_IO_WRITE])));
+	json_object_set_new(r, "io", io);
+	writes = as.full_stripe_writes + as.rmw_writes + as.rcw_writes;
+	json_object_set_new(
+		r, "stripe_writes",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:f}", "full_stripe",
+			  (json_int_t)as.full_stripe_writes, "read_modify_write",
+			  (json_int_t)as.rmw_writes, "reconstruct_write", (json_int_t)as.rcw_writes,
+			  "degraded", (json_int_t)as.degraded_writes, "merged",
+			  (json_int_t)as.merged_writes, "full_stripe_ratio",
+			  writes ? (double)as.full_stripe_writes / (double)writes : 0.0));
+	json_object_set_new(r, "degraded_reads", json_integer((json_int_t)as.degraded_reads));
+	json_object_set_new(r, "member_errors", json_integer((json_int_t)as.member_errors));
+	json_object_set_new(r, "read_errors_repaired",
+			    json_integer((json_int_t)as.read_errors_repaired));
+	if (c->have_s0) {
+		uint64_t dt = ticks_now() - c->t0,
+			 rd = st->ops[URAID_IO_READ] - c->s0.ops[URAID_IO_READ],
+			 wr = st->ops[URAID_IO_WRITE] - c->s0.ops[URAID_IO_WRITE];
+		uint32_t bs = uraid_bdev_get_block_size(bdev);
+
+		json_object_set_new(
+			r, "interval",
+			json_pack(
+				"{s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "ms",
+				(json_int_t)c->interval_ms, "read_iops", per_s(rd, dt),
+				"write_iops", per_s(wr, dt), "read_mib_s",
+				per_s((st->blocks[URAID_IO_READ] - c->s0.blocks[URAID_IO_READ]) *
+					      bs,
+				      dt) /
+					1048576.0,
+				"write_mib_s",
+				per_s((st->blocks[URAID_IO_WRITE] - c->s0.blocks[URAID_IO_WRITE]) *
+					      bs,
+				      dt) /
+					1048576.0,
+				"read_latency_us_mean",
+				mean_us(st->latency_ticks[URAID_IO_READ] -
+						c->s0.latency_ticks[URAID_IO_READ],
+					rd),
+				"write_latency_us_mean",
+				mean_us(st->latency_ticks[URAID_IO_WRITE] -
+						c->s0.latency_ticks[URAID_IO_WRITE],
+					wr)));
+	}
+	rpc_result(c->req, r);
+	free(c);
+}
+
+static void stats_collected(void *arg, const struct uraid_bdev_io_stats *st);
+
+static int
+stats_timer(void *arg)
+{
+	struct stats_ctx *c = arg;
+
+	uraid_poller_unregister(&c->timer);
+	if (uraid_bdev_collect_stats(c->name, stats_collected, c) != 0)
+		stats_answer(c, NULL);
+	return URAID_POLLER_BUSY;
+}
+
+/* On reactor 0: the first sample starts the interval, the second (or the only) answers. */
+static void
+stats_collected(void *arg, const struct uraid_bdev_io_stats *st)
+{
+	struct stats_ctx *c = arg;
+
+	if (st != NULL && c->interval_ms != 0 && !c->have_s0) {
+		c->s0 = *st;
+		c->have_s0 = true;
+		c->t0 = ticks_now();
+		c->timer = uraid_poller_register(stats_timer, c, c->interval_ms * 1000u);
+		if (c->timer != NULL)
+			return;
+	}
+	stats_answer(c, st);
+}
+
+static void
+rpc_bdev_raid_get_stats(struct rpc_request *req, const json_t *params)
+{
+	struct stats_params p = {0};
+	struct uraid_bdev *bdev;
+	struct stats_ctx *c;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(stats_spec), &p) != 0)
+		return;
+	bdev = uraid_bdev_get_by_name(p.name);
+	if (bdev == NULL || !uraid_bdev_is_array(bdev)) {
+		rpc_error_errno(req, -ENODEV,
+				"%s: no array named %s (bdev_raid_get_bdevs lists them)",
+				req->method, p.name);
+		return;
+	}
+	if (p.interval_ms > 60000) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: interval_ms is at most 60000", req->method);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		rpc_error_errno(req, -ENOMEM, "%s", req->method);
+		return;
+	}
+	c->req = req;
+	c->interval_ms = p.interval_ms;
+	snprintf(c->name, sizeof(c->name), "%s", p.name);
+	if (uraid_bdev_collect_stats(c->name, stats_collected, c) != 0) {
+		free(c);
+		rpc_error_errno(req, -ENOMEM, "%s", req->method);
+	}
+}
+
 struct get_params {
 	const char *category;
 };
@@ -609,6 +833,8 @@ const struct rpc_method raid_rpc_methods[] = {
 	{"bdev_raid_create", rpc_bdev_raid_create, "create an array"},
 	{"bdev_raid_delete", rpc_bdev_raid_delete, "delete an array"},
 	{"bdev_raid_get_bdevs", rpc_bdev_raid_get_bdevs, "list arrays"},
+	{"bdev_raid_get_stats", rpc_bdev_raid_get_stats,
+	 "an array's I/O rates, latency, queue depth, stripe-write kinds and state"},
 	{"bdev_raid_examine", rpc_bdev_raid_examine, "assemble arrays from superblocks found"},
 	{"bdev_raid_add_base_bdev", rpc_bdev_raid_add_base_bdev, "add a member (or spare)"},
 	{"bdev_raid_add_spare", rpc_bdev_raid_add_base_bdev, "add a hot spare"},

@@ -9,6 +9,13 @@
 void
 rpc_result(struct rpc_request *req, json_t *result)
 {
+	if (req->saved_params != NULL) {
+		if (json_is_string(result))
+			config_record(req->method, req->saved_params, json_string_value(result));
+		else
+			json_decref(req->saved_params);
+		req->saved_params = NULL;
+	}
 	req->result = result;
 	req->err_code = 0;
 	req->done = true;
@@ -26,6 +33,8 @@ static void __attribute__((format(printf, 3, 0)))
 rpc_verror(struct rpc_request *req, int code, const char *fmt, va_list ap)
 {
 	vsnprintf(req->err_msg, sizeof(req->err_msg), fmt, ap);
+	json_decref(req->saved_params);
+	req->saved_params = NULL;
 	req->err_code = code;
 	req->done = true;
 	if (req->done_cb)
@@ -83,10 +92,9 @@ static const struct {
 	const struct rpc_method *methods;
 	const size_t *count;
 } g_tables[] = {
-	{app_rpc_methods, &app_rpc_num_methods},
-	{bdev_rpc_methods, &bdev_rpc_num_methods},
-	{raid_rpc_methods, &raid_rpc_num_methods},
-	{nbd_rpc_methods, &nbd_rpc_num_methods},
+	{app_rpc_methods, &app_rpc_num_methods},       {bdev_rpc_methods, &bdev_rpc_num_methods},
+	{raid_rpc_methods, &raid_rpc_num_methods},     {nbd_rpc_methods, &nbd_rpc_num_methods},
+	{config_rpc_methods, &config_rpc_num_methods},
 };
 
 const struct rpc_method *
@@ -124,6 +132,8 @@ rpc_call(struct rpc_request *req, const char *method, const json_t *params)
 		rpc_error(req, RPC_INVALID_PARAMS, "%s: params must be an object", method);
 		return;
 	}
+	if (config_method_saved(method))
+		req->saved_params = params ? json_deep_copy(params) : json_object();
 	m->handler(req, json_is_null(params) ? NULL : params);
 }
 

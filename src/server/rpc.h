@@ -32,6 +32,7 @@ struct rpc_request {
 	bool done;
 	rpc_done_cb done_cb;
 	void *done_ctx;
+	json_t *saved_params; /* a copy of the params of a method save_config repeats */
 };
 
 /* A handler answers exactly once, now or later, with rpc_result() or rpc_error(). */
@@ -102,6 +103,8 @@ extern const struct rpc_method app_rpc_methods[];
 extern const size_t app_rpc_num_methods;
 extern const struct rpc_method bdev_rpc_methods[];
 extern const size_t bdev_rpc_num_methods;
+/* One bdev's counters in bdev_get_iostat's shape. */
+json_t *iostat_to_json(const char *name, const struct uraid_bdev_io_stats *st, uint32_t block_size);
 
 /* --- raid_rpc.c --- */
 extern const struct rpc_method raid_rpc_methods[];
@@ -115,6 +118,16 @@ extern const size_t raid_rpc_num_methods;
  * mode or by sleeping otherwise. */
 int config_load_file(const char *path, char *err, size_t err_len);
 int config_load_json(const json_t *root, const char *origin, char *err, size_t err_len);
+/* A bdev create method save_config repeats while the bdev lives. */
+bool config_method_saved(const char *method);
+/* A saved create method answered with the bdev's name: remember the call (steals params). */
+void config_record(const char *method, json_t *params, const char *bdev_name);
+extern const struct rpc_method config_rpc_methods[];
+extern const size_t config_rpc_num_methods;
+
+/* --- raid_rpc.c --- */
+/* bdev_raid_create calls for the arrays a config must create (those without superblocks). */
+json_t *raid_save_config(void);
 
 /* --- jsonrpc.c: the JSON-RPC 2.0 server on a Unix socket (control thread) --- */
 struct jsonrpc_server;
@@ -251,6 +264,8 @@ void nbd_session_fini(struct nbd_session *s);
 /* --- nbd.c: NBD exports served by the reactors; the nbd_* RPC methods --- */
 extern const struct rpc_method nbd_rpc_methods[];
 extern const size_t nbd_rpc_num_methods;
+/* nbd_start_disk calls for the exports running. */
+json_t *nbd_save_config(void);
 /* Stop every export and wait for their connections to close (control thread). */
 void nbd_stop_all(void);
 

@@ -48,6 +48,9 @@ done
 check "uraid export on TCP" 0 "nbd://127.0.0.1:$PORT/r0" "$URAID" export r0 "127.0.0.1:$PORT"
 check "uraid export lists the exports" 0 "r6 .*$T_DIR/r6.nbd" "$URAID" export
 check "nbd_get_disks (SPDK's shape)" 0 '"bdev_name": "r5"' rpc nbd_get_disks
+rpc save_config >"$T_DIR/saved.json"
+check "save_config lists members, arrays and exports" 0 'nbd_start_disk' \
+	grep -E 'bdev_raid_create|nbd_start_disk' "$T_DIR/saved.json"
 check "nbdinfo reports the size of raid6 (4 data x 16 MiB)" 0 '^67108864$' \
 	nbdinfo --size "$(uri r6)"
 check "nbdinfo reports the size over TCP" 0 '^33554432$' \
@@ -82,6 +85,11 @@ for a in r0 r1 r5 r6 ec; do
 	fi
 done
 
+check "bdev_raid_get_stats counts fio's writes" 0 '"num_write_ops": [1-9]' \
+	"$URAID" stats r5 0 --json
+check "uraid stats: rates over an interval" 0 'last 0.2 s: read .* IOPS' "$URAID" stats r5 0.2
+check "bdev_get_iostat (SPDK's shape)" 0 '"tick_rate"' rpc bdev_get_iostat '{"name":"c0"}'
+
 # A member fails while fio writes and verifies: fio sees no error.
 fio_verify r6 16m 24m --rate=12m >/dev/null 2>&1 &
 FIO=$!
@@ -93,6 +101,7 @@ else
 	t_fail "fio verify across a member failure" "$(grep -iE 'err|verify' "$T_DIR/fio-r6.log" | head -n 4)"
 fi
 check "raid6 is degraded" 0 'd2 .*failed|degraded' "$URAID" status r6
+check "bdev_raid_get_stats: degraded" 0 '"state": "degraded"' "$URAID" stats r6 0 --json
 
 # A spare takes the slot and is rebuilt; with two more members failed, reads need it.
 nbdcopy --flush "$T_DIR/in.bin" "$(uri r6)"
@@ -128,6 +137,15 @@ check "stopping an unknown export" 1 'no export on' "$URAID" export --stop "127.
 check "exporting an array member is refused" 1 'in use by r5' "$URAID" export c0 "$T_DIR/c0.nbd"
 stop_daemon
 check "SIGTERM: exports stopped, clean exit" 0 'stopped exporting r6' cat "$T_DIR/serve.log"
+
+# save_config, loaded by a new daemon, makes the same arrays and exports.
+if start_daemon "$T_DIR/saved.json" && rpc save_config | diff -q - "$T_DIR/saved.json" >/dev/null &&
+	[ "$(nbdinfo --size "$(uri r6)")" = 67108864 ]; then
+	t_pass "a daemon started on save_config's output serves the same arrays and exports"
+else
+	t_fail "save_config round trip" "$(rpc save_config | diff - "$T_DIR/saved.json" | head -n 5)"
+fi
+stop_daemon
 
 # kill -9 with file members: what was acknowledged is there after a restart.
 files=()
