@@ -51,36 +51,13 @@ static double g_ns_per_tick = 1.0;
 static inline uint64_t
 ticks(void)
 {
-#if defined(__x86_64__)
-	return __rdtsc();
-#else
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#endif
-}
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return ticks_now();
 }
 
 static void
 calibrate_ticks(void)
 {
-	uint64_t n0 = mono_ns(), t0 = ticks(), n1, t1;
-	struct timespec ts = {0, 20000000};
-
-	nanosleep(&ts, NULL);
-	n1 = mono_ns();
-	t1 = ticks();
-	if (t1 > t0)
-		g_ns_per_tick = (double)(n1 - n0) / (double)(t1 - t0);
+	g_ns_per_tick = 1e9 / (double)ticks_hz();
 }
 
 /* --- latency histogram: 16 linear sub-buckets per power of two (~6% resolution) --- */

@@ -122,6 +122,8 @@ uint64_t ticks_now(void);
 #endif
 /* Ticks per second (measured once, on first use). */
 uint64_t ticks_hz(void);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t mono_ns(void);
 
 /* --- log.c --- */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEBUG };

@@ -12,7 +12,7 @@
 static uint64_t g_hz;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static uint64_t
+uint64_t
 mono_ns(void)
 {
 	struct timespec ts;

@@ -139,21 +139,30 @@ conn_set_events(struct nbd_conn *c, uint32_t events)
 		c->events = events;
 }
 
+/* Give back what a connection holds (also for one that never started). */
 static void
-conn_free(struct nbd_conn *c)
+conn_release(struct nbd_conn *c)
 {
 	struct nbd_export *exp = c->exp;
 
-	if (c->is_dirty)
-		TAILQ_REMOVE(&c->nr->dirty, c, dirty_link);
-	TAILQ_REMOVE(&c->nr->conns, c, link);
-	nbd_session_fini(&c->s);
-	uraid_put_io_channel(c->bch);
-	uraid_put_io_channel(c->nch);
+	if (c->bch != NULL)
+		uraid_put_io_channel(c->bch);
+	if (c->nch != NULL)
+		uraid_put_io_channel(c->nch);
 	free(c->ibuf);
 	free(c);
 	atomic_fetch_sub(&exp->conns, 1);
 	export_unref(exp);
+}
+
+static void
+conn_free(struct nbd_conn *c)
+{
+	if (c->is_dirty)
+		TAILQ_REMOVE(&c->nr->dirty, c, dirty_link);
+	TAILQ_REMOVE(&c->nr->conns, c, link);
+	nbd_session_fini(&c->s);
+	conn_release(c);
 }
 
 /* Close the socket now; free once nothing is in flight at the bdev. */
@@ -492,14 +501,7 @@ conn_start(void *arg)
 	return;
 fail:
 	close(c->fd);
-	if (c->bch != NULL)
-		uraid_put_io_channel(c->bch);
-	if (c->nch != NULL)
-		uraid_put_io_channel(c->nch);
-	free(c->ibuf);
-	free(c);
-	atomic_fetch_sub(&exp->conns, 1);
-	export_unref(exp);
+	conn_release(c);
 }
 
 static void
