@@ -215,6 +215,26 @@ conn_submit(struct nbd_conn *c, struct nbd_request *req)
 	}
 }
 
+static bool
+out_of_slots(int rc)
+{
+	return rc == -ENOMEM || rc == -EAGAIN;
+}
+
+/* Submit req: the submit error (out_of_slots: the caller queues it for a retry; any other
+ * error has answered it). */
+static int
+conn_issue(struct nbd_conn *c, struct nbd_request *req)
+{
+	int rc = conn_submit(c, req);
+
+	if (rc == 0)
+		c->submitted++;
+	else if (!out_of_slots(rc))
+		nbd_request_done(req, rc);
+	return rc;
+}
+
 static void
 conn_run(struct nbd_conn *c, struct nbd_request *req)
 {
@@ -229,16 +249,11 @@ conn_run(struct nbd_conn *c, struct nbd_request *req)
 		conn_mark_dirty(c);
 		return;
 	}
-	rc = conn_submit(c, req);
-	if (rc == 0) {
-		c->submitted++;
-		return;
-	}
-	if (rc == -ENOMEM || rc == -EAGAIN)
+	rc = conn_issue(c, req);
+	if (out_of_slots(rc))
 		TAILQ_INSERT_TAIL(&c->retry, req, link);
-	else
-		nbd_request_done(req, rc);
-	conn_mark_dirty(c);
+	if (rc != 0)
+		conn_mark_dirty(c);
 }
 
 static void
@@ -289,7 +304,6 @@ conn_flush(struct nbd_conn *c)
 		struct msghdr msg = {.msg_iov = iov};
 		struct nbd_out *out;
 		ssize_t n;
-		size_t left;
 
 		STAILQ_FOREACH(out, &c->s.out, link) {
 			for (int i = 0; i < 2 && msg.msg_iovlen < NBD_SEND_IOV; i++)
@@ -306,20 +320,7 @@ conn_flush(struct nbd_conn *c)
 			}
 			return -errno;
 		}
-		/* Retire what went out; trim the piece that went out in part. */
-		left = (size_t)n;
-		while (left > 0 && (out = STAILQ_FIRST(&c->s.out)) != NULL) {
-			for (int i = 0; i < 2 && left > 0; i++) {
-				size_t k = out->iov[i].iov_len < left ? out->iov[i].iov_len : left;
-
-				out->iov[i].iov_base = (uint8_t *)out->iov[i].iov_base + k;
-				out->iov[i].iov_len -= k;
-				c->s.out_bytes -= k;
-				left -= k;
-			}
-			if (out->iov[0].iov_len == 0 && out->iov[1].iov_len == 0)
-				nbd_out_sent(&c->s, out);
-		}
+		nbd_session_sent(&c->s, (size_t)n);
 	}
 	if (c->events & EPOLLOUT)
 		conn_set_events(c, c->events & ~(uint32_t)EPOLLOUT);
@@ -366,18 +367,11 @@ conn_service(struct nbd_conn *c)
 	if (c->closing)
 		return;
 	while ((req = TAILQ_FIRST(&c->retry)) != NULL) {
-		int rc;
-
 		TAILQ_REMOVE(&c->retry, req, link);
-		rc = conn_submit(c, req);
-		if (rc == 0) {
-			c->submitted++;
-		} else if (rc == -ENOMEM || rc == -EAGAIN) {
+		if (out_of_slots(conn_issue(c, req))) {
 			TAILQ_INSERT_HEAD(&c->retry, req, link);
 			conn_mark_dirty(c); /* try again next round */
 			break;
-		} else {
-			nbd_request_done(req, rc);
 		}
 	}
 	if (c->ilen != 0)

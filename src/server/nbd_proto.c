@@ -261,11 +261,14 @@ opt_info_go(struct nbd_session *s)
 	const uint8_t *d = s->opt_data;
 	uint32_t name_len, nreq;
 	uint8_t rep[4 + 2 + sizeof(s->info.name)];
-	bool want_name = false;
+	bool want_name = false, ok = s->opt_len >= 6;
 	char msg[160];
 
-	if (s->opt_len < 6 || (name_len = get32(d)) > s->opt_len - 6 ||
-	    (nreq = get16(d + 4 + name_len), 6ull + name_len + 2ull * nreq != s->opt_len)) {
+	/* name length, name, number of info requests, the requests (16 bits each) */
+	name_len = ok ? get32(d) : 0;
+	ok = ok && name_len <= s->opt_len - 6;
+	nreq = ok ? get16(d + 4 + name_len) : 0;
+	if (!ok || 6ull + name_len + 2ull * nreq != s->opt_len) {
 		opt_error(s, NBD_REP_ERR_INVALID, "malformed NBD_OPT_INFO/NBD_OPT_GO data");
 		return;
 	}
@@ -657,12 +660,31 @@ nbd_session_input(struct nbd_session *s, const uint8_t *buf, size_t len)
 	return used;
 }
 
-void
-nbd_out_sent(struct nbd_session *s, struct nbd_out *out)
+static void
+out_free(struct nbd_session *s, struct nbd_out *out)
 {
 	STAILQ_REMOVE(&s->out, out, nbd_out, link);
 	s->out_bytes -= out->iov[0].iov_len + out->iov[1].iov_len;
 	out->free_fn(out);
+}
+
+void
+nbd_session_sent(struct nbd_session *s, size_t bytes)
+{
+	struct nbd_out *out;
+
+	while (bytes > 0 && (out = STAILQ_FIRST(&s->out)) != NULL) {
+		for (int i = 0; i < 2 && bytes > 0; i++) {
+			size_t k = out->iov[i].iov_len < bytes ? out->iov[i].iov_len : bytes;
+
+			out->iov[i].iov_base = (uint8_t *)out->iov[i].iov_base + k;
+			out->iov[i].iov_len -= k;
+			s->out_bytes -= k;
+			bytes -= k;
+		}
+		if (out->iov[0].iov_len == 0 && out->iov[1].iov_len == 0)
+			out_free(s, out);
+	}
 }
 
 void
@@ -689,7 +711,7 @@ nbd_session_fini(struct nbd_session *s)
 	struct nbd_out *out;
 
 	while ((out = STAILQ_FIRST(&s->out)) != NULL)
-		nbd_out_sent(s, out);
+		out_free(s, out);
 	if (s->cur != NULL)
 		request_free(&s->cur->out);
 	if (s->refused != NULL)

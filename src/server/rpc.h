@@ -256,8 +256,8 @@ size_t nbd_session_input(struct nbd_session *s, const uint8_t *buf, size_t len);
 bool nbd_session_busy(const struct nbd_session *s);
 /* Complete a request: status 0 or a negative errno. Queues the reply. */
 void nbd_request_done(struct nbd_request *req, int status);
-/* After the server sent out's bytes: unlink and free it. */
-void nbd_out_sent(struct nbd_session *s, struct nbd_out *out);
+/* The server sent the first bytes of the queued output: trim it, free what went out whole. */
+void nbd_session_sent(struct nbd_session *s, size_t bytes);
 /* Free queued output and partial state; requests in flight must have completed. */
 void nbd_session_fini(struct nbd_session *s);
 

@@ -151,7 +151,7 @@ drain(struct nbd_session *s, uint8_t *out, size_t cap)
 				memcpy(out + n, o->iov[i].iov_base, o->iov[i].iov_len);
 			n += o->iov[i].iov_len;
 		}
-		nbd_out_sent(s, o);
+		nbd_session_sent(s, o->iov[0].iov_len + o->iov[1].iov_len);
 	}
 	return n;
 }
