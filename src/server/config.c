@@ -216,9 +216,8 @@ subsystem(const char *name, json_t *config)
 static void
 rpc_save_config(struct rpc_request *req, const json_t *params UNUSED)
 {
-	json_t *bdevs = json_array(), *raids, *e;
+	json_t *bdevs = json_array(), *raids;
 	struct saved_call *c, *tmp;
-	size_t i;
 
 	pthread_mutex_lock(&g_saved_lock);
 	TAILQ_FOREACH_SAFE(c, &g_saved, link, tmp) {
@@ -231,7 +230,7 @@ rpc_save_config(struct rpc_request *req, const json_t *params UNUSED)
 	}
 	pthread_mutex_unlock(&g_saved_lock);
 	raids = raid_save_config();
-	json_array_foreach(raids, i, e) json_array_append(bdevs, e);
+	json_array_extend(bdevs, raids);
 	json_decref(raids);
 	rpc_result(req, json_pack("{s:[o, o]}", "subsystems", subsystem("bdev", bdevs),
 				  subsystem("nbd", nbd_save_config())));

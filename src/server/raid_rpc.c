@@ -289,33 +289,26 @@ raid_to_json(struct uraid_bdev *bdev)
 static int
 save_raid(struct uraid_bdev *bdev, void *ctx)
 {
+	static const char *const copied[] = {"raid_level", "strip_size_kb", "data_chunks",
+					     "parity_chunks", "copies"};
 	struct uraid_array_info info;
-	json_t *o, *members;
+	json_t *o, *params, *members;
 
 	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, &info) != 0 || info.superblock)
 		return 0;
+	/* The same names and level spelling bdev_raid_get_bdevs reports. */
 	o = raid_to_json(bdev);
+	params = json_pack("{s:s}", "name", uraid_bdev_get_name(bdev));
+	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
+		if (json_object_get(o, copied[i]) != NULL)
+			json_object_set(params, copied[i], json_object_get(o, copied[i]));
+	}
 	members = json_array();
 	for (unsigned i = 0; i < info.num_members; i++)
 		json_array_append_new(members, json_string(info.members[i].name));
+	json_object_set_new(params, "base_bdevs", members);
 	json_array_append_new(
-		ctx, json_pack("{s:s, s:{s:s, s:O, s:O, s:o}}", "method", "bdev_raid_create",
-			       "params", "name", uraid_bdev_get_name(bdev), "raid_level",
-			       json_object_get(o, "raid_level"), "strip_size_kb",
-			       json_object_get(o, "strip_size_kb"), "base_bdevs", members));
-	if (info.level == URAID_EC) {
-		json_t *p =
-			json_object_get(json_array_get(ctx, json_array_size(ctx) - 1), "params");
-
-		json_object_set(p, "data_chunks", json_object_get(o, "data_chunks"));
-		json_object_set(p, "parity_chunks", json_object_get(o, "parity_chunks"));
-	}
-	if (info.level == URAID_RAID10) {
-		json_t *p =
-			json_object_get(json_array_get(ctx, json_array_size(ctx) - 1), "params");
-
-		json_object_set(p, "copies", json_object_get(o, "copies"));
-	}
+		ctx, json_pack("{s:s, s:o}", "method", "bdev_raid_create", "params", params));
 	json_decref(o);
 	return 0;
 }
