@@ -48,12 +48,6 @@ struct bench_opts {
 
 static double g_ns_per_tick = 1.0;
 
-static inline uint64_t
-ticks(void)
-{
-	return ticks_now();
-}
-
 static void
 calibrate_ticks(void)
 {
@@ -294,7 +288,7 @@ slot_done(void *arg, int status)
 {
 	struct slot *s = arg;
 	struct job *j = s->job;
-	uint64_t now = ticks();
+	uint64_t now = ticks_now();
 
 	hist_add(&j->hist, now - s->start);
 	atomic_store_explicit(&j->ios, atomic_load_explicit(&j->ios, memory_order_relaxed) + 1,
@@ -318,7 +312,7 @@ slot_done(void *arg, int status)
 			s->phase = PH_VERIFY_READ;
 			for (uint64_t b = 0; b < j->io_blocks; b++)
 				memset(s->buf + b * j->block_size, 0, 32);
-			s->start = ticks();
+			s->start = ticks_now();
 			if (uraid_bdev_read(j->desc, j->ch, s->buf,
 					    j->first_block + s->unit * j->io_blocks, j->io_blocks,
 					    slot_done, s) != 0)
@@ -374,7 +368,7 @@ slot_submit(struct slot *s)
 	uint64_t lba = j->first_block + s->unit * j->io_blocks;
 	int rc;
 
-	s->start = ticks();
+	s->start = ticks_now();
 	if (s->phase == PH_WRITE)
 		rc = uraid_bdev_write(j->desc, j->ch, s->buf, lba, j->io_blocks, 0, slot_done, s);
 	else
@@ -418,7 +412,7 @@ job_poll(void *arg)
 	struct slot *s;
 	int did = 0;
 
-	if (!j->stopping && ticks() >= j->end_tick)
+	if (!j->stopping && ticks_now() >= j->end_tick)
 		j->stopping = true;
 	while ((s = STAILQ_FIRST(&j->retry)) != NULL) {
 		STAILQ_REMOVE_HEAD(&j->retry, link);
@@ -448,7 +442,7 @@ job_start(void *arg)
 		return;
 	}
 	j->start_ns = mono_ns();
-	j->end_tick = ticks() + (uint64_t)(j->o->seconds * 1e9 / g_ns_per_tick);
+	j->end_tick = ticks_now() + (uint64_t)(j->o->seconds * 1e9 / g_ns_per_tick);
 	j->outstanding = j->queue_depth;
 	for (unsigned i = 0; i < j->queue_depth; i++)
 		slot_start(&j->slots[i]);

@@ -89,12 +89,9 @@ static __thread struct uraid_reactor *t_self;
 uint64_t
 uraid_now_us(void)
 {
-	struct timespec ts;
-
 	if (g_rt != NULL && g_rt->manual)
 		return atomic_load_explicit(&g_rt->manual_clock_us, memory_order_relaxed);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return mono_ns() / 1000u;
 }
 
 void
