@@ -58,15 +58,6 @@ create(const struct rcfg *c, bool sb)
 	return fault_array_create("a", c->level, 0, c->n, c->k, c->m, c->copies, sb);
 }
 
-static struct uraid_array_info
-info_of(struct uraid_bdev *a)
-{
-	struct uraid_array_info info;
-
-	CHECK_EQ(uraid_array_get_info(a, &info), 0);
-	return info;
-}
-
 static struct uraid_array_check_result
 run_check(void)
 {

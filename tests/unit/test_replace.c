@@ -32,15 +32,6 @@ create(const struct rcfg *c, bool sb)
 	return fault_array_create("a", c->level, 0, c->n, c->k, c->m, c->copies, sb);
 }
 
-static struct uraid_array_info
-info_of(struct uraid_bdev *a)
-{
-	struct uraid_array_info info;
-
-	CHECK_EQ(uraid_array_get_info(a, &info), 0);
-	return info;
-}
-
 static void
 inject_failure(const char *name)
 {

@@ -334,6 +334,16 @@ fault_members_delete(unsigned n)
 	}
 }
 
+/* The array's info now (a failed lookup counts as a test failure). */
+static inline struct uraid_array_info
+info_of(struct uraid_bdev *a)
+{
+	struct uraid_array_info info;
+
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	return info;
+}
+
 /* Create array `name` (level as uraid_raid_level_parse takes it) over the fault members
  * [first, first + n) with 4 KiB strips; k/m for ec, copies for raid10, sb for superblocks.
  * NULL (the reason on stderr) if refused. */
