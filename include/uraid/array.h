@@ -36,6 +36,18 @@ enum uraid_raid5_layout {
 	URAID_R5_LEFT_ASYMMETRIC, /* SPDK raid5f: data always fills from member 0 */
 };
 
+/*
+ * What protects the array against a crash in the middle of a stripe update (the write hole);
+ * see DESIGN.md section 5. Stored in the superblock, so it needs one (except none).
+ */
+enum uraid_consistency_policy {
+	URAID_POLICY_DEFAULT, /* bitmap for mirrors, ppl for parity levels, none otherwise */
+	URAID_POLICY_NONE,    /* nothing: after a crash parity may not match the data */
+	URAID_POLICY_BITMAP,  /* write-intent bitmap: only regions written lately are resynced */
+	URAID_POLICY_PPL,     /* partial parity log: logged stripes get their parity rewritten */
+	URAID_POLICY_JOURNAL, /* data and parity logged before they go home */
+};
+
 struct uraid_array_opts {
 	const char *name;
 	enum uraid_raid_level level;
@@ -49,6 +61,8 @@ struct uraid_array_opts {
 	const uint8_t *uuid;	/* NULL: generated */
 	bool superblock;	/* write superblocks; data then starts 1 MiB into each member */
 	bool force;		/* create even over members that carry a uraid superblock */
+	enum uraid_consistency_policy policy;
+	uint32_t bitmap_region_kb; /* bitmap: array data per bit, power of two; 0 = 64 MiB */
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
@@ -75,6 +89,9 @@ void uraid_array_delete(struct uraid_bdev *array, bool clear_superblocks,
 int uraid_raid_level_parse(const char *name, enum uraid_raid_level *level,
 			   enum uraid_raid5_layout *layout);
 const char *uraid_raid_level_name(enum uraid_raid_level level);
+/* none, bitmap, ppl, journal (and default, parsed only). */
+int uraid_policy_parse(const char *name, enum uraid_consistency_policy *policy);
+const char *uraid_policy_name(enum uraid_consistency_policy policy);
 
 /* true if bdev is an array. */
 bool uraid_bdev_is_array(const struct uraid_bdev *bdev);
@@ -94,6 +111,14 @@ struct uraid_array_info {
 	bool online; /* false once more members failed than the level tolerates */
 	bool superblock;
 	uint64_t data_offset_blocks;
+	enum uraid_consistency_policy policy;
+	struct {
+		uint64_t region_kb;    /* array data per bit */
+		uint64_t regions;      /* bits */
+		uint64_t dirty;	       /* regions set on disk now */
+		uint64_t resync_left;  /* regions still to resync after a crash */
+		uint64_t sets, clears; /* bitmap writes that set / cleared bits */
+	} bitmap;
 	unsigned spares;
 	int replacing; /* the slot being replaced (until its old member is released), or -1 */
 	struct {

@@ -21,6 +21,7 @@ struct admin {
 		    */
 	bool force;
 	const char *strip_kb;
+	const char *policy;
 	int argc; /* positional arguments */
 	char **argv;
 };
@@ -110,7 +111,7 @@ static void
 print_array(const struct admin *ad, json_t *arr)
 {
 	const char *name = json_string_value(json_object_get(arr, "name"));
-	json_t *bdevs, *b, *members = json_object_get(arr, "base_bdevs_list"), *m, *proc;
+	json_t *bdevs, *b, *members = json_object_get(arr, "base_bdevs_list"), *m, *proc, *bm;
 	uint64_t size = 0;
 	char sz[32];
 	size_t i;
@@ -129,7 +130,15 @@ print_array(const struct admin *ad, json_t *arr)
 	       json_integer_value(json_object_get(arr, "num_base_bdevs")));
 	if (json_integer_value(json_object_get(arr, "num_spares")) > 0)
 		printf(", %lld spare(s)", json_integer_value(json_object_get(arr, "num_spares")));
+	printf(", consistency %s", json_string_value(json_object_get(arr, "consistency_policy")));
 	putchar('\n');
+	bm = json_object_get(arr, "bitmap");
+	if (bm != NULL)
+		printf("  bitmap: %lld regions of %lld KiB, %lld dirty, %lld to resync\n",
+		       json_integer_value(json_object_get(bm, "regions")),
+		       json_integer_value(json_object_get(bm, "region_kb")),
+		       json_integer_value(json_object_get(bm, "dirty")),
+		       json_integer_value(json_object_get(bm, "resync_left")));
 	printf("  %-4s %-24s %-11s %s\n", "slot", "member", "state", "note");
 	json_array_foreach(members, i, m)
 	{
@@ -187,7 +196,7 @@ cmd_create(const struct admin *ad)
 
 	if (ad->argc < 3)
 		return fail(ad, "usage: uraid create NAME LEVEL MEMBER... [-z STRIP_KB] "
-				"[--superblock] [--force]");
+				"[--superblock] [--policy none|bitmap|ppl|journal] [--force]");
 	members = json_array();
 	for (int i = 2; i < ad->argc; i++)
 		json_array_append_new(members, json_string(ad->argv[i]));
@@ -203,6 +212,8 @@ cmd_create(const struct admin *ad)
 		}
 		json_object_set_new(params, "strip_size_kb", json_integer((json_int_t)kb));
 	}
+	if (ad->policy != NULL)
+		json_object_set_new(params, "consistency_policy", json_string(ad->policy));
 	return print_result(ad, call(ad, "bdev_raid_create", params), "created");
 }
 
@@ -456,6 +467,7 @@ admin_main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
 		{"force", no_argument, NULL, 'f'},
+		{"policy", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"", no_argument, NULL, 'F'}, /* the command's own flag, named below */
 		{NULL, 0, NULL, 0},
@@ -466,7 +478,7 @@ admin_main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(g_cmds); i++) {
 		if (strcmp(g_cmds[i].name, argv[0]) == 0) {
 			fn = g_cmds[i].fn;
-			longopts[4].name = g_cmds[i].flag ? g_cmds[i].flag : "-";
+			longopts[5].name = g_cmds[i].flag ? g_cmds[i].flag : "-";
 		}
 	}
 	optind = 1;
@@ -486,6 +498,9 @@ admin_main(int argc, char **argv)
 			break;
 		case 'F':
 			ad.flag = true;
+			break;
+		case 'P':
+			ad.policy = optarg;
 			break;
 		case 'h':
 			printf("uraid %s: see 'uraid help'; every command takes -s SOCKET and "

@@ -74,6 +74,11 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->num_slots = a->l.n;
 	sb->array_blocks = a->bdev.num_blocks;
 	sb->flags = a->sb_clean ? SB_FLAG_CLEAN : 0;
+	sb->consistency_policy = a->policy;
+	sb->bitmap_offset_blocks = a->bm_offset_blocks;
+	sb->bitmap_blocks = a->bm_blocks;
+	sb->bitmap_region_units = a->bm_region_units;
+	sb->log_epoch = a->log_epoch;
 	for (unsigned i = 0; i < a->l.n; i++) {
 		memcpy(sb->slots[i].uuid, a->slot_uuid[i], 16);
 		sb->slots[i].state = slot_state(a, i);
@@ -513,7 +518,7 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		return rc;
 	}
 	uraid_array_get_info(bdev, &info);
-	if (!(best->flags & SB_FLAG_CLEAN))
+	if (!(best->flags & SB_FLAG_CLEAN) && best->consistency_policy == SB_POLICY_NONE)
 		LOG_WARNING("%s: was not shut down cleanly; run a parity check (scrub) to find "
 			    "stripes a crash left inconsistent",
 			    best->name);

@@ -113,6 +113,14 @@ enum sb_slot_state {
 
 #define SB_FLAG_CLEAN (1u << 0)
 
+/* consistency_policy on disk */
+enum sb_policy { SB_POLICY_NONE, SB_POLICY_BITMAP, SB_POLICY_PPL, SB_POLICY_JOURNAL };
+
+/* Metadata regions between the superblocks and the data (member bytes). */
+#define META_BITMAP_OFFSET (2 * SB_BYTES)
+#define META_BITMAP_END	   (128u << 10)
+#define META_PPL_OFFSET	   META_BITMAP_END
+
 struct sb_slot {
 	uint8_t uuid[16];
 	uint32_t state; /* enum sb_slot_state */
@@ -132,11 +140,23 @@ struct sb {
 	uint32_t k, m, copies;
 	uint32_t num_slots;
 	uint64_t array_blocks;
-	uint32_t consistency_policy;
+	uint32_t consistency_policy; /* enum sb_policy */
 	uint32_t flags;
 	uint32_t this_slot;
+	/* bitmap: a header block then the bits, one per bitmap_region_units units */
+	uint64_t bitmap_offset_blocks;
+	uint32_t bitmap_blocks;
+	uint64_t bitmap_region_units;
+	/* ppl: the log area */
+	uint64_t ppl_offset_blocks;
+	uint32_t ppl_blocks;
+	/* ppl/journal: records of this run carry it; raised at every start */
+	uint64_t log_epoch;
 	struct sb_slot slots[RAID_MAX_MEMBERS];
 };
+
+/* Units (stripes of parity levels, strips of other levels) an array of this shape has. */
+uint64_t sb_units(const struct sb *sb);
 
 /* Encode into exactly SB_BYTES bytes (CRC32C included). */
 void sb_encode(const struct sb *sb, uint8_t *buf);
@@ -231,6 +251,14 @@ struct raid_array {
 	 * while sb_done < sb_need are held until it catches up, so no write that skipped a
 	 * failed member is acknowledged before the superblocks say it failed. */
 	_Atomic uint64_t sb_need, sb_done;
+
+	/* Consistency policy (enum sb_policy) and its metadata areas (member blocks). */
+	uint32_t policy;
+	uint64_t bm_offset_blocks, bm_region_units;
+	uint32_t bm_blocks;
+	uint64_t log_epoch;
+	struct bitmap *bm;
+	bool bm_stopped; /* reactor 0's, at destruct */
 };
 
 struct stripe_head;
@@ -299,6 +327,8 @@ struct raid_channel {
 	struct uraid_poller *poller;
 	/* Write parts done but held for a superblock (see sb_need). */
 	TAILQ_HEAD(, stripe_part) held;
+	/* Operations waiting for their bitmap region to be set on disk. */
+	TAILQ_HEAD(, stripe_op) bm_wait;
 };
 
 /* One member I/O. iov points at iov_inline or a larger allocation. */
@@ -315,6 +345,7 @@ struct member_io {
 	void *ctx;
 	uint64_t tag;  /* caller's: e.g. the array block it maps */
 	bool to_repl;  /* to the member's replacement instead of the member */
+	bool meta;     /* offset_blocks is from the start of the member (metadata areas) */
 	unsigned legs; /* a write also goes to the replacement: completions still due */
 	int status;    /* the member leg's */
 	STAILQ_ENTRY(member_io) link;
@@ -389,6 +420,36 @@ int raid_create_from_sb(const struct uraid_array_opts *o, const struct sb *from,
 int raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, char *err,
 		 size_t err_len);
 
+/* --- bitmap.c: the write-intent bitmap --- */
+
+extern uint64_t g_bitmap_sweep_us; /* quiet regions are cleared this often */
+
+/* Choose region size and area for a new array (sets a->bm_*). */
+int bitmap_geometry(struct raid_array *a, uint32_t region_kb, uint64_t data_offset_blocks,
+		    char *err, size_t err_len);
+uint64_t bitmap_units(const struct raid_array *a);
+/* Control thread, before the array is registered: set up the in-memory bitmap and write the
+ * header and bits to every member. After an unclean shutdown (!fresh && !clean) the members'
+ * bits are read first and their regions marked for resync. */
+int bitmap_create(struct raid_array *a, bool fresh, bool clean);
+void bitmap_free(struct raid_array *a);
+/* After registration: the sweeper and any resync start on reactor 0. */
+void bitmap_start(struct raid_array *a);
+/* Reactor 0: stop sweeping and resyncing; then() once nothing is in flight. */
+void bitmap_stop(struct raid_array *a, void (*then)(struct raid_array *a));
+/* Owner reactor, before a write into unit: true to go on (then bitmap_exit when done);
+ * false: the operation waits for stripe_bitmap_ready. */
+bool bitmap_enter(struct raid_array *a, uint64_t unit);
+void bitmap_exit(struct raid_array *a, uint64_t unit);
+/* The unit's region still waits for its resync (mirror reads then use the first copy). */
+bool bitmap_in_resync(struct raid_array *a, uint64_t unit);
+void bitmap_resync_start(struct raid_array *a);
+void bitmap_get_info(struct raid_array *a, struct uraid_array_info *info);
+void bitmap_header_encode(uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t region_units,
+			  uint64_t nbits);
+int bitmap_header_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t region_units,
+			 uint64_t nbits, char *err, size_t err_len);
+
 /* --- rebuild.c: spares, member swaps, rebuild --- */
 
 struct rebuild_opts {
@@ -439,6 +500,8 @@ struct stripe_part {
 	int status;
 	/* PART_CHECK: repair what is found (else only report) */
 	bool repair;
+	/* PART_CHECK after a crash: data is right, parity (or the other copies) follows it */
+	bool resync;
 	/* PART_READ after a read error: this member (index + 1; 0 none) is not read, and gets
 	 * the reconstructed data written back */
 	unsigned exclude;
@@ -455,6 +518,9 @@ struct stripe_part {
 
 /* Complete a held part (owner reactor). */
 void stripe_part_release(struct stripe_part *part);
+
+/* Reactor r: the bitmap regions some parked operations wait for may be set now. */
+void stripe_bitmap_ready(struct raid_array *a);
 
 /* Send part to its stripe's owner (any reactor). */
 void stripe_submit(struct stripe_part *part);

@@ -65,6 +65,26 @@ uraid_raid_level_name(enum uraid_raid_level level)
 	return (unsigned)level < ARRAY_SIZE(names) ? names[level] : "?";
 }
 
+static const char *const g_policy_names[] = {"default", "none", "bitmap", "ppl", "journal"};
+
+int
+uraid_policy_parse(const char *name, enum uraid_consistency_policy *policy)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(g_policy_names); i++) {
+		if (strcmp(name, g_policy_names[i]) == 0) {
+			*policy = (enum uraid_consistency_policy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *
+uraid_policy_name(enum uraid_consistency_policy policy)
+{
+	return (unsigned)policy < ARRAY_SIZE(g_policy_names) ? g_policy_names[policy] : "?";
+}
+
 /* --- member I/O --- */
 
 struct member_io *
@@ -161,8 +181,9 @@ mio_issue(struct member_io *mio)
 		mio->to_repl ? rch->rdesc[mio->member] : rch->mdesc[mio->member];
 	struct uraid_io_channel *ch =
 		mio->to_repl ? rch->repl_ch[mio->member] : rch->mch[mio->member];
-	/* Member block numbers are relative to the data area, after the superblocks. */
-	uint64_t offset = mio->offset_blocks + rch->a->data_offset_blocks;
+	/* Member block numbers are relative to the data area, after the superblocks, except
+	 * for the metadata areas'. */
+	uint64_t offset = mio->offset_blocks + (mio->meta ? 0 : rch->a->data_offset_blocks);
 
 	switch (mio->type) {
 	case URAID_IO_READ:
@@ -263,6 +284,7 @@ mio_submit_leg(struct member_io *mio)
 	leg->flags = mio->flags;
 	leg->offset_blocks = mio->offset_blocks;
 	leg->num_blocks = mio->num_blocks;
+	leg->meta = mio->meta;
 	memcpy(leg->iov, mio->iov, (size_t)mio->iovcnt * sizeof(*mio->iov));
 	leg->iovcnt = mio->iovcnt;
 	leg->to_repl = true;
@@ -548,6 +570,9 @@ pick_copy(struct raid_channel *rch, uint64_t lba, uint64_t num, struct layout_ch
 	struct raid_array *a = rch->a;
 	uint32_t best = UINT32_MAX;
 	int found = -1;
+	/* Copies may differ where a crash left a write half done: until the resync makes them
+	 * agree, read the copy the resync will keep (the first readable one). */
+	bool first = bitmap_in_resync(a, lba / a->l.strip_blocks);
 
 	for (unsigned c = 0; c < a->l.copies; c++) {
 		struct layout_chunk ch;
@@ -559,6 +584,8 @@ pick_copy(struct raid_channel *rch, uint64_t lba, uint64_t num, struct layout_ch
 			best = rch->outstanding[ch.member];
 			*out = ch;
 			found = 0;
+			if (first)
+				break;
 		}
 	}
 	return found;
@@ -858,6 +885,7 @@ raid_channel_create(void *io_device, void *ctx)
 	rch->mios = (struct obj_pool){NULL, sizeof(struct member_io), 0};
 	rch->parts = (struct obj_pool){NULL, sizeof(struct stripe_part), 0};
 	TAILQ_INIT(&rch->held);
+	TAILQ_INIT(&rch->bm_wait);
 	stripe_pool_init(rch);
 	STAILQ_INIT(&rch->retry);
 	for (unsigned i = 0; i < a->l.n; i++) {
@@ -941,6 +969,7 @@ raid_free(void *io_device)
 			uraid_bdev_close(a->members[i].repl_desc);
 	}
 	raid_sb_writer_free(a);
+	bitmap_free(a);
 	uraid_bdev_destruct_done(&a->bdev);
 	free(a);
 }
@@ -980,6 +1009,11 @@ clean_sb_written(struct raid_array *a, int status)
 static void
 destruct_continue(struct raid_array *a)
 {
+	if (a->bm != NULL && !a->bm_stopped) {
+		a->bm_stopped = true;
+		bitmap_stop(a, destruct_continue);
+		return;
+	}
 	raid_rebuild_free(a);
 	if (a->has_sb) {
 		/* A clean shutdown: say so on the members before letting them go. */
@@ -1127,6 +1161,60 @@ member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_
 		return 0;
 	}
 	*data_offset = o->superblock ? SB_DATA_OFFSET_BYTES / bs : 0;
+	return 0;
+}
+
+/* The consistency policy and its metadata areas: from the superblock, or chosen (and checked)
+ * for a new array. */
+static int
+choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from,
+	      char *err, size_t err_len)
+{
+	enum uraid_consistency_policy p = o->policy;
+
+	if (from != NULL) {
+		a->policy = from->consistency_policy;
+		a->bm_offset_blocks = from->bitmap_offset_blocks;
+		a->bm_blocks = from->bitmap_blocks;
+		a->bm_region_units = from->bitmap_region_units;
+		a->log_epoch = from->log_epoch + 1;
+		return 0;
+	}
+	a->log_epoch = 1;
+	if (p == URAID_POLICY_DEFAULT)
+		p = !a->has_sb		       ? URAID_POLICY_NONE
+		    : a->mirrored || a->parity ? URAID_POLICY_BITMAP
+					       : URAID_POLICY_NONE;
+	if ((unsigned)p > URAID_POLICY_JOURNAL) {
+		err_set(err, err_len, "unknown consistency policy %d", (int)p);
+		return -EINVAL;
+	}
+	if (p != URAID_POLICY_NONE && !a->has_sb) {
+		err_set(err, err_len,
+			"consistency policy %s keeps its state on the members: it needs "
+			"superblocks",
+			uraid_policy_name(p));
+		return -EINVAL;
+	}
+	if (p == URAID_POLICY_BITMAP && !a->parity && !a->mirrored) {
+		err_set(err, err_len, "%s has no redundancy to resync: use consistency policy none",
+			uraid_raid_level_name(a->l.level));
+		return -EINVAL;
+	}
+	if ((p == URAID_POLICY_PPL || p == URAID_POLICY_JOURNAL) && !a->parity) {
+		err_set(err, err_len,
+			"consistency policy %s is for parity levels (raid5, raid6, ec)",
+			uraid_policy_name(p));
+		return -EINVAL;
+	}
+	if (p == URAID_POLICY_PPL || p == URAID_POLICY_JOURNAL) {
+		err_set(err, err_len, "consistency policy %s is not available yet",
+			uraid_policy_name(p));
+		return -ENOTSUP;
+	}
+	a->policy = (uint32_t)p - 1;
+	if (p == URAID_POLICY_BITMAP)
+		return bitmap_geometry(a, o->bitmap_region_kb, a->data_offset_blocks, err, err_len);
 	return 0;
 }
 
@@ -1327,6 +1415,16 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		uraid_uuid_generate(a->bdev.uuid);
 	if (from != NULL)
 		a->sb = *from;
+	rc = choose_policy(a, o, from, err, err_len);
+	if (rc != 0)
+		goto err_members;
+	if (a->policy == SB_POLICY_BITMAP) {
+		rc = bitmap_create(a, from == NULL, from == NULL || (from->flags & SB_FLAG_CLEAN));
+		if (rc != 0) {
+			err_set(err, err_len, "cannot set up the bitmap: %s", strerror(-rc));
+			goto err_members;
+		}
+	}
 	uraid_io_device_register(&a->ch_dev, raid_channel_create, raid_channel_destroy,
 				 sizeof(struct raid_channel), o->name);
 	if (a->has_sb) {
@@ -1343,6 +1441,8 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		err_set(err, err_len, "cannot register '%s'", o->name);
 		goto err_device;
 	}
+	if (a->bm != NULL)
+		bitmap_start(a);
 	if (a->failed > 0 && (a->parity || a->mirrored))
 		raid_rebuild_notify(a); /* resume a rebuild found in the superblock */
 	*out = &a->bdev;
@@ -1352,6 +1452,7 @@ err_device:
 	raid_release_owner_channels_sync(a);
 	uraid_io_device_unregister(&a->ch_dev, NULL);
 err_members:
+	bitmap_free(a);
 	for (unsigned i = 0; i < o->num_members; i++) {
 		if (a->members[i].desc)
 			uraid_bdev_close(a->members[i].desc);
@@ -1398,6 +1499,8 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->num_members = a->l.n;
 	info->data_chunks = a->l.k;
 	info->parity_chunks = a->l.m;
+	info->policy = (enum uraid_consistency_policy)(a->policy + 1);
+	bitmap_get_info(a, info);
 	info->copies = a->l.copies;
 	info->failed_members = atomic_load(&a->failed);
 	info->online = atomic_load(&a->online);

@@ -37,6 +37,16 @@ enum {
 	OFF_POLICY = 144,
 	OFF_FLAGS = 148,
 	OFF_THIS_SLOT = 152,
+	OFF_RESERVED1 = 156,
+	OFF_BITMAP_OFFSET = 160,
+	OFF_BITMAP_BLOCKS = 168,
+	OFF_RESERVED2 = 172,
+	OFF_BITMAP_REGION = 176,
+	OFF_PPL_OFFSET = 184,
+	OFF_PPL_BLOCKS = 192,
+	OFF_RESERVED3 = 196,
+	OFF_LOG_EPOCH = 200,
+	OFF_RESERVED4 = 208,
 	OFF_SLOTS = 256,
 	SLOT_BYTES = 48,
 	SLOT_UUID = 0,
@@ -111,6 +121,12 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 	put32(buf + OFF_POLICY, sb->consistency_policy);
 	put32(buf + OFF_FLAGS, sb->flags);
 	put32(buf + OFF_THIS_SLOT, sb->this_slot);
+	put64(buf + OFF_BITMAP_OFFSET, sb->bitmap_offset_blocks);
+	put32(buf + OFF_BITMAP_BLOCKS, sb->bitmap_blocks);
+	put64(buf + OFF_BITMAP_REGION, sb->bitmap_region_units);
+	put64(buf + OFF_PPL_OFFSET, sb->ppl_offset_blocks);
+	put32(buf + OFF_PPL_BLOCKS, sb->ppl_blocks);
+	put64(buf + OFF_LOG_EPOCH, sb->log_epoch);
 	for (uint32_t i = 0; i < sb->num_slots && i < RAID_MAX_MEMBERS; i++) {
 		uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
 
@@ -122,6 +138,8 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 	}
 	put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
 }
+
+static int check_meta(const struct sb *sb, char *err, size_t err_len);
 
 static int
 bad(char *err, size_t len, const char *what)
@@ -170,6 +188,12 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	sb->consistency_policy = get32(buf + OFF_POLICY);
 	sb->flags = get32(buf + OFF_FLAGS);
 	sb->this_slot = get32(buf + OFF_THIS_SLOT);
+	sb->bitmap_offset_blocks = get64(buf + OFF_BITMAP_OFFSET);
+	sb->bitmap_blocks = get32(buf + OFF_BITMAP_BLOCKS);
+	sb->bitmap_region_units = get64(buf + OFF_BITMAP_REGION);
+	sb->ppl_offset_blocks = get64(buf + OFF_PPL_OFFSET);
+	sb->ppl_blocks = get32(buf + OFF_PPL_BLOCKS);
+	sb->log_epoch = get64(buf + OFF_LOG_EPOCH);
 
 	if (sb->generation == 0)
 		return bad(err, err_len, "generation 0");
@@ -187,8 +211,14 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		return bad(err, err_len, "strip size out of range");
 	if (n < 1 || n > RAID_MAX_MEMBERS || sb->this_slot >= n)
 		return bad(err, err_len, "member count or slot out of range");
-	if (sb->consistency_policy != 0)
+	if (sb->consistency_policy > SB_POLICY_JOURNAL)
 		return bad(err, err_len, "unknown consistency policy");
+	if (get32(buf + OFF_RESERVED1) || get32(buf + OFF_RESERVED2) || get32(buf + OFF_RESERVED3))
+		return bad(err, err_len, "reserved fields are not zero");
+	for (size_t i = OFF_RESERVED4; i < OFF_SLOTS; i++) {
+		if (buf[i] != 0)
+			return bad(err, err_len, "reserved fields are not zero");
+	}
 	if (sb->flags & ~SB_FLAG_CLEAN)
 		return bad(err, err_len, "unknown flags");
 	switch (sb->level) {
@@ -252,10 +282,68 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if (sb->array_blocks > cap)
 			return bad(err, err_len, "array larger than its members");
 	}
+	if (check_meta(sb, err, err_len) != 0)
+		return -EBADMSG;
 	for (size_t i = OFF_SLOTS + n * SLOT_BYTES; i < OFF_CRC; i++) {
 		if (buf[i] != 0)
 			return bad(err, err_len, "bytes after the slot table are not zero");
 	}
+	return 0;
+}
+
+uint64_t
+sb_units(const struct sb *sb)
+{
+	uint64_t strip = (uint64_t)sb->strip_size_kb * 1024 / sb->block_size;
+	uint64_t unit = strip * (sb->level >= URAID_RAID5 ? sb->k : 1);
+
+	return (sb->array_blocks + unit - 1) / unit;
+}
+
+/* The metadata areas: present exactly when the policy needs them, between the superblocks and
+ * every slot's data, not overlapping, and the bitmap large enough for its bits. */
+static int
+check_meta(const struct sb *sb, char *err, size_t err_len)
+{
+	uint64_t lo = 2 * SB_BYTES / sb->block_size, hi = UINT64_MAX;
+	bool redundant = sb->level != URAID_RAID0 && sb->level != URAID_CONCAT;
+	bool parity = sb->level >= URAID_RAID5;
+
+	for (uint32_t i = 0; i < sb->num_slots; i++) {
+		if (sb->slots[i].data_offset_blocks < hi)
+			hi = sb->slots[i].data_offset_blocks;
+	}
+	if ((sb->consistency_policy == SB_POLICY_BITMAP && !redundant) ||
+	    ((sb->consistency_policy == SB_POLICY_PPL ||
+	      sb->consistency_policy == SB_POLICY_JOURNAL) &&
+	     !parity))
+		return bad(err, err_len, "consistency policy does not suit the level");
+	if ((sb->consistency_policy == SB_POLICY_BITMAP) != (sb->bitmap_blocks != 0))
+		return bad(err, err_len, "bitmap area does not match the policy");
+	if ((sb->consistency_policy == SB_POLICY_PPL) != (sb->ppl_blocks != 0))
+		return bad(err, err_len, "ppl area does not match the policy");
+	if (sb->bitmap_blocks == 0 &&
+	    (sb->bitmap_offset_blocks != 0 || sb->bitmap_region_units != 0))
+		return bad(err, err_len, "bitmap fields without a bitmap");
+	if (sb->ppl_blocks == 0 && sb->ppl_offset_blocks != 0)
+		return bad(err, err_len, "ppl fields without a ppl area");
+	if (sb->bitmap_blocks != 0) {
+		uint64_t bits;
+
+		if (sb->bitmap_offset_blocks < lo || sb->bitmap_blocks < 2 ||
+		    sb->bitmap_offset_blocks > hi ||
+		    hi - sb->bitmap_offset_blocks < sb->bitmap_blocks)
+			return bad(err, err_len, "bitmap area out of range");
+		if (sb->bitmap_region_units == 0)
+			return bad(err, err_len, "bitmap region size is zero");
+		bits = (sb_units(sb) + sb->bitmap_region_units - 1) / sb->bitmap_region_units;
+		if (bits > (uint64_t)(sb->bitmap_blocks - 1) * sb->block_size * 8)
+			return bad(err, err_len, "bitmap area too small for its regions");
+	}
+	if (sb->ppl_blocks != 0 &&
+	    (sb->ppl_offset_blocks < lo || sb->ppl_blocks < 16 || sb->ppl_offset_blocks > hi ||
+	     hi - sb->ppl_offset_blocks < sb->ppl_blocks))
+		return bad(err, err_len, "ppl area out of range");
 	return 0;
 }
 
@@ -290,6 +378,14 @@ sb_print(const struct sb *sb, FILE *out)
 		(double)sb->array_blocks * sb->block_size / 1048576.0);
 	fprintf(out, "generation     %lu\n", (unsigned long)sb->generation);
 	fprintf(out, "state          %s\n", sb->flags & SB_FLAG_CLEAN ? "clean" : "dirty");
+	fprintf(out, "consistency    %s\n", uraid_policy_name(sb->consistency_policy + 1));
+	if (sb->bitmap_blocks)
+		fprintf(out, "bitmap         %u blocks at %lu, %lu units per bit\n",
+			sb->bitmap_blocks, (unsigned long)sb->bitmap_offset_blocks,
+			(unsigned long)sb->bitmap_region_units);
+	if (sb->ppl_blocks)
+		fprintf(out, "ppl            %u blocks at %lu, epoch %lu\n", sb->ppl_blocks,
+			(unsigned long)sb->ppl_offset_blocks, (unsigned long)sb->log_epoch);
 	fprintf(out, "this member    slot %u\n", sb->this_slot);
 	fprintf(out, "slots:\n");
 	for (uint32_t i = 0; i < sb->num_slots; i++) {

@@ -72,6 +72,8 @@ struct stripe_op {
 	bool restart;
 	bool to_repl; /* member I/Os go to the member's replacement */
 	uint32_t flags;
+	bool bm_held; /* counted into its bitmap region's writes */
+	TAILQ_ENTRY(stripe_op) wait_link;
 	uint64_t r0, r1;
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
 	uint64_t lost;					     /* columns that cannot be read here */
@@ -626,7 +628,7 @@ op_plan_repair(struct stripe_op *op, uint8_t **fresh, size_t len)
 	uint8_t *cand = NULL, *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY], *tmp[RAID_MAX_PARITY];
 
 	part->bad_column = -1;
-	if (l->m >= 2) {
+	if (l->m >= 2 && !part->resync) {
 		cand = raid_buf_get(op->rch);
 		for (unsigned j = 0; j < l->m; j++)
 			tmp[j] = raid_buf_get(op->rch);
@@ -932,6 +934,8 @@ op_finish(struct stripe_op *op)
 	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
 	op_release_buffers(op);
+	if (op->bm_held)
+		bitmap_exit(a, sh->stripe);
 	for (unsigned p = 0; p < op->nparts; p++) {
 		if (hold && status == 0) {
 			/* A member failure is not in the superblocks yet: acknowledge the write
@@ -1173,7 +1177,33 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	}
 	sh->active = op;
 	op->state = OP_PLAN;
+	if (a->bm != NULL &&
+	    (op->kind == PART_WRITE || op->kind == PART_ZEROES || op->kind == PART_MIRROR)) {
+		/* The region's bit goes to disk before anything is written in it. */
+		if (!bitmap_enter(a, sh->stripe)) {
+			TAILQ_INSERT_TAIL(&rch->bm_wait, op, wait_link);
+			return;
+		}
+		op->bm_held = true;
+	}
 	op_advance(op);
+}
+
+void
+stripe_bitmap_ready(struct raid_array *a)
+{
+	struct raid_channel *rch = raid_owner_channel(a);
+	struct stripe_op *op, *tmp;
+
+	if (rch == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(op, &rch->bm_wait, wait_link, tmp) {
+		if (!bitmap_enter(a, op->sh->stripe))
+			continue;
+		TAILQ_REMOVE(&rch->bm_wait, op, wait_link);
+		op->bm_held = true;
+		op_advance(op);
+	}
 }
 
 static void

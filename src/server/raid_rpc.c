@@ -22,6 +22,8 @@ struct raid_create_params {
 	uint32_t parity_chunks;
 	uint32_t copies;
 	bool force;
+	const char *consistency_policy;
+	uint32_t bitmap_region_kb;
 };
 
 static const struct param_spec raid_create_spec[] = {
@@ -35,6 +37,8 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, parity_chunks, PT_U32, false),
 	PARAM(struct raid_create_params, copies, PT_U32, false),
 	PARAM(struct raid_create_params, force, PT_BOOL, false),
+	PARAM(struct raid_create_params, consistency_policy, PT_STRING, false),
+	PARAM(struct raid_create_params, bitmap_region_kb, PT_U32, false),
 };
 
 static void
@@ -59,6 +63,14 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 			  req->method, p.raid_level);
 		return;
 	}
+	if (p.consistency_policy != NULL &&
+	    uraid_policy_parse(p.consistency_policy, &o.policy) != 0) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'consistency_policy' is '%s'; use none, bitmap, ppl or "
+			  "journal",
+			  req->method, p.consistency_policy);
+		return;
+	}
 	if (json_array_size(p.base_bdevs) > ARRAY_SIZE(members)) {
 		rpc_error(req, RPC_INVALID_PARAMS, "%s: too many base_bdevs", req->method);
 		return;
@@ -74,6 +86,7 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.uuid = memcmp(p.uuid, zero, 16) ? p.uuid : NULL;
 	o.superblock = p.superblock;
 	o.force = p.force;
+	o.bitmap_region_kb = p.bitmap_region_kb;
 	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
 			  "%s: data_chunks and parity_chunks are for raid_level ec only",
@@ -247,6 +260,20 @@ raid_to_json(struct uraid_bdev *bdev)
 				    ? "raid5f"
 				    : uraid_raid_level_name(info.level)));
 	json_object_set_new(o, "superblock", json_boolean(info.superblock));
+	json_object_set_new(o, "consistency_policy", json_string(uraid_policy_name(info.policy)));
+	if (info.policy == URAID_POLICY_BITMAP) {
+		json_t *bm = json_object();
+
+		json_object_set_new(bm, "region_kb",
+				    json_integer((json_int_t)info.bitmap.region_kb));
+		json_object_set_new(bm, "regions", json_integer((json_int_t)info.bitmap.regions));
+		json_object_set_new(bm, "dirty", json_integer((json_int_t)info.bitmap.dirty));
+		json_object_set_new(bm, "resync_left",
+				    json_integer((json_int_t)info.bitmap.resync_left));
+		json_object_set_new(bm, "sets", json_integer((json_int_t)info.bitmap.sets));
+		json_object_set_new(bm, "clears", json_integer((json_int_t)info.bitmap.clears));
+		json_object_set_new(o, "bitmap", bm);
+	}
 	json_object_set_new(o, "num_base_bdevs", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_discovered", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_operational", json_integer(ok));

@@ -182,4 +182,96 @@ test_rejects_damage(void)
 	}
 }
 
-TEST_MAIN(TEST(test_round_trip), TEST(test_format_positions), TEST(test_rejects_damage))
+/* Consistency policy fields: positions, round trip, and what the decoder refuses. */
+static void
+test_policy_fields(void)
+{
+	static const struct damage d[] = {
+		{"bitmap policy without its area", 168, 0, "bitmap area"},
+		{"bitmap over the data", 160, 255, "bitmap area out of range"},
+		{"bitmap over the superblocks", 160, 1, "bitmap area out of range"},
+		{"bitmap region zero", 176, 0, "region size"},
+		{"ppl fields under bitmap", 192, 16, "ppl area"},
+		{"policy beyond journal", 144, 4, "policy"},
+		{"ppl policy with a bitmap", 144, SB_POLICY_PPL, "does not match"},
+		{"reserved 156", 156, 1, "reserved"},
+		{"reserved 172", 172, 1, "reserved"},
+		{"reserved 196", 196, 1, "reserved"},
+		{"reserved 208", 208, 1, "reserved"},
+	};
+	struct sb sb = sample(URAID_RAID6, 6, 4, 2), out;
+	uint8_t good[SB_BYTES], buf[SB_BYTES];
+	char err[128];
+
+	sb.consistency_policy = SB_POLICY_BITMAP;
+	sb.bitmap_offset_blocks = 2;
+	sb.bitmap_blocks = 2;
+	sb.bitmap_region_units = 1;
+	sb.log_epoch = 0x1234;
+	CHECK_EQ(sb_units(&sb), (4000 + 63) / 64); /* 16-block strips, 4 data strips */
+	sb_encode(&sb, good);
+	CHECK_EQ(sb_decode(good, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK_EQ(out.consistency_policy, SB_POLICY_BITMAP);
+	CHECK_EQ(out.bitmap_offset_blocks, 2);
+	CHECK_EQ(out.bitmap_blocks, 2);
+	CHECK_EQ(out.bitmap_region_units, 1);
+	CHECK_EQ(out.log_epoch, 0x1234);
+	CHECK_EQ(good[144], SB_POLICY_BITMAP);
+	CHECK_EQ(good[160], 2);
+	CHECK_EQ(good[168], 2);
+	CHECK_EQ(good[176], 1);
+	CHECK_EQ(good[200] | good[201] << 8, 0x1234);
+	for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
+		if (d[i].reason == NULL)
+			continue;
+		memcpy(buf, good, SB_BYTES);
+		put32le(buf + d[i].off, d[i].value);
+		put32le(buf + 4092, crc32c(buf, 4092));
+		err[0] = '\0';
+		if (sb_decode(buf, SB_BYTES, &out, err, sizeof(err)) != -EBADMSG ||
+		    strstr(err, d[i].reason) == NULL) {
+			fprintf(stderr, "damage '%s' gave '%s'\n", d[i].what, err);
+			CHECK(!"damage not rejected with the right reason");
+		}
+	}
+	/* A bitmap on a level without redundancy, and ppl on a mirror. */
+	sb = sample(URAID_RAID0, 3, 3, 0);
+	sb.consistency_policy = SB_POLICY_BITMAP;
+	sb.bitmap_offset_blocks = 2;
+	sb.bitmap_blocks = 2;
+	sb.bitmap_region_units = 1;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "does not suit") != NULL);
+	sb = sample(URAID_RAID1, 2, 1, 0);
+	sb.consistency_policy = SB_POLICY_PPL;
+	sb.ppl_offset_blocks = 32;
+	sb.ppl_blocks = 200;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "does not suit") != NULL);
+	/* Too many regions for the area: 1-block strips of 512-byte blocks. */
+	sb = sample(URAID_RAID1, 2, 1, 0);
+	sb.block_size = 512;
+	sb.strip_size_kb = 1;
+	sb.array_blocks = 1000;
+	for (int i = 0; i < 2; i++) {
+		sb.slots[i].data_offset_blocks = 2048;
+		sb.slots[i].data_blocks = 1000;
+	}
+	sb.consistency_policy = SB_POLICY_BITMAP;
+	sb.bitmap_offset_blocks = 16;
+	sb.bitmap_blocks = 2; /* 4096 bits: enough for 500 */
+	sb.bitmap_region_units = 1;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	sb.array_blocks = 10000;
+	for (int i = 0; i < 2; i++)
+		sb.slots[i].data_blocks = 10000; /* 5000 regions of one strip */
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "too small") != NULL);
+}
+
+TEST_MAIN(TEST(test_round_trip), TEST(test_format_positions), TEST(test_rejects_damage),
+	  TEST(test_policy_fields))
