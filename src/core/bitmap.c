@@ -64,6 +64,7 @@ struct bitmap {
 	uint64_t *round;  /* regions of the round in flight */
 	uint64_t nround;
 	bool busy, clearing;
+	bool flush_failed; /* a member failed the clear round's flush */
 	unsigned inflight;
 	uint64_t blk_hi; /* bit blocks [0, blk_hi) hold the round's changes */
 	struct uraid_poller *sweeper;
@@ -398,17 +399,41 @@ bm_io_done(struct member_io *mio, int status)
 
 static void bm_write_image(struct bitmap *bm);
 
+/* The clear round's flush is done. If a member failed it, what it holds in these regions is
+ * not known to be durable, and a crash before its failure is recorded would bring it back:
+ * the bits stay. */
+static void
+bm_clear_flushed(struct bitmap *bm)
+{
+	if (!bm->flush_failed) {
+		bm_write_image(bm);
+		return;
+	}
+	for (uint64_t i = 0; i < bm->nround; i++) {
+		uint64_t r = bm->round[i];
+
+		bm->image[r / 8] |= (uint8_t)(1u << (r % 8));
+		atomic_store(&bm->state[r], BM_DIRTY);
+	}
+	bm->nround = 0;
+	bm->busy = false;
+	bm->clearing = false;
+	bm_kick(bm);
+}
+
 static void
 bm_flush_done(struct member_io *mio, int status)
 {
 	struct raid_array *a = mio->rch->a;
 	struct bitmap *bm = a->bm;
 
-	if (status != 0)
+	if (status != 0) {
 		raid_member_failed(a, mio->member, status);
+		bm->flush_failed = true;
+	}
 	mio_free(mio);
 	if (--bm->inflight == 0)
-		bm_write_image(bm);
+		bm_clear_flushed(bm);
 }
 
 /* One I/O to every usable member; done(mio, status) for each. */
@@ -607,10 +632,11 @@ bm_sweep(void *arg)
 		return URAID_POLLER_IDLE;
 	bm->busy = true;
 	bm->clearing = true;
+	bm->flush_failed = false;
 	/* What was written in these regions must be durable before their bits go. */
 	bm_to_members(bm, URAID_IO_FLUSH, bm_flush_done);
 	if (--bm->inflight == 0)
-		bm_write_image(bm);
+		bm_clear_flushed(bm);
 	return URAID_POLLER_BUSY;
 }
 

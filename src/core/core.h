@@ -325,7 +325,8 @@ struct raid_channel {
 	struct code_decoder dec;
 	STAILQ_HEAD(, member_io) retry;
 	struct uraid_poller *poller;
-	/* Write parts done but held for a superblock (see sb_need). */
+	/* Write parts (and flushes a member failed) done but held for a superblock (see
+	 * sb_need). */
 	TAILQ_HEAD(, stripe_part) held;
 	/* Operations waiting for their bitmap region to be set on disk. */
 	TAILQ_HEAD(, stripe_op) bm_wait;
@@ -516,7 +517,8 @@ struct stripe_part {
 	TAILQ_ENTRY(stripe_part) link;
 };
 
-/* Complete a held part (owner reactor). */
+/* Complete a held part (owner reactor): with its status, or -EIO if the array went offline
+ * meanwhile. */
 void stripe_part_release(struct stripe_part *part);
 
 /* Reactor r: the bitmap regions some parked operations wait for may be set now. */

@@ -752,17 +752,45 @@ plain_range(struct raid_io *rio)
 	}
 }
 
-/* A member that fails a flush is failed; the flush is good while the array is online. */
+static void
+held_flush_done(struct stripe_part *held, int status)
+{
+	struct raid_io *rio = held->ctx;
+
+	free(held);
+	raid_io_part_done(rio, status);
+}
+
+/* A member that fails a flush is failed; the flush is good while the array is online and
+ * the failure is recorded. */
 static void
 flush_chunk_done(struct member_io *mio, int status)
 {
 	struct raid_io *rio = mio->ctx;
 	struct raid_array *a = mio->rch->a;
 
-	if (status != 0)
-		raid_member_failed(a, mio->member, status);
+	struct raid_channel *rch = mio->rch;
+	struct stripe_part *held;
+
 	mio_free(mio);
-	raid_io_part_done(rio, atomic_load(&a->online) ? 0 : -EIO);
+	if (status == 0) {
+		raid_io_part_done(rio, atomic_load(&a->online) ? 0 : -EIO);
+		return;
+	}
+	raid_member_failed(a, mio->member, status);
+	/* The data that member did not make durable is only safe once the superblocks say it
+	 * failed (else it comes back after a crash as if current): answer then. */
+	held = a->has_sb ? calloc(1, sizeof(*held)) : NULL;
+	if (held == NULL) {
+		raid_io_part_done(rio, a->has_sb || !atomic_load(&a->online) ? -EIO : 0);
+		return;
+	}
+	held->a = a;
+	held->origin = uraid_reactor_self();
+	held->done = held_flush_done;
+	held->ctx = rio;
+	held->held_until = atomic_load_explicit(&a->sb_need, memory_order_acquire);
+	TAILQ_INSERT_TAIL(&rch->held, held, link);
 }
 
 static void

@@ -434,8 +434,10 @@ op_plan(struct stripe_op *op)
 		}
 	}
 	if ((unsigned)__builtin_popcountll(op->lost) > l->m || !atomic_load(&a->online)) {
+		/* Too many members gone: fail it (and let the queue behind it move). */
 		op->status = -EIO;
 		op->state = OP_DONE;
+		op_advance(op);
 		return;
 	}
 	for (unsigned i = 0; i < l->k; i++) {
@@ -916,7 +918,9 @@ static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
 void
 stripe_part_release(struct stripe_part *part)
 {
-	part_finish(part, part->status);
+	/* If the superblocks could not record the failure anywhere, the array is offline and
+	 * the write is not safe: it fails. */
+	part_finish(part, atomic_load(&part->a->online) ? part->status : -EIO);
 }
 
 static void
