@@ -51,5 +51,10 @@ for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t" .sh)" 300 bash "$t"
 done
+echo "crash tests:"
+for t in tests/crash/test_*.sh; do
+	[ -f "$t" ] || continue
+	run_one "crash_$(basename "$t" .sh)" 600 bash "$t"
+done
 echo "$P passed, $F failed, $S skipped"
 [ "$F" -eq 0 ]

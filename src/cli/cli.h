@@ -38,6 +38,9 @@ int cli_rpc_call(const char *socket_path, const char *method, json_t *params, js
 bool admin_is_command(const char *name);
 int admin_main(int argc, char **argv); /* argv[0]: create, status, add-spare, fail, ... */
 
+/* --- torture.c --- */
+int torture_main(int argc, char **argv);
+
 /* --- examine.c --- */
 int examine_main(int argc, char **argv);
 

@@ -30,6 +30,7 @@ usage(FILE *out)
 		     "  bench     run a workload on bdevs from a JSON config (bdevperf flags)\n"
 		     "  bench-rebuild  time a rebuild onto a spare (and a scrub)\n"
 		     "  examine   print the superblock of a member file or device\n"
+		     "  torture   cut power under load again and again; check what survives\n"
 		     "  version   print the version\n"
 		     "  help      this text\n"
 		     "\n"
@@ -53,6 +54,8 @@ main(int argc, char **argv)
 		return bench_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench-rebuild") == 0)
 		return rebuild_bench_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "torture") == 0)
+		return torture_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "examine") == 0)
 		return examine_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -176,7 +176,7 @@ test_set_before_write_and_lazy_clear(void)
 	a = create_ok("raid5", 3, URAID_POLICY_BITMAP);
 	REQUIRE(a != NULL);
 	info = info_of(a);
-	CHECK_EQ(info.bitmap.region_kb, REGION_KB); /* 8 stripes of 8 KiB of data */
+	CHECK_EQ(info.bitmap.region_kb, REGION_KB);		 /* 8 stripes of 8 KiB of data */
 	CHECK_EQ(info.bitmap.regions, 2 * 3 * 1024 / REGION_KB); /* 6 MiB of data */
 	CHECK_EQ(info.bitmap.dirty, 0);
 	region_blocks = REGION_KB * 1024 / BS;
@@ -318,8 +318,8 @@ crash_case(const char *level, unsigned n)
 		uint8_t *buf = test_alloc(stripe_blocks * BS);
 
 		memset(buf, (int)u, stripe_blocks * BS);
-		CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_WRITE, buf, u * stripe_blocks, stripe_blocks,
-				 0),
+		CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_WRITE, buf, u * stripe_blocks,
+				 stripe_blocks, 0),
 			 0);
 		free(buf);
 	}
@@ -348,7 +348,8 @@ crash_case(const char *level, unsigned n)
 	{
 		struct uraid_bdev_desc *d;
 		struct uraid_io_channel *ch;
-		uint8_t *buf = test_alloc(stripe_blocks * BS), *want = test_alloc(stripe_blocks * BS);
+		uint8_t *buf = test_alloc(stripe_blocks * BS),
+			*want = test_alloc(stripe_blocks * BS);
 
 		REQUIRE(uraid_bdev_open("a", false, NULL, NULL, &d) == 0);
 		ch = test_get_channel(d);
