@@ -256,13 +256,7 @@ test_set_before_write_and_lazy_clear(void)
 static void
 corrupt(unsigned member, uint64_t stripe)
 {
-	char ram[16];
-	uint8_t *mem;
-
-	snprintf(ram, sizeof(ram), "m%u", member);
-	mem = ram_bdev_memory(uraid_bdev_get_by_name(ram));
-	for (int i = 0; i < 32; i++)
-		mem[(1u << 20) + (stripe * STRIP + 1) * BS + 7 + i] ^= 0x3c;
+	ram_member_flip(member, (1u << 20) + (stripe * STRIP + 1) * BS + 7, 32, 0x3c);
 }
 
 static void

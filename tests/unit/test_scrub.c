@@ -43,13 +43,7 @@ scrub(bool repair)
 static void
 corrupt(unsigned member, uint64_t stripe)
 {
-	char ram[16];
-	uint8_t *mem;
-
-	snprintf(ram, sizeof(ram), "m%u", member);
-	mem = ram_bdev_memory(uraid_bdev_get_by_name(ram));
-	for (int i = 0; i < 64; i++)
-		mem[(stripe * STRIP + 2) * BS + 100 + i] ^= 0x5a;
+	ram_member_flip(member, (stripe * STRIP + 2) * BS + 100, 64, 0x5a);
 }
 
 static void

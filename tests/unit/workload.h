@@ -334,6 +334,19 @@ fault_members_delete(unsigned n)
 	}
 }
 
+/* XOR x into len bytes of ram member m<member> at byte_off, behind everyone's back. */
+static inline void
+ram_member_flip(unsigned member, uint64_t byte_off, unsigned len, uint8_t x)
+{
+	char ram[16];
+	uint8_t *mem;
+
+	snprintf(ram, sizeof(ram), "m%u", member);
+	mem = ram_bdev_memory(uraid_bdev_get_by_name(ram));
+	for (unsigned i = 0; i < len; i++)
+		mem[byte_off + i] ^= x;
+}
+
 /* The array's info now (a failed lookup counts as a test failure). */
 static inline struct uraid_array_info
 info_of(struct uraid_bdev *a)
