@@ -38,9 +38,9 @@
 #include "cli.h"
 #include "uraid/array.h"
 
-#define REACTORS  2
-#define BS	  512
-#define MAX_QD	  32
+#define REACTORS    2
+#define BS	    512
+#define MAX_QD	    32
 #define MAX_MEMBERS 8
 
 struct bver {
@@ -171,8 +171,8 @@ model_reset(struct torture *t, uint64_t lba, uint32_t v)
 	t->b[lba].n = 0;
 }
 
-static void
-violation(struct torture *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violation(struct torture *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void
 violation(struct torture *t, const char *fmt, ...)
@@ -214,7 +214,9 @@ op_done(void *arg, int status)
 		if (!t->cutting) {
 			t->io_errors++;
 			violation(t, "%s at %" PRIu64 "+%" PRIu64 " failed: %s",
-				  op->type == OP_READ ? "read" : op->type == OP_FLUSH ? "flush" : "write",
+				  op->type == OP_READ	 ? "read"
+				  : op->type == OP_FLUSH ? "flush"
+							 : "write",
 				  op->lba, op->num, strerror(-status));
 		}
 	} else if (op->type == OP_WRITE || op->type == OP_ZEROES) {
@@ -250,7 +252,8 @@ op_done(void *arg, int status)
 
 			t->blocks_checked++;
 			if (got != (int64_t)t->b[op->lba + i].cur)
-				violation(t, "read of block %" PRIu64 " gave version %" PRId64
+				violation(t,
+					  "read of block %" PRIu64 " gave version %" PRId64
 					  ", expected %u",
 					  op->lba + i, got, t->b[op->lba + i].cur);
 		}
@@ -594,8 +597,9 @@ parity_check(struct torture *t)
 	while (!atomic_load(&c.done))
 		uraid_runtime_poll_until_idle(10);
 	if (c.status != 0 || c.r.bad_stripes != 0 || c.r.unreadable != 0)
-		violation(t, "parity check: %" PRIu64 " bad stripes (first %" PRIu64
-			     "), %" PRIu64 " unreadable, status %d",
+		violation(t,
+			  "parity check: %" PRIu64 " bad stripes (first %" PRIu64 "), %" PRIu64
+			  " unreadable, status %d",
 			  c.r.bad_stripes, c.r.bad_stripes ? c.r.bad[0] : 0, c.r.unreadable,
 			  c.status);
 	else if (t->verbose)
@@ -723,7 +727,8 @@ cycle(struct torture *t)
 		char err[256];
 
 		new_member(t, name, sizeof(name));
-		if (uraid_array_add_spare(uraid_bdev_get_by_name("t"), name, err, sizeof(err)) != 0) {
+		if (uraid_array_add_spare(uraid_bdev_get_by_name("t"), name, err, sizeof(err)) !=
+		    0) {
 			fprintf(stderr, "torture: add spare: %s\n", err);
 			exit(1);
 		}
@@ -748,7 +753,8 @@ usage(FILE *out)
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
 		"Power cuts at random points under a random workload on fault-backend members;\n"
-		"after each: reassemble, recover, check every block and the parity, fail a member,\n"
+		"after each: reassemble, recover, check every block and the parity, fail a "
+		"member,\n"
 		"check again, rebuild. Defaults: raid5, 4 members, the level's default policy, 10\n"
 		"cycles of up to 400 operations, 2048 KiB members, a random seed (printed).\n"
 		"Exit 0 when nothing broke the rules (with --expect-hole: when something did).\n");
@@ -832,8 +838,9 @@ torture_main(int argc, char **argv)
 	}
 	if (t.n < 2 || t.n > MAX_MEMBERS || t.ops < 4 || t.member_kb < 1280 ||
 	    t.member_kb > 1024 * 1024 || (t.cycles == 0 && t.minutes == 0)) {
-		fprintf(stderr, "uraid torture: members 2..%d, ops >= 4, member-kb 1280..1048576, "
-				"cycles or minutes > 0\n",
+		fprintf(stderr,
+			"uraid torture: members 2..%d, ops >= 4, member-kb 1280..1048576, "
+			"cycles or minutes > 0\n",
 			MAX_MEMBERS);
 		return 2;
 	}
