@@ -767,9 +767,9 @@ static void
 flush_chunk_done(struct member_io *mio, int status)
 {
 	struct raid_io *rio = mio->ctx;
-	struct raid_array *a = mio->rch->a;
-
 	struct raid_channel *rch = mio->rch;
+	struct raid_array *a = rch->a;
+	unsigned member = mio->member;
 	struct stripe_part *held;
 
 	mio_free(mio);
@@ -777,7 +777,7 @@ flush_chunk_done(struct member_io *mio, int status)
 		raid_io_part_done(rio, atomic_load(&a->online) ? 0 : -EIO);
 		return;
 	}
-	raid_member_failed(a, mio->member, status);
+	raid_member_failed(a, member, status);
 	/* The data that member did not make durable is only safe once the superblocks say it
 	 * failed (else it comes back after a crash as if current): answer then. */
 	held = a->has_sb ? calloc(1, sizeof(*held)) : NULL;
