@@ -85,57 +85,33 @@ region_of(const struct bitmap *bm, uint64_t unit)
 
 /* --- the header (format v1) --- */
 
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t
-get_le(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = bytes - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void
 bitmap_header_encode(uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t region_units,
 		     uint64_t nbits)
 {
 	memset(buf, 0, len);
-	put_le64(buf, BM_MAGIC);
-	put_le32(buf + 8, BM_VERSION);
-	put_le32(buf + 12, BM_HDR_CRC + 4);
+	le_put64(buf, BM_MAGIC);
+	le_put32(buf + 8, BM_VERSION);
+	le_put32(buf + 12, BM_HDR_CRC + 4);
 	memcpy(buf + 16, uuid, 16);
-	put_le64(buf + 32, region_units);
-	put_le64(buf + 40, nbits);
-	put_le32(buf + BM_HDR_CRC, crc32c(buf, BM_HDR_CRC));
+	le_put64(buf + 32, region_units);
+	le_put64(buf + 40, nbits);
+	le_put32(buf + BM_HDR_CRC, crc32c(buf, BM_HDR_CRC));
 }
 
 int
 bitmap_header_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t region_units,
 		     uint64_t nbits, char *err, size_t err_len)
 {
-	if (len < BM_HDR_CRC + 4 || get_le(buf, 8) != BM_MAGIC) {
+	if (len < BM_HDR_CRC + 4 || le_get64(buf) != BM_MAGIC) {
 		err_set(err, err_len, "no bitmap header");
 		return -EBADMSG;
 	}
-	if (get_le(buf + BM_HDR_CRC, 4) != crc32c(buf, BM_HDR_CRC)) {
+	if (le_get32(buf + BM_HDR_CRC) != crc32c(buf, BM_HDR_CRC)) {
 		err_set(err, err_len, "bitmap header CRC mismatch");
 		return -EBADMSG;
 	}
-	if (get_le(buf + 8, 4) != BM_VERSION || get_le(buf + 12, 4) != BM_HDR_CRC + 4) {
+	if (le_get32(buf + 8) != BM_VERSION || le_get32(buf + 12) != BM_HDR_CRC + 4) {
 		err_set(err, err_len, "unknown bitmap version");
 		return -EBADMSG;
 	}
@@ -145,8 +121,8 @@ bitmap_header_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64
 			return -EBADMSG;
 		}
 	}
-	if (memcmp(buf + 16, uuid, 16) != 0 || get_le(buf + 32, 8) != region_units ||
-	    get_le(buf + 40, 8) != nbits) {
+	if (memcmp(buf + 16, uuid, 16) != 0 || le_get64(buf + 32) != region_units ||
+	    le_get64(buf + 40) != nbits) {
 		err_set(err, err_len, "bitmap header does not match the superblock");
 		return -EBADMSG;
 	}

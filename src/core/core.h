@@ -3,6 +3,7 @@
 #ifndef URAID_CORE_H
 #define URAID_CORE_H
 
+#include <endian.h>
 #include <stdio.h>
 
 #include "common/common.h"
@@ -91,6 +92,39 @@ void code_encode_ref(const struct code *c, size_t len, uint8_t *const *data,
 		     uint8_t *const *parity);
 /* Invert an n x n matrix over GF(2^8); -EINVAL if singular. */
 int gf_invert_ref(const uint8_t *in, uint8_t *out, unsigned n);
+
+/* Little-endian fields at any alignment, for the on-disk formats. */
+static inline void
+le_put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void
+le_put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline uint32_t
+le_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t
+le_get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
 
 /* --- sb.c: the superblock (on-disk format v1, see docs/format.md) --- */
 

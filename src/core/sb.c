@@ -12,7 +12,6 @@
  * older is stale. The decoder trusts nothing: each field is range-checked and checked against
  * the others, so a fuzzer cannot reach undefined behaviour through it.
  */
-#include <endian.h>
 #include <isa-l/crc.h>
 #include <stdio.h>
 
@@ -66,77 +65,44 @@ crc32c(const void *buf, size_t len)
 	return crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu) ^ 0xffffffffu;
 }
 
-/* Little-endian fields at any alignment. */
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 void
 sb_encode(const struct sb *sb, uint8_t *buf)
 {
 	memset(buf, 0, SB_BYTES);
-	put64(buf + OFF_MAGIC, SB_MAGIC);
-	put32(buf + OFF_VERSION, SB_VERSION);
-	put32(buf + OFF_HEADER_BYTES, SB_BYTES);
-	put64(buf + OFF_GENERATION, sb->generation);
+	le_put64(buf + OFF_MAGIC, SB_MAGIC);
+	le_put32(buf + OFF_VERSION, SB_VERSION);
+	le_put32(buf + OFF_HEADER_BYTES, SB_BYTES);
+	le_put64(buf + OFF_GENERATION, sb->generation);
 	memcpy(buf + OFF_ARRAY_UUID, sb->array_uuid, 16);
 	memcpy(buf + OFF_NAME, sb->name, strnlen(sb->name, 63)); /* zero-padded, terminated */
-	put32(buf + OFF_LEVEL, sb->level);
-	put32(buf + OFF_R5_LAYOUT, sb->raid5_layout);
-	put32(buf + OFF_STRIP_KB, sb->strip_size_kb);
-	put32(buf + OFF_BLOCK_SIZE, sb->block_size);
-	put32(buf + OFF_K, sb->k);
-	put32(buf + OFF_M, sb->m);
-	put32(buf + OFF_COPIES, sb->copies);
-	put32(buf + OFF_NUM_SLOTS, sb->num_slots);
-	put64(buf + OFF_ARRAY_BLOCKS, sb->array_blocks);
-	put32(buf + OFF_POLICY, sb->consistency_policy);
-	put32(buf + OFF_FLAGS, sb->flags);
-	put32(buf + OFF_THIS_SLOT, sb->this_slot);
-	put64(buf + OFF_BITMAP_OFFSET, sb->bitmap_offset_blocks);
-	put32(buf + OFF_BITMAP_BLOCKS, sb->bitmap_blocks);
-	put64(buf + OFF_BITMAP_REGION, sb->bitmap_region_units);
-	put64(buf + OFF_PPL_OFFSET, sb->ppl_offset_blocks);
-	put32(buf + OFF_PPL_BLOCKS, sb->ppl_blocks);
-	put64(buf + OFF_LOG_EPOCH, sb->log_epoch);
+	le_put32(buf + OFF_LEVEL, sb->level);
+	le_put32(buf + OFF_R5_LAYOUT, sb->raid5_layout);
+	le_put32(buf + OFF_STRIP_KB, sb->strip_size_kb);
+	le_put32(buf + OFF_BLOCK_SIZE, sb->block_size);
+	le_put32(buf + OFF_K, sb->k);
+	le_put32(buf + OFF_M, sb->m);
+	le_put32(buf + OFF_COPIES, sb->copies);
+	le_put32(buf + OFF_NUM_SLOTS, sb->num_slots);
+	le_put64(buf + OFF_ARRAY_BLOCKS, sb->array_blocks);
+	le_put32(buf + OFF_POLICY, sb->consistency_policy);
+	le_put32(buf + OFF_FLAGS, sb->flags);
+	le_put32(buf + OFF_THIS_SLOT, sb->this_slot);
+	le_put64(buf + OFF_BITMAP_OFFSET, sb->bitmap_offset_blocks);
+	le_put32(buf + OFF_BITMAP_BLOCKS, sb->bitmap_blocks);
+	le_put64(buf + OFF_BITMAP_REGION, sb->bitmap_region_units);
+	le_put64(buf + OFF_PPL_OFFSET, sb->ppl_offset_blocks);
+	le_put32(buf + OFF_PPL_BLOCKS, sb->ppl_blocks);
+	le_put64(buf + OFF_LOG_EPOCH, sb->log_epoch);
 	for (uint32_t i = 0; i < sb->num_slots && i < RAID_MAX_MEMBERS; i++) {
 		uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
 
 		memcpy(s + SLOT_UUID, sb->slots[i].uuid, 16);
-		put32(s + SLOT_STATE, sb->slots[i].state);
-		put64(s + SLOT_DATA_OFFSET, sb->slots[i].data_offset_blocks);
-		put64(s + SLOT_DATA_BLOCKS, sb->slots[i].data_blocks);
-		put64(s + SLOT_CHECKPOINT, sb->slots[i].rebuild_checkpoint_blocks);
+		le_put32(s + SLOT_STATE, sb->slots[i].state);
+		le_put64(s + SLOT_DATA_OFFSET, sb->slots[i].data_offset_blocks);
+		le_put64(s + SLOT_DATA_BLOCKS, sb->slots[i].data_blocks);
+		le_put64(s + SLOT_CHECKPOINT, sb->slots[i].rebuild_checkpoint_blocks);
 	}
-	put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
+	le_put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
 }
 
 static int check_meta(const struct sb *sb, char *err, size_t err_len);
@@ -157,17 +123,17 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 
 	if (len < SB_BYTES)
 		return bad(err, err_len, "shorter than a superblock");
-	if (get64(buf + OFF_MAGIC) != SB_MAGIC)
+	if (le_get64(buf + OFF_MAGIC) != SB_MAGIC)
 		return bad(err, err_len, "no uraid superblock (magic)");
-	if (get32(buf + OFF_VERSION) != SB_VERSION)
+	if (le_get32(buf + OFF_VERSION) != SB_VERSION)
 		return bad(err, err_len, "unsupported superblock version");
-	if (get32(buf + OFF_HEADER_BYTES) != SB_BYTES)
+	if (le_get32(buf + OFF_HEADER_BYTES) != SB_BYTES)
 		return bad(err, err_len, "wrong superblock size");
-	if (get32(buf + OFF_CRC) != crc32c(buf, OFF_CRC))
+	if (le_get32(buf + OFF_CRC) != crc32c(buf, OFF_CRC))
 		return bad(err, err_len, "checksum mismatch");
 
 	memset(sb, 0, sizeof(*sb));
-	sb->generation = get64(buf + OFF_GENERATION);
+	sb->generation = le_get64(buf + OFF_GENERATION);
 	memcpy(sb->array_uuid, buf + OFF_ARRAY_UUID, 16);
 	memcpy(sb->name, buf + OFF_NAME, 63);
 	if (memchr(buf + OFF_NAME, 0, 64) == NULL || sb->name[0] == '\0')
@@ -176,24 +142,24 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			return bad(err, err_len, "array name has unprintable characters");
 	}
-	sb->level = get32(buf + OFF_LEVEL);
-	sb->raid5_layout = get32(buf + OFF_R5_LAYOUT);
-	sb->strip_size_kb = get32(buf + OFF_STRIP_KB);
-	sb->block_size = get32(buf + OFF_BLOCK_SIZE);
-	sb->k = k = get32(buf + OFF_K);
-	sb->m = m = get32(buf + OFF_M);
-	sb->copies = get32(buf + OFF_COPIES);
-	sb->num_slots = n = get32(buf + OFF_NUM_SLOTS);
-	sb->array_blocks = get64(buf + OFF_ARRAY_BLOCKS);
-	sb->consistency_policy = get32(buf + OFF_POLICY);
-	sb->flags = get32(buf + OFF_FLAGS);
-	sb->this_slot = get32(buf + OFF_THIS_SLOT);
-	sb->bitmap_offset_blocks = get64(buf + OFF_BITMAP_OFFSET);
-	sb->bitmap_blocks = get32(buf + OFF_BITMAP_BLOCKS);
-	sb->bitmap_region_units = get64(buf + OFF_BITMAP_REGION);
-	sb->ppl_offset_blocks = get64(buf + OFF_PPL_OFFSET);
-	sb->ppl_blocks = get32(buf + OFF_PPL_BLOCKS);
-	sb->log_epoch = get64(buf + OFF_LOG_EPOCH);
+	sb->level = le_get32(buf + OFF_LEVEL);
+	sb->raid5_layout = le_get32(buf + OFF_R5_LAYOUT);
+	sb->strip_size_kb = le_get32(buf + OFF_STRIP_KB);
+	sb->block_size = le_get32(buf + OFF_BLOCK_SIZE);
+	sb->k = k = le_get32(buf + OFF_K);
+	sb->m = m = le_get32(buf + OFF_M);
+	sb->copies = le_get32(buf + OFF_COPIES);
+	sb->num_slots = n = le_get32(buf + OFF_NUM_SLOTS);
+	sb->array_blocks = le_get64(buf + OFF_ARRAY_BLOCKS);
+	sb->consistency_policy = le_get32(buf + OFF_POLICY);
+	sb->flags = le_get32(buf + OFF_FLAGS);
+	sb->this_slot = le_get32(buf + OFF_THIS_SLOT);
+	sb->bitmap_offset_blocks = le_get64(buf + OFF_BITMAP_OFFSET);
+	sb->bitmap_blocks = le_get32(buf + OFF_BITMAP_BLOCKS);
+	sb->bitmap_region_units = le_get64(buf + OFF_BITMAP_REGION);
+	sb->ppl_offset_blocks = le_get64(buf + OFF_PPL_OFFSET);
+	sb->ppl_blocks = le_get32(buf + OFF_PPL_BLOCKS);
+	sb->log_epoch = le_get64(buf + OFF_LOG_EPOCH);
 
 	if (sb->generation == 0)
 		return bad(err, err_len, "generation 0");
@@ -213,7 +179,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		return bad(err, err_len, "member count or slot out of range");
 	if (sb->consistency_policy > SB_POLICY_JOURNAL)
 		return bad(err, err_len, "unknown consistency policy");
-	if (get32(buf + OFF_RESERVED1) || get32(buf + OFF_RESERVED2) || get32(buf + OFF_RESERVED3))
+	if (le_get32(buf + OFF_RESERVED1) || le_get32(buf + OFF_RESERVED2) ||
+	    le_get32(buf + OFF_RESERVED3))
 		return bad(err, err_len, "reserved fields are not zero");
 	for (size_t i = OFF_RESERVED4; i < OFF_SLOTS; i++) {
 		if (buf[i] != 0)
@@ -250,11 +217,11 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		uint64_t end;
 
 		memcpy(sl->uuid, s + SLOT_UUID, 16);
-		sl->state = get32(s + SLOT_STATE);
-		sl->data_offset_blocks = get64(s + SLOT_DATA_OFFSET);
-		sl->data_blocks = get64(s + SLOT_DATA_BLOCKS);
-		sl->rebuild_checkpoint_blocks = get64(s + SLOT_CHECKPOINT);
-		if (sl->state >= SB_SLOT_NUM_STATES || get32(s + SLOT_RESERVED) != 0)
+		sl->state = le_get32(s + SLOT_STATE);
+		sl->data_offset_blocks = le_get64(s + SLOT_DATA_OFFSET);
+		sl->data_blocks = le_get64(s + SLOT_DATA_BLOCKS);
+		sl->rebuild_checkpoint_blocks = le_get64(s + SLOT_CHECKPOINT);
+		if (sl->state >= SB_SLOT_NUM_STATES || le_get32(s + SLOT_RESERVED) != 0)
 			return bad(err, err_len, "slot state out of range");
 		if (sl->data_blocks == 0 ||
 		    ck_add_u64(sl->data_offset_blocks, sl->data_blocks, &end) != 0 ||
