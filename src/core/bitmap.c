@@ -345,7 +345,8 @@ bm_round_done(struct bitmap *bm)
 			atomic_fetch_add(&bm->dirty, 1);
 		}
 	}
-	atomic_fetch_add(bm->clearing ? &bm->clears : &bm->sets, 1);
+	if (bm->nround > 0) /* else only waiters were woken: nothing was written */
+		atomic_fetch_add(bm->clearing ? &bm->clears : &bm->sets, 1);
 	bm->nround = 0;
 	bm->busy = false;
 	bm->clearing = false;
