@@ -15,10 +15,12 @@
  *
  * Assembly. Every unclaimed bdev is read; copies that decode are grouped by array UUID. In a
  * group the highest generation is the truth. Slot i is filled by the member whose own copy
- * names slot i with the slot's UUID; a member whose generation is older is stale (it missed
+ * names slot i with the slot's UUID; a member whose generation is older by more than one (the
+ * superblock round a crash may have cut short) is stale (it missed
  * writes) and is left out, as is one the truth marks failed. Then the level's tolerance
  * decides whether the array can start, and a dirty (not cleanly shut down) array that would
- * start degraded needs force, since its parity may not match its data.
+ * start degraded needs force, since its parity may not match its data, unless its policy is
+ * ppl: the log recovery makes parity match the data first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +80,8 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->bitmap_offset_blocks = a->bm_offset_blocks;
 	sb->bitmap_blocks = a->bm_blocks;
 	sb->bitmap_region_units = a->bm_region_units;
+	sb->ppl_offset_blocks = a->ppl_offset_blocks;
+	sb->ppl_blocks = a->ppl_blocks;
 	sb->log_epoch = a->log_epoch;
 	for (unsigned i = 0; i < a->l.n; i++) {
 		memcpy(sb->slots[i].uuid, a->slot_uuid[i], 16);
@@ -99,8 +103,21 @@ sb_round_done(struct raid_array *a)
 	struct sb_waiter *list = w->cur, *next;
 	int status = w->written > 0 ? 0 : -EIO;
 
-	if (w->written > 0)
+	if (w->written > 0) {
 		a->sb = w->round;
+		for (unsigned i = 0; i < a->l.n; i++) {
+			struct raid_member *mb = &a->members[i];
+			uint64_t d =
+				w->round.slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks;
+
+			if (w->round.slots[i].state != SB_SLOT_REBUILDING ||
+			    atomic_load(&mb->state) != URAID_MEMBER_REBUILDING)
+				continue;
+			if (d > atomic_load(&mb->rebuilt))
+				d = atomic_load(&mb->rebuilt); /* a new rebuild since */
+			atomic_store(&mb->durable, d);
+		}
+	}
 	/* Failures counted before this round are now as durable as they can be (if no member
 	 * took the write, the array is offline and holding writes longer helps nobody).
 	 * Release: the held writes' pollers acquire it. */
@@ -145,18 +162,15 @@ sb_write_done(void *arg, int status)
 		sb_round_done(a);
 }
 
+/* Write the round's superblock to every usable member. */
 static void
-sb_round_start(struct raid_array *a)
+sb_round_write(struct raid_array *a)
 {
 	struct sb_writer *w = a->sbw;
 	struct raid_channel *rch = raid_owner_channel(a);
 	uint32_t bs = a->bdev.block_size;
 
-	w->busy = true;
-	w->written = 0;
 	w->pending = 1;
-	w->round_need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
-	sb_build(a, &w->round);
 	for (unsigned i = 0; i < a->l.n && rch != NULL; i++) {
 		struct sb_io *io;
 		int rc;
@@ -189,6 +203,53 @@ sb_round_start(struct raid_array *a)
 	}
 	if (--w->pending == 0)
 		sb_round_done(a);
+}
+
+static void
+sb_flush_done(void *arg, int status)
+{
+	struct sb_io *io = arg;
+	struct raid_array *a = io->a;
+
+	if (status != 0)
+		raid_member_failed(a, io->member, status);
+	free(io);
+	if (--a->sbw->pending == 0)
+		sb_round_write(a);
+}
+
+/*
+ * A round: take the superblock's contents now (slot states, rebuild positions, the clean
+ * flag), flush every member, then write it. What the superblock claims (a member rebuilt up
+ * to here, the array shut down cleanly, a member failed before these writes) is then backed
+ * by data on stable media, not by data still in a volatile cache.
+ */
+static void
+sb_round_start(struct raid_array *a)
+{
+	struct sb_writer *w = a->sbw;
+	struct raid_channel *rch = raid_owner_channel(a);
+
+	w->busy = true;
+	w->written = 0;
+	w->pending = 1;
+	w->round_need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
+	sb_build(a, &w->round);
+	for (unsigned i = 0; i < a->l.n && rch != NULL && !a->sb_wipe; i++) {
+		struct sb_io *io;
+
+		if (!raid_member_usable(rch, i) || (io = malloc(sizeof(*io))) == NULL)
+			continue;
+		io->a = a;
+		io->member = i;
+		w->pending++;
+		if (uraid_bdev_flush(rch->mdesc[i], rch->mch[i], sb_flush_done, io) != 0) {
+			w->pending--;
+			free(io);
+		}
+	}
+	if (--w->pending == 0)
+		sb_round_write(a);
 }
 
 struct sb_request {
@@ -465,7 +526,11 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 				    c->name, s, best->name);
 			continue;
 		}
-		if (c->sb.generation < best->generation) {
+		/* One generation behind is the round a crash interrupted: the member had not
+		 * failed when that round was taken (else the round would say so), and writes
+		 * that skipped it since are held until a later round, so none was
+		 * acknowledged. Further behind, it missed a completed round: stale. */
+		if (c->sb.generation + 1 < best->generation) {
 			snprintf(why[s], sizeof(why[s]), "stale (%s, generation %lu < %lu)",
 				 c->name, (unsigned long)c->sb.generation,
 				 (unsigned long)best->generation);
@@ -494,7 +559,8 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		snprintf(part, sizeof(part), "%sslot %u %s", missing[0] ? ", " : "", s, why[s]);
 		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);
 	}
-	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force) {
+	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force &&
+	    best->consistency_policy != SB_POLICY_PPL) {
 		report_line(
 			report, len,
 			"%s: not started: it was not shut down cleanly and is degraded (%s), so "

@@ -81,6 +81,9 @@ void code_encode(const struct code *c, size_t len, uint8_t *const *data, uint8_t
 /* parity[j] ^= coef(k+j, col) * delta, for one data column's change (read-modify-write). */
 void code_update(const struct code *c, size_t len, unsigned col, const uint8_t *delta,
 		 uint8_t *const *parity);
+/* dst ^= G[k+j][col] * src (one parity's share of one data column). */
+void code_mad(const struct code *c, size_t len, unsigned j, unsigned col, const uint8_t *src,
+	      uint8_t *dst);
 /* cols[0..k+m): columns; those in lost_mask (at most m) are rebuilt from the others. */
 int code_decode(const struct code *c, struct code_decoder *d, size_t len, uint8_t *const *cols,
 		uint64_t lost_mask);
@@ -219,6 +222,10 @@ enum raid_stat {
 	RS_DEGRADED_R,
 	RS_MEMBER_ERR,
 	RS_READ_REPAIRED,
+	RS_PPL_ENTRIES, /* log entries written */
+	RS_PPL_BLOCKS,	/* ... and their blocks */
+	RS_PPL_FLUSHES, /* member flush rounds that retired entries */
+	RS_PPL_WAITS,	/* writes that waited for a stripe's entries or for log space */
 	RS_NUM
 };
 
@@ -233,6 +240,8 @@ struct raid_member {
 	/* REBUILDING: member strips [0, rebuilt) hold good data and may be read; the rest are
 	 * only written (writes keep them current, the rebuild fills in the past). */
 	_Atomic uint64_t rebuilt;
+	/* ... and [0, durable) of those per the superblocks on disk (a crash resumes there). */
+	_Atomic uint64_t durable;
 	/* A planned replacement (md's want_replacement), reactor 0's: while repl_state is
 	 * REPL_COPYING it receives every write to the slot and the member's strips are copied
 	 * to it below repl_copied; it then takes the slot. If the member fails first, it takes
@@ -293,6 +302,9 @@ struct raid_array {
 	uint64_t log_epoch;
 	struct bitmap *bm;
 	bool bm_stopped; /* reactor 0's, at destruct */
+	uint64_t ppl_offset_blocks;
+	uint32_t ppl_blocks;
+	uint64_t ppl_recovered, ppl_skipped_rows; /* by the log recovery at this start */
 };
 
 struct stripe_head;
@@ -364,6 +376,9 @@ struct raid_channel {
 	TAILQ_HEAD(, stripe_part) held;
 	/* Operations waiting for their bitmap region to be set on disk. */
 	TAILQ_HEAD(, stripe_op) bm_wait;
+	/* ppl: the rings this reactor writes, and operations waiting for them. */
+	struct ppl_chan *ppl;
+	TAILQ_HEAD(, stripe_op) ppl_wait;
 };
 
 /* One member I/O. iov points at iov_inline or a larger allocation. */
@@ -485,6 +500,56 @@ void bitmap_header_encode(uint8_t *buf, size_t len, const uint8_t *uuid, uint64_
 int bitmap_header_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t region_units,
 			 uint64_t nbits, char *err, size_t err_len);
 
+/* --- ppl.c: the partial parity log --- */
+
+struct ppl_header {
+	uint8_t uuid[16];
+	uint64_t epoch, seq, floor, stripe;
+	uint32_t slot, ring, nrings, pos; /* where it was written: slot, ring, block in area */
+	uint32_t parity;		  /* j: the parity it restores */
+	uint32_t r0, r1;		  /* rows of the stripe */
+	uint32_t pp_blocks;		  /* r1 - r0, or 0: the partial parity is zero */
+	uint32_t k;
+	uint64_t tmask; /* data columns written */
+	uint32_t pp_crc;
+	uint32_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS];
+};
+
+struct ppl_recovery {
+	uint64_t applied;      /* entries applied */
+	uint64_t invalid;      /* entries of this run that failed a check */
+	uint64_t skipped_rows; /* rows whose written column is on a missing member */
+};
+
+struct ppl_chan;
+struct ppl_entry;
+
+void ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h);
+int ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err,
+		      size_t err_len);
+/* New array: the log area (sets a->ppl_*). */
+int ppl_geometry(struct raid_array *a, char *err, size_t err_len);
+int ppl_channel_init(struct raid_channel *rch);
+void ppl_channel_fini(struct raid_channel *rch);
+/* A flush round is in flight (the channel must stay). */
+bool ppl_busy(const struct raid_channel *rch);
+/* Rows one entry's partial parity may span. */
+uint64_t ppl_max_rows(const struct raid_channel *rch);
+/* Owner reactor: room for nent entries of sizes[] blocks on each of members[] (all or
+ * nothing): 0, or -EAGAIN (wait for ppl_ready) or -ENOMEM. out[m * nent + e]. */
+int ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem,
+		const uint32_t *sizes, unsigned nent, uint64_t stripe, struct ppl_entry **out);
+/* Fill the ring fields of h for entry e; where it goes on its member (from the start). */
+void ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl_header *h,
+		      uint64_t *offset_blocks);
+/* The operation is done with the entry: it retires after the next flush. */
+void ppl_release(struct raid_channel *rch, struct ppl_entry *e);
+/* Start a flush round (or another one after the one in flight). */
+void ppl_flush_kick(struct raid_channel *rch);
+/* Control thread, at assembly after an unclean shutdown, before anything is written: apply
+ * the last run's entries. */
+int ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *out);
+
 /* --- rebuild.c: spares, member swaps, rebuild --- */
 
 struct rebuild_opts {
@@ -557,6 +622,9 @@ void stripe_part_release(struct stripe_part *part);
 
 /* Reactor r: the bitmap regions some parked operations wait for may be set now. */
 void stripe_bitmap_ready(struct raid_array *a);
+/* ppl: a stripe's log entry retired; entries retired or space freed (owner reactor). */
+void stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe);
+void stripe_ppl_ready(struct raid_channel *rch);
 
 /* Send part to its stripe's owner (any reactor). */
 void stripe_submit(struct stripe_part *part);

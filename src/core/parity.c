@@ -212,6 +212,15 @@ code_update(const struct code *c, size_t len, unsigned col, const uint8_t *delta
 			      (uint8_t *)delta, (uint8_t **)parity);
 }
 
+void
+code_mad(const struct code *c, size_t len, unsigned j, unsigned col, const uint8_t *src,
+	 uint8_t *dst)
+{
+	/* Row j of the expanded tables holds the k coefficients of parity j, 32 bytes each. */
+	gf_vect_mad((int)len, (int)c->k, (int)col, (unsigned char *)c->enc_tables + 32 * c->k * j,
+		    (unsigned char *)src, dst);
+}
+
 static int
 decoder_build(const struct code *c, struct code_decoder *d, uint64_t lost_mask)
 {

@@ -914,6 +914,7 @@ raid_channel_create(void *io_device, void *ctx)
 	rch->parts = (struct obj_pool){NULL, sizeof(struct stripe_part), 0};
 	TAILQ_INIT(&rch->held);
 	TAILQ_INIT(&rch->bm_wait);
+	TAILQ_INIT(&rch->ppl_wait);
 	stripe_pool_init(rch);
 	STAILQ_INIT(&rch->retry);
 	for (unsigned i = 0; i < a->l.n; i++) {
@@ -936,11 +937,13 @@ raid_channel_create(void *io_device, void *ctx)
 	}
 	rch->zeroes = aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
 	rch->poller = uraid_poller_register(raid_poll, rch, 0);
-	if (rch->zeroes == NULL || rch->poller == NULL || stripe_channel_init(rch) != 0)
+	if (rch->zeroes == NULL || rch->poller == NULL || stripe_channel_init(rch) != 0 ||
+	    ppl_channel_init(rch) != 0)
 		goto err;
 	memset(rch->zeroes, 0, rch->buf_bytes);
 	return 0;
 err:
+	stripe_channel_fini(rch);
 	uraid_poller_unregister(&rch->poller);
 	free(rch->zeroes);
 	for (unsigned i = 0; i < a->l.n; i++) {
@@ -955,6 +958,7 @@ raid_channel_destroy(void *io_device UNUSED, void *ctx)
 {
 	struct raid_channel *rch = ctx;
 
+	ppl_channel_fini(rch);
 	stripe_channel_fini(rch);
 	uraid_poller_unregister(&rch->poller);
 	for (unsigned i = 0; i < rch->a->l.n; i++) {
@@ -1008,6 +1012,11 @@ put_owner_channel(void *arg)
 	struct raid_array *a = arg;
 	unsigned r = uraid_reactor_index(uraid_reactor_self());
 
+	if (ppl_busy(uraid_io_channel_get_ctx(a->owner_ch[r]))) {
+		/* A log flush is still out on this channel: come back when it is in. */
+		uraid_reactor_send(uraid_reactor_self(), put_owner_channel, a);
+		return;
+	}
 	uraid_put_io_channel(a->owner_ch[r]);
 	a->owner_ch[r] = NULL;
 }
@@ -1205,14 +1214,23 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		a->bm_offset_blocks = from->bitmap_offset_blocks;
 		a->bm_blocks = from->bitmap_blocks;
 		a->bm_region_units = from->bitmap_region_units;
+		a->ppl_offset_blocks = from->ppl_offset_blocks;
+		a->ppl_blocks = from->ppl_blocks;
 		a->log_epoch = from->log_epoch + 1;
+		if (a->policy == SB_POLICY_PPL && a->ppl_blocks / uraid_reactor_count() < 4) {
+			err_set(err, err_len,
+				"the log area (%u blocks) is too small for %u reactors",
+				a->ppl_blocks, uraid_reactor_count());
+			return -EINVAL;
+		}
 		return 0;
 	}
 	a->log_epoch = 1;
 	if (p == URAID_POLICY_DEFAULT)
-		p = !a->has_sb		       ? URAID_POLICY_NONE
-		    : a->mirrored || a->parity ? URAID_POLICY_BITMAP
-					       : URAID_POLICY_NONE;
+		p = !a->has_sb	  ? URAID_POLICY_NONE
+		    : a->parity	  ? URAID_POLICY_PPL
+		    : a->mirrored ? URAID_POLICY_BITMAP
+				  : URAID_POLICY_NONE;
 	if ((unsigned)p > URAID_POLICY_JOURNAL) {
 		err_set(err, err_len, "unknown consistency policy %d", (int)p);
 		return -EINVAL;
@@ -1235,7 +1253,7 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 			uraid_policy_name(p));
 		return -EINVAL;
 	}
-	if (p == URAID_POLICY_PPL || p == URAID_POLICY_JOURNAL) {
+	if (p == URAID_POLICY_JOURNAL) {
 		err_set(err, err_len, "consistency policy %s is not available yet",
 			uraid_policy_name(p));
 		return -ENOTSUP;
@@ -1243,6 +1261,8 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 	a->policy = (uint32_t)p - 1;
 	if (p == URAID_POLICY_BITMAP)
 		return bitmap_geometry(a, o->bitmap_region_kb, a->data_offset_blocks, err, err_len);
+	if (p == URAID_POLICY_PPL)
+		return ppl_geometry(a, err, err_len);
 	return 0;
 }
 
@@ -1403,6 +1423,10 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 			atomic_init(&a->members[i].state, URAID_MEMBER_REBUILDING);
 			atomic_init(&a->members[i].rebuilt,
 				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
+			atomic_init(&a->members[i].durable,
+				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
+			atomic_init(&a->members[i].durable,
+				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
 			a->failed++;
 		}
 		if (o->members[i] == NULL) {
@@ -1446,6 +1470,26 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	rc = choose_policy(a, o, from, err, err_len);
 	if (rc != 0)
 		goto err_members;
+	if (a->policy == SB_POLICY_PPL && from != NULL && !(from->flags & SB_FLAG_CLEAN)) {
+		struct ppl_recovery rec;
+
+		/* Before anything else is written: parity of the stripes the last run was
+		 * writing is made to match their data. */
+		rc = ppl_recover(a, from, &rec);
+		if (rc != 0) {
+			err_set(err, err_len, "partial parity log recovery failed: %s",
+				strerror(-rc));
+			goto err_members;
+		}
+		a->ppl_recovered = rec.applied;
+		a->ppl_skipped_rows = rec.skipped_rows;
+		LOG_NOTE("%s: partial parity log: %lu entries applied, %lu rejected", o->name,
+			 (unsigned long)rec.applied, (unsigned long)rec.invalid);
+		if (rec.skipped_rows)
+			LOG_WARNING("%s: %lu logged rows were written to members missing now: "
+				    "their parity is left as it was",
+				    o->name, (unsigned long)rec.skipped_rows);
+	}
 	if (a->policy == SB_POLICY_BITMAP) {
 		rc = bitmap_create(a, from == NULL, from == NULL || (from->flags & SB_FLAG_CLEAN));
 		if (rc != 0) {

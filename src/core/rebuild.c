@@ -744,6 +744,7 @@ spare_swapped(struct swap *sw)
 
 	uraid_uuid_generate(a->slot_uuid[t]);
 	atomic_store(&a->members[t].rebuilt, 0);
+	atomic_store(&a->members[t].durable, 0);
 	atomic_store_explicit(&a->members[t].state, URAID_MEMBER_REBUILDING, memory_order_release);
 	LOG_NOTE("%s: spare %s takes slot %u; rebuilding", a->bdev.name, sw->new_name, t);
 	free(sw);

@@ -53,9 +53,10 @@ struct stripe_head {
 	TAILQ_HEAD(, stripe_part) queue;
 	struct stripe_op *active;
 	struct stripe_head *next;
+	unsigned ppl_live; /* log entries of this stripe not retired yet */
 };
 
-enum op_state { OP_PLAN, OP_READ, OP_COMPUTE, OP_WRITE, OP_DONE };
+enum op_state { OP_PLAN, OP_READ, OP_COMPUTE, OP_LOG, OP_WRITE, OP_DONE };
 enum op_mode { MODE_FULL, MODE_RMW, MODE_RCW, MODE_DEGRADED };
 
 struct stripe_op {
@@ -81,6 +82,13 @@ struct stripe_op {
 	uint64_t col_set;     /* columns whose col[] is set */
 	uint64_t col_scratch; /* ... and of those, which hold pool buffers */
 	uint64_t old_set;
+	/* ppl: this operation's log entries (ppl_n of them), their header blocks and the
+	 * partial parity they carry */
+	struct ppl_entry **ppl_ents;
+	unsigned ppl_n;
+	uint64_t ppl_t; /* the data columns its entries name as written */
+	uint8_t *ppl_hdr;
+	uint8_t *pp[RAID_MAX_PARITY];
 	uint8_t *col[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
 };
@@ -136,6 +144,7 @@ sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 		return NULL;
 	sh->active = NULL;
 	sh->stripe = stripe;
+	sh->ppl_live = 0;
 	TAILQ_INIT(&sh->queue);
 	sh->next = *pp;
 	*pp = sh;
@@ -354,7 +363,9 @@ op_io_done(struct member_io *mio, int status)
 		op->status = -EIO;
 	} else if (status != 0) {
 		raid_member_failed(op->a, mio->member, status);
-		if (mio->type == URAID_IO_READ)
+		/* A logged write that lost a member is planned and logged again, degraded, so
+		 * the log never names a column it cannot read back. */
+		if (mio->type == URAID_IO_READ || op->ppl_n)
 			op->restart = true;
 	}
 	mio_free(mio);
@@ -736,10 +747,243 @@ op_write(struct stripe_op *op)
 		}
 		if (rc == -ENOMEM)
 			op->status = rc;
+		else if (rc != 0 && op->ppl_n)
+			op->restart = true; /* see op_io_done */
 		/* -ENODEV: the member failed since PLAN; its data lives in parity. */
 	}
 	if (--op->pending == 0)
 		op_advance(op);
+}
+
+/* --- the partial parity log (policy ppl, see ppl.c) --- */
+
+static void
+op_ppl_release(struct stripe_op *op)
+{
+	struct raid_channel *rch = op->rch;
+
+	bool lost = false;
+
+	for (unsigned e = 0; e < op->ppl_n; e++)
+		ppl_release(rch, op->ppl_ents[e]);
+	for (uint64_t m = op->ppl_t; m && op->ppl_n; m &= m - 1) {
+		if (!raid_member_usable(rch, col_member(op, (unsigned)__builtin_ctzll(m))))
+			lost = true;
+	}
+	for (unsigned j = 0; j < RAID_MAX_PARITY; j++) {
+		raid_buf_put(rch, op->pp[j]);
+		op->pp[j] = NULL;
+	}
+	free(op->ppl_ents);
+	free(op->ppl_hdr);
+	op->ppl_ents = NULL;
+	op->ppl_hdr = NULL;
+	/* Flush now if some operation waits for space or this stripe, or if a member these
+	 * entries name failed since: a recovery cannot read it back, so what was written to
+	 * the others must reach stable media soon. */
+	if (op->ppl_n != 0 && (lost || !TAILQ_EMPTY(&rch->ppl_wait)))
+		ppl_flush_kick(rch);
+	op->ppl_n = 0;
+}
+
+static void
+op_ppl_park(struct stripe_op *op)
+{
+	TAILQ_INSERT_TAIL(&op->rch->ppl_wait, op, wait_link);
+	raid_stat_add(op->a, op->rch->reactor, RS_PPL_WAITS, 1);
+	ppl_flush_kick(op->rch);
+}
+
+/* Data columns the log names as written (T): touched, not lost, and not on a member being
+ * rebuilt beyond what the superblocks record (after a crash that stretch is rebuilt from the
+ * others, so its data must live in the partial parity like a lost column's). */
+static uint64_t
+op_written_data(struct stripe_op *op)
+{
+	uint64_t t = 0;
+
+	for (unsigned i = 0; i < op->a->l.k; i++) {
+		struct raid_member *mb = &op->a->members[col_member(op, i)];
+
+		if (!touched(op, i) || (op->lost & (1ull << i)))
+			continue;
+		if (atomic_load(&mb->state) == URAID_MEMBER_REBUILDING &&
+		    op->sh->stripe >= atomic_load(&mb->durable))
+			continue;
+		t |= 1ull << i;
+	}
+	return t;
+}
+
+/* pp_j = new P_j + sum over written columns of G[j][i] * new data, on [r0, r1). */
+static int
+op_ppl_partial(struct stripe_op *op, uint64_t t)
+{
+	const struct layout *l = &op->a->l;
+	uint32_t bs = bs_of(op);
+	size_t len = (op->r1 - op->r0) * bs;
+
+	for (unsigned j = 0; j < l->m; j++) {
+		op->pp[j] = raid_buf_get(op->rch);
+		if (op->pp[j] == NULL)
+			return -ENOMEM;
+		memcpy(op->pp[j], op->col[l->k + j], len);
+	}
+	for (uint64_t m = t; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+		size_t off = (op->lo[i] - op->r0) * bs;
+		uint8_t *dst[RAID_MAX_PARITY];
+
+		for (unsigned j = 0; j < l->m; j++)
+			dst[j] = op->pp[j] + off;
+		code_update(&op->a->code, (op->hi[i] - op->lo[i]) * bs, i, op->col[i] + off, dst);
+	}
+	return 0;
+}
+
+/* LOG: write the entries (FUA) to the parity members this write stores, then WRITE. A
+ * stripe whose earlier entries have not retired, or a ring without room, waits. */
+static void
+op_log(struct stripe_op *op)
+{
+	struct raid_channel *rch = op->rch;
+	struct raid_array *a = op->a;
+	const struct layout *l = &a->l;
+	uint32_t bs = bs_of(op);
+	unsigned members[RAID_MAX_PARITY], js[RAID_MAX_PARITY], nmem = 0, nent;
+	uint64_t t = op_written_data(op), rows = op->r1 - op->r0, chunk;
+	uint32_t *sizes = NULL;
+	bool zero = true;
+	int rc;
+
+	op->state = OP_LOG;
+	if (!atomic_load(&a->online)) {
+		op->status = -EIO;
+		op->state = OP_DONE;
+		op_advance(op);
+		return;
+	}
+	if (op->sh->ppl_live != 0) {
+		op_ppl_park(op);
+		return;
+	}
+	for (unsigned j = 0; j < l->m; j++) {
+		unsigned c = l->k + j;
+
+		if ((op->lost & (1ull << c)) && !(op->targets & (1ull << c)))
+			continue; /* no parity j on disk to restore */
+		members[nmem] = col_member(op, c);
+		js[nmem++] = j;
+	}
+	if (nmem == 0) {
+		op_write(op); /* data only: nothing to keep consistent */
+		return;
+	}
+	for (unsigned i = 0; i < l->k; i++) {
+		if (!(t & (1ull << i)) || op->lo[i] != op->r0 || op->hi[i] != op->r1)
+			zero = false;
+	}
+	chunk = zero ? rows : ppl_max_rows(rch);
+	if (chunk > rows)
+		chunk = rows;
+	nent = (unsigned)((rows + chunk - 1) / chunk);
+	sizes = malloc(nent * sizeof(*sizes));
+	op->ppl_ents = malloc((size_t)nmem * nent * sizeof(*op->ppl_ents));
+	op->ppl_hdr = aligned_alloc(CACHE_LINE_BYTES, (size_t)nmem * nent * bs);
+	if (sizes == NULL || op->ppl_ents == NULL || op->ppl_hdr == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned e = 0; e < nent; e++) {
+		uint64_t n = rows - e * chunk < chunk ? rows - e * chunk : chunk;
+
+		sizes[e] = (uint32_t)(1 + (zero ? 0 : n));
+	}
+	rc = ppl_reserve(rch, members, nmem, sizes, nent, op->sh->stripe, op->ppl_ents);
+	if (rc == -EAGAIN) {
+		free(sizes);
+		free(op->ppl_ents);
+		free(op->ppl_hdr);
+		op->ppl_ents = NULL;
+		op->ppl_hdr = NULL;
+		op_ppl_park(op);
+		return;
+	}
+	if (rc != 0)
+		goto fail;
+	op->ppl_n = nmem * nent;
+	op->ppl_t = t;
+	op->sh->ppl_live += op->ppl_n;
+	if (!zero && (rc = op_ppl_partial(op, t)) != 0)
+		goto fail;
+
+	op->pending = 1;
+	for (unsigned x = 0; x < nmem; x++) {
+		for (unsigned e = 0; e < nent; e++) {
+			struct ppl_entry *ent = op->ppl_ents[x * nent + e];
+			uint8_t *hdr = op->ppl_hdr + (size_t)(x * nent + e) * bs;
+			struct ppl_header h = {0};
+			struct member_io *mio;
+			uint64_t off;
+
+			h.parity = js[x];
+			h.r0 = (uint32_t)(op->r0 + e * chunk);
+			h.r1 = (uint32_t)(h.r0 + sizes[e] - 1);
+			if (zero)
+				h.r1 = (uint32_t)op->r1;
+			h.k = l->k;
+			for (uint64_t m = t; m; m &= m - 1) {
+				unsigned i = (unsigned)__builtin_ctzll(m);
+				uint64_t lo = op->lo[i] > h.r0 ? op->lo[i] : h.r0;
+				uint64_t hi = op->hi[i] < h.r1 ? op->hi[i] : h.r1;
+
+				if (lo >= hi)
+					continue;
+				h.tmask |= 1ull << i;
+				h.lo[i] = (uint32_t)lo;
+				h.hi[i] = (uint32_t)hi;
+			}
+			h.pp_blocks = sizes[e] - 1;
+			if (h.pp_blocks)
+				h.pp_crc = crc32c(op->pp[js[x]] + (h.r0 - op->r0) * bs,
+						  (size_t)h.pp_blocks * bs);
+			ppl_entry_header(rch, ent, &h, &off);
+			ppl_header_encode(hdr, bs, &h);
+			mio = mio_alloc(rch, members[x], 2);
+			if (mio == NULL) {
+				op->status = -ENOMEM;
+				continue;
+			}
+			mio->type = URAID_IO_WRITE;
+			mio->flags = URAID_IO_FUA;
+			mio->meta = true;
+			mio->offset_blocks = off;
+			mio->num_blocks = sizes[e];
+			mio->iov[0] = (struct iovec){hdr, bs};
+			mio->iov[1] = (struct iovec){op->pp[js[x]] + (h.r0 - op->r0) * bs,
+						     (size_t)h.pp_blocks * bs};
+			mio->iovcnt = h.pp_blocks ? 2 : 1;
+			mio->done = op_io_done;
+			mio->ctx = op;
+			op->pending++;
+			if (mio_submit(mio) != 0) {
+				op->pending--;
+				mio_free(mio);
+				op->restart = true; /* the member went away: plan again */
+			}
+			raid_stat_add(a, rch->reactor, RS_PPL_ENTRIES, 1);
+			raid_stat_add(a, rch->reactor, RS_PPL_BLOCKS, sizes[e]);
+		}
+	}
+	free(sizes);
+	if (--op->pending == 0)
+		op_advance(op);
+	return;
+fail:
+	free(sizes);
+	op->status = rc;
+	op->state = OP_DONE;
+	op_advance(op);
 }
 
 /* --- mirrors --- */
@@ -938,6 +1182,7 @@ op_finish(struct stripe_op *op)
 	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
 	op_release_buffers(op);
+	op_ppl_release(op);
 	if (op->bm_held)
 		bitmap_exit(a, sh->stripe);
 	for (unsigned p = 0; p < op->nparts; p++) {
@@ -962,7 +1207,9 @@ op_finish(struct stripe_op *op)
  *   READ     -> PLAN if a read failed (the member is now failed: plan again, degraded)
  *            -> COMPUTE
  *   COMPUTE  -> DONE for reads and checks (after copy-out / compare)
+ *            -> LOG (policy ppl: the log entries go first) -> WRITE
  *            -> WRITE
+ *   LOG, WRITE -> PLAN if a member failed under a logged write
  *   WRITE    -> DONE when every member write has completed
  * Mirror writes go PLAN -> WRITE -> DONE; mirror checks PLAN -> READ -> DONE; replacement
  * copies PLAN -> READ -> WRITE -> DONE.
@@ -1083,9 +1330,25 @@ op_advance(struct stripe_op *op)
 				      : op->mode == MODE_RCW ? RS_RCW
 							     : RS_DEGRADED_W,
 				      1);
+			if (a->policy == SB_POLICY_PPL) {
+				op_log(op); /* comes back here as LOG */
+				return;
+			}
 			op_write(op); /* comes back here as WRITE */
 			return;
+		case OP_LOG:
 		case OP_WRITE:
+			if (op->restart && op->ppl_n) {
+				/* A member failed under a logged write: drop these entries, plan
+				 * again degraded, log again. */
+				op_ppl_release(op);
+				op->state = OP_PLAN;
+				break;
+			}
+			if (op->state == OP_LOG && op->status == 0) {
+				op_write(op); /* comes back here as WRITE */
+				return;
+			}
 			op->state = OP_DONE;
 			break;
 		case OP_DONE:
@@ -1144,7 +1407,8 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	if (sh->active != NULL)
 		return;
 	if (TAILQ_EMPTY(&sh->queue)) {
-		sh_remove(rch, sh);
+		if (sh->ppl_live == 0)
+			sh_remove(rch, sh);
 		return;
 	}
 	op = pool_get(&rch->ops);
@@ -1207,6 +1471,30 @@ stripe_bitmap_ready(struct raid_array *a)
 		TAILQ_REMOVE(&rch->bm_wait, op, wait_link);
 		op->bm_held = true;
 		op_advance(op);
+	}
+}
+
+void
+stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe)
+{
+	struct stripe_head *sh = sh_get(rch, stripe, false);
+
+	if (sh == NULL || sh->ppl_live == 0)
+		return;
+	if (--sh->ppl_live == 0 && sh->active == NULL && TAILQ_EMPTY(&sh->queue))
+		sh_remove(rch, sh);
+}
+
+void
+stripe_ppl_ready(struct raid_channel *rch)
+{
+	TAILQ_HEAD(, stripe_op) ready = TAILQ_HEAD_INITIALIZER(ready);
+	struct stripe_op *op;
+
+	TAILQ_CONCAT(&ready, &rch->ppl_wait, wait_link);
+	while ((op = TAILQ_FIRST(&ready)) != NULL) {
+		TAILQ_REMOVE(&ready, op, wait_link);
+		op_log(op); /* may wait again */
 	}
 }
 

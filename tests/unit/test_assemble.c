@@ -28,6 +28,8 @@ make_rams(unsigned n)
 	}
 }
 
+static enum uraid_consistency_policy g_policy; /* for create() */
+
 static int
 create(const char *name, const char *level, unsigned n, const char *const *members, bool force)
 {
@@ -43,6 +45,7 @@ create(const char *name, const char *level, unsigned n, const char *const *membe
 	o.num_members = n;
 	o.superblock = true;
 	o.force = force;
+	o.policy = g_policy;
 	rc = uraid_array_create(&o, &b, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "  create %s: %s\n", name, err);
@@ -296,7 +299,9 @@ test_dirty_degraded_needs_force(void)
 
 	REQUIRE(start_manual(2) == 0);
 	make_rams(4);
+	g_policy = URAID_POLICY_BITMAP; /* ppl needs no force: see below */
 	REQUIRE(create("r", "raid5", 4, g_m, false) == 0);
+	g_policy = URAID_POLICY_DEFAULT;
 	data = fill("r", &blocks, 3);
 	CHECK_EQ(del("r", false), 0);
 	make_dirty(4);
@@ -310,6 +315,34 @@ test_dirty_degraded_needs_force(void)
 	CHECK(strstr(report, "not shut down cleanly and is degraded") && strstr(report, "force"));
 	CHECK(uraid_bdev_get_by_name("r") == NULL);
 	CHECK_EQ(examine(true, report, sizeof(report)), 1);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(del("r", false), 0);
+	free(data);
+	cleanup(4);
+	uraid_runtime_stop();
+}
+
+/* Under ppl (the parity default) a dirty, degraded array starts without force: the log is
+ * applied first, so parity matches the data the missing member's blocks are rebuilt from. */
+static void
+test_dirty_degraded_ppl_starts(void)
+{
+	struct uraid_array_info info;
+	char report[1024];
+	uint64_t blocks;
+	uint8_t *data;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(4);
+	REQUIRE(create("r", "raid5", 4, g_m, false) == 0);
+	uraid_array_get_info(uraid_bdev_get_by_name("r"), &info);
+	CHECK_EQ(info.policy, URAID_POLICY_PPL);
+	data = fill("r", &blocks, 5);
+	CHECK_EQ(del("r", false), 0);
+	make_dirty(4);
+	CHECK_EQ(test_delete_bdev("m2"), 0);
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	CHECK(strstr(report, "degraded") != NULL);
 	CHECK(same("r", data, blocks));
 	CHECK_EQ(del("r", false), 0);
 	free(data);
@@ -414,5 +447,5 @@ test_write_waits_for_failure_record(void)
 }
 
 TEST_MAIN(TEST(test_clean_restart), TEST(test_stale_member), TEST(test_foreign_and_too_few),
-	  TEST(test_dirty_degraded_needs_force), TEST(test_create_over_used_members),
-	  TEST(test_write_waits_for_failure_record))
+	  TEST(test_dirty_degraded_needs_force), TEST(test_dirty_degraded_ppl_starts),
+	  TEST(test_create_over_used_members), TEST(test_write_waits_for_failure_record))

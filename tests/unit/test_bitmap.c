@@ -65,7 +65,9 @@ test_policy_choice(void)
 	} cases[] = {
 		{"raid1", 2, true, URAID_POLICY_DEFAULT, URAID_POLICY_BITMAP, 0},
 		{"raid10", 4, true, URAID_POLICY_DEFAULT, URAID_POLICY_BITMAP, 0},
-		{"raid5", 3, true, URAID_POLICY_DEFAULT, URAID_POLICY_BITMAP, 0},
+		{"raid5", 3, true, URAID_POLICY_DEFAULT, URAID_POLICY_PPL, 0},
+		{"raid6", 4, true, URAID_POLICY_DEFAULT, URAID_POLICY_PPL, 0},
+		{"raid5", 3, true, URAID_POLICY_BITMAP, URAID_POLICY_BITMAP, 0},
 		{"raid0", 2, true, URAID_POLICY_DEFAULT, URAID_POLICY_NONE, 0},
 		{"raid5", 3, false, URAID_POLICY_DEFAULT, URAID_POLICY_NONE, 0},
 		{"raid6", 4, true, URAID_POLICY_NONE, URAID_POLICY_NONE, 0},

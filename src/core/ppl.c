@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The partial parity log (consistency policy ppl): md's PPL idea for every parity level.
+ *
+ * Theory of operation.
+ *
+ * The hole. A stripe update writes data and parity to several members; a power cut can leave
+ * some of them new and some old, so parity no longer matches data. Nothing is wrong until a
+ * member is lost: then blocks rebuilt from that parity are garbage, including blocks nobody
+ * was writing. The log records, before a stripe is touched, what is needed to make its parity
+ * match whatever the members hold after a cut.
+ *
+ * The entry. A write of stripe s changes data columns T over rows [lo_i, hi_i) each; parity j
+ * (P, Q, ...) over rows [r0, r1) becomes P_j = pp_j + sum_{i in T} G[j][i] * D_i, where the
+ * partial parity pp_j gathers every column the write does not touch (untouched rows of T
+ * columns included) and, with a member missing, the lost columns' data too, which now lives
+ * in parity alone. pp_j = P_j(new) + sum_{i in T} G[j][i] * new_i, computed from the new
+ * parity the write is about to store. The entry (a header block with s, j, the rows, T and
+ * its ranges, then pp_j) goes to parity j's own member with FUA before any data or parity
+ * write of the stripe; when T is every column over every row, pp_j is zero and only the
+ * header is written.
+ *
+ * Recovery. After an unclean shutdown, before the array goes online, every valid entry of the
+ * last run is applied to rows [r0, r1) of parity j. With every data column of the stripe
+ * readable, parity is encoded afresh from them. With one missing, P_j = pp_j + sum_{i in T}
+ * G[j][i] * D_i(on disk): whether each block of T holds old or new data, parity matches it
+ * afterwards, and the missing column is right because pp_j carries it. A T column whose
+ * member is missing now cannot be read: its rows are left alone (reported), which only
+ * matters for a member lost in the same instant as the power. A write that sees a member fail
+ * is planned again, degraded, and logged again; and a superblock round (which records a
+ * failure) flushes every member first, so a failure before the cut is covered.
+ *
+ * Rings. Each member's log area (between the bitmap area and the data) is split into one
+ * ring per reactor; a stripe's entries are written by its owner reactor, so rings have one
+ * writer and no locks. An entry lives until its operation is done and a later flush of every
+ * member has made the stripe's writes durable; entries retire in ring order and their space is
+ * reused. Each header carries the ring's floor: the oldest entry still live. A second write to
+ * a stripe waits until the first one's entries retired, so at recovery at most one operation
+ * per stripe is at or above the floor, and only those entries are applied. Flushes run when a
+ * write waits (for its stripe or for space) or a ring is half full; one at a time per reactor.
+ *
+ * Trust. Entries are read from the disk at assembly and checked before use: magic, array
+ * uuid, the epoch of the last run (raised at every start), the slot and place it was found
+ * at, every range, and CRC32C of header and partial parity.
+ */
+#include <isa-l/crc.h>
+
+#include "core.h"
+
+#define PPL_MAGIC 0x314c505044494155ull /* "UAIDPPL1" little-endian */
+
+enum {
+	P_MAGIC = 0,
+	P_UUID = 8,
+	P_EPOCH = 24,
+	P_SEQ = 32,
+	P_FLOOR = 40,
+	P_STRIPE = 48,
+	P_CRC = 56,
+	P_SLOT = 60,
+	P_RING = 64,
+	P_NRINGS = 68,
+	P_POS = 72,
+	P_PARITY = 76,
+	P_R0 = 80,
+	P_R1 = 84,
+	P_PP_BLOCKS = 88,
+	P_K = 92,
+	P_TMASK = 96,
+	P_PP_CRC = 104,
+	P_RANGES = 112, /* lo, hi (u32 each) per data column */
+	P_END = P_RANGES + 8 * RAID_MAX_MEMBERS,
+};
+
+struct ppl_entry {
+	TAILQ_ENTRY(ppl_entry) link;
+	uint64_t stripe;
+	uint64_t seq;
+	uint64_t pos; /* block within the ring */
+	uint64_t end; /* ring position after it (monotonic) */
+	uint64_t flush_gen;
+	bool done;
+	unsigned member;
+};
+
+struct ppl_ring {
+	uint64_t start, size; /* blocks within the area */
+	uint64_t head, tail;  /* monotonic positions */
+	uint64_t seq;
+	TAILQ_HEAD(, ppl_entry) live;
+};
+
+struct ppl_chan {
+	struct ppl_ring ring[RAID_MAX_MEMBERS];
+	uint64_t gen_started, gen_done;
+	unsigned flushes_pending;
+	bool again;	  /* flush again when this round is back */
+	bool short_round; /* a member could not be flushed in this round */
+	struct obj_pool entries;
+};
+
+/* --- the header --- */
+
+void
+ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h)
+{
+	memset(buf, 0, bs);
+	le_put64(buf + P_MAGIC, PPL_MAGIC);
+	memcpy(buf + P_UUID, h->uuid, 16);
+	le_put64(buf + P_EPOCH, h->epoch);
+	le_put64(buf + P_SEQ, h->seq);
+	le_put64(buf + P_FLOOR, h->floor);
+	le_put64(buf + P_STRIPE, h->stripe);
+	le_put32(buf + P_SLOT, h->slot);
+	le_put32(buf + P_RING, h->ring);
+	le_put32(buf + P_NRINGS, h->nrings);
+	le_put32(buf + P_POS, h->pos);
+	le_put32(buf + P_PARITY, h->parity);
+	le_put32(buf + P_R0, h->r0);
+	le_put32(buf + P_R1, h->r1);
+	le_put32(buf + P_PP_BLOCKS, h->pp_blocks);
+	le_put32(buf + P_K, h->k);
+	le_put64(buf + P_TMASK, h->tmask);
+	le_put32(buf + P_PP_CRC, h->pp_crc);
+	for (unsigned i = 0; i < h->k && i < RAID_MAX_MEMBERS; i++) {
+		le_put32(buf + P_RANGES + 8 * i, h->lo[i]);
+		le_put32(buf + P_RANGES + 8 * i + 4, h->hi[i]);
+	}
+	le_put32(buf + P_CRC, crc32c(buf, bs));
+}
+
+static int
+bad(char *err, size_t len, const char *what)
+{
+	err_set(err, len, "%s", what);
+	return -EBADMSG;
+}
+
+int
+ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err, size_t err_len)
+{
+	uint8_t copy[P_END];
+	uint32_t crc;
+
+	if (bs < P_END)
+		return bad(err, err_len, "block too small");
+	if (le_get64(buf + P_MAGIC) != PPL_MAGIC)
+		return bad(err, err_len, "no entry magic");
+	/* CRC over the whole block with its own field zero. */
+	memcpy(copy, buf, P_END);
+	le_put32(copy + P_CRC, 0);
+	crc = crc32_iscsi(copy, P_END, 0xffffffffu);
+	crc = crc32_iscsi((unsigned char *)buf + P_END, (int)(bs - P_END), crc) ^ 0xffffffffu;
+	if (crc != le_get32(buf + P_CRC))
+		return bad(err, err_len, "header CRC mismatch");
+	memset(h, 0, sizeof(*h));
+	memcpy(h->uuid, buf + P_UUID, 16);
+	h->epoch = le_get64(buf + P_EPOCH);
+	h->seq = le_get64(buf + P_SEQ);
+	h->floor = le_get64(buf + P_FLOOR);
+	h->stripe = le_get64(buf + P_STRIPE);
+	h->slot = le_get32(buf + P_SLOT);
+	h->ring = le_get32(buf + P_RING);
+	h->nrings = le_get32(buf + P_NRINGS);
+	h->pos = le_get32(buf + P_POS);
+	h->parity = le_get32(buf + P_PARITY);
+	h->r0 = le_get32(buf + P_R0);
+	h->r1 = le_get32(buf + P_R1);
+	h->pp_blocks = le_get32(buf + P_PP_BLOCKS);
+	h->k = le_get32(buf + P_K);
+	h->tmask = le_get64(buf + P_TMASK);
+	h->pp_crc = le_get32(buf + P_PP_CRC);
+	if (h->k == 0 || h->k > RAID_MAX_MEMBERS)
+		return bad(err, err_len, "bad column count");
+	if (h->nrings == 0 || h->ring >= h->nrings)
+		return bad(err, err_len, "bad ring");
+	if (h->floor > h->seq)
+		return bad(err, err_len, "floor above the sequence number");
+	if (h->r0 >= h->r1)
+		return bad(err, err_len, "empty row range");
+	if (h->pp_blocks != 0 && h->pp_blocks != h->r1 - h->r0)
+		return bad(err, err_len, "partial parity does not cover the rows");
+	if (h->tmask >> h->k)
+		return bad(err, err_len, "written columns beyond the column count");
+	for (unsigned i = 0; i < h->k; i++) {
+		h->lo[i] = le_get32(buf + P_RANGES + 8 * i);
+		h->hi[i] = le_get32(buf + P_RANGES + 8 * i + 4);
+		if (!(h->tmask & (1ull << i))) {
+			if (h->lo[i] || h->hi[i])
+				return bad(err, err_len, "range for an unwritten column");
+			continue;
+		}
+		if (h->lo[i] < h->r0 || h->lo[i] >= h->hi[i] || h->hi[i] > h->r1)
+			return bad(err, err_len, "column range outside the rows");
+	}
+	for (unsigned i = h->k; i < RAID_MAX_MEMBERS; i++) {
+		if (le_get64(buf + P_RANGES + 8 * i) != 0)
+			return bad(err, err_len, "ranges beyond the column count");
+	}
+	return 0;
+}
+
+/* --- rings (owner reactor) --- */
+
+int
+ppl_geometry(struct raid_array *a, char *err, size_t err_len)
+{
+	uint32_t bs = a->bdev.block_size ? a->bdev.block_size : 512;
+	unsigned R = uraid_reactor_count();
+
+	a->ppl_offset_blocks = META_PPL_OFFSET / bs;
+	a->ppl_blocks = (uint32_t)(a->data_offset_blocks - a->ppl_offset_blocks);
+	if (a->ppl_blocks / R < 4) {
+		err_set(err, err_len, "the log area (%u blocks) is too small for %u reactors",
+			a->ppl_blocks, R);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static unsigned
+nrings(const struct raid_array *a UNUSED)
+{
+	return uraid_reactor_count();
+}
+
+uint64_t
+ppl_max_rows(const struct raid_channel *rch)
+{
+	const struct raid_array *a = rch->a;
+	uint64_t cap = a->ppl_blocks / nrings(a) / 2 - 1;
+
+	return cap < a->l.strip_blocks ? cap : a->l.strip_blocks;
+}
+
+int
+ppl_channel_init(struct raid_channel *rch)
+{
+	struct raid_array *a = rch->a;
+	struct ppl_chan *pc;
+	uint64_t size = a->ppl_blocks / nrings(a);
+
+	if (a->policy != SB_POLICY_PPL)
+		return 0;
+	pc = calloc(1, sizeof(*pc));
+	if (pc == NULL)
+		return -ENOMEM;
+	pc->entries = (struct obj_pool){NULL, sizeof(struct ppl_entry), 0};
+	for (unsigned i = 0; i < a->l.n; i++) {
+		struct ppl_ring *r = &pc->ring[i];
+
+		r->start = rch->reactor * size;
+		r->size = size;
+		r->seq = 1;
+		TAILQ_INIT(&r->live);
+	}
+	rch->ppl = pc;
+	return 0;
+}
+
+void
+ppl_channel_fini(struct raid_channel *rch)
+{
+	struct ppl_chan *pc = rch->ppl;
+
+	if (pc == NULL)
+		return;
+	for (unsigned i = 0; i < RAID_MAX_MEMBERS; i++) {
+		struct ppl_entry *e;
+
+		while ((e = TAILQ_FIRST(&pc->ring[i].live)) != NULL) {
+			TAILQ_REMOVE(&pc->ring[i].live, e, link);
+			free(e);
+		}
+	}
+	pool_fini(&pc->entries);
+	free(pc);
+	rch->ppl = NULL;
+}
+
+/* Where an entry of `blocks` would go in ring r: the padding to skip first (an entry never
+ * wraps), or -1 if the ring has no room now. */
+static int64_t
+ring_fit(const struct ppl_ring *r, uint64_t head, uint64_t blocks)
+{
+	uint64_t phys = head % r->size;
+	uint64_t pad = phys + blocks > r->size ? r->size - phys : 0;
+
+	if (head + pad + blocks - r->tail > r->size)
+		return -1;
+	return (int64_t)pad;
+}
+
+int
+ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, const uint32_t *sizes,
+	    unsigned nent, uint64_t stripe, struct ppl_entry **out)
+{
+	struct ppl_chan *pc = rch->ppl;
+
+	for (unsigned m = 0; m < nmem; m++) {
+		struct ppl_ring *r = &pc->ring[members[m]];
+		uint64_t head = r->head;
+
+		for (unsigned e = 0; e < nent; e++) {
+			int64_t pad = ring_fit(r, head, sizes[e]);
+
+			if (pad < 0)
+				return -EAGAIN;
+			head += (uint64_t)pad + sizes[e];
+		}
+	}
+	for (unsigned m = 0; m < nmem; m++) {
+		struct ppl_ring *r = &pc->ring[members[m]];
+
+		for (unsigned e = 0; e < nent; e++) {
+			struct ppl_entry *ent = pool_get(&pc->entries);
+			uint64_t pad = (uint64_t)ring_fit(r, r->head, sizes[e]);
+
+			if (ent == NULL) {
+				/* Give back what this call took: nothing was written yet. */
+				for (unsigned x = 0; x < m * nent + e; x++)
+					ppl_release(rch, out[x]);
+				return -ENOMEM;
+			}
+			ent->stripe = stripe;
+			ent->seq = r->seq++;
+			ent->pos = (r->head + pad) % r->size;
+			ent->end = r->head + pad + sizes[e];
+			ent->flush_gen = 0;
+			ent->done = false;
+			ent->member = members[m];
+			r->head = ent->end;
+			TAILQ_INSERT_TAIL(&r->live, ent, link);
+			out[m * nent + e] = ent;
+		}
+	}
+	return 0;
+}
+
+void
+ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl_header *h,
+		 uint64_t *offset_blocks)
+{
+	struct raid_array *a = rch->a;
+	struct ppl_ring *r = &rch->ppl->ring[e->member];
+
+	memcpy(h->uuid, a->bdev.uuid, 16);
+	h->epoch = a->log_epoch;
+	h->seq = e->seq;
+	h->floor = TAILQ_FIRST(&r->live)->seq;
+	h->stripe = e->stripe;
+	h->slot = e->member;
+	h->ring = rch->reactor;
+	h->nrings = nrings(a);
+	h->pos = (uint32_t)(r->start + e->pos);
+	*offset_blocks = a->ppl_offset_blocks + r->start + e->pos;
+}
+
+static uint64_t
+ring_used(const struct ppl_ring *r)
+{
+	return r->head - r->tail;
+}
+
+void
+ppl_release(struct raid_channel *rch, struct ppl_entry *e)
+{
+	struct ppl_ring *r = &rch->ppl->ring[e->member];
+
+	e->done = true;
+	if (ring_used(r) * 2 > r->size)
+		ppl_flush_kick(rch);
+}
+
+/* Retire, in ring order, entries a completed flush covered. */
+static void
+ppl_retire(struct raid_channel *rch)
+{
+	struct ppl_chan *pc = rch->ppl;
+
+	for (unsigned i = 0; i < rch->a->l.n; i++) {
+		struct ppl_ring *r = &pc->ring[i];
+		struct ppl_entry *e;
+
+		while ((e = TAILQ_FIRST(&r->live)) != NULL && e->flush_gen != 0 &&
+		       e->flush_gen <= pc->gen_done) {
+			TAILQ_REMOVE(&r->live, e, link);
+			r->tail = e->end;
+			stripe_ppl_retired(rch, e->stripe);
+			pool_put(&pc->entries, e);
+		}
+		if (TAILQ_EMPTY(&r->live))
+			r->tail = r->head;
+	}
+}
+
+static void ppl_flush_start(struct raid_channel *rch);
+void ppl_flush_kick(struct raid_channel *rch);
+
+static void
+ppl_flush_complete(struct raid_channel *rch)
+{
+	struct ppl_chan *pc = rch->ppl;
+	bool again;
+
+	if (pc->short_round) {
+		/* A member was not flushed: nothing this round covered may retire. */
+		for (unsigned i = 0; i < rch->a->l.n; i++) {
+			struct ppl_entry *e;
+
+			TAILQ_FOREACH(e, &pc->ring[i].live, link) {
+				if (e->flush_gen == pc->gen_started)
+					e->flush_gen = 0;
+			}
+		}
+		pc->short_round = false;
+		pc->gen_started--;
+	} else {
+		pc->gen_done = pc->gen_started;
+		ppl_retire(rch);
+	}
+	again = pc->again;
+	pc->again = false;
+	stripe_ppl_ready(rch); /* waiters may start the next round themselves */
+	if (again)
+		ppl_flush_kick(rch);
+}
+
+static void
+ppl_flush_done(struct member_io *mio, int status)
+{
+	struct raid_channel *rch = mio->rch;
+
+	if (status != 0)
+		raid_member_failed(rch->a, mio->member, status);
+	mio_free(mio);
+	if (--rch->ppl->flushes_pending == 0)
+		ppl_flush_complete(rch);
+}
+
+static void
+ppl_flush_deferred(void *arg)
+{
+	struct raid_channel *rch = arg;
+
+	if (--rch->ppl->flushes_pending == 0)
+		ppl_flush_complete(rch);
+}
+
+/* Flush every member; entries done by now retire when all flushes are back. */
+static void
+ppl_flush_start(struct raid_channel *rch)
+{
+	struct ppl_chan *pc = rch->ppl;
+	struct raid_array *a = rch->a;
+	unsigned covered = 0;
+
+	pc->gen_started++;
+	for (unsigned i = 0; i < a->l.n; i++) {
+		struct ppl_entry *e;
+
+		TAILQ_FOREACH(e, &pc->ring[i].live, link) {
+			if (e->done && e->flush_gen == 0) {
+				e->flush_gen = pc->gen_started;
+				covered++;
+			}
+		}
+	}
+	if (covered == 0) {
+		pc->gen_started--;
+		return;
+	}
+	raid_stat_add(a, rch->reactor, RS_PPL_FLUSHES, 1);
+	pc->flushes_pending = 1; /* guard while issuing */
+	for (unsigned i = 0; i < a->l.n; i++) {
+		struct member_io *mio;
+
+		if (!raid_member_usable(rch, i))
+			continue;
+		mio = mio_alloc(rch, i, 0);
+		if (mio == NULL) {
+			pc->short_round = true;
+			continue;
+		}
+		mio->type = URAID_IO_FLUSH;
+		mio->done = ppl_flush_done;
+		pc->flushes_pending++;
+		if (mio_submit(mio) != 0) {
+			pc->flushes_pending--;
+			mio_free(mio);
+		}
+	}
+	if (--pc->flushes_pending == 0) {
+		/* Nothing went out (no memory, or no member left): finish from the message
+		 * queue, never by recursing into the waiters that kicked this round. */
+		pc->flushes_pending = 1;
+		uraid_reactor_send(uraid_reactor_self(), ppl_flush_deferred, rch);
+	}
+}
+
+bool
+ppl_busy(const struct raid_channel *rch)
+{
+	return rch->ppl != NULL && rch->ppl->flushes_pending != 0;
+}
+
+void
+ppl_flush_kick(struct raid_channel *rch)
+{
+	struct ppl_chan *pc = rch->ppl;
+
+	if (pc->flushes_pending != 0)
+		pc->again = true;
+	else
+		ppl_flush_start(rch);
+}
+
+/* --- recovery (control thread, before the array goes online) --- */
+
+struct found_entry {
+	struct ppl_header h;
+	unsigned member;
+	uint64_t block; /* within the area */
+};
+
+/* Member m can be read at stripe s during recovery. */
+static bool
+recover_readable(const struct raid_array *a, const struct sb *from, unsigned m, uint64_t s)
+{
+	if (a->members[m].desc == NULL)
+		return false;
+	if (from->slots[m].state == SB_SLOT_ACTIVE)
+		return true;
+	if (from->slots[m].state == SB_SLOT_REBUILDING)
+		return s * a->l.strip_blocks < from->slots[m].rebuild_checkpoint_blocks;
+	return false;
+}
+
+static int
+recover_entry(struct raid_array *a, const struct sb *from, const struct found_entry *f,
+	      const uint8_t *area, uint8_t *buf, uint8_t *col, uint8_t *skip)
+{
+	const struct ppl_header *h = &f->h;
+	uint32_t bs = a->bdev.block_size;
+	uint64_t S = a->l.strip_blocks, rows = h->r1 - h->r0;
+	uint64_t base = a->data_offset_blocks + h->stripe * S;
+	struct uraid_bdev_desc *pd = a->members[f->member].desc;
+	int rc = 0;
+
+	bool all = true;
+
+	for (unsigned i = 0; i < a->l.k; i++)
+		all &= recover_readable(a, from, layout_data_member(&a->l, h->stripe, i),
+					h->stripe);
+	if (h->pp_blocks && !all)
+		memcpy(buf, area + (f->block + 1) * bs, rows * bs);
+	else
+		memset(buf, 0, rows * bs);
+	memset(skip, 0, rows);
+	for (unsigned i = 0; i < a->l.k; i++) {
+		unsigned dm = layout_data_member(&a->l, h->stripe, i);
+		uint32_t lo = all ? h->r0 : h->lo[i], hi = all ? h->r1 : h->hi[i];
+		uint64_t n = hi - lo;
+
+		/* With every data column readable, parity is encoded from them afresh (a column
+		 * the write skipped but that is back now is taken as it is); otherwise from the
+		 * partial parity and the columns written. */
+		if (!all && !(h->tmask & (1ull << i)))
+			continue;
+		if (!recover_readable(a, from, dm, h->stripe)) {
+			memset(skip + (h->lo[i] - h->r0), 1, n);
+			continue;
+		}
+		rc = uraid_bdev_io_sync(a->members[dm].desc, URAID_IO_READ, col, base + lo, n);
+		if (rc != 0)
+			return rc;
+		code_mad(&a->code, n * bs, h->parity, i, col, buf + (lo - h->r0) * bs);
+	}
+	for (uint64_t x = 0; x < rows;) {
+		uint64_t y = x;
+
+		if (skip[x]) {
+			x++;
+			continue;
+		}
+		while (y < rows && !skip[y])
+			y++;
+		rc = uraid_bdev_io_sync(pd, URAID_IO_WRITE, buf + x * bs, base + h->r0 + x, y - x);
+		if (rc != 0)
+			return rc;
+		x = y;
+	}
+	return 0;
+}
+
+int
+ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *out)
+{
+	uint32_t bs = a->bdev.block_size;
+	uint64_t area_bytes = (uint64_t)a->ppl_blocks * bs, S = a->l.strip_blocks;
+	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
+	uint8_t *area = aligned_alloc(4096, area_bytes);
+	uint8_t *buf = aligned_alloc(4096, S * bs), *col = aligned_alloc(4096, S * bs);
+	uint8_t *skip = malloc(S);
+	struct found_entry *found = NULL;
+	size_t nfound = 0, cap = 0;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (area == NULL || buf == NULL || col == NULL || skip == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned m = 0; m < a->l.n; m++) {
+		size_t first = nfound;
+
+		if (a->members[m].desc == NULL || from->slots[m].state == SB_SLOT_FAILED ||
+		    from->slots[m].state == SB_SLOT_MISSING)
+			continue;
+		rc = uraid_bdev_io_sync(a->members[m].desc, URAID_IO_READ, area,
+					a->ppl_offset_blocks, a->ppl_blocks);
+		if (rc != 0) {
+			LOG_ERR("%s: cannot read the log of %s: %s", a->bdev.name,
+				a->members[m].name, strerror(-rc));
+			goto out;
+		}
+		for (uint64_t b = 0; b < a->ppl_blocks; b++) {
+			struct ppl_header h;
+			uint64_t size, rstart;
+			char why[64];
+
+			if (ppl_header_decode(area + b * bs, bs, &h, why, sizeof(why)) != 0)
+				continue;
+			if (memcmp(h.uuid, a->bdev.uuid, 16) != 0 || h.epoch != from->log_epoch)
+				continue; /* another array's, or a run already recovered */
+			size = a->ppl_blocks / h.nrings;
+			rstart = (uint64_t)h.ring * size;
+			if (size < 4 || h.slot != m || h.pos != b || b < rstart ||
+			    b + 1 + h.pp_blocks > rstart + size || h.k != a->l.k ||
+			    h.parity >= a->l.m || h.stripe >= units || h.r1 > S ||
+			    layout_parity_member(&a->l, h.stripe, h.parity) != m) {
+				out->invalid++;
+				continue;
+			}
+			if (h.pp_blocks &&
+			    crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc) {
+				out->invalid++;
+				continue;
+			}
+			if (nfound == cap) {
+				struct found_entry *n;
+
+				cap = cap ? cap * 2 : 64;
+				n = realloc(found, cap * sizeof(*found));
+				if (n == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				found = n;
+			}
+			found[nfound].h = h;
+			found[nfound].member = m;
+			found[nfound].block = b;
+			nfound++;
+		}
+		/* Per ring: only entries at or above the newest floor are live. */
+		for (size_t i = first; i < nfound; i++) {
+			uint64_t floor = 0;
+
+			for (size_t j = first; j < nfound; j++) {
+				if (found[j].h.ring == found[i].h.ring &&
+				    found[j].h.nrings == found[i].h.nrings &&
+				    found[j].h.floor > floor)
+					floor = found[j].h.floor;
+			}
+			if (found[i].h.seq < floor)
+				continue;
+			rc = recover_entry(a, from, &found[i], area, buf, col, skip);
+			if (rc != 0) {
+				LOG_ERR("%s: log recovery of stripe %lu failed: %s", a->bdev.name,
+					(unsigned long)found[i].h.stripe, strerror(-rc));
+				goto out;
+			}
+			out->applied++;
+			for (uint64_t r = 0; r < found[i].h.r1 - found[i].h.r0; r++)
+				out->skipped_rows += skip[r];
+		}
+		nfound = first; /* this member's entries are done */
+	}
+	if (out->applied) {
+		for (unsigned m = 0; m < a->l.n; m++) {
+			if (a->members[m].desc != NULL)
+				(void)uraid_bdev_io_sync(a->members[m].desc, URAID_IO_FLUSH, NULL,
+							 0, 0);
+		}
+	}
+out:
+	free(found);
+	free(area);
+	free(buf);
+	free(col);
+	free(skip);
+	return rc;
+}
