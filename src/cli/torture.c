@@ -8,10 +8,14 @@
  *
  *   1. a random workload (writes of random size and alignment, some with FUA, zeroes,
  *      flushes, reads checked against the model), up to a random point, then power is cut on
- *      every member at once: each unflushed member write lands, is lost or is torn;
+ *      every member at once: each unflushed member write lands, is lost or is torn. With
+ *      --load-failures, in half the cycles a random member fails during the load, and in
+ *      half of those a spare is added and rebuilt while the load goes on, so the cut finds
+ *      the array degraded or rebuilding;
  *   2. the array is dropped (nothing more reaches the members) and power restored; the
  *      members are examined and the array assembled, running its recovery; resync and
- *      rebuild are waited for;
+ *      rebuild are waited for (a degraded array is checked first as it is, then a spare is
+ *      rebuilt and it is checked again);
  *   3. every block is read and must hold either its durable contents (acknowledged before a
  *      completed flush, or written with FUA) or a version written since; never anything else;
  *   4. a parity check must find no bad stripe;
@@ -27,6 +31,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +69,7 @@ struct torture {
 	uint64_t seed;
 	uint64_t member_kb;
 	bool expect_hole, verbose;
+	bool load_failures;
 
 	struct prng rng;
 	uint64_t blocks, stripe_blocks;
@@ -653,23 +659,58 @@ create_array(struct torture *t)
 }
 
 static void
+add_spare(struct torture *t)
+{
+	char err[256], name[16];
+
+	new_member(t, name, sizeof(name));
+	if (uraid_array_add_spare(uraid_bdev_get_by_name("t"), name, err, sizeof(err)) != 0) {
+		fprintf(stderr, "torture: add spare: %s\n", err);
+		exit(1);
+	}
+}
+
+/* A member fails under the load (it is marked failed, as by the admin or an I/O error);
+ * perhaps a spare takes its place and is rebuilt while the load goes on. */
+static void
+load_failure(struct torture *t)
+{
+	unsigned victim = (unsigned)prng_below(&t->rng, t->n);
+
+	uraid_array_fail_member(uraid_bdev_get_by_name("t"), victim);
+	if (prng_below(&t->rng, 2) == 0)
+		add_spare(t);
+	if (t->verbose)
+		fprintf(stderr, "cycle %" PRIu64 ": slot %u failed under the load\n",
+			t->cycles_done + 1, victim);
+}
+
+static void
 cycle(struct torture *t)
 {
 	unsigned cut_at = t->ops / 4 + (unsigned)prng_below(&t->rng, t->ops - t->ops / 4 + 1);
 	unsigned qd = 1 + (unsigned)prng_below(&t->rng, MAX_QD), issued = 0;
-	struct uraid_array_info info = info_now();
+	unsigned fail_at = t->load_failures && prng_below(&t->rng, 2) == 0
+				   ? (unsigned)prng_below(&t->rng, cut_at)
+				   : UINT_MAX;
+	struct uraid_array_info info;
 	char report[1024], name[16];
 	unsigned victim;
 	int rc;
 
 	/* 1. Load, then cut the power in the middle of it. */
 	while (issued < cut_at) {
+		if (issued == fail_at) {
+			load_failure(t);
+			fail_at = UINT_MAX;
+		}
 		if (t->inflight < qd && issue_random(t)) {
 			issued++;
 			continue;
 		}
 		uraid_runtime_poll_until_idle(1);
 	}
+	info = info_now();
 	t->cutting = true;
 	for (unsigned i = 0; i < info.num_members; i++) {
 		if (info.members[i].name[0] == '\0')
@@ -709,11 +750,22 @@ cycle(struct torture *t)
 		fprintf(stderr, "torture: cannot open the array\n");
 		exit(1);
 	}
-	if (!settle())
-		violation(t, "resync or rebuild did not finish");
-
-	/* 3, 4. Every block old or new, parity consistent. */
-	verify_all(t, true, "after the cut");
+	info = info_now();
+	if (info.failed_members > 0 && !info.rebuild.active) {
+		/* Degraded: the missing member's blocks come from parity, which is where a
+		 * hole would show. Then a spare is rebuilt and everything read again. */
+		verify_all(t, true, "degraded after the cut");
+		add_spare(t);
+		if (!settle())
+			violation(t, "rebuild after the cut did not finish");
+		verify_all(t, false, "rebuilt after the cut");
+	} else {
+		if (!settle())
+			violation(t, "resync or rebuild did not finish");
+		/* 3. Every block old or new. */
+		verify_all(t, true, "after the cut");
+	}
+	/* 4. Parity consistent. */
 	parity_check(t);
 
 	/* 5. Lose a member: reconstruction must give the same blocks. */
@@ -723,16 +775,7 @@ cycle(struct torture *t)
 	verify_all(t, false, "with a member failed");
 
 	/* 6. A new member takes its place. */
-	{
-		char err[256];
-
-		new_member(t, name, sizeof(name));
-		if (uraid_array_add_spare(uraid_bdev_get_by_name("t"), name, err, sizeof(err)) !=
-		    0) {
-			fprintf(stderr, "torture: add spare: %s\n", err);
-			exit(1);
-		}
-	}
+	add_spare(t);
 	if (!settle())
 		violation(t, "rebuild onto the spare did not finish");
 	drop_free_members(t);
@@ -752,10 +795,13 @@ usage(FILE *out)
 		"N]\n"
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
+		"                     [--load-failures | --no-load-failures]\n"
 		"Power cuts at random points under a random workload on fault-backend members;\n"
 		"after each: reassemble, recover, check every block and the parity, fail a "
 		"member,\n"
-		"check again, rebuild. Defaults: raid5, 4 members, the level's default policy, 10\n"
+		"check again, rebuild. With --load-failures members also fail (and spares\n"
+		"rebuild) during the load. Defaults: raid5, 4 members, the level's default\n"
+		"policy, 10\n"
 		"cycles of up to 400 operations, 2048 KiB members, a random seed (printed).\n"
 		"Exit 0 when nothing broke the rules (with --expect-hole: when something did).\n");
 }
@@ -776,17 +822,24 @@ torture_main(int argc, char **argv)
 		{"seed", required_argument, NULL, 's'},
 		{"expect-hole", no_argument, NULL, 'E'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"load-failures", no_argument, NULL, 'F'},
+		{"no-load-failures", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct torture t = {.level = "raid5", .n = 4, .cycles = 10, .ops = 400, .member_kb = 2048};
+	struct torture t = {.level = "raid5",
+			    .n = 4,
+			    .cycles = 10,
+			    .ops = 400,
+			    .member_kb = 2048,
+			    .load_failures = false};
 	struct uraid_runtime_opts ro = {.num_reactors = REACTORS, .manual_poll = true};
 	uint64_t start_ns, deadline_ns = 0;
 	bool seeded = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:Evh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			t.level = optarg;
@@ -827,6 +880,12 @@ torture_main(int argc, char **argv)
 			break;
 		case 'v':
 			t.verbose = true;
+			break;
+		case 'F':
+			t.load_failures = true;
+			break;
+		case 'N':
+			t.load_failures = false;
 			break;
 		case 'h':
 			usage(stdout);

@@ -3,7 +3,7 @@
 # Crash torture (uraid torture): power cuts at random points under a random workload on
 # fault-backend members, each followed by reassembly, recovery, a check of every block against
 # the model and of the parity, a member failure and a second check. A bounded number of cycles
-# per level under policy bitmap must break no rule; under policy none the harness must catch
+# per level under policies bitmap and ppl must break no rule; under policy none the harness must catch
 # the write hole (so it is known to be able to fail); a seed replays exactly.
 # URAID_TORTURE_CYCLES sets the cycles per level (default 150).
 . "$(dirname "$0")/../func/lib.sh"
@@ -33,6 +33,14 @@ torture raid5-bitmap 0 --level raid5 --members 4 --policy bitmap --cycles "$cycl
 torture raid5f-bitmap 0 --level raid5f --members 3 --policy bitmap --cycles "$cycles"
 torture raid6-bitmap 0 --level raid6 --members 5 --policy bitmap --cycles "$cycles"
 torture ec-bitmap 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy bitmap \
+	--cycles "$cycles"
+# The parity levels under the partial parity log (their default): the same rules, with parity
+# made to match the data by the log recovery at assembly instead of a resync afterwards.
+torture raid5-ppl 0 --level raid5 --members 4 --policy ppl --cycles "$cycles"
+torture raid5f-ppl 0 --level raid5f --members 3 --policy ppl --cycles "$cycles"
+torture raid6-ppl 0 --level raid6 --members 5 --policy ppl --cycles "$cycles"
+torture raid6-4-ppl 0 --level raid6 --members 4 --policy ppl --cycles "$cycles"
+torture ec-ppl 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy ppl \
 	--cycles "$cycles"
 # Policy none leaves the write hole open, and the harness shows it (stops at the first cycle
 # that breaks a rule; exit 0 then).
