@@ -129,6 +129,14 @@ le_get64(const uint8_t *p)
 	return le64toh(v);
 }
 
+/* A decoder's refusal: the reason in err, -EBADMSG. */
+static inline int
+decode_bad(char *err, size_t err_len, const char *what)
+{
+	err_set(err, err_len, "%s", what);
+	return -EBADMSG;
+}
+
 /* --- sb.c: the superblock (on-disk format v1, see docs/format.md) --- */
 
 #define SB_MAGIC	     0x3142534449415255ull /* "URAIDSB1" little-endian */
@@ -527,8 +535,9 @@ struct ppl_entry;
 void ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h);
 int ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err,
 		      size_t err_len);
-/* New array: the log area (sets a->ppl_*). */
-int ppl_geometry(struct raid_array *a, char *err, size_t err_len);
+/* The log area (sets a->ppl_*): from the superblock, or chosen for a new array; checked to
+ * hold a ring per reactor. */
+int ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_len);
 int ppl_channel_init(struct raid_channel *rch);
 void ppl_channel_fini(struct raid_channel *rch);
 /* A flush round is in flight (the channel must stay). */

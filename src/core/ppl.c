@@ -129,13 +129,6 @@ ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h)
 	le_put32(buf + P_CRC, crc32c(buf, bs));
 }
 
-static int
-bad(char *err, size_t len, const char *what)
-{
-	err_set(err, len, "%s", what);
-	return -EBADMSG;
-}
-
 int
 ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err, size_t err_len)
 {
@@ -143,16 +136,16 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	uint32_t crc;
 
 	if (bs < P_END)
-		return bad(err, err_len, "block too small");
+		return decode_bad(err, err_len, "block too small");
 	if (le_get64(buf + P_MAGIC) != PPL_MAGIC)
-		return bad(err, err_len, "no entry magic");
+		return decode_bad(err, err_len, "no entry magic");
 	/* CRC over the whole block with its own field zero. */
 	memcpy(copy, buf, P_END);
 	le_put32(copy + P_CRC, 0);
 	crc = crc32_iscsi(copy, P_END, 0xffffffffu);
 	crc = crc32_iscsi((unsigned char *)buf + P_END, (int)(bs - P_END), crc) ^ 0xffffffffu;
 	if (crc != le_get32(buf + P_CRC))
-		return bad(err, err_len, "header CRC mismatch");
+		return decode_bad(err, err_len, "header CRC mismatch");
 	memset(h, 0, sizeof(*h));
 	memcpy(h->uuid, buf + P_UUID, 16);
 	h->epoch = le_get64(buf + P_EPOCH);
@@ -171,64 +164,68 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	h->tmask = le_get64(buf + P_TMASK);
 	h->pp_crc = le_get32(buf + P_PP_CRC);
 	if (h->k == 0 || h->k > RAID_MAX_MEMBERS)
-		return bad(err, err_len, "bad column count");
+		return decode_bad(err, err_len, "bad column count");
 	if (h->nrings == 0 || h->ring >= h->nrings)
-		return bad(err, err_len, "bad ring");
+		return decode_bad(err, err_len, "bad ring");
 	if (h->floor > h->seq)
-		return bad(err, err_len, "floor above the sequence number");
+		return decode_bad(err, err_len, "floor above the sequence number");
 	if (h->r0 >= h->r1)
-		return bad(err, err_len, "empty row range");
+		return decode_bad(err, err_len, "empty row range");
 	if (h->pp_blocks != 0 && h->pp_blocks != h->r1 - h->r0)
-		return bad(err, err_len, "partial parity does not cover the rows");
+		return decode_bad(err, err_len, "partial parity does not cover the rows");
 	if (h->tmask >> h->k)
-		return bad(err, err_len, "written columns beyond the column count");
+		return decode_bad(err, err_len, "written columns beyond the column count");
 	for (unsigned i = 0; i < h->k; i++) {
 		h->lo[i] = le_get32(buf + P_RANGES + 8 * i);
 		h->hi[i] = le_get32(buf + P_RANGES + 8 * i + 4);
 		if (!(h->tmask & (1ull << i))) {
 			if (h->lo[i] || h->hi[i])
-				return bad(err, err_len, "range for an unwritten column");
+				return decode_bad(err, err_len, "range for an unwritten column");
 			continue;
 		}
 		if (h->lo[i] < h->r0 || h->lo[i] >= h->hi[i] || h->hi[i] > h->r1)
-			return bad(err, err_len, "column range outside the rows");
+			return decode_bad(err, err_len, "column range outside the rows");
 	}
 	for (unsigned i = h->k; i < RAID_MAX_MEMBERS; i++) {
 		if (le_get64(buf + P_RANGES + 8 * i) != 0)
-			return bad(err, err_len, "ranges beyond the column count");
+			return decode_bad(err, err_len, "ranges beyond the column count");
 	}
 	return 0;
 }
 
 /* --- rings (owner reactor) --- */
 
-int
-ppl_geometry(struct raid_array *a, char *err, size_t err_len)
+/* Blocks of one ring: the area is shared by the reactors of this run. */
+static uint64_t
+ring_blocks(const struct raid_array *a)
 {
-	uint32_t bs = a->bdev.block_size ? a->bdev.block_size : 512;
-	unsigned R = uraid_reactor_count();
+	return a->ppl_blocks / uraid_reactor_count();
+}
 
-	a->ppl_offset_blocks = META_PPL_OFFSET / bs;
-	a->ppl_blocks = (uint32_t)(a->data_offset_blocks - a->ppl_offset_blocks);
-	if (a->ppl_blocks / R < 4) {
+int
+ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_len)
+{
+	if (from != NULL) {
+		a->ppl_offset_blocks = from->ppl_offset_blocks;
+		a->ppl_blocks = from->ppl_blocks;
+	} else {
+		a->ppl_offset_blocks = META_PPL_OFFSET / a->bdev.block_size;
+		a->ppl_blocks = (uint32_t)(a->data_offset_blocks - a->ppl_offset_blocks);
+	}
+	/* A ring holds at least two entries of a header and one row. */
+	if (ring_blocks(a) < 4) {
 		err_set(err, err_len, "the log area (%u blocks) is too small for %u reactors",
-			a->ppl_blocks, R);
+			a->ppl_blocks, uraid_reactor_count());
 		return -EINVAL;
 	}
 	return 0;
-}
-
-static unsigned
-nrings(const struct raid_array *a UNUSED)
-{
-	return uraid_reactor_count();
 }
 
 uint64_t
 ppl_max_rows(const struct raid_channel *rch)
 {
 	const struct raid_array *a = rch->a;
-	uint64_t cap = a->ppl_blocks / nrings(a) / 2 - 1;
+	uint64_t cap = ring_blocks(a) / 2 - 1;
 
 	return cap < a->l.strip_blocks ? cap : a->l.strip_blocks;
 }
@@ -238,7 +235,7 @@ ppl_channel_init(struct raid_channel *rch)
 {
 	struct raid_array *a = rch->a;
 	struct ppl_chan *pc;
-	uint64_t size = a->ppl_blocks / nrings(a);
+	uint64_t size = ring_blocks(a);
 
 	if (a->policy != SB_POLICY_PPL)
 		return 0;
@@ -351,7 +348,7 @@ ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl
 	h->stripe = e->stripe;
 	h->slot = e->member;
 	h->ring = rch->reactor;
-	h->nrings = nrings(a);
+	h->nrings = uraid_reactor_count();
 	h->pos = (uint32_t)(r->start + e->pos);
 	*offset_blocks = a->ppl_offset_blocks + r->start + e->pos;
 }

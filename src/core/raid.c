@@ -1214,15 +1214,9 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		a->bm_offset_blocks = from->bitmap_offset_blocks;
 		a->bm_blocks = from->bitmap_blocks;
 		a->bm_region_units = from->bitmap_region_units;
-		a->ppl_offset_blocks = from->ppl_offset_blocks;
-		a->ppl_blocks = from->ppl_blocks;
 		a->log_epoch = from->log_epoch + 1;
-		if (a->policy == SB_POLICY_PPL && a->ppl_blocks / uraid_reactor_count() < 4) {
-			err_set(err, err_len,
-				"the log area (%u blocks) is too small for %u reactors",
-				a->ppl_blocks, uraid_reactor_count());
-			return -EINVAL;
-		}
+		if (a->policy == SB_POLICY_PPL)
+			return ppl_geometry(a, from, err, err_len);
 		return 0;
 	}
 	a->log_epoch = 1;
@@ -1262,7 +1256,7 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 	if (p == URAID_POLICY_BITMAP)
 		return bitmap_geometry(a, o->bitmap_region_kb, a->data_offset_blocks, err, err_len);
 	if (p == URAID_POLICY_PPL)
-		return ppl_geometry(a, err, err_len);
+		return ppl_geometry(a, NULL, err, err_len);
 	return 0;
 }
 

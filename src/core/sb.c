@@ -107,13 +107,6 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 
 static int check_meta(const struct sb *sb, char *err, size_t err_len);
 
-static int
-bad(char *err, size_t len, const char *what)
-{
-	err_set(err, len, "%s", what);
-	return -EBADMSG;
-}
-
 int
 sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_len)
 {
@@ -122,25 +115,25 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	unsigned k, m, n;
 
 	if (len < SB_BYTES)
-		return bad(err, err_len, "shorter than a superblock");
+		return decode_bad(err, err_len, "shorter than a superblock");
 	if (le_get64(buf + OFF_MAGIC) != SB_MAGIC)
-		return bad(err, err_len, "no uraid superblock (magic)");
+		return decode_bad(err, err_len, "no uraid superblock (magic)");
 	if (le_get32(buf + OFF_VERSION) != SB_VERSION)
-		return bad(err, err_len, "unsupported superblock version");
+		return decode_bad(err, err_len, "unsupported superblock version");
 	if (le_get32(buf + OFF_HEADER_BYTES) != SB_BYTES)
-		return bad(err, err_len, "wrong superblock size");
+		return decode_bad(err, err_len, "wrong superblock size");
 	if (le_get32(buf + OFF_CRC) != crc32c(buf, OFF_CRC))
-		return bad(err, err_len, "checksum mismatch");
+		return decode_bad(err, err_len, "checksum mismatch");
 
 	memset(sb, 0, sizeof(*sb));
 	sb->generation = le_get64(buf + OFF_GENERATION);
 	memcpy(sb->array_uuid, buf + OFF_ARRAY_UUID, 16);
 	memcpy(sb->name, buf + OFF_NAME, 63);
 	if (memchr(buf + OFF_NAME, 0, 64) == NULL || sb->name[0] == '\0')
-		return bad(err, err_len, "array name is not a terminated string");
+		return decode_bad(err, err_len, "array name is not a terminated string");
 	for (const char *c = sb->name; *c; c++) {
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-			return bad(err, err_len, "array name has unprintable characters");
+			return decode_bad(err, err_len, "array name has unprintable characters");
 	}
 	sb->level = le_get32(buf + OFF_LEVEL);
 	sb->raid5_layout = le_get32(buf + OFF_R5_LAYOUT);
@@ -162,45 +155,45 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	sb->log_epoch = le_get64(buf + OFF_LOG_EPOCH);
 
 	if (sb->generation == 0)
-		return bad(err, err_len, "generation 0");
+		return decode_bad(err, err_len, "generation 0");
 	if (memcmp(sb->array_uuid, zero, 16) == 0)
-		return bad(err, err_len, "array UUID is zero");
+		return decode_bad(err, err_len, "array UUID is zero");
 	if (sb->level > URAID_EC)
-		return bad(err, err_len, "unknown level");
+		return decode_bad(err, err_len, "unknown level");
 	if (sb->raid5_layout > URAID_R5_LEFT_ASYMMETRIC ||
 	    (sb->level != URAID_RAID5 && sb->raid5_layout != 0))
-		return bad(err, err_len, "unknown layout");
+		return decode_bad(err, err_len, "unknown layout");
 	if (sb->block_size != 512 && sb->block_size != 4096)
-		return bad(err, err_len, "block size is not 512 or 4096");
+		return decode_bad(err, err_len, "block size is not 512 or 4096");
 	if (!is_pow2_u64(sb->strip_size_kb) || sb->strip_size_kb > 1024 * 1024 ||
 	    (uint64_t)sb->strip_size_kb * 1024 < sb->block_size)
-		return bad(err, err_len, "strip size out of range");
+		return decode_bad(err, err_len, "strip size out of range");
 	if (n < 1 || n > RAID_MAX_MEMBERS || sb->this_slot >= n)
-		return bad(err, err_len, "member count or slot out of range");
+		return decode_bad(err, err_len, "member count or slot out of range");
 	if (sb->consistency_policy > SB_POLICY_JOURNAL)
-		return bad(err, err_len, "unknown consistency policy");
+		return decode_bad(err, err_len, "unknown consistency policy");
 	if (le_get32(buf + OFF_RESERVED1) || le_get32(buf + OFF_RESERVED2) ||
 	    le_get32(buf + OFF_RESERVED3))
-		return bad(err, err_len, "reserved fields are not zero");
+		return decode_bad(err, err_len, "reserved fields are not zero");
 	for (size_t i = OFF_RESERVED4; i < OFF_SLOTS; i++) {
 		if (buf[i] != 0)
-			return bad(err, err_len, "reserved fields are not zero");
+			return decode_bad(err, err_len, "reserved fields are not zero");
 	}
 	if (sb->flags & ~SB_FLAG_CLEAN)
-		return bad(err, err_len, "unknown flags");
+		return decode_bad(err, err_len, "unknown flags");
 	switch (sb->level) {
 	case URAID_RAID0:
 	case URAID_CONCAT:
 		if (k != n || m != 0 || sb->copies != 1)
-			return bad(err, err_len, "shape does not match the level");
+			return decode_bad(err, err_len, "shape does not match the level");
 		break;
 	case URAID_RAID1:
 		if (n < 2 || k != 1 || m != 0 || sb->copies != n)
-			return bad(err, err_len, "shape does not match the level");
+			return decode_bad(err, err_len, "shape does not match the level");
 		break;
 	case URAID_RAID10:
 		if (k != 1 || m != 0 || sb->copies < 2 || sb->copies > n)
-			return bad(err, err_len, "shape does not match the level");
+			return decode_bad(err, err_len, "shape does not match the level");
 		break;
 	case URAID_RAID5:
 	case URAID_RAID6:
@@ -208,7 +201,7 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if (m < 1 || m > RAID_MAX_PARITY || k < 1 || k + m != n || sb->copies != 1 ||
 		    (sb->level == URAID_RAID5 && (m != 1 || n < 3)) ||
 		    (sb->level == URAID_RAID6 && (m != 2 || n < 4)))
-			return bad(err, err_len, "shape does not match the level");
+			return decode_bad(err, err_len, "shape does not match the level");
 		break;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -222,20 +215,20 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		sl->data_blocks = le_get64(s + SLOT_DATA_BLOCKS);
 		sl->rebuild_checkpoint_blocks = le_get64(s + SLOT_CHECKPOINT);
 		if (sl->state >= SB_SLOT_NUM_STATES || le_get32(s + SLOT_RESERVED) != 0)
-			return bad(err, err_len, "slot state out of range");
+			return decode_bad(err, err_len, "slot state out of range");
 		if (sl->data_blocks == 0 ||
 		    ck_add_u64(sl->data_offset_blocks, sl->data_blocks, &end) != 0 ||
 		    ck_mul_u64(end, sb->block_size, &end) != 0)
-			return bad(err, err_len, "slot data area out of range");
+			return decode_bad(err, err_len, "slot data area out of range");
 		if ((uint64_t)sl->data_offset_blocks * sb->block_size < 2 * SB_BYTES)
-			return bad(err, err_len, "slot data overlaps the superblocks");
+			return decode_bad(err, err_len, "slot data overlaps the superblocks");
 		if (sl->rebuild_checkpoint_blocks > sl->data_blocks)
-			return bad(err, err_len, "rebuild checkpoint beyond the data");
+			return decode_bad(err, err_len, "rebuild checkpoint beyond the data");
 		if (sl->data_blocks < min_blocks)
 			min_blocks = sl->data_blocks;
 	}
 	if (sb->array_blocks == 0)
-		return bad(err, err_len, "array size is zero");
+		return decode_bad(err, err_len, "array size is zero");
 	if (sb->level != URAID_CONCAT) {
 		uint64_t cap;
 
@@ -247,13 +240,13 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 			       &cap) != 0)
 			cap = UINT64_MAX;
 		if (sb->array_blocks > cap)
-			return bad(err, err_len, "array larger than its members");
+			return decode_bad(err, err_len, "array larger than its members");
 	}
 	if (check_meta(sb, err, err_len) != 0)
 		return -EBADMSG;
 	for (size_t i = OFF_SLOTS + n * SLOT_BYTES; i < OFF_CRC; i++) {
 		if (buf[i] != 0)
-			return bad(err, err_len, "bytes after the slot table are not zero");
+			return decode_bad(err, err_len, "bytes after the slot table are not zero");
 	}
 	return 0;
 }
@@ -284,33 +277,33 @@ check_meta(const struct sb *sb, char *err, size_t err_len)
 	    ((sb->consistency_policy == SB_POLICY_PPL ||
 	      sb->consistency_policy == SB_POLICY_JOURNAL) &&
 	     !parity))
-		return bad(err, err_len, "consistency policy does not suit the level");
+		return decode_bad(err, err_len, "consistency policy does not suit the level");
 	if ((sb->consistency_policy == SB_POLICY_BITMAP) != (sb->bitmap_blocks != 0))
-		return bad(err, err_len, "bitmap area does not match the policy");
+		return decode_bad(err, err_len, "bitmap area does not match the policy");
 	if ((sb->consistency_policy == SB_POLICY_PPL) != (sb->ppl_blocks != 0))
-		return bad(err, err_len, "ppl area does not match the policy");
+		return decode_bad(err, err_len, "ppl area does not match the policy");
 	if (sb->bitmap_blocks == 0 &&
 	    (sb->bitmap_offset_blocks != 0 || sb->bitmap_region_units != 0))
-		return bad(err, err_len, "bitmap fields without a bitmap");
+		return decode_bad(err, err_len, "bitmap fields without a bitmap");
 	if (sb->ppl_blocks == 0 && sb->ppl_offset_blocks != 0)
-		return bad(err, err_len, "ppl fields without a ppl area");
+		return decode_bad(err, err_len, "ppl fields without a ppl area");
 	if (sb->bitmap_blocks != 0) {
 		uint64_t bits;
 
 		if (sb->bitmap_offset_blocks < lo || sb->bitmap_blocks < 2 ||
 		    sb->bitmap_offset_blocks > hi ||
 		    hi - sb->bitmap_offset_blocks < sb->bitmap_blocks)
-			return bad(err, err_len, "bitmap area out of range");
+			return decode_bad(err, err_len, "bitmap area out of range");
 		if (sb->bitmap_region_units == 0)
-			return bad(err, err_len, "bitmap region size is zero");
+			return decode_bad(err, err_len, "bitmap region size is zero");
 		bits = (sb_units(sb) + sb->bitmap_region_units - 1) / sb->bitmap_region_units;
 		if (bits > (uint64_t)(sb->bitmap_blocks - 1) * sb->block_size * 8)
-			return bad(err, err_len, "bitmap area too small for its regions");
+			return decode_bad(err, err_len, "bitmap area too small for its regions");
 	}
 	if (sb->ppl_blocks != 0 &&
 	    (sb->ppl_offset_blocks < lo || sb->ppl_blocks < 16 || sb->ppl_offset_blocks > hi ||
 	     hi - sb->ppl_offset_blocks < sb->ppl_blocks))
-		return bad(err, err_len, "ppl area out of range");
+		return decode_bad(err, err_len, "ppl area out of range");
 	return 0;
 }
 
