@@ -353,6 +353,14 @@ struct base_op {
 	uint64_t seq;
 };
 
+/* A base operation that was not issued, or is over: free it and release its channel. */
+static void
+op_drop(struct base_op *op)
+{
+	uraid_put_io_channel(uraid_io_channel_from_ctx(op->fch));
+	free(op);
+}
+
 static bool
 read_overlaps_locked(struct fault_bdev *fb, struct cache_rec *rec)
 {
@@ -387,9 +395,12 @@ cache_kick_locked(struct fault_bdev *fb, struct fault_channel *fch)
 		return;
 	op->fb = fb;
 	op->fch = fch;
+	/* The channel outlives the base I/O issued on it (the array may put it meanwhile):
+	 * its completion kicks the next write-back on it, then lets it go. */
+	uraid_io_channel_hold(uraid_io_channel_from_ctx(fch));
 	if (rec != NULL && (rec->seq <= target || fb->cache_bytes > fb->cache_max)) {
 		if (read_overlaps_locked(fb, rec)) {
-			free(op); /* the read's completion kicks again */
+			op_drop(op); /* the read's completion kicks again */
 			return;
 		}
 		op->rec = rec;
@@ -408,7 +419,7 @@ cache_kick_locked(struct fault_bdev *fb, struct fault_channel *fch)
 				strerror(-rc));
 			fb->wb = NULL;
 			fb->base_busy--;
-			free(op);
+			op_drop(op);
 		}
 		return;
 	}
@@ -420,11 +431,11 @@ cache_kick_locked(struct fault_bdev *fb, struct fault_channel *fch)
 		if (rc != 0) {
 			fb->base_flush_busy = false;
 			fb->base_busy--;
-			free(op);
+			op_drop(op);
 		}
 		return;
 	}
-	free(op);
+	op_drop(op);
 }
 
 static void read_submit_locked(struct fault_bdev *fb, struct fault_channel *fch,
@@ -472,7 +483,7 @@ wb_done(void *arg, int status)
 	else if (status == 0)
 		cache_kick_locked(fb, op->fch);
 	pthread_mutex_unlock(&fb->lock);
-	free(op);
+	op_drop(op);
 }
 
 static void
@@ -498,7 +509,7 @@ base_flush_done(void *arg, int status)
 	else
 		cache_kick_locked(fb, op->fch);
 	pthread_mutex_unlock(&fb->lock);
-	free(op);
+	op_drop(op);
 }
 
 static void
@@ -835,11 +846,16 @@ fault_power_on(const char *name)
 	if (fb == NULL)
 		return -ENODEV;
 	pthread_mutex_lock(&fb->lock);
+	if (atomic_load(&fb->power) != POWER_OFF) {
+		/* On already (its cache is live), or a cut still in progress. */
+		expected = atomic_load(&fb->power);
+		pthread_mutex_unlock(&fb->lock);
+		return expected == POWER_ON ? 0 : -EBUSY;
+	}
 	fb->next_seq = fb->flushed_seq = 0;
 	fb->cut_reactor = NULL;
+	atomic_store(&fb->power, POWER_ON);
 	pthread_mutex_unlock(&fb->lock);
-	if (!atomic_compare_exchange_strong(&fb->power, &expected, POWER_ON))
-		return expected == POWER_ON ? 0 : -EBUSY;
 	return 0;
 }
 
