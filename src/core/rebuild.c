@@ -48,6 +48,7 @@ struct rebuild {
 	uint64_t last_refill_us, last_ckpt_us;
 	struct uraid_poller *poller;
 	bool stop;
+	bool issuing; /* in rebuild_issue: a part done inline must not re-enter it */
 	int status;
 	int repl_slot; /* >= 0: a replacement copy of this slot, unit = member strip */
 	void (*on_stopped)(struct raid_array *a);
@@ -169,7 +170,8 @@ rebuild_part_done(struct stripe_part *part, int status)
 		rb->done_upto++;
 	}
 	rebuild_progress(rb);
-	rebuild_issue(rb);
+	if (!rb->issuing)
+		rebuild_issue(rb); /* else the loop that submitted it goes on */
 }
 
 static bool
@@ -196,13 +198,14 @@ rebuild_issue(struct rebuild *rb)
 
 	if (a->stopping || !targets_alive(rb))
 		rb->stop = true;
+	rb->issuing = true;
 	while (!rb->stop && rb->inflight < rb->window && rb->next < rb->units &&
 	       rb->next < rb->done_upto + rb->window) {
 		struct stripe_part *part;
 
 		if (g_rebuild_opts.max_bw_mb_sec != 0) {
 			if (rb->tokens < (double)rb->unit_bytes)
-				return; /* the poller refills */
+				break; /* the poller refills */
 			rb->tokens -= (double)rb->unit_bytes;
 		}
 		if (!unit_has_target(rb, rb->next)) {
@@ -212,7 +215,7 @@ rebuild_issue(struct rebuild *rb)
 		}
 		part = calloc(1, sizeof(*part));
 		if (part == NULL)
-			return; /* the poller retries */
+			break; /* the poller retries */
 		part->a = a;
 		part->unit = rb->next++;
 		if (rb->repl_slot >= 0) {
@@ -228,8 +231,9 @@ rebuild_issue(struct rebuild *rb)
 		part->done = rebuild_part_done;
 		part->ctx = rb;
 		rb->inflight++;
-		stripe_submit(part);
+		stripe_submit(part); /* may complete inline (the member failed meanwhile) */
 	}
+	rb->issuing = false;
 	/* Units skipped above count as done too. */
 	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % rb->window]) {
 		rb->done_map[rb->done_upto % rb->window] = false;
