@@ -8,7 +8,9 @@
  *
  * Writer. All superblock writes run on reactor 0, one round at a time. A round encodes the
  * array's current state with the next generation (each member's copy names its own slot) and
- * writes the primary and backup copies with FUA in one 8 KiB write per active member. Requests
+ * writes it with FUA to every active member: the primary copy first, the backup only once the
+ * primary is on stable media, so a power cut can tear at most one of the two and the other
+ * always decodes (the old generation or the new). Requests
  * that arrive during a round are served by one more round afterwards, so a waiter always sees
  * a superblock at least as new as the state it asked about. A member whose superblock write
  * fails is failed, which asks for yet another round.
@@ -18,9 +20,10 @@
  * names slot i with the slot's UUID; a member whose generation is older by more than one (the
  * superblock round a crash may have cut short) is stale (it missed
  * writes) and is left out, as is one the truth marks failed. Then the level's tolerance
- * decides whether the array can start, and a dirty (not cleanly shut down) array that would
- * start degraded needs force, since its parity may not match its data, unless its policy is
- * ppl: the log recovery makes parity match the data first.
+ * decides whether the array can start, and a dirty (not cleanly shut down) parity array that
+ * would start degraded needs force, since its parity may not match its data, unless its policy
+ * is ppl: the log recovery makes parity match the data first. Mirrors start dirty and degraded
+ * without force: every copy is a whole version of its blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,14 +148,25 @@ sb_round_done(struct raid_array *a)
 struct sb_io {
 	struct raid_array *a;
 	unsigned member;
+	bool backup; /* writing the backup copy: the primary is durable */
 };
+
+static int sb_write_copy(struct sb_io *io);
 
 static void
 sb_write_done(void *arg, int status)
 {
 	struct sb_io *io = arg;
 	struct raid_array *a = io->a;
+	int rc;
 
+	if (status == 0 && !io->backup) {
+		io->backup = true;
+		rc = sb_write_copy(io);
+		if (rc == 0)
+			return;
+		status = rc;
+	}
 	if (status != 0)
 		raid_member_failed(a, io->member, status);
 	else
@@ -162,13 +176,28 @@ sb_write_done(void *arg, int status)
 		sb_round_done(a);
 }
 
+/* One copy (primary at 0, backup right after it) of the round's superblock, with FUA. */
+static int
+sb_write_copy(struct sb_io *io)
+{
+	struct raid_array *a = io->a;
+	struct raid_channel *rch = raid_owner_channel(a);
+	uint32_t bs = a->bdev.block_size;
+	uint8_t *buf = a->sbw->bufs[io->member];
+
+	if (rch == NULL)
+		return -ENODEV;
+	return uraid_bdev_write(rch->mdesc[io->member], rch->mch[io->member],
+				io->backup ? buf + SB_BYTES : buf, io->backup ? SB_BYTES / bs : 0,
+				SB_BYTES / bs, URAID_IO_FUA, sb_write_done, io);
+}
+
 /* Write the round's superblock to every usable member. */
 static void
 sb_round_write(struct raid_array *a)
 {
 	struct sb_writer *w = a->sbw;
 	struct raid_channel *rch = raid_owner_channel(a);
-	uint32_t bs = a->bdev.block_size;
 
 	w->pending = 1;
 	for (unsigned i = 0; i < a->l.n && rch != NULL; i++) {
@@ -192,9 +221,9 @@ sb_round_write(struct raid_array *a)
 		}
 		io->a = a;
 		io->member = i;
+		io->backup = false;
 		w->pending++;
-		rc = uraid_bdev_write(rch->mdesc[i], rch->mch[i], w->bufs[i], 0, SB_AREA_BYTES / bs,
-				      URAID_IO_FUA, sb_write_done, io);
+		rc = sb_write_copy(io);
 		if (rc != 0) {
 			w->pending--;
 			free(io);
@@ -203,6 +232,27 @@ sb_round_write(struct raid_array *a)
 	}
 	if (--w->pending == 0)
 		sb_round_done(a);
+}
+
+/* The round records a member failed or missing that the last one had in the array. */
+static bool
+round_adds_failure(const struct raid_array *a, const struct sb *round)
+{
+	for (unsigned i = 0; i < a->l.n; i++) {
+		uint32_t was = a->sb.slots[i].state, now = round->slots[i].state;
+
+		if ((was == SB_SLOT_ACTIVE || was == SB_SLOT_REBUILDING) &&
+		    (now == SB_SLOT_FAILED || now == SB_SLOT_MISSING))
+			return true;
+	}
+	return false;
+}
+
+static void
+sb_flush_all_done(struct raid_array *a)
+{
+	if (--a->sbw->pending == 0)
+		sb_round_write(a);
 }
 
 static void
@@ -235,6 +285,10 @@ sb_round_start(struct raid_array *a)
 	w->pending = 1;
 	w->round_need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
 	sb_build(a, &w->round);
+	if (a->policy == SB_POLICY_PPL && !a->sb_wipe && round_adds_failure(a, &w->round)) {
+		w->pending++;
+		ppl_flush_all(a, sb_flush_all_done);
+	}
 	for (unsigned i = 0; i < a->l.n && rch != NULL && !a->sb_wipe; i++) {
 		struct sb_io *io;
 
@@ -277,6 +331,13 @@ sb_request_msg(void *arg)
 	}
 	wt->cb = req->cb;
 	free(req);
+	if (a->sb_closed) {
+		/* The array is going away and its members with it. */
+		if (wt->cb)
+			wt->cb(a, -ENODEV);
+		free(wt);
+		return;
+	}
 	if (w->busy) {
 		wt->next = w->next;
 		w->next = wt;
@@ -300,6 +361,12 @@ raid_sb_update(struct raid_array *a, void (*cb)(struct raid_array *a, int status
 	req->a = a;
 	req->cb = cb;
 	uraid_reactor_send(uraid_reactor_get(0), sb_request_msg, req);
+}
+
+bool
+raid_sb_writer_busy(const struct raid_array *a)
+{
+	return a->sbw != NULL && a->sbw->busy;
 }
 
 void
@@ -559,7 +626,10 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		snprintf(part, sizeof(part), "%sslot %u %s", missing[0] ? ", " : "", s, why[s]);
 		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);
 	}
-	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force &&
+	/* Mirrors have no hole (each copy is a whole version, and the bitmap resyncs the copies
+	 * left); ppl mends parity before the start. Parity otherwise may not match the data
+	 * the missing member's blocks would be rebuilt from. */
+	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force && best->m > 0 &&
 	    best->consistency_policy != SB_POLICY_PPL) {
 		report_line(
 			report, len,

@@ -284,8 +284,9 @@ struct raid_array {
 	uint8_t slot_uuid[RAID_MAX_MEMBERS][16];
 	struct sb sb; /* as last written */
 	struct sb_writer *sbw;
-	bool sb_clean; /* the next superblock write marks the array clean (shutdown) */
-	bool sb_wipe;  /* ... or erases the superblocks (delete with clear_superblocks) */
+	bool sb_clean;	/* the next superblock write marks the array clean (shutdown) */
+	bool sb_wipe;	/* ... or erases the superblocks (delete with clear_superblocks) */
+	bool sb_closed; /* released: no more superblock rounds (reactor 0) */
 
 	/* Reactor 0's: the rebuild in progress and the spares waiting. */
 	struct rebuild *rb;
@@ -313,6 +314,8 @@ struct raid_array {
 	uint64_t ppl_offset_blocks;
 	uint32_t ppl_blocks;
 	uint64_t ppl_recovered, ppl_skipped_rows; /* by the log recovery at this start */
+	struct ppl_hole *ppl_holes;		  /* ... and where those rows are */
+	size_t ppl_nholes;
 };
 
 struct stripe_head;
@@ -387,6 +390,9 @@ struct raid_channel {
 	/* ppl: the rings this reactor writes, and operations waiting for them. */
 	struct ppl_chan *ppl;
 	TAILQ_HEAD(, stripe_op) ppl_wait;
+	/* ... and writes that would skip a failed member's parity, until the superblocks say
+	 * it failed (sb_done reaches sb_need). */
+	TAILQ_HEAD(, stripe_op) ppl_sb_wait;
 };
 
 /* One member I/O. iov points at iov_inline or a larger allocation. */
@@ -466,6 +472,8 @@ void raid_buf_put(struct raid_channel *rch, void *buf);
 void raid_sb_update(struct raid_array *a, void (*cb)(struct raid_array *a, int status));
 /* The same from the control thread, waiting. */
 int raid_sb_write_sync(struct raid_array *a);
+/* A superblock round is under way (reactor 0). */
+bool raid_sb_writer_busy(const struct raid_array *a);
 void raid_sb_writer_free(struct raid_array *a);
 /* Put the stripe owners' channels on their reactors and wait (control thread). */
 void raid_release_owner_channels_sync(struct raid_array *a);
@@ -513,6 +521,7 @@ int bitmap_header_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, ui
 struct ppl_header {
 	uint8_t uuid[16];
 	uint64_t epoch, seq, floor, stripe;
+	uint64_t op; /* the update: entries of one carry the same number (per ring index) */
 	uint32_t slot, ring, nrings, pos; /* where it was written: slot, ring, block in area */
 	uint32_t parity;		  /* j: the parity it restores */
 	uint32_t r0, r1;		  /* rows of the stripe */
@@ -527,6 +536,13 @@ struct ppl_recovery {
 	uint64_t applied;      /* entries applied */
 	uint64_t invalid;      /* entries of this run that failed a check */
 	uint64_t skipped_rows; /* rows whose written column is on a missing member */
+	uint64_t superseded;   /* entries of an older update of a stripe, not applied */
+	/* Array blocks of those rows: an update wrote them, so they may hold neither their
+	 * old nor their new contents. */
+	struct ppl_hole {
+		uint64_t lba, blocks;
+	} * holes;
+	size_t nholes;
 };
 
 struct ppl_chan;
@@ -542,6 +558,8 @@ int ppl_channel_init(struct raid_channel *rch);
 void ppl_channel_fini(struct raid_channel *rch);
 /* A flush round is in flight (the channel must stay). */
 bool ppl_busy(const struct raid_channel *rch);
+/* The channel's poller: retire entries a superblock round was awaited for. */
+bool ppl_poll(struct raid_channel *rch);
 /* Rows one entry's partial parity may span. */
 uint64_t ppl_max_rows(const struct raid_channel *rch);
 /* Owner reactor: room for nent entries of sizes[] blocks on each of members[] (all or
@@ -555,8 +573,12 @@ void ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struc
 void ppl_release(struct raid_channel *rch, struct ppl_entry *e);
 /* Start a flush round (or another one after the one in flight). */
 void ppl_flush_kick(struct raid_channel *rch);
+/* Reactor 0: every channel of a starts a flush round; then done(a) on reactor 0. */
+void ppl_flush_all(struct raid_array *a, void (*done)(struct raid_array *a));
 /* Control thread, at assembly after an unclean shutdown, before anything is written: apply
  * the last run's entries. */
+/* The blocks the last recovery could not vouch for (see struct ppl_recovery). */
+size_t raid_ppl_holes(struct uraid_bdev *bdev, const struct ppl_hole **holes);
 int ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *out);
 
 /* --- rebuild.c: spares, member swaps, rebuild --- */

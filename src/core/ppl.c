@@ -20,21 +20,30 @@
  * write of the stripe; when T is every column over every row, pp_j is zero and only the
  * header is written.
  *
- * Recovery. After an unclean shutdown, before the array goes online, every valid entry of the
- * last run is applied to rows [r0, r1) of parity j. With every data column of the stripe
- * readable, parity is encoded afresh from them. With one missing, P_j = pp_j + sum_{i in T}
- * G[j][i] * D_i(on disk): whether each block of T holds old or new data, parity matches it
- * afterwards, and the missing column is right because pp_j carries it. A T column whose
- * member is missing now cannot be read: its rows are left alone (reported), which only
- * matters for a member lost in the same instant as the power. A write that sees a member fail
- * is planned again, degraded, and logged again; and a superblock round (which records a
- * failure) flushes every member first, so a failure before the cut is covered.
+ * Recovery. After an unclean shutdown, before the array goes online, the live entries of the
+ * last run are gathered from every member and grouped per stripe: the entries of one update
+ * (one per parity it logged, tied by an update number) over the same rows. pp_j is parity j of
+ * the stripe with the written rows of T zeroed; so with those rows zeroed, the readable data
+ * columns and the logged pp_j as parity columns, the columns missing now decode to what the
+ * update held for them (a missing column's data lives in parity alone). Then every parity is
+ * encoded afresh from the data on disk plus the decoded columns, whether each block of T holds
+ * old or new data: parities agree with the data and with each other, also when the power went
+ * before every entry of the update was written. Rows where a written column is on a member
+ * missing now are left alone and reported: what the update wrote there is nowhere else (md's
+ * PPL has the same limit; only a journal closes it). A write that sees a member fail is
+ * planned again, degraded, and logged again; a write that would leave a failed member's
+ * parity stale waits until the superblocks record the failure, so that member cannot come
+ * back as current after a crash.
  *
  * Rings. Each member's log area (between the bitmap area and the data) is split into one
  * ring per reactor; a stripe's entries are written by its owner reactor, so rings have one
  * writer and no locks. An entry lives until its operation is done and a later flush of every
  * member has made the stripe's writes durable; entries retire in ring order and their space is
- * reused. Each header carries the ring's floor: the oldest entry still live. A second write to
+ * reused. A member that failed since is not flushed, and its data may still sit in its volatile
+ * cache: if the superblocks do not say it failed when the power goes, it comes back as current
+ * at assembly, so entries retire only once the superblocks record every failure known when
+ * the flush came back. Each header carries the ring's floor: the oldest entry still live. A
+ * second write to
  * a stripe waits until the first one's entries retired, so at recovery at most one operation
  * per stripe is at or above the floor, and only those entries are applied. Flushes run when a
  * write waits (for its stripe or for space) or a ring is half full; one at a time per reactor.
@@ -69,12 +78,14 @@ enum {
 	P_TMASK = 96,
 	P_PP_CRC = 104,
 	P_RANGES = 112, /* lo, hi (u32 each) per data column */
-	P_END = P_RANGES + 8 * RAID_MAX_MEMBERS,
+	P_OP = P_RANGES + 8 * RAID_MAX_MEMBERS,
+	P_END = P_OP + 8,
 };
 
 struct ppl_entry {
 	TAILQ_ENTRY(ppl_entry) link;
 	uint64_t stripe;
+	uint64_t op; /* the update it belongs to (per reactor) */
 	uint64_t seq;
 	uint64_t pos; /* block within the ring */
 	uint64_t end; /* ring position after it (monotonic) */
@@ -92,7 +103,10 @@ struct ppl_ring {
 
 struct ppl_chan {
 	struct ppl_ring ring[RAID_MAX_MEMBERS];
+	uint64_t ops; /* updates logged */
 	uint64_t gen_started, gen_done;
+	uint64_t gen_flushed; /* rounds back from the members, not yet retired */
+	uint64_t retire_need; /* ... until the superblocks record failures up to this */
 	unsigned flushes_pending;
 	bool again;	  /* flush again when this round is back */
 	bool short_round; /* a member could not be flushed in this round */
@@ -126,6 +140,7 @@ ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h)
 		le_put32(buf + P_RANGES + 8 * i, h->lo[i]);
 		le_put32(buf + P_RANGES + 8 * i + 4, h->hi[i]);
 	}
+	le_put64(buf + P_OP, h->op);
 	le_put32(buf + P_CRC, crc32c(buf, bs));
 }
 
@@ -146,6 +161,12 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	crc = crc32_iscsi((unsigned char *)buf + P_END, (int)(bs - P_END), crc) ^ 0xffffffffu;
 	if (crc != le_get32(buf + P_CRC))
 		return decode_bad(err, err_len, "header CRC mismatch");
+	for (uint32_t i = P_END; i < bs; i++) {
+		if (buf[i] != 0)
+			return decode_bad(err, err_len, "bytes after the header are not zero");
+	}
+	if (le_get32(buf + P_PP_CRC + 4) != 0)
+		return decode_bad(err, err_len, "reserved field is not zero");
 	memset(h, 0, sizeof(*h));
 	memcpy(h->uuid, buf + P_UUID, 16);
 	h->epoch = le_get64(buf + P_EPOCH);
@@ -163,6 +184,9 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	h->k = le_get32(buf + P_K);
 	h->tmask = le_get64(buf + P_TMASK);
 	h->pp_crc = le_get32(buf + P_PP_CRC);
+	h->op = le_get64(buf + P_OP);
+	if (h->op == 0)
+		return decode_bad(err, err_len, "no update number");
 	if (h->k == 0 || h->k > RAID_MAX_MEMBERS)
 		return decode_bad(err, err_len, "bad column count");
 	if (h->nrings == 0 || h->ring >= h->nrings)
@@ -293,6 +317,7 @@ ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, co
 	    unsigned nent, uint64_t stripe, struct ppl_entry **out)
 {
 	struct ppl_chan *pc = rch->ppl;
+	uint64_t op = pc->ops + 1;
 
 	for (unsigned m = 0; m < nmem; m++) {
 		struct ppl_ring *r = &pc->ring[members[m]];
@@ -320,6 +345,7 @@ ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, co
 				return -ENOMEM;
 			}
 			ent->stripe = stripe;
+			ent->op = op;
 			ent->seq = r->seq++;
 			ent->pos = (r->head + pad) % r->size;
 			ent->end = r->head + pad + sizes[e];
@@ -331,6 +357,7 @@ ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, co
 			out[m * nent + e] = ent;
 		}
 	}
+	pc->ops = op;
 	return 0;
 }
 
@@ -344,6 +371,7 @@ ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl
 	memcpy(h->uuid, a->bdev.uuid, 16);
 	h->epoch = a->log_epoch;
 	h->seq = e->seq;
+	h->op = e->op;
 	h->floor = TAILQ_FIRST(&r->live)->seq;
 	h->stripe = e->stripe;
 	h->slot = e->member;
@@ -391,6 +419,37 @@ ppl_retire(struct raid_channel *rch)
 	}
 }
 
+/* Retire what flushed rounds covered once the superblocks caught up with the failures. */
+static bool
+ppl_retire_flushed(struct raid_channel *rch)
+{
+	struct ppl_chan *pc = rch->ppl;
+
+	if (pc->gen_flushed == pc->gen_done ||
+	    atomic_load_explicit(&rch->a->sb_done, memory_order_acquire) < pc->retire_need)
+		return false;
+	pc->gen_done = pc->gen_flushed;
+	ppl_retire(rch);
+	return true;
+}
+
+/* The channel's poller: entries held for a superblock round retire when it is done. */
+bool
+ppl_poll(struct raid_channel *rch)
+{
+	struct raid_array *a = rch->a;
+
+	if (rch->ppl == NULL)
+		return false;
+	if (!ppl_retire_flushed(rch) &&
+	    (TAILQ_EMPTY(&rch->ppl_sb_wait) ||
+	     atomic_load_explicit(&a->sb_done, memory_order_acquire) <
+		     atomic_load_explicit(&a->sb_need, memory_order_acquire)))
+		return false;
+	stripe_ppl_ready(rch);
+	return true;
+}
+
 static void ppl_flush_start(struct raid_channel *rch);
 void ppl_flush_kick(struct raid_channel *rch);
 
@@ -413,8 +472,9 @@ ppl_flush_complete(struct raid_channel *rch)
 		pc->short_round = false;
 		pc->gen_started--;
 	} else {
-		pc->gen_done = pc->gen_started;
-		ppl_retire(rch);
+		pc->gen_flushed = pc->gen_started;
+		pc->retire_need = atomic_load_explicit(&rch->a->sb_need, memory_order_acquire);
+		ppl_retire_flushed(rch);
 	}
 	again = pc->again;
 	pc->again = false;
@@ -512,6 +572,47 @@ ppl_flush_kick(struct raid_channel *rch)
 		ppl_flush_start(rch);
 }
 
+/* Every channel starts a flush round, so that entries naming a member that just failed retire
+ * as soon as the others hold their data on stable media: a recovery could not read that
+ * member back. Reactor 0; done runs there once every channel has been asked. */
+struct flush_all {
+	struct raid_array *a;
+	void (*done)(struct raid_array *a);
+};
+
+static void
+flush_all_visit(struct uraid_channel_iter *it)
+{
+	struct raid_channel *rch = uraid_io_channel_get_ctx(uraid_channel_iter_get_channel(it));
+
+	if (rch->ppl != NULL)
+		ppl_flush_kick(rch);
+	uraid_for_each_channel_continue(it, 0);
+}
+
+static void
+flush_all_walked(struct uraid_channel_iter *it, int status UNUSED)
+{
+	struct flush_all *fa = uraid_channel_iter_get_ctx(it);
+
+	fa->done(fa->a);
+	free(fa);
+}
+
+void
+ppl_flush_all(struct raid_array *a, void (*done)(struct raid_array *a))
+{
+	struct flush_all *fa = malloc(sizeof(*fa));
+
+	if (fa == NULL) {
+		done(a); /* the channels flush on their own when their rings fill */
+		return;
+	}
+	fa->a = a;
+	fa->done = done;
+	uraid_for_each_channel(&a->ch_dev, flush_all_visit, fa, flush_all_walked);
+}
+
 /* --- recovery (control thread, before the array goes online) --- */
 
 struct found_entry {
@@ -533,60 +634,281 @@ recover_readable(const struct raid_array *a, const struct sb *from, unsigned m, 
 	return false;
 }
 
+/* Order: stripe, then newest update first, then rows, then parity. */
 static int
-recover_entry(struct raid_array *a, const struct sb *from, const struct found_entry *f,
-	      const uint8_t *area, uint8_t *buf, uint8_t *col, uint8_t *skip)
+found_cmp(const void *x, const void *y)
 {
-	const struct ppl_header *h = &f->h;
+	const struct ppl_header *a = &((const struct found_entry *)x)->h;
+	const struct ppl_header *b = &((const struct found_entry *)y)->h;
+
+	if (a->stripe != b->stripe)
+		return a->stripe < b->stripe ? -1 : 1;
+	if (a->op != b->op)
+		return a->op > b->op ? -1 : 1;
+	if (a->r0 != b->r0)
+		return a->r0 < b->r0 ? -1 : 1;
+	return a->parity < b->parity ? -1 : a->parity > b->parity;
+}
+
+/* Entries of one update over the same rows name the same columns and ranges. */
+static bool
+same_update(const struct ppl_header *a, const struct ppl_header *b)
+{
+	if (a->stripe != b->stripe || a->op != b->op || a->r0 != b->r0 || a->r1 != b->r1 ||
+	    a->tmask != b->tmask)
+		return false;
+	for (unsigned i = 0; i < a->k; i++) {
+		if (a->lo[i] != b->lo[i] || a->hi[i] != b->hi[i])
+			return false;
+	}
+	return true;
+}
+
+struct recover_bufs {
+	uint8_t *disk[RAID_MAX_MEMBERS]; /* data columns as on disk */
+	uint8_t *work[RAID_MAX_MEMBERS]; /* ... with the written rows zeroed, or decoded */
+	uint8_t *par[RAID_MAX_PARITY];	 /* partial parities, then the new parities */
+	uint8_t *dpar[RAID_MAX_PARITY];	 /* parities as on disk (rows left alone) */
+	uint8_t *skip;			 /* rows left alone */
+	struct code_decoder dec;
+	struct ppl_hole *holes;
+	size_t nholes;
+};
+
+/* Write the rows skip marks (want) or does not (!want) of every parity to its member. */
+static int
+write_parities(struct raid_array *a, const struct sb *from, uint64_t stripe, uint64_t base,
+	       uint64_t rows, uint8_t *const *par, const uint8_t *skip, bool want)
+{
 	uint32_t bs = a->bdev.block_size;
-	uint64_t S = a->l.strip_blocks, rows = h->r1 - h->r0;
-	uint64_t base = a->data_offset_blocks + h->stripe * S;
-	struct uraid_bdev_desc *pd = a->members[f->member].desc;
-	int rc = 0;
+	int rc;
 
-	bool all = true;
+	for (unsigned j = 0; j < a->l.m; j++) {
+		unsigned pm = layout_parity_member(&a->l, stripe, j);
 
-	for (unsigned i = 0; i < a->l.k; i++)
-		all &= recover_readable(a, from, layout_data_member(&a->l, h->stripe, i),
-					h->stripe);
-	if (h->pp_blocks && !all)
-		memcpy(buf, area + (f->block + 1) * bs, rows * bs);
-	else
-		memset(buf, 0, rows * bs);
-	memset(skip, 0, rows);
-	for (unsigned i = 0; i < a->l.k; i++) {
-		unsigned dm = layout_data_member(&a->l, h->stripe, i);
-		uint32_t lo = all ? h->r0 : h->lo[i], hi = all ? h->r1 : h->hi[i];
-		uint64_t n = hi - lo;
-
-		/* With every data column readable, parity is encoded from them afresh (a column
-		 * the write skipped but that is back now is taken as it is); otherwise from the
-		 * partial parity and the columns written. */
-		if (!all && !(h->tmask & (1ull << i)))
+		if (!recover_readable(a, from, pm, stripe))
 			continue;
+		for (uint64_t x = 0; x < rows;) {
+			uint64_t y = x;
+
+			if ((skip[x] != 0) != want) {
+				x++;
+				continue;
+			}
+			while (y < rows && (skip[y] != 0) == want)
+				y++;
+			rc = uraid_bdev_io_sync(a->members[pm].desc, URAID_IO_WRITE,
+						par[j] + x * bs, base + x, y - x);
+			if (rc != 0)
+				return rc;
+			x = y;
+		}
+	}
+	return 0;
+}
+
+/* Rows the log cannot mend still get parities that agree with each other: the missing
+ * columns are decoded from as many parities on disk as needed and the others encoded again
+ * (the blocks being written there may be garbage, but one garbage, not one per parity). */
+static int
+recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, uint64_t base,
+		  uint64_t rows, uint64_t lost, struct recover_bufs *rb)
+{
+	const struct layout *l = &a->l;
+	uint32_t bs = a->bdev.block_size;
+	unsigned need = (unsigned)__builtin_popcountll(lost), used = 0;
+	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
+	int rc;
+
+	for (unsigned j = 0; j < l->m; j++) {
+		unsigned pm = layout_parity_member(l, stripe, j);
+
+		cols[l->k + j] = rb->dpar[j];
+		if (used == need || !recover_readable(a, from, pm, stripe)) {
+			lost |= 1ull << (l->k + j);
+			continue;
+		}
+		rc = uraid_bdev_io_sync(a->members[pm].desc, URAID_IO_READ, rb->dpar[j], base,
+					rows);
+		if (rc != 0)
+			return rc;
+		used++;
+	}
+	if (used < need || used == l->m)
+		return 0; /* no parity left over to disagree */
+	for (unsigned i = 0; i < l->k; i++)
+		cols[i] = (lost & (1ull << i)) ? rb->work[i] : rb->disk[i];
+	if (code_decode(&a->code, &rb->dec, rows * bs, cols, lost) != 0)
+		return 0;
+	code_encode(&a->code, rows * bs, cols, rb->dpar);
+	return write_parities(a, from, stripe, base, rows, rb->dpar, rb->skip, true);
+}
+
+/*
+ * Make the parities of rows [r0, r1) of stripe s match its data, from the entries g[0..n) of
+ * one update (one per parity logged). pp_j is parity j of the stripe with the written rows of
+ * T zeroed, so with those rows zeroed, the data columns readable and the partial parities as
+ * parity columns, the columns missing now decode to what the update held for them. Then every
+ * parity is encoded from the data on disk plus the decoded columns and written where its
+ * member is readable. Rows where a written column is missing now are left alone: what it
+ * held is nowhere else.
+ */
+static int
+recover_update(struct raid_array *a, const struct sb *from, const struct found_entry *g, unsigned n,
+	       struct recover_bufs *rb, uint64_t *skipped)
+{
+	const struct ppl_header *h = &g[0].h;
+	const struct layout *l = &a->l;
+	uint32_t bs = a->bdev.block_size;
+	uint64_t rows = h->r1 - h->r0, S = l->strip_blocks;
+	uint64_t base = a->data_offset_blocks + h->stripe * S + h->r0;
+	uint64_t lost = 0, have = 0;
+	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
+	int rc;
+
+	memset(rb->skip, 0, rows);
+	for (unsigned x = 0; x < n; x++) {
+		const struct found_entry *f = &g[x];
+
+		have |= 1ull << f->h.parity;
+		if (f->h.pp_blocks == 0) {
+			memset(rb->par[f->h.parity], 0, rows * bs);
+			continue;
+		}
+		rc = uraid_bdev_io_sync(a->members[f->member].desc, URAID_IO_READ,
+					rb->par[f->h.parity], a->ppl_offset_blocks + f->block + 1,
+					rows);
+		if (rc != 0)
+			return rc;
+		if (crc32c(rb->par[f->h.parity], rows * bs) != f->h.pp_crc)
+			return -EIO; /* it checked out at the scan: the member is failing */
+	}
+	for (unsigned i = 0; i < l->k; i++) {
+		unsigned dm = layout_data_member(l, h->stripe, i);
+
+		cols[i] = rb->work[i];
 		if (!recover_readable(a, from, dm, h->stripe)) {
-			memset(skip + (h->lo[i] - h->r0), 1, n);
+			lost |= 1ull << i;
+			if (h->tmask & (1ull << i))
+				memset(rb->skip + (h->lo[i] - h->r0), 1, h->hi[i] - h->lo[i]);
 			continue;
 		}
-		rc = uraid_bdev_io_sync(a->members[dm].desc, URAID_IO_READ, col, base + lo, n);
+		rc = uraid_bdev_io_sync(a->members[dm].desc, URAID_IO_READ, rb->disk[i], base,
+					rows);
 		if (rc != 0)
 			return rc;
-		code_mad(&a->code, n * bs, h->parity, i, col, buf + (lo - h->r0) * bs);
+		memcpy(rb->work[i], rb->disk[i], rows * bs);
+		if (h->tmask & (1ull << i))
+			memset(rb->work[i] + (h->lo[i] - h->r0) * bs, 0,
+			       (h->hi[i] - h->lo[i]) * bs);
 	}
-	for (uint64_t x = 0; x < rows;) {
-		uint64_t y = x;
+	if (lost != 0) {
+		for (unsigned j = 0; j < l->m; j++) {
+			cols[l->k + j] = rb->par[j];
+			if (!(have & (1ull << j)))
+				lost |= 1ull << (l->k + j);
+		}
+		if (code_decode(&a->code, &rb->dec, rows * bs, cols, lost) != 0) {
+			/* More columns missing than entries found: with the array able to run,
+			 * an entry is missing on a member that is present, so the update never
+			 * wrote (entries go down before any data) and nothing needs mending. */
+			return 0;
+		}
+	}
+	for (unsigned i = 0; i < l->k; i++)
+		cols[i] = (lost & (1ull << i)) ? rb->work[i] : rb->disk[i];
+	code_encode(&a->code, rows * bs, cols, rb->par);
+	rc = write_parities(a, from, h->stripe, base, rows, rb->par, rb->skip, false);
+	if (rc != 0)
+		return rc;
+	if ((lost & h->tmask) != 0) {
+		rc = recover_hole_rows(a, from, h->stripe, base, rows, lost & ((1ull << l->k) - 1),
+				       rb);
+		if (rc != 0)
+			return rc;
+	}
+	for (uint64_t x = 0; x < rows; x++)
+		*skipped += rb->skip[x];
+	for (unsigned i = 0; i < l->k && (lost & h->tmask); i++) {
+		struct ppl_hole *nh;
 
-		if (skip[x]) {
-			x++;
+		if (!(lost & h->tmask & (1ull << i)))
+			continue;
+		nh = realloc(rb->holes, (rb->nholes + 1) * sizeof(*nh));
+		if (nh == NULL)
+			return -ENOMEM;
+		rb->holes = nh;
+		nh[rb->nholes].lba = (h->stripe * l->k + i) * S + h->lo[i];
+		nh[rb->nholes++].blocks = h->hi[i] - h->lo[i];
+	}
+	return 0;
+}
+
+/* Scan member m's area: collect every entry of the last run that checks out. */
+static int
+recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *area,
+	     struct found_entry **found, size_t *nfound, size_t *cap, struct ppl_recovery *out)
+{
+	uint32_t bs = a->bdev.block_size;
+	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
+	size_t first = *nfound, keep = first;
+	int rc;
+
+	rc = uraid_bdev_io_sync(a->members[m].desc, URAID_IO_READ, area, a->ppl_offset_blocks,
+				a->ppl_blocks);
+	if (rc != 0) {
+		LOG_ERR("%s: cannot read the log of %s: %s", a->bdev.name, a->members[m].name,
+			strerror(-rc));
+		return rc;
+	}
+	for (uint64_t b = 0; b < a->ppl_blocks; b++) {
+		struct ppl_header h;
+		uint64_t size, rstart;
+		char why[64];
+
+		if (ppl_header_decode(area + b * bs, bs, &h, why, sizeof(why)) != 0)
+			continue;
+		if (memcmp(h.uuid, a->bdev.uuid, 16) != 0 || h.epoch != from->log_epoch)
+			continue; /* another array's, or a run already recovered */
+		size = a->ppl_blocks / h.nrings;
+		rstart = (uint64_t)h.ring * size;
+		if (size < 4 || h.slot != m || h.pos != b || b < rstart ||
+		    b + 1 + h.pp_blocks > rstart + size || h.k != a->l.k || h.parity >= a->l.m ||
+		    h.stripe >= units || h.r1 > a->l.strip_blocks ||
+		    layout_parity_member(&a->l, h.stripe, h.parity) != m ||
+		    (h.pp_blocks &&
+		     crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc)) {
+			out->invalid++;
 			continue;
 		}
-		while (y < rows && !skip[y])
-			y++;
-		rc = uraid_bdev_io_sync(pd, URAID_IO_WRITE, buf + x * bs, base + h->r0 + x, y - x);
-		if (rc != 0)
-			return rc;
-		x = y;
+		if (*nfound == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 64;
+			struct found_entry *nf = realloc(*found, ncap * sizeof(**found));
+
+			if (nf == NULL)
+				return -ENOMEM;
+			*found = nf;
+			*cap = ncap;
+		}
+		(*found)[*nfound].h = h;
+		(*found)[*nfound].member = m;
+		(*found)[*nfound].block = b;
+		(*nfound)++;
 	}
+	/* Per ring, only entries at or above its newest floor are live. */
+	for (size_t i = first; i < *nfound; i++) {
+		uint64_t floor = 0;
+
+		for (size_t j = first; j < *nfound; j++) {
+			if ((*found)[j].h.ring == (*found)[i].h.ring &&
+			    (*found)[j].h.nrings == (*found)[i].h.nrings &&
+			    (*found)[j].h.floor > floor)
+				floor = (*found)[j].h.floor;
+		}
+		if ((*found)[i].h.seq >= floor)
+			(*found)[keep++] = (*found)[i];
+	}
+	*nfound = keep;
 	return 0;
 }
 
@@ -594,95 +916,71 @@ int
 ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *out)
 {
 	uint32_t bs = a->bdev.block_size;
-	uint64_t area_bytes = (uint64_t)a->ppl_blocks * bs, S = a->l.strip_blocks;
-	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
-	uint8_t *area = aligned_alloc(4096, area_bytes);
-	uint8_t *buf = aligned_alloc(4096, S * bs), *col = aligned_alloc(4096, S * bs);
-	uint8_t *skip = malloc(S);
+	uint64_t S = a->l.strip_blocks;
+	uint8_t *area = aligned_alloc(4096, (uint64_t)a->ppl_blocks * bs);
+	struct recover_bufs rb = {0};
 	struct found_entry *found = NULL;
 	size_t nfound = 0, cap = 0;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (area == NULL || buf == NULL || col == NULL || skip == NULL) {
+	rb.skip = malloc(S);
+	if (area == NULL || rb.skip == NULL)
 		rc = -ENOMEM;
-		goto out;
+	for (unsigned i = 0; i < a->l.k && rc == 0; i++) {
+		rb.disk[i] = aligned_alloc(4096, S * bs);
+		rb.work[i] = aligned_alloc(4096, S * bs);
+		if (rb.disk[i] == NULL || rb.work[i] == NULL)
+			rc = -ENOMEM;
 	}
-	for (unsigned m = 0; m < a->l.n; m++) {
-		size_t first = nfound;
-
+	for (unsigned j = 0; j < a->l.m && rc == 0; j++) {
+		rb.par[j] = aligned_alloc(4096, S * bs);
+		rb.dpar[j] = aligned_alloc(4096, S * bs);
+		if (rb.par[j] == NULL || rb.dpar[j] == NULL)
+			rc = -ENOMEM;
+	}
+	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
 		if (a->members[m].desc == NULL || from->slots[m].state == SB_SLOT_FAILED ||
 		    from->slots[m].state == SB_SLOT_MISSING)
 			continue;
-		rc = uraid_bdev_io_sync(a->members[m].desc, URAID_IO_READ, area,
-					a->ppl_offset_blocks, a->ppl_blocks);
-		if (rc != 0) {
-			LOG_ERR("%s: cannot read the log of %s: %s", a->bdev.name,
-				a->members[m].name, strerror(-rc));
+		rc = recover_scan(a, from, m, area, &found, &nfound, &cap, out);
+	}
+	if (rc != 0)
+		goto out;
+	/* A stripe's live entries belong to one update (a second waits for the first to
+	 * retire); should older ones show, the newest update alone is applied. */
+	qsort(found, nfound, sizeof(*found), found_cmp);
+	for (size_t i = 0; i < nfound;) {
+		size_t j = i + 1;
+
+		while (j < nfound && found[j].h.stripe == found[i].h.stripe &&
+		       found[j].h.op == found[i].h.op && found[j].h.r0 == found[i].h.r0)
+			j++;
+		for (size_t x = i + 1; x < j; x++) {
+			if (!same_update(&found[i].h, &found[x].h) ||
+			    found[x].h.parity == found[x - 1].h.parity)
+				rc = -EBADMSG;
+		}
+		if (rc == 0)
+			rc = recover_update(a, from, &found[i], (unsigned)(j - i), &rb,
+					    &out->skipped_rows);
+		if (rc == -EBADMSG) {
+			out->invalid += j - i; /* entries that contradict each other */
+			rc = 0;
+		} else if (rc != 0) {
+			LOG_ERR("%s: log recovery of stripe %lu failed: %s", a->bdev.name,
+				(unsigned long)found[i].h.stripe, strerror(-rc));
 			goto out;
+		} else {
+			out->applied += j - i;
 		}
-		for (uint64_t b = 0; b < a->ppl_blocks; b++) {
-			struct ppl_header h;
-			uint64_t size, rstart;
-			char why[64];
-
-			if (ppl_header_decode(area + b * bs, bs, &h, why, sizeof(why)) != 0)
-				continue;
-			if (memcmp(h.uuid, a->bdev.uuid, 16) != 0 || h.epoch != from->log_epoch)
-				continue; /* another array's, or a run already recovered */
-			size = a->ppl_blocks / h.nrings;
-			rstart = (uint64_t)h.ring * size;
-			if (size < 4 || h.slot != m || h.pos != b || b < rstart ||
-			    b + 1 + h.pp_blocks > rstart + size || h.k != a->l.k ||
-			    h.parity >= a->l.m || h.stripe >= units || h.r1 > S ||
-			    layout_parity_member(&a->l, h.stripe, h.parity) != m) {
-				out->invalid++;
-				continue;
-			}
-			if (h.pp_blocks &&
-			    crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc) {
-				out->invalid++;
-				continue;
-			}
-			if (nfound == cap) {
-				struct found_entry *n;
-
-				cap = cap ? cap * 2 : 64;
-				n = realloc(found, cap * sizeof(*found));
-				if (n == NULL) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				found = n;
-			}
-			found[nfound].h = h;
-			found[nfound].member = m;
-			found[nfound].block = b;
-			nfound++;
+		/* Skip older updates of the same stripe. */
+		while (j < nfound && found[j].h.stripe == found[i].h.stripe &&
+		       found[j].h.op != found[i].h.op) {
+			out->superseded++;
+			j++;
 		}
-		/* Per ring: only entries at or above the newest floor are live. */
-		for (size_t i = first; i < nfound; i++) {
-			uint64_t floor = 0;
-
-			for (size_t j = first; j < nfound; j++) {
-				if (found[j].h.ring == found[i].h.ring &&
-				    found[j].h.nrings == found[i].h.nrings &&
-				    found[j].h.floor > floor)
-					floor = found[j].h.floor;
-			}
-			if (found[i].h.seq < floor)
-				continue;
-			rc = recover_entry(a, from, &found[i], area, buf, col, skip);
-			if (rc != 0) {
-				LOG_ERR("%s: log recovery of stripe %lu failed: %s", a->bdev.name,
-					(unsigned long)found[i].h.stripe, strerror(-rc));
-				goto out;
-			}
-			out->applied++;
-			for (uint64_t r = 0; r < found[i].h.r1 - found[i].h.r0; r++)
-				out->skipped_rows += skip[r];
-		}
-		nfound = first; /* this member's entries are done */
+		i = j;
 	}
 	if (out->applied) {
 		for (unsigned m = 0; m < a->l.n; m++) {
@@ -694,8 +992,20 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 out:
 	free(found);
 	free(area);
-	free(buf);
-	free(col);
-	free(skip);
+	for (unsigned i = 0; i < RAID_MAX_MEMBERS; i++) {
+		free(rb.disk[i]);
+		free(rb.work[i]);
+	}
+	for (unsigned j = 0; j < RAID_MAX_PARITY; j++) {
+		free(rb.par[j]);
+		free(rb.dpar[j]);
+	}
+	free(rb.skip);
+	if (rc == 0) {
+		out->holes = rb.holes;
+		out->nholes = rb.nholes;
+	} else {
+		free(rb.holes);
+	}
 	return rc;
 }

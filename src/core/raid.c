@@ -371,6 +371,8 @@ raid_poll(void *arg)
 		stripe_part_release(part);
 		did = 1;
 	}
+	if (ppl_poll(rch))
+		did = 1;
 
 	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
 		int rc = mio_usable(mio) ? mio_issue(mio) : -ENODEV;
@@ -773,13 +775,18 @@ flush_chunk_done(struct member_io *mio, int status)
 	struct stripe_part *held;
 
 	mio_free(mio);
-	if (status == 0) {
+	if (status != 0)
+		raid_member_failed(a, member, status);
+	if (status == 0 &&
+	    (!a->has_sb || atomic_load_explicit(&a->sb_need, memory_order_acquire) <=
+				   atomic_load_explicit(&a->sb_done, memory_order_acquire))) {
 		raid_io_part_done(rio, atomic_load(&a->online) ? 0 : -EIO);
 		return;
 	}
-	raid_member_failed(a, member, status);
-	/* The data that member did not make durable is only safe once the superblocks say it
-	 * failed (else it comes back after a crash as if current): answer then. */
+	/* The data a failed member (this one, or one that failed before and was not flushed)
+	 * did not make durable is only safe once the superblocks say it failed (else it comes
+	 * back after a crash as if current, and a resync copies it over what this flush made
+	 * durable): answer then. */
 	held = a->has_sb ? calloc(1, sizeof(*held)) : NULL;
 	if (held == NULL) {
 		raid_io_part_done(rio, a->has_sb || !atomic_load(&a->online) ? -EIO : 0);
@@ -915,6 +922,7 @@ raid_channel_create(void *io_device, void *ctx)
 	TAILQ_INIT(&rch->held);
 	TAILQ_INIT(&rch->bm_wait);
 	TAILQ_INIT(&rch->ppl_wait);
+	TAILQ_INIT(&rch->ppl_sb_wait);
 	stripe_pool_init(rch);
 	STAILQ_INIT(&rch->retry);
 	for (unsigned i = 0; i < a->l.n; i++) {
@@ -1002,9 +1010,12 @@ raid_free(void *io_device)
 	}
 	raid_sb_writer_free(a);
 	bitmap_free(a);
+	free(a->ppl_holes);
 	uraid_bdev_destruct_done(&a->bdev);
 	free(a);
 }
+
+static void raid_release(struct raid_array *a);
 
 static void
 put_owner_channel(void *arg)
@@ -1022,8 +1033,21 @@ put_owner_channel(void *arg)
 }
 
 static void
+raid_release_msg(void *arg)
+{
+	raid_release(arg);
+}
+
+static void
 raid_release(struct raid_array *a)
 {
+	if (raid_sb_writer_busy(a)) {
+		/* One more round started after the last one asked for (a member failed meanwhile):
+		 * it needs the array until it is done. */
+		uraid_reactor_send(uraid_reactor_self(), raid_release_msg, a);
+		return;
+	}
+	a->sb_closed = true;
 	/* Owner channels are put on their own reactors; the channel device is then gone once
 	 * the last one is, and raid_free runs. */
 	for (unsigned r = 0; r < uraid_reactor_count(); r++) {
@@ -1089,6 +1113,15 @@ static const struct uraid_bdev_fn_table raid_fn = {
 	.io_type_supported = raid_io_type_supported,
 	.destruct = raid_destruct,
 };
+
+size_t
+raid_ppl_holes(struct uraid_bdev *bdev, const struct ppl_hole **holes)
+{
+	struct raid_array *a = uraid_bdev_is_array(bdev) ? raid_from_bdev(bdev) : NULL;
+
+	*holes = a ? a->ppl_holes : NULL;
+	return a ? a->ppl_nholes : 0;
+}
 
 bool
 uraid_bdev_is_array(const struct uraid_bdev *bdev)
@@ -1477,12 +1510,16 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		}
 		a->ppl_recovered = rec.applied;
 		a->ppl_skipped_rows = rec.skipped_rows;
+		a->ppl_holes = rec.holes;
+		a->ppl_nholes = rec.nholes;
 		LOG_NOTE("%s: partial parity log: %lu entries applied, %lu rejected", o->name,
 			 (unsigned long)rec.applied, (unsigned long)rec.invalid);
-		if (rec.skipped_rows)
-			LOG_WARNING("%s: %lu logged rows were written to members missing now: "
-				    "their parity is left as it was",
-				    o->name, (unsigned long)rec.skipped_rows);
+		for (size_t h = 0; h < rec.nholes; h++)
+			LOG_WARNING("%s: blocks %lu..%lu were being written to a member missing "
+				    "now when the power went: they may hold neither their old nor "
+				    "their new contents",
+				    o->name, (unsigned long)rec.holes[h].lba,
+				    (unsigned long)(rec.holes[h].lba + rec.holes[h].blocks - 1));
 	}
 	if (a->policy == SB_POLICY_BITMAP) {
 		rc = bitmap_create(a, from == NULL, from == NULL || (from->flags & SB_FLAG_CLEAN));
@@ -1519,6 +1556,7 @@ err_device:
 	uraid_io_device_unregister(&a->ch_dev, NULL);
 err_members:
 	bitmap_free(a);
+	free(a->ppl_holes);
 	for (unsigned i = 0; i < o->num_members; i++) {
 		if (a->members[i].desc)
 			uraid_bdev_close(a->members[i].desc);

@@ -867,11 +867,30 @@ op_log(struct stripe_op *op)
 		op_ppl_park(op);
 		return;
 	}
+	for (unsigned c = 0; c < l->k + l->m; c++) {
+		if (!(op->lost & (1ull << c)) && !raid_member_usable(rch, col_member(op, c))) {
+			/* A member failed since the plan (perhaps while this waited): the entry
+			 * would name a column no recovery can read back. Plan again, degraded. */
+			op->state = OP_PLAN;
+			op_advance(op);
+			return;
+		}
+	}
 	for (unsigned j = 0; j < l->m; j++) {
 		unsigned c = l->k + j;
 
-		if ((op->lost & (1ull << c)) && !(op->targets & (1ull << c)))
-			continue; /* no parity j on disk to restore */
+		if ((op->lost & (1ull << c)) && !(op->targets & (1ull << c))) {
+			/* No parity j to log for. Until the superblocks say its member failed, a
+			 * crash could bring that member back as current, holding parity the
+			 * data written now no longer matches, and no entry to mend it: wait. */
+			if (atomic_load_explicit(&a->sb_need, memory_order_acquire) >
+			    atomic_load_explicit(&a->sb_done, memory_order_acquire)) {
+				TAILQ_INSERT_TAIL(&rch->ppl_sb_wait, op, wait_link);
+				raid_stat_add(a, rch->reactor, RS_PPL_WAITS, 1);
+				return;
+			}
+			continue;
+		}
 		members[nmem] = col_member(op, c);
 		js[nmem++] = j;
 	}
@@ -1492,6 +1511,9 @@ stripe_ppl_ready(struct raid_channel *rch)
 	struct stripe_op *op;
 
 	TAILQ_CONCAT(&ready, &rch->ppl_wait, wait_link);
+	if (atomic_load_explicit(&rch->a->sb_done, memory_order_acquire) >=
+	    atomic_load_explicit(&rch->a->sb_need, memory_order_acquire))
+		TAILQ_CONCAT(&ready, &rch->ppl_sb_wait, wait_link);
 	while ((op = TAILQ_FIRST(&ready)) != NULL) {
 		TAILQ_REMOVE(&ready, op, wait_link);
 		op_log(op); /* may wait again */

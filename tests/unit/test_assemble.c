@@ -21,7 +21,7 @@ make_rams(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		struct uraid_bdev *b;
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "m%u", i);
 		CHECK_EQ(ram_bdev_create(name, MBLKS, BS, NULL, &b), 0);
@@ -128,7 +128,7 @@ static void
 cleanup(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		char name[8];
+		char name[16];
 
 		snprintf(name, sizeof(name), "f%u", i);
 		if (uraid_bdev_get_by_name(name))
@@ -350,6 +350,38 @@ test_dirty_degraded_ppl_starts(void)
 	uraid_runtime_stop();
 }
 
+/* Mirrors have no write hole: a dirty, degraded raid1 or raid10 starts without force, and the
+ * copies left agree after the bitmap resync. */
+static void
+test_dirty_degraded_mirror_starts(void)
+{
+	static const struct {
+		const char *level;
+		unsigned n;
+		const char *gone;
+	} cases[] = {{"raid1", 2, "m1"}, {"raid10", 4, "m3"}};
+	char report[1024];
+	uint64_t blocks;
+	uint8_t *data;
+
+	REQUIRE(start_manual(2) == 0);
+	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		make_rams(cases[c].n);
+		REQUIRE(create("r", cases[c].level, cases[c].n, g_m, false) == 0);
+		data = fill("r", &blocks, (uint8_t)(7 + c));
+		CHECK_EQ(del("r", false), 0);
+		make_dirty(cases[c].n);
+		CHECK_EQ(test_delete_bdev(cases[c].gone), 0);
+		CHECK_EQ(examine(false, report, sizeof(report)), 1);
+		CHECK(strstr(report, "degraded") != NULL);
+		CHECK(same("r", data, blocks));
+		CHECK_EQ(del("r", false), 0);
+		free(data);
+		cleanup(cases[c].n);
+	}
+	uraid_runtime_stop();
+}
+
 static void
 test_create_over_used_members(void)
 {
@@ -448,4 +480,5 @@ test_write_waits_for_failure_record(void)
 
 TEST_MAIN(TEST(test_clean_restart), TEST(test_stale_member), TEST(test_foreign_and_too_few),
 	  TEST(test_dirty_degraded_needs_force), TEST(test_dirty_degraded_ppl_starts),
-	  TEST(test_create_over_used_members), TEST(test_write_waits_for_failure_record))
+	  TEST(test_dirty_degraded_mirror_starts), TEST(test_create_over_used_members),
+	  TEST(test_write_waits_for_failure_record))
