@@ -8,16 +8,19 @@
  *
  *   1. a random workload (writes of random size and alignment, some with FUA, zeroes,
  *      flushes, reads checked against the model), up to a random point, then power is cut on
- *      every member at once: each unflushed member write lands, is lost or is torn. With
- *      --load-failures, in half the cycles a random member fails during the load, and in
- *      half of those a spare is added and rebuilt while the load goes on, so the cut finds
- *      the array degraded or rebuilding;
+ *      every device at once: each unflushed write lands, is lost or is torn. With load
+ *      failures (the default under ppl and on mirrors), in half the cycles a random member
+ *      fails during the load, and in half of those a spare is added and rebuilt while the
+ *      load goes on, so the cut finds the array degraded or rebuilding;
  *   2. the array is dropped (nothing more reaches the members) and power restored; the
  *      members are examined and the array assembled, running its recovery; resync and
  *      rebuild are waited for (a degraded array is checked first as it is, then a spare is
  *      rebuilt and it is checked again);
  *   3. every block is read and must hold either its durable contents (acknowledged before a
- *      completed flush, or written with FUA) or a version written since; never anything else;
+ *      completed flush, or written with FUA) or a version written since; never anything else,
+ *      except a block not durable in rows the ppl recovery reported it could not mend (a
+ *      member failed as the power went while the block was being written: what it held is
+ *      nowhere else); such a block is written afresh;
  *   4. a parity check must find no bad stripe;
  *   5. a random member is failed and every block read again: it must not change (this is
  *      where the write hole shows: a stripe whose parity disagrees with its data rebuilds
@@ -41,6 +44,7 @@
 
 #include "bdev/bdev_priv.h"
 #include "cli.h"
+#include "core/core.h"
 #include "uraid/array.h"
 
 #define REACTORS    2
@@ -69,7 +73,7 @@ struct torture {
 	uint64_t seed;
 	uint64_t member_kb;
 	bool expect_hole, verbose;
-	bool load_failures;
+	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
 
 	struct prng rng;
 	uint64_t blocks, stripe_blocks;
@@ -84,6 +88,7 @@ struct torture {
 	char members[MAX_MEMBERS][16];
 	uint64_t violations, io_errors, cycles_done, reads_checked, blocks_checked;
 	uint64_t cut_records, cut_torn, cut_dropped;
+	uint64_t hole_blocks; /* not vouched for by the log recovery, as it reported */
 };
 
 static struct torture *g_t;
@@ -524,13 +529,49 @@ read_msg(void *arg)
 		read_done(rq->ctx, rc);
 }
 
+/* The log recovery reports the rows it could not mend: an update was writing a column whose
+ * member is missing now (it failed as the power went), and what it wrote is nowhere else. */
+static bool
+in_hole(uint64_t lba)
+{
+	const struct ppl_hole *h;
+	size_t n = raid_ppl_holes(uraid_bdev_get_by_name("t"), &h);
+
+	for (size_t i = 0; i < n; i++) {
+		if (lba >= h[i].lba && lba < h[i].lba + h[i].blocks)
+			return true;
+	}
+	return false;
+}
+
+/* Give a block a known state again: a new version, with FUA. */
+static void
+rewrite_block(struct torture *t, uint64_t lba)
+{
+	struct op *op = calloc(1, sizeof(*op));
+
+	op->t = t;
+	op->type = OP_WRITE;
+	op->lba = lba;
+	op->num = 1;
+	op->v = ++t->next_version;
+	op->fua = true;
+	op->buf = aligned_alloc(4096, 4096);
+	fill_block(op->buf, lba, op->v);
+	cand_add(&t->b[lba], op->v);
+	t->busy[lba] = 1;
+	submit(t, op);
+	drain(t);
+}
+
 /* Read the whole array. after_crash: each block must be allowed by the model, and becomes its
  * new durable state; otherwise each must be what it was (cur). */
 static void
 verify_all(struct torture *t, bool after_crash, const char *when)
 {
-	uint64_t chunk = 64, before = t->violations;
+	uint64_t chunk = 64, before = t->violations, nredo = 0;
 	uint8_t *buf = aligned_alloc(4096, chunk * BS);
+	uint64_t *redo = NULL;
 
 	for (uint64_t lba = 0; lba < t->blocks; lba += chunk) {
 		uint64_t num = lba + chunk > t->blocks ? t->blocks - lba : chunk;
@@ -551,7 +592,15 @@ verify_all(struct torture *t, bool after_crash, const char *when)
 
 			t->blocks_checked++;
 			if (after_crash) {
-				if (got < 0 || !allowed(b, (uint32_t)got)) {
+				if ((got < 0 || !allowed(b, (uint32_t)got)) && b->n > 0 &&
+				    in_hole(lba + i)) {
+					/* Not durable, and in rows the recovery said it could
+					 * not mend: allowed, and written afresh below. */
+					t->hole_blocks++;
+					redo = realloc(redo, (nredo + 1) * sizeof(*redo));
+					redo[nredo++] = lba + i;
+					model_reset(t, lba + i, b->durable);
+				} else if (got < 0 || !allowed(b, (uint32_t)got)) {
 					violation(t,
 						  "%s: block %" PRIu64 " holds %s%" PRId64
 						  " (durable %u, %u newer versions possible)",
@@ -567,8 +616,12 @@ verify_all(struct torture *t, bool after_crash, const char *when)
 		}
 	}
 	free(buf);
+	for (uint64_t i = 0; i < nredo; i++)
+		rewrite_block(t, redo[i]);
+	free(redo);
 	if (t->verbose && t->violations == before)
-		printf("  %s: %" PRIu64 " blocks as the model allows\n", when, t->blocks);
+		printf("  %s: %" PRIu64 " blocks as the model allows%s\n", when, t->blocks,
+		       nredo ? " (some in rows the log recovery reported)" : "");
 }
 
 struct check_ctx {
@@ -710,13 +763,12 @@ cycle(struct torture *t)
 		}
 		uraid_runtime_poll_until_idle(1);
 	}
-	info = info_now();
 	t->cutting = true;
-	for (unsigned i = 0; i < info.num_members; i++) {
-		if (info.members[i].name[0] == '\0')
-			continue;
-		fault_power_cut(info.members[i].name, mix(t->seed ^ t->cycles_done ^ i), cut_done,
-				t);
+	/* The whole machine loses power: members, failed members and spares alike. */
+	for (unsigned i = 0; i < t->next_member; i++) {
+		snprintf(name, sizeof(name), "tf%u", i);
+		if (uraid_bdev_get_by_name(name) != NULL)
+			fault_power_cut(name, mix(t->seed ^ t->cycles_done ^ i), cut_done, t);
 	}
 	drain(t);
 	poll_idle();
@@ -746,6 +798,8 @@ cycle(struct torture *t)
 			exit(1);
 		}
 	}
+	if (t->verbose)
+		printf("  assembled: %s\n", report);
 	if (array_open(t) != 0) {
 		fprintf(stderr, "torture: cannot open the array\n");
 		exit(1);
@@ -799,10 +853,11 @@ usage(FILE *out)
 		"Power cuts at random points under a random workload on fault-backend members;\n"
 		"after each: reassemble, recover, check every block and the parity, fail a "
 		"member,\n"
-		"check again, rebuild. With --load-failures members also fail (and spares\n"
-		"rebuild) during the load. Defaults: raid5, 4 members, the level's default\n"
-		"policy, 10\n"
-		"cycles of up to 400 operations, 2048 KiB members, a random seed (printed).\n"
+		"check again, rebuild. With load failures members also fail (and spares\n"
+		"rebuild) during the load: the default under ppl and on mirrors; parity levels\n"
+		"under bitmap or none need force to start dirty and degraded (their hole).\n"
+		"Defaults: raid5, 4 members, the level's default policy, 10 cycles of up to\n"
+		"400 operations, 2048 KiB members, a random seed (printed).\n"
 		"Exit 0 when nothing broke the rules (with --expect-hole: when something did).\n");
 }
 
@@ -832,9 +887,10 @@ torture_main(int argc, char **argv)
 			    .cycles = 10,
 			    .ops = 400,
 			    .member_kb = 2048,
-			    .load_failures = false};
+			    .load_failures = -1};
 	struct uraid_runtime_opts ro = {.num_reactors = REACTORS, .manual_poll = true};
 	uint64_t start_ns, deadline_ns = 0;
+	char chunks[64] = "";
 	bool seeded = false;
 	int c;
 
@@ -882,10 +938,10 @@ torture_main(int argc, char **argv)
 			t.verbose = true;
 			break;
 		case 'F':
-			t.load_failures = true;
+			t.load_failures = 1;
 			break;
 		case 'N':
-			t.load_failures = false;
+			t.load_failures = 0;
 			break;
 		case 'h':
 			usage(stdout);
@@ -926,9 +982,16 @@ torture_main(int argc, char **argv)
 		struct uraid_array_info info = info_now();
 
 		t.stripe_blocks = 4096 / BS * info.data_chunks;
+		/* A crash on a degraded array is what the bitmap cannot mend on parity levels
+		 * (md's neither: such an array needs force to start); ppl can, and mirrors have
+		 * no hole. */
+		if (t.load_failures < 0)
+			t.load_failures = info.policy == URAID_POLICY_PPL ||
+					  info.level == URAID_RAID1 || info.level == URAID_RAID10;
 		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s, %" PRIu64
-		       " blocks\n",
-		       t.seed, t.level, t.n, uraid_policy_name(info.policy), t.blocks);
+		       " blocks%s\n",
+		       t.seed, t.level, t.n, uraid_policy_name(info.policy), t.blocks,
+		       t.load_failures ? ", members failing under the load" : "");
 	}
 	fflush(stdout);
 	t.b = calloc(t.blocks, sizeof(*t.b));
@@ -955,11 +1018,19 @@ torture_main(int argc, char **argv)
 	       " lost), %" PRIu64 " violations (%.0f s)\n",
 	       t.seed, t.cycles_done, t.blocks_checked, t.cut_records, t.cut_torn, t.cut_dropped,
 	       t.violations, (double)(mono_ns() - start_ns) / 1e9);
+	if (t.hole_blocks)
+		printf("torture: %" PRIu64 " unflushed blocks in rows the log recovery reported "
+		       "it could not mend (a member lost as the power went)\n",
+		       t.hole_blocks);
+	if (t.k != 0)
+		snprintf(chunks, sizeof(chunks), " --data-chunks %u --parity-chunks %u", t.k, t.m);
 	if (t.violations)
-		printf("torture: replay with: uraid torture --level %s --members %u --policy %s "
-		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64 "\n",
-		       t.level, t.n, uraid_policy_name(info_now().policy), t.ops, t.member_kb,
-		       t.seed, t.cycles_done);
+		printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
+		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
+		       "%s\n",
+		       t.level, t.n, chunks, uraid_policy_name(info_now().policy), t.ops,
+		       t.member_kb, t.seed, t.cycles_done,
+		       t.load_failures ? " --load-failures" : " --no-load-failures");
 	array_close(&t);
 	delete_bdev("t");
 	poll_idle();

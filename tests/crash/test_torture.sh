@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Crash torture (uraid torture): power cuts at random points under a random workload on
 # fault-backend members, each followed by reassembly, recovery, a check of every block against
-# the model and of the parity, a member failure and a second check. A bounded number of cycles
-# per level under policies bitmap and ppl must break no rule; under policy none the harness must catch
-# the write hole (so it is known to be able to fail); a seed replays exactly.
+# the model and of the parity, a member failure and a second check. Under ppl and on mirrors
+# members also fail, and spares rebuild, during the load, so cuts find arrays degraded or
+# rebuilding. A bounded number of cycles per level under policies bitmap and ppl must break no
+# rule; under policy none the harness must catch the write hole (so it is known to be able to
+# fail); a seed replays exactly.
 # URAID_TORTURE_CYCLES sets the cycles per level (default 150).
 . "$(dirname "$0")/../func/lib.sh"
 
@@ -35,13 +37,24 @@ torture raid6-bitmap 0 --level raid6 --members 5 --policy bitmap --cycles "$cycl
 torture ec-bitmap 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy bitmap \
 	--cycles "$cycles"
 # The parity levels under the partial parity log (their default): the same rules, with parity
-# made to match the data by the log recovery at assembly instead of a resync afterwards.
+# made to match the data by the log recovery at assembly instead of a resync afterwards, and
+# members failing under the load (the bitmap rows above fail members only on mirrors: a dirty,
+# degraded parity array under the bitmap needs force to start, its documented hole).
 torture raid5-ppl 0 --level raid5 --members 4 --policy ppl --cycles "$cycles"
 torture raid5f-ppl 0 --level raid5f --members 3 --policy ppl --cycles "$cycles"
 torture raid6-ppl 0 --level raid6 --members 5 --policy ppl --cycles "$cycles"
 torture raid6-4-ppl 0 --level raid6 --members 4 --policy ppl --cycles "$cycles"
 torture ec-ppl 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy ppl \
 	--cycles "$cycles"
+# Parity levels under the bitmap, members failing under the load: a cut on a degraded array
+# is refused without force (reported as a broken rule, exit 1), as documented.
+torture raid5-bitmap-degraded-refused 1 --level raid5 --members 4 --policy bitmap \
+	--load-failures --cycles 40
+if grep -q 'not shut down cleanly and is degraded' "$T_DIR/raid5-bitmap-degraded-refused.out"; then
+	t_pass "raid5 under the bitmap: a dirty degraded start needs force"
+else
+	t_fail "raid5-bitmap-degraded" "no refusal reported"
+fi
 # Policy none leaves the write hole open, and the harness shows it (stops at the first cycle
 # that breaks a rule; exit 0 then).
 torture raid5-none-hole 0 --level raid5 --members 4 --policy none --cycles 30 --expect-hole
