@@ -115,8 +115,8 @@ bitmap_header_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64
 		err_set(err, err_len, "unknown bitmap version");
 		return -EBADMSG;
 	}
-	for (size_t i = 48; i < BM_HDR_CRC; i++) {
-		if (buf[i] != 0) {
+	for (size_t i = 48; i < len; i++) {
+		if (buf[i] != 0 && (i < BM_HDR_CRC || i >= BM_HDR_CRC + 4)) {
 			err_set(err, err_len, "bitmap header reserved bytes are not zero");
 			return -EBADMSG;
 		}
