@@ -149,6 +149,13 @@ struct uraid_array_stats {
 	uint64_t degraded_reads;       /* reads that reconstructed data */
 	uint64_t member_errors;	       /* member I/O errors seen */
 	uint64_t read_errors_repaired; /* blocks rewritten from reconstruction after a read error */
+	/* Policy ppl: the partial parity log. */
+	uint64_t ppl_entries;	    /* entries written (one per parity an update writes) */
+	uint64_t ppl_blocks;	    /* ... their blocks, headers included */
+	uint64_t ppl_flushes;	    /* member flush rounds that retired entries */
+	uint64_t ppl_waits;	    /* writes that waited for a stripe's entries or log space */
+	uint64_t ppl_recovered;	    /* entries applied by the recovery at this start */
+	uint64_t ppl_unmended_rows; /* rows it could not mend (a member lost with the power) */
 };
 
 int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);

@@ -1664,5 +1664,11 @@ uraid_array_get_stats(struct uraid_bdev *bdev, struct uraid_array_stats *st)
 	st->degraded_reads = v[RS_DEGRADED_R];
 	st->member_errors = v[RS_MEMBER_ERR];
 	st->read_errors_repaired = v[RS_READ_REPAIRED];
+	st->ppl_entries = v[RS_PPL_ENTRIES];
+	st->ppl_blocks = v[RS_PPL_BLOCKS];
+	st->ppl_flushes = v[RS_PPL_FLUSHES];
+	st->ppl_waits = v[RS_PPL_WAITS];
+	st->ppl_recovered = a->ppl_recovered;
+	st->ppl_unmended_rows = a->ppl_skipped_rows;
 	return 0;
 }

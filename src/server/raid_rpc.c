@@ -432,6 +432,15 @@ stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
 	json_object_set_new(r, "member_errors", json_integer((json_int_t)as.member_errors));
 	json_object_set_new(r, "read_errors_repaired",
 			    json_integer((json_int_t)as.read_errors_repaired));
+	if (info.policy == URAID_POLICY_PPL)
+		json_object_set_new(r, "ppl",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "entries",
+					      (json_int_t)as.ppl_entries, "blocks",
+					      (json_int_t)as.ppl_blocks, "flush_rounds",
+					      (json_int_t)as.ppl_flushes, "waits",
+					      (json_int_t)as.ppl_waits, "recovered_entries",
+					      (json_int_t)as.ppl_recovered, "unmended_rows",
+					      (json_int_t)as.ppl_unmended_rows));
 	if (c->have_s0) {
 		uint64_t dt = ticks_now() - c->t0,
 			 rd = st->ops[URAID_IO_READ] - c->s0.ops[URAID_IO_READ],
