@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "server/rpc.h"
+#include "uraid/array.h"
 #include "uraid/bdev.h"
 
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RW, WL_RANDRW };
@@ -616,6 +617,27 @@ job_json(const char *name, int reactor, double secs, double iops, double mibps,
 	return o;
 }
 
+/* How an array target wrote: the stripe write kinds and, under ppl, the log's work. */
+static void
+print_array_kinds(const char *target)
+{
+	struct uraid_bdev *b = target ? uraid_bdev_get_by_name(target) : NULL;
+	struct uraid_array_stats st;
+
+	if (b == NULL || !uraid_bdev_is_array(b) || uraid_array_get_stats(b, &st) != 0)
+		return;
+	if (st.full_stripe_writes + st.rmw_writes + st.rcw_writes + st.degraded_writes == 0)
+		return;
+	printf("%s: stripe writes: %" PRIu64 " full, %" PRIu64 " read-modify-write, %" PRIu64
+	       " reconstruct, %" PRIu64 " degraded, %" PRIu64 " merged\n",
+	       target, st.full_stripe_writes, st.rmw_writes, st.rcw_writes, st.degraded_writes,
+	       st.merged_writes);
+	if (st.ppl_entries)
+		printf("%s: partial parity log: %" PRIu64 " entries, %" PRIu64 " blocks, %" PRIu64
+		       " flush rounds, %" PRIu64 " writes waited\n",
+		       target, st.ppl_entries, st.ppl_blocks, st.ppl_flushes, st.ppl_waits);
+}
+
 static void
 print_row(const char *name, const char *reactor, double iops, double mibps, const struct hist *h,
 	  uint64_t errors)
@@ -678,6 +700,7 @@ report(struct job *jobs, unsigned njobs, const struct bench_opts *o)
 		json_decref(root);
 	} else {
 		print_row("Total", "", t.iops, t.mibps, &t.hist, t.errors);
+		print_array_kinds(o->target);
 		if (o->verify)
 			printf("verify: %" PRIu64 " blocks checked, %" PRIu64
 			       " miscompares (seed %" PRIu64 ")\n",

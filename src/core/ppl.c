@@ -38,15 +38,17 @@
  * Rings. Each member's log area (between the bitmap area and the data) is split into one
  * ring per reactor; a stripe's entries are written by its owner reactor, so rings have one
  * writer and no locks. An entry lives until its operation is done and a later flush of every
- * member has made the stripe's writes durable; entries retire in ring order and their space is
- * reused. A member that failed since is not flushed, and its data may still sit in its volatile
- * cache: if the superblocks do not say it failed when the power goes, it comes back as current
- * at assembly, so entries retire only once the superblocks record every failure known when
- * the flush came back. Each header carries the ring's floor: the oldest entry still live. A
- * second write to
- * a stripe waits until the first one's entries retired, so at recovery at most one operation
- * per stripe is at or above the floor, and only those entries are applied. Flushes run when a
- * write waits (for its stripe or for space) or a ring is half full; one at a time per reactor.
+ * member has made the stripe's writes durable; then it retires (its stripe may take its next
+ * update) and its space is reused once every older entry of the ring retired too. A member
+ * that failed since is not flushed, and its data may still sit in its volatile cache: if the
+ * superblocks do not say it failed when the power goes, it comes back as current at assembly,
+ * so entries retire only once the superblocks record every failure known when the flush came
+ * back. Each header carries the ring's floor: the oldest entry whose space is not free yet;
+ * recovery ignores entries below it. A second update of a stripe waits until the first one's
+ * entries retired, so of the entries of a stripe at or above the floors the newest update is
+ * the one to apply (an older one there was made durable before it started). Flushes run when
+ * a write waits (for its stripe or for space) or a ring is half full; one at a time per
+ * reactor.
  *
  * Trust. Entries are read from the disk at assembly and checked before use: magic, array
  * uuid, the epoch of the last run (raised at every start), the slot and place it was found
@@ -91,6 +93,7 @@ struct ppl_entry {
 	uint64_t end; /* ring position after it (monotonic) */
 	uint64_t flush_gen;
 	bool done;
+	bool retired; /* a flush covered it; its space waits for the older ones' */
 	unsigned member;
 };
 
@@ -351,6 +354,7 @@ ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, co
 			ent->end = r->head + pad + sizes[e];
 			ent->flush_gen = 0;
 			ent->done = false;
+			ent->retired = false;
 			ent->member = members[m];
 			r->head = ent->end;
 			TAILQ_INSERT_TAIL(&r->live, ent, link);
@@ -397,7 +401,9 @@ ppl_release(struct raid_channel *rch, struct ppl_entry *e)
 		ppl_flush_kick(rch);
 }
 
-/* Retire, in ring order, entries a completed flush covered. */
+/* Retire the entries a completed flush covered: their stripes may take their next update at
+ * once. Space comes back in ring order, so a ring's floor never passes an entry still in
+ * use, and a later update of a stripe (same rings) is never reused before an earlier one. */
 static void
 ppl_retire(struct raid_channel *rch)
 {
@@ -407,11 +413,15 @@ ppl_retire(struct raid_channel *rch)
 		struct ppl_ring *r = &pc->ring[i];
 		struct ppl_entry *e;
 
-		while ((e = TAILQ_FIRST(&r->live)) != NULL && e->flush_gen != 0 &&
-		       e->flush_gen <= pc->gen_done) {
+		TAILQ_FOREACH(e, &r->live, link) {
+			if (!e->retired && e->flush_gen != 0 && e->flush_gen <= pc->gen_done) {
+				e->retired = true;
+				stripe_ppl_retired(rch, e->stripe);
+			}
+		}
+		while ((e = TAILQ_FIRST(&r->live)) != NULL && e->retired) {
 			TAILQ_REMOVE(&r->live, e, link);
 			r->tail = e->end;
-			stripe_ppl_retired(rch, e->stripe);
 			pool_put(&pc->entries, e);
 		}
 		if (TAILQ_EMPTY(&r->live))
