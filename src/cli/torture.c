@@ -592,15 +592,16 @@ verify_all(struct torture *t, bool after_crash, const char *when)
 
 			t->blocks_checked++;
 			if (after_crash) {
-				if ((got < 0 || !allowed(b, (uint32_t)got)) && b->n > 0 &&
-				    in_hole(lba + i)) {
+				bool ok = got >= 0 && allowed(b, (uint32_t)got);
+
+				if (!ok && b->n > 0 && in_hole(lba + i)) {
 					/* Not durable, and in rows the recovery said it could
 					 * not mend: allowed, and written afresh below. */
 					t->hole_blocks++;
 					redo = realloc(redo, (nredo + 1) * sizeof(*redo));
 					redo[nredo++] = lba + i;
 					model_reset(t, lba + i, b->durable);
-				} else if (got < 0 || !allowed(b, (uint32_t)got)) {
+				} else if (!ok) {
 					violation(t,
 						  "%s: block %" PRIu64 " holds %s%" PRId64
 						  " (durable %u, %u newer versions possible)",

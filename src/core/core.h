@@ -424,6 +424,16 @@ struct raid_io {
 	int status;
 };
 
+/* Every member failure counted so far is in the superblocks (sb_done caught up with
+ * sb_need): a failed member can no longer come back as current after a crash. */
+static inline bool
+raid_failures_recorded(struct raid_array *a)
+{
+	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
+
+	return atomic_load_explicit(&a->sb_done, memory_order_acquire) >= need;
+}
+
 static inline struct raid_array *
 raid_from_bdev(struct uraid_bdev *bdev)
 {
@@ -536,7 +546,6 @@ struct ppl_recovery {
 	uint64_t applied;      /* entries applied */
 	uint64_t invalid;      /* entries of this run that failed a check */
 	uint64_t skipped_rows; /* rows whose written column is on a missing member */
-	uint64_t superseded;   /* entries of an older update of a stripe, not applied */
 	/* Array blocks of those rows: an update wrote them, so they may hold neither their
 	 * old nor their new contents. */
 	struct ppl_hole {
@@ -577,9 +586,9 @@ void ppl_flush_kick(struct raid_channel *rch);
 void ppl_flush_all(struct raid_array *a, void (*done)(struct raid_array *a));
 /* Control thread, at assembly after an unclean shutdown, before anything is written: apply
  * the last run's entries. */
+int ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *out);
 /* The blocks the last recovery could not vouch for (see struct ppl_recovery). */
 size_t raid_ppl_holes(struct uraid_bdev *bdev, const struct ppl_hole **holes);
-int ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *out);
 
 /* --- rebuild.c: spares, member swaps, rebuild --- */
 

@@ -447,14 +447,10 @@ ppl_retire_flushed(struct raid_channel *rch)
 bool
 ppl_poll(struct raid_channel *rch)
 {
-	struct raid_array *a = rch->a;
-
 	if (rch->ppl == NULL)
 		return false;
 	if (!ppl_retire_flushed(rch) &&
-	    (TAILQ_EMPTY(&rch->ppl_sb_wait) ||
-	     atomic_load_explicit(&a->sb_done, memory_order_acquire) <
-		     atomic_load_explicit(&a->sb_need, memory_order_acquire)))
+	    (TAILQ_EMPTY(&rch->ppl_sb_wait) || !raid_failures_recorded(rch->a)))
 		return false;
 	stripe_ppl_ready(rch);
 	return true;
@@ -986,10 +982,8 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 		}
 		/* Skip older updates of the same stripe. */
 		while (j < nfound && found[j].h.stripe == found[i].h.stripe &&
-		       found[j].h.op != found[i].h.op) {
-			out->superseded++;
+		       found[j].h.op != found[i].h.op)
 			j++;
-		}
 		i = j;
 	}
 	if (out->applied) {

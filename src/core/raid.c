@@ -777,9 +777,7 @@ flush_chunk_done(struct member_io *mio, int status)
 	mio_free(mio);
 	if (status != 0)
 		raid_member_failed(a, member, status);
-	if (status == 0 &&
-	    (!a->has_sb || atomic_load_explicit(&a->sb_need, memory_order_acquire) <=
-				   atomic_load_explicit(&a->sb_done, memory_order_acquire))) {
+	if (status == 0 && (!a->has_sb || raid_failures_recorded(a))) {
 		raid_io_part_done(rio, atomic_load(&a->online) ? 0 : -EIO);
 		return;
 	}

@@ -883,8 +883,7 @@ op_log(struct stripe_op *op)
 			/* No parity j to log for. Until the superblocks say its member failed, a
 			 * crash could bring that member back as current, holding parity the
 			 * data written now no longer matches, and no entry to mend it: wait. */
-			if (atomic_load_explicit(&a->sb_need, memory_order_acquire) >
-			    atomic_load_explicit(&a->sb_done, memory_order_acquire)) {
+			if (!raid_failures_recorded(a)) {
 				TAILQ_INSERT_TAIL(&rch->ppl_sb_wait, op, wait_link);
 				raid_stat_add(a, rch->reactor, RS_PPL_WAITS, 1);
 				return;
@@ -1511,8 +1510,7 @@ stripe_ppl_ready(struct raid_channel *rch)
 	struct stripe_op *op;
 
 	TAILQ_CONCAT(&ready, &rch->ppl_wait, wait_link);
-	if (atomic_load_explicit(&rch->a->sb_done, memory_order_acquire) >=
-	    atomic_load_explicit(&rch->a->sb_need, memory_order_acquire))
+	if (raid_failures_recorded(rch->a))
 		TAILQ_CONCAT(&ready, &rch->ppl_sb_wait, wait_link);
 	while ((op = TAILQ_FIRST(&ready)) != NULL) {
 		TAILQ_REMOVE(&ready, op, wait_link);
