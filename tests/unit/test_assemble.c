@@ -322,53 +322,32 @@ test_dirty_degraded_needs_force(void)
 	uraid_runtime_stop();
 }
 
-/* Under ppl (the parity default) a dirty, degraded array starts without force: the log is
- * applied first, so parity matches the data the missing member's blocks are rebuilt from. */
+/* A dirty, degraded array starts without force under ppl (the parity default: the log is
+ * applied first, so parity matches the data the missing member's blocks are rebuilt from),
+ * and on mirrors, which have no write hole (the copies left agree after the bitmap resync). */
 static void
-test_dirty_degraded_ppl_starts(void)
+test_dirty_degraded_starts(void)
 {
+	static const struct {
+		const char *level;
+		unsigned n;
+		const char *gone;
+		enum uraid_consistency_policy policy; /* the level's default */
+	} cases[] = {{"raid5", 4, "m2", URAID_POLICY_PPL},
+		     {"raid1", 2, "m1", URAID_POLICY_BITMAP},
+		     {"raid10", 4, "m3", URAID_POLICY_BITMAP}};
 	struct uraid_array_info info;
 	char report[1024];
 	uint64_t blocks;
 	uint8_t *data;
 
 	REQUIRE(start_manual(2) == 0);
-	make_rams(4);
-	REQUIRE(create("r", "raid5", 4, g_m, false) == 0);
-	uraid_array_get_info(uraid_bdev_get_by_name("r"), &info);
-	CHECK_EQ(info.policy, URAID_POLICY_PPL);
-	data = fill("r", &blocks, 5);
-	CHECK_EQ(del("r", false), 0);
-	make_dirty(4);
-	CHECK_EQ(test_delete_bdev("m2"), 0);
-	CHECK_EQ(examine(false, report, sizeof(report)), 1);
-	CHECK(strstr(report, "degraded") != NULL);
-	CHECK(same("r", data, blocks));
-	CHECK_EQ(del("r", false), 0);
-	free(data);
-	cleanup(4);
-	uraid_runtime_stop();
-}
-
-/* Mirrors have no write hole: a dirty, degraded raid1 or raid10 starts without force, and the
- * copies left agree after the bitmap resync. */
-static void
-test_dirty_degraded_mirror_starts(void)
-{
-	static const struct {
-		const char *level;
-		unsigned n;
-		const char *gone;
-	} cases[] = {{"raid1", 2, "m1"}, {"raid10", 4, "m3"}};
-	char report[1024];
-	uint64_t blocks;
-	uint8_t *data;
-
-	REQUIRE(start_manual(2) == 0);
-	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+	for (unsigned c = 0; c < ARRAY_SIZE(cases); c++) {
 		make_rams(cases[c].n);
 		REQUIRE(create("r", cases[c].level, cases[c].n, g_m, false) == 0);
-		data = fill("r", &blocks, (uint8_t)(7 + c));
+		uraid_array_get_info(uraid_bdev_get_by_name("r"), &info);
+		CHECK_EQ(info.policy, cases[c].policy);
+		data = fill("r", &blocks, (uint8_t)(5 + c));
 		CHECK_EQ(del("r", false), 0);
 		make_dirty(cases[c].n);
 		CHECK_EQ(test_delete_bdev(cases[c].gone), 0);
@@ -479,6 +458,5 @@ test_write_waits_for_failure_record(void)
 }
 
 TEST_MAIN(TEST(test_clean_restart), TEST(test_stale_member), TEST(test_foreign_and_too_few),
-	  TEST(test_dirty_degraded_needs_force), TEST(test_dirty_degraded_ppl_starts),
-	  TEST(test_dirty_degraded_mirror_starts), TEST(test_create_over_used_members),
-	  TEST(test_write_waits_for_failure_record))
+	  TEST(test_dirty_degraded_needs_force), TEST(test_dirty_degraded_starts),
+	  TEST(test_create_over_used_members), TEST(test_write_waits_for_failure_record))
