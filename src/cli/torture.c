@@ -17,7 +17,8 @@
  *      rebuild are waited for (a degraded array is checked first as it is, then a spare is
  *      rebuilt and it is checked again);
  *   3. every block is read and must hold either its durable contents (acknowledged before a
- *      completed flush, or written with FUA) or a version written since; never anything else,
+ *      completed flush, or written with FUA; under the journal, acknowledged at all) or a
+ *      version written since; never anything else,
  *      except a block not durable in rows the ppl recovery reported it could not mend (a
  *      member failed as the power went while the block was being written: what it held is
  *      nowhere else); such a block is written afresh;
@@ -73,6 +74,7 @@ struct torture {
 	uint64_t seed;
 	uint64_t member_kb;
 	bool expect_hole, verbose;
+	bool ack_durable;  /* journal: an acknowledged write is durable */
 	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
 
 	struct prng rng;
@@ -240,7 +242,7 @@ op_done(void *arg, int status)
 				if (b->c[c].v != op->v || b->c[c].ack != 0)
 					continue;
 				b->c[c].ack = seq;
-				if (op->fua)
+				if (op->fua || t->ack_durable)
 					cand_settle(b, c);
 				break;
 			}
@@ -850,13 +852,15 @@ usage(FILE *out)
 		"N]\n"
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
-		"                     [--load-failures | --no-load-failures]\n"
+		"                     [--load-failures | --no-load-failures] [--ack-durable]\n"
 		"Power cuts at random points under a random workload on fault-backend members;\n"
 		"after each: reassemble, recover, check every block and the parity, fail a "
 		"member,\n"
 		"check again, rebuild. With load failures members also fail (and spares\n"
 		"rebuild) during the load: the default under ppl and on mirrors; parity levels\n"
 		"under bitmap or none need force to start dirty and degraded (their hole).\n"
+		"Under the journal (or with --ack-durable) every acknowledged write must\n"
+		"survive a cut, not only those a flush or FUA covered.\n"
 		"Defaults: raid5, 4 members, the level's default policy, 10 cycles of up to\n"
 		"400 operations, 2048 KiB members, a random seed (printed).\n"
 		"Exit 0 when nothing broke the rules (with --expect-hole: when something did).\n");
@@ -879,6 +883,7 @@ torture_main(int argc, char **argv)
 		{"expect-hole", no_argument, NULL, 'E'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"load-failures", no_argument, NULL, 'F'},
+		{"ack-durable", no_argument, NULL, 'A'},
 		{"no-load-failures", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -896,7 +901,7 @@ torture_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			t.level = optarg;
@@ -940,6 +945,9 @@ torture_main(int argc, char **argv)
 			break;
 		case 'F':
 			t.load_failures = 1;
+			break;
+		case 'A':
+			t.ack_durable = true;
 			break;
 		case 'N':
 			t.load_failures = 0;
@@ -986,8 +994,10 @@ torture_main(int argc, char **argv)
 		/* A crash on a degraded array is what the bitmap cannot mend on parity levels
 		 * (md's neither: such an array needs force to start); ppl can, and mirrors have
 		 * no hole. */
+		t.ack_durable |= info.policy == URAID_POLICY_JOURNAL;
 		if (t.load_failures < 0)
 			t.load_failures = info.policy == URAID_POLICY_PPL ||
+					  info.policy == URAID_POLICY_JOURNAL ||
 					  info.level == URAID_RAID1 || info.level == URAID_RAID10;
 		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s, %" PRIu64
 		       " blocks%s\n",
@@ -1028,10 +1038,11 @@ torture_main(int argc, char **argv)
 	if (t.violations)
 		printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-		       "%s\n",
+		       "%s%s\n",
 		       t.level, t.n, chunks, uraid_policy_name(info_now().policy), t.ops,
 		       t.member_kb, t.seed, t.cycles_done,
-		       t.load_failures ? " --load-failures" : " --no-load-failures");
+		       t.load_failures ? " --load-failures" : " --no-load-failures",
+		       t.ack_durable ? " --ack-durable" : "");
 	array_close(&t);
 	delete_bdev("t");
 	poll_idle();

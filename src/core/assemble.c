@@ -285,7 +285,7 @@ sb_round_start(struct raid_array *a)
 	w->pending = 1;
 	w->round_need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
 	sb_build(a, &w->round);
-	if (a->policy == SB_POLICY_PPL && !a->sb_wipe && round_adds_failure(a, &w->round)) {
+	if (raid_logged(a) && !a->sb_wipe && round_adds_failure(a, &w->round)) {
 		w->pending++;
 		ppl_flush_all(a, sb_flush_all_done);
 	}
@@ -627,10 +627,11 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);
 	}
 	/* Mirrors have no hole (each copy is a whole version, and the bitmap resyncs the copies
-	 * left); ppl mends parity before the start. Parity otherwise may not match the data
-	 * the missing member's blocks would be rebuilt from. */
+	 * left); ppl and the journal mend parity before the start. Parity otherwise may not match
+	 * the data the missing member's blocks would be rebuilt from. */
 	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force && best->m > 0 &&
-	    best->consistency_policy != SB_POLICY_PPL) {
+	    best->consistency_policy != SB_POLICY_PPL &&
+	    best->consistency_policy != SB_POLICY_JOURNAL) {
 		report_line(
 			report, len,
 			"%s: not started: it was not shut down cleanly and is degraded (%s), so "

@@ -212,6 +212,8 @@ int sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t e
 void sb_print(const struct sb *sb, FILE *out);
 const char *sb_slot_state_name(uint32_t state);
 uint32_t crc32c(const void *buf, size_t len);
+/* The CRC32C of what gave crc, followed by buf: crc32c_more(crc32c(a), b) = crc32c(a b). */
+uint32_t crc32c_more(uint32_t crc, const void *buf, size_t len);
 
 /* --- raid.c: the array object, its channels, the healthy data path --- */
 
@@ -434,6 +436,13 @@ raid_failures_recorded(struct raid_array *a)
 	return atomic_load_explicit(&a->sb_done, memory_order_acquire) >= need;
 }
 
+/* The policy writes log entries before stripe updates (ppl, journal). */
+static inline bool
+raid_logged(const struct raid_array *a)
+{
+	return a->policy == SB_POLICY_PPL || a->policy == SB_POLICY_JOURNAL;
+}
+
 static inline struct raid_array *
 raid_from_bdev(struct uraid_bdev *bdev)
 {
@@ -540,6 +549,10 @@ struct ppl_header {
 	uint64_t tmask; /* data columns written */
 	uint32_t pp_crc;
 	uint32_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS];
+	/* journal: the new data of the written columns follows the partial parity: the rows
+	 * lo..hi of each column of tmask, in column order; 0 under ppl */
+	uint32_t data_blocks;
+	uint32_t data_crc;
 };
 
 struct ppl_recovery {
@@ -560,6 +573,8 @@ struct ppl_entry;
 void ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h);
 int ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err,
 		      size_t err_len);
+/* Blocks the ranges of the written columns span (a journal entry's data). */
+uint32_t ppl_written_blocks(const struct ppl_header *h);
 /* The log area (sets a->ppl_*): from the superblock, or chosen for a new array; checked to
  * hold a ring per reactor. */
 int ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_len);

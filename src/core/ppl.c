@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The partial parity log (consistency policy ppl): md's PPL idea for every parity level.
+ * The partial parity log (consistency policy ppl): md's PPL idea for every parity level; and
+ * the journal (policy journal), which is the same log carrying the update's data too.
  *
  * Theory of operation.
  *
@@ -50,6 +51,14 @@
  * a write waits (for its stripe or for space) or a ring is half full; one at a time per
  * reactor.
  *
+ * The journal. Under policy journal an entry also carries the new data of every column the
+ * update writes (lost ones included), and one more entry, the data alone, goes to a data
+ * member, so the update outlives the loss of all its parity members. Recovery then redoes the
+ * update whole: the columns missing now are decoded as above, the logged data is laid over
+ * the written columns and written home where their members are readable, and the parities
+ * are encoded from that. Nothing is left unmended, and since an entry lives until a flush
+ * after the update's writes, a write is durable once acknowledged.
+ *
  * Trust. Entries are read from the disk at assembly and checked before use: magic, array
  * uuid, the epoch of the last run (raised at every start), the slot and place it was found
  * at, every range, and CRC32C of header and partial parity.
@@ -79,9 +88,11 @@ enum {
 	P_K = 92,
 	P_TMASK = 96,
 	P_PP_CRC = 104,
+	P_DATA_CRC = 108,
 	P_RANGES = 112, /* lo, hi (u32 each) per data column */
 	P_OP = P_RANGES + 8 * RAID_MAX_MEMBERS,
-	P_END = P_OP + 8,
+	P_DATA_BLOCKS = P_OP + 8,
+	P_END = P_DATA_BLOCKS + 4,
 };
 
 struct ppl_entry {
@@ -144,7 +155,21 @@ ppl_header_encode(uint8_t *buf, uint32_t bs, const struct ppl_header *h)
 		le_put32(buf + P_RANGES + 8 * i + 4, h->hi[i]);
 	}
 	le_put64(buf + P_OP, h->op);
+	le_put32(buf + P_DATA_BLOCKS, h->data_blocks);
+	le_put32(buf + P_DATA_CRC, h->data_crc);
 	le_put32(buf + P_CRC, crc32c(buf, bs));
+}
+
+uint32_t
+ppl_written_blocks(const struct ppl_header *h)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < h->k && i < RAID_MAX_MEMBERS; i++) {
+		if (h->tmask & (1ull << i))
+			n += h->hi[i] - h->lo[i];
+	}
+	return n;
 }
 
 int
@@ -168,8 +193,6 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "bytes after the header are not zero");
 	}
-	if (le_get32(buf + P_PP_CRC + 4) != 0)
-		return decode_bad(err, err_len, "reserved field is not zero");
 	memset(h, 0, sizeof(*h));
 	memcpy(h->uuid, buf + P_UUID, 16);
 	h->epoch = le_get64(buf + P_EPOCH);
@@ -188,6 +211,8 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	h->tmask = le_get64(buf + P_TMASK);
 	h->pp_crc = le_get32(buf + P_PP_CRC);
 	h->op = le_get64(buf + P_OP);
+	h->data_blocks = le_get32(buf + P_DATA_BLOCKS);
+	h->data_crc = le_get32(buf + P_DATA_CRC);
 	if (h->op == 0)
 		return decode_bad(err, err_len, "no update number");
 	if (h->k == 0 || h->k > RAID_MAX_MEMBERS)
@@ -217,6 +242,10 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 		if (le_get64(buf + P_RANGES + 8 * i) != 0)
 			return decode_bad(err, err_len, "ranges beyond the column count");
 	}
+	if (h->data_blocks != 0 && h->data_blocks != ppl_written_blocks(h))
+		return decode_bad(err, err_len, "data does not cover the written ranges");
+	if (h->data_blocks == 0 && h->data_crc != 0)
+		return decode_bad(err, err_len, "data CRC without data");
 	return 0;
 }
 
@@ -229,6 +258,8 @@ ring_blocks(const struct raid_array *a)
 	return a->ppl_blocks / uraid_reactor_count();
 }
 
+static uint64_t entry_rows(const struct raid_array *a);
+
 int
 ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_len)
 {
@@ -239,8 +270,9 @@ ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_
 		a->ppl_offset_blocks = META_PPL_OFFSET / a->bdev.block_size;
 		a->ppl_blocks = (uint32_t)(a->data_offset_blocks - a->ppl_offset_blocks);
 	}
-	/* A ring holds at least two entries of a header and one row. */
-	if (ring_blocks(a) < 4) {
+	/* A ring holds at least two entries of a header and one row (journal: one row of
+	 * partial parity and of every data column). */
+	if (ring_blocks(a) < 4 || entry_rows(a) == 0) {
 		err_set(err, err_len, "the log area (%u blocks) is too small for %u reactors",
 			a->ppl_blocks, uraid_reactor_count());
 		return -EINVAL;
@@ -248,13 +280,20 @@ ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_
 	return 0;
 }
 
+/* Rows one entry may span so that it fills at most half a ring: a header, the partial
+ * parity, and under the journal the new data of up to k columns. */
+static uint64_t
+entry_rows(const struct raid_array *a)
+{
+	uint64_t cap = (ring_blocks(a) / 2 - 1) / (a->policy == SB_POLICY_JOURNAL ? a->l.k + 1 : 1);
+
+	return cap < a->l.strip_blocks ? cap : a->l.strip_blocks;
+}
+
 uint64_t
 ppl_max_rows(const struct raid_channel *rch)
 {
-	const struct raid_array *a = rch->a;
-	uint64_t cap = ring_blocks(a) / 2 - 1;
-
-	return cap < a->l.strip_blocks ? cap : a->l.strip_blocks;
+	return entry_rows(rch->a);
 }
 
 int
@@ -264,7 +303,7 @@ ppl_channel_init(struct raid_channel *rch)
 	struct ppl_chan *pc;
 	uint64_t size = ring_blocks(a);
 
-	if (a->policy != SB_POLICY_PPL)
+	if (!raid_logged(a))
 		return 0;
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL)
@@ -661,7 +700,7 @@ static bool
 same_update(const struct ppl_header *a, const struct ppl_header *b)
 {
 	if (a->stripe != b->stripe || a->op != b->op || a->r0 != b->r0 || a->r1 != b->r1 ||
-	    a->tmask != b->tmask)
+	    a->tmask != b->tmask || a->data_blocks != b->data_blocks || a->data_crc != b->data_crc)
 		return false;
 	for (unsigned i = 0; i < a->k; i++) {
 		if (a->lo[i] != b->lo[i] || a->hi[i] != b->hi[i])
@@ -676,6 +715,7 @@ struct recover_bufs {
 	uint8_t *par[RAID_MAX_PARITY];	 /* partial parities, then the new parities */
 	uint8_t *dpar[RAID_MAX_PARITY];	 /* parities as on disk (rows left alone) */
 	uint8_t *skip;			 /* rows left alone */
+	uint8_t *data;			 /* journal: the new data an entry carries */
 	struct code_decoder dec;
 	struct ppl_hole *holes;
 	size_t nholes;
@@ -750,6 +790,42 @@ recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, 
 	return write_parities(a, from, stripe, base, rows, rb->dpar, rb->skip, true);
 }
 
+/* Journal: lay the new data entry f carries over the columns cols[] (rows r0..r1 of its
+ * stripe) and write it home to every readable member; the update is then redone whole. */
+static int
+recover_data(struct raid_array *a, const struct sb *from, const struct found_entry *f,
+	     uint8_t *const *cols, struct recover_bufs *rb)
+{
+	const struct ppl_header *h = &f->h;
+	uint32_t bs = a->bdev.block_size;
+	uint64_t S = a->l.strip_blocks, at = 0;
+	int rc;
+
+	rc = uraid_bdev_io_sync(a->members[f->member].desc, URAID_IO_READ, rb->data,
+				a->ppl_offset_blocks + f->block + 1 + h->pp_blocks, h->data_blocks);
+	if (rc != 0)
+		return rc;
+	if (crc32c(rb->data, (size_t)h->data_blocks * bs) != h->data_crc)
+		return -EIO; /* it checked out at the scan: the member is failing */
+	for (unsigned i = 0; i < a->l.k; i++) {
+		unsigned dm = layout_data_member(&a->l, h->stripe, i);
+		uint64_t n = h->hi[i] - h->lo[i];
+
+		if (!(h->tmask & (1ull << i)))
+			continue;
+		memcpy(cols[i] + (h->lo[i] - h->r0) * bs, rb->data + at * bs, n * bs);
+		if (recover_readable(a, from, dm, h->stripe)) {
+			rc = uraid_bdev_io_sync(
+				a->members[dm].desc, URAID_IO_WRITE, rb->data + at * bs,
+				a->data_offset_blocks + h->stripe * S + h->lo[i], n);
+			if (rc != 0)
+				return rc;
+		}
+		at += n;
+	}
+	return 0;
+}
+
 /*
  * Make the parities of rows [r0, r1) of stripe s match its data, from the entries g[0..n) of
  * one update (one per parity logged). pp_j is parity j of the stripe with the written rows of
@@ -768,14 +844,17 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	uint32_t bs = a->bdev.block_size;
 	uint64_t rows = h->r1 - h->r0, S = l->strip_blocks;
 	uint64_t base = a->data_offset_blocks + h->stripe * S + h->r0;
-	uint64_t lost = 0, have = 0;
+	uint64_t lost = 0, have = 0, holes;
 	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
+	bool journal = h->data_blocks != 0;
 	int rc;
 
 	memset(rb->skip, 0, rows);
 	for (unsigned x = 0; x < n; x++) {
 		const struct found_entry *f = &g[x];
 
+		if (f->h.parity == l->m)
+			continue; /* the journal's copy of the data on a data member */
 		have |= 1ull << f->h.parity;
 		if (f->h.pp_blocks == 0) {
 			memset(rb->par[f->h.parity], 0, rows * bs);
@@ -795,7 +874,7 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 		cols[i] = rb->work[i];
 		if (!recover_readable(a, from, dm, h->stripe)) {
 			lost |= 1ull << i;
-			if (h->tmask & (1ull << i))
+			if ((h->tmask & (1ull << i)) && !journal)
 				memset(rb->skip + (h->lo[i] - h->r0), 1, h->hi[i] - h->lo[i]);
 			continue;
 		}
@@ -823,11 +902,14 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	}
 	for (unsigned i = 0; i < l->k; i++)
 		cols[i] = (lost & (1ull << i)) ? rb->work[i] : rb->disk[i];
+	if (journal && (rc = recover_data(a, from, &g[0], cols, rb)) != 0)
+		return rc;
 	code_encode(&a->code, rows * bs, cols, rb->par);
 	rc = write_parities(a, from, h->stripe, base, rows, rb->par, rb->skip, false);
 	if (rc != 0)
 		return rc;
-	if ((lost & h->tmask) != 0) {
+	holes = journal ? 0 : lost & h->tmask;
+	if (holes != 0) {
 		rc = recover_hole_rows(a, from, h->stripe, base, rows, lost & ((1ull << l->k) - 1),
 				       rb);
 		if (rc != 0)
@@ -835,10 +917,10 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	}
 	for (uint64_t x = 0; x < rows; x++)
 		*skipped += rb->skip[x];
-	for (unsigned i = 0; i < l->k && (lost & h->tmask); i++) {
+	for (unsigned i = 0; i < l->k && holes; i++) {
 		struct ppl_hole *nh;
 
-		if (!(lost & h->tmask & (1ull << i)))
+		if (!(holes & (1ull << i)))
 			continue;
 		nh = realloc(rb->holes, (rb->nholes + 1) * sizeof(*nh));
 		if (nh == NULL)
@@ -850,6 +932,22 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	return 0;
 }
 
+/* Entry h may be on member m: parity j's entries on parity j's member; under the journal, the
+ * copy of the data (parity m, no partial parity) on one of the stripe's data members. */
+static bool
+entry_member_ok(const struct raid_array *a, const struct ppl_header *h, unsigned m)
+{
+	if (h->parity < a->l.m)
+		return layout_parity_member(&a->l, h->stripe, h->parity) == m;
+	if (a->policy != SB_POLICY_JOURNAL || h->pp_blocks != 0)
+		return false;
+	for (unsigned i = 0; i < a->l.k; i++) {
+		if (layout_data_member(&a->l, h->stripe, i) == m)
+			return true;
+	}
+	return false;
+}
+
 /* Scan member m's area: collect every entry of the last run that checks out. */
 static int
 recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *area,
@@ -857,6 +955,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 {
 	uint32_t bs = a->bdev.block_size;
 	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
+	bool journal = a->policy == SB_POLICY_JOURNAL;
 	size_t first = *nfound, keep = first;
 	int rc;
 
@@ -879,11 +978,14 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		size = a->ppl_blocks / h.nrings;
 		rstart = (uint64_t)h.ring * size;
 		if (size < 4 || h.slot != m || h.pos != b || b < rstart ||
-		    b + 1 + h.pp_blocks > rstart + size || h.k != a->l.k || h.parity >= a->l.m ||
-		    h.stripe >= units || h.r1 > a->l.strip_blocks ||
-		    layout_parity_member(&a->l, h.stripe, h.parity) != m ||
+		    b + 1 + h.pp_blocks + h.data_blocks > rstart + size || h.k != a->l.k ||
+		    h.parity > a->l.m || h.stripe >= units || h.r1 > a->l.strip_blocks ||
+		    !entry_member_ok(a, &h, m) ||
+		    (h.data_blocks != 0) != (journal && h.tmask != 0) ||
 		    (h.pp_blocks &&
-		     crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc)) {
+		     crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc) ||
+		    (h.data_blocks && crc32c(area + (b + 1 + h.pp_blocks) * bs,
+					     (size_t)h.data_blocks * bs) != h.data_crc)) {
 			out->invalid++;
 			continue;
 		}
@@ -931,7 +1033,9 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 
 	memset(out, 0, sizeof(*out));
 	rb.skip = malloc(S);
-	if (area == NULL || rb.skip == NULL)
+	if (a->policy == SB_POLICY_JOURNAL)
+		rb.data = aligned_alloc(4096, S * a->l.k * bs);
+	if (area == NULL || rb.skip == NULL || (a->policy == SB_POLICY_JOURNAL && rb.data == NULL))
 		rc = -ENOMEM;
 	for (unsigned i = 0; i < a->l.k && rc == 0; i++) {
 		rb.disk[i] = aligned_alloc(4096, S * bs);
@@ -1005,6 +1109,7 @@ out:
 		free(rb.dpar[j]);
 	}
 	free(rb.skip);
+	free(rb.data);
 	if (rc == 0) {
 		out->holes = rb.holes;
 		out->nholes = rb.nholes;

@@ -1246,7 +1246,7 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		a->bm_blocks = from->bitmap_blocks;
 		a->bm_region_units = from->bitmap_region_units;
 		a->log_epoch = from->log_epoch + 1;
-		if (a->policy == SB_POLICY_PPL)
+		if (raid_logged(a))
 			return ppl_geometry(a, from, err, err_len);
 		return 0;
 	}
@@ -1278,15 +1278,10 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 			uraid_policy_name(p));
 		return -EINVAL;
 	}
-	if (p == URAID_POLICY_JOURNAL) {
-		err_set(err, err_len, "consistency policy %s is not available yet",
-			uraid_policy_name(p));
-		return -ENOTSUP;
-	}
 	a->policy = (uint32_t)p - 1;
 	if (p == URAID_POLICY_BITMAP)
 		return bitmap_geometry(a, o->bitmap_region_kb, a->data_offset_blocks, err, err_len);
-	if (p == URAID_POLICY_PPL)
+	if (p == URAID_POLICY_PPL || p == URAID_POLICY_JOURNAL)
 		return ppl_geometry(a, NULL, err, err_len);
 	return 0;
 }
@@ -1495,22 +1490,22 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	rc = choose_policy(a, o, from, err, err_len);
 	if (rc != 0)
 		goto err_members;
-	if (a->policy == SB_POLICY_PPL && from != NULL && !(from->flags & SB_FLAG_CLEAN)) {
+	if (raid_logged(a) && from != NULL && !(from->flags & SB_FLAG_CLEAN)) {
 		struct ppl_recovery rec;
 
 		/* Before anything else is written: parity of the stripes the last run was
 		 * writing is made to match their data. */
 		rc = ppl_recover(a, from, &rec);
 		if (rc != 0) {
-			err_set(err, err_len, "partial parity log recovery failed: %s",
-				strerror(-rc));
+			err_set(err, err_len, "log recovery failed: %s", strerror(-rc));
 			goto err_members;
 		}
 		a->ppl_recovered = rec.applied;
 		a->ppl_skipped_rows = rec.skipped_rows;
 		a->ppl_holes = rec.holes;
 		a->ppl_nholes = rec.nholes;
-		LOG_NOTE("%s: partial parity log: %lu entries applied, %lu rejected", o->name,
+		LOG_NOTE("%s: %s: %lu entries applied, %lu rejected", o->name,
+			 a->policy == SB_POLICY_JOURNAL ? "journal" : "partial parity log",
 			 (unsigned long)rec.applied, (unsigned long)rec.invalid);
 		for (size_t h = 0; h < rec.nholes; h++)
 			LOG_WARNING("%s: blocks %lu..%lu were being written to a member missing "

@@ -62,7 +62,13 @@ _Static_assert(OFF_SLOTS + RAID_MAX_MEMBERS * SLOT_BYTES <= OFF_CRC, "slot table
 uint32_t
 crc32c(const void *buf, size_t len)
 {
-	return crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu) ^ 0xffffffffu;
+	return crc32c_more(0, buf, len);
+}
+
+uint32_t
+crc32c_more(uint32_t crc, const void *buf, size_t len)
+{
+	return crc32_iscsi((unsigned char *)buf, (int)len, crc ^ 0xffffffffu) ^ 0xffffffffu;
 }
 
 void
@@ -280,7 +286,8 @@ check_meta(const struct sb *sb, char *err, size_t err_len)
 		return decode_bad(err, err_len, "consistency policy does not suit the level");
 	if ((sb->consistency_policy == SB_POLICY_BITMAP) != (sb->bitmap_blocks != 0))
 		return decode_bad(err, err_len, "bitmap area does not match the policy");
-	if ((sb->consistency_policy == SB_POLICY_PPL) != (sb->ppl_blocks != 0))
+	if ((sb->consistency_policy == SB_POLICY_PPL ||
+	     sb->consistency_policy == SB_POLICY_JOURNAL) != (sb->ppl_blocks != 0))
 		return decode_bad(err, err_len, "ppl area does not match the policy");
 	if (sb->bitmap_blocks == 0 &&
 	    (sb->bitmap_offset_blocks != 0 || sb->bitmap_region_units != 0))

@@ -766,7 +766,7 @@ op_ppl_release(struct stripe_op *op)
 
 	for (unsigned e = 0; e < op->ppl_n; e++)
 		ppl_release(rch, op->ppl_ents[e]);
-	for (uint64_t m = op->ppl_t; m && op->ppl_n; m &= m - 1) {
+	for (uint64_t m = op->ppl_t & ~op->lost; m && op->ppl_n; m &= m - 1) {
 		if (!raid_member_usable(rch, col_member(op, (unsigned)__builtin_ctzll(m))))
 			lost = true;
 	}
@@ -796,7 +796,10 @@ op_ppl_park(struct stripe_op *op)
 
 /* Data columns the log names as written (T): touched, not lost, and not on a member being
  * rebuilt beyond what the superblocks record (after a crash that stretch is rebuilt from the
- * others, so its data must live in the partial parity like a lost column's). */
+ * others, so its data must live in the partial parity like a lost column's). The journal
+ * carries the new data of every column it names, so it names every touched column, lost
+ * ones included: recovery writes the data home where the member can be read after the crash
+ * (a rebuild may have passed the stripe since) and encodes parity from it either way. */
 static uint64_t
 op_written_data(struct stripe_op *op)
 {
@@ -805,7 +808,13 @@ op_written_data(struct stripe_op *op)
 	for (unsigned i = 0; i < op->a->l.k; i++) {
 		struct raid_member *mb = &op->a->members[col_member(op, i)];
 
-		if (!touched(op, i) || (op->lost & (1ull << i)))
+		if (!touched(op, i))
+			continue;
+		if (op->a->policy == SB_POLICY_JOURNAL) {
+			t |= 1ull << i;
+			continue;
+		}
+		if (op->lost & (1ull << i))
 			continue;
 		if (atomic_load(&mb->state) == URAID_MEMBER_REBUILDING &&
 		    op->sh->stripe >= atomic_load(&mb->durable))
@@ -841,8 +850,26 @@ op_ppl_partial(struct stripe_op *op, uint64_t t)
 	return 0;
 }
 
-/* LOG: write the entries (FUA) to the parity members this write stores, then WRITE. A
- * stripe whose earlier entries have not retired, or a ring without room, waits. */
+/* Blocks of new data the written columns t hold in rows [x, y). */
+static uint32_t
+op_data_in(const struct stripe_op *op, uint64_t t, uint64_t x, uint64_t y)
+{
+	uint32_t n = 0;
+
+	for (; t; t &= t - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(t);
+		uint64_t lo = op->lo[i] > x ? op->lo[i] : x, hi = op->hi[i] < y ? op->hi[i] : y;
+
+		if (lo < hi)
+			n += (uint32_t)(hi - lo);
+	}
+	return n;
+}
+
+/* LOG: write the entries (FUA) to the parity members this write stores, then WRITE. Under
+ * the journal an entry also carries the new data of its rows, so that recovery can redo the
+ * whole update. A stripe whose earlier entries have not retired, or a ring without room,
+ * waits. */
 static void
 op_log(struct stripe_op *op)
 {
@@ -850,10 +877,10 @@ op_log(struct stripe_op *op)
 	struct raid_array *a = op->a;
 	const struct layout *l = &a->l;
 	uint32_t bs = bs_of(op);
-	unsigned members[RAID_MAX_PARITY], js[RAID_MAX_PARITY], nmem = 0, nent;
+	unsigned members[RAID_MAX_PARITY + 1], js[RAID_MAX_PARITY + 1], nmem = 0, nent;
 	uint64_t t = op_written_data(op), rows = op->r1 - op->r0, chunk;
 	uint32_t *sizes = NULL;
-	bool zero = true;
+	bool zero = true, journal = a->policy == SB_POLICY_JOURNAL;
 	int rc;
 
 	op->state = OP_LOG;
@@ -893,6 +920,15 @@ op_log(struct stripe_op *op)
 		members[nmem] = col_member(op, c);
 		js[nmem++] = j;
 	}
+	for (unsigned i = 0; journal && i < l->k; i++) {
+		/* One more copy of the data, on a data member: the update survives the loss of
+		 * every parity member it logged to (parity "m" names that copy). */
+		if (!(op->lost & (1ull << i))) {
+			members[nmem] = col_member(op, i);
+			js[nmem++] = l->m;
+			break;
+		}
+	}
 	if (nmem == 0) {
 		op_write(op); /* data only: nothing to keep consistent */
 		return;
@@ -901,7 +937,7 @@ op_log(struct stripe_op *op)
 		if (!(t & (1ull << i)) || op->lo[i] != op->r0 || op->hi[i] != op->r1)
 			zero = false;
 	}
-	chunk = zero ? rows : ppl_max_rows(rch);
+	chunk = zero && !journal ? rows : ppl_max_rows(rch);
 	if (chunk > rows)
 		chunk = rows;
 	nent = (unsigned)((rows + chunk - 1) / chunk);
@@ -913,9 +949,10 @@ op_log(struct stripe_op *op)
 		goto fail;
 	}
 	for (unsigned e = 0; e < nent; e++) {
-		uint64_t n = rows - e * chunk < chunk ? rows - e * chunk : chunk;
+		uint64_t x = op->r0 + e * chunk, y = x + chunk < op->r1 ? x + chunk : op->r1;
 
-		sizes[e] = (uint32_t)(1 + (zero ? 0 : n));
+		sizes[e] = (uint32_t)(1 + (zero ? 0 : y - x) +
+				      (journal ? op_data_in(op, t, x, y) : 0));
 	}
 	rc = ppl_reserve(rch, members, nmem, sizes, nent, op->sh->stripe, op->ppl_ents);
 	if (rc == -EAGAIN) {
@@ -946,9 +983,7 @@ op_log(struct stripe_op *op)
 
 			h.parity = js[x];
 			h.r0 = (uint32_t)(op->r0 + e * chunk);
-			h.r1 = (uint32_t)(h.r0 + sizes[e] - 1);
-			if (zero)
-				h.r1 = (uint32_t)op->r1;
+			h.r1 = (uint32_t)(h.r0 + chunk < op->r1 ? h.r0 + chunk : op->r1);
 			h.k = l->k;
 			for (uint64_t m = t; m; m &= m - 1) {
 				unsigned i = (unsigned)__builtin_ctzll(m);
@@ -961,26 +996,37 @@ op_log(struct stripe_op *op)
 				h.lo[i] = (uint32_t)lo;
 				h.hi[i] = (uint32_t)hi;
 			}
-			h.pp_blocks = sizes[e] - 1;
+			h.pp_blocks = zero || js[x] == l->m ? 0 : h.r1 - h.r0;
 			if (h.pp_blocks)
 				h.pp_crc = crc32c(op->pp[js[x]] + (h.r0 - op->r0) * bs,
 						  (size_t)h.pp_blocks * bs);
-			ppl_entry_header(rch, ent, &h, &off);
-			ppl_header_encode(hdr, bs, &h);
-			mio = mio_alloc(rch, members[x], 2);
+			mio = mio_alloc(rch, members[x], 2 + __builtin_popcountll(t));
 			if (mio == NULL) {
 				op->status = -ENOMEM;
 				continue;
 			}
+			mio->iovcnt = 1;
+			if (h.pp_blocks)
+				mio->iov[mio->iovcnt++] =
+					(struct iovec){op->pp[js[x]] + (h.r0 - op->r0) * bs,
+						       (size_t)h.pp_blocks * bs};
+			for (uint64_t m = journal ? h.tmask : 0; m; m &= m - 1) {
+				unsigned i = (unsigned)__builtin_ctzll(m);
+				struct iovec v = {op->col[i] + (h.lo[i] - op->r0) * bs,
+						  (size_t)(h.hi[i] - h.lo[i]) * bs};
+
+				h.data_crc = crc32c_more(h.data_crc, v.iov_base, v.iov_len);
+				h.data_blocks += h.hi[i] - h.lo[i];
+				mio->iov[mio->iovcnt++] = v;
+			}
+			ppl_entry_header(rch, ent, &h, &off);
+			ppl_header_encode(hdr, bs, &h);
+			mio->iov[0] = (struct iovec){hdr, bs};
 			mio->type = URAID_IO_WRITE;
 			mio->flags = URAID_IO_FUA;
 			mio->meta = true;
 			mio->offset_blocks = off;
-			mio->num_blocks = sizes[e];
-			mio->iov[0] = (struct iovec){hdr, bs};
-			mio->iov[1] = (struct iovec){op->pp[js[x]] + (h.r0 - op->r0) * bs,
-						     (size_t)h.pp_blocks * bs};
-			mio->iovcnt = h.pp_blocks ? 2 : 1;
+			mio->num_blocks = 1 + h.pp_blocks + h.data_blocks;
 			mio->done = op_io_done;
 			mio->ctx = op;
 			op->pending++;
@@ -990,7 +1036,8 @@ op_log(struct stripe_op *op)
 				op->restart = true; /* the member went away: plan again */
 			}
 			raid_stat_add(a, rch->reactor, RS_PPL_ENTRIES, 1);
-			raid_stat_add(a, rch->reactor, RS_PPL_BLOCKS, sizes[e]);
+			raid_stat_add(a, rch->reactor, RS_PPL_BLOCKS,
+				      1 + h.pp_blocks + h.data_blocks);
 		}
 	}
 	free(sizes);
@@ -1348,7 +1395,7 @@ op_advance(struct stripe_op *op)
 				      : op->mode == MODE_RCW ? RS_RCW
 							     : RS_DEGRADED_W,
 				      1);
-			if (a->policy == SB_POLICY_PPL) {
+			if (raid_logged(a)) {
 				op_log(op); /* comes back here as LOG */
 				return;
 			}

@@ -432,7 +432,7 @@ stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
 	json_object_set_new(r, "member_errors", json_integer((json_int_t)as.member_errors));
 	json_object_set_new(r, "read_errors_repaired",
 			    json_integer((json_int_t)as.read_errors_repaired));
-	if (info.policy == URAID_POLICY_PPL)
+	if (info.policy == URAID_POLICY_PPL || info.policy == URAID_POLICY_JOURNAL)
 		json_object_set_new(r, "ppl",
 				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "entries",
 					      (json_int_t)as.ppl_entries, "blocks",

@@ -4,9 +4,10 @@
 # fault-backend members, each followed by reassembly, recovery, a check of every block against
 # the model and of the parity, a member failure and a second check. Under ppl and on mirrors
 # members also fail, and spares rebuild, during the load, so cuts find arrays degraded or
-# rebuilding. A bounded number of cycles per level under policies bitmap and ppl must break no
-# rule; under policy none the harness must catch the write hole (so it is known to be able to
-# fail); a seed replays exactly.
+# rebuilding. A bounded number of cycles per level under policies bitmap, ppl and journal must
+# break no rule (the journal's rule is stricter: every acknowledged write survives); under
+# policy none the harness must catch the write hole (so it is known to be able to fail); a
+# seed replays exactly.
 # URAID_TORTURE_CYCLES sets the cycles per level (default 150).
 . "$(dirname "$0")/../func/lib.sh"
 
@@ -46,6 +47,17 @@ torture raid6-ppl 0 --level raid6 --members 5 --policy ppl --cycles "$cycles"
 torture raid6-4-ppl 0 --level raid6 --members 4 --policy ppl --cycles "$cycles"
 torture ec-ppl 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy ppl \
 	--cycles "$cycles"
+# The journal: every acknowledged write survives the cut (not only the flushed ones), with
+# members failing and rebuilding under the load; recovery redoes the logged updates whole.
+torture raid5-journal 0 --level raid5 --members 4 --policy journal --cycles "$cycles"
+torture raid5f-journal 0 --level raid5f --members 3 --policy journal --cycles "$cycles"
+torture raid6-journal 0 --level raid6 --members 5 --policy journal --cycles "$cycles"
+torture raid6-4-journal 0 --level raid6 --members 4 --policy journal --cycles "$cycles"
+torture ec-journal 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 \
+	--policy journal --cycles "$cycles"
+# ... a promise the partial parity log does not make, and the harness can tell.
+torture raid5-ppl-ack-not-durable 0 --level raid5 --members 4 --policy ppl --ack-durable \
+	--cycles 30 --expect-hole
 # Parity levels under the bitmap, members failing under the load: a cut on a degraded array
 # is refused without force (reported as a broken rule, exit 1), as documented.
 torture raid5-bitmap-degraded-refused 1 --level raid5 --members 4 --policy bitmap \

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fuzz target for the decoders of the consistency metadata read back from members after a
- * crash: the partial parity log entry header and the write-intent bitmap header. The first
- * byte picks the decoder (even: log entry, odd: bitmap header); the rest is the block (a log
- * entry is decoded only at a block size, 512 or 4096 bytes). Built with clang's libFuzzer by
- * `make fuzz`; built with gcc and fuzz_main.c by `make check`, which replays the corpus in
- * tests/fuzz/corpus/log. Anything that decodes must re-encode to the same bytes.
+ * crash: the log entry header (partial parity log and journal) and the write-intent bitmap
+ * header. The first byte picks the decoder (even: log entry, odd: bitmap header); the rest
+ * is the block (a log entry is decoded only at a block size, 512 or 4096 bytes). Built with clang's
+ * libFuzzer by `make fuzz`; built with gcc and fuzz_main.c by `make check`, which replays the
+ * corpus in tests/fuzz/corpus/log. Anything that decodes must re-encode to the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -77,6 +77,9 @@ test_policy_choice(void)
 		{"raid5", 3, false, URAID_POLICY_BITMAP, 0, -EINVAL},
 		{"raid1", 2, true, URAID_POLICY_PPL, 0, -EINVAL},
 		{"raid1", 2, true, URAID_POLICY_JOURNAL, 0, -EINVAL},
+		{"raid5", 3, true, URAID_POLICY_JOURNAL, URAID_POLICY_JOURNAL, 0},
+		{"raid6", 4, true, URAID_POLICY_JOURNAL, URAID_POLICY_JOURNAL, 0},
+		{"raid5", 3, false, URAID_POLICY_JOURNAL, 0, -EINVAL},
 		{"raid1", 2, true, (enum uraid_consistency_policy)9, 0, -EINVAL},
 	};
 	char err[256];

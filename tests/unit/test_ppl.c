@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The partial parity log entry header and the bitmap header: round trips at both block
- * sizes, the byte positions of docs/format.md, and rejection of each kind of damage.
+ * The log entry header (partial parity log and journal) and the bitmap header: round trips
+ * at both block sizes, the byte positions of docs/format.md, and rejection of each kind of
+ * damage.
  */
 #include <stdlib.h>
 
@@ -35,6 +36,8 @@ sample(void)
 	h.lo[2] = 0;
 	h.hi[2] = 3;
 	h.pp_crc = 0x1234abcd;
+	h.data_blocks = 9; /* the journal's: rows 2..8 of column 0, 0..3 of column 2 */
+	h.data_crc = 0x55aa0ff0;
 	return h;
 }
 
@@ -67,9 +70,11 @@ test_round_trip(void)
 		CHECK_EQ(le_get64(buf + 40), 12);
 		CHECK_EQ(le_get64(buf + 48), 41);
 		CHECK_EQ(le_get32(buf + 76), 1);
-		CHECK_EQ(le_get32(buf + 112), 2); /* lo of column 0 */
-		CHECK_EQ(le_get32(buf + 132), 3); /* hi of column 2 */
-		CHECK_EQ(le_get64(buf + 368), 9); /* op */
+		CHECK_EQ(le_get32(buf + 112), 2);	   /* lo of column 0 */
+		CHECK_EQ(le_get32(buf + 132), 3);	   /* hi of column 2 */
+		CHECK_EQ(le_get64(buf + 368), 9);	   /* op */
+		CHECK_EQ(le_get32(buf + 376), 9);	   /* data_blocks */
+		CHECK_EQ(le_get32(buf + 108), 0x55aa0ff0); /* data_crc */
 	}
 }
 
@@ -95,7 +100,8 @@ test_rejects(void)
 		{"range for unwritten column", 120, 4, 1, "unwritten column"},
 		{"range beyond k", 140, 4, 1, "beyond the column count"},
 		{"no update number", 368, 8, 0, "update number"},
-		{"reserved field", 108, 4, 1, "reserved"},
+		{"data short of the ranges", 376, 4, 5, "data does not cover"},
+		{"data CRC without data", 376, 4, 0, "data CRC without data"},
 		{"byte after the header", 400, 1, 1, "not zero"},
 	};
 	static uint8_t buf[512];

@@ -250,6 +250,19 @@ test_policy_fields(void)
 	sb_encode(&sb, buf);
 	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
 	CHECK(strstr(err, "does not suit") != NULL);
+	/* The journal keeps its entries in the log area: with one it decodes, without not. */
+	sb = sample(URAID_RAID5, 3, 2, 1);
+	sb.consistency_policy = SB_POLICY_JOURNAL;
+	sb.ppl_offset_blocks = 32;
+	sb.ppl_blocks = 200;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK_EQ(out.consistency_policy, SB_POLICY_JOURNAL);
+	sb.ppl_offset_blocks = 0;
+	sb.ppl_blocks = 0;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "does not match") != NULL);
 	/* Too many regions for the area: 1-block strips of 512-byte blocks. */
 	sb = sample(URAID_RAID1, 2, 1, 0);
 	sb.block_size = 512;
