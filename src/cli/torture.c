@@ -11,7 +11,9 @@
  *      every device at once: each unflushed write lands, is lost or is torn. With load
  *      failures (the default under ppl and on mirrors), in half the cycles a random member
  *      fails during the load, and in half of those a spare is added and rebuilt while the
- *      load goes on, so the cut finds the array degraded or rebuilding;
+ *      load goes on, so the cut finds the array degraded or rebuilding. With --crash-point
+ *      the cut comes instead when the load passes that named point (common.h) for a random
+ *      count-th time, from inside the operation, and members fail in every cycle;
  *   2. the array is dropped (nothing more reaches the members) and power restored; the
  *      members are examined and the array assembled, running its recovery; resync and
  *      rebuild are waited for (a degraded array is checked first as it is, then a spare is
@@ -76,6 +78,7 @@ struct torture {
 	bool expect_hole, verbose;
 	bool ack_durable;  /* journal: an acknowledged write is durable */
 	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
+	int crash_at;	   /* a named crash point to cut the power at, or -1 */
 
 	struct prng rng;
 	uint64_t blocks, stripe_blocks;
@@ -91,6 +94,8 @@ struct torture {
 	uint64_t violations, io_errors, cycles_done, reads_checked, blocks_checked;
 	uint64_t cut_records, cut_torn, cut_dropped;
 	uint64_t hole_blocks; /* not vouched for by the log recovery, as it reported */
+	bool point_hit;	      /* the crash point was reached in this cycle */
+	uint64_t point_cuts;  /* cycles cut at the crash point */
 };
 
 static struct torture *g_t;
@@ -683,6 +688,32 @@ cut_done(void *arg, int status, const struct fault_cut_stats *st)
 	}
 }
 
+/* The whole machine loses power: members, failed members and spares alike. */
+static void
+power_cut(struct torture *t)
+{
+	char name[16];
+
+	t->cutting = true;
+	for (unsigned i = 0; i < t->next_member; i++) {
+		snprintf(name, sizeof(name), "tf%u", i);
+		if (uraid_bdev_get_by_name(name) != NULL)
+			fault_power_cut(name, mix(t->seed ^ t->cycles_done ^ i), cut_done, t);
+	}
+}
+
+/* The armed crash point was reached: the power goes right there. */
+static void
+point_reached(void *arg, enum crash_point p)
+{
+	struct torture *t = arg;
+
+	(void)p;
+	t->point_hit = true;
+	t->point_cuts++;
+	power_cut(t);
+}
+
 static int
 create_array(struct torture *t)
 {
@@ -746,7 +777,7 @@ cycle(struct torture *t)
 {
 	unsigned cut_at = t->ops / 4 + (unsigned)prng_below(&t->rng, t->ops - t->ops / 4 + 1);
 	unsigned qd = 1 + (unsigned)prng_below(&t->rng, MAX_QD), issued = 0;
-	unsigned fail_at = t->load_failures && prng_below(&t->rng, 2) == 0
+	unsigned fail_at = t->load_failures && (t->crash_at >= 0 || prng_below(&t->rng, 2) == 0)
 				   ? (unsigned)prng_below(&t->rng, cut_at)
 				   : UINT_MAX;
 	struct uraid_array_info info;
@@ -754,8 +785,13 @@ cycle(struct torture *t)
 	unsigned victim;
 	int rc;
 
-	/* 1. Load, then cut the power in the middle of it. */
-	while (issued < cut_at) {
+	/* 1. Load, then cut the power in the middle of it: at a random point, or where the
+	 * crash point is passed for the count-th time (if it is before the load's end). */
+	t->point_hit = false;
+	if (t->crash_at >= 0)
+		crash_point_arm((enum crash_point)t->crash_at, 1 + (unsigned)prng_below(&t->rng, 8),
+				point_reached, t);
+	while (issued < cut_at && !t->point_hit) {
 		if (issued == fail_at) {
 			load_failure(t);
 			fail_at = UINT_MAX;
@@ -766,13 +802,9 @@ cycle(struct torture *t)
 		}
 		uraid_runtime_poll_until_idle(1);
 	}
-	t->cutting = true;
-	/* The whole machine loses power: members, failed members and spares alike. */
-	for (unsigned i = 0; i < t->next_member; i++) {
-		snprintf(name, sizeof(name), "tf%u", i);
-		if (uraid_bdev_get_by_name(name) != NULL)
-			fault_power_cut(name, mix(t->seed ^ t->cycles_done ^ i), cut_done, t);
-	}
+	crash_point_disarm();
+	if (!t->point_hit)
+		power_cut(t);
 	drain(t);
 	poll_idle();
 	if (t->inflight > 0) {
@@ -853,6 +885,8 @@ usage(FILE *out)
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
 		"                     [--load-failures | --no-load-failures] [--ack-durable]\n"
+		"                     [--crash-point sb-flushed|sb-primary|rebuild-unit|\n"
+		"                      log-written|stripe-writing|log-flushed]\n"
 		"Power cuts at random points under a random workload on fault-backend members;\n"
 		"after each: reassemble, recover, check every block and the parity, fail a "
 		"member,\n"
@@ -860,7 +894,9 @@ usage(FILE *out)
 		"rebuild) during the load: the default under ppl and on mirrors; parity levels\n"
 		"under bitmap or none need force to start dirty and degraded (their hole).\n"
 		"Under the journal (or with --ack-durable) every acknowledged write must\n"
-		"survive a cut, not only those a flush or FUA covered.\n"
+		"survive a cut, not only those a flush or FUA covered. With --crash-point the\n"
+		"power goes when the load passes that point a random 1..8 times (members fail\n"
+		"in every cycle, so that the superblock and rebuild points are reached).\n"
 		"Defaults: raid5, 4 members, the level's default policy, 10 cycles of up to\n"
 		"400 operations, 2048 KiB members, a random seed (printed).\n"
 		"Exit 0 when nothing broke the rules (with --expect-hole: when something did).\n");
@@ -884,6 +920,7 @@ torture_main(int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"load-failures", no_argument, NULL, 'F'},
 		{"ack-durable", no_argument, NULL, 'A'},
+		{"crash-point", required_argument, NULL, 'P'},
 		{"no-load-failures", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -893,7 +930,8 @@ torture_main(int argc, char **argv)
 			    .cycles = 10,
 			    .ops = 400,
 			    .member_kb = 2048,
-			    .load_failures = -1};
+			    .load_failures = -1,
+			    .crash_at = -1};
 	struct uraid_runtime_opts ro = {.num_reactors = REACTORS, .manual_poll = true};
 	uint64_t start_ns, deadline_ns = 0;
 	char chunks[64] = "";
@@ -901,7 +939,8 @@ torture_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAP:h", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'l':
 			t.level = optarg;
@@ -949,6 +988,21 @@ torture_main(int argc, char **argv)
 		case 'A':
 			t.ack_durable = true;
 			break;
+		case 'P': {
+			enum crash_point p;
+
+			if (crash_point_parse(optarg, &p) != 0) {
+				fprintf(stderr,
+					"uraid torture: unknown crash point '%s'; known:", optarg);
+				for (unsigned i = 0; i < CRASH_POINT_COUNT; i++)
+					fprintf(stderr, " %s",
+						crash_point_name((enum crash_point)i));
+				fputc('\n', stderr);
+				return 2;
+			}
+			t.crash_at = (int)p;
+			break;
+		}
 		case 'N':
 			t.load_failures = 0;
 			break;
@@ -1029,6 +1083,10 @@ torture_main(int argc, char **argv)
 	       " lost), %" PRIu64 " violations (%.0f s)\n",
 	       t.seed, t.cycles_done, t.blocks_checked, t.cut_records, t.cut_torn, t.cut_dropped,
 	       t.violations, (double)(mono_ns() - start_ns) / 1e9);
+	if (t.crash_at >= 0)
+		printf("torture: crash point %s: the power went there in %" PRIu64 " of %" PRIu64
+		       " cycles (elsewhere in the others)\n",
+		       crash_point_name((enum crash_point)t.crash_at), t.point_cuts, t.cycles_done);
 	if (t.hole_blocks)
 		printf("torture: %" PRIu64 " unflushed blocks in rows the log recovery reported "
 		       "it could not mend (a member lost as the power went)\n",
@@ -1038,11 +1096,13 @@ torture_main(int argc, char **argv)
 	if (t.violations)
 		printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-		       "%s%s\n",
+		       "%s%s%s%s\n",
 		       t.level, t.n, chunks, uraid_policy_name(info_now().policy), t.ops,
 		       t.member_kb, t.seed, t.cycles_done,
 		       t.load_failures ? " --load-failures" : " --no-load-failures",
-		       t.ack_durable ? " --ack-durable" : "");
+		       t.ack_durable ? " --ack-durable" : "",
+		       t.crash_at >= 0 ? " --crash-point " : "",
+		       t.crash_at >= 0 ? crash_point_name((enum crash_point)t.crash_at) : "");
 	array_close(&t);
 	delete_bdev("t");
 	poll_idle();

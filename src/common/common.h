@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,6 +144,40 @@ void err_set(char *err, size_t len, const char *fmt, ...) __attribute__((format(
 #define LOG_NOTE(...)	 log_msg(LOG_NOTICE, __VA_ARGS__)
 #define LOG_INFO(...)	 log_msg(LOG_INFO, __VA_ARGS__)
 #define LOG_DBG(...)	 log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* --- crashpt.c: named crash points (see there) --- */
+enum crash_point {
+	CRASH_SB_FLUSHED,     /* superblock round: members flushed, no copy written yet */
+	CRASH_SB_PRIMARY,     /* ... primary copy written to a member, backup not yet */
+	CRASH_REBUILD_UNIT,   /* rebuild: a unit written, the checkpoint not moved yet */
+	CRASH_LOG_WRITTEN,    /* ppl/journal: a stripe's entries written, no data or parity */
+	CRASH_STRIPE_WRITING, /* a stripe's data and parity writes issued, none back */
+	CRASH_LOG_FLUSHED,    /* ppl/journal: a flush covering entries is back, before they
+			       * retire (the journal's checkpoint) */
+	CRASH_POINT_COUNT
+};
+
+extern _Atomic int g_crash_armed; /* the armed point, or -1 */
+void crash_point_slow(enum crash_point p);
+
+/* The code passes point p. */
+static inline void
+crash_point(enum crash_point p)
+{
+	if (__builtin_expect(atomic_load_explicit(&g_crash_armed, memory_order_relaxed) == (int)p,
+			     0))
+		crash_point_slow(p);
+}
+
+const char *crash_point_name(enum crash_point p);
+int crash_point_parse(const char *name, enum crash_point *p);
+/* The count-th pass (from now) of p runs hook(arg, p) right there; then p is disarmed. One
+ * point is armed at a time. */
+void crash_point_arm(enum crash_point p, unsigned count,
+		     void (*hook)(void *arg, enum crash_point p), void *arg);
+void crash_point_disarm(void);
+/* Passes of p while it was armed (for tests: was it reached). */
+uint64_t crash_point_passed(enum crash_point p);
 
 /* --- stamp.c: self-describing block contents for verification --- */
 

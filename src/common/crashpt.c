@@ -13,12 +13,9 @@
 #include "common.h"
 
 static const char *const g_names[CRASH_POINT_COUNT] = {
-	[CRASH_SB_FLUSHED] = "sb-flushed",
-	[CRASH_SB_PRIMARY] = "sb-primary",
-	[CRASH_REBUILD_UNIT] = "rebuild-unit",
-	[CRASH_LOG_WRITTEN] = "log-written",
-	[CRASH_STRIPE_WRITING] = "stripe-writing",
-	[CRASH_LOG_FLUSHED] = "log-flushed",
+	[CRASH_SB_FLUSHED] = "sb-flushed",	   [CRASH_SB_PRIMARY] = "sb-primary",
+	[CRASH_REBUILD_UNIT] = "rebuild-unit",	   [CRASH_LOG_WRITTEN] = "log-written",
+	[CRASH_STRIPE_WRITING] = "stripe-writing", [CRASH_LOG_FLUSHED] = "log-flushed",
 };
 
 _Atomic int g_crash_armed = -1;

@@ -161,6 +161,7 @@ sb_write_done(void *arg, int status)
 	int rc;
 
 	if (status == 0 && !io->backup) {
+		crash_point(CRASH_SB_PRIMARY);
 		io->backup = true;
 		rc = sb_write_copy(io);
 		if (rc == 0)
@@ -199,6 +200,7 @@ sb_round_write(struct raid_array *a)
 	struct sb_writer *w = a->sbw;
 	struct raid_channel *rch = raid_owner_channel(a);
 
+	crash_point(CRASH_SB_FLUSHED);
 	w->pending = 1;
 	for (unsigned i = 0; i < a->l.n && rch != NULL; i++) {
 		struct sb_io *io;

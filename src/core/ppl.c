@@ -517,6 +517,7 @@ ppl_flush_complete(struct raid_channel *rch)
 		pc->short_round = false;
 		pc->gen_started--;
 	} else {
+		crash_point(CRASH_LOG_FLUSHED);
 		pc->gen_flushed = pc->gen_started;
 		pc->retire_need = atomic_load_explicit(&rch->a->sb_need, memory_order_acquire);
 		ppl_retire_flushed(rch);

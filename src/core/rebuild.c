@@ -165,6 +165,8 @@ rebuild_part_done(struct stripe_part *part, int status)
 		rb->stop = true;
 	}
 	rb->done_map[unit % rb->window] = true;
+	if (status == 0)
+		crash_point(CRASH_REBUILD_UNIT);
 	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % rb->window]) {
 		rb->done_map[rb->done_upto % rb->window] = false;
 		rb->done_upto++;

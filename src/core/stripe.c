@@ -751,6 +751,7 @@ op_write(struct stripe_op *op)
 			op->restart = true; /* see op_io_done */
 		/* -ENODEV: the member failed since PLAN; its data lives in parity. */
 	}
+	crash_point(CRASH_STRIPE_WRITING);
 	if (--op->pending == 0)
 		op_advance(op);
 }
@@ -1411,6 +1412,7 @@ op_advance(struct stripe_op *op)
 				break;
 			}
 			if (op->state == OP_LOG && op->status == 0) {
+				crash_point(CRASH_LOG_WRITTEN);
 				op_write(op); /* comes back here as WRITE */
 				return;
 			}

@@ -58,6 +58,24 @@ torture ec-journal 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 \
 # ... a promise the partial parity log does not make, and the harness can tell.
 torture raid5-ppl-ack-not-durable 0 --level raid5 --members 4 --policy ppl --ack-durable \
 	--cycles 30 --expect-hole
+# Named crash points: the power goes exactly inside a superblock update, a rebuild window, a
+# log write, a stripe update or a log checkpoint; each must be reached, and nothing may break.
+for point in sb-flushed sb-primary rebuild-unit log-written stripe-writing log-flushed; do
+	for cfg in "raid5 4 journal" "raid6 5 ppl"; do
+		set -- $cfg
+		name="point-$point-$1-$3"
+		torture "$name" 0 --level "$1" --members "$2" --policy "$3" --crash-point "$point" \
+			--cycles 40
+		if grep -q "crash point $point: the power went there in [1-9]" "$T_DIR/$name.out"; then
+			t_pass "$name: $(grep -o 'the power went there in [0-9]* of [0-9]* cycles' \
+				"$T_DIR/$name.out")"
+		else
+			t_fail "$name" "the crash point was never reached"
+		fi
+	done
+done
+torture point-sb-primary-raid1-bitmap 0 --level raid1 --members 2 --policy bitmap \
+	--crash-point sb-primary --cycles 20
 # Parity levels under the bitmap, members failing under the load: a cut on a degraded array
 # is refused without force (reported as a broken rule, exit 1), as documented.
 torture raid5-bitmap-degraded-refused 1 --level raid5 --members 4 --policy bitmap \
