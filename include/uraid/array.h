@@ -63,6 +63,9 @@ struct uraid_array_opts {
 	bool force;		/* create even over members that carry a uraid superblock */
 	enum uraid_consistency_policy policy;
 	uint32_t bitmap_region_kb; /* bitmap: array data per bit, power of two; 0 = 64 MiB */
+	/* journal: acknowledge a write once its data is logged and write it home afterwards
+	 * (write-back); else once it is home (write-through) */
+	bool journal_write_back;
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
@@ -112,6 +115,7 @@ struct uraid_array_info {
 	bool superblock;
 	uint64_t data_offset_blocks;
 	enum uraid_consistency_policy policy;
+	bool journal_write_back;
 	struct {
 		uint64_t region_kb;    /* array data per bit */
 		uint64_t regions;      /* bits */

@@ -22,6 +22,7 @@ struct admin {
 	bool force;
 	const char *strip_kb;
 	const char *policy;
+	const char *journal_mode;
 	int argc; /* positional arguments */
 	char **argv;
 };
@@ -131,6 +132,8 @@ print_array(const struct admin *ad, json_t *arr)
 	if (json_integer_value(json_object_get(arr, "num_spares")) > 0)
 		printf(", %lld spare(s)", json_integer_value(json_object_get(arr, "num_spares")));
 	printf(", consistency %s", json_string_value(json_object_get(arr, "consistency_policy")));
+	if (json_object_get(arr, "journal_mode") != NULL)
+		printf(" (%s)", json_string_value(json_object_get(arr, "journal_mode")));
 	putchar('\n');
 	bm = json_object_get(arr, "bitmap");
 	if (bm != NULL)
@@ -196,7 +199,8 @@ cmd_create(const struct admin *ad)
 
 	if (ad->argc < 3)
 		return fail(ad, "usage: uraid create NAME LEVEL MEMBER... [-z STRIP_KB] "
-				"[--superblock] [--policy none|bitmap|ppl|journal] [--force]");
+				"[--superblock] [--policy none|bitmap|ppl|journal] "
+				"[--journal-mode write-through|write-back] [--force]");
 	members = json_array();
 	for (int i = 2; i < ad->argc; i++)
 		json_array_append_new(members, json_string(ad->argv[i]));
@@ -214,6 +218,8 @@ cmd_create(const struct admin *ad)
 	}
 	if (ad->policy != NULL)
 		json_object_set_new(params, "consistency_policy", json_string(ad->policy));
+	if (ad->journal_mode != NULL)
+		json_object_set_new(params, "journal_mode", json_string(ad->journal_mode));
 	return print_result(ad, call(ad, "bdev_raid_create", params), "created");
 }
 
@@ -469,6 +475,7 @@ admin_main(int argc, char **argv)
 		{"force", no_argument, NULL, 'f'},
 		{"policy", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
+		{"journal-mode", required_argument, NULL, 'J'},
 		{"", no_argument, NULL, 'F'}, /* the command's own flag, named below */
 		{NULL, 0, NULL, 0},
 	};
@@ -478,7 +485,7 @@ admin_main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(g_cmds); i++) {
 		if (strcmp(g_cmds[i].name, argv[0]) == 0) {
 			fn = g_cmds[i].fn;
-			longopts[5].name = g_cmds[i].flag ? g_cmds[i].flag : "-";
+			longopts[6].name = g_cmds[i].flag ? g_cmds[i].flag : "-";
 		}
 	}
 	optind = 1;
@@ -501,6 +508,9 @@ admin_main(int argc, char **argv)
 			break;
 		case 'P':
 			ad.policy = optarg;
+			break;
+		case 'J':
+			ad.journal_mode = optarg;
 			break;
 		case 'h':
 			printf("uraid %s: see 'uraid help'; every command takes -s SOCKET and "

@@ -77,6 +77,7 @@ struct torture {
 	uint64_t member_kb;
 	bool expect_hole, verbose;
 	bool ack_durable;  /* journal: an acknowledged write is durable */
+	bool write_back;   /* journal in write-back mode */
 	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
 	int crash_at;	   /* a named crash point to cut the power at, or -1 */
 
@@ -737,6 +738,7 @@ create_array(struct torture *t)
 	o.superblock = true;
 	o.policy = t->policy;
 	o.bitmap_region_kb = 64;
+	o.journal_write_back = t->write_back;
 	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0) {
 		fprintf(stderr, "torture: cannot create the array: %s\n", err);
 		return -EINVAL;
@@ -885,8 +887,9 @@ usage(FILE *out)
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
 		"                     [--load-failures | --no-load-failures] [--ack-durable]\n"
+		"                     [--write-back]  (journal: write-back mode)\n"
 		"                     [--crash-point sb-flushed|sb-primary|rebuild-unit|\n"
-		"                      log-written|stripe-writing|log-flushed]\n"
+		"                      log-written|journal-acked|stripe-writing|log-flushed]\n"
 		"Power cuts at random points under a random workload on fault-backend members;\n"
 		"after each: reassemble, recover, check every block and the parity, fail a "
 		"member,\n"
@@ -921,6 +924,7 @@ torture_main(int argc, char **argv)
 		{"load-failures", no_argument, NULL, 'F'},
 		{"ack-durable", no_argument, NULL, 'A'},
 		{"crash-point", required_argument, NULL, 'P'},
+		{"write-back", no_argument, NULL, 'W'},
 		{"no-load-failures", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -939,7 +943,7 @@ torture_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAP:h", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAP:Wh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'l':
@@ -987,6 +991,9 @@ torture_main(int argc, char **argv)
 			break;
 		case 'A':
 			t.ack_durable = true;
+			break;
+		case 'W':
+			t.write_back = true;
 			break;
 		case 'P': {
 			enum crash_point p;
@@ -1053,9 +1060,10 @@ torture_main(int argc, char **argv)
 			t.load_failures = info.policy == URAID_POLICY_PPL ||
 					  info.policy == URAID_POLICY_JOURNAL ||
 					  info.level == URAID_RAID1 || info.level == URAID_RAID10;
-		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s, %" PRIu64
+		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s%s, %" PRIu64
 		       " blocks%s\n",
-		       t.seed, t.level, t.n, uraid_policy_name(info.policy), t.blocks,
+		       t.seed, t.level, t.n, uraid_policy_name(info.policy),
+		       info.journal_write_back ? " (write-back)" : "", t.blocks,
 		       t.load_failures ? ", members failing under the load" : "");
 	}
 	fflush(stdout);
@@ -1096,13 +1104,14 @@ torture_main(int argc, char **argv)
 	if (t.violations)
 		printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-		       "%s%s%s%s\n",
+		       "%s%s%s%s%s\n",
 		       t.level, t.n, chunks, uraid_policy_name(info_now().policy), t.ops,
 		       t.member_kb, t.seed, t.cycles_done,
 		       t.load_failures ? " --load-failures" : " --no-load-failures",
 		       t.ack_durable ? " --ack-durable" : "",
 		       t.crash_at >= 0 ? " --crash-point " : "",
-		       t.crash_at >= 0 ? crash_point_name((enum crash_point)t.crash_at) : "");
+		       t.crash_at >= 0 ? crash_point_name((enum crash_point)t.crash_at) : "",
+		       t.write_back ? " --write-back" : "");
 	array_close(&t);
 	delete_bdev("t");
 	poll_idle();

@@ -151,6 +151,8 @@ enum crash_point {
 	CRASH_SB_PRIMARY,     /* ... primary copy written to a member, backup not yet */
 	CRASH_REBUILD_UNIT,   /* rebuild: a unit written, the checkpoint not moved yet */
 	CRASH_LOG_WRITTEN,    /* ppl/journal: a stripe's entries written, no data or parity */
+	CRASH_JOURNAL_ACKED,  /* journal write-back: a write logged and acknowledged, the rest
+			       * of its update not begun */
 	CRASH_STRIPE_WRITING, /* a stripe's data and parity writes issued, none back */
 	CRASH_LOG_FLUSHED,    /* ppl/journal: a flush covering entries is back, before they
 			       * retire (the journal's checkpoint) */

@@ -12,11 +12,17 @@
  */
 #include "common.h"
 
+/* clang-format off */
 static const char *const g_names[CRASH_POINT_COUNT] = {
-	[CRASH_SB_FLUSHED] = "sb-flushed",	   [CRASH_SB_PRIMARY] = "sb-primary",
-	[CRASH_REBUILD_UNIT] = "rebuild-unit",	   [CRASH_LOG_WRITTEN] = "log-written",
-	[CRASH_STRIPE_WRITING] = "stripe-writing", [CRASH_LOG_FLUSHED] = "log-flushed",
+	[CRASH_SB_FLUSHED] = "sb-flushed",
+	[CRASH_SB_PRIMARY] = "sb-primary",
+	[CRASH_REBUILD_UNIT] = "rebuild-unit",
+	[CRASH_LOG_WRITTEN] = "log-written",
+	[CRASH_JOURNAL_ACKED] = "journal-acked",
+	[CRASH_STRIPE_WRITING] = "stripe-writing",
+	[CRASH_LOG_FLUSHED] = "log-flushed",
 };
+/* clang-format on */
 
 _Atomic int g_crash_armed = -1;
 static _Atomic unsigned g_left;

@@ -78,7 +78,7 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->copies = a->l.copies;
 	sb->num_slots = a->l.n;
 	sb->array_blocks = a->bdev.num_blocks;
-	sb->flags = a->sb_clean ? SB_FLAG_CLEAN : 0;
+	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0);
 	sb->consistency_policy = a->policy;
 	sb->bitmap_offset_blocks = a->bm_offset_blocks;
 	sb->bitmap_blocks = a->bm_blocks;

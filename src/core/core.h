@@ -156,7 +156,8 @@ enum sb_slot_state {
 	SB_SLOT_NUM_STATES
 };
 
-#define SB_FLAG_CLEAN (1u << 0)
+#define SB_FLAG_CLEAN	   (1u << 0)
+#define SB_FLAG_WRITE_BACK (1u << 1) /* journal: write-back mode */
 
 /* consistency_policy on disk */
 enum sb_policy { SB_POLICY_NONE, SB_POLICY_BITMAP, SB_POLICY_PPL, SB_POLICY_JOURNAL };
@@ -308,6 +309,7 @@ struct raid_array {
 
 	/* Consistency policy (enum sb_policy) and its metadata areas (member blocks). */
 	uint32_t policy;
+	bool journal_wb; /* journal in write-back mode (see stripe.c) */
 	uint64_t bm_offset_blocks, bm_region_units;
 	uint32_t bm_blocks;
 	uint64_t log_epoch;
@@ -555,6 +557,18 @@ struct ppl_header {
 	uint32_t data_crc;
 };
 
+/* The journal's ring anchor: the ring's floor, written (FUA, to one of the ring's first two
+ * blocks by gen's parity) before entries below it may be overwritten. */
+struct ppl_anchor {
+	uint8_t uuid[16];
+	uint64_t epoch, gen, floor;
+	uint32_t slot, ring, nrings;
+};
+
+void ppl_anchor_encode(uint8_t *buf, uint32_t bs, const struct ppl_anchor *k);
+int ppl_anchor_decode(const uint8_t *buf, uint32_t bs, struct ppl_anchor *k, char *err,
+		      size_t err_len);
+
 struct ppl_recovery {
 	uint64_t applied;      /* entries applied */
 	uint64_t invalid;      /* entries of this run that failed a check */
@@ -587,9 +601,16 @@ bool ppl_poll(struct raid_channel *rch);
 /* Rows one entry's partial parity may span. */
 uint64_t ppl_max_rows(const struct raid_channel *rch);
 /* Owner reactor: room for nent entries of sizes[] blocks on each of members[] (all or
- * nothing): 0, or -EAGAIN (wait for ppl_ready) or -ENOMEM. out[m * nent + e]. */
+ * nothing): 0, or -EAGAIN (wait for ppl_ready) or -ENOMEM. out[m * nent + e]. The entries
+ * belong to update *opno, or to a new one (*opno 0: set to its number). */
 int ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem,
-		const uint32_t *sizes, unsigned nent, uint64_t stripe, struct ppl_entry **out);
+		const uint32_t *sizes, unsigned nent, uint64_t stripe, uint64_t *opno,
+		struct ppl_entry **out);
+/* The same for n entries, entry x of sizes[x] blocks on members[x]. */
+int ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
+		     unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out);
+/* Blocks of a ring the journal needs for one stripe update's entries on one member. */
+uint64_t ppl_journal_need(unsigned k, uint64_t strip_blocks);
 /* Fill the ring fields of h for entry e; where it goes on its member (from the start). */
 void ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl_header *h,
 		      uint64_t *offset_blocks);
@@ -634,7 +655,8 @@ enum part_kind {
 	PART_MIRROR,
 	PART_CHECK,
 	PART_REBUILD,
-	PART_COPY /* member strip `unit` of slot `slot` copied to its replacement */
+	PART_COPY, /* member strip `unit` of slot `slot` copied to its replacement */
+	PART_GATE  /* journal write-back: answered once no write of the stripe is in flight */
 };
 
 /* One stripe's (or, for mirrors, one strip's) share of an I/O; travels by message. */

@@ -57,7 +57,18 @@
  * update whole: the columns missing now are decoded as above, the logged data is laid over
  * the written columns and written home where their members are readable, and the parities
  * are encoded from that. Nothing is left unmended, and since an entry lives until a flush
- * after the update's writes, a write is durable once acknowledged.
+ * after the update's writes, a write is durable once acknowledged. In write-back mode the
+ * data goes first, alone, to the parity members and a data member, and the write is answered
+ * then (stripe.c, op_intent); the partial parities follow in entries of the same update,
+ * reserved with the data's so an update never holds log space while waiting for more. With
+ * only the data found, nothing of the update was home yet: the stripe on disk is whole, and
+ * the missing columns are decoded from it.
+ *
+ * Anchors. Replaying a dead entry's data would write old data over newer, so the journal
+ * never lets a recovery take one for live: each ring begins with two anchor blocks, written
+ * in turn (FUA) with the ring's floor, and a retired entry's space is reused, and its stripe
+ * may take its next update, only once an anchor says the floor passed it. (Entry headers
+ * carry floors too, but the newest of them may be the ones a cut tore.)
  *
  * Trust. Entries are read from the disk at assembly and checked before use: magic, array
  * uuid, the epoch of the last run (raised at every start), the slot and place it was found
@@ -109,10 +120,16 @@ struct ppl_entry {
 };
 
 struct ppl_ring {
-	uint64_t start, size; /* blocks within the area */
+	uint64_t start, size; /* blocks within the area (after the anchors) */
 	uint64_t head, tail;  /* monotonic positions */
 	uint64_t seq;
 	TAILQ_HEAD(, ppl_entry) live;
+	/* journal: the ring's floor as its anchor blocks hold it (entries below it may be
+	 * overwritten), and the anchor write in flight */
+	uint64_t floor_durable, floor_writing, anchor_gen;
+	bool anchor_busy;
+	uint8_t *anchor_buf;
+	struct raid_channel *rch;
 };
 
 struct ppl_chan {
@@ -249,6 +266,73 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	return 0;
 }
 
+/* --- the journal's anchors --- */
+
+#define ANCHOR_MAGIC 0x4b4c505044494155ull /* "UAIDPPLK" little-endian */
+
+enum {
+	K_MAGIC = 0,
+	K_UUID = 8,
+	K_EPOCH = 24,
+	K_GEN = 32,
+	K_FLOOR = 40,
+	K_SLOT = 48,
+	K_RING = 52,
+	K_NRINGS = 56,
+	K_CRC = 60,
+	K_END = 64,
+};
+
+void
+ppl_anchor_encode(uint8_t *buf, uint32_t bs, const struct ppl_anchor *k)
+{
+	memset(buf, 0, bs);
+	le_put64(buf + K_MAGIC, ANCHOR_MAGIC);
+	memcpy(buf + K_UUID, k->uuid, 16);
+	le_put64(buf + K_EPOCH, k->epoch);
+	le_put64(buf + K_GEN, k->gen);
+	le_put64(buf + K_FLOOR, k->floor);
+	le_put32(buf + K_SLOT, k->slot);
+	le_put32(buf + K_RING, k->ring);
+	le_put32(buf + K_NRINGS, k->nrings);
+	le_put32(buf + K_CRC, crc32c(buf, bs));
+}
+
+int
+ppl_anchor_decode(const uint8_t *buf, uint32_t bs, struct ppl_anchor *k, char *err, size_t err_len)
+{
+	uint8_t copy[K_END];
+	uint32_t crc;
+
+	if (bs < K_END)
+		return decode_bad(err, err_len, "block too small");
+	if (le_get64(buf + K_MAGIC) != ANCHOR_MAGIC)
+		return decode_bad(err, err_len, "no anchor magic");
+	memcpy(copy, buf, K_END);
+	le_put32(copy + K_CRC, 0);
+	crc = crc32_iscsi(copy, K_END, 0xffffffffu);
+	crc = crc32_iscsi((unsigned char *)buf + K_END, (int)(bs - K_END), crc) ^ 0xffffffffu;
+	if (crc != le_get32(buf + K_CRC))
+		return decode_bad(err, err_len, "anchor CRC mismatch");
+	for (uint32_t i = K_END; i < bs; i++) {
+		if (buf[i] != 0)
+			return decode_bad(err, err_len, "bytes after the anchor are not zero");
+	}
+	memset(k, 0, sizeof(*k));
+	memcpy(k->uuid, buf + K_UUID, 16);
+	k->epoch = le_get64(buf + K_EPOCH);
+	k->gen = le_get64(buf + K_GEN);
+	k->floor = le_get64(buf + K_FLOOR);
+	k->slot = le_get32(buf + K_SLOT);
+	k->ring = le_get32(buf + K_RING);
+	k->nrings = le_get32(buf + K_NRINGS);
+	if (k->gen == 0)
+		return decode_bad(err, err_len, "no anchor generation");
+	if (k->nrings == 0 || k->ring >= k->nrings)
+		return decode_bad(err, err_len, "bad ring");
+	return 0;
+}
+
 /* --- rings (owner reactor) --- */
 
 /* Blocks of one ring: the area is shared by the reactors of this run. */
@@ -256,6 +340,13 @@ static uint64_t
 ring_blocks(const struct raid_array *a)
 {
 	return a->ppl_blocks / uraid_reactor_count();
+}
+
+/* The journal's rings start with two anchor blocks (see ppl_anchor_encode). */
+static uint64_t
+ring_anchors(const struct raid_array *a)
+{
+	return a->policy == SB_POLICY_JOURNAL ? 2 : 0;
 }
 
 static uint64_t entry_rows(const struct raid_array *a);
@@ -270,24 +361,40 @@ ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_
 		a->ppl_offset_blocks = META_PPL_OFFSET / a->bdev.block_size;
 		a->ppl_blocks = (uint32_t)(a->data_offset_blocks - a->ppl_offset_blocks);
 	}
-	/* A ring holds at least two entries of a header and one row (journal: one row of
-	 * partial parity and of every data column). */
-	if (ring_blocks(a) < 4 || entry_rows(a) == 0) {
-		err_set(err, err_len, "the log area (%u blocks) is too small for %u reactors",
-			a->ppl_blocks, uraid_reactor_count());
+	/* A ring holds at least two entries of a header and one row; under the journal, every
+	 * entry one stripe update puts on a member. */
+	if (ring_blocks(a) < 4 ||
+	    (a->policy == SB_POLICY_JOURNAL &&
+	     ring_blocks(a) < 2 + ppl_journal_need(a->l.k, a->l.strip_blocks))) {
+		err_set(err, err_len,
+			"the log area (%u blocks) is too small for %u reactors (a ring of %lu "
+			"blocks; the journal needs %lu)",
+			a->ppl_blocks, uraid_reactor_count(), (unsigned long)ring_blocks(a),
+			(unsigned long)(2 + ppl_journal_need(a->l.k, a->l.strip_blocks)));
 		return -EINVAL;
 	}
 	return 0;
 }
 
-/* Rows one entry may span so that it fills at most half a ring: a header, the partial
- * parity, and under the journal the new data of up to k columns. */
+uint64_t
+ppl_journal_need(unsigned k, uint64_t strip_blocks)
+{
+	/* write-back's data (a header and k columns) and partial parity (a header and one
+	 * column) on one parity member; write-through's entry is one block less. */
+	return 2 + (k + 1) * strip_blocks;
+}
+
+/* Rows one entry may span: under the partial parity log at most half a ring (a header and
+ * the partial parity); the journal's entries span the stripe's rows (the area is sized for
+ * them, ppl_journal_need) so that one update's entries are taken all at once. */
 static uint64_t
 entry_rows(const struct raid_array *a)
 {
-	uint64_t cap = (ring_blocks(a) / 2 - 1) / (a->policy == SB_POLICY_JOURNAL ? a->l.k + 1 : 1);
+	uint64_t cap = ring_blocks(a) / 2 - 1;
 
-	return cap < a->l.strip_blocks ? cap : a->l.strip_blocks;
+	if (a->policy == SB_POLICY_JOURNAL || cap > a->l.strip_blocks)
+		return a->l.strip_blocks;
+	return cap;
 }
 
 uint64_t
@@ -312,10 +419,19 @@ ppl_channel_init(struct raid_channel *rch)
 	for (unsigned i = 0; i < a->l.n; i++) {
 		struct ppl_ring *r = &pc->ring[i];
 
-		r->start = rch->reactor * size;
-		r->size = size;
+		r->start = rch->reactor * size + ring_anchors(a);
+		r->size = size - ring_anchors(a);
 		r->seq = 1;
+		r->rch = rch;
 		TAILQ_INIT(&r->live);
+		if (ring_anchors(a) != 0) {
+			r->anchor_buf = aligned_alloc(CACHE_LINE_BYTES, a->bdev.block_size);
+			if (r->anchor_buf == NULL) {
+				rch->ppl = pc;
+				ppl_channel_fini(rch);
+				return -ENOMEM;
+			}
+		}
 	}
 	rch->ppl = pc;
 	return 0;
@@ -335,6 +451,7 @@ ppl_channel_fini(struct raid_channel *rch)
 			TAILQ_REMOVE(&pc->ring[i].live, e, link);
 			free(e);
 		}
+		free(pc->ring[i].anchor_buf);
 	}
 	pool_fini(&pc->entries);
 	free(pc);
@@ -355,53 +472,81 @@ ring_fit(const struct ppl_ring *r, uint64_t head, uint64_t blocks)
 }
 
 int
-ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, const uint32_t *sizes,
-	    unsigned nent, uint64_t stripe, struct ppl_entry **out)
+ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
+		 unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out)
 {
 	struct ppl_chan *pc = rch->ppl;
-	uint64_t op = pc->ops + 1;
+	uint64_t op = *opno ? *opno : pc->ops + 1;
+	uint64_t head[RAID_MAX_MEMBERS];
 
-	for (unsigned m = 0; m < nmem; m++) {
-		struct ppl_ring *r = &pc->ring[members[m]];
-		uint64_t head = r->head;
+	for (unsigned x = 0; x < n; x++) {
+		struct ppl_ring *r = &pc->ring[members[x]];
 
-		for (unsigned e = 0; e < nent; e++) {
-			int64_t pad = ring_fit(r, head, sizes[e]);
-
-			if (pad < 0)
-				return -EAGAIN;
-			head += (uint64_t)pad + sizes[e];
-		}
+		/* An empty ring starts over at its beginning: no padding before a first entry,
+		 * so whatever fits the ring fits an empty one. */
+		if (TAILQ_EMPTY(&r->live) && r->head % r->size != 0)
+			r->head = r->tail = r->head + r->size - r->head % r->size;
+		head[members[x]] = r->head;
 	}
-	for (unsigned m = 0; m < nmem; m++) {
-		struct ppl_ring *r = &pc->ring[members[m]];
+	for (unsigned x = 0; x < n; x++) {
+		struct ppl_ring *r = &pc->ring[members[x]];
+		int64_t pad = ring_fit(r, head[members[x]], sizes[x]);
 
-		for (unsigned e = 0; e < nent; e++) {
-			struct ppl_entry *ent = pool_get(&pc->entries);
-			uint64_t pad = (uint64_t)ring_fit(r, r->head, sizes[e]);
-
-			if (ent == NULL) {
-				/* Give back what this call took: nothing was written yet. */
-				for (unsigned x = 0; x < m * nent + e; x++)
-					ppl_release(rch, out[x]);
-				return -ENOMEM;
-			}
-			ent->stripe = stripe;
-			ent->op = op;
-			ent->seq = r->seq++;
-			ent->pos = (r->head + pad) % r->size;
-			ent->end = r->head + pad + sizes[e];
-			ent->flush_gen = 0;
-			ent->done = false;
-			ent->retired = false;
-			ent->member = members[m];
-			r->head = ent->end;
-			TAILQ_INSERT_TAIL(&r->live, ent, link);
-			out[m * nent + e] = ent;
-		}
+		if (pad < 0)
+			return -EAGAIN;
+		head[members[x]] += (uint64_t)pad + sizes[x];
 	}
-	pc->ops = op;
+	for (unsigned x = 0; x < n; x++) {
+		struct ppl_ring *r = &pc->ring[members[x]];
+		struct ppl_entry *ent = pool_get(&pc->entries);
+		uint64_t pad;
+
+		if (ent == NULL) {
+			/* Give back what this call took: nothing was written yet. */
+			for (unsigned y = 0; y < x; y++)
+				ppl_release(rch, out[y]);
+			return -ENOMEM;
+		}
+		pad = (uint64_t)ring_fit(r, r->head, sizes[x]);
+		ent->stripe = stripe;
+		ent->op = op;
+		ent->seq = r->seq++;
+		ent->pos = (r->head + pad) % r->size;
+		ent->end = r->head + pad + sizes[x];
+		ent->flush_gen = 0;
+		ent->done = false;
+		ent->retired = false;
+		ent->member = members[x];
+		r->head = ent->end;
+		TAILQ_INSERT_TAIL(&r->live, ent, link);
+		out[x] = ent;
+	}
+	if (*opno == 0)
+		pc->ops = op;
+	*opno = op;
 	return 0;
+}
+
+int
+ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, const uint32_t *sizes,
+	    unsigned nent, uint64_t stripe, uint64_t *opno, struct ppl_entry **out)
+{
+	unsigned *mem = malloc((size_t)nmem * nent * sizeof(*mem)), n = 0;
+	uint32_t *sz = malloc((size_t)nmem * nent * sizeof(*sz));
+	int rc = -ENOMEM;
+
+	if (mem != NULL && sz != NULL) {
+		for (unsigned m = 0; m < nmem; m++) {
+			for (unsigned e = 0; e < nent; e++) {
+				mem[n] = members[m];
+				sz[n++] = sizes[e];
+			}
+		}
+		rc = ppl_reserve_list(rch, mem, sz, n, stripe, opno, out);
+	}
+	free(mem);
+	free(sz);
+	return rc;
 }
 
 void
@@ -443,6 +588,32 @@ ppl_release(struct raid_channel *rch, struct ppl_entry *e)
 /* Retire the entries a completed flush covered: their stripes may take their next update at
  * once. Space comes back in ring order, so a ring's floor never passes an entry still in
  * use, and a later update of a stripe (same rings) is never reused before an earlier one. */
+static void anchor_write(struct raid_channel *rch, unsigned member);
+
+/* Give back the space of retired entries in ring order. Under the journal only below the
+ * floor its anchors hold: until then a recovery would take them for live (their data would
+ * be written over newer data), so their stripes wait too. */
+static void
+ring_pop(struct raid_channel *rch, unsigned member)
+{
+	struct ppl_ring *r = &rch->ppl->ring[member];
+	bool journal = rch->a->policy == SB_POLICY_JOURNAL;
+	struct ppl_entry *e;
+
+	while ((e = TAILQ_FIRST(&r->live)) != NULL && e->retired &&
+	       (!journal || e->seq < r->floor_durable)) {
+		TAILQ_REMOVE(&r->live, e, link);
+		r->tail = e->end;
+		if (journal)
+			stripe_ppl_retired(rch, e->stripe);
+		pool_put(&rch->ppl->entries, e);
+	}
+	if (TAILQ_EMPTY(&r->live))
+		r->tail = r->head;
+	if (journal)
+		anchor_write(rch, member);
+}
+
 static void
 ppl_retire(struct raid_channel *rch)
 {
@@ -455,16 +626,97 @@ ppl_retire(struct raid_channel *rch)
 		TAILQ_FOREACH(e, &r->live, link) {
 			if (!e->retired && e->flush_gen != 0 && e->flush_gen <= pc->gen_done) {
 				e->retired = true;
-				stripe_ppl_retired(rch, e->stripe);
+				if (rch->a->policy != SB_POLICY_JOURNAL)
+					stripe_ppl_retired(rch, e->stripe);
 			}
 		}
-		while ((e = TAILQ_FIRST(&r->live)) != NULL && e->retired) {
-			TAILQ_REMOVE(&r->live, e, link);
-			r->tail = e->end;
-			pool_put(&pc->entries, e);
+		ring_pop(rch, i);
+	}
+}
+
+/* --- the journal's anchors --- */
+
+/* The ring's floor as it may be written now: the oldest entry not retired (or the next). */
+static uint64_t
+ring_floor(const struct ppl_ring *r)
+{
+	const struct ppl_entry *e;
+
+	TAILQ_FOREACH(e, &r->live, link) {
+		if (!e->retired)
+			return e->seq;
+	}
+	return r->seq;
+}
+
+static void
+anchor_done(struct member_io *mio, int status)
+{
+	struct raid_channel *rch = mio->rch;
+	unsigned member = mio->member;
+	struct ppl_ring *r = &rch->ppl->ring[member];
+
+	if (status != 0)
+		raid_member_failed(rch->a, member, status);
+	/* Written, or the member failed (its log is not read back): the floor holds. */
+	r->anchor_busy = false;
+	if (r->floor_writing > r->floor_durable)
+		r->floor_durable = r->floor_writing;
+	mio_free(mio);
+	ring_pop(rch, member);
+	stripe_ppl_ready(rch);
+}
+
+/* Write the ring's floor to its next anchor block (FUA), if it moved past the one on disk
+ * and retired entries wait for it. One write per ring at a time. */
+static void
+anchor_write(struct raid_channel *rch, unsigned member)
+{
+	struct raid_array *a = rch->a;
+	struct ppl_ring *r = &rch->ppl->ring[member];
+	struct ppl_entry *first = TAILQ_FIRST(&r->live);
+	uint64_t floor = ring_floor(r);
+	struct ppl_anchor k = {0};
+	struct member_io *mio;
+
+	if (r->anchor_busy || first == NULL || !first->retired || floor <= r->floor_durable)
+		return;
+	r->anchor_busy = true;
+	r->floor_writing = floor;
+	if (!raid_member_usable(rch, member) || (mio = mio_alloc(rch, member, 1)) == NULL) {
+		/* A member that failed: nothing reads its log back. (No memory: try again at
+		 * the next retirement; the failed state below is not taken.) */
+		bool gone = !raid_member_usable(rch, member);
+
+		r->anchor_busy = false;
+		if (gone) {
+			r->floor_durable = floor;
+			ring_pop(rch, member);
 		}
-		if (TAILQ_EMPTY(&r->live))
-			r->tail = r->head;
+		return;
+	}
+	memcpy(k.uuid, a->bdev.uuid, 16);
+	k.epoch = a->log_epoch;
+	k.gen = ++r->anchor_gen;
+	k.floor = floor;
+	k.slot = member;
+	k.ring = rch->reactor;
+	k.nrings = uraid_reactor_count();
+	ppl_anchor_encode(r->anchor_buf, a->bdev.block_size, &k);
+	mio->type = URAID_IO_WRITE;
+	mio->flags = URAID_IO_FUA;
+	mio->meta = true;
+	mio->offset_blocks = a->ppl_offset_blocks + r->start - 2 + (k.gen & 1);
+	mio->num_blocks = 1;
+	mio->iov[0] = (struct iovec){r->anchor_buf, a->bdev.block_size};
+	mio->iovcnt = 1;
+	mio->done = anchor_done;
+	mio->ctx = NULL;
+	if (mio_submit(mio) != 0) {
+		mio_free(mio);
+		r->anchor_busy = false;
+		r->floor_durable = floor; /* the member went away */
+		ring_pop(rch, member);
 	}
 }
 
@@ -604,7 +856,13 @@ ppl_flush_start(struct raid_channel *rch)
 bool
 ppl_busy(const struct raid_channel *rch)
 {
-	return rch->ppl != NULL && rch->ppl->flushes_pending != 0;
+	if (rch->ppl == NULL)
+		return false;
+	for (unsigned i = 0; i < rch->a->l.n; i++) {
+		if (rch->ppl->ring[i].anchor_busy)
+			return true;
+	}
+	return rch->ppl->flushes_pending != 0;
 }
 
 void
@@ -701,7 +959,11 @@ static bool
 same_update(const struct ppl_header *a, const struct ppl_header *b)
 {
 	if (a->stripe != b->stripe || a->op != b->op || a->r0 != b->r0 || a->r1 != b->r1 ||
-	    a->tmask != b->tmask || a->data_blocks != b->data_blocks || a->data_crc != b->data_crc)
+	    a->tmask != b->tmask)
+		return false;
+	/* The journal's copies carry the data; in write-back the partial parities do not. */
+	if (a->data_blocks && b->data_blocks &&
+	    (a->data_blocks != b->data_blocks || a->data_crc != b->data_crc))
 		return false;
 	for (unsigned i = 0; i < a->k; i++) {
 		if (a->lo[i] != b->lo[i] || a->hi[i] != b->hi[i])
@@ -827,6 +1089,45 @@ recover_data(struct raid_array *a, const struct sb *from, const struct found_ent
 	return 0;
 }
 
+/* Journal: apply the data entry f carries to a stripe whose data and parity on disk agree
+ * (its update had not begun to write): decode the columns missing now from the parities on
+ * disk, lay the data over, write it home and encode every parity afresh. */
+static int
+recover_from_disk(struct raid_array *a, const struct sb *from, const struct found_entry *f,
+		  struct recover_bufs *rb)
+{
+	const struct ppl_header *h = &f->h;
+	const struct layout *l = &a->l;
+	uint32_t bs = a->bdev.block_size;
+	uint64_t rows = h->r1 - h->r0;
+	uint64_t base = a->data_offset_blocks + h->stripe * l->strip_blocks + h->r0, lost = 0;
+	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
+	int rc;
+
+	memset(rb->skip, 0, rows);
+	for (unsigned c = 0; c < l->k + l->m; c++) {
+		unsigned mb = c < l->k ? layout_data_member(l, h->stripe, c)
+				       : layout_parity_member(l, h->stripe, c - l->k);
+
+		cols[c] = c < l->k ? rb->disk[c] : rb->dpar[c - l->k];
+		if (!recover_readable(a, from, mb, h->stripe)) {
+			lost |= 1ull << c;
+			continue;
+		}
+		rc = uraid_bdev_io_sync(a->members[mb].desc, URAID_IO_READ, cols[c], base, rows);
+		if (rc != 0)
+			return rc;
+	}
+	if ((lost & ((1ull << l->k) - 1)) != 0 &&
+	    code_decode(&a->code, &rb->dec, rows * bs, cols, lost) != 0)
+		return -EIO; /* more members missing than the array tolerates */
+	rc = recover_data(a, from, f, cols, rb);
+	if (rc != 0)
+		return rc;
+	code_encode(&a->code, rows * bs, cols, rb->par);
+	return write_parities(a, from, h->stripe, base, rows, rb->par, rb->skip, false);
+}
+
 /*
  * Make the parities of rows [r0, r1) of stripe s match its data, from the entries g[0..n) of
  * one update (one per parity logged). pp_j is parity j of the stripe with the written rows of
@@ -847,15 +1148,21 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	uint64_t base = a->data_offset_blocks + h->stripe * S + h->r0;
 	uint64_t lost = 0, have = 0, holes;
 	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
-	bool journal = h->data_blocks != 0;
+	const struct found_entry *data = NULL; /* the journal: an entry with the data */
+	bool journal;
 	int rc;
 
+	for (unsigned x = 0; x < n && data == NULL; x++) {
+		if (g[x].h.data_blocks != 0)
+			data = &g[x];
+	}
+	journal = data != NULL;
 	memset(rb->skip, 0, rows);
 	for (unsigned x = 0; x < n; x++) {
 		const struct found_entry *f = &g[x];
 
-		if (f->h.parity == l->m)
-			continue; /* the journal's copy of the data on a data member */
+		if (f->h.parity >= l->m)
+			continue; /* a copy of the journal's data */
 		have |= 1ull << f->h.parity;
 		if (f->h.pp_blocks == 0) {
 			memset(rb->par[f->h.parity], 0, rows * bs);
@@ -895,15 +1202,17 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 				lost |= 1ull << (l->k + j);
 		}
 		if (code_decode(&a->code, &rb->dec, rows * bs, cols, lost) != 0) {
-			/* More columns missing than entries found: with the array able to run,
-			 * an entry is missing on a member that is present, so the update never
-			 * wrote (entries go down before any data) and nothing needs mending. */
-			return 0;
+			/* More columns missing than partial parities found: with the array able
+			 * to run, an entry is missing on a member that is present, so the update
+			 * never wrote (entries go down before any data) and the stripe on disk
+			 * is whole. The journal still holds data to apply (a write-back update is
+			 * acknowledged before any of that). */
+			return journal ? recover_from_disk(a, from, data, rb) : 0;
 		}
 	}
 	for (unsigned i = 0; i < l->k; i++)
 		cols[i] = (lost & (1ull << i)) ? rb->work[i] : rb->disk[i];
-	if (journal && (rc = recover_data(a, from, &g[0], cols, rb)) != 0)
+	if (journal && (rc = recover_data(a, from, data, cols, rb)) != 0)
 		return rc;
 	code_encode(&a->code, rows * bs, cols, rb->par);
 	rc = write_parities(a, from, h->stripe, base, rows, rb->par, rb->skip, false);
@@ -934,16 +1243,19 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 }
 
 /* Entry h may be on member m: parity j's entries on parity j's member; under the journal, the
- * copy of the data (parity m, no partial parity) on one of the stripe's data members. */
+ * copies of the data (parity m, and m + 1 .. 2m + 1 for write-back's, no partial parity) on
+ * any member of the stripe. */
 static bool
 entry_member_ok(const struct raid_array *a, const struct ppl_header *h, unsigned m)
 {
 	if (h->parity < a->l.m)
 		return layout_parity_member(&a->l, h->stripe, h->parity) == m;
-	if (a->policy != SB_POLICY_JOURNAL || h->pp_blocks != 0)
+	if (a->policy != SB_POLICY_JOURNAL || h->pp_blocks != 0 || h->parity > 2 * a->l.m + 1 ||
+	    (h->data_blocks != 0) != (h->tmask != 0))
 		return false;
-	for (unsigned i = 0; i < a->l.k; i++) {
-		if (layout_data_member(&a->l, h->stripe, i) == m)
+	for (unsigned i = 0; i < a->l.k + a->l.m; i++) {
+		if ((i < a->l.k ? layout_data_member(&a->l, h->stripe, i)
+				: layout_parity_member(&a->l, h->stripe, i - a->l.k)) == m)
 			return true;
 	}
 	return false;
@@ -957,7 +1269,8 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 	uint32_t bs = a->bdev.block_size;
 	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
 	bool journal = a->policy == SB_POLICY_JOURNAL;
-	size_t first = *nfound, keep = first;
+	size_t first = *nfound, keep = first, nanchors = 0;
+	struct ppl_anchor anchors[64];
 	int rc;
 
 	rc = uraid_bdev_io_sync(a->members[m].desc, URAID_IO_READ, area, a->ppl_offset_blocks,
@@ -972,17 +1285,31 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		uint64_t size, rstart;
 		char why[64];
 
-		if (ppl_header_decode(area + b * bs, bs, &h, why, sizeof(why)) != 0)
+		if (ppl_header_decode(area + b * bs, bs, &h, why, sizeof(why)) != 0) {
+			struct ppl_anchor k;
+
+			/* The journal's anchors: the ring's floor, at its first two blocks. */
+			if (!journal ||
+			    ppl_anchor_decode(area + b * bs, bs, &k, why, sizeof(why)) != 0 ||
+			    memcmp(k.uuid, a->bdev.uuid, 16) != 0 || k.epoch != from->log_epoch)
+				continue;
+			size = a->ppl_blocks / k.nrings;
+			if (k.slot != m || b != k.ring * size + (k.gen & 1) || size < 4 ||
+			    nanchors == ARRAY_SIZE(anchors)) {
+				out->invalid++;
+				continue;
+			}
+			anchors[nanchors++] = k;
 			continue;
+		}
 		if (memcmp(h.uuid, a->bdev.uuid, 16) != 0 || h.epoch != from->log_epoch)
 			continue; /* another array's, or a run already recovered */
 		size = a->ppl_blocks / h.nrings;
 		rstart = (uint64_t)h.ring * size;
-		if (size < 4 || h.slot != m || h.pos != b || b < rstart ||
+		if (size < 4 || h.slot != m || h.pos != b || b < rstart + (journal ? 2 : 0) ||
 		    b + 1 + h.pp_blocks + h.data_blocks > rstart + size || h.k != a->l.k ||
-		    h.parity > a->l.m || h.stripe >= units || h.r1 > a->l.strip_blocks ||
-		    !entry_member_ok(a, &h, m) ||
-		    (h.data_blocks != 0) != (journal && h.tmask != 0) ||
+		    h.stripe >= units || h.r1 > a->l.strip_blocks || !entry_member_ok(a, &h, m) ||
+		    (h.data_blocks != 0 && !journal) ||
 		    (h.pp_blocks &&
 		     crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc) ||
 		    (h.data_blocks && crc32c(area + (b + 1 + h.pp_blocks) * bs,
@@ -1004,7 +1331,8 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		(*found)[*nfound].block = b;
 		(*nfound)++;
 	}
-	/* Per ring, only entries at or above its newest floor are live. */
+	/* Per ring, only entries at or above its newest floor (entries' and anchors') are
+	 * live. */
 	for (size_t i = first; i < *nfound; i++) {
 		uint64_t floor = 0;
 
@@ -1013,6 +1341,11 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 			    (*found)[j].h.nrings == (*found)[i].h.nrings &&
 			    (*found)[j].h.floor > floor)
 				floor = (*found)[j].h.floor;
+		}
+		for (size_t j = 0; j < nanchors; j++) {
+			if (anchors[j].ring == (*found)[i].h.ring &&
+			    anchors[j].nrings == (*found)[i].h.nrings && anchors[j].floor > floor)
+				floor = anchors[j].floor;
 		}
 		if ((*found)[i].h.seq >= floor)
 			(*found)[keep++] = (*found)[i];

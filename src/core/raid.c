@@ -655,6 +655,58 @@ read_range(struct raid_io *rio, uint64_t lba, uint64_t num, uint64_t byte_off)
 	}
 }
 
+/* Journal write-back: a write is acknowledged before it is home, so a read of its stripe
+ * waits at the owner until no write of the stripe is in flight (a gate), then reads the
+ * members as usual. */
+static void
+gate_done(struct stripe_part *part, int status)
+{
+	struct raid_io *rio = part->ctx;
+	struct raid_array *a = rio->rch->a;
+	uint64_t lba = part->stripe * layout_stripe_data_blocks(&a->l) + part->start_blocks;
+
+	if (status == 0)
+		read_range(rio, lba, part->num_blocks, part->byte_off);
+	pool_put(&rio->rch->parts, part);
+	raid_io_part_done(rio, status);
+}
+
+static void
+gated_read(struct raid_io *rio)
+{
+	struct uraid_bdev_io *io = rio->io;
+	struct raid_array *a = rio->rch->a;
+	uint64_t unit = layout_stripe_data_blocks(&a->l);
+	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
+
+	while (num > 0) {
+		uint64_t start = lba % unit;
+		uint64_t n = unit - start < num ? unit - start : num;
+		struct stripe_part *part = pool_get(&rio->rch->parts);
+
+		if (part == NULL) {
+			if (rio->status == 0)
+				rio->status = -ENOMEM;
+			return;
+		}
+		memset(part, 0, sizeof(*part));
+		part->a = a;
+		part->kind = PART_GATE;
+		part->stripe = lba / unit;
+		part->start_blocks = start;
+		part->num_blocks = n;
+		part->byte_off = byte_off;
+		part->origin = uraid_reactor_self();
+		part->done = gate_done;
+		part->ctx = rio;
+		rio->remaining++;
+		stripe_submit(part);
+		lba += n;
+		num -= n;
+		byte_off += n * a->bdev.block_size;
+	}
+}
+
 static void
 read_chunk_done(struct member_io *mio, int status)
 {
@@ -865,7 +917,10 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	}
 	switch (io->type) {
 	case URAID_IO_READ:
-		read_range(rio, io->offset_blocks, io->num_blocks, 0);
+		if (a->journal_wb)
+			gated_read(rio);
+		else
+			read_range(rio, io->offset_blocks, io->num_blocks, 0);
 		break;
 	case URAID_IO_FLUSH:
 		flush_all(rio);
@@ -1213,10 +1268,12 @@ too_few:
 }
 
 /* Sizes per member: without a superblock the whole member is data; with one, data starts at
- * SB_DATA_OFFSET_BYTES (or where the superblock says). */
+ * SB_DATA_OFFSET_BYTES (or where the superblock says). The journal's area (after the bitmap's)
+ * holds, per reactor of this run, rings of four stripe updates' entries: data starts later
+ * (at a MiB boundary) when SB_DATA_OFFSET_BYTES leaves too little room. */
 static int
-member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_t bs,
-		uint64_t *data_offset, char *err, size_t err_len)
+member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_t bs, unsigned k,
+		uint32_t strip_kb, uint64_t *data_offset, char *err, size_t err_len)
 {
 	if (from != NULL) {
 		*data_offset = from->slots[0].data_offset_blocks;
@@ -1229,6 +1286,16 @@ member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_
 		return 0;
 	}
 	*data_offset = o->superblock ? SB_DATA_OFFSET_BYTES / bs : 0;
+	if (o->superblock && o->policy == URAID_POLICY_JOURNAL) {
+		uint64_t mib = (1u << 20) / bs;
+		uint64_t need = META_PPL_OFFSET / bs +
+				4 * uraid_reactor_count() *
+					ppl_journal_need(k, (uint64_t)strip_kb * 1024 / bs);
+
+		need = (need + mib - 1) / mib * mib;
+		if (need > *data_offset)
+			*data_offset = need;
+	}
 	return 0;
 }
 
@@ -1246,6 +1313,7 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		a->bm_blocks = from->bitmap_blocks;
 		a->bm_region_units = from->bitmap_region_units;
 		a->log_epoch = from->log_epoch + 1;
+		a->journal_wb = (from->flags & SB_FLAG_WRITE_BACK) != 0;
 		if (raid_logged(a))
 			return ppl_geometry(a, from, err, err_len);
 		return 0;
@@ -1278,7 +1346,12 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 			uraid_policy_name(p));
 		return -EINVAL;
 	}
+	if (o->journal_write_back && p != URAID_POLICY_JOURNAL) {
+		err_set(err, err_len, "write-back is a mode of consistency policy journal");
+		return -EINVAL;
+	}
 	a->policy = (uint32_t)p - 1;
+	a->journal_wb = o->journal_write_back;
 	if (p == URAID_POLICY_BITMAP)
 		return bitmap_geometry(a, o->bitmap_region_kb, a->data_offset_blocks, err, err_len);
 	if (p == URAID_POLICY_PPL || p == URAID_POLICY_JOURNAL)
@@ -1361,7 +1434,7 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 			strip_kb, bs);
 		return -EINVAL;
 	}
-	rc = member_geometry(o, from, bs, &data_offset, err, err_len);
+	rc = member_geometry(o, from, bs, k, strip_kb, &data_offset, err, err_len);
 	if (rc != 0)
 		return rc;
 	if (min_blocks != UINT64_MAX && min_blocks <= data_offset) {
@@ -1597,6 +1670,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->data_chunks = a->l.k;
 	info->parity_chunks = a->l.m;
 	info->policy = (enum uraid_consistency_policy)(a->policy + 1);
+	info->journal_write_back = a->journal_wb;
 	bitmap_get_info(a, info);
 	info->copies = a->l.copies;
 	info->failed_members = atomic_load(&a->failed);

@@ -185,8 +185,10 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "reserved fields are not zero");
 	}
-	if (sb->flags & ~SB_FLAG_CLEAN)
+	if (sb->flags & ~(SB_FLAG_CLEAN | SB_FLAG_WRITE_BACK))
 		return decode_bad(err, err_len, "unknown flags");
+	if ((sb->flags & SB_FLAG_WRITE_BACK) && sb->consistency_policy != SB_POLICY_JOURNAL)
+		return decode_bad(err, err_len, "write-back without a journal");
 	switch (sb->level) {
 	case URAID_RAID0:
 	case URAID_CONCAT:
@@ -345,7 +347,8 @@ sb_print(const struct sb *sb, FILE *out)
 		(double)sb->array_blocks * sb->block_size / 1048576.0);
 	fprintf(out, "generation     %lu\n", (unsigned long)sb->generation);
 	fprintf(out, "state          %s\n", sb->flags & SB_FLAG_CLEAN ? "clean" : "dirty");
-	fprintf(out, "consistency    %s\n", uraid_policy_name(sb->consistency_policy + 1));
+	fprintf(out, "consistency    %s%s\n", uraid_policy_name(sb->consistency_policy + 1),
+		sb->flags & SB_FLAG_WRITE_BACK ? " (write-back)" : "");
 	if (sb->bitmap_blocks)
 		fprintf(out, "bitmap         %u blocks at %lu, %lu units per bit\n",
 			sb->bitmap_blocks, (unsigned long)sb->bitmap_offset_blocks,

@@ -34,6 +34,12 @@
  * Degraded reads read every surviving column over the rows wanted, decode, and copy out.
  * Mirror writes write every usable copy. Checks read a stripe whole and compare.
  *
+ * Journal write-back: a write first logs its data (INTENT, see op_intent) and is answered;
+ * the operation goes on with private copies of the data and keeps the stripe until its
+ * update is home. Reads of such an array pass through the stripe's owner as gates (parts
+ * answered as soon as no operation holds the stripe) before going to the members, so a read
+ * issued after a write was answered sees it.
+ *
  * Buffers: new data is used in place when a column's rows sit in one 32-byte-aligned iovec
  * and member writes go straight from the user's iovecs; strip-sized scratch from the
  * channel's pool holds old data, parity and anything that had to be assembled.
@@ -56,7 +62,7 @@ struct stripe_head {
 	unsigned ppl_live; /* log entries of this stripe not retired yet */
 };
 
-enum op_state { OP_PLAN, OP_READ, OP_COMPUTE, OP_LOG, OP_WRITE, OP_DONE };
+enum op_state { OP_INTENT, OP_PLAN, OP_READ, OP_COMPUTE, OP_LOG, OP_WRITE, OP_DONE };
 enum op_mode { MODE_FULL, MODE_RMW, MODE_RCW, MODE_DEGRADED };
 
 struct stripe_op {
@@ -89,6 +95,16 @@ struct stripe_op {
 	uint64_t ppl_t; /* the data columns its entries name as written */
 	uint8_t *ppl_hdr;
 	uint8_t *pp[RAID_MAX_PARITY];
+	uint64_t log_op; /* its update's number in the log (0: none yet) */
+	/* journal write-back (op_intent): the user's parts, acknowledged once their data was
+	 * logged; parts[] then holds private copies. wb_n entries carry that data. */
+	struct stripe_part *wb_user[MAX_MERGE];
+	bool wb_copied, wb_acked, wb_short;
+	struct ppl_entry **wb_ents;
+	unsigned wb_n;
+	struct ppl_entry *wb_pre[RAID_MAX_PARITY]; /* parity j's entry, taken with the data's */
+	bool ppl_borrowed;			   /* ppl_ents[] are wb_pre's */
+	uint8_t *wb_hdr, *wb_img;
 	uint8_t *col[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
 };
@@ -765,8 +781,9 @@ op_ppl_release(struct stripe_op *op)
 
 	bool lost = false;
 
-	for (unsigned e = 0; e < op->ppl_n; e++)
-		ppl_release(rch, op->ppl_ents[e]);
+	for (unsigned e = 0; e < op->ppl_n && !op->ppl_borrowed; e++)
+		ppl_release(rch, op->ppl_ents[e]); /* (borrowed ones go with the data's) */
+	op->ppl_borrowed = false;
 	for (uint64_t m = op->ppl_t & ~op->lost; m && op->ppl_n; m &= m - 1) {
 		if (!raid_member_usable(rch, col_member(op, (unsigned)__builtin_ctzll(m))))
 			lost = true;
@@ -881,9 +898,11 @@ op_log(struct stripe_op *op)
 	unsigned members[RAID_MAX_PARITY + 1], js[RAID_MAX_PARITY + 1], nmem = 0, nent;
 	uint64_t t = op_written_data(op), rows = op->r1 - op->r0, chunk;
 	uint32_t *sizes = NULL;
-	bool zero = true, journal = a->policy == SB_POLICY_JOURNAL;
+	bool zero = true, journal = a->policy == SB_POLICY_JOURNAL && op->wb_n == 0;
 	int rc;
 
+	/* Write-back: the data is in the log already (op_intent); the entries here are the
+	 * partial parities alone, as under ppl, with the update's number. */
 	op->state = OP_LOG;
 	if (!atomic_load(&a->online)) {
 		op->status = -EIO;
@@ -891,7 +910,7 @@ op_log(struct stripe_op *op)
 		op_advance(op);
 		return;
 	}
-	if (op->sh->ppl_live != 0) {
+	if (op->sh->ppl_live != op->wb_n) { /* entries of an earlier update */
 		op_ppl_park(op);
 		return;
 	}
@@ -938,7 +957,8 @@ op_log(struct stripe_op *op)
 		if (!(t & (1ull << i)) || op->lo[i] != op->r0 || op->hi[i] != op->r1)
 			zero = false;
 	}
-	chunk = zero && !journal ? rows : ppl_max_rows(rch);
+	/* Journal: entries of one update split its rows alike (write-back's data first). */
+	chunk = zero && a->policy != SB_POLICY_JOURNAL ? rows : ppl_max_rows(rch);
 	if (chunk > rows)
 		chunk = rows;
 	nent = (unsigned)((rows + chunk - 1) / chunk);
@@ -955,7 +975,26 @@ op_log(struct stripe_op *op)
 		sizes[e] = (uint32_t)(1 + (zero ? 0 : y - x) +
 				      (journal ? op_data_in(op, t, x, y) : 0));
 	}
-	rc = ppl_reserve(rch, members, nmem, sizes, nent, op->sh->stripe, op->ppl_ents);
+	if (op->wb_n != 0 && nent == 1) {
+		/* Write-back: the entries were taken with the data's (op_intent). A parity
+		 * member without one came since (a spare): after a crash it is rebuilt, so
+		 * its parity needs no entry. */
+		unsigned used = 0;
+
+		for (unsigned x = 0; x < nmem; x++) {
+			if (js[x] >= l->m || op->wb_pre[js[x]] == NULL)
+				continue;
+			members[used] = members[x];
+			js[used] = js[x];
+			op->ppl_ents[used++] = op->wb_pre[js[x]];
+		}
+		op->ppl_borrowed = true;
+		nmem = used;
+		rc = 0;
+	} else {
+		rc = ppl_reserve(rch, members, nmem, sizes, nent, op->sh->stripe, &op->log_op,
+				 op->ppl_ents);
+	}
 	if (rc == -EAGAIN) {
 		free(sizes);
 		free(op->ppl_ents);
@@ -969,7 +1008,8 @@ op_log(struct stripe_op *op)
 		goto fail;
 	op->ppl_n = nmem * nent;
 	op->ppl_t = t;
-	op->sh->ppl_live += op->ppl_n;
+	if (!op->ppl_borrowed)
+		op->sh->ppl_live += op->ppl_n;
 	if (!zero && (rc = op_ppl_partial(op, t)) != 0)
 		goto fail;
 
@@ -1049,6 +1089,277 @@ fail:
 	free(sizes);
 	op->status = rc;
 	op->state = OP_DONE;
+	op_advance(op);
+}
+
+/* --- journal write-back --- */
+
+/* A part whose data the operation keeps after the user's part was acknowledged. */
+struct wb_copy {
+	struct stripe_part part;
+	struct iovec iov;
+};
+
+/* Parts [0, n) back to the user's, their copies freed. */
+static void
+op_wb_uncopy(struct stripe_op *op, unsigned n)
+{
+	for (unsigned p = 0; p < n; p++) {
+		struct wb_copy *c = (struct wb_copy *)op->parts[p];
+
+		free(c->iov.iov_base);
+		free(c);
+		op->parts[p] = op->wb_user[p];
+	}
+	op->wb_copied = false;
+}
+
+static void
+op_wb_free_entries(struct stripe_op *op)
+{
+	free(op->wb_ents);
+	free(op->wb_hdr);
+	free(op->wb_img);
+	op->wb_ents = NULL;
+	op->wb_hdr = op->wb_img = NULL;
+}
+
+/* The operation is over: copies go; its entries retire after the next flush, unless the
+ * write was acknowledged and did not get home (then they stay live, never released, and
+ * the next start applies them). */
+static void
+op_wb_free(struct stripe_op *op)
+{
+	if (op->wb_copied)
+		op_wb_uncopy(op, op->nparts);
+	for (unsigned e = 0; e < op->wb_n && (op->status == 0 || !op->wb_acked); e++)
+		ppl_release(op->rch, op->wb_ents[e]);
+	op_wb_free_entries(op);
+}
+
+/* Private copies of the parts' data: the user's buffers go back with the acknowledgement. */
+static int
+op_wb_copy(struct stripe_op *op)
+{
+	uint32_t bs = bs_of(op);
+
+	for (unsigned p = 0; p < op->nparts; p++) {
+		struct stripe_part *u = op->parts[p];
+		struct wb_copy *c = calloc(1, sizeof(*c));
+		size_t len = u->num_blocks * bs;
+
+		if (c != NULL && u->kind == PART_WRITE) {
+			c->iov.iov_base = aligned_alloc(CACHE_LINE_BYTES, len);
+			c->iov.iov_len = len;
+		}
+		if (c == NULL || (u->kind == PART_WRITE && c->iov.iov_base == NULL)) {
+			free(c);
+			op_wb_uncopy(op, p);
+			return -ENOMEM;
+		}
+		c->part = *u;
+		if (u->kind == PART_WRITE) {
+			uraid_iov_to_buf(c->iov.iov_base, u->iov, u->iovcnt, u->byte_off, len);
+			c->part.iov = &c->iov;
+			c->part.iovcnt = 1;
+			c->part.byte_off = 0;
+		}
+		op->wb_user[p] = u;
+		op->parts[p] = &c->part;
+	}
+	op->wb_copied = true;
+	return 0;
+}
+
+/* The data is in the log on enough members: the user's parts are answered now. */
+static void
+op_wb_ack(struct stripe_op *op)
+{
+	struct raid_array *a = op->a;
+	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
+	bool hold = need > atomic_load_explicit(&a->sb_done, memory_order_acquire);
+
+	for (unsigned p = 0; p < op->nparts; p++) {
+		struct stripe_part *u = op->wb_user[p];
+
+		if (hold) {
+			/* A member failure is not in the superblocks yet (see op_finish). */
+			u->status = 0;
+			u->held_until = need;
+			TAILQ_INSERT_TAIL(&op->rch->held, u, link);
+			continue;
+		}
+		part_finish(u, 0);
+	}
+	op->wb_acked = true;
+}
+
+static void
+op_intent_finish(struct stripe_op *op)
+{
+	/* Short of a copy, the write is answered the write-through way, once it is home. */
+	if (!op->wb_short && atomic_load(&op->a->online)) {
+		op_wb_ack(op);
+		crash_point(CRASH_JOURNAL_ACKED);
+	}
+	op->state = OP_PLAN;
+	op_advance(op);
+}
+
+static void
+op_intent_done(struct member_io *mio, int status)
+{
+	struct stripe_op *op = mio->ctx;
+
+	if (status != 0) {
+		raid_member_failed(op->a, mio->member, status);
+		op->wb_short = true;
+	}
+	mio_free(mio);
+	if (--op->pending == 0)
+		op_intent_finish(op);
+}
+
+/*
+ * INTENT (write-back): before anything else, the new data goes to the log (FUA) on every
+ * parity member of the stripe and one data member, m + 1 copies, as data-only entries of the
+ * update (parity m + 1 + x); then the user's write is acknowledged and the update goes on as
+ * under write-through, its partial parities logged later with the same update number. The
+ * entries for those are taken now with the data's, all or none, so an update holding log
+ * space never waits for more. Recovery applies the data whether or not the update got
+ * further. A stripe whose earlier entries have not retired, or a ring without room, waits;
+ * when copies cannot be made the write is answered once it is home.
+ */
+static void
+op_intent(struct stripe_op *op)
+{
+	struct raid_channel *rch = op->rch;
+	struct raid_array *a = op->a;
+	const struct layout *l = &a->l;
+	uint32_t bs = bs_of(op);
+	uint64_t rows = op->r1 - op->r0, t = 0;
+	unsigned members[2 * RAID_MAX_PARITY + 1], js[2 * RAID_MAX_PARITY + 1], n = 0, ncopy;
+	uint32_t sizes[2 * RAID_MAX_PARITY + 1];
+	int rc;
+
+	op->state = OP_INTENT;
+	if (!atomic_load(&a->online)) {
+		op->status = -EIO;
+		op->state = OP_DONE;
+		op_advance(op);
+		return;
+	}
+	if (op->sh->ppl_live != 0) {
+		op_ppl_park(op);
+		return;
+	}
+	for (unsigned i = 0; i < l->k; i++) {
+		if (touched(op, i))
+			t |= 1ull << i;
+	}
+	/* The copies of the data: the parity members and one data member. */
+	for (unsigned c = l->k; c < l->k + l->m; c++) {
+		if (raid_member_usable(rch, col_member(op, c)))
+			members[n++] = col_member(op, c);
+	}
+	for (unsigned i = 0; i < l->k; i++) {
+		if (raid_member_usable(rch, col_member(op, i))) {
+			members[n++] = col_member(op, i);
+			break;
+		}
+	}
+	ncopy = n;
+	for (unsigned x = 0; x < ncopy; x++)
+		sizes[x] = 1 + op_data_in(op, t, op->r0, op->r1);
+	/* The partial parities' entries, one per parity member. */
+	for (unsigned j = 0; j < l->m; j++) {
+		if (raid_member_usable(rch, col_member(op, l->k + j))) {
+			members[n] = col_member(op, l->k + j);
+			js[n] = j;
+			sizes[n++] = (uint32_t)(1 + rows);
+		}
+	}
+	if (ncopy < 2 || t == 0 || rows > ppl_max_rows(rch))
+		goto through;
+	if (!op->wb_copied && op_wb_copy(op) != 0)
+		goto through;
+	op->wb_ents = malloc(n * sizeof(*op->wb_ents));
+	op->wb_hdr = aligned_alloc(CACHE_LINE_BYTES, (size_t)ncopy * bs);
+	op->wb_img = aligned_alloc(CACHE_LINE_BYTES, (size_t)l->k * rows * bs);
+	if (op->wb_ents == NULL || op->wb_hdr == NULL || op->wb_img == NULL)
+		goto fail;
+	rc = ppl_reserve_list(rch, members, sizes, n, op->sh->stripe, &op->log_op, op->wb_ents);
+	if (rc == -EAGAIN) {
+		op_wb_free_entries(op);
+		op_ppl_park(op);
+		return;
+	}
+	if (rc != 0)
+		goto fail;
+	op->wb_n = n;
+	op->sh->ppl_live += n;
+	for (unsigned x = ncopy; x < n; x++)
+		op->wb_pre[js[x]] = op->wb_ents[x];
+	for (uint64_t m = t; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+
+		op_copy_new(op, i, op->wb_img + (size_t)i * rows * bs, op->lo[i], op->hi[i]);
+	}
+	op->pending = 1;
+	for (unsigned x = 0; x < ncopy; x++) {
+		uint8_t *hdr = op->wb_hdr + (size_t)x * bs;
+		struct ppl_header h = {0};
+		struct member_io *mio;
+		uint64_t off;
+
+		h.parity = l->m + 1 + x;
+		h.r0 = (uint32_t)op->r0;
+		h.r1 = (uint32_t)op->r1;
+		h.k = l->k;
+		h.tmask = t;
+		mio = mio_alloc(rch, members[x], 1 + __builtin_popcountll(t));
+		if (mio == NULL) {
+			op->wb_short = true;
+			continue;
+		}
+		mio->iovcnt = 1;
+		for (uint64_t m = t; m; m &= m - 1) {
+			unsigned i = (unsigned)__builtin_ctzll(m);
+			struct iovec v = {op->wb_img + ((size_t)i * rows + op->lo[i] - op->r0) * bs,
+					  (size_t)(op->hi[i] - op->lo[i]) * bs};
+
+			h.lo[i] = (uint32_t)op->lo[i];
+			h.hi[i] = (uint32_t)op->hi[i];
+			h.data_crc = crc32c_more(h.data_crc, v.iov_base, v.iov_len);
+			h.data_blocks += (uint32_t)(op->hi[i] - op->lo[i]);
+			mio->iov[mio->iovcnt++] = v;
+		}
+		ppl_entry_header(rch, op->wb_ents[x], &h, &off);
+		ppl_header_encode(hdr, bs, &h);
+		mio->iov[0] = (struct iovec){hdr, bs};
+		mio->type = URAID_IO_WRITE;
+		mio->flags = URAID_IO_FUA;
+		mio->meta = true;
+		mio->offset_blocks = off;
+		mio->num_blocks = 1 + h.data_blocks;
+		mio->done = op_intent_done;
+		mio->ctx = op;
+		op->pending++;
+		if (mio_submit(mio) != 0) {
+			op->pending--;
+			mio_free(mio);
+			op->wb_short = true;
+		}
+		raid_stat_add(a, rch->reactor, RS_PPL_ENTRIES, 1);
+		raid_stat_add(a, rch->reactor, RS_PPL_BLOCKS, 1 + h.data_blocks);
+	}
+	if (--op->pending == 0)
+		op_intent_finish(op);
+	return;
+fail:
+	op_wb_free_entries(op);
+through:
+	op->state = OP_PLAN;
 	op_advance(op);
 }
 
@@ -1234,6 +1545,12 @@ stripe_part_release(struct stripe_part *part)
 }
 
 static void
+op_retry_msg(void *arg)
+{
+	op_advance(arg);
+}
+
+static void
 op_finish(struct stripe_op *op)
 {
 	struct raid_channel *rch = op->rch;
@@ -1249,9 +1566,18 @@ op_finish(struct stripe_op *op)
 		status = -EIO;
 	op_release_buffers(op);
 	op_ppl_release(op);
+	if (op->wb_acked && status != 0 && atomic_load(&a->online)) {
+		/* Acknowledged, so it must get home: plan it again (from the message queue). */
+		op->status = 0;
+		op->state = OP_PLAN;
+		uraid_reactor_send(uraid_reactor_self(), op_retry_msg, op);
+		return;
+	}
+	op->status = status;
+	op_wb_free(op);
 	if (op->bm_held)
 		bitmap_exit(a, sh->stripe);
-	for (unsigned p = 0; p < op->nparts; p++) {
+	for (unsigned p = 0; p < op->nparts && !op->wb_acked; p++) {
 		if (hold && status == 0) {
 			/* A member failure is not in the superblocks yet: acknowledge the write
 			 * only once it is. */
@@ -1269,14 +1595,16 @@ op_finish(struct stripe_op *op)
 
 /*
  * Transitions:
+ *   INTENT   -> PLAN (journal write-back: the data logged, the user answered)
  *   PLAN     -> READ (op_plan issues reads; with none, READ is passed through at once)
  *   READ     -> PLAN if a read failed (the member is now failed: plan again, degraded)
  *            -> COMPUTE
  *   COMPUTE  -> DONE for reads and checks (after copy-out / compare)
- *            -> LOG (policy ppl: the log entries go first) -> WRITE
+ *            -> LOG (ppl, journal: the log entries go first) -> WRITE
  *            -> WRITE
  *   LOG, WRITE -> PLAN if a member failed under a logged write
- *   WRITE    -> DONE when every member write has completed
+ *   WRITE    -> DONE when every member write has completed (a write answered at INTENT that
+ *               failed is planned again: it must get home)
  * Mirror writes go PLAN -> WRITE -> DONE; mirror checks PLAN -> READ -> DONE; replacement
  * copies PLAN -> READ -> WRITE -> DONE.
  */
@@ -1287,6 +1615,9 @@ op_advance(struct stripe_op *op)
 
 	for (;;) {
 		switch (op->state) {
+		case OP_INTENT:
+			op_intent(op); /* comes back here as PLAN */
+			return;
 		case OP_PLAN:
 			if (op->kind == PART_COPY) {
 				copy_start(op);
@@ -1469,10 +1800,18 @@ static void
 stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 {
 	struct raid_array *a = rch->a;
+	struct stripe_part *p;
 	struct stripe_op *op;
 
 	if (sh->active != NULL)
 		return;
+	while ((p = TAILQ_FIRST(&sh->queue)) != NULL && p->kind == PART_GATE) {
+		/* No write of the stripe in flight: a read may go to the members now. Always
+		 * by message: the reader may come straight back to this stripe. */
+		TAILQ_REMOVE(&sh->queue, p, link);
+		p->status = 0;
+		uraid_reactor_send(p->origin, part_done_msg, p);
+	}
 	if (TAILQ_EMPTY(&sh->queue)) {
 		if (sh->ppl_live == 0)
 			sh_remove(rch, sh);
@@ -1480,8 +1819,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	}
 	op = pool_get(&rch->ops);
 	if (op == NULL) {
-		struct stripe_part *p = TAILQ_FIRST(&sh->queue);
-
+		p = TAILQ_FIRST(&sh->queue);
 		TAILQ_REMOVE(&sh->queue, p, link);
 		part_finish(p, -ENOMEM);
 		stripe_run_next(rch, sh);
@@ -1511,7 +1849,8 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 		}
 	}
 	sh->active = op;
-	op->state = OP_PLAN;
+	op->state = a->journal_wb && (op->kind == PART_WRITE || op->kind == PART_ZEROES) ? OP_INTENT
+											 : OP_PLAN;
 	if (a->bm != NULL &&
 	    (op->kind == PART_WRITE || op->kind == PART_ZEROES || op->kind == PART_MIRROR)) {
 		/* The region's bit goes to disk before anything is written in it. */
@@ -1563,7 +1902,10 @@ stripe_ppl_ready(struct raid_channel *rch)
 		TAILQ_CONCAT(&ready, &rch->ppl_sb_wait, wait_link);
 	while ((op = TAILQ_FIRST(&ready)) != NULL) {
 		TAILQ_REMOVE(&ready, op, wait_link);
-		op_log(op); /* may wait again */
+		if (op->state == OP_INTENT)
+			op_intent(op); /* may wait again */
+		else
+			op_log(op);
 	}
 }
 

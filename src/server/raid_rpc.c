@@ -24,6 +24,7 @@ struct raid_create_params {
 	bool force;
 	const char *consistency_policy;
 	uint32_t bitmap_region_kb;
+	const char *journal_mode;
 };
 
 static const struct param_spec raid_create_spec[] = {
@@ -39,6 +40,7 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, force, PT_BOOL, false),
 	PARAM(struct raid_create_params, consistency_policy, PT_STRING, false),
 	PARAM(struct raid_create_params, bitmap_region_kb, PT_U32, false),
+	PARAM(struct raid_create_params, journal_mode, PT_STRING, false),
 };
 
 static void
@@ -71,6 +73,14 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 			  req->method, p.consistency_policy);
 		return;
 	}
+	if (p.journal_mode != NULL && strcmp(p.journal_mode, "write-through") != 0 &&
+	    strcmp(p.journal_mode, "write-back") != 0) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'journal_mode' is '%s'; use write-through or write-back",
+			  req->method, p.journal_mode);
+		return;
+	}
+	o.journal_write_back = p.journal_mode != NULL && strcmp(p.journal_mode, "write-back") == 0;
 	if (json_array_size(p.base_bdevs) > ARRAY_SIZE(members)) {
 		rpc_error(req, RPC_INVALID_PARAMS, "%s: too many base_bdevs", req->method);
 		return;
@@ -261,6 +271,10 @@ raid_to_json(struct uraid_bdev *bdev)
 				    : uraid_raid_level_name(info.level)));
 	json_object_set_new(o, "superblock", json_boolean(info.superblock));
 	json_object_set_new(o, "consistency_policy", json_string(uraid_policy_name(info.policy)));
+	if (info.policy == URAID_POLICY_JOURNAL)
+		json_object_set_new(
+			o, "journal_mode",
+			json_string(info.journal_write_back ? "write-back" : "write-through"));
 	if (info.policy == URAID_POLICY_BITMAP) {
 		json_t *bm = json_object();
 

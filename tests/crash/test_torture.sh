@@ -55,17 +55,30 @@ torture raid6-journal 0 --level raid6 --members 5 --policy journal --cycles "$cy
 torture raid6-4-journal 0 --level raid6 --members 4 --policy journal --cycles "$cycles"
 torture ec-journal 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 \
 	--policy journal --cycles "$cycles"
+# ... and in write-back mode, where a write is acknowledged once its data is logged, before it
+# goes home (reads are checked against the model all along: they must see it).
+torture raid5-journal-wb 0 --level raid5 --members 4 --policy journal --write-back \
+	--cycles "$cycles"
+torture raid5f-journal-wb 0 --level raid5f --members 3 --policy journal --write-back \
+	--cycles "$cycles"
+torture raid6-journal-wb 0 --level raid6 --members 5 --policy journal --write-back \
+	--cycles "$cycles"
+torture ec-journal-wb 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 \
+	--policy journal --write-back --cycles "$cycles"
 # ... a promise the partial parity log does not make, and the harness can tell.
 torture raid5-ppl-ack-not-durable 0 --level raid5 --members 4 --policy ppl --ack-durable \
 	--cycles 30 --expect-hole
 # Named crash points: the power goes exactly inside a superblock update, a rebuild window, a
 # log write, a stripe update or a log checkpoint; each must be reached, and nothing may break.
-for point in sb-flushed sb-primary rebuild-unit log-written stripe-writing log-flushed; do
-	for cfg in "raid5 4 journal" "raid6 5 ppl"; do
+for point in sb-flushed sb-primary rebuild-unit log-written journal-acked stripe-writing \
+	log-flushed; do
+	for cfg in "raid5 4 journal" "raid6 5 ppl" "raid6 4 journal --write-back"; do
 		set -- $cfg
-		name="point-$point-$1-$3"
-		torture "$name" 0 --level "$1" --members "$2" --policy "$3" --crash-point "$point" \
-			--cycles 40
+		# Only write-back acknowledges before the update goes on.
+		[ "$point" = journal-acked ] && [ "${4:-}" != --write-back ] && continue
+		name="point-$point-$1-$3${4:+-wb}"
+		torture "$name" 0 --level "$1" --members "$2" --policy "$3" ${4:+"$4"} \
+			--crash-point "$point" --cycles 40
 		if grep -q "crash point $point: the power went there in [1-9]" "$T_DIR/$name.out"; then
 			t_pass "$name: $(grep -o 'the power went there in [0-9]* of [0-9]* cycles' \
 				"$T_DIR/$name.out")"

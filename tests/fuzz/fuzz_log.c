@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fuzz target for the decoders of the consistency metadata read back from members after a
- * crash: the log entry header (partial parity log and journal) and the write-intent bitmap
- * header. The first byte picks the decoder (even: log entry, odd: bitmap header); the rest
- * is the block (a log entry is decoded only at a block size, 512 or 4096 bytes). Built with clang's
+ * crash: the log entry header (partial parity log and journal), the journal's ring anchor
+ * and the write-intent bitmap header. The first byte picks the decoder (bit 0: bitmap header,
+ * else bit 1: anchor, else log entry); the rest is the block (entries and anchors are decoded
+ * only at a block size, 512 or 4096 bytes). Built with clang's
  * libFuzzer by `make fuzz`; built with gcc and fuzz_main.c by `make check`, which replays the
  * corpus in tests/fuzz/corpus/log. Anything that decodes must re-encode to the same bytes.
  */
@@ -31,6 +32,24 @@ log_entry(const uint8_t *block, size_t size)
 	ppl_header_encode(again, (uint32_t)size, &h);
 	if (memcmp(again, block, size) != 0)
 		abort(); /* a decoded entry must survive a round trip */
+}
+
+static void
+anchor(const uint8_t *block, size_t size)
+{
+	uint8_t again[4096];
+	struct ppl_anchor k;
+	char err[128];
+
+	if (size != 512 && size != 4096)
+		return;
+	if (ppl_anchor_decode(block, (uint32_t)size, &k, err, sizeof(err)) != 0)
+		return;
+	if (k.gen == 0 || k.ring >= k.nrings)
+		abort(); /* accepted what the format forbids */
+	ppl_anchor_encode(again, (uint32_t)size, &k);
+	if (memcmp(again, block, size) != 0)
+		abort(); /* a decoded anchor must survive a round trip */
 }
 
 static void
@@ -63,6 +82,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (data[0] & 1)
 		bitmap_header(data + 1, size - 1);
+	else if (data[0] & 2)
+		anchor(data + 1, size - 1);
 	else
 		log_entry(data + 1, size - 1);
 	return 0;

@@ -50,6 +50,13 @@ reseal(uint8_t *buf, uint32_t bs)
 }
 
 static void
+reseal_anchor(uint8_t *buf, uint32_t bs)
+{
+	le_put32(buf + 60, 0);
+	le_put32(buf + 60, crc32c(buf, bs));
+}
+
+static void
 test_round_trip(void)
 {
 	static const uint32_t sizes[] = {512, 4096};
@@ -172,4 +179,61 @@ test_bitmap_header(void)
 	CHECK(strstr(err, "CRC") != NULL);
 }
 
-TEST_MAIN(TEST(test_round_trip), TEST(test_rejects), TEST(test_bitmap_header))
+/* The journal's ring anchor: round trip, byte positions, refusals. */
+static void
+test_anchor(void)
+{
+	static uint8_t buf[512], again[512];
+	struct ppl_anchor k = {0}, out;
+	char err[128];
+
+	for (int i = 0; i < 16; i++)
+		k.uuid[i] = (uint8_t)(0x40 + i);
+	k.epoch = 6;
+	k.gen = 11;
+	k.floor = 345;
+	k.slot = 3;
+	k.ring = 1;
+	k.nrings = 2;
+	ppl_anchor_encode(buf, sizeof(buf), &k);
+	CHECK_EQ(ppl_anchor_decode(buf, sizeof(buf), &out, err, sizeof(err)), 0);
+	CHECK(memcmp(&k, &out, sizeof(k)) == 0);
+	ppl_anchor_encode(again, sizeof(again), &out);
+	CHECK(memcmp(buf, again, sizeof(buf)) == 0);
+	CHECK_EQ(le_get64(buf + 0), 0x4b4c505044494155ull);
+	CHECK_EQ(le_get64(buf + 32), 11);
+	CHECK_EQ(le_get64(buf + 40), 345);
+	CHECK_EQ(le_get32(buf + 52), 1);
+	/* An entry header is not an anchor, nor the other way round. */
+	{
+		struct ppl_header h = sample();
+		static uint8_t ent[512];
+
+		ppl_header_encode(ent, sizeof(ent), &h);
+		CHECK_EQ(ppl_anchor_decode(ent, sizeof(ent), &out, err, sizeof(err)), -EBADMSG);
+		CHECK_EQ(ppl_header_decode(buf, sizeof(buf), &h, err, sizeof(err)), -EBADMSG);
+	}
+	/* No generation; a ring beyond the rings; a byte after it; a flipped bit. */
+	le_put64(buf + 32, 0);
+	reseal_anchor(buf, sizeof(buf));
+	CHECK_EQ(ppl_anchor_decode(buf, sizeof(buf), &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "generation") != NULL);
+	le_put64(buf + 32, 11);
+	le_put32(buf + 52, 2);
+	reseal_anchor(buf, sizeof(buf));
+	CHECK_EQ(ppl_anchor_decode(buf, sizeof(buf), &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "ring") != NULL);
+	le_put32(buf + 52, 1);
+	buf[200] = 1;
+	reseal_anchor(buf, sizeof(buf));
+	CHECK_EQ(ppl_anchor_decode(buf, sizeof(buf), &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "not zero") != NULL);
+	buf[200] = 0;
+	reseal_anchor(buf, sizeof(buf));
+	CHECK_EQ(ppl_anchor_decode(buf, sizeof(buf), &out, err, sizeof(err)), 0);
+	buf[45] ^= 2;
+	CHECK_EQ(ppl_anchor_decode(buf, sizeof(buf), &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "CRC") != NULL);
+}
+
+TEST_MAIN(TEST(test_round_trip), TEST(test_rejects), TEST(test_bitmap_header), TEST(test_anchor))

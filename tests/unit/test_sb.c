@@ -258,6 +258,17 @@ test_policy_fields(void)
 	sb_encode(&sb, buf);
 	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
 	CHECK_EQ(out.consistency_policy, SB_POLICY_JOURNAL);
+	/* Write-back is a flag of the journal, of nothing else. */
+	sb.flags = SB_FLAG_WRITE_BACK;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK_EQ(out.flags, SB_FLAG_WRITE_BACK);
+	sb.consistency_policy = SB_POLICY_PPL;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "write-back without a journal") != NULL);
+	sb.consistency_policy = SB_POLICY_JOURNAL;
+	sb.flags = 0;
 	sb.ppl_offset_blocks = 0;
 	sb.ppl_blocks = 0;
 	sb_encode(&sb, buf);
