@@ -471,55 +471,67 @@ ring_fit(const struct ppl_ring *r, uint64_t head, uint64_t blocks)
 	return (int64_t)pad;
 }
 
+/* An empty ring starts over at its beginning: no padding before a first entry, so whatever
+ * fits the ring fits an empty one. */
+static void
+ring_rewind(struct ppl_ring *r)
+{
+	if (TAILQ_EMPTY(&r->live) && r->head % r->size != 0)
+		r->head = r->tail = r->head + r->size - r->head % r->size;
+}
+
+/* Take an entry of `blocks` at the ring's head (room was checked). */
+static struct ppl_entry *
+ring_take(struct ppl_chan *pc, unsigned member, uint32_t blocks, uint64_t stripe, uint64_t op)
+{
+	struct ppl_ring *r = &pc->ring[member];
+	struct ppl_entry *ent = pool_get(&pc->entries);
+	uint64_t pad;
+
+	if (ent == NULL)
+		return NULL;
+	pad = (uint64_t)ring_fit(r, r->head, blocks);
+	ent->stripe = stripe;
+	ent->op = op;
+	ent->seq = r->seq++;
+	ent->pos = (r->head + pad) % r->size;
+	ent->end = r->head + pad + blocks;
+	ent->flush_gen = 0;
+	ent->done = false;
+	ent->retired = false;
+	ent->member = member;
+	r->head = ent->end;
+	TAILQ_INSERT_TAIL(&r->live, ent, link);
+	return ent;
+}
+
 int
 ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
 		 unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out)
 {
 	struct ppl_chan *pc = rch->ppl;
 	uint64_t op = *opno ? *opno : pc->ops + 1;
-	uint64_t head[RAID_MAX_MEMBERS];
+	uint64_t head[RAID_MAX_MEMBERS] = {0};
 
 	for (unsigned x = 0; x < n; x++) {
-		struct ppl_ring *r = &pc->ring[members[x]];
-
-		/* An empty ring starts over at its beginning: no padding before a first entry,
-		 * so whatever fits the ring fits an empty one. */
-		if (TAILQ_EMPTY(&r->live) && r->head % r->size != 0)
-			r->head = r->tail = r->head + r->size - r->head % r->size;
-		head[members[x]] = r->head;
+		ring_rewind(&pc->ring[members[x]]);
+		head[members[x]] = pc->ring[members[x]].head;
 	}
 	for (unsigned x = 0; x < n; x++) {
-		struct ppl_ring *r = &pc->ring[members[x]];
-		int64_t pad = ring_fit(r, head[members[x]], sizes[x]);
+		int64_t pad = ring_fit(&pc->ring[members[x]], head[members[x]], sizes[x]);
 
 		if (pad < 0)
 			return -EAGAIN;
 		head[members[x]] += (uint64_t)pad + sizes[x];
 	}
 	for (unsigned x = 0; x < n; x++) {
-		struct ppl_ring *r = &pc->ring[members[x]];
-		struct ppl_entry *ent = pool_get(&pc->entries);
-		uint64_t pad;
-
-		if (ent == NULL) {
+		out[x] = ring_take(pc, members[x], sizes[x], stripe, op);
+		if (out[x] == NULL) {
 			/* Give back what this call took: nothing was written yet. */
 			for (unsigned y = 0; y < x; y++)
 				ppl_release(rch, out[y]);
 			return -ENOMEM;
 		}
-		pad = (uint64_t)ring_fit(r, r->head, sizes[x]);
-		ent->stripe = stripe;
-		ent->op = op;
-		ent->seq = r->seq++;
-		ent->pos = (r->head + pad) % r->size;
-		ent->end = r->head + pad + sizes[x];
-		ent->flush_gen = 0;
-		ent->done = false;
-		ent->retired = false;
-		ent->member = members[x];
-		r->head = ent->end;
-		TAILQ_INSERT_TAIL(&r->live, ent, link);
-		out[x] = ent;
 	}
 	if (*opno == 0)
 		pc->ops = op;
@@ -531,22 +543,37 @@ int
 ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem, const uint32_t *sizes,
 	    unsigned nent, uint64_t stripe, uint64_t *opno, struct ppl_entry **out)
 {
-	unsigned *mem = malloc((size_t)nmem * nent * sizeof(*mem)), n = 0;
-	uint32_t *sz = malloc((size_t)nmem * nent * sizeof(*sz));
-	int rc = -ENOMEM;
+	struct ppl_chan *pc = rch->ppl;
+	uint64_t op = *opno ? *opno : pc->ops + 1;
 
-	if (mem != NULL && sz != NULL) {
-		for (unsigned m = 0; m < nmem; m++) {
-			for (unsigned e = 0; e < nent; e++) {
-				mem[n] = members[m];
-				sz[n++] = sizes[e];
+	for (unsigned m = 0; m < nmem; m++) {
+		struct ppl_ring *r = &pc->ring[members[m]];
+		uint64_t head;
+
+		ring_rewind(r);
+		head = r->head;
+		for (unsigned e = 0; e < nent; e++) {
+			int64_t pad = ring_fit(r, head, sizes[e]);
+
+			if (pad < 0)
+				return -EAGAIN;
+			head += (uint64_t)pad + sizes[e];
+		}
+	}
+	for (unsigned m = 0; m < nmem; m++) {
+		for (unsigned e = 0; e < nent; e++) {
+			out[m * nent + e] = ring_take(pc, members[m], sizes[e], stripe, op);
+			if (out[m * nent + e] == NULL) {
+				for (unsigned x = 0; x < m * nent + e; x++)
+					ppl_release(rch, out[x]);
+				return -ENOMEM;
 			}
 		}
-		rc = ppl_reserve_list(rch, mem, sz, n, stripe, opno, out);
 	}
-	free(mem);
-	free(sz);
-	return rc;
+	if (*opno == 0)
+		pc->ops = op;
+	*opno = op;
+	return 0;
 }
 
 void
