@@ -189,27 +189,46 @@ ppl_written_blocks(const struct ppl_header *h)
 	return n;
 }
 
-int
-ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err, size_t err_len)
+/* A block of the log area (an entry header or an anchor) whose fields end at `end`: its
+ * magic, its CRC32C over the whole block with its own field (at crc_off) zero, and zeros
+ * after the fields. 0, or -EBADMSG with the reason, naming the block `what`. */
+static int
+block_check(const uint8_t *buf, uint32_t bs, uint64_t magic, uint32_t crc_off, uint32_t end,
+	    const char *what, char *err, size_t err_len)
 {
+	const char *why = NULL;
 	uint8_t copy[P_END];
 	uint32_t crc;
 
-	if (bs < P_END)
+	if (bs < end)
 		return decode_bad(err, err_len, "block too small");
-	if (le_get64(buf + P_MAGIC) != PPL_MAGIC)
-		return decode_bad(err, err_len, "no entry magic");
-	/* CRC over the whole block with its own field zero. */
-	memcpy(copy, buf, P_END);
-	le_put32(copy + P_CRC, 0);
-	crc = crc32_iscsi(copy, P_END, 0xffffffffu);
-	crc = crc32_iscsi((unsigned char *)buf + P_END, (int)(bs - P_END), crc) ^ 0xffffffffu;
-	if (crc != le_get32(buf + P_CRC))
-		return decode_bad(err, err_len, "header CRC mismatch");
-	for (uint32_t i = P_END; i < bs; i++) {
-		if (buf[i] != 0)
-			return decode_bad(err, err_len, "bytes after the header are not zero");
+	if (le_get64(buf) != magic) {
+		why = "no magic";
+	} else {
+		memcpy(copy, buf, end);
+		le_put32(copy + crc_off, 0);
+		crc = crc32_iscsi(copy, (int)end, 0xffffffffu);
+		crc = crc32_iscsi((unsigned char *)buf + end, (int)(bs - end), crc) ^ 0xffffffffu;
+		if (crc != le_get32(buf + crc_off))
+			why = "CRC mismatch";
+		for (uint32_t i = end; i < bs && why == NULL; i++) {
+			if (buf[i] != 0)
+				why = "bytes after the fields are not zero";
+		}
 	}
+	if (why == NULL)
+		return 0;
+	err_set(err, err_len, "%s: %s", what, why);
+	return -EBADMSG;
+}
+
+int
+ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *err, size_t err_len)
+{
+	int rc = block_check(buf, bs, PPL_MAGIC, P_CRC, P_END, "entry", err, err_len);
+
+	if (rc != 0)
+		return rc;
 	memset(h, 0, sizeof(*h));
 	memcpy(h->uuid, buf + P_UUID, 16);
 	h->epoch = le_get64(buf + P_EPOCH);
@@ -301,23 +320,10 @@ ppl_anchor_encode(uint8_t *buf, uint32_t bs, const struct ppl_anchor *k)
 int
 ppl_anchor_decode(const uint8_t *buf, uint32_t bs, struct ppl_anchor *k, char *err, size_t err_len)
 {
-	uint8_t copy[K_END];
-	uint32_t crc;
+	int rc = block_check(buf, bs, ANCHOR_MAGIC, K_CRC, K_END, "anchor", err, err_len);
 
-	if (bs < K_END)
-		return decode_bad(err, err_len, "block too small");
-	if (le_get64(buf + K_MAGIC) != ANCHOR_MAGIC)
-		return decode_bad(err, err_len, "no anchor magic");
-	memcpy(copy, buf, K_END);
-	le_put32(copy + K_CRC, 0);
-	crc = crc32_iscsi(copy, K_END, 0xffffffffu);
-	crc = crc32_iscsi((unsigned char *)buf + K_END, (int)(bs - K_END), crc) ^ 0xffffffffu;
-	if (crc != le_get32(buf + K_CRC))
-		return decode_bad(err, err_len, "anchor CRC mismatch");
-	for (uint32_t i = K_END; i < bs; i++) {
-		if (buf[i] != 0)
-			return decode_bad(err, err_len, "bytes after the anchor are not zero");
-	}
+	if (rc != 0)
+		return rc;
 	memset(k, 0, sizeof(*k));
 	memcpy(k->uuid, buf + K_UUID, 16);
 	k->epoch = le_get64(buf + K_EPOCH);

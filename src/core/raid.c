@@ -531,20 +531,21 @@ part_done_on_origin(struct stripe_part *part, int status)
 	raid_io_part_done(rio, status);
 }
 
-static void
-send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start, uint64_t num,
+/* A part of the parent's I/O for the stripe's owner (counted in the parent), or NULL with
+ * the parent failed for want of memory. */
+static struct stripe_part *
+part_make(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start, uint64_t num,
 	  uint64_t byte_off)
 {
 	struct uraid_bdev_io *io = rio->io;
 	struct stripe_part *part = pool_get(&rio->rch->parts);
 
-	if (part != NULL)
-		memset(part, 0, sizeof(*part));
 	if (part == NULL) {
 		if (rio->status == 0)
 			rio->status = -ENOMEM;
-		return;
+		return NULL;
 	}
+	memset(part, 0, sizeof(*part));
 	part->a = raid_from_bdev(io->bdev);
 	part->kind = kind;
 	part->mirror_type = io->type;
@@ -559,7 +560,17 @@ send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t st
 	part->done = part_done_on_origin;
 	part->ctx = rio;
 	rio->remaining++;
-	stripe_submit(part);
+	return part;
+}
+
+static void
+send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start, uint64_t num,
+	  uint64_t byte_off)
+{
+	struct stripe_part *part = part_make(rio, kind, stripe, start, num, byte_off);
+
+	if (part != NULL)
+		stripe_submit(part);
 }
 
 /* --- healthy reads --- */
@@ -671,41 +682,8 @@ gate_done(struct stripe_part *part, int status)
 	raid_io_part_done(rio, status);
 }
 
-static void
-gated_read(struct raid_io *rio)
-{
-	struct uraid_bdev_io *io = rio->io;
-	struct raid_array *a = rio->rch->a;
-	uint64_t unit = layout_stripe_data_blocks(&a->l);
-	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
-
-	while (num > 0) {
-		uint64_t start = lba % unit;
-		uint64_t n = unit - start < num ? unit - start : num;
-		struct stripe_part *part = pool_get(&rio->rch->parts);
-
-		if (part == NULL) {
-			if (rio->status == 0)
-				rio->status = -ENOMEM;
-			return;
-		}
-		memset(part, 0, sizeof(*part));
-		part->a = a;
-		part->kind = PART_GATE;
-		part->stripe = lba / unit;
-		part->start_blocks = start;
-		part->num_blocks = n;
-		part->byte_off = byte_off;
-		part->origin = uraid_reactor_self();
-		part->done = gate_done;
-		part->ctx = rio;
-		rio->remaining++;
-		stripe_submit(part);
-		lba += n;
-		num -= n;
-		byte_off += n * a->bdev.block_size;
-	}
-}
+static void owner_parts(struct raid_io *rio, enum part_kind kind,
+			void (*done)(struct stripe_part *part, int status));
 
 static void
 read_chunk_done(struct member_io *mio, int status)
@@ -728,29 +706,16 @@ read_chunk_done(struct member_io *mio, int status)
 	mio_free(mio);
 	unit = layout_stripe_data_blocks(&a->l);
 	{
-		struct stripe_part *part = pool_get(&rio->rch->parts);
+		struct stripe_part *part =
+			part_make(rio, PART_READ, lba / unit, lba % unit, num,
+				  (lba - rio->io->offset_blocks) * a->bdev.block_size);
 
-		if (part == NULL) {
-			raid_io_part_done(rio, -ENOMEM);
-			return;
+		if (part != NULL) {
+			part->exclude = member + 1;
+			stripe_submit(part);
 		}
-		memset(part, 0, sizeof(*part));
-		part->a = a;
-		part->kind = PART_READ;
-		part->stripe = lba / unit;
-		part->start_blocks = lba % unit;
-		part->num_blocks = num;
-		part->iov = rio->io->iov;
-		part->iovcnt = rio->io->iovcnt;
-		part->byte_off = (lba - rio->io->offset_blocks) * a->bdev.block_size;
-		part->origin = uraid_reactor_self();
-		part->done = part_done_on_origin;
-		part->ctx = rio;
-		part->exclude = member + 1;
-		rio->remaining++;
-		stripe_submit(part);
 	}
-	raid_io_part_done(rio, 0); /* this chunk's share is now the part's */
+	raid_io_part_done(rio, 0); /* this chunk's share is now the part's (or the failure) */
 }
 
 /* --- raid0/concat writes and pass-through types --- */
@@ -876,24 +841,27 @@ flush_all(struct raid_io *rio)
 	}
 }
 
-/* Writes (and unmap/zeroes) on redundant levels: one part per stripe (or per strip for
- * mirrors), each run by its owner. */
+/* Writes (and unmap/zeroes) on redundant levels, and write-back's read gates: one part per
+ * stripe (or per strip for mirrors), each run by its owner; done (if not NULL) answers them. */
 static void
-owner_parts(struct raid_io *rio)
+owner_parts(struct raid_io *rio, enum part_kind kind,
+	    void (*done)(struct stripe_part *part, int status))
 {
 	struct uraid_bdev_io *io = rio->io;
 	struct raid_array *a = rio->rch->a;
 	uint64_t unit = layout_stripe_data_blocks(&a->l);
 	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
-	enum part_kind kind = a->mirrored		   ? PART_MIRROR
-			      : io->type == URAID_IO_WRITE ? PART_WRITE
-							   : PART_ZEROES;
 
 	while (num > 0) {
 		uint64_t start = lba % unit;
 		uint64_t n = unit - start < num ? unit - start : num;
+		struct stripe_part *part = part_make(rio, kind, lba / unit, start, n, byte_off);
 
-		send_part(rio, kind, lba / unit, start, n, byte_off);
+		if (part == NULL)
+			return;
+		if (done != NULL)
+			part->done = done;
+		stripe_submit(part);
 		lba += n;
 		num -= n;
 		byte_off += n * a->bdev.block_size;
@@ -918,7 +886,7 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	switch (io->type) {
 	case URAID_IO_READ:
 		if (a->journal_wb)
-			gated_read(rio);
+			owner_parts(rio, PART_GATE, gate_done);
 		else
 			read_range(rio, io->offset_blocks, io->num_blocks, 0);
 		break;
@@ -927,7 +895,11 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 		break;
 	default:
 		if (a->parity || a->mirrored)
-			owner_parts(rio);
+			owner_parts(rio,
+				    a->mirrored			 ? PART_MIRROR
+				    : io->type == URAID_IO_WRITE ? PART_WRITE
+								 : PART_ZEROES,
+				    NULL);
 		else
 			plain_range(rio);
 		break;
