@@ -137,6 +137,16 @@ stripe_channel_init(struct raid_channel *rch)
 void
 stripe_channel_fini(struct raid_channel *rch)
 {
+	/* Heads that outlived their operations: stripes whose log entries never retired (the
+	 * array went offline with a write answered and not home; the next start applies it). */
+	for (size_t b = 0; rch->buckets != NULL && b <= rch->bucket_mask; b++) {
+		struct stripe_head *sh, *next;
+
+		for (sh = rch->buckets[b]; sh != NULL; sh = next) {
+			next = sh->next;
+			pool_put(&rch->heads, sh);
+		}
+	}
 	free(rch->buckets);
 	rch->buckets = NULL;
 	pool_fini(&rch->heads);
