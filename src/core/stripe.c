@@ -96,9 +96,9 @@ struct stripe_op {
 	uint8_t *ppl_hdr;
 	uint8_t *pp[RAID_MAX_PARITY];
 	uint64_t log_op; /* its update's number in the log (0: none yet) */
-	/* journal write-back (op_intent): the user's parts, acknowledged once their data was
-	 * logged; parts[] then holds private copies. wb_n entries carry that data. */
-	struct stripe_part *wb_user[MAX_MERGE];
+	/* journal write-back (op_intent): the user's parts (wb_user, below) are acknowledged
+	 * once their data was logged; parts[] then holds private copies. wb_n entries carry
+	 * that data. */
 	bool wb_copied, wb_acked, wb_short;
 	struct ppl_entry **wb_ents;
 	unsigned wb_n;
@@ -107,6 +107,7 @@ struct stripe_op {
 	uint8_t *wb_hdr, *wb_img;
 	uint8_t *col[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
+	struct stripe_part *wb_user[MAX_MERGE]; /* (not reset: set while wb_copied) */
 };
 
 static void op_advance(struct stripe_op *op);
