@@ -855,7 +855,11 @@ ppl_flush_start(struct raid_channel *rch)
 		}
 	}
 	if (covered == 0) {
+		/* Nothing new to flush; under the journal, retired entries may still wait for an
+		 * anchor (one that could not be written for want of memory is tried again). */
 		pc->gen_started--;
+		for (unsigned i = 0; i < a->l.n && a->policy == SB_POLICY_JOURNAL; i++)
+			ring_pop(rch, i);
 		return;
 	}
 	raid_stat_add(a, rch->reactor, RS_PPL_FLUSHES, 1);
