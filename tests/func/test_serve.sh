@@ -86,6 +86,18 @@ check "the spare took the slot" 0 '1 +sp +active' "$URAID" status r6
 check "uraid scrub" 0 '^[0-9]+ stripes checked, 0 mismatched, 0 unreadable' "$URAID" scrub r6
 check "uraid replace: a bad request, one line" 1 "^uraid replace: .*not a member" "$URAID" replace r6 m0 m4
 check "uraid delete" 0 '^deleted$' "$URAID" delete r6
+for i in 0 1 2; do
+	rpc bdev_malloc_create "{\"name\":\"j$i\",\"num_blocks\":65536,\"block_size\":512}" >/dev/null
+	rpc bdev_malloc_create "{\"name\":\"x$i\",\"num_blocks\":65536,\"block_size\":512}" >/dev/null
+done
+check "uraid create: a write-back journal" 0 '^created$' \
+	"$URAID" create rj raid5 j0 j1 j2 -z 16 --superblock --policy journal --journal-mode write-back
+check "uraid status: the journal's mode" 0 'consistency journal \(write-back\)' "$URAID" status rj
+check "journal_mode: a bad value, one line" 1 "journal_mode.*use write-through or write-back" \
+	"$URAID" create rx raid5 j0 j1 j2 --superblock --policy journal --journal-mode sometimes
+check "write-back without the journal" 1 "write-back is a mode of consistency policy journal" \
+	"$URAID" create rx raid5 x0 x1 x2 --superblock --policy ppl --journal-mode write-back
+check "uraid delete (journal)" 0 '^deleted$' "$URAID" delete rj
 check "no daemon: says what to do" 1 "is 'uraid serve' running" "$URAID" status -s "$T_DIR/none.sock"
 unset URAID_RPC_SOCKET
 
