@@ -895,6 +895,77 @@ op_data_in(const struct stripe_op *op, uint64_t t, uint64_t x, uint64_t y)
 	return n;
 }
 
+/*
+ * Write one log entry with FUA to `member`, at ent's place: a header (h: parity and rows set;
+ * the columns t over those rows, and the rest, filled here, into hdr), then the partial
+ * parity pp over the rows (NULL: none stored), then, with cols, the new data of each column
+ * (cols[i] holds the operation's row r0 at 0). 0, -ENOMEM (nothing issued) or -ENODEV (the
+ * member went away).
+ */
+static int
+op_entry_write(struct stripe_op *op, struct ppl_entry *ent, unsigned member, struct ppl_header *h,
+	       uint8_t *hdr, uint64_t t, const uint8_t *pp, uint8_t *const *cols,
+	       void (*done)(struct member_io *mio, int status))
+{
+	struct raid_channel *rch = op->rch;
+	uint32_t bs = bs_of(op);
+	struct member_io *mio;
+	uint64_t off;
+	int rc = 0;
+
+	h->k = op->a->l.k;
+	for (uint64_t m = t; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+		uint64_t lo = op->lo[i] > h->r0 ? op->lo[i] : h->r0;
+		uint64_t hi = op->hi[i] < h->r1 ? op->hi[i] : h->r1;
+
+		if (lo >= hi)
+			continue;
+		h->tmask |= 1ull << i;
+		h->lo[i] = (uint32_t)lo;
+		h->hi[i] = (uint32_t)hi;
+	}
+	if (pp != NULL) {
+		pp += (h->r0 - op->r0) * bs;
+		h->pp_blocks = h->r1 - h->r0;
+		h->pp_crc = crc32c(pp, (size_t)h->pp_blocks * bs);
+	}
+	mio = mio_alloc(rch, member, 2 + __builtin_popcountll(t));
+	if (mio == NULL)
+		return -ENOMEM;
+	mio->iovcnt = 1;
+	if (pp != NULL)
+		mio->iov[mio->iovcnt++] = (struct iovec){(void *)pp, (size_t)h->pp_blocks * bs};
+	for (uint64_t m = cols != NULL ? h->tmask : 0; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+		struct iovec v = {cols[i] + (h->lo[i] - op->r0) * bs,
+				  (size_t)(h->hi[i] - h->lo[i]) * bs};
+
+		h->data_crc = crc32c_more(h->data_crc, v.iov_base, v.iov_len);
+		h->data_blocks += h->hi[i] - h->lo[i];
+		mio->iov[mio->iovcnt++] = v;
+	}
+	ppl_entry_header(rch, ent, h, &off);
+	ppl_header_encode(hdr, bs, h);
+	mio->iov[0] = (struct iovec){hdr, bs};
+	mio->type = URAID_IO_WRITE;
+	mio->flags = URAID_IO_FUA;
+	mio->meta = true;
+	mio->offset_blocks = off;
+	mio->num_blocks = 1 + h->pp_blocks + h->data_blocks;
+	mio->done = done;
+	mio->ctx = op;
+	op->pending++;
+	if (mio_submit(mio) != 0) {
+		op->pending--;
+		mio_free(mio);
+		rc = -ENODEV;
+	}
+	raid_stat_add(op->a, rch->reactor, RS_PPL_ENTRIES, 1);
+	raid_stat_add(op->a, rch->reactor, RS_PPL_BLOCKS, 1 + h->pp_blocks + h->data_blocks);
+	return rc;
+}
+
 /* LOG: write the entries (FUA) to the parity members this write stores, then WRITE. Under
  * the journal an entry also carries the new data of its rows, so that recovery can redo the
  * whole update. A stripe whose earlier entries have not retired, or a ring without room,
@@ -1027,69 +1098,19 @@ op_log(struct stripe_op *op)
 	op->pending = 1;
 	for (unsigned x = 0; x < nmem; x++) {
 		for (unsigned e = 0; e < nent; e++) {
-			struct ppl_entry *ent = op->ppl_ents[x * nent + e];
-			uint8_t *hdr = op->ppl_hdr + (size_t)(x * nent + e) * bs;
 			struct ppl_header h = {0};
-			struct member_io *mio;
-			uint64_t off;
 
 			h.parity = js[x];
 			h.r0 = (uint32_t)(op->r0 + e * chunk);
 			h.r1 = (uint32_t)(h.r0 + chunk < op->r1 ? h.r0 + chunk : op->r1);
-			h.k = l->k;
-			for (uint64_t m = t; m; m &= m - 1) {
-				unsigned i = (unsigned)__builtin_ctzll(m);
-				uint64_t lo = op->lo[i] > h.r0 ? op->lo[i] : h.r0;
-				uint64_t hi = op->hi[i] < h.r1 ? op->hi[i] : h.r1;
-
-				if (lo >= hi)
-					continue;
-				h.tmask |= 1ull << i;
-				h.lo[i] = (uint32_t)lo;
-				h.hi[i] = (uint32_t)hi;
-			}
-			h.pp_blocks = zero || js[x] == l->m ? 0 : h.r1 - h.r0;
-			if (h.pp_blocks)
-				h.pp_crc = crc32c(op->pp[js[x]] + (h.r0 - op->r0) * bs,
-						  (size_t)h.pp_blocks * bs);
-			mio = mio_alloc(rch, members[x], 2 + __builtin_popcountll(t));
-			if (mio == NULL) {
-				op->status = -ENOMEM;
-				continue;
-			}
-			mio->iovcnt = 1;
-			if (h.pp_blocks)
-				mio->iov[mio->iovcnt++] =
-					(struct iovec){op->pp[js[x]] + (h.r0 - op->r0) * bs,
-						       (size_t)h.pp_blocks * bs};
-			for (uint64_t m = journal ? h.tmask : 0; m; m &= m - 1) {
-				unsigned i = (unsigned)__builtin_ctzll(m);
-				struct iovec v = {op->col[i] + (h.lo[i] - op->r0) * bs,
-						  (size_t)(h.hi[i] - h.lo[i]) * bs};
-
-				h.data_crc = crc32c_more(h.data_crc, v.iov_base, v.iov_len);
-				h.data_blocks += h.hi[i] - h.lo[i];
-				mio->iov[mio->iovcnt++] = v;
-			}
-			ppl_entry_header(rch, ent, &h, &off);
-			ppl_header_encode(hdr, bs, &h);
-			mio->iov[0] = (struct iovec){hdr, bs};
-			mio->type = URAID_IO_WRITE;
-			mio->flags = URAID_IO_FUA;
-			mio->meta = true;
-			mio->offset_blocks = off;
-			mio->num_blocks = 1 + h.pp_blocks + h.data_blocks;
-			mio->done = op_io_done;
-			mio->ctx = op;
-			op->pending++;
-			if (mio_submit(mio) != 0) {
-				op->pending--;
-				mio_free(mio);
+			rc = op_entry_write(op, op->ppl_ents[x * nent + e], members[x], &h,
+					    op->ppl_hdr + (size_t)(x * nent + e) * bs, t,
+					    zero || js[x] == l->m ? NULL : op->pp[js[x]],
+					    journal ? op->col : NULL, op_io_done);
+			if (rc == -ENOMEM)
+				op->status = rc;
+			else if (rc != 0)
 				op->restart = true; /* the member went away: plan again */
-			}
-			raid_stat_add(a, rch->reactor, RS_PPL_ENTRIES, 1);
-			raid_stat_add(a, rch->reactor, RS_PPL_BLOCKS,
-				      1 + h.pp_blocks + h.data_blocks);
 		}
 	}
 	free(sizes);
@@ -1251,6 +1272,7 @@ op_intent(struct stripe_op *op)
 	uint64_t rows = op->r1 - op->r0, t = 0;
 	unsigned members[2 * RAID_MAX_PARITY + 1], js[2 * RAID_MAX_PARITY + 1], n = 0, ncopy;
 	uint32_t sizes[2 * RAID_MAX_PARITY + 1];
+	uint8_t *img[RAID_MAX_MEMBERS]; /* column i of the data logged (row r0 at 0) */
 	int rc;
 
 	op->state = OP_INTENT;
@@ -1314,55 +1336,19 @@ op_intent(struct stripe_op *op)
 	for (uint64_t m = t; m; m &= m - 1) {
 		unsigned i = (unsigned)__builtin_ctzll(m);
 
-		op_copy_new(op, i, op->wb_img + (size_t)i * rows * bs, op->lo[i], op->hi[i]);
+		img[i] = op->wb_img + (size_t)i * rows * bs;
+		op_copy_new(op, i, img[i], op->lo[i], op->hi[i]);
 	}
 	op->pending = 1;
 	for (unsigned x = 0; x < ncopy; x++) {
-		uint8_t *hdr = op->wb_hdr + (size_t)x * bs;
 		struct ppl_header h = {0};
-		struct member_io *mio;
-		uint64_t off;
 
 		h.parity = l->m + 1 + x;
 		h.r0 = (uint32_t)op->r0;
 		h.r1 = (uint32_t)op->r1;
-		h.k = l->k;
-		h.tmask = t;
-		mio = mio_alloc(rch, members[x], 1 + __builtin_popcountll(t));
-		if (mio == NULL) {
+		if (op_entry_write(op, op->wb_ents[x], members[x], &h, op->wb_hdr + (size_t)x * bs,
+				   t, NULL, img, op_intent_done) != 0)
 			op->wb_short = true;
-			continue;
-		}
-		mio->iovcnt = 1;
-		for (uint64_t m = t; m; m &= m - 1) {
-			unsigned i = (unsigned)__builtin_ctzll(m);
-			struct iovec v = {op->wb_img + ((size_t)i * rows + op->lo[i] - op->r0) * bs,
-					  (size_t)(op->hi[i] - op->lo[i]) * bs};
-
-			h.lo[i] = (uint32_t)op->lo[i];
-			h.hi[i] = (uint32_t)op->hi[i];
-			h.data_crc = crc32c_more(h.data_crc, v.iov_base, v.iov_len);
-			h.data_blocks += (uint32_t)(op->hi[i] - op->lo[i]);
-			mio->iov[mio->iovcnt++] = v;
-		}
-		ppl_entry_header(rch, op->wb_ents[x], &h, &off);
-		ppl_header_encode(hdr, bs, &h);
-		mio->iov[0] = (struct iovec){hdr, bs};
-		mio->type = URAID_IO_WRITE;
-		mio->flags = URAID_IO_FUA;
-		mio->meta = true;
-		mio->offset_blocks = off;
-		mio->num_blocks = 1 + h.data_blocks;
-		mio->done = op_intent_done;
-		mio->ctx = op;
-		op->pending++;
-		if (mio_submit(mio) != 0) {
-			op->pending--;
-			mio_free(mio);
-			op->wb_short = true;
-		}
-		raid_stat_add(a, rch->reactor, RS_PPL_ENTRIES, 1);
-		raid_stat_add(a, rch->reactor, RS_PPL_BLOCKS, 1 + h.data_blocks);
 	}
 	if (--op->pending == 0)
 		op_intent_finish(op);
