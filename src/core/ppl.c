@@ -129,7 +129,6 @@ struct ppl_ring {
 	uint64_t floor_durable, floor_writing, anchor_gen;
 	bool anchor_busy;
 	uint8_t *anchor_buf;
-	struct raid_channel *rch;
 };
 
 struct ppl_chan {
@@ -355,8 +354,6 @@ ring_anchors(const struct raid_array *a)
 	return a->policy == SB_POLICY_JOURNAL ? 2 : 0;
 }
 
-static uint64_t entry_rows(const struct raid_array *a);
-
 int
 ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_len)
 {
@@ -371,12 +368,13 @@ ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_
 	 * entry one stripe update puts on a member. */
 	if (ring_blocks(a) < 4 ||
 	    (a->policy == SB_POLICY_JOURNAL &&
-	     ring_blocks(a) < 2 + ppl_journal_need(a->l.k, a->l.strip_blocks))) {
+	     ring_blocks(a) < ring_anchors(a) + ppl_journal_need(a->l.k, a->l.strip_blocks))) {
 		err_set(err, err_len,
 			"the log area (%u blocks) is too small for %u reactors (a ring of %lu "
 			"blocks; the journal needs %lu)",
 			a->ppl_blocks, uraid_reactor_count(), (unsigned long)ring_blocks(a),
-			(unsigned long)(2 + ppl_journal_need(a->l.k, a->l.strip_blocks)));
+			(unsigned long)(ring_anchors(a) +
+					ppl_journal_need(a->l.k, a->l.strip_blocks)));
 		return -EINVAL;
 	}
 	return 0;
@@ -393,20 +391,15 @@ ppl_journal_need(unsigned k, uint64_t strip_blocks)
 /* Rows one entry may span: under the partial parity log at most half a ring (a header and
  * the partial parity); the journal's entries span the stripe's rows (the area is sized for
  * them, ppl_journal_need) so that one update's entries are taken all at once. */
-static uint64_t
-entry_rows(const struct raid_array *a)
+uint64_t
+ppl_max_rows(const struct raid_channel *rch)
 {
+	const struct raid_array *a = rch->a;
 	uint64_t cap = ring_blocks(a) / 2 - 1;
 
 	if (a->policy == SB_POLICY_JOURNAL || cap > a->l.strip_blocks)
 		return a->l.strip_blocks;
 	return cap;
-}
-
-uint64_t
-ppl_max_rows(const struct raid_channel *rch)
-{
-	return entry_rows(rch->a);
 }
 
 int
@@ -428,7 +421,6 @@ ppl_channel_init(struct raid_channel *rch)
 		r->start = rch->reactor * size + ring_anchors(a);
 		r->size = size - ring_anchors(a);
 		r->seq = 1;
-		r->rch = rch;
 		TAILQ_INIT(&r->live);
 		if (ring_anchors(a) != 0) {
 			r->anchor_buf = aligned_alloc(CACHE_LINE_BYTES, a->bdev.block_size);
@@ -739,7 +731,7 @@ anchor_write(struct raid_channel *rch, unsigned member)
 	mio->type = URAID_IO_WRITE;
 	mio->flags = URAID_IO_FUA;
 	mio->meta = true;
-	mio->offset_blocks = a->ppl_offset_blocks + r->start - 2 + (k.gen & 1);
+	mio->offset_blocks = a->ppl_offset_blocks + r->start - ring_anchors(a) + (k.gen & 1);
 	mio->num_blocks = 1;
 	mio->iov[0] = (struct iovec){r->anchor_buf, a->bdev.block_size};
 	mio->iovcnt = 1;
@@ -1343,7 +1335,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 			continue; /* another array's, or a run already recovered */
 		size = a->ppl_blocks / h.nrings;
 		rstart = (uint64_t)h.ring * size;
-		if (size < 4 || h.slot != m || h.pos != b || b < rstart + (journal ? 2 : 0) ||
+		if (size < 4 || h.slot != m || h.pos != b || b < rstart + ring_anchors(a) ||
 		    b + 1 + h.pp_blocks + h.data_blocks > rstart + size || h.k != a->l.k ||
 		    h.stripe >= units || h.r1 > a->l.strip_blocks || !entry_member_ok(a, &h, m) ||
 		    (h.data_blocks != 0 && !journal) ||
