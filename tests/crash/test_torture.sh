@@ -28,43 +28,34 @@ torture() {
 	fi
 }
 
+# parity_levels SUFFIX ARGS...: every parity level (raid5, raid5f, raid6 over 5 and over 4
+# members, ec 4+2) under the same options.
+parity_levels() {
+	local suffix=$1; shift
+	torture "raid5-$suffix" 0 --level raid5 --members 4 "$@" --cycles "$cycles"
+	torture "raid5f-$suffix" 0 --level raid5f --members 3 "$@" --cycles "$cycles"
+	torture "raid6-$suffix" 0 --level raid6 --members 5 "$@" --cycles "$cycles"
+	torture "raid6-4-$suffix" 0 --level raid6 --members 4 "$@" --cycles "$cycles"
+	torture "ec-$suffix" 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 "$@" \
+		--cycles "$cycles"
+}
+
 # Every redundant level under the bitmap: nothing acknowledged and flushed is lost, nothing
 # else turns to garbage, parity and copies agree, a member can then be lost.
 torture raid1-bitmap 0 --level raid1 --members 2 --policy bitmap --cycles "$cycles"
 torture raid10-bitmap 0 --level raid10 --members 4 --policy bitmap --cycles "$cycles"
-torture raid5-bitmap 0 --level raid5 --members 4 --policy bitmap --cycles "$cycles"
-torture raid5f-bitmap 0 --level raid5f --members 3 --policy bitmap --cycles "$cycles"
-torture raid6-bitmap 0 --level raid6 --members 5 --policy bitmap --cycles "$cycles"
-torture ec-bitmap 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy bitmap \
-	--cycles "$cycles"
+parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
 # members failing under the load (the bitmap rows above fail members only on mirrors: a dirty,
 # degraded parity array under the bitmap needs force to start, its documented hole).
-torture raid5-ppl 0 --level raid5 --members 4 --policy ppl --cycles "$cycles"
-torture raid5f-ppl 0 --level raid5f --members 3 --policy ppl --cycles "$cycles"
-torture raid6-ppl 0 --level raid6 --members 5 --policy ppl --cycles "$cycles"
-torture raid6-4-ppl 0 --level raid6 --members 4 --policy ppl --cycles "$cycles"
-torture ec-ppl 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy ppl \
-	--cycles "$cycles"
+parity_levels ppl --policy ppl
 # The journal: every acknowledged write survives the cut (not only the flushed ones), with
 # members failing and rebuilding under the load; recovery redoes the logged updates whole.
-torture raid5-journal 0 --level raid5 --members 4 --policy journal --cycles "$cycles"
-torture raid5f-journal 0 --level raid5f --members 3 --policy journal --cycles "$cycles"
-torture raid6-journal 0 --level raid6 --members 5 --policy journal --cycles "$cycles"
-torture raid6-4-journal 0 --level raid6 --members 4 --policy journal --cycles "$cycles"
-torture ec-journal 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 \
-	--policy journal --cycles "$cycles"
+parity_levels journal --policy journal
 # ... and in write-back mode, where a write is acknowledged once its data is logged, before it
 # goes home (reads are checked against the model all along: they must see it).
-torture raid5-journal-wb 0 --level raid5 --members 4 --policy journal --write-back \
-	--cycles "$cycles"
-torture raid5f-journal-wb 0 --level raid5f --members 3 --policy journal --write-back \
-	--cycles "$cycles"
-torture raid6-journal-wb 0 --level raid6 --members 5 --policy journal --write-back \
-	--cycles "$cycles"
-torture ec-journal-wb 0 --level ec --members 6 --data-chunks 4 --parity-chunks 2 \
-	--policy journal --write-back --cycles "$cycles"
+parity_levels journal-wb --policy journal --write-back
 # ... a promise the partial parity log does not make, and the harness can tell.
 torture raid5-ppl-ack-not-durable 0 --level raid5 --members 4 --policy ppl --ack-durable \
 	--cycles 30 --expect-hole
