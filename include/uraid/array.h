@@ -75,7 +75,9 @@ int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **
 /*
  * Examine every bdev nobody claims for uraid superblocks, group them by array, and start each
  * array: the highest valid generation wins, members with an older one are stale and left out
- * (to be rebuilt, never read), failed members stay failed. An array missing more members than
+ * (to be rebuilt, never read), failed members stay failed; except, under a bitmap, a failed or
+ * missing member that missed nothing before it left: it comes back and catches up (only the
+ * regions written since are rebuilt onto it). An array missing more members than
  * it tolerates does not start, nor does one that was not shut down cleanly and is degraded,
  * unless force is set. One line per array found goes to report (NUL-separated lines are
  * joined with '\n'). Returns the number of arrays started, or -errno. Control thread.
@@ -131,8 +133,9 @@ struct uraid_array_info {
 	} scrub;
 	struct {
 		bool active;
-		uint32_t target_mask;		    /* slots being rebuilt (or copied) */
-		bool replace;			    /* a replacement copy, not a rebuild */
+		uint32_t target_mask; /* slots being rebuilt (or copied) */
+		bool replace;	      /* a replacement copy, not a rebuild */
+		bool catch_up;	      /* members come back: only the bitmap's dirty regions */
 		uint64_t done_blocks, total_blocks; /* per target member */
 		uint64_t rate_kib_s;
 		uint64_t eta_s;
@@ -160,6 +163,10 @@ struct uraid_array_stats {
 	uint64_t ppl_waits;	    /* writes that waited for a stripe's entries or log space */
 	uint64_t ppl_recovered;	    /* entries applied by the recovery at this start */
 	uint64_t ppl_unmended_rows; /* rows it could not mend (a member lost with the power) */
+	/* Rebuild, in units (stripes of parity levels, strips of mirrors): rebuilt or copied,
+	 * and passed over by a returning member's catch-up (clean in the bitmap) */
+	uint64_t rebuild_units;
+	uint64_t rebuild_units_skipped;
 };
 
 int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);
@@ -171,6 +178,9 @@ int uraid_array_get_stats(struct uraid_bdev *array, struct uraid_array_stats *st
  * spare is there, the spare takes the failed slot and is rebuilt from the others, online, by
  * the stripe owners, with the rate capped by uraid_raid_set_options and the progress saved
  * in the superblock, so a restart resumes where it was. add_spare checks size and block size.
+ * A bdev that is the failed slot's own member come back (by its superblock; a failed member
+ * the array still holds is let go and taken back) takes that slot first and, under a bitmap,
+ * catches up: only the regions written while it was away are rebuilt.
  */
 int uraid_array_add_spare(struct uraid_bdev *array, const char *bdev_name, char *err,
 			  size_t err_len);

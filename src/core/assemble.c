@@ -89,6 +89,17 @@ sb_build(struct raid_array *a, struct sb *sb)
 	for (unsigned i = 0; i < a->l.n; i++) {
 		memcpy(sb->slots[i].uuid, a->slot_uuid[i], 16);
 		sb->slots[i].state = slot_state(a, i);
+		if (sb->slots[i].state == SB_SLOT_REBUILDING && a->members[i].catch_up)
+			sb->slots[i].flags = SB_SLOT_FLAG_CATCH_UP;
+		if (sb->slots[i].state == SB_SLOT_FAILED || sb->slots[i].state == SB_SLOT_MISSING) {
+			const struct sb_slot *was = &a->sb.slots[i];
+
+			/* Kept from the round that first recorded the departure. */
+			sb->slots[i].left_generation =
+				was->left_generation != 0 && !memcmp(was->uuid, a->slot_uuid[i], 16)
+					? was->left_generation
+					: sb->generation;
+		}
 		sb->slots[i].data_offset_blocks = a->data_offset_blocks;
 		sb->slots[i].data_blocks = a->l.level == URAID_CONCAT
 						   ? a->l.concat_start[i + 1] - a->l.concat_start[i]
@@ -577,6 +588,8 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 	struct uraid_bdev *bdev;
 	char err[256], missing[2048] = "";
 	unsigned present = 0;
+	uint64_t catch_up = 0;
+	struct sb *truth;
 	int rc;
 
 	for (unsigned i = 1; i < cnt; i++) {
@@ -599,6 +612,15 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		 * failed when that round was taken (else the round would say so), and writes
 		 * that skipped it since are held until a later round, so none was
 		 * acknowledged. Further behind, it missed a completed round: stale. */
+		if (members[s] != NULL)
+			continue; /* two copies of one member: the first one found */
+		if (sb_can_catch_up(best, &c->sb, s)) {
+			members[s] = c->name;
+			catch_up |= 1ull << s;
+			snprintf(why[s], sizeof(why[s]), "catching up (%s, written regions only)",
+				 c->name);
+			continue;
+		}
 		if (c->sb.generation + 1 < best->generation) {
 			snprintf(why[s], sizeof(why[s]), "stale (%s, generation %lu < %lu)",
 				 c->name, (unsigned long)c->sb.generation,
@@ -611,8 +633,6 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 				 sb_slot_state_name(best->slots[s].state), c->name);
 			continue;
 		}
-		if (members[s] != NULL)
-			continue; /* two copies of one member: the first one found */
 		members[s] = c->name;
 		if (best->slots[s].state == SB_SLOT_ACTIVE)
 			present++;
@@ -650,7 +670,21 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 	o.copies = best->copies;
 	o.data_chunks = best->k;
 	o.parity_chunks = best->m;
-	rc = raid_create_from_sb(&o, best, &bdev, err, sizeof(err));
+	/* A returning member starts as a rebuild of its slot that skips the clean regions. */
+	truth = malloc(sizeof(*truth));
+	if (truth == NULL)
+		return -ENOMEM;
+	*truth = *best;
+	for (uint64_t m = catch_up; m; m &= m - 1) {
+		struct sb_slot *sl = &truth->slots[__builtin_ctzll(m)];
+
+		sl->state = SB_SLOT_REBUILDING;
+		sl->flags = SB_SLOT_FLAG_CATCH_UP;
+		sl->rebuild_checkpoint_blocks = 0;
+		sl->left_generation = 0;
+	}
+	rc = raid_create_from_sb(&o, truth, &bdev, err, sizeof(err));
+	free(truth);
 	if (rc != 0) {
 		report_line(report, len, "%s: not started: %s%s%s", best->name, err,
 			    missing[0] ? "; " : "", missing);

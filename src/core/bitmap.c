@@ -28,7 +28,14 @@
  * A writer increments pending before it reads the state, and the sweeper moves the state
  * before it reads pending (both sequentially consistent), so one of the two always sees the
  * other: a region is never cleared under a write. Bits are not cleared while a member is
- * missing (a member that comes back needs them) or while the region waits for its resync.
+ * missing or rebuilding, or while the region waits for its resync.
+ *
+ * Catch-up. While a slot is not active no bit is cleared, so the dirty regions cover every
+ * write its member missed since it left (the superblock records the generation it left at;
+ * assembly and re-adding check that the member's own copy is no older). When that member
+ * comes back it is rebuilt in the dirty regions only (rebuild.c asks bitmap_unit_dirty); the
+ * rest of it is still current. A clean start with a slot not active therefore keeps the
+ * bits on disk instead of zeroing them.
  */
 #include <stdlib.h>
 
@@ -256,9 +263,11 @@ bitmap_create(struct raid_array *a, bool fresh, bool clean)
 	buf = aligned_alloc(4096, align_up_u64(bytes, 4096));
 	if (buf == NULL)
 		return -ENOMEM;
-	if (!fresh && !clean) {
+	if (!fresh && (!clean || a->failed > 0)) {
+		/* Unclean: the set bits are where stripes may disagree. Clean but with a slot
+		 * not active: they are where its member, when it comes back, missed writes. */
 		if (!bitmap_read_members(a, bm, buf)) {
-			LOG_WARNING("%s: no readable bitmap: every region is resynced",
+			LOG_WARNING("%s: no readable bitmap: every region counts as written",
 				    a->bdev.name);
 			memset(bm->image, 0xff, (size_t)bm->bit_blocks * bm->bs);
 		}
@@ -266,8 +275,10 @@ bitmap_create(struct raid_array *a, bool fresh, bool clean)
 			if (!image_bit(bm, r))
 				continue;
 			atomic_store(&bm->state[r], BM_DIRTY);
-			atomic_store(&bm->resync[r], 1);
 			atomic_fetch_add(&bm->dirty, 1);
+			if (clean)
+				continue;
+			atomic_store(&bm->resync[r], 1);
 			atomic_fetch_add(&bm->resync_left, 1);
 		}
 	} else if (!fresh) {
@@ -553,6 +564,14 @@ bitmap_enter(struct raid_array *a, uint64_t unit)
 	req->reactor = uraid_reactor_index(uraid_reactor_self());
 	uraid_reactor_send(uraid_reactor_get(0), want_msg, req);
 	return false;
+}
+
+bool
+bitmap_unit_dirty(struct raid_array *a, uint64_t unit)
+{
+	struct bitmap *bm = a->bm;
+
+	return bm == NULL || atomic_load(&bm->state[region_of(bm, unit)]) != BM_CLEAN;
 }
 
 void

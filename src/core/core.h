@@ -159,6 +159,9 @@ enum sb_slot_state {
 #define SB_FLAG_CLEAN	   (1u << 0)
 #define SB_FLAG_WRITE_BACK (1u << 1) /* journal: write-back mode */
 
+/* A rebuilding slot's member is a returning one: only the bitmap's dirty regions are copied. */
+#define SB_SLOT_FLAG_CATCH_UP (1u << 0)
+
 /* consistency_policy on disk */
 enum sb_policy { SB_POLICY_NONE, SB_POLICY_BITMAP, SB_POLICY_PPL, SB_POLICY_JOURNAL };
 
@@ -170,9 +173,13 @@ enum sb_policy { SB_POLICY_NONE, SB_POLICY_BITMAP, SB_POLICY_PPL, SB_POLICY_JOUR
 struct sb_slot {
 	uint8_t uuid[16];
 	uint32_t state; /* enum sb_slot_state */
+	uint32_t flags; /* SB_SLOT_FLAG_* */
 	uint64_t data_offset_blocks;
 	uint64_t data_blocks;
 	uint64_t rebuild_checkpoint_blocks;
+	/* failed or missing: the generation of the first superblock that recorded it so (0:
+	 * not known); a member whose own copy is at most one older missed nothing before */
+	uint64_t left_generation;
 };
 
 struct sb {
@@ -212,6 +219,13 @@ int sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t e
 /* Print a decoded superblock for people (uraid examine). */
 void sb_print(const struct sb *sb, FILE *out);
 const char *sb_slot_state_name(uint32_t state);
+/* own, the superblock on a member that truth (the array's) has as failed or missing in slot
+ * s, comes from that slot's member, and the member can catch up: with a bitmap it only needs
+ * the regions written while it was away (no bit is cleared while a slot is not active),
+ * provided it missed nothing before it left: its own copy is at most one generation older
+ * than the round that recorded the departure, and it was whole then (active, or itself
+ * catching up). */
+bool sb_can_catch_up(const struct sb *truth, const struct sb *own, unsigned s);
 uint32_t crc32c(const void *buf, size_t len);
 /* The CRC32C of what gave crc, followed by buf: crc32c_more(crc32c(a), b) = crc32c(a b). */
 uint32_t crc32c_more(uint32_t crc, const void *buf, size_t len);
@@ -237,6 +251,8 @@ enum raid_stat {
 	RS_PPL_BLOCKS,	/* ... and their blocks */
 	RS_PPL_FLUSHES, /* member flush rounds that retired entries */
 	RS_PPL_WAITS,	/* writes that waited for a stripe's entries or for log space */
+	RS_REBUILT,	/* units rebuilt or copied (reactor 0) */
+	RS_CAUGHT_UP,	/* units a catch-up passed over: clean in the bitmap */
 	RS_NUM
 };
 
@@ -253,6 +269,9 @@ struct raid_member {
 	_Atomic uint64_t rebuilt;
 	/* ... and [0, durable) of those per the superblocks on disk (a crash resumes there). */
 	_Atomic uint64_t durable;
+	/* REBUILDING, the member that left the slot come back (bitmap arrays): it missed only
+	 * writes into regions the bitmap holds dirty, so only those are rebuilt. Reactor 0's. */
+	bool catch_up;
 	/* A planned replacement (md's want_replacement), reactor 0's: while repl_state is
 	 * REPL_COPYING it receives every write to the slot and the member's strips are copied
 	 * to it below repl_copied; it then takes the slot. If the member fails first, it takes
@@ -300,6 +319,7 @@ struct raid_array {
 	bool stopping;
 	/* Progress, read from any thread. */
 	_Atomic uint64_t rb_done_blocks, rb_total_blocks, rb_start_us, rb_targets;
+	_Atomic bool rb_catch_up; /* ... and only their dirty regions (a member come back) */
 	_Atomic unsigned nspares;
 	_Atomic uint64_t scrub_done, scrub_total;
 	/* Member failures recorded (sb_need) and made durable (sb_done): writes that complete
@@ -517,7 +537,8 @@ int bitmap_geometry(struct raid_array *a, uint32_t region_kb, uint64_t data_offs
 uint64_t bitmap_units(const struct raid_array *a);
 /* Control thread, before the array is registered: set up the in-memory bitmap and write the
  * header and bits to every member. After an unclean shutdown (!fresh && !clean) the members'
- * bits are read first and their regions marked for resync. */
+ * bits are read first and their regions marked for resync; after a clean one with a slot not
+ * active they are read and kept (dirty, no resync) for its member's catch-up. */
 int bitmap_create(struct raid_array *a, bool fresh, bool clean);
 void bitmap_free(struct raid_array *a);
 /* After registration: the sweeper and any resync start on reactor 0. */
@@ -528,6 +549,9 @@ void bitmap_stop(struct raid_array *a, void (*then)(struct raid_array *a));
  * false: the operation waits for stripe_bitmap_ready. */
 bool bitmap_enter(struct raid_array *a, uint64_t unit);
 void bitmap_exit(struct raid_array *a, uint64_t unit);
+/* Any reactor: unit's region may have been written since a member left (true too without a
+ * bitmap). Meaningful while a slot is not active: no bit is cleared then. */
+bool bitmap_unit_dirty(struct raid_array *a, uint64_t unit);
 /* The unit's region still waits for its resync (mirror reads then use the first copy). */
 bool bitmap_in_resync(struct raid_array *a, uint64_t unit);
 void bitmap_resync_start(struct raid_array *a);

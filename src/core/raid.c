@@ -1490,8 +1490,7 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
 			atomic_init(&a->members[i].durable,
 				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
-			atomic_init(&a->members[i].durable,
-				    from->slots[i].rebuild_checkpoint_blocks / a->l.strip_blocks);
+			a->members[i].catch_up = from->slots[i].flags & SB_SLOT_FLAG_CATCH_UP;
 			a->failed++;
 		}
 		if (o->members[i] == NULL) {
@@ -1656,6 +1655,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->scrub.active = info->scrub.total_stripes != 0;
 	info->rebuild.target_mask = (uint32_t)atomic_load(&a->rb_targets);
 	info->rebuild.active = info->rebuild.target_mask != 0;
+	info->rebuild.catch_up = info->rebuild.active && atomic_load(&a->rb_catch_up);
 	if (info->rebuild.active) {
 		uint64_t done = atomic_load(&a->rb_done_blocks);
 		uint64_t total = atomic_load(&a->rb_total_blocks);
@@ -1707,6 +1707,8 @@ uraid_array_get_stats(struct uraid_bdev *bdev, struct uraid_array_stats *st)
 	st->ppl_blocks = v[RS_PPL_BLOCKS];
 	st->ppl_flushes = v[RS_PPL_FLUSHES];
 	st->ppl_waits = v[RS_PPL_WAITS];
+	st->rebuild_units = v[RS_REBUILT];
+	st->rebuild_units_skipped = v[RS_CAUGHT_UP];
 	st->ppl_recovered = a->ppl_recovered;
 	st->ppl_unmended_rows = a->ppl_skipped_rows;
 	return 0;

@@ -34,6 +34,7 @@ struct rebuild_opts g_rebuild_opts = {1024, 0, 1000000};
 struct spare {
 	char name[URAID_BDEV_NAME_MAX];
 	struct uraid_bdev_desc *desc;
+	struct sb *own; /* the array's superblock found on it (a member come back), or NULL */
 	struct spare *next;
 };
 
@@ -51,6 +52,9 @@ struct rebuild {
 	bool issuing; /* in rebuild_issue: a part done inline must not re-enter it */
 	int status;
 	int repl_slot; /* >= 0: a replacement copy of this slot, unit = member strip */
+	bool catch_up; /* every target is a returning member: units the bitmap holds clean are
+			* current on them already */
+	uint64_t issued, skipped; /* units rebuilt, and passed over by the catch-up */
 	void (*on_stopped)(struct raid_array *a);
 };
 
@@ -152,6 +156,16 @@ rebuild_progress(struct rebuild *rb)
 		     raid_units_to_member_strips(a, 0, rb->done_upto) * a->l.strip_blocks);
 }
 
+/* done_upto over the units done (in order). */
+static void
+done_advance(struct rebuild *rb)
+{
+	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % rb->window]) {
+		rb->done_map[rb->done_upto % rb->window] = false;
+		rb->done_upto++;
+	}
+}
+
 static void
 rebuild_part_done(struct stripe_part *part, int status)
 {
@@ -167,10 +181,7 @@ rebuild_part_done(struct stripe_part *part, int status)
 	rb->done_map[unit % rb->window] = true;
 	if (status == 0)
 		crash_point(CRASH_REBUILD_UNIT);
-	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % rb->window]) {
-		rb->done_map[rb->done_upto % rb->window] = false;
-		rb->done_upto++;
-	}
+	done_advance(rb);
 	rebuild_progress(rb);
 	if (!rb->issuing)
 		rebuild_issue(rb); /* else the loop that submitted it goes on */
@@ -204,20 +215,29 @@ rebuild_issue(struct rebuild *rb)
 	while (!rb->stop && rb->inflight < rb->window && rb->next < rb->units &&
 	       rb->next < rb->done_upto + rb->window) {
 		struct stripe_part *part;
+		bool target = unit_has_target(rb, rb->next);
 
+		if (!target || (rb->catch_up && !bitmap_unit_dirty(a, rb->next))) {
+			/* Nothing to write here: done at once, and the window moves on. */
+			if (target) {
+				raid_stat_add(a, 0, RS_CAUGHT_UP, 1);
+				rb->skipped++;
+			}
+			rb->done_map[rb->next % rb->window] = true;
+			rb->next++;
+			done_advance(rb);
+			continue;
+		}
 		if (g_rebuild_opts.max_bw_mb_sec != 0) {
 			if (rb->tokens < (double)rb->unit_bytes)
 				break; /* the poller refills */
 			rb->tokens -= (double)rb->unit_bytes;
 		}
-		if (!unit_has_target(rb, rb->next)) {
-			rb->done_map[rb->next % rb->window] = true;
-			rb->next++;
-			continue;
-		}
 		part = calloc(1, sizeof(*part));
 		if (part == NULL)
 			break; /* the poller retries */
+		raid_stat_add(a, 0, RS_REBUILT, 1);
+		rb->issued++;
 		part->a = a;
 		part->unit = rb->next++;
 		if (rb->repl_slot >= 0) {
@@ -236,11 +256,7 @@ rebuild_issue(struct rebuild *rb)
 		stripe_submit(part); /* may complete inline (the member failed meanwhile) */
 	}
 	rb->issuing = false;
-	/* Units skipped above count as done too. */
-	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % rb->window]) {
-		rb->done_map[rb->done_upto % rb->window] = false;
-		rb->done_upto++;
-	}
+	rebuild_progress(rb);
 	if (rb->inflight == 0 && (rb->stop || rb->done_upto == rb->units))
 		rebuild_end(rb);
 }
@@ -281,6 +297,7 @@ rebuild_finished(struct raid_array *a, int status)
 
 		if (atomic_compare_exchange_strong(&a->members[t].state, &expected,
 						   URAID_MEMBER_ACTIVE)) {
+			a->members[t].catch_up = false;
 			atomic_fetch_sub(&a->failed, 1);
 			LOG_NOTE("%s: rebuild of %s (slot %u) finished", a->bdev.name,
 				 a->members[t].name, t);
@@ -308,6 +325,9 @@ rebuild_end(struct rebuild *rb)
 	if (rb->status != 0)
 		LOG_ERR("%s: %s stopped: %s", a->bdev.name,
 			repl_slot >= 0 ? "replacement" : "rebuild", strerror(-rb->status));
+	if (complete && rb->catch_up)
+		LOG_NOTE("%s: caught up: %lu units rebuilt, %lu clean ones passed over",
+			 a->bdev.name, (unsigned long)rb->issued, (unsigned long)rb->skipped);
 	free(rb);
 	if (repl_slot >= 0) {
 		atomic_store(&a->rb_targets, 0);
@@ -356,13 +376,16 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 				from = u;
 		}
 	}
-	if (targets == 0 || a->rb != NULL)
-		return;
+	if (targets == 0 || a->rb != NULL || a->rebuild_finishing)
+		return; /* (finishing: done, the superblock saying so is on its way) */
 	rb = calloc(1, sizeof(*rb));
 	if (rb == NULL)
 		return;
 	rb->a = a;
 	rb->repl_slot = repl_slot;
+	rb->catch_up = repl_slot < 0 && a->bm != NULL;
+	for (uint64_t m = targets; m && rb->catch_up; m &= m - 1)
+		rb->catch_up = a->members[__builtin_ctzll(m)].catch_up;
 	rb->units = repl_slot >= 0 ? a->l.member_blocks / a->l.strip_blocks : raid_rebuild_units(a);
 	rb->targets = targets;
 	rb->next = rb->done_upto = from < rb->units ? from : rb->units;
@@ -379,10 +402,12 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 		     (repl_slot >= 0 ? rb->units : raid_units_to_member_strips(a, 0, rb->units)) *
 			     a->l.strip_blocks);
 	atomic_store(&a->rb_start_us, uraid_now_us());
+	atomic_store(&a->rb_catch_up, rb->catch_up);
 	atomic_store(&a->rb_targets, targets);
 	rebuild_progress(rb);
 	if (repl_slot < 0)
-		LOG_NOTE("%s: rebuilding slot mask 0x%lx from unit %lu of %lu", a->bdev.name,
+		LOG_NOTE("%s: %s slot mask 0x%lx from unit %lu of %lu", a->bdev.name,
+			 rb->catch_up ? "catching up (dirty regions only)" : "rebuilding",
 			 (unsigned long)targets, (unsigned long)rb->done_upto,
 			 (unsigned long)rb->units);
 	rebuild_issue(rb);
@@ -421,6 +446,7 @@ spare_unlink(struct spare **list, _Atomic unsigned *count, const char *name)
 		*list = s->next;
 		atomic_fetch_sub(count, 1);
 		uraid_bdev_close(s->desc);
+		free(s->own);
 		free(s);
 		n++;
 		if (name != NULL)
@@ -461,6 +487,7 @@ struct swap {
 	unsigned slot;
 	struct uraid_bdev_desc *old_desc, *new_desc;
 	char new_name[URAID_BDEV_NAME_MAX];
+	bool catch_up; /* SWAP_MEMBER: new_desc is the slot's own member come back */
 	void (*done)(struct swap *sw);
 	void *ctx;
 };
@@ -748,11 +775,19 @@ spare_swapped(struct swap *sw)
 	struct raid_array *a = sw->a;
 	unsigned t = sw->slot;
 
-	uraid_uuid_generate(a->slot_uuid[t]);
+	/* A member come back keeps its identity; a new one gets its own. */
+	if (!sw->catch_up)
+		uraid_uuid_generate(a->slot_uuid[t]);
+	a->members[t].catch_up = sw->catch_up;
 	atomic_store(&a->members[t].rebuilt, 0);
 	atomic_store(&a->members[t].durable, 0);
 	atomic_store_explicit(&a->members[t].state, URAID_MEMBER_REBUILDING, memory_order_release);
-	LOG_NOTE("%s: spare %s takes slot %u; rebuilding", a->bdev.name, sw->new_name, t);
+	if (sw->catch_up)
+		LOG_NOTE("%s: %s is back in slot %u; catching up on the regions written since it "
+			 "left",
+			 a->bdev.name, sw->new_name, t);
+	else
+		LOG_NOTE("%s: spare %s takes slot %u; rebuilding", a->bdev.name, sw->new_name, t);
 	free(sw);
 	/* The next spare and failed slot, if any, before the rebuild starts: one pass then
 	 * rebuilds them together. */
@@ -763,6 +798,30 @@ spare_swapped(struct swap *sw)
 		raid_sb_update(a, spare_taken_recorded);
 	else
 		rebuild_start(a);
+}
+
+/* The spare is the member of a failed slot come back, and can catch up there (see
+ * sb_can_catch_up). A departure the superblocks do not record yet (its round is still being
+ * written) counts as one at the next generation. */
+static bool
+spare_returns(struct raid_array *a, const struct spare *s)
+{
+	struct sb truth;
+	struct sb_slot *t;
+	unsigned slot;
+
+	if (s->own == NULL || a->bm == NULL || (slot = s->own->this_slot) >= a->l.n ||
+	    atomic_load(&a->members[slot].state) != URAID_MEMBER_FAILED)
+		return false;
+	truth = a->sb;
+	t = &truth.slots[slot];
+	if (t->state != SB_SLOT_FAILED && t->state != SB_SLOT_MISSING) {
+		if (memcmp(t->uuid, a->slot_uuid[slot], 16) != 0)
+			return false;
+		t->state = SB_SLOT_FAILED;
+		t->left_generation = truth.generation + 1;
+	}
+	return sb_can_catch_up(&truth, s->own, slot);
 }
 
 void
@@ -777,9 +836,16 @@ raid_rebuild_kick(struct raid_array *a)
 
 	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing)
 		return;
-	for (unsigned i = 0; i < a->l.n; i++) {
+	for (from = &a->spares; *from != NULL; from = &(*from)->next) {
+		if (spare_returns(a, *from)) {
+			slot = (int)(*from)->own->this_slot;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < a->l.n && slot < 0; i++) {
 		if (atomic_load(&a->members[i].state) == URAID_MEMBER_FAILED) {
 			slot = (int)i;
+			from = &a->spares;
 			break;
 		}
 	}
@@ -804,7 +870,9 @@ raid_rebuild_kick(struct raid_array *a)
 	if (pooled)
 		LOG_NOTE("%s: takes %s from the spare pool", a->bdev.name, s->name);
 	sw->new_desc = s->desc;
+	sw->catch_up = spare_returns(a, s) && s->own->this_slot == (unsigned)slot;
 	snprintf(sw->new_name, sizeof(sw->new_name), "%s", s->name);
+	free(s->own);
 	free(s);
 	swap_start(sw);
 }
@@ -1012,10 +1080,22 @@ uraid_array_add_spare(struct uraid_bdev *array, const char *name, char *err, siz
 {
 	struct spare_add sa = {0};
 	struct raid_array *a = redundant_array(array, "to rebuild a member from", err, err_len);
-	int rc;
+	int slot, rc;
 
 	if (a == NULL)
 		return -EINVAL;
+	slot = member_slot(a, name);
+	if (slot >= 0 && atomic_load(&a->members[slot].state) != URAID_MEMBER_FAILED) {
+		err_set(err, err_len, "'%s' is already a member of %s", name, a->bdev.name);
+		return -EBUSY;
+	}
+	if (slot >= 0) {
+		/* Its own failed member, back (e.g. a path restored): let go of it, then take it
+		 * in again as below. */
+		rc = uraid_array_remove_member(array, name, err, err_len);
+		if (rc != 0)
+			return rc;
+	}
 	sa.a = a;
 	sa.s = calloc(1, sizeof(*sa.s));
 	if (sa.s == NULL)
@@ -1025,6 +1105,19 @@ uraid_array_add_spare(struct uraid_bdev *array, const char *name, char *err, siz
 	if (rc != 0) {
 		free(sa.s);
 		return rc;
+	}
+	if (a->has_sb && a->bm != NULL) {
+		/* A member of this array come back may only need what it missed. */
+		bool backup;
+		char why[128];
+
+		sa.s->own = malloc(sizeof(*sa.s->own));
+		if (sa.s->own != NULL &&
+		    (raid_sb_read(sa.s->desc, sa.s->own, &backup, why, sizeof(why)) != 0 ||
+		     memcmp(sa.s->own->array_uuid, a->bdev.uuid, 16) != 0)) {
+			free(sa.s->own);
+			sa.s->own = NULL;
+		}
 	}
 	uraid_reactor_send(uraid_reactor_get(0), spare_add_msg, &sa);
 	uraid_runtime_wait(&sa.done);
@@ -1168,6 +1261,7 @@ replace_msg(void *arg)
 		atomic_fetch_sub(&a->nspares, 1);
 		rp->desc = s->desc;
 		snprintf(rp->name, sizeof(rp->name), "%s", s->name);
+		free(s->own);
 		free(s);
 	}
 	a->replacing = rp->slot + 1;

@@ -50,14 +50,15 @@ enum {
 	SLOT_BYTES = 48,
 	SLOT_UUID = 0,
 	SLOT_STATE = 16,
-	SLOT_RESERVED = 20,
+	SLOT_FLAGS = 20,
 	SLOT_DATA_OFFSET = 24,
 	SLOT_DATA_BLOCKS = 32,
 	SLOT_CHECKPOINT = 40,
+	OFF_LEFT_GEN = OFF_SLOTS + RAID_MAX_MEMBERS * SLOT_BYTES, /* 8 bytes a slot */
 	OFF_CRC = SB_BYTES - 4,
 };
 
-_Static_assert(OFF_SLOTS + RAID_MAX_MEMBERS * SLOT_BYTES <= OFF_CRC, "slot table fits");
+_Static_assert(OFF_LEFT_GEN + RAID_MAX_MEMBERS * 8 <= OFF_CRC, "slot tables fit");
 
 uint32_t
 crc32c(const void *buf, size_t len)
@@ -104,9 +105,11 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 
 		memcpy(s + SLOT_UUID, sb->slots[i].uuid, 16);
 		le_put32(s + SLOT_STATE, sb->slots[i].state);
+		le_put32(s + SLOT_FLAGS, sb->slots[i].flags);
 		le_put64(s + SLOT_DATA_OFFSET, sb->slots[i].data_offset_blocks);
 		le_put64(s + SLOT_DATA_BLOCKS, sb->slots[i].data_blocks);
 		le_put64(s + SLOT_CHECKPOINT, sb->slots[i].rebuild_checkpoint_blocks);
+		le_put64(buf + OFF_LEFT_GEN + 8 * i, sb->slots[i].left_generation);
 	}
 	le_put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
 }
@@ -222,8 +225,18 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		sl->data_offset_blocks = le_get64(s + SLOT_DATA_OFFSET);
 		sl->data_blocks = le_get64(s + SLOT_DATA_BLOCKS);
 		sl->rebuild_checkpoint_blocks = le_get64(s + SLOT_CHECKPOINT);
-		if (sl->state >= SB_SLOT_NUM_STATES || le_get32(s + SLOT_RESERVED) != 0)
+		sl->flags = le_get32(s + SLOT_FLAGS);
+		sl->left_generation = le_get64(buf + OFF_LEFT_GEN + 8 * i);
+		if (sl->state >= SB_SLOT_NUM_STATES)
 			return decode_bad(err, err_len, "slot state out of range");
+		if ((sl->flags & ~SB_SLOT_FLAG_CATCH_UP) ||
+		    (sl->flags && (sl->state != SB_SLOT_REBUILDING ||
+				   sb->consistency_policy != SB_POLICY_BITMAP)))
+			return decode_bad(err, err_len, "slot flags out of range");
+		if (sl->left_generation > sb->generation ||
+		    (sl->left_generation != 0 && sl->state != SB_SLOT_FAILED &&
+		     sl->state != SB_SLOT_MISSING))
+			return decode_bad(err, err_len, "slot departure generation out of range");
 		if (sl->data_blocks == 0 ||
 		    ck_add_u64(sl->data_offset_blocks, sl->data_blocks, &end) != 0 ||
 		    ck_mul_u64(end, sb->block_size, &end) != 0)
@@ -253,6 +266,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	if (check_meta(sb, err, err_len) != 0)
 		return -EBADMSG;
 	for (size_t i = OFF_SLOTS + n * SLOT_BYTES; i < OFF_CRC; i++) {
+		if (i == OFF_LEFT_GEN)
+			i += 8 * n; /* the departure table */
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "bytes after the slot table are not zero");
 	}
@@ -316,6 +331,23 @@ check_meta(const struct sb *sb, char *err, size_t err_len)
 	return 0;
 }
 
+bool
+sb_can_catch_up(const struct sb *truth, const struct sb *own, unsigned s)
+{
+	const struct sb_slot *t, *o;
+
+	if (s >= truth->num_slots || own->this_slot != s || own->num_slots != truth->num_slots)
+		return false;
+	t = &truth->slots[s];
+	o = &own->slots[s];
+	return truth->consistency_policy == SB_POLICY_BITMAP &&
+	       !memcmp(own->array_uuid, truth->array_uuid, 16) && !memcmp(o->uuid, t->uuid, 16) &&
+	       (t->state == SB_SLOT_FAILED || t->state == SB_SLOT_MISSING) &&
+	       t->left_generation != 0 && own->generation + 1 >= t->left_generation &&
+	       (o->state == SB_SLOT_ACTIVE ||
+		(o->state == SB_SLOT_REBUILDING && (o->flags & SB_SLOT_FLAG_CATCH_UP)));
+}
+
 const char *
 sb_slot_state_name(uint32_t state)
 {
@@ -362,8 +394,16 @@ sb_print(const struct sb *sb, FILE *out)
 		const struct sb_slot *sl = &sb->slots[i];
 
 		uraid_uuid_format(sl->uuid, uuid);
-		fprintf(out, "  %2u  %-10s %s  data %lu+%lu blocks%s\n", i,
+		char note[64] = "";
+
+		if (sl->flags & SB_SLOT_FLAG_CATCH_UP)
+			snprintf(note, sizeof(note), "  catching up");
+		else if (sl->left_generation)
+			snprintf(note, sizeof(note), "  since generation %lu",
+				 (unsigned long)sl->left_generation);
+		fprintf(out, "  %2u  %-10s %s  data %lu+%lu blocks%s%s\n", i,
 			sb_slot_state_name(sl->state), uuid, (unsigned long)sl->data_offset_blocks,
-			(unsigned long)sl->data_blocks, i == sb->this_slot ? "  <- this" : "");
+			(unsigned long)sl->data_blocks, note,
+			i == sb->this_slot ? "  <- this" : "");
 	}
 }

@@ -310,6 +310,8 @@ raid_to_json(struct uraid_bdev *bdev)
 								     : info.members[t].name));
 		if (info.rebuild.replace)
 			json_object_set_new(proc, "source", json_string(info.members[t].name));
+		if (info.rebuild.catch_up)
+			json_object_set_new(proc, "catch_up", json_true());
 		json_object_set_new(prog, "blocks",
 				    json_integer((json_int_t)info.rebuild.done_blocks));
 		json_object_set_new(
@@ -455,6 +457,11 @@ stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
 					      (json_int_t)as.ppl_waits, "recovered_entries",
 					      (json_int_t)as.ppl_recovered, "unmended_rows",
 					      (json_int_t)as.ppl_unmended_rows));
+	if (info.parity_chunks > 0 || info.copies > 1)
+		json_object_set_new(r, "rebuild",
+				    json_pack("{s:I, s:I}", "units", (json_int_t)as.rebuild_units,
+					      "units_skipped",
+					      (json_int_t)as.rebuild_units_skipped));
 	if (c->have_s0) {
 		uint64_t dt = ticks_now() - c->t0,
 			 rd = st->ops[URAID_IO_READ] - c->s0.ops[URAID_IO_READ],

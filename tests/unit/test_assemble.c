@@ -4,7 +4,9 @@
  * in another order, a damaged primary superblock (the backup is used), a stale member (left
  * out), a member from another array (never mixed in), too few members (a refusal naming
  * them), a dirty degraded array (only with force), create over used members (only with force),
- * and the data offset.
+ * and the data offset. With a bitmap, a member that left and comes back (at assembly, or
+ * re-added while the array runs) catches up on the regions written meanwhile only, and an
+ * older copy of it is refused that shortcut.
  */
 #include <stdlib.h>
 
@@ -29,6 +31,7 @@ make_rams(unsigned n)
 }
 
 static enum uraid_consistency_policy g_policy; /* for create() */
+static uint32_t g_region_kb;		       /* for create(): bitmap region, 0 = default */
 
 static int
 create(const char *name, const char *level, unsigned n, const char *const *members, bool force)
@@ -46,6 +49,7 @@ create(const char *name, const char *level, unsigned n, const char *const *membe
 	o.superblock = true;
 	o.force = force;
 	o.policy = g_policy;
+	o.bitmap_region_kb = g_region_kb;
 	rc = uraid_array_create(&o, &b, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "  create %s: %s\n", name, err);
@@ -206,7 +210,9 @@ test_stale_member(void)
 
 	REQUIRE(start_manual(2) == 0);
 	make_rams(3);
+	g_policy = URAID_POLICY_NONE; /* no bitmap: a member that missed writes is rebuilt */
 	REQUIRE(create("r", "raid1", 3, g_m, false) == 0);
+	g_policy = URAID_POLICY_DEFAULT;
 	data = fill("r", &blocks, 1);
 	/* m2 fails; its superblock is not updated, the others record the failure. */
 	CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("r"), 2), 0);
@@ -457,6 +463,196 @@ test_write_waits_for_failure_record(void)
 	uraid_runtime_stop();
 }
 
-TEST_MAIN(TEST(test_clean_restart), TEST(test_stale_member), TEST(test_foreign_and_too_few),
-	  TEST(test_dirty_degraded_needs_force), TEST(test_dirty_degraded_starts),
-	  TEST(test_create_over_used_members), TEST(test_write_waits_for_failure_record))
+/* --- a member that comes back catches up (bitmap) --- */
+
+/* Write `blocks` blocks of a new pattern at lba, into the array and into the model. */
+static void
+write_some(const char *array, uint8_t *model, uint64_t lba, uint64_t blocks, uint8_t seed)
+{
+	struct uraid_bdev_desc *d;
+
+	for (uint64_t i = lba * BS; i < (lba + blocks) * BS; i++)
+		model[i] = (uint8_t)(i * 7 + seed);
+	REQUIRE(uraid_bdev_open(array, true, NULL, NULL, &d) == 0);
+	CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_WRITE, model + lba * BS, lba, blocks), 0);
+	uraid_bdev_close(d);
+}
+
+/* Advance the clock until the bitmap has cleared every quiet region. */
+static void
+bitmap_settle(struct uraid_bdev *a)
+{
+	struct uraid_array_info info;
+
+	for (int i = 0; i < 4; i++) {
+		uraid_runtime_advance_us(g_bitmap_sweep_us);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	CHECK_EQ(info.bitmap.dirty, 0);
+}
+
+/* Poll until no rebuild runs and no member is failed; the array's stats. */
+static struct uraid_array_stats
+rebuilt(struct uraid_bdev *a)
+{
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+
+	for (int i = 0; i < 2000; i++) {
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (!info.rebuild.active && info.failed_members == 0)
+			break;
+	}
+	CHECK(!info.rebuild.active);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK_EQ(uraid_array_get_stats(a, &st), 0);
+	return st;
+}
+
+struct back_case {
+	const char *level;
+	unsigned n;
+	bool restart; /* comes back at assembly; else re-added to the running array */
+};
+
+/*
+ * A member leaves (fails), writes go on into a few regions, then it comes back: only the
+ * units of the regions written meanwhile are rebuilt. Then every other member it may stand
+ * in for fails, so the data must come from it.
+ */
+static void
+back_case(const struct back_case *c)
+{
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct uraid_bdev *a;
+	char report[1024], err[256];
+	uint64_t blocks, units;
+	uint8_t *data;
+	unsigned back = 1;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(c->n);
+	g_region_kb = 64;
+	REQUIRE(create("r", c->level, c->n, g_m, false) == 0);
+	g_region_kb = 0;
+	a = uraid_bdev_get_by_name("r");
+	data = fill("r", &blocks, 3);
+	bitmap_settle(a);
+	CHECK_EQ(uraid_array_fail_member(a, back), 0);
+	uraid_runtime_poll_until_idle(1000);
+	/* 24 blocks of 4 KiB from 4 KiB before the 512 KiB mark: two or three regions. */
+	write_some("r", data, 127, 24, 9);
+	if (c->restart) {
+		CHECK_EQ(del("r", false), 0); /* a clean shutdown, degraded: the bits stay */
+		CHECK_EQ(examine(false, report, sizeof(report)), 1);
+		CHECK(strstr(report, "slot 1 catching up (m1") != NULL);
+		a = uraid_bdev_get_by_name("r");
+		REQUIRE(a != NULL);
+	} else {
+		CHECK_EQ(uraid_array_add_spare(a, "m1", err, sizeof(err)), 0);
+	}
+	st = rebuilt(a);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	CHECK(strcmp(info.members[back].name, "m1") == 0);
+	units = st.rebuild_units + st.rebuild_units_skipped;
+	CHECK(st.rebuild_units > 0 && st.rebuild_units <= units / 8);
+	CHECK(same("r", data, blocks));
+	/* Fail as many others as the level tolerates, the first ones (raid10: its copy): it
+	 * must now serve its part. */
+	for (unsigned i = 0, lost = 0;
+	     i < c->n && lost < (info.parity_chunks ? info.parity_chunks : info.copies - 1); i++) {
+		if (i == back)
+			continue;
+		CHECK_EQ(uraid_array_fail_member(a, i), 0);
+		lost++;
+	}
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(del("r", true), 0);
+	free(data);
+	cleanup(c->n);
+	uraid_runtime_stop();
+}
+
+/* A copy of a member from before it last left (an old image) missed more than the bitmap
+ * covers: left out at assembly, and taken back only as a spare, rebuilt whole. */
+static void
+test_old_image_rebuilt_whole(void)
+{
+	struct uraid_array_stats st;
+	struct uraid_bdev *a;
+	char report[1024], err[256];
+	uint64_t blocks;
+	uint8_t *data, *old = malloc((size_t)MBLKS * BS);
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(3);
+	g_policy = URAID_POLICY_BITMAP;
+	g_region_kb = 64;
+	REQUIRE(create("r", "raid1", 3, g_m, false) == 0);
+	g_policy = URAID_POLICY_DEFAULT;
+	g_region_kb = 0;
+	a = uraid_bdev_get_by_name("r");
+	data = fill("r", &blocks, 5);
+	bitmap_settle(a);
+	CHECK_EQ(del("r", false), 0);
+	memcpy(old, ram_bdev_memory(uraid_bdev_get_by_name("m1")), (size_t)MBLKS * BS);
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	a = uraid_bdev_get_by_name("r");
+	write_some("r", data, 300, 8, 1); /* while m1 was there: a bit set, then cleared */
+	bitmap_settle(a);
+	CHECK_EQ(uraid_array_fail_member(a, 1), 0);
+	uraid_runtime_poll_until_idle(1000);
+	write_some("r", data, 10, 8, 2);
+	CHECK_EQ(del("r", false), 0);
+	memcpy(ram_bdev_memory(uraid_bdev_get_by_name("m1")), old, (size_t)MBLKS * BS);
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	CHECK(strstr(report, "slot 1 stale (m1") != NULL);
+	a = uraid_bdev_get_by_name("r");
+	REQUIRE(a != NULL);
+	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("m1")) == NULL);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(uraid_array_add_spare(a, "m1", err, sizeof(err)), 0);
+	st = rebuilt(a);
+	CHECK_EQ(st.rebuild_units_skipped, 0);
+	CHECK_EQ(st.rebuild_units, blocks * BS / (16 * 1024));
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(del("r", true), 0);
+	free(data);
+	free(old);
+	cleanup(3);
+	uraid_runtime_stop();
+}
+
+static void
+test_member_comes_back(void)
+{
+	static const struct back_case cases[] = {
+		{"raid1", 3, true},  {"raid1", 3, false}, {"raid5", 4, true},
+		{"raid5", 4, false}, {"raid6", 5, true},  {"raid10", 4, false},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int before = h_case_failures;
+
+		g_policy = URAID_POLICY_BITMAP;
+		back_case(&cases[i]);
+		g_policy = URAID_POLICY_DEFAULT;
+		if (h_case_failures != before)
+			fprintf(stderr, "  case %s/%u %s\n", cases[i].level, cases[i].n,
+				cases[i].restart ? "at assembly" : "re-added");
+	}
+}
+
+TEST_MAIN(TEST(test_clean_restart), TEST(test_member_comes_back),
+	  TEST(test_old_image_rebuilt_whole), TEST(test_stale_member),
+	  TEST(test_foreign_and_too_few), TEST(test_dirty_degraded_needs_force),
+	  TEST(test_dirty_degraded_starts), TEST(test_create_over_used_members),
+	  TEST(test_write_waits_for_failure_record))

@@ -308,6 +308,7 @@ test_bad_spares(void)
 	CHECK(strstr(err, "512") != NULL);
 	CHECK_EQ(uraid_array_add_spare(a, "nope", err, sizeof(err)), -ENODEV);
 	CHECK_EQ(uraid_array_add_spare(a, "f0", err, sizeof(err)), -EBUSY); /* a member */
+	CHECK(strstr(err, "already a member") != NULL);
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	uraid_runtime_poll_until_idle(100);
 	a = create(&c0, false);
@@ -430,5 +431,83 @@ test_rebuild_before_any_io(void)
 	}
 }
 
-TEST_MAIN(TEST(test_bad_spares), TEST(test_rebuild_before_any_io), TEST(test_shared_pool),
-	  TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint), TEST(test_target_fails))
+/*
+ * Under a bitmap, a member that failed (a path lost) and is added back while the load goes on
+ * catches up on the regions written meanwhile, under that same load: every block checks,
+ * parity checks, and it serves its part once the others fail.
+ */
+static void
+test_member_back_under_load(void)
+{
+	static const struct rcfg cfgs[] = {
+		{"raid5", 4, 0, 0, 0, 1},
+		{"raid6", 5, 0, 0, 0, 1},
+		{"raid1", 2, 0, 0, 0, 1},
+		{"ec", 6, 3, 3, 0, 1},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
+		const struct rcfg *c = &cfgs[i];
+		struct uraid_array_stats st;
+		struct uraid_array_info info;
+		struct uraid_bdev *a;
+		struct wl wl;
+		char err[256];
+		unsigned rounds = 0;
+
+		REQUIRE(start_manual(REACTORS) == 0);
+		uraid_raid_set_options(8, 0);
+		make_members(c->n, 4096);
+		g_fault_policy = URAID_POLICY_BITMAP;
+		g_fault_region_kb = 16;
+		a = create(c, true);
+		g_fault_policy = URAID_POLICY_DEFAULT;
+		g_fault_region_kb = 0;
+		REQUIRE(a != NULL);
+		REQUIRE(wl_open(&wl, "a"));
+		wl_run(&wl, 300, 8, 40, 0, NULL);
+		for (int t = 0; t < 4; t++) { /* quiet: the bits go */
+			uraid_runtime_advance_us(g_bitmap_sweep_us);
+			uraid_runtime_poll_until_idle(1000);
+		}
+		CHECK_EQ(info_of(a).bitmap.dirty, 0);
+		fail_member(1);
+		wl_run(&wl, 40, 4, 16, 0, NULL); /* it fails on the first I/O; a few regions more */
+		CHECK_EQ(info_of(a).failed_members, 1);
+		CHECK_EQ(fault_clear("f1"), 0); /* the path is back */
+		CHECK_EQ(uraid_array_add_spare(a, "f1", err, sizeof(err)), 0);
+		do {
+			wl_run(&wl, 20, 8, 40, 0, NULL);
+			info = info_of(a);
+		} while ((info.rebuild.active || info.failed_members) && ++rounds < 2000);
+		CHECK_EQ(info.failed_members, 0);
+		CHECK(strcmp(info.members[1].name, "f1") == 0);
+		CHECK_EQ(uraid_array_get_stats(a, &st), 0);
+		CHECK(st.rebuild_units_skipped > 0); /* not a full rebuild */
+		CHECK_EQ(wl.errors, 0);
+		wl_verify_all(&wl);
+		CHECK_EQ(wl.mismatches, 0);
+		CHECK_EQ(run_check().bad_stripes, 0);
+		for (unsigned f = 0, lost = 0;
+		     f < c->n && lost < (info.parity_chunks ? info.parity_chunks : info.copies - 1);
+		     f++) {
+			if (f == 1)
+				continue;
+			CHECK_EQ(uraid_array_fail_member(a, f), 0);
+			lost++;
+		}
+		wl_verify_all(&wl);
+		CHECK_EQ(wl.errors, 0);
+		CHECK_EQ(wl.mismatches, 0);
+		if (wl.errors || wl.mismatches)
+			fprintf(stderr, "  case %s n=%u\n", c->level, c->n);
+		wl_close(&wl);
+		teardown(c->n, 0);
+		uraid_raid_set_options(1024, 0);
+		uraid_runtime_stop();
+	}
+}
+
+TEST_MAIN(TEST(test_bad_spares), TEST(test_member_back_under_load),
+	  TEST(test_rebuild_before_any_io), TEST(test_shared_pool), TEST(test_rebuild_under_load),
+	  TEST(test_resume_from_checkpoint), TEST(test_target_fails))

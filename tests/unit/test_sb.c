@@ -36,6 +36,7 @@ sample(enum uraid_raid_level level, unsigned n, unsigned k, unsigned m)
 		sb.slots[i].data_blocks = 1000;
 		sb.slots[i].rebuild_checkpoint_blocks = i == 2 ? 500 : 0;
 	}
+	sb.slots[1].left_generation = 6;
 	return sb;
 }
 
@@ -65,6 +66,7 @@ test_round_trip(void)
 		CHECK_EQ(out.num_slots, shapes[i].n);
 		CHECK(strcmp(out.name, sb.name) == 0);
 		CHECK_EQ(out.slots[1].state, SB_SLOT_FAILED);
+		CHECK_EQ(out.slots[1].left_generation, 6);
 		CHECK_EQ(out.slots[shapes[i].n - 1].data_offset_blocks, 256);
 		sb_encode(&out, again);
 		CHECK(memcmp(buf, again, SB_BYTES) == 0);
@@ -98,6 +100,8 @@ test_format_positions(void)
 	CHECK_EQ(buf[256 + 48 + 16], SB_SLOT_FAILED);
 	CHECK_EQ(buf[256 + 24] | buf[256 + 25] << 8, 256); /* slot 0 data offset */
 	CHECK_EQ(buf[256 + 2 * 48 + 40] | buf[256 + 2 * 48 + 41] << 8, 500);
+	CHECK_EQ(buf[1792 + 8], 6); /* slot 1 left at generation 6 */
+	CHECK_EQ(buf[1792], 0);
 	{
 		uint32_t crc = (uint32_t)buf[4092] | (uint32_t)buf[4093] << 8 |
 			       (uint32_t)buf[4094] << 16 | (uint32_t)buf[4095] << 24;
@@ -142,7 +146,11 @@ test_rejects_damage(void)
 		{"flags", 148, 0x80, "flags"},
 		{"this slot", 152, 6, "slot out of range"},
 		{"slot state", 256 + 16, 77, "slot state"},
-		{"slot reserved", 256 + 20, 1, "slot state"},
+		{"slot flags without a rebuild", 256 + 20, 1, "slot flags"},
+		{"slot flags unknown", 256 + 48 + 20, 2, "slot flags"},
+		{"departure of an active slot", 1792, 3, "departure"},
+		{"departure after the generation", 1792 + 8, 8, "departure"},
+		{"junk after the departures", 1792 + 6 * 8, 1, "not zero"},
 		{"data offset over superblocks", 256 + 24, 1, "overlaps"},
 		{"data blocks zero", 256 + 32, 0, "data area"},
 		{"checkpoint beyond data", 256 + 40, 5000, "checkpoint"},
@@ -198,6 +206,7 @@ test_policy_fields(void)
 		{"reserved 172", 172, 1, "reserved"},
 		{"reserved 196", 196, 1, "reserved"},
 		{"reserved 208", 208, 1, "reserved"},
+		{"catch-up of an active slot", 256 + 20, SB_SLOT_FLAG_CATCH_UP, "slot flags"},
 	};
 	struct sb sb = sample(URAID_RAID6, 6, 4, 2), out;
 	uint8_t good[SB_BYTES], buf[SB_BYTES];
@@ -221,6 +230,20 @@ test_policy_fields(void)
 	CHECK_EQ(good[168], 2);
 	CHECK_EQ(good[176], 1);
 	CHECK_EQ(good[200] | good[201] << 8, 0x1234);
+	/* A member catching up (rebuilt where the bitmap says): only under a bitmap. */
+	sb.slots[3].state = SB_SLOT_REBUILDING;
+	sb.slots[3].flags = SB_SLOT_FLAG_CATCH_UP;
+	sb_encode(&sb, buf);
+	CHECK_EQ(buf[256 + 3 * 48 + 20], SB_SLOT_FLAG_CATCH_UP);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK_EQ(out.slots[3].flags, SB_SLOT_FLAG_CATCH_UP);
+	put32le(buf + 144, SB_POLICY_NONE);
+	memset(buf + 160, 0, 24); /* no bitmap area */
+	put32le(buf + 4092, crc32c(buf, 4092));
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "slot flags") != NULL);
+	sb.slots[3].state = SB_SLOT_ACTIVE;
+	sb.slots[3].flags = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
 		if (d[i].reason == NULL)
 			continue;

@@ -360,6 +360,10 @@ info_of(struct uraid_bdev *a)
 /* Create array `name` (level as uraid_raid_level_parse takes it) over the fault members
  * [first, first + n) with 4 KiB strips; k/m for ec, copies for raid10, sb for superblocks.
  * NULL (the reason on stderr) if refused. */
+/* Policy and bitmap region of the arrays fault_array_create makes (0: the defaults). */
+static enum uraid_consistency_policy g_fault_policy;
+static uint32_t g_fault_region_kb;
+
 static inline struct uraid_bdev *
 fault_array_create(const char *name, const char *level, unsigned first, unsigned n, unsigned k,
 		   unsigned m, unsigned copies, bool sb)
@@ -377,6 +381,8 @@ fault_array_create(const char *name, const char *level, unsigned first, unsigned
 	o.parity_chunks = m;
 	o.copies = copies;
 	o.superblock = sb;
+	o.policy = g_fault_policy;
+	o.bitmap_region_kb = g_fault_region_kb;
 	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0)
 		fprintf(stderr, "create %s: %s\n", name, err);
 	return b;
