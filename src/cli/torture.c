@@ -11,8 +11,10 @@
  *      every device at once: each unflushed write lands, is lost or is torn. With load
  *      failures (the default under ppl and on mirrors), in half the cycles a random member
  *      fails during the load, and in half of those a spare is added and rebuilt while the
- *      load goes on, so the cut finds the array degraded or rebuilding. With --crash-point
- *      the cut comes instead when the load passes that named point (common.h) for a random
+ *      load goes on, in a quarter the member itself comes back (under a bitmap it catches
+ *      up on the regions written meanwhile), so the cut finds the array degraded or
+ *      rebuilding. A member left failed comes back at assembly (and catches up) if it can. With
+ * --crash-point the cut comes instead when the load passes that named point (common.h) for a random
  *      count-th time, from inside the operation, and members fail in every cycle;
  *   2. the array is dropped (nothing more reaches the members) and power restored; the
  *      members are examined and the array assembled, running its recovery; resync and
@@ -760,18 +762,30 @@ add_spare(struct torture *t)
 }
 
 /* A member fails under the load (it is marked failed, as by the admin or an I/O error);
- * perhaps a spare takes its place and is rebuilt while the load goes on. */
+ * perhaps a spare takes its place, or the member itself comes back (under a bitmap it then
+ * catches up on what it missed), and is rebuilt while the load goes on. */
 static void
 load_failure(struct torture *t)
 {
 	unsigned victim = (unsigned)prng_below(&t->rng, t->n);
+	unsigned what = (unsigned)prng_below(&t->rng, 4);
+	struct uraid_array_info info = info_now();
+	char err[256];
 
 	uraid_array_fail_member(uraid_bdev_get_by_name("t"), victim);
-	if (prng_below(&t->rng, 2) == 0)
+	if (what < 2)
 		add_spare(t);
+	else if (what == 2 &&
+		 uraid_array_add_spare(uraid_bdev_get_by_name("t"), info.members[victim].name, err,
+				       sizeof(err)) != 0)
+		violation(t, "the failed member %s could not come back: %s",
+			  info.members[victim].name, err);
 	if (t->verbose)
-		fprintf(stderr, "cycle %" PRIu64 ": slot %u failed under the load\n",
-			t->cycles_done + 1, victim);
+		fprintf(stderr, "cycle %" PRIu64 ": slot %u failed under the load%s\n",
+			t->cycles_done + 1, victim,
+			what < 2    ? ", a spare added"
+			: what == 2 ? ", and came back"
+				    : "");
 }
 
 static void
