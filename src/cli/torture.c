@@ -96,9 +96,10 @@ struct torture {
 	char members[MAX_MEMBERS][16];
 	uint64_t violations, io_errors, cycles_done, reads_checked, blocks_checked;
 	uint64_t cut_records, cut_torn, cut_dropped;
-	uint64_t hole_blocks; /* not vouched for by the log recovery, as it reported */
-	bool point_hit;	      /* the crash point was reached in this cycle */
-	uint64_t point_cuts;  /* cycles cut at the crash point */
+	uint64_t hole_blocks;		 /* not vouched for by the log recovery, as it reported */
+	uint64_t caught_up, passed_over; /* units of members come back: rebuilt, skipped */
+	bool point_hit;			 /* the crash point was reached in this cycle */
+	uint64_t point_cuts;		 /* cycles cut at the crash point */
 };
 
 static struct torture *g_t;
@@ -788,6 +789,19 @@ load_failure(struct torture *t)
 				    : "");
 }
 
+/* What this array object did for members that came back: counted before it goes. */
+static void
+count_catch_up(struct torture *t)
+{
+	struct uraid_array_stats st;
+
+	if (uraid_array_get_stats(uraid_bdev_get_by_name("t"), &st) == 0 &&
+	    st.rebuild_units_skipped > 0) {
+		t->caught_up += st.rebuild_units;
+		t->passed_over += st.rebuild_units_skipped;
+	}
+}
+
 static void
 cycle(struct torture *t)
 {
@@ -830,6 +844,7 @@ cycle(struct torture *t)
 
 	/* 2. The process dies: the array goes without a word to its members. Power comes
 	 * back and the members are assembled. */
+	count_catch_up(t);
 	array_close(t);
 	if (delete_bdev("t") != 0) {
 		fprintf(stderr, "torture: the array did not go away after the cut\n");
@@ -1113,6 +1128,11 @@ torture_main(int argc, char **argv)
 		printf("torture: %" PRIu64 " unflushed blocks in rows the log recovery reported "
 		       "it could not mend (a member lost as the power went)\n",
 		       t.hole_blocks);
+	count_catch_up(&t);
+	if (t.passed_over)
+		printf("torture: members came back and caught up: %" PRIu64 " units rebuilt, "
+		       "%" PRIu64 " clean ones passed over\n",
+		       t.caught_up, t.passed_over);
 	if (t.k != 0)
 		snprintf(chunks, sizeof(chunks), " --data-chunks %u --parity-chunks %u", t.k, t.m);
 	if (t.violations)

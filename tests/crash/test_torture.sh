@@ -3,8 +3,8 @@
 # Crash torture (uraid torture): power cuts at random points under a random workload on
 # fault-backend members, each followed by reassembly, recovery, a check of every block against
 # the model and of the parity, a member failure and a second check. Under ppl and on mirrors
-# members also fail, and spares rebuild, during the load, so cuts find arrays degraded or
-# rebuilding. A bounded number of cycles per level under policies bitmap, ppl and journal must
+# members also fail, and spares rebuild (or the failed member comes back and, under the bitmap,
+# catches up), during the load, so cuts find arrays degraded or rebuilding. A bounded number of cycles per level under policies bitmap, ppl and journal must
 # break no rule (the journal's rule is stricter: every acknowledged write survives); under
 # policy none the harness must catch the write hole (so it is known to be able to fail); a
 # seed replays exactly.
@@ -44,6 +44,16 @@ parity_levels() {
 # else turns to garbage, parity and copies agree, a member can then be lost.
 torture raid1-bitmap 0 --level raid1 --members 2 --policy bitmap --cycles "$cycles"
 torture raid10-bitmap 0 --level raid10 --members 4 --policy bitmap --cycles "$cycles"
+# ... where members failed under the load come back (then, or at the next assembly) and
+# catch up on what they missed instead of a full rebuild.
+for name in raid1-bitmap raid10-bitmap; do
+	if grep -q '^torture: members came back and caught up: [0-9]* units rebuilt, [1-9]' \
+		"$T_DIR/$name.out"; then
+		t_pass "$name: $(grep '^torture: members came back' "$T_DIR/$name.out")"
+	else
+		t_fail "$name: no member came back and caught up"
+	fi
+done
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
