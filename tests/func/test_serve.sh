@@ -98,6 +98,20 @@ check "journal_mode: a bad value, one line" 1 "journal_mode.*use write-through o
 check "write-back without the journal" 1 "write-back is a mode of consistency policy journal" \
 	"$URAID" create rx raid5 x0 x1 x2 --superblock --policy ppl --journal-mode write-back
 check "uraid delete (journal)" 0 '^deleted$' "$URAID" delete rj
+# A mirror's member fails and comes back: under the bitmap it catches up (nothing was written
+# meanwhile, so every unit is passed over) instead of a full rebuild.
+check "uraid create: a mirror with a bitmap" 0 '^created$' \
+	"$URAID" create rm raid1 x0 x1 -z 16 --superblock --policy bitmap
+check "uraid fail (mirror)" 0 'failed' "$URAID" fail x1
+check "the same member added back" 0 '^added$' "$URAID" add-spare rm x1
+for _ in $(seq 100); do
+	"$URAID" status rm | grep -q '2 of 2' && break
+	sleep 0.1
+done
+check "it is active again" 0 '1 +x1 +active' "$URAID" status rm
+check "it caught up: units passed over, none rebuilt" 0 '"units":0,"units_skipped":[1-9]' \
+	sh -c "'$URAID' rpc -s '$SOCK' bdev_raid_get_stats '{\"name\":\"rm\"}' | tr -d ' \n'"
+check "uraid delete (mirror)" 0 '^deleted$' "$URAID" delete rm
 check "no daemon: says what to do" 1 "is 'uraid serve' running" "$URAID" status -s "$T_DIR/none.sock"
 unset URAID_RPC_SOCKET
 
