@@ -66,6 +66,10 @@ struct uraid_array_opts {
 	/* journal: acknowledge a write once its data is logged and write it home afterwards
 	 * (write-back); else once it is home (write-through) */
 	bool journal_write_back;
+	/* journal: keep the log on this bdev (e.g. a raid1 array of two small members) instead
+	 * of a region of every member; it is claimed like a member and split into one area per
+	 * member. NULL: on the members. */
+	const char *journal_bdev;
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
@@ -118,6 +122,7 @@ struct uraid_array_info {
 	uint64_t data_offset_blocks;
 	enum uraid_consistency_policy policy;
 	bool journal_write_back;
+	char journal_bdev[URAID_BDEV_NAME_MAX]; /* the journal device's name; "" if none */
 	struct {
 		uint64_t region_kb;    /* array data per bit */
 		uint64_t regions;      /* bits */

@@ -80,6 +80,7 @@ struct torture {
 	bool expect_hole, verbose;
 	bool ack_durable;  /* journal: an acknowledged write is durable */
 	bool write_back;   /* journal in write-back mode */
+	bool journal_dev;  /* journal on a device of its own (a fault member too) */
 	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
 	int crash_at;	   /* a named crash point to cut the power at, or -1 */
 
@@ -94,6 +95,7 @@ struct torture {
 	bool cutting;
 	unsigned next_member; /* names tm<i>/tf<i> */
 	char members[MAX_MEMBERS][16];
+	char journal[16];
 	uint64_t violations, io_errors, cycles_done, reads_checked, blocks_checked;
 	uint64_t cut_records, cut_torn, cut_dropped;
 	uint64_t hole_blocks;		 /* not vouched for by the log recovery, as it reported */
@@ -742,6 +744,8 @@ create_array(struct torture *t)
 	o.policy = t->policy;
 	o.bitmap_region_kb = 64;
 	o.journal_write_back = t->write_back;
+	if (t->journal_dev)
+		o.journal_bdev = new_member(t, t->journal, sizeof(t->journal));
 	if (uraid_array_create(&o, &b, err, sizeof(err)) != 0) {
 		fprintf(stderr, "torture: cannot create the array: %s\n", err);
 		return -EINVAL;
@@ -917,6 +921,7 @@ usage(FILE *out)
 		"[--verbose]\n"
 		"                     [--load-failures | --no-load-failures] [--ack-durable]\n"
 		"                     [--write-back]  (journal: write-back mode)\n"
+		"                     [--journal-bdev]  (journal: on a device of its own)\n"
 		"                     [--crash-point sb-flushed|sb-primary|rebuild-unit|\n"
 		"                      log-written|journal-acked|stripe-writing|log-flushed]\n"
 		"Power cuts at random points under a random workload on fault-backend members;\n"
@@ -954,6 +959,7 @@ torture_main(int argc, char **argv)
 		{"ack-durable", no_argument, NULL, 'A'},
 		{"crash-point", required_argument, NULL, 'P'},
 		{"write-back", no_argument, NULL, 'W'},
+		{"journal-bdev", no_argument, NULL, 'J'},
 		{"no-load-failures", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -972,7 +978,7 @@ torture_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAP:Wh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAP:WJh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'l':
@@ -1023,6 +1029,9 @@ torture_main(int argc, char **argv)
 			break;
 		case 'W':
 			t.write_back = true;
+			break;
+		case 'J':
+			t.journal_dev = true;
 			break;
 		case 'P': {
 			enum crash_point p;
@@ -1092,8 +1101,10 @@ torture_main(int argc, char **argv)
 		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s%s, %" PRIu64
 		       " blocks%s\n",
 		       t.seed, t.level, t.n, uraid_policy_name(info.policy),
-		       info.journal_write_back ? " (write-back)" : "", t.blocks,
-		       t.load_failures ? ", members failing under the load" : "");
+		       info.journal_write_back ? " (write-back)"
+		       : info.journal_bdev[0]  ? " (on a journal device)"
+					       : "",
+		       t.blocks, t.load_failures ? ", members failing under the load" : "");
 	}
 	fflush(stdout);
 	t.b = calloc(t.blocks, sizeof(*t.b));
@@ -1138,14 +1149,14 @@ torture_main(int argc, char **argv)
 	if (t.violations)
 		printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-		       "%s%s%s%s%s\n",
+		       "%s%s%s%s%s%s\n",
 		       t.level, t.n, chunks, uraid_policy_name(info_now().policy), t.ops,
 		       t.member_kb, t.seed, t.cycles_done,
 		       t.load_failures ? " --load-failures" : " --no-load-failures",
 		       t.ack_durable ? " --ack-durable" : "",
 		       t.crash_at >= 0 ? " --crash-point " : "",
 		       t.crash_at >= 0 ? crash_point_name((enum crash_point)t.crash_at) : "",
-		       t.write_back ? " --write-back" : "");
+		       t.write_back ? " --write-back" : "", t.journal_dev ? " --journal-bdev" : "");
 	array_close(&t);
 	delete_bdev("t");
 	poll_idle();

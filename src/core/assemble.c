@@ -46,6 +46,7 @@ struct sb_writer {
 	unsigned written;
 	struct sb round;
 	uint8_t *bufs[RAID_MAX_MEMBERS];
+	uint8_t *jbuf; /* the journal device's copy */
 };
 
 static void sb_round_start(struct raid_array *a);
@@ -78,7 +79,10 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->copies = a->l.copies;
 	sb->num_slots = a->l.n;
 	sb->array_blocks = a->bdev.num_blocks;
-	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0);
+	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0) |
+		    (a->jdesc ? SB_FLAG_JOURNAL_DEV : 0);
+	if (a->jdesc)
+		memcpy(sb->journal_uuid, a->journal_uuid, 16);
 	sb->consistency_policy = a->policy;
 	sb->bitmap_offset_blocks = a->bm_offset_blocks;
 	sb->bitmap_blocks = a->bm_blocks;
@@ -140,6 +144,8 @@ sb_round_done(struct raid_array *a)
 		free(w->bufs[i]);
 		w->bufs[i] = NULL;
 	}
+	free(w->jbuf);
+	w->jbuf = NULL;
 	w->cur = NULL;
 	w->busy = false;
 	if (w->again) {
@@ -158,8 +164,8 @@ sb_round_done(struct raid_array *a)
 
 struct sb_io {
 	struct raid_array *a;
-	unsigned member;
-	bool backup; /* writing the backup copy: the primary is durable */
+	unsigned member; /* num_slots: the journal device */
+	bool backup;	 /* writing the backup copy: the primary is durable */
 };
 
 static int sb_write_copy(struct sb_io *io);
@@ -179,9 +185,11 @@ sb_write_done(void *arg, int status)
 			return;
 		status = rc;
 	}
-	if (status != 0)
+	if (status != 0 && io->member == a->l.n)
+		raid_journal_failed(a, status);
+	else if (status != 0)
 		raid_member_failed(a, io->member, status);
-	else
+	else if (io->member < a->l.n)
 		a->sbw->written++;
 	free(io);
 	if (--a->sbw->pending == 0)
@@ -195,13 +203,53 @@ sb_write_copy(struct sb_io *io)
 	struct raid_array *a = io->a;
 	struct raid_channel *rch = raid_owner_channel(a);
 	uint32_t bs = a->bdev.block_size;
-	uint8_t *buf = a->sbw->bufs[io->member];
+	bool j = io->member == a->l.n;
+	uint8_t *buf = j ? a->sbw->jbuf : a->sbw->bufs[io->member];
 
-	if (rch == NULL)
+	if (rch == NULL || (j && rch->jch == NULL))
 		return -ENODEV;
-	return uraid_bdev_write(rch->mdesc[io->member], rch->mch[io->member],
+	return uraid_bdev_write(j ? a->jdesc : rch->mdesc[io->member],
+				j ? rch->jch : rch->mch[io->member],
 				io->backup ? buf + SB_BYTES : buf, io->backup ? SB_BYTES / bs : 0,
 				SB_BYTES / bs, URAID_IO_FUA, sb_write_done, io);
+}
+
+/* The journal device's copy of the round (this_slot 0, SB_FLAG_THIS_JOURNAL): assembly finds
+ * the journal by it. */
+static void
+sb_journal_write(struct raid_array *a)
+{
+	struct sb_writer *w = a->sbw;
+	struct sb copy = w->round;
+	struct sb_io *io;
+	int rc;
+
+	if (a->jdesc == NULL || atomic_load(&a->jfailed))
+		return;
+	w->jbuf = aligned_alloc(4096, SB_AREA_BYTES);
+	io = malloc(sizeof(*io));
+	if (w->jbuf == NULL || io == NULL) {
+		free(io);
+		return;
+	}
+	if (a->sb_wipe) {
+		memset(w->jbuf, 0, SB_AREA_BYTES);
+	} else {
+		copy.this_slot = 0;
+		copy.flags |= SB_FLAG_THIS_JOURNAL;
+		sb_encode(&copy, w->jbuf);
+		memcpy(w->jbuf + SB_BYTES, w->jbuf, SB_BYTES);
+	}
+	io->a = a;
+	io->member = a->l.n;
+	io->backup = false;
+	w->pending++;
+	rc = sb_write_copy(io);
+	if (rc != 0) {
+		w->pending--;
+		free(io);
+		raid_journal_failed(a, rc);
+	}
 }
 
 /* Write the round's superblock to every usable member. */
@@ -243,6 +291,7 @@ sb_round_write(struct raid_array *a)
 			raid_member_failed(a, i, rc);
 		}
 	}
+	sb_journal_write(a);
 	if (--w->pending == 0)
 		sb_round_done(a);
 }
@@ -580,8 +629,8 @@ static int
 assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, char *report,
 	       size_t len)
 {
-	const struct sb *best = &f[idx[0]].sb;
-	const char *members[RAID_MAX_MEMBERS] = {0};
+	const struct sb *best = NULL;
+	const char *members[RAID_MAX_MEMBERS] = {0}, *journal = NULL;
 	char why[RAID_MAX_MEMBERS][160] = {{0}};
 	struct uraid_array_opts o = {0};
 	struct uraid_array_info info;
@@ -592,9 +641,37 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 	struct sb *truth;
 	int rc;
 
-	for (unsigned i = 1; i < cnt; i++) {
-		if (f[idx[i]].sb.generation > best->generation)
-			best = &f[idx[i]].sb;
+	/* The truth is the newest member copy (a journal device's names no slot). */
+	for (unsigned i = 0; i < cnt; i++) {
+		const struct sb *c = &f[idx[i]].sb;
+
+		if (!(c->flags & SB_FLAG_THIS_JOURNAL) &&
+		    (best == NULL || c->generation > best->generation))
+			best = c;
+	}
+	if (best == NULL) {
+		report_line(report, len, "%s: not started: only its journal device (%s) is here",
+			    f[idx[0]].sb.name, f[idx[0]].name);
+		return -ENODEV;
+	}
+	for (unsigned i = 0; i < cnt; i++) {
+		const struct found *c = &f[idx[i]];
+
+		if (!(c->sb.flags & SB_FLAG_THIS_JOURNAL) || journal != NULL)
+			continue;
+		if (!(best->flags & SB_FLAG_JOURNAL_DEV) ||
+		    memcmp(c->sb.journal_uuid, best->journal_uuid, 16) != 0)
+			LOG_WARNING("%s: was a journal device of array %s but is not its journal "
+				    "now; left out",
+				    c->name, best->name);
+		else if (c->sb.generation + 1 < best->generation)
+			LOG_WARNING(
+				"%s: journal device of %s is stale (generation %lu < %lu); left "
+				"out",
+				c->name, best->name, (unsigned long)c->sb.generation,
+				(unsigned long)best->generation);
+		else
+			journal = c->name;
 	}
 	for (unsigned s = 0; s < best->num_slots; s++)
 		snprintf(why[s], sizeof(why[s]), "missing");
@@ -602,6 +679,8 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		const struct found *c = &f[idx[i]];
 		unsigned s = c->sb.this_slot;
 
+		if (c->sb.flags & SB_FLAG_THIS_JOURNAL)
+			continue;
 		if (s >= best->num_slots || memcmp(c->sb.slots[s].uuid, best->slots[s].uuid, 16)) {
 			LOG_WARNING("%s: claims slot %u of array %s but is not the member recorded "
 				    "there; left out",
@@ -670,6 +749,7 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 	o.copies = best->copies;
 	o.data_chunks = best->k;
 	o.parity_chunks = best->m;
+	o.journal_bdev = journal;
 	/* A returning member starts as a rebuild of its slot that skips the clean regions. */
 	truth = malloc(sizeof(*truth));
 	if (truth == NULL)

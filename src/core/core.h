@@ -158,6 +158,10 @@ enum sb_slot_state {
 
 #define SB_FLAG_CLEAN	   (1u << 0)
 #define SB_FLAG_WRITE_BACK (1u << 1) /* journal: write-back mode */
+/* journal: the log area is on a journal device (journal_uuid), not on the members */
+#define SB_FLAG_JOURNAL_DEV (1u << 2)
+/* this copy is the journal device's (this_slot is 0 and means nothing) */
+#define SB_FLAG_THIS_JOURNAL (1u << 3)
 
 /* A rebuilding slot's member is a returning one: only the bitmap's dirty regions are copied. */
 #define SB_SLOT_FLAG_CATCH_UP (1u << 0)
@@ -205,6 +209,9 @@ struct sb {
 	uint32_t ppl_blocks;
 	/* ppl/journal: records of this run carry it; raised at every start */
 	uint64_t log_epoch;
+	/* SB_FLAG_JOURNAL_DEV: the journal device; slot i's log area is on it, at
+	 * ppl_offset_blocks + i * ppl_blocks */
+	uint8_t journal_uuid[16];
 	struct sb_slot slots[RAID_MAX_MEMBERS];
 };
 
@@ -333,6 +340,12 @@ struct raid_array {
 	uint64_t bm_offset_blocks, bm_region_units;
 	uint32_t bm_blocks;
 	uint64_t log_epoch;
+	/* The journal device (SB_FLAG_JOURNAL_DEV): every slot's log area is on it, slot i's at
+	 * ppl_offset_blocks + i * ppl_blocks; an I/O error there takes the array offline. */
+	struct uraid_bdev_desc *jdesc;
+	char jname[URAID_BDEV_NAME_MAX];
+	uint8_t journal_uuid[16];
+	_Atomic bool jfailed;
 	struct bitmap *bm;
 	bool bm_stopped; /* reactor 0's, at destruct */
 	uint64_t ppl_offset_blocks;
@@ -392,6 +405,7 @@ struct raid_channel {
 	 * channel, so a channel's I/O always names its own device. */
 	struct uraid_bdev_desc *mdesc[RAID_MAX_MEMBERS], *rdesc[RAID_MAX_MEMBERS];
 	uint32_t outstanding[RAID_MAX_MEMBERS];
+	struct uraid_io_channel *jch; /* the journal device's, if the array has one */
 	/* Owner side: stripes with queued or active operations. */
 	struct stripe_head **buckets;
 	uint64_t bucket_mask;
@@ -434,6 +448,7 @@ struct member_io {
 	uint64_t tag;  /* caller's: e.g. the array block it maps */
 	bool to_repl;  /* to the member's replacement instead of the member */
 	bool meta;     /* offset_blocks is from the start of the member (metadata areas) */
+	bool log;      /* in the member's log area: on the journal device if there is one */
 	unsigned legs; /* a write also goes to the replacement: completions still due */
 	int status;    /* the member leg's */
 	STAILQ_ENTRY(member_io) link;
@@ -447,6 +462,17 @@ struct raid_io {
 	unsigned remaining; /* parts outstanding, +1 while submitting */
 	int status;
 };
+
+/* The I/O goes to the journal device (log area I/O of an array that has one). */
+static inline bool
+mio_on_journal(const struct member_io *mio)
+{
+	return mio->log && mio->rch->a->jdesc != NULL;
+}
+
+/* The journal device failed (an I/O error, or it went away): the array goes offline, as with
+ * more members lost than it tolerates; its members are not failed. Any thread. */
+void raid_journal_failed(struct raid_array *a, int status);
 
 /* Every member failure counted so far is in the superblocks (sb_done caught up with
  * sb_need): a failed member can no longer come back as current after a crash. */

@@ -357,12 +357,29 @@ ring_anchors(const struct raid_array *a)
 int
 ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_len)
 {
+	uint64_t jblocks =
+		a->jdesc ? uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(a->jdesc)) : 0;
+
 	if (from != NULL) {
 		a->ppl_offset_blocks = from->ppl_offset_blocks;
 		a->ppl_blocks = from->ppl_blocks;
+	} else if (a->jdesc != NULL) {
+		/* The journal device past its superblocks (and room for a bitmap's worth), split
+		 * evenly between the slots. */
+		uint64_t per;
+
+		a->ppl_offset_blocks = META_PPL_OFFSET / a->bdev.block_size;
+		per = jblocks > a->ppl_offset_blocks ? (jblocks - a->ppl_offset_blocks) / a->l.n
+						     : 0;
+		a->ppl_blocks = (uint32_t)(per < UINT32_MAX ? per : UINT32_MAX);
 	} else {
 		a->ppl_offset_blocks = META_PPL_OFFSET / a->bdev.block_size;
 		a->ppl_blocks = (uint32_t)(a->data_offset_blocks - a->ppl_offset_blocks);
+	}
+	if (a->jdesc != NULL && jblocks < a->ppl_offset_blocks + (uint64_t)a->ppl_blocks * a->l.n) {
+		err_set(err, err_len, "journal device %s (%lu blocks) is smaller than its log",
+			a->jname, (unsigned long)jblocks);
+		return -EINVAL;
 	}
 	/* A ring holds at least two entries of a header and one row; under the journal, every
 	 * entry one stripe update puts on a member. */
@@ -681,9 +698,10 @@ anchor_done(struct member_io *mio, int status)
 	unsigned member = mio->member;
 	struct ppl_ring *r = &rch->ppl->ring[member];
 
-	if (status != 0)
+	if (status != 0 && !mio_on_journal(mio))
 		raid_member_failed(rch->a, member, status);
-	/* Written, or the member failed (its log is not read back): the floor holds. */
+	/* Written, or the member (or the journal device, and the array with it) failed: its
+	 * log is not read back, the floor holds. */
 	r->anchor_busy = false;
 	if (r->floor_writing > r->floor_durable)
 		r->floor_durable = r->floor_writing;
@@ -731,6 +749,7 @@ anchor_write(struct raid_channel *rch, unsigned member)
 	mio->type = URAID_IO_WRITE;
 	mio->flags = URAID_IO_FUA;
 	mio->meta = true;
+	mio->log = true;
 	mio->offset_blocks = a->ppl_offset_blocks + r->start - ring_anchors(a) + (k.gen & 1);
 	mio->num_blocks = 1;
 	mio->iov[0] = (struct iovec){r->anchor_buf, a->bdev.block_size};
@@ -946,6 +965,19 @@ ppl_flush_all(struct raid_array *a, void (*done)(struct raid_array *a))
 	uraid_for_each_channel(&a->ch_dev, flush_all_visit, fa, flush_all_walked);
 }
 
+/* Read blocks [off, off + n) of member m's log area: on the member, or in its slot's area on
+ * the journal device. Control thread (assembly). */
+static int
+log_read(struct raid_array *a, unsigned m, void *buf, uint64_t off, uint64_t n)
+{
+	if (a->jdesc != NULL)
+		return uraid_bdev_io_sync(a->jdesc, URAID_IO_READ, buf,
+					  a->ppl_offset_blocks + (uint64_t)m * a->ppl_blocks + off,
+					  n);
+	return uraid_bdev_io_sync(a->members[m].desc, URAID_IO_READ, buf,
+				  a->ppl_offset_blocks + off, n);
+}
+
 /* --- recovery (control thread, before the array goes online) --- */
 
 struct found_entry {
@@ -1093,8 +1125,7 @@ recover_data(struct raid_array *a, const struct sb *from, const struct found_ent
 	uint64_t S = a->l.strip_blocks, at = 0;
 	int rc;
 
-	rc = uraid_bdev_io_sync(a->members[f->member].desc, URAID_IO_READ, rb->data,
-				a->ppl_offset_blocks + f->block + 1 + h->pp_blocks, h->data_blocks);
+	rc = log_read(a, f->member, rb->data, f->block + 1 + h->pp_blocks, h->data_blocks);
 	if (rc != 0)
 		return rc;
 	if (crc32c(rb->data, (size_t)h->data_blocks * bs) != h->data_crc)
@@ -1197,9 +1228,7 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 			memset(rb->par[f->h.parity], 0, rows * bs);
 			continue;
 		}
-		rc = uraid_bdev_io_sync(a->members[f->member].desc, URAID_IO_READ,
-					rb->par[f->h.parity], a->ppl_offset_blocks + f->block + 1,
-					rows);
+		rc = log_read(a, f->member, rb->par[f->h.parity], f->block + 1, rows);
 		if (rc != 0)
 			return rc;
 		if (crc32c(rb->par[f->h.parity], rows * bs) != f->h.pp_crc)
@@ -1302,8 +1331,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 	struct ppl_anchor anchors[64];
 	int rc;
 
-	rc = uraid_bdev_io_sync(a->members[m].desc, URAID_IO_READ, area, a->ppl_offset_blocks,
-				a->ppl_blocks);
+	rc = log_read(a, m, area, 0, a->ppl_blocks);
 	if (rc != 0) {
 		LOG_ERR("%s: cannot read the log of %s: %s", a->bdev.name, a->members[m].name,
 			strerror(-rc));

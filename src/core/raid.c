@@ -154,6 +154,8 @@ mio_complete_cb(void *arg, int status)
 	struct member_io *mio = arg;
 
 	mio->rch->outstanding[mio->member]--;
+	if (status != 0 && mio_on_journal(mio))
+		raid_journal_failed(mio->rch->a, status);
 	if (mio->legs == 0) {
 		mio->done(mio, status);
 		return;
@@ -184,6 +186,13 @@ mio_issue(struct member_io *mio)
 	/* Member block numbers are relative to the data area, after the superblocks, except
 	 * for the metadata areas'. */
 	uint64_t offset = mio->offset_blocks + (mio->meta ? 0 : rch->a->data_offset_blocks);
+
+	if (mio_on_journal(mio)) {
+		/* The member's log area is its slot's on the journal device. */
+		desc = rch->a->jdesc;
+		ch = rch->jch;
+		offset += (uint64_t)mio->member * rch->a->ppl_blocks;
+	}
 
 	switch (mio->type) {
 	case URAID_IO_READ:
@@ -302,8 +311,8 @@ int
 mio_submit(struct member_io *mio)
 {
 	bool member = mio->to_repl || raid_member_usable(mio->rch, mio->member);
-	bool leg =
-		!mio->to_repl && mio->type != URAID_IO_READ && repl_usable(mio->rch, mio->member);
+	bool leg = !mio->to_repl && mio->type != URAID_IO_READ && !mio_on_journal(mio) &&
+		   repl_usable(mio->rch, mio->member);
 
 	if (!leg)
 		return member ? mio_submit_one(mio) : -ENODEV;
@@ -464,6 +473,32 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	} else if (a->parity || a->mirrored) {
 		raid_rebuild_notify(a); /* a spare, if there is one, takes the slot */
 	}
+}
+
+/* Operations parked for log space or a stripe's entries wake up and fail: no flush or
+ * anchor will free space any more. */
+static void
+journal_failed_msg(void *arg)
+{
+	struct raid_array *a = arg;
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	if (a->owner_ch[r] != NULL)
+		stripe_ppl_ready(uraid_io_channel_get_ctx(a->owner_ch[r]));
+}
+
+void
+raid_journal_failed(struct raid_array *a, int status)
+{
+	if (atomic_exchange(&a->jfailed, true))
+		return;
+	atomic_store(&a->online, false);
+	for (unsigned r = 0; r < uraid_reactor_count(); r++)
+		uraid_reactor_send(uraid_reactor_get(r), journal_failed_msg, a);
+	LOG_ERR("%s: the journal device %s failed (%s): the array is OFFLINE, all I/O fails with "
+		"EIO (its members are kept as they are; give the journal redundancy, e.g. a raid1 "
+		"array)",
+		a->bdev.name, a->jname, strerror(-status));
 }
 
 int
@@ -968,6 +1003,8 @@ raid_channel_create(void *io_device, void *ctx)
 			rch->repl_ch[i] = uraid_bdev_get_io_channel(rd);
 		}
 	}
+	if (a->jdesc != NULL && (rch->jch = uraid_bdev_get_io_channel(a->jdesc)) == NULL)
+		goto err;
 	rch->zeroes = aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
 	rch->poller = uraid_poller_register(raid_poll, rch, 0);
 	if (rch->zeroes == NULL || rch->poller == NULL || stripe_channel_init(rch) != 0 ||
@@ -983,6 +1020,7 @@ err:
 		uraid_put_io_channel(rch->mch[i]);
 		uraid_put_io_channel(rch->repl_ch[i]);
 	}
+	uraid_put_io_channel(rch->jch);
 	return -ENOMEM;
 }
 
@@ -998,6 +1036,7 @@ raid_channel_destroy(void *io_device UNUSED, void *ctx)
 		uraid_put_io_channel(rch->mch[i]);
 		uraid_put_io_channel(rch->repl_ch[i]);
 	}
+	uraid_put_io_channel(rch->jch);
 	pool_fini(&rch->bufs);
 	pool_fini(&rch->mios);
 	pool_fini(&rch->parts);
@@ -1033,6 +1072,8 @@ raid_free(void *io_device)
 		if (a->members[i].repl_desc)
 			uraid_bdev_close(a->members[i].repl_desc);
 	}
+	if (a->jdesc)
+		uraid_bdev_close(a->jdesc);
 	raid_sb_writer_free(a);
 	bitmap_free(a);
 	free(a->ppl_holes);
@@ -1165,6 +1206,46 @@ member_event(enum uraid_bdev_event event, struct uraid_bdev *bdev, void *ctx)
 		if (a->members[i].desc && uraid_bdev_desc_get_bdev(a->members[i].desc) == bdev)
 			raid_member_failed(a, i, -ENODEV);
 	}
+	if (a->jdesc && uraid_bdev_desc_get_bdev(a->jdesc) == bdev)
+		raid_journal_failed(a, -ENODEV);
+}
+
+/* The journal device (o->journal_bdev, or the one the superblock names, found by assembly):
+ * opened and claimed, its block size the array's. */
+static int
+journal_open(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from,
+	     uint32_t bs, char *err, size_t err_len)
+{
+	bool want = from ? (from->flags & SB_FLAG_JOURNAL_DEV) != 0 : o->journal_bdev != NULL;
+	int rc;
+
+	if (!want)
+		return 0;
+	if (o->journal_bdev == NULL) {
+		err_set(err, err_len, "its journal device is missing");
+		return -ENODEV;
+	}
+	if (from == NULL && (o->policy != URAID_POLICY_JOURNAL || !o->superblock)) {
+		err_set(err, err_len,
+			"a journal device needs consistency policy journal and superblocks");
+		return -EINVAL;
+	}
+	rc = raid_open_claimed("journal device ", o->journal_bdev, o->name, member_event, a,
+			       &a->jdesc, err, err_len);
+	if (rc != 0)
+		return rc;
+	snprintf(a->jname, sizeof(a->jname), "%s", o->journal_bdev);
+	if (uraid_bdev_get_block_size(uraid_bdev_desc_get_bdev(a->jdesc)) != bs) {
+		err_set(err, err_len, "journal device %s has %u-byte blocks, the members %u",
+			o->journal_bdev,
+			uraid_bdev_get_block_size(uraid_bdev_desc_get_bdev(a->jdesc)), bs);
+		return -EINVAL;
+	}
+	if (from != NULL)
+		memcpy(a->journal_uuid, from->journal_uuid, 16);
+	else
+		uraid_uuid_generate(a->journal_uuid);
+	return 0;
 }
 
 static int
@@ -1258,7 +1339,7 @@ member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_
 		return 0;
 	}
 	*data_offset = o->superblock ? SB_DATA_OFFSET_BYTES / bs : 0;
-	if (o->superblock && o->policy == URAID_POLICY_JOURNAL) {
+	if (o->superblock && o->policy == URAID_POLICY_JOURNAL && o->journal_bdev == NULL) {
 		uint64_t mib = (1u << 20) / bs;
 		uint64_t need = META_PPL_OFFSET / bs +
 				4 * uraid_reactor_count() *
@@ -1510,6 +1591,9 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		rc = -ENODEV;
 		goto err_members;
 	}
+	rc = journal_open(a, o, from, bs, err, err_len);
+	if (rc != 0)
+		goto err_members;
 	snprintf(a->bdev.name, sizeof(a->bdev.name), "%s", o->name);
 	a->bdev.product = "Raid Volume";
 	a->bdev.block_size = bs;
@@ -1598,6 +1682,8 @@ err_members:
 		if (a->members[i].desc)
 			uraid_bdev_close(a->members[i].desc);
 	}
+	if (a->jdesc)
+		uraid_bdev_close(a->jdesc);
 err_free:
 	free(a);
 	return rc;
@@ -1642,6 +1728,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->parity_chunks = a->l.m;
 	info->policy = (enum uraid_consistency_policy)(a->policy + 1);
 	info->journal_write_back = a->journal_wb;
+	snprintf(info->journal_bdev, sizeof(info->journal_bdev), "%s", a->jname);
 	bitmap_get_info(a, info);
 	info->copies = a->l.copies;
 	info->failed_members = atomic_load(&a->failed);

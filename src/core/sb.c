@@ -45,7 +45,8 @@ enum {
 	OFF_PPL_BLOCKS = 192,
 	OFF_RESERVED3 = 196,
 	OFF_LOG_EPOCH = 200,
-	OFF_RESERVED4 = 208,
+	OFF_JOURNAL_UUID = 208,
+	OFF_RESERVED4 = 224,
 	OFF_SLOTS = 256,
 	SLOT_BYTES = 48,
 	SLOT_UUID = 0,
@@ -100,6 +101,7 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 	le_put64(buf + OFF_PPL_OFFSET, sb->ppl_offset_blocks);
 	le_put32(buf + OFF_PPL_BLOCKS, sb->ppl_blocks);
 	le_put64(buf + OFF_LOG_EPOCH, sb->log_epoch);
+	memcpy(buf + OFF_JOURNAL_UUID, sb->journal_uuid, 16);
 	for (uint32_t i = 0; i < sb->num_slots && i < RAID_MAX_MEMBERS; i++) {
 		uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
 
@@ -162,6 +164,7 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	sb->ppl_offset_blocks = le_get64(buf + OFF_PPL_OFFSET);
 	sb->ppl_blocks = le_get32(buf + OFF_PPL_BLOCKS);
 	sb->log_epoch = le_get64(buf + OFF_LOG_EPOCH);
+	memcpy(sb->journal_uuid, buf + OFF_JOURNAL_UUID, 16);
 
 	if (sb->generation == 0)
 		return decode_bad(err, err_len, "generation 0");
@@ -188,10 +191,17 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "reserved fields are not zero");
 	}
-	if (sb->flags & ~(SB_FLAG_CLEAN | SB_FLAG_WRITE_BACK))
+	if (sb->flags &
+	    ~(SB_FLAG_CLEAN | SB_FLAG_WRITE_BACK | SB_FLAG_JOURNAL_DEV | SB_FLAG_THIS_JOURNAL))
 		return decode_bad(err, err_len, "unknown flags");
-	if ((sb->flags & SB_FLAG_WRITE_BACK) && sb->consistency_policy != SB_POLICY_JOURNAL)
-		return decode_bad(err, err_len, "write-back without a journal");
+	if ((sb->flags & (SB_FLAG_WRITE_BACK | SB_FLAG_JOURNAL_DEV)) &&
+	    sb->consistency_policy != SB_POLICY_JOURNAL)
+		return decode_bad(err, err_len, "write-back or a journal device without a journal");
+	if (!(sb->flags & SB_FLAG_JOURNAL_DEV) != !memcmp(sb->journal_uuid, zero, 16))
+		return decode_bad(err, err_len, "journal device uuid does not match the flags");
+	if ((sb->flags & SB_FLAG_THIS_JOURNAL) &&
+	    (!(sb->flags & SB_FLAG_JOURNAL_DEV) || sb->this_slot != 0))
+		return decode_bad(err, err_len, "a journal device's copy without a journal device");
 	switch (sb->level) {
 	case URAID_RAID0:
 	case URAID_CONCAT:
@@ -324,6 +334,17 @@ check_meta(const struct sb *sb, char *err, size_t err_len)
 		if (bits > (uint64_t)(sb->bitmap_blocks - 1) * sb->block_size * 8)
 			return decode_bad(err, err_len, "bitmap area too small for its regions");
 	}
+	if (sb->flags & SB_FLAG_JOURNAL_DEV) {
+		uint64_t end;
+
+		/* On the journal device, one area per slot after its superblocks. */
+		if (sb->ppl_offset_blocks < lo || sb->ppl_blocks < 16 ||
+		    ck_mul_u64(sb->ppl_blocks, sb->num_slots, &end) != 0 ||
+		    ck_add_u64(end, sb->ppl_offset_blocks, &end) != 0 ||
+		    ck_mul_u64(end, sb->block_size, &end) != 0)
+			return decode_bad(err, err_len, "journal device area out of range");
+		return 0;
+	}
 	if (sb->ppl_blocks != 0 &&
 	    (sb->ppl_offset_blocks < lo || sb->ppl_blocks < 16 || sb->ppl_offset_blocks > hi ||
 	     hi - sb->ppl_offset_blocks < sb->ppl_blocks))
@@ -381,6 +402,11 @@ sb_print(const struct sb *sb, FILE *out)
 	fprintf(out, "state          %s\n", sb->flags & SB_FLAG_CLEAN ? "clean" : "dirty");
 	fprintf(out, "consistency    %s%s\n", uraid_policy_name(sb->consistency_policy + 1),
 		sb->flags & SB_FLAG_WRITE_BACK ? " (write-back)" : "");
+	if (sb->flags & SB_FLAG_JOURNAL_DEV) {
+		uraid_uuid_format(sb->journal_uuid, uuid);
+		fprintf(out, "journal device %s%s\n", uuid,
+			sb->flags & SB_FLAG_THIS_JOURNAL ? "  <- this" : "");
+	}
 	if (sb->bitmap_blocks)
 		fprintf(out, "bitmap         %u blocks at %lu, %lu units per bit\n",
 			sb->bitmap_blocks, (unsigned long)sb->bitmap_offset_blocks,
@@ -388,7 +414,10 @@ sb_print(const struct sb *sb, FILE *out)
 	if (sb->ppl_blocks)
 		fprintf(out, "ppl            %u blocks at %lu, epoch %lu\n", sb->ppl_blocks,
 			(unsigned long)sb->ppl_offset_blocks, (unsigned long)sb->log_epoch);
-	fprintf(out, "this member    slot %u\n", sb->this_slot);
+	if (sb->flags & SB_FLAG_THIS_JOURNAL)
+		fprintf(out, "this member    the journal device\n");
+	else
+		fprintf(out, "this member    slot %u\n", sb->this_slot);
 	fprintf(out, "slots:\n");
 	for (uint32_t i = 0; i < sb->num_slots; i++) {
 		const struct sb_slot *sl = &sb->slots[i];

@@ -385,9 +385,10 @@ op_io_done(struct member_io *mio, int status)
 {
 	struct stripe_op *op = mio->ctx;
 
-	if (status != 0 && mio->to_repl) {
-		raid_replacement_failed(op->a, mio->member, status);
-		op->status = -EIO;
+	if (status != 0 && (mio->to_repl || mio_on_journal(mio))) {
+		if (mio->to_repl)
+			raid_replacement_failed(op->a, mio->member, status);
+		op->status = -EIO; /* (the journal device: the array is offline now) */
 	} else if (status != 0) {
 		raid_member_failed(op->a, mio->member, status);
 		/* A logged write that lost a member is planned and logged again, degraded, so
@@ -951,6 +952,7 @@ op_entry_write(struct stripe_op *op, struct ppl_entry *ent, unsigned member, str
 	mio->type = URAID_IO_WRITE;
 	mio->flags = URAID_IO_FUA;
 	mio->meta = true;
+	mio->log = true;
 	mio->offset_blocks = off;
 	mio->num_blocks = 1 + h->pp_blocks + h->data_blocks;
 	mio->done = done;
@@ -1244,7 +1246,8 @@ op_intent_done(struct member_io *mio, int status)
 	struct stripe_op *op = mio->ctx;
 
 	if (status != 0) {
-		raid_member_failed(op->a, mio->member, status);
+		if (!mio_on_journal(mio))
+			raid_member_failed(op->a, mio->member, status);
 		op->wb_short = true;
 	}
 	mio_free(mio);
