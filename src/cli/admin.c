@@ -23,6 +23,7 @@ struct admin {
 	const char *strip_kb;
 	const char *policy;
 	const char *journal_mode;
+	const char *journal_bdev;
 	int argc; /* positional arguments */
 	char **argv;
 };
@@ -134,6 +135,8 @@ print_array(const struct admin *ad, json_t *arr)
 	printf(", consistency %s", json_string_value(json_object_get(arr, "consistency_policy")));
 	if (json_object_get(arr, "journal_mode") != NULL)
 		printf(" (%s)", json_string_value(json_object_get(arr, "journal_mode")));
+	if (json_object_get(arr, "journal_bdev") != NULL)
+		printf(" on %s", json_string_value(json_object_get(arr, "journal_bdev")));
 	putchar('\n');
 	bm = json_object_get(arr, "bitmap");
 	if (bm != NULL)
@@ -200,7 +203,8 @@ cmd_create(const struct admin *ad)
 	if (ad->argc < 3)
 		return fail(ad, "usage: uraid create NAME LEVEL MEMBER... [-z STRIP_KB] "
 				"[--superblock] [--policy none|bitmap|ppl|journal] "
-				"[--journal-mode write-through|write-back] [--force]");
+				"[--journal-mode write-through|write-back] [--journal-bdev BDEV] "
+				"[--force]");
 	members = json_array();
 	for (int i = 2; i < ad->argc; i++)
 		json_array_append_new(members, json_string(ad->argv[i]));
@@ -220,6 +224,8 @@ cmd_create(const struct admin *ad)
 		json_object_set_new(params, "consistency_policy", json_string(ad->policy));
 	if (ad->journal_mode != NULL)
 		json_object_set_new(params, "journal_mode", json_string(ad->journal_mode));
+	if (ad->journal_bdev != NULL)
+		json_object_set_new(params, "journal_bdev", json_string(ad->journal_bdev));
 	return print_result(ad, call(ad, "bdev_raid_create", params), "created");
 }
 
@@ -477,6 +483,7 @@ admin_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"journal-mode", required_argument, NULL, 'J'},
 		{"", no_argument, NULL, 'F'}, /* the command's own flag, named below */
+		{"journal-bdev", required_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0},
 	};
 	int (*fn)(const struct admin *ad) = NULL;
@@ -511,6 +518,9 @@ admin_main(int argc, char **argv)
 			break;
 		case 'J':
 			ad.journal_mode = optarg;
+			break;
+		case 'B':
+			ad.journal_bdev = optarg;
 			break;
 		case 'h':
 			printf("uraid %s: see 'uraid help'; every command takes -s SOCKET and "

@@ -536,23 +536,29 @@ raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, cha
 int
 raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t err_len)
 {
-	for (unsigned i = 0; i < o->num_members && i < RAID_MAX_MEMBERS; i++) {
+	/* The members, then the journal device. */
+	for (unsigned i = 0; i <= o->num_members && i <= RAID_MAX_MEMBERS; i++) {
+		const char *name = i < o->num_members ? o->members[i] : o->journal_bdev;
 		struct uraid_bdev_desc *desc;
 		struct sb sb;
 		char why[128];
 		bool backup;
 		int rc;
 
-		if (o->members[i] == NULL ||
-		    uraid_bdev_open(o->members[i], false, NULL, NULL, &desc) != 0)
+		if (name == NULL || uraid_bdev_open(name, false, NULL, NULL, &desc) != 0)
 			continue; /* create itself reports missing members */
 		rc = raid_sb_read(desc, &sb, &backup, why, sizeof(why));
 		uraid_bdev_close(desc);
 		if (rc == 0) {
+			char where[32] = "its journal device";
+
+			if (!(sb.flags & SB_FLAG_THIS_JOURNAL))
+				snprintf(where, sizeof(where), "slot %u", sb.this_slot);
 			err_set(err, err_len,
-				"member '%s' carries a superblock of array '%s' (slot %u); delete "
-				"that array with clear_superblocks, or create with force",
-				o->members[i], sb.name, sb.this_slot);
+				"%s '%s' carries a superblock of array '%s' (%s); delete that "
+				"array with clear_superblocks, or create with force",
+				i < o->num_members ? "member" : "journal device", name, sb.name,
+				where);
 			return -EEXIST;
 		}
 	}

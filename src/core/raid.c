@@ -518,6 +518,10 @@ raid_open_claimed(const char *what, const char *name, const char *owner,
 	if (*desc != NULL)
 		uraid_bdev_close(*desc);
 	*desc = NULL;
+	if (uraid_bdev_get_by_name(name) == NULL) {
+		err_set(err, err_len, "%s'%s': no such bdev", what, name);
+		return -ENODEV;
+	}
 	by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(name));
 	err_set(err, err_len, "%s'%s' is in use%s%s", what, name, by ? " by " : "",
 		by ? by : " (open for writing)");

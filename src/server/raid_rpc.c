@@ -25,6 +25,7 @@ struct raid_create_params {
 	const char *consistency_policy;
 	uint32_t bitmap_region_kb;
 	const char *journal_mode;
+	const char *journal_bdev;
 };
 
 static const struct param_spec raid_create_spec[] = {
@@ -41,6 +42,7 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, consistency_policy, PT_STRING, false),
 	PARAM(struct raid_create_params, bitmap_region_kb, PT_U32, false),
 	PARAM(struct raid_create_params, journal_mode, PT_STRING, false),
+	PARAM(struct raid_create_params, journal_bdev, PT_STRING, false),
 };
 
 static void
@@ -97,6 +99,7 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.superblock = p.superblock;
 	o.force = p.force;
 	o.bitmap_region_kb = p.bitmap_region_kb;
+	o.journal_bdev = p.journal_bdev;
 	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
 			  "%s: data_chunks and parity_chunks are for raid_level ec only",
@@ -275,6 +278,8 @@ raid_to_json(struct uraid_bdev *bdev)
 		json_object_set_new(
 			o, "journal_mode",
 			json_string(info.journal_write_back ? "write-back" : "write-through"));
+	if (info.journal_bdev[0])
+		json_object_set_new(o, "journal_bdev", json_string(info.journal_bdev));
 	if (info.policy == URAID_POLICY_BITMAP) {
 		json_t *bm = json_object();
 

@@ -66,6 +66,21 @@ parity_levels journal --policy journal
 # ... and in write-back mode, where a write is acknowledged once its data is logged, before it
 # goes home (reads are checked against the model all along: they must see it).
 parity_levels journal-wb --policy journal --write-back
+# ... and with the log on a journal device of its own (power cut with the members), in both
+# modes, and with the power going inside its writes and checkpoints.
+parity_levels journal-dev --policy journal --journal-bdev
+parity_levels journal-dev-wb --policy journal --journal-bdev --write-back
+for point in sb-primary log-written journal-acked log-flushed; do
+	name="point-$point-raid5-journal-dev-wb"
+	torture "$name" 0 --level raid5 --members 4 --policy journal --journal-bdev --write-back \
+		--crash-point "$point" --cycles 40
+	if grep -q "crash point $point: the power went there in [1-9]" "$T_DIR/$name.out"; then
+		t_pass "$name: $(grep -o 'the power went there in [0-9]* of [0-9]* cycles' \
+			"$T_DIR/$name.out")"
+	else
+		t_fail "$name" "the crash point was never reached"
+	fi
+done
 # ... a promise the partial parity log does not make, and the harness can tell.
 torture raid5-ppl-ack-not-durable 0 --level raid5 --members 4 --policy ppl --ack-durable \
 	--cycles 30 --expect-hole

@@ -31,13 +31,17 @@ for i in 0 1; do cfg+=("$(ram a$i 16)" "$(ram b$i 16)"); done
 for i in 0 1 2 3; do cfg+=("$(ram c$i 16)"); done
 for i in 0 1 2 3 4 5; do cfg+=("$(ram d$i 16)"); done
 for i in 0 1 2 3 4; do cfg+=("$(ram e$i 16)"); done
-for i in 0 1 2 3; do cfg+=("$(ram p$i 16)" "$(ram j$i 16)"); done
+for i in 0 1 2 3; do cfg+=("$(ram p$i 16)" "$(ram j$i 16)" "$(ram k$i 16)"); done
+cfg+=("$(ram jm0 4)" "$(ram jm1 4)")
 cfg+=("$(raid r0 raid0 '["a0","a1"]')" "$(raid r1 raid1 '["b0","b1"]')"
 	"$(raid r5 raid5 '["c0","c1","c2","c3"]')" "$(raid r6 raid6 '["d0","d1","d2","d3","d4","d5"]')"
 	"$(raid ec ec '["e0","e1","e2","e3","e4"]' '"data_chunks":3,"parity_chunks":2')"
 	"$(raid p5 raid5 '["p0","p1","p2","p3"]' '"superblock":true')"
 	"$(raid j5 raid5 '["j0","j1","j2","j3"]' \
-		'"superblock":true,"consistency_policy":"journal","journal_mode":"write-back"')")
+		'"superblock":true,"consistency_policy":"journal","journal_mode":"write-back"')"
+	"$(raid jm raid1 '["jm0","jm1"]')"
+	"$(raid k5 raid5 '["k0","k1","k2","k3"]' \
+		'"superblock":true,"consistency_policy":"journal","journal_mode":"write-back","journal_bdev":"jm"')")
 t_cfg "$T_DIR/arrays.json" "${cfg[@]}"
 
 if ! start_daemon "$T_DIR/arrays.json"; then
@@ -93,9 +97,10 @@ check "bdev_raid_get_stats counts fio's writes" 0 '"num_write_ops": [1-9]' \
 	"$URAID" stats r5 0 --json
 # p5 has superblocks, so the partial parity log (the parity default) keeps its parity; j5 has
 # the journal in write-back mode (writes answered once logged, reads wait for them to get
-# home). Their log counters show in the stats. The exports go before save_config below
-# (memory members do not keep superblocks across daemons).
-for arr in p5 j5; do
+# home); k5 too, with the journal on a raid1 array of its own. Their log counters show in the
+# stats. The exports go before save_config below (memory members do not keep superblocks
+# across daemons).
+for arr in p5 j5 k5; do
 	"$URAID" export $arr "$T_DIR/$arr.nbd" >/dev/null
 	if nbdcopy --flush "$T_DIR/in.bin" "$(uri $arr)" &&
 		nbdcopy "$(uri $arr)" - | head -c $((20 << 20)) | cmp -s - "$T_DIR/in.bin"; then

@@ -98,6 +98,27 @@ check "journal_mode: a bad value, one line" 1 "journal_mode.*use write-through o
 check "write-back without the journal" 1 "write-back is a mode of consistency policy journal" \
 	"$URAID" create rx raid5 x0 x1 x2 --superblock --policy ppl --journal-mode write-back
 check "uraid delete (journal)" 0 '^deleted$' "$URAID" delete rj
+for b in jd y0 y1 y2; do
+	rpc bdev_malloc_create "{\"name\":\"$b\",\"num_blocks\":16384,\"block_size\":512}" >/dev/null
+done
+check "uraid create: the journal on a device of its own" 0 '^created$' \
+	"$URAID" create rd raid5 y0 y1 y2 -z 16 --superblock --policy journal --journal-bdev jd
+check "uraid status: names the journal device" 0 'consistency journal \(write-through\) on jd' \
+	"$URAID" status rd
+check "a journal device needs the journal" 1 "journal device needs consistency policy journal" \
+	"$URAID" create rx raid5 x0 x1 x2 --superblock --policy ppl --journal-bdev x0
+check "uraid delete (journal device)" 0 '^deleted$' "$URAID" delete rd
+# The journal device with redundancy of its own: a raid1 array of two small members.
+for b in z0 z1; do
+	rpc bdev_malloc_create "{\"name\":\"$b\",\"num_blocks\":16384,\"block_size\":512}" >/dev/null
+done
+check "a raid1 array for the journal" 0 '^created$' "$URAID" create jm raid1 z0 z1
+check "... holds the journal of a raid5 array" 0 '^created$' \
+	"$URAID" create rd raid5 y0 y1 y2 -z 16 --superblock --policy journal --force \
+	--journal-bdev jm
+check "uraid status: on the raid1 array" 0 'consistency journal \(write-through\) on jm' \
+	"$URAID" status rd
+check "uraid delete (journal on raid1)" 0 '^deleted$' "$URAID" delete rd
 # A mirror's member fails and comes back: under the bitmap it catches up (nothing was written
 # meanwhile, so every unit is passed over) instead of a full rebuild.
 check "uraid create: a mirror with a bitmap" 0 '^created$' \

@@ -631,6 +631,171 @@ test_old_image_rebuilt_whole(void)
 	uraid_runtime_stop();
 }
 
+/* --- the journal on a device of its own --- */
+
+static int
+create_journaled(const char *journal, bool force, char *err, size_t len)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b;
+
+	o.name = "r";
+	o.level = URAID_RAID5;
+	o.strip_size_kb = 16;
+	o.members = g_m;
+	o.num_members = 3;
+	o.superblock = true;
+	o.force = force;
+	o.policy = URAID_POLICY_JOURNAL;
+	o.journal_bdev = journal;
+	return uraid_array_create(&o, &b, err, len);
+}
+
+/* The log goes to the journal device (the members keep the default data offset), the device
+ * carries its own copy of the superblock, assembly finds it and refuses to start without it;
+ * bad journal devices are refused at create. */
+static void
+test_journal_device(void)
+{
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *b;
+	char err[256], report[1024];
+	uint64_t blocks;
+	uint8_t *data, saved[2 * BS];
+	bool backup;
+	struct sb sb;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(4); /* m3: the journal */
+	CHECK_EQ(ram_bdev_create("tiny", 64, BS, NULL, &b), 0);
+	CHECK_EQ(ram_bdev_create("k512", 8192, 512, NULL, &b), 0);
+	/* Refusals first. */
+	{
+		struct uraid_array_opts o = {0};
+
+		o.name = "r";
+		o.level = URAID_RAID5;
+		o.members = g_m;
+		o.num_members = 3;
+		o.superblock = true;
+		o.policy = URAID_POLICY_PPL;
+		o.journal_bdev = "m3";
+		CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "needs consistency policy journal") != NULL);
+	}
+	CHECK(create_journaled("nope", false, err, sizeof(err)) != 0);
+	CHECK(strstr(err, "nope") != NULL);
+	CHECK(create_journaled("tiny", false, err, sizeof(err)) != 0);
+	CHECK(strstr(err, "smaller than its log") != NULL || strstr(err, "too small") != NULL);
+	CHECK(create_journaled("k512", false, err, sizeof(err)) != 0);
+	CHECK(strstr(err, "512-byte blocks") != NULL);
+	CHECK(create_journaled("m2", false, err, sizeof(err)) != 0); /* a member */
+	CHECK(uraid_bdev_get_by_name("r") == NULL);
+
+	CHECK_EQ(create_journaled("m3", false, err, sizeof(err)), 0);
+	b = uraid_bdev_get_by_name("r");
+	REQUIRE(b != NULL);
+	CHECK_EQ(uraid_array_get_info(b, &info), 0);
+	CHECK(strcmp(info.journal_bdev, "m3") == 0);
+	CHECK_EQ(info.data_offset_blocks, 256); /* 1 MiB: no log area on the members */
+	data = fill("r", &blocks, 4);
+	write_some("r", data, 5, 3, 7);
+	CHECK_EQ(uraid_array_get_stats(b, &st), 0);
+	CHECK(st.ppl_entries > 0);
+	/* The device's own copy names it as the journal. */
+	CHECK_EQ(del("r", false), 0);
+	REQUIRE(uraid_bdev_open("m3", false, NULL, NULL, &d) == 0);
+	CHECK_EQ(raid_sb_read(d, &sb, &backup, err, sizeof(err)), 0);
+	uraid_bdev_close(d);
+	CHECK((sb.flags & SB_FLAG_THIS_JOURNAL) && (sb.flags & SB_FLAG_JOURNAL_DEV));
+	CHECK(strcmp(sb.name, "r") == 0);
+	/* Assembled with it. */
+	CHECK_EQ(examine(false, report, sizeof(report)), 1);
+	b = uraid_bdev_get_by_name("r");
+	REQUIRE(b != NULL);
+	CHECK_EQ(uraid_array_get_info(b, &info), 0);
+	CHECK(strcmp(info.journal_bdev, "m3") == 0);
+	CHECK(same("r", data, blocks));
+	CHECK_EQ(del("r", false), 0);
+	/* Without it: not started. */
+	memcpy(saved, ram_bdev_memory(uraid_bdev_get_by_name("m3")), 2 * BS); /* (for below) */
+	CHECK_EQ(test_delete_bdev("m3"), 0);
+	CHECK_EQ(examine(false, report, sizeof(report)), 0);
+	CHECK(strstr(report, "journal device is missing") != NULL);
+	CHECK(uraid_bdev_get_by_name("r") == NULL);
+	/* A creation over a journal device of another array needs force. */
+	CHECK_EQ(ram_bdev_create("m3", MBLKS, BS, NULL, &b), 0);
+	memcpy(ram_bdev_memory(b), saved, 2 * BS);
+	CHECK_EQ(test_delete_bdev("m0"), 0); /* (so that only the journal's copy speaks) */
+	CHECK_EQ(ram_bdev_create("m0", MBLKS, BS, NULL, &b), 0);
+	CHECK_EQ(ram_bdev_create("m9", MBLKS, BS, NULL, &b), 0);
+	{
+		const char *mm[] = {"m0", "m9", "m4"};
+		struct uraid_array_opts o = {0};
+
+		CHECK_EQ(ram_bdev_create("m4", MBLKS, BS, NULL, &b), 0);
+		o.name = "r2";
+		o.level = URAID_RAID5;
+		o.strip_size_kb = 16;
+		o.members = mm;
+		o.num_members = 3;
+		o.superblock = true;
+		o.policy = URAID_POLICY_JOURNAL;
+		o.journal_bdev = "m3";
+		CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EEXIST);
+		CHECK(strstr(err, "journal device 'm3' carries a superblock of array 'r' (its "
+				  "journal device)") != NULL);
+		CHECK_EQ(test_delete_bdev("m4"), 0);
+	}
+	free(data);
+	CHECK_EQ(test_delete_bdev("m9"), 0);
+	CHECK_EQ(test_delete_bdev("tiny"), 0);
+	CHECK_EQ(test_delete_bdev("k512"), 0);
+	cleanup(4);
+	uraid_runtime_stop();
+}
+
+/* The journal device fails: the array goes offline (writes would go unlogged) and no member
+ * is failed for it. */
+static void
+test_journal_device_fails(void)
+{
+	struct fault_rule_opts rule = {.io_type_mask = (1u << URAID_IO_NUM_TYPES) - 1,
+				       .kind = FAULT_FAILURE,
+				       .count = -1,
+				       .probability_ppm = 1000000};
+	struct fault_bdev_opts fo = {0};
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *b;
+	char err[256];
+	uint8_t *buf = aligned_alloc(4096, BS);
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(4);
+	fo.name = "fj";
+	fo.base_name = "m3";
+	CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+	CHECK_EQ(create_journaled("fj", false, err, sizeof(err)), 0);
+	REQUIRE(uraid_bdev_open("r", true, NULL, NULL, &d) == 0);
+	memset(buf, 0x5a, BS);
+	CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_WRITE, buf, 3, 1), 0);
+	CHECK_EQ(fault_inject("fj", &rule), 0);
+	CHECK(uraid_bdev_io_sync(d, URAID_IO_WRITE, buf, 9, 1) != 0);
+	CHECK(uraid_bdev_io_sync(d, URAID_IO_WRITE, buf, 700, 1) != 0);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("r"), &info), 0);
+	CHECK(!info.online);
+	CHECK_EQ(info.failed_members, 0);
+	uraid_bdev_close(d);
+	CHECK_EQ(del("r", false), 0);
+	CHECK_EQ(test_delete_bdev("fj"), 0);
+	free(buf);
+	cleanup(4);
+	uraid_runtime_stop();
+}
+
 static void
 test_member_comes_back(void)
 {
@@ -652,7 +817,7 @@ test_member_comes_back(void)
 }
 
 TEST_MAIN(TEST(test_clean_restart), TEST(test_member_comes_back),
-	  TEST(test_old_image_rebuilt_whole), TEST(test_stale_member),
-	  TEST(test_foreign_and_too_few), TEST(test_dirty_degraded_needs_force),
-	  TEST(test_dirty_degraded_starts), TEST(test_create_over_used_members),
-	  TEST(test_write_waits_for_failure_record))
+	  TEST(test_old_image_rebuilt_whole), TEST(test_journal_device),
+	  TEST(test_journal_device_fails), TEST(test_stale_member), TEST(test_foreign_and_too_few),
+	  TEST(test_dirty_degraded_needs_force), TEST(test_dirty_degraded_starts),
+	  TEST(test_create_over_used_members), TEST(test_write_waits_for_failure_record))

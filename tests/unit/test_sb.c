@@ -205,7 +205,8 @@ test_policy_fields(void)
 		{"reserved 156", 156, 1, "reserved"},
 		{"reserved 172", 172, 1, "reserved"},
 		{"reserved 196", 196, 1, "reserved"},
-		{"reserved 208", 208, 1, "reserved"},
+		{"reserved 224", 224, 1, "reserved"},
+		{"journal device uuid under a bitmap", 208, 1, "journal device uuid"},
 		{"catch-up of an active slot", 256 + 20, SB_SLOT_FLAG_CATCH_UP, "slot flags"},
 	};
 	struct sb sb = sample(URAID_RAID6, 6, 4, 2), out;
@@ -289,7 +290,7 @@ test_policy_fields(void)
 	sb.consistency_policy = SB_POLICY_PPL;
 	sb_encode(&sb, buf);
 	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
-	CHECK(strstr(err, "write-back without a journal") != NULL);
+	CHECK(strstr(err, "without a journal") != NULL);
 	sb.consistency_policy = SB_POLICY_JOURNAL;
 	sb.flags = 0;
 	sb.ppl_offset_blocks = 0;
@@ -320,5 +321,61 @@ test_policy_fields(void)
 	CHECK(strstr(err, "too small") != NULL);
 }
 
-TEST_MAIN(TEST(test_round_trip), TEST(test_format_positions), TEST(test_rejects_damage),
-	  TEST(test_policy_fields))
+/* The journal on a device of its own: flags bits 2 and 3, the device's uuid at 208, and its
+ * areas (one per slot) checked for overflow rather than against the members' data. */
+static void
+test_journal_device_fields(void)
+{
+	struct sb sb = sample(URAID_RAID5, 3, 2, 1), out;
+	uint8_t buf[SB_BYTES], bad[SB_BYTES];
+	char err[128];
+
+	sb.consistency_policy = SB_POLICY_JOURNAL;
+	sb.flags |= SB_FLAG_JOURNAL_DEV;
+	sb.ppl_offset_blocks = 32;
+	sb.ppl_blocks = 100000; /* far beyond the members' data offset: on the device */
+	for (int i = 0; i < 16; i++)
+		sb.journal_uuid[i] = (uint8_t)(0xa0 + i);
+	sb_encode(&sb, buf);
+	CHECK_EQ(buf[148], SB_FLAG_CLEAN | SB_FLAG_JOURNAL_DEV);
+	CHECK_EQ(buf[208], 0xa0);
+	CHECK_EQ(buf[223], 0xaf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK(memcmp(out.journal_uuid, sb.journal_uuid, 16) == 0);
+	/* The device's own copy. */
+	sb.flags |= SB_FLAG_THIS_JOURNAL;
+	sb.this_slot = 0;
+	sb_encode(&sb, buf);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK(out.flags & SB_FLAG_THIS_JOURNAL);
+	{
+		static const struct damage d[] = {
+			{"journal copy naming a slot", 152, 1, "journal device's copy"},
+			{"device flag without a uuid", 208, 0, NULL},
+			{"a uuid without the flag", 148, SB_FLAG_CLEAN, "uuid"},
+			{"copy flag without the device", 148, SB_FLAG_CLEAN | SB_FLAG_THIS_JOURNAL,
+			 "uuid"},
+			{"journal device under ppl", 144, SB_POLICY_PPL, "journal"},
+			{"areas past the end", 188, 0xffffffff, "journal device area"},
+			{"reserved after the uuid", 224, 1, "reserved"},
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(d); i++) {
+			memcpy(bad, buf, SB_BYTES);
+			if (d[i].off == 208) /* the whole uuid */
+				memset(bad + 208, 0, 16);
+			else
+				put32le(bad + d[i].off, d[i].value);
+			put32le(bad + 4092, crc32c(bad, 4092));
+			err[0] = '\0';
+			if (sb_decode(bad, SB_BYTES, &out, err, sizeof(err)) != -EBADMSG ||
+			    (d[i].reason && strstr(err, d[i].reason) == NULL)) {
+				fprintf(stderr, "damage '%s' gave '%s'\n", d[i].what, err);
+				CHECK(!"damage not rejected with the right reason");
+			}
+		}
+	}
+}
+
+TEST_MAIN(TEST(test_round_trip), TEST(test_journal_device_fields), TEST(test_format_positions),
+	  TEST(test_rejects_damage), TEST(test_policy_fields))
