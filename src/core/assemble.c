@@ -214,45 +214,44 @@ sb_write_copy(struct sb_io *io)
 				SB_BYTES / bs, URAID_IO_FUA, sb_write_done, io);
 }
 
-/* The journal device's copy of the round (this_slot 0, SB_FLAG_THIS_JOURNAL): assembly finds
- * the journal by it. */
+/* Encode sb (zeroes when wiping) into a new buffer at *buf and start writing it to member
+ * (num_slots: the journal device). */
 static void
-sb_journal_write(struct raid_array *a)
+sb_copy_start(struct raid_array *a, unsigned member, uint8_t **buf, const struct sb *sb)
 {
 	struct sb_writer *w = a->sbw;
-	struct sb copy = w->round;
 	struct sb_io *io;
 	int rc;
 
-	if (a->jdesc == NULL || atomic_load(&a->jfailed))
-		return;
-	w->jbuf = aligned_alloc(4096, SB_AREA_BYTES);
+	*buf = aligned_alloc(4096, SB_AREA_BYTES);
 	io = malloc(sizeof(*io));
-	if (w->jbuf == NULL || io == NULL) {
+	if (*buf == NULL || io == NULL) {
 		free(io);
 		return;
 	}
 	if (a->sb_wipe) {
-		memset(w->jbuf, 0, SB_AREA_BYTES);
+		memset(*buf, 0, SB_AREA_BYTES);
 	} else {
-		copy.this_slot = 0;
-		copy.flags |= SB_FLAG_THIS_JOURNAL;
-		sb_encode(&copy, w->jbuf);
-		memcpy(w->jbuf + SB_BYTES, w->jbuf, SB_BYTES);
+		sb_encode(sb, *buf);
+		memcpy(*buf + SB_BYTES, *buf, SB_BYTES);
 	}
 	io->a = a;
-	io->member = a->l.n;
+	io->member = member;
 	io->backup = false;
 	w->pending++;
 	rc = sb_write_copy(io);
 	if (rc != 0) {
 		w->pending--;
 		free(io);
-		raid_journal_failed(a, rc);
+		if (member == a->l.n)
+			raid_journal_failed(a, rc);
+		else
+			raid_member_failed(a, member, rc);
 	}
 }
 
-/* Write the round's superblock to every usable member. */
+/* Write the round's superblock to every usable member, and the journal device's copy
+ * (this_slot 0, SB_FLAG_THIS_JOURNAL: assembly finds the device by it). */
 static void
 sb_round_write(struct raid_array *a)
 {
@@ -262,36 +261,18 @@ sb_round_write(struct raid_array *a)
 	crash_point(CRASH_SB_FLUSHED);
 	w->pending = 1;
 	for (unsigned i = 0; i < a->l.n && rch != NULL; i++) {
-		struct sb_io *io;
-		int rc;
-
 		if (!raid_member_usable(rch, i))
 			continue;
-		w->bufs[i] = aligned_alloc(4096, SB_AREA_BYTES);
-		io = malloc(sizeof(*io));
-		if (w->bufs[i] == NULL || io == NULL) {
-			free(io);
-			continue;
-		}
-		if (a->sb_wipe) {
-			memset(w->bufs[i], 0, SB_AREA_BYTES);
-		} else {
-			w->round.this_slot = i;
-			sb_encode(&w->round, w->bufs[i]);
-			memcpy(w->bufs[i] + SB_BYTES, w->bufs[i], SB_BYTES);
-		}
-		io->a = a;
-		io->member = i;
-		io->backup = false;
-		w->pending++;
-		rc = sb_write_copy(io);
-		if (rc != 0) {
-			w->pending--;
-			free(io);
-			raid_member_failed(a, i, rc);
-		}
+		w->round.this_slot = i;
+		sb_copy_start(a, i, &w->bufs[i], &w->round);
 	}
-	sb_journal_write(a);
+	if (a->jdesc != NULL && !atomic_load(&a->jfailed)) {
+		struct sb copy = w->round;
+
+		copy.this_slot = 0;
+		copy.flags |= SB_FLAG_THIS_JOURNAL;
+		sb_copy_start(a, a->l.n, &w->jbuf, &copy);
+	}
 	if (--w->pending == 0)
 		sb_round_done(a);
 }

@@ -28,6 +28,19 @@ torture() {
 	fi
 }
 
+# at_point NAME POINT ARGS...: a torture row with the power going at a named crash point,
+# which must be reached.
+at_point() {
+	local name=$1 point=$2; shift 2
+	torture "$name" 0 "$@" --crash-point "$point" --cycles 40
+	if grep -q "crash point $point: the power went there in [1-9]" "$T_DIR/$name.out"; then
+		t_pass "$name: $(grep -o 'the power went there in [0-9]* of [0-9]* cycles' \
+			"$T_DIR/$name.out")"
+	else
+		t_fail "$name" "the crash point was never reached"
+	fi
+}
+
 # parity_levels SUFFIX ARGS...: every parity level (raid5, raid5f, raid6 over 5 and over 4
 # members, ec 4+2) under the same options.
 parity_levels() {
@@ -71,15 +84,8 @@ parity_levels journal-wb --policy journal --write-back
 parity_levels journal-dev --policy journal --journal-bdev
 parity_levels journal-dev-wb --policy journal --journal-bdev --write-back
 for point in sb-primary log-written journal-acked log-flushed; do
-	name="point-$point-raid5-journal-dev-wb"
-	torture "$name" 0 --level raid5 --members 4 --policy journal --journal-bdev --write-back \
-		--crash-point "$point" --cycles 40
-	if grep -q "crash point $point: the power went there in [1-9]" "$T_DIR/$name.out"; then
-		t_pass "$name: $(grep -o 'the power went there in [0-9]* of [0-9]* cycles' \
-			"$T_DIR/$name.out")"
-	else
-		t_fail "$name" "the crash point was never reached"
-	fi
+	at_point "point-$point-raid5-journal-dev-wb" "$point" --level raid5 --members 4 \
+		--policy journal --journal-bdev --write-back
 done
 # ... a promise the partial parity log does not make, and the harness can tell.
 torture raid5-ppl-ack-not-durable 0 --level raid5 --members 4 --policy ppl --ack-durable \
@@ -92,15 +98,8 @@ for point in sb-flushed sb-primary rebuild-unit log-written journal-acked stripe
 		set -- $cfg
 		# Only write-back acknowledges before the update goes on.
 		[ "$point" = journal-acked ] && [ "${4:-}" != --write-back ] && continue
-		name="point-$point-$1-$3${4:+-wb}"
-		torture "$name" 0 --level "$1" --members "$2" --policy "$3" ${4:+"$4"} \
-			--crash-point "$point" --cycles 40
-		if grep -q "crash point $point: the power went there in [1-9]" "$T_DIR/$name.out"; then
-			t_pass "$name: $(grep -o 'the power went there in [0-9]* of [0-9]* cycles' \
-				"$T_DIR/$name.out")"
-		else
-			t_fail "$name" "the crash point was never reached"
-		fi
+		at_point "point-$point-$1-$3${4:+-wb}" "$point" --level "$1" --members "$2" \
+			--policy "$3" ${4:+"$4"}
 	done
 done
 torture point-sb-primary-raid1-bitmap 0 --level raid1 --members 2 --policy bitmap \

@@ -633,22 +633,29 @@ test_old_image_rebuilt_whole(void)
 
 /* --- the journal on a device of its own --- */
 
+/* raid5 NAME over members[0..3), its journal on the bdev JOURNAL. */
 static int
-create_journaled(const char *journal, bool force, char *err, size_t len)
+create_journaled_as(const char *name, const char *const *members, const char *journal, char *err,
+		    size_t len)
 {
 	struct uraid_array_opts o = {0};
 	struct uraid_bdev *b;
 
-	o.name = "r";
+	o.name = name;
 	o.level = URAID_RAID5;
 	o.strip_size_kb = 16;
-	o.members = g_m;
+	o.members = members;
 	o.num_members = 3;
 	o.superblock = true;
-	o.force = force;
 	o.policy = URAID_POLICY_JOURNAL;
 	o.journal_bdev = journal;
 	return uraid_array_create(&o, &b, err, len);
+}
+
+static int
+create_journaled(const char *journal, char *err, size_t len)
+{
+	return create_journaled_as("r", g_m, journal, err, len);
 }
 
 /* The log goes to the journal device (the members keep the default data offset), the device
@@ -685,16 +692,16 @@ test_journal_device(void)
 		CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
 		CHECK(strstr(err, "needs consistency policy journal") != NULL);
 	}
-	CHECK(create_journaled("nope", false, err, sizeof(err)) != 0);
+	CHECK(create_journaled("nope", err, sizeof(err)) != 0);
 	CHECK(strstr(err, "nope") != NULL);
-	CHECK(create_journaled("tiny", false, err, sizeof(err)) != 0);
+	CHECK(create_journaled("tiny", err, sizeof(err)) != 0);
 	CHECK(strstr(err, "smaller than its log") != NULL || strstr(err, "too small") != NULL);
-	CHECK(create_journaled("k512", false, err, sizeof(err)) != 0);
+	CHECK(create_journaled("k512", err, sizeof(err)) != 0);
 	CHECK(strstr(err, "512-byte blocks") != NULL);
-	CHECK(create_journaled("m2", false, err, sizeof(err)) != 0); /* a member */
+	CHECK(create_journaled("m2", err, sizeof(err)) != 0); /* a member */
 	CHECK(uraid_bdev_get_by_name("r") == NULL);
 
-	CHECK_EQ(create_journaled("m3", false, err, sizeof(err)), 0);
+	CHECK_EQ(create_journaled("m3", err, sizeof(err)), 0);
 	b = uraid_bdev_get_by_name("r");
 	REQUIRE(b != NULL);
 	CHECK_EQ(uraid_array_get_info(b, &info), 0);
@@ -733,18 +740,9 @@ test_journal_device(void)
 	CHECK_EQ(ram_bdev_create("m9", MBLKS, BS, NULL, &b), 0);
 	{
 		const char *mm[] = {"m0", "m9", "m4"};
-		struct uraid_array_opts o = {0};
 
 		CHECK_EQ(ram_bdev_create("m4", MBLKS, BS, NULL, &b), 0);
-		o.name = "r2";
-		o.level = URAID_RAID5;
-		o.strip_size_kb = 16;
-		o.members = mm;
-		o.num_members = 3;
-		o.superblock = true;
-		o.policy = URAID_POLICY_JOURNAL;
-		o.journal_bdev = "m3";
-		CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EEXIST);
+		CHECK_EQ(create_journaled_as("r2", mm, "m3", err, sizeof(err)), -EEXIST);
 		CHECK(strstr(err, "journal device 'm3' carries a superblock of array 'r' (its "
 				  "journal device)") != NULL);
 		CHECK_EQ(test_delete_bdev("m4"), 0);
@@ -778,7 +776,7 @@ test_journal_device_fails(void)
 	fo.name = "fj";
 	fo.base_name = "m3";
 	CHECK_EQ(fault_bdev_create(&fo, &b), 0);
-	CHECK_EQ(create_journaled("fj", false, err, sizeof(err)), 0);
+	CHECK_EQ(create_journaled("fj", err, sizeof(err)), 0);
 	REQUIRE(uraid_bdev_open("r", true, NULL, NULL, &d) == 0);
 	memset(buf, 0x5a, BS);
 	CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_WRITE, buf, 3, 1), 0);
