@@ -1098,13 +1098,12 @@ torture_main(int argc, char **argv)
 			t.load_failures = info.policy == URAID_POLICY_PPL ||
 					  info.policy == URAID_POLICY_JOURNAL ||
 					  info.level == URAID_RAID1 || info.level == URAID_RAID10;
-		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s%s, %" PRIu64
+		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s%s%s, %" PRIu64
 		       " blocks%s\n",
 		       t.seed, t.level, t.n, uraid_policy_name(info.policy),
-		       info.journal_write_back ? " (write-back)"
-		       : info.journal_bdev[0]  ? " (on a journal device)"
-					       : "",
-		       t.blocks, t.load_failures ? ", members failing under the load" : "");
+		       info.journal_write_back ? " (write-back)" : "",
+		       info.journal_bdev[0] ? " on a journal device" : "", t.blocks,
+		       t.load_failures ? ", members failing under the load" : "");
 	}
 	fflush(stdout);
 	t.b = calloc(t.blocks, sizeof(*t.b));
