@@ -674,10 +674,6 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 				    c->name, s, best->name);
 			continue;
 		}
-		/* One generation behind is the round a crash interrupted: the member had not
-		 * failed when that round was taken (else the round would say so), and writes
-		 * that skipped it since are held until a later round, so none was
-		 * acknowledged. Further behind, it missed a completed round: stale. */
 		if (members[s] != NULL)
 			continue; /* two copies of one member: the first one found */
 		if (sb_can_catch_up(best, &c->sb, s)) {
@@ -687,6 +683,10 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 				 c->name);
 			continue;
 		}
+		/* One generation behind is the round a crash interrupted: the member had not
+		 * failed when that round was taken (else the round would say so), and writes
+		 * that skipped it since are held until a later round, so none was
+		 * acknowledged. Further behind, it missed a completed round: stale. */
 		if (c->sb.generation + 1 < best->generation) {
 			snprintf(why[s], sizeof(why[s]), "stale (%s, generation %lu < %lu)",
 				 c->name, (unsigned long)c->sb.generation,

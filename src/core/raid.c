@@ -506,6 +506,7 @@ raid_open_claimed(const char *what, const char *name, const char *owner,
 		  uraid_bdev_event_cb event_cb, void *event_ctx, struct uraid_bdev_desc **desc,
 		  char *err, size_t err_len)
 {
+	struct uraid_bdev *bdev;
 	const char *by;
 	int rc;
 
@@ -518,11 +519,12 @@ raid_open_claimed(const char *what, const char *name, const char *owner,
 	if (*desc != NULL)
 		uraid_bdev_close(*desc);
 	*desc = NULL;
-	if (uraid_bdev_get_by_name(name) == NULL) {
+	bdev = uraid_bdev_get_by_name(name);
+	if (bdev == NULL) {
 		err_set(err, err_len, "%s'%s': no such bdev", what, name);
 		return -ENODEV;
 	}
-	by = uraid_bdev_claimed_by(uraid_bdev_get_by_name(name));
+	by = uraid_bdev_claimed_by(bdev);
 	err_set(err, err_len, "%s'%s' is in use%s%s", what, name, by ? " by " : "",
 		by ? by : " (open for writing)");
 	return rc;
@@ -1221,6 +1223,7 @@ journal_open(struct raid_array *a, const struct uraid_array_opts *o, const struc
 	     uint32_t bs, char *err, size_t err_len)
 {
 	bool want = from ? (from->flags & SB_FLAG_JOURNAL_DEV) != 0 : o->journal_bdev != NULL;
+	uint32_t jbs;
 	int rc;
 
 	if (!want)
@@ -1239,10 +1242,10 @@ journal_open(struct raid_array *a, const struct uraid_array_opts *o, const struc
 	if (rc != 0)
 		return rc;
 	snprintf(a->jname, sizeof(a->jname), "%s", o->journal_bdev);
-	if (uraid_bdev_get_block_size(uraid_bdev_desc_get_bdev(a->jdesc)) != bs) {
+	jbs = uraid_bdev_get_block_size(uraid_bdev_desc_get_bdev(a->jdesc));
+	if (jbs != bs) {
 		err_set(err, err_len, "journal device %s has %u-byte blocks, the members %u",
-			o->journal_bdev,
-			uraid_bdev_get_block_size(uraid_bdev_desc_get_bdev(a->jdesc)), bs);
+			o->journal_bdev, jbs, bs);
 		return -EINVAL;
 	}
 	if (from != NULL)

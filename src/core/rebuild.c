@@ -34,7 +34,7 @@ struct rebuild_opts g_rebuild_opts = {1024, 0, 1000000};
 struct spare {
 	char name[URAID_BDEV_NAME_MAX];
 	struct uraid_bdev_desc *desc;
-	struct sb *own; /* the array's superblock found on it (a member come back), or NULL */
+	struct sb *own; /* the superblock found on it (this array's: a member come back), or NULL */
 	struct spare *next;
 };
 
@@ -430,6 +430,14 @@ raid_rebuild_stop(struct raid_array *a, void (*then)(struct raid_array *a))
 		rebuild_end(rb);
 }
 
+/* Free a spare taken off its list (its bdev closed, or handed on, by the caller). */
+static void
+spare_free(struct spare *s)
+{
+	free(s->own);
+	free(s);
+}
+
 /* Unlink and release the spare named name (or every one, name NULL) from list; how many. */
 static unsigned
 spare_unlink(struct spare **list, _Atomic unsigned *count, const char *name)
@@ -446,8 +454,7 @@ spare_unlink(struct spare **list, _Atomic unsigned *count, const char *name)
 		*list = s->next;
 		atomic_fetch_sub(count, 1);
 		uraid_bdev_close(s->desc);
-		free(s->own);
-		free(s);
+		spare_free(s);
 		n++;
 		if (name != NULL)
 			break;
@@ -832,12 +839,13 @@ raid_rebuild_kick(struct raid_array *a)
 	int slot = -1;
 
 	struct spare **from = &a->spares;
-	bool pooled = false;
+	bool pooled = false, back = false;
 
 	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing)
 		return;
 	for (from = &a->spares; *from != NULL; from = &(*from)->next) {
 		if (spare_returns(a, *from)) {
+			back = true;
 			slot = (int)(*from)->own->this_slot;
 			break;
 		}
@@ -870,10 +878,9 @@ raid_rebuild_kick(struct raid_array *a)
 	if (pooled)
 		LOG_NOTE("%s: takes %s from the spare pool", a->bdev.name, s->name);
 	sw->new_desc = s->desc;
-	sw->catch_up = spare_returns(a, s) && s->own->this_slot == (unsigned)slot;
+	sw->catch_up = back;
 	snprintf(sw->new_name, sizeof(sw->new_name), "%s", s->name);
-	free(s->own);
-	free(s);
+	spare_free(s);
 	swap_start(sw);
 }
 
@@ -1113,8 +1120,7 @@ uraid_array_add_spare(struct uraid_bdev *array, const char *name, char *err, siz
 
 		sa.s->own = malloc(sizeof(*sa.s->own));
 		if (sa.s->own != NULL &&
-		    (raid_sb_read(sa.s->desc, sa.s->own, &backup, why, sizeof(why)) != 0 ||
-		     memcmp(sa.s->own->array_uuid, a->bdev.uuid, 16) != 0)) {
+		    raid_sb_read(sa.s->desc, sa.s->own, &backup, why, sizeof(why)) != 0) {
 			free(sa.s->own);
 			sa.s->own = NULL;
 		}
@@ -1261,8 +1267,7 @@ replace_msg(void *arg)
 		atomic_fetch_sub(&a->nspares, 1);
 		rp->desc = s->desc;
 		snprintf(rp->name, sizeof(rp->name), "%s", s->name);
-		free(s->own);
-		free(s);
+		spare_free(s);
 	}
 	a->replacing = rp->slot + 1;
 	snprintf(mb->repl_name, sizeof(mb->repl_name), "%s", rp->name);
