@@ -445,14 +445,23 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 		raid_stat_add(a, uraid_reactor_index(self), RS_MEMBER_ERR, 1);
 	if (!atomic_compare_exchange_strong(&a->members[member].state, &expected,
 					    URAID_MEMBER_FAILED)) {
-		/* A replacement that fails while being rebuilt was never counted as good. */
+		/* A replacement that fails while being rebuilt was never counted as good (the
+		 * slot is already in `failed`), but it is trusted all the same: the superblocks
+		 * on disk say it holds good data below its checkpoint. A write that skips it
+		 * from now on must wait for the superblocks to say it failed, exactly as for an
+		 * active member (sb_need), or a crash before that round brings it back as
+		 * rebuilt up to the checkpoint, missing an acknowledged write there: a mirror's
+		 * resync or read then takes its stale copy over the good one, a parity level
+		 * decodes from a stale column. */
 		if (expected == URAID_MEMBER_REBUILDING &&
 		    atomic_compare_exchange_strong(&a->members[member].state, &expected,
 						   URAID_MEMBER_FAILED)) {
 			LOG_ERR("%s: replacement %s (slot %u) failed during its rebuild (%s)",
 				a->bdev.name, a->members[member].name, member, strerror(-status));
-			if (a->has_sb)
+			if (a->has_sb) {
+				atomic_fetch_add(&a->sb_need, 1);
 				raid_sb_update(a, NULL);
+			}
 			raid_rebuild_notify(a);
 		}
 		return;

@@ -289,6 +289,113 @@ test_target_fails(void)
 	uraid_runtime_stop();
 }
 
+/*
+ * A spare that fails while it is rebuilt is trusted by the superblocks on disk below its
+ * checkpoint until a round records the failure. A write acknowledged before that round would
+ * skip it there and be lost at a crash (the stale copy comes back as rebuilt and a mirror's
+ * resync copies it over the good one). So the write waits for the round: here the round's
+ * superblock writes are held back by latency on the surviving member, and the write must not
+ * complete before they are done, and the superblock then says the slot failed.
+ */
+static void
+test_target_fails_recorded_first(void)
+{
+	static const char *const levels[] = {"raid1", "raid10", "raid5"};
+
+	for (unsigned li = 0; li < ARRAY_SIZE(levels); li++) {
+		struct rcfg c = {levels[li], strcmp(levels[li], "raid1") ? 4 : 2, 0, 0, 0, 1};
+		struct fault_bdev_opts fo = {.name = "fs", .base_name = "s0"};
+		struct fault_rule_opts fail = {.io_type_mask = 1u << URAID_IO_WRITE,
+					       .kind = FAULT_FAILURE,
+					       .count = -1,
+					       .probability_ppm = 1000000};
+		struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
+					       .kind = FAULT_LATENCY,
+					       .offset_blocks = 0,
+					       .num_blocks =
+						       2 * 4096 / BS, /* both superblock copies */
+					       .count = -1,
+					       .probability_ppm = 1000000,
+					       .latency_us = 5000000};
+		struct uraid_bdev_desc *desc;
+		struct uraid_io_channel *ch;
+		struct uraid_bdev *a, *b;
+		struct sync_io s = {0};
+		uint8_t *buf;
+		char err[256];
+		struct sb sb;
+		bool backup;
+
+		REQUIRE(start_manual(REACTORS) == 0);
+		make_members(c.n, 4096);
+		make_spares(1, 4096);
+		CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+		a = create(&c, true);
+		REQUIRE(a != NULL);
+		CHECK_EQ(uraid_array_fail_member(a, 1), 0);
+		uraid_runtime_poll_until_idle(1000);
+		/* 1 MB/s and a 1 ms checkpoint: part of the spare is rebuilt, and recorded. */
+		uraid_raid_set_options(4, 1);
+		g_rebuild_opts.checkpoint_us = 1000;
+		CHECK_EQ(uraid_array_add_spare(a, "fs", err, sizeof(err)), 0);
+		for (int i = 0; i < 40; i++) {
+			uraid_runtime_advance_us(5000);
+			uraid_runtime_poll_until_idle(100);
+		}
+		CHECK(info_of(a).rebuild.active);
+		CHECK(atomic_load(&raid_from_bdev(a)->members[1].durable) > 0);
+		CHECK_EQ(fault_inject("fs", &fail), 0);
+		for (unsigned m = 0; m < c.n; m++) {
+			if (m != 1)
+				CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+		}
+		CHECK_EQ(uraid_bdev_open("a", true, NULL, NULL, &desc), 0);
+		ch = test_get_channel(desc);
+		buf = test_alloc(3 * 4096);
+		memset(buf, 0x5a, 3 * 4096);
+		/* The first strip (raid10: slot 1 holds its second copy), or raid5's first stripe
+		 * whole: a write to the spare's rebuilt part. */
+		s.desc = desc;
+		s.ch = ch;
+		s.op = SYNC_WRITE;
+		s.buf = buf;
+		s.offset_blocks = 0;
+		s.num_blocks = (strcmp(c.level, "raid5") ? 1 : 3) * 4096 / BS;
+		s.flags = URAID_IO_FUA;
+		uraid_reactor_send(uraid_reactor_get(0), sync_submit_msg, &s);
+		uraid_runtime_poll_until_idle(1000);
+		CHECK_EQ(s.submit_rc, 0);
+		CHECK(!s.w.done); /* held: the spare's failure is not in the superblocks yet */
+		for (int i = 0; i < 20 && !s.w.done; i++) {
+			uraid_runtime_advance_us(1000000);
+			uraid_runtime_poll_until_idle(100);
+		}
+		CHECK(s.w.done);
+		CHECK_EQ(s.w.status, 0);
+		for (unsigned m = 0; m < c.n; m++)
+			CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+		CHECK_EQ(raid_sb_read(raid_from_bdev(a)->members[0].desc, &sb, &backup, err,
+				      sizeof(err)),
+			 0);
+		CHECK_EQ(sb.slots[1].state, SB_SLOT_FAILED);
+		test_put_channel(ch);
+		uraid_bdev_close(desc);
+		free(buf);
+		g_rebuild_opts.checkpoint_us = 1000000;
+		uraid_raid_set_options(1024, 0);
+		for (int i = 0; i < 10; i++) {
+			uraid_runtime_advance_us(1000000);
+			uraid_runtime_poll_until_idle(100);
+		}
+		CHECK_EQ(test_delete_bdev("a"), 0);
+		uraid_runtime_poll_until_idle(1000);
+		CHECK_EQ(test_delete_bdev("fs"), 0);
+		fault_members_delete(c.n);
+		CHECK_EQ(test_delete_bdev("s0"), 0);
+		uraid_runtime_stop();
+	}
+}
+
 static void
 test_bad_spares(void)
 {
@@ -510,4 +617,5 @@ test_member_back_under_load(void)
 
 TEST_MAIN(TEST(test_bad_spares), TEST(test_member_back_under_load),
 	  TEST(test_rebuild_before_any_io), TEST(test_shared_pool), TEST(test_rebuild_under_load),
-	  TEST(test_resume_from_checkpoint), TEST(test_target_fails))
+	  TEST(test_resume_from_checkpoint), TEST(test_target_fails),
+	  TEST(test_target_fails_recorded_first))
