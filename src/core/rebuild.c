@@ -376,8 +376,11 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 				from = u;
 		}
 	}
-	if (targets == 0 || a->rb != NULL || a->rebuild_finishing)
-		return; /* (finishing: done, the superblock saying so is on its way) */
+	/* (finishing: done, the superblock saying so is on its way.) Offline, every unit some
+	 * group cannot serve fails at once and nothing brings the array back online: a rebuild
+	 * started then would stop with -EIO, kick the next one, and spin. */
+	if (targets == 0 || a->rb != NULL || a->rebuild_finishing || !atomic_load(&a->online))
+		return;
 	rb = calloc(1, sizeof(*rb));
 	if (rb == NULL)
 		return;
@@ -841,8 +844,9 @@ raid_rebuild_kick(struct raid_array *a)
 	struct spare **from = &a->spares;
 	bool pooled = false, back = false;
 
-	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing)
-		return;
+	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing ||
+	    !atomic_load(&a->online))
+		return; /* offline: no spare is taken, no rebuild can succeed */
 	for (from = &a->spares; *from != NULL; from = &(*from)->next) {
 		if (spare_returns(a, *from)) {
 			back = true;
