@@ -331,7 +331,9 @@ struct raid_array {
 	_Atomic uint64_t scrub_done, scrub_total;
 	/* Member failures recorded (sb_need) and made durable (sb_done): writes that complete
 	 * while sb_done < sb_need are held until it catches up, so no write that skipped a
-	 * failed member is acknowledged before the superblocks say it failed. */
+	 * failed member is acknowledged before the superblocks say it failed. Every member the
+	 * superblocks trust counts: active ones, and rebuilding ones (trusted below their
+	 * checkpoint; see raid_member_failed). */
 	_Atomic uint64_t sb_need, sb_done;
 
 	/* Consistency policy (enum sb_policy) and its metadata areas (member blocks). */

@@ -398,6 +398,29 @@ raid_poll(void *arg)
 
 /* --- member failure --- */
 
+/* Operations parked for log space or for a stripe's entries wake up and fail: with the array
+ * offline no flush round or anchor may free space any more (the members or the journal device
+ * that would take them are gone), so nothing else would wake them. */
+static void
+offline_wake_msg(void *arg)
+{
+	struct raid_array *a = arg;
+	unsigned r = uraid_reactor_index(uraid_reactor_self());
+
+	if (a->owner_ch[r] != NULL)
+		stripe_ppl_ready(uraid_io_channel_get_ctx(a->owner_ch[r]));
+}
+
+/* The array goes offline (for good: until it is assembled again). Any thread. */
+static void
+raid_set_offline(struct raid_array *a)
+{
+	if (!atomic_exchange(&a->online, false))
+		return;
+	for (unsigned r = 0; r < uraid_reactor_count(); r++)
+		uraid_reactor_send(uraid_reactor_get(r), offline_wake_msg, a);
+}
+
 static bool
 raid10_has_lost_group(struct raid_array *a)
 {
@@ -475,7 +498,7 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	if (a->has_sb)
 		raid_sb_update(a, NULL); /* the failure outlives a restart */
 	if (raid_beyond_tolerance(a)) {
-		atomic_store(&a->online, false);
+		raid_set_offline(a);
 		LOG_ERR("%s: more members failed than %s tolerates; all I/O fails with EIO until "
 			"members are restored",
 			a->bdev.name, uraid_raid_level_name(a->l.level));
@@ -484,26 +507,12 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	}
 }
 
-/* Operations parked for log space or a stripe's entries wake up and fail: no flush or
- * anchor will free space any more. */
-static void
-journal_failed_msg(void *arg)
-{
-	struct raid_array *a = arg;
-	unsigned r = uraid_reactor_index(uraid_reactor_self());
-
-	if (a->owner_ch[r] != NULL)
-		stripe_ppl_ready(uraid_io_channel_get_ctx(a->owner_ch[r]));
-}
-
 void
 raid_journal_failed(struct raid_array *a, int status)
 {
 	if (atomic_exchange(&a->jfailed, true))
 		return;
-	atomic_store(&a->online, false);
-	for (unsigned r = 0; r < uraid_reactor_count(); r++)
-		uraid_reactor_send(uraid_reactor_get(r), journal_failed_msg, a);
+	raid_set_offline(a);
 	LOG_ERR("%s: the journal device %s failed (%s): the array is OFFLINE, all I/O fails with "
 		"EIO (its members are kept as they are; give the journal redundancy, e.g. a raid1 "
 		"array)",
