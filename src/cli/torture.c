@@ -73,8 +73,9 @@ struct torture {
 	const char *level;
 	unsigned n, k, m;
 	enum uraid_consistency_policy policy;
+	enum uraid_consistency_policy policy_used; /* the array's (the level's default resolved) */
 	unsigned cycles, ops;
-	uint64_t minutes;
+	uint64_t seconds; /* run for this long instead of a number of cycles */
 	uint64_t seed;
 	uint64_t member_kb;
 	bool expect_hole, verbose;
@@ -204,12 +205,53 @@ violation(struct torture *t, const char *fmt, ...)
 	va_list ap;
 
 	if (t->violations++ < 8) {
-		fprintf(stderr, "torture: cycle %" PRIu64 ": ", t->cycles_done);
+		fprintf(stderr, "torture: cycle %" PRIu64 ": ", t->cycles_done + 1);
 		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
 		va_end(ap);
 		fputc('\n', stderr);
 	}
+}
+
+/* The command that replays this run up to and including cycle `cycles`. */
+static void
+print_replay(const struct torture *t, uint64_t cycles)
+{
+	char chunks[64] = "";
+
+	if (t->k != 0)
+		snprintf(chunks, sizeof(chunks), " --data-chunks %u --parity-chunks %u", t->k,
+			 t->m);
+	printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
+	       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
+	       "%s%s%s%s%s%s\n",
+	       t->level, t->n, chunks, uraid_policy_name(t->policy_used), t->ops, t->member_kb,
+	       t->seed, cycles, t->load_failures ? " --load-failures" : " --no-load-failures",
+	       t->ack_durable ? " --ack-durable" : "", t->crash_at >= 0 ? " --crash-point " : "",
+	       t->crash_at >= 0 ? crash_point_name((enum crash_point)t->crash_at) : "",
+	       t->write_back ? " --write-back" : "", t->journal_dev ? " --journal-bdev" : "");
+	fflush(stdout);
+}
+
+static void fatal(struct torture *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* The run cannot go on (the engine hung or refused to start again): a broken rule too, with
+ * the command that replays it. */
+static void
+fatal(struct torture *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "torture: cycle %" PRIu64 ": ", t->cycles_done + 1);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	printf("cycle %" PRIu64 ": RULES BROKEN\n", t->cycles_done + 1);
+	print_replay(t, t->cycles_done + 1);
+	exit(1);
 }
 
 /* --- I/O --- */
@@ -371,11 +413,18 @@ poll_idle(void)
 	uraid_runtime_poll_until_idle(1000);
 }
 
+/* Poll until every I/O is back, for at most a minute of wall time (an I/O the engine
+ * never completes is a broken rule, not a hang of the harness). */
 static void
 drain(struct torture *t)
 {
-	for (int i = 0; i < 1000000 && t->inflight > 0; i++)
+	uint64_t deadline_ns = mono_ns() + 60 * 1000000000ull;
+
+	for (unsigned i = 0; t->inflight > 0; i++) {
 		uraid_runtime_poll_until_idle(1);
+		if ((i & 1023) == 0 && mono_ns() > deadline_ns)
+			break;
+	}
 }
 
 /* --- bdevs --- */
@@ -761,8 +810,7 @@ add_spare(struct torture *t)
 
 	new_member(t, name, sizeof(name));
 	if (uraid_array_add_spare(uraid_bdev_get_by_name("t"), name, err, sizeof(err)) != 0) {
-		fprintf(stderr, "torture: add spare: %s\n", err);
-		exit(1);
+		fatal(t, "add spare: %s", err);
 	}
 }
 
@@ -842,8 +890,7 @@ cycle(struct torture *t)
 	drain(t);
 	poll_idle();
 	if (t->inflight > 0) {
-		fprintf(stderr, "torture: %u I/Os never completed after the cut\n", t->inflight);
-		exit(1);
+		fatal(t, "%u I/Os never completed after the cut", t->inflight);
 	}
 
 	/* 2. The process dies: the array goes without a word to its members. Power comes
@@ -851,8 +898,7 @@ cycle(struct torture *t)
 	count_catch_up(t);
 	array_close(t);
 	if (delete_bdev("t") != 0) {
-		fprintf(stderr, "torture: the array did not go away after the cut\n");
-		exit(1);
+		fatal(t, "the array did not go away after the cut");
 	}
 	for (unsigned i = 0; i < t->next_member; i++) {
 		snprintf(name, sizeof(name), "tf%u", i);
@@ -864,15 +910,13 @@ cycle(struct torture *t)
 		violation(t, "assembly after the cut: %s", report);
 		rc = uraid_array_examine(true, report, sizeof(report));
 		if (rc != 1) {
-			fprintf(stderr, "torture: cannot start the array again: %s\n", report);
-			exit(1);
+			fatal(t, "cannot start the array again: %s", report);
 		}
 	}
 	if (t->verbose)
 		printf("  assembled: %s\n", report);
 	if (array_open(t) != 0) {
-		fprintf(stderr, "torture: cannot open the array\n");
-		exit(1);
+		fatal(t, "cannot open the array");
 	}
 	info = info_now();
 	if (info.failed_members > 0 && !info.rebuild.active) {
@@ -916,7 +960,7 @@ usage(FILE *out)
 		"usage: uraid torture [--level L] [--members N] [--data-chunks K --parity-chunks "
 		"M]\n"
 		"                     [--policy none|bitmap|ppl|journal] [--cycles N | --minutes "
-		"N]\n"
+		"N | --seconds N]\n"
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
 		"                     [--load-failures | --no-load-failures] [--ack-durable]\n"
@@ -950,6 +994,7 @@ torture_main(int argc, char **argv)
 		{"policy", required_argument, NULL, 'p'},
 		{"cycles", required_argument, NULL, 'c'},
 		{"minutes", required_argument, NULL, 'M'},
+		{"seconds", required_argument, NULL, 'S'},
 		{"ops", required_argument, NULL, 'o'},
 		{"member-kb", required_argument, NULL, 'K'},
 		{"seed", required_argument, NULL, 's'},
@@ -973,12 +1018,11 @@ torture_main(int argc, char **argv)
 			    .crash_at = -1};
 	struct uraid_runtime_opts ro = {.num_reactors = REACTORS, .manual_poll = true};
 	uint64_t start_ns, deadline_ns = 0;
-	char chunks[64] = "";
 	bool seeded = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:o:K:s:EvFNAP:WJh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:S:o:K:s:EvFNAP:WJh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'l':
@@ -1003,7 +1047,12 @@ torture_main(int argc, char **argv)
 			t.cycles = (unsigned)strtoul(optarg, NULL, 0);
 			break;
 		case 'M':
-			t.minutes = strtoull(optarg, NULL, 0);
+			t.seconds = strtoull(optarg, NULL, 0) * 60;
+			t.cycles = 0;
+			break;
+		case 'S':
+			t.seconds = strtoull(optarg, NULL, 0);
+			t.cycles = 0;
 			break;
 		case 'o':
 			t.ops = (unsigned)strtoul(optarg, NULL, 0);
@@ -1060,10 +1109,11 @@ torture_main(int argc, char **argv)
 		}
 	}
 	if (t.n < 2 || t.n > MAX_MEMBERS || t.ops < 4 || t.member_kb < 1280 ||
-	    t.member_kb > 1024 * 1024 || (t.cycles == 0 && t.minutes == 0)) {
+	    t.member_kb > 1024 * 1024 || (t.cycles == 0 && t.seconds == 0) ||
+	    t.seconds > 7 * 24 * 3600) {
 		fprintf(stderr,
 			"uraid torture: members 2..%d, ops >= 4, member-kb 1280..1048576, "
-			"cycles or minutes > 0\n",
+			"cycles or a time > 0 (at most a week)\n",
 			MAX_MEMBERS);
 		return 2;
 	}
@@ -1093,6 +1143,7 @@ torture_main(int argc, char **argv)
 		/* A crash on a degraded array is what the bitmap cannot mend on parity levels
 		 * (md's neither: such an array needs force to start); ppl can, and mirrors have
 		 * no hole. */
+		t.policy_used = info.policy;
 		t.ack_durable |= info.policy == URAID_POLICY_JOURNAL;
 		if (t.load_failures < 0)
 			t.load_failures = info.policy == URAID_POLICY_PPL ||
@@ -1113,9 +1164,9 @@ torture_main(int argc, char **argv)
 		return 1;
 	}
 	start_ns = mono_ns();
-	if (t.minutes)
-		deadline_ns = start_ns + t.minutes * 60 * 1000000000ull;
-	while (t.minutes ? mono_ns() < deadline_ns : t.cycles_done < t.cycles) {
+	if (t.seconds)
+		deadline_ns = start_ns + t.seconds * 1000000000ull;
+	while (t.seconds ? mono_ns() < deadline_ns : t.cycles_done < t.cycles) {
 		uint64_t before = t.violations;
 
 		cycle(&t);
@@ -1143,19 +1194,8 @@ torture_main(int argc, char **argv)
 		printf("torture: members came back and caught up: %" PRIu64 " units rebuilt, "
 		       "%" PRIu64 " clean ones passed over\n",
 		       t.caught_up, t.passed_over);
-	if (t.k != 0)
-		snprintf(chunks, sizeof(chunks), " --data-chunks %u --parity-chunks %u", t.k, t.m);
 	if (t.violations)
-		printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
-		       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-		       "%s%s%s%s%s%s\n",
-		       t.level, t.n, chunks, uraid_policy_name(info_now().policy), t.ops,
-		       t.member_kb, t.seed, t.cycles_done,
-		       t.load_failures ? " --load-failures" : " --no-load-failures",
-		       t.ack_durable ? " --ack-durable" : "",
-		       t.crash_at >= 0 ? " --crash-point " : "",
-		       t.crash_at >= 0 ? crash_point_name((enum crash_point)t.crash_at) : "",
-		       t.write_back ? " --write-back" : "", t.journal_dev ? " --journal-bdev" : "");
+		print_replay(&t, t.cycles_done);
 	array_close(&t);
 	delete_bdev("t");
 	poll_idle();

@@ -72,18 +72,32 @@ for name in raid1-bitmap raid10-bitmap; do
 		t_fail "$name: no member came back and caught up"
 	fi
 done
-# Regression: a spare that failed as the power went, while being rebuilt, came back trusted
-# below its checkpoint and a raid10 resync copied its stale copy over a write acknowledged
-# with FUA (lost before the fix, at cycle 1524 of this seed).
-"$URAID" torture --level raid10 --members 6 --policy bitmap --ops 400 --member-kb 2048 \
-	--seed 777003 --cycles 1530 --load-failures >"$T_DIR/raid10-777003.out" 2>&1
-if [ $? -eq 0 ] && grep -q '^torture: seed 777003: 1530 cycles, .* 0 violations' \
-	"$T_DIR/raid10-777003.out"; then
-	t_pass "raid10 seed 777003 (a spare failing as the power goes): 1530 cycles, 0 violations"
-else
-	t_fail "raid10 seed 777003" "a rule broken"
-	grep -E '^torture' "$T_DIR/raid10-777003.out" | tail -n 10 | sed 's/^/    /'
-fi
+# Regressions: seeds that broke a rule once, replayed exactly (each names its cause).
+# regression NAME ARGS...: must exit 0 with 0 violations.
+regression() {
+	local name=$1; shift
+	"$URAID" torture "$@" >"$T_DIR/$name.out" 2>&1
+	if [ $? -eq 0 ] && grep -qE '^torture: seed [0-9]+: [0-9]+ cycles, .* 0 violations' \
+		"$T_DIR/$name.out"; then
+		t_pass "regression $name: $(grep -E '^torture: seed [0-9]+:' "$T_DIR/$name.out")"
+	else
+		t_fail "regression $name" "a rule broken"
+		grep -E '^torture' "$T_DIR/$name.out" | tail -n 10 | sed 's/^/    /'
+	fi
+}
+# A spare that failed as the power went, while being rebuilt, came back trusted below its
+# checkpoint, and raid10's resync copied its stale copy over a write acknowledged with FUA.
+regression raid10-spare-failed-unrecorded --level raid10 --members 6 --policy bitmap \
+	--ops 400 --member-kb 2048 --seed 777003 --cycles 1530 --load-failures
+# The power went inside a catch-up's unit with the array beyond its tolerance: the catch-up
+# stopped on -EIO and started again at once, forever (the cut's I/Os never drained).
+regression raid10-offline-rebuild-spin --level raid10 --members 5 --policy bitmap \
+	--seed 2700970087756235394 --cycles 125 --load-failures --crash-point rebuild-unit
+# The power went as a journal flush came back; the array went offline from member failures
+# with a write-back write parked for log space, and nothing woke it.
+regression raid6-offline-parked-write --level raid6 --members 4 --policy journal \
+	--write-back --seed 1296083391862930663 --cycles 140 --load-failures \
+	--crash-point log-flushed
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
