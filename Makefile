@@ -5,6 +5,7 @@
 #   make run        build and start the daemon: raid6 over six files in ./var, on NBD
 #   make check      build and run every test; SAN=1 (ASan+UBSan) or TSAN=1 variants
 #   make bench      the benchmark rows of docs/bench.md
+#   make torture    the torture campaign over every level and policy (MINUTES=5, JOBS, CASES)
 #   make lint       fail on formatting differences (clang-format 14); make format fixes
 
 ifeq ($(origin CC),default)
@@ -54,7 +55,7 @@ REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%_replay)
 LIBURAID  := $(BUILD)/liburaid.a
 URAID	  := $(BUILD)/uraid
 
-.PHONY: all deps run check bench lint format clean fuzz
+.PHONY: all deps run check bench torture lint format clean fuzz
 all: $(URAID)
 
 DEPS_STAMP := $(BUILD)/.deps
@@ -117,6 +118,11 @@ check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 
 bench: deps $(URAID)
 	@bash scripts/bench.sh $(URAID)
+
+# Power cuts over the whole matrix, fresh seeds, MINUTES split evenly (scripts/torture-campaign.sh).
+MINUTES ?= 5
+torture: deps $(URAID)
+	@MINUTES=$(MINUTES) bash scripts/torture-campaign.sh $(URAID)
 
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src include tests -name '*.[ch]')
 lint:

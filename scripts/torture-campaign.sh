@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The torture campaign (make torture): uraid torture over the whole matrix of redundant levels,
+# consistency policies, journal modes and placements, and named crash points, each case with a
+# fresh random seed, the time split evenly between the cases. One table row per case, the replay
+# command of every case that broke a rule, totals per level and policy; exit 1 if any case broke
+# a rule (or, for policy none, if it failed to show the write hole it is expected to have).
+#
+#   scripts/torture-campaign.sh [path/to/uraid]
+#   MINUTES=5     the whole campaign's time (wall clock, roughly)
+#   JOBS=nproc    cases run side by side (each torture is one thread)
+#   CASES=REGEX   only the cases whose name matches (grep -E)
+#   LIST=1        print the cases and exit
+#   TORTURE_LOG=build/torture/history.tsv   every case's row is appended here (tab-separated,
+#                 with the date), so totals can be summed over many runs
+set -u
+uraid=${1:-build/uraid}
+minutes=${MINUTES:-5}
+jobs=${JOBS:-$(nproc)}
+filter=${CASES:-}
+root=$(cd "$(dirname "$0")/.." && pwd)
+log=${TORTURE_LOG:-$root/build/torture/history.tsv}
+
+case "$minutes" in '' | *[!0-9]*)
+	echo "torture-campaign: MINUTES must be a whole number of minutes" >&2; exit 2 ;;
+esac
+case "$jobs" in '' | *[!0-9]* | 0)
+	echo "torture-campaign: JOBS must be a positive number" >&2; exit 2 ;;
+esac
+if [ "$minutes" -lt 1 ]; then
+	echo "torture-campaign: MINUTES must be at least 1" >&2
+	exit 2
+fi
+if [ ! -x "$uraid" ]; then
+	echo "torture-campaign: no uraid binary at $uraid (make first)" >&2
+	exit 2
+fi
+
+# --- the matrix: "name|expected exit|policy|torture arguments" ---
+cases=()
+add() { cases+=("$1|$2|$3|$4"); }
+
+# Mirrors: the bitmap (members fail under the load, come back and catch up, spares rebuild),
+# raid1 2- and 3-way, raid10 over every member count it takes here, odd and even.
+add raid1-2-bitmap 0 bitmap "--level raid1 --members 2 --policy bitmap"
+add raid1-3-bitmap 0 bitmap "--level raid1 --members 3 --policy bitmap"
+for n in 3 4 5 6 7 8; do
+	add "raid10-$n-bitmap" 0 bitmap "--level raid10 --members $n --policy bitmap"
+done
+
+# Parity levels: every erasure count m = 1..4 (raid5, raid5f, raid6, ec k+m).
+parity=(
+	"raid5-4|--level raid5 --members 4"
+	"raid5f-3|--level raid5f --members 3"
+	"raid6-5|--level raid6 --members 5"
+	"raid6-4|--level raid6 --members 4"
+	"ec-4+1|--level ec --members 5 --data-chunks 4 --parity-chunks 1"
+	"ec-4+2|--level ec --members 6 --data-chunks 4 --parity-chunks 2"
+	"ec-5+3|--level ec --members 8 --data-chunks 5 --parity-chunks 3"
+	"ec-4+4|--level ec --members 8 --data-chunks 4 --parity-chunks 4"
+)
+for p in "${parity[@]}"; do
+	name=${p%%|*} args=${p#*|}
+	# Under the bitmap a dirty degraded parity array needs force to start (its documented
+	# hole), so members fail only at the checks; ppl and journal take failures under load.
+	add "$name-bitmap" 0 bitmap "$args --policy bitmap"
+	add "$name-ppl" 0 ppl "$args --policy ppl"
+	add "$name-journal" 0 journal "$args --policy journal"
+	add "$name-journal-wb" 0 journal-wb "$args --policy journal --write-back"
+	add "$name-journal-dev" 0 journal-dev "$args --policy journal --journal-bdev"
+	add "$name-journal-dev-wb" 0 journal-dev-wb "$args --policy journal --journal-bdev --write-back"
+done
+
+# Named crash points: the power goes exactly inside a superblock round, a rebuild window, a
+# log write, a write-back acknowledgement, a stripe update or a log checkpoint.
+points=(sb-flushed sb-primary rebuild-unit log-written journal-acked stripe-writing log-flushed)
+point_cfgs=(
+	"raid5-4-journal|journal|--level raid5 --members 4 --policy journal"
+	"raid6-5-ppl|ppl|--level raid6 --members 5 --policy ppl"
+	"raid6-4-journal-wb|journal-wb|--level raid6 --members 4 --policy journal --write-back"
+	"ec-4+2-journal-dev-wb|journal-dev-wb|--level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy journal --journal-bdev --write-back"
+	"raid1-2-bitmap|bitmap|--level raid1 --members 2 --policy bitmap"
+	"raid10-5-bitmap|bitmap|--level raid10 --members 5 --policy bitmap"
+)
+for point in "${points[@]}"; do
+	for c in "${point_cfgs[@]}"; do
+		IFS='|' read -r name pol args <<<"$c"
+		case "$point" in
+		journal-acked) [[ $pol == *-wb ]] || continue ;; # only write-back acknowledges early
+		log-*) [ "$pol" = bitmap ] && continue ;;        # mirrors keep no log
+		esac
+		add "point-$point-$name" 0 "$pol" "$args --crash-point $point"
+	done
+done
+
+# Policy none keeps the write hole open: each case must show it (exit 0 with --expect-hole).
+add raid1-2-none 0 none "--level raid1 --members 2 --policy none --expect-hole"
+add raid10-4-none 0 none "--level raid10 --members 4 --policy none --expect-hole"
+add raid5-4-none 0 none "--level raid5 --members 4 --policy none --expect-hole"
+add raid6-5-none 0 none "--level raid6 --members 5 --policy none --expect-hole"
+add ec-4+2-none 0 none "--level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy none --expect-hole"
+
+if [ -n "$filter" ]; then
+	kept=()
+	for c in "${cases[@]}"; do
+		grep -qE -- "$filter" <<<"${c%%|*}" && kept+=("$c")
+	done
+	cases=("${kept[@]}")
+fi
+if [ "${#cases[@]}" -eq 0 ]; then
+	echo "torture-campaign: no case matches '$filter'" >&2
+	exit 2
+fi
+if [ "${LIST:-0}" = 1 ]; then
+	for c in "${cases[@]}"; do
+		IFS='|' read -r name _ _ args <<<"$c"
+		printf '%-36s uraid torture %s\n' "$name" "$args"
+	done
+	exit 0
+fi
+
+ncases=${#cases[@]}
+secs=$((minutes * 60 * jobs / ncases))
+[ "$secs" -lt 2 ] && secs=2
+dir=$(mktemp -d /tmp/uraid-torture-XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+mkdir -p "$(dirname "$log")"
+echo "torture campaign: $ncases cases, $secs s each, $jobs at a time (about" \
+	"$(((ncases * secs + jobs - 1) / jobs / 60 + 1)) min), $uraid"
+
+run_case() { # INDEX
+	local name want pol args seed rc
+	IFS='|' read -r name want pol args <<<"${cases[$1]}"
+	seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
+	# shellcheck disable=SC2086
+	"$uraid" torture $args --seed "$seed" --seconds "$secs" >"$dir/$1.out" 2>&1
+	rc=$?
+	echo "$rc $seed" >"$dir/$1.rc"
+}
+
+running=0
+for ((i = 0; i < ncases; i++)); do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	run_case "$i" &
+	running=$((running + 1))
+done
+wait
+
+# --- the report ---
+fmt='%-36s %-7s %3s %-14s %7s %10s %8s %8s %5s %-6s %s\n'
+printf "$fmt" case level n policy cycles blocks torn lost viol result seed
+broken=0
+declare -A tot_cycles tot_viol
+stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for ((i = 0; i < ncases; i++)); do
+	IFS='|' read -r name want pol args <<<"${cases[$i]}"
+	read -r rc seed <"$dir/$i.rc"
+	out="$dir/$i.out"
+	level=$(sed -n 's/.*--level \([^ ]*\).*/\1/p' <<<"$args")
+	n=$(sed -n 's/.*--members \([0-9]*\).*/\1/p' <<<"$args")
+	sum=$(grep -E '^torture: seed [0-9]+: ' "$out" | tail -n 1)
+	read -r cycles blocks torn lost viol < <(sed -nE \
+		's/.*: ([0-9]+) cycles, ([0-9]+) blocks checked, [0-9]+ unflushed member writes at the cuts \(([0-9]+) torn, ([0-9]+) lost\), ([0-9]+) violations.*/\1 \2 \3 \4 \5/p' \
+		<<<"$sum")
+	cycles=${cycles:-0} blocks=${blocks:-0} torn=${torn:-0} lost=${lost:-0} viol=${viol:-?}
+	if [ "$rc" -eq "$want" ] && [ -n "$sum" ]; then
+		result=ok
+		[ "$pol" = none ] && result=hole
+	else
+		result=BROKEN
+		broken=$((broken + 1))
+	fi
+	printf "$fmt" "$name" "$level" "$n" "$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" \
+		"$result" "$seed"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stamp" "$name" "$level" "$n" \
+		"$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" "$result" "$seed" >>"$log"
+	if [ "$pol" != none ]; then
+		key="$level $pol"
+		tot_cycles[$key]=$((${tot_cycles[$key]:-0} + cycles))
+		[ "$result" = BROKEN ] && tot_viol[$key]=$((${tot_viol[$key]:-0} + 1))
+	fi
+	if [ "$result" = BROKEN ]; then
+		cp "$out" "$dir/broken-$name.out"
+	fi
+done
+
+echo
+echo "power cuts per level and policy in this run:"
+for key in $(printf '%s\n' "${!tot_cycles[@]}" | tr ' ' '=' | sort); do
+	key=${key//=/ }
+	printf '  %-26s %8s cuts, %s broken cases\n' "$key" "${tot_cycles[$key]}" \
+		"${tot_viol[$key]:-0}"
+done
+echo "rows appended to $log"
+if [ "$broken" -gt 0 ]; then
+	echo
+	echo "$broken case(s) broke a rule:"
+	for ((i = 0; i < ncases; i++)); do
+		IFS='|' read -r name want pol args <<<"${cases[$i]}"
+		[ -f "$dir/broken-$name.out" ] || continue
+		read -r rc seed <"$dir/$i.rc"
+		echo "--- $name (exit $rc, expected $want):"
+		grep -E '^torture: cycle|^cycle [0-9]+: RULES' "$dir/broken-$name.out" | head -n 8 |
+			sed 's/^/    /'
+		if grep -q '^torture: replay with:' "$dir/broken-$name.out"; then
+			echo "    replay: $(sed -n 's/^torture: replay with: //p' \
+				"$dir/broken-$name.out" | sed "s|^uraid|$uraid|")"
+		else
+			echo "    replay: $uraid torture $args --seed $seed --seconds $secs" \
+				"(no replay line: it ended early; see below)"
+			tail -n 5 "$dir/broken-$name.out" | sed 's/^/    | /'
+		fi
+	done
+	exit 1
+fi
+echo "every case kept the rules"
