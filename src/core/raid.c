@@ -1078,8 +1078,13 @@ raid_io_type_supported(struct uraid_bdev *bdev, enum uraid_io_type type)
 	if (a->parity)
 		return true; /* unmap and zeroes are written as zeroes with their parity */
 	for (unsigned i = 0; i < a->l.n; i++) {
-		if (!uraid_bdev_io_type_supported(uraid_bdev_desc_get_bdev(a->members[i].desc),
-						  type))
+		/* Any thread, while member swaps may run: a slot whose member failed and was let
+		 * go has no device (NULL) and restricts nothing. */
+		struct uraid_bdev_desc *desc =
+			__atomic_load_n(&a->members[i].desc, __ATOMIC_ACQUIRE);
+
+		if (desc != NULL &&
+		    !uraid_bdev_io_type_supported(uraid_bdev_desc_get_bdev(desc), type))
 			return false;
 	}
 	return true;

@@ -98,6 +98,10 @@ regression raid10-offline-rebuild-spin --level raid10 --members 5 --policy bitma
 regression raid6-offline-parked-write --level raid6 --members 4 --policy journal \
 	--write-back --seed 1296083391862930663 --cycles 140 --load-failures \
 	--crash-point log-flushed
+# A slot let go (its failed member released) has no device: asking the array which I/O types
+# it takes read that slot's NULL descriptor and crashed.
+regression raid1-slot-without-device --level raid1 --members 2 --policy bitmap \
+	--seed 14985318362054489387 --cycles 2030 --load-failures --crash-point sb-flushed
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
