@@ -13,6 +13,7 @@
 #   LIST=1        print the cases and exit
 #   TORTURE_LOG=build/torture/history.tsv   every case's row is appended here (tab-separated,
 #                 with the date), so totals can be summed over many runs
+#   TOTALS=1      print those totals per level and policy from TORTURE_LOG and exit
 set -u
 uraid=${1:-build/uraid}
 minutes=${MINUTES:-5}
@@ -20,6 +21,28 @@ jobs=${JOBS:-$(nproc)}
 filter=${CASES:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 log=${TORTURE_LOG:-$root/build/torture/history.tsv}
+
+if [ "${TOTALS:-0}" = 1 ]; then
+	if [ ! -s "$log" ]; then
+		echo "torture-campaign: no rows in $log yet" >&2
+		exit 2
+	fi
+	# Columns: date case level members policy cycles blocks torn lost violations result seed
+	printf '%-22s %6s %10s %12s %10s %10s %7s\n' "level policy" cases cuts blocks torn lost \
+		broken
+	awk -F'\t' '
+		$5 != "none" { k = $3 " " $5; runs[k]++; cuts[k] += $6; blocks[k] += $7;
+			torn[k] += $8; lost[k] += $9; if ($11 == "BROKEN") bad[k] += 1 }
+		END {
+			for (k in runs)
+				printf "%-22s %6d %10d %12d %10d %10d %7d\n", k, runs[k], cuts[k],
+					blocks[k], torn[k], lost[k], bad[k]
+		}' "$log" | sort
+	awk -F'\t' '$5 == "none" { n++; if ($11 == "hole") h++ }
+		END { if (n) printf "policy none: the write hole shown in %d of %d cases\n", h, n }' \
+		"$log"
+	exit 0
+fi
 
 case "$minutes" in '' | *[!0-9]*)
 	echo "torture-campaign: MINUTES must be a whole number of minutes" >&2; exit 2 ;;
@@ -150,8 +173,8 @@ done
 wait
 
 # --- the report ---
-fmt='%-36s %-7s %3s %-14s %7s %10s %8s %8s %5s %-6s %s\n'
-printf "$fmt" case level n policy cycles blocks torn lost viol result seed
+fmt='%-42s %-7s %3s %-14s %7s %10s %8s %8s %5s %-6s %-20s %s\n'
+printf "$fmt" case level n policy cycles blocks torn lost viol result seed "cut at the point"
 broken=0
 declare -A tot_cycles tot_viol
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -173,8 +196,15 @@ for ((i = 0; i < ncases; i++)); do
 		result=BROKEN
 		broken=$((broken + 1))
 	fi
+	# Crash point cases: in how many cycles the power went at the point itself.
+	at=$(sed -nE 's/.*the power went there in ([0-9]+) of ([0-9]+) cycles.*/\1 of \2/p' "$out")
+	if [[ $args == *--crash-point* ]] && [ "$result" = ok ] && [[ ${at:-0} == 0* ]]; then
+		result=BROKEN # the point was never reached: the case proved nothing
+		broken=$((broken + 1))
+		echo "torture-campaign: the crash point was never reached" >>"$out"
+	fi
 	printf "$fmt" "$name" "$level" "$n" "$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" \
-		"$result" "$seed"
+		"$result" "$seed" "${at:--}"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stamp" "$name" "$level" "$n" \
 		"$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" "$result" "$seed" >>"$log"
 	if [ "$pol" != none ]; then
@@ -203,8 +233,8 @@ if [ "$broken" -gt 0 ]; then
 		[ -f "$dir/broken-$name.out" ] || continue
 		read -r rc seed <"$dir/$i.rc"
 		echo "--- $name (exit $rc, expected $want):"
-		grep -E '^torture: cycle|^cycle [0-9]+: RULES' "$dir/broken-$name.out" | head -n 8 |
-			sed 's/^/    /'
+		grep -E '^torture: cycle|^cycle [0-9]+: RULES|^torture-campaign:' \
+			"$dir/broken-$name.out" | head -n 8 | sed 's/^/    /'
 		if grep -q '^torture: replay with:' "$dir/broken-$name.out"; then
 			echo "    replay: $(sed -n 's/^torture: replay with: //p' \
 				"$dir/broken-$name.out" | sed "s|^uraid|$uraid|")"
