@@ -786,20 +786,40 @@ op_write(struct stripe_op *op)
 
 /* --- the partial parity log (policy ppl, see ppl.c) --- */
 
+/* A member that the data columns the log names live on failed since they were logged. */
+static bool
+op_log_member_lost(struct stripe_op *op)
+{
+	for (uint64_t m = op->ppl_t & ~op->lost; m; m &= m - 1) {
+		if (!raid_member_usable(op->rch, col_member(op, (unsigned)__builtin_ctzll(m))))
+			return true;
+	}
+	return false;
+}
+
+/* The operation let its log entries go (they retire after the next flush). Flush now,
+ * rather than when a ring is half full, if some operation waits for space or for a stripe's
+ * entries: nothing else may come to start the round that retires them, and with nothing
+ * else in flight the waiter would wait forever. Also if a member these entries name failed
+ * since: a recovery cannot read it back, so what was written to the others must reach stable
+ * media soon. Called once every entry the operation releases is released (a round covers
+ * only entries released before it starts). */
+static void
+op_log_released(struct stripe_op *op, bool lost)
+{
+	if (lost || !TAILQ_EMPTY(&op->rch->ppl_wait))
+		ppl_flush_kick(op->rch);
+}
+
 static void
 op_ppl_release(struct stripe_op *op)
 {
 	struct raid_channel *rch = op->rch;
-
-	bool lost = false;
+	bool lost = op->ppl_n != 0 && op_log_member_lost(op);
 
 	for (unsigned e = 0; e < op->ppl_n && !op->ppl_borrowed; e++)
 		ppl_release(rch, op->ppl_ents[e]); /* (borrowed ones go with the data's) */
 	op->ppl_borrowed = false;
-	for (uint64_t m = op->ppl_t & ~op->lost; m && op->ppl_n; m &= m - 1) {
-		if (!raid_member_usable(rch, col_member(op, (unsigned)__builtin_ctzll(m))))
-			lost = true;
-	}
 	for (unsigned j = 0; j < RAID_MAX_PARITY; j++) {
 		raid_buf_put(rch, op->pp[j]);
 		op->pp[j] = NULL;
@@ -808,11 +828,8 @@ op_ppl_release(struct stripe_op *op)
 	free(op->ppl_hdr);
 	op->ppl_ents = NULL;
 	op->ppl_hdr = NULL;
-	/* Flush now if some operation waits for space or this stripe, or if a member these
-	 * entries name failed since: a recovery cannot read it back, so what was written to
-	 * the others must reach stable media soon. */
-	if (op->ppl_n != 0 && (lost || !TAILQ_EMPTY(&rch->ppl_wait)))
-		ppl_flush_kick(rch);
+	if (op->ppl_n != 0)
+		op_log_released(op, lost);
 	op->ppl_n = 0;
 }
 
@@ -1164,10 +1181,17 @@ op_wb_free_entries(struct stripe_op *op)
 static void
 op_wb_free(struct stripe_op *op)
 {
+	bool released = false;
+
 	if (op->wb_copied)
 		op_wb_uncopy(op, op->nparts);
-	for (unsigned e = 0; e < op->wb_n && (op->status == 0 || !op->wb_acked); e++)
+	for (unsigned e = 0; e < op->wb_n && (op->status == 0 || !op->wb_acked); e++) {
 		ppl_release(op->rch, op->wb_ents[e]);
+		released = true;
+	}
+	/* (op_ppl_release ran first: the partial parities it left to these went just now.) */
+	if (released)
+		op_log_released(op, op_log_member_lost(op));
 	op_wb_free_entries(op);
 }
 

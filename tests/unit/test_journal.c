@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The journal's data path, where timing decides: a stripe's next update waits for the log
+ * entries of its last one, and entries give their space back in ring order, so a waiter
+ * depends on the flush round that retires an older update of another stripe. That round
+ * must be started when the older update lets its entries go, even when nothing else is in
+ * flight.
+ */
+#include <stdlib.h>
+
+#include "bdev_util.h"
+#include "bdev/bdev_priv.h"
+#include "core/core.h"
+#include "uraid/array.h"
+
+#define REACTORS 2
+#include "workload.h"
+
+#define BS 512
+
+struct async_write {
+	struct sync_io s;
+	uint8_t *buf;
+};
+
+static void
+write_start(struct async_write *w, struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+	    uint64_t lba, uint64_t blocks, uint8_t fill)
+{
+	memset(w, 0, sizeof(*w));
+	w->buf = test_alloc(blocks * BS);
+	memset(w->buf, fill, blocks * BS);
+	w->s.desc = desc;
+	w->s.ch = ch;
+	w->s.op = SYNC_WRITE;
+	w->s.buf = w->buf;
+	w->s.offset_blocks = lba;
+	w->s.num_blocks = blocks;
+	uraid_reactor_send(uraid_reactor_get(0), sync_submit_msg, &w->s);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w->s.submit_rc, 0);
+}
+
+/*
+ * raid5 x4 under journal write-back (on the members, then on a journal device). Stripes 0
+ * and 4 have the same owner and the same parity and data members, so their entries share
+ * rings. B (stripe 4) is logged first and its home writes are slowed down; A (stripe 0) goes
+ * home and lets its entries go; A' (stripe 0 again) waits for them, and they retire only
+ * after B's, in ring order. When B is home, A' must go on without any other I/O.
+ */
+static void
+test_wb_waiter_wakes(void)
+{
+	for (int dev = 0; dev < 2; dev++) {
+		struct uraid_array_opts o = {0};
+		struct uraid_array_info info;
+		struct async_write b, a1, a2;
+		struct uraid_bdev_desc *desc;
+		struct uraid_io_channel *ch;
+		struct uraid_bdev *arr, *jb;
+		const char *names[4];
+		char err[256];
+		uint64_t sdata;
+
+		REQUIRE(start_manual(REACTORS) == 0);
+		fault_members_create(4, 8192, BS);
+		for (unsigned i = 0; i < 4; i++)
+			names[i] = g_fault_names[i];
+		if (dev)
+			CHECK_EQ(ram_bdev_create("jd", 8192, BS, NULL, &jb), 0);
+		o.name = "a";
+		CHECK_EQ(uraid_raid_level_parse("raid5", &o.level, &o.raid5_layout), 0);
+		o.strip_size_kb = 4;
+		o.members = names;
+		o.num_members = 4;
+		o.superblock = true;
+		o.policy = URAID_POLICY_JOURNAL;
+		o.journal_write_back = true;
+		o.journal_bdev = dev ? "jd" : NULL;
+		CHECK_EQ(uraid_array_create(&o, &arr, err, sizeof(err)), 0);
+		REQUIRE(arr != NULL);
+		CHECK_EQ(uraid_array_get_info(arr, &info), 0);
+		sdata = 3 * 4096 / BS;
+		{
+			/* B's home writes (member strip 4 of every member) take a second. */
+			struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
+						       .kind = FAULT_LATENCY,
+						       .offset_blocks = info.data_offset_blocks +
+									4 * 4096 / BS,
+						       .num_blocks = 4096 / BS,
+						       .count = -1,
+						       .probability_ppm = 1000000,
+						       .latency_us = 1000000};
+
+			for (unsigned i = 0; i < 4; i++)
+				CHECK_EQ(fault_inject(g_fault_names[i], &slow), 0);
+		}
+		CHECK_EQ(uraid_bdev_open("a", true, NULL, NULL, &desc), 0);
+		ch = test_get_channel(desc);
+
+		write_start(&b, desc, ch, 4 * sdata, sdata, 0xb0);
+		CHECK(b.s.w.done); /* acknowledged once logged (write-back) */
+		write_start(&a1, desc, ch, 0, sdata, 0xa1);
+		CHECK(a1.s.w.done);
+		write_start(&a2, desc, ch, 0, sdata, 0xa2);
+		CHECK(!a2.s.w.done); /* waits for A's entries, which wait for B's */
+		for (int i = 0; i < 20 && !a2.s.w.done; i++) {
+			uraid_runtime_advance_us(200000);
+			uraid_runtime_poll_until_idle(1000);
+		}
+		CHECK(a2.s.w.done);
+		CHECK_EQ(a2.s.w.status, 0);
+		for (unsigned i = 0; i < 4; i++)
+			CHECK_EQ(fault_clear(g_fault_names[i]), 0);
+		{
+			uint8_t *rd = test_alloc(sdata * BS);
+
+			CHECK_EQ(sync_rw(desc, ch, SYNC_READ, rd, 0, sdata, 0), 0);
+			CHECK(memcmp(rd, a2.buf, sdata * BS) == 0);
+			CHECK_EQ(sync_rw(desc, ch, SYNC_READ, rd, 4 * sdata, sdata, 0), 0);
+			CHECK(memcmp(rd, b.buf, sdata * BS) == 0);
+			free(rd);
+		}
+		free(b.buf);
+		free(a1.buf);
+		free(a2.buf);
+		test_put_channel(ch);
+		uraid_bdev_close(desc);
+		CHECK_EQ(test_delete_bdev("a"), 0);
+		uraid_runtime_poll_until_idle(1000);
+		fault_members_delete(4);
+		if (dev)
+			CHECK_EQ(test_delete_bdev("jd"), 0);
+		uraid_runtime_stop();
+	}
+}
+
+TEST_MAIN(TEST(test_wb_waiter_wakes))
