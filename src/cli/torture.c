@@ -859,6 +859,7 @@ cycle(struct torture *t)
 {
 	unsigned cut_at = t->ops / 4 + (unsigned)prng_below(&t->rng, t->ops - t->ops / 4 + 1);
 	unsigned qd = 1 + (unsigned)prng_below(&t->rng, MAX_QD), issued = 0;
+	uint64_t load_deadline_ns;
 	unsigned fail_at = t->load_failures && (t->crash_at >= 0 || prng_below(&t->rng, 2) == 0)
 				   ? (unsigned)prng_below(&t->rng, cut_at)
 				   : UINT_MAX;
@@ -867,13 +868,14 @@ cycle(struct torture *t)
 	unsigned victim;
 	int rc;
 
+	load_deadline_ns = mono_ns() + 60 * 1000000000ull;
 	/* 1. Load, then cut the power in the middle of it: at a random point, or where the
 	 * crash point is passed for the count-th time (if it is before the load's end). */
 	t->point_hit = false;
 	if (t->crash_at >= 0)
 		crash_point_arm((enum crash_point)t->crash_at, 1 + (unsigned)prng_below(&t->rng, 8),
 				point_reached, t);
-	while (issued < cut_at && !t->point_hit) {
+	for (unsigned spins = 0; issued < cut_at && !t->point_hit; spins++) {
 		if (issued == fail_at) {
 			load_failure(t);
 			fail_at = UINT_MAX;
@@ -883,6 +885,10 @@ cycle(struct torture *t)
 			continue;
 		}
 		uraid_runtime_poll_until_idle(1);
+		/* The load takes milliseconds: a minute means an I/O the engine never completes. */
+		if ((spins & 1023) == 0 && mono_ns() > load_deadline_ns)
+			fatal(t, "%u I/Os never completed during the load (%u of %u issued)",
+			      t->inflight, issued, cut_at);
 	}
 	crash_point_disarm();
 	if (!t->point_hit)
