@@ -12,7 +12,7 @@
 #   CASES=REGEX   only the cases whose name matches (grep -E)
 #   LIST=1        print the cases and exit
 #   TORTURE_LOG=build/torture/history.tsv   every case's row is appended here (tab-separated,
-#                 with the date), so totals can be summed over many runs
+#                 with the date and the commit), so totals can be summed over many runs
 #   TOTALS=1      print those totals per level and policy from TORTURE_LOG and exit
 set -u
 uraid=${1:-build/uraid}
@@ -28,6 +28,7 @@ if [ "${TOTALS:-0}" = 1 ]; then
 		exit 2
 	fi
 	# Columns: date case level members policy cycles blocks torn lost violations result seed
+	# commit
 	printf '%-22s %6s %10s %12s %10s %10s %7s\n' "level policy" cases cuts blocks torn lost \
 		broken
 	awk -F'\t' '
@@ -178,6 +179,10 @@ printf "$fmt" case level n policy cycles blocks torn lost viol result seed "cut 
 broken=0
 declare -A tot_cycles tot_viol
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The tree the binary was built from, as far as the checkout tells.
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] &&
+	commit="$commit+changes"
 for ((i = 0; i < ncases; i++)); do
 	IFS='|' read -r name want pol args <<<"${cases[$i]}"
 	read -r rc seed <"$dir/$i.rc"
@@ -205,8 +210,9 @@ for ((i = 0; i < ncases; i++)); do
 	fi
 	printf "$fmt" "$name" "$level" "$n" "$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" \
 		"$result" "$seed" "${at:--}"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stamp" "$name" "$level" "$n" \
-		"$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" "$result" "$seed" >>"$log"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stamp" "$name" "$level" \
+		"$n" "$pol" "$cycles" "$blocks" "$torn" "$lost" "$viol" "$result" "$seed" "$commit" \
+		>>"$log"
 	if [ "$pol" != none ]; then
 		key="$level $pol"
 		tot_cycles[$key]=$((${tot_cycles[$key]:-0} + cycles))

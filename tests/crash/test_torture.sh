@@ -102,6 +102,11 @@ regression raid6-offline-parked-write --level raid6 --members 4 --policy journal
 # it takes read that slot's NULL descriptor and crashed.
 regression raid1-slot-without-device --level raid1 --members 2 --policy bitmap \
 	--seed 14985318362054489387 --cycles 2030 --load-failures --crash-point sb-flushed
+# Under journal write-back a stripe's next update waited for log entries that retire in ring
+# order after another stripe's, and the flush that retires those was never started: a write
+# hung with nothing else in flight (no power cut needed; about two minutes to reach).
+regression raid5f-wb-waiter-never-woken --level raid5f --members 3 --policy journal \
+	--journal-bdev --write-back --seed 1135132192201170382 --cycles 6090 --load-failures
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
