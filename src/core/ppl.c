@@ -1434,7 +1434,8 @@ drop_retired_updates(struct found_entry *found, size_t n)
 			continue;
 		for (size_t j = 0; j < n; j++) {
 			if (found[j].h.ring == found[i].h.ring &&
-			    found[j].h.nrings == found[i].h.nrings && found[j].h.op == found[i].h.op &&
+			    found[j].h.nrings == found[i].h.nrings &&
+			    found[j].h.op == found[i].h.op &&
 			    found[j].h.stripe == found[i].h.stripe)
 				found[j].dead = true;
 		}
