@@ -984,7 +984,6 @@ struct found_entry {
 	struct ppl_header h;
 	unsigned member;
 	uint64_t block; /* within the area */
-	bool dead;	/* below its ring's floor: the update retired */
 };
 
 /* Member m can be read at stripe s during recovery. */
@@ -1387,12 +1386,10 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		(*found)[*nfound].h = h;
 		(*found)[*nfound].member = m;
 		(*found)[*nfound].block = b;
-		(*found)[*nfound].dead = false;
 		(*nfound)++;
 	}
 	/* Per ring, only entries at or above its newest floor (entries' and anchors') are
-	 * live; those below are kept, marked dead, for the other members' copies (see
-	 * drop_retired_updates). */
+	 * live. */
 	for (size_t i = first; i < *nfound; i++) {
 		uint64_t floor = 0;
 
@@ -1407,44 +1404,11 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 			    anchors[j].nrings == (*found)[i].h.nrings && anchors[j].floor > floor)
 				floor = anchors[j].floor;
 		}
-		(*found)[i].dead = (*found)[i].h.seq < floor;
-		(*found)[keep++] = (*found)[i];
+		if ((*found)[i].h.seq >= floor)
+			(*found)[keep++] = (*found)[i];
 	}
 	*nfound = keep;
 	return 0;
-}
-
-/*
- * An update's entries go to several members' rings, and a ring's floor only moves on disk
- * when a later entry (or, under the journal, an anchor) is written to that ring. So a copy
- * can be below the floor on one member, which proves the update retired (its data and
- * parity were home and flushed before its space could be reused), while another copy, on a
- * ring that took nothing since, still looks live. Applying such a stale update is harmless
- * while every column can be read, but with a column lost its partial parity decodes that
- * column as it was then, and columns written since make it garbage. An update is live only
- * if no copy of it is dead.
- */
-static size_t
-drop_retired_updates(struct found_entry *found, size_t n)
-{
-	size_t keep = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (!found[i].dead)
-			continue;
-		for (size_t j = 0; j < n; j++) {
-			if (found[j].h.ring == found[i].h.ring &&
-			    found[j].h.nrings == found[i].h.nrings &&
-			    found[j].h.op == found[i].h.op &&
-			    found[j].h.stripe == found[i].h.stripe)
-				found[j].dead = true;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!found[i].dead)
-			found[keep++] = found[i];
-	}
-	return keep;
 }
 
 int
@@ -1484,7 +1448,6 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 	}
 	if (rc != 0)
 		goto out;
-	nfound = drop_retired_updates(found, nfound);
 	/* A stripe's live entries belong to one update (a second waits for the first to
 	 * retire); should older ones show, the newest update alone is applied. */
 	qsort(found, nfound, sizeof(*found), found_cmp);

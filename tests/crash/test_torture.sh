@@ -107,11 +107,6 @@ regression raid1-slot-without-device --level raid1 --members 2 --policy bitmap \
 # hung with nothing else in flight (no power cut needed; about two minutes to reach).
 regression raid5f-wb-waiter-never-woken --level raid5f --members 3 --policy journal \
 	--journal-bdev --write-back --seed 1135132192201170382 --cycles 6090 --load-failures
-# ppl with a column lost (a spare rebuilding past its checkpoint): a stale entry of an update
-# that had retired (its copy on another member was already below that ring's floor) was
-# applied, and its partial parity decoded the column as it was before later writes.
-regression ec-ppl-retired-update-applied --level ec --members 6 --data-chunks 4 \
-	--parity-chunks 2 --policy ppl --seed 7862885809341578762 --cycles 1290 --load-failures
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
