@@ -36,7 +36,7 @@ if [ "${TOTALS:-0}" = 1 ]; then
 			torn[k] += $8; lost[k] += $9; if ($11 == "BROKEN") bad[k] += 1 }
 		END {
 			for (k in runs)
-				printf "%-22s %6d %10d %12d %10d %10d %7d\n", k, runs[k], cuts[k],
+				printf "%-22s %6d %10.0f %12.0f %10.0f %10.0f %7d\n", k, runs[k], cuts[k],
 					blocks[k], torn[k], lost[k], bad[k]
 		}' "$log" | sort
 	awk -F'\t' '$5 == "none" { n++; if ($11 == "hole") h++ }
