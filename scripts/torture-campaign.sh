@@ -111,7 +111,9 @@ for point in "${points[@]}"; do
 		IFS='|' read -r name pol args <<<"$c"
 		case "$point" in
 		journal-acked) [[ $pol == *-wb ]] || continue ;; # only write-back acknowledges early
-		log-*) [ "$pol" = bitmap ] && continue ;;        # mirrors keep no log
+		# Mirrors keep no log, and their writes are not stripe updates (the point is in
+		# the parity path).
+		log-* | stripe-writing) [ "$pol" = bitmap ] && continue ;;
 		esac
 		add "point-$point-$name" 0 "$pol" "$args --crash-point $point"
 	done
