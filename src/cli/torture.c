@@ -56,6 +56,8 @@
 #define BS	    512
 #define MAX_QD	    32
 #define MAX_MEMBERS 8
+/* Wall time after which I/Os not back mean the engine lost them (a cycle takes milliseconds). */
+#define HANG_NS (60 * 1000000000ull)
 
 struct bver {
 	uint32_t v;
@@ -418,7 +420,7 @@ poll_idle(void)
 static void
 drain(struct torture *t)
 {
-	uint64_t deadline_ns = mono_ns() + 60 * 1000000000ull;
+	uint64_t deadline_ns = mono_ns() + HANG_NS;
 
 	for (unsigned i = 0; t->inflight > 0; i++) {
 		uraid_runtime_poll_until_idle(1);
@@ -868,7 +870,7 @@ cycle(struct torture *t)
 	unsigned victim;
 	int rc;
 
-	load_deadline_ns = mono_ns() + 60 * 1000000000ull;
+	load_deadline_ns = mono_ns() + HANG_NS;
 	/* 1. Load, then cut the power in the middle of it: at a random point, or where the
 	 * crash point is passed for the count-th time (if it is before the load's end). */
 	t->point_hit = false;
