@@ -1188,6 +1188,11 @@ destruct_on_reactor0(void *arg)
 
 	/* Stop the rebuild (its parts run on the owners' channels) before anything goes. */
 	a->stopping = true;
+	if (a->log_clearing) {
+		/* A device coming in is being cleared; it lets go once that is done. */
+		uraid_reactor_send(uraid_reactor_self(), destruct_on_reactor0, a);
+		return;
+	}
 	if (a->rb != NULL)
 		raid_rebuild_stop(a, destruct_continue);
 	else

@@ -627,6 +627,113 @@ swap_new(struct raid_array *a, enum swap_kind kind, unsigned slot, void (*done)(
 	return sw;
 }
 
+/*
+ * A device that takes a slot may carry log entries of this very run in its log area: a
+ * member that failed and comes back (to catch up, or as a spare or a replacement) held that
+ * slot before, under the same epoch. Nothing newer on its rings would hide them, so a recovery
+ * would take them for live and decode from partial parities older than the data. So the
+ * log area of a device that comes in is zeroed and flushed before any channel sees it (a
+ * journal device keeps every slot's log, and its rings go on as they were).
+ */
+#define LOG_CLEAR_CHUNK 256 /* blocks per write */
+
+struct log_clear {
+	struct raid_array *a;
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch;
+	uint8_t *zero;
+	uint64_t at, end;
+	bool flushed;
+	void (*then)(void *ctx, int status);
+	void *ctx;
+};
+
+static bool
+log_on_members(const struct raid_array *a)
+{
+	return raid_logged(a) && a->jdesc == NULL && a->ppl_blocks != 0;
+}
+
+static void log_clear_next(struct log_clear *lc);
+
+static void
+log_clear_end(struct log_clear *lc, int status)
+{
+	void (*then)(void *ctx, int status) = lc->then;
+	void *ctx = lc->ctx;
+
+	lc->a->log_clearing = false;
+	if (status != 0)
+		LOG_WARNING("%s: cannot clear the log area of the device coming in: %s",
+			    lc->a->bdev.name, strerror(-status));
+	if (lc->ch != NULL)
+		uraid_put_io_channel(lc->ch);
+	free(lc->zero);
+	free(lc);
+	then(ctx, status);
+}
+
+static void
+log_clear_done(void *arg, int status)
+{
+	struct log_clear *lc = arg;
+
+	if (status != 0 || lc->flushed)
+		log_clear_end(lc, status);
+	else
+		log_clear_next(lc);
+}
+
+static void
+log_clear_next(struct log_clear *lc)
+{
+	uint64_t n = lc->end - lc->at < LOG_CLEAR_CHUNK ? lc->end - lc->at : LOG_CLEAR_CHUNK;
+	int rc;
+
+	if (n == 0) {
+		lc->flushed = true;
+		rc = uraid_bdev_flush(lc->desc, lc->ch, log_clear_done, lc);
+	} else {
+		rc = uraid_bdev_write(lc->desc, lc->ch, lc->zero, lc->at, n, 0, log_clear_done, lc);
+		lc->at += n;
+	}
+	if (rc != 0)
+		log_clear_end(lc, rc);
+}
+
+/* Zero desc's log area for array a, then call then(ctx, status) (reactor 0). */
+static void
+log_clear(struct raid_array *a, struct uraid_bdev_desc *desc, void (*then)(void *ctx, int status),
+	  void *ctx)
+{
+	struct log_clear *lc;
+
+	if (!log_on_members(a)) {
+		then(ctx, 0);
+		return;
+	}
+	lc = calloc(1, sizeof(*lc));
+	if (lc == NULL) {
+		then(ctx, -ENOMEM);
+		return;
+	}
+	lc->a = a;
+	lc->desc = desc;
+	lc->at = a->ppl_offset_blocks;
+	lc->end = a->ppl_offset_blocks + a->ppl_blocks;
+	lc->then = then;
+	lc->ctx = ctx;
+	a->log_clearing = true;
+	lc->zero = aligned_alloc(4096, (size_t)LOG_CLEAR_CHUNK * a->bdev.block_size);
+	lc->ch = uraid_bdev_get_io_channel(desc);
+	if (lc->zero == NULL || lc->ch == NULL) {
+		log_clear_end(lc, -ENOMEM);
+		return;
+	}
+	memset(lc->zero, 0, (size_t)LOG_CLEAR_CHUNK * a->bdev.block_size);
+	log_clear_next(lc);
+}
+
 /* --- planned replacement --- */
 
 static void spare_swapped(struct swap *sw);
@@ -834,6 +941,26 @@ spare_returns(struct raid_array *a, const struct spare *s)
 	return sb_can_catch_up(&truth, s->own, slot);
 }
 
+/* The spare's log area is clear: it takes the slot. If it could not be cleared (or the array
+ * is going), it is let go. */
+static void
+spare_cleared(void *ctx, int status)
+{
+	struct swap *sw = ctx;
+	struct raid_array *a = sw->a;
+
+	if (status == 0 && !a->stopping) {
+		swap_start(sw);
+		return;
+	}
+	if (status != 0)
+		LOG_WARNING("%s: spare %s let go", a->bdev.name, sw->new_name);
+	uraid_bdev_close(sw->new_desc);
+	free(sw);
+	g_swapping = false;
+	kick_all_later();
+}
+
 void
 raid_rebuild_kick(struct raid_array *a)
 {
@@ -885,7 +1012,8 @@ raid_rebuild_kick(struct raid_array *a)
 	sw->catch_up = back;
 	snprintf(sw->new_name, sizeof(sw->new_name), "%s", s->name);
 	spare_free(s);
-	swap_start(sw);
+	g_swapping = true; /* no other member change until this one is through */
+	log_clear(a, sw->new_desc, spare_cleared, sw);
 }
 
 static void
@@ -1221,11 +1349,42 @@ struct replace {
 	struct raid_array *a;
 	unsigned slot;
 	struct uraid_bdev_desc *desc; /* NULL: take a spare */
+	struct swap *sw;
 	char name[URAID_BDEV_NAME_MAX];
 	int rc;
 	char err[160];
 	_Atomic bool done;
 };
+
+/* The replacement's log area is clear: writes start going to it too. */
+static void
+replace_cleared(void *ctx, int status)
+{
+	struct replace *rp = ctx;
+	struct raid_array *a = rp->a;
+	struct raid_member *mb = &a->members[rp->slot];
+	struct swap *sw = rp->sw;
+
+	if (status != 0 || a->stopping) {
+		rp->rc = status != 0 ? status : -ENODEV;
+		snprintf(rp->err, sizeof(rp->err), "%s", status != 0 ? "cannot clear the log area of "
+			 "the new member" : "the array is going away");
+		free(sw);
+		a->replacing = 0;
+		g_swapping = false;
+		atomic_store_explicit(&rp->done, true, memory_order_release);
+		kick_all_later();
+		return;
+	}
+	snprintf(mb->repl_name, sizeof(mb->repl_name), "%s", rp->name);
+	atomic_store(&mb->repl_copied, 0);
+	atomic_store(&mb->repl_state, REPL_COPYING);
+	atomic_store(&mb->repl_desc, rp->desc); /* channels created from now on take it */
+	sw->new_desc = rp->desc;
+	rp->desc = NULL; /* the array's now */
+	swap_start(sw);
+	atomic_store_explicit(&rp->done, true, memory_order_release);
+}
 
 static void
 replace_msg(void *arg)
@@ -1274,14 +1433,9 @@ replace_msg(void *arg)
 		spare_free(s);
 	}
 	a->replacing = rp->slot + 1;
-	snprintf(mb->repl_name, sizeof(mb->repl_name), "%s", rp->name);
-	atomic_store(&mb->repl_copied, 0);
-	atomic_store(&mb->repl_state, REPL_COPYING);
-	atomic_store(&mb->repl_desc, rp->desc); /* channels created from now on take it */
-	sw->new_desc = rp->desc;
-	rp->desc = NULL; /* the array's now */
-	swap_start(sw);
-	atomic_store_explicit(&rp->done, true, memory_order_release);
+	g_swapping = true; /* no other member change until this one is through */
+	rp->sw = sw;
+	log_clear(a, rp->desc, replace_cleared, rp);
 }
 
 int

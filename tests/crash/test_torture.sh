@@ -107,6 +107,12 @@ regression raid1-slot-without-device --level raid1 --members 2 --policy bitmap \
 # hung with nothing else in flight (no power cut needed; about two minutes to reach).
 regression raid5f-wb-waiter-never-woken --level raid5f --members 3 --policy journal \
 	--journal-bdev --write-back --seed 1135132192201170382 --cycles 6090 --load-failures
+# A member failed and added back as a spare (same slot, same run) kept its ppl entries from
+# its first stay; with nothing newer on that ring a recovery took one for live and decoded a
+# column lost at the cut from a partial parity older than the data (about half a minute).
+regression ec-ppl-stale-entries-of-returned-member --level ec --members 6 --data-chunks 4 \
+	--parity-chunks 2 --policy ppl --ops 400 --member-kb 2048 --seed 7862885809341578762 \
+	--cycles 1288 --load-failures
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
