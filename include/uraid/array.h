@@ -88,6 +88,24 @@ int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **
  */
 int uraid_array_examine(bool force, char *report, size_t report_len);
 
+/* What the uraid superblock at the start of a file or block device says (read directly, no
+ * bdev needed): which array, which slot (or its journal device), the block size. */
+struct uraid_member_probe {
+	char array[URAID_BDEV_NAME_MAX];
+	uint8_t array_uuid[16];
+	unsigned slot;
+	bool journal;
+	uint32_t block_size;
+	uint64_t generation;
+	bool backup; /* the primary copy is damaged; the backup was read */
+};
+/* The superblock area: the first URAID_SB_AREA_BYTES of a member (primary and backup). */
+#define URAID_SB_AREA_BYTES 8192u
+/* Decode the superblock area read from the start of a device: 0, or -ENOENT if it carries no
+ * uraid superblock (why in err). Any thread. */
+int uraid_probe_superblock(const void *area, size_t len, struct uraid_member_probe *p, char *err,
+			   size_t err_len);
+
 /* Delete an array; with clear_superblocks its members' superblocks are erased first, so they
  * can be reused freely. cb runs when the array is gone. */
 void uraid_array_delete(struct uraid_bdev *array, bool clear_superblocks,
@@ -148,6 +166,7 @@ struct uraid_array_info {
 	struct {
 		char name[URAID_BDEV_NAME_MAX];
 		enum uraid_member_state state;
+		bool failed_by_request; /* FAILED by uraid_array_fail_member, not by an error */
 		char replacement[URAID_BDEV_NAME_MAX]; /* being copied to; "" if none */
 	} members[32];
 };
@@ -199,6 +218,10 @@ int uraid_spare_pool_add(const char *bdev_name, char *err, size_t err_len);
 int uraid_spare_remove(const char *bdev_name);
 unsigned uraid_spare_pool_count(void);
 void uraid_spare_pool_clear(void);
+/* The names of array's spares (NULL: the pool's), first to be taken first; up to max of them
+ * into names, returns how many there are. Control thread or reactor 0 (not other reactors). */
+unsigned uraid_spare_names(struct uraid_bdev *array, char (*names)[URAID_BDEV_NAME_MAX],
+			   unsigned max);
 
 /*
  * Planned replacement (md's want_replacement): new_name (NULL: the array's first spare) is

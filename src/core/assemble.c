@@ -31,6 +31,7 @@
 #include "core.h"
 
 #define SB_AREA_BYTES (2 * SB_BYTES) /* primary + backup, adjacent */
+_Static_assert(SB_AREA_BYTES == URAID_SB_AREA_BYTES, "the superblock area as array.h says");
 
 struct sb_waiter {
 	void (*cb)(struct raid_array *a, int status);
@@ -514,9 +515,58 @@ raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, cha
 	return rc;
 }
 
+/* The superblock sb (found on a member or the journal device of o) is of the array o names:
+ * the same name (or uuid, when o gives one) and, where o says, the same shape. */
+static bool
+sb_is_of(const struct sb *sb, const struct uraid_array_opts *o)
+{
+	if (o->uuid != NULL ? memcmp(sb->array_uuid, o->uuid, 16) != 0
+			    : strcmp(sb->name, o->name) != 0)
+		return false;
+	if (sb->flags & SB_FLAG_THIS_JOURNAL)
+		return true;
+	return sb->level == o->level && sb->num_slots == o->num_members &&
+	       (o->strip_size_kb == 0 || sb->strip_size_kb == o->strip_size_kb) &&
+	       (o->level != URAID_EC ||
+		((o->data_chunks == 0 || sb->k == o->data_chunks) &&
+		 (o->parity_chunks == 0 || sb->m == o->parity_chunks))) &&
+	       (o->level != URAID_RAID10 || o->copies == 0 || sb->copies == o->copies);
+}
+
+int
+uraid_probe_superblock(const void *area, size_t len, struct uraid_member_probe *p, char *err,
+		       size_t err_len)
+{
+	const uint8_t *buf = area;
+	char why[128];
+	struct sb sb;
+
+	memset(p, 0, sizeof(*p));
+	if (len < SB_AREA_BYTES) {
+		err_set(err, err_len, "too small to hold a superblock");
+		return -ENOENT;
+	}
+	if (sb_decode(buf, SB_BYTES, &sb, why, sizeof(why)) != 0) {
+		if (sb_decode(buf + SB_BYTES, SB_BYTES, &sb, err, err_len) != 0) {
+			err_set(err, err_len, "%s", why); /* the primary's reason */
+			return -ENOENT;
+		}
+		p->backup = true;
+	}
+	snprintf(p->array, sizeof(p->array), "%s", sb.name);
+	memcpy(p->array_uuid, sb.array_uuid, 16);
+	p->slot = sb.this_slot;
+	p->journal = (sb.flags & SB_FLAG_THIS_JOURNAL) != 0;
+	p->block_size = sb.block_size;
+	p->generation = sb.generation;
+	return 0;
+}
+
 int
 raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t err_len)
 {
+	unsigned same = 0;
+
 	/* The members, then the journal device. */
 	for (unsigned i = 0; i <= o->num_members && i <= RAID_MAX_MEMBERS; i++) {
 		const char *name = i < o->num_members ? o->members[i] : o->journal_bdev;
@@ -530,6 +580,10 @@ raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t er
 			continue; /* create itself reports missing members */
 		rc = raid_sb_read(desc, &sb, &backup, why, sizeof(why));
 		uraid_bdev_close(desc);
+		if (rc == 0 && o->superblock && sb_is_of(&sb, o)) {
+			same++;
+			continue;
+		}
 		if (rc == 0) {
 			char where[32] = "its journal device";
 
@@ -543,7 +597,48 @@ raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t er
 			return -EEXIST;
 		}
 	}
-	return 0;
+	return same ? 1 : 0;
+}
+
+int
+raid_create_or_assemble(const struct uraid_array_opts *o, struct uraid_bdev **out, char *err,
+			size_t err_len)
+{
+	struct uraid_bdev *b = uraid_bdev_get_by_name(o->name);
+	char report[4096] = "";
+	const char *line;
+
+	if (b == NULL) {
+		int rc = uraid_array_examine(false, report, sizeof(report));
+
+		if (rc < 0) {
+			err_set(err, err_len, "its members carry it, but examining them failed: %s",
+				strerror(-rc));
+			return rc;
+		}
+		b = uraid_bdev_get_by_name(o->name);
+	}
+	if (b != NULL && uraid_bdev_is_array(b)) {
+		LOG_NOTE("%s: its members carry it already: assembled, not created", o->name);
+		*out = b;
+		return 0;
+	}
+	/* What examine said about it. */
+	for (line = report; *line != '\0'; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+		size_t n = strlen(o->name);
+
+		if (strncmp(line, o->name, n) == 0 && line[n] == ':') {
+			const char *end = strchr(line, '\n');
+
+			err_set(err, err_len,
+				"its members carry it, but it cannot start: %.*s",
+				(int)(end ? end - line : (long)strlen(line)), line);
+			return -ENODEV;
+		}
+	}
+	err_set(err, err_len, "its members carry it, but %s",
+		b != NULL ? "a bdev of that name is not an array" : "it was not found on them");
+	return b != NULL ? -EEXIST : -ENODEV;
 }
 
 /* --- assembly --- */
@@ -669,8 +764,8 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 		if (c->sb.flags & SB_FLAG_THIS_JOURNAL)
 			continue;
 		if (s >= best->num_slots || memcmp(c->sb.slots[s].uuid, best->slots[s].uuid, 16)) {
-			LOG_WARNING("%s: claims slot %u of array %s but is not the member recorded "
-				    "there; left out",
+			LOG_WARNING("%s: was slot %u of array %s, which another member holds now "
+				    "(it was replaced); left out",
 				    c->name, s, best->name);
 			continue;
 		}

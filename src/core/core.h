@@ -279,6 +279,8 @@ struct raid_member {
 	/* REBUILDING, the member that left the slot come back (bitmap arrays): it missed only
 	 * writes into regions the bitmap holds dirty, so only those are rebuilt. Reactor 0's. */
 	bool catch_up;
+	/* FAILED because the operator asked (uraid fail), not from an I/O error. */
+	bool failed_by_request;
 	/* A planned replacement (md's want_replacement), reactor 0's: while repl_state is
 	 * REPL_COPYING it receives every write to the slot and the member's strips are copied
 	 * to it below repl_copied; it then takes the slot. If the member fails first, it takes
@@ -547,8 +549,15 @@ bool raid_sb_writer_busy(const struct raid_array *a);
 void raid_sb_writer_free(struct raid_array *a);
 /* Put the stripe owners' channels on their reactors and wait (control thread). */
 void raid_release_owner_channels_sync(struct raid_array *a);
-/* -EEXIST with a reason if any named member carries a uraid superblock. */
+/* -EEXIST with a reason if a named member carries a uraid superblock of another array (or,
+ * without o->superblock, of any); 1 if those that carry one all carry array o's (same name,
+ * or uuid when o gives one, and the shape o asks for); 0 if none does. */
 int raid_check_no_superblocks(const struct uraid_array_opts *o, char *err, size_t err_len);
+/* Array o is on its members already (the check above said 1): the running array of that
+ * name, or the one examine starts from them; else -errno and why it cannot start. Control
+ * thread. */
+int raid_create_or_assemble(const struct uraid_array_opts *o, struct uraid_bdev **out, char *err,
+			    size_t err_len);
 int raid_create_from_sb(const struct uraid_array_opts *o, const struct sb *from,
 			struct uraid_bdev **out, char *err, size_t err_len);
 /* Read a member's superblock: the primary, else the backup. 0, or -EBADMSG with a reason.

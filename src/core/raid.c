@@ -492,9 +492,14 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	atomic_fetch_add(&a->failed, 1);
 	if (a->has_sb)
 		atomic_fetch_add(&a->sb_need, 1);
-	LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
-		a->members[member].name, member, strerror(-status),
-		raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
+	if (a->members[member].failed_by_request)
+		LOG_WARNING("%s: member %s (slot %u) failed by request; the array continues %s",
+			    a->bdev.name, a->members[member].name, member,
+			    raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
+	else
+		LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s",
+			a->bdev.name, a->members[member].name, member, strerror(-status),
+			raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
 	if (a->has_sb)
 		raid_sb_update(a, NULL); /* the failure outlives a restart */
 	if (raid_beyond_tolerance(a)) {
@@ -558,6 +563,7 @@ uraid_array_fail_member(struct uraid_bdev *bdev, unsigned member)
 	a = raid_from_bdev(bdev);
 	if (member >= a->l.n || atomic_load(&a->members[member].state) != URAID_MEMBER_ACTIVE)
 		return -EINVAL;
+	a->members[member].failed_by_request = true;
 	raid_member_failed(a, member, -EIO);
 	return 0;
 }
@@ -1733,8 +1739,11 @@ uraid_array_create(const struct uraid_array_opts *o, struct uraid_bdev **out, ch
 	if (!o->force) {
 		/* Never overwrite another array's members by accident. */
 		rc = raid_check_no_superblocks(o, err, err_len);
-		if (rc != 0)
+		if (rc < 0)
 			return rc;
+		/* A config that created the array, loaded again: start what its members carry. */
+		if (rc > 0)
+			return raid_create_or_assemble(o, out, err, err_len);
 	}
 	return raid_create(o, NULL, out, err, err_len);
 }
@@ -1795,6 +1804,9 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 		snprintf(info->members[i].name, sizeof(info->members[i].name), "%s",
 			 a->members[i].name);
 		info->members[i].state = atomic_load(&a->members[i].state);
+		info->members[i].failed_by_request =
+			info->members[i].state == URAID_MEMBER_FAILED &&
+			a->members[i].failed_by_request;
 		if (atomic_load(&a->members[i].repl_state) == REPL_COPYING) {
 			snprintf(info->members[i].replacement, sizeof(info->members[i].replacement),
 				 "%s", a->members[i].repl_name);

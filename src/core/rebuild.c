@@ -896,6 +896,7 @@ spare_swapped(struct swap *sw)
 	if (!sw->catch_up)
 		uraid_uuid_generate(a->slot_uuid[t]);
 	a->members[t].catch_up = sw->catch_up;
+	a->members[t].failed_by_request = false;
 	atomic_store(&a->members[t].rebuilt, 0);
 	atomic_store(&a->members[t].durable, 0);
 	atomic_store_explicit(&a->members[t].state, URAID_MEMBER_REBUILDING, memory_order_release);
@@ -1212,6 +1213,44 @@ uraid_spare_pool_clear(void)
 {
 	if (uraid_reactor_count() > 0)
 		uraid_spare_remove(NULL);
+}
+
+struct spare_names {
+	struct raid_array *a;
+	char (*names)[URAID_BDEV_NAME_MAX];
+	unsigned max, n;
+	_Atomic bool done;
+};
+
+static void
+spare_names_msg(void *arg)
+{
+	struct spare_names *sn = arg;
+
+	for (struct spare *s = sn->a ? sn->a->spares : g_pool; s != NULL; s = s->next, sn->n++) {
+		if (sn->n < sn->max)
+			snprintf(sn->names[sn->n], URAID_BDEV_NAME_MAX, "%s", s->name);
+	}
+	atomic_store_explicit(&sn->done, true, memory_order_release);
+}
+
+unsigned
+uraid_spare_names(struct uraid_bdev *array, char (*names)[URAID_BDEV_NAME_MAX], unsigned max)
+{
+	struct spare_names sn = {.names = names, .max = max};
+
+	if (array != NULL) {
+		if (!uraid_bdev_is_array(array))
+			return 0;
+		sn.a = raid_from_bdev(array);
+	}
+	if (uraid_reactor_self() == uraid_reactor_get(0)) {
+		spare_names_msg(&sn); /* the lists' own thread */
+		return sn.n;
+	}
+	uraid_reactor_send(uraid_reactor_get(0), spare_names_msg, &sn);
+	uraid_runtime_wait(&sn.done);
+	return sn.n;
 }
 
 int

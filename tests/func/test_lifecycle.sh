@@ -3,7 +3,8 @@
 # Arrays across process restarts, on file members: created with superblocks and written with
 # verify stamps; `uraid examine` reads a member; a later run assembles the array from the
 # member files alone (in another order, with one missing, after a kill -9) and verifies what
-# the first run wrote; creating over the members is refused.
+# the first run wrote; the creating config assembles it again, another array over the
+# members is refused.
 . "$(dirname "$0")/lib.sh"
 
 files() { # ORDER...: uring bdevs over the member files, in this order
@@ -67,7 +68,12 @@ t_cfg "$T_DIR/force.json" "$(files 0 1 3)" '{"method":"bdev_raid_examine","param
 check "started with force, serves I/O" 0 '^r5 +0 +[0-9]+.* 0$' \
 	bench --json "$T_DIR/force.json" -T r5 -q 16 -o 64k -w read -t 1
 
-check "create over used members is refused" 2 "carries a superblock of array 'r5'" \
+# The config that created r5, loaded again, starts r5 from its members; another array over
+# them is refused.
+check "the creating config again assembles r5" 0 '^r5 +0 +[0-9]+.* 0$' \
 	bench --json "$T_DIR/create.json" -T r5 -q 1 -o 64k -w read -t 0.1
+sed 's/"name":"r5"/"name":"other"/' "$T_DIR/create.json" >"$T_DIR/other.json"
+check "another array over r5's members is refused" 2 "carries a superblock of array 'r5'" \
+	bench --json "$T_DIR/other.json" -T other -q 1 -o 64k -w read -t 0.1
 
 t_done
