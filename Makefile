@@ -111,7 +111,7 @@ fuzz:
 
 # The daemon on its default array (scripts/run.sh says what it serves and how to use it).
 run: deps $(URAID)
-	@bash scripts/run.sh $(URAID)
+	@URAID_RUN_FORCE=$(FORCE) bash scripts/run.sh $(URAID)
 
 check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 	@bash scripts/run-tests.sh $(BUILD)

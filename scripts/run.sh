@@ -20,16 +20,22 @@ ARRAY=raid6
 
 members=()
 cfg=()
+fresh=1
 for i in 0 1 2 3 4 5; do
 	members+=("m$i")
+	[ -e "$DIR/m$i.img" ] && fresh=
 	cfg+=("{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"m$i\",\"filename\":\"$DIR/m$i.img\",\"size_mb\":$SIZE_MB,\"block_size\":4096}}")
 done
-(
-	IFS=,
-	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "${cfg[*]}"
-) >"$DIR/uraid.json"
+# The daemon keeps its config current (spares, new bdevs, exports...): written here only the
+# first time. The scan of the directory finds the members even without it.
+if [ ! -e "$DIR/uraid.json" ] && [ ! -e "$DIR/uraid.json.bak" ]; then
+	(
+		IFS=,
+		printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "${cfg[*]}"
+	) >"$DIR/uraid.json"
+fi
 
-"$URAID" serve --config "$DIR/uraid.json" --rpc-socket "$SOCK" \
+"$URAID" serve --config "$DIR/uraid.json" --scan "$DIR" --rpc-socket "$SOCK" \
 	--reactors "${URAID_RUN_REACTORS:-2}" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null' INT TERM
@@ -51,14 +57,38 @@ if [ -z "$up" ]; then
 	exit 1
 fi
 export URAID_RPC_SOCKET=$SOCK
-if "$URAID" status $ARRAY >/dev/null 2>&1; then
-	echo "make run: assembled $ARRAY from $DIR/m*.img"
-elif ! "$URAID" create $ARRAY raid6 "${members[@]}" -z 64 --superblock; then
+stop() {
 	kill -TERM $PID
 	wait $PID
 	exit 1
+}
+if [ -n "${URAID_RUN_FORCE:-}" ] && ! "$URAID" status $ARRAY >/dev/null 2>&1; then
+	echo "make run: starting $ARRAY degraded as asked (FORCE=1)"
+	"$URAID" rpc bdev_raid_examine '{"force":true}' | sed -n 's/^ *"\(.*\)",\{0,1\}$/  \1/p'
 fi
-if ! "$URAID" export $ARRAY "$NBD" "$TCP" >/dev/null; then
+if "$URAID" status $ARRAY >/dev/null 2>&1; then
+	echo "make run: assembled $ARRAY from its members in $DIR"
+elif [ -n "$fresh" ]; then
+	"$URAID" create $ARRAY raid6 "${members[@]}" -z 64 --superblock || stop
+else
+	# Its members are here but it did not start: say why, and what would start it. Never
+	# create a new array over members that carry one.
+	echo "make run: $ARRAY did not start from the members in $DIR:" >&2
+	"$URAID" rpc bdev_raid_examine | sed -n 's/^ *"\(.*\)",\{0,1\}$/  \1/p' >&2
+	cat >&2 <<HELP
+To start it:
+  - bring back the missing members (their files, in $DIR) and run 'make run' again; or
+  - start it with what is here: 'make run FORCE=1'. If it is degraded after an unclean
+    shutdown under a policy without a log, a stripe that was being written at the crash may
+    rebuild wrong for its missing member; run 'uraid scrub $ARRAY' afterwards. If more
+    members are missing than the level tolerates, it cannot start at all: its data is
+    beyond what parity can rebuild.
+HELP
+	stop
+fi
+# The exports are in the kept config after the first run.
+if ! "$URAID" rpc nbd_get_disks | grep -q "\"nbd_device\": \"$NBD\"" &&
+	! "$URAID" export $ARRAY "$NBD" "$TCP" >/dev/null; then
 	kill -TERM $PID
 	wait $PID
 	exit 1

@@ -149,11 +149,36 @@ print_array(const struct admin *ad, json_t *arr)
 	json_array_foreach(members, i, m)
 	{
 		const char *repl = json_string_value(json_object_get(m, "replacement"));
+		const char *by = json_string_value(json_object_get(m, "failed_by"));
+		const char *path = json_string_value(json_object_get(m, "path"));
+		char note[600] = "";
 
-		printf("  %-4zu %-24s %-11s %s%s\n", i,
+		if (by != NULL)
+			snprintf(note, sizeof(note), "%s", strcmp(by, "request") == 0
+								  ? "(by request) "
+								  : "(I/O error) ");
+		if (repl != NULL)
+			snprintf(note + strlen(note), sizeof(note) - strlen(note),
+				 "replacing with %s ", repl);
+		if (path != NULL)
+			snprintf(note + strlen(note), sizeof(note) - strlen(note), "%s", path);
+		printf("  %-4zu %-24s %-11s %s\n", i,
 		       json_string_value(json_object_get(m, "name")),
-		       json_string_value(json_object_get(m, "state")),
-		       repl ? "replacing with " : "", repl ? repl : "");
+		       json_string_value(json_object_get(m, "state")), note);
+	}
+	json_array_foreach(json_object_get(arr, "spares"), i, m)
+	{
+		const char *path = json_string_value(json_object_get(m, "path"));
+
+		printf("  %-4s %-24s %-11s %s\n", "-", json_string_value(json_object_get(m, "name")),
+		       "spare", path ? path : "");
+	}
+	if (json_object_get(arr, "journal_bdev") != NULL) {
+		const char *path = json_string_value(json_object_get(arr, "journal_bdev_path"));
+
+		printf("  %-4s %-24s %-11s %s\n", "-",
+		       json_string_value(json_object_get(arr, "journal_bdev")), "journal",
+		       path ? path : "");
 	}
 	proc = json_object_get(arr, "process");
 	if (proc != NULL)

@@ -4,8 +4,11 @@
  * are assembled), answers JSON-RPC on a Unix socket until SIGINT or SIGTERM, then shuts down
  * cleanly: arrays are deleted first (their superblocks marked clean), then their members.
  */
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/signalfd.h>
@@ -20,10 +23,17 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: uraid serve [--config FILE] [--rpc-socket PATH] [-m MASK | --reactors N]\n"
-		"                   [--log LEVEL]\n"
+		"usage: uraid serve [--config FILE [--no-save-config]] [--scan PATH]...\n"
+		"                   [--rpc-socket PATH] [-m MASK | --reactors N] [--log LEVEL]\n"
 		"\n"
-		"  -c, --config FILE      SPDK-style JSON config to load at start\n"
+		"  -c, --config FILE      SPDK-style JSON config to load at start, and kept current:\n"
+		"                         rewritten (atomically, the previous one kept as FILE.bak)\n"
+		"                         after every change save_config would show. A missing\n"
+		"                         FILE starts empty (or from FILE.bak) and is created\n"
+		"      --no-save-config   load FILE but never write it\n"
+		"  -s, --scan PATH        open the member files and devices under PATH (a file, a\n"
+		"                         directory of them, a block device) and start every\n"
+		"                         complete array found on them; may be repeated\n"
 		"  -r, --rpc-socket PATH  JSON-RPC Unix socket (default $URAID_RPC_SOCKET, else\n"
 		"                         " DEFAULT_RPC_SOCKET ")\n"
 		"  -m MASK                reactor cores: 0x3 or [0,1] (one pinned reactor each)\n"
@@ -33,8 +43,13 @@ usage(FILE *out)
 		"Stops cleanly on SIGINT or SIGTERM.\n");
 }
 
+#define MAX_SCAN 16
+
 struct serve_opts {
 	const char *config;
+	bool no_save;
+	const char *scan[MAX_SCAN];
+	unsigned nscan;
 	const char *socket;
 	uint64_t mask;
 	unsigned reactors;
@@ -45,6 +60,8 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"no-save-config", no_argument, NULL, 'N'},
+		{"scan", required_argument, NULL, 's'},
 		{"rpc-socket", required_argument, NULL, 'r'},
 		{"reactors", required_argument, NULL, 'R'},
 		{"log", required_argument, NULL, 'L'},
@@ -56,10 +73,20 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:r:m:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:r:m:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
+			break;
+		case 'N':
+			o->no_save = true;
+			break;
+		case 's':
+			if (o->nscan == MAX_SCAN) {
+				fprintf(stderr, "uraid serve: at most %d --scan paths\n", MAX_SCAN);
+				return -1;
+			}
+			o->scan[o->nscan++] = optarg;
 			break;
 		case 'r':
 			o->socket = optarg;
@@ -103,11 +130,110 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 		fprintf(stderr, "uraid serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	if (o->no_save && o->config == NULL) {
+		fprintf(stderr, "uraid serve: --no-save-config goes with --config FILE\n");
+		return -1;
+	}
 	if (o->mask && o->reactors) {
 		fprintf(stderr, "uraid serve: give -m or --reactors, not both\n");
 		return -1;
 	}
 	return 0;
+}
+
+/* The config file must be writable where it is kept (its directory: the new version is
+ * renamed over it), or the daemon says so now rather than at the first change. */
+static int
+check_keepable(const char *path, char *err, size_t err_len)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		snprintf(err, err_len, "%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		snprintf(err, err_len,
+			 "cannot keep %s current: cannot create %s: %s (give --no-save-config to "
+			 "load it without saving)",
+			 path, tmp, strerror(e));
+		return -e;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
+/* Load FILE; a missing one is a first start (saving: it is created), or FILE.bak if a crash
+ * left only that. */
+static int
+load_config(const struct serve_opts *o, char *err, size_t err_len)
+{
+	char bak[PATH_MAX];
+
+	if (access(o->config, F_OK) == 0 || o->no_save)
+		return config_load_file(o->config, err, err_len);
+	snprintf(bak, sizeof(bak), "%s.bak", o->config);
+	if (access(bak, F_OK) == 0) {
+		LOG_WARNING("%s is missing; loading its previous version %s", o->config, bak);
+		return config_load_file(bak, err, err_len);
+	}
+	LOG_NOTE("%s does not exist yet: starting empty; it is written at the first change",
+		 o->config);
+	return 0;
+}
+
+static void
+mark_done(struct rpc_request *req UNUSED, void *ctx)
+{
+	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
+}
+
+static int
+scan(const struct serve_opts *o, char *err, size_t err_len)
+{
+	struct rpc_request req = {0};
+	_Atomic bool done = false;
+	json_t *paths = json_array(), *params;
+
+	if (o->nscan == 0) {
+		json_decref(paths);
+		return 0;
+	}
+	for (unsigned i = 0; i < o->nscan; i++)
+		json_array_append_new(paths, json_string(o->scan[i]));
+	params = json_pack("{s:o}", "paths", paths);
+	req.done_cb = mark_done;
+	req.done_ctx = &done;
+	rpc_call(&req, "bdev_raid_scan", params);
+	uraid_runtime_wait(&done);
+	json_decref(params);
+	json_decref(req.result);
+	if (req.err_code != 0) {
+		snprintf(err, err_len, "--scan: %s", req.err_msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Rewrite the config if what runs changed; a failure is said once, until it works again. */
+static void
+keep_config(bool *failing)
+{
+	char err[PATH_MAX + 200];
+
+	if (config_keep_now(err, sizeof(err)) != 0) {
+		if (!*failing)
+			LOG_ERR("the configuration could not be saved: %s", err);
+		*failing = true;
+	} else if (*failing) {
+		LOG_NOTE("the configuration is saved again");
+		*failing = false;
+	}
 }
 
 int
@@ -117,13 +243,15 @@ serve_main(int argc, char **argv)
 	struct uraid_runtime_opts ro = {0};
 	struct jsonrpc_server *server = NULL;
 	int cpus[URAID_MAX_REACTORS];
-	char err[512];
+	char err[PATH_MAX + 512];
 	sigset_t sigs;
+	bool save;
 	int rc, sfd;
 
 	rc = parse_args(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	save = o.config != NULL && !o.no_save;
 	if (o.mask) {
 		long online = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -169,20 +297,31 @@ serve_main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
-	if (o.config != NULL && (rc = config_load_file(o.config, err, sizeof(err))) != 0) {
+	if ((save && (rc = check_keepable(o.config, err, sizeof(err))) != 0) ||
+	    (o.config != NULL && (rc = load_config(&o, err, sizeof(err))) != 0) ||
+	    (rc = scan(&o, err, sizeof(err))) != 0 ||
+	    (save && (rc = config_keep(o.config, err, sizeof(err))) != 0)) {
 		fprintf(stderr, "uraid serve: %s\n", err);
 		rc = 1;
 	} else {
-		LOG_NOTE("serving: %u reactor%s, JSON-RPC on %s", ro.num_reactors,
-			 ro.num_reactors == 1 ? "" : "s", o.socket);
-		while ((rc = jsonrpc_server_poll(server, sfd, 1000)) == 0)
-			;
+		bool failing = false;
+
+		LOG_NOTE("serving: %u reactor%s, JSON-RPC on %s%s%s", ro.num_reactors,
+			 ro.num_reactors == 1 ? "" : "s", o.socket,
+			 save ? "; configuration kept in " : "", save ? o.config : "");
+		while ((rc = jsonrpc_server_poll(server, sfd, 250)) == 0) {
+			if (save)
+				keep_config(&failing);
+		}
 		if (rc < 0)
 			LOG_ERR("the RPC loop failed: %s", strerror(-rc));
 		else
 			LOG_NOTE("shutting down");
 		rc = rc < 0 ? 1 : 0;
+		if (save)
+			keep_config(&failing); /* the last changes; what shutting down undoes is not */
 	}
+	config_keep_stop();
 	jsonrpc_server_destroy(server);
 	nbd_stop_all(); /* connections drain their requests before the bdevs go */
 	uraid_spare_pool_clear();

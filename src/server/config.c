@@ -11,8 +11,11 @@
  * config (accel, iobuf, sock, ...) configure SPDK internals that uraid does not have; they
  * are skipped with a notice.
  */
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -51,6 +54,18 @@ run_subsystem(const json_t *config, const char *name, const char *origin, char *
 			snprintf(err, err_len, "%s: %s config[%zu] needs a \"method\" string",
 				 origin, name, j);
 			return -EINVAL;
+		}
+		if (strcmp(method, "bdev_raid_add_spare") == 0) {
+			const char *array = json_string_value(
+				json_object_get(json_object_get(entry, "params"), "raid_bdev"));
+
+			if (array != NULL && uraid_bdev_get_by_name(array) == NULL) {
+				/* Its array did not start (examine said why): the spare waits. */
+				LOG_WARNING("%s: %s config[%zu]: array %s is not running; spare not "
+					    "added",
+					    origin, name, j, array);
+				continue;
+			}
 		}
 		/* Handlers that answer later do so from a reactor: wait for it. */
 		req.done_cb = mark_done;
@@ -212,9 +227,10 @@ subsystem(const char *name, json_t *config)
 
 /* SPDK's save_config: {"subsystems": [bdev, nbd]} that `uraid serve --config` (or SPDK's
  * loader, for the methods it shares) turns back into what runs now. Arrays with superblocks
- * are not listed: loading their members assembles them. */
-static void
-rpc_save_config(struct rpc_request *req, const json_t *params UNUSED)
+ * are not listed: loading their members assembles them (their spares are, after a
+ * bdev_wait_for_examine). */
+json_t *
+config_current(void)
 {
 	json_t *bdevs = json_array(), *raids;
 	struct saved_call *c, *tmp;
@@ -232,8 +248,169 @@ rpc_save_config(struct rpc_request *req, const json_t *params UNUSED)
 	raids = raid_save_config();
 	json_array_extend(bdevs, raids);
 	json_decref(raids);
-	rpc_result(req, json_pack("{s:[o, o]}", "subsystems", subsystem("bdev", bdevs),
-				  subsystem("nbd", nbd_save_config())));
+	return json_pack("{s:[o, o]}", "subsystems", subsystem("bdev", bdevs),
+			 subsystem("nbd", nbd_save_config()));
+}
+
+static void
+rpc_save_config(struct rpc_request *req, const json_t *params UNUSED)
+{
+	rpc_result(req, config_current());
+}
+
+/* --- the config file the daemon keeps current (serve --config) --- */
+
+static char *g_keep_path;
+static char *g_kept; /* the text last written */
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, rc = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+/*
+ * Replace path with text so that a crash at any moment leaves path whole, old or new: the
+ * text goes to path.tmp (written, fsynced), the old file gets a second name path.bak (a hard
+ * link: path itself never goes missing), path.tmp is renamed over path and the directory
+ * fsynced.
+ */
+static int
+write_atomic(const char *path, const char *text, char *err, size_t err_len)
+{
+	size_t len = strlen(path) + 8;
+	char *tmp = malloc(len), *bak = malloc(len);
+	const char *step = NULL, *what = path;
+	int fd = -1, rc = 0;
+
+	if (tmp == NULL || bak == NULL) {
+		free(tmp);
+		free(bak);
+		snprintf(err, err_len, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	snprintf(tmp, len, "%s.tmp", path);
+	snprintf(bak, len, "%s.bak", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		step = "create";
+		what = tmp;
+	} else if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+		step = "write";
+		what = tmp;
+	} else if ((unlink(bak) != 0 && errno != ENOENT) ||
+		   (link(path, bak) != 0 && errno != ENOENT)) {
+		step = "keep the previous version as";
+		what = bak;
+	} else if (rename(tmp, path) != 0) {
+		step = "rename the new version over";
+	} else if ((rc = fsync_dir_of(path)) != 0) {
+		errno = -rc;
+		step = "sync the directory of";
+	}
+	if (step != NULL) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, err_len, "cannot %s %s: %s", step, what, strerror(-rc));
+		if (fd >= 0 || strcmp(step, "create") != 0)
+			unlink(tmp);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(bak);
+	return rc;
+}
+
+int
+config_keep(const char *path, char *err, size_t err_len)
+{
+	free(g_keep_path);
+	free(g_kept);
+	g_kept = NULL;
+	g_keep_path = strdup(path);
+	if (g_keep_path == NULL)
+		return -ENOMEM;
+	return config_keep_now(err, err_len);
+}
+
+int
+config_keep_now(char *err, size_t err_len)
+{
+	json_t *cur;
+	char *text;
+	int rc;
+
+	if (g_keep_path == NULL)
+		return 0;
+	cur = config_current();
+	text = json_dumps(cur, JSON_INDENT(2));
+	json_decref(cur);
+	if (text == NULL) {
+		snprintf(err, err_len, "%s: out of memory", g_keep_path);
+		return -ENOMEM;
+	}
+	/* json_dumps ends without a newline; a config file ends with one. */
+	{
+		size_t n = strlen(text);
+		char *t = realloc(text, n + 2);
+
+		if (t == NULL) {
+			free(text);
+			return -ENOMEM;
+		}
+		text = t;
+		text[n] = '\n';
+		text[n + 1] = '\0';
+	}
+	if (g_kept != NULL && strcmp(g_kept, text) == 0) {
+		free(text);
+		return 0;
+	}
+	rc = write_atomic(g_keep_path, text, err, err_len);
+	if (rc != 0) {
+		free(text);
+		return rc;
+	}
+	free(g_kept);
+	g_kept = text;
+	LOG_INFO("%s: configuration saved", g_keep_path);
+	return 0;
+}
+
+void
+config_keep_stop(void)
+{
+	free(g_keep_path);
+	free(g_kept);
+	g_keep_path = NULL;
+	g_kept = NULL;
 }
 
 const struct rpc_method config_rpc_methods[] = {

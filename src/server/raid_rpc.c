@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bdev/bdev_priv.h"
 #include "rpc.h"
 #include "uraid/array.h"
 #include "uraid/bdev_module.h"
@@ -257,6 +258,12 @@ raid_to_json(struct uraid_bdev *bdev)
 						     : "missing"));
 		json_object_set_new(m, "data_offset",
 				    json_integer((json_int_t)info.data_offset_blocks));
+		if (info.members[i].state == URAID_MEMBER_FAILED && mb != NULL)
+			json_object_set_new(
+				m, "failed_by",
+				json_string(info.members[i].failed_by_request ? "request" : "error"));
+		if (file_bdev_filename(mb) != NULL)
+			json_object_set_new(m, "path", json_string(file_bdev_filename(mb)));
 		if (info.members[i].replacement[0])
 			json_object_set_new(m, "replacement",
 					    json_string(info.members[i].replacement));
@@ -304,6 +311,26 @@ raid_to_json(struct uraid_bdev *bdev)
 		json_object_set_new(o, "copies", json_integer(info.copies));
 	json_object_set_new(o, "base_bdevs_list", list);
 	json_object_set_new(o, "num_spares", json_integer(info.spares));
+	{
+		char names[64][URAID_BDEV_NAME_MAX];
+		unsigned n = uraid_spare_names(bdev, names, ARRAY_SIZE(names));
+		json_t *spares = json_array();
+
+		for (unsigned i = 0; i < n && i < ARRAY_SIZE(names); i++) {
+			const char *path = file_bdev_filename(uraid_bdev_get_by_name(names[i]));
+			json_t *sp = json_pack("{s:s}", "name", names[i]);
+
+			if (path != NULL)
+				json_object_set_new(sp, "path", json_string(path));
+			json_array_append_new(spares, sp);
+		}
+		json_object_set_new(o, "spares", spares);
+	}
+	if (info.journal_bdev[0] &&
+	    file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev)) != NULL)
+		json_object_set_new(o, "journal_bdev_path",
+				    json_string(file_bdev_filename(
+					    uraid_bdev_get_by_name(info.journal_bdev))));
 	if (info.rebuild.active) {
 		unsigned t = (unsigned)__builtin_ctz(info.rebuild.target_mask);
 		json_t *proc = json_object(), *prog = json_object();
@@ -361,12 +388,52 @@ save_raid(struct uraid_bdev *bdev, void *ctx)
 	return 0;
 }
 
+static void
+save_spares(json_t *list, struct uraid_bdev *array)
+{
+	char names[64][URAID_BDEV_NAME_MAX];
+	unsigned n = uraid_spare_names(array, names, ARRAY_SIZE(names));
+
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(names); i++) {
+		json_t *params = json_pack("{s:s}", "base_bdev", names[i]);
+
+		if (array != NULL)
+			json_object_set_new(params, "raid_bdev",
+					    json_string(uraid_bdev_get_name(array)));
+		json_array_append_new(list, json_pack("{s:s, s:o}", "method",
+						      "bdev_raid_add_spare", "params", params));
+	}
+}
+
+static int
+save_array_spares(struct uraid_bdev *bdev, void *ctx)
+{
+	if (uraid_bdev_is_array(bdev))
+		save_spares(ctx, bdev);
+	return 0;
+}
+
 json_t *
 raid_save_config(void)
 {
-	json_t *list = json_array();
+	json_t *list = json_array(), *spares = json_array();
+	uint64_t window_kb, max_bw;
 
+	uraid_raid_get_options(&window_kb, &max_bw);
+	if (window_kb != 1024 || max_bw != 0)
+		json_array_append_new(
+			list, json_pack("{s:s, s:{s:I, s:I}}", "method", "bdev_raid_set_options",
+					"params", "process_window_size_kb", (json_int_t)window_kb,
+					"process_max_bandwidth_mb_sec", (json_int_t)max_bw));
 	uraid_bdev_foreach(save_raid, list);
+	/* Spares are not in the superblocks: they join once the arrays are assembled. */
+	uraid_bdev_foreach(save_array_spares, spares);
+	save_spares(spares, NULL);
+	if (json_array_size(spares) > 0) {
+		json_array_append_new(list, json_pack("{s:s}", "method", "bdev_wait_for_examine"));
+		json_array_extend(list, spares);
+	}
+	json_decref(spares);
 	return list;
 }
 

@@ -94,7 +94,7 @@ static const struct {
 } g_tables[] = {
 	{app_rpc_methods, &app_rpc_num_methods},       {bdev_rpc_methods, &bdev_rpc_num_methods},
 	{raid_rpc_methods, &raid_rpc_num_methods},     {nbd_rpc_methods, &nbd_rpc_num_methods},
-	{config_rpc_methods, &config_rpc_num_methods},
+	{config_rpc_methods, &config_rpc_num_methods}, {scan_rpc_methods, &scan_rpc_num_methods},
 };
 
 const struct rpc_method *

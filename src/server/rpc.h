@@ -124,10 +124,22 @@ bool config_method_saved(const char *method);
 void config_record(const char *method, json_t *params, const char *bdev_name);
 extern const struct rpc_method config_rpc_methods[];
 extern const size_t config_rpc_num_methods;
+/* What save_config answers: the calls that rebuild what runs now. Control thread. */
+json_t *config_current(void);
+/* Keep the file at path current (serve --config): written now, then by config_keep_now
+ * whenever what config_current says changed; atomically, the previous version kept as
+ * path.bak. 0, or -errno with a one-line message. Control thread. */
+int config_keep(const char *path, char *err, size_t err_len);
+int config_keep_now(char *err, size_t err_len);
+void config_keep_stop(void);
 
 /* --- raid_rpc.c --- */
 /* bdev_raid_create calls for the arrays a config must create (those without superblocks). */
 json_t *raid_save_config(void);
+
+/* --- scan.c: bdev_raid_scan --- */
+extern const struct rpc_method scan_rpc_methods[];
+extern const size_t scan_rpc_num_methods;
 
 /* --- jsonrpc.c: the JSON-RPC 2.0 server on a Unix socket (control thread) --- */
 struct jsonrpc_server;
