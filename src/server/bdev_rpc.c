@@ -9,6 +9,7 @@
 
 #include "rpc.h"
 #include "bdev/bdev_priv.h"
+#include "uraid/array.h"
 
 static bool
 check_name(struct rpc_request *req, const char *name)
@@ -462,6 +463,20 @@ rpc_fault_inject(struct rpc_request *req, const json_t *params)
 
 /* --- bdev_get_bdevs --- */
 
+/* SPDK's driver_specific: {"raid": ...} as bdev_raid_get_bdevs shows an array, {"uring":
+ * {"filename"}} for a file. */
+static json_t *
+bdev_driver_json(struct uraid_bdev *bdev)
+{
+	const char *file = file_bdev_filename(bdev);
+
+	if (uraid_bdev_is_array(bdev))
+		return json_pack("{s:o}", "raid", raid_info_json(bdev));
+	if (file != NULL)
+		return json_pack("{s:{s:s}}", "uring", "filename", file);
+	return json_object();
+}
+
 static json_t *
 bdev_to_json(struct uraid_bdev *bdev)
 {
@@ -487,7 +502,7 @@ bdev_to_json(struct uraid_bdev *bdev)
 		json_object_set_new(io, types[t],
 				    json_boolean(uraid_bdev_io_type_supported(bdev, t)));
 	json_object_set_new(o, "supported_io_types", io);
-	json_object_set_new(o, "driver_specific", json_object());
+	json_object_set_new(o, "driver_specific", bdev_driver_json(bdev));
 	return o;
 }
 
@@ -547,18 +562,34 @@ add_method_name(const struct rpc_method *m, void *ctx)
 }
 
 static void
+add_runtime_method_name(const struct rpc_method *m, void *ctx)
+{
+	if (strcmp(m->name, "framework_start_init") != 0)
+		json_array_append_new(ctx, json_string(m->name));
+}
+
+struct methods_params {
+	bool current;
+	bool include_aliases;
+};
+
+/* SPDK's rpc_get_methods. The daemon is always past its start: with "current" the methods of
+ * the startup state (framework_start_init) are left out, as SPDK does once initialized, so
+ * rpc.py's load_config runs the config's methods and stops. There are no aliases. */
+static void
 rpc_get_methods(struct rpc_request *req, const json_t *params)
 {
 	static const struct param_spec spec[] = {
-		PARAM_SPDK_ZERO("current"),
-		PARAM_SPDK_ZERO("include_aliases"),
+		PARAM(struct methods_params, current, PT_BOOL, false),
+		PARAM(struct methods_params, include_aliases, PT_BOOL, false),
 	};
+	struct methods_params p = {0};
 	json_t *arr;
 
-	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), NULL) != 0)
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(spec), &p) != 0)
 		return;
 	arr = json_array();
-	rpc_method_foreach(add_method_name, arr);
+	rpc_method_foreach(p.current ? add_runtime_method_name : add_method_name, arr);
 	rpc_result(req, arr);
 }
 
@@ -624,14 +655,31 @@ add_name(struct uraid_bdev *bdev, void *ctx)
 	return 0;
 }
 
+struct iostat_params {
+	const char *name;
+	bool per_channel;
+};
+
+static const struct param_spec iostat_spec[] = {
+	PARAM(struct iostat_params, name, PT_STRING, false),
+	PARAM(struct iostat_params, per_channel, PT_BOOL, false),
+};
+
 static void
 rpc_bdev_get_iostat(struct rpc_request *req, const json_t *params)
 {
-	struct get_bdevs_params p = {0};
+	struct iostat_params p = {0};
 	struct iostat_ctx *c;
 
-	if (rpc_decode(req, params, ARRAY_AND_SIZE(get_bdevs_spec), &p) != 0)
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(iostat_spec), &p) != 0)
 		return;
+	if (p.per_channel) {
+		rpc_error_errno(req, -ENOTSUP,
+				"%s: per-channel counters are not kept (the bdev's are the sum of its "
+				"channels'); leave per_channel out or false",
+				req->method);
+		return;
+	}
 	if (p.name != NULL && uraid_bdev_get_by_name(p.name) == NULL) {
 		rpc_error_errno(req, -ENODEV, "%s: no bdev named %s", req->method, p.name);
 		return;

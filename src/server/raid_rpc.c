@@ -228,8 +228,8 @@ rpc_bdev_wait_for_examine(struct rpc_request *req, const json_t *params UNUSED)
 	rpc_result_bool(req, true);
 }
 
-static json_t *
-raid_to_json(struct uraid_bdev *bdev)
+json_t *
+raid_info_json(struct uraid_bdev *bdev)
 {
 	struct uraid_array_info info;
 	json_t *o = json_object(), *list = json_array();
@@ -364,7 +364,7 @@ raid_to_json(struct uraid_bdev *bdev)
 static int
 save_raid(struct uraid_bdev *bdev, void *ctx)
 {
-	static const char *const copied[] = {"raid_level", "strip_size_kb", "data_chunks",
+	static const char *const copied[] = {"uuid", "raid_level", "strip_size_kb", "data_chunks",
 					     "parity_chunks", "copies"};
 	struct uraid_array_info info;
 	json_t *o, *params, *members;
@@ -372,7 +372,7 @@ save_raid(struct uraid_bdev *bdev, void *ctx)
 	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, &info) != 0 || info.superblock)
 		return 0;
 	/* The same names and level spelling bdev_raid_get_bdevs reports. */
-	o = raid_to_json(bdev);
+	o = raid_info_json(bdev);
 	params = json_pack("{s:s}", "name", uraid_bdev_get_name(bdev));
 	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
 		if (json_object_get(o, copied[i]) != NULL)
@@ -486,7 +486,7 @@ stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
 		free(c);
 		return;
 	}
-	o = raid_to_json(bdev);
+	o = raid_info_json(bdev);
 	r = json_object();
 	json_object_set(r, "name", json_object_get(o, "name"));
 	json_object_set(r, "raid_level", json_object_get(o, "raid_level"));
@@ -657,7 +657,7 @@ collect_raid(struct uraid_bdev *bdev, void *arg)
 	if (strcmp(c->category, "all") == 0 ||
 	    (strcmp(c->category, "online") == 0 && info.online) ||
 	    (strcmp(c->category, "offline") == 0 && !info.online))
-		json_array_append_new(c->arr, raid_to_json(bdev));
+		json_array_append_new(c->arr, raid_info_json(bdev));
 	return 0;
 }
 

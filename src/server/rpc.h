@@ -136,6 +136,9 @@ void config_keep_stop(void);
 /* --- raid_rpc.c --- */
 /* bdev_raid_create calls for the arrays a config must create (those without superblocks). */
 json_t *raid_save_config(void);
+/* An array as bdev_raid_get_bdevs shows it (SPDK's shape, and ours). Control thread or
+ * reactor 0. */
+json_t *raid_info_json(struct uraid_bdev *bdev);
 
 /* --- scan.c: bdev_raid_scan --- */
 extern const struct rpc_method scan_rpc_methods[];
