@@ -6,12 +6,15 @@
  * usage).
  */
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "common/common.h"
+#include "uraid/bdev.h"
 
 struct admin {
 	const char *cmd;
@@ -24,6 +27,7 @@ struct admin {
 	const char *policy;
 	const char *journal_mode;
 	const char *journal_bdev;
+	const char *size; /* --size: a member file to create */
 	int argc; /* positional arguments */
 	char **argv;
 };
@@ -217,6 +221,97 @@ cmd_status(const struct admin *ad)
 	return 0;
 }
 
+/* --- members named by path --- */
+
+/* Size as --size takes it: a number of MiB, or with a suffix K, M, G, T (binary). */
+static int
+parse_size_mb(const char *text, uint64_t *mb)
+{
+	char *end;
+	double v = strtod(text, &end);
+	double mul = 1.0 / 1024 / 1024;
+
+	switch (*end) {
+	case 'k': case 'K': mul = 1.0 / 1024; end++; break;
+	case 'm': case 'M': case '\0': mul = 1; end += *end != '\0'; break;
+	case 'g': case 'G': mul = 1024; end++; break;
+	case 't': case 'T': mul = 1024.0 * 1024; end++; break;
+	default: return -1;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	if (*end != '\0' || v <= 0 || v * mul < 1 || v * mul > 1e12)
+		return -1;
+	*mb = (uint64_t)(v * mul);
+	return 0;
+}
+
+/*
+ * A member argument: a bdev name as it is; a path (it has a '/') becomes the file bdev that
+ * serves it: the one already open on that file, or a new one named after the file (var/m6.img:
+ * m6), created sparse with --size if the file does not exist. name gets the bdev's name.
+ */
+static int
+member_arg(const struct admin *ad, const char *arg, char *name, size_t len)
+{
+	char path[PATH_MAX], base[PATH_MAX], *dot;
+	json_t *bdevs, *b, *params, *r;
+	uint64_t mb = 0;
+	size_t i;
+
+	if (strchr(arg, '/') == NULL) {
+		snprintf(name, len, "%s", arg);
+		return 0;
+	}
+	if (realpath(arg, path) == NULL) {
+		char dir[PATH_MAX];
+
+		if (errno != ENOENT || ad->size == NULL)
+			return fail(ad, "%s: %s%s", arg, strerror(errno),
+				    errno == ENOENT ? " (give --size SIZE to create it)" : "");
+		/* A new file: its directory must exist. */
+		snprintf(base, sizeof(base), "%s", arg);
+		snprintf(dir, sizeof(dir), "%s", dirname(base));
+		if (realpath(dir, path) == NULL)
+			return fail(ad, "%s: %s", dir, strerror(errno));
+		snprintf(base, sizeof(base), "%s", arg);
+		if (strlen(path) + strlen(basename(base)) + 2 > sizeof(path))
+			return fail(ad, "%s: path too long", arg);
+		strcat(path, "/");
+		strcat(path, basename(base));
+		if (parse_size_mb(ad->size, &mb) != 0)
+			return fail(ad, "--size %s: give a size such as 1G or 512M (at least 1 MiB)",
+				    ad->size);
+	}
+	bdevs = call(ad, "bdev_get_bdevs", NULL);
+	json_array_foreach(bdevs, i, b)
+	{
+		const char *f = json_string_value(json_object_get(
+			json_object_get(json_object_get(b, "driver_specific"), "uring"), "filename"));
+		char fr[PATH_MAX];
+
+		if (f != NULL && realpath(f, fr) != NULL && strcmp(fr, path) == 0) {
+			snprintf(name, len, "%s", json_string_value(json_object_get(b, "name")));
+			json_decref(bdevs);
+			return 0;
+		}
+	}
+	json_decref(bdevs);
+	snprintf(base, sizeof(base), "%s", path);
+	snprintf(name, len, "%s", basename(base));
+	dot = strrchr(name, '.');
+	if (dot != NULL && dot != name)
+		*dot = '\0';
+	params = json_pack("{s:s, s:s}", "name", name, "filename", path);
+	if (mb != 0)
+		json_object_set_new(params, "size_mb", json_integer((json_int_t)mb));
+	r = call(ad, "bdev_uring_create", params);
+	if (r == NULL)
+		return 1;
+	json_decref(r);
+	return 0;
+}
+
 /* --- the others --- */
 
 static int
@@ -226,13 +321,20 @@ cmd_create(const struct admin *ad)
 	char *end;
 
 	if (ad->argc < 3)
-		return fail(ad, "usage: uraid create NAME LEVEL MEMBER... [-z STRIP_KB] "
+		return fail(ad, "usage: uraid create NAME LEVEL BDEV|PATH... [--size SIZE] [-z STRIP_KB] "
 				"[--superblock] [--policy none|bitmap|ppl|journal] "
 				"[--journal-mode write-through|write-back] [--journal-bdev BDEV] "
 				"[--force]");
 	members = json_array();
-	for (int i = 2; i < ad->argc; i++)
-		json_array_append_new(members, json_string(ad->argv[i]));
+	for (int i = 2; i < ad->argc; i++) {
+		char name[URAID_BDEV_NAME_MAX];
+
+		if (member_arg(ad, ad->argv[i], name, sizeof(name)) != 0) {
+			json_decref(members);
+			return 1;
+		}
+		json_array_append_new(members, json_string(name));
+	}
 	params = json_pack("{s:s, s:s, s:o, s:b, s:b}", "name", ad->argv[0], "raid_level",
 			   ad->argv[1], "base_bdevs", members, "superblock", ad->flag, "force",
 			   ad->force);
@@ -257,17 +359,21 @@ cmd_create(const struct admin *ad)
 static int
 cmd_add_spare(const struct admin *ad)
 {
+	char name[URAID_BDEV_NAME_MAX];
+
 	if (ad->flag ? ad->argc != 1 : ad->argc != 2)
-		return fail(ad, "usage: uraid add-spare ARRAY BDEV | uraid add-spare --pool BDEV");
+		return fail(ad, "usage: uraid add-spare ARRAY BDEV|PATH [--size SIZE] | uraid "
+				"add-spare --pool BDEV|PATH");
+	if (member_arg(ad, ad->argv[ad->flag ? 0 : 1], name, sizeof(name)) != 0)
+		return 1;
 	if (ad->flag)
 		return print_result(ad,
-				    call(ad, "bdev_raid_add_spare",
-					 json_pack("{s:s}", "base_bdev", ad->argv[0])),
+				    call(ad, "bdev_raid_add_spare", json_pack("{s:s}", "base_bdev", name)),
 				    "added to the spare pool");
 	return print_result(
 		ad,
 		call(ad, "bdev_raid_add_spare",
-		     json_pack("{s:s, s:s}", "raid_bdev", ad->argv[0], "base_bdev", ad->argv[1])),
+		     json_pack("{s:s, s:s}", "raid_bdev", ad->argv[0], "base_bdev", name)),
 		"added");
 }
 
@@ -509,6 +615,7 @@ admin_main(int argc, char **argv)
 		{"journal-mode", required_argument, NULL, 'J'},
 		{"", no_argument, NULL, 'F'}, /* the command's own flag, named below */
 		{"journal-bdev", required_argument, NULL, 'B'},
+		{"size", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	int (*fn)(const struct admin *ad) = NULL;
@@ -546,6 +653,9 @@ admin_main(int argc, char **argv)
 			break;
 		case 'B':
 			ad.journal_bdev = optarg;
+			break;
+		case 'S':
+			ad.size = optarg;
 			break;
 		case 'h':
 			printf("uraid %s: see 'uraid help'; every command takes -s SOCKET and "

@@ -168,6 +168,21 @@ fi
 check "the scanned members are in the kept config" 0 'pool/f1.img' cat "$T_DIR/scan.json"
 check "bdev_raid_scan again opens nothing twice" 0 '"opened": \[\]' \
 	rpc bdev_raid_scan "{\"paths\":[\"$T_DIR/pool\"]}"
+# Members by path, as mdadm takes devices.
+mkdir -p "$T_DIR/p2"
+head -c $((16 << 20)) /dev/zero >"$T_DIR/p2/a.img"
+export URAID_RPC_SOCKET=$SOCK
+check "uraid create over paths (a missing one made with --size)" 0 '^created$' \
+	"$URAID" create rp raid1 "$T_DIR/p2/a.img" "$T_DIR/p2/b.img" --size 16M --superblock
+check "status: the members by name and path" 0 '1 +b +active +/.*p2/b\.img' "$URAID" status rp
+check "add-spare by path" 0 '^added$' "$URAID" add-spare rp "$T_DIR/p2/c.img" --size 16M
+check "status lists the spare and its path" 0 '- +c +spare +/.*p2/c\.img' "$URAID" status rp
+check "a path already open names its bdev" 1 "'a' is already a member of rp" \
+	"$URAID" add-spare rp "$T_DIR/p2/a.img"
+check "a missing path without --size: one line" 1 '^uraid create: .*nope\.img: No such file.*--size' \
+	"$URAID" create rq raid1 "$T_DIR/nope.img" "$T_DIR/p2/a.img"
+check "a bad --size: one line" 1 '^uraid create: --size lots: give a size' \
+	"$URAID" create rq raid1 "$T_DIR/p2/new.img" --size lots
 stop_daemon
 check "a bad scan path: one line" 1 '^uraid serve: --scan: .*nope: No such file' \
 	"$URAID" serve --scan "$T_DIR/nope" --rpc-socket "$T_DIR/x.sock"
