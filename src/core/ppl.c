@@ -64,11 +64,15 @@
  * only the data found, nothing of the update was home yet: the stripe on disk is whole, and
  * the missing columns are decoded from it.
  *
- * Anchors. Replaying a dead entry's data would write old data over newer, so the journal
- * never lets a recovery take one for live: each ring begins with two anchor blocks, written
- * in turn (FUA) with the ring's floor, and a retired entry's space is reused, and its stripe
- * may take its next update, only once an anchor says the floor passed it. (Entry headers
- * carry floors too, but the newest of them may be the ones a cut tore.)
+ * Anchors. Entry headers carry their ring's floor, but a ring's newest entries are the first
+ * whose space is reused, and a write into that space that the power tears destroys the
+ * floors they held: older, retired entries would then look live. Applying one is harmless
+ * while every column is readable, not when a column is lost at the cut: it decodes that
+ * column from a partial parity older than the data written since. So each ring begins with
+ * two anchor blocks, written in turn (FUA) with the ring's floor, and a retired entry's
+ * space is reused only once an anchor says the floor passed it. Under the journal its
+ * stripe waits for that too before its next update: replaying a dead entry's data would
+ * write old data over newer.
  *
  * Trust. Entries are read from the disk at assembly and checked before use: magic, array
  * uuid, the epoch of the last run (raised at every start), the slot and place it was found
@@ -124,7 +128,7 @@ struct ppl_ring {
 	uint64_t head, tail;  /* monotonic positions */
 	uint64_t seq;
 	TAILQ_HEAD(, ppl_entry) live;
-	/* journal: the ring's floor as its anchor blocks hold it (entries below it may be
+	/* the ring's floor as its anchor blocks hold it (entries below it may be
 	 * overwritten), and the anchor write in flight */
 	uint64_t floor_durable, floor_writing, anchor_gen;
 	bool anchor_busy;
@@ -284,7 +288,7 @@ ppl_header_decode(const uint8_t *buf, uint32_t bs, struct ppl_header *h, char *e
 	return 0;
 }
 
-/* --- the journal's anchors --- */
+/* --- the anchors --- */
 
 #define ANCHOR_MAGIC 0x4b4c505044494155ull /* "UAIDPPLK" little-endian */
 
@@ -347,11 +351,11 @@ ring_blocks(const struct raid_array *a)
 	return a->ppl_blocks / uraid_reactor_count();
 }
 
-/* The journal's rings start with two anchor blocks (see ppl_anchor_encode). */
+/* Every ring starts with two anchor blocks (see ppl_anchor_encode). */
 static uint64_t
 ring_anchors(const struct raid_array *a)
 {
-	return a->policy == SB_POLICY_JOURNAL ? 2 : 0;
+	return raid_logged(a) ? 2 : 0;
 }
 
 int
@@ -383,7 +387,7 @@ ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_
 	}
 	/* A ring holds at least two entries of a header and one row; under the journal, every
 	 * entry one stripe update puts on a member. */
-	if (ring_blocks(a) < 4 ||
+	if (ring_blocks(a) < ring_anchors(a) + 4 ||
 	    (a->policy == SB_POLICY_JOURNAL &&
 	     ring_blocks(a) < ring_anchors(a) + ppl_journal_need(a->l.k, a->l.strip_blocks))) {
 		err_set(err, err_len,
@@ -412,7 +416,7 @@ uint64_t
 ppl_max_rows(const struct raid_channel *rch)
 {
 	const struct raid_array *a = rch->a;
-	uint64_t cap = ring_blocks(a) / 2 - 1;
+	uint64_t cap = (ring_blocks(a) - ring_anchors(a)) / 2 - 1;
 
 	if (a->policy == SB_POLICY_JOURNAL || cap > a->l.strip_blocks)
 		return a->l.strip_blocks;
@@ -632,9 +636,11 @@ ppl_release(struct raid_channel *rch, struct ppl_entry *e)
  * use, and a later update of a stripe (same rings) is never reused before an earlier one. */
 static void anchor_write(struct raid_channel *rch, unsigned member);
 
-/* Give back the space of retired entries in ring order. Under the journal only below the
- * floor its anchors hold: until then a recovery would take them for live (their data would
- * be written over newer data), so their stripes wait too. */
+/* Give back the space of retired entries in ring order, only below the floor its anchors
+ * hold: the entries written there carry the floors a recovery goes by, and once one is
+ * overwritten (torn, if the power goes during the write) only the anchors say which older
+ * entries are dead. Under the journal their stripes wait for that too: a recovery that took
+ * an entry for live would write its data over newer data. */
 static void
 ring_pop(struct raid_channel *rch, unsigned member)
 {
@@ -642,8 +648,7 @@ ring_pop(struct raid_channel *rch, unsigned member)
 	bool journal = rch->a->policy == SB_POLICY_JOURNAL;
 	struct ppl_entry *e;
 
-	while ((e = TAILQ_FIRST(&r->live)) != NULL && e->retired &&
-	       (!journal || e->seq < r->floor_durable)) {
+	while ((e = TAILQ_FIRST(&r->live)) != NULL && e->retired && e->seq < r->floor_durable) {
 		TAILQ_REMOVE(&r->live, e, link);
 		r->tail = e->end;
 		if (journal)
@@ -652,8 +657,7 @@ ring_pop(struct raid_channel *rch, unsigned member)
 	}
 	if (TAILQ_EMPTY(&r->live))
 		r->tail = r->head;
-	if (journal)
-		anchor_write(rch, member);
+	anchor_write(rch, member);
 }
 
 static void
@@ -866,10 +870,10 @@ ppl_flush_start(struct raid_channel *rch)
 		}
 	}
 	if (covered == 0) {
-		/* Nothing new to flush; under the journal, retired entries may still wait for an
-		 * anchor (one that could not be written for want of memory is tried again). */
+		/* Nothing new to flush; retired entries may still wait for an anchor (one that
+		 * could not be written for want of memory is tried again). */
 		pc->gen_started--;
-		for (unsigned i = 0; i < a->l.n && a->policy == SB_POLICY_JOURNAL; i++)
+		for (unsigned i = 0; i < a->l.n; i++)
 			ring_pop(rch, i);
 		return;
 	}
@@ -1345,9 +1349,8 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		if (ppl_header_decode(area + b * bs, bs, &h, why, sizeof(why)) != 0) {
 			struct ppl_anchor k;
 
-			/* The journal's anchors: the ring's floor, at its first two blocks. */
-			if (!journal ||
-			    ppl_anchor_decode(area + b * bs, bs, &k, why, sizeof(why)) != 0 ||
+			/* The anchors: the ring's floor, at its first two blocks. */
+			if (ppl_anchor_decode(area + b * bs, bs, &k, why, sizeof(why)) != 0 ||
 			    memcmp(k.uuid, a->bdev.uuid, 16) != 0 || k.epoch != from->log_epoch)
 				continue;
 			size = a->ppl_blocks / k.nrings;

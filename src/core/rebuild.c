@@ -962,6 +962,33 @@ spare_cleared(void *ctx, int status)
 	kick_all_later();
 }
 
+/*
+ * The slot's failure must be on disk before its log area is cleared: until the superblocks
+ * say the slot failed, a crash brings the member back as current and the recovery reads its
+ * log, live entries included (a member failed and added back at once has them). One round
+ * after the spare is taken records every failure known then.
+ */
+static struct swap *g_clear_sw; /* the spare waiting for that round (g_swapping holds others) */
+
+static void
+failure_recorded(struct raid_array *a, int status)
+{
+	struct swap *sw = g_clear_sw;
+
+	g_clear_sw = NULL;
+	if (status == 0 && !a->stopping && !raid_failures_recorded(a)) {
+		g_clear_sw = sw; /* a failure came after the request: one more round */
+		raid_sb_update(a, failure_recorded);
+		return;
+	}
+	a->log_clearing = false;
+	if (status != 0 || a->stopping) {
+		spare_cleared(sw, status != 0 ? status : -ENODEV);
+		return;
+	}
+	log_clear(a, sw->new_desc, spare_cleared, sw);
+}
+
 void
 raid_rebuild_kick(struct raid_array *a)
 {
@@ -1014,7 +1041,13 @@ raid_rebuild_kick(struct raid_array *a)
 	snprintf(sw->new_name, sizeof(sw->new_name), "%s", s->name);
 	spare_free(s);
 	g_swapping = true; /* no other member change until this one is through */
-	log_clear(a, sw->new_desc, spare_cleared, sw);
+	if (!log_on_members(a)) {
+		swap_start(sw);
+		return;
+	}
+	a->log_clearing = true;
+	g_clear_sw = sw;
+	raid_sb_update(a, failure_recorded);
 }
 
 static void

@@ -1761,8 +1761,15 @@ op_advance(struct stripe_op *op)
 		case OP_WRITE:
 			if (op->restart && op->ppl_n) {
 				/* A member failed under a logged write: drop these entries, plan
-				 * again degraded, log again. */
+				 * again degraded, log again, as a new update: the dropped entries
+				 * stay on disk until their ring moves past them, and a recovery
+				 * applies only the newest update of a stripe (two entries of one
+				 * parity in one update would be rejected, the stripe left
+				 * unmended). Write-back keeps the number: its data entries, taken
+				 * at the intent, pair with the partial parities by it. */
 				op_ppl_release(op);
+				if (op->wb_n == 0)
+					op->log_op = 0;
 				op->state = OP_PLAN;
 				break;
 			}

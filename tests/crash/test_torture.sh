@@ -113,6 +113,12 @@ regression raid5f-wb-waiter-never-woken --level raid5f --members 3 --policy jour
 regression ec-ppl-stale-entries-of-returned-member --level ec --members 6 --data-chunks 4 \
 	--parity-chunks 2 --policy ppl --ops 400 --member-kb 2048 --seed 7862885809341578762 \
 	--cycles 1288 --load-failures
+# The power tore an entry written into reused ring space, and the newer headers that held the
+# ring's floor with it: an older, retired entry of a stripe looked live and decoded a column
+# lost at the cut from a stale partial parity (ppl rings now have the journal's anchors).
+regression ec-ppl-floor-lost-to-a-torn-write --level ec --members 5 --data-chunks 4 \
+	--parity-chunks 1 --policy ppl --ops 400 --member-kb 2048 --seed 12455968562084948043 \
+	--cycles 1457 --load-failures
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
