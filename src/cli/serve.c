@@ -187,37 +187,24 @@ load_config(const struct serve_opts *o, char *err, size_t err_len)
 	return 0;
 }
 
-static void
-mark_done(struct rpc_request *req UNUSED, void *ctx)
-{
-	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
-}
-
 static int
 scan(const struct serve_opts *o, char *err, size_t err_len)
 {
-	struct rpc_request req = {0};
-	_Atomic bool done = false;
-	json_t *paths = json_array(), *params;
+	char why[512];
+	json_t *paths, *params;
+	int rc;
 
-	if (o->nscan == 0) {
-		json_decref(paths);
+	if (o->nscan == 0)
 		return 0;
-	}
+	paths = json_array();
 	for (unsigned i = 0; i < o->nscan; i++)
 		json_array_append_new(paths, json_string(o->scan[i]));
 	params = json_pack("{s:o}", "paths", paths);
-	req.done_cb = mark_done;
-	req.done_ctx = &done;
-	rpc_call(&req, "bdev_raid_scan", params);
-	uraid_runtime_wait(&done);
+	rc = rpc_call_sync("bdev_raid_scan", params, NULL, why, sizeof(why));
 	json_decref(params);
-	json_decref(req.result);
-	if (req.err_code != 0) {
-		snprintf(err, err_len, "--scan: %s", req.err_msg);
-		return -EINVAL;
-	}
-	return 0;
+	if (rc != 0)
+		snprintf(err, err_len, "--scan: %s", why);
+	return rc;
 }
 
 /* Rewrite the config if what runs changed; a failure is said once, until it works again. */

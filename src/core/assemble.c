@@ -848,8 +848,11 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 	rc = raid_create_from_sb(&o, truth, &bdev, err, sizeof(err));
 	free(truth);
 	if (rc != 0) {
-		report_line(report, len, "%s: not started: %s%s%s", best->name, err,
-			    missing[0] ? "; " : "", missing);
+		report_line(report, len, "%s: not started: %s%s%s%s", best->name, err,
+			    missing[0] ? "; " : "", missing,
+			    missing[0] ? "; bring back a missing member (its file or device) and "
+					 "examine again (bdev_raid_examine)"
+				       : "");
 		return rc;
 	}
 	uraid_array_get_info(bdev, &info);

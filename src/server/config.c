@@ -24,12 +24,6 @@
 #include "uraid/bdev.h"
 #include "uraid/thread.h"
 
-static void
-mark_done(struct rpc_request *req UNUSED, void *ctx)
-{
-	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
-}
-
 /* Run one subsystem's "config" array of method calls, in order. */
 static int
 run_subsystem(const json_t *config, const char *name, const char *origin, char *err, size_t err_len)
@@ -47,8 +41,8 @@ run_subsystem(const json_t *config, const char *name, const char *origin, char *
 	json_array_foreach(config, j, entry)
 	{
 		const char *method = json_string_value(json_object_get(entry, "method"));
-		struct rpc_request req = {0};
-		_Atomic bool done = false;
+		char why[sizeof(((struct rpc_request *)0)->err_msg)];
+		int rc;
 
 		if (!json_is_object(entry) || method == NULL) {
 			snprintf(err, err_len, "%s: %s config[%zu] needs a \"method\" string",
@@ -67,16 +61,11 @@ run_subsystem(const json_t *config, const char *name, const char *origin, char *
 				continue;
 			}
 		}
-		/* Handlers that answer later do so from a reactor: wait for it. */
-		req.done_cb = mark_done;
-		req.done_ctx = &done;
-		rpc_call(&req, method, json_object_get(entry, "params"));
-		uraid_runtime_wait(&done);
-		json_decref(req.result);
-		if (req.err_code != 0) {
-			snprintf(err, err_len, "%s: %s config[%zu]: %s", origin, name, j,
-				 req.err_msg);
-			return req.err_code < 0 && req.err_code > -4096 ? req.err_code : -EINVAL;
+		rc = rpc_call_sync(method, json_object_get(entry, "params"), NULL, why,
+				   sizeof(why));
+		if (rc != 0) {
+			snprintf(err, err_len, "%s: %s config[%zu]: %s", origin, name, j, why);
+			return rc;
 		}
 	}
 	return 0;
@@ -123,16 +112,7 @@ config_load_json(const json_t *root, const char *origin, char *err, size_t err_l
 			return rc;
 	}
 	/* As SPDK examines every new bdev: arrays whose members are now all registered start. */
-	{
-		struct rpc_request req = {0};
-		_Atomic bool done = false;
-
-		req.done_cb = mark_done;
-		req.done_ctx = &done;
-		rpc_call(&req, "bdev_wait_for_examine", NULL);
-		uraid_runtime_wait(&done);
-		json_decref(req.result);
-	}
+	(void)rpc_call_sync("bdev_wait_for_examine", NULL, NULL, err, err_len);
 	/* Exports last, so they can name the arrays just assembled. */
 	return run_subsystem(nbd, "nbd", origin, err, err_len);
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The method table, request answers, and declarative parameter decoding. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "rpc.h"
 #include "uraid/bdev_module.h"
+#include "uraid/thread.h"
 
 void
 rpc_result(struct rpc_request *req, json_t *result)
@@ -135,6 +137,35 @@ rpc_call(struct rpc_request *req, const char *method, const json_t *params)
 	if (config_method_saved(method))
 		req->saved_params = params ? json_deep_copy(params) : json_object();
 	m->handler(req, json_is_null(params) ? NULL : params);
+}
+
+static void
+call_done(struct rpc_request *req UNUSED, void *ctx)
+{
+	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
+}
+
+int
+rpc_call_sync(const char *method, const json_t *params, json_t **result, char *err,
+	      size_t err_len)
+{
+	struct rpc_request req = {0};
+	_Atomic bool done = false;
+
+	/* Handlers that answer later do so from a reactor: wait for it. */
+	req.done_cb = call_done;
+	req.done_ctx = &done;
+	rpc_call(&req, method, params);
+	uraid_runtime_wait(&done);
+	if (result != NULL)
+		*result = req.result;
+	else
+		json_decref(req.result);
+	if (req.err_code != 0) {
+		snprintf(err, err_len, "%s", req.err_msg);
+		return req.err_code < 0 && req.err_code > -4096 ? req.err_code : -EINVAL;
+	}
+	return 0;
 }
 
 static const char *

@@ -60,6 +60,10 @@ const struct rpc_method *rpc_method_find(const char *name);
 void rpc_method_foreach(void (*fn)(const struct rpc_method *m, void *ctx), void *ctx);
 /* Run method with params (NULL = none); answers through req. */
 void rpc_call(struct rpc_request *req, const char *method, const json_t *params);
+/* Run method and wait for its answer (control thread): 0 and the result in *result (NULL: let
+ * go), or -errno with the error message in err. */
+int rpc_call_sync(const char *method, const json_t *params, json_t **result, char *err,
+		  size_t err_len);
 
 enum param_type {
 	PT_STRING,  /* char * (borrowed from the JSON; valid while params is) */

@@ -58,12 +58,6 @@ served_by(struct uraid_bdev *bdev, void *ctx)
 	return 0;
 }
 
-static void
-mark_done(struct rpc_request *req UNUSED, void *ctx)
-{
-	atomic_store_explicit((_Atomic bool *)ctx, true, memory_order_release);
-}
-
 /* A bdev name for the file: its name without the extension (m6.img: m6), made unique. */
 static void
 name_for(const char *path, char *name, size_t len)
@@ -86,10 +80,9 @@ scan_file(struct scan_out *so, const char *path, bool named)
 {
 	struct uraid_member_probe p;
 	struct served sv = {0};
-	char rp[PATH_MAX], why[160], name[URAID_BDEV_NAME_MAX];
-	struct rpc_request req = {0};
-	_Atomic bool done = false;
+	char rp[PATH_MAX], why[512], name[URAID_BDEV_NAME_MAX];
 	json_t *params;
+	int rc;
 	struct stat st;
 	uint8_t *area;
 	ssize_t got;
@@ -134,14 +127,10 @@ scan_file(struct scan_out *so, const char *path, bool named)
 	name_for(rp, name, sizeof(name));
 	params = json_pack("{s:s, s:s, s:i}", "name", name, "filename", rp, "block_size",
 			   (json_int_t)p.block_size);
-	req.done_cb = mark_done;
-	req.done_ctx = &done;
-	rpc_call(&req, "bdev_uring_create", params);
-	uraid_runtime_wait(&done);
+	rc = rpc_call_sync("bdev_uring_create", params, NULL, why, sizeof(why));
 	json_decref(params);
-	json_decref(req.result);
-	if (req.err_code != 0) {
-		skip(so, path, "", req.err_msg);
+	if (rc != 0) {
+		skip(so, path, "", why);
 		return;
 	}
 	if (p.journal)

@@ -190,4 +190,29 @@ check "a bad scan path: one line" 1 '^uraid serve: --scan: .*nope: No such file'
 check "an unwritable config is an error at start, one line" 1 \
 	'^uraid serve: cannot keep /proc/uraid-test.json current: cannot create' \
 	"$URAID" serve --config /proc/uraid-test.json --rpc-socket "$T_DIR/ro.sock"
+# The systemd unit: valid, and its command line runs (paths moved into the scratch directory).
+unit=$T_DIR/uraid.service
+sed -e "s|/usr/local/bin/uraid|$URAID|" -e "s|/etc/uraid/|$T_DIR/etc/|" \
+	-e "s|/var/lib/uraid|$T_DIR/lib|" -e "s|/run/uraid/|$T_DIR/run/|" \
+	"$ROOT/etc/uraid.service" >"$unit"
+if command -v systemd-analyze >/dev/null; then
+	check "etc/uraid.service passes systemd-analyze verify" 0 '^$' systemd-analyze verify "$unit"
+else
+	t_skip "systemd-analyze verify" "systemd-analyze is not installed"
+fi
+mkdir -p "$T_DIR/etc" "$T_DIR/lib" "$T_DIR/run"
+cp "$T_DIR/p2/a.img" "$T_DIR/lib/"
+cmd=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed -e 's/^ExecStart=//' -e 's/\\$//' | tr -d '\t\n')
+# shellcheck disable=SC2086
+$cmd >"$T_DIR/unit.log" 2>&1 &
+UPID=$!
+for _ in $(seq 100); do [ -S "$T_DIR/run/uraid.sock" ] && break; sleep 0.1; done
+check "the unit's command line serves, scanning its state directory" 0 '"name": "rp"' \
+	"$URAID" rpc -s "$T_DIR/run/uraid.sock" bdev_raid_get_bdevs '{"category":"all"}'
+kill -TERM $UPID
+if wait $UPID && grep -q 'stopped cleanly' "$T_DIR/unit.log" && [ -s "$T_DIR/etc/uraid.json" ]; then
+	t_pass "SIGTERM (the unit's KillSignal) stops it cleanly, its config kept"
+else
+	t_fail "the unit's stop" "$(tail -n 3 "$T_DIR/unit.log")"
+fi
 t_done
