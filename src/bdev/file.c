@@ -358,8 +358,9 @@ static const struct uraid_bdev_fn_table file_fn = {
 const char *
 file_bdev_filename(const struct uraid_bdev *bdev)
 {
-	return bdev != NULL && bdev->fn == &file_fn ? ((const struct file_bdev *)bdev->ctx)->filename
-						    : NULL;
+	return bdev != NULL && bdev->fn == &file_fn
+		       ? ((const struct file_bdev *)bdev->ctx)->filename
+		       : NULL;
 }
 
 /* A probe read through O_DIRECT tells whether the file system and sector size allow it. */

@@ -28,7 +28,7 @@ struct admin {
 	const char *journal_mode;
 	const char *journal_bdev;
 	const char *size; /* --size: a member file to create */
-	int argc; /* positional arguments */
+	int argc;	  /* positional arguments */
 	char **argv;
 };
 
@@ -158,24 +158,22 @@ print_array(const struct admin *ad, json_t *arr)
 		char note[600] = "";
 
 		if (by != NULL)
-			snprintf(note, sizeof(note), "%s", strcmp(by, "request") == 0
-								  ? "(by request) "
-								  : "(I/O error) ");
+			snprintf(note, sizeof(note), "%s",
+				 strcmp(by, "request") == 0 ? "(by request) " : "(I/O error) ");
 		if (repl != NULL)
 			snprintf(note + strlen(note), sizeof(note) - strlen(note),
 				 "replacing with %s ", repl);
 		if (path != NULL)
 			snprintf(note + strlen(note), sizeof(note) - strlen(note), "%s", path);
-		printf("  %-4zu %-24s %-11s %s\n", i,
-		       json_string_value(json_object_get(m, "name")),
+		printf("  %-4zu %-24s %-11s %s\n", i, json_string_value(json_object_get(m, "name")),
 		       json_string_value(json_object_get(m, "state")), note);
 	}
 	json_array_foreach(json_object_get(arr, "spares"), i, m)
 	{
 		const char *path = json_string_value(json_object_get(m, "path"));
 
-		printf("  %-4s %-24s %-11s %s\n", "-", json_string_value(json_object_get(m, "name")),
-		       "spare", path ? path : "");
+		printf("  %-4s %-24s %-11s %s\n", "-",
+		       json_string_value(json_object_get(m, "name")), "spare", path ? path : "");
 	}
 	if (json_object_get(arr, "journal_bdev") != NULL) {
 		const char *path = json_string_value(json_object_get(arr, "journal_bdev_path"));
@@ -232,11 +230,29 @@ parse_size_mb(const char *text, uint64_t *mb)
 	double mul = 1.0 / 1024 / 1024;
 
 	switch (*end) {
-	case 'k': case 'K': mul = 1.0 / 1024; end++; break;
-	case 'm': case 'M': case '\0': mul = 1; end += *end != '\0'; break;
-	case 'g': case 'G': mul = 1024; end++; break;
-	case 't': case 'T': mul = 1024.0 * 1024; end++; break;
-	default: return -1;
+	case 'k':
+	case 'K':
+		mul = 1.0 / 1024;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+	case '\0':
+		mul = 1;
+		end += *end != '\0';
+		break;
+	case 'g':
+	case 'G':
+		mul = 1024;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1024.0 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
 	}
 	if (*end == 'i' && end[1] == 'B')
 		end += 2;
@@ -280,14 +296,16 @@ member_arg(const struct admin *ad, const char *arg, char *name, size_t len)
 		strcat(path, "/");
 		strcat(path, basename(base));
 		if (parse_size_mb(ad->size, &mb) != 0)
-			return fail(ad, "--size %s: give a size such as 1G or 512M (at least 1 MiB)",
+			return fail(ad,
+				    "--size %s: give a size such as 1G or 512M (at least 1 MiB)",
 				    ad->size);
 	}
 	bdevs = call(ad, "bdev_get_bdevs", NULL);
 	json_array_foreach(bdevs, i, b)
 	{
 		const char *f = json_string_value(json_object_get(
-			json_object_get(json_object_get(b, "driver_specific"), "uring"), "filename"));
+			json_object_get(json_object_get(b, "driver_specific"), "uring"),
+			"filename"));
 		char fr[PATH_MAX];
 
 		if (f != NULL && realpath(f, fr) != NULL && strcmp(fr, path) == 0) {
@@ -321,10 +339,12 @@ cmd_create(const struct admin *ad)
 	char *end;
 
 	if (ad->argc < 3)
-		return fail(ad, "usage: uraid create NAME LEVEL BDEV|PATH... [--size SIZE] [-z STRIP_KB] "
-				"[--superblock] [--policy none|bitmap|ppl|journal] "
-				"[--journal-mode write-through|write-back] [--journal-bdev BDEV] "
-				"[--force]");
+		return fail(
+			ad,
+			"usage: uraid create NAME LEVEL BDEV|PATH... [--size SIZE] [-z STRIP_KB] "
+			"[--superblock] [--policy none|bitmap|ppl|journal] "
+			"[--journal-mode write-through|write-back] [--journal-bdev BDEV] "
+			"[--force]");
 	members = json_array();
 	for (int i = 2; i < ad->argc; i++) {
 		char name[URAID_BDEV_NAME_MAX];
@@ -367,9 +387,9 @@ cmd_add_spare(const struct admin *ad)
 	if (member_arg(ad, ad->argv[ad->flag ? 0 : 1], name, sizeof(name)) != 0)
 		return 1;
 	if (ad->flag)
-		return print_result(ad,
-				    call(ad, "bdev_raid_add_spare", json_pack("{s:s}", "base_bdev", name)),
-				    "added to the spare pool");
+		return print_result(
+			ad, call(ad, "bdev_raid_add_spare", json_pack("{s:s}", "base_bdev", name)),
+			"added to the spare pool");
 	return print_result(
 		ad,
 		call(ad, "bdev_raid_add_spare",

@@ -26,8 +26,10 @@ usage(FILE *out)
 		"usage: uraid serve [--config FILE [--no-save-config]] [--scan PATH]...\n"
 		"                   [--rpc-socket PATH] [-m MASK | --reactors N] [--log LEVEL]\n"
 		"\n"
-		"  -c, --config FILE      SPDK-style JSON config to load at start, and kept current:\n"
-		"                         rewritten (atomically, the previous one kept as FILE.bak)\n"
+		"  -c, --config FILE      SPDK-style JSON config to load at start, and kept "
+		"current:\n"
+		"                         rewritten (atomically, the previous one kept as "
+		"FILE.bak)\n"
 		"                         after every change save_config would show. A missing\n"
 		"                         FILE starts empty (or from FILE.bak) and is created\n"
 		"      --no-save-config   load FILE but never write it\n"
@@ -306,7 +308,8 @@ serve_main(int argc, char **argv)
 			LOG_NOTE("shutting down");
 		rc = rc < 0 ? 1 : 0;
 		if (save)
-			keep_config(&failing); /* the last changes; what shutting down undoes is not */
+			keep_config(
+				&failing); /* the last changes; what shutting down undoes is not */
 	}
 	config_keep_stop();
 	jsonrpc_server_destroy(server);

@@ -527,9 +527,8 @@ sb_is_of(const struct sb *sb, const struct uraid_array_opts *o)
 		return true;
 	return sb->level == o->level && sb->num_slots == o->num_members &&
 	       (o->strip_size_kb == 0 || sb->strip_size_kb == o->strip_size_kb) &&
-	       (o->level != URAID_EC ||
-		((o->data_chunks == 0 || sb->k == o->data_chunks) &&
-		 (o->parity_chunks == 0 || sb->m == o->parity_chunks))) &&
+	       (o->level != URAID_EC || ((o->data_chunks == 0 || sb->k == o->data_chunks) &&
+					 (o->parity_chunks == 0 || sb->m == o->parity_chunks))) &&
 	       (o->level != URAID_RAID10 || o->copies == 0 || sb->copies == o->copies);
 }
 
@@ -624,14 +623,14 @@ raid_create_or_assemble(const struct uraid_array_opts *o, struct uraid_bdev **ou
 		return 0;
 	}
 	/* What examine said about it. */
-	for (line = report; *line != '\0'; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+	for (line = report; *line != '\0';
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
 		size_t n = strlen(o->name);
 
 		if (strncmp(line, o->name, n) == 0 && line[n] == ':') {
 			const char *end = strchr(line, '\n');
 
-			err_set(err, err_len,
-				"its members carry it, but it cannot start: %.*s",
+			err_set(err, err_len, "its members carry it, but it cannot start: %.*s",
 				(int)(end ? end - line : (long)strlen(line)), line);
 			return -ENODEV;
 		}

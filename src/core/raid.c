@@ -497,8 +497,8 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 			    a->bdev.name, a->members[member].name, member,
 			    raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
 	else
-		LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s",
-			a->bdev.name, a->members[member].name, member, strerror(-status),
+		LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
+			a->members[member].name, member, strerror(-status),
 			raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
 	if (a->has_sb)
 		raid_sb_update(a, NULL); /* the failure outlives a restart */

@@ -1439,8 +1439,10 @@ replace_cleared(void *ctx, int status)
 
 	if (status != 0 || a->stopping) {
 		rp->rc = status != 0 ? status : -ENODEV;
-		snprintf(rp->err, sizeof(rp->err), "%s", status != 0 ? "cannot clear the log area of "
-			 "the new member" : "the array is going away");
+		snprintf(rp->err, sizeof(rp->err), "%s",
+			 status != 0 ? "cannot clear the log area of "
+				       "the new member"
+				     : "the array is going away");
 		free(sw);
 		a->replacing = 0;
 		g_swapping = false;

@@ -674,10 +674,11 @@ rpc_bdev_get_iostat(struct rpc_request *req, const json_t *params)
 	if (rpc_decode(req, params, ARRAY_AND_SIZE(iostat_spec), &p) != 0)
 		return;
 	if (p.per_channel) {
-		rpc_error_errno(req, -ENOTSUP,
-				"%s: per-channel counters are not kept (the bdev's are the sum of its "
-				"channels'); leave per_channel out or false",
-				req->method);
+		rpc_error_errno(
+			req, -ENOTSUP,
+			"%s: per-channel counters are not kept (the bdev's are the sum of its "
+			"channels'); leave per_channel out or false",
+			req->method);
 		return;
 	}
 	if (p.name != NULL && uraid_bdev_get_by_name(p.name) == NULL) {

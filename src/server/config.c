@@ -55,9 +55,10 @@ run_subsystem(const json_t *config, const char *name, const char *origin, char *
 
 			if (array != NULL && uraid_bdev_get_by_name(array) == NULL) {
 				/* Its array did not start (examine said why): the spare waits. */
-				LOG_WARNING("%s: %s config[%zu]: array %s is not running; spare not "
-					    "added",
-					    origin, name, j, array);
+				LOG_WARNING(
+					"%s: %s config[%zu]: array %s is not running; spare not "
+					"added",
+					origin, name, j, array);
 				continue;
 			}
 		}

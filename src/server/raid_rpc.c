@@ -259,9 +259,10 @@ raid_info_json(struct uraid_bdev *bdev)
 		json_object_set_new(m, "data_offset",
 				    json_integer((json_int_t)info.data_offset_blocks));
 		if (info.members[i].state == URAID_MEMBER_FAILED && mb != NULL)
-			json_object_set_new(
-				m, "failed_by",
-				json_string(info.members[i].failed_by_request ? "request" : "error"));
+			json_object_set_new(m, "failed_by",
+					    json_string(info.members[i].failed_by_request
+								? "request"
+								: "error"));
 		if (file_bdev_filename(mb) != NULL)
 			json_object_set_new(m, "path", json_string(file_bdev_filename(mb)));
 		if (info.members[i].replacement[0])
@@ -328,9 +329,9 @@ raid_info_json(struct uraid_bdev *bdev)
 	}
 	if (info.journal_bdev[0] &&
 	    file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev)) != NULL)
-		json_object_set_new(o, "journal_bdev_path",
-				    json_string(file_bdev_filename(
-					    uraid_bdev_get_by_name(info.journal_bdev))));
+		json_object_set_new(
+			o, "journal_bdev_path",
+			json_string(file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev))));
 	if (info.rebuild.active) {
 		unsigned t = (unsigned)__builtin_ctz(info.rebuild.target_mask);
 		json_t *proc = json_object(), *prog = json_object();
@@ -364,8 +365,8 @@ raid_info_json(struct uraid_bdev *bdev)
 static int
 save_raid(struct uraid_bdev *bdev, void *ctx)
 {
-	static const char *const copied[] = {"uuid", "raid_level", "strip_size_kb", "data_chunks",
-					     "parity_chunks", "copies"};
+	static const char *const copied[] = {"uuid",	    "raid_level",    "strip_size_kb",
+					     "data_chunks", "parity_chunks", "copies"};
 	struct uraid_array_info info;
 	json_t *o, *params, *members;
 
@@ -400,8 +401,8 @@ save_spares(json_t *list, struct uraid_bdev *array)
 		if (array != NULL)
 			json_object_set_new(params, "raid_bdev",
 					    json_string(uraid_bdev_get_name(array)));
-		json_array_append_new(list, json_pack("{s:s, s:o}", "method",
-						      "bdev_raid_add_spare", "params", params));
+		json_array_append_new(list, json_pack("{s:s, s:o}", "method", "bdev_raid_add_spare",
+						      "params", params));
 	}
 }
 

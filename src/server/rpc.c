@@ -146,8 +146,7 @@ call_done(struct rpc_request *req UNUSED, void *ctx)
 }
 
 int
-rpc_call_sync(const char *method, const json_t *params, json_t **result, char *err,
-	      size_t err_len)
+rpc_call_sync(const char *method, const json_t *params, json_t **result, char *err, size_t err_len)
 {
 	struct rpc_request req = {0};
 	_Atomic bool done = false;

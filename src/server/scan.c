@@ -136,7 +136,8 @@ scan_file(struct scan_out *so, const char *path, bool named)
 	if (p.journal)
 		LOG_NOTE("scan: %s: journal device of array %s, opened as %s", path, p.array, name);
 	else
-		LOG_NOTE("scan: %s: slot %u of array %s, opened as %s", path, p.slot, p.array, name);
+		LOG_NOTE("scan: %s: slot %u of array %s, opened as %s", path, p.slot, p.array,
+			 name);
 	json_array_append_new(so->opened, json_string(name));
 }
 

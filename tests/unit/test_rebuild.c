@@ -694,7 +694,7 @@ test_back_under_log_cleared(void)
 	}
 }
 
-TEST_MAIN(TEST(test_back_under_log_cleared), TEST(test_bad_spares), TEST(test_member_back_under_load),
-	  TEST(test_rebuild_before_any_io), TEST(test_shared_pool), TEST(test_rebuild_under_load),
-	  TEST(test_resume_from_checkpoint), TEST(test_target_fails),
-	  TEST(test_target_fails_recorded_first))
+TEST_MAIN(TEST(test_back_under_log_cleared), TEST(test_bad_spares),
+	  TEST(test_member_back_under_load), TEST(test_rebuild_before_any_io),
+	  TEST(test_shared_pool), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
+	  TEST(test_target_fails), TEST(test_target_fails_recorded_first))
