@@ -190,6 +190,28 @@ check "a bad scan path: one line" 1 '^uraid serve: --scan: .*nope: No such file'
 check "an unwritable config is an error at start, one line" 1 \
 	'^uraid serve: cannot keep /proc/uraid-test.json current: cannot create' \
 	"$URAID" serve --config /proc/uraid-test.json --rpc-socket "$T_DIR/ro.sock"
+# Block devices: the scan takes device nodes as well (loop devices over copies of rp's
+# members; needs root and loop devices).
+LOOPS=()
+if [ "$(id -u)" -eq 0 ] && command -v losetup >/dev/null &&
+	cp "$T_DIR/p2/a.img" "$T_DIR/la.img" && cp "$T_DIR/p2/b.img" "$T_DIR/lb.img" &&
+	LOOPS+=("$(losetup -f --show "$T_DIR/la.img" 2>/dev/null)") && [ -b "${LOOPS[0]}" ] &&
+	LOOPS+=("$(losetup -f --show "$T_DIR/lb.img" 2>/dev/null)") && [ -b "${LOOPS[1]}" ]; then
+	trap 'stop_run; stop_daemon; for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done; t_cleanup' EXIT
+	echo '{"subsystems":[]}' >"$T_DIR/blk.json"
+	SOCK=$T_DIR/blk.sock
+	start_daemon "$T_DIR/blk.json" --no-save-config --scan "${LOOPS[0]}" --scan "${LOOPS[1]}"
+	check "scan of two block devices assembles rp over them" 0 \
+		"\"name\": \"$(basename "${LOOPS[0]}")\"" rpc bdev_raid_get_bdevs '{"category":"online"}'
+	stop_daemon
+	for l in "${LOOPS[@]}"; do losetup -d "$l"; done
+	LOOPS=()
+else
+	t_skip "scan of block devices" "needs root and loop devices"
+	for l in "${LOOPS[@]}"; do [ -b "$l" ] && losetup -d "$l"; done
+	LOOPS=()
+fi
+
 # The systemd unit: valid, and its command line runs (paths moved into the scratch directory).
 unit=$T_DIR/uraid.service
 sed -e "s|/usr/local/bin/uraid|$URAID|" -e "s|/etc/uraid/|$T_DIR/etc/|" \
