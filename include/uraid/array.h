@@ -236,8 +236,9 @@ int uraid_array_replace_member(struct uraid_bdev *array, const char *old_name, c
 /* Take a member out of the array (as if failed) and release its bdev. Control thread. */
 int uraid_array_remove_member(struct uraid_bdev *array, const char *bdev_name, char *err,
 			      size_t err_len);
-/* SPDK's bdev_raid_set_options: window in flight (KiB, >= 1) and bandwidth cap (MB/s, 0 =
- * none) for every rebuild. */
+/* SPDK's bdev_raid_set_options: window in flight (KiB, >= 1; default below) and bandwidth
+ * cap (MB/s, 0 = none, the default) for every rebuild. */
+#define URAID_RAID_DEFAULT_WINDOW_KB 1024
 int uraid_raid_set_options(uint64_t process_window_size_kb, uint64_t process_max_bandwidth_mb_sec);
 void uraid_raid_get_options(uint64_t *process_window_size_kb,
 			    uint64_t *process_max_bandwidth_mb_sec);

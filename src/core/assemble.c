@@ -479,6 +479,24 @@ raid_release_owner_channels_sync(struct raid_array *a)
 
 /* --- reading --- */
 
+/* The superblock area (SB_AREA_BYTES from the start of a member): the primary copy, else the
+ * backup. 0, or the primary's reason. */
+static int
+sb_area_decode(const uint8_t *buf, struct sb *sb, bool *used_backup, char *err, size_t err_len)
+{
+	char why[128];
+
+	*used_backup = false;
+	if (sb_decode(buf, SB_BYTES, sb, why, sizeof(why)) == 0)
+		return 0;
+	if (sb_decode(buf + SB_BYTES, SB_BYTES, sb, err, err_len) == 0) {
+		*used_backup = true;
+		return 0;
+	}
+	err_set(err, err_len, "%s", why);
+	return -EBADMSG;
+}
+
 int
 raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, char *err,
 	     size_t err_len)
@@ -486,7 +504,6 @@ raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, cha
 	struct uraid_bdev *bdev = uraid_bdev_desc_get_bdev(desc);
 	uint32_t bs = uraid_bdev_get_block_size(bdev);
 	uint8_t *buf;
-	char why[128];
 	int rc;
 
 	*used_backup = false;
@@ -503,14 +520,7 @@ raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, cha
 		free(buf);
 		return rc;
 	}
-	rc = sb_decode(buf, SB_BYTES, sb, why, sizeof(why));
-	if (rc != 0) {
-		rc = sb_decode(buf + SB_BYTES, SB_BYTES, sb, err, err_len);
-		if (rc == 0)
-			*used_backup = true;
-		else
-			err_set(err, err_len, "%s", why); /* the primary's reason */
-	}
+	rc = sb_area_decode(buf, sb, used_backup, err, err_len);
 	free(buf);
 	return rc;
 }
@@ -536,8 +546,6 @@ int
 uraid_probe_superblock(const void *area, size_t len, struct uraid_member_probe *p, char *err,
 		       size_t err_len)
 {
-	const uint8_t *buf = area;
-	char why[128];
 	struct sb sb;
 
 	memset(p, 0, sizeof(*p));
@@ -545,13 +553,8 @@ uraid_probe_superblock(const void *area, size_t len, struct uraid_member_probe *
 		err_set(err, err_len, "too small to hold a superblock");
 		return -ENOENT;
 	}
-	if (sb_decode(buf, SB_BYTES, &sb, why, sizeof(why)) != 0) {
-		if (sb_decode(buf + SB_BYTES, SB_BYTES, &sb, err, err_len) != 0) {
-			err_set(err, err_len, "%s", why); /* the primary's reason */
-			return -ENOENT;
-		}
-		p->backup = true;
-	}
+	if (sb_area_decode(area, &sb, &p->backup, err, err_len) != 0)
+		return -ENOENT;
 	snprintf(p->array, sizeof(p->array), "%s", sb.name);
 	memcpy(p->array_uuid, sb.array_uuid, 16);
 	p->slot = sb.this_slot;

@@ -29,7 +29,7 @@
 
 #define MAX_WINDOW 256
 
-struct rebuild_opts g_rebuild_opts = {1024, 0, 1000000};
+struct rebuild_opts g_rebuild_opts = {URAID_RAID_DEFAULT_WINDOW_KB, 0, 1000000};
 
 struct spare {
 	char name[URAID_BDEV_NAME_MAX];
@@ -701,7 +701,8 @@ log_clear_next(struct log_clear *lc)
 		log_clear_end(lc, rc);
 }
 
-/* Zero desc's log area for array a, then call then(ctx, status) (reactor 0). */
+/* Zero desc's log area for array a, then call then(ctx, status) (reactor 0). a->log_clearing
+ * holds while it runs, and is false when then() is called. */
 static void
 log_clear(struct raid_array *a, struct uraid_bdev_desc *desc, void (*then)(void *ctx, int status),
 	  void *ctx)
@@ -714,6 +715,7 @@ log_clear(struct raid_array *a, struct uraid_bdev_desc *desc, void (*then)(void 
 	}
 	lc = calloc(1, sizeof(*lc));
 	if (lc == NULL) {
+		a->log_clearing = false;
 		then(ctx, -ENOMEM);
 		return;
 	}
@@ -981,12 +983,12 @@ failure_recorded(struct raid_array *a, int status)
 		raid_sb_update(a, failure_recorded);
 		return;
 	}
-	a->log_clearing = false;
 	if (status != 0 || a->stopping) {
+		a->log_clearing = false;
 		spare_cleared(sw, status != 0 ? status : -ENODEV);
 		return;
 	}
-	log_clear(a, sw->new_desc, spare_cleared, sw);
+	log_clear(a, sw->new_desc, spare_cleared, sw); /* clears log_clearing when done */
 }
 
 void

@@ -278,9 +278,9 @@ fsync_dir_of(const char *path)
 }
 
 /*
- * Replace path with text so that a crash at any moment leaves path whole, old or new: the
- * text goes to path.tmp (written, fsynced), the old file gets a second name path.bak (a hard
- * link: path itself never goes missing), path.tmp is renamed over path and the directory
+ * Replace path with text and a newline, so that a crash at any moment leaves path whole, old or
+ * new: the text goes to path.tmp (written, fsynced), the old file gets a second name path.bak (a
+ * hard link: path itself never goes missing), path.tmp is renamed over path and the directory
  * fsynced.
  */
 static int
@@ -303,7 +303,8 @@ write_atomic(const char *path, const char *text, char *err, size_t err_len)
 	if (fd < 0) {
 		step = "create";
 		what = tmp;
-	} else if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+	} else if (write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 ||
+		   fsync(fd) != 0) {
 		step = "write";
 		what = tmp;
 	} else if ((unlink(bak) != 0 && errno != ENOENT) ||
@@ -356,19 +357,6 @@ config_keep_now(char *err, size_t err_len)
 	if (text == NULL) {
 		snprintf(err, err_len, "%s: out of memory", g_keep_path);
 		return -ENOMEM;
-	}
-	/* json_dumps ends without a newline; a config file ends with one. */
-	{
-		size_t n = strlen(text);
-		char *t = realloc(text, n + 2);
-
-		if (t == NULL) {
-			free(text);
-			return -ENOMEM;
-		}
-		text = t;
-		text[n] = '\n';
-		text[n + 1] = '\0';
 	}
 	if (g_kept != NULL && strcmp(g_kept, text) == 0) {
 		free(text);

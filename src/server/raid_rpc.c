@@ -233,6 +233,7 @@ raid_info_json(struct uraid_bdev *bdev)
 {
 	struct uraid_array_info info;
 	json_t *o = json_object(), *list = json_array();
+	const char *path;
 	char uuid[37];
 	unsigned ok = 0;
 
@@ -263,8 +264,9 @@ raid_info_json(struct uraid_bdev *bdev)
 					    json_string(info.members[i].failed_by_request
 								? "request"
 								: "error"));
-		if (file_bdev_filename(mb) != NULL)
-			json_object_set_new(m, "path", json_string(file_bdev_filename(mb)));
+		path = file_bdev_filename(mb);
+		if (path != NULL)
+			json_object_set_new(m, "path", json_string(path));
 		if (info.members[i].replacement[0])
 			json_object_set_new(m, "replacement",
 					    json_string(info.members[i].replacement));
@@ -318,7 +320,7 @@ raid_info_json(struct uraid_bdev *bdev)
 		json_t *spares = json_array();
 
 		for (unsigned i = 0; i < n && i < ARRAY_SIZE(names); i++) {
-			const char *path = file_bdev_filename(uraid_bdev_get_by_name(names[i]));
+			path = file_bdev_filename(uraid_bdev_get_by_name(names[i]));
 			json_t *sp = json_pack("{s:s}", "name", names[i]);
 
 			if (path != NULL)
@@ -327,11 +329,10 @@ raid_info_json(struct uraid_bdev *bdev)
 		}
 		json_object_set_new(o, "spares", spares);
 	}
-	if (info.journal_bdev[0] &&
-	    file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev)) != NULL)
-		json_object_set_new(
-			o, "journal_bdev_path",
-			json_string(file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev))));
+	path = info.journal_bdev[0] ? file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev))
+				    : NULL;
+	if (path != NULL)
+		json_object_set_new(o, "journal_bdev_path", json_string(path));
 	if (info.rebuild.active) {
 		unsigned t = (unsigned)__builtin_ctz(info.rebuild.target_mask);
 		json_t *proc = json_object(), *prog = json_object();
@@ -421,7 +422,7 @@ raid_save_config(void)
 	uint64_t window_kb, max_bw;
 
 	uraid_raid_get_options(&window_kb, &max_bw);
-	if (window_kb != 1024 || max_bw != 0)
+	if (window_kb != URAID_RAID_DEFAULT_WINDOW_KB || max_bw != 0)
 		json_array_append_new(
 			list, json_pack("{s:s, s:{s:I, s:I}}", "method", "bdev_raid_set_options",
 					"params", "process_window_size_kb", (json_int_t)window_kb,

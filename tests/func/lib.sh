@@ -23,6 +23,18 @@ t_cfg() {
 	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "$*" >"$f"
 }
 
+# t_files DIR SIZE_MB I...: bdev_uring_create calls, comma-separated for t_cfg, for bdevs
+# F<I> over the files DIR/f<I>.img (created sparse, SIZE_MB each), in the order given.
+t_files() {
+	local dir=$1 mb=$2 out=() i
+	shift 2
+	for i in "$@"; do
+		out+=("{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F$i\",\"filename\":\"$dir/f$i.img\",\"size_mb\":$mb}}")
+	done
+	local IFS=,
+	echo "${out[*]}"
+}
+
 # --- a daemon under test: set SOCK, then start_daemon CONFIG [ARGS...]; stop_daemon in a trap.
 PID=
 stop_daemon() {

@@ -7,14 +7,7 @@
 # members is refused.
 . "$(dirname "$0")/lib.sh"
 
-files() { # ORDER...: uring bdevs over the member files, in this order
-	local out=() i
-	for i in "$@"; do
-		out+=("{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F$i\",\"filename\":\"$T_DIR/f$i.img\",\"size_mb\":32}}")
-	done
-	local IFS=,
-	echo "${out[*]}"
-}
+files() { t_files "$T_DIR" 32 "$@"; } # ORDER...: over the member files, in this order
 check() { # NAME EXPECTED_RC REGEX ARGS...
 	local name=$1 want=$2 pat=$3 out rc; shift 3
 	out=$("$URAID" "$@" 2>&1)

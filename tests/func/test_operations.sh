@@ -124,14 +124,7 @@ stop_daemon
 
 # --- 3. scan, the same config twice, errors ---
 mkdir -p "$T_DIR/pool"
-files() {
-	local out=() i
-	for i in 0 1 2; do
-		out+=("{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F$i\",\"filename\":\"$T_DIR/pool/f$i.img\",\"size_mb\":16}}")
-	done
-	local IFS=,
-	echo "${out[*]}"
-}
+files() { t_files "$T_DIR/pool" 16 0 1 2; }
 t_cfg "$T_DIR/create.json" "$(files)" \
 	'{"method":"bdev_raid_create","params":{"name":"r5","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2"],"superblock":true}}'
 cp "$T_DIR/create.json" "$T_DIR/create-ro.json"

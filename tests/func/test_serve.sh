@@ -9,14 +9,7 @@
 SOCK=$T_DIR/uraid.sock
 trap 'stop_daemon; t_cleanup' EXIT
 
-files() {
-	local out=() i
-	for i in 0 1 2; do
-		out+=("{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"F$i\",\"filename\":\"$T_DIR/f$i.img\",\"size_mb\":16}}")
-	done
-	local IFS=,
-	echo "${out[*]}"
-}
+files() { t_files "$T_DIR" 16 0 1 2; }
 t_cfg "$T_DIR/create.json" "$(files)" \
 	'{"method":"bdev_raid_create","params":{"name":"r5","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2"],"superblock":true}}'
 t_cfg "$T_DIR/members.json" "$(files)"

@@ -144,7 +144,7 @@ rebuild_case(const struct rcfg *c)
 		fprintf(stderr, "  case %s n=%u fail=%u\n", c->level, c->n, c->fail);
 	wl_close(&wl);
 	teardown(c->n, c->fail);
-	uraid_raid_set_options(1024, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 	uraid_runtime_stop();
 }
 
@@ -213,7 +213,7 @@ test_resume_from_checkpoint(void)
 	/* Resumed near where it stopped, not from zero (the last checkpoint may trail a bit). */
 	CHECK(info.rebuild.done_blocks > 0);
 	CHECK(info.rebuild.done_blocks + 64 >= at_stop);
-	uraid_raid_set_options(1024, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 	for (int i = 0; i < 1000 && info_of(a).rebuild.active; i++) {
 		uraid_runtime_advance_us(5000);
 		uraid_runtime_poll_until_idle(100);
@@ -268,7 +268,7 @@ test_target_fails(void)
 		CHECK_EQ(fault_inject("fs", &r), 0);
 	}
 	CHECK_EQ(uraid_array_add_spare(a, "s1", err, sizeof(err)), 0);
-	uraid_raid_set_options(1024, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 	for (int i = 0; i < 2000 && (info_of(a).rebuild.active || info_of(a).failed_members); i++) {
 		uraid_runtime_advance_us(2000);
 		wl_run(&wl, 10, 4, 20, 0, NULL);
@@ -382,7 +382,7 @@ test_target_fails_recorded_first(void)
 		uraid_bdev_close(desc);
 		free(buf);
 		g_rebuild_opts.checkpoint_us = 1000000;
-		uraid_raid_set_options(1024, 0);
+		uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 		for (int i = 0; i < 10; i++) {
 			uraid_runtime_advance_us(1000000);
 			uraid_runtime_poll_until_idle(100);
@@ -543,6 +543,30 @@ test_rebuild_before_any_io(void)
  * catches up on the regions written meanwhile, under that same load: every block checks,
  * parity checks, and it serves its part once the others fail.
  */
+/* The runtime started with a small rebuild window, members of `blocks` blocks and array "a"
+ * over them with superblocks under policy (bitmap regions of region_kb; 0: the default),
+ * opened in wl and written for a while. NULL if a step failed. */
+static struct uraid_bdev *
+start_written(const struct rcfg *c, uint64_t blocks, enum uraid_consistency_policy policy,
+	      uint32_t region_kb, struct wl *wl)
+{
+	struct uraid_bdev *a;
+
+	if (start_manual(REACTORS) != 0)
+		return NULL;
+	uraid_raid_set_options(8, 0);
+	make_members(c->n, blocks);
+	g_fault_policy = policy;
+	g_fault_region_kb = region_kb;
+	a = create(c, true);
+	g_fault_policy = URAID_POLICY_DEFAULT;
+	g_fault_region_kb = 0;
+	if (a == NULL || !wl_open(wl, "a"))
+		return NULL;
+	wl_run(wl, 300, 8, 40, 0, NULL);
+	return a;
+}
+
 static void
 test_member_back_under_load(void)
 {
@@ -562,17 +586,8 @@ test_member_back_under_load(void)
 		char err[256];
 		unsigned rounds = 0;
 
-		REQUIRE(start_manual(REACTORS) == 0);
-		uraid_raid_set_options(8, 0);
-		make_members(c->n, 4096);
-		g_fault_policy = URAID_POLICY_BITMAP;
-		g_fault_region_kb = 16;
-		a = create(c, true);
-		g_fault_policy = URAID_POLICY_DEFAULT;
-		g_fault_region_kb = 0;
+		a = start_written(c, 4096, URAID_POLICY_BITMAP, 16, &wl);
 		REQUIRE(a != NULL);
-		REQUIRE(wl_open(&wl, "a"));
-		wl_run(&wl, 300, 8, 40, 0, NULL);
 		for (int t = 0; t < 4; t++) { /* quiet: the bits go */
 			uraid_runtime_advance_us(g_bitmap_sweep_us);
 			uraid_runtime_poll_until_idle(1000);
@@ -610,7 +625,7 @@ test_member_back_under_load(void)
 			fprintf(stderr, "  case %s n=%u\n", c->level, c->n);
 		wl_close(&wl);
 		teardown(c->n, 0);
-		uraid_raid_set_options(1024, 0);
+		uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 		uraid_runtime_stop();
 	}
 }
@@ -655,16 +670,9 @@ test_back_under_log_cleared(void)
 		char err[256];
 		unsigned rounds = 0;
 
-		REQUIRE(start_manual(REACTORS) == 0);
-		uraid_raid_set_options(8, 0);
-		make_members(c->n, 8192);
-		g_fault_policy = cases[i].policy;
-		a = create(c, true);
-		g_fault_policy = URAID_POLICY_DEFAULT;
+		a = start_written(c, 8192, cases[i].policy, 0, &wl);
 		REQUIRE(a != NULL);
 		ra = raid_from_bdev(a);
-		REQUIRE(wl_open(&wl, "a"));
-		wl_run(&wl, 300, 8, 40, 0, NULL);
 		REQUIRE(log_entries_on("m1", ra) > 0); /* what is to be cleared */
 		fail_member(1);
 		wl_run(&wl, 40, 4, 16, 0, NULL);
@@ -689,7 +697,7 @@ test_back_under_log_cleared(void)
 				(int)cases[i].policy);
 		wl_close(&wl);
 		teardown(c->n, 0);
-		uraid_raid_set_options(1024, 0);
+		uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 		uraid_runtime_stop();
 	}
 }

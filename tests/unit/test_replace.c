@@ -130,7 +130,7 @@ replace_case(const struct rcfg *c, enum mode mode)
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	uraid_runtime_poll_until_idle(1000);
 	fault_members_delete(c->n + 1);
-	uraid_raid_set_options(1024, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 	uraid_runtime_stop();
 }
 
@@ -189,7 +189,7 @@ test_replace_requests(void)
 	CHECK_EQ(uraid_array_replace_member(a, "f1", "f4", err, sizeof(err)), -EBUSY);
 	CHECK(strstr(err, "already replacing") != NULL);
 	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("f4")) == NULL); /* not kept */
-	uraid_raid_set_options(1024, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
 	for (int i = 0; i < 1000 && info_of(a).replacing >= 0; i++) {
 		uraid_runtime_advance_us(2000);
 		uraid_runtime_poll_until_idle(100);
