@@ -7,6 +7,7 @@
 #   make bench      the benchmark rows of docs/bench.md
 #   make torture    the torture campaign over every level and policy (MINUTES=5, JOBS, CASES)
 #   make lint       fail on formatting differences (clang-format 14); make format fixes
+#   make spdk       the SPDK bdev module, build/spdk/libspdk_bdev_uraid.so (SPDK_DIR=/opt/spdk)
 
 ifeq ($(origin CC),default)
 CC	:= gcc
@@ -55,7 +56,7 @@ REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%_replay)
 LIBURAID  := $(BUILD)/liburaid.a
 URAID	  := $(BUILD)/uraid
 
-.PHONY: all deps run check bench torture lint format clean fuzz
+.PHONY: all deps run check bench torture lint format clean fuzz spdk
 all: $(URAID)
 
 DEPS_STAMP := $(BUILD)/.deps
@@ -119,6 +120,31 @@ check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 bench: deps $(URAID)
 	@bash scripts/bench.sh $(URAID)
 
+# The SPDK bdev module: core, the daemon's array RPC handlers and the port (src/spdk), built
+# position-independent against an SPDK build tree (v24.09; ../docs/spdk.md).
+SPDK_DIR ?= /opt/spdk
+SPDK_BUILD := $(BUILD)/spdk
+SPDK_SRCS := $(wildcard src/common/*.c src/core/*.c src/spdk/*.c) src/server/rpc_req.c \
+	     src/server/raid_rpc.c
+SPDK_OBJS := $(SPDK_SRCS:%.c=$(SPDK_BUILD)/%.o)
+SPDK_SO   := $(SPDK_BUILD)/libspdk_bdev_uraid.so
+SPDK_LIBS  = -L$(SPDK_DIR)/build/lib -Wl,-rpath=$(SPDK_DIR)/build/lib -lspdk_bdev \
+	     -lspdk_thread -lspdk_json -lspdk_jsonrpc -lspdk_rpc -lspdk_log -lspdk_util \
+	     -lspdk_env_dpdk $(shell pkg-config --libs libisal jansson) -lpthread -lm
+
+$(SPDK_BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@test -f $(SPDK_DIR)/include/spdk/bdev_module.h || { \
+		echo "make spdk: no SPDK build tree at SPDK_DIR=$(SPDK_DIR) (see docs/spdk.md)"; exit 1; }
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -isystem $(SPDK_DIR)/include -c $< -o $@
+
+$(SPDK_SO): $(SPDK_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,--no-undefined -o $@ $^ $(ALL_LDFLAGS) $(SPDK_LIBS)
+
+spdk: deps $(SPDK_SO)
+
 # Power cuts over the whole matrix, fresh seeds, MINUTES split evenly (scripts/torture-campaign.sh).
 MINUTES ?= 5
 torture: deps $(URAID)
@@ -133,4 +159,4 @@ format:
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:=.d) $(REPLAY_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(SPDK_OBJS:.o=.d) $(TEST_BINS:=.d) $(REPLAY_BINS:=.d)

@@ -87,6 +87,10 @@ int uraid_array_create(const struct uraid_array_opts *opts, struct uraid_bdev **
  * joined with '\n'). Returns the number of arrays started, or -errno. Control thread.
  */
 int uraid_array_examine(bool force, char *report, size_t report_len);
+/* The same, but start only arrays whose members (and journal device) are all here; the others
+ * wait quietly for more of their members (the SPDK module examines one bdev at a time as
+ * they appear; bdev_uraid_examine starts what can start). Control thread. */
+int uraid_array_examine_whole(char *report, size_t report_len);
 
 /* What the uraid superblock at the start of a file or block device says (read directly, no
  * bdev needed): which array, which slot (or its journal device), the block size. */

@@ -71,6 +71,9 @@ uint64_t uraid_bdev_get_num_blocks(const struct uraid_bdev *bdev);
 bool uraid_bdev_has_write_cache(const struct uraid_bdev *bdev);
 bool uraid_bdev_io_type_supported(const struct uraid_bdev *bdev, enum uraid_io_type type);
 const char *uraid_bdev_claimed_by(const struct uraid_bdev *bdev); /* NULL if unclaimed */
+/* The file or block device holding the bdev's blocks, as it was given; NULL if none (ram,
+ * null, arrays) or NULL bdev. */
+const char *uraid_bdev_get_path(const struct uraid_bdev *bdev);
 /* Call fn for every registered bdev in registration order; stops at a non-zero return. */
 int uraid_bdev_foreach(int (*fn)(struct uraid_bdev *bdev, void *ctx), void *ctx);
 

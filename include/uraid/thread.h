@@ -51,7 +51,16 @@ int uraid_runtime_start(const struct uraid_runtime_opts *opts);
  * the runtime. The caller must have released its channels and pollers first. */
 void uraid_runtime_stop(void);
 
+/* The reactors that exist now: indexes 0..count-1. */
 unsigned uraid_reactor_count(void);
+/*
+ * The reactors that own stripes (DESIGN.md section 2): indexes 0..n-1, fixed from the start
+ * of the runtime, so stripe ownership and the per-owner log rings never move. Natively every
+ * reactor is an owner. Inside SPDK the owners are the threads the module starts, one per
+ * core; any other SPDK thread that submits I/O to an array becomes a reactor with a higher
+ * index (it takes channels, reads, and sends writes to the owners) when it first does so.
+ */
+unsigned uraid_owner_count(void);
 bool uraid_runtime_is_manual(void);
 struct uraid_reactor *uraid_reactor_get(unsigned index);
 /* The reactor running the calling code, or NULL on a non-reactor thread. */
@@ -91,6 +100,14 @@ void uraid_poller_unregister(struct uraid_poller **poller);
 #define URAID_MAX_WAKE_FDS 4
 int uraid_reactor_add_wake_fd(int fd);
 void uraid_reactor_remove_wake_fd(int fd);
+
+/*
+ * Memory a member may transfer to or from directly (SPDK: hugepage memory, spdk_dma_malloc;
+ * natively: aligned_alloc). Every buffer core hands to a member for I/O comes from here or
+ * from the submitter. align is a power of two; size need not be a multiple of it. Any thread.
+ */
+void *uraid_dma_alloc(size_t align, size_t size);
+void uraid_dma_free(void *buf);
 
 /* Monotonic microseconds. In manual-poll mode the clock is the test's: see below. */
 uint64_t uraid_now_us(void);

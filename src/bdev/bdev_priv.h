@@ -28,8 +28,6 @@ struct file_bdev_opts {
 };
 int file_bdev_create(const struct file_bdev_opts *opts, struct uraid_bdev **out, char *err,
 		     size_t err_len);
-/* The file or device a file bdev serves (as it was given), or NULL if bdev is not one. */
-const char *file_bdev_filename(const struct uraid_bdev *bdev);
 
 /* --- fault.c --- */
 enum fault_kind { FAULT_FAILURE, FAULT_CORRUPT, FAULT_LATENCY, FAULT_NOMEM };

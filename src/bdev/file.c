@@ -356,7 +356,7 @@ static const struct uraid_bdev_fn_table file_fn = {
 };
 
 const char *
-file_bdev_filename(const struct uraid_bdev *bdev)
+uraid_bdev_get_path(const struct uraid_bdev *bdev)
 {
 	return bdev != NULL && bdev->fn == &file_fn
 		       ? ((const struct file_bdev *)bdev->ctx)->filename

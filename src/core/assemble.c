@@ -142,10 +142,10 @@ sb_round_done(struct raid_array *a)
 	 * Release: the held writes' pollers acquire it. */
 	atomic_store_explicit(&a->sb_done, w->round_need, memory_order_release);
 	for (unsigned i = 0; i < a->l.n; i++) {
-		free(w->bufs[i]);
+		uraid_dma_free(w->bufs[i]);
 		w->bufs[i] = NULL;
 	}
-	free(w->jbuf);
+	uraid_dma_free(w->jbuf);
 	w->jbuf = NULL;
 	w->cur = NULL;
 	w->busy = false;
@@ -224,7 +224,7 @@ sb_copy_start(struct raid_array *a, unsigned member, uint8_t **buf, const struct
 	struct sb_io *io;
 	int rc;
 
-	*buf = aligned_alloc(4096, SB_AREA_BYTES);
+	*buf = uraid_dma_alloc(4096, SB_AREA_BYTES);
 	io = malloc(sizeof(*io));
 	if (*buf == NULL || io == NULL) {
 		free(io);
@@ -511,17 +511,17 @@ raid_sb_read(struct uraid_bdev_desc *desc, struct sb *sb, bool *used_backup, cha
 		err_set(err, err_len, "too small to hold a superblock");
 		return -EBADMSG;
 	}
-	buf = aligned_alloc(4096, SB_AREA_BYTES);
+	buf = uraid_dma_alloc(4096, SB_AREA_BYTES);
 	if (buf == NULL)
 		return -ENOMEM;
 	rc = uraid_bdev_io_sync(desc, URAID_IO_READ, buf, 0, SB_AREA_BYTES / bs);
 	if (rc != 0) {
 		err_set(err, err_len, "cannot read: %s", strerror(-rc));
-		free(buf);
+		uraid_dma_free(buf);
 		return rc;
 	}
 	rc = sb_area_decode(buf, sb, used_backup, err, err_len);
-	free(buf);
+	uraid_dma_free(buf);
 	return rc;
 }
 
@@ -710,8 +710,8 @@ report_line(char *report, size_t len, const char *fmt, ...)
 
 /* Start the array described by the members in f[idx[0..cnt)]. */
 static int
-assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, char *report,
-	       size_t len)
+assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, bool whole,
+	       char *report, size_t len)
 {
 	const struct sb *best = NULL;
 	const char *members[RAID_MAX_MEMBERS] = {0}, *journal = NULL;
@@ -803,6 +803,16 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 			snprintf(why[s], sizeof(why[s]), "rebuilding (%s, from block %lu)", c->name,
 				 (unsigned long)best->slots[s].rebuild_checkpoint_blocks);
 	}
+	if (whole) {
+		/* Only when every member it had (and its journal device) is here. */
+		for (unsigned s = 0; s < best->num_slots; s++) {
+			if (members[s] == NULL && (best->slots[s].state == SB_SLOT_ACTIVE ||
+						   best->slots[s].state == SB_SLOT_REBUILDING))
+				return -EAGAIN;
+		}
+		if ((best->flags & SB_FLAG_JOURNAL_DEV) && journal == NULL)
+			return -EAGAIN;
+	}
 	for (unsigned s = 0; s < best->num_slots; s++) {
 		char part[200];
 
@@ -868,8 +878,8 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, c
 	return 0;
 }
 
-int
-uraid_array_examine(bool force, char *report, size_t report_len)
+static int
+examine(bool force, bool whole, char *report, size_t report_len)
 {
 	struct scan sc = {0};
 	bool *used;
@@ -903,12 +913,24 @@ uraid_array_examine(bool force, char *report, size_t report_len)
 			report_line(report, report_len, "%s: already running", sc.f[i].sb.name);
 			continue;
 		}
-		if (assemble_group(sc.f, idx, cnt, force, report, report_len) == 0)
+		if (assemble_group(sc.f, idx, cnt, force, whole, report, report_len) == 0)
 			started++;
 	}
 	free(used);
 	free(sc.f);
 	return started;
+}
+
+int
+uraid_array_examine(bool force, char *report, size_t report_len)
+{
+	return examine(force, false, report, report_len);
+}
+
+int
+uraid_array_examine_whole(char *report, size_t report_len)
+{
+	return examine(false, true, report, report_len);
 }
 
 /* --- delete --- */

@@ -199,8 +199,8 @@ bitmap_alloc(struct raid_array *a)
 	bm->resync = calloc(bm->nbits, sizeof(*bm->resync));
 	bm->want = calloc(bm->nbits, 1);
 	bm->round = calloc(bm->nbits, sizeof(*bm->round));
-	bm->image = aligned_alloc(4096, align_up_u64((uint64_t)bm->bit_blocks * bm->bs, 4096));
-	bm->hdr = aligned_alloc(4096, align_up_u64(bm->bs, 4096));
+	bm->image = uraid_dma_alloc(4096, align_up_u64((uint64_t)bm->bit_blocks * bm->bs, 4096));
+	bm->hdr = uraid_dma_alloc(4096, align_up_u64(bm->bs, 4096));
 	if (!bm->state || !bm->pending || !bm->touched || !bm->resync || !bm->want || !bm->round ||
 	    !bm->image || !bm->hdr) {
 		a->bm = bm;
@@ -260,7 +260,7 @@ bitmap_create(struct raid_array *a, bool fresh, bool clean)
 		return -ENOMEM;
 	a->bm = bm;
 	bytes = (size_t)(bm->bit_blocks + 1) * bm->bs;
-	buf = aligned_alloc(4096, align_up_u64(bytes, 4096));
+	buf = uraid_dma_alloc(4096, align_up_u64(bytes, 4096));
 	if (buf == NULL)
 		return -ENOMEM;
 	if (!fresh && (!clean || a->failed > 0)) {
@@ -302,7 +302,7 @@ bitmap_create(struct raid_array *a, bool fresh, bool clean)
 			break;
 		}
 	}
-	free(buf);
+	uraid_dma_free(buf);
 	if (atomic_load(&bm->resync_left))
 		LOG_WARNING("%s: was not shut down cleanly: resyncing %lu of %lu regions",
 			    a->bdev.name, (unsigned long)atomic_load(&bm->resync_left),
@@ -323,8 +323,8 @@ bitmap_free(struct raid_array *a)
 	free(bm->resync);
 	free(bm->want);
 	free(bm->round);
-	free(bm->image);
-	free(bm->hdr);
+	uraid_dma_free(bm->image);
+	uraid_dma_free(bm->hdr);
 	free(bm);
 	a->bm = NULL;
 }

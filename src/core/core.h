@@ -366,7 +366,7 @@ struct stripe_head;
 struct obj_pool {
 	void *free;
 	size_t size;
-	size_t align; /* 0: malloc alignment */
+	size_t align; /* 0: malloc alignment; else DMA-safe memory (uraid_dma_alloc) */
 };
 
 static inline void *
@@ -378,7 +378,7 @@ pool_get(struct obj_pool *p)
 		p->free = *(void **)o;
 		return o;
 	}
-	return p->align ? aligned_alloc(p->align, p->size) : malloc(p->size);
+	return p->align ? uraid_dma_alloc(p->align, p->size) : malloc(p->size);
 }
 
 static inline void
@@ -397,7 +397,10 @@ pool_fini(struct obj_pool *p)
 
 	while ((o = p->free) != NULL) {
 		p->free = *(void **)o;
-		free(o);
+		if (p->align)
+			uraid_dma_free(o);
+		else
+			free(o);
 	}
 }
 

@@ -348,7 +348,7 @@ ppl_anchor_decode(const uint8_t *buf, uint32_t bs, struct ppl_anchor *k, char *e
 static uint64_t
 ring_blocks(const struct raid_array *a)
 {
-	return a->ppl_blocks / uraid_reactor_count();
+	return a->ppl_blocks / uraid_owner_count();
 }
 
 /* Every ring starts with two anchor blocks (see ppl_anchor_encode). */
@@ -393,7 +393,7 @@ ppl_geometry(struct raid_array *a, const struct sb *from, char *err, size_t err_
 		err_set(err, err_len,
 			"the log area (%u blocks) is too small for %u reactors (a ring of %lu "
 			"blocks; the journal needs %lu)",
-			a->ppl_blocks, uraid_reactor_count(), (unsigned long)ring_blocks(a),
+			a->ppl_blocks, uraid_owner_count(), (unsigned long)ring_blocks(a),
 			(unsigned long)(ring_anchors(a) +
 					ppl_journal_need(a->l.k, a->l.strip_blocks)));
 		return -EINVAL;
@@ -430,7 +430,8 @@ ppl_channel_init(struct raid_channel *rch)
 	struct ppl_chan *pc;
 	uint64_t size = ring_blocks(a);
 
-	if (!raid_logged(a))
+	/* Only stripe owners log; other reactors' channels never write an entry. */
+	if (!raid_logged(a) || rch->reactor >= uraid_owner_count())
 		return 0;
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL)
@@ -444,7 +445,7 @@ ppl_channel_init(struct raid_channel *rch)
 		r->seq = 1;
 		TAILQ_INIT(&r->live);
 		if (ring_anchors(a) != 0) {
-			r->anchor_buf = aligned_alloc(CACHE_LINE_BYTES, a->bdev.block_size);
+			r->anchor_buf = uraid_dma_alloc(CACHE_LINE_BYTES, a->bdev.block_size);
 			if (r->anchor_buf == NULL) {
 				rch->ppl = pc;
 				ppl_channel_fini(rch);
@@ -470,7 +471,7 @@ ppl_channel_fini(struct raid_channel *rch)
 			TAILQ_REMOVE(&pc->ring[i].live, e, link);
 			free(e);
 		}
-		free(pc->ring[i].anchor_buf);
+		uraid_dma_free(pc->ring[i].anchor_buf);
 	}
 	pool_fini(&pc->entries);
 	free(pc);
@@ -610,7 +611,7 @@ ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl
 	h->stripe = e->stripe;
 	h->slot = e->member;
 	h->ring = rch->reactor;
-	h->nrings = uraid_reactor_count();
+	h->nrings = uraid_owner_count();
 	h->pos = (uint32_t)(r->start + e->pos);
 	*offset_blocks = a->ppl_offset_blocks + r->start + e->pos;
 }
@@ -748,7 +749,7 @@ anchor_write(struct raid_channel *rch, unsigned member)
 	k.floor = floor;
 	k.slot = member;
 	k.ring = rch->reactor;
-	k.nrings = uraid_reactor_count();
+	k.nrings = uraid_owner_count();
 	ppl_anchor_encode(r->anchor_buf, a->bdev.block_size, &k);
 	mio->type = URAID_IO_WRITE;
 	mio->flags = URAID_IO_FUA;
@@ -1419,7 +1420,7 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 {
 	uint32_t bs = a->bdev.block_size;
 	uint64_t S = a->l.strip_blocks;
-	uint8_t *area = aligned_alloc(4096, (uint64_t)a->ppl_blocks * bs);
+	uint8_t *area = uraid_dma_alloc(4096, (uint64_t)a->ppl_blocks * bs);
 	struct recover_bufs rb = {0};
 	struct found_entry *found = NULL;
 	size_t nfound = 0, cap = 0;
@@ -1428,18 +1429,18 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 	memset(out, 0, sizeof(*out));
 	rb.skip = malloc(S);
 	if (a->policy == SB_POLICY_JOURNAL)
-		rb.data = aligned_alloc(4096, S * a->l.k * bs);
+		rb.data = uraid_dma_alloc(4096, S * a->l.k * bs);
 	if (area == NULL || rb.skip == NULL || (a->policy == SB_POLICY_JOURNAL && rb.data == NULL))
 		rc = -ENOMEM;
 	for (unsigned i = 0; i < a->l.k && rc == 0; i++) {
-		rb.disk[i] = aligned_alloc(4096, S * bs);
-		rb.work[i] = aligned_alloc(4096, S * bs);
+		rb.disk[i] = uraid_dma_alloc(4096, S * bs);
+		rb.work[i] = uraid_dma_alloc(4096, S * bs);
 		if (rb.disk[i] == NULL || rb.work[i] == NULL)
 			rc = -ENOMEM;
 	}
 	for (unsigned j = 0; j < a->l.m && rc == 0; j++) {
-		rb.par[j] = aligned_alloc(4096, S * bs);
-		rb.dpar[j] = aligned_alloc(4096, S * bs);
+		rb.par[j] = uraid_dma_alloc(4096, S * bs);
+		rb.dpar[j] = uraid_dma_alloc(4096, S * bs);
 		if (rb.par[j] == NULL || rb.dpar[j] == NULL)
 			rc = -ENOMEM;
 	}
@@ -1493,17 +1494,17 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 	}
 out:
 	free(found);
-	free(area);
+	uraid_dma_free(area);
 	for (unsigned i = 0; i < RAID_MAX_MEMBERS; i++) {
-		free(rb.disk[i]);
-		free(rb.work[i]);
+		uraid_dma_free(rb.disk[i]);
+		uraid_dma_free(rb.work[i]);
 	}
 	for (unsigned j = 0; j < RAID_MAX_PARITY; j++) {
-		free(rb.par[j]);
-		free(rb.dpar[j]);
+		uraid_dma_free(rb.par[j]);
+		uraid_dma_free(rb.dpar[j]);
 	}
 	free(rb.skip);
-	free(rb.data);
+	uraid_dma_free(rb.data);
 	if (rc == 0) {
 		out->holes = rb.holes;
 		out->nholes = rb.nholes;

@@ -1035,7 +1035,7 @@ raid_channel_create(void *io_device, void *ctx)
 	}
 	if (a->jdesc != NULL && (rch->jch = uraid_bdev_get_io_channel(a->jdesc)) == NULL)
 		goto err;
-	rch->zeroes = aligned_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
+	rch->zeroes = uraid_dma_alloc(CACHE_LINE_BYTES, rch->buf_bytes);
 	rch->poller = uraid_poller_register(raid_poll, rch, 0);
 	if (rch->zeroes == NULL || rch->poller == NULL || stripe_channel_init(rch) != 0 ||
 	    ppl_channel_init(rch) != 0)
@@ -1045,7 +1045,7 @@ raid_channel_create(void *io_device, void *ctx)
 err:
 	stripe_channel_fini(rch);
 	uraid_poller_unregister(&rch->poller);
-	free(rch->zeroes);
+	uraid_dma_free(rch->zeroes);
 	for (unsigned i = 0; i < a->l.n; i++) {
 		uraid_put_io_channel(rch->mch[i]);
 		uraid_put_io_channel(rch->repl_ch[i]);
@@ -1071,7 +1071,7 @@ raid_channel_destroy(void *io_device UNUSED, void *ctx)
 	pool_fini(&rch->mios);
 	pool_fini(&rch->parts);
 	pool_fini(&rch->ops);
-	free(rch->zeroes);
+	uraid_dma_free(rch->zeroes);
 }
 
 /* --- lifecycle --- */
@@ -1383,7 +1383,7 @@ member_geometry(const struct uraid_array_opts *o, const struct sb *from, uint32_
 	if (o->superblock && o->policy == URAID_POLICY_JOURNAL && o->journal_bdev == NULL) {
 		uint64_t mib = (1u << 20) / bs;
 		uint64_t need = META_PPL_OFFSET / bs +
-				4 * uraid_reactor_count() *
+				4 * uraid_owner_count() *
 					ppl_journal_need(k, (uint64_t)strip_kb * 1024 / bs);
 
 		need = (need + mib - 1) / mib * mib;

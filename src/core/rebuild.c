@@ -668,7 +668,7 @@ log_clear_end(struct log_clear *lc, int status)
 			    lc->a->bdev.name, strerror(-status));
 	if (lc->ch != NULL)
 		uraid_put_io_channel(lc->ch);
-	free(lc->zero);
+	uraid_dma_free(lc->zero);
 	free(lc);
 	then(ctx, status);
 }
@@ -726,7 +726,7 @@ log_clear(struct raid_array *a, struct uraid_bdev_desc *desc, void (*then)(void 
 	lc->then = then;
 	lc->ctx = ctx;
 	a->log_clearing = true;
-	lc->zero = aligned_alloc(4096, (size_t)LOG_CLEAR_CHUNK * a->bdev.block_size);
+	lc->zero = uraid_dma_alloc(4096, (size_t)LOG_CLEAR_CHUNK * a->bdev.block_size);
 	lc->ch = uraid_bdev_get_io_channel(desc);
 	if (lc->zero == NULL || lc->ch == NULL) {
 		log_clear_end(lc, -ENOMEM);

@@ -115,7 +115,7 @@ static void op_advance(struct stripe_op *op);
 unsigned
 stripe_owner(struct raid_array *a UNUSED, uint64_t stripe)
 {
-	return (unsigned)(stripe % uraid_reactor_count());
+	return (unsigned)(stripe % uraid_owner_count());
 }
 
 /* --- stripe table --- */
@@ -825,7 +825,7 @@ op_ppl_release(struct stripe_op *op)
 		op->pp[j] = NULL;
 	}
 	free(op->ppl_ents);
-	free(op->ppl_hdr);
+	uraid_dma_free(op->ppl_hdr);
 	op->ppl_ents = NULL;
 	op->ppl_hdr = NULL;
 	if (op->ppl_n != 0)
@@ -1065,7 +1065,7 @@ op_log(struct stripe_op *op)
 	nent = (unsigned)((rows + chunk - 1) / chunk);
 	sizes = malloc(nent * sizeof(*sizes));
 	op->ppl_ents = malloc((size_t)nmem * nent * sizeof(*op->ppl_ents));
-	op->ppl_hdr = aligned_alloc(CACHE_LINE_BYTES, (size_t)nmem * nent * bs);
+	op->ppl_hdr = uraid_dma_alloc(CACHE_LINE_BYTES, (size_t)nmem * nent * bs);
 	if (sizes == NULL || op->ppl_ents == NULL || op->ppl_hdr == NULL) {
 		rc = -ENOMEM;
 		goto fail;
@@ -1099,7 +1099,7 @@ op_log(struct stripe_op *op)
 	if (rc == -EAGAIN) {
 		free(sizes);
 		free(op->ppl_ents);
-		free(op->ppl_hdr);
+		uraid_dma_free(op->ppl_hdr);
 		op->ppl_ents = NULL;
 		op->ppl_hdr = NULL;
 		op_ppl_park(op);
@@ -1158,7 +1158,7 @@ op_wb_uncopy(struct stripe_op *op, unsigned n)
 	for (unsigned p = 0; p < n; p++) {
 		struct wb_copy *c = (struct wb_copy *)op->parts[p];
 
-		free(c->iov.iov_base);
+		uraid_dma_free(c->iov.iov_base);
 		free(c);
 		op->parts[p] = op->wb_user[p];
 	}
@@ -1169,8 +1169,8 @@ static void
 op_wb_free_entries(struct stripe_op *op)
 {
 	free(op->wb_ents);
-	free(op->wb_hdr);
-	free(op->wb_img);
+	uraid_dma_free(op->wb_hdr);
+	uraid_dma_free(op->wb_img);
 	op->wb_ents = NULL;
 	op->wb_hdr = op->wb_img = NULL;
 }
@@ -1207,7 +1207,7 @@ op_wb_copy(struct stripe_op *op)
 		size_t len = u->num_blocks * bs;
 
 		if (c != NULL && u->kind == PART_WRITE) {
-			c->iov.iov_base = aligned_alloc(CACHE_LINE_BYTES, len);
+			c->iov.iov_base = uraid_dma_alloc(CACHE_LINE_BYTES, len);
 			c->iov.iov_len = len;
 		}
 		if (c == NULL || (u->kind == PART_WRITE && c->iov.iov_base == NULL)) {
@@ -1344,8 +1344,8 @@ op_intent(struct stripe_op *op)
 	if (!op->wb_copied && op_wb_copy(op) != 0)
 		goto through;
 	op->wb_ents = malloc(n * sizeof(*op->wb_ents));
-	op->wb_hdr = aligned_alloc(CACHE_LINE_BYTES, (size_t)ncopy * bs);
-	op->wb_img = aligned_alloc(CACHE_LINE_BYTES, (size_t)l->k * rows * bs);
+	op->wb_hdr = uraid_dma_alloc(CACHE_LINE_BYTES, (size_t)ncopy * bs);
+	op->wb_img = uraid_dma_alloc(CACHE_LINE_BYTES, (size_t)l->k * rows * bs);
 	if (op->wb_ents == NULL || op->wb_hdr == NULL || op->wb_img == NULL)
 		goto fail;
 	rc = ppl_reserve_list(rch, members, sizes, n, op->sh->stripe, &op->log_op, op->wb_ents);

@@ -107,6 +107,25 @@ uraid_reactor_count(void)
 	return g_rt ? g_rt->num_reactors : 0;
 }
 
+unsigned
+uraid_owner_count(void)
+{
+	return uraid_reactor_count();
+}
+
+void *
+uraid_dma_alloc(size_t align, size_t size)
+{
+	/* aligned_alloc wants a size that is a multiple of the alignment. */
+	return aligned_alloc(align, (size + align - 1) & ~(align - 1));
+}
+
+void
+uraid_dma_free(void *buf)
+{
+	free(buf);
+}
+
 bool
 uraid_runtime_is_manual(void)
 {

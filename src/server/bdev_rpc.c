@@ -468,7 +468,7 @@ rpc_fault_inject(struct rpc_request *req, const json_t *params)
 static json_t *
 bdev_driver_json(struct uraid_bdev *bdev)
 {
-	const char *file = file_bdev_filename(bdev);
+	const char *file = uraid_bdev_get_path(bdev);
 
 	if (uraid_bdev_is_array(bdev))
 		return json_pack("{s:o}", "raid", raid_info_json(bdev));
@@ -594,22 +594,6 @@ rpc_get_methods(struct rpc_request *req, const json_t *params)
 }
 
 /* --- bdev_get_iostat: SPDK's counters, one bdev or all --- */
-
-json_t *
-iostat_to_json(const char *name, const struct uraid_bdev_io_stats *st, uint32_t block_size)
-{
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-			 name, "bytes_read", (json_int_t)(st->blocks[URAID_IO_READ] * block_size),
-			 "num_read_ops", (json_int_t)st->ops[URAID_IO_READ], "bytes_written",
-			 (json_int_t)(st->blocks[URAID_IO_WRITE] * block_size), "num_write_ops",
-			 (json_int_t)st->ops[URAID_IO_WRITE], "bytes_unmapped",
-			 (json_int_t)(st->blocks[URAID_IO_UNMAP] * block_size), "num_unmap_ops",
-			 (json_int_t)st->ops[URAID_IO_UNMAP], "read_latency_ticks",
-			 (json_int_t)st->latency_ticks[URAID_IO_READ], "write_latency_ticks",
-			 (json_int_t)st->latency_ticks[URAID_IO_WRITE], "unmap_latency_ticks",
-			 (json_int_t)st->latency_ticks[URAID_IO_UNMAP], "queue_depth",
-			 (json_int_t)st->queue_depth, "io_errors", (json_int_t)st->errors);
-}
 
 struct iostat_ctx {
 	struct rpc_request *req;

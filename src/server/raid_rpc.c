@@ -264,7 +264,7 @@ raid_info_json(struct uraid_bdev *bdev)
 					    json_string(info.members[i].failed_by_request
 								? "request"
 								: "error"));
-		path = file_bdev_filename(mb);
+		path = uraid_bdev_get_path(mb);
 		if (path != NULL)
 			json_object_set_new(m, "path", json_string(path));
 		if (info.members[i].replacement[0])
@@ -320,7 +320,7 @@ raid_info_json(struct uraid_bdev *bdev)
 		json_t *spares = json_array();
 
 		for (unsigned i = 0; i < n && i < ARRAY_SIZE(names); i++) {
-			path = file_bdev_filename(uraid_bdev_get_by_name(names[i]));
+			path = uraid_bdev_get_path(uraid_bdev_get_by_name(names[i]));
 			json_t *sp = json_pack("{s:s}", "name", names[i]);
 
 			if (path != NULL)
@@ -329,7 +329,7 @@ raid_info_json(struct uraid_bdev *bdev)
 		}
 		json_object_set_new(o, "spares", spares);
 	}
-	path = info.journal_bdev[0] ? file_bdev_filename(uraid_bdev_get_by_name(info.journal_bdev))
+	path = info.journal_bdev[0] ? uraid_bdev_get_path(uraid_bdev_get_by_name(info.journal_bdev))
 				    : NULL;
 	if (path != NULL)
 		json_object_set_new(o, "journal_bdev_path", json_string(path));

@@ -20,7 +20,7 @@
 #define RPC_INVALID_PARAMS   -32602
 #define RPC_INTERNAL_ERROR   -32603
 
-/* --- rpc.c: requests, the method table, parameter decoding --- */
+/* --- rpc_req.c: answers and parameter decoding; rpc.c: the method table --- */
 struct rpc_request;
 typedef void (*rpc_done_cb)(struct rpc_request *req, void *ctx);
 
@@ -33,6 +33,8 @@ struct rpc_request {
 	rpc_done_cb done_cb;
 	void *done_ctx;
 	json_t *saved_params; /* a copy of the params of a method save_config repeats */
+	/* Called with saved_params (stolen) when the method answers a bdev name. */
+	void (*record)(const char *method, json_t *params, const char *bdev_name);
 };
 
 /* A handler answers exactly once, now or later, with rpc_result() or rpc_error(). */

@@ -48,7 +48,7 @@ static int
 served_by(struct uraid_bdev *bdev, void *ctx)
 {
 	struct served *sv = ctx;
-	const char *f = file_bdev_filename(bdev);
+	const char *f = uraid_bdev_get_path(bdev);
 	char rp[PATH_MAX];
 
 	if (f != NULL && realpath(f, rp) != NULL && strcmp(rp, sv->path) == 0) {
