@@ -114,8 +114,12 @@ fuzz:
 run: deps $(URAID)
 	@URAID_RUN_FORCE=$(FORCE) bash scripts/run.sh $(URAID)
 
+# With an SPDK build tree at SPDK_DIR the module is built and tests/spdk run; else they count
+# as skipped.
 check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
-	@bash scripts/run-tests.sh $(BUILD)
+	@if [ -z "$(SANFLAGS)" ] && [ -f $(SPDK_DIR)/include/spdk/bdev_module.h ]; then \
+		$(MAKE) --no-print-directory $(SPDK_SO) || exit 1; fi
+	@SPDK_DIR=$(SPDK_DIR) bash scripts/run-tests.sh $(BUILD)
 
 bench: deps $(URAID)
 	@bash scripts/bench.sh $(URAID)
@@ -128,7 +132,7 @@ SPDK_SRCS := $(wildcard src/common/*.c src/core/*.c src/spdk/*.c) src/server/rpc
 	     src/server/raid_rpc.c
 SPDK_OBJS := $(SPDK_SRCS:%.c=$(SPDK_BUILD)/%.o)
 SPDK_SO   := $(SPDK_BUILD)/libspdk_bdev_uraid.so
-SPDK_LIBS  = -L$(SPDK_DIR)/build/lib -Wl,-rpath=$(SPDK_DIR)/build/lib -lspdk_bdev \
+SPDK_LIBS  = -L$(SPDK_DIR)/build/lib -Wl,--disable-new-dtags,-rpath=$(SPDK_DIR)/build/lib -lspdk_bdev \
 	     -lspdk_thread -lspdk_json -lspdk_jsonrpc -lspdk_rpc -lspdk_log -lspdk_util \
 	     -lspdk_env_dpdk $(shell pkg-config --libs libisal jansson) -lpthread -lm
 

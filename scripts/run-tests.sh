@@ -51,6 +51,11 @@ for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t" .sh)" 300 bash "$t"
 done
+echo "SPDK module tests (SPDK_DIR=${SPDK_DIR:-/opt/spdk}):"
+for t in tests/spdk/test_*.sh; do
+	[ -f "$t" ] || continue
+	run_one "spdk_$(basename "$t" .sh)" 300 bash "$t"
+done
 echo "crash tests:"
 for t in tests/crash/test_*.sh; do
 	[ -f "$t" ] || continue

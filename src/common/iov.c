@@ -157,4 +157,3 @@ uraid_uuid_generate(uint8_t uuid[16])
 	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
 	uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
 }
-

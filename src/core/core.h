@@ -710,6 +710,9 @@ void raid_rebuild_free(struct raid_array *a);
 void raid_rebuild_stop(struct raid_array *a, void (*then)(struct raid_array *a));
 /* Any reactor: a member failed; reactor 0 looks for a spare. */
 void raid_rebuild_notify(struct raid_array *a);
+/* Any thread: let go of failed member slot's device (its device is being removed), on reactor
+ * 0 and unless a spare has taken the slot by then. */
+void raid_member_release(struct raid_array *a, unsigned slot);
 
 /* --- stripe.c: the owner side (parity writes, degraded reads, mirror writes, checks) --- */
 

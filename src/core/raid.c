@@ -1242,9 +1242,13 @@ member_event(enum uraid_bdev_event event, struct uraid_bdev *bdev, void *ctx)
 
 	if (event != URAID_BDEV_EVENT_REMOVE)
 		return;
+	/* The device is going: fail its slot, then let it go (its channels and descriptor),
+	 * so that its removal can finish while the array serves on. */
 	for (unsigned i = 0; i < a->l.n; i++) {
-		if (a->members[i].desc && uraid_bdev_desc_get_bdev(a->members[i].desc) == bdev)
+		if (a->members[i].desc && uraid_bdev_desc_get_bdev(a->members[i].desc) == bdev) {
 			raid_member_failed(a, i, -ENODEV);
+			raid_member_release(a, i);
+		}
 	}
 	if (a->jdesc && uraid_bdev_desc_get_bdev(a->jdesc) == bdev)
 		raid_journal_failed(a, -ENODEV);

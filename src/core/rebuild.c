@@ -1340,6 +1340,9 @@ struct remove {
 	struct raid_array *a;
 	unsigned slot;
 	_Atomic bool done;
+	/* raid_member_release: nobody waits (freed when done), and only this device goes */
+	bool async;
+	struct uraid_bdev *bdev;
 };
 
 static void
@@ -1351,7 +1354,10 @@ removed(struct swap *sw)
 	free(sw);
 	if (a->has_sb)
 		raid_sb_update(a, NULL);
-	atomic_store_explicit(&rm->done, true, memory_order_release);
+	if (rm->async)
+		free(rm);
+	else
+		atomic_store_explicit(&rm->done, true, memory_order_release);
 	raid_rebuild_kick(a);
 }
 
@@ -1359,8 +1365,16 @@ static void
 remove_msg(void *arg)
 {
 	struct remove *rm = arg;
+	struct raid_member *m = &rm->a->members[rm->slot];
 	struct swap *sw;
 
+	if (rm->async && !g_swapping &&
+	    (m->desc == NULL || uraid_bdev_desc_get_bdev(m->desc) != rm->bdev ||
+	     atomic_load(&m->state) != URAID_MEMBER_FAILED)) {
+		/* A spare took the slot meanwhile (and let the device go), or it went already. */
+		free(rm);
+		return;
+	}
 	if (g_swapping || (rm->a->replacing && rm->a->rb == NULL) ||
 	    (sw = swap_new(rm->a, SWAP_MEMBER, rm->slot, removed)) == NULL) {
 		/* Another swap is walking the channels, or a replacement is being swapped in:
@@ -1370,6 +1384,24 @@ remove_msg(void *arg)
 	}
 	sw->ctx = rm;
 	swap_start(sw);
+}
+
+void
+raid_member_release(struct raid_array *a, unsigned slot)
+{
+	struct remove *rm = calloc(1, sizeof(*rm));
+
+	if (rm == NULL) {
+		LOG_ERR("%s: no memory to let member %s go; it stays open until the array is "
+			"deleted",
+			a->bdev.name, a->members[slot].name);
+		return;
+	}
+	rm->a = a;
+	rm->slot = slot;
+	rm->async = true;
+	rm->bdev = uraid_bdev_desc_get_bdev(a->members[slot].desc);
+	uraid_reactor_send(uraid_reactor_get(0), remove_msg, rm);
 }
 
 int

@@ -228,6 +228,14 @@ rpc_bdev_wait_for_examine(struct rpc_request *req, const json_t *params UNUSED)
 	rpc_result_bool(req, true);
 }
 
+static const char *
+raid_level_text(const struct uraid_array_info *info)
+{
+	return info->level == URAID_RAID5 && info->raid5_layout == URAID_R5_LEFT_ASYMMETRIC
+		       ? "raid5f"
+		       : uraid_raid_level_name(info->level);
+}
+
 json_t *
 raid_info_json(struct uraid_bdev *bdev)
 {
@@ -276,12 +284,7 @@ raid_info_json(struct uraid_bdev *bdev)
 	json_object_set_new(o, "uuid", json_string(uuid));
 	json_object_set_new(o, "strip_size_kb", json_integer(info.strip_size_kb));
 	json_object_set_new(o, "state", json_string(info.online ? "online" : "offline"));
-	json_object_set_new(
-		o, "raid_level",
-		json_string(info.level == URAID_RAID5 &&
-					    info.raid5_layout == URAID_R5_LEFT_ASYMMETRIC
-				    ? "raid5f"
-				    : uraid_raid_level_name(info.level)));
+	json_object_set_new(o, "raid_level", json_string(raid_level_text(&info)));
 	json_object_set_new(o, "superblock", json_boolean(info.superblock));
 	json_object_set_new(o, "consistency_policy", json_string(uraid_policy_name(info.policy)));
 	if (info.policy == URAID_POLICY_JOURNAL)
@@ -363,30 +366,42 @@ raid_info_json(struct uraid_bdev *bdev)
 	return o;
 }
 
-static int
-save_raid(struct uraid_bdev *bdev, void *ctx)
+/* The bdev_raid_create call that makes array again, or NULL if superblocks assemble it. Looks
+ * up no bdev (SPDK's save_config calls it with its bdev list locked). */
+json_t *
+raid_create_call(struct uraid_bdev *bdev)
 {
-	static const char *const copied[] = {"uuid",	    "raid_level",    "strip_size_kb",
-					     "data_chunks", "parity_chunks", "copies"};
 	struct uraid_array_info info;
-	json_t *o, *params, *members;
+	json_t *params, *members;
+	char uuid[37];
 
 	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, &info) != 0 || info.superblock)
-		return 0;
+		return NULL;
+	uraid_uuid_format(uraid_bdev_get_uuid(bdev), uuid);
 	/* The same names and level spelling bdev_raid_get_bdevs reports. */
-	o = raid_info_json(bdev);
-	params = json_pack("{s:s}", "name", uraid_bdev_get_name(bdev));
-	for (size_t i = 0; i < ARRAY_SIZE(copied); i++) {
-		if (json_object_get(o, copied[i]) != NULL)
-			json_object_set(params, copied[i], json_object_get(o, copied[i]));
+	params = json_pack("{s:s, s:s, s:s, s:i}", "name", uraid_bdev_get_name(bdev), "uuid", uuid,
+			   "raid_level", raid_level_text(&info), "strip_size_kb",
+			   (int)info.strip_size_kb);
+	if (info.level == URAID_EC) {
+		json_object_set_new(params, "data_chunks", json_integer(info.data_chunks));
+		json_object_set_new(params, "parity_chunks", json_integer(info.parity_chunks));
 	}
+	if (info.level == URAID_RAID10)
+		json_object_set_new(params, "copies", json_integer(info.copies));
 	members = json_array();
 	for (unsigned i = 0; i < info.num_members; i++)
 		json_array_append_new(members, json_string(info.members[i].name));
 	json_object_set_new(params, "base_bdevs", members);
-	json_array_append_new(
-		ctx, json_pack("{s:s, s:o}", "method", "bdev_raid_create", "params", params));
-	json_decref(o);
+	return json_pack("{s:s, s:o}", "method", "bdev_raid_create", "params", params);
+}
+
+static int
+save_raid(struct uraid_bdev *bdev, void *ctx)
+{
+	json_t *call = raid_create_call(bdev);
+
+	if (call != NULL)
+		json_array_append_new(ctx, call);
 	return 0;
 }
 

@@ -142,6 +142,8 @@ void config_keep_stop(void);
 /* --- raid_rpc.c --- */
 /* bdev_raid_create calls for the arrays a config must create (those without superblocks). */
 json_t *raid_save_config(void);
+/* That call for one array (NULL if it has superblocks); looks up no bdev. Any thread. */
+json_t *raid_create_call(struct uraid_bdev *bdev);
 /* An array as bdev_raid_get_bdevs shows it (SPDK's shape, and ours). Control thread or
  * reactor 0. */
 json_t *raid_info_json(struct uraid_bdev *bdev);

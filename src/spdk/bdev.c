@@ -99,7 +99,7 @@ bdev_of(struct spdk_bdev *sb)
 	if (a != NULL)
 		return a;
 	pthread_mutex_lock(&g_proxy_lock);
-	TAILQ_FOREACH (p, &g_proxies, link) {
+	TAILQ_FOREACH(p, &g_proxies, link) {
 		if (strcmp(p->b.name, name) == 0)
 			break;
 	}
@@ -344,8 +344,8 @@ claim_msg(void *arg)
 	struct open_args *oa = arg;
 	struct uraid_bdev_desc *d = oa->d;
 
-	oa->rc = spdk_bdev_module_claim_bdev(spdk_bdev_desc_get_bdev(d->sd), d->sd,
-					     &g_uraid_module);
+	oa->rc =
+		spdk_bdev_module_claim_bdev(spdk_bdev_desc_get_bdev(d->sd), d->sd, &g_uraid_module);
 	if (oa->rc == 0)
 		d->claimed = true;
 	else
@@ -459,7 +459,8 @@ fua_flush(void *arg)
 	rc = spdk_bdev_flush_blocks(c->desc->sd, c->ch, c->offset_blocks, c->num_blocks, io_done,
 				    c);
 	/* Out of bdev_ios: try again on the thread's next round. */
-	if (rc == 0 || (rc == -ENOMEM && spdk_thread_send_msg(spdk_get_thread(), fua_flush, c) == 0))
+	if (rc == 0 ||
+	    (rc == -ENOMEM && spdk_thread_send_msg(spdk_get_thread(), fua_flush, c) == 0))
 		return;
 	ctx_put(c);
 	cb(cb_arg, rc);
@@ -491,9 +492,9 @@ submit_done(struct io_ctx *c, int rc)
 }
 
 int
-uraid_bdev_readv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		 const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
-		 uraid_bdev_io_cb cb, void *cb_arg)
+uraid_bdev_readv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, const struct iovec *iov,
+		 int iovcnt, uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb,
+		 void *cb_arg)
 {
 	struct io_ctx *c = ctx_get(cb, cb_arg);
 
@@ -560,8 +561,8 @@ uraid_bdev_flush(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, urai
 }
 
 int
-uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
-		 uint64_t offset_blocks, uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg)
+uraid_bdev_unmap(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uint64_t offset_blocks,
+		 uint64_t num_blocks, uraid_bdev_io_cb cb, void *cb_arg)
 {
 	struct io_ctx *c = ctx_get(cb, cb_arg);
 
@@ -790,7 +791,7 @@ io_of(struct spdk_bdev_io *bio)
 void
 uraid_bdev_io_complete(struct uraid_bdev_io *io, int status)
 {
-	spdk_bdev_io_complete(bio_of(io), status == 0		? SPDK_BDEV_IO_STATUS_SUCCESS
+	spdk_bdev_io_complete(bio_of(io), status == 0	      ? SPDK_BDEV_IO_STATUS_SUCCESS
 					  : status == -ENOMEM ? SPDK_BDEV_IO_STATUS_NOMEM
 							      : SPDK_BDEV_IO_STATUS_FAILED);
 }

@@ -152,45 +152,48 @@ write_call(struct spdk_json_write_ctx *w, json_t *call)
 static int
 uraid_config_json(struct spdk_json_write_ctx *w)
 {
-	json_t *calls = raid_save_config(), *c;
-	size_t i;
+	uint64_t window_kb, max_bw;
 
-	json_array_foreach(calls, i, c)
-	{
-		if (strcmp(json_string_value(json_object_get(c, "method")),
-			   "bdev_raid_set_options") == 0)
-			write_call(w, c);
-	}
-	json_decref(calls);
+	uraid_raid_get_options(&window_kb, &max_bw);
+	if (window_kb == URAID_RAID_DEFAULT_WINDOW_KB && max_bw == 0)
+		return 0;
+	spdk_json_write_object_begin(w);
+	spdk_json_write_named_string(w, "method", "bdev_uraid_set_options");
+	spdk_json_write_named_object_begin(w, "params");
+	spdk_json_write_named_uint64(w, "process_window_size_kb", window_kb);
+	spdk_json_write_named_uint64(w, "process_max_bandwidth_mb_sec", max_bw);
+	spdk_json_write_object_end(w);
+	spdk_json_write_object_end(w);
 	return 0;
 }
 
-/* An array without superblocks is created again by its bdev_uraid_create (after its members,
+/*
+ * An array without superblocks is created again by its bdev_uraid_create (after its members,
  * which SPDK registered first), then given its spares. Arrays with superblocks assemble by
- * examine; their spares are added again by hand. */
+ * examine. SPDK calls this with its bdev list locked: nothing here may look a bdev up.
+ */
 void
 port_array_write_config_json(struct spdk_bdev *bdev, struct spdk_json_write_ctx *w)
 {
-	json_t *calls = raid_save_config(), *c;
-	const char *name = spdk_bdev_get_name(bdev);
-	bool created = false;
-	size_t i;
+	struct uraid_bdev *ub = port_array_of(bdev);
+	char spares[8][URAID_BDEV_NAME_MAX];
+	json_t *call = ub ? raid_create_call(ub) : NULL;
+	unsigned n;
 
-	json_array_foreach(calls, i, c)
-	{
-		const char *method = json_string_value(json_object_get(c, "method"));
-		const char *target =
-			json_string_value(json_object_get(json_object_get(c, "params"), "name"));
-
-		if (target == NULL || strcmp(target, name) != 0)
-			continue;
-		if (strcmp(method, "bdev_raid_create") == 0)
-			created = true;
-		else if (!created)
-			continue;
-		write_call(w, c);
+	if (call == NULL)
+		return;
+	write_call(w, call);
+	json_decref(call);
+	n = uraid_spare_names(ub, spares, 8);
+	for (unsigned i = 0; i < n && i < 8; i++) {
+		spdk_json_write_object_begin(w);
+		spdk_json_write_named_string(w, "method", "bdev_uraid_add_spare");
+		spdk_json_write_named_object_begin(w, "params");
+		spdk_json_write_named_string(w, "raid_bdev", spdk_bdev_get_name(bdev));
+		spdk_json_write_named_string(w, "base_bdev", spares[i]);
+		spdk_json_write_object_end(w);
+		spdk_json_write_object_end(w);
 	}
-	json_decref(calls);
 }
 
 int

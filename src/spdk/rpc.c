@@ -248,12 +248,12 @@ bridge_call(const char *ours, const char *method, struct spdk_jsonrpc_request *s
 }
 
 /* SPDK hands a handler no method name: one small function per method. */
-#define URAID_RPC(x)                                                                          \
-	static void rpc_bdev_uraid_##x(struct spdk_jsonrpc_request *req,                      \
-				       const struct spdk_json_val *params)                    \
-	{                                                                                     \
-		bridge_call("bdev_raid_" #x, "bdev_uraid_" #x, req, params);                  \
-	}                                                                                     \
+#define URAID_RPC(x)                                                         \
+	static void rpc_bdev_uraid_##x(struct spdk_jsonrpc_request *req,     \
+				       const struct spdk_json_val *params)   \
+	{                                                                    \
+		bridge_call("bdev_raid_" #x, "bdev_uraid_" #x, req, params); \
+	}                                                                    \
 	SPDK_RPC_REGISTER("bdev_uraid_" #x, rpc_bdev_uraid_##x, SPDK_RPC_RUNTIME)
 
 URAID_RPC(create)

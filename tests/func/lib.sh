@@ -5,7 +5,7 @@ set -u
 URAID=${URAID_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/uraid}
 T_PASS=0 T_FAIL=0 T_SKIP=0
 T_DIR=$(mktemp -d /tmp/uraid-func-XXXXXX)
-t_cleanup() { rm -rf "$T_DIR"; }
+t_cleanup() { [ -n "${KEEP:-}" ] || rm -rf "$T_DIR"; }
 trap t_cleanup EXIT
 
 t_pass() { T_PASS=$((T_PASS + 1)); echo "ok   $1"; }

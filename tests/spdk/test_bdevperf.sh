@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# uraid arrays inside SPDK's bdevperf (the module preloaded): writes of any size where SPDK's
+# raid5f takes full stripes only, verify on raid6 and ec 4+2, a member failed through SPDK's
+# error bdev with a spare rebuilding its slot while verify runs.
+. "$(dirname "$0")/lib.sh"
+spdk_need 7
+
+create() { # NAME LEVEL MEMBERS_JSON [EXTRA_JSON]
+	echo "{\"method\":\"bdev_uraid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[$3]${4:+,$4}}}"
+}
+
+# raid5 takes 4 KiB random writes and reads them back right.
+t_cfg "$T_DIR/r5.json" "$(malloc_cfg 5 64)" "$(create r5 raid5 "$(names m 5)")"
+if bdevperf "$T_DIR/r5.json" -T r5 -q 32 -o 4096 -w verify -t 2 && [ "$BP_IOPS" -gt 0 ] &&
+	[ "$BP_FAILS" = 0.00 ]; then
+	t_pass "raid5: 4 KiB verify ($BP_IOPS IOPS, no failure)"
+else
+	t_fail "raid5: 4 KiB verify" "rc $?, IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+# The same writes on SPDK's raid5f over the same members fail: it takes full stripes only.
+t_cfg "$T_DIR/r5f.json" "$(malloc_cfg 4 64)" \
+	"{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"s5\",\"raid_level\":\"raid5f\",\"strip_size_kb\":64,\"base_bdevs\":[$(names m 4)]}}"
+bdevperf "$T_DIR/r5f.json" -T s5 -q 32 -o 4096 -w randwrite -t 1
+if [ "${BP_FAILS%.*}" -gt 0 ] 2>/dev/null; then
+	t_pass "SPDK raid5f refuses the 4 KiB writes uraid's raid5 takes ($BP_FAILS failed/s)"
+else
+	t_fail "SPDK raid5f and 4 KiB writes" "expected failures, got Fail/s '$BP_FAILS'"
+fi
+# uraid's raid5f (SPDK's layout) takes them too.
+t_cfg "$T_DIR/u5f.json" "$(malloc_cfg 4 64)" "$(create u5f raid5f "$(names m 4)")"
+if bdevperf "$T_DIR/u5f.json" -T u5f -q 32 -o 4096 -w verify -t 1 && [ "$BP_FAILS" = 0.00 ]; then
+	t_pass "raid5f layout: 4 KiB verify"
+else
+	t_fail "raid5f layout: 4 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+
+# raid6 and ec 4+2 verify, odd sizes included (bdevperf -o 12 KiB crosses strips).
+t_cfg "$T_DIR/r6.json" "$(malloc_cfg 6 64)" "$(create r6 raid6 "$(names m 6)")"
+if bdevperf "$T_DIR/r6.json" -T r6 -q 32 -o 12288 -w verify -t 2 && [ "$BP_FAILS" = 0.00 ] &&
+	[ "$BP_IOPS" -gt 0 ]; then
+	t_pass "raid6: 12 KiB verify ($BP_IOPS IOPS)"
+else
+	t_fail "raid6: 12 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+t_cfg "$T_DIR/ec.json" "$(malloc_cfg 6 64)" \
+	"$(create ec ec "$(names m 6)" '"data_chunks":4,"parity_chunks":2')"
+if bdevperf "$T_DIR/ec.json" -T ec -q 32 -o 4096 -w verify -t 2 && [ "$BP_FAILS" = 0.00 ] &&
+	[ "$BP_IOPS" -gt 0 ]; then
+	t_pass "ec 4+2: 4 KiB verify ($BP_IOPS IOPS)"
+else
+	t_fail "ec 4+2: 4 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+
+# A member fails through SPDK's error bdev while verify runs: the array goes on degraded, its
+# spare takes the slot and is rebuilt, and verify sees no error before or after.
+errs=$(for i in 0 1 2 3 4 5; do printf '{"method":"bdev_error_create","params":{"base_name":"m%d"}},' "$i"; done)
+t_cfg "$T_DIR/err.json" "$(malloc_cfg 7 32)" "${errs%,}" "$(create r6 raid6 "$(names EE_m 6)")" \
+	'{"method":"bdev_uraid_add_spare","params":{"raid_bdev":"r6","base_bdev":"m6"}}'
+SOCK=$T_DIR/bp.sock
+env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$T_DIR/err.json" -m 0x1 -u \
+	-r "$SOCK" -z -T r6 -q 32 -o 4096 -w verify -t 3 >"$T_DIR/bp.out" 2>&1 &
+TGT_PID=$!
+for _ in $(seq 150); do [ -S "$SOCK" ] && rpc spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
+perform() {
+	timeout 60 python3 "$SPDK_DIR/examples/bdev/bdevperf/bdevperf.py" -s "$SOCK" perform_tests |
+		python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(int(r["iops"]), r["io_failed"])'
+}
+state() {
+	rpc bdev_uraid_get_bdevs | python3 -c '
+import json, sys
+a = json.load(sys.stdin)[0]
+print(a["state"], " ".join("%s:%s" % (m["name"], m.get("state")) for m in a["base_bdevs_list"]))'
+}
+rpc bdev_error_inject_error EE_m1 write failure -n 1000000 >/dev/null
+read -r iops failed < <(perform)
+st=$(state)
+if [ "${failed:-x}" = 0 ] && [ "${iops:-0}" -gt 0 ] && grep -q "failed" "$T_DIR/bp.out" &&
+	[[ "$st" == online* ]] && [[ "$st" != *EE_m1* ]]; then
+	t_pass "error bdev: member EE_m1 failed under verify, no I/O failed ($iops IOPS); now: $st"
+else
+	t_fail "error bdev" "IOPS $iops, failed $failed, state '$st'"
+fi
+for _ in $(seq 100); do grep -q "rebuild of m6 (slot 1) finished" "$T_DIR/bp.out" && break; sleep 0.1; done
+read -r iops failed < <(perform)
+if grep -q "rebuild of m6 (slot 1) finished" "$T_DIR/bp.out" && [[ "$(state)" == *m6:active* ]] &&
+	[ "${failed:-x}" = 0 ]; then
+	t_pass "spare m6 rebuilt slot 1; verify clean after ($iops IOPS)"
+else
+	t_fail "spare rebuild" "state '$(state)', failed $failed"
+	tr '\r' '\n' <"$T_DIR/bp.out" | grep uraid | tail -5
+fi
+tgt_stop
+t_done
