@@ -141,7 +141,7 @@ $(SPDK_BUILD)/%.o: %.c | $(DEPS_STAMP)
 		echo "make spdk: no SPDK build tree at SPDK_DIR=$(SPDK_DIR) (see docs/spdk.md)"; exit 1; }
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -isystem $(SPDK_DIR)/include -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -isystem $(SPDK_DIR)/include -c $< -o $@
 
 $(SPDK_SO): $(SPDK_OBJS)
 	@$(if $(Q),echo "  LD      $@")
