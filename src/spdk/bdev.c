@@ -194,42 +194,6 @@ uraid_bdev_foreach(int (*fn)(struct uraid_bdev *bdev, void *ctx), void *ctx)
 }
 
 const char *
-uraid_bdev_get_name(const struct uraid_bdev *bdev)
-{
-	return bdev->name;
-}
-
-const char *
-uraid_bdev_get_product(const struct uraid_bdev *bdev)
-{
-	return bdev->product;
-}
-
-const uint8_t *
-uraid_bdev_get_uuid(const struct uraid_bdev *bdev)
-{
-	return bdev->uuid;
-}
-
-uint32_t
-uraid_bdev_get_block_size(const struct uraid_bdev *bdev)
-{
-	return bdev->block_size;
-}
-
-uint64_t
-uraid_bdev_get_num_blocks(const struct uraid_bdev *bdev)
-{
-	return bdev->num_blocks;
-}
-
-bool
-uraid_bdev_has_write_cache(const struct uraid_bdev *bdev)
-{
-	return bdev->write_cache;
-}
-
-const char *
 uraid_bdev_get_path(const struct uraid_bdev *bdev UNUSED)
 {
 	return NULL;

@@ -5,12 +5,12 @@
 # save_config and a restart from it, and an array with superblocks over bdev_aio files that
 # reassembles after spdk_tgt restarts with its data intact (written and read by spdk_dd).
 . "$(dirname "$0")/lib.sh"
-spdk_need 13
+spdk_need 14
 
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 tgt_start || { t_fail "spdk_tgt" "did not start"; t_done; exit 1; }
-for i in $(seq 0 10); do rpc bdev_malloc_create -b "m$i" 32 4096 >/dev/null; done
+for i in $(seq 0 11); do rpc bdev_malloc_create -b "m$i" 32 4096 >/dev/null; done
 
 # Created through the plug-in, shown by its get_bdevs and by SPDK's bdev_get_bdevs.
 if rpc bdev_uraid_create -n r6 -r raid6 -z 64 -b "m0 m1 m2 m3 m4 m5" >/dev/null &&
@@ -41,6 +41,10 @@ bad() { # WHAT EXPECT_IN_MESSAGE PARAMS_JSON
 bad "unknown level" "raid7" '{"name":"x","raid_level":"raid7","base_bdevs":["m6"]}'
 bad "missing member" "nope" '{"name":"x","raid_level":"raid1","base_bdevs":["m6","nope"]}'
 bad "member of another array" "m0" '{"name":"x","raid_level":"raid1","base_bdevs":["m6","m0"]}'
+rpc bdev_raid_create -n s1 -r raid1 -z 0 -b "m11" >/dev/null 2>&1 ||
+	rpc bdev_raid_create -n s1 -r raid0 -z 64 -b "m11" >/dev/null
+bad "member claimed by SPDK's raid" "in use by raid" \
+	'{"name":"x","raid_level":"raid1","base_bdevs":["m6","m11"]}'
 bad "strip size not a power of two" "strip" \
 	'{"name":"x","raid_level":"raid0","strip_size_kb":48,"base_bdevs":["m6"]}'
 bad "unknown parameter" "colour" '{"name":"x","raid_level":"raid0","colour":1,"base_bdevs":["m6"]}'

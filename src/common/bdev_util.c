@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * iovec and UUID helpers of the bdev interface (uraid/bdev_module.h). Runtime-free: shared by
- * the native bdev layer and the SPDK port.
+ * What the bdev interface needs in both runtimes (the native bdev layer and the SPDK port):
+ * a bdev's properties, iovec and UUID helpers.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -156,4 +156,42 @@ uraid_uuid_generate(uint8_t uuid[16])
 	}
 	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
 	uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+}
+
+/* --- properties: the fields the module filled in --- */
+
+const char *
+uraid_bdev_get_name(const struct uraid_bdev *bdev)
+{
+	return bdev->name;
+}
+
+const char *
+uraid_bdev_get_product(const struct uraid_bdev *bdev)
+{
+	return bdev->product ? bdev->product : "";
+}
+
+const uint8_t *
+uraid_bdev_get_uuid(const struct uraid_bdev *bdev)
+{
+	return bdev->uuid;
+}
+
+uint32_t
+uraid_bdev_get_block_size(const struct uraid_bdev *bdev)
+{
+	return bdev->block_size;
+}
+
+uint64_t
+uraid_bdev_get_num_blocks(const struct uraid_bdev *bdev)
+{
+	return bdev->num_blocks;
+}
+
+bool
+uraid_bdev_has_write_cache(const struct uraid_bdev *bdev)
+{
+	return bdev->write_cache;
 }
