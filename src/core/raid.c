@@ -120,7 +120,14 @@ int
 mio_set_iov(struct member_io *mio, const struct iovec *iov, int iovcnt, uint64_t byte_off,
 	    uint64_t len)
 {
-	int need = uraid_iov_slice(iov, iovcnt, byte_off, len, NULL, 0);
+	int need;
+
+	if (iovcnt == 1 && len > 0 && byte_off + len <= iov[0].iov_len) { /* one buffer */
+		mio->iov[0] = (struct iovec){(uint8_t *)iov[0].iov_base + byte_off, len};
+		mio->iovcnt = 1;
+		return 0;
+	}
+	need = uraid_iov_slice(iov, iovcnt, byte_off, len, NULL, 0);
 
 	/* The slice may need more iovecs than the inline ones. */
 	if (need > (int)ARRAY_SIZE(mio->iov_inline)) {

@@ -376,7 +376,7 @@ struct io_ctx {
 	struct io_ctx *next;
 };
 
-static __thread struct io_ctx *tl_free_ctx;
+static PORT_TLS struct io_ctx *tl_free_ctx;
 
 static struct io_ctx *
 ctx_get(uraid_bdev_io_cb cb, void *cb_arg)

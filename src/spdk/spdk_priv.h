@@ -35,6 +35,10 @@
 #include "uraid/bdev_module.h"
 #include "uraid/thread.h"
 
+/* Thread-locals of the module: it is loaded at program start (LD_PRELOAD or linked), so the
+ * static TLS model holds and each access is one instruction, not a __tls_get_addr call. */
+#define PORT_TLS __thread __attribute__((tls_model("initial-exec")))
+
 struct spdk_thread;
 struct spdk_bdev;
 struct spdk_bdev_module;

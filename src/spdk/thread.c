@@ -47,9 +47,9 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t g_ticks_per_us;
 static bool g_full_logged;
 
-static __thread struct spdk_thread *tl_thread;
-static __thread struct uraid_reactor *tl_reactor;
-static __thread bool tl_control;
+static PORT_TLS struct spdk_thread *tl_thread;
+static PORT_TLS struct uraid_reactor *tl_reactor;
+static PORT_TLS bool tl_control;
 
 /* --- the control thread --- */
 
