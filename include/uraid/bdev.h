@@ -46,7 +46,43 @@ enum uraid_io_type {
 	URAID_IO_UNMAP,
 	URAID_IO_WRITE_ZEROES,
 	URAID_IO_RESET,
+	URAID_IO_ZONE_APPEND,	  /* zoned bdevs: write at the zone's write pointer */
+	URAID_IO_ZONE_MANAGEMENT, /* zoned bdevs: reset, finish, open, close a zone */
+	URAID_IO_GET_ZONE_INFO,	  /* zoned bdevs: report zones */
 	URAID_IO_NUM_TYPES
+};
+
+/*
+ * Zoned bdevs (as SPDK's spdk_bdev_zone_*, after NVMe ZNS): the blocks are split into zones of
+ * zone_size blocks (a power of two), each written only sequentially at its write pointer, up to
+ * its capacity (<= zone_size; blocks past it cannot be read or written); a zone is emptied only
+ * by a reset. WRITE must start exactly at the zone's write pointer; ZONE_APPEND writes there
+ * and reports where. A write that breaks the rule fails with -EINVAL (not at the write
+ * pointer, past the capacity, into a full or offline zone); opening more zones than the device
+ * allows fails with -EBUSY.
+ */
+enum uraid_zone_state {
+	URAID_ZONE_EMPTY,
+	URAID_ZONE_IMPLICIT_OPEN,
+	URAID_ZONE_EXPLICIT_OPEN,
+	URAID_ZONE_CLOSED,
+	URAID_ZONE_FULL,
+	URAID_ZONE_READ_ONLY,
+	URAID_ZONE_OFFLINE,
+};
+
+enum uraid_zone_action {
+	URAID_ZONE_CLOSE,
+	URAID_ZONE_FINISH,
+	URAID_ZONE_OPEN,
+	URAID_ZONE_RESET,
+};
+
+struct uraid_zone_info {
+	uint64_t zone_id;	/* first block of the zone */
+	uint64_t write_pointer; /* next block to write (zone_id + capacity when full) */
+	uint64_t capacity;	/* writable blocks */
+	enum uraid_zone_state state;
 };
 
 /* Write flags. */
@@ -117,6 +153,27 @@ int uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channe
 /* Completes after every I/O this channel had in flight has completed. */
 int uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
 		     void *cb_arg);
+
+/* --- zoned bdevs --- */
+/* Write num_blocks at the write pointer of the zone starting at zone_id; when cb runs with
+ * status 0, *lba holds the first block written. */
+int uraid_bdev_zone_appendv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			    const struct iovec *iov, int iovcnt, uint64_t zone_id,
+			    uint64_t num_blocks, uint32_t flags, uint64_t *lba, uraid_bdev_io_cb cb,
+			    void *cb_arg);
+int uraid_bdev_zone_management(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			       uint64_t zone_id, enum uraid_zone_action action, uraid_bdev_io_cb cb,
+			       void *cb_arg);
+/* Fill info[0..num_zones) for the zones from zone_id on. */
+int uraid_bdev_get_zone_info(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			     uint64_t zone_id, uint32_t num_zones, struct uraid_zone_info *info,
+			     uraid_bdev_io_cb cb, void *cb_arg);
+bool uraid_bdev_is_zoned(const struct uraid_bdev *bdev);
+uint64_t uraid_bdev_get_zone_size(const struct uraid_bdev *bdev);
+uint64_t uraid_bdev_get_zone_capacity(const struct uraid_bdev *bdev);
+uint32_t uraid_bdev_get_max_open_zones(const struct uraid_bdev *bdev);
+uint32_t uraid_bdev_get_max_active_zones(const struct uraid_bdev *bdev);
+uint32_t uraid_bdev_get_optimal_open_zones(const struct uraid_bdev *bdev);
 
 /* Control paths (not on a reactor): run one READ, WRITE (with FUA) or FLUSH on reactor 0 and
  * wait for it. Returns the submit error or the completion status. */

@@ -25,6 +25,11 @@ struct uraid_bdev_io {
 	struct iovec *iov; /* READ/WRITE only; owned by the submitter until completion */
 	int iovcnt;
 	int status; /* free for the module to stage a status before completing */
+	/* Zoned bdevs: offset_blocks is the zone's first block for ZONE_APPEND,
+	 * ZONE_MANAGEMENT and GET_ZONE_INFO; num_blocks is the zone count for GET_ZONE_INFO. */
+	uint64_t *append_lba;		    /* ZONE_APPEND: set by the module before completing */
+	struct uraid_zone_info *zone_info;  /* GET_ZONE_INFO: num_blocks entries */
+	enum uraid_zone_action zone_action; /* ZONE_MANAGEMENT */
 	/* Free for the module while it owns the I/O (queueing, deferred completion). */
 	STAILQ_ENTRY(uraid_bdev_io) link;
 
@@ -61,6 +66,9 @@ struct uraid_bdev {
 	uint32_t block_size;
 	uint64_t num_blocks;
 	bool write_cache;
+	/* Zoned bdevs (see uraid/bdev.h); zone_size 0: not zoned. */
+	uint64_t zone_size, zone_capacity;
+	uint32_t max_open_zones, max_active_zones, optimal_open_zones; /* 0: no limit */
 	size_t driver_ctx_size;
 	void *io_device; /* module channel device, or NULL */
 	const struct uraid_bdev_fn_table *fn;

@@ -391,6 +391,10 @@ uraid_bdev_io_type_supported(const struct uraid_bdev *bdev, enum uraid_io_type t
 	case URAID_IO_WRITE_ZEROES:
 		return bdev->fn->io_type_supported != NULL &&
 		       bdev->fn->io_type_supported((struct uraid_bdev *)bdev, type);
+	case URAID_IO_ZONE_APPEND:
+	case URAID_IO_ZONE_MANAGEMENT:
+	case URAID_IO_GET_ZONE_INFO:
+		return bdev->zone_size != 0;
 	default:
 		return false;
 	}
@@ -597,17 +601,46 @@ uraid_bdev_unregister(struct uraid_bdev *bdev, uraid_bdev_unregister_cb cb, void
 
 /* --- I/O submission --- */
 
+/* What the zone operations carry besides a plain request's fields. */
+struct zone_args {
+	uint64_t *append_lba;
+	struct uraid_zone_info *info;
+	enum uraid_zone_action action;
+};
+
+/* A zone request names a zone by its first block; an info request's zones must all exist. */
+static bool
+zone_request_ok(const struct uraid_bdev *bdev, enum uraid_io_type type, uint64_t zone_id,
+		uint64_t num_blocks, const struct zone_args *z)
+{
+	if (bdev->zone_size == 0 || zone_id % bdev->zone_size != 0 || zone_id >= bdev->num_blocks ||
+	    z == NULL)
+		return false;
+	switch (type) {
+	case URAID_IO_ZONE_APPEND:
+		return z->append_lba != NULL && num_blocks > 0 && num_blocks <= bdev->zone_capacity;
+	case URAID_IO_GET_ZONE_INFO:
+		return z->info != NULL && num_blocks > 0 &&
+		       num_blocks <= (bdev->num_blocks - zone_id) / bdev->zone_size;
+	case URAID_IO_ZONE_MANAGEMENT:
+		return z->action <= URAID_ZONE_RESET;
+	default:
+		return false;
+	}
+}
+
 static int
-bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum uraid_io_type type,
-	    const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
-	    uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg)
+bdev_submit_z(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum uraid_io_type type,
+	      const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+	      uint32_t flags, const struct zone_args *z, uraid_bdev_io_cb cb, void *cb_arg)
 {
 	struct uraid_bdev *bdev = desc->bdev;
 	struct bdev_channel *bch = uraid_io_channel_get_ctx(ch);
 	struct uraid_bdev_io *io;
 	int rc;
 
-	if (unlikely(type != URAID_IO_READ && type != URAID_IO_RESET && !desc->write))
+	if (unlikely(type != URAID_IO_READ && type != URAID_IO_RESET &&
+		     type != URAID_IO_GET_ZONE_INFO && !desc->write))
 		return -EINVAL;
 	if (unlikely(type >= URAID_IO_UNMAP && !uraid_bdev_io_type_supported(bdev, type)))
 		return -ENOTSUP;
@@ -617,7 +650,10 @@ bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum urai
 			     offset_blocks > bdev->num_blocks - num_blocks))
 			return -EINVAL;
 	}
-	if (type == URAID_IO_READ || type == URAID_IO_WRITE) {
+	if (type >= URAID_IO_ZONE_APPEND &&
+	    unlikely(!zone_request_ok(bdev, type, offset_blocks, num_blocks, z)))
+		return -EINVAL;
+	if (type == URAID_IO_READ || type == URAID_IO_WRITE || type == URAID_IO_ZONE_APPEND) {
 		if (unlikely(iovcnt <= 0 || iov == NULL ||
 			     uraid_iov_length(iov, iovcnt) != num_blocks * bdev->block_size))
 			return -EINVAL;
@@ -646,6 +682,9 @@ bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum urai
 	}
 	io->iovcnt = iovcnt;
 	io->status = 0;
+	io->append_lba = z ? z->append_lba : NULL;
+	io->zone_info = z ? z->info : NULL;
+	io->zone_action = z ? z->action : URAID_ZONE_CLOSE;
 	io->cb = cb;
 	io->cb_arg = cb_arg;
 	/* While anything is in flight the channel holds itself, so a user who puts it early
@@ -671,6 +710,15 @@ bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum urai
 			uraid_put_io_channel(ch);
 	}
 	return rc;
+}
+
+static int
+bdev_submit(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum uraid_io_type type,
+	    const struct iovec *iov, int iovcnt, uint64_t offset_blocks, uint64_t num_blocks,
+	    uint32_t flags, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	return bdev_submit_z(desc, ch, type, iov, iovcnt, offset_blocks, num_blocks, flags, NULL,
+			     cb, cb_arg);
 }
 
 void
@@ -851,4 +899,39 @@ uraid_bdev_io_sync(struct uraid_bdev_desc *desc, enum uraid_io_type type, void *
 	uraid_reactor_send(uraid_reactor_get(0), sync_start, &r);
 	uraid_runtime_wait(&r.done);
 	return r.status;
+}
+
+/* --- zoned bdevs --- */
+
+int
+uraid_bdev_zone_appendv(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			const struct iovec *iov, int iovcnt, uint64_t zone_id, uint64_t num_blocks,
+			uint32_t flags, uint64_t *lba, uraid_bdev_io_cb cb, void *cb_arg)
+{
+	struct zone_args z = {lba, NULL, URAID_ZONE_CLOSE};
+
+	return bdev_submit_z(desc, ch, URAID_IO_ZONE_APPEND, iov, iovcnt, zone_id, num_blocks,
+			     flags, &z, cb, cb_arg);
+}
+
+int
+uraid_bdev_zone_management(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			   uint64_t zone_id, enum uraid_zone_action action, uraid_bdev_io_cb cb,
+			   void *cb_arg)
+{
+	struct zone_args z = {NULL, NULL, action};
+
+	return bdev_submit_z(desc, ch, URAID_IO_ZONE_MANAGEMENT, NULL, 0, zone_id, 0, 0, &z, cb,
+			     cb_arg);
+}
+
+int
+uraid_bdev_get_zone_info(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
+			 uint64_t zone_id, uint32_t num_zones, struct uraid_zone_info *info,
+			 uraid_bdev_io_cb cb, void *cb_arg)
+{
+	struct zone_args z = {NULL, info, URAID_ZONE_CLOSE};
+
+	return bdev_submit_z(desc, ch, URAID_IO_GET_ZONE_INFO, NULL, 0, zone_id, num_zones, 0, &z,
+			     cb, cb_arg);
 }

@@ -29,6 +29,20 @@ struct file_bdev_opts {
 int file_bdev_create(const struct file_bdev_opts *opts, struct uraid_bdev **out, char *err,
 		     size_t err_len);
 
+/* --- zoned.c: a zoned bdev emulated over any bdev (SPDK's bdev_zone_block_create) --- */
+struct zoned_bdev_opts {
+	const char *name;
+	const char *base_bdev;
+	uint64_t zone_capacity;	     /* blocks; > 0 */
+	uint64_t zone_size;	     /* blocks, a power of two; 0: the next one >= capacity */
+	uint32_t optimal_open_zones; /* advice to writers */
+	uint32_t max_open_zones;     /* 0: no limit */
+	uint32_t max_active_zones;   /* 0: no limit */
+	const uint8_t *uuid;
+};
+int zoned_bdev_create(const struct zoned_bdev_opts *opts, struct uraid_bdev **out, char *err,
+		      size_t err_len);
+
 /* --- fault.c --- */
 enum fault_kind { FAULT_FAILURE, FAULT_CORRUPT, FAULT_LATENCY, FAULT_NOMEM };
 

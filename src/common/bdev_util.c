@@ -195,3 +195,39 @@ uraid_bdev_has_write_cache(const struct uraid_bdev *bdev)
 {
 	return bdev->write_cache;
 }
+
+bool
+uraid_bdev_is_zoned(const struct uraid_bdev *bdev)
+{
+	return bdev->zone_size != 0;
+}
+
+uint64_t
+uraid_bdev_get_zone_size(const struct uraid_bdev *bdev)
+{
+	return bdev->zone_size;
+}
+
+uint64_t
+uraid_bdev_get_zone_capacity(const struct uraid_bdev *bdev)
+{
+	return bdev->zone_capacity;
+}
+
+uint32_t
+uraid_bdev_get_max_open_zones(const struct uraid_bdev *bdev)
+{
+	return bdev->max_open_zones;
+}
+
+uint32_t
+uraid_bdev_get_max_active_zones(const struct uraid_bdev *bdev)
+{
+	return bdev->max_active_zones;
+}
+
+uint32_t
+uraid_bdev_get_optimal_open_zones(const struct uraid_bdev *bdev)
+{
+	return bdev->optimal_open_zones;
+}

@@ -6,6 +6,7 @@
 #ifndef URAID_COMMON_H
 #define URAID_COMMON_H
 
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -125,6 +126,44 @@ uint64_t ticks_now(void);
 uint64_t ticks_hz(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t mono_ns(void);
+
+/* Little-endian fields at any alignment, for the on-disk formats. */
+static inline void
+le_put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void
+le_put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline uint32_t
+le_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t
+le_get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+/* --- crc.c --- */
+uint32_t crc32c(const void *buf, size_t len);
+/* The CRC32C of what gave crc, followed by buf: crc32c_more(crc32c(a), b) = crc32c(a b). */
+uint32_t crc32c_more(uint32_t crc, const void *buf, size_t len);
 
 /* --- log.c --- */
 enum log_level { LOG_OFF = -1, LOG_ERROR, LOG_WARN, LOG_NOTICE, LOG_INFO, LOG_DEBUG };

@@ -96,39 +96,6 @@ void code_encode_ref(const struct code *c, size_t len, uint8_t *const *data,
 /* Invert an n x n matrix over GF(2^8); -EINVAL if singular. */
 int gf_invert_ref(const uint8_t *in, uint8_t *out, unsigned n);
 
-/* Little-endian fields at any alignment, for the on-disk formats. */
-static inline void
-le_put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-le_put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline uint32_t
-le_get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t
-le_get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
 /* A decoder's refusal: the reason in err, -EBADMSG. */
 static inline int
 decode_bad(char *err, size_t err_len, const char *what)
@@ -233,9 +200,6 @@ const char *sb_slot_state_name(uint32_t state);
  * than the round that recorded the departure, and it was whole then (active, or itself
  * catching up). */
 bool sb_can_catch_up(const struct sb *truth, const struct sb *own, unsigned s);
-uint32_t crc32c(const void *buf, size_t len);
-/* The CRC32C of what gave crc, followed by buf: crc32c_more(crc32c(a), b) = crc32c(a b). */
-uint32_t crc32c_more(uint32_t crc, const void *buf, size_t len);
 
 /* --- raid.c: the array object, its channels, the healthy data path --- */
 

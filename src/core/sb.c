@@ -61,18 +61,6 @@ enum {
 
 _Static_assert(OFF_LEFT_GEN + RAID_MAX_MEMBERS * 8 <= OFF_CRC, "slot tables fit");
 
-uint32_t
-crc32c(const void *buf, size_t len)
-{
-	return crc32c_more(0, buf, len);
-}
-
-uint32_t
-crc32c_more(uint32_t crc, const void *buf, size_t len)
-{
-	return crc32_iscsi((unsigned char *)buf, (int)len, crc ^ 0xffffffffu) ^ 0xffffffffu;
-}
-
 void
 sb_encode(const struct sb *sb, uint8_t *buf)
 {

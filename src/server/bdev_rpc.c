@@ -179,6 +179,68 @@ rpc_bdev_fault_delete(struct rpc_request *req, const json_t *params)
 	bdev_delete(req, params, "Fault injection disk");
 }
 
+/* --- zoned (SPDK's bdev_zone_block) --- */
+
+struct zone_params {
+	const char *name;
+	const char *base_bdev;
+	uint64_t zone_capacity;
+	uint64_t zone_size;
+	uint32_t optimal_open_zones;
+	uint32_t max_open_zones;
+	uint32_t max_active_zones;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec zone_spec[] = {
+	PARAM(struct zone_params, name, PT_STRING, true),
+	PARAM(struct zone_params, base_bdev, PT_STRING, true),
+	PARAM(struct zone_params, zone_capacity, PT_U64, true),
+	PARAM(struct zone_params, optimal_open_zones, PT_U32, true),
+	PARAM(struct zone_params, zone_size, PT_U64, false),
+	PARAM(struct zone_params, max_open_zones, PT_U32, false),
+	PARAM(struct zone_params, max_active_zones, PT_U32, false),
+	PARAM(struct zone_params, uuid, PT_UUID, false),
+};
+
+static void
+rpc_bdev_zone_block_create(struct rpc_request *req, const json_t *params)
+{
+	struct zone_params p = {0};
+	struct zoned_bdev_opts o = {0};
+	struct uraid_bdev *bdev;
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(zone_spec), &p) != 0 || !check_name(req, p.name))
+		return;
+	if (p.optimal_open_zones == 0) {
+		rpc_error(req, RPC_INVALID_PARAMS, "%s: optimal_open_zones must be at least 1",
+			  req->method);
+		return;
+	}
+	o.name = p.name;
+	o.base_bdev = p.base_bdev;
+	o.zone_capacity = p.zone_capacity;
+	o.zone_size = p.zone_size;
+	o.optimal_open_zones = p.optimal_open_zones;
+	o.max_open_zones = p.max_open_zones;
+	o.max_active_zones = p.max_active_zones;
+	o.uuid = uuid_or_null(p.uuid);
+	rc = zoned_bdev_create(&o, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot create '%s': %s", req->method, p.name, err);
+		return;
+	}
+	rpc_result(req, json_string(p.name));
+}
+
+static void
+rpc_bdev_zone_block_delete(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "Zone block device");
+}
+
 /* --- file (io_uring) --- */
 
 struct file_params {
@@ -480,8 +542,10 @@ bdev_driver_json(struct uraid_bdev *bdev)
 static json_t *
 bdev_to_json(struct uraid_bdev *bdev)
 {
-	static const char *const types[] = {"read",  "write",	     "flush",
-					    "unmap", "write_zeroes", "reset"};
+	/* SPDK's names for them. */
+	static const char *const types[URAID_IO_NUM_TYPES] = {
+		"read",	 "write",	"flush",	   "unmap",	   "write_zeroes",
+		"reset", "zone_append", "zone_management", "get_zone_info"};
 	json_t *o = json_object(), *io = json_object();
 	const char *claimer = uraid_bdev_claimed_by(bdev);
 	char uuid[37];
@@ -502,6 +566,19 @@ bdev_to_json(struct uraid_bdev *bdev)
 		json_object_set_new(io, types[t],
 				    json_boolean(uraid_bdev_io_type_supported(bdev, t)));
 	json_object_set_new(o, "supported_io_types", io);
+	json_object_set_new(o, "zoned", json_boolean(uraid_bdev_is_zoned(bdev)));
+	if (uraid_bdev_is_zoned(bdev)) {
+		json_object_set_new(o, "zone_size",
+				    json_integer((json_int_t)uraid_bdev_get_zone_size(bdev)));
+		json_object_set_new(o, "zone_capacity",
+				    json_integer((json_int_t)uraid_bdev_get_zone_capacity(bdev)));
+		json_object_set_new(o, "max_open_zones",
+				    json_integer(uraid_bdev_get_max_open_zones(bdev)));
+		json_object_set_new(o, "max_active_zones",
+				    json_integer(uraid_bdev_get_max_active_zones(bdev)));
+		json_object_set_new(o, "optimal_open_zones",
+				    json_integer(uraid_bdev_get_optimal_open_zones(bdev)));
+	}
 	json_object_set_new(o, "driver_specific", bdev_driver_json(bdev));
 	return o;
 }
@@ -696,6 +773,9 @@ const struct rpc_method bdev_rpc_methods[] = {
 	{"bdev_uring_create", rpc_bdev_file_create, "create a file bdev (io_uring)"},
 	{"bdev_uring_delete", rpc_bdev_file_delete, "delete a file bdev"},
 	{"bdev_error_create", rpc_bdev_error_create, "create EE_<base>, an error-injection bdev"},
+	{"bdev_zone_block_create", rpc_bdev_zone_block_create,
+	 "a zoned bdev (ZNS-like) emulated over a bdev"},
+	{"bdev_zone_block_delete", rpc_bdev_zone_block_delete, "delete a zone block bdev"},
 	{"bdev_error_delete", rpc_bdev_fault_delete, "delete an error-injection bdev"},
 	{"bdev_error_inject_error", rpc_fault_inject, "inject errors into an error bdev"},
 	{"bdev_fault_create", rpc_bdev_fault_create, "create a fault bdev (errors, power cuts)"},
