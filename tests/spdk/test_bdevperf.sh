@@ -4,7 +4,7 @@
 # raid5f takes full stripes only, verify on raid6 and ec 4+2, a member failed through SPDK's
 # error bdev with a spare rebuilding its slot while verify runs.
 . "$(dirname "$0")/lib.sh"
-spdk_need 7
+spdk_need 8
 
 create() { # NAME LEVEL MEMBERS_JSON [EXTRA_JSON]
 	echo "{\"method\":\"bdev_uraid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[$3]${4:+,$4}}}"
@@ -50,6 +50,25 @@ if bdevperf "$T_DIR/ec.json" -T ec -q 32 -o 4096 -w verify -t 2 && [ "$BP_FAILS"
 	t_pass "ec 4+2: 4 KiB verify ($BP_IOPS IOPS)"
 else
 	t_fail "ec 4+2: 4 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+
+# Two cores: stripe owners on the app thread and the module's thread on core 1, a bdevperf job
+# on each core sending writes across to them.
+if [ "$(nproc)" -ge 2 ]; then
+	timeout 120 env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$T_DIR/r5.json" \
+		-m 0x3 -u -C -T r5 -q 32 -o 4096 -w verify -t 2 -r "$T_DIR/bp2.sock" 2>&1 |
+		tr '\r' '\n' >"$T_DIR/two.out"
+	rc=${PIPESTATUS[0]}
+	jobs=$(grep -c 'Core Mask 0x[12], workload: verify' "$T_DIR/two.out")
+	line=$(grep -E '^\s*Total\s*:' "$T_DIR/two.out" | tail -n 1)
+	if [ "$rc" -eq 0 ] && [ "$jobs" -eq 2 ] && [ "$(awk '{print $5}' <<<"$line")" = 0.00 ] &&
+		[ "$(awk '{print int($3)}' <<<"$line")" -gt 0 ]; then
+		t_pass "raid5 on two cores (-m 0x3 -C): verify clean, $(awk '{print int($3)}' <<<"$line") IOPS"
+	else
+		t_fail "raid5 on two cores" "rc $rc, $jobs jobs, '$line'"
+	fi
+else
+	t_skip "raid5 on two cores" "this machine has one CPU"
 fi
 
 # A member fails through SPDK's error bdev while verify runs: the array goes on degraded, its
