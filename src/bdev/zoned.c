@@ -21,11 +21,11 @@
 
 #include "bdev_priv.h"
 
-#define ZT_MAGIC      0x534e5a4449415255ull /* "URAIDZNS" */
-#define ZT_VERSION    1
-#define ZT_ENTRY      16
-#define ZT_HDR_CRC    8	 /* the CRC32C covers the copy from byte 12 on (header and table) */
-#define ZT_HDR_BYTES  64
+#define ZT_MAGIC     0x534e5a4449415255ull /* "URAIDZNS" */
+#define ZT_VERSION   1
+#define ZT_ENTRY     16
+#define ZT_HDR_CRC   8 /* the CRC32C covers the copy from byte 12 on (header and table) */
+#define ZT_HDR_BYTES 64
 
 struct zone {
 	uint64_t wp; /* blocks written from the zone's start */
@@ -138,7 +138,8 @@ table_written(void *arg, int status)
 
 	zb->table_busy = false;
 	if (status != 0)
-		LOG_ERR("%s: could not write its zone table (%s)", zb->bdev.name, strerror(-status));
+		LOG_ERR("%s: could not write its zone table (%s)", zb->bdev.name,
+			strerror(-status));
 	while ((io = STAILQ_FIRST(&zb->cur)) != NULL) {
 		STAILQ_REMOVE_HEAD(&zb->cur, link);
 		zio_done(io, status);
@@ -343,15 +344,14 @@ zoned_run(void *arg)
 		break;
 	case URAID_IO_READ:
 		rc = uraid_bdev_readv(zb->base, zb->base_ch, io->iov, io->iovcnt,
-				      zb->data_offset + io->offset_blocks, io->num_blocks, base_done,
-				      io);
+				      zb->data_offset + io->offset_blocks, io->num_blocks,
+				      base_done, io);
 		if (rc != 0)
 			zio_done(io, rc == -ENOMEM || rc == -EAGAIN ? -EIO : rc);
 		break;
 	case URAID_IO_FLUSH:
 		/* Base first (what was written is durable), then the table that says so. */
-		rc = uraid_bdev_flush(zb->base, zb->base_ch, table_flush_done,
-				      io);
+		rc = uraid_bdev_flush(zb->base, zb->base_ch, table_flush_done, io);
 		if (rc != 0)
 			zio_done(io, rc == -ENOMEM || rc == -EAGAIN ? -EIO : rc);
 		break;
@@ -370,8 +370,8 @@ zoned_submit(void *ch_ctx UNUSED, struct uraid_bdev_io *io)
 	if (io->type == URAID_IO_READ && b->zone_capacity < b->zone_size &&
 	    io->offset_blocks % b->zone_size + io->num_blocks > b->zone_capacity)
 		return -EINVAL;
-	if (io->type == URAID_IO_WRITE && io->offset_blocks % b->zone_size + io->num_blocks >
-						  b->zone_capacity)
+	if (io->type == URAID_IO_WRITE &&
+	    io->offset_blocks % b->zone_size + io->num_blocks > b->zone_capacity)
 		return -EINVAL;
 	zio_of(io)->origin = uraid_reactor_self();
 	return uraid_reactor_send(uraid_reactor_get(0), zoned_run, io);
@@ -562,8 +562,8 @@ zoned_bdev_create(const struct zoned_bdev_opts *o, struct uraid_bdev **out, char
 	zb->bdev.block_size = uraid_bdev_get_block_size(base);
 	base_blocks = uraid_bdev_get_num_blocks(base);
 	/* Size the table for as many zones as could fit, then count the zones after it. */
-	copy_blocks = 1 + (base_blocks / zs * ZT_ENTRY + zb->bdev.block_size - 1) /
-				  zb->bdev.block_size;
+	copy_blocks =
+		1 + (base_blocks / zs * ZT_ENTRY + zb->bdev.block_size - 1) / zb->bdev.block_size;
 	zb->copy_blocks = copy_blocks;
 	zb->data_offset = 2 * copy_blocks;
 	zb->nzones = base_blocks > zb->data_offset ? (base_blocks - zb->data_offset) / zs : 0;

@@ -76,8 +76,12 @@ static uint8_t *g_buf;
 static int
 append(uint64_t zone_id, uint64_t n, uint64_t *lba)
 {
-	struct zop z = {.desc = g_desc, .ch = g_ch, .type = URAID_IO_ZONE_APPEND, .buf = g_buf,
-			 .lba = zone_id, .n = n};
+	struct zop z = {.desc = g_desc,
+			.ch = g_ch,
+			.type = URAID_IO_ZONE_APPEND,
+			.buf = g_buf,
+			.lba = zone_id,
+			.n = n};
 	int rc;
 
 	for (uint64_t i = 0; i < n * 4096; i++)
@@ -91,8 +95,11 @@ append(uint64_t zone_id, uint64_t n, uint64_t *lba)
 static int
 mgmt(uint64_t zone_id, enum uraid_zone_action a)
 {
-	struct zop z = {.desc = g_desc, .ch = g_ch, .type = URAID_IO_ZONE_MANAGEMENT, .lba = zone_id,
-			 .action = a};
+	struct zop z = {.desc = g_desc,
+			.ch = g_ch,
+			.type = URAID_IO_ZONE_MANAGEMENT,
+			.lba = zone_id,
+			.action = a};
 
 	return zop_run(&z);
 }
@@ -101,8 +108,12 @@ static struct uraid_zone_info
 info(uint64_t zone_id)
 {
 	struct uraid_zone_info i = {0};
-	struct zop z = {.desc = g_desc, .ch = g_ch, .type = URAID_IO_GET_ZONE_INFO, .lba = zone_id,
-			 .n = 1, .info = &i};
+	struct zop z = {.desc = g_desc,
+			.ch = g_ch,
+			.type = URAID_IO_GET_ZONE_INFO,
+			.lba = zone_id,
+			.n = 1,
+			.info = &i};
 
 	CHECK_EQ(zop_run(&z), 0);
 	return i;
@@ -125,8 +136,7 @@ close_zoned(const char *name)
 }
 
 static int
-make_zoned(const char *name, const char *base, uint64_t cap, uint32_t max_open,
-	   uint32_t max_active)
+make_zoned(const char *name, const char *base, uint64_t cap, uint32_t max_open, uint32_t max_active)
 {
 	struct zoned_bdev_opts o = {name, base, cap, 0, 1, max_open, max_active, NULL};
 	struct uraid_bdev *b;
@@ -190,7 +200,7 @@ test_zone_rules(void)
 	CHECK_EQ(rd[5 * 4096], 0x5a);
 	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_READ, rd, 47, 2, 0), -EINVAL);
 	/* Malformed zone requests are refused at submit. */
-	CHECK_EQ(append(5, 1, NULL), -EINVAL);	/* not a zone's first block */
+	CHECK_EQ(append(5, 1, NULL), -EINVAL);	 /* not a zone's first block */
 	CHECK_EQ(append(64, 49, NULL), -EINVAL); /* more than a zone holds */
 
 	/* Open limit 2, active limit 3. */
@@ -290,7 +300,7 @@ test_zone_restart(void)
 	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_READ, rd, 0, 18, 0), 0);
 	CHECK_EQ(rd[0], 7);
 	CHECK_EQ(rd[9 * 4096], 7 + 9);
-	CHECK_EQ(rd[10 * 4096], 7);	 /* the append after the first flush, at block 10 */
+	CHECK_EQ(rd[10 * 4096], 7);	/* the append after the first flush, at block 10 */
 	CHECK_EQ(rd[17 * 4096], 7 + 1); /* the append after the restart */
 	close_zoned("z");
 	/* Another geometry over the same base is refused, not a silent reformat. */
