@@ -111,21 +111,23 @@ table_encode(struct zoned_bdev *zb, uint8_t *buf)
 	le_put32(buf + ZT_HDR_CRC, crc32c(buf + 12, zb->copy_blocks * bs - 12));
 }
 
-/* A copy's generation, or 0 if it is not a valid table of this geometry; -1 if it is a
- * valid table of another geometry. */
+/* A copy's generation (> 0); 0 if it is no zone table at all (no magic); -1 if it is one but
+ * damaged or of another geometry. */
 static int64_t
 table_check(const struct zoned_bdev *zb, const uint8_t *buf)
 {
 	uint32_t bs = zb->bdev.block_size;
+	uint64_t gen;
 
-	if (le_get64(buf) != ZT_MAGIC || le_get32(buf + 12) != ZT_VERSION ||
-	    le_get32(buf + ZT_HDR_CRC) != crc32c(buf + 12, zb->copy_blocks * bs - 12))
+	if (le_get64(buf) != ZT_MAGIC)
 		return 0;
-	if (le_get64(buf + 24) != zb->bdev.zone_size ||
+	if (le_get32(buf + 12) != ZT_VERSION || le_get64(buf + 24) != zb->bdev.zone_size ||
 	    le_get64(buf + 32) != zb->bdev.zone_capacity || le_get64(buf + 40) != zb->nzones ||
-	    le_get32(buf + 48) != bs)
+	    le_get32(buf + 48) != bs ||
+	    le_get32(buf + ZT_HDR_CRC) != crc32c(buf + 12, zb->copy_blocks * bs - 12))
 		return -1;
-	return (int64_t)(le_get64(buf + 16) & INT64_MAX);
+	gen = le_get64(buf + 16);
+	return gen == 0 || gen > INT64_MAX ? -1 : (int64_t)gen;
 }
 
 static void table_write(void *arg);
@@ -461,8 +463,10 @@ base_event(enum uraid_bdev_event event UNUSED, struct uraid_bdev *bdev UNUSED, v
 {
 }
 
-/* Read both table copies; the newest valid one sets the zones. 0 (loaded or fresh), or
- * -EEXIST if the base carries a table of another geometry. */
+/* Read both table copies; the newest valid one sets the zones (the other may be a write the
+ * power tore). 0: loaded, or fresh when neither copy is a zone table; -EEXIST when there is a
+ * table but none of them is valid for this geometry: another geometry, or both damaged. A
+ * table is never reset behind the user's back. */
 static int
 table_load(struct zoned_bdev *zb, bool *fresh)
 {
@@ -483,8 +487,8 @@ table_load(struct zoned_bdev *zb, bool *fresh)
 			src = buf + c * zb->copy_blocks * bs;
 		}
 	}
-	*fresh = src == NULL;
-	if (src == NULL && (g[0] < 0 || g[1] < 0)) {
+	*fresh = src == NULL && g[0] == 0 && g[1] == 0;
+	if (src == NULL && !*fresh) {
 		uraid_dma_free(buf);
 		return -EEXIST;
 	}
@@ -596,18 +600,20 @@ zoned_bdev_create(const struct zoned_bdev_opts *o, struct uraid_bdev **out, char
 	rc = table_load(zb, &fresh);
 	if (rc == -EEXIST) {
 		err_set(err, err_len,
-			"base bdev '%s' holds a zone table of another geometry (zone size, "
-			"capacity or block size)",
+			"base bdev '%s' holds a zone table that does not fit: another geometry "
+			"(zone size, capacity, block size) or both copies damaged; it is not "
+			"reset",
 			o->base_bdev);
 		zoned_free(zb);
 		return -EINVAL;
 	}
 	if (rc == 0 && fresh) {
-		/* A new zoned device: its (empty) table goes down before anything is written. */
-		zb->generation = 1;
+		/* A new zoned device: its (empty) table goes down before anything is written,
+		 * into copy A (generation 2), whose place does not depend on the geometry, so a
+		 * later start with another one finds it. */
+		zb->generation = 2;
 		table_encode(zb, zb->table);
-		rc = uraid_bdev_io_sync(zb->base, URAID_IO_WRITE, zb->table, copy_blocks,
-					copy_blocks);
+		rc = uraid_bdev_io_sync(zb->base, URAID_IO_WRITE, zb->table, 0, copy_blocks);
 	}
 	if (rc == 0)
 		rc = uraid_bdev_register(&zb->bdev);

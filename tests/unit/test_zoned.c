@@ -4,7 +4,8 @@
  * ZONE_APPEND (and the LBA an append reports), zone states and the open/active limits, reset
  * and finish, reads past the capacity refused, report zones; write pointers kept across a
  * clean restart, rolled back to the last flush by a power cut on the base (ZNS semantics),
- * open zones back closed; a base with another geometry refused.
+ * open zones back closed; a base with another geometry refused; a torn newest table copy
+ * passed over for the older one, and both copies damaged refused rather than reset.
  */
 #include <stdlib.h>
 
@@ -312,4 +313,60 @@ test_zone_restart(void)
 	free(rd);
 }
 
-TEST_MAIN(TEST(test_zone_rules), TEST(test_zone_restart))
+/* Flip a byte of the base (through its own descriptor, the zoned bdev deleted). */
+static void
+poke_base(const char *base, uint64_t block, unsigned byte)
+{
+	struct uraid_bdev_desc *d;
+	uint8_t *b = test_alloc(4096);
+
+	REQUIRE(uraid_bdev_open(base, true, NULL, NULL, &d) == 0);
+	CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_READ, b, block, 1), 0);
+	b[byte] ^= 0x40;
+	CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_WRITE, b, block, 1), 0);
+	uraid_bdev_close(d);
+	free(b);
+}
+
+static void
+test_zone_table_damage(void)
+{
+	struct uraid_bdev *base;
+	uint64_t copy = 2; /* 1 + 16 bytes x 15 zones in one block */
+
+	REQUIRE(start_manual(1) == 0);
+	g_buf = test_alloc(64 * 4096);
+	REQUIRE(ram_bdev_create("base", 1024, 4096, NULL, &base) == 0);
+	REQUIRE(make_zoned("z", "base", 64, 0, 0) == 0); /* table generation 2 in copy A */
+	open_zoned("z");
+	CHECK_EQ(append(0, 4, NULL), 0);
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_FLUSH, NULL, 0, 0, 0), 0); /* generation 3: copy B */
+	CHECK_EQ(append(0, 4, NULL), 0);
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_FLUSH, NULL, 0, 0, 0), 0); /* generation 4: copy A */
+	CHECK_EQ(append(0, 4, NULL), 0);
+	close_zoned("z"); /* generation 5, write pointer 12: copy B */
+	/* The newest copy (B) torn: the older one (A, write pointer 8) is taken. */
+	poke_base("base", copy + 1, 3);
+	REQUIRE(make_zoned("z", "base", 64, 0, 0) == 0);
+	open_zoned("z");
+	CHECK_EQ(info(0).write_pointer, 8);
+	close_zoned("z"); /* rewrites copy B: whole again */
+	/* Both copies damaged: refused, the table left as it is. */
+	poke_base("base", 1, 0);
+	poke_base("base", copy + 1, 0);
+	CHECK_EQ(make_zoned("z", "base", 64, 0, 0), -EINVAL);
+	CHECK_EQ(make_zoned("z", "base", 64, 0, 0), -EINVAL);
+	/* Mended again by hand, it starts: nothing was reset meanwhile. */
+	poke_base("base", 1, 0);
+	REQUIRE(make_zoned("z", "base", 64, 0, 0) == 0);
+	open_zoned("z");
+	CHECK_EQ(info(0).write_pointer, 8);
+	close_zoned("z");
+	/* A geometry whose table is another size still finds copy A and refuses. */
+	CHECK_EQ(make_zoned("z", "base", 1, 0, 0), -EINVAL); /* 1020 zones: 5-block copies */
+	CHECK_EQ(test_delete_bdev("base"), 0);
+	uraid_runtime_stop();
+	free(g_buf);
+}
+
+TEST_MAIN(TEST(test_zone_rules), TEST(test_zone_restart), TEST(test_zone_table_damage))
