@@ -5,7 +5,7 @@
 # save_config and a restart from it, and an array with superblocks over bdev_aio files that
 # reassembles after spdk_tgt restarts with its data intact (written and read by spdk_dd).
 . "$(dirname "$0")/lib.sh"
-spdk_need 14
+spdk_need 19
 
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
@@ -62,6 +62,55 @@ if [ "$st" = "online 5" ] && tgt_alive; then
 else
 	t_fail "hot remove" "state '$st'"
 fi
+
+# The other methods through the plug-in: a bdev added takes the failed slot and is rebuilt,
+# scrub finds nothing, stats answer, a planned replacement swaps a member while it serves, a
+# member failed by request and removed is released, options go into save_config.
+members() {
+	rpc bdev_uraid_get_bdevs | jq_py '" ".join("%s:%s" % (m["name"], m["state"]) for m in d[0]["base_bdevs_list"])'
+}
+wait_members() { # EXPECTED
+	for _ in $(seq 100); do
+		[ "$(members)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+if ! rpc bdev_uraid_add_base_bdev r6 m11 >/dev/null 2>&1 && # SPDK's raid holds m11
+	rpc bdev_uraid_add_base_bdev r6 m7 >/dev/null &&
+	wait_members "m0:active m1:active m2:active m3:active m4:active m7:active" &&
+	grep -q "rebuild of m7 (slot 5) finished" "$T_DIR/tgt.log"; then
+	t_pass "bdev_uraid_add_base_bdev: m11 (SPDK's raid holds it) refused; m7 takes the failed slot and is rebuilt"
+else
+	t_fail "add_base_bdev" "$(members)"
+fi
+if [ "$(rpc bdev_uraid_scrub r6 | jq_py '"%d %d" % (d["stripes_checked"], d["mismatches"])')" = "512 0" ] &&
+	[ "$(rpc bdev_uraid_get_stats r6 | jq_py 'd["state"]')" = online ]; then
+	t_pass "bdev_uraid_scrub: 512 stripes, no mismatch; bdev_uraid_get_stats answers"
+else
+	t_fail "scrub/stats" "$(rpc bdev_uraid_scrub r6 2>&1 | head -3)"
+fi
+if rpc bdev_uraid_replace_base_bdev r6 m0 m8 >/dev/null &&
+	wait_members "m8:active m1:active m2:active m3:active m4:active m7:active" &&
+	[ "$(rpc bdev_get_bdevs -b m0 | jq_py 'd[0]["claimed"]')" = False ]; then
+	t_pass "bdev_uraid_replace_base_bdev: m8 replaced m0, m0 released"
+else
+	t_fail "replace" "$(members)"
+fi
+if rpc bdev_uraid_fail_base_bdev m1 >/dev/null && rpc bdev_uraid_remove_base_bdev m1 >/dev/null &&
+	[ "$(members)" = "m8:active :missing m2:active m3:active m4:active m7:active" ] &&
+	[ "$(rpc bdev_get_bdevs -b m1 | jq_py 'd[0]["claimed"]')" = False ]; then
+	t_pass "bdev_uraid_fail_base_bdev, bdev_uraid_remove_base_bdev: m1 failed, then released"
+else
+	t_fail "fail/remove" "$(members)"
+fi
+if rpc bdev_uraid_set_options -w 512 -b 100 >/dev/null &&
+	rpc save_config | grep -A3 '"bdev_uraid_set_options"' | grep -q '"process_window_size_kb": 512'; then
+	t_pass "bdev_uraid_set_options, written by save_config"
+else
+	t_fail "set_options" "not in save_config"
+fi
+rpc bdev_uraid_set_options -w 1024 -b 0 >/dev/null
 
 # save_config, then a restart from it: the same arrays (no superblock: created again).
 rpc bdev_uraid_delete r6 >/dev/null
