@@ -15,17 +15,26 @@
  * Zone state lives on reactor 0: requests from other reactors are sent there, which then
  * writes to the base bdev and sends the completion back.
  */
-#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bdev_priv.h"
 
-#define ZT_MAGIC     0x534e5a4449415255ull /* "URAIDZNS" */
-#define ZT_VERSION   1
-#define ZT_ENTRY     16
-#define ZT_HDR_CRC   8 /* the CRC32C covers the copy from byte 12 on (header and table) */
-#define ZT_HDR_BYTES 64
+#define ZT_MAGIC   0x534e5a4449415255ull /* "URAIDZNS" */
+#define ZT_VERSION 1
+#define ZT_ENTRY   16 /* bytes a zone, in the blocks after the header */
+
+/* Header fields (docs/format.md); the CRC32C covers the copy from ZT_VERSION_OFF on. */
+enum {
+	ZT_MAGIC_OFF = 0,
+	ZT_CRC_OFF = 8,
+	ZT_VERSION_OFF = 12,
+	ZT_GEN_OFF = 16,
+	ZT_ZONE_SIZE_OFF = 24,
+	ZT_CAPACITY_OFF = 32,
+	ZT_NZONES_OFF = 40,
+	ZT_BLOCK_SIZE_OFF = 48,
+};
 
 struct zone {
 	uint64_t wp; /* blocks written from the zone's start */
@@ -93,22 +102,33 @@ static void
 table_encode(struct zoned_bdev *zb, uint8_t *buf)
 {
 	uint32_t bs = zb->bdev.block_size;
+	size_t len = zb->copy_blocks * bs;
 
-	memset(buf, 0, zb->copy_blocks * bs);
-	le_put64(buf, ZT_MAGIC);
-	le_put32(buf + 12, ZT_VERSION);
-	le_put64(buf + 16, zb->generation);
-	le_put64(buf + 24, zb->bdev.zone_size);
-	le_put64(buf + 32, zb->bdev.zone_capacity);
-	le_put64(buf + 40, zb->nzones);
-	le_put32(buf + 48, bs);
+	memset(buf, 0, len);
+	le_put64(buf + ZT_MAGIC_OFF, ZT_MAGIC);
+	le_put32(buf + ZT_VERSION_OFF, ZT_VERSION);
+	le_put64(buf + ZT_GEN_OFF, zb->generation);
+	le_put64(buf + ZT_ZONE_SIZE_OFF, zb->bdev.zone_size);
+	le_put64(buf + ZT_CAPACITY_OFF, zb->bdev.zone_capacity);
+	le_put64(buf + ZT_NZONES_OFF, zb->nzones);
+	le_put32(buf + ZT_BLOCK_SIZE_OFF, bs);
 	for (uint64_t z = 0; z < zb->nzones; z++) {
 		uint8_t *e = buf + bs + z * ZT_ENTRY;
 
 		le_put64(e, zb->zones[z].wp);
 		e[8] = (uint8_t)zb->zones[z].state;
 	}
-	le_put32(buf + ZT_HDR_CRC, crc32c(buf + 12, zb->copy_blocks * bs - 12));
+	le_put32(buf + ZT_CRC_OFF, crc32c(buf + ZT_VERSION_OFF, len - ZT_VERSION_OFF));
+}
+
+/* The next generation of the table encoded into zb->table; returns the first block of the
+ * copy it goes to (the generation's parity names it). */
+static uint64_t
+table_next(struct zoned_bdev *zb)
+{
+	zb->generation++;
+	table_encode(zb, zb->table);
+	return (zb->generation & 1) * zb->copy_blocks;
 }
 
 /* A copy's generation (> 0); 0 if it is no zone table at all (no magic); -1 if it is one but
@@ -117,16 +137,19 @@ static int64_t
 table_check(const struct zoned_bdev *zb, const uint8_t *buf)
 {
 	uint32_t bs = zb->bdev.block_size;
+	size_t len = zb->copy_blocks * bs;
 	uint64_t gen;
 
-	if (le_get64(buf) != ZT_MAGIC)
+	if (le_get64(buf + ZT_MAGIC_OFF) != ZT_MAGIC)
 		return 0;
-	if (le_get32(buf + 12) != ZT_VERSION || le_get64(buf + 24) != zb->bdev.zone_size ||
-	    le_get64(buf + 32) != zb->bdev.zone_capacity || le_get64(buf + 40) != zb->nzones ||
-	    le_get32(buf + 48) != bs ||
-	    le_get32(buf + ZT_HDR_CRC) != crc32c(buf + 12, zb->copy_blocks * bs - 12))
+	if (le_get32(buf + ZT_VERSION_OFF) != ZT_VERSION ||
+	    le_get64(buf + ZT_ZONE_SIZE_OFF) != zb->bdev.zone_size ||
+	    le_get64(buf + ZT_CAPACITY_OFF) != zb->bdev.zone_capacity ||
+	    le_get64(buf + ZT_NZONES_OFF) != zb->nzones ||
+	    le_get32(buf + ZT_BLOCK_SIZE_OFF) != bs ||
+	    le_get32(buf + ZT_CRC_OFF) != crc32c(buf + ZT_VERSION_OFF, len - ZT_VERSION_OFF))
 		return -1;
-	gen = le_get64(buf + 16);
+	gen = le_get64(buf + ZT_GEN_OFF);
 	return gen == 0 || gen > INT64_MAX ? -1 : (int64_t)gen;
 }
 
@@ -158,11 +181,8 @@ table_write(void *arg)
 	int rc;
 
 	zb->table_busy = true;
-	zb->generation++;
-	table_encode(zb, zb->table);
-	rc = uraid_bdev_write(zb->base, zb->base_ch, zb->table,
-			      (zb->generation & 1) * zb->copy_blocks, zb->copy_blocks, URAID_IO_FUA,
-			      table_written, zb);
+	rc = uraid_bdev_write(zb->base, zb->base_ch, zb->table, table_next(zb), zb->copy_blocks,
+			      URAID_IO_FUA, table_written, zb);
 	if (rc != 0) {
 		/* Out of requests on the base: try again from the reactor's next round. */
 		zb->generation--;
@@ -195,26 +215,39 @@ table_flush_done(void *arg, int status)
 
 /* --- zone state (reactor 0) --- */
 
-/* A write into zone z moves it to open; -EBUSY if the limits do not allow another. */
+/* Whether zone z may be (or is) open: -EINVAL if its state forbids it, -EBUSY if the limits
+ * do not allow another open (or, for an empty zone, active) zone. */
 static int
-zone_open(struct zoned_bdev *zb, struct zone *z, bool explicit)
+zone_open_check(const struct zoned_bdev *zb, const struct zone *z)
 {
-	if (is_open(z->state)) {
-		if (explicit)
-			z->state = URAID_ZONE_EXPLICIT_OPEN;
+	if (is_open(z->state))
 		return 0;
-	}
 	if (z->state != URAID_ZONE_EMPTY && z->state != URAID_ZONE_CLOSED)
 		return -EINVAL;
 	if (zb->bdev.max_open_zones && zb->open >= zb->bdev.max_open_zones)
 		return -EBUSY;
-	if (z->state == URAID_ZONE_EMPTY) {
-		if (zb->bdev.max_active_zones && zb->active >= zb->bdev.max_active_zones)
-			return -EBUSY;
-		zb->active++;
+	if (z->state == URAID_ZONE_EMPTY && zb->bdev.max_active_zones &&
+	    zb->active >= zb->bdev.max_active_zones)
+		return -EBUSY;
+	return 0;
+}
+
+/* Move zone z to open (a write into it, or an explicit open). */
+static int
+zone_open(struct zoned_bdev *zb, struct zone *z, bool explicit)
+{
+	int rc = zone_open_check(zb, z);
+
+	if (rc != 0)
+		return rc;
+	if (!is_open(z->state)) {
+		if (z->state == URAID_ZONE_EMPTY)
+			zb->active++;
+		zb->open++;
+		z->state = URAID_ZONE_IMPLICIT_OPEN;
 	}
-	zb->open++;
-	z->state = explicit ? URAID_ZONE_EXPLICIT_OPEN : URAID_ZONE_IMPLICIT_OPEN;
+	if (explicit)
+		z->state = URAID_ZONE_EXPLICIT_OPEN;
 	return 0;
 }
 
@@ -239,7 +272,21 @@ base_done(void *arg, int status)
 	zio_done(io, status);
 }
 
-/* WRITE (at the write pointer) and ZONE_APPEND: advance the pointer, then write. */
+static void zoned_run(void *arg);
+
+/* A base request that could not be submitted: out of requests is retried from the reactor's
+ * next round (the contract: never fail a user's I/O for it), anything else fails it. */
+static void
+base_submit_failed(struct uraid_bdev_io *io, int rc)
+{
+	if ((rc == -ENOMEM || rc == -EAGAIN) &&
+	    uraid_reactor_send(uraid_reactor_self(), zoned_run, io) == 0)
+		return;
+	zio_done(io, rc);
+}
+
+/* WRITE (at the write pointer) and ZONE_APPEND: the zone's state moves once the base write is
+ * submitted, so a retried submission finds it as it was. */
 static void
 zone_write(struct zoned_bdev *zb, struct uraid_bdev_io *io)
 {
@@ -248,30 +295,29 @@ zone_write(struct zoned_bdev *zb, struct uraid_bdev_io *io)
 	struct zone *z = &zb->zones[zi];
 	int rc;
 
-	if (z->state == URAID_ZONE_FULL || z->state == URAID_ZONE_READ_ONLY ||
-	    z->state == URAID_ZONE_OFFLINE) {
-		zio_done(io, -EINVAL);
-		return;
-	}
 	lba = zi * zs + z->wp;
+	/* Full, read-only and offline zones are refused by zone_open_check. */
 	if ((io->type == URAID_IO_WRITE && io->offset_blocks != lba) ||
 	    z->wp + io->num_blocks > cap) {
 		zio_done(io, -EINVAL);
 		return;
 	}
-	rc = zone_open(zb, z, false);
+	rc = zone_open_check(zb, z);
 	if (rc != 0) {
 		zio_done(io, rc);
 		return;
 	}
-	z->wp += io->num_blocks;
-	if (z->wp == cap)
-		zone_leave(zb, z, URAID_ZONE_FULL);
 	zio_of(io)->lba = lba;
 	rc = uraid_bdev_writev(zb->base, zb->base_ch, io->iov, io->iovcnt, zb->data_offset + lba,
 			       io->num_blocks, io->flags, base_done, io);
-	if (rc != 0)
-		zio_done(io, rc == -ENOMEM || rc == -EAGAIN ? -EIO : rc);
+	if (rc != 0) {
+		base_submit_failed(io, rc);
+		return;
+	}
+	zone_open(zb, z, false);
+	z->wp += io->num_blocks;
+	if (z->wp == cap)
+		zone_leave(zb, z, URAID_ZONE_FULL);
 }
 
 static void
@@ -296,7 +342,7 @@ zone_mgmt(struct zoned_bdev *zb, struct uraid_bdev_io *io)
 		table_then_done(zb, io);
 		return;
 	case URAID_ZONE_OPEN:
-		rc = z->state == URAID_ZONE_FULL ? -EINVAL : zone_open(zb, z, true);
+		rc = zone_open(zb, z, true);
 		break;
 	case URAID_ZONE_CLOSE:
 		/* An open zone nothing was written to is empty again (and no longer active). */
@@ -349,13 +395,13 @@ zoned_run(void *arg)
 				      zb->data_offset + io->offset_blocks, io->num_blocks,
 				      base_done, io);
 		if (rc != 0)
-			zio_done(io, rc == -ENOMEM || rc == -EAGAIN ? -EIO : rc);
+			base_submit_failed(io, rc);
 		break;
 	case URAID_IO_FLUSH:
 		/* Base first (what was written is durable), then the table that says so. */
 		rc = uraid_bdev_flush(zb->base, zb->base_ch, table_flush_done, io);
 		if (rc != 0)
-			zio_done(io, rc == -ENOMEM || rc == -EAGAIN ? -EIO : rc);
+			base_submit_failed(io, rc);
 		break;
 	default:
 		zio_done(io, -ENOTSUP);
@@ -421,11 +467,8 @@ destruct_flushed(void *arg, int status)
 		destruct_finish(zb, status);
 		return;
 	}
-	zb->generation++;
-	table_encode(zb, zb->table);
-	if (uraid_bdev_write(zb->base, zb->base_ch, zb->table,
-			     (zb->generation & 1) * zb->copy_blocks, zb->copy_blocks, URAID_IO_FUA,
-			     destruct_finish, zb) != 0)
+	if (uraid_bdev_write(zb->base, zb->base_ch, zb->table, table_next(zb), zb->copy_blocks,
+			     URAID_IO_FUA, destruct_finish, zb) != 0)
 		destruct_finish(zb, -ENOMEM);
 }
 
@@ -611,9 +654,9 @@ zoned_bdev_create(const struct zoned_bdev_opts *o, struct uraid_bdev **out, char
 		/* A new zoned device: its (empty) table goes down before anything is written,
 		 * into copy A (generation 2), whose place does not depend on the geometry, so a
 		 * later start with another one finds it. */
-		zb->generation = 2;
-		table_encode(zb, zb->table);
-		rc = uraid_bdev_io_sync(zb->base, URAID_IO_WRITE, zb->table, 0, copy_blocks);
+		zb->generation = 1;
+		rc = uraid_bdev_io_sync(zb->base, URAID_IO_WRITE, zb->table, table_next(zb),
+					copy_blocks);
 	}
 	if (rc == 0)
 		rc = uraid_bdev_register(&zb->bdev);

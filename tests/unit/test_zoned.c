@@ -280,8 +280,18 @@ test_zone_restart(void)
 	CHECK_EQ(info(0).write_pointer, 16);
 	CHECK_EQ(info(0).state, URAID_ZONE_CLOSED);
 	CHECK_EQ(info(64).write_pointer, 68);
+	/* The base out of requests for a while: the append waits and lands, not fails. */
+	{
+		struct fault_rule_opts r = {.io_type_mask = 1u << URAID_IO_WRITE,
+					    .kind = FAULT_NOMEM,
+					    .count = 3,
+					    .probability_ppm = 1000000};
+
+		REQUIRE(fault_inject("f", &r) == 0);
+	}
 	CHECK_EQ(append(0, 2, &lba), 0);
 	CHECK_EQ(lba, 16);
+	CHECK_EQ(info(0).write_pointer, 18);
 	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_FLUSH, NULL, 0, 0, 0), 0);
 	CHECK_EQ(append(0, 5, NULL), 0);
 	CHECK_EQ(mgmt(128, URAID_ZONE_OPEN), 0);
