@@ -405,8 +405,8 @@ save_raid(struct uraid_bdev *bdev, void *ctx)
 	return 0;
 }
 
-static void
-save_spares(json_t *list, struct uraid_bdev *array)
+void
+raid_spare_calls(json_t *list, struct uraid_bdev *array)
 {
 	char names[64][URAID_BDEV_NAME_MAX];
 	unsigned n = uraid_spare_names(array, names, ARRAY_SIZE(names));
@@ -426,14 +426,13 @@ static int
 save_array_spares(struct uraid_bdev *bdev, void *ctx)
 {
 	if (uraid_bdev_is_array(bdev))
-		save_spares(ctx, bdev);
+		raid_spare_calls(ctx, bdev);
 	return 0;
 }
 
-json_t *
-raid_save_config(void)
+void
+raid_options_call(json_t *list)
 {
-	json_t *list = json_array(), *spares = json_array();
 	uint64_t window_kb, max_bw;
 
 	uraid_raid_get_options(&window_kb, &max_bw);
@@ -442,10 +441,18 @@ raid_save_config(void)
 			list, json_pack("{s:s, s:{s:I, s:I}}", "method", "bdev_raid_set_options",
 					"params", "process_window_size_kb", (json_int_t)window_kb,
 					"process_max_bandwidth_mb_sec", (json_int_t)max_bw));
+}
+
+json_t *
+raid_save_config(void)
+{
+	json_t *list = json_array(), *spares = json_array();
+
+	raid_options_call(list);
 	uraid_bdev_foreach(save_raid, list);
 	/* Spares are not in the superblocks: they join once the arrays are assembled. */
 	uraid_bdev_foreach(save_array_spares, spares);
-	save_spares(spares, NULL);
+	raid_spare_calls(spares, NULL);
 	if (json_array_size(spares) > 0) {
 		json_array_append_new(list, json_pack("{s:s}", "method", "bdev_wait_for_examine"));
 		json_array_extend(list, spares);

@@ -144,6 +144,11 @@ void config_keep_stop(void);
 json_t *raid_save_config(void);
 /* That call for one array (NULL if it has superblocks); looks up no bdev. Any thread. */
 json_t *raid_create_call(struct uraid_bdev *bdev);
+/* Append to list the bdev_raid_set_options call for options that are not the defaults. */
+void raid_options_call(json_t *list);
+/* Append to list a bdev_raid_add_spare call for each spare of array (NULL: the pool's).
+ * Control thread or reactor 0; looks up no bdev. */
+void raid_spare_calls(json_t *list, struct uraid_bdev *array);
 /* An array as bdev_raid_get_bdevs shows it (SPDK's shape, and ours). Control thread or
  * reactor 0. */
 json_t *raid_info_json(struct uraid_bdev *bdev);

@@ -378,7 +378,6 @@ struct io_ctx {
 	struct uraid_bdev_desc *desc;
 	struct spdk_io_channel *ch;
 	uint64_t offset_blocks, num_blocks;
-	bool fua;
 	struct io_ctx *next;
 };
 
@@ -395,7 +394,6 @@ ctx_get(uraid_bdev_io_cb cb, void *cb_arg)
 		return NULL;
 	c->cb = cb;
 	c->cb_arg = cb_arg;
-	c->fua = false;
 	return c;
 }
 
@@ -486,7 +484,6 @@ uraid_bdev_writev(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch,
 	if (c == NULL)
 		return -ENOMEM;
 	if ((flags & URAID_IO_FUA) && desc->bdev->write_cache) {
-		c->fua = true;
 		c->desc = desc;
 		c->ch = (struct spdk_io_channel *)ch;
 		c->offset_blocks = offset_blocks;

@@ -148,52 +148,73 @@ write_call(struct spdk_json_write_ctx *w, json_t *call)
 	spdk_json_write_object_end(w);
 }
 
+static void
+write_calls(struct spdk_json_write_ctx *w, json_t *calls)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(calls, i, c) write_call(w, c);
+	json_decref(calls);
+}
+
 /* The module's options come first in the bdev subsystem's config, before any bdev. */
 static int
 uraid_config_json(struct spdk_json_write_ctx *w)
 {
-	uint64_t window_kb, max_bw;
+	json_t *calls = json_array();
 
-	uraid_raid_get_options(&window_kb, &max_bw);
-	if (window_kb == URAID_RAID_DEFAULT_WINDOW_KB && max_bw == 0)
-		return 0;
-	spdk_json_write_object_begin(w);
-	spdk_json_write_named_string(w, "method", "bdev_uraid_set_options");
-	spdk_json_write_named_object_begin(w, "params");
-	spdk_json_write_named_uint64(w, "process_window_size_kb", window_kb);
-	spdk_json_write_named_uint64(w, "process_max_bandwidth_mb_sec", max_bw);
-	spdk_json_write_object_end(w);
-	spdk_json_write_object_end(w);
+	raid_options_call(calls);
+	write_calls(w, calls);
 	return 0;
+}
+
+/* Whether the bdev named name comes before bdev in SPDK's list (the order save_config writes
+ * and a load replays); walks the list without its lock, which our caller holds. */
+static bool
+registered_before(const char *name, struct spdk_bdev *bdev)
+{
+	for (struct spdk_bdev *b = spdk_bdev_first(); b != NULL && b != bdev; b = spdk_bdev_next(b))
+		if (strcmp(spdk_bdev_get_name(b), name) == 0)
+			return true;
+	return false;
 }
 
 /*
  * An array without superblocks is created again by its bdev_uraid_create (after its members,
- * which SPDK registered first), then given its spares. Arrays with superblocks assemble by
- * examine. SPDK calls this with its bdev list locked: nothing here may look a bdev up.
+ * which SPDK registered first), then given its spares: those registered before it, since a load
+ * replays the calls in this order and a later one does not exist yet at this point (it is left
+ * out, with a warning). Arrays with superblocks assemble by examine. SPDK calls this with its
+ * bdev list locked: nothing here may look a bdev up by name.
  */
 void
 port_array_write_config_json(struct spdk_bdev *bdev, struct spdk_json_write_ctx *w)
 {
 	struct uraid_bdev *ub = port_array_of(bdev);
-	char spares[8][URAID_BDEV_NAME_MAX];
-	json_t *call = ub ? raid_create_call(ub) : NULL;
-	unsigned n;
+	json_t *create = ub ? raid_create_call(ub) : NULL, *spares, *c;
+	size_t i;
 
-	if (call == NULL)
+	if (create == NULL)
 		return;
-	write_call(w, call);
-	json_decref(call);
-	n = uraid_spare_names(ub, spares, 8);
-	for (unsigned i = 0; i < n && i < 8; i++) {
-		spdk_json_write_object_begin(w);
-		spdk_json_write_named_string(w, "method", "bdev_uraid_add_spare");
-		spdk_json_write_named_object_begin(w, "params");
-		spdk_json_write_named_string(w, "raid_bdev", spdk_bdev_get_name(bdev));
-		spdk_json_write_named_string(w, "base_bdev", spares[i]);
-		spdk_json_write_object_end(w);
-		spdk_json_write_object_end(w);
+	write_call(w, create);
+	json_decref(create);
+	spares = json_array();
+	raid_spare_calls(spares, ub);
+	json_array_foreach(spares, i, c)
+	{
+		const char *name = json_string_value(
+			json_object_get(json_object_get(c, "params"), "base_bdev"));
+
+		if (registered_before(name, bdev))
+			write_call(w, c);
+		else
+			LOG_WARNING(
+				"save_config: spare %s of %s was created after the array and is "
+				"left out (a load could not add it there); add it again after "
+				"loading",
+				name, spdk_bdev_get_name(bdev));
 	}
+	json_decref(spares);
 }
 
 int

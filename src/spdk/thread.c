@@ -126,6 +126,8 @@ reactor_lookup(struct spdk_thread *t)
 	return NULL;
 }
 
+static struct uraid_reactor *reactor_new(struct spdk_thread *t, bool started_here);
+
 /* An SPDK thread core meets for the first time (it submits I/O or takes a channel): a reactor
  * with the next index, or the slot of a thread that has exited. */
 static struct uraid_reactor *
@@ -140,21 +142,15 @@ reactor_adopt(struct spdk_thread *t)
 		goto out;
 	n = atomic_load(&g_count);
 	if (n < URAID_MAX_REACTORS) {
-		r = calloc(1, sizeof(*r));
-		if (r == NULL)
-			goto out;
-		r->index = n;
-		r->thread = t;
-		r->thread_id = spdk_thread_get_id(t);
-		g_reactors[n] = r;
-		atomic_store_explicit(&g_count, n + 1, memory_order_release);
+		r = reactor_new(t, false);
 		goto out;
 	}
 	for (unsigned i = g_owners; i < n; i++) {
 		if (spdk_thread_get_by_id(g_reactors[i]->thread_id) == NULL) {
 			r = g_reactors[i];
 			r->thread_id = spdk_thread_get_id(t);
-			atomic_store_explicit(&r->thread, t, memory_order_release);
+			/* Release: reactor_lookup reads it without the lock. */
+			__atomic_store_n(&r->thread, t, __ATOMIC_RELEASE);
 			goto out;
 		}
 	}
