@@ -46,6 +46,9 @@ enum uraid_consistency_policy {
 	URAID_POLICY_BITMAP,  /* write-intent bitmap: only regions written lately are resynced */
 	URAID_POLICY_PPL,     /* partial parity log: logged stripes get their parity rewritten */
 	URAID_POLICY_JOURNAL, /* data and parity logged before they go home */
+	/* log-structured: every write goes to fresh space as whole stripes, then is mapped by
+	 * the RAID stripe tree; nothing durable is overwritten */
+	URAID_POLICY_LOG,
 };
 
 struct uraid_array_opts {
@@ -70,6 +73,8 @@ struct uraid_array_opts {
 	 * of a region of every member; it is claimed like a member and split into one area per
 	 * member. NULL: on the members. */
 	const char *journal_bdev;
+	/* log: share of the space kept free for the cleaner, percent (0 = 10; 1..50) */
+	unsigned overprovision_pct;
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
@@ -158,6 +163,18 @@ struct uraid_array_info {
 		bool active;
 		uint64_t done_stripes, total_stripes;
 	} scrub;
+	/* Policy log: the stripe tree and its space (blocks of the array's block size). */
+	struct {
+		uint64_t physical_blocks; /* data space on the members (without redundancy) */
+		uint64_t mapped_blocks;	  /* array blocks that hold data */
+		uint64_t free_blocks;	  /* in stripes that hold nothing live */
+		uint64_t rows, free_rows; /* stripes (strips for mirrors) */
+		uint64_t user_blocks;	  /* blocks written by users, this run */
+		uint64_t moved_blocks;	  /* ... and by the cleaner */
+		uint64_t rows_cleaned, commits, checkpoints;
+		uint64_t record_seq; /* the next record's sequence number */
+		uint64_t map_bytes;  /* memory the tree takes */
+	} log;
 	struct {
 		bool active;
 		uint32_t target_mask; /* slots being rebuilt (or copied) */

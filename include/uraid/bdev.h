@@ -175,8 +175,8 @@ uint32_t uraid_bdev_get_max_open_zones(const struct uraid_bdev *bdev);
 uint32_t uraid_bdev_get_max_active_zones(const struct uraid_bdev *bdev);
 uint32_t uraid_bdev_get_optimal_open_zones(const struct uraid_bdev *bdev);
 
-/* Control paths (not on a reactor): run one READ, WRITE (with FUA) or FLUSH on reactor 0 and
- * wait for it. Returns the submit error or the completion status. */
+/* Control paths (not on a reactor): run one READ, WRITE (with FUA), FLUSH, UNMAP or
+ * WRITE_ZEROES on reactor 0 and wait for it. Returns the submit error or the completion status. */
 int uraid_bdev_io_sync(struct uraid_bdev_desc *desc, enum uraid_io_type type, void *buf,
 		       uint64_t offset_blocks, uint64_t num_blocks);
 

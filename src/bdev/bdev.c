@@ -880,6 +880,14 @@ sync_start(void *arg)
 	case URAID_IO_FLUSH:
 		rc = uraid_bdev_flush(r->desc, r->ch, sync_done, r);
 		break;
+	case URAID_IO_UNMAP:
+		rc = uraid_bdev_unmap(r->desc, r->ch, r->offset_blocks, r->num_blocks, sync_done,
+				      r);
+		break;
+	case URAID_IO_WRITE_ZEROES:
+		rc = uraid_bdev_write_zeroes(r->desc, r->ch, r->offset_blocks, r->num_blocks,
+					     sync_done, r);
+		break;
 	default:
 		rc = -EINVAL;
 		break;

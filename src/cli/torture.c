@@ -967,7 +967,8 @@ usage(FILE *out)
 	fprintf(out,
 		"usage: uraid torture [--level L] [--members N] [--data-chunks K --parity-chunks "
 		"M]\n"
-		"                     [--policy none|bitmap|ppl|journal] [--cycles N | --minutes "
+		"                     [--policy none|bitmap|ppl|journal|log] [--cycles N | "
+		"--minutes "
 		"N | --seconds N]\n"
 		"                     [--ops N] [--member-kb N] [--seed S] [--expect-hole] "
 		"[--verbose]\n"
@@ -1152,11 +1153,14 @@ torture_main(int argc, char **argv)
 		 * (md's neither: such an array needs force to start); ppl can, and mirrors have
 		 * no hole. */
 		t.policy_used = info.policy;
-		t.ack_durable |= info.policy == URAID_POLICY_JOURNAL;
+		t.ack_durable |=
+			info.policy == URAID_POLICY_JOURNAL || info.policy == URAID_POLICY_LOG;
 		if (t.load_failures < 0)
-			t.load_failures = info.policy == URAID_POLICY_PPL ||
-					  info.policy == URAID_POLICY_JOURNAL ||
-					  info.level == URAID_RAID1 || info.level == URAID_RAID10;
+			t.load_failures =
+				info.policy == URAID_POLICY_PPL ||
+				info.policy == URAID_POLICY_JOURNAL ||
+				(info.policy == URAID_POLICY_LOG && info.level != URAID_RAID0) ||
+				info.level == URAID_RAID1 || info.level == URAID_RAID10;
 		printf("torture: seed %" PRIu64 ", %s over %u members, policy %s%s%s, %" PRIu64
 		       " blocks%s\n",
 		       t.seed, t.level, t.n, uraid_policy_name(info.policy),

@@ -79,7 +79,7 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->m = a->l.m;
 	sb->copies = a->l.copies;
 	sb->num_slots = a->l.n;
-	sb->array_blocks = a->bdev.num_blocks;
+	sb->array_blocks = a->lsa ? layout_array_blocks(&a->l) : a->bdev.num_blocks;
 	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0) |
 		    (a->jdesc ? SB_FLAG_JOURNAL_DEV : 0);
 	if (a->jdesc)
@@ -91,6 +91,10 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->ppl_offset_blocks = a->ppl_offset_blocks;
 	sb->ppl_blocks = a->ppl_blocks;
 	sb->log_epoch = a->log_epoch;
+	if (a->lsa != NULL) {
+		sb->log_ring_blocks = a->sb_log_ring;
+		sb->log_array_blocks = a->bdev.num_blocks;
+	}
 	for (unsigned i = 0; i < a->l.n; i++) {
 		memcpy(sb->slots[i].uuid, a->slot_uuid[i], 16);
 		sb->slots[i].state = slot_state(a, i);
@@ -822,11 +826,13 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, b
 		strncat(missing, part, sizeof(missing) - strlen(missing) - 1);
 	}
 	/* Mirrors have no hole (each copy is a whole version, and the bitmap resyncs the copies
-	 * left); ppl and the journal mend parity before the start. Parity otherwise may not match
-	 * the data the missing member's blocks would be rebuilt from. */
+	 * left); ppl and the journal mend parity before the start; a log array never wrote over
+	 * a stripe it maps. Parity otherwise may not match the data the missing member's blocks
+	 * would be rebuilt from. */
 	if (present < best->num_slots && !(best->flags & SB_FLAG_CLEAN) && !force && best->m > 0 &&
 	    best->consistency_policy != SB_POLICY_PPL &&
-	    best->consistency_policy != SB_POLICY_JOURNAL) {
+	    best->consistency_policy != SB_POLICY_JOURNAL &&
+	    best->consistency_policy != SB_POLICY_LOG) {
 		report_line(
 			report, len,
 			"%s: not started: it was not shut down cleanly and is degraded (%s), so "

@@ -59,11 +59,19 @@ check_issue(struct check_run *cr)
 	while (cr->inflight < CHECK_WINDOW && cr->next < cr->units && cr->status == 0 &&
 	       !cr->a->stopping) {
 		struct stripe_part *part;
+		uint64_t blocks;
 
 		if (g_rebuild_opts.max_bw_mb_sec != 0) {
 			if (cr->tokens < (double)cr->unit_bytes)
 				return; /* the poller refills */
 			cr->tokens -= (double)cr->unit_bytes;
+		}
+		blocks = lsa_unit_check_blocks(cr->a, cr->next);
+		if (blocks == 0) {
+			/* A log array's stripe that holds nothing: nothing in it to check. */
+			cr->next++;
+			cr->res.stripes_checked++;
+			continue;
 		}
 		part = calloc(1, sizeof(*part));
 		if (part == NULL) {
@@ -73,7 +81,7 @@ check_issue(struct check_run *cr)
 		part->a = cr->a;
 		part->kind = PART_CHECK;
 		part->stripe = cr->next++;
-		part->num_blocks = layout_stripe_data_blocks(&cr->a->l);
+		part->num_blocks = blocks;
 		part->origin = uraid_reactor_self();
 		part->done = check_part_done;
 		part->ctx = cr;

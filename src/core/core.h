@@ -134,7 +134,13 @@ enum sb_slot_state {
 #define SB_SLOT_FLAG_CATCH_UP (1u << 0)
 
 /* consistency_policy on disk */
-enum sb_policy { SB_POLICY_NONE, SB_POLICY_BITMAP, SB_POLICY_PPL, SB_POLICY_JOURNAL };
+enum sb_policy {
+	SB_POLICY_NONE,
+	SB_POLICY_BITMAP,
+	SB_POLICY_PPL,
+	SB_POLICY_JOURNAL,
+	SB_POLICY_LOG
+};
 
 /* Metadata regions between the superblocks and the data (member bytes). */
 #define META_BITMAP_OFFSET (2 * SB_BYTES)
@@ -179,6 +185,11 @@ struct sb {
 	/* SB_FLAG_JOURNAL_DEV: the journal device; slot i's log area is on it, at
 	 * ppl_offset_blocks + i * ppl_blocks */
 	uint8_t journal_uuid[16];
+	/* log: the metadata area (ppl_offset_blocks, ppl_blocks) starts with a ring of
+	 * log_ring_blocks 4 KiB record blocks; the array exposes log_array_blocks of the
+	 * array_blocks it places them in (the rest is over-provisioning) */
+	uint32_t log_ring_blocks;
+	uint64_t log_array_blocks;
 	struct sb_slot slots[RAID_MAX_MEMBERS];
 };
 
@@ -322,6 +333,10 @@ struct raid_array {
 	uint64_t ppl_recovered, ppl_skipped_rows; /* by the log recovery at this start */
 	struct ppl_hole *ppl_holes;		  /* ... and where those rows are */
 	size_t ppl_nholes;
+	/* Policy log: the stripe tree and its writer (reactor 0's). */
+	struct lsa *lsa;
+	bool lsa_stopped;     /* reactor 0's, at destruct */
+	uint32_t sb_log_ring; /* the superblock's log_ring_blocks */
 };
 
 struct stripe_head;
@@ -433,7 +448,22 @@ struct raid_io {
 	struct raid_channel *rch;
 	unsigned remaining; /* parts outstanding, +1 while submitting */
 	int status;
+	/* Internal I/O on the physical space of a log array (raid_phys_*): answered here
+	 * instead of completing io; fresh stripes are planned without read-modify-write. */
+	void (*done)(struct raid_io *rio, int status);
+	void *ctx;
+	bool fresh;
 };
+
+/* Log arrays: read [phys, +num) of the in-place layout (the physical space) into fio's
+ * buffers at byte_off, on rch (this reactor's); then done(rio). */
+void raid_phys_read(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
+		    uint64_t phys, uint64_t num, uint64_t byte_off,
+		    void (*done)(struct raid_io *rio, int status), void *ctx);
+/* ... write fio (WRITE over [offset_blocks, +num_blocks) of one fresh stripe) or FLUSH the
+ * members. */
+void raid_phys_io(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
+		  void (*done)(struct raid_io *rio, int status), void *ctx);
 
 /* The I/O goes to the journal device (log area I/O of an array that has one). */
 static inline bool
@@ -655,6 +685,76 @@ int ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery
 /* The blocks the last recovery could not vouch for (see struct ppl_recovery). */
 size_t raid_ppl_holes(struct uraid_bdev *bdev, const struct ppl_hole **holes);
 
+/* --- rst.c: the RAID stripe tree's on-disk format (log arrays) --- */
+
+#define RST_BLOCK	   4096 /* bytes of every record block and map page */
+#define RST_VERSION	   1
+#define RST_RECORD_ENTRIES 167
+#define RST_PAGE_ENTRIES   1000
+#define RST_UNMAPPED	   UINT32_MAX
+
+enum rst_record_type { RST_REC_MAP = 1, RST_REC_CHECKPOINT = 2 };
+
+/* Array blocks [lba, +len) live at physical blocks [phys, +len) (or are unmapped). A move
+ * (the cleaner's; src not RST_UNMAPPED) applies only to the blocks still at [src, +len). */
+struct rst_extent {
+	uint64_t lba;
+	uint32_t len;
+	uint32_t phys;
+	uint32_t src;
+};
+
+struct rst_record {
+	uint8_t uuid[16];
+	uint32_t type;
+	uint64_t seq;
+	uint64_t upto; /* checkpoint: the pages hold every record up to this one */
+	uint32_t count;
+	struct rst_extent ent[RST_RECORD_ENTRIES];
+};
+
+void rst_record_encode(uint8_t *buf, const struct rst_record *r);
+int rst_record_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t logical_blocks,
+		      uint64_t phys_blocks, struct rst_record *r, char *err, size_t err_len);
+uint32_t rst_page_count(uint64_t logical_blocks);
+/* Page index of map[] (physical block + 1 per array block; 0: unmapped). */
+void rst_page_encode(uint8_t *buf, const uint8_t *uuid, uint32_t index, uint64_t gen,
+		     uint64_t logical_blocks, const uint32_t *map);
+/* out (may be NULL) receives the page's entries. */
+int rst_page_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint32_t index,
+		    uint64_t logical_blocks, uint64_t phys_blocks, uint64_t *gen, uint32_t *out,
+		    char *err, size_t err_len);
+
+/* --- lsa.c: log-structured arrays (policy log) --- */
+
+struct lsa;
+
+/* 0 if the superblock's log area holds its ring and two copies of the map. */
+int lsa_meta_check(const struct sb *sb);
+/* A new log array: where data starts (member blocks) so the log area fits. */
+uint64_t lsa_data_offset(uint32_t bs, uint64_t min_member_blocks, unsigned n);
+/* Control thread, before registration: a new array's area is cleared; an existing one's
+ * tree is loaded (newest pages, then the records after the last checkpoint). Sets
+ * a->bdev.num_blocks. */
+int lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from,
+	       char *err, size_t err_len);
+/* After registration (any thread): the writer starts on reactor 0. */
+void lsa_start(struct raid_array *a);
+/* Reactor 0, at destruct: stop the cleaner, let writes in flight finish, write a last
+ * checkpoint; then(a). */
+void lsa_stop(struct raid_array *a, void (*then)(struct raid_array *a));
+void lsa_free(struct raid_array *a);
+/* Any reactor: a user I/O (read, write, unmap, zeroes, flush) of a log array. */
+void lsa_submit(struct raid_io *rio);
+/* Reactor 0: the stripe (strip for mirrors) holds data that a rebuild or check must cover. */
+bool lsa_unit_live(struct raid_array *a, uint64_t unit);
+/* Reactor 0: the data blocks of unit a check covers: all of them, or for a log array up to
+ * its last live block (0: it holds nothing). */
+uint64_t lsa_unit_check_blocks(struct raid_array *a, uint64_t unit);
+void lsa_get_info(struct raid_array *a, struct uraid_array_info *info);
+/* Reactor 0: a rebuilt member became active: every page goes into the next checkpoint. */
+void lsa_member_joined(struct raid_array *a);
+
 /* --- rebuild.c: spares, member swaps, rebuild --- */
 
 struct rebuild_opts {
@@ -718,6 +818,9 @@ struct stripe_part {
 	bool bad;
 	bool unreadable;
 	bool repaired;
+	/* PART_WRITE of a log array's fresh stripe: reconstruct-write, never read-modify-write
+	 * (what the stripe held before does not count) */
+	bool fresh;
 	int bad_column;	     /* located single bad column, or -1 */
 	uint64_t held_until; /* held write: released once sb_done reaches this */
 	uint64_t unit;	     /* PART_REBUILD / PART_COPY: the driver's unit */

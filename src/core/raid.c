@@ -65,7 +65,7 @@ uraid_raid_level_name(enum uraid_raid_level level)
 	return (unsigned)level < ARRAY_SIZE(names) ? names[level] : "?";
 }
 
-static const char *const g_policy_names[] = {"default", "none", "bitmap", "ppl", "journal"};
+static const char *const g_policy_names[] = {"default", "none", "bitmap", "ppl", "journal", "log"};
 
 int
 uraid_policy_parse(const char *name, enum uraid_consistency_policy *policy)
@@ -582,7 +582,11 @@ raid_io_part_done(struct raid_io *rio, int status)
 {
 	if (status != 0 && rio->status == 0)
 		rio->status = status;
-	if (--rio->remaining == 0)
+	if (--rio->remaining != 0)
+		return;
+	if (rio->done != NULL)
+		rio->done(rio, rio->status);
+	else
 		uraid_bdev_io_complete(rio->io, rio->status);
 }
 
@@ -590,7 +594,11 @@ raid_io_part_done(struct raid_io *rio, int status)
 static void
 raid_io_submitted(struct raid_io *rio)
 {
-	if (--rio->remaining == 0)
+	if (--rio->remaining != 0)
+		return;
+	if (rio->done != NULL)
+		rio->done(rio, rio->status);
+	else
 		uraid_bdev_io_complete_deferred(rio->io, rio->status);
 }
 
@@ -631,6 +639,7 @@ part_make(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t st
 	part->origin = uraid_reactor_self();
 	part->done = part_done_on_origin;
 	part->ctx = rio;
+	part->fresh = rio->fresh;
 	rio->remaining++;
 	return part;
 }
@@ -951,8 +960,15 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	rio->rch = rch;
 	rio->status = 0;
 	rio->remaining = 1; /* the submit guard */
+	rio->done = NULL;
+	rio->fresh = false;
 	if (!atomic_load_explicit(&a->online, memory_order_relaxed)) {
 		uraid_bdev_io_complete_deferred(io, -EIO);
+		return 0;
+	}
+	if (a->lsa != NULL) {
+		lsa_submit(rio);
+		raid_io_submitted(rio);
 		return 0;
 	}
 	switch (io->type) {
@@ -978,6 +994,48 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	}
 	raid_io_submitted(rio);
 	return 0;
+}
+
+static void
+phys_start(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
+	   void (*done)(struct raid_io *rio, int status), void *ctx)
+{
+	rio->io = fio;
+	rio->rch = rch;
+	rio->status = 0;
+	rio->remaining = 1;
+	rio->done = done;
+	rio->ctx = ctx;
+	rio->fresh = true;
+}
+
+void
+raid_phys_read(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
+	       uint64_t phys, uint64_t num, uint64_t byte_off,
+	       void (*done)(struct raid_io *rio, int status), void *ctx)
+{
+	phys_start(rio, rch, fio, done, ctx);
+	/* A degraded retry finds its buffer offset as (block - offset_blocks) * block size. */
+	fio->offset_blocks = phys - byte_off / rch->a->bdev.block_size;
+	fio->num_blocks = num;
+	read_range(rio, phys, num, byte_off);
+	raid_io_submitted(rio);
+}
+
+void
+raid_phys_io(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
+	     void (*done)(struct raid_io *rio, int status), void *ctx)
+{
+	struct raid_array *a = rch->a;
+
+	phys_start(rio, rch, fio, done, ctx);
+	if (fio->type == URAID_IO_FLUSH)
+		flush_all(rio);
+	else if (a->parity || a->mirrored)
+		owner_parts(rio, a->mirrored ? PART_MIRROR : PART_WRITE, NULL);
+	else
+		plain_range(rio);
+	raid_io_submitted(rio);
 }
 
 /* --- channels --- */
@@ -1088,8 +1146,9 @@ raid_io_type_supported(struct uraid_bdev *bdev, enum uraid_io_type type)
 {
 	struct raid_array *a = raid_from_bdev(bdev);
 
-	if (a->parity)
-		return true; /* unmap and zeroes are written as zeroes with their parity */
+	if (a->parity || a->lsa != NULL)
+		return true; /* unmap and zeroes are written as zeroes with their parity, or
+			      * unmapped (log arrays) */
 	for (unsigned i = 0; i < a->l.n; i++) {
 		/* Any thread, while member swaps may run: a slot whose member failed and was let
 		 * go has no device (NULL) and restricts nothing. */
@@ -1118,6 +1177,7 @@ raid_free(void *io_device)
 		uraid_bdev_close(a->jdesc);
 	raid_sb_writer_free(a);
 	bitmap_free(a);
+	lsa_free(a);
 	free(a->ppl_holes);
 	uraid_bdev_destruct_done(&a->bdev);
 	free(a);
@@ -1194,11 +1254,25 @@ destruct_continue(struct raid_array *a)
 	}
 }
 
+static void destruct_on_reactor0(void *arg);
+
+static void
+destruct_on_reactor0_cb(struct raid_array *a)
+{
+	destruct_on_reactor0(a);
+}
+
 static void
 destruct_on_reactor0(void *arg)
 {
 	struct raid_array *a = arg;
 
+	if (a->lsa != NULL && !a->lsa_stopped) {
+		/* Writes in flight are committed and the tree checkpointed first. */
+		a->lsa_stopped = true;
+		lsa_stop(a, destruct_on_reactor0_cb);
+		return;
+	}
 	/* Stop the rebuild (its parts run on the owners' channels) before anything goes. */
 	a->stopping = true;
 	if (a->log_clearing) {
@@ -1419,6 +1493,8 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		a->bm_region_units = from->bitmap_region_units;
 		a->log_epoch = from->log_epoch + 1;
 		a->journal_wb = (from->flags & SB_FLAG_WRITE_BACK) != 0;
+		if (a->policy == SB_POLICY_LOG)
+			return lsa_create(a, o, from, err, err_len);
 		if (raid_logged(a))
 			return ppl_geometry(a, from, err, err_len);
 		return 0;
@@ -1429,7 +1505,7 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		    : a->parity	  ? URAID_POLICY_PPL
 		    : a->mirrored ? URAID_POLICY_BITMAP
 				  : URAID_POLICY_NONE;
-	if ((unsigned)p > URAID_POLICY_JOURNAL) {
+	if ((unsigned)p > URAID_POLICY_LOG) {
 		err_set(err, err_len, "unknown consistency policy %d", (int)p);
 		return -EINVAL;
 	}
@@ -1461,6 +1537,8 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		return bitmap_geometry(a, o->bitmap_region_kb, a->data_offset_blocks, err, err_len);
 	if (p == URAID_POLICY_PPL || p == URAID_POLICY_JOURNAL)
 		return ppl_geometry(a, NULL, err, err_len);
+	if (p == URAID_POLICY_LOG)
+		return lsa_create(a, o, NULL, err, err_len);
 	return 0;
 }
 
@@ -1542,6 +1620,13 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	rc = member_geometry(o, from, bs, k, strip_kb, &data_offset, err, err_len);
 	if (rc != 0)
 		return rc;
+	if (from == NULL && o->superblock && o->policy == URAID_POLICY_LOG &&
+	    min_blocks != UINT64_MAX) {
+		uint64_t need = lsa_data_offset(bs, min_blocks, o->num_members);
+
+		if (need > data_offset)
+			data_offset = need;
+	}
 	if (min_blocks != UINT64_MAX && min_blocks <= data_offset) {
 		err_set(err, err_len, "members are too small for a superblock area of %lu blocks",
 			(unsigned long)data_offset);
@@ -1719,6 +1804,8 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	}
 	if (a->bm != NULL)
 		bitmap_start(a);
+	if (a->lsa != NULL)
+		lsa_start(a);
 	if (a->failed > 0 && (a->parity || a->mirrored))
 		raid_rebuild_notify(a); /* resume a rebuild found in the superblock */
 	*out = &a->bdev;
@@ -1729,6 +1816,7 @@ err_device:
 	uraid_io_device_unregister(&a->ch_dev, NULL);
 err_members:
 	bitmap_free(a);
+	lsa_free(a);
 	free(a->ppl_holes);
 	for (unsigned i = 0; i < o->num_members; i++) {
 		if (a->members[i].desc)
@@ -1785,6 +1873,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	info->journal_write_back = a->journal_wb;
 	snprintf(info->journal_bdev, sizeof(info->journal_bdev), "%s", a->jname);
 	bitmap_get_info(a, info);
+	lsa_get_info(a, info);
 	info->copies = a->l.copies;
 	info->failed_members = atomic_load(&a->failed);
 	info->online = atomic_load(&a->online);

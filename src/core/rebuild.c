@@ -217,9 +217,10 @@ rebuild_issue(struct rebuild *rb)
 		struct stripe_part *part;
 		bool target = unit_has_target(rb, rb->next);
 
-		if (!target || (rb->catch_up && !bitmap_unit_dirty(a, rb->next))) {
+		if (!target || (rb->catch_up && !bitmap_unit_dirty(a, rb->next)) ||
+		    (rb->repl_slot < 0 && !lsa_unit_live(a, rb->next))) {
 			/* Nothing to write here: done at once, and the window moves on. */
-			if (target) {
+			if (target && rb->catch_up) {
 				raid_stat_add(a, 0, RS_CAUGHT_UP, 1);
 				rb->skipped++;
 			}
@@ -307,7 +308,9 @@ rebuild_finished(struct raid_array *a, int status)
 		LOG_WARNING("%s: the superblock recording the rebuild could not be written (%s)",
 			    a->bdev.name, strerror(-status));
 	atomic_store(&a->rb_targets, 0);
-	raid_rebuild_kick(a); /* another failed slot and spare, perhaps */
+	if (a->lsa != NULL)
+		lsa_member_joined(a); /* it needs the whole tree, not only the newest records */
+	raid_rebuild_kick(a);	      /* another failed slot and spare, perhaps */
 }
 
 static void

@@ -46,7 +46,10 @@ enum {
 	OFF_RESERVED3 = 196,
 	OFF_LOG_EPOCH = 200,
 	OFF_JOURNAL_UUID = 208,
-	OFF_RESERVED4 = 224,
+	OFF_LOG_RING = 224,
+	OFF_RESERVED4 = 228,
+	OFF_LOG_BLOCKS = 232,
+	OFF_RESERVED5 = 240,
 	OFF_SLOTS = 256,
 	SLOT_BYTES = 48,
 	SLOT_UUID = 0,
@@ -90,6 +93,8 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 	le_put32(buf + OFF_PPL_BLOCKS, sb->ppl_blocks);
 	le_put64(buf + OFF_LOG_EPOCH, sb->log_epoch);
 	memcpy(buf + OFF_JOURNAL_UUID, sb->journal_uuid, 16);
+	le_put32(buf + OFF_LOG_RING, sb->log_ring_blocks);
+	le_put64(buf + OFF_LOG_BLOCKS, sb->log_array_blocks);
 	for (uint32_t i = 0; i < sb->num_slots && i < RAID_MAX_MEMBERS; i++) {
 		uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
 
@@ -153,6 +158,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	sb->ppl_blocks = le_get32(buf + OFF_PPL_BLOCKS);
 	sb->log_epoch = le_get64(buf + OFF_LOG_EPOCH);
 	memcpy(sb->journal_uuid, buf + OFF_JOURNAL_UUID, 16);
+	sb->log_ring_blocks = le_get32(buf + OFF_LOG_RING);
+	sb->log_array_blocks = le_get64(buf + OFF_LOG_BLOCKS);
 
 	if (sb->generation == 0)
 		return decode_bad(err, err_len, "generation 0");
@@ -170,12 +177,12 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		return decode_bad(err, err_len, "strip size out of range");
 	if (n < 1 || n > RAID_MAX_MEMBERS || sb->this_slot >= n)
 		return decode_bad(err, err_len, "member count or slot out of range");
-	if (sb->consistency_policy > SB_POLICY_JOURNAL)
+	if (sb->consistency_policy > SB_POLICY_LOG)
 		return decode_bad(err, err_len, "unknown consistency policy");
 	if (le_get32(buf + OFF_RESERVED1) || le_get32(buf + OFF_RESERVED2) ||
-	    le_get32(buf + OFF_RESERVED3))
+	    le_get32(buf + OFF_RESERVED3) || le_get32(buf + OFF_RESERVED4))
 		return decode_bad(err, err_len, "reserved fields are not zero");
-	for (size_t i = OFF_RESERVED4; i < OFF_SLOTS; i++) {
+	for (size_t i = OFF_RESERVED5; i < OFF_SLOTS; i++) {
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "reserved fields are not zero");
 	}
@@ -294,16 +301,25 @@ check_meta(const struct sb *sb, char *err, size_t err_len)
 		if (sb->slots[i].data_offset_blocks < hi)
 			hi = sb->slots[i].data_offset_blocks;
 	}
+	bool log = sb->consistency_policy == SB_POLICY_LOG;
+
 	if ((sb->consistency_policy == SB_POLICY_BITMAP && !redundant) ||
 	    ((sb->consistency_policy == SB_POLICY_PPL ||
 	      sb->consistency_policy == SB_POLICY_JOURNAL) &&
-	     !parity))
+	     !parity) ||
+	    (log && sb->level == URAID_CONCAT))
 		return decode_bad(err, err_len, "consistency policy does not suit the level");
 	if ((sb->consistency_policy == SB_POLICY_BITMAP) != (sb->bitmap_blocks != 0))
 		return decode_bad(err, err_len, "bitmap area does not match the policy");
 	if ((sb->consistency_policy == SB_POLICY_PPL ||
-	     sb->consistency_policy == SB_POLICY_JOURNAL) != (sb->ppl_blocks != 0))
+	     sb->consistency_policy == SB_POLICY_JOURNAL || log) != (sb->ppl_blocks != 0))
 		return decode_bad(err, err_len, "ppl area does not match the policy");
+	if (!log && (sb->log_ring_blocks != 0 || sb->log_array_blocks != 0))
+		return decode_bad(err, err_len, "log fields without the log policy");
+	if (log && (sb->flags & SB_FLAG_JOURNAL_DEV))
+		return decode_bad(err, err_len, "a log array has no journal device");
+	if (log && lsa_meta_check(sb) != 0)
+		return decode_bad(err, err_len, "log area does not hold its ring and map");
 	if (sb->bitmap_blocks == 0 &&
 	    (sb->bitmap_offset_blocks != 0 || sb->bitmap_region_units != 0))
 		return decode_bad(err, err_len, "bitmap fields without a bitmap");
@@ -399,7 +415,11 @@ sb_print(const struct sb *sb, FILE *out)
 		fprintf(out, "bitmap         %u blocks at %lu, %lu units per bit\n",
 			sb->bitmap_blocks, (unsigned long)sb->bitmap_offset_blocks,
 			(unsigned long)sb->bitmap_region_units);
-	if (sb->ppl_blocks)
+	if (sb->consistency_policy == SB_POLICY_LOG)
+		fprintf(out, "log            %u blocks at %lu (ring %u), %lu blocks exposed\n",
+			sb->ppl_blocks, (unsigned long)sb->ppl_offset_blocks, sb->log_ring_blocks,
+			(unsigned long)sb->log_array_blocks);
+	else if (sb->ppl_blocks)
 		fprintf(out, "ppl            %u blocks at %lu, epoch %lu\n", sb->ppl_blocks,
 			(unsigned long)sb->ppl_offset_blocks, (unsigned long)sb->log_epoch);
 	if (sb->flags & SB_FLAG_THIS_JOURNAL)

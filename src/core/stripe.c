@@ -492,7 +492,7 @@ op_plan(struct stripe_op *op)
 	else if (full)
 		op->mode = MODE_FULL;
 	else
-		op->mode = rmw < rcw ? MODE_RMW : MODE_RCW;
+		op->mode = rmw < rcw && !op->parts[0]->fresh ? MODE_RMW : MODE_RCW;
 
 	op->state = OP_READ;
 	op->pending = 1; /* guard while issuing */
@@ -1420,24 +1420,34 @@ mirror_start(struct stripe_op *op)
 		op_advance(op);
 }
 
+/* A check covers the strip, or a log array's up to its last live block. */
+static uint64_t
+mirror_check_len(const struct stripe_op *op)
+{
+	uint64_t n = op->parts[0]->num_blocks;
+
+	return n < op->a->l.strip_blocks ? n : op->a->l.strip_blocks;
+}
+
 static void
 mirror_check_start(struct stripe_op *op)
 {
 	struct stripe_part *part = op->parts[0];
 	struct raid_array *a = op->a;
 	uint64_t lba = part->stripe * a->l.strip_blocks;
+	uint64_t len = op->kind == PART_CHECK ? mirror_check_len(op) : a->l.strip_blocks;
 
 	op_release_buffers(op);
 	op->restart = false;
 	op->state = OP_READ;
 	op->pending = 1;
 	op->r0 = 0;
-	op->r1 = a->l.strip_blocks;
+	op->r1 = len;
 	for (unsigned c = 0; c < a->l.copies && op->status == 0; c++) {
 		struct layout_chunk ch;
 		int rc;
 
-		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
+		layout_map(&a->l, lba, len, c, &ch);
 		if (!op_readable(op, ch.member, ch.member_offset_blocks / a->l.strip_blocks)) {
 			part->unreadable = op->kind == PART_CHECK; /* only copies read compare */
 			continue;
@@ -1492,7 +1502,9 @@ mirror_rebuild_write(struct stripe_op *op)
 		uint64_t unit;
 		int rc;
 
-		layout_map(&a->l, lba, a->l.strip_blocks, c, &ch);
+		layout_map(&a->l, lba,
+			   op->kind == PART_CHECK ? mirror_check_len(op) : a->l.strip_blocks, c,
+			   &ch);
 		unit = ch.member_offset_blocks / a->l.strip_blocks;
 		if (!raid_member_writable(op->rch, ch.member))
 			continue;
@@ -1695,8 +1707,8 @@ op_advance(struct stripe_op *op)
 					if (first < 0)
 						first = (int)c;
 					else if (memcmp(op->col[first], op->col[c],
-							a->l.strip_blocks * a->bdev.block_size) !=
-						 0)
+							mirror_check_len(op) *
+								a->bdev.block_size) != 0)
 						part->bad = true;
 				}
 				if (part->bad && part->repair) {
@@ -1869,12 +1881,20 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	if (a->parity && op->kind != PART_COPY) {
 		if (op->kind == PART_CHECK || op->kind == PART_REBUILD) {
 			/* Checks and rebuilds take the stripe whole. */
+			/* (A log array's check stops after the last live block when that is in
+			 * the first strip: past it no column holds data, and the parity there
+			 * belongs to nothing.) */
+			uint64_t r1 = op->kind == PART_CHECK &&
+						      op->parts[0]->num_blocks < a->l.strip_blocks
+					      ? op->parts[0]->num_blocks
+					      : a->l.strip_blocks;
+
 			for (unsigned i = 0; i < a->l.k; i++) {
 				op->lo[i] = 0;
-				op->hi[i] = a->l.strip_blocks;
+				op->hi[i] = r1;
 			}
 			op->r0 = 0;
-			op->r1 = a->l.strip_blocks;
+			op->r1 = r1;
 		} else {
 			op_map_parts(op);
 		}

@@ -27,6 +27,7 @@ struct raid_create_params {
 	uint32_t bitmap_region_kb;
 	const char *journal_mode;
 	const char *journal_bdev;
+	uint32_t overprovision_percent;
 };
 
 static const struct param_spec raid_create_spec[] = {
@@ -44,6 +45,7 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, bitmap_region_kb, PT_U32, false),
 	PARAM(struct raid_create_params, journal_mode, PT_STRING, false),
 	PARAM(struct raid_create_params, journal_bdev, PT_STRING, false),
+	PARAM(struct raid_create_params, overprovision_percent, PT_U32, false),
 };
 
 static void
@@ -71,8 +73,8 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	if (p.consistency_policy != NULL &&
 	    uraid_policy_parse(p.consistency_policy, &o.policy) != 0) {
 		rpc_error(req, RPC_INVALID_PARAMS,
-			  "%s: parameter 'consistency_policy' is '%s'; use none, bitmap, ppl or "
-			  "journal",
+			  "%s: parameter 'consistency_policy' is '%s'; use none, bitmap, ppl, "
+			  "journal or log",
 			  req->method, p.consistency_policy);
 		return;
 	}
@@ -101,6 +103,13 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.force = p.force;
 	o.bitmap_region_kb = p.bitmap_region_kb;
 	o.journal_bdev = p.journal_bdev;
+	o.overprovision_pct = p.overprovision_percent;
+	if (p.overprovision_percent && o.policy != URAID_POLICY_LOG) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: overprovision_percent is for consistency_policy log only",
+			  req->method);
+		return;
+	}
 	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
 			  "%s: data_chunks and parity_chunks are for raid_level ec only",
@@ -293,6 +302,35 @@ raid_info_json(struct uraid_bdev *bdev)
 			json_string(info.journal_write_back ? "write-back" : "write-through"));
 	if (info.journal_bdev[0])
 		json_object_set_new(o, "journal_bdev", json_string(info.journal_bdev));
+	if (info.policy == URAID_POLICY_LOG) {
+		json_t *lg = json_object();
+		uint32_t bs = uraid_bdev_get_block_size(bdev);
+
+		json_object_set_new(
+			lg, "capacity_bytes",
+			json_integer((json_int_t)(uraid_bdev_get_num_blocks(bdev) * bs)));
+		json_object_set_new(lg, "physical_bytes",
+				    json_integer((json_int_t)(info.log.physical_blocks * bs)));
+		json_object_set_new(lg, "mapped_bytes",
+				    json_integer((json_int_t)(info.log.mapped_blocks * bs)));
+		json_object_set_new(lg, "free_bytes",
+				    json_integer((json_int_t)(info.log.free_blocks * bs)));
+		json_object_set_new(lg, "stripes", json_integer((json_int_t)info.log.rows));
+		json_object_set_new(lg, "free_stripes",
+				    json_integer((json_int_t)info.log.free_rows));
+		json_object_set_new(lg, "user_bytes_written",
+				    json_integer((json_int_t)(info.log.user_blocks * bs)));
+		json_object_set_new(lg, "cleaner_bytes_moved",
+				    json_integer((json_int_t)(info.log.moved_blocks * bs)));
+		json_object_set_new(lg, "stripes_cleaned",
+				    json_integer((json_int_t)info.log.rows_cleaned));
+		json_object_set_new(lg, "commits", json_integer((json_int_t)info.log.commits));
+		json_object_set_new(lg, "checkpoints",
+				    json_integer((json_int_t)info.log.checkpoints));
+		json_object_set_new(lg, "tree_memory_bytes",
+				    json_integer((json_int_t)info.log.map_bytes));
+		json_object_set_new(o, "log", lg);
+	}
 	if (info.policy == URAID_POLICY_BITMAP) {
 		json_t *bm = json_object();
 

@@ -205,7 +205,10 @@ test_policy_fields(void)
 		{"reserved 156", 156, 1, "reserved"},
 		{"reserved 172", 172, 1, "reserved"},
 		{"reserved 196", 196, 1, "reserved"},
-		{"reserved 224", 224, 1, "reserved"},
+		{"log ring without the log policy", 224, 1, "log fields"},
+		{"reserved 228", 228, 1, "reserved"},
+		{"log size without the log policy", 232, 1, "log fields"},
+		{"reserved 240", 240, 1, "reserved"},
 		{"journal device uuid under a bitmap", 208, 1, "journal device uuid"},
 		{"catch-up of an active slot", 256 + 20, SB_SLOT_FLAG_CATCH_UP, "slot flags"},
 	};
@@ -357,7 +360,7 @@ test_journal_device_fields(void)
 			 "uuid"},
 			{"journal device under ppl", 144, SB_POLICY_PPL, "journal"},
 			{"areas past the end", 188, 0xffffffff, "journal device area"},
-			{"reserved after the uuid", 224, 1, "reserved"},
+			{"reserved after the uuid", 228, 1, "reserved"},
 		};
 
 		for (size_t i = 0; i < ARRAY_SIZE(d); i++) {

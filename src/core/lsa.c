@@ -1,0 +1,1648 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Log-structured arrays (consistency policy "log"): a write never updates a stripe in place.
+ *
+ * Theory of operation. The array's members are laid out exactly as an in-place array of the
+ * same level: that is the physical space, and a row is one of its stripes (parity levels),
+ * strips (raid1, raid10) or rows of strips (raid0). Every write lands in a fresh row and the
+ * RAID stripe tree (rst.c) maps array blocks to physical blocks:
+ *
+ *   write -> reactor 0 (the log owner) -> packed into the open row (column after column)
+ *        -> the row is sealed when full, when nothing else is being written, or after
+ *           LSA_FILL_US -> one write of the row through the in-place engine (a full-stripe
+ *           write when full; else reconstruct-write over the rows it fills, never
+ *           read-modify-write: the row's old contents are dead)
+ *        -> commit, in seal order, a batch of written rows at a time: flush the members
+ *           (the data is durable), write the batch's records to every member's ring (FUA),
+ *           apply them to the map, answer the writes.
+ *
+ * So an acknowledged write is durable (its data and its record are on stable media); a FLUSH
+ * has nothing left to do. A row that held data is never written again until nothing in the
+ * map points into it; a crash therefore finds every row the records name intact, and the
+ * stripes it was writing belong to nobody: there is no write hole to close and no resync.
+ *
+ * Reads look the map up and read the physical blocks through the in-place engine, which also
+ * reconstructs them when a member is missing; a row is pinned while reads of it are out.
+ * Unmapped blocks read as zeroes; UNMAP and WRITE_ZEROES unmap.
+ *
+ * The cleaner (greedy: the row with the fewest live blocks) reads a row's live blocks and
+ * writes them again through the open row as moves, which apply only to the blocks that still
+ * live where they were read (a user write in between wins). Over-provisioning keeps free
+ * space: the array exposes (100 - overprovision_pct)% of its physical space, and user writes
+ * leave the last LSA_CLEAN_RESERVE free rows to the cleaner.
+ *
+ * Rebuild and scrub walk only rows that hold data (lsa_unit_live): a rebuilt member skips
+ * free rows, whose next write recomputes their parity from what the members hold.
+ *
+ * Memory: 4 bytes per array block (the map) and 4 per physical block (the reverse map, for
+ * the cleaner), about 2 GiB per TiB at 4 KiB blocks; arrays are limited to 2^32 - 1 blocks
+ * of each.
+ *
+ * Everything here runs on reactor 0 except lsa_create (control thread, before the array is
+ * registered) and lsa_submit's hand-off.
+ */
+#include <stdlib.h>
+
+#include "core.h"
+
+#define LSA_FILL_US	     200 /* an open row waits this long for more writes */
+#define LSA_MIN_RESERVE_ROWS 8	 /* over-provisioning is at least this many rows */
+#define LSA_CLEAN_RESERVE    2	 /* free rows user writes leave to the cleaner */
+#define LSA_CLEAN_LOW	     6	 /* the cleaner runs below this many free rows */
+#define LSA_CHUNK_BYTES	     (1u << 20)
+
+/* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). */
+enum row_state { ROW_FREE, ROW_BUSY, ROW_USED, ROW_CLEANED };
+
+/* The cleaner's copy of one victim's live blocks, kept until every move is written. */
+struct clean_buf {
+	unsigned refs;
+	uint8_t data[];
+};
+
+struct lsa;
+
+/* One user I/O on reactor 0. */
+struct lsa_req {
+	struct stripe_part *part;
+	struct lsa *ls;
+	unsigned pending; /* pieces (or reads) not done, +1 while placing */
+	int status;
+	uint64_t placed; /* write: blocks placed in rows so far */
+	TAILQ_ENTRY(lsa_req) link;
+};
+
+struct lsa_piece {
+	uint64_t lba;
+	uint32_t len;
+	uint32_t off; /* data block within the row */
+	uint32_t src; /* a move: the physical block it was read from; else RST_UNMAPPED */
+	struct lsa_req *req;
+	struct clean_buf *cb; /* a move's data */
+};
+
+struct lsa_row {
+	struct lsa *ls;
+	TAILQ_ENTRY(lsa_row) link;
+	uint64_t row; /* UINT64_MAX: an unmap (pieces without data) */
+	uint64_t used;
+	uint64_t opened_us;
+	bool has_user; /* holds user writes (not only the cleaner's moves) */
+	bool written;
+	int status;
+	struct lsa_piece *pc;
+	unsigned npc, cpc;
+	struct iovec *iov;
+	int iovcnt, ciov;
+	struct raid_io rio;
+	struct uraid_bdev_io fio; /* last: it ends in a flexible array */
+};
+
+struct lsa_read {
+	struct lsa_req *req;
+	uint64_t row;
+	struct raid_io rio;
+	struct uraid_bdev_io fio;
+};
+
+/* A metadata block written to every member that takes writes. */
+struct lsa_mw {
+	struct lsa *ls;
+	unsigned pending;
+	void (*cb)(struct lsa *ls, void *ctx, int status);
+	void *ctx;
+};
+
+struct lsa {
+	struct raid_array *a;
+	struct raid_channel *rch; /* reactor 0's */
+	uint64_t unit;		  /* data blocks per row */
+	uint64_t rows, phys, logical;
+	uint32_t *map;	/* array block -> physical block + 1 (0: unmapped) */
+	uint32_t *rmap; /* physical block -> array block + 1 (0: dead or free) */
+	uint32_t *live; /* per row */
+	uint32_t *readers;
+	uint8_t *state;
+	uint64_t nfree, cursor, mapped;
+
+	/* The metadata area on every member (member blocks). */
+	uint32_t mb; /* member blocks per metadata block */
+	uint64_t meta_off;
+	uint32_t ring, npages;
+	uint8_t *page_dirty, *page_slot;
+	uint64_t ndirty;
+	uint64_t seq;	    /* the next record's */
+	uint64_t applied;   /* records up to this one are in the map */
+	uint64_t ckpt_upto; /* ... and up to this one in the pages on disk */
+	uint64_t ckpt_gen;
+
+	struct lsa_row *open;
+	TAILQ_HEAD(, lsa_row) fifo; /* sealed, in seal order */
+	unsigned writing;
+	bool committing, checkpointing;
+	TAILQ_HEAD(, lsa_req) wait; /* writes waiting for a free row */
+	unsigned reads;
+
+	/* The cleaner. */
+	bool cl_active, cl_reading;
+	uint64_t cl_victim;
+	struct clean_buf *cl_buf;
+	unsigned cl_pending; /* reads not back */
+	uint64_t cl_next;    /* next block of the victim to place */
+	int cl_status;
+
+	struct uraid_poller *poller;
+	bool stopping, ckpt_failed;
+	void (*on_stopped)(struct raid_array *a);
+
+	uint64_t user_blocks, moved_blocks, rows_cleaned, commits, checkpoints;
+	/* What lsa_get_info reports (any thread), copied by the poller. */
+	struct {
+		_Atomic uint64_t mapped, nfree, user, moved, cleaned, commits, ckpts, seq;
+	} pub;
+};
+
+static void commit_kick(struct lsa *ls);
+static void publish(struct lsa *ls);
+static void ckpt_kick(struct lsa *ls);
+static void clean_kick(struct lsa *ls);
+static void place_waiting(struct lsa *ls);
+
+/* --- geometry --- */
+
+static uint32_t
+ring_blocks(uint64_t phys_bytes)
+{
+	return phys_bytes < (64ull << 20) ? 64 : phys_bytes < (4ull << 30) ? 256 : 4096;
+}
+
+int
+lsa_meta_check(const struct sb *sb)
+{
+	uint64_t mb = RST_BLOCK / sb->block_size, need;
+
+	if (sb->log_ring_blocks < 16 || sb->log_ring_blocks > (1u << 20) ||
+	    sb->log_array_blocks == 0 || sb->log_array_blocks > sb->array_blocks ||
+	    sb->array_blocks >= UINT32_MAX)
+		return -EBADMSG;
+	need = ((uint64_t)sb->log_ring_blocks + 2ull * rst_page_count(sb->log_array_blocks)) * mb;
+	return need <= sb->ppl_blocks ? 0 : -EBADMSG;
+}
+
+uint64_t
+lsa_data_offset(uint32_t bs, uint64_t min_member_blocks, unsigned n)
+{
+	uint64_t mib = (1u << 20) / bs;
+	uint64_t phys = min_member_blocks * n;
+	uint64_t need =
+		META_PPL_OFFSET / bs +
+		((uint64_t)ring_blocks(phys * bs) + 2ull * rst_page_count(phys)) * (RST_BLOCK / bs);
+
+	return (need + mib - 1) / mib * mib;
+}
+
+static uint64_t
+row_of(const struct lsa *ls, uint64_t phys)
+{
+	return phys / ls->unit;
+}
+
+/* --- rows and space --- */
+
+static void
+row_maybe_free(struct lsa *ls, uint64_t r)
+{
+	if ((ls->state[r] == ROW_USED || ls->state[r] == ROW_CLEANED) && ls->live[r] == 0 &&
+	    ls->readers[r] == 0) {
+		ls->state[r] = ROW_FREE;
+		ls->nfree++;
+	}
+}
+
+/* The map says array block lba is at physical block p (or nowhere: p RST_UNMAPPED). */
+static void
+map_set(struct lsa *ls, uint64_t lba, uint32_t p)
+{
+	uint32_t old = ls->map[lba];
+
+	if (old != 0) {
+		uint64_t r = row_of(ls, old - 1);
+
+		ls->rmap[old - 1] = 0;
+		ls->live[r]--;
+		ls->mapped--;
+		row_maybe_free(ls, r);
+	}
+	if (p != RST_UNMAPPED) {
+		ls->map[lba] = p + 1;
+		ls->rmap[p] = (uint32_t)lba + 1;
+		ls->live[row_of(ls, p)]++;
+		ls->mapped++;
+	} else {
+		ls->map[lba] = 0;
+	}
+	if (!ls->page_dirty[lba / RST_PAGE_ENTRIES]) {
+		ls->page_dirty[lba / RST_PAGE_ENTRIES] = 1;
+		ls->ndirty++;
+	}
+}
+
+static void
+apply_extent(struct lsa *ls, const struct rst_extent *x)
+{
+	for (uint32_t i = 0; i < x->len; i++) {
+		if (x->src != RST_UNMAPPED) {
+			if (ls->map[x->lba + i] != x->src + i + 1)
+				continue; /* written again since the cleaner read it */
+			map_set(ls, x->lba + i, x->phys + i);
+		} else {
+			map_set(ls, x->lba + i,
+				x->phys == RST_UNMAPPED ? RST_UNMAPPED : x->phys + i);
+		}
+	}
+}
+
+/* Recovery: the same on the bare map (no reverse map or counts yet). */
+static void
+replay_extent(struct lsa *ls, const struct rst_extent *x)
+{
+	for (uint32_t i = 0; i < x->len; i++) {
+		uint64_t lba = x->lba + i;
+
+		if (x->src != RST_UNMAPPED && ls->map[lba] != x->src + i + 1)
+			continue;
+		ls->map[lba] = x->phys == RST_UNMAPPED ? 0 : x->phys + i + 1;
+		if (!ls->page_dirty[lba / RST_PAGE_ENTRIES]) {
+			ls->page_dirty[lba / RST_PAGE_ENTRIES] = 1;
+			ls->ndirty++;
+		}
+	}
+}
+
+static struct lsa_row *
+row_new(struct lsa *ls, uint64_t row)
+{
+	struct lsa_row *rw = calloc(1, sizeof(*rw));
+
+	if (rw == NULL)
+		return NULL;
+	rw->ls = ls;
+	rw->row = row;
+	rw->opened_us = uraid_now_us();
+	return rw;
+}
+
+static void
+row_free(struct lsa_row *rw)
+{
+	free(rw->pc);
+	free(rw->iov);
+	free(rw);
+}
+
+/* The open row, or a new one on a free row (user writes leave the reserve alone). */
+static struct lsa_row *
+row_open(struct lsa *ls, bool cleaner)
+{
+	uint64_t r;
+
+	if (ls->open != NULL)
+		return ls->open;
+	if (ls->nfree <= (cleaner ? 0 : LSA_CLEAN_RESERVE))
+		return NULL;
+	for (r = ls->cursor;; r = (r + 1) % ls->rows) {
+		if (ls->state[r] == ROW_FREE)
+			break;
+	}
+	ls->open = row_new(ls, r);
+	if (ls->open == NULL)
+		return NULL;
+	ls->state[r] = ROW_BUSY;
+	ls->nfree--;
+	ls->cursor = (r + 1) % ls->rows;
+	return ls->open;
+}
+
+static int
+row_add_piece(struct lsa_row *rw, const struct lsa_piece *pc)
+{
+	if (rw->npc == rw->cpc) {
+		unsigned c = rw->cpc ? rw->cpc * 2 : 16;
+		struct lsa_piece *n = realloc(rw->pc, c * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		rw->pc = n;
+		rw->cpc = c;
+	}
+	rw->pc[rw->npc++] = *pc;
+	return 0;
+}
+
+static int
+row_add_iov(struct lsa_row *rw, const struct iovec *iov, int iovcnt, uint64_t off, uint64_t len)
+{
+	int need = uraid_iov_slice(iov, iovcnt, off, len, NULL, 0);
+
+	if (rw->iovcnt + need > rw->ciov) {
+		int c = rw->ciov ? rw->ciov * 2 : 16;
+		struct iovec *n;
+
+		while (c < rw->iovcnt + need)
+			c *= 2;
+		n = realloc(rw->iov, (size_t)c * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		rw->iov = n;
+		rw->ciov = c;
+	}
+	rw->iovcnt +=
+		uraid_iov_slice(iov, iovcnt, off, len, rw->iov + rw->iovcnt, rw->ciov - rw->iovcnt);
+	return 0;
+}
+
+static void row_written(struct raid_io *rio, int status);
+
+static void
+row_seal(struct lsa *ls)
+{
+	struct lsa_row *rw = ls->open;
+
+	if (rw == NULL)
+		return;
+	ls->open = NULL;
+	TAILQ_INSERT_TAIL(&ls->fifo, rw, link);
+	ls->writing++;
+	rw->fio.bdev = &ls->a->bdev;
+	rw->fio.type = URAID_IO_WRITE;
+	rw->fio.offset_blocks = rw->row * ls->unit;
+	rw->fio.num_blocks = rw->used;
+	rw->fio.iov = rw->iov;
+	rw->fio.iovcnt = rw->iovcnt;
+	raid_phys_io(&rw->rio, ls->rch, &rw->fio, row_written, rw);
+}
+
+static void
+row_written(struct raid_io *rio, int status)
+{
+	struct lsa_row *rw = rio->ctx;
+	struct lsa *ls = rw->ls;
+
+	rw->written = true;
+	rw->status = status;
+	ls->writing--;
+	for (unsigned i = 0; i < rw->npc; i++) {
+		struct clean_buf *cb = rw->pc[i].cb;
+
+		if (cb != NULL && --cb->refs == 0)
+			uraid_dma_free(cb);
+		rw->pc[i].cb = NULL;
+	}
+	commit_kick(ls);
+}
+
+/* Put blocks [lba, +len) whose data is iov at byte off into rows. How many were placed (fewer
+ * when no row is free); -ENOMEM on allocation failure. */
+static int64_t
+place(struct lsa *ls, struct lsa_req *req, uint64_t lba, uint64_t len, const struct iovec *iov,
+      int iovcnt, uint64_t off, uint32_t src)
+{
+	uint32_t bs = ls->a->bdev.block_size;
+	uint64_t done = 0;
+
+	while (done < len) {
+		struct lsa_row *rw = row_open(ls, src != RST_UNMAPPED);
+		struct lsa_piece pc;
+		uint64_t n;
+
+		if (rw == NULL)
+			break;
+		n = ls->unit - rw->used;
+		if (n > len - done)
+			n = len - done;
+		pc = (struct lsa_piece){lba + done,
+					(uint32_t)n,
+					(uint32_t)rw->used,
+					src == RST_UNMAPPED ? RST_UNMAPPED : src + (uint32_t)done,
+					req,
+					req == NULL ? ls->cl_buf : NULL};
+		if (row_add_iov(rw, iov, iovcnt, off + done * bs, n * bs) != 0 ||
+		    row_add_piece(rw, &pc) != 0)
+			return -ENOMEM;
+		rw->has_user |= req != NULL;
+		if (req != NULL)
+			req->pending++;
+		else
+			ls->cl_buf->refs++; /* a move: its data stays until the row is written */
+		rw->used += n;
+		done += n;
+		if (rw->used == ls->unit)
+			row_seal(ls);
+	}
+	return (int64_t)done;
+}
+
+/* --- user requests --- */
+
+static void
+part_done_msg(void *arg)
+{
+	struct stripe_part *part = arg;
+
+	part->done(part, part->status);
+}
+
+static void
+req_put(struct lsa_req *req, int status)
+{
+	struct stripe_part *part = req->part;
+
+	if (status != 0 && req->status == 0)
+		req->status = status;
+	if (--req->pending != 0)
+		return;
+	part->status = req->status;
+	free(req);
+	if (part->origin == uraid_reactor_self())
+		part_done_msg(part);
+	else
+		uraid_reactor_send(part->origin, part_done_msg, part);
+}
+
+static void
+write_place(struct lsa *ls, struct lsa_req *req)
+{
+	struct stripe_part *part = req->part;
+	int64_t n = place(ls, req, part->stripe + req->placed, part->num_blocks - req->placed,
+			  part->iov, part->iovcnt,
+			  part->byte_off + req->placed * ls->a->bdev.block_size, RST_UNMAPPED);
+
+	if (n < 0) {
+		req_put(req, (int)n);
+		return;
+	}
+	req->placed += (uint64_t)n;
+	ls->user_blocks += (uint64_t)n;
+	if (req->placed < part->num_blocks) {
+		TAILQ_INSERT_TAIL(&ls->wait, req, link); /* the cleaner frees rows */
+		clean_kick(ls);
+		return;
+	}
+	req_put(req, 0);
+}
+
+static void
+place_waiting(struct lsa *ls)
+{
+	struct lsa_req *req;
+
+	while ((req = TAILQ_FIRST(&ls->wait)) != NULL &&
+	       (ls->nfree > LSA_CLEAN_RESERVE || !atomic_load(&ls->a->online))) {
+		TAILQ_REMOVE(&ls->wait, req, link);
+		if (!atomic_load(&ls->a->online))
+			req_put(req, -EIO);
+		else
+			write_place(ls, req);
+	}
+}
+
+static void
+unmap_queue(struct lsa *ls, struct lsa_req *req)
+{
+	struct stripe_part *part = req->part;
+	struct lsa_row *rw = row_new(ls, UINT64_MAX);
+	struct lsa_piece pc = {part->stripe, (uint32_t)part->num_blocks, 0, RST_UNMAPPED, req,
+			       NULL};
+
+	if (rw == NULL || row_add_piece(rw, &pc) != 0) {
+		if (rw)
+			row_free(rw);
+		req_put(req, -ENOMEM);
+		return;
+	}
+	row_seal(ls); /* writes received before it are applied before it */
+	rw->written = true;
+	req->pending++;
+	TAILQ_INSERT_TAIL(&ls->fifo, rw, link);
+	req_put(req, 0);
+	commit_kick(ls);
+}
+
+static void
+read_done(struct raid_io *rio, int status)
+{
+	struct lsa_read *rd = rio->ctx;
+	struct lsa *ls = rd->req->ls;
+
+	ls->readers[rd->row]--;
+	row_maybe_free(ls, rd->row);
+	ls->reads--;
+	req_put(rd->req, status);
+	free(rd);
+}
+
+static void
+zero_fill(struct lsa *ls, struct stripe_part *part, uint64_t off, uint64_t len)
+{
+	while (len > 0) {
+		uint64_t n = len < ls->rch->buf_bytes ? len : ls->rch->buf_bytes;
+
+		uraid_iov_from_buf(part->iov, part->iovcnt, off, ls->rch->zeroes, n);
+		off += n;
+		len -= n;
+	}
+}
+
+static void
+read_start(struct lsa *ls, struct lsa_req *req)
+{
+	struct stripe_part *part = req->part;
+	uint32_t bs = ls->a->bdev.block_size;
+	uint64_t i = 0;
+
+	while (i < part->num_blocks) {
+		uint64_t lba = part->stripe + i, n = 1;
+		uint32_t p = ls->map[lba];
+		struct lsa_read *rd;
+
+		if (p == 0) {
+			while (i + n < part->num_blocks && ls->map[lba + n] == 0)
+				n++;
+			zero_fill(ls, part, part->byte_off + i * bs, n * bs);
+			i += n;
+			continue;
+		}
+		while (i + n < part->num_blocks && ls->map[lba + n] == p + n &&
+		       row_of(ls, p - 1 + n) == row_of(ls, p - 1))
+			n++;
+		rd = calloc(1, sizeof(*rd));
+		if (rd == NULL) {
+			req->status = -ENOMEM;
+			break;
+		}
+		rd->req = req;
+		rd->row = row_of(ls, p - 1);
+		ls->readers[rd->row]++;
+		ls->reads++;
+		req->pending++;
+		rd->fio.bdev = &ls->a->bdev;
+		rd->fio.type = URAID_IO_READ;
+		rd->fio.iov = (struct iovec *)part->iov;
+		rd->fio.iovcnt = part->iovcnt;
+		raid_phys_read(&rd->rio, ls->rch, &rd->fio, p - 1, n, part->byte_off + i * bs,
+			       read_done, rd);
+		i += n;
+	}
+	req_put(req, 0);
+}
+
+static void
+lsa_arrive(void *arg)
+{
+	struct stripe_part *part = arg;
+	struct lsa *ls = part->a->lsa;
+	struct lsa_req *req;
+
+	if (ls->rch == NULL)
+		ls->rch = raid_owner_channel(ls->a);
+	req = calloc(1, sizeof(*req));
+	if (req == NULL || ls->rch == NULL) {
+		free(req);
+		part->status = -ENOMEM;
+		part_done_msg(part);
+		return;
+	}
+	req->part = part;
+	req->ls = ls;
+	req->pending = 1;
+	if (!atomic_load(&ls->a->online)) {
+		req_put(req, -EIO);
+		return;
+	}
+	switch (part->mirror_type) {
+	case URAID_IO_READ:
+		read_start(ls, req);
+		break;
+	case URAID_IO_WRITE:
+		write_place(ls, req);
+		break;
+	default: /* UNMAP, WRITE_ZEROES */
+		unmap_queue(ls, req);
+		break;
+	}
+}
+
+static void
+lsa_part_done(struct stripe_part *part, int status)
+{
+	struct raid_io *rio = part->ctx;
+
+	free(part);
+	raid_io_part_done(rio, status);
+}
+
+void
+lsa_submit(struct raid_io *rio)
+{
+	struct uraid_bdev_io *io = rio->io;
+	struct stripe_part *part;
+
+	if (io->type == URAID_IO_FLUSH || io->num_blocks == 0)
+		return; /* every acknowledged write is durable already */
+	part = calloc(1, sizeof(*part));
+	if (part == NULL) {
+		rio->status = -ENOMEM;
+		return;
+	}
+	part->a = rio->rch->a;
+	part->mirror_type = io->type;
+	part->stripe = io->offset_blocks; /* here: the array block */
+	part->num_blocks = io->num_blocks;
+	part->iov = io->iov;
+	part->iovcnt = io->iovcnt;
+	part->origin = uraid_reactor_self();
+	part->done = lsa_part_done;
+	part->ctx = rio;
+	rio->remaining++;
+	if (part->origin == uraid_reactor_get(0))
+		lsa_arrive(part);
+	else
+		uraid_reactor_send(uraid_reactor_get(0), lsa_arrive, part);
+}
+
+/* --- metadata writes --- */
+
+static void
+mw_io_done(struct member_io *mio, int status)
+{
+	struct lsa_mw *mw = mio->ctx;
+	struct lsa *ls = mw->ls;
+
+	if (status != 0)
+		raid_member_failed(ls->a, mio->member, status);
+	mio_free(mio);
+	if (--mw->pending == 0) {
+		mw->cb(ls, mw->ctx, atomic_load(&ls->a->online) ? 0 : -EIO);
+		free(mw);
+	}
+}
+
+/* Write one metadata block (area block index blk) to every member that takes writes. */
+static void
+meta_write(struct lsa *ls, uint64_t blk, void *buf, void (*cb)(struct lsa *, void *, int),
+	   void *ctx)
+{
+	struct lsa_mw *mw = calloc(1, sizeof(*mw));
+	struct raid_array *a = ls->a;
+
+	if (mw == NULL) {
+		cb(ls, ctx, -ENOMEM);
+		return;
+	}
+	mw->ls = ls;
+	mw->cb = cb;
+	mw->ctx = ctx;
+	mw->pending = 1;
+	for (unsigned i = 0; i < a->l.n; i++) {
+		struct member_io *mio;
+
+		if (!raid_member_writable(ls->rch, i))
+			continue;
+		mio = mio_alloc(ls->rch, i, 1);
+		if (mio == NULL)
+			continue;
+		mio->type = URAID_IO_WRITE;
+		mio->flags = URAID_IO_FUA;
+		mio->meta = true;
+		mio->offset_blocks = ls->meta_off + blk * ls->mb;
+		mio->num_blocks = ls->mb;
+		mio->iov[0].iov_base = buf;
+		mio->iov[0].iov_len = RST_BLOCK;
+		mio->iovcnt = 1;
+		mio->done = mw_io_done;
+		mio->ctx = mw;
+		mw->pending++;
+		if (mio_submit(mio) != 0) {
+			mw->pending--;
+			mio_free(mio);
+		}
+	}
+	if (--mw->pending == 0) {
+		cb(ls, ctx, atomic_load(&a->online) ? 0 : -EIO);
+		free(mw);
+	}
+}
+
+/* --- commit --- */
+
+struct commit {
+	TAILQ_HEAD(, lsa_row) rows;
+	struct rst_extent *ext;
+	size_t n;
+	uint8_t *bufs;
+	unsigned blocks, pending;
+	int status;
+	uint64_t first_seq;
+};
+
+static void
+commit_finish(struct lsa *ls, struct commit *c)
+{
+	struct lsa_row *rw;
+
+	if (c->status == 0) {
+		for (size_t i = 0; i < c->n; i++)
+			apply_extent(ls, &c->ext[i]);
+		ls->applied = c->first_seq + c->blocks - 1;
+		if (c->blocks == 0)
+			ls->applied = ls->seq - 1;
+		ls->commits++;
+	}
+	while ((rw = TAILQ_FIRST(&c->rows)) != NULL) {
+		TAILQ_REMOVE(&c->rows, rw, link);
+		if (rw->row != UINT64_MAX) {
+			ls->state[rw->row] = ROW_USED;
+			row_maybe_free(ls, rw->row);
+		}
+		for (unsigned i = 0; i < rw->npc; i++) {
+			if (rw->pc[i].req != NULL)
+				req_put(rw->pc[i].req, c->status ? c->status : rw->status);
+		}
+		row_free(rw);
+	}
+	free(c->ext);
+	uraid_dma_free(c->bufs);
+	free(c);
+	ls->committing = false;
+	publish(ls);
+	if (ls->seq - 1 - ls->ckpt_upto > ls->ring / 2)
+		ckpt_kick(ls);
+	place_waiting(ls);
+	commit_kick(ls);
+}
+
+static void
+commit_record_done(struct lsa *ls, void *ctx, int status)
+{
+	struct commit *c = ctx;
+
+	if (status != 0 && c->status == 0)
+		c->status = status;
+	if (--c->pending == 0)
+		commit_finish(ls, c);
+}
+
+static int
+commit_add(struct commit *c, size_t *cap, const struct rst_extent *x)
+{
+	if (c->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct rst_extent *e = realloc(c->ext, nc * sizeof(*e));
+
+		if (e == NULL)
+			return -ENOMEM;
+		c->ext = e;
+		*cap = nc;
+	}
+	c->ext[c->n++] = *x;
+	return 0;
+}
+
+static void
+commit_flushed(struct raid_io *rio, int status)
+{
+	struct commit *c = rio->ctx;
+	struct lsa *ls = rio->rch->a->lsa;
+	struct lsa_row *rw;
+	size_t cap = 0;
+
+	free(rio);
+	if (status != 0)
+		c->status = status;
+	TAILQ_FOREACH(rw, &c->rows, link) {
+		if (c->status != 0 || rw->status != 0)
+			continue;
+		for (unsigned i = 0; i < rw->npc; i++) {
+			const struct lsa_piece *pc = &rw->pc[i];
+			struct rst_extent x = {pc->lba, pc->len,
+					       rw->row == UINT64_MAX
+						       ? RST_UNMAPPED
+						       : (uint32_t)(rw->row * ls->unit + pc->off),
+					       pc->src};
+
+			if (commit_add(c, &cap, &x) != 0)
+				c->status = -ENOMEM;
+		}
+	}
+	if (c->status != 0 || c->n == 0) {
+		commit_finish(ls, c);
+		return;
+	}
+	c->blocks = (unsigned)((c->n + RST_RECORD_ENTRIES - 1) / RST_RECORD_ENTRIES);
+	c->bufs = uraid_dma_alloc(RST_BLOCK, (size_t)c->blocks * RST_BLOCK);
+	if (c->bufs == NULL) {
+		c->status = -ENOMEM;
+		c->blocks = 0;
+		commit_finish(ls, c);
+		return;
+	}
+	c->first_seq = ls->seq;
+	ls->seq += c->blocks;
+	c->pending = c->blocks;
+	for (unsigned b = 0; b < c->blocks; b++) {
+		static struct rst_record r; /* reactor 0 only */
+		size_t first = (size_t)b * RST_RECORD_ENTRIES;
+
+		memset(&r, 0, offsetof(struct rst_record, ent));
+		memcpy(r.uuid, ls->a->bdev.uuid, 16);
+		r.type = RST_REC_MAP;
+		r.seq = c->first_seq + b;
+		r.count = (uint32_t)(c->n - first < RST_RECORD_ENTRIES ? c->n - first
+								       : RST_RECORD_ENTRIES);
+		memcpy(r.ent, c->ext + first, r.count * sizeof(r.ent[0]));
+		rst_record_encode(c->bufs + (size_t)b * RST_BLOCK, &r);
+	}
+	for (unsigned b = 0; b < c->blocks; b++)
+		meta_write(ls, (c->first_seq + b) % ls->ring, c->bufs + (size_t)b * RST_BLOCK,
+			   commit_record_done, c);
+}
+
+static void
+commit_kick(struct lsa *ls)
+{
+	uint64_t limit = (uint64_t)(ls->ring / 4) * RST_RECORD_ENTRIES, entries = 0;
+	struct lsa_row *rw;
+	struct commit *c;
+	bool data = false;
+	struct raid_io *rio;
+
+	if (ls->committing || (rw = TAILQ_FIRST(&ls->fifo)) == NULL || !rw->written)
+		return;
+	/* Room in the ring for the largest batch and a checkpoint record after it (offline,
+	 * nothing is written: the batch fails). */
+	if (ls->seq + ls->ring / 4 - ls->ckpt_upto > ls->ring - 2 && atomic_load(&ls->a->online)) {
+		ckpt_kick(ls);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	rio = calloc(1, sizeof(*rio) + sizeof(struct uraid_bdev_io));
+	if (c == NULL || rio == NULL) {
+		free(c);
+		free(rio);
+		return; /* the poller comes back */
+	}
+	TAILQ_INIT(&c->rows);
+	ls->committing = true;
+	while ((rw = TAILQ_FIRST(&ls->fifo)) != NULL && rw->written &&
+	       (entries == 0 || entries + rw->npc <= limit)) {
+		TAILQ_REMOVE(&ls->fifo, rw, link);
+		TAILQ_INSERT_TAIL(&c->rows, rw, link);
+		entries += rw->npc;
+		data |= rw->row != UINT64_MAX && rw->status == 0;
+	}
+	if (!atomic_load(&ls->a->online)) {
+		c->status = -EIO;
+		data = false;
+	}
+	if (!data) {
+		rio->rch = ls->rch;
+		rio->ctx = c;
+		commit_flushed(rio, 0);
+		return;
+	}
+	{
+		struct uraid_bdev_io *fio = (struct uraid_bdev_io *)(rio + 1);
+
+		fio->bdev = &ls->a->bdev;
+		fio->type = URAID_IO_FLUSH;
+		raid_phys_io(rio, ls->rch, fio, commit_flushed, c);
+	}
+}
+
+/* --- checkpoints --- */
+
+struct ckpt {
+	uint64_t gen, upto;
+	uint32_t *pages;
+	uint8_t *slots;
+	uint8_t *bufs;
+	size_t n;
+	unsigned pending;
+	int status;
+};
+
+static void
+ckpt_end(struct lsa *ls, struct ckpt *k, int status)
+{
+	if (status == 0) {
+		for (size_t i = 0; i < k->n; i++)
+			ls->page_slot[k->pages[i]] = k->slots[i];
+		ls->ckpt_upto = k->upto;
+		ls->checkpoints++;
+	} else {
+		LOG_ERR("%s: checkpoint of the stripe tree failed: %s", ls->a->bdev.name,
+			strerror(-status));
+		ls->ckpt_failed = ls->stopping;
+		for (size_t i = 0; i < k->n; i++) {
+			if (!ls->page_dirty[k->pages[i]]) {
+				ls->page_dirty[k->pages[i]] = 1;
+				ls->ndirty++;
+			}
+		}
+	}
+	free(k->pages);
+	free(k->slots);
+	uraid_dma_free(k->bufs);
+	free(k);
+	ls->checkpointing = false;
+	publish(ls);
+	commit_kick(ls);
+}
+
+static void
+ckpt_record_done(struct lsa *ls, void *ctx, int status)
+{
+	ckpt_end(ls, ctx, status);
+}
+
+static void
+ckpt_page_done(struct lsa *ls, void *ctx, int status)
+{
+	struct ckpt *k = ctx;
+	struct rst_record r;
+
+	if (status != 0 && k->status == 0)
+		k->status = status;
+	if (--k->pending != 0)
+		return;
+	if (k->status != 0) {
+		ckpt_end(ls, k, k->status);
+		return;
+	}
+	/* Every page is down: the record saying so may go. */
+	memset(&r, 0, offsetof(struct rst_record, ent));
+	memcpy(r.uuid, ls->a->bdev.uuid, 16);
+	r.type = RST_REC_CHECKPOINT;
+	r.seq = ls->seq++;
+	r.upto = k->upto;
+	rst_record_encode(k->bufs, &r);
+	meta_write(ls, r.seq % ls->ring, k->bufs, ckpt_record_done, k);
+}
+
+static void
+ckpt_kick(struct lsa *ls)
+{
+	struct ckpt *k;
+	size_t j = 0;
+
+	if (ls->checkpointing)
+		return;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return;
+	k->n = ls->ndirty;
+	k->pages = calloc(k->n + 1, sizeof(*k->pages));
+	k->slots = calloc(k->n + 1, 1);
+	k->bufs = uraid_dma_alloc(RST_BLOCK, (k->n + 1) * RST_BLOCK);
+	if (k->pages == NULL || k->slots == NULL || k->bufs == NULL) {
+		free(k->pages);
+		free(k->slots);
+		uraid_dma_free(k->bufs);
+		free(k);
+		return;
+	}
+	ls->checkpointing = true;
+	k->gen = ++ls->ckpt_gen;
+	k->upto = ls->applied;
+	/* The pages as the map is now: every record up to `applied` (none is in flight
+	 * unapplied below it). Slot: the one not holding the page's newest copy. */
+	for (uint32_t p = 0; p < ls->npages && j < k->n; p++) {
+		if (!ls->page_dirty[p])
+			continue;
+		ls->page_dirty[p] = 0;
+		k->pages[j] = p;
+		k->slots[j] = (uint8_t)!ls->page_slot[p];
+		rst_page_encode(k->bufs + (j + 1) * RST_BLOCK, ls->a->bdev.uuid, p, k->gen,
+				ls->logical, ls->map);
+		j++;
+	}
+	k->n = j;
+	ls->ndirty = 0;
+	k->pending = 1;
+	for (size_t i = 0; i < k->n; i++) {
+		k->pending++;
+		meta_write(ls, ls->ring + 2ull * k->pages[i] + k->slots[i],
+			   k->bufs + (i + 1) * RST_BLOCK, ckpt_page_done, k);
+	}
+	ckpt_page_done(ls, k, 0);
+}
+
+/* --- the cleaner --- */
+
+static void clean_place(struct lsa *ls);
+static void clean_done(struct lsa *ls);
+
+static void
+clean_read_put(struct lsa *ls, int status)
+{
+	if (status != 0 && ls->cl_status == 0)
+		ls->cl_status = status;
+	if (--ls->cl_pending != 0)
+		return;
+	ls->readers[ls->cl_victim]--;
+	row_maybe_free(ls, ls->cl_victim);
+	ls->cl_reading = false;
+	if (ls->cl_status != 0) {
+		LOG_WARNING("%s: the cleaner could not read row %lu: %s", ls->a->bdev.name,
+			    (unsigned long)ls->cl_victim, strerror(-ls->cl_status));
+		clean_done(ls);
+		return;
+	}
+	ls->cl_next = 0;
+	clean_place(ls);
+}
+
+static void
+clean_read_done(struct raid_io *rio, int status)
+{
+	struct lsa *ls = rio->ctx;
+
+	free(rio);
+	clean_read_put(ls, status);
+}
+
+/* The victim's blocks are all placed (or it is given up): its buffer lives on in the moves. */
+static void
+clean_done(struct lsa *ls)
+{
+	struct clean_buf *cb = ls->cl_buf;
+
+	ls->cl_buf = NULL;
+	if (--cb->refs == 0)
+		uraid_dma_free(cb);
+	ls->cl_active = false;
+	ls->rows_cleaned += ls->cl_status == 0;
+	publish(ls);
+	place_waiting(ls);
+}
+
+/* Place the victim's blocks that are still live, as moves; resumed by the poller when no row
+ * was free. */
+static void
+clean_place(struct lsa *ls)
+{
+	uint32_t bs = ls->a->bdev.block_size;
+	uint64_t base = ls->cl_victim * ls->unit;
+
+	while (ls->cl_next < ls->unit) {
+		uint64_t p = base + ls->cl_next, n = 1;
+		uint32_t lba1 = ls->rmap[p];
+		struct iovec iov;
+		int64_t done;
+
+		if (lba1 == 0) {
+			ls->cl_next++;
+			continue;
+		}
+		while (ls->cl_next + n < ls->unit && ls->rmap[p + n] == lba1 + n)
+			n++;
+		iov.iov_base = ls->cl_buf->data + ls->cl_next * bs;
+		iov.iov_len = n * bs;
+		done = place(ls, NULL, lba1 - 1, n, &iov, 1, 0, (uint32_t)p);
+		if (done <= 0)
+			return; /* no row: the poller resumes */
+		ls->moved_blocks += (uint64_t)done;
+		ls->cl_next += (uint64_t)done;
+	}
+	clean_done(ls);
+}
+
+/* Below LSA_CLEAN_LOW free rows, clean the row with the fewest live blocks: read them all,
+ * then place them. */
+static void
+clean_kick(struct lsa *ls)
+{
+	uint64_t best = UINT64_MAX, best_live = ls->unit;
+	uint32_t bs = ls->a->bdev.block_size;
+
+	if (ls->cl_active) {
+		if (!ls->cl_reading && ls->cl_next < ls->unit)
+			clean_place(ls);
+		return;
+	}
+	if (ls->stopping || ls->nfree >= LSA_CLEAN_LOW)
+		return;
+	for (uint64_t r = 0; r < ls->rows; r++) {
+		if (ls->state[r] == ROW_USED && ls->live[r] < best_live) {
+			best = r;
+			best_live = ls->live[r];
+		}
+	}
+	if (best == UINT64_MAX)
+		return; /* every row is full of live data (over-provisioning prevents it) */
+	ls->cl_buf = uraid_dma_alloc(CACHE_LINE_BYTES, sizeof(*ls->cl_buf) + ls->unit * bs);
+	if (ls->cl_buf == NULL)
+		return;
+	ls->cl_buf->refs = 1; /* the cleaner's, until clean_done */
+	ls->cl_active = ls->cl_reading = true;
+	ls->cl_victim = best;
+	ls->state[best] = ROW_CLEANED;
+	ls->cl_status = 0;
+	ls->cl_next = 0;
+	ls->readers[best]++;
+	ls->cl_pending = 1; /* guard */
+	for (uint64_t i = 0; i < ls->unit;) {
+		uint64_t p = best * ls->unit + i, n = 1;
+		struct raid_io *rio;
+		struct uraid_bdev_io *fio;
+
+		if (ls->rmap[p] == 0) {
+			i++;
+			continue;
+		}
+		while (i + n < ls->unit && ls->rmap[p + n] != 0)
+			n++;
+		rio = calloc(1, sizeof(*rio) + sizeof(*fio) + sizeof(struct iovec));
+		if (rio == NULL) {
+			ls->cl_status = -ENOMEM;
+			break;
+		}
+		fio = (struct uraid_bdev_io *)(rio + 1);
+		fio->bdev = &ls->a->bdev;
+		fio->type = URAID_IO_READ;
+		fio->iov = (struct iovec *)(fio + 1);
+		fio->iov[0].iov_base = ls->cl_buf->data;
+		fio->iov[0].iov_len = ls->unit * bs;
+		fio->iovcnt = 1;
+		ls->cl_pending++;
+		raid_phys_read(rio, ls->rch, fio, p, n, i * bs, clean_read_done, ls);
+		i += n;
+	}
+	clean_read_put(ls, 0);
+}
+
+/* --- the poller and life cycle --- */
+
+static bool
+lsa_idle(const struct lsa *ls)
+{
+	return ls->open == NULL && TAILQ_EMPTY(&ls->fifo) && !ls->committing &&
+	       !ls->checkpointing && !ls->cl_active && ls->reads == 0 && TAILQ_EMPTY(&ls->wait);
+}
+
+static void
+publish(struct lsa *ls)
+{
+	atomic_store_explicit(&ls->pub.mapped, ls->mapped, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.nfree, ls->nfree, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.user, ls->user_blocks, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.moved, ls->moved_blocks, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.cleaned, ls->rows_cleaned, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.commits, ls->commits, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.ckpts, ls->checkpoints, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.seq, ls->seq, memory_order_relaxed);
+}
+
+static int
+lsa_poll(void *arg)
+{
+	struct lsa *ls = arg;
+	struct lsa_row *rw = ls->open;
+	bool busy = false;
+
+	/* A row with user data goes when nothing else is being written or it has waited long
+	 * enough; the cleaner's moves alone wait for the row to fill. */
+	if (rw != NULL && rw->used > 0 &&
+	    ((rw->has_user &&
+	      (ls->writing == 0 || uraid_now_us() - rw->opened_us >= LSA_FILL_US)) ||
+	     ls->stopping || !atomic_load(&ls->a->online))) {
+		row_seal(ls);
+		busy = true;
+	}
+	if (!TAILQ_EMPTY(&ls->wait)) {
+		place_waiting(ls);
+		busy = true;
+	}
+	if (ls->nfree < LSA_CLEAN_LOW || ls->cl_active)
+		clean_kick(ls);
+	commit_kick(ls);
+	if (ls->stopping && ls->cl_active && !ls->cl_reading) {
+		/* Stopping: the blocks not moved yet stay where they are. */
+		ls->cl_next = ls->unit;
+		clean_done(ls);
+	}
+	if (ls->ndirty > 0 && ls->ndirty == ls->npages && !ls->checkpointing)
+		ckpt_kick(ls); /* a member joined */
+	if (ls->stopping && lsa_idle(ls)) {
+		/* A last checkpoint, unless one failed while stopping (the records stay). */
+		if ((ls->ndirty > 0 || ls->applied > ls->ckpt_upto) && !ls->ckpt_failed &&
+		    atomic_load(&ls->a->online)) {
+			ckpt_kick(ls);
+			return URAID_POLLER_BUSY;
+		}
+		uraid_poller_unregister(&ls->poller);
+		ls->on_stopped(ls->a);
+		return URAID_POLLER_BUSY;
+	}
+	return busy ? URAID_POLLER_BUSY : URAID_POLLER_IDLE;
+}
+
+static void
+lsa_start_msg(void *arg)
+{
+	struct lsa *ls = arg;
+
+	if (ls->rch == NULL)
+		ls->rch = raid_owner_channel(ls->a);
+	ls->poller = uraid_poller_register(lsa_poll, ls, 0);
+	if (ls->ndirty > 0 || ls->applied > ls->ckpt_upto)
+		ckpt_kick(ls); /* what the recovery replayed goes into the pages */
+}
+
+void
+lsa_start(struct raid_array *a)
+{
+	uraid_reactor_send(uraid_reactor_get(0), lsa_start_msg, a->lsa);
+}
+
+void
+lsa_stop(struct raid_array *a, void (*then)(struct raid_array *a))
+{
+	struct lsa *ls = a->lsa;
+
+	ls->stopping = true;
+	ls->on_stopped = then;
+	if (ls->poller == NULL)
+		then(a);
+}
+
+bool
+lsa_unit_live(struct raid_array *a, uint64_t unit)
+{
+	return a->lsa == NULL || unit >= a->lsa->rows || a->lsa->state[unit] != ROW_FREE;
+}
+
+uint64_t
+lsa_unit_check_blocks(struct raid_array *a, uint64_t unit)
+{
+	struct lsa *ls = a->lsa;
+	uint64_t base;
+
+	if (ls == NULL)
+		return layout_stripe_data_blocks(&a->l);
+	if (unit >= ls->rows || (ls->state[unit] != ROW_USED && ls->state[unit] != ROW_CLEANED))
+		return 0; /* free, or being written and not committed */
+	base = unit * ls->unit;
+	for (uint64_t b = ls->unit; b > 0; b--) {
+		if (ls->rmap[base + b - 1] != 0)
+			return b;
+	}
+	return 0;
+}
+
+void
+lsa_member_joined(struct raid_array *a)
+{
+	struct lsa *ls = a->lsa;
+
+	for (uint32_t p = 0; p < ls->npages; p++) {
+		if (!ls->page_dirty[p]) {
+			ls->page_dirty[p] = 1;
+			ls->ndirty++;
+		}
+	}
+	ckpt_kick(ls); /* (one in flight: the poller's next one takes them) */
+}
+
+void
+lsa_get_info(struct raid_array *a, struct uraid_array_info *info)
+{
+	struct lsa *ls = a->lsa;
+
+	if (ls == NULL)
+		return;
+	info->log.physical_blocks = ls->phys;
+	info->log.mapped_blocks = atomic_load_explicit(&ls->pub.mapped, memory_order_relaxed);
+	info->log.free_rows = atomic_load_explicit(&ls->pub.nfree, memory_order_relaxed);
+	info->log.free_blocks = info->log.free_rows * ls->unit;
+	info->log.rows = ls->rows;
+	info->log.user_blocks = atomic_load_explicit(&ls->pub.user, memory_order_relaxed);
+	info->log.moved_blocks = atomic_load_explicit(&ls->pub.moved, memory_order_relaxed);
+	info->log.rows_cleaned = atomic_load_explicit(&ls->pub.cleaned, memory_order_relaxed);
+	info->log.commits = atomic_load_explicit(&ls->pub.commits, memory_order_relaxed);
+	info->log.checkpoints = atomic_load_explicit(&ls->pub.ckpts, memory_order_relaxed);
+	info->log.record_seq = atomic_load_explicit(&ls->pub.seq, memory_order_relaxed);
+	info->log.map_bytes = 4 * (ls->logical + ls->phys) + 13 * ls->rows + 2ull * ls->npages;
+}
+
+void
+lsa_free(struct raid_array *a)
+{
+	struct lsa *ls = a->lsa;
+
+	if (ls == NULL)
+		return;
+	free(ls->map);
+	free(ls->rmap);
+	free(ls->live);
+	free(ls->readers);
+	free(ls->state);
+	free(ls->page_dirty);
+	free(ls->page_slot);
+	uraid_dma_free(ls->cl_buf);
+	free(ls);
+	a->lsa = NULL;
+}
+
+/* --- creation and recovery (control thread) --- */
+
+static int
+area_zero(struct lsa *ls, struct uraid_bdev_desc *desc)
+{
+	uint32_t bs = ls->a->bdev.block_size;
+	uint64_t total = ls->a->ppl_blocks, chunk = LSA_CHUNK_BYTES / bs;
+	uint8_t *buf = uraid_dma_alloc(RST_BLOCK, LSA_CHUNK_BYTES);
+	int rc = 0;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	memset(buf, 0, LSA_CHUNK_BYTES);
+	for (uint64_t o = 0; o < total && rc == 0; o += chunk) {
+		uint64_t n = total - o < chunk ? total - o : chunk;
+
+		rc = uraid_bdev_io_sync(desc, URAID_IO_WRITE, buf, ls->meta_off + o, n);
+	}
+	if (rc == 0)
+		rc = uraid_bdev_io_sync(desc, URAID_IO_FLUSH, NULL, 0, 0);
+	uraid_dma_free(buf);
+	return rc;
+}
+
+/* Read metadata blocks [first, +count) of desc's area into buf. */
+static int
+area_read(struct lsa *ls, struct uraid_bdev_desc *desc, uint64_t first, uint64_t count,
+	  uint8_t *buf)
+{
+	uint64_t per = LSA_CHUNK_BYTES / RST_BLOCK;
+
+	for (uint64_t o = 0; o < count; o += per) {
+		uint64_t n = count - o < per ? count - o : per;
+		int rc = uraid_bdev_io_sync(desc, URAID_IO_READ, buf + o * RST_BLOCK,
+					    ls->meta_off + (first + o) * ls->mb, n * ls->mb);
+
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+load(struct lsa *ls, char *err, size_t err_len)
+{
+	struct raid_array *a = ls->a;
+	uint64_t *best_seq = calloc(ls->ring, sizeof(*best_seq));
+	uint64_t *page_gen = calloc(ls->npages, sizeof(*page_gen));
+	uint8_t *best = uraid_dma_alloc(RST_BLOCK, (size_t)ls->ring * RST_BLOCK);
+	uint8_t *buf = uraid_dma_alloc(RST_BLOCK, (size_t)ls->ring * RST_BLOCK);
+	uint8_t *pbuf = uraid_dma_alloc(RST_BLOCK, LSA_CHUNK_BYTES);
+	struct rst_record *r = malloc(sizeof(*r));
+	uint64_t S = 0, max_seq = 0, replayed = 0, bad = 0;
+	unsigned sources = 0;
+	char why[128];
+	int rc = 0;
+
+	if (!best_seq || !page_gen || !best || !buf || !pbuf || !r) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned m = 0; m < a->l.n; m++) {
+		struct uraid_bdev_desc *desc = a->members[m].desc;
+		uint64_t per = LSA_CHUNK_BYTES / RST_BLOCK, total = 2ull * ls->npages;
+
+		if (desc == NULL)
+			continue;
+		if (area_read(ls, desc, 0, ls->ring, buf) != 0) {
+			LOG_WARNING("%s: cannot read the stripe tree ring of %s", a->bdev.name,
+				    a->members[m].name);
+			continue;
+		}
+		sources++;
+		for (uint32_t pos = 0; pos < ls->ring; pos++) {
+			const uint8_t *blk = buf + (size_t)pos * RST_BLOCK;
+
+			if (rst_record_decode(blk, RST_BLOCK, a->bdev.uuid, ls->logical, ls->phys,
+					      r, why, sizeof(why)) != 0) {
+				bad++;
+				continue;
+			}
+			if (r->seq % ls->ring != pos) {
+				bad++;
+				continue;
+			}
+			if (r->seq > best_seq[pos]) {
+				best_seq[pos] = r->seq;
+				memcpy(best + (size_t)pos * RST_BLOCK, blk, RST_BLOCK);
+			}
+		}
+		for (uint64_t o = 0; o < total; o += per) {
+			uint64_t n = total - o < per ? total - o : per;
+
+			if (area_read(ls, desc, ls->ring + o, n, pbuf) != 0)
+				break;
+			for (uint64_t j = 0; j < n; j++) {
+				uint32_t page = (uint32_t)((o + j) / 2);
+				uint64_t gen;
+
+				if (rst_page_decode(pbuf + j * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
+						    page, ls->logical, ls->phys, &gen, NULL, why,
+						    sizeof(why)) != 0 ||
+				    gen <= page_gen[page])
+					continue;
+				rst_page_decode(pbuf + j * RST_BLOCK, RST_BLOCK, a->bdev.uuid, page,
+						ls->logical, ls->phys, &gen,
+						ls->map + (uint64_t)page * RST_PAGE_ENTRIES, why,
+						sizeof(why));
+				page_gen[page] = gen;
+				ls->page_slot[page] = (uint8_t)((o + j) % 2);
+				if (gen > ls->ckpt_gen)
+					ls->ckpt_gen = gen;
+			}
+		}
+	}
+	if (sources == 0) {
+		err_set(err, err_len, "no member's stripe tree could be read");
+		rc = -EIO;
+		goto out;
+	}
+	for (uint32_t pos = 0; pos < ls->ring; pos++) {
+		if (best_seq[pos] == 0)
+			continue;
+		rst_record_decode(best + (size_t)pos * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
+				  ls->logical, ls->phys, r, why, sizeof(why));
+		if (r->type == RST_REC_CHECKPOINT && r->upto > S)
+			S = r->upto;
+		if (r->seq > max_seq)
+			max_seq = r->seq;
+	}
+	/* Replay on the bare map: pages written by a checkpoint that did not finish may be
+	 * newer than S, and until the records after S are applied the map may even name one
+	 * physical block twice. Each page a record touches goes into the next checkpoint. */
+	for (uint64_t s = S + 1;; s++) {
+		uint32_t pos = (uint32_t)(s % ls->ring);
+
+		if (best_seq[pos] != s)
+			break;
+		rst_record_decode(best + (size_t)pos * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
+				  ls->logical, ls->phys, r, why, sizeof(why));
+		for (uint32_t i = 0; i < r->count && r->type == RST_REC_MAP; i++)
+			replay_extent(ls, &r->ent[i]);
+		replayed++;
+	}
+	/* The reverse map and the counts follow from the map. */
+	for (uint64_t lba = 0; lba < ls->logical; lba++) {
+		uint32_t p = ls->map[lba];
+
+		if (p == 0)
+			continue;
+		if (ls->rmap[p - 1] != 0) {
+			err_set(err, err_len,
+				"stripe tree damaged: array blocks %lu and %lu share physical "
+				"block "
+				"%lu",
+				(unsigned long)(ls->rmap[p - 1] - 1), (unsigned long)lba,
+				(unsigned long)(p - 1));
+			rc = -EBADMSG;
+			goto out;
+		}
+		ls->rmap[p - 1] = (uint32_t)lba + 1;
+		ls->live[row_of(ls, p - 1)]++;
+		ls->mapped++;
+	}
+	ls->seq = max_seq + 1;
+	ls->applied = max_seq;
+	ls->ckpt_upto = S;
+	LOG_NOTE("%s: stripe tree loaded: %lu blocks mapped, %lu records replayed after "
+		 "checkpoint %lu (%lu ring blocks invalid or empty)",
+		 a->bdev.name, (unsigned long)ls->mapped, (unsigned long)replayed, (unsigned long)S,
+		 (unsigned long)bad);
+out:
+	free(best_seq);
+	free(page_gen);
+	uraid_dma_free(best);
+	uraid_dma_free(buf);
+	uraid_dma_free(pbuf);
+	free(r);
+	return rc;
+}
+
+int
+lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from, char *err,
+	   size_t err_len)
+{
+	uint32_t bs = a->bdev.block_size;
+	struct lsa *ls;
+	int rc = 0;
+
+	if (a->l.level == URAID_CONCAT) {
+		err_set(err, err_len, "concat has no stripes to log into: use raid0");
+		return -EINVAL;
+	}
+	if (!a->has_sb) {
+		err_set(err, err_len,
+			"consistency policy log keeps its tree on the members: it "
+			"needs superblocks");
+		return -EINVAL;
+	}
+	ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return -ENOMEM;
+	a->lsa = ls;
+	ls->a = a;
+	ls->unit = layout_stripe_data_blocks(&a->l);
+	ls->phys = layout_array_blocks(&a->l);
+	ls->rows = ls->phys / ls->unit;
+	ls->mb = RST_BLOCK / bs;
+	ls->meta_off = META_PPL_OFFSET / bs;
+	TAILQ_INIT(&ls->fifo);
+	TAILQ_INIT(&ls->wait);
+	if (ls->phys >= UINT32_MAX) {
+		err_set(err, err_len, "a log array holds at most %u blocks (%lu here)",
+			UINT32_MAX - 1, (unsigned long)ls->phys);
+		rc = -EINVAL;
+		goto err;
+	}
+	if (from != NULL) {
+		ls->logical = from->log_array_blocks;
+		ls->ring = from->log_ring_blocks;
+	} else {
+		unsigned pct = o->overprovision_pct ? o->overprovision_pct : 10;
+		uint64_t keep;
+
+		if (pct > 50) {
+			err_set(err, err_len, "over-provisioning is 1 to 50 percent, got %u", pct);
+			rc = -EINVAL;
+			goto err;
+		}
+		keep = ls->phys * pct / 100;
+		if (keep < LSA_MIN_RESERVE_ROWS * ls->unit)
+			keep = LSA_MIN_RESERVE_ROWS * ls->unit;
+		if (ls->rows < 2 * LSA_MIN_RESERVE_ROWS) {
+			err_set(err, err_len,
+				"members too small for a log array: %lu stripes, it needs at "
+				"least %u",
+				(unsigned long)ls->rows, 2 * LSA_MIN_RESERVE_ROWS);
+			rc = -EINVAL;
+			goto err;
+		}
+		ls->logical = ls->phys - keep;
+		ls->ring = ring_blocks(ls->phys * bs);
+	}
+	ls->npages = rst_page_count(ls->logical);
+	a->sb_log_ring = ls->ring;
+	a->ppl_offset_blocks = ls->meta_off;
+	a->ppl_blocks = (uint32_t)(((uint64_t)ls->ring + 2ull * ls->npages) * ls->mb);
+	if (from == NULL && ls->meta_off + a->ppl_blocks > a->data_offset_blocks) {
+		err_set(err, err_len, "the stripe tree area does not fit before the data");
+		rc = -EINVAL;
+		goto err;
+	}
+	ls->map = calloc(ls->logical, sizeof(*ls->map));
+	ls->rmap = calloc(ls->phys, sizeof(*ls->rmap));
+	ls->live = calloc(ls->rows, sizeof(*ls->live));
+	ls->readers = calloc(ls->rows, sizeof(*ls->readers));
+	ls->state = calloc(ls->rows, 1);
+	ls->page_dirty = calloc(ls->npages, 1);
+	ls->page_slot = calloc(ls->npages, 1);
+	if (!ls->map || !ls->rmap || !ls->live || !ls->readers || !ls->state || !ls->page_dirty ||
+	    !ls->page_slot) {
+		rc = -ENOMEM;
+		err_set(err, err_len, "no memory for the stripe tree (%lu blocks)",
+			(unsigned long)ls->logical);
+		goto err;
+	}
+	if (from == NULL) {
+		/* Nothing from an earlier array on these members may look like ours. */
+		for (unsigned m = 0; m < a->l.n && rc == 0; m++)
+			rc = area_zero(ls, a->members[m].desc);
+		if (rc != 0) {
+			err_set(err, err_len, "cannot clear the stripe tree area: %s",
+				strerror(-rc));
+			goto err;
+		}
+		ls->seq = 1;
+	} else {
+		rc = load(ls, err, err_len);
+		if (rc != 0)
+			goto err;
+	}
+	for (uint64_t r = 0; r < ls->rows; r++) {
+		ls->state[r] = ls->live[r] ? ROW_USED : ROW_FREE;
+		ls->nfree += ls->live[r] == 0;
+	}
+	a->bdev.num_blocks = ls->logical;
+	publish(ls);
+	return 0;
+err:
+	lsa_free(a);
+	return rc;
+}

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Log-structured arrays (consistency policy log) and the RAID stripe tree: the record and
+ * map page formats (round trips, byte positions of docs/format.md, each kind of damage
+ * rejected); every level written, overwritten several times over (the cleaner reclaiming
+ * space), unmapped and read back against a model, with writes only ever as fresh stripes;
+ * restart after a clean shutdown and from a copy of the members taken mid-run (the records
+ * after the last checkpoint replayed); degraded reads, a rebuild that covers only stripes
+ * holding data, then the rebuilt member serving reads; and bad parameters refused.
+ */
+#include <stdlib.h>
+
+#include "bdev_util.h"
+#include "bdev/bdev_priv.h"
+#include "core/core.h"
+#include "uraid/array.h"
+
+#define BS    4096
+#define MBLKS 2048 /* 8 MiB members */
+
+static const char *const g_m[] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"};
+
+/* --- the format --- */
+
+static const uint8_t g_uuid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static void
+sample(struct rst_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->uuid, g_uuid, 16);
+	r->type = RST_REC_MAP;
+	r->seq = 77;
+	r->count = 3;
+	r->ent[0] = (struct rst_extent){10, 4, 200, RST_UNMAPPED};
+	r->ent[1] = (struct rst_extent){900, 1, RST_UNMAPPED, RST_UNMAPPED};
+	r->ent[2] = (struct rst_extent){50, 2, 300, 120};
+}
+
+static void
+reseal(uint8_t *buf)
+{
+	le_put32(buf + RST_BLOCK - 4, crc32c(buf, RST_BLOCK - 4));
+}
+
+static void
+test_format(void)
+{
+	static uint8_t buf[RST_BLOCK], again[RST_BLOCK];
+	static uint32_t map[2500], out[RST_PAGE_ENTRIES];
+	static const struct {
+		const char *what;
+		size_t off;
+		unsigned width;
+		uint64_t value;
+		const char *why;
+	} cases[] = {
+		{"magic", 0, 8, 5, "magic"},
+		{"version", 8, 4, 2, "version"},
+		{"type", 12, 4, 3, "record type"},
+		{"seq 0", 32, 8, 0, "sequence 0"},
+		{"upto in a map record", 40, 8, 5, "without entries"},
+		{"no entries", 48, 4, 0, "without entries"},
+		{"too many entries", 48, 4, RST_RECORD_ENTRIES + 1, "too many"},
+		{"reserved", 52, 4, 1, "reserved"},
+		{"extent beyond the array", 64, 8, 999, "outside the array"},
+		{"empty extent", 72, 4, 0, "outside the array"},
+		{"extent beyond the members", 76, 4, 4095, "outside the members"},
+		{"move without a target", 76 + 48, 4, RST_UNMAPPED, "move outside"},
+		{"entry padding", 84, 4, 1, "reserved record entry"},
+		{"byte after the entries", 64 + 3 * 24, 1, 1, "after the record entries"},
+	};
+	struct rst_record r, o;
+	char err[128];
+	uint64_t gen;
+
+	sample(&r);
+	rst_record_encode(buf, &r);
+	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)), 0);
+	CHECK_EQ(o.seq, 77);
+	CHECK_EQ(o.count, 3);
+	CHECK(memcmp(o.ent, r.ent, 3 * sizeof(r.ent[0])) == 0);
+	rst_record_encode(again, &o);
+	CHECK(memcmp(buf, again, RST_BLOCK) == 0);
+	/* Positions from docs/format.md. */
+	CHECK_EQ(le_get64(buf), 0x3153524449415255ull);
+	CHECK_EQ(le_get32(buf + 12), RST_REC_MAP);
+	CHECK_EQ(le_get64(buf + 32), 77);
+	CHECK_EQ(le_get64(buf + 64 + 48), 50); /* third entry: lba, len, phys, src */
+	CHECK_EQ(le_get32(buf + 64 + 56), 2);
+	CHECK_EQ(le_get32(buf + 64 + 60), 300);
+	CHECK_EQ(le_get32(buf + 64 + 64), 120);
+	/* Another array's record, and one cut short. */
+	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, (const uint8_t *)"0123456789abcdef", 1000, 4096,
+				   &o, err, sizeof(err)),
+		 -EBADMSG);
+	CHECK(strstr(err, "another array") != NULL);
+	CHECK_EQ(rst_record_decode(buf, 512, g_uuid, 1000, 4096, &o, err, sizeof(err)), -EBADMSG);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		sample(&r);
+		rst_record_encode(buf, &r);
+		if (cases[i].width == 8)
+			le_put64(buf + cases[i].off, cases[i].value);
+		else if (cases[i].width == 4)
+			le_put32(buf + cases[i].off, (uint32_t)cases[i].value);
+		else
+			buf[cases[i].off] = (uint8_t)cases[i].value;
+		if (cases[i].off != 0)
+			reseal(buf);
+		err[0] = '\0';
+		if (rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)) !=
+			    -EBADMSG ||
+		    strstr(err, cases[i].why) == NULL) {
+			fprintf(stderr, "%s: accepted or wrong reason '%s'\n", cases[i].what, err);
+			CHECK(!"damage not rejected as it should be");
+		}
+	}
+	/* A checkpoint record names an earlier record. */
+	memset(&r, 0, sizeof(r));
+	memcpy(r.uuid, g_uuid, 16);
+	r.type = RST_REC_CHECKPOINT;
+	r.seq = 9;
+	r.upto = 9;
+	rst_record_encode(buf, &r);
+	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)),
+		 -EBADMSG);
+	r.upto = 8;
+	rst_record_encode(buf, &r);
+	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)), 0);
+	/* Any flipped bit fails the CRC. */
+	for (size_t off = 0; off < RST_BLOCK; off += 61) {
+		sample(&r);
+		rst_record_encode(buf, &r);
+		buf[off] ^= 0x10;
+		CHECK_EQ(
+			rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)),
+			-EBADMSG);
+	}
+
+	/* Map pages: the last one is short; entries beyond the members are refused. */
+	for (uint32_t i = 0; i < ARRAY_SIZE(map); i++)
+		map[i] = (i * 7) % 3000;
+	CHECK_EQ(rst_page_count(2500), 3);
+	rst_page_encode(buf, g_uuid, 2, 5, 2500, map);
+	CHECK_EQ(le_get32(buf + 40), 500);
+	CHECK_EQ(
+		rst_page_decode(buf, RST_BLOCK, g_uuid, 2, 2500, 4096, &gen, out, err, sizeof(err)),
+		0);
+	CHECK_EQ(gen, 5);
+	CHECK(memcmp(out, map + 2000, 500 * 4) == 0);
+	CHECK_EQ(
+		rst_page_decode(buf, RST_BLOCK, g_uuid, 1, 2500, 4096, &gen, out, err, sizeof(err)),
+		-EBADMSG); /* in the wrong place */
+	CHECK_EQ(
+		rst_page_decode(buf, RST_BLOCK, g_uuid, 2, 2600, 4096, &gen, out, err, sizeof(err)),
+		-EBADMSG); /* an array of another size */
+	CHECK_EQ(
+		rst_page_decode(buf, RST_BLOCK, g_uuid, 2, 2500, 2000, &gen, out, err, sizeof(err)),
+		-EBADMSG);
+	CHECK(strstr(err, "outside the members") != NULL);
+	le_put64(buf + 32, 0);
+	reseal(buf);
+	CHECK_EQ(
+		rst_page_decode(buf, RST_BLOCK, g_uuid, 2, 2500, 4096, &gen, out, err, sizeof(err)),
+		-EBADMSG);
+}
+
+/* --- arrays --- */
+
+static void
+make_rams(unsigned n, uint64_t blocks)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct uraid_bdev *b;
+
+		CHECK_EQ(ram_bdev_create(g_m[i], blocks, BS, NULL, &b), 0);
+	}
+}
+
+static void
+drop_rams(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (uraid_bdev_get_by_name(g_m[i]))
+			CHECK_EQ(test_delete_bdev(g_m[i]), 0);
+	}
+}
+
+struct shape {
+	const char *level;
+	unsigned n, k, m, copies;
+};
+
+static int
+create(const struct shape *s, unsigned pct, char *err, size_t len)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b;
+
+	o.name = "lg";
+	CHECK_EQ(uraid_raid_level_parse(s->level, &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 16;
+	o.members = g_m;
+	o.num_members = s->n;
+	o.data_chunks = s->k;
+	o.parity_chunks = s->m;
+	o.copies = s->copies;
+	o.superblock = true;
+	o.policy = URAID_POLICY_LOG;
+	o.overprovision_pct = pct;
+	return uraid_array_create(&o, &b, err, len);
+}
+
+static int
+del(bool clear)
+{
+	struct uraid_bdev *b = uraid_bdev_get_by_name("lg");
+
+	if (b == NULL)
+		return -ENODEV;
+	uraid_array_delete(b, clear, (uraid_bdev_unregister_cb)NULL, NULL);
+	for (int i = 0; i < 100000 && uraid_bdev_get_by_name("lg"); i++)
+		uraid_runtime_poll_until_idle(10);
+	uraid_runtime_poll_until_idle(1000);
+	return uraid_bdev_get_by_name("lg") ? -ETIMEDOUT : 0;
+}
+
+static uint64_t
+array_blocks(void)
+{
+	return uraid_bdev_get_num_blocks(uraid_bdev_get_by_name("lg"));
+}
+
+/* Write [lba, +n) with contents derived from (lba, version) into the array and the model. */
+static int
+put(struct uraid_bdev_desc *d, uint8_t *model, uint64_t lba, uint64_t n, uint32_t version)
+{
+	for (uint64_t b = lba; b < lba + n; b++) {
+		uint8_t *p = model + b * BS;
+
+		for (unsigned i = 0; i < BS; i += 8) {
+			uint64_t v = (b << 32) ^ ((uint64_t)version << 8) ^ i;
+
+			memcpy(p + i, &v, 8);
+		}
+	}
+	return uraid_bdev_io_sync(d, URAID_IO_WRITE, model + lba * BS, lba, n);
+}
+
+static bool
+same(const uint8_t *model, uint64_t blocks)
+{
+	struct uraid_bdev_desc *d;
+	uint8_t *buf = aligned_alloc(4096, 64 * BS);
+	bool ok = true;
+
+	if (uraid_bdev_open("lg", false, NULL, NULL, &d) != 0) {
+		free(buf);
+		return false;
+	}
+	for (uint64_t lba = 0; ok && lba < blocks; lba += 64) {
+		uint64_t n = blocks - lba < 64 ? blocks - lba : 64;
+
+		ok = uraid_bdev_io_sync(d, URAID_IO_READ, buf, lba, n) == 0 &&
+		     memcmp(buf, model + lba * BS, n * BS) == 0;
+		if (!ok)
+			fprintf(stderr, "  differs in blocks %lu..%lu\n", (unsigned long)lba,
+				(unsigned long)(lba + n - 1));
+	}
+	uraid_bdev_close(d);
+	free(buf);
+	return ok;
+}
+
+/* Random writes of 1..40 blocks over [0, span), `rounds` times the span, plus unmaps. */
+static void
+churn(uint8_t *model, uint64_t span, unsigned rounds, uint32_t *version)
+{
+	struct uraid_bdev_desc *d;
+	uint64_t written = 0;
+
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	while (written < rounds * span) {
+		uint64_t n = 1 + test_rand() % 40, lba = test_rand() % span;
+
+		if (lba + n > span)
+			n = span - lba;
+		if (test_rand() % 16 == 0) {
+			CHECK_EQ(uraid_bdev_io_sync(d,
+						    test_rand() % 2 ? URAID_IO_UNMAP
+								    : URAID_IO_WRITE_ZEROES,
+						    NULL, lba, n),
+				 0);
+			memset(model + lba * BS, 0, n * BS);
+			continue;
+		}
+		CHECK_EQ(put(d, model, lba, n, ++*version), 0);
+		written += n;
+	}
+	uraid_bdev_close(d);
+}
+
+/* Every block once, one at a time in a scattered order: each lands in a stripe of its own
+ * (nothing else is being written), so the stripes run out long before the array is full and
+ * the cleaner must pack them. */
+static void
+fill_scattered(uint8_t *model, uint64_t blocks, uint32_t *version)
+{
+	struct uraid_bdev_desc *d;
+	uint64_t stride = 7919; /* prime: visits every block */
+
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	while (blocks % stride == 0)
+		stride += 2;
+	for (uint64_t i = 0, lba = 0; i < blocks; i++, lba = (lba + stride) % blocks)
+		CHECK_EQ(put(d, model, lba, 1, ++*version), 0);
+	uraid_bdev_close(d);
+}
+
+static void
+level_case(const struct shape *s)
+{
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	char err[256] = "", report[1024];
+	uint32_t version = 0;
+	uint64_t blocks;
+	uint8_t *model;
+
+	make_rams(s->n, MBLKS);
+	REQUIRE(create(s, 0, err, sizeof(err)) == 0);
+	blocks = array_blocks();
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	CHECK_EQ(info.policy, URAID_POLICY_LOG);
+	/* 10% over-provisioning (or at least 8 stripes). */
+	CHECK(blocks <= info.log.physical_blocks - info.log.physical_blocks / 10);
+	CHECK(blocks + 8 * (info.log.physical_blocks / info.log.rows) <= info.log.physical_blocks);
+	model = calloc(blocks, BS);
+	CHECK(same(model, blocks)); /* nothing written reads as zeroes */
+	fill_scattered(model, blocks, &version);
+	CHECK(same(model, blocks));
+	churn(model, blocks, 3, &version);
+	CHECK(same(model, blocks));
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	CHECK_EQ(uraid_array_get_stats(uraid_bdev_get_by_name("lg"), &st), 0);
+	CHECK(info.log.rows_cleaned > 0);
+	CHECK(info.log.moved_blocks > 0);
+	CHECK(info.log.user_blocks >= 4 * blocks);
+	CHECK(info.log.commits > 0 && info.log.checkpoints > 0);
+	CHECK_EQ(st.rmw_writes, 0); /* never an update in place */
+	if (info.parity_chunks)
+		CHECK(st.full_stripe_writes > 0);
+	/* A clean restart: assembled from the superblocks, the tree from its pages. */
+	CHECK_EQ(del(false), 0);
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	uraid_runtime_poll_until_idle(1000);
+	REQUIRE(uraid_bdev_get_by_name("lg") != NULL);
+	CHECK_EQ(array_blocks(), blocks);
+	CHECK(same(model, blocks));
+	churn(model, blocks, 1, &version);
+	CHECK(same(model, blocks));
+	CHECK_EQ(del(true), 0);
+	free(model);
+	drop_rams(s->n);
+}
+
+static void
+test_levels(void)
+{
+	static const struct shape shapes[] = {
+		{"raid0", 3, 0, 0, 0}, {"raid1", 2, 0, 0, 0}, {"raid10", 4, 0, 0, 2},
+		{"raid5", 5, 0, 0, 0}, {"raid6", 6, 0, 0, 0}, {"ec", 6, 4, 2, 0},
+	};
+
+	REQUIRE(start_manual(2) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(shapes); i++) {
+		int before = h_case_failures;
+
+		level_case(&shapes[i]);
+		if (h_case_failures != before)
+			fprintf(stderr, "  case %s x%u\n", shapes[i].level, shapes[i].n);
+	}
+	uraid_runtime_stop();
+}
+
+/*
+ * The members copied mid-run stand for a power cut there (ram members have no cache: every
+ * acknowledged write is on them). Started from the copy, the array must hold exactly what
+ * was acknowledged by then: the pages of the last checkpoint plus the records after it.
+ */
+static void
+test_restart_from_copy(void)
+{
+	static const struct shape s = {"raid6", 5, 0, 0, 0};
+	uint8_t *copy[5], *model, *model_then;
+	uint32_t version = 0;
+	char err[256] = "", report[1024];
+	struct uraid_array_info info;
+	uint64_t blocks;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(s.n, MBLKS);
+	REQUIRE(create(&s, 20, err, sizeof(err)) == 0);
+	blocks = array_blocks();
+	model = calloc(blocks, BS);
+	model_then = malloc(blocks * BS);
+	churn(model, blocks, 2, &version);
+	/* Some records after the last checkpoint, then the copy. */
+	churn(model, blocks / 8, 1, &version);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	for (unsigned i = 0; i < s.n; i++) {
+		copy[i] = malloc((size_t)MBLKS * BS);
+		memcpy(copy[i], ram_bdev_memory(uraid_bdev_get_by_name(g_m[i])),
+		       (size_t)MBLKS * BS);
+	}
+	memcpy(model_then, model, blocks * BS);
+	churn(model, blocks, 1, &version); /* lost with the "power" */
+	CHECK_EQ(del(false), 0);
+	for (unsigned i = 0; i < s.n; i++) {
+		memcpy(ram_bdev_memory(uraid_bdev_get_by_name(g_m[i])), copy[i],
+		       (size_t)MBLKS * BS);
+		free(copy[i]);
+	}
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	uraid_runtime_poll_until_idle(1000);
+	REQUIRE(uraid_bdev_get_by_name("lg") != NULL);
+	CHECK(same(model_then, blocks));
+	/* ... and goes on from there, across another restart. */
+	memcpy(model, model_then, blocks * BS);
+	churn(model, blocks, 1, &version);
+	CHECK_EQ(del(false), 0);
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks));
+	CHECK_EQ(del(true), 0);
+	free(model);
+	free(model_then);
+	drop_rams(s.n);
+	uraid_runtime_stop();
+}
+
+/* Poll until no rebuild runs and no member is failed. */
+static struct uraid_array_stats
+rebuilt(struct uraid_bdev *a)
+{
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+
+	for (int i = 0; i < 4000; i++) {
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (!info.rebuild.active && info.failed_members == 0)
+			break;
+	}
+	CHECK(!info.rebuild.active);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK_EQ(uraid_array_get_stats(a, &st), 0);
+	return st;
+}
+
+/* A third of the array written: a member fails (degraded reads), a spare rebuilds only the
+ * stripes that hold data, then two other members fail and the rebuilt one serves. */
+static void
+test_degraded_rebuild(void)
+{
+	static const struct shape s = {"raid6", 6, 0, 0, 0};
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *a;
+	uint32_t version = 0;
+	char err[256] = "";
+	uint64_t blocks;
+	uint8_t *model;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(s.n + 1, MBLKS);
+	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
+	a = uraid_bdev_get_by_name("lg");
+	blocks = array_blocks();
+	model = calloc(blocks, BS);
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	for (uint64_t lba = 0; lba < blocks / 3; lba += 32)
+		CHECK_EQ(put(d, model, lba, 32, ++version), 0);
+	uraid_bdev_close(d);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks));
+	churn(model, blocks / 3, 1, &version); /* degraded writes */
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_add_spare(a, g_m[s.n], err, sizeof(err)), 0);
+	st = rebuilt(a);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	/* Only stripes that hold data: about a third (and what the churn's stripes add). */
+	CHECK(st.rebuild_units > 0);
+	CHECK(st.rebuild_units < info.log.rows * 2 / 3);
+	fprintf(stderr, "  rebuilt %lu of %lu stripes\n", (unsigned long)st.rebuild_units,
+		(unsigned long)info.log.rows);
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 4), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks)); /* slot 2's blocks now come from the rebuilt member */
+	CHECK_EQ(del(true), 0);
+	free(model);
+	drop_rams(s.n + 1);
+	uraid_runtime_stop();
+}
+
+static void
+test_bad_input(void)
+{
+	static const struct shape r5 = {"raid5", 3, 0, 0, 0}, cc = {"concat", 3, 0, 0, 0};
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b;
+	char err[256] = "";
+
+	REQUIRE(start_manual(1) == 0);
+	make_rams(3, MBLKS);
+	CHECK_EQ(create(&cc, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "concat") != NULL);
+	CHECK_EQ(create(&r5, 60, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "over-provisioning") != NULL);
+	o.name = "lg";
+	o.level = URAID_RAID5;
+	o.members = g_m;
+	o.num_members = 3;
+	o.policy = URAID_POLICY_LOG;
+	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "superblocks") != NULL);
+	drop_rams(3);
+	/* Too small for 16 stripes of 1 MiB strips. */
+	make_rams(3, 2048);
+	o.superblock = true;
+	o.strip_size_kb = 1024;
+	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "too small") != NULL);
+	CHECK(uraid_bdev_get_by_name("lg") == NULL);
+	drop_rams(3);
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
+	  TEST(test_degraded_rebuild), TEST(test_bad_input))
