@@ -3,6 +3,7 @@
 # The benchmark tables of docs/bench.md, measured in one run so ratios compare like with like.
 #   1. backends: null and ram, 4 KiB QD128 randread/randwrite on one reactor
 #   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor
+#   3. log-structured arrays (policy log) against raid0 and the same arrays in place
 # Each row runs SECS seconds (default 3). Usage: scripts/bench.sh [path/to/uraid]
 set -euo pipefail
 uraid=${1:-build/uraid}
@@ -40,10 +41,14 @@ array_cfg() {
 	echo "$f"
 }
 
-# run CONFIG TARGET QD SIZE WORKLOAD -> "IOPS MiB/s mean p99"
+# run CONFIG TARGET QD SIZE WORKLOAD [BENCH OPTIONS...] -> "IOPS MiB/s mean p99 [WA]"
+# (WA: a log-structured array's write amplification, blocks written by users and the
+# cleaner over blocks written by users)
 run() {
-	"$uraid" bench --json "$1" -T "$2" -q "$3" -o "$4" -w "$5" -t "$secs" 2>/dev/null |
-		awk -v t="$2" '$1 == t { print $3, $4, $5, $7 }'
+	"$uraid" bench --json "$1" -T "$2" -q "$3" -o "$4" -w "$5" -t "$secs" "${@:6}" 2>/dev/null |
+		awk -v t="$2" '$1 == t { r = $3 " " $4 " " $5 " " $7 }
+			$1 == t ":" && $2 == "log:" { gsub(/[),]/, "", $13); wa = " " $13 }
+			END { print r wa }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 kiops() { awk -v a="$1" 'BEGIN { printf "%.0f k", a / 1000 }'; }
@@ -104,6 +109,35 @@ raid5 raid5 5 256k -
 raid6 raid6 6 256k -
 ec8+3 ec 11 512k ,"data_chunks":8,"parity_chunks":3
 ROWS
+
+# --- 3. log-structured arrays (consistency policy log) ---
+echo
+echo "Log-structured arrays (superblock, consistency_policy log, 10% over-provisioning):"
+echo
+echo "| array | workload | result | reference (same run) | ratio |"
+echo "|---|---|---:|---:|---:|"
+log=',"superblock":true,"consistency_policy":"log"'
+while read -r name level n full extra; do
+	[ "$extra" = "-" ] && extra=""
+	inplace=$(array_cfg "$name" "$level" "$n" "$extra")
+	logged=$(array_cfg "log-$name" "$level" "$n" "$extra$log")
+	read -r iops _ _ _ wa <<<"$(run "$logged" "log-$name" 128 4096 randwrite)"
+	echo "| log $name | randwrite 4 KiB QD128, from empty (write amplification $wa) | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
+	read -r lr _ <<<"$(run "$logged" "log-$name" 128 4096 randread --fill 100)"
+	read -r ir _ <<<"$(run "$inplace" "$name" 128 4096 randread --fill 100)"
+	echo "| log $name | randread 4 KiB QD128, full | $(kiops "$lr") IOPS | in place $(kiops "$ir") | $(ratio "$lr" "$ir") |"
+	read -r _ mibps _ <<<"$(run "$logged" "log-$name" 32 "$full" write)"
+	echo "| log $name | full-stripe write ($full seq, QD32) | $mibps MiB/s | memcpy $memcpy_mibps MiB/s | $(ratio "$mibps" "$memcpy_mibps") |"
+done <<'ROWS'
+raid5 raid5 5 256k -
+raid6 raid6 6 256k -
+ec8+3 ec 11 512k ,"data_chunks":8,"parity_chunks":3
+ROWS
+logged=$(array_cfg log-raid5 raid5 5 "$log")
+for pct in 50 85; do
+	read -r iops _ _ _ wa <<<"$(run "$logged" log-raid5 128 4096 randwrite --fill $pct --span $pct)"
+	echo "| log raid5 | sustained randwrite 4 KiB QD128 over the first $pct% (filled first), cleaner on: write amplification $wa | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
+done
 
 # --- 4. the NBD export ---
 echo

@@ -93,7 +93,13 @@ for p in "${parity[@]}"; do
 	add "$name-journal-wb" 0 journal-wb "$args --policy journal --write-back"
 	add "$name-journal-dev" 0 journal-dev "$args --policy journal --journal-bdev"
 	add "$name-journal-dev-wb" 0 journal-dev-wb "$args --policy journal --journal-bdev --write-back"
+	add "$name-log" 0 log "$args --policy log"
 done
+# Log-structured mirrors (members fail and spares rebuild under the load, the cleaner runs).
+add raid1-2-log 0 log "--level raid1 --members 2 --policy log"
+add raid1-3-log 0 log "--level raid1 --members 3 --policy log"
+add raid10-4-log 0 log "--level raid10 --members 4 --policy log"
+add raid10-5-log 0 log "--level raid10 --members 5 --policy log"
 
 # Named crash points: the power goes exactly inside a superblock round, a rebuild window, a
 # log write, a write-back acknowledgement, a stripe update or a log checkpoint.

@@ -43,6 +43,8 @@ struct bench_opts {
 	bool json;
 	bool memcpy_ref;
 	uint64_t seed;
+	unsigned fill_pct; /* written sequentially before the run (percent of each target) */
+	unsigned span_pct; /* I/Os only in this first share of each target (percent) */
 };
 
 /* --- time --- */
@@ -471,6 +473,8 @@ bench_usage(FILE *out)
 		"  --verify        stamp written blocks, read them back and check them\n"
 		"  --seed N        PRNG seed (default: from the clock, printed)\n"
 		"  --output json   print results as JSON\n"
+		"  --fill PCT      first write PCT%% of each target sequentially (not measured)\n"
+		"  --span PCT      keep the I/Os in the first PCT%% of each target\n"
 		"  --memcpy        instead: single-core memcpy bandwidth in -o sized copies\n"
 		"                  through 1 GiB (the reference for full-stripe writes)\n");
 }
@@ -623,6 +627,7 @@ print_array_kinds(const char *target)
 {
 	struct uraid_bdev *b = target ? uraid_bdev_get_by_name(target) : NULL;
 	struct uraid_array_stats st;
+	struct uraid_array_info info;
 
 	if (b == NULL || !uraid_bdev_is_array(b) || uraid_array_get_stats(b, &st) != 0)
 		return;
@@ -636,6 +641,18 @@ print_array_kinds(const char *target)
 		printf("%s: partial parity log: %" PRIu64 " entries, %" PRIu64 " blocks, %" PRIu64
 		       " flush rounds, %" PRIu64 " writes waited\n",
 		       target, st.ppl_entries, st.ppl_blocks, st.ppl_flushes, st.ppl_waits);
+	if (uraid_array_get_info(b, &info) == 0 && info.policy == URAID_POLICY_LOG)
+		printf("%s: log: %" PRIu64 " blocks written, %" PRIu64
+		       " moved by the cleaner (write amplification %.2f), %" PRIu64
+		       " stripes cleaned, %" PRIu64 " commits, %" PRIu64 " checkpoints, %" PRIu64
+		       " of %" PRIu64 " blocks mapped\n",
+		       target, info.log.user_blocks, info.log.moved_blocks,
+		       info.log.user_blocks
+			       ? (double)(info.log.user_blocks + info.log.moved_blocks) /
+					 (double)info.log.user_blocks
+			       : 0.0,
+		       info.log.rows_cleaned, info.log.commits, info.log.checkpoints,
+		       info.log.mapped_blocks, uraid_bdev_get_num_blocks(b));
 }
 
 static void
@@ -729,6 +746,8 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{"seed", required_argument, NULL, 'S'},
 		{"output", required_argument, NULL, 'O'},
 		{"memcpy", no_argument, NULL, 'C'},
+		{"fill", required_argument, NULL, 'F'},
+		{"span", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -842,6 +861,18 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'C':
 			o->memcpy_ref = true;
 			break;
+		case 'F':
+		case 'P': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 100) {
+				fprintf(stderr, "uraid bench: --%s is a percentage, 1 to 100\n",
+					c == 'F' ? "fill" : "span");
+				return -EINVAL;
+			}
+			*(c == 'F' ? &o->fill_pct : &o->span_pct) = (unsigned)v;
+			break;
+		}
 		case 'h':
 			bench_usage(stdout);
 			return 1;
@@ -869,12 +900,31 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 	return 0;
 }
 
+/* Write blocks [0, blocks) of desc in 256 KiB pieces, waiting for each (before the run). */
+static int
+fill(struct uraid_bdev_desc *desc, uint64_t blocks, uint32_t bs)
+{
+	uint64_t step = (256u << 10) / bs;
+	uint8_t *buf = aligned_alloc(4096, step * bs);
+	int rc = 0;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	memset(buf, 0xa5, step * bs);
+	for (uint64_t lba = 0; lba < blocks && rc == 0; lba += step)
+		rc = uraid_bdev_io_sync(desc, URAID_IO_WRITE, buf, lba,
+					blocks - lba < step ? blocks - lba : step);
+	free(buf);
+	return rc;
+}
+
 static int
 setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors,
 	   struct job **out_jobs, unsigned *out_n)
 {
 	struct job *jobs = calloc((size_t)targets->n * nreactors, sizeof(*jobs));
-	bool writes = o->verify || !(o->workload == WL_READ || o->workload == WL_RANDREAD);
+	bool writes =
+		o->verify || o->fill_pct || !(o->workload == WL_READ || o->workload == WL_RANDREAD);
 	unsigned n = 0;
 	int rc;
 
@@ -905,7 +955,14 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 			return -EINVAL;
 		}
 		io_blocks = o->io_size / bs;
-		units = uraid_bdev_get_num_blocks(bdev) / io_blocks / nreactors;
+		if (o->fill_pct &&
+		    fill(desc, uraid_bdev_get_num_blocks(bdev) * o->fill_pct / 100, bs) != 0) {
+			fprintf(stderr, "uraid bench: cannot fill %s\n", targets->names[t]);
+			uraid_bdev_close(desc);
+			return -EIO;
+		}
+		units = uraid_bdev_get_num_blocks(bdev) * (o->span_pct ? o->span_pct : 100) / 100 /
+			io_blocks / nreactors;
 		if (units == 0) {
 			fprintf(stderr, "uraid bench: %s is smaller than one I/O per reactor\n",
 				targets->names[t]);

@@ -170,10 +170,17 @@ static void place_waiting(struct lsa *ls);
 
 /* --- geometry --- */
 
+/* The ring holds twice the map pages, so that a checkpoint (which may write every page) comes
+ * at most once per as many records: 64 to 16384 blocks. */
 static uint32_t
-ring_blocks(uint64_t phys_bytes)
+ring_blocks(uint64_t logical_blocks)
 {
-	return phys_bytes < (64ull << 20) ? 64 : phys_bytes < (4ull << 30) ? 256 : 4096;
+	uint64_t want = 2ull * rst_page_count(logical_blocks);
+	uint32_t r = 64;
+
+	while (r < want && r < 16384)
+		r *= 2;
+	return r;
 }
 
 int
@@ -196,7 +203,7 @@ lsa_data_offset(uint32_t bs, uint64_t min_member_blocks, unsigned n)
 	uint64_t phys = min_member_blocks * n;
 	uint64_t need =
 		META_PPL_OFFSET / bs +
-		((uint64_t)ring_blocks(phys * bs) + 2ull * rst_page_count(phys)) * (RST_BLOCK / bs);
+		((uint64_t)ring_blocks(phys) + 2ull * rst_page_count(phys)) * (RST_BLOCK / bs);
 
 	return (need + mib - 1) / mib * mib;
 }
@@ -1595,7 +1602,7 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 			goto err;
 		}
 		ls->logical = ls->phys - keep;
-		ls->ring = ring_blocks(ls->phys * bs);
+		ls->ring = ring_blocks(ls->logical);
 	}
 	ls->npages = rst_page_count(ls->logical);
 	a->sb_log_ring = ls->ring;

@@ -135,6 +135,12 @@ parity_levels journal-wb --policy journal --write-back
 # modes, and with the power going inside its writes and checkpoints.
 parity_levels journal-dev --policy journal --journal-bdev
 parity_levels journal-dev-wb --policy journal --journal-bdev --write-back
+# Log-structured arrays: nothing is written over a stripe that holds data, so every
+# acknowledged write survives (as under the journal) with members failing and spares
+# rebuilding under the load and the cleaner moving blocks; mirrors too.
+parity_levels log --policy log
+torture raid1-log 0 --level raid1 --members 2 --policy log --cycles "$cycles"
+torture raid10-log 0 --level raid10 --members 5 --policy log --cycles "$cycles"
 for point in sb-primary log-written journal-acked log-flushed; do
 	at_point "point-$point-raid5-journal-dev-wb" "$point" --level raid5 --members 4 \
 		--policy journal --journal-bdev --write-back

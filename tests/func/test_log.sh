@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Log-structured arrays through the daemon: a raid5 with consistency_policy log over files,
+# its capacity and space in bdev_raid_get_bdevs, written whole twice over NBD (more than its
+# physical space: stripes freed by overwrites are used again) and read back; the same after a clean restart, and after the daemon is
+# killed (the records after the last checkpoint replayed); uraid examine shows the tree's
+# area; bad parameters answered with errors.
+. "$(dirname "$0")/lib.sh"
+SOCK=$T_DIR/uraid.sock
+trap 'stop_daemon; t_cleanup' EXIT
+
+for tool in nbdcopy nbdinfo; do
+	if ! command -v $tool >/dev/null; then
+		t_skip "log arrays over NBD" "$tool is not installed (libnbd-bin)"
+		t_done
+		exit
+	fi
+done
+
+lg='{"method":"bdev_raid_create","params":{"name":"lg","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2","F3","F4"],"superblock":true,"consistency_policy":"log","overprovision_percent":20}}'
+t_cfg "$T_DIR/cfg.json" "$(t_files "$T_DIR" 24 0 1 2 3 4)" "$lg"
+if ! start_daemon "$T_DIR/cfg.json" --no-save-config; then
+	t_fail "daemon starts with a log array" "$(tail -5 "$T_DIR/serve.log")"
+	t_done
+	exit
+fi
+export URAID_RPC_SOCKET=$SOCK
+info() { # the log object of lg, as "key=value ..."
+	rpc bdev_raid_get_bdevs '{"category":"all"}' | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b["name"] == "lg":
+        print(b["consistency_policy"], " ".join("%s=%s" % kv for kv in sorted(b["log"].items())))'
+}
+val() { info | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+cap=$(val capacity_bytes)
+phys=$(val physical_bytes)
+if info | grep -q '^log ' && [ -n "$cap" ] && [ "$cap" -le $((phys * 81 / 100)) ] &&
+	[ "$cap" -ge $((phys * 79 / 100)) ] &&
+	[ "$(val mapped_bytes)" = 0 ] && [ "$(val free_bytes)" = "$phys" ]; then
+	t_pass "bdev_raid_get_bdevs: policy log, capacity $cap of $phys bytes (20% kept free), empty"
+else
+	t_fail "bdev_raid_get_bdevs" "$(info)"
+fi
+"$URAID" export lg "$T_DIR/lg.nbd" >/dev/null || t_fail "export lg" "refused"
+uri="nbd+unix:///lg?socket=$T_DIR/lg.nbd"
+check "the export has the array's capacity" 0 "^$cap\$" nbdinfo --size "$uri"
+
+head -c "$cap" /dev/urandom >"$T_DIR/a.bin"
+head -c "$cap" /dev/urandom >"$T_DIR/b.bin"
+if nbdcopy --flush "$T_DIR/a.bin" "$uri" && nbdcopy --flush "$T_DIR/b.bin" "$uri" &&
+	nbdcopy "$uri" - | cmp -s - "$T_DIR/b.bin"; then
+	t_pass "written whole twice over NBD, read back identical"
+else
+	t_fail "write twice and read back" "the data differ"
+fi
+sleep 0.5
+# Twice the capacity written into a physical space smaller than that: stripes were freed by
+# the overwrites and used again.
+if [ "$(val mapped_bytes)" = "$cap" ] && [ "$(val user_bytes_written)" = $((2 * cap)) ] &&
+	[ $((2 * cap)) -gt "$phys" ] && [ "$(val commits)" -gt 0 ] &&
+	[ "$(val free_bytes)" -ge $((phys - cap - phys / 50)) ]; then
+	t_pass "full: every block mapped, stripes freed by overwrites and reused ($(val commits) commits)"
+else
+	t_fail "space after two passes" "$(info)"
+fi
+stop_daemon
+
+if start_daemon "$T_DIR/cfg.json" --no-save-config && "$URAID" export lg "$T_DIR/lg.nbd" >/dev/null &&
+	nbdcopy "$uri" - | cmp -s - "$T_DIR/b.bin"; then
+	t_pass "after a clean restart the array holds the second pass"
+else
+	t_fail "clean restart" "$(tail -5 "$T_DIR/serve.log")"
+fi
+
+# Half of a third pass, flushed; then the daemon dies without shutting down.
+head -c $((cap / 2)) /dev/urandom >"$T_DIR/c.bin"
+cp "$T_DIR/b.bin" "$T_DIR/want.bin"
+dd if="$T_DIR/c.bin" of="$T_DIR/want.bin" conv=notrunc status=none
+if nbdcopy --flush "$T_DIR/want.bin" "$uri"; then
+	kill -KILL "$PID"
+	wait "$PID" 2>/dev/null
+	PID=
+fi
+# The kernel lets go of a killed process's file locks once its io_uring is torn down, which
+# may be a moment after the process is gone.
+for _ in $(seq 50); do
+	flock -n "$T_DIR/f0.img" true && flock -n "$T_DIR/f4.img" true && break
+	sleep 0.1
+done
+if start_daemon "$T_DIR/cfg.json" --no-save-config && "$URAID" export lg "$T_DIR/lg.nbd" >/dev/null &&
+	nbdcopy "$uri" - | cmp -s - "$T_DIR/want.bin"; then
+	t_pass "killed after a flushed write: started again from its records, nothing lost"
+else
+	t_fail "restart after SIGKILL" "$(tail -5 "$T_DIR/serve.log")"
+fi
+check "the start after the kill replayed the tree's records" 0 "stripe tree loaded" \
+	grep "lg: stripe tree loaded" "$T_DIR/serve.log"
+check "uraid examine shows the stripe tree's area" 0 "consistency +log" \
+	"$URAID" examine "$T_DIR/f2.img"
+
+bad() { # WHAT PATTERN PARAMS
+	local out
+	out=$(rpc bdev_raid_create "$3" 2>&1)
+	if [ $? -ne 0 ] && echo "$out" | grep -qi -- "$2"; then
+		t_pass "refused: $1"
+	else
+		t_fail "bad params ($1)" "$out"
+	fi
+}
+for i in 0 1 2; do rpc bdev_malloc_create "{\"name\":\"x$i\",\"num_blocks\":4096,\"block_size\":4096}" >/dev/null; done
+bad "log on concat" "concat" \
+	'{"name":"x","raid_level":"concat","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"superblock":true,"consistency_policy":"log"}'
+bad "log without superblocks" "superblocks" \
+	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"consistency_policy":"log"}'
+bad "over-provisioning above 50%" "over-provisioning" \
+	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"superblock":true,"consistency_policy":"log","overprovision_percent":60}'
+bad "over-provisioning without the log" "log only" \
+	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"superblock":true,"overprovision_percent":20}'
+bad "an unknown policy names log" "journal or log" \
+	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"consistency_policy":"lgo"}'
+stop_daemon
+t_done
