@@ -75,6 +75,9 @@ struct uraid_array_opts {
 	const char *journal_bdev;
 	/* log: share of the space kept free for the cleaner, percent (0 = 10; 1..50) */
 	unsigned overprovision_pct;
+	/* log: the cleaner picks its victim by cost-benefit ((1 - u) age / (1 + u)) instead of
+	 * the fewest live blocks */
+	bool log_cost_benefit;
 };
 
 /* Create and register the array. 0, or -errno with a one-line reason in err. */
@@ -174,6 +177,7 @@ struct uraid_array_info {
 		uint64_t rows_cleaned, commits, checkpoints;
 		uint64_t record_seq; /* the next record's sequence number */
 		uint64_t map_bytes;  /* memory the tree takes */
+		bool cost_benefit;   /* the cleaner picks by cost-benefit, else greedily */
 	} log;
 	struct {
 		bool active;

@@ -81,7 +81,8 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->num_slots = a->l.n;
 	sb->array_blocks = a->lsa ? layout_array_blocks(&a->l) : a->bdev.num_blocks;
 	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0) |
-		    (a->jdesc ? SB_FLAG_JOURNAL_DEV : 0);
+		    (a->jdesc ? SB_FLAG_JOURNAL_DEV : 0) |
+		    (a->lsa_cost_benefit ? SB_FLAG_LOG_COST_BENEFIT : 0);
 	if (a->jdesc)
 		memcpy(sb->journal_uuid, a->journal_uuid, 16);
 	sb->consistency_policy = a->policy;

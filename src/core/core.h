@@ -129,6 +129,8 @@ enum sb_slot_state {
 #define SB_FLAG_JOURNAL_DEV (1u << 2)
 /* this copy is the journal device's (this_slot is 0 and means nothing) */
 #define SB_FLAG_THIS_JOURNAL (1u << 3)
+/* log: the cleaner picks by cost-benefit instead of greedily */
+#define SB_FLAG_LOG_COST_BENEFIT (1u << 4)
 
 /* A rebuilding slot's member is a returning one: only the bitmap's dirty regions are copied. */
 #define SB_SLOT_FLAG_CATCH_UP (1u << 0)
@@ -337,6 +339,7 @@ struct raid_array {
 	struct lsa *lsa;
 	bool lsa_stopped;     /* reactor 0's, at destruct */
 	uint32_t sb_log_ring; /* the superblock's log_ring_blocks */
+	bool lsa_cost_benefit;
 };
 
 struct stripe_head;

@@ -35,8 +35,8 @@
  * free rows, whose next write recomputes their parity from what the members hold.
  *
  * Memory: 4 bytes per array block (the map) and 4 per physical block (the reverse map, for
- * the cleaner), about 2 GiB per TiB at 4 KiB blocks; arrays are limited to 2^32 - 1 blocks
- * of each.
+ * the cleaner), about 2 GiB per TiB at 4 KiB blocks, plus 17 bytes per row; arrays are
+ * limited to 2^32 - 1 blocks of each.
  *
  * Everything here runs on reactor 0 except lsa_create (control thread, before the array is
  * registered) and lsa_submit's hand-off.
@@ -122,7 +122,9 @@ struct lsa {
 	uint32_t *rmap; /* physical block -> array block + 1 (0: dead or free) */
 	uint32_t *live; /* per row */
 	uint32_t *readers;
+	uint32_t *born; /* per row: the commit count when it was last written (its age) */
 	uint8_t *state;
+	bool cost_benefit; /* the cleaner's victim: best (1 - u) age / (1 + u), not fewest live */
 	uint64_t nfree, cursor, mapped;
 
 	/* The metadata area on every member (member blocks). */
@@ -156,6 +158,10 @@ struct lsa {
 	void (*on_stopped)(struct raid_array *a);
 
 	uint64_t user_blocks, moved_blocks, rows_cleaned, commits, checkpoints;
+	struct obj_pool reqs, rds; /* reactor 0's free lists */
+	/* The cleaner's share of the bandwidth cap (process_max_bandwidth_mb_sec), in bytes. */
+	double cl_tokens;
+	uint64_t cl_last_us;
 	/* What lsa_get_info reports (any thread), copied by the poller. */
 	struct {
 		_Atomic uint64_t mapped, nfree, user, moved, cleaned, commits, ckpts, seq;
@@ -469,7 +475,7 @@ req_put(struct lsa_req *req, int status)
 	if (--req->pending != 0)
 		return;
 	part->status = req->status;
-	free(req);
+	pool_put(&req->ls->reqs, req);
 	if (part->origin == uraid_reactor_self())
 		part_done_msg(part);
 	else
@@ -545,7 +551,7 @@ read_done(struct raid_io *rio, int status)
 	row_maybe_free(ls, rd->row);
 	ls->reads--;
 	req_put(rd->req, status);
-	free(rd);
+	pool_put(&ls->rds, rd);
 }
 
 static void
@@ -582,11 +588,12 @@ read_start(struct lsa *ls, struct lsa_req *req)
 		while (i + n < part->num_blocks && ls->map[lba + n] == p + n &&
 		       row_of(ls, p - 1 + n) == row_of(ls, p - 1))
 			n++;
-		rd = calloc(1, sizeof(*rd));
+		rd = pool_get(&ls->rds);
 		if (rd == NULL) {
 			req->status = -ENOMEM;
 			break;
 		}
+		memset(rd, 0, sizeof(*rd));
 		rd->req = req;
 		rd->row = row_of(ls, p - 1);
 		ls->readers[rd->row]++;
@@ -612,13 +619,13 @@ lsa_arrive(void *arg)
 
 	if (ls->rch == NULL)
 		ls->rch = raid_owner_channel(ls->a);
-	req = calloc(1, sizeof(*req));
-	if (req == NULL || ls->rch == NULL) {
-		free(req);
+	req = ls->rch != NULL ? pool_get(&ls->reqs) : NULL;
+	if (req == NULL) {
 		part->status = -ENOMEM;
 		part_done_msg(part);
 		return;
 	}
+	memset(req, 0, sizeof(*req));
 	req->part = part;
 	req->ls = ls;
 	req->pending = 1;
@@ -644,7 +651,7 @@ lsa_part_done(struct stripe_part *part, int status)
 {
 	struct raid_io *rio = part->ctx;
 
-	free(part);
+	pool_put(&rio->rch->parts, part);
 	raid_io_part_done(rio, status);
 }
 
@@ -656,11 +663,12 @@ lsa_submit(struct raid_io *rio)
 
 	if (io->type == URAID_IO_FLUSH || io->num_blocks == 0)
 		return; /* every acknowledged write is durable already */
-	part = calloc(1, sizeof(*part));
+	part = pool_get(&rio->rch->parts);
 	if (part == NULL) {
 		rio->status = -ENOMEM;
 		return;
 	}
+	memset(part, 0, sizeof(*part));
 	part->a = rio->rch->a;
 	part->mirror_type = io->type;
 	part->stripe = io->offset_blocks; /* here: the array block */
@@ -769,6 +777,7 @@ commit_finish(struct lsa *ls, struct commit *c)
 		TAILQ_REMOVE(&c->rows, rw, link);
 		if (rw->row != UINT64_MAX) {
 			ls->state[rw->row] = ROW_USED;
+			ls->born[rw->row] = (uint32_t)ls->commits;
 			row_maybe_free(ls, rw->row);
 		}
 		for (unsigned i = 0; i < rw->npc; i++) {
@@ -1124,8 +1133,36 @@ clean_place(struct lsa *ls)
 	clean_done(ls);
 }
 
-/* Below LSA_CLEAN_LOW free rows, clean the row with the fewest live blocks: read them all,
- * then place them. */
+/* The row to clean: the one with the fewest live blocks (greedy), or with cost-benefit the
+ * one where (1 - u) * age / (1 + u) is highest (u: its live share; age: commits since it was
+ * written), which leaves young rows to die by themselves. */
+static uint64_t
+pick_victim(const struct lsa *ls)
+{
+	uint64_t best = UINT64_MAX, best_live = ls->unit;
+	double best_score = -1;
+
+	for (uint64_t r = 0; r < ls->rows; r++) {
+		if (ls->state[r] != ROW_USED || ls->live[r] >= ls->unit)
+			continue;
+		if (ls->cost_benefit) {
+			double u = (double)ls->live[r] / (double)ls->unit;
+			double age = (double)(uint32_t)((uint32_t)ls->commits - ls->born[r]) + 1;
+			double score = (1 - u) * age / (1 + u);
+
+			if (score > best_score) {
+				best = r;
+				best_score = score;
+			}
+		} else if (ls->live[r] < best_live) {
+			best = r;
+			best_live = ls->live[r];
+		}
+	}
+	return best;
+}
+
+/* Below LSA_CLEAN_LOW free rows, clean a victim row: read its live blocks, then place them. */
 static void
 clean_kick(struct lsa *ls)
 {
@@ -1139,14 +1176,26 @@ clean_kick(struct lsa *ls)
 	}
 	if (ls->stopping || ls->nfree >= LSA_CLEAN_LOW)
 		return;
-	for (uint64_t r = 0; r < ls->rows; r++) {
-		if (ls->state[r] == ROW_USED && ls->live[r] < best_live) {
-			best = r;
-			best_live = ls->live[r];
-		}
-	}
+	best = pick_victim(ls);
 	if (best == UINT64_MAX)
 		return; /* every row is full of live data (over-provisioning prevents it) */
+	best_live = ls->live[best];
+	if (g_rebuild_opts.max_bw_mb_sec != 0) {
+		/* Background work shares process_max_bandwidth_mb_sec with rebuild and scrub,
+		 * unless writes wait for the space. */
+		uint64_t now = uraid_now_us();
+		double cap = (double)ls->unit * bs * 4;
+
+		ls->cl_tokens +=
+			(double)(now - ls->cl_last_us) * (double)g_rebuild_opts.max_bw_mb_sec;
+		if (ls->cl_tokens > cap)
+			ls->cl_tokens = cap;
+		ls->cl_last_us = now;
+		if (ls->cl_tokens < (double)best_live * bs && TAILQ_EMPTY(&ls->wait) &&
+		    ls->nfree > LSA_CLEAN_RESERVE)
+			return; /* the poller comes back */
+		ls->cl_tokens -= (double)best_live * bs;
+	}
 	ls->cl_buf = uraid_dma_alloc(CACHE_LINE_BYTES, sizeof(*ls->cl_buf) + ls->unit * bs);
 	if (ls->cl_buf == NULL)
 		return;
@@ -1339,7 +1388,8 @@ lsa_get_info(struct raid_array *a, struct uraid_array_info *info)
 	info->log.commits = atomic_load_explicit(&ls->pub.commits, memory_order_relaxed);
 	info->log.checkpoints = atomic_load_explicit(&ls->pub.ckpts, memory_order_relaxed);
 	info->log.record_seq = atomic_load_explicit(&ls->pub.seq, memory_order_relaxed);
-	info->log.map_bytes = 4 * (ls->logical + ls->phys) + 13 * ls->rows + 2ull * ls->npages;
+	info->log.map_bytes = 4 * (ls->logical + ls->phys) + 17 * ls->rows + 2ull * ls->npages;
+	info->log.cost_benefit = ls->cost_benefit;
 }
 
 void
@@ -1353,10 +1403,14 @@ lsa_free(struct raid_array *a)
 	free(ls->rmap);
 	free(ls->live);
 	free(ls->readers);
+	free(ls->born);
 	free(ls->state);
 	free(ls->page_dirty);
 	free(ls->page_slot);
-	uraid_dma_free(ls->cl_buf);
+	if (ls->cl_buf != NULL)
+		uraid_dma_free(ls->cl_buf);
+	pool_fini(&ls->reqs);
+	pool_fini(&ls->rds);
 	free(ls);
 	a->lsa = NULL;
 }
@@ -1572,6 +1626,8 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	ls->meta_off = META_PPL_OFFSET / bs;
 	TAILQ_INIT(&ls->fifo);
 	TAILQ_INIT(&ls->wait);
+	ls->reqs = (struct obj_pool){NULL, sizeof(struct lsa_req), 0};
+	ls->rds = (struct obj_pool){NULL, sizeof(struct lsa_read), 0};
 	if (ls->phys >= UINT32_MAX) {
 		err_set(err, err_len, "a log array holds at most %u blocks (%lu here)",
 			UINT32_MAX - 1, (unsigned long)ls->phys);
@@ -1581,7 +1637,9 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	if (from != NULL) {
 		ls->logical = from->log_array_blocks;
 		ls->ring = from->log_ring_blocks;
+		ls->cost_benefit = (from->flags & SB_FLAG_LOG_COST_BENEFIT) != 0;
 	} else {
+		ls->cost_benefit = o->log_cost_benefit;
 		unsigned pct = o->overprovision_pct ? o->overprovision_pct : 10;
 		uint64_t keep;
 
@@ -1606,6 +1664,7 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	}
 	ls->npages = rst_page_count(ls->logical);
 	a->sb_log_ring = ls->ring;
+	a->lsa_cost_benefit = ls->cost_benefit;
 	a->ppl_offset_blocks = ls->meta_off;
 	a->ppl_blocks = (uint32_t)(((uint64_t)ls->ring + 2ull * ls->npages) * ls->mb);
 	if (from == NULL && ls->meta_off + a->ppl_blocks > a->data_offset_blocks) {
@@ -1617,11 +1676,12 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	ls->rmap = calloc(ls->phys, sizeof(*ls->rmap));
 	ls->live = calloc(ls->rows, sizeof(*ls->live));
 	ls->readers = calloc(ls->rows, sizeof(*ls->readers));
+	ls->born = calloc(ls->rows, sizeof(*ls->born));
 	ls->state = calloc(ls->rows, 1);
 	ls->page_dirty = calloc(ls->npages, 1);
 	ls->page_slot = calloc(ls->npages, 1);
-	if (!ls->map || !ls->rmap || !ls->live || !ls->readers || !ls->state || !ls->page_dirty ||
-	    !ls->page_slot) {
+	if (!ls->map || !ls->rmap || !ls->live || !ls->readers || !ls->born || !ls->state ||
+	    !ls->page_dirty || !ls->page_slot) {
 		rc = -ENOMEM;
 		err_set(err, err_len, "no memory for the stripe tree (%lu blocks)",
 			(unsigned long)ls->logical);

@@ -186,9 +186,11 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "reserved fields are not zero");
 	}
-	if (sb->flags &
-	    ~(SB_FLAG_CLEAN | SB_FLAG_WRITE_BACK | SB_FLAG_JOURNAL_DEV | SB_FLAG_THIS_JOURNAL))
+	if (sb->flags & ~(SB_FLAG_CLEAN | SB_FLAG_WRITE_BACK | SB_FLAG_JOURNAL_DEV |
+			  SB_FLAG_THIS_JOURNAL | SB_FLAG_LOG_COST_BENEFIT))
 		return decode_bad(err, err_len, "unknown flags");
+	if ((sb->flags & SB_FLAG_LOG_COST_BENEFIT) && sb->consistency_policy != SB_POLICY_LOG)
+		return decode_bad(err, err_len, "a cleaner flag without the log policy");
 	if ((sb->flags & (SB_FLAG_WRITE_BACK | SB_FLAG_JOURNAL_DEV)) &&
 	    sb->consistency_policy != SB_POLICY_JOURNAL)
 		return decode_bad(err, err_len, "write-back or a journal device without a journal");

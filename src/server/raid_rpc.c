@@ -28,6 +28,7 @@ struct raid_create_params {
 	const char *journal_mode;
 	const char *journal_bdev;
 	uint32_t overprovision_percent;
+	const char *log_cleaner;
 };
 
 static const struct param_spec raid_create_spec[] = {
@@ -46,6 +47,7 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, journal_mode, PT_STRING, false),
 	PARAM(struct raid_create_params, journal_bdev, PT_STRING, false),
 	PARAM(struct raid_create_params, overprovision_percent, PT_U32, false),
+	PARAM(struct raid_create_params, log_cleaner, PT_STRING, false),
 };
 
 static void
@@ -104,12 +106,22 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.bitmap_region_kb = p.bitmap_region_kb;
 	o.journal_bdev = p.journal_bdev;
 	o.overprovision_pct = p.overprovision_percent;
-	if (p.overprovision_percent && o.policy != URAID_POLICY_LOG) {
-		rpc_error(req, RPC_INVALID_PARAMS,
-			  "%s: overprovision_percent is for consistency_policy log only",
-			  req->method);
+	if ((p.overprovision_percent || p.log_cleaner) && o.policy != URAID_POLICY_LOG) {
+		rpc_error(
+			req, RPC_INVALID_PARAMS,
+			"%s: overprovision_percent and log_cleaner are for consistency_policy log "
+			"only",
+			req->method);
 		return;
 	}
+	if (p.log_cleaner != NULL && strcmp(p.log_cleaner, "greedy") != 0 &&
+	    strcmp(p.log_cleaner, "cost-benefit") != 0) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: parameter 'log_cleaner' is '%s'; use greedy or cost-benefit",
+			  req->method, p.log_cleaner);
+		return;
+	}
+	o.log_cost_benefit = p.log_cleaner != NULL && strcmp(p.log_cleaner, "cost-benefit") == 0;
 	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
 			  "%s: data_chunks and parity_chunks are for raid_level ec only",
@@ -329,6 +341,8 @@ raid_info_json(struct uraid_bdev *bdev)
 				    json_integer((json_int_t)info.log.checkpoints));
 		json_object_set_new(lg, "tree_memory_bytes",
 				    json_integer((json_int_t)info.log.map_bytes));
+		json_object_set_new(lg, "cleaner",
+				    json_string(info.log.cost_benefit ? "cost-benefit" : "greedy"));
 		json_object_set_new(o, "log", lg);
 	}
 	if (info.policy == URAID_POLICY_BITMAP) {

@@ -17,7 +17,7 @@ for tool in nbdcopy nbdinfo; do
 	fi
 done
 
-lg='{"method":"bdev_raid_create","params":{"name":"lg","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2","F3","F4"],"superblock":true,"consistency_policy":"log","overprovision_percent":20}}'
+lg='{"method":"bdev_raid_create","params":{"name":"lg","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2","F3","F4"],"superblock":true,"consistency_policy":"log","overprovision_percent":20,"log_cleaner":"cost-benefit"}}'
 t_cfg "$T_DIR/cfg.json" "$(t_files "$T_DIR" 24 0 1 2 3 4)" "$lg"
 if ! start_daemon "$T_DIR/cfg.json" --no-save-config; then
 	t_fail "daemon starts with a log array" "$(tail -5 "$T_DIR/serve.log")"
@@ -37,8 +37,9 @@ cap=$(val capacity_bytes)
 phys=$(val physical_bytes)
 if info | grep -q '^log ' && [ -n "$cap" ] && [ "$cap" -le $((phys * 81 / 100)) ] &&
 	[ "$cap" -ge $((phys * 79 / 100)) ] &&
-	[ "$(val mapped_bytes)" = 0 ] && [ "$(val free_bytes)" = "$phys" ]; then
-	t_pass "bdev_raid_get_bdevs: policy log, capacity $cap of $phys bytes (20% kept free), empty"
+	[ "$(val mapped_bytes)" = 0 ] && [ "$(val free_bytes)" = "$phys" ] &&
+	[ "$(val cleaner)" = cost-benefit ]; then
+	t_pass "bdev_raid_get_bdevs: policy log, capacity $cap of $phys bytes (20% kept free), empty, cost-benefit cleaner"
 else
 	t_fail "bdev_raid_get_bdevs" "$(info)"
 fi
@@ -115,6 +116,8 @@ bad "log without superblocks" "superblocks" \
 	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"consistency_policy":"log"}'
 bad "over-provisioning above 50%" "over-provisioning" \
 	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"superblock":true,"consistency_policy":"log","overprovision_percent":60}'
+bad "an unknown cleaner" "greedy or cost-benefit" \
+	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"superblock":true,"consistency_policy":"log","log_cleaner":"lazy"}'
 bad "over-provisioning without the log" "log only" \
 	'{"name":"x","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["x0","x1","x2"],"superblock":true,"overprovision_percent":20}'
 bad "an unknown policy names log" "journal or log" \

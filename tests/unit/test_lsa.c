@@ -189,6 +189,7 @@ drop_rams(unsigned n)
 struct shape {
 	const char *level;
 	unsigned n, k, m, copies;
+	bool cost_benefit;
 };
 
 static int
@@ -208,6 +209,7 @@ create(const struct shape *s, unsigned pct, char *err, size_t len)
 	o.superblock = true;
 	o.policy = URAID_POLICY_LOG;
 	o.overprovision_pct = pct;
+	o.log_cost_benefit = s->cost_benefit;
 	return uraid_array_create(&o, &b, err, len);
 }
 
@@ -332,6 +334,7 @@ level_case(const struct shape *s)
 	blocks = array_blocks();
 	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
 	CHECK_EQ(info.policy, URAID_POLICY_LOG);
+	CHECK_EQ(info.log.cost_benefit, s->cost_benefit);
 	/* 10% over-provisioning (or at least 8 stripes). */
 	CHECK(blocks <= info.log.physical_blocks - info.log.physical_blocks / 10);
 	CHECK(blocks + 8 * (info.log.physical_blocks / info.log.rows) <= info.log.physical_blocks);
@@ -357,6 +360,8 @@ level_case(const struct shape *s)
 	uraid_runtime_poll_until_idle(1000);
 	REQUIRE(uraid_bdev_get_by_name("lg") != NULL);
 	CHECK_EQ(array_blocks(), blocks);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	CHECK_EQ(info.log.cost_benefit, s->cost_benefit); /* kept in the superblock */
 	CHECK(same(model, blocks));
 	churn(model, blocks, 1, &version);
 	CHECK(same(model, blocks));
@@ -369,17 +374,27 @@ static void
 test_levels(void)
 {
 	static const struct shape shapes[] = {
-		{"raid0", 3, 0, 0, 0}, {"raid1", 2, 0, 0, 0}, {"raid10", 4, 0, 0, 2},
-		{"raid5", 5, 0, 0, 0}, {"raid6", 6, 0, 0, 0}, {"ec", 6, 4, 2, 0},
+		{"raid0", 3, 0, 0, 0, false},  {"raid1", 2, 0, 0, 0, false},
+		{"raid10", 4, 0, 0, 2, false}, {"raid5", 5, 0, 0, 0, false},
+		{"raid6", 6, 0, 0, 0, false},  {"ec", 6, 4, 2, 0, false},
+		{"raid5", 4, 0, 0, 0, true},
 	};
 
 	REQUIRE(start_manual(2) == 0);
 	for (size_t i = 0; i < ARRAY_SIZE(shapes); i++) {
 		int before = h_case_failures;
+		uint64_t window, bw;
 
+		/* The cost-benefit case runs under a bandwidth cap of 1 MB/s for background work:
+		 * the cleaner still keeps up when writes wait for space. */
+		uraid_raid_get_options(&window, &bw);
+		if (shapes[i].cost_benefit)
+			CHECK_EQ(uraid_raid_set_options(window, 1), 0);
 		level_case(&shapes[i]);
+		CHECK_EQ(uraid_raid_set_options(window, bw), 0);
 		if (h_case_failures != before)
-			fprintf(stderr, "  case %s x%u\n", shapes[i].level, shapes[i].n);
+			fprintf(stderr, "  case %s x%u%s\n", shapes[i].level, shapes[i].n,
+				shapes[i].cost_benefit ? " (cost-benefit)" : "");
 	}
 	uraid_runtime_stop();
 }
@@ -392,7 +407,7 @@ test_levels(void)
 static void
 test_restart_from_copy(void)
 {
-	static const struct shape s = {"raid6", 5, 0, 0, 0};
+	static const struct shape s = {"raid6", 5, 0, 0, 0, false};
 	uint8_t *copy[5], *model, *model_then;
 	uint32_t version = 0;
 	char err[256] = "", report[1024];
@@ -465,7 +480,7 @@ rebuilt(struct uraid_bdev *a)
 static void
 test_degraded_rebuild(void)
 {
-	static const struct shape s = {"raid6", 6, 0, 0, 0};
+	static const struct shape s = {"raid6", 6, 0, 0, 0, false};
 	struct uraid_array_stats st;
 	struct uraid_array_info info;
 	struct uraid_bdev_desc *d;
@@ -513,7 +528,8 @@ test_degraded_rebuild(void)
 static void
 test_bad_input(void)
 {
-	static const struct shape r5 = {"raid5", 3, 0, 0, 0}, cc = {"concat", 3, 0, 0, 0};
+	static const struct shape r5 = {"raid5", 3, 0, 0, 0, false},
+				  cc = {"concat", 3, 0, 0, 0, false};
 	struct uraid_array_opts o = {0};
 	struct uraid_bdev *b;
 	char err[256] = "";

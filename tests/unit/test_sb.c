@@ -206,6 +206,8 @@ test_policy_fields(void)
 		{"reserved 172", 172, 1, "reserved"},
 		{"reserved 196", 196, 1, "reserved"},
 		{"log ring without the log policy", 224, 1, "log fields"},
+		{"cleaner flag without the log policy", 148, SB_FLAG_LOG_COST_BENEFIT,
+		 "cleaner flag"},
 		{"reserved 228", 228, 1, "reserved"},
 		{"log size without the log policy", 232, 1, "log fields"},
 		{"reserved 240", 240, 1, "reserved"},
