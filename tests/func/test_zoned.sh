@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The zoned backend through the daemon: bdev_zone_block_create over a file bdev (SPDK's
 # parameters and our limits), shown zoned by bdev_get_bdevs, kept by save_config, its zone
-# table on the file across a restart of the daemon; bad parameters answered with errors.
+# table on the file across a restart of the daemon; bad parameters answered with errors; a
+# zoned bdev refused as an array member.
 . "$(dirname "$0")/lib.sh"
 SOCK=$T_DIR/uraid.sock
 trap 'stop_daemon; t_cleanup' EXIT
@@ -39,6 +40,21 @@ bad() { # WHAT PATTERN PARAMS
 	fi
 }
 rpc bdev_malloc_create '{"name":"m1","num_blocks":4096,"block_size":4096}' >/dev/null
+# A zoned bdev is no member of an array that writes in place (and log arrays do not take
+# zoned members yet): refused, with the reason.
+for i in 2 3; do rpc bdev_malloc_create "{\"name\":\"m$i\",\"num_blocks\":4096,\"block_size\":4096}" >/dev/null; done
+out=$(rpc bdev_raid_create '{"name":"zr","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["z0","m2","m3"],"superblock":true}' 2>&1)
+if [ $? -ne 0 ] && echo "$out" | grep -q "'z0' is zoned: zoned members need consistency_policy log"; then
+	t_pass "refused: a zoned member in an in-place array"
+else
+	t_fail "zoned member in an array" "$out"
+fi
+out=$(rpc bdev_raid_create '{"name":"zr","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["z0","m2","m3"],"superblock":true,"consistency_policy":"log"}' 2>&1)
+if [ $? -ne 0 ] && echo "$out" | grep -q "not supported yet"; then
+	t_pass "refused: a zoned member in a log array (not yet)"
+else
+	t_fail "zoned member in a log array" "$out"
+fi
 bad "zone capacity 0" "at least one block" \
 	'{"name":"z1","base_bdev":"m1","zone_capacity":0,"optimal_open_zones":1}'
 bad "zone size not a power of two" "power of two" \
