@@ -99,7 +99,9 @@ struct lsa_row {
 };
 
 struct lsa_read {
-	struct lsa_req *req;
+	struct lsa *ls;
+	struct lsa_req *req;	/* a request from another reactor, or */
+	struct raid_io *parent; /* reactor 0's own I/O */
 	uint64_t row;
 	struct raid_io rio;
 	struct uraid_bdev_io fio;
@@ -129,6 +131,7 @@ struct lsa {
 
 	/* The metadata area on every member (member blocks). */
 	uint32_t mb; /* member blocks per metadata block */
+	unsigned meta_copies;
 	uint64_t meta_off;
 	uint32_t ring, npages;
 	uint8_t *page_dirty, *page_slot;
@@ -545,69 +548,88 @@ static void
 read_done(struct raid_io *rio, int status)
 {
 	struct lsa_read *rd = rio->ctx;
-	struct lsa *ls = rd->req->ls;
+	struct lsa *ls = rd->ls;
 
 	ls->readers[rd->row]--;
 	row_maybe_free(ls, rd->row);
 	ls->reads--;
-	req_put(rd->req, status);
+	if (rd->req != NULL)
+		req_put(rd->req, status);
+	else
+		raid_io_part_done(rd->parent, status);
 	pool_put(&ls->rds, rd);
 }
 
 static void
-zero_fill(struct lsa *ls, struct stripe_part *part, uint64_t off, uint64_t len)
+zero_fill(struct lsa *ls, const struct iovec *iov, int iovcnt, uint64_t off, uint64_t len)
 {
 	while (len > 0) {
 		uint64_t n = len < ls->rch->buf_bytes ? len : ls->rch->buf_bytes;
 
-		uraid_iov_from_buf(part->iov, part->iovcnt, off, ls->rch->zeroes, n);
+		uraid_iov_from_buf(iov, iovcnt, off, ls->rch->zeroes, n);
 		off += n;
 		len -= n;
 	}
+}
+
+/* Read array blocks [lba0, +num) into iov at byte_off: a member read per run of blocks that
+ * sit together in one row (its row pinned meanwhile), zeroes for unmapped ones. Each read is
+ * counted in req, or (on reactor 0's own I/O) in the parent I/O. 0 or -ENOMEM. */
+static int
+read_runs(struct lsa *ls, uint64_t lba0, uint64_t num, const struct iovec *iov, int iovcnt,
+	  uint64_t byte_off, struct lsa_req *req, struct raid_io *parent)
+{
+	uint32_t bs = ls->a->bdev.block_size;
+	uint64_t i = 0;
+
+	while (i < num) {
+		uint64_t lba = lba0 + i, n = 1;
+		uint32_t p = ls->map[lba];
+		struct lsa_read *rd;
+
+		if (p == 0) {
+			while (i + n < num && ls->map[lba + n] == 0)
+				n++;
+			zero_fill(ls, iov, iovcnt, byte_off + i * bs, n * bs);
+			i += n;
+			continue;
+		}
+		while (i + n < num && ls->map[lba + n] == p + n &&
+		       row_of(ls, p - 1 + n) == row_of(ls, p - 1))
+			n++;
+		rd = pool_get(&ls->rds);
+		if (rd == NULL)
+			return -ENOMEM;
+		memset(rd, 0, offsetof(struct lsa_read, fio));
+		memset(&rd->fio, 0, sizeof(rd->fio));
+		rd->ls = ls;
+		rd->req = req;
+		rd->parent = parent;
+		rd->row = row_of(ls, p - 1);
+		ls->readers[rd->row]++;
+		ls->reads++;
+		if (req != NULL)
+			req->pending++;
+		else
+			parent->remaining++;
+		rd->fio.bdev = &ls->a->bdev;
+		rd->fio.type = URAID_IO_READ;
+		rd->fio.iov = (struct iovec *)iov;
+		rd->fio.iovcnt = iovcnt;
+		raid_phys_read(&rd->rio, ls->rch, &rd->fio, p - 1, n, byte_off + i * bs, read_done,
+			       rd);
+		i += n;
+	}
+	return 0;
 }
 
 static void
 read_start(struct lsa *ls, struct lsa_req *req)
 {
 	struct stripe_part *part = req->part;
-	uint32_t bs = ls->a->bdev.block_size;
-	uint64_t i = 0;
 
-	while (i < part->num_blocks) {
-		uint64_t lba = part->stripe + i, n = 1;
-		uint32_t p = ls->map[lba];
-		struct lsa_read *rd;
-
-		if (p == 0) {
-			while (i + n < part->num_blocks && ls->map[lba + n] == 0)
-				n++;
-			zero_fill(ls, part, part->byte_off + i * bs, n * bs);
-			i += n;
-			continue;
-		}
-		while (i + n < part->num_blocks && ls->map[lba + n] == p + n &&
-		       row_of(ls, p - 1 + n) == row_of(ls, p - 1))
-			n++;
-		rd = pool_get(&ls->rds);
-		if (rd == NULL) {
-			req->status = -ENOMEM;
-			break;
-		}
-		memset(rd, 0, sizeof(*rd));
-		rd->req = req;
-		rd->row = row_of(ls, p - 1);
-		ls->readers[rd->row]++;
-		ls->reads++;
-		req->pending++;
-		rd->fio.bdev = &ls->a->bdev;
-		rd->fio.type = URAID_IO_READ;
-		rd->fio.iov = (struct iovec *)part->iov;
-		rd->fio.iovcnt = part->iovcnt;
-		raid_phys_read(&rd->rio, ls->rch, &rd->fio, p - 1, n, part->byte_off + i * bs,
-			       read_done, rd);
-		i += n;
-	}
-	req_put(req, 0);
+	req_put(req, read_runs(ls, part->stripe, part->num_blocks, part->iov, part->iovcnt,
+			       part->byte_off, req, NULL));
 }
 
 static void
@@ -659,10 +681,20 @@ void
 lsa_submit(struct raid_io *rio)
 {
 	struct uraid_bdev_io *io = rio->io;
+	struct lsa *ls = rio->rch->a->lsa;
 	struct stripe_part *part;
 
 	if (io->type == URAID_IO_FLUSH || io->num_blocks == 0)
 		return; /* every acknowledged write is durable already */
+	if (io->type == URAID_IO_READ && rio->rch->reactor == 0 && ls->rch != NULL) {
+		/* Reactor 0 is the log's owner: read right here. */
+		int rc = read_runs(ls, io->offset_blocks, io->num_blocks, io->iov, io->iovcnt, 0,
+				   NULL, rio);
+
+		if (rc != 0)
+			rio->status = rc;
+		return;
+	}
 	part = pool_get(&rio->rch->parts);
 	if (part == NULL) {
 		rio->status = -ENOMEM;
@@ -702,7 +734,9 @@ mw_io_done(struct member_io *mio, int status)
 	}
 }
 
-/* Write one metadata block (area block index blk) to every member that takes writes. */
+/* Write one metadata block (area block index blk) to as many members as the array survives
+ * losses plus one (meta_copies), the first that take writes from member blk mod n on: the
+ * copies rotate, and recovery reads every member and takes the newest. */
 static void
 meta_write(struct lsa *ls, uint64_t blk, void *buf, void (*cb)(struct lsa *, void *, int),
 	   void *ctx)
@@ -718,11 +752,13 @@ meta_write(struct lsa *ls, uint64_t blk, void *buf, void (*cb)(struct lsa *, voi
 	mw->cb = cb;
 	mw->ctx = ctx;
 	mw->pending = 1;
-	for (unsigned i = 0; i < a->l.n; i++) {
+	for (unsigned j = 0, copies = 0; j < a->l.n && copies < ls->meta_copies; j++) {
+		unsigned i = (unsigned)((blk + j) % a->l.n);
 		struct member_io *mio;
 
 		if (!raid_member_writable(ls->rch, i))
 			continue;
+		copies++;
 		mio = mio_alloc(ls->rch, i, 1);
 		if (mio == NULL)
 			continue;
@@ -1623,6 +1659,11 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	ls->phys = layout_array_blocks(&a->l);
 	ls->rows = ls->phys / ls->unit;
 	ls->mb = RST_BLOCK / bs;
+	/* Copies of every tree block: one more than the members the level can lose. */
+	ls->meta_copies = a->l.level == URAID_RAID0    ? 1
+			  : a->l.level == URAID_RAID1  ? a->l.n
+			  : a->l.level == URAID_RAID10 ? a->l.copies
+						       : a->l.m + 1;
 	ls->meta_off = META_PPL_OFFSET / bs;
 	TAILQ_INIT(&ls->fifo);
 	TAILQ_INIT(&ls->wait);

@@ -1611,9 +1611,9 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		if (uraid_bdev_get_num_blocks(mb) < min_blocks)
 			min_blocks = uraid_bdev_get_num_blocks(mb);
 		if (uraid_bdev_is_zoned(mb)) {
-			/* A zoned member takes writes only at its zones' write pointers: an in-place
-			 * array would write over its stripes, and superblocks and logs are rewritten
-			 * in place too. */
+			/* A zoned member takes writes only at its zones' write pointers: an
+			 * in-place array would write over its stripes, and superblocks and logs are
+			 * rewritten in place too. */
 			err_set(err, err_len,
 				"member '%s' is zoned: zoned members need consistency_policy log, "
 				"and log arrays over zoned members are not supported yet",
