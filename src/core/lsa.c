@@ -50,6 +50,7 @@
 #define LSA_CLEAN_RESERVE    2	 /* free rows user writes leave to the cleaner */
 #define LSA_CLEAN_LOW	     6	 /* the cleaner runs below this many free rows */
 #define LSA_CHUNK_BYTES	     (1u << 20)
+#define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). */
 enum row_state { ROW_FREE, ROW_BUSY, ROW_USED, ROW_CLEANED };
@@ -127,6 +128,9 @@ struct lsa {
 	uint32_t *born; /* per row: the commit count when it was last written (its age) */
 	uint8_t *state;
 	bool cost_benefit; /* the cleaner's victim: best (1 - u) age / (1 + u), not fewest live */
+	uint64_t cand[LSA_CANDIDATES]; /* the next victims, best last */
+	double cand_score[LSA_CANDIDATES];
+	unsigned ncand;
 	uint64_t nfree, cursor, mapped;
 
 	/* The metadata area on every member (member blocks). */
@@ -1172,30 +1176,54 @@ clean_place(struct lsa *ls)
 /* The row to clean: the one with the fewest live blocks (greedy), or with cost-benefit the
  * one where (1 - u) * age / (1 + u) is highest (u: its live share; age: commits since it was
  * written), which leaves young rows to die by themselves. */
-static uint64_t
-pick_victim(const struct lsa *ls)
+static double
+victim_score(const struct lsa *ls, uint64_t r)
 {
-	uint64_t best = UINT64_MAX, best_live = ls->unit;
-	double best_score = -1;
+	double u = (double)ls->live[r] / (double)ls->unit;
 
+	if (!ls->cost_benefit)
+		return 1 - u;
+	return (1 - u) * ((double)(uint32_t)((uint32_t)ls->commits - ls->born[r]) + 1) / (1 + u);
+}
+
+/* The row to clean: the one with the fewest live blocks (greedy), or with cost-benefit the
+ * one where (1 - u) * age / (1 + u) is highest (u: its live share; age: commits since it was
+ * written), which leaves young rows to die by themselves. One scan keeps the best
+ * LSA_CANDIDATES rows, taken in turn while they are still worth it. */
+static uint64_t
+pick_victim(struct lsa *ls)
+{
+	while (ls->ncand > 0) {
+		uint64_t r = ls->cand[--ls->ncand];
+
+		if (ls->state[r] == ROW_USED && ls->live[r] < ls->unit)
+			return r;
+	}
 	for (uint64_t r = 0; r < ls->rows; r++) {
+		double sc;
+		unsigned i;
+
 		if (ls->state[r] != ROW_USED || ls->live[r] >= ls->unit)
 			continue;
-		if (ls->cost_benefit) {
-			double u = (double)ls->live[r] / (double)ls->unit;
-			double age = (double)(uint32_t)((uint32_t)ls->commits - ls->born[r]) + 1;
-			double score = (1 - u) * age / (1 + u);
-
-			if (score > best_score) {
-				best = r;
-				best_score = score;
-			}
-		} else if (ls->live[r] < best_live) {
-			best = r;
-			best_live = ls->live[r];
+		sc = victim_score(ls, r);
+		if (ls->ncand == LSA_CANDIDATES && sc <= ls->cand_score[0])
+			continue;
+		/* cand[] ascending by score: the best is taken last. */
+		if (ls->ncand == LSA_CANDIDATES) {
+			memmove(ls->cand, ls->cand + 1, (LSA_CANDIDATES - 1) * sizeof(ls->cand[0]));
+			memmove(ls->cand_score, ls->cand_score + 1,
+				(LSA_CANDIDATES - 1) * sizeof(ls->cand_score[0]));
+			ls->ncand--;
 		}
+		for (i = ls->ncand; i > 0 && ls->cand_score[i - 1] > sc; i--) {
+			ls->cand[i] = ls->cand[i - 1];
+			ls->cand_score[i] = ls->cand_score[i - 1];
+		}
+		ls->cand[i] = r;
+		ls->cand_score[i] = sc;
+		ls->ncand++;
 	}
-	return best;
+	return ls->ncand > 0 ? ls->cand[--ls->ncand] : UINT64_MAX;
 }
 
 /* Below LSA_CLEAN_LOW free rows, clean a victim row: read its live blocks, then place them. */
@@ -1302,11 +1330,12 @@ lsa_poll(void *arg)
 	struct lsa_row *rw = ls->open;
 	bool busy = false;
 
-	/* A row with user data goes when nothing else is being written or it has waited long
-	 * enough; the cleaner's moves alone wait for the row to fill. */
+	/* A row with user data goes when nothing is in flight (no row being written or waiting
+	 * for its commit: nothing will bring more writes soon) or it has waited LSA_FILL_US;
+	 * the cleaner's moves alone wait for the row to fill. */
 	if (rw != NULL && rw->used > 0 &&
-	    ((rw->has_user &&
-	      (ls->writing == 0 || uraid_now_us() - rw->opened_us >= LSA_FILL_US)) ||
+	    ((rw->has_user && ((ls->writing == 0 && TAILQ_EMPTY(&ls->fifo) && !ls->committing) ||
+			       uraid_now_us() - rw->opened_us >= LSA_FILL_US)) ||
 	     ls->stopping || !atomic_load(&ls->a->online))) {
 		row_seal(ls);
 		busy = true;
