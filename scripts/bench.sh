@@ -122,7 +122,7 @@ while read -r name level n full extra; do
 	inplace=$(array_cfg "$name" "$level" "$n" "$extra")
 	logged=$(array_cfg "log-$name" "$level" "$n" "$extra$log")
 	read -r iops _ _ _ wa <<<"$(run "$logged" "log-$name" 128 4096 randwrite)"
-	echo "| log $name | randwrite 4 KiB QD128, from empty (write amplification $wa) | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
+	echo "| log $name | randwrite 4 KiB QD128 over the whole array, from empty ($secs s: it wraps, write amplification $wa) | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
 	read -r lr _ <<<"$(run "$logged" "log-$name" 128 4096 randread --fill 100)"
 	read -r ir _ <<<"$(run "$inplace" "$name" 128 4096 randread --fill 100)"
 	echo "| log $name | randread 4 KiB QD128, full | $(kiops "$lr") IOPS | in place $(kiops "$ir") | $(ratio "$lr" "$ir") |"
@@ -134,6 +134,9 @@ raid6 raid6 6 256k -
 ec8+3 ec 11 512k ,"data_chunks":8,"parity_chunks":3
 ROWS
 logged=$(array_cfg log-raid5 raid5 5 "$log")
+inplace=$(array_cfg raid5 raid5 5 "")
+read -r ipw _ <<<"$(run "$inplace" raid5 128 4096 randwrite)"
+echo "| raid5 (in place) | randwrite 4 KiB QD128 (read-modify-write) | $(kiops "$ipw") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$ipw" "$raid0_w") |"
 for pct in 50 85; do
 	read -r iops _ _ _ wa <<<"$(run "$logged" log-raid5 128 4096 randwrite --fill $pct --span $pct)"
 	echo "| log raid5 | sustained randwrite 4 KiB QD128 over the first $pct% (filled first), cleaner on: write amplification $wa | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
