@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # uraid arrays inside SPDK's bdevperf (the module preloaded): writes of any size where SPDK's
-# raid5f takes full stripes only, verify on raid6 and ec 4+2, a member failed through SPDK's
-# error bdev with a spare rebuilding its slot while verify runs.
+# raid5f takes full stripes only, verify on raid6 and ec 4+2, a log-structured raid5 (one core
+# and two), a member failed through SPDK's error bdev with a spare rebuilding its slot while
+# verify runs.
 . "$(dirname "$0")/lib.sh"
-spdk_need 8
+spdk_need 10
 
 create() { # NAME LEVEL MEMBERS_JSON [EXTRA_JSON]
 	echo "{\"method\":\"bdev_uraid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[$3]${4:+,$4}}}"
@@ -50,6 +51,33 @@ if bdevperf "$T_DIR/ec.json" -T ec -q 32 -o 4096 -w verify -t 2 && [ "$BP_FAILS"
 	t_pass "ec 4+2: 4 KiB verify ($BP_IOPS IOPS)"
 else
 	t_fail "ec 4+2: 4 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+
+# A log-structured raid5 (superblocks on the malloc members, consistency_policy log): every
+# write to fresh stripes through the log owner (the app thread), read back through the tree;
+# on two cores the jobs on core 1 send theirs across.
+t_cfg "$T_DIR/l5.json" "$(malloc_cfg 5 64)" \
+	"$(create l5 raid5 "$(names m 5)" '"superblock":true,"consistency_policy":"log"')"
+if bdevperf "$T_DIR/l5.json" -T l5 -q 32 -o 4096 -w verify -t 2 && [ "$BP_FAILS" = 0.00 ] &&
+	[ "$BP_IOPS" -gt 0 ]; then
+	t_pass "log raid5: 4 KiB verify ($BP_IOPS IOPS)"
+else
+	t_fail "log raid5: 4 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
+fi
+if [ "$(nproc)" -ge 2 ]; then
+	timeout 120 env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$T_DIR/l5.json" \
+		-m 0x3 -u -C -T l5 -q 32 -o 4096 -w verify -t 2 -r "$T_DIR/bpl.sock" 2>&1 |
+		tr '\r' '\n' >"$T_DIR/twol.out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^\s*Total\s*:' "$T_DIR/twol.out" | tail -n 1)
+	if [ "$rc" -eq 0 ] && [ "$(grep -c 'Core Mask 0x[12], workload: verify' "$T_DIR/twol.out")" -eq 2 ] &&
+		[ "$(awk '{print $5}' <<<"$line")" = 0.00 ] && [ "$(awk '{print int($3)}' <<<"$line")" -gt 0 ]; then
+		t_pass "log raid5 on two cores (-m 0x3 -C): verify clean, $(awk '{print int($3)}' <<<"$line") IOPS"
+	else
+		t_fail "log raid5 on two cores" "rc $rc, '$line'"
+	fi
+else
+	t_skip "log raid5 on two cores" "this machine has one CPU"
 fi
 
 # Two cores: stripe owners on the app thread and the module's thread on core 1, a bdevperf job
