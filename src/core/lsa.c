@@ -688,8 +688,11 @@ lsa_submit(struct raid_io *rio)
 	struct lsa *ls = rio->rch->a->lsa;
 	struct stripe_part *part;
 
-	if (io->type == URAID_IO_FLUSH || io->num_blocks == 0)
-		return; /* every acknowledged write is durable already */
+	if (io->num_blocks == 0 ||
+	    (io->type != URAID_IO_READ && io->type != URAID_IO_WRITE &&
+	     io->type != URAID_IO_UNMAP && io->type != URAID_IO_WRITE_ZEROES))
+		return; /* FLUSH: every acknowledged write is durable already; RESET: nothing
+			 * is queued that a reset could drop */
 	if (io->type == URAID_IO_READ && rio->rch->reactor == 0 && ls->rch != NULL) {
 		/* Reactor 0 is the log's owner: read right here. */
 		int rc = read_runs(ls, io->offset_blocks, io->num_blocks, io->iov, io->iovcnt, 0,
