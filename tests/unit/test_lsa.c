@@ -5,7 +5,7 @@
  * rejected); every level written, overwritten several times over (the cleaner reclaiming
  * space), unmapped and read back against a model, with writes only ever as fresh stripes;
  * restart after a clean shutdown and from a copy of the members taken mid-run (the records
- * after the last checkpoint replayed); degraded reads, a rebuild that covers only stripes
+ * after the last checkpoint replayed); UNMAP of everything freeing every stripe; degraded reads, a rebuild that covers only stripes
  * holding data, then the rebuilt member serving reads; and bad parameters refused.
  */
 #include <stdlib.h>
@@ -364,6 +364,23 @@ level_case(const struct shape *s)
 	CHECK_EQ(info.log.cost_benefit, s->cost_benefit); /* kept in the superblock */
 	CHECK(same(model, blocks));
 	churn(model, blocks, 1, &version);
+	CHECK(same(model, blocks));
+	/* UNMAP of everything frees every stripe (but one the cleaner may hold open), and the
+	 * array takes writes again. */
+	{
+		struct uraid_bdev_desc *d;
+
+		REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+		CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_UNMAP, NULL, 0, blocks), 0);
+		memset(model, 0, blocks * BS);
+		uraid_runtime_poll_until_idle(1000);
+		CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+		CHECK_EQ(info.log.mapped_blocks, 0);
+		CHECK(info.log.free_rows + 1 >= info.log.rows);
+		CHECK(same(model, blocks));
+		CHECK_EQ(put(d, model, blocks / 2, 8, ++version), 0);
+		uraid_bdev_close(d);
+	}
 	CHECK(same(model, blocks));
 	CHECK_EQ(del(true), 0);
 	free(model);
