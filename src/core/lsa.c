@@ -1691,11 +1691,12 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	ls->phys = layout_array_blocks(&a->l);
 	ls->rows = ls->phys / ls->unit;
 	ls->mb = RST_BLOCK / bs;
-	/* Copies of every tree block: one more than the members the level can lose. */
-	ls->meta_copies = a->l.level == URAID_RAID0    ? 1
-			  : a->l.level == URAID_RAID1  ? a->l.n
-			  : a->l.level == URAID_RAID10 ? a->l.copies
-						       : a->l.m + 1;
+	/* Copies of every tree block: one more than the members the level can lose. raid10
+	 * loses up to one member per group of copies, so its blocks go to every member, as
+	 * raid1's. */
+	ls->meta_copies = a->l.level == URAID_RAID0				 ? 1
+			  : a->l.level == URAID_RAID1 || a->l.level == URAID_RAID10 ? a->l.n
+										    : a->l.m + 1;
 	ls->meta_off = META_PPL_OFFSET / bs;
 	TAILQ_INIT(&ls->fifo);
 	TAILQ_INIT(&ls->wait);

@@ -107,6 +107,11 @@ regression raid1-slot-without-device --level raid1 --members 2 --policy bitmap \
 # hung with nothing else in flight (no power cut needed; about two minutes to reach).
 regression raid5f-wb-waiter-never-woken --level raid5f --members 3 --policy journal \
 	--journal-bdev --write-back --seed 1135132192201170382 --cycles 6090 --load-failures
+# Log arrays wrote each stripe tree block to copies members on raid10, which survives a lost
+# member in each group of copies: two failures took both copies of the last records, and
+# writes acknowledged before the cut came back old.
+regression raid10-log-tree-copies --level raid10 --members 4 --policy log --ops 400 \
+	--member-kb 2048 --seed 6475206410175667582 --cycles 167 --load-failures --ack-durable
 # A member failed and added back as a spare (same slot, same run) kept its ppl entries from
 # its first stay; with nothing newer on that ring a recovery took one for live and decoded a
 # column lost at the cut from a partial parity older than the data (about half a minute).
