@@ -340,6 +340,7 @@ struct raid_array {
 	bool lsa_stopped;     /* reactor 0's, at destruct */
 	uint32_t sb_log_ring; /* the superblock's log_ring_blocks */
 	bool lsa_cost_benefit;
+	unsigned lsa_repl_slot; /* reactor 0's: a replacement waiting for a whole checkpoint */
 };
 
 struct stripe_head;
@@ -755,8 +756,10 @@ bool lsa_unit_live(struct raid_array *a, uint64_t unit);
  * its last live block (0: it holds nothing). */
 uint64_t lsa_unit_check_blocks(struct raid_array *a, uint64_t unit);
 void lsa_get_info(struct raid_array *a, struct uraid_array_info *info);
-/* Reactor 0: a rebuilt member became active: every page goes into the next checkpoint. */
-void lsa_member_joined(struct raid_array *a);
+/* Reactor 0: write every map page (a checkpoint of the whole tree, to the members that take
+ * writes now), then then(a) (also if it failed). Before a rebuilt member counts as active:
+ * the copies of tree blocks that lived on the member it replaced are written again. */
+void lsa_checkpoint_all(struct raid_array *a, void (*then)(struct raid_array *a));
 
 /* --- rebuild.c: spares, member swaps, rebuild --- */
 

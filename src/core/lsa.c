@@ -162,6 +162,9 @@ struct lsa {
 
 	struct uraid_poller *poller;
 	bool stopping, ckpt_failed;
+	/* lsa_checkpoint_all: every page goes into the next checkpoint, then full_then(a) */
+	void (*full_then)(struct raid_array *a);
+	bool full_asked;
 	void (*on_stopped)(struct raid_array *a);
 
 	uint64_t user_blocks, moved_blocks, rows_cleaned, commits, checkpoints;
@@ -981,6 +984,7 @@ commit_kick(struct lsa *ls)
 /* --- checkpoints --- */
 
 struct ckpt {
+	bool full; /* the checkpoint lsa_checkpoint_all asked for */
 	uint64_t gen, upto;
 	uint32_t *pages;
 	uint8_t *slots;
@@ -1008,6 +1012,12 @@ ckpt_end(struct lsa *ls, struct ckpt *k, int status)
 				ls->ndirty++;
 			}
 		}
+	}
+	if (k->full && ls->full_then != NULL) {
+		void (*then)(struct raid_array * a) = ls->full_then;
+
+		ls->full_then = NULL;
+		then(ls->a);
 	}
 	free(k->pages);
 	free(k->slots);
@@ -1071,6 +1081,8 @@ ckpt_kick(struct lsa *ls)
 		return;
 	}
 	ls->checkpointing = true;
+	k->full = ls->full_asked;
+	ls->full_asked = false;
 	k->gen = ++ls->ckpt_gen;
 	k->upto = ls->applied;
 	/* The pages as the map is now: every record up to `applied` (none is in flight
@@ -1355,8 +1367,8 @@ lsa_poll(void *arg)
 		ls->cl_next = ls->unit;
 		clean_done(ls);
 	}
-	if (ls->ndirty > 0 && ls->ndirty == ls->npages && !ls->checkpointing)
-		ckpt_kick(ls); /* a member joined */
+	if (ls->full_asked && !ls->checkpointing)
+		ckpt_kick(ls); /* lsa_checkpoint_all's, after the one that was in flight */
 	if (ls->stopping && lsa_idle(ls)) {
 		/* A last checkpoint, unless one failed while stopping (the records stay). */
 		if ((ls->ndirty > 0 || ls->applied > ls->ckpt_upto) && !ls->ckpt_failed &&
@@ -1425,7 +1437,7 @@ lsa_unit_check_blocks(struct raid_array *a, uint64_t unit)
 }
 
 void
-lsa_member_joined(struct raid_array *a)
+lsa_checkpoint_all(struct raid_array *a, void (*then)(struct raid_array *a))
 {
 	struct lsa *ls = a->lsa;
 
@@ -1435,7 +1447,9 @@ lsa_member_joined(struct raid_array *a)
 			ls->ndirty++;
 		}
 	}
-	ckpt_kick(ls); /* (one in flight: the poller's next one takes them) */
+	ls->full_then = then;
+	ls->full_asked = true;
+	ckpt_kick(ls); /* (one in flight: the poller starts it after that one) */
 }
 
 void
@@ -1694,7 +1708,7 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	/* Copies of every tree block: one more than the members the level can lose. raid10
 	 * loses up to one member per group of copies, so its blocks go to every member, as
 	 * raid1's. */
-	ls->meta_copies = a->l.level == URAID_RAID0				 ? 1
+	ls->meta_copies = a->l.level == URAID_RAID0				    ? 1
 			  : a->l.level == URAID_RAID1 || a->l.level == URAID_RAID10 ? a->l.n
 										    : a->l.m + 1;
 	ls->meta_off = META_PPL_OFFSET / bs;

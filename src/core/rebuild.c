@@ -308,9 +308,13 @@ rebuild_finished(struct raid_array *a, int status)
 		LOG_WARNING("%s: the superblock recording the rebuild could not be written (%s)",
 			    a->bdev.name, strerror(-status));
 	atomic_store(&a->rb_targets, 0);
-	if (a->lsa != NULL)
-		lsa_member_joined(a); /* it needs the whole tree, not only the newest records */
-	raid_rebuild_kick(a);	      /* another failed slot and spare, perhaps */
+	raid_rebuild_kick(a); /* another failed slot and spare, perhaps */
+}
+
+static void
+rebuild_tree_written(struct raid_array *a)
+{
+	raid_sb_update(a, rebuild_finished);
 }
 
 static void
@@ -344,7 +348,12 @@ rebuild_end(struct rebuild *rb)
 		return;
 	}
 	if (complete) {
-		if (a->has_sb) {
+		if (a->lsa != NULL) {
+			/* A log array's tree blocks that had a copy on the member replaced are
+			 * written again (a whole checkpoint) before the rebuilt one counts. */
+			a->rebuild_finishing = targets;
+			lsa_checkpoint_all(a, rebuild_tree_written);
+		} else if (a->has_sb) {
 			/* Recorded before the targets count as active. */
 			a->rebuild_finishing = targets;
 			raid_sb_update(a, rebuild_finished);
@@ -837,6 +846,13 @@ replace_commit(struct raid_array *a, unsigned t)
 
 /* The copy driver ended (reactor 0). */
 static void
+replace_tree_written(struct raid_array *a)
+{
+	if (!a->stopping)
+		replace_commit(a, a->lsa_repl_slot);
+}
+
+static void
 replace_ended(struct raid_array *a, unsigned t, bool complete)
 {
 	struct raid_member *mb = &a->members[t];
@@ -844,6 +860,14 @@ replace_ended(struct raid_array *a, unsigned t, bool complete)
 
 	if (a->stopping)
 		return; /* the array's teardown closes the replacement */
+	if (complete && a->lsa != NULL) {
+		/* The copy covers the data, not the stripe tree's area: the tree blocks with a
+		 * copy on the old member are written again first (writes to the slot reach the
+		 * replacement too). */
+		a->lsa_repl_slot = t;
+		lsa_checkpoint_all(a, replace_tree_written);
+		return;
+	}
 	if (complete) {
 		replace_commit(a, t);
 		return;

@@ -5,8 +5,9 @@
  * rejected); every level written, overwritten several times over (the cleaner reclaiming
  * space), unmapped and read back against a model, with writes only ever as fresh stripes;
  * restart after a clean shutdown and from a copy of the members taken mid-run (the records
- * after the last checkpoint replayed); UNMAP of everything freeing every stripe; degraded reads, a rebuild that covers only stripes
- * holding data, then the rebuilt member serving reads; and bad parameters refused.
+ * after the last checkpoint replayed); UNMAP of everything freeing every stripe; degraded reads, a
+ * rebuild that covers only stripes holding data, then the rebuilt member serving reads; and bad
+ * parameters refused.
  */
 #include <stdlib.h>
 
@@ -472,6 +473,66 @@ test_restart_from_copy(void)
 	uraid_runtime_stop();
 }
 
+/* Every map page's newest copy must be on at least `want` of the array's current members
+ * (read straight from the ram members' stripe tree areas). */
+static bool
+pages_redundant(struct uraid_bdev *a, unsigned want)
+{
+	struct uraid_array_info info;
+	const uint8_t *mem[RAID_MAX_MEMBERS] = {0};
+	struct sb sb;
+	char err[128];
+	bool ok = true;
+	uint64_t phys;
+	uint32_t npages;
+
+	if (uraid_array_get_info(a, &info) != 0)
+		return false;
+	for (unsigned i = 0; i < info.num_members; i++) {
+		struct uraid_bdev *b = uraid_bdev_get_by_name(info.members[i].name);
+
+		if (b != NULL && info.members[i].state == URAID_MEMBER_ACTIVE)
+			mem[i] = ram_bdev_memory(b);
+	}
+	if (mem[0] == NULL || sb_decode(mem[0], SB_BYTES, &sb, err, sizeof(err)) != 0)
+		return false;
+	phys = sb.array_blocks;
+	npages = rst_page_count(sb.log_array_blocks);
+	for (uint32_t p = 0; p < npages; p++) {
+		uint64_t best = 0;
+		unsigned have = 0;
+
+		for (int pass = 0; pass < 2; pass++) {
+			for (unsigned i = 0; i < info.num_members; i++) {
+				bool here = false;
+
+				for (unsigned slot = 0; slot < 2 && mem[i] != NULL; slot++) {
+					const uint8_t *blk =
+						mem[i] + (sb.ppl_offset_blocks * BS) +
+						((uint64_t)sb.log_ring_blocks + 2ull * p + slot) *
+							RST_BLOCK;
+					uint64_t gen;
+
+					if (rst_page_decode(blk, RST_BLOCK, sb.array_uuid, p,
+							    sb.log_array_blocks, phys, &gen, NULL,
+							    err, sizeof(err)) != 0)
+						continue;
+					if (pass == 0 && gen > best)
+						best = gen;
+					here |= pass == 1 && gen == best;
+				}
+				have += here;
+			}
+		}
+		if (best != 0 && have < want) {
+			fprintf(stderr, "  map page %u: newest copy (gen %lu) on %u members\n", p,
+				(unsigned long)best, have);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 /* Poll until no rebuild runs and no member is failed. */
 static struct uraid_array_stats
 rebuilt(struct uraid_bdev *a)
@@ -508,7 +569,7 @@ test_degraded_rebuild(void)
 	uint8_t *model;
 
 	REQUIRE(start_manual(2) == 0);
-	make_rams(s.n + 1, MBLKS);
+	make_rams(s.n + 2, MBLKS);
 	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
 	a = uraid_bdev_get_by_name("lg");
 	blocks = array_blocks();
@@ -531,14 +592,43 @@ test_degraded_rebuild(void)
 	CHECK(st.rebuild_units < info.log.rows * 2 / 3);
 	fprintf(stderr, "  rebuilt %lu of %lu stripes\n", (unsigned long)st.rebuild_units,
 		(unsigned long)info.log.rows);
+	CHECK(pages_redundant(a, 3)); /* m + 1 copies, none on the member that failed */
 	CHECK(same(model, blocks));
+	/* A planned replacement of slot 1 (copied while it serves), then a restart: the tree
+	 * blocks that had a copy on the old member were written again before the swap. */
+	CHECK_EQ(uraid_array_replace_member(a, g_m[1], g_m[s.n + 1], err, sizeof(err)), 0);
+	rebuilt(a);
+	for (int i = 0; i < 2000; i++) {
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (strcmp(info.members[1].name, g_m[s.n + 1]) == 0 && info.replacing < 0)
+			break;
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	CHECK(strcmp(info.members[1].name, g_m[s.n + 1]) == 0);
+	CHECK(same(model, blocks));
+	CHECK(pages_redundant(a, 3)); /* m + 1 copies, none on the member replaced */
+	/* Two other members fail: the array reads slot 2's blocks from the rebuilt member, and
+	 * restarted on the four left (the replaced member gone for good) finds its whole tree. */
 	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
-	CHECK_EQ(uraid_array_fail_member(a, 4), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 3), 0);
 	uraid_runtime_poll_until_idle(1000);
-	CHECK(same(model, blocks)); /* slot 2's blocks now come from the rebuilt member */
+	CHECK(same(model, blocks));
+	CHECK_EQ(del(false), 0);
+	CHECK_EQ(test_delete_bdev(g_m[1]), 0);
+	CHECK_EQ(test_delete_bdev(g_m[0]), 0);
+	CHECK_EQ(test_delete_bdev(g_m[3]), 0);
+	{
+		char report[1024];
+
+		CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	REQUIRE(uraid_bdev_get_by_name("lg") != NULL);
+	CHECK(same(model, blocks));
 	CHECK_EQ(del(true), 0);
 	free(model);
-	drop_rams(s.n + 1);
+	drop_rams(s.n + 2);
 	uraid_runtime_stop();
 }
 
