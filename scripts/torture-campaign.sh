@@ -103,7 +103,8 @@ add raid10-5-log 0 log "--level raid10 --members 5 --policy log"
 
 # Named crash points: the power goes exactly inside a superblock round, a rebuild window, a
 # log write, a write-back acknowledgement, a stripe update or a log checkpoint.
-points=(sb-flushed sb-primary rebuild-unit log-written journal-acked stripe-writing log-flushed)
+points=(sb-flushed sb-primary rebuild-unit log-written journal-acked stripe-writing log-flushed
+	tree-flushed tree-recorded tree-pages)
 point_cfgs=(
 	"raid5-4-journal|journal|--level raid5 --members 4 --policy journal"
 	"raid6-5-ppl|ppl|--level raid6 --members 5 --policy ppl"
@@ -111,6 +112,8 @@ point_cfgs=(
 	"ec-4+2-journal-dev-wb|journal-dev-wb|--level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy journal --journal-bdev --write-back"
 	"raid1-2-bitmap|bitmap|--level raid1 --members 2 --policy bitmap"
 	"raid10-5-bitmap|bitmap|--level raid10 --members 5 --policy bitmap"
+	"raid6-5-log|log|--level raid6 --members 5 --policy log"
+	"raid10-4-log|log|--level raid10 --members 4 --policy log"
 )
 for point in "${points[@]}"; do
 	for c in "${point_cfgs[@]}"; do
@@ -119,7 +122,8 @@ for point in "${points[@]}"; do
 		journal-acked) [[ $pol == *-wb ]] || continue ;; # only write-back acknowledges early
 		# Mirrors keep no log, and their writes are not stripe updates (the point is in
 		# the parity path).
-		log-* | stripe-writing) [ "$pol" = bitmap ] && continue ;;
+		log-* | stripe-writing) [ "$pol" = bitmap ] || [ "$pol" = log ] && continue ;;
+		tree-*) [ "$pol" = log ] || continue ;; # the log array's commit and checkpoint
 		esac
 		add "point-$point-$name" 0 "$pol" "$args --crash-point $point"
 	done

@@ -195,6 +195,9 @@ enum crash_point {
 	CRASH_STRIPE_WRITING, /* a stripe's data and parity writes issued, none back */
 	CRASH_LOG_FLUSHED,    /* ppl/journal: a flush covering entries is back, before they
 			       * retire (the journal's checkpoint) */
+	CRASH_TREE_FLUSHED,   /* log: rows written and flushed, their records not written */
+	CRASH_TREE_RECORDED,  /* log: records durable, the map not changed, nothing answered */
+	CRASH_TREE_PAGES,     /* log: a checkpoint's pages written, its record not */
 	CRASH_POINT_COUNT
 };
 

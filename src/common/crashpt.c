@@ -2,7 +2,8 @@
 /*
  * Named crash points: places inside multi-step operations (a superblock update between its
  * flush and its copies, a rebuild unit between its write and the checkpoint, a log entry
- * between its write and the stripe's, a log flush before its entries retire) where a test
+ * between its write and the stripe's, a log flush before its entries retire, a log array's
+ * commit between flush, records and map, a checkpoint before its record) where a test
  * can make the power fail exactly.
  *
  * A test arms one point with a hook and a count: the count-th time the code passes the point
@@ -21,6 +22,9 @@ static const char *const g_names[CRASH_POINT_COUNT] = {
 	[CRASH_JOURNAL_ACKED] = "journal-acked",
 	[CRASH_STRIPE_WRITING] = "stripe-writing",
 	[CRASH_LOG_FLUSHED] = "log-flushed",
+	[CRASH_TREE_FLUSHED] = "tree-flushed",
+	[CRASH_TREE_RECORDED] = "tree-recorded",
+	[CRASH_TREE_PAGES] = "tree-pages",
 };
 /* clang-format on */
 

@@ -51,6 +51,9 @@
 #define LSA_CLEAN_LOW	     6	 /* the cleaner runs below this many free rows */
 #define LSA_CHUNK_BYTES	     (1u << 20)
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
+/* The tree's area (4 KiB blocks): two anchors (checkpoint records, by generation parity),
+ * the ring of map records, then two slots per map page. */
+#define LSA_ANCHORS 2
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). */
 enum row_state { ROW_FREE, ROW_BUSY, ROW_USED, ROW_CLEANED };
@@ -208,7 +211,9 @@ lsa_meta_check(const struct sb *sb)
 	    sb->log_array_blocks == 0 || sb->log_array_blocks > sb->array_blocks ||
 	    sb->array_blocks >= UINT32_MAX)
 		return -EBADMSG;
-	need = ((uint64_t)sb->log_ring_blocks + 2ull * rst_page_count(sb->log_array_blocks)) * mb;
+	need = ((uint64_t)LSA_ANCHORS + sb->log_ring_blocks +
+		2ull * rst_page_count(sb->log_array_blocks)) *
+	       mb;
 	return need <= sb->ppl_blocks ? 0 : -EBADMSG;
 }
 
@@ -217,9 +222,9 @@ lsa_data_offset(uint32_t bs, uint64_t min_member_blocks, unsigned n)
 {
 	uint64_t mib = (1u << 20) / bs;
 	uint64_t phys = min_member_blocks * n;
-	uint64_t need =
-		META_PPL_OFFSET / bs +
-		((uint64_t)ring_blocks(phys) + 2ull * rst_page_count(phys)) * (RST_BLOCK / bs);
+	uint64_t need = META_PPL_OFFSET / bs +
+			((uint64_t)LSA_ANCHORS + ring_blocks(phys) + 2ull * rst_page_count(phys)) *
+				(RST_BLOCK / bs);
 
 	return (need + mib - 1) / mib * mib;
 }
@@ -812,6 +817,8 @@ commit_finish(struct lsa *ls, struct commit *c)
 	struct lsa_row *rw;
 
 	if (c->status == 0) {
+		if (c->n > 0)
+			crash_point(CRASH_TREE_RECORDED);
 		for (size_t i = 0; i < c->n; i++)
 			apply_extent(ls, &c->ext[i]);
 		ls->applied = c->first_seq + c->blocks - 1;
@@ -881,6 +888,8 @@ commit_flushed(struct raid_io *rio, int status)
 	free(rio);
 	if (status != 0)
 		c->status = status;
+	else
+		crash_point(CRASH_TREE_FLUSHED);
 	TAILQ_FOREACH(rw, &c->rows, link) {
 		if (c->status != 0 || rw->status != 0)
 			continue;
@@ -925,8 +934,8 @@ commit_flushed(struct raid_io *rio, int status)
 		rst_record_encode(c->bufs + (size_t)b * RST_BLOCK, &r);
 	}
 	for (unsigned b = 0; b < c->blocks; b++)
-		meta_write(ls, (c->first_seq + b) % ls->ring, c->bufs + (size_t)b * RST_BLOCK,
-			   commit_record_done, c);
+		meta_write(ls, LSA_ANCHORS + (c->first_seq + b) % ls->ring,
+			   c->bufs + (size_t)b * RST_BLOCK, commit_record_done, c);
 }
 
 static void
@@ -942,7 +951,7 @@ commit_kick(struct lsa *ls)
 		return;
 	/* Room in the ring for the largest batch and a checkpoint record after it (offline,
 	 * nothing is written: the batch fails). */
-	if (ls->seq + ls->ring / 4 - ls->ckpt_upto > ls->ring - 2 && atomic_load(&ls->a->online)) {
+	if (ls->seq + ls->ring / 4 - ls->ckpt_upto > ls->ring && atomic_load(&ls->a->online)) {
 		ckpt_kick(ls);
 		return;
 	}
@@ -1048,14 +1057,17 @@ ckpt_page_done(struct lsa *ls, void *ctx, int status)
 		ckpt_end(ls, k, k->status);
 		return;
 	}
-	/* Every page is down: the record saying so may go. */
+	/* Every page is down: the anchor saying so may go, into the slot of the generation's
+	 * parity (the other keeps the last checkpoint if this write tears). Checkpoints take no
+	 * number in the ring: the records there run on without gaps. */
+	crash_point(CRASH_TREE_PAGES);
 	memset(&r, 0, offsetof(struct rst_record, ent));
 	memcpy(r.uuid, ls->a->bdev.uuid, 16);
 	r.type = RST_REC_CHECKPOINT;
-	r.seq = ls->seq++;
+	r.seq = k->gen;
 	r.upto = k->upto;
 	rst_record_encode(k->bufs, &r);
-	meta_write(ls, r.seq % ls->ring, k->bufs, ckpt_record_done, k);
+	meta_write(ls, k->gen % LSA_ANCHORS, k->bufs, ckpt_record_done, k);
 }
 
 static void
@@ -1102,7 +1114,7 @@ ckpt_kick(struct lsa *ls)
 	k->pending = 1;
 	for (size_t i = 0; i < k->n; i++) {
 		k->pending++;
-		meta_write(ls, ls->ring + 2ull * k->pages[i] + k->slots[i],
+		meta_write(ls, LSA_ANCHORS + ls->ring + 2ull * k->pages[i] + k->slots[i],
 			   k->bufs + (i + 1) * RST_BLOCK, ckpt_page_done, k);
 	}
 	ckpt_page_done(ls, k, 0);
@@ -1546,7 +1558,7 @@ load(struct lsa *ls, char *err, size_t err_len)
 	uint64_t *best_seq = calloc(ls->ring, sizeof(*best_seq));
 	uint64_t *page_gen = calloc(ls->npages, sizeof(*page_gen));
 	uint8_t *best = uraid_dma_alloc(RST_BLOCK, (size_t)ls->ring * RST_BLOCK);
-	uint8_t *buf = uraid_dma_alloc(RST_BLOCK, (size_t)ls->ring * RST_BLOCK);
+	uint8_t *buf = uraid_dma_alloc(RST_BLOCK, ((size_t)LSA_ANCHORS + ls->ring) * RST_BLOCK);
 	uint8_t *pbuf = uraid_dma_alloc(RST_BLOCK, LSA_CHUNK_BYTES);
 	struct rst_record *r = malloc(sizeof(*r));
 	uint64_t S = 0, max_seq = 0, replayed = 0, bad = 0;
@@ -1564,17 +1576,28 @@ load(struct lsa *ls, char *err, size_t err_len)
 
 		if (desc == NULL)
 			continue;
-		if (area_read(ls, desc, 0, ls->ring, buf) != 0) {
+		if (area_read(ls, desc, 0, LSA_ANCHORS + ls->ring, buf) != 0) {
 			LOG_WARNING("%s: cannot read the stripe tree ring of %s", a->bdev.name,
 				    a->members[m].name);
 			continue;
 		}
 		sources++;
+		for (uint32_t an = 0; an < LSA_ANCHORS; an++) {
+			if (rst_record_decode(buf + (size_t)an * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
+					      ls->logical, ls->phys, r, why, sizeof(why)) != 0 ||
+			    r->type != RST_REC_CHECKPOINT || r->seq % LSA_ANCHORS != an)
+				continue;
+			if (r->upto > S)
+				S = r->upto;
+			if (r->seq > ls->ckpt_gen)
+				ls->ckpt_gen = r->seq;
+		}
 		for (uint32_t pos = 0; pos < ls->ring; pos++) {
-			const uint8_t *blk = buf + (size_t)pos * RST_BLOCK;
+			const uint8_t *blk = buf + (size_t)(LSA_ANCHORS + pos) * RST_BLOCK;
 
 			if (rst_record_decode(blk, RST_BLOCK, a->bdev.uuid, ls->logical, ls->phys,
-					      r, why, sizeof(why)) != 0) {
+					      r, why, sizeof(why)) != 0 ||
+			    r->type != RST_REC_MAP) {
 				bad++;
 				continue;
 			}
@@ -1590,7 +1613,7 @@ load(struct lsa *ls, char *err, size_t err_len)
 		for (uint64_t o = 0; o < total; o += per) {
 			uint64_t n = total - o < per ? total - o : per;
 
-			if (area_read(ls, desc, ls->ring + o, n, pbuf) != 0)
+			if (area_read(ls, desc, LSA_ANCHORS + ls->ring + o, n, pbuf) != 0)
 				break;
 			for (uint64_t j = 0; j < n; j++) {
 				uint32_t page = (uint32_t)((o + j) / 2);
@@ -1620,12 +1643,8 @@ load(struct lsa *ls, char *err, size_t err_len)
 	for (uint32_t pos = 0; pos < ls->ring; pos++) {
 		if (best_seq[pos] == 0)
 			continue;
-		rst_record_decode(best + (size_t)pos * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
-				  ls->logical, ls->phys, r, why, sizeof(why));
-		if (r->type == RST_REC_CHECKPOINT && r->upto > S)
-			S = r->upto;
-		if (r->seq > max_seq)
-			max_seq = r->seq;
+		if (best_seq[pos] > max_seq)
+			max_seq = best_seq[pos];
 	}
 	/* Replay on the bare map: pages written by a checkpoint that did not finish may be
 	 * newer than S, and until the records after S are applied the map may even name one
@@ -1637,7 +1656,7 @@ load(struct lsa *ls, char *err, size_t err_len)
 			break;
 		rst_record_decode(best + (size_t)pos * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
 				  ls->logical, ls->phys, r, why, sizeof(why));
-		for (uint32_t i = 0; i < r->count && r->type == RST_REC_MAP; i++)
+		for (uint32_t i = 0; i < r->count; i++)
 			replay_extent(ls, &r->ent[i]);
 		replayed++;
 	}
@@ -1661,6 +1680,10 @@ load(struct lsa *ls, char *err, size_t err_len)
 		ls->live[row_of(ls, p - 1)]++;
 		ls->mapped++;
 	}
+	/* Numbers go on after the highest found, records and checkpoints alike (so records left
+	 * after a gap never join a later chain). */
+	if (S > max_seq)
+		max_seq = S;
 	ls->seq = max_seq + 1;
 	ls->applied = max_seq;
 	ls->ckpt_upto = S;
@@ -1754,7 +1777,7 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	a->sb_log_ring = ls->ring;
 	a->lsa_cost_benefit = ls->cost_benefit;
 	a->ppl_offset_blocks = ls->meta_off;
-	a->ppl_blocks = (uint32_t)(((uint64_t)ls->ring + 2ull * ls->npages) * ls->mb);
+	a->ppl_blocks = (uint32_t)(((uint64_t)LSA_ANCHORS + ls->ring + 2ull * ls->npages) * ls->mb);
 	if (from == NULL && ls->meta_off + a->ppl_blocks > a->data_offset_blocks) {
 		err_set(err, err_len, "the stripe tree area does not fit before the data");
 		rc = -EINVAL;

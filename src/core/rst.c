@@ -12,10 +12,11 @@
  *     only after the data it points at is durable; an array write is acknowledged only after
  *     its record is durable too.
  *   - map pages, two slots each: a checkpoint writes every page changed since the last one
- *     (to the slot not holding its newest copy), then a checkpoint record naming the last
- *     record the pages contain; ring space before it may then be reused.
+ *     (to the slot not holding its newest copy), then a checkpoint record (numbered by the
+ *     checkpoint's generation, in one of two anchor blocks) naming the last record the pages
+ *     contain; ring space up to it may then be reused.
  * Recovery takes the newest valid copy of every page, then replays the records after the
- * newest checkpoint record in sequence order, stopping at the first missing one.
+ * newest checkpoint in sequence order, stopping at the first missing one.
  *
  * The decoders trust nothing: every field is range-checked against the array's geometry,
  * and the fuzzer (tests/fuzz/fuzz_rst.c) feeds them arbitrary blocks.
@@ -110,8 +111,8 @@ rst_record_decode(const uint8_t *buf, size_t len, const uint8_t *uuid, uint64_t 
 		return decode_bad(err, err_len, "record sequence 0");
 	if (!all_zero(buf + R_RESERVED, R_ENTRIES - R_RESERVED))
 		return decode_bad(err, err_len, "reserved record fields are not zero");
-	if (r->type == RST_REC_CHECKPOINT && (r->count != 0 || r->upto >= r->seq))
-		return decode_bad(err, err_len, "checkpoint record out of range");
+	if (r->type == RST_REC_CHECKPOINT && r->count != 0)
+		return decode_bad(err, err_len, "checkpoint record with entries");
 	if (r->type == RST_REC_MAP && (r->upto != 0 || r->count == 0))
 		return decode_bad(err, err_len, "map record without entries");
 	if (r->count > RST_RECORD_ENTRIES)

@@ -112,6 +112,12 @@ regression raid5f-wb-waiter-never-woken --level raid5f --members 3 --policy jour
 # writes acknowledged before the cut came back old.
 regression raid10-log-tree-copies --level raid10 --members 4 --policy log --ops 400 \
 	--member-kb 2048 --seed 6475206410175667582 --cycles 167 --load-failures --ack-durable
+# Checkpoint records took numbers in the log array's ring: a replaced member took the only
+# copy left of one, and the replay after the next checkpoint stopped at that gap, before
+# the records of writes acknowledged since (checkpoints now live in two anchor blocks).
+regression raid5-log-checkpoint-in-chain --level raid5 --members 4 --policy log --ops 400 \
+	--member-kb 2048 --seed 18212291234198592801 --cycles 5 --load-failures --ack-durable \
+	--crash-point tree-recorded
 # A member failed and added back as a spare (same slot, same run) kept its ppl entries from
 # its first stay; with nothing newer on that ring a recovery took one for live and decoded a
 # column lost at the cut from a partial parity older than the data (about half a minute).
@@ -146,6 +152,11 @@ parity_levels journal-dev-wb --policy journal --journal-bdev --write-back
 parity_levels log --policy log
 torture raid1-log 0 --level raid1 --members 2 --policy log --cycles "$cycles"
 torture raid10-log 0 --level raid10 --members 5 --policy log --cycles "$cycles"
+# ... with the power going between a commit's flush, records and map, and between a
+# checkpoint's pages and its anchor.
+for point in tree-flushed tree-recorded tree-pages; do
+	at_point "point-$point-raid6-log" "$point" --level raid6 --members 5 --policy log
+done
 for point in sb-primary log-written journal-acked log-flushed; do
 	at_point "point-$point-raid5-journal-dev-wb" "$point" --level raid5 --members 4 \
 		--policy journal --journal-bdev --write-back

@@ -116,18 +116,19 @@ test_format(void)
 			CHECK(!"damage not rejected as it should be");
 		}
 	}
-	/* A checkpoint record names an earlier record. */
+	/* A checkpoint record (seq: the checkpoint's generation) carries no entries. */
 	memset(&r, 0, sizeof(r));
 	memcpy(r.uuid, g_uuid, 16);
 	r.type = RST_REC_CHECKPOINT;
 	r.seq = 9;
-	r.upto = 9;
-	rst_record_encode(buf, &r);
-	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)),
-		 -EBADMSG);
-	r.upto = 8;
+	r.upto = 1234;
 	rst_record_encode(buf, &r);
 	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)), 0);
+	CHECK_EQ(o.upto, 1234);
+	le_put32(buf + 48, 1);
+	reseal(buf);
+	CHECK_EQ(rst_record_decode(buf, RST_BLOCK, g_uuid, 1000, 4096, &o, err, sizeof(err)),
+		 -EBADMSG);
 	/* Any flipped bit fails the CRC. */
 	for (size_t off = 0; off < RST_BLOCK; off += 61) {
 		sample(&r);
