@@ -115,6 +115,7 @@ struct lsa_read {
 struct lsa_mw {
 	struct lsa *ls;
 	unsigned pending;
+	int status;
 	void (*cb)(struct lsa *ls, void *ctx, int status);
 	void *ctx;
 };
@@ -744,7 +745,10 @@ mw_io_done(struct member_io *mio, int status)
 		raid_member_failed(ls->a, mio->member, status);
 	mio_free(mio);
 	if (--mw->pending == 0) {
-		mw->cb(ls, mw->ctx, atomic_load(&ls->a->online) ? 0 : -EIO);
+		mw->cb(ls, mw->ctx,
+		       mw->status		     ? mw->status
+		       : atomic_load(&ls->a->online) ? 0
+						     : -EIO);
 		free(mw);
 	}
 }
@@ -773,10 +777,11 @@ meta_write(struct lsa *ls, uint64_t blk, void *buf, void (*cb)(struct lsa *, voi
 
 		if (!raid_member_writable(ls->rch, i))
 			continue;
-		copies++;
 		mio = mio_alloc(ls->rch, i, 1);
-		if (mio == NULL)
-			continue;
+		if (mio == NULL) {
+			mw->status = -ENOMEM; /* one copy short: the write fails */
+			break;
+		}
 		mio->type = URAID_IO_WRITE;
 		mio->flags = URAID_IO_FUA;
 		mio->meta = true;
@@ -789,12 +794,15 @@ meta_write(struct lsa *ls, uint64_t blk, void *buf, void (*cb)(struct lsa *, voi
 		mio->ctx = mw;
 		mw->pending++;
 		if (mio_submit(mio) != 0) {
+			/* The member became unusable just now: the next one takes the copy. */
 			mw->pending--;
 			mio_free(mio);
+			continue;
 		}
+		copies++;
 	}
 	if (--mw->pending == 0) {
-		cb(ls, ctx, atomic_load(&a->online) ? 0 : -EIO);
+		cb(ls, ctx, mw->status ? mw->status : atomic_load(&a->online) ? 0 : -EIO);
 		free(mw);
 	}
 }
