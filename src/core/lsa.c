@@ -1276,8 +1276,13 @@ clean_kick(struct lsa *ls)
 	if (ls->stopping || ls->nfree >= LSA_CLEAN_LOW)
 		return;
 	best = pick_victim(ls);
-	if (best == UINT64_MAX)
-		return; /* every row is full of live data (over-provisioning prevents it) */
+	if (best == UINT64_MAX) {
+		/* Nothing left to move but what sits in the open row: its moves are what frees
+		 * their victims, so it goes now, full or not. */
+		if (ls->open != NULL && ls->open->used > 0 && !ls->open->has_user)
+			row_seal(ls);
+		return;
+	}
 	best_live = ls->live[best];
 	if (g_rebuild_opts.max_bw_mb_sec != 0) {
 		/* Background work shares process_max_bandwidth_mb_sec with rebuild and scrub,

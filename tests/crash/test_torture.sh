@@ -118,6 +118,11 @@ regression raid10-log-tree-copies --level raid10 --members 4 --policy log --ops 
 regression raid5-log-checkpoint-in-chain --level raid5 --members 4 --policy log --ops 400 \
 	--member-kb 2048 --seed 18212291234198592801 --cycles 5 --load-failures --ack-durable \
 	--crash-point tree-recorded
+# The log cleaner's moves waited in an open row for it to fill; with every other row full of
+# live data, or being cleaned into that row, no victim was left, writes waited for space and
+# nothing sealed the row (raid1 x2, a hang at cycle 596; the row now goes then).
+regression raid1-log-moves-never-sealed --level raid1 --members 2 --policy log --ops 400 \
+	--member-kb 2048 --seed 537669423983903695 --cycles 596 --load-failures --ack-durable
 # A member failed and added back as a spare (same slot, same run) kept its ppl entries from
 # its first stay; with nothing newer on that ring a recovery took one for live and decoded a
 # column lost at the cut from a partial parity older than the data (about half a minute).
