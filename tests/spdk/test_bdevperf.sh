@@ -7,6 +7,27 @@
 . "$(dirname "$0")/lib.sh"
 spdk_need 10
 
+# two_cores WHAT CONFIG TARGET: 4 KiB verify with a bdevperf job on each of two cores (-C).
+two_cores() {
+	local rc line jobs
+	if [ "$(nproc)" -lt 2 ]; then
+		t_skip "$1 on two cores" "this machine has one CPU"
+		return
+	fi
+	timeout 120 env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$2" \
+		-m 0x3 -u -C -T "$3" -q 32 -o 4096 -w verify -t 2 -r "$T_DIR/bp2.sock" 2>&1 |
+		tr '\r' '\n' >"$T_DIR/two.out"
+	rc=${PIPESTATUS[0]}
+	jobs=$(grep -c 'Core Mask 0x[12], workload: verify' "$T_DIR/two.out")
+	line=$(grep -E '^\s*Total\s*:' "$T_DIR/two.out" | tail -n 1)
+	if [ "$rc" -eq 0 ] && [ "$jobs" -eq 2 ] && [ "$(awk '{print $5}' <<<"$line")" = 0.00 ] &&
+		[ "$(awk '{print int($3)}' <<<"$line")" -gt 0 ]; then
+		t_pass "$1 on two cores (-m 0x3 -C): verify clean, $(awk '{print int($3)}' <<<"$line") IOPS"
+	else
+		t_fail "$1 on two cores" "rc $rc, $jobs jobs, '$line'"
+	fi
+}
+
 create() { # NAME LEVEL MEMBERS_JSON [EXTRA_JSON]
 	echo "{\"method\":\"bdev_uraid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[$3]${4:+,$4}}}"
 }
@@ -64,40 +85,11 @@ if bdevperf "$T_DIR/l5.json" -T l5 -q 32 -o 4096 -w verify -t 2 && [ "$BP_FAILS"
 else
 	t_fail "log raid5: 4 KiB verify" "IOPS $BP_IOPS, Fail/s $BP_FAILS"
 fi
-if [ "$(nproc)" -ge 2 ]; then
-	timeout 120 env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$T_DIR/l5.json" \
-		-m 0x3 -u -C -T l5 -q 32 -o 4096 -w verify -t 2 -r "$T_DIR/bpl.sock" 2>&1 |
-		tr '\r' '\n' >"$T_DIR/twol.out"
-	rc=${PIPESTATUS[0]}
-	line=$(grep -E '^\s*Total\s*:' "$T_DIR/twol.out" | tail -n 1)
-	if [ "$rc" -eq 0 ] && [ "$(grep -c 'Core Mask 0x[12], workload: verify' "$T_DIR/twol.out")" -eq 2 ] &&
-		[ "$(awk '{print $5}' <<<"$line")" = 0.00 ] && [ "$(awk '{print int($3)}' <<<"$line")" -gt 0 ]; then
-		t_pass "log raid5 on two cores (-m 0x3 -C): verify clean, $(awk '{print int($3)}' <<<"$line") IOPS"
-	else
-		t_fail "log raid5 on two cores" "rc $rc, '$line'"
-	fi
-else
-	t_skip "log raid5 on two cores" "this machine has one CPU"
-fi
+two_cores "log raid5" "$T_DIR/l5.json" l5
 
 # Two cores: stripe owners on the app thread and the module's thread on core 1, a bdevperf job
 # on each core sending writes across to them.
-if [ "$(nproc)" -ge 2 ]; then
-	timeout 120 env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$T_DIR/r5.json" \
-		-m 0x3 -u -C -T r5 -q 32 -o 4096 -w verify -t 2 -r "$T_DIR/bp2.sock" 2>&1 |
-		tr '\r' '\n' >"$T_DIR/two.out"
-	rc=${PIPESTATUS[0]}
-	jobs=$(grep -c 'Core Mask 0x[12], workload: verify' "$T_DIR/two.out")
-	line=$(grep -E '^\s*Total\s*:' "$T_DIR/two.out" | tail -n 1)
-	if [ "$rc" -eq 0 ] && [ "$jobs" -eq 2 ] && [ "$(awk '{print $5}' <<<"$line")" = 0.00 ] &&
-		[ "$(awk '{print int($3)}' <<<"$line")" -gt 0 ]; then
-		t_pass "raid5 on two cores (-m 0x3 -C): verify clean, $(awk '{print int($3)}' <<<"$line") IOPS"
-	else
-		t_fail "raid5 on two cores" "rc $rc, $jobs jobs, '$line'"
-	fi
-else
-	t_skip "raid5 on two cores" "this machine has one CPU"
-fi
+two_cores raid5 "$T_DIR/r5.json" r5
 
 # A member fails through SPDK's error bdev while verify runs: the array goes on degraded, its
 # spare takes the slot and is rebuilt, and verify sees no error before or after.

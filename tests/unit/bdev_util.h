@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "uraid/array.h"
 #include "uraid/bdev_module.h"
 
 struct waiter {
@@ -217,6 +218,27 @@ test_alloc(size_t len)
 	if (p)
 		memset(p, 0, len);
 	return p;
+}
+
+/* Advance the clock and poll until array a runs no rebuild and has no failed member (at most
+ * `rounds` milliseconds of its clock); CHECKs that it got there. The array's stats. */
+static inline struct uraid_array_stats
+wait_rebuilt(struct uraid_bdev *a, int rounds)
+{
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+
+	for (int i = 0; i < rounds; i++) {
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (!info.rebuild.active && info.failed_members == 0)
+			break;
+	}
+	CHECK(!info.rebuild.active);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK_EQ(uraid_array_get_stats(a, &st), 0);
+	return st;
 }
 
 #endif

@@ -492,26 +492,6 @@ bitmap_settle(struct uraid_bdev *a)
 	CHECK_EQ(info.bitmap.dirty, 0);
 }
 
-/* Poll until no rebuild runs and no member is failed; the array's stats. */
-static struct uraid_array_stats
-rebuilt(struct uraid_bdev *a)
-{
-	struct uraid_array_stats st;
-	struct uraid_array_info info;
-
-	for (int i = 0; i < 2000; i++) {
-		uraid_runtime_advance_us(1000);
-		uraid_runtime_poll_until_idle(100);
-		CHECK_EQ(uraid_array_get_info(a, &info), 0);
-		if (!info.rebuild.active && info.failed_members == 0)
-			break;
-	}
-	CHECK(!info.rebuild.active);
-	CHECK_EQ(info.failed_members, 0);
-	CHECK_EQ(uraid_array_get_stats(a, &st), 0);
-	return st;
-}
-
 struct back_case {
 	const char *level;
 	unsigned n;
@@ -555,7 +535,7 @@ back_case(const struct back_case *c)
 	} else {
 		CHECK_EQ(uraid_array_add_spare(a, "m1", err, sizeof(err)), 0);
 	}
-	st = rebuilt(a);
+	st = wait_rebuilt(a, 2000);
 	CHECK_EQ(uraid_array_get_info(a, &info), 0);
 	CHECK(strcmp(info.members[back].name, "m1") == 0);
 	units = st.rebuild_units + st.rebuild_units_skipped;
@@ -617,7 +597,7 @@ test_old_image_rebuilt_whole(void)
 	CHECK(uraid_bdev_claimed_by(uraid_bdev_get_by_name("m1")) == NULL);
 	CHECK(same("r", data, blocks));
 	CHECK_EQ(uraid_array_add_spare(a, "m1", err, sizeof(err)), 0);
-	st = rebuilt(a);
+	st = wait_rebuilt(a, 2000);
 	CHECK_EQ(st.rebuild_units_skipped, 0);
 	CHECK_EQ(st.rebuild_units, blocks * BS / (16 * 1024));
 	CHECK_EQ(uraid_array_fail_member(a, 0), 0);

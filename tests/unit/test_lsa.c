@@ -534,26 +534,6 @@ pages_redundant(struct uraid_bdev *a, unsigned want)
 	return ok;
 }
 
-/* Poll until no rebuild runs and no member is failed. */
-static struct uraid_array_stats
-rebuilt(struct uraid_bdev *a)
-{
-	struct uraid_array_stats st;
-	struct uraid_array_info info;
-
-	for (int i = 0; i < 4000; i++) {
-		uraid_runtime_advance_us(1000);
-		uraid_runtime_poll_until_idle(100);
-		CHECK_EQ(uraid_array_get_info(a, &info), 0);
-		if (!info.rebuild.active && info.failed_members == 0)
-			break;
-	}
-	CHECK(!info.rebuild.active);
-	CHECK_EQ(info.failed_members, 0);
-	CHECK_EQ(uraid_array_get_stats(a, &st), 0);
-	return st;
-}
-
 /* A third of the array written: a member fails (degraded reads), a spare rebuilds only the
  * stripes that hold data, then two other members fail and the rebuilt one serves. */
 static void
@@ -586,7 +566,7 @@ test_degraded_rebuild(void)
 	churn(model, blocks / 3, 1, &version); /* degraded writes */
 	CHECK(same(model, blocks));
 	CHECK_EQ(uraid_array_add_spare(a, g_m[s.n], err, sizeof(err)), 0);
-	st = rebuilt(a);
+	st = wait_rebuilt(a, 4000);
 	CHECK_EQ(uraid_array_get_info(a, &info), 0);
 	/* Only stripes that hold data: about a third (and what the churn's stripes add). */
 	CHECK(st.rebuild_units > 0);
@@ -598,7 +578,7 @@ test_degraded_rebuild(void)
 	/* A planned replacement of slot 1 (copied while it serves), then a restart: the tree
 	 * blocks that had a copy on the old member were written again before the swap. */
 	CHECK_EQ(uraid_array_replace_member(a, g_m[1], g_m[s.n + 1], err, sizeof(err)), 0);
-	rebuilt(a);
+	wait_rebuilt(a, 4000);
 	for (int i = 0; i < 2000; i++) {
 		CHECK_EQ(uraid_array_get_info(a, &info), 0);
 		if (strcmp(info.members[1].name, g_m[s.n + 1]) == 0 && info.replacing < 0)
