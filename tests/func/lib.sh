@@ -69,3 +69,13 @@ check() { # NAME EXPECTED_RC REGEX COMMAND...
 	fi
 }
 alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
+# refused METHOD WHAT PATTERN PARAMS: the call fails, and its message matches PATTERN.
+refused() {
+	local out
+	out=$(rpc "$1" "$4" 2>&1)
+	if [ $? -ne 0 ] && echo "$out" | grep -qi -- "$3"; then
+		t_pass "refused: $2"
+	else
+		t_fail "bad params ($2)" "$out"
+	fi
+}
