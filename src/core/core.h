@@ -837,6 +837,12 @@ struct stripe_part {
 /* Complete a held part (owner reactor): with its status, or -EIO if the array went offline
  * meanwhile. */
 void stripe_part_release(struct stripe_part *part);
+/* Answer part with status, on its origin reactor. */
+void stripe_part_finish(struct stripe_part *part, int status);
+/* raid.c: a part of the parent's I/O (counted in it; answered on this reactor), or NULL with
+ * the parent failed for want of memory. */
+struct stripe_part *raid_part_make(struct raid_io *rio, enum part_kind kind, uint64_t stripe,
+				   uint64_t start, uint64_t num, uint64_t byte_off);
 
 /* Reactor r: the bitmap regions some parked operations wait for may be set now. */
 void stripe_bitmap_ready(struct raid_array *a);

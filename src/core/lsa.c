@@ -474,14 +474,6 @@ place(struct lsa *ls, struct lsa_req *req, uint64_t lba, uint64_t len, const str
 /* --- user requests --- */
 
 static void
-part_done_msg(void *arg)
-{
-	struct stripe_part *part = arg;
-
-	part->done(part, part->status);
-}
-
-static void
 req_put(struct lsa_req *req, int status)
 {
 	struct stripe_part *part = req->part;
@@ -490,12 +482,9 @@ req_put(struct lsa_req *req, int status)
 		req->status = status;
 	if (--req->pending != 0)
 		return;
-	part->status = req->status;
+	status = req->status;
 	pool_put(&req->ls->reqs, req);
-	if (part->origin == uraid_reactor_self())
-		part_done_msg(part);
-	else
-		uraid_reactor_send(part->origin, part_done_msg, part);
+	stripe_part_finish(part, status);
 }
 
 static void
@@ -656,8 +645,7 @@ lsa_arrive(void *arg)
 		ls->rch = raid_owner_channel(ls->a);
 	req = ls->rch != NULL ? pool_get(&ls->reqs) : NULL;
 	if (req == NULL) {
-		part->status = -ENOMEM;
-		part_done_msg(part);
+		stripe_part_finish(part, -ENOMEM);
 		return;
 	}
 	memset(req, 0, sizeof(*req));
@@ -681,15 +669,6 @@ lsa_arrive(void *arg)
 	}
 }
 
-static void
-lsa_part_done(struct stripe_part *part, int status)
-{
-	struct raid_io *rio = part->ctx;
-
-	pool_put(&rio->rch->parts, part);
-	raid_io_part_done(rio, status);
-}
-
 void
 lsa_submit(struct raid_io *rio)
 {
@@ -711,22 +690,10 @@ lsa_submit(struct raid_io *rio)
 			rio->status = rc;
 		return;
 	}
-	part = pool_get(&rio->rch->parts);
-	if (part == NULL) {
-		rio->status = -ENOMEM;
+	/* One part for the whole I/O; stripe is its array block here. */
+	part = raid_part_make(rio, PART_WRITE, io->offset_blocks, 0, io->num_blocks, 0);
+	if (part == NULL)
 		return;
-	}
-	memset(part, 0, sizeof(*part));
-	part->a = rio->rch->a;
-	part->mirror_type = io->type;
-	part->stripe = io->offset_blocks; /* here: the array block */
-	part->num_blocks = io->num_blocks;
-	part->iov = io->iov;
-	part->iovcnt = io->iovcnt;
-	part->origin = uraid_reactor_self();
-	part->done = lsa_part_done;
-	part->ctx = rio;
-	rio->remaining++;
 	if (part->origin == uraid_reactor_get(0))
 		lsa_arrive(part);
 	else

@@ -577,6 +577,20 @@ uraid_array_fail_member(struct uraid_bdev *bdev, unsigned member)
 
 /* --- parent I/O --- */
 
+/* A parent I/O with its submit guard; done NULL: it completes io. */
+static void
+raid_io_init(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *io,
+	     void (*done)(struct raid_io *rio, int status), void *ctx, bool fresh)
+{
+	rio->io = io;
+	rio->rch = rch;
+	rio->status = 0;
+	rio->remaining = 1; /* the submit guard */
+	rio->done = done;
+	rio->ctx = ctx;
+	rio->fresh = fresh;
+}
+
 void
 raid_io_part_done(struct raid_io *rio, int status)
 {
@@ -613,9 +627,9 @@ part_done_on_origin(struct stripe_part *part, int status)
 
 /* A part of the parent's I/O for the stripe's owner (counted in the parent), or NULL with
  * the parent failed for want of memory. */
-static struct stripe_part *
-part_make(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start, uint64_t num,
-	  uint64_t byte_off)
+struct stripe_part *
+raid_part_make(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start,
+	       uint64_t num, uint64_t byte_off)
 {
 	struct uraid_bdev_io *io = rio->io;
 	struct stripe_part *part = pool_get(&rio->rch->parts);
@@ -648,7 +662,7 @@ static void
 send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t start, uint64_t num,
 	  uint64_t byte_off)
 {
-	struct stripe_part *part = part_make(rio, kind, stripe, start, num, byte_off);
+	struct stripe_part *part = raid_part_make(rio, kind, stripe, start, num, byte_off);
 
 	if (part != NULL)
 		stripe_submit(part);
@@ -788,8 +802,8 @@ read_chunk_done(struct member_io *mio, int status)
 	unit = layout_stripe_data_blocks(&a->l);
 	{
 		struct stripe_part *part =
-			part_make(rio, PART_READ, lba / unit, lba % unit, num,
-				  (lba - rio->io->offset_blocks) * a->bdev.block_size);
+			raid_part_make(rio, PART_READ, lba / unit, lba % unit, num,
+				       (lba - rio->io->offset_blocks) * a->bdev.block_size);
 
 		if (part != NULL) {
 			part->exclude = member + 1;
@@ -936,7 +950,8 @@ owner_parts(struct raid_io *rio, enum part_kind kind,
 	while (num > 0) {
 		uint64_t start = lba % unit;
 		uint64_t n = unit - start < num ? unit - start : num;
-		struct stripe_part *part = part_make(rio, kind, lba / unit, start, n, byte_off);
+		struct stripe_part *part =
+			raid_part_make(rio, kind, lba / unit, start, n, byte_off);
 
 		if (part == NULL)
 			return;
@@ -956,12 +971,7 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	struct raid_array *a = rch->a;
 	struct raid_io *rio = (struct raid_io *)io->driver_ctx;
 
-	rio->io = io;
-	rio->rch = rch;
-	rio->status = 0;
-	rio->remaining = 1; /* the submit guard */
-	rio->done = NULL;
-	rio->fresh = false;
+	raid_io_init(rio, rch, io, NULL, NULL, false);
 	if (!atomic_load_explicit(&a->online, memory_order_relaxed)) {
 		uraid_bdev_io_complete_deferred(io, -EIO);
 		return 0;
@@ -996,25 +1006,12 @@ raid_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	return 0;
 }
 
-static void
-phys_start(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
-	   void (*done)(struct raid_io *rio, int status), void *ctx)
-{
-	rio->io = fio;
-	rio->rch = rch;
-	rio->status = 0;
-	rio->remaining = 1;
-	rio->done = done;
-	rio->ctx = ctx;
-	rio->fresh = true;
-}
-
 void
 raid_phys_read(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io *fio,
 	       uint64_t phys, uint64_t num, uint64_t byte_off,
 	       void (*done)(struct raid_io *rio, int status), void *ctx)
 {
-	phys_start(rio, rch, fio, done, ctx);
+	raid_io_init(rio, rch, fio, done, ctx, true);
 	/* A degraded retry finds its buffer offset as (block - offset_blocks) * block size. */
 	fio->offset_blocks = phys - byte_off / rch->a->bdev.block_size;
 	fio->num_blocks = num;
@@ -1028,7 +1025,7 @@ raid_phys_io(struct raid_io *rio, struct raid_channel *rch, struct uraid_bdev_io
 {
 	struct raid_array *a = rch->a;
 
-	phys_start(rio, rch, fio, done, ctx);
+	raid_io_init(rio, rch, fio, done, ctx, true);
 	if (fio->type == URAID_IO_FLUSH)
 		flush_all(rio);
 	else if (a->parity || a->mirrored)

@@ -200,8 +200,8 @@ part_done_msg(void *arg)
 	part->done(part, part->status);
 }
 
-static void
-part_finish(struct stripe_part *part, int status)
+void
+stripe_part_finish(struct stripe_part *part, int status)
 {
 	part->status = status;
 	if (part->origin == uraid_reactor_self())
@@ -1247,7 +1247,7 @@ op_wb_ack(struct stripe_op *op)
 			TAILQ_INSERT_TAIL(&op->rch->held, u, link);
 			continue;
 		}
-		part_finish(u, 0);
+		stripe_part_finish(u, 0);
 	}
 	op->wb_acked = true;
 }
@@ -1577,7 +1577,7 @@ stripe_part_release(struct stripe_part *part)
 {
 	/* If the superblocks could not record the failure anywhere, the array is offline and
 	 * the write is not safe: it fails. */
-	part_finish(part, atomic_load(&part->a->online) ? part->status : -EIO);
+	stripe_part_finish(part, atomic_load(&part->a->online) ? part->status : -EIO);
 }
 
 static void
@@ -1622,7 +1622,7 @@ op_finish(struct stripe_op *op)
 			TAILQ_INSERT_TAIL(&rch->held, op->parts[p], link);
 			continue;
 		}
-		part_finish(op->parts[p], status);
+		stripe_part_finish(op->parts[p], status);
 	}
 	sh->active = NULL;
 	pool_put(&rch->ops, op);
@@ -1864,7 +1864,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	if (op == NULL) {
 		p = TAILQ_FIRST(&sh->queue);
 		TAILQ_REMOVE(&sh->queue, p, link);
-		part_finish(p, -ENOMEM);
+		stripe_part_finish(p, -ENOMEM);
 		stripe_run_next(rch, sh);
 		return;
 	}
@@ -1968,7 +1968,7 @@ stripe_arrive(void *arg)
 	struct stripe_head *sh;
 
 	if (rch == NULL || (sh = sh_get(rch, part->stripe, true)) == NULL) {
-		part_finish(part, -ENOMEM);
+		stripe_part_finish(part, -ENOMEM);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&sh->queue, part, link);
