@@ -67,8 +67,12 @@ else
 fi
 stop_daemon
 
-if start_daemon "$T_DIR/cfg.json" --no-save-config && "$URAID" export lg "$T_DIR/lg.nbd" >/dev/null &&
-	nbdcopy "$uri" - | cmp -s - "$T_DIR/b.bin"; then
+# restarted_holds FILE: the daemon starts again, exports lg, and it reads back as FILE.
+restarted_holds() {
+	start_daemon "$T_DIR/cfg.json" --no-save-config &&
+		"$URAID" export lg "$T_DIR/lg.nbd" >/dev/null && nbdcopy "$uri" - | cmp -s - "$1"
+}
+if restarted_holds "$T_DIR/b.bin"; then
 	t_pass "after a clean restart the array holds the second pass"
 else
 	t_fail "clean restart" "$(tail -5 "$T_DIR/serve.log")"
@@ -89,8 +93,7 @@ for _ in $(seq 50); do
 	flock -n "$T_DIR/f0.img" true && flock -n "$T_DIR/f4.img" true && break
 	sleep 0.1
 done
-if start_daemon "$T_DIR/cfg.json" --no-save-config && "$URAID" export lg "$T_DIR/lg.nbd" >/dev/null &&
-	nbdcopy "$uri" - | cmp -s - "$T_DIR/want.bin"; then
+if restarted_holds "$T_DIR/want.bin"; then
 	t_pass "killed after a flushed write: started again from its records, nothing lost"
 else
 	t_fail "restart after SIGKILL" "$(tail -5 "$T_DIR/serve.log")"
