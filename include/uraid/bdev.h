@@ -69,6 +69,7 @@ enum uraid_zone_state {
 	URAID_ZONE_FULL,
 	URAID_ZONE_READ_ONLY,
 	URAID_ZONE_OFFLINE,
+	URAID_ZONE_NOT_WP, /* a conventional zone: no write pointer, written anywhere */
 };
 
 enum uraid_zone_action {
@@ -174,6 +175,7 @@ uint64_t uraid_bdev_get_zone_capacity(const struct uraid_bdev *bdev);
 uint32_t uraid_bdev_get_max_open_zones(const struct uraid_bdev *bdev);
 uint32_t uraid_bdev_get_max_active_zones(const struct uraid_bdev *bdev);
 uint32_t uraid_bdev_get_optimal_open_zones(const struct uraid_bdev *bdev);
+uint64_t uraid_bdev_get_conventional_zones(const struct uraid_bdev *bdev);
 
 /* Control paths (not on a reactor): run one READ, WRITE (with FUA), FLUSH, UNMAP or
  * WRITE_ZEROES on reactor 0 and wait for it. Returns the submit error or the completion status. */

@@ -69,6 +69,7 @@ struct uraid_bdev {
 	/* Zoned bdevs (see uraid/bdev.h); zone_size 0: not zoned. */
 	uint64_t zone_size, zone_capacity;
 	uint32_t max_open_zones, max_active_zones, optimal_open_zones; /* 0: no limit */
+	uint64_t conventional_zones; /* zones at the start without a write pointer */
 	size_t driver_ctx_size;
 	void *io_device; /* module channel device, or NULL */
 	const struct uraid_bdev_fn_table *fn;

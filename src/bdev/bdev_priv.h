@@ -38,6 +38,7 @@ struct zoned_bdev_opts {
 	uint32_t optimal_open_zones; /* advice to writers */
 	uint32_t max_open_zones;     /* 0: no limit */
 	uint32_t max_active_zones;   /* 0: no limit */
+	uint64_t conventional_zones; /* zones at the start without a write pointer */
 	const uint8_t *uuid;
 };
 int zoned_bdev_create(const struct zoned_bdev_opts *opts, struct uraid_bdev **out, char *err,

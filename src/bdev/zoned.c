@@ -12,6 +12,9 @@
  * flush or zone reset/finish: writes and appends not flushed since may be lost or torn at the
  * tail of their zone, as on a ZNS drive; open zones come back closed.
  *
+ * The first conventional_zones zones (none by default) are conventional, as on SMR drives: no
+ * write pointer, read and written anywhere, never reset; the rest are sequential.
+ *
  * Zone state lives on reactor 0: requests from other reactors are sent there, which then
  * writes to the base bdev and sends the completion back.
  */
@@ -34,6 +37,7 @@ enum {
 	ZT_CAPACITY_OFF = 32,
 	ZT_NZONES_OFF = 40,
 	ZT_BLOCK_SIZE_OFF = 48,
+	ZT_CONV_OFF = 56, /* conventional zones at the start (0 in tables written before) */
 };
 
 struct zone {
@@ -48,6 +52,7 @@ struct zoned_bdev {
 	uint64_t copy_blocks;		  /* one table copy */
 	uint64_t data_offset;		  /* first block of zone 0 on the base */
 	uint64_t nzones;
+	uint64_t nconv; /* zones [0, nconv) are conventional */
 	struct zone *zones;
 	uint32_t open, active;
 	uint64_t generation;
@@ -112,6 +117,7 @@ table_encode(struct zoned_bdev *zb, uint8_t *buf)
 	le_put64(buf + ZT_CAPACITY_OFF, zb->bdev.zone_capacity);
 	le_put64(buf + ZT_NZONES_OFF, zb->nzones);
 	le_put32(buf + ZT_BLOCK_SIZE_OFF, bs);
+	le_put64(buf + ZT_CONV_OFF, zb->nconv);
 	for (uint64_t z = 0; z < zb->nzones; z++) {
 		uint8_t *e = buf + bs + z * ZT_ENTRY;
 
@@ -146,7 +152,7 @@ table_check(const struct zoned_bdev *zb, const uint8_t *buf)
 	    le_get64(buf + ZT_ZONE_SIZE_OFF) != zb->bdev.zone_size ||
 	    le_get64(buf + ZT_CAPACITY_OFF) != zb->bdev.zone_capacity ||
 	    le_get64(buf + ZT_NZONES_OFF) != zb->nzones ||
-	    le_get32(buf + ZT_BLOCK_SIZE_OFF) != bs ||
+	    le_get32(buf + ZT_BLOCK_SIZE_OFF) != bs || le_get64(buf + ZT_CONV_OFF) != zb->nconv ||
 	    le_get32(buf + ZT_CRC_OFF) != crc32c(buf + ZT_VERSION_OFF, len - ZT_VERSION_OFF))
 		return -1;
 	gen = le_get64(buf + ZT_GEN_OFF);
@@ -295,6 +301,20 @@ zone_write(struct zoned_bdev *zb, struct uraid_bdev_io *io)
 	struct zone *z = &zb->zones[zi];
 	int rc;
 
+	if (zi < zb->nconv) {
+		/* Conventional: anywhere inside the conventional zones, never appended to. */
+		if (io->type == URAID_IO_ZONE_APPEND ||
+		    io->offset_blocks + io->num_blocks > zb->nconv * zs) {
+			zio_done(io, -EINVAL);
+			return;
+		}
+		rc = uraid_bdev_writev(zb->base, zb->base_ch, io->iov, io->iovcnt,
+				       zb->data_offset + io->offset_blocks, io->num_blocks,
+				       io->flags, base_done, io);
+		if (rc != 0)
+			base_submit_failed(io, rc);
+		return;
+	}
 	lba = zi * zs + z->wp;
 	/* Full, read-only and offline zones are refused by zone_open_check. */
 	if ((io->type == URAID_IO_WRITE && io->offset_blocks != lba) ||
@@ -326,7 +346,8 @@ zone_mgmt(struct zoned_bdev *zb, struct uraid_bdev_io *io)
 	struct zone *z = &zb->zones[io->offset_blocks / zb->bdev.zone_size];
 	int rc = 0;
 
-	if (z->state == URAID_ZONE_OFFLINE || z->state == URAID_ZONE_READ_ONLY) {
+	if (z->state == URAID_ZONE_OFFLINE || z->state == URAID_ZONE_READ_ONLY ||
+	    z->state == URAID_ZONE_NOT_WP) {
 		zio_done(io, -EINVAL);
 		return;
 	}
@@ -362,8 +383,10 @@ zone_info(struct zoned_bdev *zb, struct uraid_bdev_io *io)
 		const struct zone *z = &zb->zones[first + i];
 		uint64_t start = (first + i) * zb->bdev.zone_size;
 
-		io->zone_info[i] = (struct uraid_zone_info){start, start + z->wp,
-							    zb->bdev.zone_capacity, z->state};
+		io->zone_info[i] = (struct uraid_zone_info){
+			start, start + z->wp,
+			first + i < zb->nconv ? zb->bdev.zone_size : zb->bdev.zone_capacity,
+			z->state};
 	}
 	zio_done(io, 0);
 }
@@ -413,12 +436,12 @@ static int
 zoned_submit(void *ch_ctx UNUSED, struct uraid_bdev_io *io)
 {
 	const struct uraid_bdev *b = io->bdev;
+	const struct zoned_bdev *zb = b->ctx;
+	bool conv = io->offset_blocks + io->num_blocks <= zb->nconv * b->zone_size;
 
-	/* Reads stay below the capacity of one zone (blocks past it do not exist). */
-	if (io->type == URAID_IO_READ && b->zone_capacity < b->zone_size &&
-	    io->offset_blocks % b->zone_size + io->num_blocks > b->zone_capacity)
-		return -EINVAL;
-	if (io->type == URAID_IO_WRITE &&
+	/* Reads and writes stay below the capacity of one sequential zone (blocks past it do not
+	 * exist); the conventional zones are one range. */
+	if ((io->type == URAID_IO_READ || io->type == URAID_IO_WRITE) && !conv &&
 	    io->offset_blocks % b->zone_size + io->num_blocks > b->zone_capacity)
 		return -EINVAL;
 	zio_of(io)->origin = uraid_reactor_self();
@@ -535,7 +558,7 @@ table_load(struct zoned_bdev *zb, bool *fresh)
 		uraid_dma_free(buf);
 		return -EEXIST;
 	}
-	for (uint64_t z = 0; src != NULL && z < zb->nzones; z++) {
+	for (uint64_t z = zb->nconv; src != NULL && z < zb->nzones; z++) {
 		const uint8_t *e = src + bs + z * ZT_ENTRY;
 		struct zone *zn = &zb->zones[z];
 
@@ -614,9 +637,14 @@ zoned_bdev_create(const struct zoned_bdev_opts *o, struct uraid_bdev **out, char
 	zb->copy_blocks = copy_blocks;
 	zb->data_offset = 2 * copy_blocks;
 	zb->nzones = base_blocks > zb->data_offset ? (base_blocks - zb->data_offset) / zs : 0;
-	if (zb->nzones == 0) {
-		err_set(err, err_len, "base bdev '%s' (%lu blocks) holds no zone of %lu blocks",
-			o->base_bdev, (unsigned long)base_blocks, (unsigned long)zs);
+	zb->nconv = o->conventional_zones;
+	if (zb->nzones <= zb->nconv) {
+		err_set(err, err_len,
+			"base bdev '%s' (%lu blocks) holds %lu zones of %lu blocks: none "
+			"sequential "
+			"after %lu conventional",
+			o->base_bdev, (unsigned long)base_blocks, (unsigned long)zb->nzones,
+			(unsigned long)zs, (unsigned long)zb->nconv);
 		zoned_free(zb);
 		return -EINVAL;
 	}
@@ -629,6 +657,7 @@ zoned_bdev_create(const struct zoned_bdev_opts *o, struct uraid_bdev **out, char
 	zb->bdev.max_open_zones = o->max_open_zones;
 	zb->bdev.max_active_zones = o->max_active_zones;
 	zb->bdev.optimal_open_zones = o->optimal_open_zones;
+	zb->bdev.conventional_zones = zb->nconv;
 	zb->bdev.driver_ctx_size = sizeof(struct zio);
 	zb->bdev.fn = &zoned_fn;
 	zb->bdev.ctx = zb;
@@ -640,12 +669,14 @@ zoned_bdev_create(const struct zoned_bdev_opts *o, struct uraid_bdev **out, char
 		zoned_free(zb);
 		return -ENOMEM;
 	}
+	for (uint64_t z = 0; z < zb->nconv; z++)
+		zb->zones[z].state = URAID_ZONE_NOT_WP;
 	rc = table_load(zb, &fresh);
 	if (rc == -EEXIST) {
 		err_set(err, err_len,
 			"base bdev '%s' holds a zone table that does not fit: another geometry "
-			"(zone size, capacity, block size) or both copies damaged; it is not "
-			"reset",
+			"(zone size, capacity, block size, conventional zones) or both copies "
+			"damaged; it is not reset",
 			o->base_bdev);
 		zoned_free(zb);
 		return -EINVAL;

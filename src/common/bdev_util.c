@@ -231,3 +231,9 @@ uraid_bdev_get_optimal_open_zones(const struct uraid_bdev *bdev)
 {
 	return bdev->optimal_open_zones;
 }
+
+uint64_t
+uraid_bdev_get_conventional_zones(const struct uraid_bdev *bdev)
+{
+	return bdev->conventional_zones;
+}

@@ -189,6 +189,7 @@ struct zone_params {
 	uint32_t optimal_open_zones;
 	uint32_t max_open_zones;
 	uint32_t max_active_zones;
+	uint64_t conventional_zones;
 	uint8_t uuid[16];
 };
 
@@ -200,6 +201,7 @@ static const struct param_spec zone_spec[] = {
 	PARAM(struct zone_params, zone_size, PT_U64, false),
 	PARAM(struct zone_params, max_open_zones, PT_U32, false),
 	PARAM(struct zone_params, max_active_zones, PT_U32, false),
+	PARAM(struct zone_params, conventional_zones, PT_U64, false),
 	PARAM(struct zone_params, uuid, PT_UUID, false),
 };
 
@@ -226,6 +228,7 @@ rpc_bdev_zone_block_create(struct rpc_request *req, const json_t *params)
 	o.optimal_open_zones = p.optimal_open_zones;
 	o.max_open_zones = p.max_open_zones;
 	o.max_active_zones = p.max_active_zones;
+	o.conventional_zones = p.conventional_zones;
 	o.uuid = uuid_or_null(p.uuid);
 	rc = zoned_bdev_create(&o, &bdev, err, sizeof(err));
 	if (rc != 0) {
@@ -578,6 +581,9 @@ bdev_to_json(struct uraid_bdev *bdev)
 				    json_integer(uraid_bdev_get_max_active_zones(bdev)));
 		json_object_set_new(o, "optimal_open_zones",
 				    json_integer(uraid_bdev_get_optimal_open_zones(bdev)));
+		json_object_set_new(
+			o, "conventional_zones",
+			json_integer((json_int_t)uraid_bdev_get_conventional_zones(bdev)));
 	}
 	json_object_set_new(o, "driver_specific", bdev_driver_json(bdev));
 	return o;

@@ -137,9 +137,16 @@ close_zoned(const char *name)
 }
 
 static int
-make_zoned(const char *name, const char *base, uint64_t cap, uint32_t max_open, uint32_t max_active)
+make_zoned_conv(const char *name, const char *base, uint64_t cap, uint32_t max_open,
+		uint32_t max_active, uint64_t conv)
 {
-	struct zoned_bdev_opts o = {name, base, cap, 0, 1, max_open, max_active, NULL};
+	struct zoned_bdev_opts o = {.name = name,
+				    .base_bdev = base,
+				    .zone_capacity = cap,
+				    .optimal_open_zones = 1,
+				    .max_open_zones = max_open,
+				    .max_active_zones = max_active,
+				    .conventional_zones = conv};
 	struct uraid_bdev *b;
 	char err[256] = "";
 	int rc = zoned_bdev_create(&o, &b, err, sizeof(err));
@@ -147,6 +154,12 @@ make_zoned(const char *name, const char *base, uint64_t cap, uint32_t max_open, 
 	if (rc != 0)
 		printf("  zoned_bdev_create: %s\n", err);
 	return rc;
+}
+
+static int
+make_zoned(const char *name, const char *base, uint64_t cap, uint32_t max_open, uint32_t max_active)
+{
+	return make_zoned_conv(name, base, cap, max_open, max_active, 0);
 }
 
 static void
@@ -379,4 +392,58 @@ test_zone_table_damage(void)
 	free(g_buf);
 }
 
-TEST_MAIN(TEST(test_zone_rules), TEST(test_zone_restart), TEST(test_zone_table_damage))
+/* Conventional zones at the start: written anywhere (across their zones too), never appended
+ * to, reset or finished; the sequential zones after them keep the rule; the count is part of
+ * the geometry a table is checked against. */
+static void
+test_zone_conventional(void)
+{
+	struct uraid_bdev *base;
+	struct uraid_zone_info zi;
+	uint8_t *rd;
+
+	REQUIRE(start_manual(1) == 0);
+	g_buf = test_alloc(64 * 4096);
+	rd = test_alloc(64 * 4096);
+	REQUIRE(ram_bdev_create("base", 1024, 4096, NULL, &base) == 0);
+	CHECK_EQ(make_zoned_conv("z", "base", 64, 0, 0, 15), -EINVAL); /* none sequential */
+	REQUIRE(make_zoned_conv("z", "base", 48, 1, 0, 2) == 0);
+	CHECK_EQ(uraid_bdev_get_conventional_zones(uraid_bdev_get_by_name("z")), 2);
+	open_zoned("z");
+	zi = info(0);
+	CHECK_EQ(zi.state, URAID_ZONE_NOT_WP);
+	CHECK_EQ(zi.capacity, 64);
+	memset(g_buf, 0x33, 64 * 4096);
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_WRITE, g_buf, 60, 8, 0), 0); /* across zones 0-1 */
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_WRITE, g_buf, 5, 1, 0), 0);	 /* again, backwards */
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_READ, rd, 60, 8, 0), 0);
+	CHECK_EQ(memcmp(rd, g_buf, 8 * 4096), 0);
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_WRITE, g_buf, 126, 4, 0), -EINVAL); /* into zone 2 */
+	CHECK_EQ(append(0, 1, NULL), -EINVAL);
+	CHECK_EQ(mgmt(64, URAID_ZONE_RESET), -EINVAL);
+	CHECK_EQ(mgmt(0, URAID_ZONE_FINISH), -EINVAL);
+	CHECK_EQ(info(64).state, URAID_ZONE_NOT_WP);
+	/* Sequential zones from 128 on, with the open limit of 1 (conventional writes use none). */
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_WRITE, g_buf, 130, 1, 0), -EINVAL);
+	CHECK_EQ(append(128, 2, NULL), 0);
+	CHECK_EQ(append(192, 1, NULL), -EBUSY);
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_WRITE, g_buf, 10, 1, 0), 0);
+	close_zoned("z");
+	/* The table remembers: another conventional count is another geometry. */
+	CHECK_EQ(make_zoned_conv("z", "base", 48, 1, 0, 1), -EINVAL);
+	REQUIRE(make_zoned_conv("z", "base", 48, 1, 0, 2) == 0);
+	open_zoned("z");
+	CHECK_EQ(info(128).write_pointer, 130);
+	CHECK_EQ(info(0).state, URAID_ZONE_NOT_WP);
+	memset(g_buf, 0x33, 8 * 4096); /* (the appends wrote their own pattern into it) */
+	CHECK_EQ(sync_rw(g_desc, g_ch, SYNC_READ, rd, 60, 8, 0), 0);
+	CHECK_EQ(memcmp(rd, g_buf, 8 * 4096), 0);
+	close_zoned("z");
+	CHECK_EQ(test_delete_bdev("base"), 0);
+	uraid_runtime_stop();
+	free(g_buf);
+	free(rd);
+}
+
+TEST_MAIN(TEST(test_zone_rules), TEST(test_zone_restart), TEST(test_zone_table_damage),
+	  TEST(test_zone_conventional))
