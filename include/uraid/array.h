@@ -178,6 +178,10 @@ struct uraid_array_info {
 		uint64_t record_seq; /* the next record's sequence number */
 		uint64_t map_bytes;  /* memory the tree takes */
 		bool cost_benefit;   /* the cleaner picks by cost-benefit, else greedily */
+		/* Over zoned members: zone groups (a zone on every member), their usable
+		 * stripes, how many are open for new stripes, and the resets so far. */
+		uint64_t zone_groups, zone_group_stripes, zone_resets;
+		uint32_t open_zone_groups;
 	} log;
 	struct {
 		bool active;

@@ -178,7 +178,10 @@ uint32_t uraid_bdev_get_optimal_open_zones(const struct uraid_bdev *bdev);
 uint64_t uraid_bdev_get_conventional_zones(const struct uraid_bdev *bdev);
 
 /* Control paths (not on a reactor): run one READ, WRITE (with FUA), FLUSH, UNMAP or
- * WRITE_ZEROES on reactor 0 and wait for it. Returns the submit error or the completion status. */
+ * WRITE_ZEROES on reactor 0 and wait for it. Returns the submit error or the completion status.
+ * Zoned bdevs: ZONE_MANAGEMENT of the zone at offset_blocks with action num_blocks (an enum
+ * uraid_zone_action), GET_ZONE_INFO of num_blocks zones from offset_blocks into buf (struct
+ * uraid_zone_info[]). */
 int uraid_bdev_io_sync(struct uraid_bdev_desc *desc, enum uraid_io_type type, void *buf,
 		       uint64_t offset_blocks, uint64_t num_blocks);
 

@@ -888,6 +888,15 @@ sync_start(void *arg)
 		rc = uraid_bdev_write_zeroes(r->desc, r->ch, r->offset_blocks, r->num_blocks,
 					     sync_done, r);
 		break;
+	case URAID_IO_ZONE_MANAGEMENT:
+		rc = uraid_bdev_zone_management(r->desc, r->ch, r->offset_blocks,
+						(enum uraid_zone_action)r->num_blocks, sync_done,
+						r);
+		break;
+	case URAID_IO_GET_ZONE_INFO:
+		rc = uraid_bdev_get_zone_info(r->desc, r->ch, r->offset_blocks,
+					      (uint32_t)r->num_blocks, r->buf, sync_done, r);
+		break;
 	default:
 		rc = -EINVAL;
 		break;

@@ -94,6 +94,8 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->log_epoch = a->log_epoch;
 	if (a->lsa != NULL) {
 		sb->log_ring_blocks = a->sb_log_ring;
+		sb->log_zone_blocks = a->sb_zone_blocks;
+		sb->log_zone_capacity = a->sb_zone_capacity;
 		sb->log_array_blocks = a->bdev.num_blocks;
 	}
 	for (unsigned i = 0; i < a->l.n; i++) {

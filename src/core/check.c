@@ -140,6 +140,8 @@ uraid_array_scrub(struct uraid_bdev *bdev, bool repair, uraid_array_check_cb cb,
 	if (!uraid_bdev_is_array(bdev) || uraid_reactor_self() == NULL)
 		return -EINVAL;
 	a = raid_from_bdev(bdev);
+	if (repair && a->sb_zone_blocks != 0)
+		return -EOPNOTSUPP; /* a repair writes in place; zones take writes in order only */
 	cr = calloc(1, sizeof(*cr));
 	if (cr == NULL)
 		return -ENOMEM;

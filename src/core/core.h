@@ -192,6 +192,8 @@ struct sb {
 	 * array_blocks it places them in (the rest is over-provisioning) */
 	uint32_t log_ring_blocks;
 	uint64_t log_array_blocks;
+	/* log over zoned members: their zone size and capacity (0: conventional members) */
+	uint64_t log_zone_blocks, log_zone_capacity;
 	struct sb_slot slots[RAID_MAX_MEMBERS];
 };
 
@@ -337,8 +339,9 @@ struct raid_array {
 	size_t ppl_nholes;
 	/* Policy log: the stripe tree and its writer (reactor 0's). */
 	struct lsa *lsa;
-	bool lsa_stopped;     /* reactor 0's, at destruct */
-	uint32_t sb_log_ring; /* the superblock's log_ring_blocks */
+	bool lsa_stopped;			   /* reactor 0's, at destruct */
+	uint32_t sb_log_ring;			   /* the superblock's log_ring_blocks */
+	uint64_t sb_zone_blocks, sb_zone_capacity; /* ... log_zone_blocks, log_zone_capacity */
 	bool lsa_cost_benefit;
 	unsigned lsa_repl_slot; /* reactor 0's: a replacement waiting for a whole checkpoint */
 };
@@ -533,6 +536,9 @@ void raid_replacement_failed(struct raid_array *a, unsigned member, int status);
 bool raid_member_writable(struct raid_channel *rch, unsigned member);
 bool raid_member_usable(struct raid_channel *rch, unsigned member);
 bool raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit);
+/* A write (not a rebuild's) at member strip `unit` may go to the member: false only for a
+ * rebuilding member of a log array over zoned members, outside what it holds already. */
+bool raid_member_takes_write(struct raid_channel *rch, unsigned member, uint64_t unit);
 void raid_io_part_done(struct raid_io *rio, int status);
 struct raid_channel *raid_owner_channel(struct raid_array *a);
 void *raid_buf_get(struct raid_channel *rch);
@@ -752,6 +758,16 @@ void lsa_free(struct raid_array *a);
 void lsa_submit(struct raid_io *rio);
 /* Reactor 0: the stripe (strip for mirrors) holds data that a rebuild or check must cover. */
 bool lsa_unit_live(struct raid_array *a, uint64_t unit);
+/* Zoned members (reactor 0): a rebuild's setup (its targets' zones reset, the open groups
+ * closed) begins; the walk may start once it is ready; the units it walks; its end. */
+void lsa_rebuild_begin(struct raid_array *a, uint64_t targets);
+bool lsa_rebuild_ready(struct raid_array *a);
+bool lsa_unit_rebuild(struct raid_array *a, uint64_t unit);
+void lsa_rebuild_end(struct raid_array *a);
+/* Any thread: stripe (or member strip) orow is in a zone opened since the rebuild began. */
+bool lsa_zoned_fresh(struct raid_array *a, uint64_t orow);
+/* bdev b may be a member of a (a zoned one only of a log array over the same zones). */
+int lsa_member_fits(const struct raid_array *a, struct uraid_bdev *b, char *err, size_t err_len);
 /* Reactor 0: the data blocks of unit a check covers: all of them, or for a log array up to
  * its last live block (0: it holds nothing). */
 uint64_t lsa_unit_check_blocks(struct raid_array *a, uint64_t unit);

@@ -53,10 +53,29 @@
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
 /* The tree's area (4 KiB blocks): two anchors (checkpoint records, by generation parity),
  * the ring of map records, then two slots per map page. */
-#define LSA_ANCHORS 2
+#define LSA_ANCHORS  2
+#define LSA_OPEN_MAX 4 /* zoned members: groups open for new rows at once */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). */
 enum row_state { ROW_FREE, ROW_BUSY, ROW_USED, ROW_CLEANED };
+
+/* Zoned members: a group is the rows of one zone on every member, written in order from its
+ * start, reset whole. GRP_OPEN: rows are handed out from it; GRP_FULL: all were. */
+enum group_state { GRP_FREE, GRP_OPEN, GRP_FULL, GRP_RESETTING };
+
+struct lsa_row;
+
+struct lsa_group {
+	uint32_t alloc;	   /* rows handed out, from the first */
+	uint32_t dead;	   /* of those, free again (nothing maps into them) */
+	uint32_t inflight; /* of those, not committed yet */
+	uint32_t born;	   /* the commit count when it filled (its age) */
+	uint64_t live;	   /* live blocks */
+	uint8_t state;
+	bool busy;			  /* a row write is out: the next waits for it */
+	struct lsa_row *wait, *wait_tail; /* sealed rows behind it, in order */
+	_Atomic uint32_t epoch;		  /* when it was last opened (lsa_zoned_fresh) */
+};
 
 /* The cleaner's copy of one victim's live blocks, kept until every move is written. */
 struct clean_buf {
@@ -98,6 +117,7 @@ struct lsa_row {
 	unsigned npc, cpc;
 	struct iovec *iov;
 	int iovcnt, ciov;
+	struct lsa_row *znext; /* zoned: the next row waiting for the group */
 	struct raid_io rio;
 	struct uraid_bdev_io fio; /* last: it ends in a flexible array */
 };
@@ -136,6 +156,31 @@ struct lsa {
 	double cand_score[LSA_CANDIDATES];
 	unsigned ncand;
 	uint64_t nfree, cursor, mapped;
+	uint64_t reserve, clean_low; /* free rows user writes leave; below which the cleaner runs */
+
+	/* Zoned members (zoned): rows are handed out in groups, see struct lsa_group. */
+	bool zoned;
+	uint64_t zone_blocks; /* member blocks per zone */
+	uint64_t zrows;	      /* strips per zone on a member */
+	uint32_t gunits;      /* rows per group */
+	uint32_t gusable;     /* ... below the zones' capacity */
+	uint64_t ngroups;
+	struct lsa_group *grp;
+	uint64_t gopen[LSA_OPEN_MAX];
+	unsigned kopen, nopen, rr;
+	uint64_t gcursor;
+	uint32_t epoch_next;
+	unsigned zresets; /* group resets in flight */
+	bool zretry;	  /* a reset could not be issued: the poller tries again */
+	uint64_t zvictim; /* the group the cleaner empties */
+	uint8_t *zero;	  /* padding for rows sealed before they fill */
+	/* A rebuild onto members of such an array: its walk writes their zones in order, so
+	 * while it runs writes reach them only in groups opened after it began (zr_epoch). */
+	_Atomic uint32_t zr_epoch; /* UINT32_MAX: none */
+	int zr_state;		   /* ZR_* */
+	uint64_t zr_targets;
+	uint64_t zr_pin; /* the group the walk is in: not reset under it */
+	unsigned zr_pending;
 
 	/* The metadata area on every member (member blocks). */
 	uint32_t mb; /* member blocks per metadata block */
@@ -153,7 +198,7 @@ struct lsa {
 	TAILQ_HEAD(, lsa_row) fifo; /* sealed, in seal order */
 	unsigned writing;
 	bool committing, checkpointing;
-	TAILQ_HEAD(, lsa_req) wait; /* writes waiting for a free row */
+	TAILQ_HEAD(lsa_wait, lsa_req) wait; /* writes waiting for a free row */
 	unsigned reads;
 
 	/* The cleaner. */
@@ -171,18 +216,22 @@ struct lsa {
 	bool full_asked;
 	void (*on_stopped)(struct raid_array *a);
 
-	uint64_t user_blocks, moved_blocks, rows_cleaned, commits, checkpoints;
+	uint64_t user_blocks, moved_blocks, rows_cleaned, commits, checkpoints, zone_resets;
 	struct obj_pool reqs, rds; /* reactor 0's free lists */
 	/* The cleaner's share of the bandwidth cap (process_max_bandwidth_mb_sec), in bytes. */
 	double cl_tokens;
 	uint64_t cl_last_us;
 	/* What lsa_get_info reports (any thread), copied by the poller. */
 	struct {
-		_Atomic uint64_t mapped, nfree, user, moved, cleaned, commits, ckpts, seq;
+		_Atomic uint64_t mapped, nfree, user, moved, cleaned, commits, ckpts, seq, resets;
+		_Atomic uint32_t nopen;
 	} pub;
 };
 
+enum { ZR_NONE, ZR_HOLD, ZR_RESET, ZR_READY }; /* lsa.zr_state */
+
 static void commit_kick(struct lsa *ls);
+static void group_maybe_reset(struct lsa *ls, uint64_t g);
 static void publish(struct lsa *ls);
 static void ckpt_kick(struct lsa *ls);
 static void clean_kick(struct lsa *ls);
@@ -236,6 +285,12 @@ row_of(const struct lsa *ls, uint64_t phys)
 	return phys / ls->unit;
 }
 
+static uint64_t
+group_of(const struct lsa *ls, uint64_t row)
+{
+	return row / ls->gunits;
+}
+
 /* --- rows and space --- */
 
 static void
@@ -244,7 +299,12 @@ row_maybe_free(struct lsa *ls, uint64_t r)
 	if ((ls->state[r] == ROW_USED || ls->state[r] == ROW_CLEANED) && ls->live[r] == 0 &&
 	    ls->readers[r] == 0) {
 		ls->state[r] = ROW_FREE;
-		ls->nfree++;
+		if (ls->zoned) {
+			ls->grp[group_of(ls, r)].dead++;
+			group_maybe_reset(ls, group_of(ls, r));
+		} else {
+			ls->nfree++;
+		}
 	}
 }
 
@@ -259,6 +319,8 @@ map_set(struct lsa *ls, uint64_t lba, uint32_t p)
 
 		ls->rmap[old - 1] = 0;
 		ls->live[r]--;
+		if (ls->zoned)
+			ls->grp[group_of(ls, r)].live--;
 		ls->mapped--;
 		row_maybe_free(ls, r);
 	}
@@ -266,6 +328,8 @@ map_set(struct lsa *ls, uint64_t lba, uint32_t p)
 		ls->map[lba] = p + 1;
 		ls->rmap[p] = (uint32_t)lba + 1;
 		ls->live[row_of(ls, p)]++;
+		if (ls->zoned)
+			ls->grp[group_of(ls, row_of(ls, p))].live++;
 		ls->mapped++;
 	} else {
 		ls->map[lba] = 0;
@@ -308,6 +372,195 @@ replay_extent(struct lsa *ls, const struct rst_extent *x)
 	}
 }
 
+/* --- zone groups (zoned members) --- */
+
+/* Reactor 0's descriptor of member m is of a zoned bdev (once it takes writes). */
+static bool
+member_zoned(const struct lsa *ls, unsigned m)
+{
+	return ls->rch->mdesc[m] != NULL &&
+	       uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(ls->rch->mdesc[m]));
+}
+
+/* Zone management of one group on some members. */
+struct zop {
+	struct lsa *ls;
+	uint64_t g;
+	unsigned pending;
+	int status;
+	void (*cb)(struct lsa *ls, struct zop *z);
+};
+
+static void
+zop_put(struct zop *z)
+{
+	if (--z->pending == 0)
+		z->cb(z->ls, z);
+}
+
+static void
+zop_io_done(struct member_io *mio, int status)
+{
+	struct zop *z = mio->ctx;
+
+	if (status != 0) {
+		raid_member_failed(z->ls->a, mio->member, status);
+		z->status = status;
+	}
+	mio_free(mio);
+	zop_put(z);
+}
+
+/* act on zone g of every member in mask that is zoned and takes writes. */
+static void
+zop_issue(struct lsa *ls, struct zop *z, uint64_t mask, enum uraid_zone_action act)
+{
+	for (unsigned m = 0; m < ls->a->l.n; m++) {
+		struct member_io *mio;
+
+		if (!(mask & (1ull << m)) || !raid_member_writable(ls->rch, m) ||
+		    !member_zoned(ls, m))
+			continue;
+		mio = mio_alloc(ls->rch, m, 0);
+		if (mio == NULL) {
+			z->status = -ENOMEM;
+			continue;
+		}
+		mio->type = URAID_IO_ZONE_MANAGEMENT;
+		mio->offset_blocks = z->g * ls->zone_blocks;
+		mio->num_blocks = act;
+		mio->done = zop_io_done;
+		mio->ctx = z;
+		z->pending++;
+		if (mio_submit(mio) != 0) {
+			z->pending--; /* the member went away just now */
+			mio_free(mio);
+		}
+	}
+}
+
+static struct zop *
+zop_new(struct lsa *ls, uint64_t g, void (*cb)(struct lsa *ls, struct zop *z))
+{
+	struct zop *z = calloc(1, sizeof(*z));
+
+	if (z != NULL)
+		*z = (struct zop){ls, g, 1, 0, cb};
+	return z;
+}
+
+static void
+group_reset_done(struct lsa *ls, struct zop *z)
+{
+	struct lsa_group *G = &ls->grp[z->g];
+
+	ls->zresets--;
+	if (z->status == -ENOMEM) {
+		/* Not every zone was reset: the group stays full; the poller tries again. */
+		G->state = GRP_FULL;
+		ls->zretry = true;
+	} else {
+		/* (A member that failed the reset is failed: its zones are reset when it is
+		 * rebuilt.) */
+		G->state = GRP_FREE;
+		G->alloc = G->dead = 0;
+		ls->nfree += ls->gusable;
+		ls->zone_resets++;
+		if (ls->zvictim == z->g)
+			ls->zvictim = UINT64_MAX;
+	}
+	free(z);
+	publish(ls);
+	place_waiting(ls);
+}
+
+/* A group whose rows are all handed out, written and dead is reset on every member, and its
+ * rows are free again. Not under a rebuild's walk (zr_pin), nor while a rebuild sets up. */
+static void
+group_maybe_reset(struct lsa *ls, uint64_t g)
+{
+	struct lsa_group *G = &ls->grp[g];
+	struct zop *z;
+
+	if (G->state != GRP_FULL || G->dead < ls->gusable || G->inflight || G->busy ||
+	    G->wait != NULL || g == ls->zr_pin)
+		return;
+	if (ls->zr_state == ZR_HOLD || ls->zr_state == ZR_RESET ||
+	    (z = zop_new(ls, g, group_reset_done)) == NULL) {
+		ls->zretry = true;
+		return;
+	}
+	G->state = GRP_RESETTING;
+	ls->zresets++;
+	zop_issue(ls, z, UINT64_MAX, URAID_ZONE_RESET);
+	zop_put(z);
+}
+
+/* Every row of group g is handed out. */
+static void
+group_filled(struct lsa *ls, uint64_t g)
+{
+	ls->grp[g].state = GRP_FULL;
+	ls->grp[g].born = (uint32_t)ls->commits;
+	for (unsigned i = 0; i < ls->nopen; i++) {
+		if (ls->gopen[i] == g) {
+			ls->gopen[i] = ls->gopen[--ls->nopen];
+			break;
+		}
+	}
+	if (ls->rr >= ls->nopen)
+		ls->rr = 0;
+}
+
+/* No more rows from open group g (a row write in it failed, so the zones' write pointers are
+ * not where its next row goes; or a rebuild begins): the rest count as dead. */
+static void
+group_close(struct lsa *ls, uint64_t g)
+{
+	struct lsa_group *G = &ls->grp[g];
+
+	if (G->state != GRP_OPEN)
+		return;
+	ls->nfree -= ls->gusable - G->alloc;
+	G->dead += ls->gusable - G->alloc;
+	G->alloc = ls->gusable;
+	group_filled(ls, g);
+}
+
+/* The group the next row comes from: an open one with no row write out (so rows of several
+ * groups are written at once), else a newly opened one, else any open one (the row then
+ * waits for the one before it). */
+static uint64_t
+group_pick(struct lsa *ls)
+{
+	for (unsigned i = 0; i < ls->nopen; i++) {
+		unsigned j = (ls->rr + i) % ls->nopen;
+		uint64_t g = ls->gopen[j];
+
+		if (!ls->grp[g].busy && ls->grp[g].wait == NULL) {
+			ls->rr = (j + 1) % ls->nopen;
+			return g;
+		}
+	}
+	for (uint64_t i = 0; ls->nopen < ls->kopen && i < ls->ngroups; i++) {
+		uint64_t g = (ls->gcursor + i) % ls->ngroups;
+		struct lsa_group *G = &ls->grp[g];
+
+		if (G->state != GRP_FREE)
+			continue;
+		ls->gcursor = (g + 1) % ls->ngroups;
+		G->state = GRP_OPEN;
+		G->alloc = G->dead = 0;
+		atomic_store_explicit(&G->epoch, ++ls->epoch_next, memory_order_release);
+		ls->gopen[ls->nopen++] = g;
+		return g;
+	}
+	if (ls->nopen == 0)
+		return UINT64_MAX;
+	ls->rr = (ls->rr + 1) % ls->nopen;
+	return ls->gopen[ls->rr];
+}
+
 static struct lsa_row *
 row_new(struct lsa *ls, uint64_t row)
 {
@@ -335,20 +588,38 @@ row_open(struct lsa *ls, bool cleaner)
 {
 	uint64_t r;
 
+	struct lsa_row *rw;
+
 	if (ls->open != NULL)
 		return ls->open;
-	if (ls->nfree <= (cleaner ? 0 : LSA_CLEAN_RESERVE))
+	if (ls->nfree <= (cleaner ? 0 : ls->reserve) || ls->zr_state == ZR_HOLD ||
+	    ls->zr_state == ZR_RESET)
 		return NULL;
-	for (r = ls->cursor;; r = (r + 1) % ls->rows) {
-		if (ls->state[r] == ROW_FREE)
-			break;
+	rw = row_new(ls, 0);
+	if (rw == NULL)
+		return NULL;
+	if (ls->zoned) {
+		uint64_t g = group_pick(ls);
+
+		if (g == UINT64_MAX) {
+			row_free(rw);
+			return NULL;
+		}
+		r = g * ls->gunits + ls->grp[g].alloc++;
+		ls->grp[g].inflight++;
+		if (ls->grp[g].alloc == ls->gusable)
+			group_filled(ls, g);
+	} else {
+		for (r = ls->cursor;; r = (r + 1) % ls->rows) {
+			if (ls->state[r] == ROW_FREE)
+				break;
+		}
+		ls->cursor = (r + 1) % ls->rows;
 	}
-	ls->open = row_new(ls, r);
-	if (ls->open == NULL)
-		return NULL;
+	rw->row = r;
+	ls->open = rw;
 	ls->state[r] = ROW_BUSY;
 	ls->nfree--;
-	ls->cursor = (r + 1) % ls->rows;
 	return ls->open;
 }
 
@@ -393,14 +664,8 @@ row_add_iov(struct lsa_row *rw, const struct iovec *iov, int iovcnt, uint64_t of
 static void row_written(struct raid_io *rio, int status);
 
 static void
-row_seal(struct lsa *ls)
+row_submit(struct lsa *ls, struct lsa_row *rw)
 {
-	struct lsa_row *rw = ls->open;
-
-	if (rw == NULL)
-		return;
-	ls->open = NULL;
-	TAILQ_INSERT_TAIL(&ls->fifo, rw, link);
 	ls->writing++;
 	rw->fio.bdev = &ls->a->bdev;
 	rw->fio.type = URAID_IO_WRITE;
@@ -409,6 +674,56 @@ row_seal(struct lsa *ls)
 	rw->fio.iov = rw->iov;
 	rw->fio.iovcnt = rw->iovcnt;
 	raid_phys_io(&rw->rio, ls->rch, &rw->fio, row_written, rw);
+}
+
+/* Zoned: a row sealed before it filled is written whole, the rest zeroes (unmapped), so that
+ * every member's write pointer moves on by one strip a row. */
+static int
+row_pad(struct lsa *ls, struct lsa_row *rw)
+{
+	uint32_t bs = ls->a->bdev.block_size;
+
+	while (rw->used < ls->unit) {
+		uint64_t n = ls->unit - rw->used;
+		struct iovec iov;
+
+		if (n * bs > LSA_CHUNK_BYTES)
+			n = LSA_CHUNK_BYTES / bs;
+		iov = (struct iovec){ls->zero, n * bs};
+		if (row_add_iov(rw, &iov, 1, 0, n * bs) != 0)
+			return -ENOMEM;
+		rw->used += n;
+	}
+	return 0;
+}
+
+static void
+row_seal(struct lsa *ls)
+{
+	struct lsa_row *rw = ls->open;
+
+	if (rw == NULL)
+		return;
+	ls->open = NULL;
+	TAILQ_INSERT_TAIL(&ls->fifo, rw, link);
+	if (ls->zoned) {
+		uint64_t g = group_of(ls, rw->row);
+		struct lsa_group *G = &ls->grp[g];
+
+		if (row_pad(ls, rw) != 0)
+			group_close(ls, g); /* written short: nothing may follow it in the zones */
+		if (G->busy) {
+			/* Each zone is written in order: after the row before it. */
+			if (G->wait_tail != NULL)
+				G->wait_tail->znext = rw;
+			else
+				G->wait = rw;
+			G->wait_tail = rw;
+			return;
+		}
+		G->busy = true;
+	}
+	row_submit(ls, rw);
 }
 
 static void
@@ -426,6 +741,22 @@ row_written(struct raid_io *rio, int status)
 		if (cb != NULL && --cb->refs == 0)
 			uraid_dma_free(cb);
 		rw->pc[i].cb = NULL;
+	}
+	if (ls->zoned) {
+		uint64_t g = group_of(ls, rw->row);
+		struct lsa_group *G = &ls->grp[g];
+		struct lsa_row *next = G->wait;
+
+		G->busy = false;
+		if (status != 0)
+			group_close(ls, g);
+		if (next != NULL) {
+			G->wait = next->znext;
+			if (G->wait == NULL)
+				G->wait_tail = NULL;
+			G->busy = true;
+			row_submit(ls, next);
+		}
 	}
 	commit_kick(ls);
 }
@@ -515,12 +846,18 @@ place_waiting(struct lsa *ls)
 	struct lsa_req *req;
 
 	while ((req = TAILQ_FIRST(&ls->wait)) != NULL &&
-	       (ls->nfree > LSA_CLEAN_RESERVE || !atomic_load(&ls->a->online))) {
+	       (ls->nfree > ls->reserve || !atomic_load(&ls->a->online))) {
+		uint64_t placed = req->placed;
+
 		TAILQ_REMOVE(&ls->wait, req, link);
-		if (!atomic_load(&ls->a->online))
+		if (!atomic_load(&ls->a->online)) {
 			req_put(req, -EIO);
-		else
-			write_place(ls, req);
+			continue;
+		}
+		write_place(ls, req);
+		/* Back in the queue with nothing placed (no row to be had now): later. */
+		if (TAILQ_LAST(&ls->wait, lsa_wait) == req && req->placed == placed)
+			break;
 	}
 }
 
@@ -806,7 +1143,11 @@ commit_finish(struct lsa *ls, struct commit *c)
 		if (rw->row != UINT64_MAX) {
 			ls->state[rw->row] = ROW_USED;
 			ls->born[rw->row] = (uint32_t)ls->commits;
+			if (ls->zoned)
+				ls->grp[group_of(ls, rw->row)].inflight--;
 			row_maybe_free(ls, rw->row);
+			if (ls->zoned)
+				group_maybe_reset(ls, group_of(ls, rw->row));
 		}
 		for (unsigned i = 0; i < rw->npc; i++) {
 			if (rw->pc[i].req != NULL)
@@ -1193,8 +1534,55 @@ victim_score(const struct lsa *ls, uint64_t r)
  * written), which leaves young rows to die by themselves. One scan keeps the best
  * LSA_CANDIDATES rows, taken in turn while they are still worth it. */
 static uint64_t
+pick_victim_zoned(struct lsa *ls)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t best = UINT64_MAX, base;
+		double best_sc = -1;
+
+		if (ls->zvictim != UINT64_MAX) {
+			base = ls->zvictim * ls->gunits;
+			for (uint64_t i = 0; i < ls->gusable; i++) {
+				if (ls->state[base + i] == ROW_USED)
+					return base + i;
+			}
+			/* Every row moved out or moving: it is reset once the moves are in. */
+			ls->zvictim = UINT64_MAX;
+		}
+		if (pass == 1)
+			break;
+		for (uint64_t g = 0; g < ls->ngroups; g++) {
+			const struct lsa_group *G = &ls->grp[g];
+			double u = (double)G->live / ((double)ls->gusable * (double)ls->unit), sc;
+
+			if (G->state != GRP_FULL || G->inflight || G->busy || G->live == 0 ||
+			    G->live >= (uint64_t)ls->gusable * ls->unit)
+				continue;
+			sc = !ls->cost_benefit ? 1 - u
+					       : (1 - u) *
+							 ((double)(uint32_t)((uint32_t)ls->commits -
+									     G->born) +
+							  1) /
+							 (1 + u);
+			if (sc > best_sc) {
+				best_sc = sc;
+				best = g;
+			}
+		}
+		if (best == UINT64_MAX)
+			break;
+		ls->zvictim = best;
+	}
+	return UINT64_MAX;
+}
+
+/* The row to clean. Over zoned members space comes back a group at a time: the best group
+ * (fewest live blocks, or best cost-benefit) is emptied row by row. */
+static uint64_t
 pick_victim(struct lsa *ls)
 {
+	if (ls->zoned)
+		return pick_victim_zoned(ls);
 	while (ls->ncand > 0) {
 		uint64_t r = ls->cand[--ls->ncand];
 
@@ -1240,7 +1628,7 @@ clean_kick(struct lsa *ls)
 			clean_place(ls);
 		return;
 	}
-	if (ls->stopping || ls->nfree >= LSA_CLEAN_LOW)
+	if (ls->stopping || ls->nfree >= ls->clean_low)
 		return;
 	best = pick_victim(ls);
 	if (best == UINT64_MAX) {
@@ -1263,7 +1651,7 @@ clean_kick(struct lsa *ls)
 			ls->cl_tokens = cap;
 		ls->cl_last_us = now;
 		if (ls->cl_tokens < (double)best_live * bs && TAILQ_EMPTY(&ls->wait) &&
-		    ls->nfree > LSA_CLEAN_RESERVE)
+		    ls->nfree > ls->reserve)
 			return; /* the poller comes back */
 		ls->cl_tokens -= (double)best_live * bs;
 	}
@@ -1314,7 +1702,8 @@ static bool
 lsa_idle(const struct lsa *ls)
 {
 	return ls->open == NULL && TAILQ_EMPTY(&ls->fifo) && !ls->committing &&
-	       !ls->checkpointing && !ls->cl_active && ls->reads == 0 && TAILQ_EMPTY(&ls->wait);
+	       !ls->checkpointing && !ls->cl_active && ls->reads == 0 && TAILQ_EMPTY(&ls->wait) &&
+	       ls->zresets == 0 && ls->zr_pending == 0;
 }
 
 static void
@@ -1328,6 +1717,195 @@ publish(struct lsa *ls)
 	atomic_store_explicit(&ls->pub.commits, ls->commits, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.ckpts, ls->checkpoints, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.seq, ls->seq, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.resets, ls->zone_resets, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.nopen, ls->nopen, memory_order_relaxed);
+}
+
+/* --- rebuilds onto members of a zoned array --- */
+
+static void zr_reset_next(struct lsa *ls);
+
+static void
+zr_reset_done(struct lsa *ls, struct zop *z)
+{
+	int status = z->status;
+
+	free(z);
+	ls->zr_pending--;
+	if (ls->zr_state != ZR_RESET)
+		return; /* a new rebuild began meanwhile: its setup starts over */
+	if (status == -ENOMEM) {
+		ls->zr_pin--; /* that group again */
+		return;	      /* (from the poller) */
+	}
+	zr_reset_next(ls);
+}
+
+/* Reset the targets' zones one group after another (zr_pin counts them here); then the
+ * rebuild may walk, and groups opened from now on include the targets. */
+static void
+zr_reset_next(struct lsa *ls)
+{
+	struct zop *z;
+
+	if (ls->zr_pin >= ls->ngroups) {
+		ls->zr_pin = UINT64_MAX;
+		if (ls->zr_targets == 0) {
+			/* The rebuild ended while this ran. */
+			ls->zr_state = ZR_NONE;
+			ls->zretry = true;
+			place_waiting(ls);
+			return;
+		}
+		ls->zr_state = ZR_READY;
+		atomic_store_explicit(&ls->zr_epoch, ls->epoch_next, memory_order_release);
+		LOG_NOTE("%s: zones of slot mask 0x%lx reset; the rebuild walks %lu zone groups",
+			 ls->a->bdev.name, (unsigned long)ls->zr_targets,
+			 (unsigned long)ls->ngroups);
+		place_waiting(ls);
+		return;
+	}
+	z = zop_new(ls, ls->zr_pin++, zr_reset_done);
+	if (z == NULL) {
+		ls->zr_pin--;
+		return; /* the poller comes back */
+	}
+	ls->zr_pending++;
+	zop_issue(ls, z, ls->zr_targets, URAID_ZONE_RESET);
+	zop_put(z);
+}
+
+static void
+zr_finished(struct lsa *ls, struct zop *z)
+{
+	free(z);
+	if (--ls->zr_pending != 0 || ls->zr_state != ZR_RESET)
+		return;
+	ls->zr_pin = 0;
+	zr_reset_next(ls);
+}
+
+/* The setup of a rebuild onto zoned members, from the poller: once every row handed out is
+ * written, the open groups are closed and their zones finished on the other members (none
+ * may take another row: the targets' zones for them are empty), then the targets' zones are
+ * reset. */
+static void
+zoned_poll(struct lsa *ls)
+{
+	if (ls->zretry && ls->zr_state != ZR_HOLD && ls->zr_state != ZR_RESET) {
+		ls->zretry = false;
+		for (uint64_t g = 0; g < ls->ngroups; g++)
+			group_maybe_reset(ls, g);
+	}
+	if (ls->zr_state == ZR_RESET && ls->zr_pending == 0 && ls->zr_pin < ls->ngroups)
+		zr_reset_next(ls); /* after an allocation failure */
+	if (ls->zr_state != ZR_HOLD || ls->open != NULL || ls->writing > 0 || ls->zr_pending)
+		return;
+	ls->zr_state = ZR_RESET;
+	ls->zr_pending = 1;
+	while (ls->nopen > 0) {
+		uint64_t g = ls->gopen[0];
+		struct zop *z = zop_new(ls, g, zr_finished);
+
+		group_close(ls, g);
+		if (z == NULL)
+			continue; /* left open: its zones are finished when it is reset */
+		ls->zr_pending++;
+		zop_issue(ls, z, ~ls->zr_targets, URAID_ZONE_FINISH);
+		zop_put(z);
+	}
+	if (--ls->zr_pending == 0) {
+		ls->zr_pin = 0;
+		zr_reset_next(ls);
+	}
+}
+
+void
+lsa_rebuild_begin(struct raid_array *a, uint64_t targets)
+{
+	struct lsa *ls = a->lsa;
+
+	if (ls == NULL || !ls->zoned)
+		return;
+	atomic_store_explicit(&ls->zr_epoch, UINT32_MAX, memory_order_release);
+	ls->zr_targets = targets;
+	ls->zr_state = ZR_HOLD;
+	ls->zr_pin = UINT64_MAX;
+	row_seal(ls); /* its group is closed before the targets take writes */
+	zoned_poll(ls);
+}
+
+bool
+lsa_rebuild_ready(struct raid_array *a)
+{
+	return a->lsa == NULL || !a->lsa->zoned || a->lsa->zr_state == ZR_READY;
+}
+
+void
+lsa_rebuild_end(struct raid_array *a)
+{
+	struct lsa *ls = a->lsa;
+	uint64_t pin;
+
+	if (ls == NULL || !ls->zoned || ls->zr_state == ZR_NONE)
+		return;
+	if (ls->zr_state != ZR_READY) {
+		/* Stopped while setting up: the setup finishes first (the poller), then it
+		 * ends. */
+		ls->zr_targets = 0;
+	}
+	pin = ls->zr_pin;
+	if (ls->zr_state == ZR_READY) {
+		ls->zr_state = ZR_NONE;
+		ls->zr_pin = UINT64_MAX;
+		atomic_store_explicit(&ls->zr_epoch, UINT32_MAX, memory_order_release);
+		if (pin != UINT64_MAX)
+			group_maybe_reset(ls, pin);
+	}
+}
+
+/* Which units a rebuild onto zoned members walks: every row below the capacity of the groups
+ * filled before it began (dead ones too, so each target zone is written in order to its
+ * end); none of groups opened since (the targets took their writes) or free. The group the
+ * walk is in is not reset under it. */
+bool
+lsa_unit_rebuild(struct raid_array *a, uint64_t unit)
+{
+	struct lsa *ls = a->lsa;
+	uint64_t g;
+
+	if (ls == NULL || !ls->zoned)
+		return lsa_unit_live(a, unit);
+	g = group_of(ls, unit);
+	if (g >= ls->ngroups)
+		return false;
+	if (ls->zr_pin != g) {
+		uint64_t was = ls->zr_pin;
+
+		ls->zr_pin = g;
+		if (was != UINT64_MAX)
+			group_maybe_reset(ls, was);
+	}
+	return unit % ls->gunits < ls->gusable && ls->grp[g].state == GRP_FULL &&
+	       atomic_load_explicit(&ls->grp[g].epoch, memory_order_relaxed) <=
+		       atomic_load_explicit(&ls->zr_epoch, memory_order_relaxed);
+}
+
+/* Any thread: unit (a stripe, or a strip on a member for mirrors) is in a zone group opened
+ * since the running rebuild began, whose rows all went to its targets too. */
+bool
+lsa_zoned_fresh(struct raid_array *a, uint64_t orow)
+{
+	struct lsa *ls = a->lsa;
+	uint64_t g;
+	uint32_t since;
+
+	if (ls == NULL || !ls->zoned)
+		return false;
+	since = atomic_load_explicit(&ls->zr_epoch, memory_order_acquire);
+	g = orow / ls->zrows;
+	return since != UINT32_MAX && g < ls->ngroups &&
+	       atomic_load_explicit(&ls->grp[g].epoch, memory_order_acquire) > since;
 }
 
 static int
@@ -1351,8 +1929,10 @@ lsa_poll(void *arg)
 		place_waiting(ls);
 		busy = true;
 	}
-	if (ls->nfree < LSA_CLEAN_LOW || ls->cl_active)
+	if (ls->nfree < ls->clean_low || ls->cl_active)
 		clean_kick(ls);
+	if (ls->zoned)
+		zoned_poll(ls);
 	commit_kick(ls);
 	if (ls->stopping && ls->cl_active && !ls->cl_reading) {
 		/* Stopping: the blocks not moved yet stay where they are. */
@@ -1451,11 +2031,12 @@ lsa_get_info(struct raid_array *a, struct uraid_array_info *info)
 
 	if (ls == NULL)
 		return;
-	info->log.physical_blocks = ls->phys;
+	/* Over zoned members only the rows below the zones' capacity count. */
+	info->log.physical_blocks = ls->zoned ? ls->ngroups * ls->gusable * ls->unit : ls->phys;
 	info->log.mapped_blocks = atomic_load_explicit(&ls->pub.mapped, memory_order_relaxed);
 	info->log.free_rows = atomic_load_explicit(&ls->pub.nfree, memory_order_relaxed);
 	info->log.free_blocks = info->log.free_rows * ls->unit;
-	info->log.rows = ls->rows;
+	info->log.rows = ls->zoned ? ls->ngroups * ls->gusable : ls->rows;
 	info->log.user_blocks = atomic_load_explicit(&ls->pub.user, memory_order_relaxed);
 	info->log.moved_blocks = atomic_load_explicit(&ls->pub.moved, memory_order_relaxed);
 	info->log.rows_cleaned = atomic_load_explicit(&ls->pub.cleaned, memory_order_relaxed);
@@ -1464,6 +2045,14 @@ lsa_get_info(struct raid_array *a, struct uraid_array_info *info)
 	info->log.record_seq = atomic_load_explicit(&ls->pub.seq, memory_order_relaxed);
 	info->log.map_bytes = 4 * (ls->logical + ls->phys) + 17 * ls->rows + 2ull * ls->npages;
 	info->log.cost_benefit = ls->cost_benefit;
+	if (ls->zoned) {
+		info->log.zone_groups = ls->ngroups;
+		info->log.zone_group_stripes = ls->gusable;
+		info->log.zone_resets = atomic_load_explicit(&ls->pub.resets, memory_order_relaxed);
+		info->log.open_zone_groups =
+			atomic_load_explicit(&ls->pub.nopen, memory_order_relaxed);
+		info->log.map_bytes += ls->ngroups * sizeof(*ls->grp);
+	}
 }
 
 void
@@ -1481,6 +2070,8 @@ lsa_free(struct raid_array *a)
 	free(ls->state);
 	free(ls->page_dirty);
 	free(ls->page_slot);
+	free(ls->grp);
+	uraid_dma_free(ls->zero);
 	if (ls->cl_buf != NULL)
 		uraid_dma_free(ls->cl_buf);
 	pool_fini(&ls->reqs);
@@ -1682,6 +2273,182 @@ out:
 }
 
 int
+lsa_member_fits(const struct raid_array *a, struct uraid_bdev *b, char *err, size_t err_len)
+{
+	const char *name = uraid_bdev_get_name(b);
+	uint64_t zs, cap, conv, meta_end = a->ppl_offset_blocks + a->ppl_blocks;
+
+	if (!uraid_bdev_is_zoned(b))
+		return 0; /* conventional members take any write */
+	zs = uraid_bdev_get_zone_size(b);
+	cap = uraid_bdev_get_zone_capacity(b);
+	conv = uraid_bdev_get_conventional_zones(b) * zs;
+	if (a->sb_zone_blocks == 0) {
+		err_set(err, err_len,
+			"'%s' is zoned: only a log array created over zoned members takes one",
+			name);
+		return -EINVAL;
+	}
+	if (zs != a->sb_zone_blocks || cap != a->sb_zone_capacity) {
+		err_set(err, err_len,
+			"'%s' has zones of %lu blocks (capacity %lu), the array's are of %lu "
+			"(capacity %lu)",
+			name, (unsigned long)zs, (unsigned long)cap,
+			(unsigned long)a->sb_zone_blocks, (unsigned long)a->sb_zone_capacity);
+		return -EINVAL;
+	}
+	if (conv < meta_end || conv > a->data_offset_blocks) {
+		err_set(err, err_len,
+			"'%s' has %lu blocks of conventional zones; the array keeps %lu blocks of "
+			"superblock and stripe tree there and its data from block %lu",
+			name, (unsigned long)conv, (unsigned long)meta_end,
+			(unsigned long)a->data_offset_blocks);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Rows, groups and limits over zoned members; the over-provisioning needs room for the
+ * cleaner to empty a whole group. */
+static int
+zoned_geometry(struct lsa *ls, char *err, size_t err_len)
+{
+	struct raid_array *a = ls->a;
+	uint64_t S = a->l.strip_blocks, upo = 1;
+	uint32_t limit = UINT32_MAX;
+
+	ls->zone_blocks = a->sb_zone_blocks;
+	if (a->l.level == URAID_RAID10) {
+		if (a->l.n % a->l.copies != 0) {
+			err_set(err, err_len,
+				"raid10 over zoned members needs a member count that is a multiple "
+				"of the copies (%u members, %u copies)",
+				a->l.n, a->l.copies);
+			return -EINVAL;
+		}
+		upo = a->l.n / a->l.copies; /* rows side by side on one strip of the members */
+	}
+	if (ls->zone_blocks % S != 0 || a->sb_zone_capacity % S != 0 || a->sb_zone_capacity < S ||
+	    a->data_offset_blocks % ls->zone_blocks != 0 ||
+	    a->l.member_blocks % ls->zone_blocks != 0) {
+		err_set(err, err_len,
+			"zone geometry (%lu blocks, capacity %lu) does not fit the "
+			"strips and data area",
+			(unsigned long)ls->zone_blocks, (unsigned long)a->sb_zone_capacity);
+		return -EINVAL;
+	}
+	ls->zrows = ls->zone_blocks / S;
+	ls->gunits = (uint32_t)(ls->zrows * upo);
+	ls->gusable = (uint32_t)(a->sb_zone_capacity / S * upo);
+	ls->ngroups = ls->rows / ls->gunits;
+	for (unsigned m = 0; m < a->l.n; m++) {
+		struct uraid_bdev *b;
+		uint32_t o, act;
+
+		if (a->members[m].desc == NULL)
+			continue;
+		b = uraid_bdev_desc_get_bdev(a->members[m].desc);
+		if (!uraid_bdev_is_zoned(b))
+			continue;
+		o = uraid_bdev_get_max_open_zones(b);
+		act = uraid_bdev_get_max_active_zones(b);
+		if (o != 0 && o < limit)
+			limit = o;
+		if (act != 0 && act < limit)
+			limit = act;
+	}
+	if (limit < 2) {
+		err_set(err, err_len,
+			"the members allow %u open zone; a log array needs 2 (one taking new "
+			"stripes, one for a rebuild to write)",
+			limit);
+		return -EINVAL;
+	}
+	ls->kopen = limit - 1 < LSA_OPEN_MAX ? limit - 1 : LSA_OPEN_MAX;
+	ls->reserve = ls->gusable + LSA_CLEAN_RESERVE;
+	ls->clean_low = ls->reserve + ls->gusable + LSA_CLEAN_LOW;
+	ls->zvictim = UINT64_MAX;
+	ls->zr_pin = UINT64_MAX;
+	atomic_init(&ls->zr_epoch, UINT32_MAX);
+	ls->grp = calloc(ls->ngroups, sizeof(*ls->grp));
+	ls->zero = uraid_dma_alloc(RST_BLOCK, LSA_CHUNK_BYTES);
+	if (ls->grp == NULL || ls->zero == NULL)
+		return -ENOMEM;
+	memset(ls->zero, 0, LSA_CHUNK_BYTES);
+	return 0;
+}
+
+/* Control thread: the zones of every zoned member in line with the tree. A new array resets
+ * every zone that holds anything. An existing one finishes, on every member, the zones of
+ * groups the tree maps into (rows a crash left half written, and groups left open, are never
+ * written again before their reset) and resets the others. A member being rebuilt is left
+ * out: its rebuild resets its zones. */
+static int
+zones_start(struct lsa *ls, bool fresh, char *err, size_t err_len)
+{
+	struct raid_array *a = ls->a;
+	struct uraid_zone_info *zi = calloc(ls->ngroups, sizeof(*zi));
+	bool said = false;
+	int rc = 0;
+
+	if (zi == NULL)
+		return -ENOMEM;
+	for (uint64_t r = 0; r < ls->rows; r++)
+		ls->grp[group_of(ls, r)].live += ls->live[r];
+	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
+		struct uraid_bdev_desc *desc = a->members[m].desc;
+
+		if (desc == NULL || !uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(desc)) ||
+		    atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING)
+			continue;
+		rc = uraid_bdev_io_sync(desc, URAID_IO_GET_ZONE_INFO, zi, a->data_offset_blocks,
+					ls->ngroups);
+		for (uint64_t g = 0; g < ls->ngroups && rc == 0; g++) {
+			bool keep = !fresh && ls->grp[g].live > 0;
+			enum uraid_zone_state st = zi[g].state;
+
+			if (st == URAID_ZONE_NOT_WP || st == URAID_ZONE_OFFLINE ||
+			    st == URAID_ZONE_READ_ONLY) {
+				err_set(err, err_len, "zone %lu of %s's data is %s",
+					(unsigned long)(a->data_offset_blocks / ls->zone_blocks +
+							g),
+					a->members[m].name,
+					st == URAID_ZONE_NOT_WP ? "conventional"
+								: "offline or read-only");
+				rc = -EINVAL;
+				said = true;
+				break;
+			}
+			if (keep ? st != URAID_ZONE_FULL : st != URAID_ZONE_EMPTY)
+				rc = uraid_bdev_io_sync(desc, URAID_IO_ZONE_MANAGEMENT, NULL,
+							a->data_offset_blocks + g * ls->zone_blocks,
+							keep ? URAID_ZONE_FINISH
+							     : URAID_ZONE_RESET);
+		}
+		if (rc != 0 && !said)
+			err_set(err, err_len, "cannot bring the zones of %s in line: %s",
+				a->members[m].name, strerror(-rc));
+	}
+	free(zi);
+	if (rc != 0)
+		return rc;
+	for (uint64_t g = 0; g < ls->ngroups; g++) {
+		struct lsa_group *G = &ls->grp[g];
+
+		if (G->live == 0) {
+			G->state = GRP_FREE;
+			ls->nfree += ls->gusable;
+			continue;
+		}
+		G->state = GRP_FULL;
+		G->alloc = ls->gusable;
+		for (uint64_t i = 0; i < ls->gusable; i++)
+			G->dead += ls->live[g * ls->gunits + i] == 0;
+	}
+	return 0;
+}
+
+int
 lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from, char *err,
 	   size_t err_len)
 {
@@ -1725,6 +2492,11 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 		rc = -EINVAL;
 		goto err;
 	}
+	ls->reserve = LSA_CLEAN_RESERVE;
+	ls->clean_low = LSA_CLEAN_LOW;
+	ls->zoned = a->sb_zone_blocks != 0;
+	if (ls->zoned && (rc = zoned_geometry(ls, err, err_len)) != 0)
+		goto err;
 	if (from != NULL) {
 		ls->logical = from->log_array_blocks;
 		ls->ring = from->log_ring_blocks;
@@ -1732,6 +2504,12 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	} else {
 		ls->cost_benefit = o->log_cost_benefit;
 		unsigned pct = o->overprovision_pct ? o->overprovision_pct : 10;
+		/* Over zoned members only rows below the zones' capacity hold data, and the
+		 * cleaner needs room to empty a whole group while others are open. */
+		uint64_t usable = ls->zoned ? ls->ngroups * ls->gusable : ls->rows;
+		uint64_t min_rows =
+			ls->zoned ? ls->clean_low + ((uint64_t)ls->kopen + 1) * ls->gusable
+				  : LSA_MIN_RESERVE_ROWS;
 		uint64_t keep;
 
 		if (pct > 50) {
@@ -1739,18 +2517,19 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 			rc = -EINVAL;
 			goto err;
 		}
-		keep = ls->phys * pct / 100;
-		if (keep < LSA_MIN_RESERVE_ROWS * ls->unit)
-			keep = LSA_MIN_RESERVE_ROWS * ls->unit;
-		if (ls->rows < 2 * LSA_MIN_RESERVE_ROWS) {
+		keep = usable * ls->unit * pct / 100;
+		if (keep < min_rows * ls->unit)
+			keep = min_rows * ls->unit;
+		if (usable < 2 * min_rows) {
 			err_set(err, err_len,
-				"members too small for a log array: %lu stripes, it needs at "
-				"least %u",
-				(unsigned long)ls->rows, 2 * LSA_MIN_RESERVE_ROWS);
+				"members too small for a log array: %lu stripes%s, it needs at "
+				"least %lu",
+				(unsigned long)usable, ls->zoned ? " in their zones" : "",
+				(unsigned long)(2 * min_rows));
 			rc = -EINVAL;
 			goto err;
 		}
-		ls->logical = ls->phys - keep;
+		ls->logical = usable * ls->unit - keep;
 		ls->ring = ring_blocks(ls->logical);
 	}
 	ls->npages = rst_page_count(ls->logical);
@@ -1763,6 +2542,13 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 		rc = -EINVAL;
 		goto err;
 	}
+	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
+		if (a->members[m].desc != NULL)
+			rc = lsa_member_fits(a, uraid_bdev_desc_get_bdev(a->members[m].desc), err,
+					     err_len);
+	}
+	if (rc != 0)
+		goto err;
 	ls->map = calloc(ls->logical, sizeof(*ls->map));
 	ls->rmap = calloc(ls->phys, sizeof(*ls->rmap));
 	ls->live = calloc(ls->rows, sizeof(*ls->live));
@@ -1795,7 +2581,20 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	}
 	for (uint64_t r = 0; r < ls->rows; r++) {
 		ls->state[r] = ls->live[r] ? ROW_USED : ROW_FREE;
-		ls->nfree += ls->live[r] == 0;
+		ls->nfree += ls->live[r] == 0 && !ls->zoned;
+	}
+	if (ls->zoned) {
+		/* A rebuild onto zoned members starts over after a restart: it resets their
+		 * zones and walks from the first group. */
+		for (unsigned m = 0; m < a->l.n; m++) {
+			if (atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING) {
+				atomic_store(&a->members[m].rebuilt, 0);
+				atomic_store(&a->members[m].durable, 0);
+			}
+		}
+		rc = zones_start(ls, from == NULL, err, err_len);
+		if (rc != 0)
+			goto err;
 	}
 	a->bdev.num_blocks = ls->logical;
 	publish(ls);

@@ -215,6 +215,11 @@ mio_issue(struct member_io *mio)
 	case URAID_IO_WRITE_ZEROES:
 		return uraid_bdev_write_zeroes(desc, ch, offset, mio->num_blocks, mio_complete_cb,
 					       mio);
+	case URAID_IO_ZONE_MANAGEMENT:
+		/* A zoned member's zone at offset; num_blocks is the action. */
+		return uraid_bdev_zone_management(desc, ch, offset,
+						  (enum uraid_zone_action)mio->num_blocks,
+						  mio_complete_cb, mio);
 	default:
 		return -EINVAL;
 	}
@@ -270,18 +275,38 @@ mio_usable(struct member_io *mio)
 			    : raid_member_usable(mio->rch, mio->member);
 }
 
+/* A rebuilding member holds unit (a stripe, or a strip of it for mirrors) when its rebuild
+ * passed it, or, in a log array over zoned members, when the unit's zone was opened since the
+ * rebuild began (every row of it went to the member too). */
+static bool
+rebuilding_holds(struct raid_array *a, struct raid_member *mb, uint64_t unit)
+{
+	/* Acquire: the rebuild's writes below this position happen before we see it. */
+	return unit < atomic_load_explicit(&mb->rebuilt, memory_order_acquire) ||
+	       (a->sb_zone_blocks != 0 && lsa_zoned_fresh(a, unit));
+}
+
 bool
 raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit)
 {
 	struct raid_member *mb = &rch->a->members[member];
 	int st = atomic_load_explicit(&mb->state, memory_order_acquire);
 
-	/* Acquire: the rebuild's writes below this position happen before we see it. */
 	if (st != URAID_MEMBER_ACTIVE &&
-	    !(st == URAID_MEMBER_REBUILDING &&
-	      unit < atomic_load_explicit(&mb->rebuilt, memory_order_acquire)))
+	    !(st == URAID_MEMBER_REBUILDING && rebuilding_holds(rch->a, mb, unit)))
 		return false;
 	return member_channel_ready(rch, member);
+}
+
+bool
+raid_member_takes_write(struct raid_channel *rch, unsigned member, uint64_t unit)
+{
+	struct raid_member *mb = &rch->a->members[member];
+
+	/* Its zones are written in order by its rebuild, from the start of each. */
+	return rch->a->sb_zone_blocks == 0 ||
+	       atomic_load_explicit(&mb->state, memory_order_acquire) != URAID_MEMBER_REBUILDING ||
+	       rebuilding_holds(rch->a, mb, unit);
 }
 
 static int mio_submit_one(struct member_io *mio);
@@ -1539,6 +1564,80 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 	return 0;
 }
 
+/* What the zoned members of a new array share (zone_blocks 0: none is zoned). */
+struct zone_geometry {
+	uint64_t zone_blocks, zone_capacity;
+	uint64_t conv_min, conv_max; /* blocks of conventional zones at the start */
+	const char *first;	     /* the zoned member it was taken from */
+};
+
+/* A zoned member: a zoned member takes writes only at its zones' write pointers, so only a
+ * log array (which never writes a stripe twice) can use it; all share one zone geometry. */
+static int
+zoned_member(const struct uraid_array_opts *o, const struct sb *from, struct uraid_bdev *mb,
+	     struct zone_geometry *zg, char *err, size_t err_len)
+{
+	const char *name = uraid_bdev_get_name(mb);
+	uint64_t zs = uraid_bdev_get_zone_size(mb), cap = uraid_bdev_get_zone_capacity(mb);
+	uint64_t conv = uraid_bdev_get_conventional_zones(mb) * zs;
+	bool log = from != NULL ? from->consistency_policy == SB_POLICY_LOG
+				: o->policy == URAID_POLICY_LOG && o->superblock;
+
+	if (!log) {
+		err_set(err, err_len,
+			"member '%s' is zoned: zoned members need consistency_policy log (with "
+			"superblocks), which never writes a stripe in place",
+			name);
+		return -EINVAL;
+	}
+	if (zg->zone_blocks == 0) {
+		*zg = (struct zone_geometry){zs, cap, conv, conv, name};
+		return 0;
+	}
+	if (zs != zg->zone_blocks || cap != zg->zone_capacity) {
+		err_set(err, err_len,
+			"zone geometries differ between members: '%s' has zones of %lu blocks "
+			"(capacity %lu), '%s' of %lu (capacity %lu)",
+			zg->first, (unsigned long)zg->zone_blocks, (unsigned long)zg->zone_capacity,
+			name, (unsigned long)zs, (unsigned long)cap);
+		return -EINVAL;
+	}
+	if (conv < zg->conv_min)
+		zg->conv_min = conv;
+	if (conv > zg->conv_max)
+		zg->conv_max = conv;
+	return 0;
+}
+
+/* A new log array over zoned members: the superblock and the stripe tree (need blocks, in
+ * *data_offset) live in the conventional zones of every zoned member, and the data starts at
+ * a zone boundary after the largest conventional area, so every data zone is sequential. */
+static int
+zoned_data_offset(const struct zone_geometry *zg, uint32_t strip_kb, uint32_t bs,
+		  uint64_t *data_offset, char *err, size_t err_len)
+{
+	uint64_t strip = (uint64_t)strip_kb * 1024 / bs, zs = zg->zone_blocks;
+
+	if (zg->zone_capacity < strip || zs % strip != 0 || zg->zone_capacity % strip != 0) {
+		err_set(err, err_len,
+			"zones of %lu blocks with capacity %lu do not hold whole strips of %lu "
+			"blocks: the capacity must be a multiple of the strip (at least one)",
+			(unsigned long)zs, (unsigned long)zg->zone_capacity, (unsigned long)strip);
+		return -EINVAL;
+	}
+	if (zg->conv_min < *data_offset) {
+		err_set(err, err_len,
+			"the superblock and stripe tree need %lu blocks of conventional zones at "
+			"the start of every zoned member; '%s' and others have %lu (create them "
+			"with conventional_zones >= %lu)",
+			(unsigned long)*data_offset, zg->first, (unsigned long)zg->conv_min,
+			(unsigned long)((*data_offset + zs - 1) / zs));
+		return -EINVAL;
+	}
+	*data_offset = zg->conv_max;
+	return 0;
+}
+
 static int
 raid_create(const struct uraid_array_opts *o, const struct sb *from, struct uraid_bdev **out,
 	    char *err, size_t err_len)
@@ -1546,6 +1645,7 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	uint32_t strip_kb = o->strip_size_kb ? o->strip_size_kb : 64;
 	uint32_t bs = from ? from->block_size : 0;
 	uint64_t min_blocks = UINT64_MAX, data_offset = 0;
+	struct zone_geometry zg = {0};
 	unsigned present = 0;
 	struct raid_array *a;
 	unsigned k, m;
@@ -1608,14 +1708,9 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		if (uraid_bdev_get_num_blocks(mb) < min_blocks)
 			min_blocks = uraid_bdev_get_num_blocks(mb);
 		if (uraid_bdev_is_zoned(mb)) {
-			/* A zoned member takes writes only at its zones' write pointers: an
-			 * in-place array would write over its stripes, and superblocks and logs are
-			 * rewritten in place too. */
-			err_set(err, err_len,
-				"member '%s' is zoned: zoned members need consistency_policy log, "
-				"and log arrays over zoned members are not supported yet",
-				o->members[i]);
-			return -EINVAL;
+			rc = zoned_member(o, from, mb, &zg, err, err_len);
+			if (rc != 0)
+				return rc;
 		}
 		present++;
 	}
@@ -1633,6 +1728,11 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 
 		if (need > data_offset)
 			data_offset = need;
+		if (zg.zone_blocks != 0) {
+			rc = zoned_data_offset(&zg, strip_kb, bs, &data_offset, err, err_len);
+			if (rc != 0)
+				return rc;
+		}
 	}
 	if (min_blocks != UINT64_MAX && min_blocks <= data_offset) {
 		err_set(err, err_len, "members are too small for a superblock area of %lu blocks",
@@ -1657,9 +1757,13 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	a->l.strip_blocks = (uint64_t)strip_kb * 1024 / bs;
 	if (from != NULL)
 		a->l.member_blocks = from->slots[0].data_blocks;
+	else if (zg.zone_blocks != 0)
+		a->l.member_blocks = (min_blocks - data_offset) / zg.zone_blocks * zg.zone_blocks;
 	else
 		a->l.member_blocks =
 			(min_blocks - data_offset) / a->l.strip_blocks * a->l.strip_blocks;
+	a->sb_zone_blocks = from != NULL ? from->log_zone_blocks : zg.zone_blocks;
+	a->sb_zone_capacity = from != NULL ? from->log_zone_capacity : zg.zone_capacity;
 	a->parity = m > 0;
 	a->mirrored = o->level == URAID_RAID1 || o->level == URAID_RAID10;
 	atomic_init(&a->online, true);

@@ -211,6 +211,8 @@ rebuild_issue(struct rebuild *rb)
 
 	if (a->stopping || !targets_alive(rb))
 		rb->stop = true;
+	if (!rb->stop && rb->repl_slot < 0 && !lsa_rebuild_ready(a))
+		return; /* zoned targets: their zones are being reset (the poller comes back) */
 	rb->issuing = true;
 	while (!rb->stop && rb->inflight < rb->window && rb->next < rb->units &&
 	       rb->next < rb->done_upto + rb->window) {
@@ -218,7 +220,7 @@ rebuild_issue(struct rebuild *rb)
 		bool target = unit_has_target(rb, rb->next);
 
 		if (!target || (rb->catch_up && !bitmap_unit_dirty(a, rb->next)) ||
-		    (rb->repl_slot < 0 && !lsa_unit_live(a, rb->next))) {
+		    (rb->repl_slot < 0 && !lsa_unit_rebuild(a, rb->next))) {
 			/* Nothing to write here: done at once, and the window moves on. */
 			if (target && rb->catch_up) {
 				raid_stat_add(a, 0, RS_CAUGHT_UP, 1);
@@ -329,6 +331,8 @@ rebuild_end(struct rebuild *rb)
 
 	uraid_poller_unregister(&rb->poller);
 	a->rb = NULL;
+	if (repl_slot < 0)
+		lsa_rebuild_end(a);
 	if (rb->status != 0)
 		LOG_ERR("%s: %s stopped: %s", a->bdev.name,
 			repl_slot >= 0 ? "replacement" : "rebuild", strerror(-rb->status));
@@ -410,6 +414,15 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 		rb->window = 1;
 	if (rb->window > MAX_WINDOW)
 		rb->window = MAX_WINDOW;
+	if (a->sb_zone_blocks != 0 && repl_slot < 0) {
+		/* Zoned targets: their zones are reset and written in order from the first, one
+		 * unit after another (each zone takes writes only at its write pointer). */
+		rb->window = 1;
+		rb->next = rb->done_upto = 0;
+		for (uint64_t m = targets; m; m &= m - 1)
+			atomic_store(&a->members[__builtin_ctzll(m)].rebuilt, 0);
+		lsa_rebuild_begin(a, targets);
+	}
 	rb->last_refill_us = rb->last_ckpt_us = uraid_now_us();
 	rb->poller = uraid_poller_register(rebuild_poll, rb, 1000);
 	a->rb = rb;
@@ -488,9 +501,11 @@ static bool
 spare_fits(const struct raid_array *a, struct uraid_bdev_desc *desc)
 {
 	struct uraid_bdev *b = uraid_bdev_desc_get_bdev(desc);
+	char why[160];
 
 	return uraid_bdev_get_block_size(b) == a->bdev.block_size &&
-	       uraid_bdev_get_num_blocks(b) >= a->data_offset_blocks + a->l.member_blocks;
+	       uraid_bdev_get_num_blocks(b) >= a->data_offset_blocks + a->l.member_blocks &&
+	       lsa_member_fits(a, b, why, sizeof(why)) == 0;
 }
 
 /* --- member swaps: every reactor's channel changes, one reactor at a time --- */
@@ -1167,6 +1182,9 @@ open_new_member(struct raid_array *a, const char *name, struct uraid_bdev_desc *
 			(unsigned long)uraid_bdev_get_num_blocks(b), (unsigned long)need);
 		return -ENOSPC;
 	}
+	rc = lsa_member_fits(a, b, err, err_len);
+	if (rc != 0)
+		return rc;
 	rc = raid_open_claimed("", name, a->bdev.name, NULL, NULL, desc, err, err_len);
 	return rc == 0 ? 0 : -EBUSY;
 }
@@ -1583,6 +1601,15 @@ uraid_array_replace_member(struct uraid_bdev *array, const char *old_name, const
 
 	if (a == NULL)
 		return -EINVAL;
+	if (a->sb_zone_blocks != 0) {
+		/* The copy would be written in member order while new stripes land in zones
+		 * anywhere ahead of it. */
+		err_set(err, err_len,
+			"%s is a log array over zoned members: a member is not replaced online; "
+			"fail it and a spare is rebuilt zone by zone",
+			a->bdev.name);
+		return -EOPNOTSUPP;
+	}
 	slot = member_slot(a, old_name);
 	if (slot < 0) {
 		err_set(err, err_len, "'%s' is not a member of %s", old_name, a->bdev.name);

@@ -49,7 +49,8 @@ enum {
 	OFF_LOG_RING = 224,
 	OFF_RESERVED4 = 228,
 	OFF_LOG_BLOCKS = 232,
-	OFF_RESERVED5 = 240,
+	OFF_LOG_ZONE = 240,
+	OFF_LOG_ZONE_CAP = 248,
 	OFF_SLOTS = 256,
 	SLOT_BYTES = 48,
 	SLOT_UUID = 0,
@@ -95,6 +96,8 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 	memcpy(buf + OFF_JOURNAL_UUID, sb->journal_uuid, 16);
 	le_put32(buf + OFF_LOG_RING, sb->log_ring_blocks);
 	le_put64(buf + OFF_LOG_BLOCKS, sb->log_array_blocks);
+	le_put64(buf + OFF_LOG_ZONE, sb->log_zone_blocks);
+	le_put64(buf + OFF_LOG_ZONE_CAP, sb->log_zone_capacity);
 	for (uint32_t i = 0; i < sb->num_slots && i < RAID_MAX_MEMBERS; i++) {
 		uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
 
@@ -160,6 +163,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	memcpy(sb->journal_uuid, buf + OFF_JOURNAL_UUID, 16);
 	sb->log_ring_blocks = le_get32(buf + OFF_LOG_RING);
 	sb->log_array_blocks = le_get64(buf + OFF_LOG_BLOCKS);
+	sb->log_zone_blocks = le_get64(buf + OFF_LOG_ZONE);
+	sb->log_zone_capacity = le_get64(buf + OFF_LOG_ZONE_CAP);
 
 	if (sb->generation == 0)
 		return decode_bad(err, err_len, "generation 0");
@@ -182,10 +187,6 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	if (le_get32(buf + OFF_RESERVED1) || le_get32(buf + OFF_RESERVED2) ||
 	    le_get32(buf + OFF_RESERVED3) || le_get32(buf + OFF_RESERVED4))
 		return decode_bad(err, err_len, "reserved fields are not zero");
-	for (size_t i = OFF_RESERVED5; i < OFF_SLOTS; i++) {
-		if (buf[i] != 0)
-			return decode_bad(err, err_len, "reserved fields are not zero");
-	}
 	if (sb->flags & ~(SB_FLAG_CLEAN | SB_FLAG_WRITE_BACK | SB_FLAG_JOURNAL_DEV |
 			  SB_FLAG_THIS_JOURNAL | SB_FLAG_LOG_COST_BENEFIT))
 		return decode_bad(err, err_len, "unknown flags");
@@ -316,8 +317,15 @@ check_meta(const struct sb *sb, char *err, size_t err_len)
 	if ((sb->consistency_policy == SB_POLICY_PPL ||
 	     sb->consistency_policy == SB_POLICY_JOURNAL || log) != (sb->ppl_blocks != 0))
 		return decode_bad(err, err_len, "ppl area does not match the policy");
-	if (!log && (sb->log_ring_blocks != 0 || sb->log_array_blocks != 0))
+	if (!log && (sb->log_ring_blocks != 0 || sb->log_array_blocks != 0 ||
+		     sb->log_zone_blocks != 0 || sb->log_zone_capacity != 0))
 		return decode_bad(err, err_len, "log fields without the log policy");
+	if ((sb->log_zone_blocks == 0) != (sb->log_zone_capacity == 0) ||
+	    sb->log_zone_capacity > sb->log_zone_blocks ||
+	    (sb->log_zone_blocks != 0 &&
+	     (!is_pow2_u64(sb->log_zone_blocks) ||
+	      sb->log_zone_capacity % ((uint64_t)sb->strip_size_kb * 1024 / sb->block_size) != 0)))
+		return decode_bad(err, err_len, "zone geometry out of range");
 	if (log && (sb->flags & SB_FLAG_JOURNAL_DEV))
 		return decode_bad(err, err_len, "a log array has no journal device");
 	if (log && lsa_meta_check(sb) != 0)

@@ -468,7 +468,9 @@ op_plan(struct stripe_op *op)
 
 		if (!op_readable(op, mb, op->sh->stripe)) {
 			op->lost |= 1ull << c;
-			if (raid_member_writable(op->rch, mb))
+			if (raid_member_writable(op->rch, mb) &&
+			    (op->kind == PART_REBUILD ||
+			     raid_member_takes_write(op->rch, mb, op->sh->stripe)))
 				op->targets |= 1ull << c;
 		}
 	}
@@ -1405,6 +1407,9 @@ mirror_start(struct stripe_op *op)
 		int rc;
 
 		layout_map(&a->l, lba, part->num_blocks, c, &ch);
+		if (write && !raid_member_takes_write(op->rch, ch.member,
+						      ch.member_offset_blocks / a->l.strip_blocks))
+			continue; /* its rebuild writes it */
 		rc = op_member_io(op, ch.member, part->mirror_type, ch.member_offset_blocks,
 				  part->num_blocks, NULL, write ? part : NULL, part->byte_off,
 				  write ? part->flags : 0);

@@ -343,6 +343,19 @@ raid_info_json(struct uraid_bdev *bdev)
 				    json_integer((json_int_t)info.log.map_bytes));
 		json_object_set_new(lg, "cleaner",
 				    json_string(info.log.cost_benefit ? "cost-benefit" : "greedy"));
+		if (info.log.zone_groups != 0) {
+			json_t *z = json_object();
+
+			json_object_set_new(z, "groups",
+					    json_integer((json_int_t)info.log.zone_groups));
+			json_object_set_new(z, "stripes_per_group",
+					    json_integer((json_int_t)info.log.zone_group_stripes));
+			json_object_set_new(z, "open_groups",
+					    json_integer(info.log.open_zone_groups));
+			json_object_set_new(z, "resets",
+					    json_integer((json_int_t)info.log.zone_resets));
+			json_object_set_new(lg, "zones", z);
+		}
 		json_object_set_new(o, "log", lg);
 	}
 	if (info.policy == URAID_POLICY_BITMAP) {
@@ -997,9 +1010,18 @@ scrub_start(void *arg)
 
 	if (rc != 0) {
 		struct rpc_request *req = sc->req;
+		struct uraid_bdev *array = sc->array;
 
 		free(sc);
-		rpc_error_errno(req, rc, "%s", req->method);
+		if (rc == -EOPNOTSUPP)
+			rpc_error(
+				req, rc,
+				"%s: %s is a log array over zoned members: a repair would write "
+				"stripes in place, which zones do not take; scrub without repair "
+				"reports the mismatches (a failed member's rebuild rewrites them)",
+				req->method, uraid_bdev_get_name(array));
+		else
+			rpc_error_errno(req, rc, "%s", req->method);
 	}
 }
 

@@ -552,6 +552,16 @@ uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channel *c
 							    offset_blocks, num_blocks, io_done, c));
 }
 
+/* Members inside SPDK are never zoned here (zone_size stays 0), so the core asks for no zone
+ * management; an asking caller is refused. */
+int
+uraid_bdev_zone_management(struct uraid_bdev_desc *desc UNUSED, struct uraid_io_channel *ch UNUSED,
+			   uint64_t zone_id UNUSED, enum uraid_zone_action action UNUSED,
+			   uraid_bdev_io_cb cb UNUSED, void *cb_arg UNUSED)
+{
+	return -ENOTSUP;
+}
+
 int
 uraid_bdev_reset(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, uraid_bdev_io_cb cb,
 		 void *cb_arg)

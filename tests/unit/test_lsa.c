@@ -169,13 +169,32 @@ test_format(void)
 
 /* --- arrays --- */
 
+/* Members: ram bdevs, or with g_zone_cap zoned bdevs over ram bases (zones of 64 blocks,
+ * 4 conventional ones first for the superblock and tree; g_zone_open open zones at most). */
+static const char *const g_base[] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"};
+static uint64_t g_zone_cap, g_zone_conv = 4;
+static uint32_t g_zone_open;
+
 static void
 make_rams(unsigned n, uint64_t blocks)
 {
 	for (unsigned i = 0; i < n; i++) {
+		struct zoned_bdev_opts zo = {.name = g_m[i],
+					     .base_bdev = g_base[i],
+					     .zone_capacity = g_zone_cap,
+					     .zone_size = 64,
+					     .optimal_open_zones = 1,
+					     .max_open_zones = g_zone_open,
+					     .conventional_zones = g_zone_conv};
 		struct uraid_bdev *b;
+		char err[256] = "";
 
-		CHECK_EQ(ram_bdev_create(g_m[i], blocks, BS, NULL, &b), 0);
+		if (g_zone_cap == 0) {
+			CHECK_EQ(ram_bdev_create(g_m[i], blocks, BS, NULL, &b), 0);
+			continue;
+		}
+		CHECK_EQ(ram_bdev_create(g_base[i], blocks, BS, NULL, &b), 0);
+		CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
 	}
 }
 
@@ -185,6 +204,8 @@ drop_rams(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		if (uraid_bdev_get_by_name(g_m[i]))
 			CHECK_EQ(test_delete_bdev(g_m[i]), 0);
+		if (uraid_bdev_get_by_name(g_base[i]))
+			CHECK_EQ(test_delete_bdev(g_base[i]), 0);
 	}
 }
 
@@ -354,6 +375,8 @@ level_case(const struct shape *s)
 	CHECK(info.log.user_blocks >= 4 * blocks);
 	CHECK(info.log.commits > 0 && info.log.checkpoints > 0);
 	CHECK_EQ(st.rmw_writes, 0); /* never an update in place */
+	for (unsigned i = 0; i < info.num_members; i++)
+		CHECK_EQ(info.members[i].state, URAID_MEMBER_ACTIVE); /* no write refused */
 	if (info.parity_chunks)
 		CHECK(st.full_stripe_writes > 0);
 	/* A clean restart: assembled from the superblocks, the tree from its pages. */
@@ -378,12 +401,20 @@ level_case(const struct shape *s)
 		uraid_runtime_poll_until_idle(1000);
 		CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
 		CHECK_EQ(info.log.mapped_blocks, 0);
-		CHECK(info.log.free_rows + 1 >= info.log.rows);
+		/* (Over zones: but the rows handed out of the groups still open.) */
+		CHECK(info.log.free_rows + 1 +
+			      info.log.open_zone_groups * info.log.zone_group_stripes >=
+		      info.log.rows);
+		if (g_zone_cap != 0)
+			CHECK(info.log.zone_resets > 0);
 		CHECK(same(model, blocks));
 		CHECK_EQ(put(d, model, blocks / 2, 8, ++version), 0);
 		uraid_bdev_close(d);
 	}
 	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	for (unsigned i = 0; i < info.num_members; i++)
+		CHECK_EQ(info.members[i].state, URAID_MEMBER_ACTIVE);
 	CHECK_EQ(del(true), 0);
 	free(model);
 	drop_rams(s->n);
@@ -647,5 +678,209 @@ test_bad_input(void)
 	uraid_runtime_stop();
 }
 
+/* Every level over zoned members (zones of 64 blocks, capacity 48: rows below it only): rows
+ * written in zone order, space back by zone resets, restarts; as test_levels otherwise. */
+static void
+test_zoned_levels(void)
+{
+	static const struct shape shapes[] = {
+		{"raid0", 3, 0, 0, 0, false},  {"raid1", 2, 0, 0, 0, false},
+		{"raid10", 4, 0, 0, 2, false}, {"raid5", 5, 0, 0, 0, false},
+		{"raid6", 6, 0, 0, 0, false},  {"ec", 6, 4, 2, 0, true},
+	};
+
+	REQUIRE(start_manual(2) == 0);
+	g_zone_cap = 48;
+	for (size_t i = 0; i < ARRAY_SIZE(shapes); i++) {
+		int before = h_case_failures;
+
+		level_case(&shapes[i]);
+		if (h_case_failures != before)
+			fprintf(stderr, "  zoned case %s x%u\n", shapes[i].level, shapes[i].n);
+	}
+	g_zone_cap = 0;
+	uraid_runtime_stop();
+}
+
+/* Zoned members: a member fails, writes go on degraded, a zoned spare is rebuilt zone by zone
+ * (its zones reset first, each written in order; zones opened meanwhile written to it
+ * directly), then two others fail and it serves; a restart mid-way through a second rebuild
+ * starts that rebuild over. Members limited to 3 open zones (2 groups open at once). */
+static void
+test_zoned_rebuild(void)
+{
+	static const struct shape s = {"raid6", 6, 0, 0, 0, false};
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *a;
+	uint32_t version = 0;
+	char err[256] = "", report[1024];
+	uint64_t blocks;
+	uint8_t *model;
+
+	REQUIRE(start_manual(2) == 0);
+	g_zone_cap = 48;
+	g_zone_open = 3;
+	make_rams(s.n + 2, MBLKS);
+	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
+	a = uraid_bdev_get_by_name("lg");
+	blocks = array_blocks();
+	model = calloc(blocks, BS);
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	for (uint64_t lba = 0; lba < blocks / 2; lba += 32)
+		CHECK_EQ(put(d, model, lba, 32, ++version), 0);
+	uraid_bdev_close(d);
+	churn(model, blocks / 2, 2, &version);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	CHECK_EQ(info.log.open_zone_groups, 2);
+	CHECK(info.log.zone_resets > 0);
+	/* Bad requests on a zoned log array: no online replacement, no repairing scrub. */
+	CHECK_EQ(uraid_array_replace_member(a, g_m[1], g_m[s.n + 1], err, sizeof(err)),
+		 -EOPNOTSUPP);
+	CHECK(strstr(err, "zoned") != NULL);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks));
+	churn(model, blocks / 2, 1, &version); /* degraded writes */
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_add_spare(a, g_m[s.n], err, sizeof(err)), 0);
+	/* Writes while it rebuilds land in zones opened since, which the spare takes. */
+	churn(model, blocks / 2, 1, &version);
+	st = wait_rebuilt(a, 8000);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	CHECK_EQ(info.members[2].state, URAID_MEMBER_ACTIVE);
+	CHECK(st.rebuild_units > 0);
+	fprintf(stderr, "  rebuilt %lu units onto the zoned spare\n",
+		(unsigned long)st.rebuild_units);
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 3), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks)); /* slot 2's columns from the rebuilt member */
+	churn(model, blocks / 2, 1, &version);
+	CHECK(same(model, blocks));
+	/* Restarted with a rebuild onto slot 0 under way: it starts over and completes. */
+	CHECK_EQ(uraid_array_add_spare(a, g_m[s.n + 1], err, sizeof(err)), 0);
+	uraid_runtime_poll_until_idle(20);
+	CHECK_EQ(del(false), 0);
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	uraid_runtime_poll_until_idle(1000);
+	a = uraid_bdev_get_by_name("lg");
+	REQUIRE(a != NULL);
+	CHECK(same(model, blocks));
+	for (int i = 0; i < 8000; i++) {
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (info.members[0].state == URAID_MEMBER_ACTIVE && !info.rebuild.active)
+			break;
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	CHECK_EQ(info.members[0].state, URAID_MEMBER_ACTIVE);
+	CHECK_EQ(info.failed_members, 1); /* slot 3 */
+	CHECK(same(model, blocks));
+	CHECK_EQ(del(true), 0);
+	free(model);
+	drop_rams(s.n + 2);
+	g_zone_cap = 0;
+	g_zone_open = 0;
+	uraid_runtime_stop();
+}
+
+/* Zoned members refused with a reason where they cannot work. */
+static void
+test_zoned_bad_input(void)
+{
+	static const struct shape r5 = {"raid5", 3, 0, 0, 0, false},
+				  r10 = {"raid10", 3, 0, 0, 2, false};
+	struct uraid_array_opts o = {0};
+	struct uraid_bdev *b;
+	char err[256] = "";
+
+	REQUIRE(start_manual(1) == 0);
+	g_zone_cap = 48;
+	make_rams(3, MBLKS);
+	/* An in-place array. */
+	o.name = "lg";
+	o.level = URAID_RAID5;
+	o.members = g_m;
+	o.num_members = 3;
+	o.superblock = true;
+	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "consistency_policy log") != NULL);
+	/* raid10 whose rows do not line up in the zones. */
+	CHECK_EQ(create(&r10, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "multiple of the copies") != NULL);
+	drop_rams(3);
+	/* A capacity that is not whole strips (16 KiB: 4 blocks), and one smaller than one. */
+	g_zone_cap = 46;
+	make_rams(3, MBLKS);
+	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "whole strips") != NULL);
+	drop_rams(3);
+	g_zone_cap = 2;
+	make_rams(3, MBLKS);
+	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "whole strips") != NULL);
+	drop_rams(3);
+	/* Too few conventional zones for the superblock and tree. */
+	g_zone_cap = 48;
+	g_zone_conv = 1;
+	make_rams(3, MBLKS);
+	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "conventional_zones >= 4") != NULL);
+	drop_rams(3);
+	g_zone_conv = 4;
+	/* One open zone only. */
+	g_zone_open = 1;
+	make_rams(3, MBLKS);
+	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "open zone") != NULL);
+	drop_rams(3);
+	g_zone_open = 0;
+	/* Zone sizes that differ: member m2 with another capacity. */
+	make_rams(2, MBLKS);
+	g_zone_cap = 32;
+	{
+		struct zoned_bdev_opts zo = {.name = "m2",
+					     .base_bdev = "b2",
+					     .zone_capacity = 32,
+					     .zone_size = 64,
+					     .optimal_open_zones = 1,
+					     .conventional_zones = 4};
+
+		CHECK_EQ(ram_bdev_create("b2", MBLKS, BS, NULL, &b), 0);
+		CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
+	}
+	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "zone geometries differ") != NULL);
+	drop_rams(3);
+	/* A zoned spare for an array of conventional members. */
+	g_zone_cap = 0;
+	make_rams(3, MBLKS);
+	REQUIRE(create(&r5, 0, err, sizeof(err)) == 0);
+	g_zone_cap = 48;
+	{
+		struct zoned_bdev_opts zo = {.name = "m3",
+					     .base_bdev = "b3",
+					     .zone_capacity = 48,
+					     .zone_size = 64,
+					     .optimal_open_zones = 1,
+					     .conventional_zones = 4};
+
+		CHECK_EQ(ram_bdev_create("b3", 2 * MBLKS, BS, NULL, &b), 0);
+		CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
+	}
+	CHECK_EQ(uraid_array_add_spare(uraid_bdev_get_by_name("lg"), "m3", err, sizeof(err)),
+		 -EINVAL);
+	CHECK(strstr(err, "zoned") != NULL);
+	CHECK_EQ(del(true), 0);
+	drop_rams(4);
+	g_zone_cap = 0;
+	uraid_runtime_stop();
+}
+
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
-	  TEST(test_degraded_rebuild), TEST(test_bad_input))
+	  TEST(test_degraded_rebuild), TEST(test_bad_input), TEST(test_zoned_levels),
+	  TEST(test_zoned_rebuild), TEST(test_zoned_bad_input))
