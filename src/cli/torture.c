@@ -84,6 +84,7 @@ struct torture {
 	bool ack_durable;  /* journal: an acknowledged write is durable */
 	bool write_back;   /* journal in write-back mode */
 	bool journal_dev;  /* journal on a device of its own (a fault member too) */
+	bool zoned;	   /* members are zoned bdevs over the fault bdevs (policy log) */
 	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
 	int crash_at;	   /* a named crash point to cut the power at, or -1 */
 
@@ -226,12 +227,13 @@ print_replay(const struct torture *t, uint64_t cycles)
 			 t->m);
 	printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 	       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-	       "%s%s%s%s%s%s\n",
+	       "%s%s%s%s%s%s%s\n",
 	       t->level, t->n, chunks, uraid_policy_name(t->policy_used), t->ops, t->member_kb,
 	       t->seed, cycles, t->load_failures ? " --load-failures" : " --no-load-failures",
 	       t->ack_durable ? " --ack-durable" : "", t->crash_at >= 0 ? " --crash-point " : "",
 	       t->crash_at >= 0 ? crash_point_name((enum crash_point)t->crash_at) : "",
-	       t->write_back ? " --write-back" : "", t->journal_dev ? " --journal-bdev" : "");
+	       t->write_back ? " --write-back" : "", t->journal_dev ? " --journal-bdev" : "",
+	       t->zoned ? " --zoned" : "");
 	fflush(stdout);
 }
 
@@ -453,7 +455,34 @@ delete_bdev(const char *name)
 	return atomic_load(&done) ? 0 : -ETIMEDOUT;
 }
 
-/* A new member: ram bdev tm<i> under fault bdev tf<i>; returns its name. */
+/* Zoned members: zones of 8 strips (6 writable) over fault bdev tf<i>, the first 1 MiB
+ * conventional (superblock and stripe tree), at most 3 open: a log array keeps 2 groups
+ * open and one zone for a rebuild. Recreated after every cut, from the zone table the
+ * fault bdev kept (write pointers as of the last flush, reset or finish). */
+static void
+zoned_member(unsigned i)
+{
+	char f[16], z[16], err[256];
+	uint64_t strip = 4096 / BS; /* create_array's 4 KiB */
+	struct zoned_bdev_opts zo = {.zone_capacity = 6 * strip,
+				     .zone_size = 8 * strip,
+				     .optimal_open_zones = 1,
+				     .max_open_zones = 3,
+				     .conventional_zones = (1u << 20) / BS / (8 * strip)};
+	struct uraid_bdev *b;
+
+	snprintf(f, sizeof(f), "tf%u", i);
+	snprintf(z, sizeof(z), "tz%u", i);
+	zo.name = z;
+	zo.base_bdev = f;
+	/* (Creating it runs the reactors: a crash point may cut the power meanwhile, and then
+	 * it is created when the power is back.) */
+	if (zoned_bdev_create(&zo, &b, err, sizeof(err)) != 0 && !g_t->cutting)
+		fatal(g_t, "cannot create zoned member %s: %s", z, err);
+}
+
+/* A new member: ram bdev tm<i> under fault bdev tf<i> (under zoned bdev tz<i> with
+ * --zoned); returns its name. */
 static const char *
 new_member(struct torture *t, char *name, size_t len)
 {
@@ -473,6 +502,10 @@ new_member(struct torture *t, char *name, size_t len)
 		fprintf(stderr, "torture: cannot create member %s\n", name);
 		exit(1);
 	}
+	if (t->zoned) {
+		zoned_member(i);
+		snprintf(name, len, "tz%u", i);
+	}
 	return name;
 }
 
@@ -481,14 +514,17 @@ static void
 drop_free_members(struct torture *t)
 {
 	for (unsigned i = 0; i < t->next_member; i++) {
-		char f[16], ram[16];
+		char f[16], ram[16], z[16];
 		struct uraid_bdev *b;
 
 		snprintf(f, sizeof(f), "tf%u", i);
 		snprintf(ram, sizeof(ram), "tm%u", i);
-		b = uraid_bdev_get_by_name(f);
+		snprintf(z, sizeof(z), "tz%u", i);
+		b = uraid_bdev_get_by_name(t->zoned ? z : f);
 		if (b == NULL || uraid_bdev_claimed_by(b) != NULL)
 			continue;
+		if (t->zoned)
+			delete_bdev(z);
 		delete_bdev(f);
 		delete_bdev(ram);
 	}
@@ -810,7 +846,11 @@ add_spare(struct torture *t)
 {
 	char err[256], name[16];
 
+	if (t->zoned && t->cutting)
+		return; /* a zoned member cannot be set up (its zone table written) without power */
 	new_member(t, name, sizeof(name));
+	if (t->zoned && t->cutting)
+		return; /* the power went while it was set up */
 	if (uraid_array_add_spare(uraid_bdev_get_by_name("t"), name, err, sizeof(err)) != 0) {
 		fatal(t, "add spare: %s", err);
 	}
@@ -909,8 +949,15 @@ cycle(struct torture *t)
 		fatal(t, "the array did not go away after the cut");
 	}
 	for (unsigned i = 0; i < t->next_member; i++) {
+		/* A zoned bdev's write pointers are in memory: they go with the power, and
+		 * come back from its table on the fault bdev. */
+		snprintf(name, sizeof(name), "tz%u", i);
+		if (t->zoned && uraid_bdev_get_by_name(name) != NULL && delete_bdev(name) != 0)
+			fatal(t, "zoned member %s did not go away after the cut", name);
 		snprintf(name, sizeof(name), "tf%u", i);
 		fault_power_on(name);
+		if (t->zoned && uraid_bdev_get_by_name(name) != NULL)
+			zoned_member(i);
 	}
 	t->cutting = false;
 	rc = uraid_array_examine(false, report, sizeof(report));
@@ -975,6 +1022,7 @@ usage(FILE *out)
 		"                     [--load-failures | --no-load-failures] [--ack-durable]\n"
 		"                     [--write-back]  (journal: write-back mode)\n"
 		"                     [--journal-bdev]  (journal: on a device of its own)\n"
+		"                     [--zoned]  (log: zoned members over the fault bdevs)\n"
 		"                     [--crash-point sb-flushed|sb-primary|rebuild-unit|\n"
 		"                      log-written|journal-acked|stripe-writing|log-flushed|\n"
 		"                      tree-flushed|tree-recorded|tree-pages]\n"
@@ -1015,6 +1063,7 @@ torture_main(int argc, char **argv)
 		{"crash-point", required_argument, NULL, 'P'},
 		{"write-back", no_argument, NULL, 'W'},
 		{"journal-bdev", no_argument, NULL, 'J'},
+		{"zoned", no_argument, NULL, 'Z'},
 		{"no-load-failures", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1032,7 +1081,7 @@ torture_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:S:o:K:s:EvFNAP:WJh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:S:o:K:s:EvFNAP:WJZh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'l':
@@ -1092,6 +1141,9 @@ torture_main(int argc, char **argv)
 		case 'J':
 			t.journal_dev = true;
 			break;
+		case 'Z':
+			t.zoned = true;
+			break;
 		case 'P': {
 			enum crash_point p;
 
@@ -1125,6 +1177,10 @@ torture_main(int argc, char **argv)
 			"uraid torture: members 2..%d, ops >= 4, member-kb 1280..1048576, "
 			"cycles or a time > 0 (at most a week)\n",
 			MAX_MEMBERS);
+		return 2;
+	}
+	if (t.zoned && t.policy != URAID_POLICY_LOG) {
+		fprintf(stderr, "uraid torture: --zoned members need --policy log\n");
 		return 2;
 	}
 	if (t.k == 0 && t.m == 0 && strcmp(t.level, "ec") == 0) {

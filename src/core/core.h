@@ -758,11 +758,11 @@ void lsa_free(struct raid_array *a);
 void lsa_submit(struct raid_io *rio);
 /* Reactor 0: the stripe (strip for mirrors) holds data that a rebuild or check must cover. */
 bool lsa_unit_live(struct raid_array *a, uint64_t unit);
-/* Zoned members (reactor 0): a rebuild's setup (its targets' zones reset, the open groups
- * closed) begins; the walk may start once it is ready; the units it walks; its end. */
+/* Zoned members (reactor 0): a rebuild's setup (its targets' zones reset) begins; the walk
+ * may start once it is ready; the units it walks; its end. */
 void lsa_rebuild_begin(struct raid_array *a, uint64_t targets);
 bool lsa_rebuild_ready(struct raid_array *a);
-bool lsa_unit_rebuild(struct raid_array *a, uint64_t unit);
+int lsa_unit_rebuild(struct raid_array *a, uint64_t unit); /* 1, 0 or -EAGAIN: wait */
 void lsa_rebuild_end(struct raid_array *a);
 /* Any thread: stripe (or member strip) orow is in a zone opened since the rebuild began. */
 bool lsa_zoned_fresh(struct raid_array *a, uint64_t orow);
@@ -796,6 +796,8 @@ void raid_rebuild_free(struct raid_array *a);
 void raid_rebuild_stop(struct raid_array *a, void (*then)(struct raid_array *a));
 /* Any reactor: a member failed; reactor 0 looks for a spare. */
 void raid_rebuild_notify(struct raid_array *a);
+/* Reactor 0: the running rebuild's walk may go on (it waited for the log array). */
+void raid_rebuild_resume(struct raid_array *a);
 /* Any thread: let go of failed member slot's device (its device is being removed), on reactor
  * 0 and unless a spare has taken the slot by then. */
 void raid_member_release(struct raid_array *a, unsigned slot);

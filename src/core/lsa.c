@@ -72,7 +72,8 @@ struct lsa_group {
 	uint32_t born;	   /* the commit count when it filled (its age) */
 	uint64_t live;	   /* live blocks */
 	uint8_t state;
-	bool busy;			  /* a row write is out: the next waits for it */
+	bool zopen; /* its zones may be open on the members: until its last row is written */
+	bool busy;  /* a row write is out: the next waits for it */
 	struct lsa_row *wait, *wait_tail; /* sealed rows behind it, in order */
 	_Atomic uint32_t epoch;		  /* when it was last opened (lsa_zoned_fresh) */
 };
@@ -168,6 +169,7 @@ struct lsa {
 	struct lsa_group *grp;
 	uint64_t gopen[LSA_OPEN_MAX];
 	unsigned kopen, nopen, rr;
+	unsigned nzopen; /* groups zopen: at most kopen (the members' open-zone limit) */
 	uint64_t gcursor;
 	uint32_t epoch_next;
 	unsigned zresets; /* group resets in flight */
@@ -179,7 +181,8 @@ struct lsa {
 	_Atomic uint32_t zr_epoch; /* UINT32_MAX: none */
 	int zr_state;		   /* ZR_* */
 	uint64_t zr_targets;
-	uint64_t zr_pin; /* the group the walk is in: not reset under it */
+	uint64_t zr_pin;  /* the group the walk is in: not reset under it */
+	uint64_t zr_next; /* the next group whose zones the setup resets on the targets */
 	unsigned zr_pending;
 
 	/* The metadata area on every member (member blocks). */
@@ -228,10 +231,11 @@ struct lsa {
 	} pub;
 };
 
-enum { ZR_NONE, ZR_HOLD, ZR_RESET, ZR_READY }; /* lsa.zr_state */
+enum { ZR_NONE, ZR_RESET, ZR_READY }; /* lsa.zr_state */
 
 static void commit_kick(struct lsa *ls);
 static void group_maybe_reset(struct lsa *ls, uint64_t g);
+static void group_maybe_finish(struct lsa *ls, uint64_t g);
 static void publish(struct lsa *ls);
 static void ckpt_kick(struct lsa *ls);
 static void clean_kick(struct lsa *ls);
@@ -439,6 +443,17 @@ zop_issue(struct lsa *ls, struct zop *z, uint64_t mask, enum uraid_zone_action a
 	}
 }
 
+/* Group g's zones are no longer open on the members (written to their end, finished or
+ * reset): another group may open. */
+static void
+group_zones_closed(struct lsa *ls, uint64_t g)
+{
+	if (ls->grp[g].zopen) {
+		ls->grp[g].zopen = false;
+		ls->nzopen--;
+	}
+}
+
 static struct zop *
 zop_new(struct lsa *ls, uint64_t g, void (*cb)(struct lsa *ls, struct zop *z))
 {
@@ -464,6 +479,7 @@ group_reset_done(struct lsa *ls, struct zop *z)
 		 * rebuilt.) */
 		G->state = GRP_FREE;
 		G->alloc = G->dead = 0;
+		group_zones_closed(ls, z->g);
 		ls->nfree += ls->gusable;
 		ls->zone_resets++;
 		if (ls->zvictim == z->g)
@@ -483,10 +499,10 @@ group_maybe_reset(struct lsa *ls, uint64_t g)
 	struct zop *z;
 
 	if (G->state != GRP_FULL || G->dead < ls->gusable || G->inflight || G->busy ||
-	    G->wait != NULL || g == ls->zr_pin)
+	    G->wait != NULL || g == ls->zr_pin ||
+	    (ls->open != NULL && group_of(ls, ls->open->row) == g))
 		return;
-	if (ls->zr_state == ZR_HOLD || ls->zr_state == ZR_RESET ||
-	    (z = zop_new(ls, g, group_reset_done)) == NULL) {
+	if ((z = zop_new(ls, g, group_reset_done)) == NULL) {
 		ls->zretry = true;
 		return;
 	}
@@ -527,6 +543,42 @@ group_close(struct lsa *ls, uint64_t g)
 	group_filled(ls, g);
 }
 
+static void
+group_finished(struct lsa *ls, struct zop *z)
+{
+	group_zones_closed(ls, z->g);
+	free(z);
+	if (ls->zr_state == ZR_READY)
+		raid_rebuild_resume(ls->a); /* the walk may wait for it */
+}
+
+/* A group closed before its end (a row write in it failed), all its rows written: its zones,
+ * open on the members, are finished. */
+static void
+group_maybe_finish(struct lsa *ls, uint64_t g)
+{
+	struct lsa_group *G = &ls->grp[g];
+	struct zop *z;
+
+	if (G->state != GRP_FULL || !G->zopen || G->busy || G->wait != NULL ||
+	    (ls->open != NULL && group_of(ls, ls->open->row) == g))
+		return;
+	if ((z = zop_new(ls, g, group_finished)) == NULL) {
+		ls->zretry = true;
+		return;
+	}
+	/* A rebuild's targets hold no rows of groups opened before it: their walk writes
+	 * those zones, from the start. */
+	zop_issue(ls, z,
+		  ls->zr_state != ZR_NONE &&
+				  atomic_load_explicit(&G->epoch, memory_order_relaxed) <=
+					  atomic_load_explicit(&ls->zr_epoch, memory_order_relaxed)
+			  ? ~ls->zr_targets
+			  : UINT64_MAX,
+		  URAID_ZONE_FINISH);
+	zop_put(z);
+}
+
 /* The group the next row comes from: an open one with no row write out (so rows of several
  * groups are written at once), else a newly opened one, else any open one (the row then
  * waits for the one before it). */
@@ -542,7 +594,7 @@ group_pick(struct lsa *ls)
 			return g;
 		}
 	}
-	for (uint64_t i = 0; ls->nopen < ls->kopen && i < ls->ngroups; i++) {
+	for (uint64_t i = 0; ls->nzopen < ls->kopen && i < ls->ngroups; i++) {
 		uint64_t g = (ls->gcursor + i) % ls->ngroups;
 		struct lsa_group *G = &ls->grp[g];
 
@@ -551,6 +603,8 @@ group_pick(struct lsa *ls)
 		ls->gcursor = (g + 1) % ls->ngroups;
 		G->state = GRP_OPEN;
 		G->alloc = G->dead = 0;
+		G->zopen = true;
+		ls->nzopen++;
 		atomic_store_explicit(&G->epoch, ++ls->epoch_next, memory_order_release);
 		ls->gopen[ls->nopen++] = g;
 		return g;
@@ -592,8 +646,7 @@ row_open(struct lsa *ls, bool cleaner)
 
 	if (ls->open != NULL)
 		return ls->open;
-	if (ls->nfree <= (cleaner ? 0 : ls->reserve) || ls->zr_state == ZR_HOLD ||
-	    ls->zr_state == ZR_RESET)
+	if (ls->nfree <= (cleaner ? 0 : ls->reserve))
 		return NULL;
 	rw = row_new(ls, 0);
 	if (rw == NULL)
@@ -749,13 +802,21 @@ row_written(struct raid_io *rio, int status)
 
 		G->busy = false;
 		if (status != 0)
-			group_close(ls, g);
+			group_close(ls,
+				    g); /* its zones are finished once nothing is left to write */
+		else if (rw->row % ls->gunits == ls->gusable - 1 && G->zopen) {
+			group_zones_closed(ls, g); /* written to the zones' capacity: full */
+			if (ls->zr_state == ZR_READY)
+				raid_rebuild_resume(ls->a);
+		}
 		if (next != NULL) {
 			G->wait = next->znext;
 			if (G->wait == NULL)
 				G->wait_tail = NULL;
 			G->busy = true;
 			row_submit(ls, next);
+		} else {
+			group_maybe_finish(ls, g);
 		}
 	}
 	commit_kick(ls);
@@ -1555,8 +1616,11 @@ pick_victim_zoned(struct lsa *ls)
 			const struct lsa_group *G = &ls->grp[g];
 			double u = (double)G->live / ((double)ls->gusable * (double)ls->unit), sc;
 
+			/* (Only a group whose live blocks fit in the free rows: its rows come
+			 * back only once every move out of it is in.) */
 			if (G->state != GRP_FULL || G->inflight || G->busy || G->live == 0 ||
-			    G->live >= (uint64_t)ls->gusable * ls->unit)
+			    G->live >= (uint64_t)ls->gusable * ls->unit ||
+			    (G->live + ls->unit - 1) / ls->unit + 1 > ls->nfree)
 				continue;
 			sc = !ls->cost_benefit ? 1 - u
 					       : (1 - u) *
@@ -1732,29 +1796,36 @@ zr_reset_done(struct lsa *ls, struct zop *z)
 
 	free(z);
 	ls->zr_pending--;
-	if (ls->zr_state != ZR_RESET)
-		return; /* a new rebuild began meanwhile: its setup starts over */
-	if (status == -ENOMEM) {
-		ls->zr_pin--; /* that group again */
-		return;	      /* (from the poller) */
-	}
-	zr_reset_next(ls);
+	if (status == -ENOMEM)
+		ls->zr_next--; /* that group again, from the poller */
+	else
+		zr_reset_next(ls);
 }
 
-/* Reset the targets' zones one group after another (zr_pin counts them here); then the
- * rebuild may walk, and groups opened from now on include the targets. */
+/* Reset the targets' zones one group after another; then the rebuild may walk, and groups
+ * opened from now on include the targets. */
 static void
 zr_reset_next(struct lsa *ls)
 {
 	struct zop *z;
 
-	if (ls->zr_pin >= ls->ngroups) {
+	if (ls->zr_state != ZR_RESET)
+		return;
+	if (ls->zr_next == 0) {
+		/* Nothing of a target is reset before the superblocks say it is being rebuilt:
+		 * until then a restart could take it for the member it was, whole. */
+		for (uint64_t m = ls->zr_targets; m; m &= m - 1) {
+			unsigned t = (unsigned)__builtin_ctzll(m);
+
+			if (ls->a->sb.slots[t].state != SB_SLOT_REBUILDING ||
+			    memcmp(ls->a->sb.slots[t].uuid, ls->a->slot_uuid[t], 16) != 0)
+				return; /* the poller comes back */
+		}
+	}
+	if (ls->zr_next >= ls->ngroups) {
 		ls->zr_pin = UINT64_MAX;
 		if (ls->zr_targets == 0) {
-			/* The rebuild ended while this ran. */
-			ls->zr_state = ZR_NONE;
-			ls->zretry = true;
-			place_waiting(ls);
+			ls->zr_state = ZR_NONE; /* the rebuild ended while this ran */
 			return;
 		}
 		ls->zr_state = ZR_READY;
@@ -1762,12 +1833,12 @@ zr_reset_next(struct lsa *ls)
 		LOG_NOTE("%s: zones of slot mask 0x%lx reset; the rebuild walks %lu zone groups",
 			 ls->a->bdev.name, (unsigned long)ls->zr_targets,
 			 (unsigned long)ls->ngroups);
-		place_waiting(ls);
+		raid_rebuild_resume(ls->a);
 		return;
 	}
-	z = zop_new(ls, ls->zr_pin++, zr_reset_done);
+	z = zop_new(ls, ls->zr_next++, zr_reset_done);
 	if (z == NULL) {
-		ls->zr_pin--;
+		ls->zr_next--;
 		return; /* the poller comes back */
 	}
 	ls->zr_pending++;
@@ -1776,48 +1847,17 @@ zr_reset_next(struct lsa *ls)
 }
 
 static void
-zr_finished(struct lsa *ls, struct zop *z)
-{
-	free(z);
-	if (--ls->zr_pending != 0 || ls->zr_state != ZR_RESET)
-		return;
-	ls->zr_pin = 0;
-	zr_reset_next(ls);
-}
-
-/* The setup of a rebuild onto zoned members, from the poller: once every row handed out is
- * written, the open groups are closed and their zones finished on the other members (none
- * may take another row: the targets' zones for them are empty), then the targets' zones are
- * reset. */
-static void
 zoned_poll(struct lsa *ls)
 {
-	if (ls->zretry && ls->zr_state != ZR_HOLD && ls->zr_state != ZR_RESET) {
+	if (ls->zretry) {
 		ls->zretry = false;
-		for (uint64_t g = 0; g < ls->ngroups; g++)
+		for (uint64_t g = 0; g < ls->ngroups; g++) {
 			group_maybe_reset(ls, g);
+			group_maybe_finish(ls, g);
+		}
 	}
-	if (ls->zr_state == ZR_RESET && ls->zr_pending == 0 && ls->zr_pin < ls->ngroups)
-		zr_reset_next(ls); /* after an allocation failure */
-	if (ls->zr_state != ZR_HOLD || ls->open != NULL || ls->writing > 0 || ls->zr_pending)
-		return;
-	ls->zr_state = ZR_RESET;
-	ls->zr_pending = 1;
-	while (ls->nopen > 0) {
-		uint64_t g = ls->gopen[0];
-		struct zop *z = zop_new(ls, g, zr_finished);
-
-		group_close(ls, g);
-		if (z == NULL)
-			continue; /* left open: its zones are finished when it is reset */
-		ls->zr_pending++;
-		zop_issue(ls, z, ~ls->zr_targets, URAID_ZONE_FINISH);
-		zop_put(z);
-	}
-	if (--ls->zr_pending == 0) {
-		ls->zr_pin = 0;
-		zr_reset_next(ls);
-	}
+	if (ls->zr_state == ZR_RESET && ls->zr_pending == 0)
+		zr_reset_next(ls); /* after an allocation failure, or a restart of the setup */
 }
 
 void
@@ -1827,12 +1867,16 @@ lsa_rebuild_begin(struct raid_array *a, uint64_t targets)
 
 	if (ls == NULL || !ls->zoned)
 		return;
+	/* The targets take no writes until their zones are reset; groups open now (or opened
+	 * meanwhile) go on without them and are walked once written to their end. */
 	atomic_store_explicit(&ls->zr_epoch, UINT32_MAX, memory_order_release);
 	ls->zr_targets = targets;
-	ls->zr_state = ZR_HOLD;
+	ls->zr_state = ZR_RESET;
 	ls->zr_pin = UINT64_MAX;
-	row_seal(ls); /* its group is closed before the targets take writes */
-	zoned_poll(ls);
+	ls->zr_next = 0;
+	if (ls->zr_pending == 0)
+		zr_reset_next(ls);
+	/* else the reset in flight comes back to zr_reset_done, which goes on from 0 */
 }
 
 bool
@@ -1849,36 +1893,34 @@ lsa_rebuild_end(struct raid_array *a)
 
 	if (ls == NULL || !ls->zoned || ls->zr_state == ZR_NONE)
 		return;
-	if (ls->zr_state != ZR_READY) {
-		/* Stopped while setting up: the setup finishes first (the poller), then it
-		 * ends. */
-		ls->zr_targets = 0;
-	}
+	ls->zr_targets = 0;
+	if (ls->zr_state != ZR_READY)
+		return; /* the setup ends when its reset in flight is back */
 	pin = ls->zr_pin;
-	if (ls->zr_state == ZR_READY) {
-		ls->zr_state = ZR_NONE;
-		ls->zr_pin = UINT64_MAX;
-		atomic_store_explicit(&ls->zr_epoch, UINT32_MAX, memory_order_release);
-		if (pin != UINT64_MAX)
-			group_maybe_reset(ls, pin);
-	}
+	ls->zr_state = ZR_NONE;
+	ls->zr_pin = UINT64_MAX;
+	atomic_store_explicit(&ls->zr_epoch, UINT32_MAX, memory_order_release);
+	if (pin != UINT64_MAX)
+		group_maybe_reset(ls, pin);
 }
 
 /* Which units a rebuild onto zoned members walks: every row below the capacity of the groups
- * filled before it began (dead ones too, so each target zone is written in order to its
- * end); none of groups opened since (the targets took their writes) or free. The group the
- * walk is in is not reset under it. */
-bool
+ * opened before it began (dead ones too, so each target zone is written in order to its
+ * end), once they are written to their end (else -EAGAIN: the walk waits); none of groups
+ * opened since (the targets took their writes) or free. The group the walk is in is not
+ * reset under it. */
+int
 lsa_unit_rebuild(struct raid_array *a, uint64_t unit)
 {
 	struct lsa *ls = a->lsa;
+	const struct lsa_group *G;
 	uint64_t g;
 
 	if (ls == NULL || !ls->zoned)
 		return lsa_unit_live(a, unit);
 	g = group_of(ls, unit);
 	if (g >= ls->ngroups)
-		return false;
+		return 0;
 	if (ls->zr_pin != g) {
 		uint64_t was = ls->zr_pin;
 
@@ -1886,9 +1928,21 @@ lsa_unit_rebuild(struct raid_array *a, uint64_t unit)
 		if (was != UINT64_MAX)
 			group_maybe_reset(ls, was);
 	}
-	return unit % ls->gunits < ls->gusable && ls->grp[g].state == GRP_FULL &&
-	       atomic_load_explicit(&ls->grp[g].epoch, memory_order_relaxed) <=
-		       atomic_load_explicit(&ls->zr_epoch, memory_order_relaxed);
+	G = &ls->grp[g];
+	if (atomic_load_explicit(&G->epoch, memory_order_relaxed) >
+		    atomic_load_explicit(&ls->zr_epoch, memory_order_relaxed) ||
+	    G->state == GRP_FREE || G->state == GRP_RESETTING || unit % ls->gunits >= ls->gusable)
+		return 0;
+	if (G->zopen) {
+		/* Still taking rows (without the targets): no more, so that its zones are
+		 * written to their end or finished and the walk can write them in order; the
+		 * row being filled in it (the cleaner's, perhaps) goes now. */
+		group_close(ls, g);
+		if (ls->open != NULL && group_of(ls, ls->open->row) == g)
+			row_seal(ls);
+		group_maybe_finish(ls, g);
+	}
+	return G->zopen ? -EAGAIN : 1;
 }
 
 /* Any thread: unit (a stripe, or a strip on a member for mirrors) is in a zone group opened
@@ -2365,7 +2419,9 @@ zoned_geometry(struct lsa *ls, char *err, size_t err_len)
 		return -EINVAL;
 	}
 	ls->kopen = limit - 1 < LSA_OPEN_MAX ? limit - 1 : LSA_OPEN_MAX;
-	ls->reserve = ls->gusable + LSA_CLEAN_RESERVE;
+	/* (A rebuild may close a group still open: its rows not handed out are lost until
+	 * it is reset.) */
+	ls->reserve = 2 * ls->gusable + LSA_CLEAN_RESERVE;
 	ls->clean_low = ls->reserve + ls->gusable + LSA_CLEAN_LOW;
 	ls->zvictim = UINT64_MAX;
 	ls->zr_pin = UINT64_MAX;
@@ -2379,60 +2435,109 @@ zoned_geometry(struct lsa *ls, char *err, size_t err_len)
 }
 
 /* Control thread: the zones of every zoned member in line with the tree. A new array resets
- * every zone that holds anything. An existing one finishes, on every member, the zones of
- * groups the tree maps into (rows a crash left half written, and groups left open, are never
- * written again before their reset) and resets the others. A member being rebuilt is left
- * out: its rebuild resets its zones. */
+ * every zone that holds anything. An existing one resets the zones of groups the tree maps
+ * nothing into; of the others, up to kopen with the most room left are opened again (every
+ * member's zone padded with zeroes to the furthest any of them was written, whole rows: rows
+ * a crash left half written are dead, and new rows follow), and the rest are finished (their
+ * rows not written are lost until the group is reset). Without that, a crash could leave no
+ * free row for the cleaner to start from. A member being rebuilt is left out: its rebuild
+ * resets its zones. */
 static int
 zones_start(struct lsa *ls, bool fresh, char *err, size_t err_len)
 {
 	struct raid_array *a = ls->a;
-	struct uraid_zone_info *zi = calloc(ls->ngroups, sizeof(*zi));
+	uint32_t bs = a->bdev.block_size;
+	uint64_t S = a->l.strip_blocks, upo = ls->gunits / ls->zrows, capr = ls->gusable / upo;
+	uint64_t ng = ls->ngroups;
+	struct uraid_zone_info *zi = calloc(ng * a->l.n, sizeof(*zi));
+	uint64_t *wrote = calloc(ng, sizeof(*wrote)); /* rows (of strips) written, + 1 if known */
+	uint8_t *reopen = calloc(ng, 1);
 	bool said = false;
 	int rc = 0;
 
-	if (zi == NULL)
-		return -ENOMEM;
+	if (zi == NULL || wrote == NULL || reopen == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (uint64_t r = 0; r < ls->rows; r++)
 		ls->grp[group_of(ls, r)].live += ls->live[r];
 	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
 		struct uraid_bdev_desc *desc = a->members[m].desc;
+		struct uraid_zone_info *z = zi + m * ng;
 
 		if (desc == NULL || !uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(desc)) ||
 		    atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING)
 			continue;
-		rc = uraid_bdev_io_sync(desc, URAID_IO_GET_ZONE_INFO, zi, a->data_offset_blocks,
-					ls->ngroups);
-		for (uint64_t g = 0; g < ls->ngroups && rc == 0; g++) {
-			bool keep = !fresh && ls->grp[g].live > 0;
-			enum uraid_zone_state st = zi[g].state;
+		rc = uraid_bdev_io_sync(desc, URAID_IO_GET_ZONE_INFO, z, a->data_offset_blocks, ng);
+		for (uint64_t g = 0; g < ng && rc == 0; g++) {
+			uint64_t rows = (z[g].write_pointer - z[g].zone_id + S - 1) / S;
 
-			if (st == URAID_ZONE_NOT_WP || st == URAID_ZONE_OFFLINE ||
-			    st == URAID_ZONE_READ_ONLY) {
+			if (z[g].state == URAID_ZONE_NOT_WP || z[g].state == URAID_ZONE_OFFLINE ||
+			    z[g].state == URAID_ZONE_READ_ONLY) {
 				err_set(err, err_len, "zone %lu of %s's data is %s",
-					(unsigned long)(a->data_offset_blocks / ls->zone_blocks +
-							g),
+					(unsigned long)(z[g].zone_id / ls->zone_blocks),
 					a->members[m].name,
-					st == URAID_ZONE_NOT_WP ? "conventional"
-								: "offline or read-only");
+					z[g].state == URAID_ZONE_NOT_WP ? "conventional"
+									: "offline or read-only");
 				rc = -EINVAL;
 				said = true;
-				break;
 			}
-			if (keep ? st != URAID_ZONE_FULL : st != URAID_ZONE_EMPTY)
+			if (z[g].state == URAID_ZONE_FULL)
+				rows = capr;
+			if (rows + 1 > wrote[g])
+				wrote[g] = rows + 1;
+		}
+	}
+	/* The groups opened again: most room left first. */
+	for (unsigned k = 0; !fresh && rc == 0 && k < ls->kopen; k++) {
+		uint64_t best = UINT64_MAX;
+
+		for (uint64_t g = 0; g < ng; g++) {
+			uint64_t hi = 0;
+
+			if (reopen[g] || ls->grp[g].live == 0 || wrote[g] == 0 ||
+			    wrote[g] - 1 >= capr || (best != UINT64_MAX && wrote[g] >= wrote[best]))
+				continue;
+			for (uint64_t i = 0; i < ls->gusable; i++)
+				hi = ls->live[g * ls->gunits + i] ? i + 1 : hi;
+			if ((wrote[g] - 1) * upo >= hi) /* (always, unless the tree is off) */
+				best = g;
+		}
+		if (best == UINT64_MAX)
+			break;
+		reopen[best] = 1;
+	}
+	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
+		struct uraid_bdev_desc *desc = a->members[m].desc;
+		struct uraid_zone_info *z = zi + m * ng;
+
+		if (desc == NULL || !uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(desc)) ||
+		    atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING)
+			continue;
+		for (uint64_t g = 0; g < ng && rc == 0; g++) {
+			bool keep = !fresh && ls->grp[g].live > 0;
+			uint64_t wp = z[g].write_pointer - z[g].zone_id, to = (wrote[g] - 1) * S;
+
+			if (!keep && z[g].state != URAID_ZONE_EMPTY)
 				rc = uraid_bdev_io_sync(desc, URAID_IO_ZONE_MANAGEMENT, NULL,
-							a->data_offset_blocks + g * ls->zone_blocks,
-							keep ? URAID_ZONE_FINISH
-							     : URAID_ZONE_RESET);
+							z[g].zone_id, URAID_ZONE_RESET);
+			else if (keep && !reopen[g] && z[g].state != URAID_ZONE_FULL)
+				rc = uraid_bdev_io_sync(desc, URAID_IO_ZONE_MANAGEMENT, NULL,
+							z[g].zone_id, URAID_ZONE_FINISH);
+			while (keep && reopen[g] && wp < to && rc == 0) {
+				uint64_t n = to - wp < LSA_CHUNK_BYTES / bs ? to - wp
+									    : LSA_CHUNK_BYTES / bs;
+
+				rc = uraid_bdev_io_sync(desc, URAID_IO_WRITE, ls->zero,
+							z[g].zone_id + wp, n);
+				wp += n;
+			}
 		}
 		if (rc != 0 && !said)
 			err_set(err, err_len, "cannot bring the zones of %s in line: %s",
 				a->members[m].name, strerror(-rc));
 	}
-	free(zi);
-	if (rc != 0)
-		return rc;
-	for (uint64_t g = 0; g < ls->ngroups; g++) {
+	for (uint64_t g = 0; g < ng && rc == 0; g++) {
 		struct lsa_group *G = &ls->grp[g];
 
 		if (G->live == 0) {
@@ -2442,10 +2547,23 @@ zones_start(struct lsa *ls, bool fresh, char *err, size_t err_len)
 		}
 		G->state = GRP_FULL;
 		G->alloc = ls->gusable;
-		for (uint64_t i = 0; i < ls->gusable; i++)
+		if (reopen[g]) {
+			G->state = GRP_OPEN;
+			G->alloc = (uint32_t)((wrote[g] - 1) * upo);
+			G->zopen = true;
+			ls->nzopen++;
+			ls->gopen[ls->nopen++] = g;
+			atomic_store(&G->epoch, ++ls->epoch_next);
+			ls->nfree += ls->gusable - G->alloc;
+		}
+		for (uint64_t i = 0; i < G->alloc; i++)
 			G->dead += ls->live[g * ls->gunits + i] == 0;
 	}
-	return 0;
+out:
+	free(zi);
+	free(wrote);
+	free(reopen);
+	return rc;
 }
 
 int

@@ -218,9 +218,11 @@ rebuild_issue(struct rebuild *rb)
 	       rb->next < rb->done_upto + rb->window) {
 		struct stripe_part *part;
 		bool target = unit_has_target(rb, rb->next);
+		int walk = target && rb->repl_slot < 0 ? lsa_unit_rebuild(a, rb->next) : 1;
 
-		if (!target || (rb->catch_up && !bitmap_unit_dirty(a, rb->next)) ||
-		    (rb->repl_slot < 0 && !lsa_unit_rebuild(a, rb->next))) {
+		if (walk == -EAGAIN)
+			break; /* a zone still being written: raid_rebuild_resume comes back */
+		if (!target || (rb->catch_up && !bitmap_unit_dirty(a, rb->next)) || walk == 0) {
 			/* Nothing to write here: done at once, and the window moves on. */
 			if (target && rb->catch_up) {
 				raid_stat_add(a, 0, RS_CAUGHT_UP, 1);
@@ -262,6 +264,13 @@ rebuild_issue(struct rebuild *rb)
 	rebuild_progress(rb);
 	if (rb->inflight == 0 && (rb->stop || rb->done_upto == rb->units))
 		rebuild_end(rb);
+}
+
+void
+raid_rebuild_resume(struct raid_array *a)
+{
+	if (a->rb != NULL && !a->rb->issuing)
+		rebuild_issue(a->rb);
 }
 
 static int
