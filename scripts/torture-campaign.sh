@@ -100,6 +100,13 @@ add raid1-2-log 0 log "--level raid1 --members 2 --policy log"
 add raid1-3-log 0 log "--level raid1 --members 3 --policy log"
 add raid10-4-log 0 log "--level raid10 --members 4 --policy log"
 add raid10-5-log 0 log "--level raid10 --members 5 --policy log"
+# ... and over zoned members (raid10 needs a member count the copies divide).
+for p in "${parity[@]}"; do
+	name=${p%%|*} args=${p#*|}
+	add "$name-log-zoned" 0 log "$args --policy log --zoned"
+done
+add raid1-2-log-zoned 0 log "--level raid1 --members 2 --policy log --zoned"
+add raid10-4-log-zoned 0 log "--level raid10 --members 4 --policy log --zoned"
 
 # Named crash points: the power goes exactly inside a superblock round, a rebuild window, a
 # log write, a write-back acknowledgement, a stripe update or a log checkpoint.
@@ -114,6 +121,7 @@ point_cfgs=(
 	"raid10-5-bitmap|bitmap|--level raid10 --members 5 --policy bitmap"
 	"raid6-5-log|log|--level raid6 --members 5 --policy log"
 	"raid10-4-log|log|--level raid10 --members 4 --policy log"
+	"raid6-5-log-zoned|log|--level raid6 --members 5 --policy log --zoned"
 )
 for point in "${points[@]}"; do
 	for c in "${point_cfgs[@]}"; do

@@ -123,6 +123,17 @@ regression raid5-log-checkpoint-in-chain --level raid5 --members 4 --policy log 
 # nothing sealed the row (raid1 x2, a hang at cycle 596; the row now goes then).
 regression raid1-log-moves-never-sealed --level raid1 --members 2 --policy log --ops 400 \
 	--member-kb 2048 --seed 537669423983903695 --cycles 596 --load-failures --ack-durable
+# Zoned log arrays: a rebuild reset its target's zones before the superblocks said it was
+# being rebuilt; the power went, the member came back as active, and acknowledged blocks
+# read as zeroes (raid5 x4, cycle 28, the power going inside a checkpoint).
+regression raid5-log-zoned-reset-before-recorded --level raid5 --members 4 --policy log \
+	--zoned --ops 400 --member-kb 2048 --seed 11820267681132201992 --cycles 40 \
+	--crash-point tree-pages
+# ... a crash left every zone group holding some live data and the open ones finished: no
+# free row for the cleaner to start from, and writes waited for ever (raid10 x4, cycle 5).
+regression raid10-log-zoned-no-free-row --level raid10 --members 4 --policy log --zoned \
+	--ops 400 --member-kb 2048 --seed 11669856183344883870 --cycles 5 --load-failures \
+	--ack-durable
 # A member failed and added back as a spare (same slot, same run) kept its ppl entries from
 # its first stay; with nothing newer on that ring a recovery took one for live and decoded a
 # column lost at the cut from a partial parity older than the data (about half a minute).
@@ -161,6 +172,15 @@ torture raid10-log 0 --level raid10 --members 5 --policy log --cycles "$cycles"
 # checkpoint's pages and its anchor.
 for point in tree-flushed tree-recorded tree-pages; do
 	at_point "point-$point-raid6-log" "$point" --level raid6 --members 5 --policy log
+done
+# ... over zoned members (zones written only in order, reset whole; power cuts lose or tear
+# the appends after the last flush): the same promise, with spares rebuilt zone by zone.
+parity_levels log-zoned --policy log --zoned
+torture raid1-log-zoned 0 --level raid1 --members 2 --policy log --zoned --cycles "$cycles"
+torture raid10-log-zoned 0 --level raid10 --members 4 --policy log --zoned --cycles "$cycles"
+for point in tree-pages rebuild-unit sb-flushed; do
+	at_point "point-$point-raid6-log-zoned" "$point" --level raid6 --members 5 --policy log \
+		--zoned
 done
 for point in sb-primary log-written journal-acked log-flushed; do
 	at_point "point-$point-raid5-journal-dev-wb" "$point" --level raid5 --members 4 \
