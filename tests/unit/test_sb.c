@@ -210,7 +210,8 @@ test_policy_fields(void)
 		 "cleaner flag"},
 		{"reserved 228", 228, 1, "reserved"},
 		{"log size without the log policy", 232, 1, "log fields"},
-		{"reserved 240", 240, 1, "reserved"},
+		{"zone size without the log policy", 240, 1, "log fields"},
+		{"zone capacity without the log policy", 248, 1, "log fields"},
 		{"journal device uuid under a bitmap", 208, 1, "journal device uuid"},
 		{"catch-up of an active slot", 256 + 20, SB_SLOT_FLAG_CATCH_UP, "slot flags"},
 	};
