@@ -2434,6 +2434,19 @@ zoned_geometry(struct lsa *ls, char *err, size_t err_len)
 	return 0;
 }
 
+/* Member m's descriptor if it is a zoned member whose zones the tree speaks for (not one
+ * being rebuilt: its rebuild resets its zones). */
+static struct uraid_bdev_desc *
+zoned_desc(struct raid_array *a, unsigned m)
+{
+	struct uraid_bdev_desc *desc = a->members[m].desc;
+
+	if (desc == NULL || !uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(desc)) ||
+	    atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING)
+		return NULL;
+	return desc;
+}
+
 /* Control thread: the zones of every zoned member in line with the tree. A new array resets
  * every zone that holds anything. An existing one resets the zones of groups the tree maps
  * nothing into; of the others, up to kopen with the most room left are opened again (every
@@ -2462,11 +2475,10 @@ zones_start(struct lsa *ls, bool fresh, char *err, size_t err_len)
 	for (uint64_t r = 0; r < ls->rows; r++)
 		ls->grp[group_of(ls, r)].live += ls->live[r];
 	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
-		struct uraid_bdev_desc *desc = a->members[m].desc;
+		struct uraid_bdev_desc *desc = zoned_desc(a, m);
 		struct uraid_zone_info *z = zi + m * ng;
 
-		if (desc == NULL || !uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(desc)) ||
-		    atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING)
+		if (desc == NULL)
 			continue;
 		rc = uraid_bdev_io_sync(desc, URAID_IO_GET_ZONE_INFO, z, a->data_offset_blocks, ng);
 		for (uint64_t g = 0; g < ng && rc == 0; g++) {
@@ -2508,11 +2520,10 @@ zones_start(struct lsa *ls, bool fresh, char *err, size_t err_len)
 		reopen[best] = 1;
 	}
 	for (unsigned m = 0; m < a->l.n && rc == 0; m++) {
-		struct uraid_bdev_desc *desc = a->members[m].desc;
+		struct uraid_bdev_desc *desc = zoned_desc(a, m);
 		struct uraid_zone_info *z = zi + m * ng;
 
-		if (desc == NULL || !uraid_bdev_is_zoned(uraid_bdev_desc_get_bdev(desc)) ||
-		    atomic_load(&a->members[m].state) == URAID_MEMBER_REBUILDING)
+		if (desc == NULL)
 			continue;
 		for (uint64_t g = 0; g < ng && rc == 0; g++) {
 			bool keep = !fresh && ls->grp[g].live > 0;

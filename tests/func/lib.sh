@@ -69,6 +69,21 @@ check() { # NAME EXPECTED_RC REGEX COMMAND...
 	fi
 }
 alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
+# kill_daemon FILE...: SIGKILL the daemon, then wait (5 s at most) until the files it had
+# open are unlocked: the kernel lets go of a killed process's file locks once its io_uring
+# is torn down, which may be a moment after the process is gone.
+kill_daemon() {
+	local f ok
+	[ -n "$PID" ] && kill -KILL "$PID" && wait "$PID" 2>/dev/null
+	PID=
+	for _ in $(seq 50); do
+		ok=1
+		for f in "$@"; do flock -n "$f" true || ok=; done
+		[ -n "$ok" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 # refused METHOD WHAT PATTERN PARAMS: the call fails, and its message matches PATTERN.
 refused() {
 	local out

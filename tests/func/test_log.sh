@@ -82,17 +82,7 @@ fi
 head -c $((cap / 2)) /dev/urandom >"$T_DIR/c.bin"
 cp "$T_DIR/b.bin" "$T_DIR/want.bin"
 dd if="$T_DIR/c.bin" of="$T_DIR/want.bin" conv=notrunc status=none
-if nbdcopy --flush "$T_DIR/want.bin" "$uri"; then
-	kill -KILL "$PID"
-	wait "$PID" 2>/dev/null
-	PID=
-fi
-# The kernel lets go of a killed process's file locks once its io_uring is torn down, which
-# may be a moment after the process is gone.
-for _ in $(seq 50); do
-	flock -n "$T_DIR/f0.img" true && flock -n "$T_DIR/f4.img" true && break
-	sleep 0.1
-done
+nbdcopy --flush "$T_DIR/want.bin" "$uri" && kill_daemon "$T_DIR/f0.img" "$T_DIR/f4.img"
 if restarted_holds "$T_DIR/want.bin"; then
 	t_pass "killed after a flushed write: started again from its records, nothing lost"
 else

@@ -72,15 +72,7 @@ fi
 head -c $((cap / 2)) /dev/urandom >"$T_DIR/c.bin"
 cp "$T_DIR/b.bin" "$T_DIR/want.bin"
 dd if="$T_DIR/c.bin" of="$T_DIR/want.bin" conv=notrunc status=none
-if nbdcopy --flush "$T_DIR/c.bin" "$uri"; then
-	kill -KILL "$PID"
-	wait "$PID" 2>/dev/null
-	PID=
-fi
-for _ in $(seq 50); do
-	flock -n "$T_DIR/f0.img" true && flock -n "$T_DIR/f4.img" true && break
-	sleep 0.1
-done
+nbdcopy --flush "$T_DIR/c.bin" "$uri" && kill_daemon "$T_DIR/f0.img" "$T_DIR/f4.img"
 if start_daemon "$T_DIR/cfg.json" --no-save-config &&
 	"$URAID" export lg "$T_DIR/lg.nbd" >/dev/null && nbdcopy "$uri" - | cmp -s - "$T_DIR/want.bin"; then
 	t_pass "killed after a flushed write: started again, nothing lost"

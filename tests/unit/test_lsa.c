@@ -175,26 +175,34 @@ static const char *const g_base[] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "
 static uint64_t g_zone_cap, g_zone_conv = 4;
 static uint32_t g_zone_open;
 
+/* Member i: zoned (capacity cap, g_zone_open, g_zone_conv) over a ram base of blocks. */
+static void
+make_zoned(unsigned i, uint64_t blocks, uint64_t cap)
+{
+	struct zoned_bdev_opts zo = {.name = g_m[i],
+				     .base_bdev = g_base[i],
+				     .zone_capacity = cap,
+				     .zone_size = 64,
+				     .optimal_open_zones = 1,
+				     .max_open_zones = g_zone_open,
+				     .conventional_zones = g_zone_conv};
+	struct uraid_bdev *b;
+	char err[256] = "";
+
+	CHECK_EQ(ram_bdev_create(g_base[i], blocks, BS, NULL, &b), 0);
+	CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
+}
+
 static void
 make_rams(unsigned n, uint64_t blocks)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct zoned_bdev_opts zo = {.name = g_m[i],
-					     .base_bdev = g_base[i],
-					     .zone_capacity = g_zone_cap,
-					     .zone_size = 64,
-					     .optimal_open_zones = 1,
-					     .max_open_zones = g_zone_open,
-					     .conventional_zones = g_zone_conv};
 		struct uraid_bdev *b;
-		char err[256] = "";
 
-		if (g_zone_cap == 0) {
+		if (g_zone_cap != 0)
+			make_zoned(i, blocks, g_zone_cap);
+		else
 			CHECK_EQ(ram_bdev_create(g_m[i], blocks, BS, NULL, &b), 0);
-			continue;
-		}
-		CHECK_EQ(ram_bdev_create(g_base[i], blocks, BS, NULL, &b), 0);
-		CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
 	}
 }
 
@@ -841,18 +849,7 @@ test_zoned_bad_input(void)
 	g_zone_open = 0;
 	/* Zone sizes that differ: member m2 with another capacity. */
 	make_rams(2, MBLKS);
-	g_zone_cap = 32;
-	{
-		struct zoned_bdev_opts zo = {.name = "m2",
-					     .base_bdev = "b2",
-					     .zone_capacity = 32,
-					     .zone_size = 64,
-					     .optimal_open_zones = 1,
-					     .conventional_zones = 4};
-
-		CHECK_EQ(ram_bdev_create("b2", MBLKS, BS, NULL, &b), 0);
-		CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
-	}
+	make_zoned(2, MBLKS, 32);
 	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "zone geometries differ") != NULL);
 	drop_rams(3);
@@ -860,18 +857,7 @@ test_zoned_bad_input(void)
 	g_zone_cap = 0;
 	make_rams(3, MBLKS);
 	REQUIRE(create(&r5, 0, err, sizeof(err)) == 0);
-	g_zone_cap = 48;
-	{
-		struct zoned_bdev_opts zo = {.name = "m3",
-					     .base_bdev = "b3",
-					     .zone_capacity = 48,
-					     .zone_size = 64,
-					     .optimal_open_zones = 1,
-					     .conventional_zones = 4};
-
-		CHECK_EQ(ram_bdev_create("b3", 2 * MBLKS, BS, NULL, &b), 0);
-		CHECK_EQ(zoned_bdev_create(&zo, &b, err, sizeof(err)), 0);
-	}
+	make_zoned(3, 2 * MBLKS, 48);
 	CHECK_EQ(uraid_array_add_spare(uraid_bdev_get_by_name("lg"), "m3", err, sizeof(err)),
 		 -EINVAL);
 	CHECK(strstr(err, "zoned") != NULL);
