@@ -69,6 +69,18 @@ check() { # NAME EXPECTED_RC REGEX COMMAND...
 	fi
 }
 alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
+# need_nbd_tools WHAT: nbdcopy and nbdinfo (libnbd-bin), else WHAT is counted skipped with
+# the reason and the test ends here.
+need_nbd_tools() {
+	local tool
+	for tool in nbdcopy nbdinfo; do
+		if ! command -v $tool >/dev/null; then
+			t_skip "$1" "$tool is not installed (libnbd-bin)"
+			t_done
+			exit
+		fi
+	done
+}
 # kill_daemon FILE...: SIGKILL the daemon, then wait (5 s at most) until the files it had
 # open are unlocked: the kernel lets go of a killed process's file locks once its io_uring
 # is torn down, which may be a moment after the process is gone.

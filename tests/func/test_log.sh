@@ -9,13 +9,7 @@
 SOCK=$T_DIR/uraid.sock
 trap 'stop_daemon; t_cleanup' EXIT
 
-for tool in nbdcopy nbdinfo; do
-	if ! command -v $tool >/dev/null; then
-		t_skip "log arrays over NBD" "$tool is not installed (libnbd-bin)"
-		t_done
-		exit
-	fi
-done
+need_nbd_tools "log arrays over NBD"
 
 lg='{"method":"bdev_raid_create","params":{"name":"lg","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["F0","F1","F2","F3","F4"],"superblock":true,"consistency_policy":"log","overprovision_percent":20,"log_cleaner":"cost-benefit"}}'
 t_cfg "$T_DIR/cfg.json" "$(t_files "$T_DIR" 24 0 1 2 3 4)" "$lg"

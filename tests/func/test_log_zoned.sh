@@ -10,13 +10,7 @@
 SOCK=$T_DIR/uraid.sock
 trap 'stop_daemon; t_cleanup' EXIT
 
-for tool in nbdcopy nbdinfo; do
-	if ! command -v $tool >/dev/null; then
-		t_skip "zoned log arrays over NBD" "$tool is not installed (libnbd-bin)"
-		t_done
-		exit
-	fi
-done
+need_nbd_tools "zoned log arrays over NBD"
 
 # zone NAME BASE CAPACITY CONVENTIONAL: zones of 1 MiB (256 blocks of 4 KiB), at most 6 open.
 zone() {
