@@ -83,7 +83,7 @@ rpc bdev_raid_add_spare '{"raid_bdev":"lg","base_bdev":"Z5"}' >/dev/null
 head -c $((cap / 4)) /dev/urandom >"$T_DIR/d.bin"
 dd if="$T_DIR/d.bin" of="$T_DIR/want.bin" conv=notrunc status=none
 nbdcopy --flush "$T_DIR/d.bin" "$uri"
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	read -r _ _ _ _ _ _ state members <<<"$(info)"
 	[ "$state" = online ] && [ "$members" = "active active active active active" ] && break
 	sleep 0.1
