@@ -490,17 +490,16 @@ group_reset_done(struct lsa *ls, struct zop *z)
 	place_waiting(ls);
 }
 
-/* A group whose rows are all handed out, written and dead is reset on every member, and its
- * rows are free again. Not under a rebuild's walk (zr_pin), nor while a rebuild sets up. */
+/* A group whose rows are all handed out and dead is reset on every member, and its rows are
+ * free again; not under a rebuild's walk (zr_pin). (A dead row is free: none is being
+ * filled, written or committed.) */
 static void
 group_maybe_reset(struct lsa *ls, uint64_t g)
 {
 	struct lsa_group *G = &ls->grp[g];
 	struct zop *z;
 
-	if (G->state != GRP_FULL || G->dead < ls->gusable || G->inflight || G->busy ||
-	    G->wait != NULL || g == ls->zr_pin ||
-	    (ls->open != NULL && group_of(ls, ls->open->row) == g))
+	if (G->state != GRP_FULL || G->dead < ls->gusable || g == ls->zr_pin)
 		return;
 	if ((z = zop_new(ls, g, group_reset_done)) == NULL) {
 		ls->zretry = true;
@@ -529,7 +528,7 @@ group_filled(struct lsa *ls, uint64_t g)
 }
 
 /* No more rows from open group g (a row write in it failed, so the zones' write pointers are
- * not where its next row goes; or a rebuild begins): the rest count as dead. */
+ * not where its next row goes; or a rebuild's walk reached it): the rest count as dead. */
 static void
 group_close(struct lsa *ls, uint64_t g)
 {
@@ -640,9 +639,8 @@ row_free(struct lsa_row *rw)
 static struct lsa_row *
 row_open(struct lsa *ls, bool cleaner)
 {
-	uint64_t r;
-
 	struct lsa_row *rw;
+	uint64_t r;
 
 	if (ls->open != NULL)
 		return ls->open;
@@ -801,9 +799,9 @@ row_written(struct raid_io *rio, int status)
 		struct lsa_row *next = G->wait;
 
 		G->busy = false;
+		/* After a failed write its zones are finished once nothing is left to write. */
 		if (status != 0)
-			group_close(ls,
-				    g); /* its zones are finished once nothing is left to write */
+			group_close(ls, g);
 		else if (rw->row % ls->gunits == ls->gusable - 1 && G->zopen) {
 			group_zones_closed(ls, g); /* written to the zones' capacity: full */
 			if (ls->zr_state == ZR_READY)
@@ -1206,9 +1204,8 @@ commit_finish(struct lsa *ls, struct commit *c)
 			ls->born[rw->row] = (uint32_t)ls->commits;
 			if (ls->zoned)
 				ls->grp[group_of(ls, rw->row)].inflight--;
+			/* (Over zones it resets the group once every row is dead.) */
 			row_maybe_free(ls, rw->row);
-			if (ls->zoned)
-				group_maybe_reset(ls, group_of(ls, rw->row));
 		}
 		for (unsigned i = 0; i < rw->npc; i++) {
 			if (rw->pc[i].req != NULL)
@@ -1577,23 +1574,19 @@ clean_place(struct lsa *ls)
 	clean_done(ls);
 }
 
-/* The row to clean: the one with the fewest live blocks (greedy), or with cost-benefit the
- * one where (1 - u) * age / (1 + u) is highest (u: its live share; age: commits since it was
- * written), which leaves young rows to die by themselves. */
+/* A victim's worth (a row, or over zoned members a group): greedy, 1 - u; with cost-benefit,
+ * (1 - u) * age / (1 + u), which leaves young ones to die by themselves (u: its live share;
+ * age: commits since it was written, born the count then). */
 static double
-victim_score(const struct lsa *ls, uint64_t r)
+victim_score(const struct lsa *ls, double u, uint32_t born)
 {
-	double u = (double)ls->live[r] / (double)ls->unit;
-
 	if (!ls->cost_benefit)
 		return 1 - u;
-	return (1 - u) * ((double)(uint32_t)((uint32_t)ls->commits - ls->born[r]) + 1) / (1 + u);
+	return (1 - u) * ((double)(uint32_t)((uint32_t)ls->commits - born) + 1) / (1 + u);
 }
 
-/* The row to clean: the one with the fewest live blocks (greedy), or with cost-benefit the
- * one where (1 - u) * age / (1 + u) is highest (u: its live share; age: commits since it was
- * written), which leaves young rows to die by themselves. One scan keeps the best
- * LSA_CANDIDATES rows, taken in turn while they are still worth it. */
+/* Over zoned members space comes back a group at a time: the victim is a full group (fewest
+ * live blocks, or best cost-benefit, scored as rows are), emptied row by row. */
 static uint64_t
 pick_victim_zoned(struct lsa *ls)
 {
@@ -1614,7 +1607,7 @@ pick_victim_zoned(struct lsa *ls)
 			break;
 		for (uint64_t g = 0; g < ls->ngroups; g++) {
 			const struct lsa_group *G = &ls->grp[g];
-			double u = (double)G->live / ((double)ls->gusable * (double)ls->unit), sc;
+			double sc;
 
 			/* (Only a group whose live blocks fit in the free rows: its rows come
 			 * back only once every move out of it is in.) */
@@ -1622,12 +1615,9 @@ pick_victim_zoned(struct lsa *ls)
 			    G->live >= (uint64_t)ls->gusable * ls->unit ||
 			    (G->live + ls->unit - 1) / ls->unit + 1 > ls->nfree)
 				continue;
-			sc = !ls->cost_benefit ? 1 - u
-					       : (1 - u) *
-							 ((double)(uint32_t)((uint32_t)ls->commits -
-									     G->born) +
-							  1) /
-							 (1 + u);
+			sc = victim_score(
+				ls, (double)G->live / ((double)ls->gusable * (double)ls->unit),
+				G->born);
 			if (sc > best_sc) {
 				best_sc = sc;
 				best = g;
@@ -1640,8 +1630,8 @@ pick_victim_zoned(struct lsa *ls)
 	return UINT64_MAX;
 }
 
-/* The row to clean. Over zoned members space comes back a group at a time: the best group
- * (fewest live blocks, or best cost-benefit) is emptied row by row. */
+/* The row to clean: the best victim_score. One scan keeps the best LSA_CANDIDATES rows,
+ * taken in turn while they are still worth it. */
 static uint64_t
 pick_victim(struct lsa *ls)
 {
@@ -1659,7 +1649,7 @@ pick_victim(struct lsa *ls)
 
 		if (ls->state[r] != ROW_USED || ls->live[r] >= ls->unit)
 			continue;
-		sc = victim_score(ls, r);
+		sc = victim_score(ls, (double)ls->live[r] / (double)ls->unit, ls->born[r]);
 		if (ls->ncand == LSA_CANDIDATES && sc <= ls->cand_score[0])
 			continue;
 		/* cand[] ascending by score: the best is taken last. */

@@ -81,6 +81,18 @@ need_nbd_tools() {
 		fi
 	done
 }
+# nbd_write_twice URI BYTES: two passes of random data over the export (DIR/a.bin, then
+# DIR/b.bin, each flushed), then it must read back as the second.
+nbd_write_twice() {
+	head -c "$2" /dev/urandom >"$T_DIR/a.bin"
+	head -c "$2" /dev/urandom >"$T_DIR/b.bin"
+	if nbdcopy --flush "$T_DIR/a.bin" "$1" && nbdcopy --flush "$T_DIR/b.bin" "$1" &&
+		nbdcopy "$1" - | cmp -s - "$T_DIR/b.bin"; then
+		t_pass "written whole twice over NBD, read back identical"
+	else
+		t_fail "write twice and read back" "the data differ"
+	fi
+}
 # kill_daemon FILE...: SIGKILL the daemon, then wait (5 s at most) until the files it had
 # open are unlocked: the kernel lets go of a killed process's file locks once its io_uring
 # is torn down, which may be a moment after the process is gone.

@@ -41,14 +41,7 @@ fi
 uri="nbd+unix:///lg?socket=$T_DIR/lg.nbd"
 check "the export has the array's capacity" 0 "^$cap\$" nbdinfo --size "$uri"
 
-head -c "$cap" /dev/urandom >"$T_DIR/a.bin"
-head -c "$cap" /dev/urandom >"$T_DIR/b.bin"
-if nbdcopy --flush "$T_DIR/a.bin" "$uri" && nbdcopy --flush "$T_DIR/b.bin" "$uri" &&
-	nbdcopy "$uri" - | cmp -s - "$T_DIR/b.bin"; then
-	t_pass "written whole twice over NBD, read back identical"
-else
-	t_fail "write twice and read back" "the data differ"
-fi
+nbd_write_twice "$uri" "$cap"
 sleep 0.5
 # Twice the capacity written into a physical space smaller than that: stripes were freed by
 # the overwrites and used again.

@@ -47,14 +47,7 @@ else
 fi
 "$URAID" export lg "$T_DIR/lg.nbd" >/dev/null || t_fail "export lg" "refused"
 uri="nbd+unix:///lg?socket=$T_DIR/lg.nbd"
-head -c "$cap" /dev/urandom >"$T_DIR/a.bin"
-head -c "$cap" /dev/urandom >"$T_DIR/b.bin"
-if nbdcopy --flush "$T_DIR/a.bin" "$uri" && nbdcopy --flush "$T_DIR/b.bin" "$uri" &&
-	nbdcopy "$uri" - | cmp -s - "$T_DIR/b.bin"; then
-	t_pass "written whole twice over NBD, read back identical"
-else
-	t_fail "write twice and read back" "the data differ"
-fi
+nbd_write_twice "$uri" "$cap"
 read -r _ _ resets _ _ _ state members <<<"$(info)"
 if [ "$resets" -gt 0 ] && [ "$state" = online ] && [ "$members" = "active active active active active" ]; then
 	t_pass "zone groups reset and used again ($resets resets), every member in place"

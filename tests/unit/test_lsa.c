@@ -797,6 +797,28 @@ test_zoned_rebuild(void)
 	uraid_runtime_stop();
 }
 
+/* Creating s over zoned members of capacity cap (conv conventional zones, open at most
+ * open zones) is refused with a reason that says why. */
+static void
+refused_over_zones(const struct shape *s, uint64_t cap, uint64_t conv, uint32_t open,
+		   const char *why)
+{
+	char err[256] = "";
+
+	g_zone_cap = cap;
+	g_zone_conv = conv;
+	g_zone_open = open;
+	make_rams(s->n, MBLKS);
+	CHECK_EQ(create(s, 0, err, sizeof(err)), -EINVAL);
+	if (strstr(err, why) == NULL)
+		fprintf(stderr, "  refused with '%s', not for '%s'\n", err, why);
+	CHECK(strstr(err, why) != NULL);
+	drop_rams(s->n);
+	g_zone_cap = 0;
+	g_zone_conv = 4;
+	g_zone_open = 0;
+}
+
 /* Zoned members refused with a reason where they cannot work. */
 static void
 test_zoned_bad_input(void)
@@ -818,37 +840,18 @@ test_zoned_bad_input(void)
 	o.superblock = true;
 	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "consistency_policy log") != NULL);
+	drop_rams(3);
 	/* raid10 whose rows do not line up in the zones. */
-	CHECK_EQ(create(&r10, 0, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "multiple of the copies") != NULL);
-	drop_rams(3);
+	refused_over_zones(&r10, 48, 4, 0, "multiple of the copies");
 	/* A capacity that is not whole strips (16 KiB: 4 blocks), and one smaller than one. */
-	g_zone_cap = 46;
-	make_rams(3, MBLKS);
-	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "whole strips") != NULL);
-	drop_rams(3);
-	g_zone_cap = 2;
-	make_rams(3, MBLKS);
-	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "whole strips") != NULL);
-	drop_rams(3);
+	refused_over_zones(&r5, 46, 4, 0, "whole strips");
+	refused_over_zones(&r5, 2, 4, 0, "whole strips");
 	/* Too few conventional zones for the superblock and tree. */
-	g_zone_cap = 48;
-	g_zone_conv = 1;
-	make_rams(3, MBLKS);
-	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "conventional_zones >= 4") != NULL);
-	drop_rams(3);
-	g_zone_conv = 4;
+	refused_over_zones(&r5, 48, 1, 0, "conventional_zones >= 4");
 	/* One open zone only. */
-	g_zone_open = 1;
-	make_rams(3, MBLKS);
-	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "open zone") != NULL);
-	drop_rams(3);
-	g_zone_open = 0;
+	refused_over_zones(&r5, 48, 4, 1, "open zone");
 	/* Zone sizes that differ: member m2 with another capacity. */
+	g_zone_cap = 48;
 	make_rams(2, MBLKS);
 	make_zoned(2, MBLKS, 32);
 	CHECK_EQ(create(&r5, 0, err, sizeof(err)), -EINVAL);
