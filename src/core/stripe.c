@@ -77,7 +77,8 @@ struct stripe_op {
 	unsigned pending;
 	int status;
 	bool restart;
-	bool to_repl; /* member I/Os go to the member's replacement */
+	bool to_repl;	/* member I/Os go to the member's replacement */
+	bool scattered; /* MODE_FULL from one part: parity straight from its iovecs */
 	uint32_t flags;
 	bool bm_held; /* counted into its bitmap region's writes */
 	TAILQ_ENTRY(stripe_op) wait_link;
@@ -495,6 +496,13 @@ op_plan(struct stripe_op *op)
 		op->mode = MODE_FULL;
 	else
 		op->mode = rmw < rcw && !op->parts[0]->fresh ? MODE_RMW : MODE_RCW;
+	/* A full stripe of one write whose columns are spread over several iovecs (a log
+	 * array's row gathers many writes): nothing reads the data columns but the encoder
+	 * and the member writes, and both can take them where they are. Logged policies keep
+	 * the columns for their entries. */
+	op->scattered = op->mode == MODE_FULL && op->nparts == 1 &&
+			op->parts[0]->kind == PART_WRITE && !raid_logged(a) &&
+			op->parts[0]->iovcnt > 1;
 
 	op->state = OP_READ;
 	op->pending = 1; /* guard while issuing */
@@ -519,6 +527,8 @@ op_plan(struct stripe_op *op)
 				rc = op_scratch(op, c) ? 0 : -ENOMEM;
 				break;
 			}
+			if (op->scattered)
+				break; /* op_encode_scattered reads the part's iovecs */
 			op->col[c] = op_direct(op, c);
 			if (op->col[c] != NULL) {
 				op->col_set |= 1ull << c;
@@ -570,6 +580,60 @@ xor_into(uint8_t *dst, const uint8_t *src, size_t len)
 		d[i] ^= s[i];
 }
 
+/* Where byte off of an iovec array lies: iovec v, byte o within it. */
+struct iov_pos {
+	int v;
+	size_t o;
+};
+
+static void
+iov_pos_skip(const struct iovec *iov, int iovcnt, struct iov_pos *p, size_t n)
+{
+	p->o += n;
+	while (p->v < iovcnt && p->o >= iov[p->v].iov_len) {
+		p->o -= iov[p->v].iov_len;
+		p->v++;
+	}
+}
+
+/* MODE_FULL with op->scattered: encode parity over runs in which every data column is
+ * contiguous in the part's iovecs (a whole 4 KiB block of each at least, for writes of
+ * whole blocks), so no column is assembled first. */
+static void
+op_encode_scattered(struct stripe_op *op)
+{
+	const struct layout *l = &op->a->l;
+	const struct stripe_part *part = op->parts[0];
+	uint64_t S = l->strip_blocks;
+	uint32_t bs = bs_of(op);
+	size_t len = (op->r1 - op->r0) * bs;
+	struct iov_pos pos[RAID_MAX_MEMBERS];
+	uint8_t *d[RAID_MAX_MEMBERS], *p[RAID_MAX_PARITY];
+
+	for (unsigned i = 0; i < l->k; i++) {
+		pos[i] = (struct iov_pos){0, 0};
+		iov_pos_skip(part->iov, part->iovcnt, &pos[i],
+			     part->byte_off + (i * S + op->r0 - part->start_blocks) * bs);
+	}
+	for (size_t done = 0; done < len;) {
+		size_t run = len - done;
+
+		for (unsigned i = 0; i < l->k; i++) {
+			const struct iovec *v = &part->iov[pos[i].v];
+
+			if (v->iov_len - pos[i].o < run)
+				run = v->iov_len - pos[i].o;
+			d[i] = (uint8_t *)v->iov_base + pos[i].o;
+		}
+		for (unsigned j = 0; j < l->m; j++)
+			p[j] = op->col[l->k + j] + done;
+		code_encode(&op->a->code, run, d, p);
+		for (unsigned i = 0; i < l->k; i++)
+			iov_pos_skip(part->iov, part->iovcnt, &pos[i], run);
+		done += run;
+	}
+}
+
 static int
 op_compute(struct stripe_op *op)
 {
@@ -594,6 +658,10 @@ op_compute(struct stripe_op *op)
 		return 0;
 	case MODE_FULL:
 	case MODE_RCW:
+		if (op->scattered) {
+			op_encode_scattered(op);
+			return 0;
+		}
 		for (unsigned i = 0; i < l->k; i++) {
 			if ((op->col_scratch & (1ull << i)) && touched(op, i))
 				op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
