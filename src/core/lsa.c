@@ -78,10 +78,12 @@ struct lsa_group {
 	_Atomic uint32_t epoch;		  /* when it was last opened (lsa_zoned_fresh) */
 };
 
-/* The cleaner's copy of one victim's live blocks, kept until every move is written. */
+/* The cleaner's copy of one victim's live blocks, kept until every move is written. The
+ * data is aligned as user buffers are, so the encoder and the member copies take their fast
+ * paths for moves too. */
 struct clean_buf {
 	unsigned refs;
-	uint8_t data[];
+	_Alignas(CACHE_LINE_BYTES) uint8_t data[];
 };
 
 struct lsa;
