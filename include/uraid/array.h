@@ -175,6 +175,8 @@ struct uraid_array_info {
 		uint64_t user_blocks;	  /* blocks written by users, this run */
 		uint64_t moved_blocks;	  /* ... and by the cleaner */
 		uint64_t rows_cleaned, commits, checkpoints;
+		/* stripes whose reuse waited for reads on other reactors (a grace period) */
+		uint64_t rows_deferred;
 		uint64_t record_seq; /* the next record's sequence number */
 		uint64_t map_bytes;  /* memory the tree takes */
 		bool cost_benefit;   /* the cleaner picks by cost-benefit, else greedily */

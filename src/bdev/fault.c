@@ -299,6 +299,20 @@ passthrough(struct fault_bdev *fb, struct fault_channel *fch, struct fault_io *f
 	}
 }
 
+static int
+read_later(void *arg)
+{
+	struct fault_io *f = arg;
+	int rc;
+
+	uraid_poller_unregister(&f->delay);
+	f->latency_us = 0;
+	rc = passthrough(f->io->bdev->ctx, f->fch, f);
+	if (rc != 0)
+		uraid_bdev_io_complete(f->io, rc);
+	return URAID_POLLER_BUSY;
+}
+
 /* --- volatile cache --- */
 
 static bool
@@ -646,6 +660,13 @@ fault_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	if (f->corrupt && io->type == URAID_IO_WRITE) {
 		/* As SPDK's error bdev: the write's own buffer is corrupted on its way down. */
 		corrupt_io(f);
+	}
+	if (f->latency_us && io->type == URAID_IO_READ) {
+		/* A slow read takes its data at the end of its latency, not the start: what it
+		 * returns may be anything written meanwhile, as on a drive with a deep queue. */
+		f->delay = uraid_poller_register(read_later, f, f->latency_us);
+		if (f->delay != NULL)
+			return 0;
 	}
 	return passthrough(fb, fch, f);
 }

@@ -409,6 +409,7 @@ struct raid_channel {
 	struct obj_pool parts;
 	struct obj_pool ops;
 	struct obj_pool heads;
+	struct obj_pool lsa_reads; /* a log array's reads from this reactor (lsa.c) */
 	size_t buf_bytes;
 	uint8_t *zeroes; /* one strip of zeroes */
 	struct code_decoder dec;
@@ -756,6 +757,7 @@ void lsa_stop(struct raid_array *a, void (*then)(struct raid_array *a));
 void lsa_free(struct raid_array *a);
 /* Any reactor: a user I/O (read, write, unmap, zeroes, flush) of a log array. */
 void lsa_submit(struct raid_io *rio);
+void lsa_channel_init(struct raid_channel *rch);
 /* Reactor 0: the stripe (strip for mirrors) holds data that a rebuild or check must cover. */
 bool lsa_unit_live(struct raid_array *a, uint64_t unit);
 /* Zoned members (reactor 0): a rebuild's setup (its targets' zones reset) begins; the walk

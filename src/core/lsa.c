@@ -22,8 +22,11 @@
  * stripes it was writing belong to nobody: there is no write hole to close and no resync.
  *
  * Reads look the map up and read the physical blocks through the in-place engine, which also
- * reconstructs them when a member is missing; a row is pinned while reads of it are out.
- * Unmapped blocks read as zeroes; UNMAP and WRITE_ZEROES unmap.
+ * reconstructs them when a member is missing. On reactor 0 a row is pinned while reads of it
+ * are out. Every other reactor reads on its own, without a message: map entries are stored
+ * atomically, and a row nothing maps into waits (limbo) before it is reused until no read on
+ * another reactor that could have found it there is still out (grace periods, see rg_* in
+ * struct lsa). Unmapped blocks read as zeroes; UNMAP and WRITE_ZEROES unmap.
  *
  * The cleaner (greedy: the row with the fewest live blocks) reads a row's live blocks and
  * writes them again through the open row as moves, which apply only to the blocks that still
@@ -35,11 +38,11 @@
  * free rows, whose next write recomputes their parity from what the members hold.
  *
  * Memory: 4 bytes per array block (the map) and 4 per physical block (the reverse map, for
- * the cleaner), about 2 GiB per TiB at 4 KiB blocks, plus 17 bytes per row; arrays are
+ * the cleaner), about 2 GiB per TiB at 4 KiB blocks, plus 21 bytes per row; arrays are
  * limited to 2^32 - 1 blocks of each.
  *
  * Everything here runs on reactor 0 except lsa_create (control thread, before the array is
- * registered) and lsa_submit's hand-off.
+ * registered), lsa_submit's hand-off and the reads of other reactors (read_remote).
  */
 #include <stdlib.h>
 
@@ -56,8 +59,9 @@
 #define LSA_ANCHORS  2
 #define LSA_OPEN_MAX 4 /* zoned members: groups open for new rows at once */
 
-/* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). */
-enum row_state { ROW_FREE, ROW_BUSY, ROW_USED, ROW_CLEANED };
+/* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). ROW_LIMBO:
+ * nothing maps into it, but a read from another reactor may still be out (see rg_*). */
+enum row_state { ROW_FREE, ROW_BUSY, ROW_USED, ROW_CLEANED, ROW_LIMBO };
 
 /* Zoned members: a group is the rows of one zone on every member, written in order from its
  * start, reset whole. GRP_OPEN: rows are handed out from it; GRP_FULL: all were. */
@@ -128,7 +132,10 @@ struct lsa_row {
 struct lsa_read {
 	struct lsa *ls;
 	struct lsa_req *req;	/* a request from another reactor, or */
-	struct raid_io *parent; /* reactor 0's own I/O */
+	struct raid_io *parent; /* a read on its own reactor */
+	struct raid_channel *rch;
+	bool remote; /* not on reactor 0: counted in rg, not in readers */
+	unsigned rg; /* ... under this parity of rg_epoch */
 	uint64_t row;
 	struct raid_io rio;
 	struct uraid_bdev_io fio;
@@ -206,6 +213,23 @@ struct lsa {
 	TAILQ_HEAD(lsa_wait, lsa_req) wait; /* writes waiting for a free row */
 	unsigned reads;
 
+	/* Reads on other reactors look the map up themselves (its entries are stored
+	 * atomically) and pin no row; each counts itself in rg[its reactor].n[rg_epoch & 1]
+	 * before it looks. A row nothing maps into any more waits in limbo until no such read
+	 * can still be reading it: right away if every count is 0; else two grace periods,
+	 * each a flip of rg_epoch and then the old parity's counts all reaching 0 (two, so that
+	 * a read that took the parity just before a flip is waited for too). */
+	_Atomic uint32_t rg_epoch;
+	struct rg_count {
+		_Alignas(CACHE_LINE_BYTES) _Atomic uint64_t n[2];
+	} * rg;
+	bool rg_waiting;  /* a flip is out */
+	uint32_t rg_done; /* grace periods completed */
+	uint32_t *limbo;  /* rows in limbo, in the order they died (a ring of rows entries);
+			   * born[] holds the rg_done each one waits for */
+	uint64_t limbo_head, limbo_n;
+	uint64_t deferred; /* rows that went through limbo */
+
 	/* The cleaner. */
 	bool cl_active, cl_reading;
 	uint64_t cl_victim;
@@ -229,6 +253,7 @@ struct lsa {
 	/* What lsa_get_info reports (any thread), copied by the poller. */
 	struct {
 		_Atomic uint64_t mapped, nfree, user, moved, cleaned, commits, ckpts, seq, resets;
+		_Atomic uint64_t deferred;
 		_Atomic uint32_t nopen;
 	} pub;
 };
@@ -300,18 +325,79 @@ group_of(const struct lsa *ls, uint64_t row)
 /* --- rows and space --- */
 
 static void
-row_maybe_free(struct lsa *ls, uint64_t r)
+row_release(struct lsa *ls, uint64_t r)
 {
-	if ((ls->state[r] == ROW_USED || ls->state[r] == ROW_CLEANED) && ls->live[r] == 0 &&
-	    ls->readers[r] == 0) {
-		ls->state[r] = ROW_FREE;
-		if (ls->zoned) {
-			ls->grp[group_of(ls, r)].dead++;
-			group_maybe_reset(ls, group_of(ls, r));
-		} else {
-			ls->nfree++;
+	ls->state[r] = ROW_FREE;
+	if (ls->zoned) {
+		ls->grp[group_of(ls, r)].dead++;
+		group_maybe_reset(ls, group_of(ls, r));
+	} else {
+		ls->nfree++;
+	}
+}
+
+/* No read on another reactor under parity idx (both: idx 2) is out. The fence orders the
+ * map updates before it against the reads' count-then-look. */
+static bool
+rg_quiet(struct lsa *ls, unsigned idx)
+{
+	unsigned nr = uraid_reactor_count();
+
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned r = 1; r < nr && r < URAID_MAX_REACTORS; r++) {
+		for (unsigned i = 0; i < 2; i++) {
+			if ((idx == 2 || idx == i) &&
+			    atomic_load_explicit(&ls->rg[r].n[i], memory_order_acquire) != 0)
+				return false;
 		}
 	}
+	return true;
+}
+
+/* Grace periods (see struct lsa): run as far as they can now; free the limbo rows whose
+ * wait is over (true if any). Reactor 0's poller. */
+static bool
+rg_advance(struct lsa *ls)
+{
+	bool quiet = ls->limbo_n > 0 && rg_quiet(ls, 2);
+	uint64_t before = ls->limbo_n;
+
+	while (ls->limbo_n > 0) {
+		uint32_t r = ls->limbo[ls->limbo_head];
+
+		if (quiet || (int32_t)(ls->rg_done - ls->born[r]) >= 0) {
+			ls->limbo_head = (ls->limbo_head + 1) % ls->rows;
+			ls->limbo_n--;
+			row_release(ls, r);
+			continue;
+		}
+		if (!ls->rg_waiting) {
+			atomic_fetch_add(&ls->rg_epoch, 1);
+			ls->rg_waiting = true;
+		}
+		if (!rg_quiet(ls, (atomic_load(&ls->rg_epoch) - 1) & 1))
+			break;
+		ls->rg_waiting = false;
+		ls->rg_done++;
+	}
+	return ls->limbo_n < before;
+}
+
+static void
+row_maybe_free(struct lsa *ls, uint64_t r)
+{
+	if ((ls->state[r] != ROW_USED && ls->state[r] != ROW_CLEANED) || ls->live[r] != 0 ||
+	    ls->readers[r] != 0)
+		return;
+	if (ls->limbo_n == 0 && rg_quiet(ls, 2)) {
+		row_release(ls, r);
+		return;
+	}
+	/* Two grace periods that begin after now: the one running (if any) does not count. */
+	ls->state[r] = ROW_LIMBO;
+	ls->deferred++;
+	ls->born[r] = ls->rg_done + (ls->rg_waiting ? 3 : 2);
+	ls->limbo[(ls->limbo_head + ls->limbo_n++) % ls->rows] = (uint32_t)r;
 }
 
 /* The map says array block lba is at physical block p (or nowhere: p RST_UNMAPPED). */
@@ -331,14 +417,15 @@ map_set(struct lsa *ls, uint64_t lba, uint32_t p)
 		row_maybe_free(ls, r);
 	}
 	if (p != RST_UNMAPPED) {
-		ls->map[lba] = p + 1;
+		atomic_store_explicit((_Atomic uint32_t *)&ls->map[lba], p + 1,
+				      memory_order_relaxed);
 		ls->rmap[p] = (uint32_t)lba + 1;
 		ls->live[row_of(ls, p)]++;
 		if (ls->zoned)
 			ls->grp[group_of(ls, row_of(ls, p))].live++;
 		ls->mapped++;
 	} else {
-		ls->map[lba] = 0;
+		atomic_store_explicit((_Atomic uint32_t *)&ls->map[lba], 0, memory_order_relaxed);
 	}
 	if (!ls->page_dirty[lba / RST_PAGE_ENTRIES]) {
 		ls->page_dirty[lba / RST_PAGE_ENTRIES] = 1;
@@ -950,6 +1037,13 @@ read_done(struct raid_io *rio, int status)
 	struct lsa_read *rd = rio->ctx;
 	struct lsa *ls = rd->ls;
 
+	if (rd->remote) {
+		atomic_fetch_sub_explicit(&ls->rg[rd->rch->reactor].n[rd->rg], 1,
+					  memory_order_release);
+		raid_io_part_done(rd->parent, status);
+		pool_put(&rd->rch->lsa_reads, rd);
+		return;
+	}
 	ls->readers[rd->row]--;
 	row_maybe_free(ls, rd->row);
 	ls->reads--;
@@ -961,43 +1055,52 @@ read_done(struct raid_io *rio, int status)
 }
 
 static void
-zero_fill(struct lsa *ls, const struct iovec *iov, int iovcnt, uint64_t off, uint64_t len)
+zero_fill(struct raid_channel *rch, const struct iovec *iov, int iovcnt, uint64_t off, uint64_t len)
 {
 	while (len > 0) {
-		uint64_t n = len < ls->rch->buf_bytes ? len : ls->rch->buf_bytes;
+		uint64_t n = len < rch->buf_bytes ? len : rch->buf_bytes;
 
-		uraid_iov_from_buf(iov, iovcnt, off, ls->rch->zeroes, n);
+		uraid_iov_from_buf(iov, iovcnt, off, rch->zeroes, n);
 		off += n;
 		len -= n;
 	}
 }
 
+static uint32_t
+map_get(const struct lsa *ls, uint64_t lba)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)&ls->map[lba], memory_order_relaxed);
+}
+
 /* Read array blocks [lba0, +num) into iov at byte_off: a member read per run of blocks that
- * sit together in one row (its row pinned meanwhile), zeroes for unmapped ones. Each read is
- * counted in req, or (on reactor 0's own I/O) in the parent I/O. 0 or -ENOMEM. */
+ * sit together in one row, zeroes for unmapped ones. On reactor 0 each read pins its row and
+ * is counted in req or (its own I/O) in the parent I/O; on another reactor (rg >= 0: the
+ * parity it counted itself under) in the parent, and the row waits in limbo if it dies
+ * meanwhile. 0 or -ENOMEM. */
 static int
-read_runs(struct lsa *ls, uint64_t lba0, uint64_t num, const struct iovec *iov, int iovcnt,
-	  uint64_t byte_off, struct lsa_req *req, struct raid_io *parent)
+read_runs(struct lsa *ls, struct raid_channel *rch, int rg, uint64_t lba0, uint64_t num,
+	  const struct iovec *iov, int iovcnt, uint64_t byte_off, struct lsa_req *req,
+	  struct raid_io *parent)
 {
 	uint32_t bs = ls->a->bdev.block_size;
 	uint64_t i = 0;
 
 	while (i < num) {
 		uint64_t lba = lba0 + i, n = 1;
-		uint32_t p = ls->map[lba];
+		uint32_t p = map_get(ls, lba);
 		struct lsa_read *rd;
 
 		if (p == 0) {
-			while (i + n < num && ls->map[lba + n] == 0)
+			while (i + n < num && map_get(ls, lba + n) == 0)
 				n++;
-			zero_fill(ls, iov, iovcnt, byte_off + i * bs, n * bs);
+			zero_fill(rch, iov, iovcnt, byte_off + i * bs, n * bs);
 			i += n;
 			continue;
 		}
-		while (i + n < num && ls->map[lba + n] == p + n &&
+		while (i + n < num && map_get(ls, lba + n) == p + n &&
 		       row_of(ls, p - 1 + n) == row_of(ls, p - 1))
 			n++;
-		rd = pool_get(&ls->rds);
+		rd = pool_get(rg >= 0 ? &rch->lsa_reads : &ls->rds);
 		if (rd == NULL)
 			return -ENOMEM;
 		memset(rd, 0, offsetof(struct lsa_read, fio));
@@ -1005,9 +1108,17 @@ read_runs(struct lsa *ls, uint64_t lba0, uint64_t num, const struct iovec *iov, 
 		rd->ls = ls;
 		rd->req = req;
 		rd->parent = parent;
+		rd->rch = rch;
 		rd->row = row_of(ls, p - 1);
-		ls->readers[rd->row]++;
-		ls->reads++;
+		if (rg >= 0) {
+			rd->remote = true;
+			rd->rg = (unsigned)rg;
+			atomic_fetch_add_explicit(&ls->rg[rch->reactor].n[rg], 1,
+						  memory_order_relaxed);
+		} else {
+			ls->readers[rd->row]++;
+			ls->reads++;
+		}
 		if (req != NULL)
 			req->pending++;
 		else
@@ -1016,11 +1127,38 @@ read_runs(struct lsa *ls, uint64_t lba0, uint64_t num, const struct iovec *iov, 
 		rd->fio.type = URAID_IO_READ;
 		rd->fio.iov = (struct iovec *)iov;
 		rd->fio.iovcnt = iovcnt;
-		raid_phys_read(&rd->rio, ls->rch, &rd->fio, p - 1, n, byte_off + i * bs, read_done,
-			       rd);
+		raid_phys_read(&rd->rio, rch, &rd->fio, p - 1, n, byte_off + i * bs, read_done, rd);
 		i += n;
 	}
 	return 0;
+}
+
+/* A read on a reactor other than 0: counted under the current parity before the map is
+ * looked at (rg_quiet's other half), and for as long as its member reads are out. */
+static void
+read_remote(struct lsa *ls, struct raid_io *rio)
+{
+	struct uraid_bdev_io *io = rio->io;
+	struct raid_channel *rch = rio->rch;
+	_Atomic uint64_t *guard;
+	unsigned rg;
+	int rc;
+
+	if (!atomic_load(&ls->a->online)) {
+		rio->status = -EIO;
+		return;
+	}
+	/* The whole lookup runs under one count of its own, so no run's count can be the
+	 * first while another's map entries are being read. */
+	rg = atomic_load(&ls->rg_epoch) & 1;
+	guard = &ls->rg[rch->reactor].n[rg];
+	atomic_fetch_add(guard, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	rc = read_runs(ls, rch, (int)rg, io->offset_blocks, io->num_blocks, io->iov, io->iovcnt, 0,
+		       NULL, rio);
+	atomic_fetch_sub_explicit(guard, 1, memory_order_release);
+	if (rc != 0)
+		rio->status = rc;
 }
 
 static void
@@ -1028,8 +1166,8 @@ read_start(struct lsa *ls, struct lsa_req *req)
 {
 	struct stripe_part *part = req->part;
 
-	req_put(req, read_runs(ls, part->stripe, part->num_blocks, part->iov, part->iovcnt,
-			       part->byte_off, req, NULL));
+	req_put(req, read_runs(ls, ls->rch, -1, part->stripe, part->num_blocks, part->iov,
+			       part->iovcnt, part->byte_off, req, NULL));
 }
 
 static void
@@ -1081,11 +1219,15 @@ lsa_submit(struct raid_io *rio)
 			 * is queued that a reset could drop */
 	if (io->type == URAID_IO_READ && rio->rch->reactor == 0 && ls->rch != NULL) {
 		/* Reactor 0 is the log's owner: read right here. */
-		int rc = read_runs(ls, io->offset_blocks, io->num_blocks, io->iov, io->iovcnt, 0,
-				   NULL, rio);
+		int rc = read_runs(ls, ls->rch, -1, io->offset_blocks, io->num_blocks, io->iov,
+				   io->iovcnt, 0, NULL, rio);
 
 		if (rc != 0)
 			rio->status = rc;
+		return;
+	}
+	if (io->type == URAID_IO_READ && rio->rch->reactor != 0 && ls->rg != NULL) {
+		read_remote(ls, rio);
 		return;
 	}
 	/* One part for the whole I/O; stripe is its array block here. */
@@ -1759,7 +1901,7 @@ lsa_idle(const struct lsa *ls)
 {
 	return ls->open == NULL && TAILQ_EMPTY(&ls->fifo) && !ls->committing &&
 	       !ls->checkpointing && !ls->cl_active && ls->reads == 0 && TAILQ_EMPTY(&ls->wait) &&
-	       ls->zresets == 0 && ls->zr_pending == 0;
+	       ls->zresets == 0 && ls->zr_pending == 0 && ls->limbo_n == 0;
 }
 
 static void
@@ -1774,6 +1916,7 @@ publish(struct lsa *ls)
 	atomic_store_explicit(&ls->pub.ckpts, ls->checkpoints, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.seq, ls->seq, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.resets, ls->zone_resets, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.deferred, ls->deferred, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.nopen, ls->nopen, memory_order_relaxed);
 }
 
@@ -1971,6 +2114,8 @@ lsa_poll(void *arg)
 		row_seal(ls);
 		busy = true;
 	}
+	if (ls->limbo_n > 0 && rg_advance(ls))
+		busy = true;
 	if (!TAILQ_EMPTY(&ls->wait)) {
 		place_waiting(ls);
 		busy = true;
@@ -2086,10 +2231,11 @@ lsa_get_info(struct raid_array *a, struct uraid_array_info *info)
 	info->log.user_blocks = atomic_load_explicit(&ls->pub.user, memory_order_relaxed);
 	info->log.moved_blocks = atomic_load_explicit(&ls->pub.moved, memory_order_relaxed);
 	info->log.rows_cleaned = atomic_load_explicit(&ls->pub.cleaned, memory_order_relaxed);
+	info->log.rows_deferred = atomic_load_explicit(&ls->pub.deferred, memory_order_relaxed);
 	info->log.commits = atomic_load_explicit(&ls->pub.commits, memory_order_relaxed);
 	info->log.checkpoints = atomic_load_explicit(&ls->pub.ckpts, memory_order_relaxed);
 	info->log.record_seq = atomic_load_explicit(&ls->pub.seq, memory_order_relaxed);
-	info->log.map_bytes = 4 * (ls->logical + ls->phys) + 17 * ls->rows + 2ull * ls->npages;
+	info->log.map_bytes = 4 * (ls->logical + ls->phys) + 21 * ls->rows + 2ull * ls->npages;
 	info->log.cost_benefit = ls->cost_benefit;
 	if (ls->zoned) {
 		info->log.zone_groups = ls->ngroups;
@@ -2113,6 +2259,8 @@ lsa_free(struct raid_array *a)
 	free(ls->live);
 	free(ls->readers);
 	free(ls->born);
+	free(ls->limbo);
+	uraid_dma_free(ls->rg);
 	free(ls->state);
 	free(ls->page_dirty);
 	free(ls->page_slot);
@@ -2675,11 +2823,15 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	ls->live = calloc(ls->rows, sizeof(*ls->live));
 	ls->readers = calloc(ls->rows, sizeof(*ls->readers));
 	ls->born = calloc(ls->rows, sizeof(*ls->born));
+	ls->limbo = calloc(ls->rows, sizeof(*ls->limbo));
+	ls->rg = uraid_dma_alloc(CACHE_LINE_BYTES, URAID_MAX_REACTORS * sizeof(*ls->rg));
+	if (ls->rg != NULL)
+		memset(ls->rg, 0, URAID_MAX_REACTORS * sizeof(*ls->rg));
 	ls->state = calloc(ls->rows, 1);
 	ls->page_dirty = calloc(ls->npages, 1);
 	ls->page_slot = calloc(ls->npages, 1);
-	if (!ls->map || !ls->rmap || !ls->live || !ls->readers || !ls->born || !ls->state ||
-	    !ls->page_dirty || !ls->page_slot) {
+	if (!ls->map || !ls->rmap || !ls->live || !ls->readers || !ls->born || !ls->limbo ||
+	    !ls->rg || !ls->state || !ls->page_dirty || !ls->page_slot) {
 		rc = -ENOMEM;
 		err_set(err, err_len, "no memory for the stripe tree (%lu blocks)",
 			(unsigned long)ls->logical);
@@ -2723,4 +2875,10 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 err:
 	lsa_free(a);
 	return rc;
+}
+
+void
+lsa_channel_init(struct raid_channel *rch)
+{
+	rch->lsa_reads = (struct obj_pool){NULL, sizeof(struct lsa_read), 0};
 }

@@ -1101,6 +1101,7 @@ raid_channel_create(void *io_device, void *ctx)
 	TAILQ_INIT(&rch->ppl_wait);
 	TAILQ_INIT(&rch->ppl_sb_wait);
 	stripe_pool_init(rch);
+	lsa_channel_init(rch);
 	STAILQ_INIT(&rch->retry);
 	for (unsigned i = 0; i < a->l.n; i++) {
 		if (atomic_load(&a->members[i].state) != URAID_MEMBER_ACTIVE)
@@ -1158,6 +1159,7 @@ raid_channel_destroy(void *io_device UNUSED, void *ctx)
 	pool_fini(&rch->mios);
 	pool_fini(&rch->parts);
 	pool_fini(&rch->ops);
+	pool_fini(&rch->lsa_reads);
 	uraid_dma_free(rch->zeroes);
 }
 

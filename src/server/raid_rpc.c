@@ -336,6 +336,8 @@ raid_info_json(struct uraid_bdev *bdev)
 				    json_integer((json_int_t)(info.log.moved_blocks * bs)));
 		json_object_set_new(lg, "stripes_cleaned",
 				    json_integer((json_int_t)info.log.rows_cleaned));
+		json_object_set_new(lg, "stripes_deferred",
+				    json_integer((json_int_t)info.log.rows_deferred));
 		json_object_set_new(lg, "commits", json_integer((json_int_t)info.log.commits));
 		json_object_set_new(lg, "checkpoints",
 				    json_integer((json_int_t)info.log.checkpoints));
