@@ -50,6 +50,11 @@ run() {
 			$1 == t ":" && $2 == "log:" { gsub(/[),]/, "", $13); wa = " " $13 }
 			END { print r wa }'
 }
+# run_total: the same on several reactors (-m MASK first among the options): the Total row
+run_total() {
+	"$uraid" bench --json "$1" -T "$2" -q "$3" -o "$4" -w "$5" -t "$secs" "${@:6}" 2>/dev/null |
+		awk '$1 == "Total" { print $2 " " $3 }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 kiops() { awk -v a="$1" 'BEGIN { printf "%.0f k", a / 1000 }'; }
 
@@ -141,6 +146,22 @@ for pct in 50 85; do
 	read -r iops _ _ _ wa <<<"$(run "$logged" log-raid5 128 4096 randwrite --fill $pct --span $pct)"
 	echo "| log raid5 | sustained randwrite 4 KiB QD128 over the first $pct% (filled first), cleaner on: write amplification $wa | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
 done
+while read -r name level n extra; do
+	[ "$extra" = "-" ] && extra=""
+	other=$(array_cfg "log-$name" "$level" "$n" "$extra$log")
+	read -r iops _ _ _ wa <<<"$(run "$other" "log-$name" 128 4096 randwrite --fill 50 --span 50)"
+	echo "| log $name | sustained randwrite 4 KiB QD128 over the first 50%, cleaner on: write amplification $wa | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
+done <<'ROWS'
+raid6 raid6 6 -
+ec8+3 ec 11 ,"data_chunks":8,"parity_chunks":3
+ROWS
+# Two reactors (reads on reactor 1 look the map up there): against the same array in place.
+read -r lr2 _ <<<"$(run_total "$logged" log-raid5 128 4096 randread -m 0x3 --fill 100)"
+read -r ir2 _ <<<"$(run_total "$inplace" raid5 128 4096 randread -m 0x3 --fill 100)"
+echo "| log raid5 | randread 4 KiB QD128 per reactor, 2 reactors, full | $(kiops "$lr2") IOPS | in place, 2 reactors $(kiops "$ir2") | $(ratio "$lr2" "$ir2") |"
+read -r lw2 _ <<<"$(run_total "$logged" log-raid5 128 4096 randwrite -m 0x3 --fill 50 --span 50)"
+read -r rw2 _ <<<"$(run_total "$r0" r0 128 4096 randwrite -m 0x3)"
+echo "| log raid5 | sustained randwrite 4 KiB QD128 per reactor over the first 50%, 2 reactors | $(kiops "$lw2") IOPS | raid0 x4, 2 reactors $(kiops "$rw2") | $(ratio "$lw2" "$rw2") |"
 
 # Over zoned members: the same raid5 x5 over zoned bdevs on the ram members (zones of 4 MiB,
 # all writable or 3 MiB of them, the first 8 MiB conventional), against the conventional one.

@@ -336,18 +336,17 @@ row_release(struct lsa *ls, uint64_t r)
 	}
 }
 
-/* No read on another reactor under parity idx (both: idx 2) is out. The fence orders the
- * map updates before it against the reads' count-then-look. */
+/* No read on another reactor under parity idx (both: idx 2) is out. Map stores, these loads
+ * and the reads' count-then-look are all sequentially consistent: a read this misses counted
+ * itself after, so it finds the map as it is now. */
 static bool
 rg_quiet(struct lsa *ls, unsigned idx)
 {
 	unsigned nr = uraid_reactor_count();
 
-	atomic_thread_fence(memory_order_seq_cst);
 	for (unsigned r = 1; r < nr && r < URAID_MAX_REACTORS; r++) {
 		for (unsigned i = 0; i < 2; i++) {
-			if ((idx == 2 || idx == i) &&
-			    atomic_load_explicit(&ls->rg[r].n[i], memory_order_acquire) != 0)
+			if ((idx == 2 || idx == i) && atomic_load(&ls->rg[r].n[i]) != 0)
 				return false;
 		}
 	}
@@ -417,15 +416,14 @@ map_set(struct lsa *ls, uint64_t lba, uint32_t p)
 		row_maybe_free(ls, r);
 	}
 	if (p != RST_UNMAPPED) {
-		atomic_store_explicit((_Atomic uint32_t *)&ls->map[lba], p + 1,
-				      memory_order_relaxed);
+		atomic_store((_Atomic uint32_t *)&ls->map[lba], p + 1);
 		ls->rmap[p] = (uint32_t)lba + 1;
 		ls->live[row_of(ls, p)]++;
 		if (ls->zoned)
 			ls->grp[group_of(ls, row_of(ls, p))].live++;
 		ls->mapped++;
 	} else {
-		atomic_store_explicit((_Atomic uint32_t *)&ls->map[lba], 0, memory_order_relaxed);
+		atomic_store((_Atomic uint32_t *)&ls->map[lba], 0);
 	}
 	if (!ls->page_dirty[lba / RST_PAGE_ENTRIES]) {
 		ls->page_dirty[lba / RST_PAGE_ENTRIES] = 1;
@@ -1069,7 +1067,7 @@ zero_fill(struct raid_channel *rch, const struct iovec *iov, int iovcnt, uint64_
 static uint32_t
 map_get(const struct lsa *ls, uint64_t lba)
 {
-	return atomic_load_explicit((_Atomic uint32_t *)&ls->map[lba], memory_order_relaxed);
+	return atomic_load((_Atomic uint32_t *)&ls->map[lba]);
 }
 
 /* Read array blocks [lba0, +num) into iov at byte_off: a member read per run of blocks that
@@ -1153,7 +1151,6 @@ read_remote(struct lsa *ls, struct raid_io *rio)
 	rg = atomic_load(&ls->rg_epoch) & 1;
 	guard = &ls->rg[rch->reactor].n[rg];
 	atomic_fetch_add(guard, 1);
-	atomic_thread_fence(memory_order_seq_cst);
 	rc = read_runs(ls, rch, (int)rg, io->offset_blocks, io->num_blocks, io->iov, io->iovcnt, 0,
 		       NULL, rio);
 	atomic_fetch_sub_explicit(guard, 1, memory_order_release);
