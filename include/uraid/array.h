@@ -222,6 +222,8 @@ struct uraid_array_stats {
 	 * and passed over by a returning member's catch-up (clean in the bitmap) */
 	uint64_t rebuild_units;
 	uint64_t rebuild_units_skipped;
+	/* Zoned members (log arrays): member writes sent as zone appends */
+	uint64_t zone_appends;
 };
 
 int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);

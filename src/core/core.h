@@ -239,6 +239,7 @@ enum raid_stat {
 	RS_PPL_WAITS,	/* writes that waited for a stripe's entries or for log space */
 	RS_REBUILT,	/* units rebuilt or copied (reactor 0) */
 	RS_CAUGHT_UP,	/* units a catch-up passed over: clean in the bitmap */
+	RS_APPENDS,	/* member writes sent as zone appends (zoned members) */
 	RS_NUM
 };
 
@@ -440,12 +441,13 @@ struct member_io {
 	int iovcnt;
 	void (*done)(struct member_io *mio, int status);
 	void *ctx;
-	uint64_t tag;  /* caller's: e.g. the array block it maps */
-	bool to_repl;  /* to the member's replacement instead of the member */
-	bool meta;     /* offset_blocks is from the start of the member (metadata areas) */
-	bool log;      /* in the member's log area: on the journal device if there is one */
-	unsigned legs; /* a write also goes to the replacement: completions still due */
-	int status;    /* the member leg's */
+	uint64_t tag;	     /* caller's: e.g. the array block it maps */
+	bool to_repl;	     /* to the member's replacement instead of the member */
+	bool meta;	     /* offset_blocks is from the start of the member (metadata areas) */
+	bool log;	     /* in the member's log area: on the journal device if there is one */
+	unsigned legs;	     /* a write also goes to the replacement: completions still due */
+	uint64_t append_lba; /* a zone append's: where the member put it */
+	int status;	     /* the member leg's */
 	STAILQ_ENTRY(member_io) link;
 	struct iovec iov_inline[4];
 };

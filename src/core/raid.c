@@ -171,6 +171,28 @@ mio_complete_cb(void *arg, int status)
 	mio_leg_done(mio);
 }
 
+/* A zone append: it must have gone where the array put its stripe (each zone of a log array
+ * has one stripe write out at a time, so the write pointer is that place); anywhere else, the
+ * member does not hold the zone as the array does, and it is failed. */
+static void
+mio_append_cb(void *arg, int status)
+{
+	struct member_io *mio = arg;
+	struct raid_array *a = mio->rch->a;
+	uint64_t want = mio->offset_blocks + a->data_offset_blocks;
+
+	if (status == 0 && mio->append_lba != want) {
+		LOG_ERR("%s: member %s put a zone append at block %lu, not at %lu where the "
+			"array's stripe is",
+			a->bdev.name, a->members[mio->member].name, (unsigned long)mio->append_lba,
+			(unsigned long)want);
+		status = -EIO;
+	}
+	if (status == 0)
+		raid_stat_add(a, mio->rch->reactor, RS_APPENDS, 1);
+	mio_complete_cb(mio, status);
+}
+
 static void
 repl_leg_done(struct member_io *leg, int status)
 {
@@ -206,6 +228,15 @@ mio_issue(struct member_io *mio)
 		return uraid_bdev_readv(desc, ch, mio->iov, mio->iovcnt, offset, mio->num_blocks,
 					mio_complete_cb, mio);
 	case URAID_IO_WRITE:
+		if (rch->a->sb_zone_blocks != 0 && !mio->meta && !mio_on_journal(mio)) {
+			/* Zoned members hold only whole stripes written in zone order: the
+			 * stripe goes down as an append to its zone, and the member says where
+			 * it went (mio_append_cb checks it). */
+			return uraid_bdev_zone_appendv(desc, ch, mio->iov, mio->iovcnt,
+						       offset - offset % rch->a->sb_zone_blocks,
+						       mio->num_blocks, mio->flags,
+						       &mio->append_lba, mio_append_cb, mio);
+		}
 		return uraid_bdev_writev(desc, ch, mio->iov, mio->iovcnt, offset, mio->num_blocks,
 					 mio->flags, mio_complete_cb, mio);
 	case URAID_IO_FLUSH:
@@ -2056,6 +2087,7 @@ uraid_array_get_stats(struct uraid_bdev *bdev, struct uraid_array_stats *st)
 	st->ppl_waits = v[RS_PPL_WAITS];
 	st->rebuild_units = v[RS_REBUILT];
 	st->rebuild_units_skipped = v[RS_CAUGHT_UP];
+	st->zone_appends = v[RS_APPENDS];
 	st->ppl_recovered = a->ppl_recovered;
 	st->ppl_unmended_rows = a->ppl_skipped_rows;
 	return 0;

@@ -553,7 +553,16 @@ uraid_bdev_write_zeroes(struct uraid_bdev_desc *desc, struct uraid_io_channel *c
 }
 
 /* Members inside SPDK are never zoned here (zone_size stays 0), so the core asks for no zone
- * management; an asking caller is refused. */
+ * appends or zone management; an asking caller is refused. */
+int
+uraid_bdev_zone_appendv(struct uraid_bdev_desc *desc UNUSED, struct uraid_io_channel *ch UNUSED,
+			const struct iovec *iov UNUSED, int iovcnt UNUSED, uint64_t zone_id UNUSED,
+			uint64_t num_blocks UNUSED, uint32_t flags UNUSED, uint64_t *lba UNUSED,
+			uraid_bdev_io_cb cb UNUSED, void *cb_arg UNUSED)
+{
+	return -ENOTSUP;
+}
+
 int
 uraid_bdev_zone_management(struct uraid_bdev_desc *desc UNUSED, struct uraid_io_channel *ch UNUSED,
 			   uint64_t zone_id UNUSED, enum uraid_zone_action action UNUSED,

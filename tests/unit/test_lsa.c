@@ -386,6 +386,12 @@ level_case(const struct shape *s)
 	CHECK(info.log.user_blocks >= 4 * blocks);
 	CHECK(info.log.commits > 0 && info.log.checkpoints > 0);
 	CHECK_EQ(st.rmw_writes, 0); /* never an update in place */
+	/* Over zoned members every stripe goes down as zone appends (each checked to have
+	 * landed where the stripe is); over conventional ones as plain writes. */
+	if (g_zone_cap != 0)
+		CHECK(st.zone_appends >= info.log.rows_cleaned);
+	else
+		CHECK_EQ(st.zone_appends, 0);
 	for (unsigned i = 0; i < info.num_members; i++)
 		CHECK_EQ(info.members[i].state, URAID_MEMBER_ACTIVE); /* no write refused */
 	if (info.parity_chunks)
