@@ -26,7 +26,9 @@
  * by counting member reads (RMW: touched strips + m; RCW: strips not fully rewritten). With a
  * member missing it uses reconstruct-write over all survivors: read every surviving column,
  * decode the missing ones, lay the new data over them, encode, and write the surviving
- * columns; data for a missing member lives on in parity.
+ * columns; data for a missing member lives on in parity. A full stripe needs none of that
+ * (unless a rebuilding member takes the write, or a log policy records the columns): it is
+ * encoded from the new data and written to the members there are.
  *
  * Merging: when the queue holds writes that do not overlap and together cover the whole
  * stripe, they run as one full-stripe write (no reads), counted in stats as merged.
@@ -490,7 +492,8 @@ op_plan(struct stripe_op *op)
 		if (op->lo[i] != 0 || op->hi[i] != l->strip_blocks)
 			full = false;
 	}
-	if (op->kind == PART_READ || op->kind == PART_CHECK || op->kind == PART_REBUILD || op->lost)
+	if (op->kind == PART_READ || op->kind == PART_CHECK || op->kind == PART_REBUILD ||
+	    (op->lost && !(full && op->targets == 0 && !raid_logged(a))))
 		op->mode = MODE_DEGRADED;
 	else if (full)
 		op->mode = MODE_FULL;
@@ -1831,10 +1834,11 @@ op_advance(struct stripe_op *op)
 				return;
 			}
 			raid_stat_add(a, op->rch->reactor,
-				      op->mode == MODE_FULL  ? RS_FULL
-				      : op->mode == MODE_RMW ? RS_RMW
-				      : op->mode == MODE_RCW ? RS_RCW
-							     : RS_DEGRADED_W,
+				      op->lost		      ? RS_DEGRADED_W
+				      : op->mode == MODE_FULL ? RS_FULL
+				      : op->mode == MODE_RMW  ? RS_RMW
+				      : op->mode == MODE_RCW  ? RS_RCW
+							      : RS_DEGRADED_W,
 				      1);
 			if (raid_logged(a)) {
 				op_log(op); /* comes back here as LOG */
