@@ -54,6 +54,17 @@ if [ "$resets" -gt 0 ] && [ "$state" = online ] && [ "$members" = "active active
 else
 	t_fail "zone resets" "$(info)"
 fi
+appends=$(rpc bdev_raid_get_stats '{"name":"lg"}' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for b in (d if isinstance(d, list) else d.get("bdevs", [d])):
+    if b.get("name") == "lg":
+        print(b.get("zone_appends", 0))')
+if [ "${appends:-0}" -gt 0 ]; then
+	t_pass "bdev_raid_get_stats: the stripes went down as $appends zone appends"
+else
+	t_fail "zone appends counted" "$(rpc bdev_raid_get_stats '{"name":"lg"}' | head -c 600)"
+fi
 
 # Killed after a flushed write: the zones of half-written groups are set right at start.
 head -c $((cap / 2)) /dev/urandom >"$T_DIR/c.bin"
