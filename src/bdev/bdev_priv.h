@@ -44,6 +44,20 @@ struct zoned_bdev_opts {
 int zoned_bdev_create(const struct zoned_bdev_opts *opts, struct uraid_bdev **out, char *err,
 		      size_t err_len);
 
+/* --- drive.c: a drive's bandwidth, IOPS and latency over any bdev (bdev_drive_create) --- */
+struct drive_bdev_opts {
+	const char *name;
+	const char *base_bdev;
+	uint32_t read_mb_s, write_mb_s;		    /* 10^6 bytes a second; 0: no limit */
+	uint32_t read_iops, write_iops;		    /* 0: no limit */
+	uint32_t read_latency_us, write_latency_us; /* added to every answer */
+	const uint8_t *uuid;
+};
+int drive_bdev_create(const struct drive_bdev_opts *opts, struct uraid_bdev **out, char *err,
+		      size_t err_len);
+/* Its limits (NULL if bdev is not a drive model). */
+const struct drive_bdev_opts *drive_bdev_get_opts(struct uraid_bdev *bdev);
+
 /* --- fault.c --- */
 enum fault_kind { FAULT_FAILURE, FAULT_CORRUPT, FAULT_LATENCY, FAULT_NOMEM };
 

@@ -244,6 +244,63 @@ rpc_bdev_zone_block_delete(struct rpc_request *req, const json_t *params)
 	bdev_delete(req, params, "Zone block device");
 }
 
+/* --- drive model (ours: SPDK's bdev_delay_create has latency only) --- */
+
+struct drive_params {
+	const char *name;
+	const char *base_bdev_name;
+	uint32_t read_mb_s, write_mb_s, read_iops, write_iops;
+	uint32_t read_latency_us, write_latency_us;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec drive_spec[] = {
+	PARAM(struct drive_params, name, PT_STRING, true),
+	PARAM(struct drive_params, base_bdev_name, PT_STRING, true),
+	PARAM(struct drive_params, read_mb_s, PT_U32, false),
+	PARAM(struct drive_params, write_mb_s, PT_U32, false),
+	PARAM(struct drive_params, read_iops, PT_U32, false),
+	PARAM(struct drive_params, write_iops, PT_U32, false),
+	PARAM(struct drive_params, read_latency_us, PT_U32, false),
+	PARAM(struct drive_params, write_latency_us, PT_U32, false),
+	PARAM(struct drive_params, uuid, PT_UUID, false),
+};
+
+static void
+rpc_bdev_drive_create(struct rpc_request *req, const json_t *params)
+{
+	struct drive_params p = {0};
+	struct drive_bdev_opts o = {0};
+	struct uraid_bdev *bdev;
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(drive_spec), &p) != 0 ||
+	    !check_name(req, p.name))
+		return;
+	o.name = p.name;
+	o.base_bdev = p.base_bdev_name;
+	o.read_mb_s = p.read_mb_s;
+	o.write_mb_s = p.write_mb_s;
+	o.read_iops = p.read_iops;
+	o.write_iops = p.write_iops;
+	o.read_latency_us = p.read_latency_us;
+	o.write_latency_us = p.write_latency_us;
+	o.uuid = uuid_or_null(p.uuid);
+	rc = drive_bdev_create(&o, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot create '%s': %s", req->method, p.name, err);
+		return;
+	}
+	rpc_result(req, json_string(p.name));
+}
+
+static void
+rpc_bdev_drive_delete(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "Drive model");
+}
+
 /* --- file (io_uring) --- */
 
 struct file_params {
@@ -537,8 +594,17 @@ bdev_driver_json(struct uraid_bdev *bdev)
 
 	if (uraid_bdev_is_array(bdev))
 		return json_pack("{s:o}", "raid", raid_info_json(bdev));
+	const struct drive_bdev_opts *d = drive_bdev_get_opts(bdev);
+
 	if (file != NULL)
 		return json_pack("{s:{s:s}}", "uring", "filename", file);
+	if (d != NULL)
+		return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "drive", "read_mb_s",
+				 (json_int_t)d->read_mb_s, "write_mb_s", (json_int_t)d->write_mb_s,
+				 "read_iops", (json_int_t)d->read_iops, "write_iops",
+				 (json_int_t)d->write_iops, "read_latency_us",
+				 (json_int_t)d->read_latency_us, "write_latency_us",
+				 (json_int_t)d->write_latency_us);
 	return json_object();
 }
 
@@ -782,6 +848,9 @@ const struct rpc_method bdev_rpc_methods[] = {
 	{"bdev_zone_block_create", rpc_bdev_zone_block_create,
 	 "a zoned bdev (ZNS-like) emulated over a bdev"},
 	{"bdev_zone_block_delete", rpc_bdev_zone_block_delete, "delete a zone block bdev"},
+	{"bdev_drive_create", rpc_bdev_drive_create,
+	 "a drive's bandwidth, IOPS and latency over a bdev"},
+	{"bdev_drive_delete", rpc_bdev_drive_delete, "delete a drive model bdev"},
 	{"bdev_error_delete", rpc_bdev_fault_delete, "delete an error-injection bdev"},
 	{"bdev_error_inject_error", rpc_fault_inject, "inject errors into an error bdev"},
 	{"bdev_fault_create", rpc_bdev_fault_create, "create a fault bdev (errors, power cuts)"},
