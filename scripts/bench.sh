@@ -193,6 +193,36 @@ for cap in 1024 768; do
 	echo "| log raid5 x5, $what | full-stripe write (256 KiB seq, QD32) | $zm MiB/s | memcpy $memcpy_mibps MiB/s | $(ratio "$zm" "$memcpy_mibps") |"
 done
 
+# --- 3b. rebuilds over drive models (bdev_drive_create): each member a drive of its own ---
+echo
+echo "Rebuilds over drive models (1000 MB/s write, 2000 MB/s read, 80 us; 512 MiB members):"
+echo
+echo "| array | rebuild | spare alone | ratio | scrub |"
+echo "|---|---:|---:|---:|---:|"
+drive_cfg() { # NAME LEVEL N: N drive members d0.. and a spare d<N>
+	local f="$dir/drive-$1.json" e=() names=() i
+	for ((i = 0; i <= $3; i++)); do
+		e+=("$(ram "m$i" 131072)")
+		e+=("{\"method\":\"bdev_drive_create\",\"params\":{\"name\":\"d$i\",\"base_bdev_name\":\"m$i\",\"read_mb_s\":2000,\"write_mb_s\":1000,\"read_latency_us\":80,\"write_latency_us\":80}}")
+		[ "$i" -lt "$3" ] && names+=("\"d$i\"")
+	done
+	local IFS=,
+	e+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[${names[*]}],\"superblock\":true}}")
+	cfg "$f" "${e[@]}"
+	echo "$f"
+}
+while read -r name level n; do
+	out=$("$uraid" bench-rebuild --json "$(drive_cfg "$name" "$level" "$n")" -T "$name" --spare "d$n" 2>/dev/null)
+	echo "$out" | awk -v a="$name x$n" '
+		$1 == "rebuild" { r = $9; s = $14; q = $17 }
+		$1 == "scrub" { sc = $(NF - 4) }
+		END { gsub(/\)/, "", q); printf "| %s | %s MiB/s | %s MiB/s | %s | %s MiB/s |\n", a, r, s, q, sc }'
+done <<'ROWS'
+raid1 raid1 2
+raid5 raid5 5
+raid6 raid6 6
+ROWS
+
 # --- 4. the NBD export ---
 echo
 echo "NBD export (fio's nbd engine, Unix socket):"
