@@ -34,6 +34,30 @@ struct layout_chunk {
 	uint64_t num_blocks;
 };
 
+/* Declustered placement (draid.c): stripes of w = k + m strips and s spare strips per row
+ * spread over n members by a seeded table of `bases` base permutations. */
+#define DRAID_MAX_BASES 64
+struct draid_map {
+	unsigned n, k, m, s;
+	unsigned w;	 /* k + m */
+	unsigned d;	 /* n - s: column positions in a row */
+	unsigned rows;	 /* rows per period */
+	unsigned groups; /* stripes per period */
+	unsigned bases;
+	uint64_t seed;
+	uint8_t pi[DRAID_MAX_BASES][RAID_MAX_MEMBERS];	/* members, by position */
+	uint8_t psi[DRAID_MAX_BASES][RAID_MAX_MEMBERS]; /* positions, by slot */
+};
+int draid_map_init(struct draid_map *dm, unsigned n, unsigned k, unsigned m, unsigned s,
+		   unsigned bases, uint64_t seed, char *err, size_t err_len);
+/* Periods in the table (after which placement repeats): bases * n. */
+uint64_t draid_table_periods(const struct draid_map *dm);
+/* Column col (data 0..k-1, then parity) of stripe: its member and row (member strip). */
+void draid_locate(const struct draid_map *dm, uint64_t stripe, unsigned col, unsigned *member,
+		  uint64_t *row);
+/* The member holding spare strip j (0..s-1) of row. */
+unsigned draid_spare_member(const struct draid_map *dm, uint64_t row, unsigned j);
+
 /* Blocks the array exposes. */
 uint64_t layout_array_blocks(const struct layout *l);
 /* Blocks of data one stripe (parity levels) or one ownership unit (others) holds. */
