@@ -57,8 +57,8 @@ shuffle(struct prng *r, uint8_t *v, unsigned n)
 }
 
 int
-draid_map_init(struct draid_map *dm, unsigned n, unsigned k, unsigned m, unsigned s,
-	       unsigned bases, uint64_t seed, char *err, size_t err_len)
+draid_map_init(struct draid_map *dm, unsigned n, unsigned k, unsigned m, unsigned s, unsigned bases,
+	       uint64_t seed, char *err, size_t err_len)
 {
 	struct prng r;
 

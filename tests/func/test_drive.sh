@@ -30,6 +30,14 @@ if [ -n "$r" ] && awk -v r="$r" 'BEGIN { exit !(r > 0 && r <= 400e6 / 1048576 * 
 else
 	t_fail "bench over the drive (reads)" "'$r' MiB/s"
 fi
+# Two reactors share the one drive: together no faster.
+w2=$(timeout 60 "$URAID" bench --json "$T_DIR/cfg.json" -T d0 -q 16 -o 128k -w write -t 1 -m 0x3 |
+	awk '$1 == "Total" { print $3 }')
+if [ -n "$w2" ] && awk -v w="$w2" 'BEGIN { exit !(w > 0 && w <= 200e6 / 1048576 * 1.05) }'; then
+	t_pass "bench: two reactors writing together at $w2 MiB/s, within the one drive"
+else
+	t_fail "bench over the drive (two reactors)" "'$w2' MiB/s"
+fi
 read -r _ iops <<<"$(mibs randwrite 4k 64)"
 if [ -n "$iops" ] && awk -v i="$iops" 'BEGIN { exit !(i > 0 && i <= 5000 * 1.05) }'; then
 	t_pass "bench: 4 KiB random writes at $iops IOPS within the drive's 5000"

@@ -132,10 +132,12 @@ test_rebuild_spread(void)
 			 * the least loaded (measured: 1.0-1.3x and 1.0-1.5x). */
 			CHECK(rmin > 0 && wmin > 0);
 			if (f == 0 || !(2 * rmax <= 3 * rmin && wmax <= 2 * wmin))
-				fprintf(stderr, "  n=%u k=%u m=%u s=%u failed %u: reads %lu..%lu, "
-						"spare writes %lu..%lu\n",
+				fprintf(stderr,
+					"  n=%u k=%u m=%u s=%u failed %u: reads %lu..%lu, "
+					"spare writes %lu..%lu\n",
 					sh->n, sh->k, sh->m, sh->s, f, (unsigned long)rmin,
-					(unsigned long)rmax, (unsigned long)wmin, (unsigned long)wmax);
+					(unsigned long)rmax, (unsigned long)wmin,
+					(unsigned long)wmax);
 			CHECK(2 * rmax <= 3 * rmin);
 			CHECK(wmax <= 2 * wmin);
 		}
