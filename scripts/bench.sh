@@ -197,8 +197,8 @@ done
 echo
 echo "Rebuilds over drive models (1000 MB/s write, 2000 MB/s read, 80 us; 512 MiB members):"
 echo
-echo "| array | rebuild | spare alone | ratio | scrub |"
-echo "|---|---:|---:|---:|---:|"
+echo "| array | rebuild | spare alone | ratio | 4 KiB randread QD32 during / idle | scrub |"
+echo "|---|---:|---:|---:|---:|---:|"
 drive_cfg() { # NAME LEVEL N: N drive members d0.. and a spare d<N>
 	local f="$dir/drive-$1.json" e=() names=() i
 	for ((i = 0; i <= $3; i++)); do
@@ -212,11 +212,13 @@ drive_cfg() { # NAME LEVEL N: N drive members d0.. and a spare d<N>
 	echo "$f"
 }
 while read -r name level n; do
-	out=$("$uraid" bench-rebuild --json "$(drive_cfg "$name" "$level" "$n")" -T "$name" --spare "d$n" 2>/dev/null)
+	out=$("$uraid" bench-rebuild --json "$(drive_cfg "$name" "$level" "$n")" -T "$name" --spare "d$n" --load 2>/dev/null)
 	echo "$out" | awk -v a="$name x$n" '
 		$1 == "rebuild" { r = $9; s = $14; q = $17 }
+		$1 == "load" { l = $NF }
 		$1 == "scrub" { sc = $(NF - 4) }
-		END { gsub(/\)/, "", q); printf "| %s | %s MiB/s | %s MiB/s | %s | %s MiB/s |\n", a, r, s, q, sc }'
+		END { gsub(/\)/, "", q); gsub(/\)/, "", l)
+			printf "| %s | %s MiB/s | %s MiB/s | %s | %s | %s MiB/s |\n", a, r, s, q, l, sc }'
 done <<'ROWS'
 raid1 raid1 2
 raid5 raid5 5
