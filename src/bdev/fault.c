@@ -35,6 +35,11 @@
  *
  * The cache is shared by all channels of the bdev and kept behind a mutex: this is a test
  * device that simulates hardware, not part of uraid's data path.
+ *
+ * Over a zoned bdev the fault bdev is zoned too (without a volatile cache): zone appends,
+ * zone management and zone reports pass through, and a corruption rule on ZONE_APPEND
+ * reports the append corrupt_value blocks away from where it went (a drive that misplaces
+ * appends, or says so).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -129,6 +134,7 @@ struct fault_io {
 	uint32_t corrupt_offset;
 	uint8_t corrupt_value;
 	int status;
+	uint64_t append_lba; /* ZONE_APPEND: where the base put it */
 	struct uraid_poller *delay;
 	TAILQ_ENTRY(fault_io) link;
 };
@@ -273,12 +279,35 @@ base_done(void *arg, int status)
 	fault_finish(arg, status);
 }
 
+static void
+append_done(void *arg, int status)
+{
+	struct fault_io *f = arg;
+
+	if (status == 0)
+		*f->io->append_lba =
+			f->append_lba +
+			(f->corrupt ? (f->corrupt_value ? f->corrupt_value : 0xff) : 0);
+	fault_finish(f, status);
+}
+
 static int
 passthrough(struct fault_bdev *fb, struct fault_channel *fch, struct fault_io *f)
 {
 	struct uraid_bdev_io *io = f->io;
 
 	switch (io->type) {
+	case URAID_IO_ZONE_APPEND:
+		return uraid_bdev_zone_appendv(fb->base_desc, fch->base_ch, io->iov, io->iovcnt,
+					       io->offset_blocks, io->num_blocks, io->flags,
+					       &f->append_lba, append_done, f);
+	case URAID_IO_ZONE_MANAGEMENT:
+		return uraid_bdev_zone_management(fb->base_desc, fch->base_ch, io->offset_blocks,
+						  io->zone_action, base_done, f);
+	case URAID_IO_GET_ZONE_INFO:
+		return uraid_bdev_get_zone_info(fb->base_desc, fch->base_ch, io->offset_blocks,
+						(uint32_t)io->num_blocks, io->zone_info, base_done,
+						f);
 	case URAID_IO_READ:
 		return uraid_bdev_readv(fb->base_desc, fch->base_ch, io->iov, io->iovcnt,
 					io->offset_blocks, io->num_blocks, base_done, f);
@@ -1008,6 +1037,10 @@ fault_bdev_create(const struct fault_bdev_opts *o, struct uraid_bdev **out)
 	if (rc != 0)
 		goto err_claim;
 	base = uraid_bdev_desc_get_bdev(fb->base_desc);
+	if (uraid_bdev_is_zoned(base) && o->volatile_cache) {
+		rc = -EINVAL; /* the cache model writes anywhere; zones do not take that */
+		goto err_claim;
+	}
 	pthread_mutex_init(&fb->lock, NULL);
 	TAILQ_INIT(&fb->recs);
 	TAILQ_INIT(&fb->waiters);
@@ -1023,6 +1056,12 @@ fault_bdev_create(const struct fault_bdev_opts *o, struct uraid_bdev **out)
 	fb->bdev.block_size = uraid_bdev_get_block_size(base);
 	fb->bdev.num_blocks = uraid_bdev_get_num_blocks(base);
 	fb->bdev.write_cache = o->volatile_cache || uraid_bdev_has_write_cache(base);
+	fb->bdev.zone_size = uraid_bdev_get_zone_size(base);
+	fb->bdev.zone_capacity = uraid_bdev_get_zone_capacity(base);
+	fb->bdev.max_open_zones = uraid_bdev_get_max_open_zones(base);
+	fb->bdev.max_active_zones = uraid_bdev_get_max_active_zones(base);
+	fb->bdev.optimal_open_zones = uraid_bdev_get_optimal_open_zones(base);
+	fb->bdev.conventional_zones = uraid_bdev_get_conventional_zones(base);
 	fb->bdev.driver_ctx_size = sizeof(struct fault_io);
 	fb->bdev.io_device = &fb->ch_dev;
 	fb->bdev.fn = &fault_fn;

@@ -906,6 +906,76 @@ refused_over_zones(const struct shape *s, uint64_t cap, uint64_t conv, uint32_t 
 	g_zone_open = 0;
 }
 
+/* A member that reports an append somewhere other than where the array's stripe is (fault
+ * bdevs over the zoned members, one append misreported by a block): that member is failed,
+ * the array goes on degraded, and every block reads back. */
+static void
+test_zoned_append_misplaced(void)
+{
+	static const char *const names[] = {"fz0", "fz1", "fz2", "fz3", "fz4"};
+	struct fault_rule_opts off = {.io_type_mask = 1u << URAID_IO_ZONE_APPEND,
+				      .kind = FAULT_CORRUPT,
+				      .count = 1,
+				      .probability_ppm = 1000000,
+				      .corrupt_value = 1};
+	struct uraid_array_opts o = {0};
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *b;
+	uint32_t version = 0;
+	char err[256] = "";
+	uint64_t blocks;
+	uint8_t *model;
+
+	REQUIRE(start_manual(2) == 0);
+	for (unsigned i = 0; i < 5; i++) {
+		struct fault_bdev_opts fo = {.name = names[i], .base_name = g_m[i]};
+
+		make_zoned(i, MBLKS, 48);
+		CHECK_EQ(fault_bdev_create(&fo, &b), 0);
+		CHECK(uraid_bdev_is_zoned(b));
+	}
+	{ /* no volatile cache over zones */
+		struct fault_bdev_opts fo = {.name = "fzc", .base_name = "m5", .volatile_cache = 1};
+
+		make_zoned(5, MBLKS, 48);
+		CHECK_EQ(fault_bdev_create(&fo, &b), -EINVAL);
+	}
+	o.name = "lg";
+	o.level = URAID_RAID5;
+	o.strip_size_kb = 16;
+	o.members = (const char **)names;
+	o.num_members = 5;
+	o.superblock = true;
+	o.policy = URAID_POLICY_LOG;
+	REQUIRE(uraid_array_create(&o, &b, err, sizeof(err)) == 0);
+	blocks = array_blocks();
+	model = calloc(blocks, BS);
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	for (uint64_t lba = 0; lba < blocks / 4; lba += 24)
+		CHECK_EQ(put(d, model, lba, 24, ++version), 0);
+	CHECK_EQ(uraid_array_get_info(b, &info), 0);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK_EQ(fault_inject("fz2", &off), 0);
+	for (uint64_t lba = blocks / 4; lba < blocks / 2; lba += 24)
+		CHECK_EQ(put(d, model, lba, 24, ++version), 0);
+	uraid_bdev_close(d);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_get_info(b, &info), 0);
+	CHECK_EQ(info.failed_members, 1);
+	CHECK_EQ(info.members[2].state, URAID_MEMBER_FAILED);
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_get_stats(b, &st), 0);
+	CHECK(st.zone_appends > 0);
+	CHECK_EQ(del(true), 0);
+	for (unsigned i = 0; i < 5; i++)
+		CHECK_EQ(test_delete_bdev(names[i]), 0);
+	drop_rams(6);
+	free(model);
+	uraid_runtime_stop();
+}
+
 /* Zoned members refused with a reason where they cannot work. */
 static void
 test_zoned_bad_input(void)
@@ -960,4 +1030,5 @@ test_zoned_bad_input(void)
 
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
 	  TEST(test_degraded_rebuild), TEST(test_remote_reads), TEST(test_bad_input),
-	  TEST(test_zoned_levels), TEST(test_zoned_rebuild), TEST(test_zoned_bad_input))
+	  TEST(test_zoned_levels), TEST(test_zoned_rebuild), TEST(test_zoned_append_misplaced),
+	  TEST(test_zoned_bad_input))
