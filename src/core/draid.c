@@ -17,9 +17,9 @@
  *     member of position p     = pi_b[(p + t) mod N]        (spares: p = d .. N - 1)
  *     position of slot x       = psi_b[x mod d]             (row x / d of the period)
  *
- * So within a base, over its N shifts, every member sits once at every position: across the
- * B N periods of the table every member holds exactly as many data, parity and spare strips as
- * any other (and within one strip per period at any point). The w columns of a stripe take w
+ * So within a base, over its N shifts, every member sits once at every position: over each
+ * base's N periods, and so over the table's B N, every member holds exactly as many data,
+ * parity and spare strips as any other. The w columns of a stripe take w
  * consecutive slots, hence w different values of x mod d (w <= d), hence w different
  * positions: w different members, none of them a spare of that period. psi_b scatters a
  * stripe's columns over the positions, so a member's partners in its stripes change with the
