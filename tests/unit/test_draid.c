@@ -28,7 +28,7 @@ test_balance(void)
 	for (size_t i = 0; i < ARRAY_SIZE(g_shapes); i++) {
 		const struct shape *sh = &g_shapes[i];
 		uint64_t data[RAID_MAX_MEMBERS] = {0}, par[RAID_MAX_MEMBERS] = {0},
-			 spare[RAID_MAX_MEMBERS] = {0};
+			 spare[RAID_MAX_MEMBERS] = {0}, base0[RAID_MAX_MEMBERS] = {0};
 		struct draid_map dm;
 		char err[128];
 		uint64_t stripes, rows;
@@ -53,6 +53,8 @@ test_balance(void)
 				/* In its period's rows, and the next stripe's row is not before. */
 				CHECK(row / dm.rows == st / dm.groups);
 				(c < sh->k ? data : par)[mb]++;
+				if (c < sh->k && st < (uint64_t)sh->n * dm.groups)
+					base0[mb]++; /* the first base's N periods */
 			}
 			for (unsigned j = 0; j < sh->s; j++) /* spares: none of its members */
 				CHECK(!(seen & (1ull << draid_spare_member(&dm, row0, j))));
@@ -70,6 +72,7 @@ test_balance(void)
 		}
 		/* Exactly even over the table: every strip of every row is one of them. */
 		for (unsigned mb = 0; mb < sh->n; mb++) {
+			CHECK_EQ(base0[mb], base0[0]); /* even after each base already */
 			CHECK_EQ(data[mb], data[0]);
 			CHECK_EQ(par[mb], par[0]);
 			CHECK_EQ(spare[mb], spare[0]);
