@@ -829,7 +829,14 @@ test_zoned_rebuild(void)
 	churn(model, blocks / 2, 2, &version);
 	uraid_runtime_poll_until_idle(1000);
 	CHECK_EQ(uraid_array_get_info(a, &info), 0);
-	/* Members allow 3 open zones: at most 2 groups take rows (one zone kept for a rebuild). */
+	/* Members allow 3 open zones: at most 2 groups take rows (one zone kept for a rebuild).
+	 * None is open when the last write filled its group; the next write opens one. */
+	CHECK(info.log.open_zone_groups <= 2);
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	CHECK_EQ(put(d, model, 0, 1, ++version), 0);
+	uraid_bdev_close(d);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
 	CHECK(info.log.open_zone_groups >= 1 && info.log.open_zone_groups <= 2);
 	CHECK(info.log.zone_resets > 0);
 	/* Bad requests on a zoned log array: no online replacement, no repairing scrub. */
