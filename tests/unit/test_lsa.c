@@ -226,8 +226,9 @@ struct shape {
 	bool cost_benefit;
 };
 
+/* Array "lg" of shape s over the bdevs named members. */
 static int
-create(const struct shape *s, unsigned pct, char *err, size_t len)
+create_on(const struct shape *s, const char *const *members, unsigned pct, char *err, size_t len)
 {
 	struct uraid_array_opts o = {0};
 	struct uraid_bdev *b;
@@ -235,7 +236,7 @@ create(const struct shape *s, unsigned pct, char *err, size_t len)
 	o.name = "lg";
 	CHECK_EQ(uraid_raid_level_parse(s->level, &o.level, &o.raid5_layout), 0);
 	o.strip_size_kb = 16;
-	o.members = g_m;
+	o.members = (const char **)members;
 	o.num_members = s->n;
 	o.data_chunks = s->k;
 	o.parity_chunks = s->m;
@@ -245,6 +246,13 @@ create(const struct shape *s, unsigned pct, char *err, size_t len)
 	o.overprovision_pct = pct;
 	o.log_cost_benefit = s->cost_benefit;
 	return uraid_array_create(&o, &b, err, len);
+}
+
+/* ... over the ram (or zoned) members m0.. */
+static int
+create(const struct shape *s, unsigned pct, char *err, size_t len)
+{
+	return create_on(s, g_m, pct, err, len);
 }
 
 static int
@@ -695,30 +703,24 @@ test_remote_reads(void)
 				       .count = -1,
 				       .probability_ppm = 1000000,
 				       .latency_us = 20};
-	struct uraid_array_opts o = {0};
+	static const struct shape s = {"raid5", 4, 0, 0, 0, false};
 	struct uraid_array_info info;
 	struct uraid_bdev *b;
 	char err[256] = "";
 	struct wl wl;
 
 	REQUIRE(start_manual(REACTORS) == 0);
-	fault_members_create(4, MBLKS, BS);
-	o.name = "lg";
-	o.level = URAID_RAID5;
-	o.strip_size_kb = 16;
-	o.members = g_fault_ptrs;
-	o.num_members = 4;
-	o.superblock = true;
-	o.policy = URAID_POLICY_LOG;
-	REQUIRE(uraid_array_create(&o, &b, err, sizeof(err)) == 0);
+	fault_members_create(s.n, MBLKS, BS);
+	REQUIRE(create_on(&s, g_fault_ptrs, 0, err, sizeof(err)) == 0);
+	b = uraid_bdev_get_by_name("lg");
 	REQUIRE(wl_open(&wl, "lg"));
 	wl.zeroes_ok = true;
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < s.n; i++)
 		CHECK_EQ(fault_inject(g_fault_names[i], &slow), 0);
 	run_clocked(&wl, 8000, 32, 24);
 	CHECK_EQ(uraid_array_fail_member(b, 1), 0);
 	run_clocked(&wl, 8000, 32, 24);
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < s.n; i++)
 		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
 	for (int i = 0; i < 1000; i++) { /* member reads delayed before the rules went */
 		uraid_runtime_poll_until_idle(10);
@@ -735,7 +737,7 @@ test_remote_reads(void)
 	CHECK(info.log.rows_deferred > 0);
 	wl_close(&wl);
 	CHECK_EQ(del(true), 0);
-	fault_members_delete(4);
+	fault_members_delete(s.n);
 	uraid_runtime_stop();
 }
 
@@ -925,7 +927,7 @@ test_zoned_append_misplaced(void)
 				      .count = 1,
 				      .probability_ppm = 1000000,
 				      .corrupt_value = 1};
-	struct uraid_array_opts o = {0};
+	static const struct shape s = {"raid5", 5, 0, 0, 0, false};
 	struct uraid_array_stats st;
 	struct uraid_array_info info;
 	struct uraid_bdev_desc *d;
@@ -936,7 +938,7 @@ test_zoned_append_misplaced(void)
 	uint8_t *model;
 
 	REQUIRE(start_manual(2) == 0);
-	for (unsigned i = 0; i < 5; i++) {
+	for (unsigned i = 0; i < s.n; i++) {
 		struct fault_bdev_opts fo = {.name = names[i], .base_name = g_m[i]};
 
 		make_zoned(i, MBLKS, 48);
@@ -949,14 +951,8 @@ test_zoned_append_misplaced(void)
 		make_zoned(5, MBLKS, 48);
 		CHECK_EQ(fault_bdev_create(&fo, &b), -EINVAL);
 	}
-	o.name = "lg";
-	o.level = URAID_RAID5;
-	o.strip_size_kb = 16;
-	o.members = (const char **)names;
-	o.num_members = 5;
-	o.superblock = true;
-	o.policy = URAID_POLICY_LOG;
-	REQUIRE(uraid_array_create(&o, &b, err, sizeof(err)) == 0);
+	REQUIRE(create_on(&s, names, 0, err, sizeof(err)) == 0);
+	b = uraid_bdev_get_by_name("lg");
 	blocks = array_blocks();
 	model = calloc(blocks, BS);
 	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
@@ -976,7 +972,7 @@ test_zoned_append_misplaced(void)
 	CHECK_EQ(uraid_array_get_stats(b, &st), 0);
 	CHECK(st.zone_appends > 0);
 	CHECK_EQ(del(true), 0);
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < s.n; i++)
 		CHECK_EQ(test_delete_bdev(names[i]), 0);
 	drop_rams(6);
 	free(model);
