@@ -1223,7 +1223,7 @@ lsa_submit(struct raid_io *rio)
 			rio->status = rc;
 		return;
 	}
-	if (io->type == URAID_IO_READ && rio->rch->reactor != 0 && ls->rg != NULL) {
+	if (io->type == URAID_IO_READ && rio->rch->reactor != 0) {
 		read_remote(ls, rio);
 		return;
 	}

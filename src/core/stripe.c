@@ -1837,8 +1837,7 @@ op_advance(struct stripe_op *op)
 				      op->lost		      ? RS_DEGRADED_W
 				      : op->mode == MODE_FULL ? RS_FULL
 				      : op->mode == MODE_RMW  ? RS_RMW
-				      : op->mode == MODE_RCW  ? RS_RCW
-							      : RS_DEGRADED_W,
+							      : RS_RCW,
 				      1);
 			if (raid_logged(a)) {
 				op_log(op); /* comes back here as LOG */

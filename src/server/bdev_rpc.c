@@ -591,11 +591,10 @@ static json_t *
 bdev_driver_json(struct uraid_bdev *bdev)
 {
 	const char *file = uraid_bdev_get_path(bdev);
+	const struct drive_bdev_opts *d = drive_bdev_get_opts(bdev);
 
 	if (uraid_bdev_is_array(bdev))
 		return json_pack("{s:o}", "raid", raid_info_json(bdev));
-	const struct drive_bdev_opts *d = drive_bdev_get_opts(bdev);
-
 	if (file != NULL)
 		return json_pack("{s:{s:s}}", "uring", "filename", file);
 	if (d != NULL)
