@@ -5,7 +5,8 @@
  *
  * Levels: raid0, raid1 (n-way mirror), raid10 (near copies), concat, raid5 (left-symmetric as
  * md's default, or left-asymmetric as SPDK's raid5f), raid6 (md's P+Q), ec (k data + m parity,
- * Cauchy). Writes of any size and alignment; degraded reads and writes up to the level's
+ * Cauchy), draid (k + m stripes declustered over more members, with distributed spare
+ * space). Writes of any size and alignment; degraded reads and writes up to the level's
  * tolerance. Control functions run on the control thread (not on a reactor) unless noted.
  */
 #ifndef URAID_ARRAY_H
@@ -29,6 +30,9 @@ enum uraid_raid_level {
 	URAID_RAID5,
 	URAID_RAID6,
 	URAID_EC,
+	/* declustered: stripes of k data + m parity strips and s spare strips per row spread
+	 * over n >= k + m + s members by a seeded table (see DESIGN.md) */
+	URAID_DRAID,
 };
 
 enum uraid_raid5_layout {
@@ -59,8 +63,9 @@ struct uraid_array_opts {
 	const char *const *members;	      /* member bdev names, in slot order */
 	unsigned num_members;
 	unsigned copies;	/* raid10: near copies (default 2) */
-	unsigned data_chunks;	/* ec: k */
-	unsigned parity_chunks; /* ec: m (1..4) */
+	unsigned data_chunks;	/* ec, draid: k */
+	unsigned parity_chunks; /* ec, draid: m (1..4) */
+	unsigned spares;	/* draid: spare strips per row (distributed spare members) */
 	const uint8_t *uuid;	/* NULL: generated */
 	bool superblock;	/* write superblocks; data then starts 1 MiB into each member */
 	bool force;		/* create even over members that carry a uraid superblock */
@@ -124,7 +129,7 @@ void uraid_array_delete(struct uraid_bdev *array, bool clear_superblocks,
 			uraid_bdev_unregister_cb cb, void *cb_arg);
 
 /* Parse a level name: raid0/0, raid1/1, raid10/10, concat, raid5/5, raid5f/5f (raid5
- * left-asymmetric), raid6/6, ec. */
+ * left-asymmetric), raid6/6, ec, draid. */
 int uraid_raid_level_parse(const char *name, enum uraid_raid_level *level,
 			   enum uraid_raid5_layout *layout);
 const char *uraid_raid_level_name(enum uraid_raid_level level);
@@ -146,6 +151,9 @@ struct uraid_array_info {
 	enum uraid_raid5_layout raid5_layout;
 	uint32_t strip_size_kb;
 	unsigned num_members, data_chunks, parity_chunks, copies;
+	unsigned distributed_spares; /* draid: spare strips per row */
+	uint64_t draid_seed;	     /* ... and its placement table's seed and bases */
+	unsigned draid_bases;
 	unsigned failed_members;
 	bool online; /* false once more members failed than the level tolerates */
 	bool superblock;

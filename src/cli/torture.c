@@ -74,6 +74,7 @@ struct torture {
 	/* options */
 	const char *level;
 	unsigned n, k, m;
+	unsigned spares; /* draid: distributed spares */
 	enum uraid_consistency_policy policy;
 	enum uraid_consistency_policy policy_used; /* the array's (the level's default resolved) */
 	unsigned cycles, ops;
@@ -220,11 +221,13 @@ violation(struct torture *t, const char *fmt, ...)
 static void
 print_replay(const struct torture *t, uint64_t cycles)
 {
-	char chunks[64] = "";
+	char chunks[96] = "";
 
 	if (t->k != 0)
-		snprintf(chunks, sizeof(chunks), " --data-chunks %u --parity-chunks %u", t->k,
-			 t->m);
+		snprintf(chunks, sizeof(chunks), " --data-chunks %u --parity-chunks %u%s", t->k,
+			 t->m, strcmp(t->level, "draid") == 0 ? " --distributed-spares " : "");
+	if (strcmp(t->level, "draid") == 0)
+		snprintf(chunks + strlen(chunks), sizeof(chunks) - strlen(chunks), "%u", t->spares);
 	printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 	       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
 	       "%s%s%s%s%s%s%s\n",
@@ -827,6 +830,7 @@ create_array(struct torture *t)
 	o.num_members = t->n;
 	o.data_chunks = t->k;
 	o.parity_chunks = t->m;
+	o.spares = t->spares;
 	o.superblock = true;
 	o.policy = t->policy;
 	o.bitmap_region_kb = 64;
@@ -1014,6 +1018,8 @@ usage(FILE *out)
 	fprintf(out,
 		"usage: uraid torture [--level L] [--members N] [--data-chunks K --parity-chunks "
 		"M]\n"
+		"                     [--distributed-spares S]  (draid; default k = N - 3, m = 2, "
+		"S = 1)\n"
 		"                     [--policy none|bitmap|ppl|journal|log] [--cycles N | "
 		"--minutes "
 		"N | --seconds N]\n"
@@ -1049,6 +1055,7 @@ torture_main(int argc, char **argv)
 		{"members", required_argument, NULL, 'n'},
 		{"data-chunks", required_argument, NULL, 'k'},
 		{"parity-chunks", required_argument, NULL, 'm'},
+		{"distributed-spares", required_argument, NULL, 'D'},
 		{"policy", required_argument, NULL, 'p'},
 		{"cycles", required_argument, NULL, 'c'},
 		{"minutes", required_argument, NULL, 'M'},
@@ -1077,12 +1084,12 @@ torture_main(int argc, char **argv)
 			    .crash_at = -1};
 	struct uraid_runtime_opts ro = {.num_reactors = REACTORS, .manual_poll = true};
 	uint64_t start_ns, deadline_ns = 0;
-	bool seeded = false;
+	bool seeded = false, draid_spares_set = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:p:c:M:S:o:K:s:EvFNAP:WJZh", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "l:n:k:m:D:p:c:M:S:o:K:s:EvFNAP:WJZh", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			t.level = optarg;
@@ -1095,6 +1102,10 @@ torture_main(int argc, char **argv)
 			break;
 		case 'm':
 			t.m = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'D':
+			t.spares = (unsigned)strtoul(optarg, NULL, 0);
+			draid_spares_set = true;
 			break;
 		case 'p':
 			if (uraid_policy_parse(optarg, &t.policy) != 0) {
@@ -1186,6 +1197,14 @@ torture_main(int argc, char **argv)
 	if (t.k == 0 && t.m == 0 && strcmp(t.level, "ec") == 0) {
 		t.m = 2;
 		t.k = t.n - 2;
+	}
+	if (strcmp(t.level, "draid") == 0) {
+		if (!draid_spares_set)
+			t.spares = 1;
+		if (t.k == 0 && t.m == 0 && t.n > 3 + t.spares) {
+			t.m = 2;
+			t.k = t.n - 2 - t.spares - 1; /* a stripe narrower than a row */
+		}
 	}
 	/* Member failures at every cut are the point here: the engine's own log only with
 	 * --verbose. */

@@ -79,6 +79,11 @@ sb_build(struct raid_array *a, struct sb *sb)
 	sb->m = a->l.m;
 	sb->copies = a->l.copies;
 	sb->num_slots = a->l.n;
+	if (a->draid != NULL) {
+		sb->draid_spares = a->draid->s;
+		sb->draid_bases = a->draid->bases;
+		sb->draid_seed = a->draid->seed;
+	}
 	sb->array_blocks = a->lsa ? layout_array_blocks(&a->l) : a->bdev.num_blocks;
 	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0) |
 		    (a->jdesc ? SB_FLAG_JOURNAL_DEV : 0) |
@@ -544,8 +549,10 @@ sb_is_of(const struct sb *sb, const struct uraid_array_opts *o)
 		return true;
 	return sb->level == o->level && sb->num_slots == o->num_members &&
 	       (o->strip_size_kb == 0 || sb->strip_size_kb == o->strip_size_kb) &&
-	       (o->level != URAID_EC || ((o->data_chunks == 0 || sb->k == o->data_chunks) &&
-					 (o->parity_chunks == 0 || sb->m == o->parity_chunks))) &&
+	       ((o->level != URAID_EC && o->level != URAID_DRAID) ||
+		((o->data_chunks == 0 || sb->k == o->data_chunks) &&
+		 (o->parity_chunks == 0 || sb->m == o->parity_chunks))) &&
+	       (o->level != URAID_DRAID || o->spares == 0 || sb->draid_spares == o->spares) &&
 	       (o->level != URAID_RAID10 || o->copies == 0 || sb->copies == o->copies);
 }
 
@@ -852,6 +859,7 @@ assemble_group(struct found *f, const unsigned *idx, unsigned cnt, bool force, b
 	o.copies = best->copies;
 	o.data_chunks = best->k;
 	o.parity_chunks = best->m;
+	o.spares = best->draid_spares;
 	o.journal_bdev = journal;
 	/* A returning member starts as a rebuild of its slot that skips the clean regions. */
 	truth = malloc(sizeof(*truth));

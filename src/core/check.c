@@ -151,7 +151,7 @@ uraid_array_scrub(struct uraid_bdev *bdev, bool repair, uraid_array_check_cb cb,
 	cr->repair = repair;
 	cr->unit_bytes = a->l.strip_blocks * a->bdev.block_size * a->l.n;
 	if (a->parity)
-		cr->units = a->l.member_blocks / a->l.strip_blocks;
+		cr->units = layout_strips_to_stripes(&a->l, a->l.member_blocks / a->l.strip_blocks);
 	else if (a->mirrored)
 		cr->units = layout_array_blocks(&a->l) / a->l.strip_blocks;
 	atomic_store(&a->scrub_done, 0);

@@ -24,6 +24,7 @@ struct layout {
 	uint64_t strip_blocks;	/* power of two */
 	uint64_t member_blocks; /* usable data blocks per member (a multiple of strip_blocks) */
 	uint64_t concat_start[RAID_MAX_MEMBERS + 1]; /* concat: first array block of member i */
+	const struct draid_map *dm;		     /* draid: the placement table */
 };
 
 /* One piece of a mapped range: blocks [offset_blocks, +num_blocks) of member `member`
@@ -45,8 +46,10 @@ struct draid_map {
 	unsigned groups; /* stripes per period */
 	unsigned bases;
 	uint64_t seed;
-	uint8_t pi[DRAID_MAX_BASES][RAID_MAX_MEMBERS];	/* members, by position */
-	uint8_t psi[DRAID_MAX_BASES][RAID_MAX_MEMBERS]; /* positions, by slot */
+	uint8_t pi[DRAID_MAX_BASES][RAID_MAX_MEMBERS];	    /* members, by position */
+	uint8_t psi[DRAID_MAX_BASES][RAID_MAX_MEMBERS];	    /* positions, by slot */
+	uint8_t pi_inv[DRAID_MAX_BASES][RAID_MAX_MEMBERS];  /* positions, by member */
+	uint8_t psi_inv[DRAID_MAX_BASES][RAID_MAX_MEMBERS]; /* slots, by position */
 };
 int draid_map_init(struct draid_map *dm, unsigned n, unsigned k, unsigned m, unsigned s,
 		   unsigned bases, uint64_t seed, char *err, size_t err_len);
@@ -57,6 +60,13 @@ void draid_locate(const struct draid_map *dm, uint64_t stripe, unsigned col, uns
 		  uint64_t *row);
 /* The member holding spare strip j (0..s-1) of row. */
 unsigned draid_spare_member(const struct draid_map *dm, uint64_t row, unsigned j);
+/* Inverse: what member strip `row` of member holds: column *col of *stripe (true), or spare
+ * strip *col of its row (false). */
+bool draid_at(const struct draid_map *dm, unsigned member, uint64_t row, uint64_t *stripe,
+	      unsigned *col);
+/* The table's size for a new array: bases enough that a period of the table spreads a
+ * member's partners over all others (at most DRAID_MAX_BASES). */
+#define DRAID_DEFAULT_BASES 32
 
 /* Blocks the array exposes. */
 uint64_t layout_array_blocks(const struct layout *l);
@@ -72,8 +82,17 @@ void layout_map(const struct layout *l, uint64_t lba, uint64_t num_blocks, unsig
  * P, Q, ...) of stripe. */
 unsigned layout_data_member(const struct layout *l, uint64_t stripe, unsigned data_idx);
 unsigned layout_parity_member(const struct layout *l, uint64_t stripe, unsigned j);
-/* Inverse: which column (0..k-1 data, k..k+m-1 parity) member holds in stripe. */
+/* Inverse: which column (0..k-1 data, k..k+m-1 parity) member holds in stripe; k + m if
+ * none (draid: a stripe spans k + m of the members). */
 unsigned layout_member_column(const struct layout *l, uint64_t stripe, unsigned member);
+/* Parity levels: the member strip holding column col (as above) of stripe. Every column of
+ * a raid5/raid6/ec stripe is at member strip `stripe`; a draid stripe's are at its rows. */
+uint64_t layout_column_strip(const struct layout *l, uint64_t stripe, unsigned col);
+/* Member strips [0, strips) of every member are covered once stripes [0, stripes) are, and
+ * the reverse (both rounded down): the same number except for draid, whose stripes fill
+ * whole periods of rows. */
+uint64_t layout_stripes_to_strips(const struct layout *l, uint64_t stripes);
+uint64_t layout_strips_to_stripes(const struct layout *l, uint64_t strips);
 
 /* --- parity.c: erasure coding over GF(2^8) behind one interface --- */
 
@@ -218,6 +237,9 @@ struct sb {
 	uint64_t log_array_blocks;
 	/* log over zoned members: their zone size and capacity (0: conventional members) */
 	uint64_t log_zone_blocks, log_zone_capacity;
+	/* draid: spare strips per row, and the placement table's bases and seed */
+	uint32_t draid_spares, draid_bases;
+	uint64_t draid_seed;
 	struct sb_slot slots[RAID_MAX_MEMBERS];
 };
 
@@ -301,6 +323,7 @@ struct raid_array {
 	struct uraid_bdev bdev;
 	char ch_dev; /* its address is the io_device of the array's channels */
 	struct layout l;
+	struct draid_map *draid; /* draid: l.dm */
 	struct code code;
 	bool parity;   /* raid5/6/ec */
 	bool mirrored; /* raid1/raid10 */

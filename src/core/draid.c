@@ -94,6 +94,10 @@ draid_map_init(struct draid_map *dm, unsigned n, unsigned k, unsigned m, unsigne
 	for (unsigned b = 0; b < bases; b++) {
 		shuffle(&r, dm->pi[b], n);
 		shuffle(&r, dm->psi[b], dm->d);
+		for (unsigned i = 0; i < n; i++)
+			dm->pi_inv[b][dm->pi[b][i]] = (uint8_t)i;
+		for (unsigned i = 0; i < dm->d; i++)
+			dm->psi_inv[b][dm->psi[b][i]] = (uint8_t)i;
 	}
 	return 0;
 }
@@ -130,4 +134,24 @@ unsigned
 draid_spare_member(const struct draid_map *dm, uint64_t row, unsigned j)
 {
 	return member_at(dm, row / dm->rows, dm->d + j);
+}
+
+bool
+draid_at(const struct draid_map *dm, unsigned member, uint64_t row, uint64_t *stripe, unsigned *col)
+{
+	uint64_t q = row / dm->rows;
+	uint64_t e = q % draid_table_periods(dm);
+	unsigned b = (unsigned)(e / dm->n), t = (unsigned)(e % dm->n);
+	unsigned p = (dm->pi_inv[b][member] + dm->n - t) % dm->n;
+	unsigned x;
+
+	if (p >= dm->d) {
+		*stripe = q * dm->groups;
+		*col = p - dm->d;
+		return false;
+	}
+	x = (unsigned)(row % dm->rows) * dm->d + dm->psi_inv[b][p];
+	*stripe = q * dm->groups + x / dm->w;
+	*col = x % dm->w;
+	return true;
 }

@@ -41,6 +41,10 @@
  *
  * raid6 with md's left-symmetric placement: P on p0, Q on p0 + 1, data from p0 + 2. The Q
  * coefficient of data strip i is g^i (md's ordering), see parity.c.
+ *
+ * draid (k data + m parity over n members, s of every row's strips spare): draid.c places
+ * column c of stripe s at (member, member strip) by its table; the array uses whole periods
+ * of the table's rows, so member_blocks is a multiple of a period's strips.
  */
 #include "core.h"
 
@@ -53,6 +57,7 @@ layout_stripe_data_blocks(const struct layout *l)
 	case URAID_RAID5:
 	case URAID_RAID6:
 	case URAID_EC:
+	case URAID_DRAID:
 		return l->strip_blocks * l->k;
 	default:
 		return l->strip_blocks;
@@ -76,8 +81,39 @@ layout_array_blocks(const struct layout *l)
 	case URAID_RAID6:
 	case URAID_EC:
 		return l->member_blocks * l->k;
+	case URAID_DRAID:
+		return layout_strips_to_stripes(l, l->member_blocks / l->strip_blocks) * l->k *
+		       l->strip_blocks;
 	}
 	return 0;
+}
+
+uint64_t
+layout_stripes_to_strips(const struct layout *l, uint64_t stripes)
+{
+	if (l->level != URAID_DRAID)
+		return stripes;
+	return stripes / l->dm->groups * l->dm->rows;
+}
+
+uint64_t
+layout_strips_to_stripes(const struct layout *l, uint64_t strips)
+{
+	if (l->level != URAID_DRAID)
+		return strips;
+	return strips / l->dm->rows * l->dm->groups;
+}
+
+uint64_t
+layout_column_strip(const struct layout *l, uint64_t stripe, unsigned col)
+{
+	unsigned member;
+	uint64_t row;
+
+	if (l->level != URAID_DRAID)
+		return stripe;
+	draid_locate(l->dm, stripe, col, &member, &row);
+	return row;
 }
 
 static uint64_t
@@ -125,7 +161,8 @@ layout_map(const struct layout *l, uint64_t lba, uint64_t num_blocks, unsigned c
 		unsigned data_idx = (unsigned)(strip % l->k);
 
 		out->member = layout_data_member(l, stripe, data_idx);
-		out->member_offset_blocks = stripe * l->strip_blocks + in_strip;
+		out->member_offset_blocks =
+			layout_column_strip(l, stripe, data_idx) * l->strip_blocks + in_strip;
 		break;
 	}
 	}
@@ -137,9 +174,21 @@ first_parity(const struct layout *l, uint64_t stripe)
 	return (unsigned)((l->n - 1) - stripe % l->n);
 }
 
+static unsigned
+draid_member(const struct layout *l, uint64_t stripe, unsigned col)
+{
+	unsigned member;
+	uint64_t row;
+
+	draid_locate(l->dm, stripe, col, &member, &row);
+	return member;
+}
+
 unsigned
 layout_parity_member(const struct layout *l, uint64_t stripe, unsigned j)
 {
+	if (l->level == URAID_DRAID)
+		return draid_member(l, stripe, l->k + j);
 	return (first_parity(l, stripe) + j) % l->n;
 }
 
@@ -148,6 +197,8 @@ layout_data_member(const struct layout *l, uint64_t stripe, unsigned data_idx)
 {
 	unsigned p0 = first_parity(l, stripe);
 
+	if (l->level == URAID_DRAID)
+		return draid_member(l, stripe, data_idx);
 	if (l->level == URAID_RAID5 && l->r5_layout == URAID_R5_LEFT_ASYMMETRIC)
 		return data_idx < p0 ? data_idx : data_idx + 1;
 	return (p0 + l->m + data_idx) % l->n;
@@ -159,6 +210,13 @@ layout_member_column(const struct layout *l, uint64_t stripe, unsigned member)
 	unsigned p0 = first_parity(l, stripe);
 	unsigned rel = (member + l->n - p0) % l->n; /* 0..m-1: parity j */
 
+	if (l->level == URAID_DRAID) {
+		for (unsigned c = 0; c < l->k + l->m; c++) {
+			if (draid_member(l, stripe, c) == member)
+				return c;
+		}
+		return l->k + l->m;
+	}
 	if (rel < l->m)
 		return l->k + rel;
 	if (l->level == URAID_RAID5 && l->r5_layout == URAID_R5_LEFT_ASYMMETRIC)

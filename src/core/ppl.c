@@ -991,7 +991,7 @@ struct found_entry {
 	uint64_t block; /* within the area */
 };
 
-/* Member m can be read at stripe s during recovery. */
+/* Member m can be read at member strip s during recovery. */
 static bool
 recover_readable(const struct raid_array *a, const struct sb *from, unsigned m, uint64_t s)
 {
@@ -1002,6 +1002,21 @@ recover_readable(const struct raid_array *a, const struct sb *from, unsigned m, 
 	if (from->slots[m].state == SB_SLOT_REBUILDING)
 		return s * a->l.strip_blocks < from->slots[m].rebuild_checkpoint_blocks;
 	return false;
+}
+
+/* Column c of stripe: its member, whether recovery can read it, and where row r0 of it is. */
+static unsigned
+recover_col(const struct raid_array *a, const struct sb *from, uint64_t stripe, unsigned c,
+	    uint64_t r0, bool *readable, uint64_t *at)
+{
+	const struct layout *l = &a->l;
+	unsigned mb = c < l->k ? layout_data_member(l, stripe, c)
+			       : layout_parity_member(l, stripe, c - l->k);
+	uint64_t strip = layout_column_strip(l, stripe, c);
+
+	*readable = recover_readable(a, from, mb, strip);
+	*at = a->data_offset_blocks + strip * l->strip_blocks + r0;
+	return mb;
 }
 
 /* Order: stripe, then newest update first, then rows, then parity. */
@@ -1050,18 +1065,21 @@ struct recover_bufs {
 	size_t nholes;
 };
 
-/* Write the rows skip marks (want) or does not (!want) of every parity to its member. */
+/* Write the rows skip marks (want) or does not (!want) of every parity to its member (rows
+ * [r0, +rows) of the stripe). */
 static int
-write_parities(struct raid_array *a, const struct sb *from, uint64_t stripe, uint64_t base,
+write_parities(struct raid_array *a, const struct sb *from, uint64_t stripe, uint64_t r0,
 	       uint64_t rows, uint8_t *const *par, const uint8_t *skip, bool want)
 {
 	uint32_t bs = a->bdev.block_size;
 	int rc;
 
 	for (unsigned j = 0; j < a->l.m; j++) {
-		unsigned pm = layout_parity_member(&a->l, stripe, j);
+		uint64_t base;
+		bool ok;
+		unsigned pm = recover_col(a, from, stripe, a->l.k + j, r0, &ok, &base);
 
-		if (!recover_readable(a, from, pm, stripe))
+		if (!ok)
 			continue;
 		for (uint64_t x = 0; x < rows;) {
 			uint64_t y = x;
@@ -1086,7 +1104,7 @@ write_parities(struct raid_array *a, const struct sb *from, uint64_t stripe, uin
  * columns are decoded from as many parities on disk as needed and the others encoded again
  * (the blocks being written there may be garbage, but one garbage, not one per parity). */
 static int
-recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, uint64_t base,
+recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, uint64_t r0,
 		  uint64_t rows, uint64_t lost, struct recover_bufs *rb)
 {
 	const struct layout *l = &a->l;
@@ -1096,10 +1114,12 @@ recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, 
 	int rc;
 
 	for (unsigned j = 0; j < l->m; j++) {
-		unsigned pm = layout_parity_member(l, stripe, j);
+		uint64_t base;
+		bool ok;
+		unsigned pm = recover_col(a, from, stripe, l->k + j, r0, &ok, &base);
 
 		cols[l->k + j] = rb->dpar[j];
-		if (used == need || !recover_readable(a, from, pm, stripe)) {
+		if (used == need || !ok) {
 			lost |= 1ull << (l->k + j);
 			continue;
 		}
@@ -1116,7 +1136,7 @@ recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, 
 	if (code_decode(&a->code, &rb->dec, rows * bs, cols, lost) != 0)
 		return 0;
 	code_encode(&a->code, rows * bs, cols, rb->dpar);
-	return write_parities(a, from, stripe, base, rows, rb->dpar, rb->skip, true);
+	return write_parities(a, from, stripe, r0, rows, rb->dpar, rb->skip, true);
 }
 
 /* Journal: lay the new data entry f carries over the columns cols[] (rows r0..r1 of its
@@ -1127,7 +1147,7 @@ recover_data(struct raid_array *a, const struct sb *from, const struct found_ent
 {
 	const struct ppl_header *h = &f->h;
 	uint32_t bs = a->bdev.block_size;
-	uint64_t S = a->l.strip_blocks, at = 0;
+	uint64_t at = 0;
 	int rc;
 
 	rc = log_read(a, f->member, rb->data, f->block + 1 + h->pp_blocks, h->data_blocks);
@@ -1136,16 +1156,16 @@ recover_data(struct raid_array *a, const struct sb *from, const struct found_ent
 	if (crc32c(rb->data, (size_t)h->data_blocks * bs) != h->data_crc)
 		return -EIO; /* it checked out at the scan: the member is failing */
 	for (unsigned i = 0; i < a->l.k; i++) {
-		unsigned dm = layout_data_member(&a->l, h->stripe, i);
-		uint64_t n = h->hi[i] - h->lo[i];
+		uint64_t n = h->hi[i] - h->lo[i], home;
+		bool ok;
+		unsigned dm = recover_col(a, from, h->stripe, i, h->lo[i], &ok, &home);
 
 		if (!(h->tmask & (1ull << i)))
 			continue;
 		memcpy(cols[i] + (h->lo[i] - h->r0) * bs, rb->data + at * bs, n * bs);
-		if (recover_readable(a, from, dm, h->stripe)) {
-			rc = uraid_bdev_io_sync(
-				a->members[dm].desc, URAID_IO_WRITE, rb->data + at * bs,
-				a->data_offset_blocks + h->stripe * S + h->lo[i], n);
+		if (ok) {
+			rc = uraid_bdev_io_sync(a->members[dm].desc, URAID_IO_WRITE,
+						rb->data + at * bs, home, n);
 			if (rc != 0)
 				return rc;
 		}
@@ -1164,18 +1184,18 @@ recover_from_disk(struct raid_array *a, const struct sb *from, const struct foun
 	const struct ppl_header *h = &f->h;
 	const struct layout *l = &a->l;
 	uint32_t bs = a->bdev.block_size;
-	uint64_t rows = h->r1 - h->r0;
-	uint64_t base = a->data_offset_blocks + h->stripe * l->strip_blocks + h->r0, lost = 0;
+	uint64_t rows = h->r1 - h->r0, lost = 0;
 	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
 	int rc;
 
 	memset(rb->skip, 0, rows);
 	for (unsigned c = 0; c < l->k + l->m; c++) {
-		unsigned mb = c < l->k ? layout_data_member(l, h->stripe, c)
-				       : layout_parity_member(l, h->stripe, c - l->k);
+		uint64_t base;
+		bool ok;
+		unsigned mb = recover_col(a, from, h->stripe, c, h->r0, &ok, &base);
 
 		cols[c] = c < l->k ? rb->disk[c] : rb->dpar[c - l->k];
-		if (!recover_readable(a, from, mb, h->stripe)) {
+		if (!ok) {
 			lost |= 1ull << c;
 			continue;
 		}
@@ -1190,7 +1210,7 @@ recover_from_disk(struct raid_array *a, const struct sb *from, const struct foun
 	if (rc != 0)
 		return rc;
 	code_encode(&a->code, rows * bs, cols, rb->par);
-	return write_parities(a, from, h->stripe, base, rows, rb->par, rb->skip, false);
+	return write_parities(a, from, h->stripe, h->r0, rows, rb->par, rb->skip, false);
 }
 
 /*
@@ -1210,7 +1230,6 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	const struct layout *l = &a->l;
 	uint32_t bs = a->bdev.block_size;
 	uint64_t rows = h->r1 - h->r0, S = l->strip_blocks;
-	uint64_t base = a->data_offset_blocks + h->stripe * S + h->r0;
 	uint64_t lost = 0, have = 0, holes;
 	uint8_t *cols[RAID_MAX_MEMBERS + RAID_MAX_PARITY];
 	const struct found_entry *data = NULL; /* the journal: an entry with the data */
@@ -1240,10 +1259,12 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 			return -EIO; /* it checked out at the scan: the member is failing */
 	}
 	for (unsigned i = 0; i < l->k; i++) {
-		unsigned dm = layout_data_member(l, h->stripe, i);
+		uint64_t base;
+		bool ok;
+		unsigned dm = recover_col(a, from, h->stripe, i, h->r0, &ok, &base);
 
 		cols[i] = rb->work[i];
-		if (!recover_readable(a, from, dm, h->stripe)) {
+		if (!ok) {
 			lost |= 1ull << i;
 			if ((h->tmask & (1ull << i)) && !journal)
 				memset(rb->skip + (h->lo[i] - h->r0), 1, h->hi[i] - h->lo[i]);
@@ -1278,12 +1299,12 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	if (journal && (rc = recover_data(a, from, data, cols, rb)) != 0)
 		return rc;
 	code_encode(&a->code, rows * bs, cols, rb->par);
-	rc = write_parities(a, from, h->stripe, base, rows, rb->par, rb->skip, false);
+	rc = write_parities(a, from, h->stripe, h->r0, rows, rb->par, rb->skip, false);
 	if (rc != 0)
 		return rc;
 	holes = journal ? 0 : lost & h->tmask;
 	if (holes != 0) {
-		rc = recover_hole_rows(a, from, h->stripe, base, rows, lost & ((1ull << l->k) - 1),
+		rc = recover_hole_rows(a, from, h->stripe, h->r0, rows, lost & ((1ull << l->k) - 1),
 				       rb);
 		if (rc != 0)
 			return rc;

@@ -40,6 +40,7 @@ static const struct {
 	{"raid6", URAID_RAID6, 0},
 	{"6", URAID_RAID6, 0},
 	{"ec", URAID_EC, 0},
+	{"draid", URAID_DRAID, 0},
 };
 
 int
@@ -60,7 +61,7 @@ const char *
 uraid_raid_level_name(enum uraid_raid_level level)
 {
 	static const char *const names[] = {"raid0", "raid1", "raid10", "concat",
-					    "raid5", "raid6", "ec"};
+					    "raid5", "raid6", "ec",	"draid"};
 
 	return (unsigned)level < ARRAY_SIZE(names) ? names[level] : "?";
 }
@@ -1429,6 +1430,36 @@ journal_open(struct raid_array *a, const struct uraid_array_opts *o, const struc
 	return 0;
 }
 
+/* draid: the placement table, from the superblock or new. */
+static int
+draid_setup(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from,
+	    char *err, size_t err_len)
+{
+	uint64_t seed;
+	unsigned bases = DRAID_DEFAULT_BASES, s = o->spares;
+	int rc;
+
+	a->draid = malloc(sizeof(*a->draid));
+	if (a->draid == NULL)
+		return -ENOMEM;
+	if (from != NULL) {
+		seed = from->draid_seed;
+		bases = from->draid_bases;
+		s = from->draid_spares;
+	} else {
+		/* Fixed by the shape: the same parameters give the same placement, with a
+		 * superblock or without (an array without one is created again from its
+		 * parameters). */
+		seed = 0x7572616964000000ull ^
+		       ((uint64_t)a->l.n << 24 | a->l.k << 16 | a->l.m << 8 | s);
+	}
+	rc = draid_map_init(a->draid, a->l.n, a->l.k, a->l.m, s, bases, seed, err, err_len);
+	if (rc != 0)
+		return rc;
+	a->l.dm = a->draid;
+	return 0;
+}
+
 static int
 check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *err, size_t len)
 {
@@ -1488,6 +1519,18 @@ check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *er
 			return -EINVAL;
 		}
 		return 0;
+	case URAID_DRAID: {
+		struct draid_map *dm = malloc(sizeof(*dm));
+		int rc;
+
+		if (dm == NULL)
+			return -ENOMEM;
+		*k = o->data_chunks;
+		*m = o->parity_chunks;
+		rc = draid_map_init(dm, n, *k, *m, o->spares, 1, 0, err, len);
+		free(dm);
+		return rc;
+	}
 	}
 	err_set(err, len, "unknown level");
 	return -EINVAL;
@@ -1580,6 +1623,14 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		err_set(err, err_len,
 			"consistency policy %s is for parity levels (raid5, raid6, ec)",
 			uraid_policy_name(p));
+		return -EINVAL;
+	}
+	if (p == URAID_POLICY_LOG && a->l.level == URAID_DRAID) {
+		/* A log array places every stripe anew; draid's fixed table is for in-place
+		 * stripes (its spare rows would break a zone's write order). */
+		err_set(err, err_len,
+			"consistency policy log does not take level draid: a log array picks "
+			"members per stripe itself (use raid5, raid6 or ec)");
 		return -EINVAL;
 	}
 	if (o->journal_write_back && p != URAID_POLICY_JOURNAL) {
@@ -1788,13 +1839,21 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		      : o->level == URAID_RAID10 ? (o->copies ? o->copies : 2)
 						 : 1;
 	a->l.strip_blocks = (uint64_t)strip_kb * 1024 / bs;
+	if (o->level == URAID_DRAID) {
+		rc = draid_setup(a, o, from, err, err_len);
+		if (rc != 0)
+			goto err_free;
+	}
 	if (from != NULL)
 		a->l.member_blocks = from->slots[0].data_blocks;
 	else if (zg.zone_blocks != 0)
 		a->l.member_blocks = (min_blocks - data_offset) / zg.zone_blocks * zg.zone_blocks;
 	else
 		a->l.member_blocks =
-			(min_blocks - data_offset) / a->l.strip_blocks * a->l.strip_blocks;
+			layout_stripes_to_strips(
+				&a->l, layout_strips_to_stripes(&a->l, (min_blocks - data_offset) /
+									       a->l.strip_blocks)) *
+			a->l.strip_blocks;
 	a->sb_zone_blocks = from != NULL ? from->log_zone_blocks : zg.zone_blocks;
 	a->sb_zone_capacity = from != NULL ? from->log_zone_capacity : zg.zone_capacity;
 	a->parity = m > 0;
@@ -1816,7 +1875,14 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		}
 	}
 	if (a->l.member_blocks == 0 || layout_array_blocks(&a->l) == 0) {
-		err_set(err, err_len, "members are smaller than one strip (%u KiB)", strip_kb);
+		if (o->level == URAID_DRAID)
+			err_set(err, err_len,
+				"members are smaller than one period of the draid table (%u strips "
+				"of %u KiB)",
+				a->draid->rows, strip_kb);
+		else
+			err_set(err, err_len, "members are smaller than one strip (%u KiB)",
+				strip_kb);
 		rc = -EINVAL;
 		goto err_free;
 	}
@@ -1827,9 +1893,11 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	}
 	if (a->parity) {
 		rc = code_init(&a->code,
-			       o->level == URAID_RAID5	 ? CODE_XOR
-			       : o->level == URAID_RAID6 ? CODE_PQ
-							 : CODE_CAUCHY,
+			       o->level == URAID_RAID5 || (o->level == URAID_DRAID && m == 1)
+				       ? CODE_XOR
+			       : o->level == URAID_RAID6 || (o->level == URAID_DRAID && m == 2)
+				       ? CODE_PQ
+				       : CODE_CAUCHY,
 			       k, m);
 		if (rc != 0) {
 			err_set(err, err_len, "cannot build a %u+%u code", k, m);
@@ -1969,6 +2037,7 @@ err_members:
 	if (a->jdesc)
 		uraid_bdev_close(a->jdesc);
 err_free:
+	free(a->draid);
 	free(a);
 	return rc;
 }
@@ -2019,6 +2088,11 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 	bitmap_get_info(a, info);
 	lsa_get_info(a, info);
 	info->copies = a->l.copies;
+	if (a->draid != NULL) {
+		info->distributed_spares = a->draid->s;
+		info->draid_seed = a->draid->seed;
+		info->draid_bases = a->draid->bases;
+	}
 	info->failed_members = atomic_load(&a->failed);
 	info->online = atomic_load(&a->online);
 	info->superblock = a->has_sb;

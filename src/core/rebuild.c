@@ -79,7 +79,7 @@ uint64_t
 raid_rebuild_units(const struct raid_array *a)
 {
 	if (a->parity)
-		return a->l.member_blocks / a->l.strip_blocks;
+		return layout_strips_to_stripes(&a->l, a->l.member_blocks / a->l.strip_blocks);
 	return layout_array_blocks(&a->l) / a->l.strip_blocks;
 }
 
@@ -89,7 +89,7 @@ raid_units_to_member_strips(const struct raid_array *a, unsigned member, uint64_
 	uint64_t x;
 
 	if (a->parity || a->l.level == URAID_RAID1)
-		return done;
+		return layout_stripes_to_strips(&a->l, done);
 	/* raid10: array strips [0, done) fill device slots [0, done * copies); member strip j of
 	 * member t is slot j * n + t. */
 	x = done * a->l.copies;
@@ -100,7 +100,7 @@ static uint64_t
 member_strips_to_units(const struct raid_array *a, uint64_t strips)
 {
 	if (a->parity || a->l.level == URAID_RAID1)
-		return strips;
+		return layout_strips_to_stripes(&a->l, strips);
 	return strips * a->l.n / a->l.copies; /* a lower bound: redoing a little is harmless */
 }
 
@@ -109,6 +109,14 @@ unit_has_target(struct rebuild *rb, uint64_t unit)
 {
 	struct raid_array *a = rb->a;
 
+	if (a->l.level == URAID_DRAID && rb->repl_slot < 0) {
+		for (uint64_t m = rb->targets; m; m &= m - 1) {
+			if (layout_member_column(&a->l, unit, (unsigned)__builtin_ctzll(m)) <
+			    a->l.k + a->l.m)
+				return true;
+		}
+		return false;
+	}
 	if (a->l.level != URAID_RAID10 || rb->repl_slot >= 0)
 		return true;
 	for (unsigned c = 0; c < a->l.copies; c++) {
@@ -128,8 +136,16 @@ static void replace_ended(struct raid_array *a, unsigned slot, bool complete);
 static uint64_t
 copy_key(const struct raid_array *a, unsigned slot, uint64_t j)
 {
+	uint64_t stripe;
+	unsigned col;
+
 	if (a->l.level == URAID_RAID10)
 		return (j * a->l.n + slot) / a->l.copies;
+	if (a->l.level == URAID_DRAID) {
+		/* A spare strip holds nothing yet: any stripe of its period will do. */
+		draid_at(a->l.dm, slot, j, &stripe, &col);
+		return stripe;
+	}
 	return j;
 }
 

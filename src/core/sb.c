@@ -60,10 +60,15 @@ enum {
 	SLOT_DATA_BLOCKS = 32,
 	SLOT_CHECKPOINT = 40,
 	OFF_LEFT_GEN = OFF_SLOTS + RAID_MAX_MEMBERS * SLOT_BYTES, /* 8 bytes a slot */
+	OFF_DRAID_SPARES = OFF_LEFT_GEN + RAID_MAX_MEMBERS * 8,
+	OFF_DRAID_BASES = OFF_DRAID_SPARES + 4,
+	OFF_DRAID_SEED = OFF_DRAID_BASES + 4,
+	OFF_DRAID_END = OFF_DRAID_SEED + 8,
 	OFF_CRC = SB_BYTES - 4,
 };
 
-_Static_assert(OFF_LEFT_GEN + RAID_MAX_MEMBERS * 8 <= OFF_CRC, "slot tables fit");
+_Static_assert(OFF_DRAID_SPARES == 2048, "the byte table in docs/format.md");
+_Static_assert(OFF_DRAID_END <= OFF_CRC, "slot tables fit");
 
 void
 sb_encode(const struct sb *sb, uint8_t *buf)
@@ -109,6 +114,9 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 		le_put64(s + SLOT_CHECKPOINT, sb->slots[i].rebuild_checkpoint_blocks);
 		le_put64(buf + OFF_LEFT_GEN + 8 * i, sb->slots[i].left_generation);
 	}
+	le_put32(buf + OFF_DRAID_SPARES, sb->draid_spares);
+	le_put32(buf + OFF_DRAID_BASES, sb->draid_bases);
+	le_put64(buf + OFF_DRAID_SEED, sb->draid_seed);
 	le_put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
 }
 
@@ -165,12 +173,15 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	sb->log_array_blocks = le_get64(buf + OFF_LOG_BLOCKS);
 	sb->log_zone_blocks = le_get64(buf + OFF_LOG_ZONE);
 	sb->log_zone_capacity = le_get64(buf + OFF_LOG_ZONE_CAP);
+	sb->draid_spares = le_get32(buf + OFF_DRAID_SPARES);
+	sb->draid_bases = le_get32(buf + OFF_DRAID_BASES);
+	sb->draid_seed = le_get64(buf + OFF_DRAID_SEED);
 
 	if (sb->generation == 0)
 		return decode_bad(err, err_len, "generation 0");
 	if (memcmp(sb->array_uuid, zero, 16) == 0)
 		return decode_bad(err, err_len, "array UUID is zero");
-	if (sb->level > URAID_EC)
+	if (sb->level > URAID_DRAID)
 		return decode_bad(err, err_len, "unknown level");
 	if (sb->raid5_layout > URAID_R5_LEFT_ASYMMETRIC ||
 	    (sb->level != URAID_RAID5 && sb->raid5_layout != 0))
@@ -222,7 +233,19 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		    (sb->level == URAID_RAID6 && (m != 2 || n < 4)))
 			return decode_bad(err, err_len, "shape does not match the level");
 		break;
+	case URAID_DRAID:
+		if (m < 1 || m > RAID_MAX_PARITY || k < 1 || sb->copies != 1 ||
+		    (uint64_t)k + m + sb->draid_spares > n)
+			return decode_bad(err, err_len, "shape does not match the level");
+		if (sb->draid_bases < 1 || sb->draid_bases > DRAID_MAX_BASES)
+			return decode_bad(err, err_len, "draid table size out of range");
+		if (sb->consistency_policy == SB_POLICY_LOG)
+			return decode_bad(err, err_len, "a draid array with the log policy");
+		break;
 	}
+	if (sb->level != URAID_DRAID &&
+	    (sb->draid_spares != 0 || sb->draid_bases != 0 || sb->draid_seed != 0))
+		return decode_bad(err, err_len, "draid fields on another level");
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *s = buf + OFF_SLOTS + i * SLOT_BYTES;
 		struct sb_slot *sl = &sb->slots[i];
@@ -264,6 +287,7 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		/* The array must fit in the smallest member area. */
 		if (ck_mul_u64(min_blocks,
 			       sb->level == URAID_RAID0	  ? n
+			       : sb->level == URAID_DRAID ? n - sb->draid_spares
 			       : sb->level >= URAID_RAID5 ? k
 							  : n,
 			       &cap) != 0)
@@ -276,6 +300,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	for (size_t i = OFF_SLOTS + n * SLOT_BYTES; i < OFF_CRC; i++) {
 		if (i == OFF_LEFT_GEN)
 			i += 8 * n; /* the departure table */
+		if (i == OFF_DRAID_SPARES)
+			i = OFF_DRAID_END;
 		if (buf[i] != 0)
 			return decode_bad(err, err_len, "bytes after the slot table are not zero");
 	}
@@ -406,6 +432,12 @@ sb_print(const struct sb *sb, FILE *out)
 			: "");
 	if (sb->level == URAID_EC)
 		fprintf(out, "code           %u data + %u parity\n", sb->k, sb->m);
+	if (sb->level == URAID_DRAID) {
+		fprintf(out, "code           %u data + %u parity, %u distributed spares\n", sb->k,
+			sb->m, sb->draid_spares);
+		fprintf(out, "draid table    %u bases, seed %016lx\n", sb->draid_bases,
+			(unsigned long)sb->draid_seed);
+	}
 	if (sb->level == URAID_RAID10)
 		fprintf(out, "copies         %u\n", sb->copies);
 	fprintf(out, "strip size     %u KiB\n", sb->strip_size_kb);

@@ -378,9 +378,11 @@ static int
 op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uint64_t y,
       uint8_t *buf, const struct stripe_part *part, uint64_t part_byte_off)
 {
-	return op_member_io(op, col_member(op, c), type, op->sh->stripe * op->a->l.strip_blocks + x,
-			    y - x, buf, part, part_byte_off,
-			    type == URAID_IO_WRITE ? op->flags : 0);
+	const struct layout *l = &op->a->l;
+
+	return op_member_io(op, col_member(op, c), type,
+			    layout_column_strip(l, op->sh->stripe, c) * l->strip_blocks + x, y - x,
+			    buf, part, part_byte_off, type == URAID_IO_WRITE ? op->flags : 0);
 }
 
 static void
@@ -468,12 +470,12 @@ op_plan(struct stripe_op *op)
 	op->targets = 0;
 	for (unsigned c = 0; c < n; c++) {
 		unsigned mb = col_member(op, c);
+		uint64_t row = layout_column_strip(l, op->sh->stripe, c);
 
-		if (!op_readable(op, mb, op->sh->stripe)) {
+		if (!op_readable(op, mb, row)) {
 			op->lost |= 1ull << c;
 			if (raid_member_writable(op->rch, mb) &&
-			    (op->kind == PART_REBUILD ||
-			     raid_member_takes_write(op->rch, mb, op->sh->stripe)))
+			    (op->kind == PART_REBUILD || raid_member_takes_write(op->rch, mb, row)))
 				op->targets |= 1ull << c;
 		}
 	}
@@ -937,7 +939,7 @@ op_written_data(struct stripe_op *op)
 		if (op->lost & (1ull << i))
 			continue;
 		if (atomic_load(&mb->state) == URAID_MEMBER_REBUILDING &&
-		    op->sh->stripe >= atomic_load(&mb->durable))
+		    layout_column_strip(&op->a->l, op->sh->stripe, i) >= atomic_load(&mb->durable))
 			continue;
 		t |= 1ull << i;
 	}

@@ -21,6 +21,7 @@ struct raid_create_params {
 	bool superblock;
 	uint32_t data_chunks;
 	uint32_t parity_chunks;
+	uint32_t distributed_spares;
 	uint32_t copies;
 	bool force;
 	const char *consistency_policy;
@@ -40,6 +41,7 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, superblock, PT_BOOL, false),
 	PARAM(struct raid_create_params, data_chunks, PT_U32, false),
 	PARAM(struct raid_create_params, parity_chunks, PT_U32, false),
+	PARAM(struct raid_create_params, distributed_spares, PT_U32, false),
 	PARAM(struct raid_create_params, copies, PT_U32, false),
 	PARAM(struct raid_create_params, force, PT_BOOL, false),
 	PARAM(struct raid_create_params, consistency_policy, PT_STRING, false),
@@ -68,7 +70,7 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	if (uraid_raid_level_parse(p.raid_level, &o.level, &o.raid5_layout) != 0) {
 		rpc_error(req, RPC_INVALID_PARAMS,
 			  "%s: parameter 'raid_level' is '%s'; use raid0, raid1, raid10, concat, "
-			  "raid5, raid5f, raid6 or ec",
+			  "raid5, raid5f, raid6, ec or draid",
 			  req->method, p.raid_level);
 		return;
 	}
@@ -100,6 +102,7 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 	o.copies = p.copies;
 	o.data_chunks = p.data_chunks;
 	o.parity_chunks = p.parity_chunks;
+	o.spares = p.distributed_spares;
 	o.uuid = memcmp(p.uuid, zero, 16) ? p.uuid : NULL;
 	o.superblock = p.superblock;
 	o.force = p.force;
@@ -122,10 +125,15 @@ rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 		return;
 	}
 	o.log_cost_benefit = p.log_cleaner != NULL && strcmp(p.log_cleaner, "cost-benefit") == 0;
-	if (o.level != URAID_EC && (p.data_chunks || p.parity_chunks)) {
+	if (o.level != URAID_EC && o.level != URAID_DRAID && (p.data_chunks || p.parity_chunks)) {
 		rpc_error(req, RPC_INVALID_PARAMS,
-			  "%s: data_chunks and parity_chunks are for raid_level ec only",
+			  "%s: data_chunks and parity_chunks are for raid_level ec and draid only",
 			  req->method);
+		return;
+	}
+	if (o.level != URAID_DRAID && p.distributed_spares) {
+		rpc_error(req, RPC_INVALID_PARAMS,
+			  "%s: distributed_spares is for raid_level draid only", req->method);
 		return;
 	}
 	if (o.level != URAID_RAID10 && p.copies) {
@@ -376,9 +384,18 @@ raid_info_json(struct uraid_bdev *bdev)
 	json_object_set_new(o, "num_base_bdevs", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_discovered", json_integer(info.num_members));
 	json_object_set_new(o, "num_base_bdevs_operational", json_integer(ok));
-	if (info.level == URAID_EC) {
+	if (info.level == URAID_EC || info.level == URAID_DRAID) {
 		json_object_set_new(o, "data_chunks", json_integer(info.data_chunks));
 		json_object_set_new(o, "parity_chunks", json_integer(info.parity_chunks));
+	}
+	if (info.level == URAID_DRAID) {
+		char seed[17];
+
+		snprintf(seed, sizeof(seed), "%016lx", (unsigned long)info.draid_seed);
+		json_object_set_new(o, "distributed_spares", json_integer(info.distributed_spares));
+		json_object_set_new(
+			o, "draid_table",
+			json_pack("{s:i, s:s}", "bases", (int)info.draid_bases, "seed", seed));
 	}
 	if (info.level == URAID_RAID10)
 		json_object_set_new(o, "copies", json_integer(info.copies));
@@ -449,10 +466,13 @@ raid_create_call(struct uraid_bdev *bdev)
 	params = json_pack("{s:s, s:s, s:s, s:i}", "name", uraid_bdev_get_name(bdev), "uuid", uuid,
 			   "raid_level", raid_level_text(&info), "strip_size_kb",
 			   (int)info.strip_size_kb);
-	if (info.level == URAID_EC) {
+	if (info.level == URAID_EC || info.level == URAID_DRAID) {
 		json_object_set_new(params, "data_chunks", json_integer(info.data_chunks));
 		json_object_set_new(params, "parity_chunks", json_integer(info.parity_chunks));
 	}
+	if (info.level == URAID_DRAID)
+		json_object_set_new(params, "distributed_spares",
+				    json_integer(info.distributed_spares));
 	if (info.level == URAID_RAID10)
 		json_object_set_new(params, "copies", json_integer(info.copies));
 	members = json_array();

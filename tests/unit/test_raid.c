@@ -19,8 +19,8 @@
 struct cfg {
 	const char *level;
 	unsigned n;
-	unsigned k, m; /* ec */
-	unsigned copies;
+	unsigned k, m;	 /* ec */
+	unsigned copies; /* raid10; draid: its distributed spares */
 	uint32_t strip_kb;
 	uint32_t bs;
 	uint64_t member_blocks;
@@ -67,9 +67,12 @@ create_array(const struct cfg *c, char *err, size_t len)
 	o.strip_size_kb = c->strip_kb;
 	o.members = g_fault_ptrs;
 	o.num_members = c->n;
-	o.copies = c->copies;
 	o.data_chunks = c->k;
 	o.parity_chunks = c->m;
+	if (o.level == URAID_DRAID)
+		o.spares = c->copies;
+	else
+		o.copies = c->copies;
 	return uraid_array_create(&o, &b, err, len);
 }
 
@@ -133,7 +136,7 @@ tolerance(const struct cfg *c)
 		return 1;
 	if (strcmp(c->level, "raid6") == 0)
 		return 2;
-	if (strcmp(c->level, "ec") == 0)
+	if (strcmp(c->level, "ec") == 0 || strcmp(c->level, "draid") == 0)
 		return c->m;
 	return 0;
 }
@@ -179,7 +182,7 @@ model_case(const struct cfg *c, unsigned before, bool during)
 	}
 	uraid_array_get_stats(a, &st);
 	if (strcmp(c->level, "raid5") == 0 || strcmp(c->level, "raid6") == 0 ||
-	    strcmp(c->level, "ec") == 0) {
+	    strcmp(c->level, "ec") == 0 || strcmp(c->level, "draid") == 0) {
 		/* Random sizes exercise every write path. */
 		if (!(before + during == 0
 			      ? st.rmw_writes + st.rcw_writes > 0 && st.full_stripe_writes > 0
@@ -204,15 +207,28 @@ out_members:
 }
 
 static const struct cfg g_cfgs[] = {
-	{"raid0", 1, 0, 0, 0, 4, 512, 256, false},  {"raid0", 3, 0, 0, 0, 16, 4096, 64, false},
-	{"concat", 3, 0, 0, 0, 8, 512, 128, true},  {"raid1", 2, 0, 0, 0, 4, 4096, 64, false},
-	{"raid1", 3, 0, 0, 0, 64, 512, 512, false}, {"raid10", 2, 0, 0, 2, 4, 512, 128, false},
-	{"raid10", 3, 0, 0, 2, 8, 4096, 64, false}, {"raid10", 4, 0, 0, 3, 4, 512, 128, false},
-	{"raid5", 3, 0, 0, 0, 4, 512, 128, false},  {"raid5", 5, 0, 0, 0, 16, 4096, 64, false},
-	{"raid5f", 4, 0, 0, 0, 8, 512, 256, false}, {"raid6", 4, 0, 0, 0, 4, 4096, 32, false},
-	{"raid6", 6, 0, 0, 0, 8, 512, 128, false},  {"ec", 6, 4, 2, 0, 4, 512, 64, false},
-	{"ec", 11, 8, 3, 0, 4, 4096, 16, false},    {"ec", 9, 5, 4, 0, 16, 512, 320, false},
+	{"raid0", 1, 0, 0, 0, 4, 512, 256, false},
+	{"raid0", 3, 0, 0, 0, 16, 4096, 64, false},
+	{"concat", 3, 0, 0, 0, 8, 512, 128, true},
+	{"raid1", 2, 0, 0, 0, 4, 4096, 64, false},
+	{"raid1", 3, 0, 0, 0, 64, 512, 512, false},
+	{"raid10", 2, 0, 0, 2, 4, 512, 128, false},
+	{"raid10", 3, 0, 0, 2, 8, 4096, 64, false},
+	{"raid10", 4, 0, 0, 3, 4, 512, 128, false},
+	{"raid5", 3, 0, 0, 0, 4, 512, 128, false},
+	{"raid5", 5, 0, 0, 0, 16, 4096, 64, false},
+	{"raid5f", 4, 0, 0, 0, 8, 512, 256, false},
+	{"raid6", 4, 0, 0, 0, 4, 4096, 32, false},
+	{"raid6", 6, 0, 0, 0, 8, 512, 128, false},
+	{"ec", 6, 4, 2, 0, 4, 512, 64, false},
+	{"ec", 11, 8, 3, 0, 4, 4096, 16, false},
+	{"ec", 9, 5, 4, 0, 16, 512, 320, false},
 	{"ec", 3, 1, 2, 0, 16, 4096, 32, false},
+	/* draid: k, m and s over more members; member sizes hold a few periods of the table */
+	{"draid", 7, 3, 1, 1, 4, 512, 192, false},
+	{"draid", 12, 4, 2, 1, 8, 4096, 96, false},
+	{"draid", 10, 5, 3, 2, 4, 512, 256, false},
+	{"draid", 9, 4, 2, 0, 4, 512, 160, false},
 };
 
 static void
@@ -418,6 +434,90 @@ placement_case(const char *level, unsigned n)
 	uraid_runtime_stop();
 }
 
+/* draid 4+2 with one distributed spare over 8 members: every data strip where the table
+ * (draid.c, tested on its own) puts it, P and Q beside them as computed here, and the spare
+ * strips untouched. */
+static void
+draid_placement_case(void)
+{
+	struct cfg c = {"draid", 8, 4, 2, 1, 4, 512, 64, false};
+	const uint64_t S = 8;
+	struct uraid_array_info info;
+	struct draid_map dm;
+	struct uraid_bdev_desc *d;
+	struct uraid_io_channel *ch;
+	uint8_t *data, *mem[8], zero[8 * 512] = {0};
+	uint64_t blocks, stripes, rows;
+	char err[256];
+
+	REQUIRE(start_manual(1) == 0);
+	REQUIRE(make_members(&c));
+	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("a"), &info), 0);
+	CHECK_EQ(info.distributed_spares, 1);
+	REQUIRE(draid_map_init(&dm, 8, 4, 2, 1, info.draid_bases, info.draid_seed, err,
+			       sizeof(err)) == 0);
+	/* 8 strips a member, periods of 6 rows holding 7 stripes: one period. */
+	rows = 64 / S / dm.rows * dm.rows;
+	stripes = rows / dm.rows * dm.groups;
+	REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &d) == 0);
+	blocks = uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d));
+	CHECK_EQ(blocks, stripes * 4 * S);
+	data = malloc(blocks * 512);
+	for (uint64_t b = 0; b < blocks * 512; b++)
+		data[b] = (uint8_t)test_rand();
+	ch = test_get_channel(d);
+	for (uint64_t lba = 0; lba < blocks;) {
+		uint64_t num = 1 + test_rand_below(13);
+
+		if (num > blocks - lba)
+			num = blocks - lba;
+		CHECK_EQ(sync_rw(d, ch, SYNC_WRITE, data + lba * 512, lba, num, 0), 0);
+		lba += num;
+	}
+	test_put_channel(ch);
+	uraid_bdev_close(d);
+	for (unsigned i = 0; i < 8; i++) {
+		mem[i] = calloc(64, 512);
+		read_member(i, mem[i], 64);
+	}
+	for (uint64_t s = 0; s < stripes; s++) {
+		uint8_t P[8 * 512] = {0}, Q[8 * 512] = {0};
+		unsigned mb;
+		uint64_t row;
+
+		for (unsigned di = 0; di < 4; di++) {
+			const uint8_t *want = data + ((s * 4 + di) * S) * 512;
+
+			draid_locate(&dm, s, di, &mb, &row);
+			CHECK(memcmp(mem[mb] + row * S * 512, want, S * 512) == 0);
+			for (unsigned b = 0; b < S * 512; b++)
+				P[b] ^= want[b];
+		}
+		for (int di = 3; di >= 0; di--) {
+			const uint8_t *dd = data + ((s * 4 + (unsigned)di) * S) * 512;
+
+			for (unsigned b = 0; b < S * 512; b++)
+				Q[b] = gf2(Q[b]) ^ dd[b];
+		}
+		draid_locate(&dm, s, 4, &mb, &row);
+		CHECK(memcmp(mem[mb] + row * S * 512, P, S * 512) == 0);
+		draid_locate(&dm, s, 5, &mb, &row);
+		CHECK(memcmp(mem[mb] + row * S * 512, Q, S * 512) == 0);
+	}
+	for (uint64_t row = 0; row < rows; row++) {
+		unsigned mb = draid_spare_member(&dm, row, 0);
+
+		CHECK(memcmp(mem[mb] + row * S * 512, zero, S * 512) == 0);
+	}
+	for (unsigned i = 0; i < 8; i++)
+		free(mem[i]);
+	free(data);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	delete_members(8);
+	uraid_runtime_stop();
+}
+
 static void
 test_member_placement(void)
 {
@@ -425,6 +525,7 @@ test_member_placement(void)
 	placement_case("raid5f", 3);
 	placement_case("raid5", 4);
 	placement_case("raid6", 5);
+	draid_placement_case();
 }
 
 /* --- failures and bad input --- */
@@ -530,6 +631,20 @@ test_bad_arrays(void)
 	o.parity_chunks = 5;
 	o.data_chunks = 0;
 	expect_create_error(&o, "parity_chunks 1..4");
+	o.level = URAID_DRAID;
+	o.data_chunks = 2;
+	o.parity_chunks = 1;
+	o.spares = 2;
+	expect_create_error(&o, "needs 5 to 32 members, got 4");
+	o.parity_chunks = 5;
+	o.spares = 0;
+	expect_create_error(&o, "parity_chunks 1 to 4");
+	o.parity_chunks = 1;
+	o.spares = 0;
+	o.strip_size_kb = 16; /* members are 32 KiB: two rows; 3 strips over 4: a period is 3 */
+	expect_create_error(&o, "smaller than one period of the draid table (3 strips");
+	o.strip_size_kb = 0;
+	o.spares = 0;
 	o.level = URAID_RAID10;
 	o.copies = 5;
 	expect_create_error(&o, "cannot keep 5 copies");

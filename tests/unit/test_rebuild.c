@@ -154,7 +154,7 @@ test_rebuild_under_load(void)
 	static const struct rcfg cfgs[] = {
 		{"raid1", 2, 0, 0, 0, 1}, {"raid1", 3, 0, 0, 0, 2},  {"raid10", 4, 0, 0, 2, 1},
 		{"raid5", 4, 0, 0, 0, 1}, {"raid5f", 5, 0, 0, 0, 1}, {"raid6", 5, 0, 0, 0, 2},
-		{"ec", 7, 4, 3, 0, 3},
+		{"ec", 7, 4, 3, 0, 3},	  {"draid", 8, 4, 2, 1, 2},  {"draid", 7, 3, 1, 0, 1},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++)
@@ -571,10 +571,8 @@ static void
 test_member_back_under_load(void)
 {
 	static const struct rcfg cfgs[] = {
-		{"raid5", 4, 0, 0, 0, 1},
-		{"raid6", 5, 0, 0, 0, 1},
-		{"raid1", 2, 0, 0, 0, 1},
-		{"ec", 6, 3, 3, 0, 1},
+		{"raid5", 4, 0, 0, 0, 1}, {"raid6", 5, 0, 0, 0, 1}, {"raid1", 2, 0, 0, 0, 1},
+		{"ec", 6, 3, 3, 0, 1},	  {"draid", 8, 3, 2, 1, 1},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
@@ -658,6 +656,8 @@ test_back_under_log_cleared(void)
 		{{"raid5", 4, 0, 0, 0, 1}, URAID_POLICY_PPL},
 		{{"raid6", 5, 0, 0, 0, 1}, URAID_POLICY_PPL},
 		{{"ec", 6, 4, 2, 0, 1}, URAID_POLICY_PPL},
+		{{"draid", 9, 4, 2, 1, 1}, URAID_POLICY_PPL},
+		{{"draid", 8, 4, 1, 1, 1}, URAID_POLICY_JOURNAL},
 		{{"raid5", 4, 0, 0, 0, 1}, URAID_POLICY_JOURNAL},
 	};
 

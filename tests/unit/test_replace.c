@@ -136,7 +136,7 @@ replace_case(const struct rcfg *c, enum mode mode)
 
 static const struct rcfg g_cfgs[] = {
 	{"raid1", 2, 0, 0, 0, 1}, {"raid10", 4, 0, 0, 2, 1}, {"raid5", 4, 0, 0, 0, 1},
-	{"raid6", 5, 0, 0, 0, 2}, {"ec", 6, 3, 3, 0, 3},
+	{"raid6", 5, 0, 0, 0, 2}, {"ec", 6, 3, 3, 0, 3},     {"draid", 9, 4, 2, 1, 2},
 };
 
 static void

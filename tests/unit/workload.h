@@ -379,7 +379,10 @@ fault_array_create(const char *name, const char *level, unsigned first, unsigned
 	o.num_members = n;
 	o.data_chunks = k;
 	o.parity_chunks = m;
-	o.copies = copies;
+	if (o.level == URAID_DRAID)
+		o.spares = copies; /* draid: its distributed spares */
+	else
+		o.copies = copies;
 	o.superblock = sb;
 	o.policy = g_fault_policy;
 	o.bitmap_region_kb = g_fault_region_kb;
