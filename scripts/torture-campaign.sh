@@ -108,6 +108,23 @@ done
 add raid1-2-log-zoned 0 log "--level raid1 --members 2 --policy log --zoned"
 add raid10-4-log-zoned 0 log "--level raid10 --members 4 --policy log --zoned"
 
+# Declustered parity (draid): stripes narrower than the rows, 1 to 3 parities, 0 to 2
+# distributed spares; every in-place policy (a log array places stripes itself).
+draid=(
+	"draid-8-4+2+1|--level draid --members 8 --data-chunks 4 --parity-chunks 2 --distributed-spares 1"
+	"draid-7-3+1+2|--level draid --members 7 --data-chunks 3 --parity-chunks 1 --distributed-spares 2"
+	"draid-10-4+3+1|--level draid --members 10 --data-chunks 4 --parity-chunks 3 --distributed-spares 1"
+	"draid-6-3+2+0|--level draid --members 6 --data-chunks 3 --parity-chunks 2 --distributed-spares 0"
+)
+for p in "${draid[@]}"; do
+	name=${p%%|*} args=${p#*|}
+	add "$name-bitmap" 0 bitmap "$args --policy bitmap"
+	add "$name-ppl" 0 ppl "$args --policy ppl"
+	add "$name-journal" 0 journal "$args --policy journal"
+	add "$name-journal-wb" 0 journal-wb "$args --policy journal --write-back"
+	add "$name-journal-dev" 0 journal-dev "$args --policy journal --journal-bdev"
+done
+
 # Named crash points: the power goes exactly inside a superblock round, a rebuild window, a
 # log write, a write-back acknowledgement, a stripe update or a log checkpoint.
 points=(sb-flushed sb-primary rebuild-unit log-written journal-acked stripe-writing log-flushed
@@ -122,6 +139,7 @@ point_cfgs=(
 	"raid6-5-log|log|--level raid6 --members 5 --policy log"
 	"raid10-4-log|log|--level raid10 --members 4 --policy log"
 	"raid6-5-log-zoned|log|--level raid6 --members 5 --policy log --zoned"
+	"draid-8-4+2+1-ppl|ppl|--level draid --members 8 --data-chunks 4 --parity-chunks 2 --distributed-spares 1 --policy ppl"
 )
 for point in "${points[@]}"; do
 	for c in "${point_cfgs[@]}"; do
@@ -143,6 +161,7 @@ add raid10-4-none 0 none "--level raid10 --members 4 --policy none --expect-hole
 add raid5-4-none 0 none "--level raid5 --members 4 --policy none --expect-hole"
 add raid6-5-none 0 none "--level raid6 --members 5 --policy none --expect-hole"
 add ec-4+2-none 0 none "--level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy none --expect-hole"
+add draid-8-4+2+1-none 0 none "--level draid --members 8 --data-chunks 4 --parity-chunks 2 --distributed-spares 1 --policy none --expect-hole"
 
 if [ -n "$filter" ]; then
 	kept=()

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Declustered parity through the daemon and across restarts: a draid 4+2 with one distributed
+# spare over 10 file members is created with superblocks and written with verify stamps;
+# `uraid examine` shows its code and table; a later run assembles it from the member files
+# alone (in another order; with two missing, degraded; three missing is refused) and verifies
+# what the first run wrote. Over the RPC: bdev_raid_get_bdevs reports its shape, save_config
+# gives back the parameters that make the same array again, and bad shapes are refused with
+# the reason.
+. "$(dirname "$0")/lib.sh"
+SOCK=$T_DIR/uraid.sock
+trap 'stop_daemon; t_cleanup' EXIT
+
+files() { t_files "$T_DIR" 24 "$@"; }
+draid='{"method":"bdev_raid_create","params":{"name":"d","raid_level":"draid","data_chunks":4,"parity_chunks":2,"distributed_spares":1,"strip_size_kb":16,"base_bdevs":["F0","F1","F2","F3","F4","F5","F6","F7","F8","F9"],"superblock":true}}'
+t_cfg "$T_DIR/create.json" "$(files 0 1 2 3 4 5 6 7 8 9)" "$draid"
+check "create draid 4+2+1 over 10 members, write with stamps" 0 \
+	'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
+	"$URAID" bench --json "$T_DIR/create.json" -T d -q 16 -o 24k -w randwrite -t 1 --verify --seed 11
+check "uraid examine: the code" 0 'code +4 data \+ 2 parity, 1 distributed spares' \
+	"$URAID" examine "$T_DIR/f3.img"
+check "uraid examine: the table" 0 'draid table +32 bases, seed [0-9a-f]{16}' \
+	"$URAID" examine "$T_DIR/f3.img"
+
+t_cfg "$T_DIR/members.json" "$(files 9 3 1 0 2 8 4 7 6 5)"
+check "assembled from the files alone, data verified" 0 \
+	'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
+	"$URAID" bench --json "$T_DIR/members.json" -T d -q 16 -o 24k -w read -t 1 --verify --seed 11
+t_cfg "$T_DIR/two.json" "$(files 0 1 2 4 5 6 8 9)"
+check "two members missing: degraded, data verified" 0 \
+	'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
+	"$URAID" bench --json "$T_DIR/two.json" -T d -q 16 -o 24k -w read -t 1 --verify --seed 11
+t_cfg "$T_DIR/three.json" "$(files 0 1 2 4 6 8 9)"
+check "three members missing: refused" 2 'more missing than draid tolerates' \
+	"$URAID" bench --json "$T_DIR/three.json" -T d -q 16 -o 24k -w read -t 0.3
+
+# Through the daemon, over memory members: what it reports, what it saves, what it refuses.
+mem() {
+	local out=() i
+	for i in $(seq 0 $(($1 - 1))); do
+		out+=("{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m$i\",\"num_blocks\":4096,\"block_size\":4096}}")
+	done
+	local IFS=,
+	echo "${out[*]}"
+}
+t_cfg "$T_DIR/mem.json" "$(mem 14)" \
+	'{"method":"bdev_raid_create","params":{"name":"r","raid_level":"draid","data_chunks":3,"parity_chunks":3,"distributed_spares":2,"base_bdevs":["m0","m1","m2","m3","m4","m5","m6","m7","m8","m9","m10"]}}'
+if start_daemon "$T_DIR/mem.json" --no-save-config; then
+	t_pass "daemon starts a draid array from its config"
+else
+	t_fail "daemon start" "$(tail -5 "$T_DIR/serve.log")"
+	t_done
+	exit
+fi
+show=$(rpc bdev_raid_get_bdevs '{"category":"all"}' | python3 -c '
+import json, sys
+r = [a for a in json.load(sys.stdin) if a["name"] == "r"][0]
+print(r["raid_level"], r["data_chunks"], r["parity_chunks"], r["distributed_spares"],
+      r["draid_table"]["bases"], len(r["draid_table"]["seed"]), r["num_base_bdevs"])')
+if [ "$show" = "draid 3 3 2 32 16 11" ]; then
+	t_pass "bdev_raid_get_bdevs: level, code, spares and table"
+else
+	t_fail "bdev_raid_get_bdevs" "'$show'"
+fi
+if rpc save_config | python3 -c '
+import json, sys
+c = [s for s in json.load(sys.stdin)["subsystems"] if s["subsystem"] == "bdev"][0]["config"]
+p = [e["params"] for e in c if e["method"] == "bdev_raid_create"][0]
+sys.exit(not (p["raid_level"] == "draid" and p["data_chunks"] == 3 and p["parity_chunks"] == 3
+              and p["distributed_spares"] == 2))'; then
+	t_pass "save_config gives back the draid parameters"
+else
+	t_fail "save_config" "$(rpc save_config | head -c 400)"
+fi
+refused bdev_raid_create "fewer members than k + m + s" "needs 7 to 32 members, got 6" \
+	'{"name":"x","raid_level":"draid","data_chunks":3,"parity_chunks":2,"distributed_spares":2,"base_bdevs":["m11","m12","m13","m11","m12","m13"]}'
+refused bdev_raid_create "parity_chunks 5" "parity_chunks 1 to 4" \
+	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":5,"base_bdevs":["m11","m12","m13"]}'
+refused bdev_raid_create "no data_chunks" "data_chunks >= 1" \
+	'{"name":"x","raid_level":"draid","parity_chunks":1,"base_bdevs":["m11","m12","m13"]}'
+refused bdev_raid_create "distributed_spares on raid5" "for raid_level draid only" \
+	'{"name":"x","raid_level":"raid5","distributed_spares":1,"base_bdevs":["m11","m12","m13"]}'
+refused bdev_raid_create "draid with the log policy" "log does not take level draid" \
+	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"superblock":true,"consistency_policy":"log","base_bdevs":["m11","m12","m13"]}'
+stop_daemon
+t_done
