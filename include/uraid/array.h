@@ -154,6 +154,14 @@ struct uraid_array_info {
 	unsigned distributed_spares; /* draid: spare strips per row */
 	uint64_t draid_seed;	     /* ... and its placement table's seed and bases */
 	unsigned draid_bases;
+	/* ... and what each distributed spare holds: "free", "filling" (a failed slot's strips
+	 * being rebuilt into it, up to done_stripes), "full", "draining" (copied back onto the
+	 * slot's new member, up to done_stripes); the slot (-1 when free) */
+	struct {
+		char state[12];
+		int slot;
+		uint64_t done_stripes;
+	} draid_spare[8];
 	unsigned failed_members;
 	bool online; /* false once more members failed than the level tolerates */
 	bool superblock;

@@ -83,6 +83,15 @@ sb_build(struct raid_array *a, struct sb *sb)
 		sb->draid_spares = a->draid->s;
 		sb->draid_bases = a->draid->bases;
 		sb->draid_seed = a->draid->seed;
+		for (unsigned j = 0; j < a->draid->s; j++) {
+			int st = atomic_load(&a->ds[j].state);
+
+			if (st == DS_FREE)
+				continue;
+			sb->draid_ds[j].state = (uint32_t)st;
+			sb->draid_ds[j].slot = atomic_load(&a->ds[j].slot);
+			sb->draid_ds[j].done = st == DS_FULL ? 0 : atomic_load(&a->ds[j].done);
+		}
 	}
 	sb->array_blocks = a->lsa ? layout_array_blocks(&a->l) : a->bdev.num_blocks;
 	sb->flags = (a->sb_clean ? SB_FLAG_CLEAN : 0) | (a->journal_wb ? SB_FLAG_WRITE_BACK : 0) |
@@ -136,6 +145,14 @@ sb_round_done(struct raid_array *a)
 
 	if (w->written > 0) {
 		a->sb = w->round;
+		for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
+			const struct sb_dspare *d = &w->round.draid_ds[j];
+
+			if (d->state == (uint32_t)atomic_load(&a->ds[j].state) &&
+			    d->slot == atomic_load(&a->ds[j].slot) &&
+			    d->done <= atomic_load(&a->ds[j].done))
+				atomic_store(&a->ds[j].durable, d->done);
+		}
 		for (unsigned i = 0; i < a->l.n; i++) {
 			struct raid_member *mb = &a->members[i];
 			uint64_t d =

@@ -64,6 +64,12 @@ unsigned draid_spare_member(const struct draid_map *dm, uint64_t row, unsigned j
  * strip *col of its row (false). */
 bool draid_at(const struct draid_map *dm, unsigned member, uint64_t row, uint64_t *stripe,
 	      unsigned *col);
+/* Distributed spares an array may have (each holds one failed slot's strips). */
+#define DRAID_MAX_SPARES 8
+/* What a distributed spare holds: nothing; a failed slot's strips being rebuilt into it (up
+ * to stripe `done`); all of them; or all of them while they are copied back onto the slot's
+ * new member (up to `done`). */
+enum draid_spare_state { DS_FREE, DS_FILLING, DS_FULL, DS_DRAINING, DS_NUM_STATES };
 /* The table's size for a new array: bases enough that a period of the table spreads a
  * member's partners over all others (at most DRAID_MAX_BASES). */
 #define DRAID_DEFAULT_BASES 32
@@ -240,6 +246,11 @@ struct sb {
 	/* draid: spare strips per row, and the placement table's bases and seed */
 	uint32_t draid_spares, draid_bases;
 	uint64_t draid_seed;
+	/* ... and what each distributed spare holds: state, the slot, stripes done */
+	struct sb_dspare {
+		uint32_t state, slot;
+		uint64_t done;
+	} draid_ds[DRAID_MAX_SPARES];
 	struct sb_slot slots[RAID_MAX_MEMBERS];
 };
 
@@ -324,6 +335,15 @@ struct raid_array {
 	char ch_dev; /* its address is the io_device of the array's channels */
 	struct layout l;
 	struct draid_map *draid; /* draid: l.dm */
+	/* draid: the distributed spares (written on reactor 0, read anywhere; see raid_col_locate)
+	 * and how many are not DS_FREE */
+	struct draid_spare {
+		_Atomic int state; /* enum draid_spare_state */
+		_Atomic unsigned slot;
+		_Atomic uint64_t done;	  /* FILLING, DRAINING: stripes [0, done) are */
+		_Atomic uint64_t durable; /* ... per the superblocks on disk */
+	} ds[DRAID_MAX_SPARES];
+	_Atomic unsigned ds_used;
 	struct code code;
 	bool parity;   /* raid5/6/ec */
 	bool mirrored; /* raid1/raid10 */
@@ -564,6 +584,25 @@ raid_stat_add(struct raid_array *a, unsigned reactor, enum raid_stat s, uint64_t
 	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
+
+/* Where column col (0..k-1 data, then parity) of a parity level's stripe is now: `member`
+ * at member strip `row`, holding current data if `ready` (a distributed spare still being
+ * filled is not); writes go to `alt` as well (>= 0 while a distributed spare's strips are
+ * copied back onto a new member). `durable`: ready per the superblocks on disk too. A draid
+ * column whose member failed moves, once a distributed spare takes that slot, to the spare
+ * strip of its row, in the order of the spares. */
+struct col_loc {
+	unsigned member;
+	uint64_t row;
+	int alt;
+	bool ready;
+	bool durable;
+	uint32_t via; /* the distributed spares it went through */
+};
+void raid_col_locate(const struct raid_array *a, uint64_t stripe, unsigned col,
+		     struct col_loc *loc);
+/* draid: the failed slots that a full distributed spare stands in for. */
+unsigned raid_ds_covered(const struct raid_array *a);
 
 struct member_io *mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt);
 void mio_free(struct member_io *mio);
@@ -849,6 +888,8 @@ void raid_rebuild_stop(struct raid_array *a, void (*then)(struct raid_array *a))
 void raid_rebuild_notify(struct raid_array *a);
 /* Reactor 0: the running rebuild's walk may go on (it waited for the log array). */
 void raid_rebuild_resume(struct raid_array *a);
+/* draid: a distributed spare's state, for people. */
+const char *raid_ds_state_name(int state);
 /* Any thread: let go of failed member slot's device (its device is being removed), on reactor
  * 0 and unless a spare has taken the slot by then. */
 void raid_member_release(struct raid_array *a, unsigned slot);

@@ -1004,19 +1004,32 @@ recover_readable(const struct raid_array *a, const struct sb *from, unsigned m, 
 	return false;
 }
 
-/* Column c of stripe: its member, whether recovery can read it, and where row r0 of it is. */
+/* Column c of stripe: its member, whether recovery can read it, and where row r0 of it is;
+ * a second member that takes its writes too (a distributed spare being drained), or -1. */
 static unsigned
 recover_col(const struct raid_array *a, const struct sb *from, uint64_t stripe, unsigned c,
-	    uint64_t r0, bool *readable, uint64_t *at)
+	    uint64_t r0, bool *readable, uint64_t *at, int *alt)
 {
-	const struct layout *l = &a->l;
-	unsigned mb = c < l->k ? layout_data_member(l, stripe, c)
-			       : layout_parity_member(l, stripe, c - l->k);
-	uint64_t strip = layout_column_strip(l, stripe, c);
+	struct col_loc loc;
 
-	*readable = recover_readable(a, from, mb, strip);
-	*at = a->data_offset_blocks + strip * l->strip_blocks + r0;
-	return mb;
+	raid_col_locate(a, stripe, c, &loc);
+	*readable = loc.ready && recover_readable(a, from, loc.member, loc.row);
+	*at = a->data_offset_blocks + loc.row * a->l.strip_blocks + r0;
+	*alt = loc.alt >= 0 && recover_readable(a, from, (unsigned)loc.alt, loc.row) ? loc.alt : -1;
+	return loc.member;
+}
+
+/* Write to member mb (and alt, if >= 0) at block `at`. */
+static int
+recover_write(const struct raid_array *a, unsigned mb, int alt, const uint8_t *buf, uint64_t at,
+	      uint64_t blocks)
+{
+	int rc = uraid_bdev_io_sync(a->members[mb].desc, URAID_IO_WRITE, (void *)buf, at, blocks);
+
+	if (rc == 0 && alt >= 0)
+		rc = uraid_bdev_io_sync(a->members[alt].desc, URAID_IO_WRITE, (void *)buf, at,
+					blocks);
+	return rc;
 }
 
 /* Order: stripe, then newest update first, then rows, then parity. */
@@ -1077,7 +1090,8 @@ write_parities(struct raid_array *a, const struct sb *from, uint64_t stripe, uin
 	for (unsigned j = 0; j < a->l.m; j++) {
 		uint64_t base;
 		bool ok;
-		unsigned pm = recover_col(a, from, stripe, a->l.k + j, r0, &ok, &base);
+		int alt;
+		unsigned pm = recover_col(a, from, stripe, a->l.k + j, r0, &ok, &base, &alt);
 
 		if (!ok)
 			continue;
@@ -1090,8 +1104,7 @@ write_parities(struct raid_array *a, const struct sb *from, uint64_t stripe, uin
 			}
 			while (y < rows && (skip[y] != 0) == want)
 				y++;
-			rc = uraid_bdev_io_sync(a->members[pm].desc, URAID_IO_WRITE,
-						par[j] + x * bs, base + x, y - x);
+			rc = recover_write(a, pm, alt, par[j] + x * bs, base + x, y - x);
 			if (rc != 0)
 				return rc;
 			x = y;
@@ -1116,7 +1129,8 @@ recover_hole_rows(struct raid_array *a, const struct sb *from, uint64_t stripe, 
 	for (unsigned j = 0; j < l->m; j++) {
 		uint64_t base;
 		bool ok;
-		unsigned pm = recover_col(a, from, stripe, l->k + j, r0, &ok, &base);
+		int alt;
+		unsigned pm = recover_col(a, from, stripe, l->k + j, r0, &ok, &base, &alt);
 
 		cols[l->k + j] = rb->dpar[j];
 		if (used == need || !ok) {
@@ -1158,14 +1172,14 @@ recover_data(struct raid_array *a, const struct sb *from, const struct found_ent
 	for (unsigned i = 0; i < a->l.k; i++) {
 		uint64_t n = h->hi[i] - h->lo[i], home;
 		bool ok;
-		unsigned dm = recover_col(a, from, h->stripe, i, h->lo[i], &ok, &home);
+		int alt;
+		unsigned dm = recover_col(a, from, h->stripe, i, h->lo[i], &ok, &home, &alt);
 
 		if (!(h->tmask & (1ull << i)))
 			continue;
 		memcpy(cols[i] + (h->lo[i] - h->r0) * bs, rb->data + at * bs, n * bs);
 		if (ok) {
-			rc = uraid_bdev_io_sync(a->members[dm].desc, URAID_IO_WRITE,
-						rb->data + at * bs, home, n);
+			rc = recover_write(a, dm, alt, rb->data + at * bs, home, n);
 			if (rc != 0)
 				return rc;
 		}
@@ -1192,7 +1206,8 @@ recover_from_disk(struct raid_array *a, const struct sb *from, const struct foun
 	for (unsigned c = 0; c < l->k + l->m; c++) {
 		uint64_t base;
 		bool ok;
-		unsigned mb = recover_col(a, from, h->stripe, c, h->r0, &ok, &base);
+		int alt;
+		unsigned mb = recover_col(a, from, h->stripe, c, h->r0, &ok, &base, &alt);
 
 		cols[c] = c < l->k ? rb->disk[c] : rb->dpar[c - l->k];
 		if (!ok) {
@@ -1261,7 +1276,8 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 	for (unsigned i = 0; i < l->k; i++) {
 		uint64_t base;
 		bool ok;
-		unsigned dm = recover_col(a, from, h->stripe, i, h->r0, &ok, &base);
+		int alt;
+		unsigned dm = recover_col(a, from, h->stripe, i, h->r0, &ok, &base, &alt);
 
 		cols[i] = rb->work[i];
 		if (!ok) {
@@ -1332,14 +1348,20 @@ recover_update(struct raid_array *a, const struct sb *from, const struct found_e
 static bool
 entry_member_ok(const struct raid_array *a, const struct ppl_header *h, unsigned m)
 {
-	if (h->parity < a->l.m)
-		return layout_parity_member(&a->l, h->stripe, h->parity) == m;
+	struct col_loc loc;
+
+	if (h->parity < a->l.m) {
+		/* (Either place of a column drained back: which one was written first depends
+		 * on where the drain was then.) */
+		raid_col_locate(a, h->stripe, a->l.k + h->parity, &loc);
+		return loc.member == m || loc.alt == (int)m;
+	}
 	if (a->policy != SB_POLICY_JOURNAL || h->pp_blocks != 0 || h->parity > 2 * a->l.m + 1 ||
 	    (h->data_blocks != 0) != (h->tmask != 0))
 		return false;
 	for (unsigned i = 0; i < a->l.k + a->l.m; i++) {
-		if ((i < a->l.k ? layout_data_member(&a->l, h->stripe, i)
-				: layout_parity_member(&a->l, h->stripe, i - a->l.k)) == m)
+		raid_col_locate(a, h->stripe, i, &loc);
+		if (loc.member == m)
 			return true;
 	}
 	return false;

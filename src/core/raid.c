@@ -321,9 +321,13 @@ rebuilding_holds(struct raid_array *a, struct raid_member *mb, uint64_t unit)
 bool
 raid_member_readable(struct raid_channel *rch, unsigned member, uint64_t unit)
 {
-	struct raid_member *mb = &rch->a->members[member];
-	int st = atomic_load_explicit(&mb->state, memory_order_acquire);
+	struct raid_member *mb;
+	int st;
 
+	if (member >= rch->a->l.n)
+		return false; /* (a strip that is nowhere yet, see draid_read_loc) */
+	mb = &rch->a->members[member];
+	st = atomic_load_explicit(&mb->state, memory_order_acquire);
 	if (st != URAID_MEMBER_ACTIVE &&
 	    !(st == URAID_MEMBER_REBUILDING && rebuilding_holds(rch->a, mb, unit)))
 		return false;
@@ -517,8 +521,108 @@ raid_beyond_tolerance(struct raid_array *a)
 		return failed >= a->l.n;
 	case URAID_RAID10:
 		return raid10_has_lost_group(a);
+	case URAID_DRAID:
+		return failed - raid_ds_covered(a) > a->l.m;
 	default:
 		return failed > a->l.m;
+	}
+}
+
+unsigned
+raid_ds_covered(const struct raid_array *a)
+{
+	unsigned n = 0;
+
+	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++)
+		n += atomic_load_explicit(&a->ds[j].state, memory_order_acquire) == DS_FULL;
+	return n;
+}
+
+/* draid: the distributed spare (not in `skip`) holding the slot `member` is, or -1. */
+static int
+ds_holder(const struct raid_array *a, unsigned member, uint32_t skip, int *state)
+{
+	for (unsigned j = 0; j < a->draid->s; j++) {
+		int st = atomic_load_explicit(&a->ds[j].state, memory_order_acquire);
+
+		if (st != DS_FREE && !(skip & (1u << j)) &&
+		    atomic_load_explicit(&a->ds[j].slot, memory_order_relaxed) == member) {
+			*state = st;
+			return (int)j;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The column's home (draid.c's table); then, while the member it is on is a slot that a
+ * distributed spare holds, that spare's strip in the same row (another member: the spare
+ * positions of a row hold no column of it). A spare strip may be on a slot another spare
+ * holds, hence the walk, each spare at most once. A spare still filling has the column only
+ * below its `done`; one draining keeps both places written and reads the slot's new member
+ * below its `done`.
+ */
+void
+raid_col_locate(const struct raid_array *a, uint64_t stripe, unsigned col, struct col_loc *loc)
+{
+	const struct layout *l = &a->l;
+	uint32_t alt_via = 0;
+	int j, st;
+
+	loc->alt = -1;
+	loc->ready = loc->durable = true;
+	loc->via = 0;
+	if (l->level != URAID_DRAID) {
+		loc->member = col < l->k ? layout_data_member(l, stripe, col)
+					 : layout_parity_member(l, stripe, col - l->k);
+		loc->row = stripe;
+		return;
+	}
+	draid_locate(l->dm, stripe, col, &loc->member, &loc->row);
+	if (atomic_load_explicit(&a->ds_used, memory_order_acquire) == 0)
+		return;
+	while ((j = ds_holder(a, loc->member, loc->via, &st)) >= 0) {
+		const struct draid_spare *ds = &a->ds[j];
+		unsigned spare = draid_spare_member(l->dm, loc->row, (unsigned)j);
+		uint64_t done = atomic_load_explicit(&ds->done, memory_order_acquire);
+
+		loc->via |= 1u << j;
+		if (st == DS_DRAINING) {
+			alt_via = loc->via;
+			if (stripe < done) {
+				loc->alt =
+					(int)spare; /* back on the slot; the spare kept current */
+				break;
+			}
+			loc->alt = (int)loc->member;
+		} else if (st == DS_FILLING) {
+			if (stripe >= done)
+				loc->ready = false;
+			if (stripe >= atomic_load_explicit(&ds->durable, memory_order_acquire))
+				loc->durable = false;
+		}
+		loc->member = spare;
+	}
+	/* The second place walks on from where it is, as the first does. */
+	while (loc->alt >= 0 && (j = ds_holder(a, (unsigned)loc->alt, alt_via, &st)) >= 0) {
+		alt_via |= 1u << j;
+		loc->alt = (int)draid_spare_member(l->dm, loc->row, (unsigned)j);
+	}
+}
+
+/* draid: the member of slot `member` failed while a distributed spare's strips were copied
+ * back onto it: the spare, written all along, holds the slot again. */
+static void
+ds_drain_failed(struct raid_array *a, unsigned member)
+{
+	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
+		int st = DS_DRAINING;
+
+		if (atomic_load(&a->ds[j].slot) == member &&
+		    atomic_compare_exchange_strong(&a->ds[j].state, &st, DS_FULL))
+			LOG_WARNING("%s: slot %u failed while its distributed spare %u was copied "
+				    "back; the spare holds it again",
+				    a->bdev.name, member, j);
 	}
 }
 
@@ -554,6 +658,7 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 		return;
 	}
 	atomic_fetch_add(&a->failed, 1);
+	ds_drain_failed(a, member);
 	if (a->has_sb)
 		atomic_fetch_add(&a->sb_need, 1);
 	if (a->members[member].failed_by_request)
@@ -756,6 +861,19 @@ pick_copy(struct raid_channel *rch, uint64_t lba, uint64_t num, struct layout_ch
 	return found;
 }
 
+/* draid with distributed spares in use: where the data strip holding lba is now (a strip
+ * still being filled into a spare reads as unreadable: the owner decodes it). */
+static void
+draid_read_loc(struct raid_array *a, uint64_t lba, struct layout_chunk *ch)
+{
+	uint64_t strip = lba / a->l.strip_blocks;
+	struct col_loc loc;
+
+	raid_col_locate(a, strip / a->l.k, (unsigned)(strip % a->l.k), &loc);
+	ch->member = loc.ready ? loc.member : a->l.n; /* n: readable nowhere */
+	ch->member_offset_blocks = loc.row * a->l.strip_blocks + lba % a->l.strip_blocks;
+}
+
 /* Read [lba, +num) of the array into the parent's buffers at byte_off: one member read per
  * strip chunk, or a degraded read through the owner. */
 static void
@@ -775,6 +893,9 @@ read_range(struct raid_io *rio, uint64_t lba, uint64_t num, uint64_t byte_off)
 			ok = pick_copy(rch, lba, ch.num_blocks, &ch) == 0;
 		} else {
 			layout_map(&a->l, lba, num, 0, &ch);
+			if (a->draid != NULL &&
+			    atomic_load_explicit(&a->ds_used, memory_order_relaxed))
+				draid_read_loc(a, lba, &ch);
 			ok = raid_member_readable(rch, ch.member,
 						  ch.member_offset_blocks / a->l.strip_blocks);
 		}
@@ -1430,6 +1551,29 @@ journal_open(struct raid_array *a, const struct uraid_array_opts *o, const struc
 	return 0;
 }
 
+/* draid: what the distributed spares hold, as the superblock says. A spare that was being
+ * copied back onto a slot whose member is not here now holds that slot again (it took every
+ * write while it was drained). */
+static void
+ds_load(struct raid_array *a, const struct sb *from)
+{
+	for (unsigned j = 0; j < a->draid->s; j++) {
+		const struct sb_dspare *d = &from->draid_ds[j];
+		int st = (int)d->state;
+
+		if (st == DS_FREE)
+			continue;
+		if (st == DS_DRAINING &&
+		    atomic_load(&a->members[d->slot].state) != URAID_MEMBER_ACTIVE)
+			st = DS_FULL;
+		atomic_init(&a->ds[j].slot, d->slot);
+		atomic_init(&a->ds[j].done, d->done);
+		atomic_init(&a->ds[j].durable, d->done);
+		atomic_init(&a->ds[j].state, st);
+		a->ds_used++;
+	}
+}
+
 /* draid: the placement table, from the superblock or new. */
 static int
 draid_setup(struct raid_array *a, const struct uraid_array_opts *o, const struct sb *from,
@@ -1529,6 +1673,11 @@ check_shape(const struct uraid_array_opts *o, unsigned *k, unsigned *m, char *er
 		*m = o->parity_chunks;
 		rc = draid_map_init(dm, n, *k, *m, o->spares, 1, 0, err, len);
 		free(dm);
+		if (rc == 0 && o->spares > DRAID_MAX_SPARES) {
+			err_set(err, len, "draid takes up to %u distributed spares, got %u",
+				DRAID_MAX_SPARES, o->spares);
+			rc = -EINVAL;
+		}
 		return rc;
 	}
 	}
@@ -1934,6 +2083,8 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		if (rc != 0)
 			goto err_members;
 	}
+	if (from != NULL && a->draid != NULL)
+		ds_load(a, from);
 	if (raid_beyond_tolerance(a)) {
 		err_set(err, err_len, "%u of %u members present: more missing than %s tolerates",
 			present, o->num_members, uraid_raid_level_name(o->level));
@@ -2018,8 +2169,8 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 		bitmap_start(a);
 	if (a->lsa != NULL)
 		lsa_start(a);
-	if (a->failed > 0 && (a->parity || a->mirrored))
-		raid_rebuild_notify(a); /* resume a rebuild found in the superblock */
+	if ((a->failed > 0 || a->ds_used > 0) && (a->parity || a->mirrored))
+		raid_rebuild_notify(a); /* resume a rebuild (or a spare's fill or drain) */
 	*out = &a->bdev;
 	return 0;
 
@@ -2092,6 +2243,16 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 		info->distributed_spares = a->draid->s;
 		info->draid_seed = a->draid->seed;
 		info->draid_bases = a->draid->bases;
+		for (unsigned j = 0; j < a->draid->s; j++) {
+			int st = atomic_load(&a->ds[j].state);
+
+			snprintf(info->draid_spare[j].state, sizeof(info->draid_spare[j].state),
+				 "%s", raid_ds_state_name(st));
+			info->draid_spare[j].slot =
+				st == DS_FREE ? -1 : (int)atomic_load(&a->ds[j].slot);
+			info->draid_spare[j].done_stripes =
+				st == DS_FULL ? raid_rebuild_units(a) : atomic_load(&a->ds[j].done);
+		}
 	}
 	info->failed_members = atomic_load(&a->failed);
 	info->online = atomic_load(&a->online);

@@ -55,6 +55,10 @@ struct rebuild {
 	bool catch_up; /* every target is a returning member: units the bitmap holds clean are
 			* current on them already */
 	uint64_t issued, skipped; /* units rebuilt, and passed over by the catch-up */
+	/* draid: the distributed spares being filled (or the one drained back onto its slot's
+	 * new member); units are stripes */
+	uint32_t ds_mask;
+	bool drain;
 	void (*on_stopped)(struct raid_array *a);
 };
 
@@ -110,9 +114,14 @@ unit_has_target(struct rebuild *rb, uint64_t unit)
 	struct raid_array *a = rb->a;
 
 	if (a->l.level == URAID_DRAID && rb->repl_slot < 0) {
-		for (uint64_t m = rb->targets; m; m &= m - 1) {
-			if (layout_member_column(&a->l, unit, (unsigned)__builtin_ctzll(m)) <
-			    a->l.k + a->l.m)
+		/* A column of the stripe is on a target now, or passes a spare being filled or
+		 * drained. */
+		for (unsigned c = 0; c < a->l.k + a->l.m; c++) {
+			struct col_loc loc;
+
+			raid_col_locate(a, unit, c, &loc);
+			if (rb->ds_mask ? (loc.via & rb->ds_mask) != 0
+					: (rb->targets & (1ull << loc.member)) != 0)
 				return true;
 		}
 		return false;
@@ -130,6 +139,8 @@ unit_has_target(struct rebuild *rb, uint64_t unit)
 
 static void rebuild_issue(struct rebuild *rb);
 static void rebuild_end(struct rebuild *rb);
+static void rebuild_start(struct raid_array *a);
+static void spare_taken_recorded(struct raid_array *a, int status);
 static void replace_ended(struct raid_array *a, unsigned slot, bool complete);
 
 /* The owner unit (stripe, or array strip for mirrors) holding member strip j of slot. */
@@ -157,6 +168,15 @@ rebuild_progress(struct rebuild *rb)
 	if (rb->repl_slot >= 0) {
 		atomic_store(&a->members[rb->repl_slot].repl_copied, rb->done_upto);
 		atomic_store(&a->rb_done_blocks, rb->done_upto * a->l.strip_blocks);
+		return;
+	}
+	if (rb->ds_mask) {
+		/* Release: the stripes' writes are complete before readers may use them. */
+		for (uint32_t m = rb->ds_mask; m; m &= m - 1)
+			atomic_store_explicit(&a->ds[__builtin_ctz(m)].done, rb->done_upto,
+					      memory_order_release);
+		atomic_store(&a->rb_done_blocks,
+			     raid_units_to_member_strips(a, 0, rb->done_upto) * a->l.strip_blocks);
 		return;
 	}
 
@@ -211,6 +231,14 @@ targets_alive(struct rebuild *rb)
 
 		return atomic_load(&mb->state) == URAID_MEMBER_ACTIVE &&
 		       atomic_load(&mb->repl_state) == REPL_COPYING;
+	}
+	if (rb->ds_mask) {
+		for (uint32_t m = rb->ds_mask; m; m &= m - 1) {
+			if (atomic_load(&rb->a->ds[__builtin_ctz(m)].state) !=
+			    (rb->drain ? DS_DRAINING : DS_FILLING))
+				rb->ds_mask &= ~(m & -m);
+		}
+		return rb->ds_mask != 0;
 	}
 	for (uint64_t m = rb->targets; m; m &= m - 1) {
 		if (atomic_load(&rb->a->members[__builtin_ctzll(m)].state) !=
@@ -344,6 +372,125 @@ rebuild_tree_written(struct raid_array *a)
 	raid_sb_update(a, rebuild_finished);
 }
 
+/* --- distributed spares (draid) --- */
+
+static const char *const g_ds_state_names[] = {"free", "filling", "full", "draining"};
+
+const char *
+raid_ds_state_name(int state)
+{
+	return (unsigned)state < DS_NUM_STATES ? g_ds_state_names[state] : "?";
+}
+
+static void
+ds_drained(struct raid_array *a, int status)
+{
+	for (unsigned j = 0; j < a->draid->s; j++) {
+		int st = DS_DRAINING;
+
+		/* Done (and recorded so): the slot's member holds every strip; the spare is
+		 * free again. */
+		if (status == 0 && atomic_load(&a->ds[j].done) == raid_rebuild_units(a) &&
+		    atomic_compare_exchange_strong(&a->ds[j].state, &st, DS_FREE)) {
+			atomic_fetch_sub(&a->ds_used, 1);
+			LOG_NOTE("%s: slot %u is back on %s; distributed spare %u is free",
+				 a->bdev.name, atomic_load(&a->ds[j].slot),
+				 a->members[atomic_load(&a->ds[j].slot)].name, j);
+		}
+	}
+	if (a->has_sb)
+		raid_sb_update(a, NULL);
+	raid_rebuild_kick(a);
+}
+
+static void
+ds_rebuild_end(struct raid_array *a, uint32_t mask, bool drain, bool complete)
+{
+	for (uint32_t m = mask; m && complete; m &= m - 1) {
+		unsigned j = (unsigned)__builtin_ctz(m);
+		int st = DS_FILLING;
+
+		if (drain)
+			continue;
+		if (atomic_compare_exchange_strong(&a->ds[j].state, &st, DS_FULL))
+			LOG_NOTE("%s: slot %u rebuilt into distributed spare %u: redundant again",
+				 a->bdev.name, atomic_load(&a->ds[j].slot), j);
+	}
+	if (complete && drain) {
+		/* Every stripe is on the new member: recorded before the spare is let go. */
+		if (a->has_sb)
+			raid_sb_update(a, ds_drained);
+		else
+			ds_drained(a, 0);
+		return;
+	}
+	if (a->has_sb)
+		raid_sb_update(a, NULL);
+	if (!a->stopping)
+		raid_rebuild_kick(a);
+}
+
+/* draid, reactor 0: a failed slot no distributed spare holds takes a free one and is rebuilt
+ * into it at once. true if it did. */
+static bool
+ds_take(struct raid_array *a)
+{
+	int free_j = -1;
+	uint64_t held = 0;
+
+	if (a->draid == NULL || a->draid->s == 0)
+		return false;
+	for (unsigned j = 0; j < a->draid->s; j++) {
+		if (atomic_load(&a->ds[j].state) == DS_FREE)
+			free_j = free_j < 0 ? (int)j : free_j;
+		else
+			held |= 1ull << atomic_load(&a->ds[j].slot);
+	}
+	if (free_j < 0)
+		return false;
+	for (unsigned i = 0; i < a->l.n; i++) {
+		struct draid_spare *ds = &a->ds[free_j];
+
+		if (atomic_load(&a->members[i].state) != URAID_MEMBER_FAILED ||
+		    (held & (1ull << i)))
+			continue;
+		atomic_store(&ds->slot, i);
+		atomic_store(&ds->done, 0);
+		atomic_store(&ds->durable, 0);
+		atomic_fetch_add(&a->ds_used, 1);
+		atomic_store_explicit(&ds->state, DS_FILLING, memory_order_release);
+		LOG_NOTE("%s: slot %u (%s) is rebuilt into distributed spare %u, on every member",
+			 a->bdev.name, i, a->members[i].name, free_j);
+		if (a->has_sb)
+			raid_sb_update(a, spare_taken_recorded);
+		else
+			rebuild_start(a);
+		return true;
+	}
+	return false;
+}
+
+static bool
+ds_draining(const struct raid_array *a)
+{
+	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
+		if (atomic_load(&a->ds[j].state) == DS_DRAINING)
+			return true;
+	}
+	return false;
+}
+
+/* draid: the distributed spare in `state` holding slot, or -1. */
+static int
+ds_holding(const struct raid_array *a, unsigned slot, int state)
+{
+	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
+		if (atomic_load(&a->ds[j].state) == state && atomic_load(&a->ds[j].slot) == slot)
+			return (int)j;
+	}
+	return -1;
+}
+
 static void
 rebuild_end(struct rebuild *rb)
 {
@@ -351,6 +498,8 @@ rebuild_end(struct rebuild *rb)
 	bool complete = rb->done_upto == rb->units && rb->status == 0 && targets_alive(rb);
 	void (*on_stopped)(struct raid_array * a) = rb->on_stopped;
 	uint64_t targets = rb->targets;
+	uint32_t ds_mask = rb->ds_mask;
+	bool drain = rb->drain;
 
 	int repl_slot = rb->repl_slot;
 
@@ -374,6 +523,11 @@ rebuild_end(struct rebuild *rb)
 	}
 	if (on_stopped) {
 		on_stopped(a);
+		return;
+	}
+	if (ds_mask) {
+		atomic_store(&a->rb_targets, 0);
+		ds_rebuild_end(a, ds_mask, drain, complete);
 		return;
 	}
 	if (complete) {
@@ -404,11 +558,39 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 	struct rebuild *rb;
 	uint64_t targets = 0, from = UINT64_MAX;
 
+	uint32_t ds_mask = 0;
+	bool drain = false;
+
 	if (repl_slot >= 0) {
 		targets = 1ull << repl_slot;
 		from = 0;
 	}
-	for (unsigned i = 0; i < a->l.n && repl_slot < 0; i++) {
+	/* draid: distributed spares being filled first, then members being rebuilt, then a
+	 * spare being drained onto its slot's new member. */
+	for (unsigned pass = 0; pass < 2 && repl_slot < 0 && a->draid != NULL; pass++) {
+		for (unsigned j = 0; j < a->draid->s; j++) {
+			struct draid_spare *ds = &a->ds[j];
+
+			if (atomic_load(&ds->state) != (pass == 0 ? DS_FILLING : DS_DRAINING) ||
+			    (pass == 1 && atomic_load(&ds->done) == raid_rebuild_units(a)))
+				continue; /* (drained: its record is on the way) */
+			ds_mask |= 1u << j;
+			targets |= 1ull << atomic_load(&ds->slot);
+			if (atomic_load(&ds->done) < from)
+				from = atomic_load(&ds->done);
+			if (pass == 1)
+				break; /* one at a time */
+		}
+		if (ds_mask != 0) {
+			drain = pass == 1;
+			break;
+		}
+		for (unsigned i = 0; i < a->l.n; i++) {
+			if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING)
+				pass = 2; /* members first */
+		}
+	}
+	for (unsigned i = 0; i < a->l.n && repl_slot < 0 && ds_mask == 0; i++) {
 		if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING) {
 			uint64_t u = member_strips_to_units(a, atomic_load(&a->members[i].rebuilt));
 
@@ -427,7 +609,9 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 		return;
 	rb->a = a;
 	rb->repl_slot = repl_slot;
-	rb->catch_up = repl_slot < 0 && a->bm != NULL;
+	rb->ds_mask = ds_mask;
+	rb->drain = drain;
+	rb->catch_up = repl_slot < 0 && a->bm != NULL && ds_mask == 0;
 	for (uint64_t m = targets; m && rb->catch_up; m &= m - 1)
 		rb->catch_up = a->members[__builtin_ctzll(m)].catch_up;
 	rb->units = repl_slot >= 0 ? a->l.member_blocks / a->l.strip_blocks : raid_rebuild_units(a);
@@ -460,7 +644,10 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 	rebuild_progress(rb);
 	if (repl_slot < 0)
 		LOG_NOTE("%s: %s slot mask 0x%lx from unit %lu of %lu", a->bdev.name,
-			 rb->catch_up ? "catching up (dirty regions only)" : "rebuilding",
+			 drain		? "copying back from the distributed spare"
+			 : ds_mask	? "rebuilding into the distributed spare"
+			 : rb->catch_up ? "catching up (dirty regions only)"
+					: "rebuilding",
 			 (unsigned long)targets, (unsigned long)rb->done_upto,
 			 (unsigned long)rb->units);
 	rebuild_issue(rb);
@@ -961,6 +1148,8 @@ spare_swapped(struct swap *sw)
 	struct raid_array *a = sw->a;
 	unsigned t = sw->slot;
 
+	int dj = ds_holding(a, t, DS_FULL);
+
 	/* A member come back keeps its identity; a new one gets its own. */
 	if (!sw->catch_up)
 		uraid_uuid_generate(a->slot_uuid[t]);
@@ -968,6 +1157,28 @@ spare_swapped(struct swap *sw)
 	a->members[t].failed_by_request = false;
 	atomic_store(&a->members[t].rebuilt, 0);
 	atomic_store(&a->members[t].durable, 0);
+	if (dj >= 0) {
+		/* draid: the slot's strips are in a distributed spare; they are copied back
+		 * onto the new member, which takes every write from now on. Reads use it
+		 * below the copy's position, the spare above it. */
+		atomic_store(&a->ds[dj].done, 0);
+		atomic_store(&a->ds[dj].durable, 0);
+		atomic_store_explicit(&a->ds[dj].state, DS_DRAINING, memory_order_release);
+		atomic_store_explicit(&a->members[t].state, URAID_MEMBER_ACTIVE,
+				      memory_order_release);
+		atomic_fetch_sub(&a->failed, 1);
+		LOG_NOTE("%s: %s takes slot %u; its strips come back from distributed spare %d",
+			 a->bdev.name, sw->new_name, t, dj);
+		free(sw);
+		raid_rebuild_kick(a);
+		if (g_swapping)
+			return;
+		if (a->has_sb)
+			raid_sb_update(a, spare_taken_recorded);
+		else
+			rebuild_start(a);
+		return;
+	}
 	atomic_store_explicit(&a->members[t].state, URAID_MEMBER_REBUILDING, memory_order_release);
 	if (sw->catch_up)
 		LOG_NOTE("%s: %s is back in slot %u; catching up on the regions written since it "
@@ -998,8 +1209,9 @@ spare_returns(struct raid_array *a, const struct spare *s)
 	unsigned slot;
 
 	if (s->own == NULL || a->bm == NULL || (slot = s->own->this_slot) >= a->l.n ||
-	    atomic_load(&a->members[slot].state) != URAID_MEMBER_FAILED)
-		return false;
+	    atomic_load(&a->members[slot].state) != URAID_MEMBER_FAILED ||
+	    ds_holding(a, slot, DS_FILLING) >= 0 || ds_holding(a, slot, DS_FULL) >= 0)
+		return false; /* (a distributed spare has its strips: it comes back as new) */
 	truth = a->sb;
 	t = &truth.slots[slot];
 	if (t->state != SB_SLOT_FAILED && t->state != SB_SLOT_MISSING) {
@@ -1071,6 +1283,8 @@ raid_rebuild_kick(struct raid_array *a)
 	if (a->stopping || g_swapping || a->rb != NULL || a->rebuild_finishing || a->replacing ||
 	    !atomic_load(&a->online))
 		return; /* offline: no spare is taken, no rebuild can succeed */
+	if (ds_take(a))
+		return;
 	for (from = &a->spares; *from != NULL; from = &(*from)->next) {
 		if (spare_returns(a, *from)) {
 			back = true;
@@ -1079,7 +1293,11 @@ raid_rebuild_kick(struct raid_array *a)
 		}
 	}
 	for (unsigned i = 0; i < a->l.n && slot < 0; i++) {
-		if (atomic_load(&a->members[i].state) == URAID_MEMBER_FAILED) {
+		/* (One a distributed spare is being filled for waits; one it holds is drained
+		 * onto the spare member, one at a time.) */
+		if (atomic_load(&a->members[i].state) == URAID_MEMBER_FAILED &&
+		    ds_holding(a, i, DS_FILLING) < 0 &&
+		    (ds_holding(a, i, DS_FULL) < 0 || !ds_draining(a))) {
 			slot = (int)i;
 			from = &a->spares;
 			break;

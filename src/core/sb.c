@@ -63,7 +63,8 @@ enum {
 	OFF_DRAID_SPARES = OFF_LEFT_GEN + RAID_MAX_MEMBERS * 8,
 	OFF_DRAID_BASES = OFF_DRAID_SPARES + 4,
 	OFF_DRAID_SEED = OFF_DRAID_BASES + 4,
-	OFF_DRAID_END = OFF_DRAID_SEED + 8,
+	OFF_DRAID_DS = OFF_DRAID_SEED + 8, /* 16 bytes a distributed spare: state, slot, done */
+	OFF_DRAID_END = OFF_DRAID_DS + DRAID_MAX_SPARES * 16,
 	OFF_CRC = SB_BYTES - 4,
 };
 
@@ -117,10 +118,50 @@ sb_encode(const struct sb *sb, uint8_t *buf)
 	le_put32(buf + OFF_DRAID_SPARES, sb->draid_spares);
 	le_put32(buf + OFF_DRAID_BASES, sb->draid_bases);
 	le_put64(buf + OFF_DRAID_SEED, sb->draid_seed);
+	for (unsigned j = 0; j < DRAID_MAX_SPARES; j++) {
+		le_put32(buf + OFF_DRAID_DS + 16 * j, sb->draid_ds[j].state);
+		le_put32(buf + OFF_DRAID_DS + 16 * j + 4, sb->draid_ds[j].slot);
+		le_put64(buf + OFF_DRAID_DS + 16 * j + 8, sb->draid_ds[j].done);
+	}
 	le_put32(buf + OFF_CRC, crc32c(buf, OFF_CRC));
 }
 
 static int check_meta(const struct sb *sb, char *err, size_t err_len);
+
+/* draid's distributed spares: each free (all zero), or holding one slot no other holds, of
+ * the array's spares only, its position within the stripes; filling or full for a slot that
+ * failed, draining (at most one) for a slot whose new member is active. */
+static int
+check_dspares(const struct sb *sb, char *err, size_t err_len)
+{
+	uint64_t held = 0, stripes = sb_units(sb);
+	unsigned draining = 0;
+
+	for (unsigned j = 0; j < DRAID_MAX_SPARES; j++) {
+		const struct sb_dspare *d = &sb->draid_ds[j];
+		uint32_t st;
+
+		if (d->state == DS_FREE) {
+			if (d->slot != 0 || d->done != 0)
+				return decode_bad(err, err_len,
+						  "a free distributed spare holds a slot");
+			continue;
+		}
+		if (d->state >= DS_NUM_STATES || j >= sb->draid_spares)
+			return decode_bad(err, err_len, "distributed spare state out of range");
+		if (d->slot >= sb->num_slots || (held & (1ull << d->slot)))
+			return decode_bad(err, err_len, "distributed spare slot out of range");
+		held |= 1ull << d->slot;
+		if (d->done > stripes)
+			return decode_bad(err, err_len, "distributed spare beyond the array");
+		st = sb->slots[d->slot].state;
+		if (d->state == DS_DRAINING ? st != SB_SLOT_ACTIVE || ++draining > 1
+					    : st != SB_SLOT_FAILED && st != SB_SLOT_MISSING)
+			return decode_bad(err, err_len,
+					  "distributed spare and slot state disagree");
+	}
+	return 0;
+}
 
 int
 sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_len)
@@ -176,6 +217,11 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 	sb->draid_spares = le_get32(buf + OFF_DRAID_SPARES);
 	sb->draid_bases = le_get32(buf + OFF_DRAID_BASES);
 	sb->draid_seed = le_get64(buf + OFF_DRAID_SEED);
+	for (unsigned j = 0; j < DRAID_MAX_SPARES; j++) {
+		sb->draid_ds[j].state = le_get32(buf + OFF_DRAID_DS + 16 * j);
+		sb->draid_ds[j].slot = le_get32(buf + OFF_DRAID_DS + 16 * j + 4);
+		sb->draid_ds[j].done = le_get64(buf + OFF_DRAID_DS + 16 * j + 8);
+	}
 
 	if (sb->generation == 0)
 		return decode_bad(err, err_len, "generation 0");
@@ -239,6 +285,9 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 			return decode_bad(err, err_len, "shape does not match the level");
 		if (sb->draid_bases < 1 || sb->draid_bases > DRAID_MAX_BASES)
 			return decode_bad(err, err_len, "draid table size out of range");
+		if (sb->draid_spares > DRAID_MAX_SPARES)
+			return decode_bad(err, err_len,
+					  "more distributed spares than the table holds");
 		if (sb->consistency_policy == SB_POLICY_LOG)
 			return decode_bad(err, err_len, "a draid array with the log policy");
 		break;
@@ -296,6 +345,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 			return decode_bad(err, err_len, "array larger than its members");
 	}
 	if (check_meta(sb, err, err_len) != 0)
+		return -EBADMSG;
+	if (check_dspares(sb, err, err_len) != 0)
 		return -EBADMSG;
 	for (size_t i = OFF_SLOTS + n * SLOT_BYTES; i < OFF_CRC; i++) {
 		if (i == OFF_LEFT_GEN)

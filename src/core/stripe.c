@@ -224,10 +224,10 @@ bs_of(struct stripe_op *op)
 static unsigned
 col_member(struct stripe_op *op, unsigned col)
 {
-	const struct layout *l = &op->a->l;
+	struct col_loc loc;
 
-	return col < l->k ? layout_data_member(l, op->sh->stripe, col)
-			  : layout_parity_member(l, op->sh->stripe, col - l->k);
+	raid_col_locate(op->a, op->sh->stripe, col, &loc);
+	return loc.member;
 }
 
 /* Readable for this operation: a member excluded by a read-repair part is not. */
@@ -378,11 +378,21 @@ static int
 op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uint64_t y,
       uint8_t *buf, const struct stripe_part *part, uint64_t part_byte_off)
 {
-	const struct layout *l = &op->a->l;
+	uint64_t S = op->a->l.strip_blocks;
+	struct col_loc loc;
+	int rc;
 
-	return op_member_io(op, col_member(op, c), type,
-			    layout_column_strip(l, op->sh->stripe, c) * l->strip_blocks + x, y - x,
-			    buf, part, part_byte_off, type == URAID_IO_WRITE ? op->flags : 0);
+	raid_col_locate(op->a, op->sh->stripe, c, &loc);
+	rc = op_member_io(op, loc.member, type, loc.row * S + x, y - x, buf, part, part_byte_off,
+			  type == URAID_IO_WRITE ? op->flags : 0);
+	/* A distributed spare being copied back: both places take every write. */
+	if (rc == 0 && type == URAID_IO_WRITE && loc.alt >= 0 &&
+	    raid_member_writable(op->rch, (unsigned)loc.alt))
+		rc = op_member_io(op, (unsigned)loc.alt, type, loc.row * S + x, y - x, buf, part,
+				  part_byte_off, op->flags) == -ENOMEM
+			     ? -ENOMEM
+			     : 0;
+	return rc;
 }
 
 static void
@@ -469,13 +479,16 @@ op_plan(struct stripe_op *op)
 	op->lost = 0;
 	op->targets = 0;
 	for (unsigned c = 0; c < n; c++) {
-		unsigned mb = col_member(op, c);
-		uint64_t row = layout_column_strip(l, op->sh->stripe, c);
+		struct col_loc loc;
 
-		if (!op_readable(op, mb, row)) {
+		raid_col_locate(a, op->sh->stripe, c, &loc);
+		/* A copy back onto a slot's new member rebuilds that column there. */
+		if (!loc.ready || !op_readable(op, loc.member, loc.row) ||
+		    (op->kind == PART_REBUILD && loc.alt >= 0)) {
 			op->lost |= 1ull << c;
-			if (raid_member_writable(op->rch, mb) &&
-			    (op->kind == PART_REBUILD || raid_member_takes_write(op->rch, mb, row)))
+			if (raid_member_writable(op->rch, loc.member) &&
+			    (op->kind == PART_REBUILD ||
+			     raid_member_takes_write(op->rch, loc.member, loc.row)))
 				op->targets |= 1ull << c;
 		}
 	}
@@ -928,18 +941,21 @@ op_written_data(struct stripe_op *op)
 	uint64_t t = 0;
 
 	for (unsigned i = 0; i < op->a->l.k; i++) {
-		struct raid_member *mb = &op->a->members[col_member(op, i)];
+		struct col_loc loc;
+		struct raid_member *mb;
 
+		raid_col_locate(op->a, op->sh->stripe, i, &loc);
+		mb = &op->a->members[loc.member];
 		if (!touched(op, i))
 			continue;
 		if (op->a->policy == SB_POLICY_JOURNAL) {
 			t |= 1ull << i;
 			continue;
 		}
-		if (op->lost & (1ull << i))
+		if (op->lost & (1ull << i) || !loc.durable)
 			continue;
 		if (atomic_load(&mb->state) == URAID_MEMBER_REBUILDING &&
-		    layout_column_strip(&op->a->l, op->sh->stripe, i) >= atomic_load(&mb->durable))
+		    loc.row >= atomic_load(&mb->durable))
 			continue;
 		t |= 1ull << i;
 	}

@@ -52,6 +52,20 @@ static const struct param_spec raid_create_spec[] = {
 	PARAM(struct raid_create_params, log_cleaner, PT_STRING, false),
 };
 
+/* draid: what each distributed spare holds. */
+static json_t *
+ds_state_json(const struct uraid_array_info *info)
+{
+	json_t *ds = json_array();
+
+	for (unsigned j = 0; j < info->distributed_spares && j < ARRAY_SIZE(info->draid_spare); j++)
+		json_array_append_new(ds, json_pack("{s:s, s:i, s:I}", "state",
+						    info->draid_spare[j].state, "slot",
+						    info->draid_spare[j].slot, "done_stripes",
+						    (json_int_t)info->draid_spare[j].done_stripes));
+	return ds;
+}
+
 static void
 rpc_bdev_raid_create(struct rpc_request *req, const json_t *params)
 {
@@ -396,6 +410,7 @@ raid_info_json(struct uraid_bdev *bdev)
 		json_object_set_new(
 			o, "draid_table",
 			json_pack("{s:i, s:s}", "bases", (int)info.draid_bases, "seed", seed));
+		json_object_set_new(o, "distributed_spare_state", ds_state_json(&info));
 	}
 	if (info.level == URAID_RAID10)
 		json_object_set_new(o, "copies", json_integer(info.copies));

@@ -181,8 +181,16 @@ model_case(const struct cfg *c, unsigned before, bool during)
 		CHECK(!redundant || r.stripes_checked > 0);
 	}
 	uraid_array_get_stats(a, &st);
-	if (strcmp(c->level, "raid5") == 0 || strcmp(c->level, "raid6") == 0 ||
-	    strcmp(c->level, "ec") == 0 || strcmp(c->level, "draid") == 0) {
+	if (strcmp(c->level, "draid") == 0 && c->copies > 0 && before + during > 0) {
+		struct uraid_array_info info;
+
+		/* A distributed spare takes the first failed slot at once (and is rebuilt
+		 * into, or it is still being: I/O may or may not have had to decode). */
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		CHECK(strcmp(info.draid_spare[0].state, "free") != 0);
+		CHECK(st.rebuild_units > 0 || st.degraded_reads + st.degraded_writes > 0);
+	} else if (strcmp(c->level, "raid5") == 0 || strcmp(c->level, "raid6") == 0 ||
+		   strcmp(c->level, "ec") == 0 || strcmp(c->level, "draid") == 0) {
 		/* Random sizes exercise every write path. */
 		if (!(before + during == 0
 			      ? st.rmw_writes + st.rcw_writes > 0 && st.full_stripe_writes > 0

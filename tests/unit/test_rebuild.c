@@ -571,8 +571,13 @@ static void
 test_member_back_under_load(void)
 {
 	static const struct rcfg cfgs[] = {
-		{"raid5", 4, 0, 0, 0, 1}, {"raid6", 5, 0, 0, 0, 1}, {"raid1", 2, 0, 0, 0, 1},
-		{"ec", 6, 3, 3, 0, 1},	  {"draid", 8, 3, 2, 1, 1},
+		{"raid5", 4, 0, 0, 0, 1},
+		{"raid6", 5, 0, 0, 0, 1},
+		{"raid1", 2, 0, 0, 0, 1},
+		{"ec", 6, 3, 3, 0, 1},
+		/* (no distributed spare: with one, the slot is rebuilt into it at once, and a
+		 * member that comes back is a new one, its strips copied back) */
+		{"draid", 8, 3, 2, 0, 1},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
@@ -702,7 +707,287 @@ test_back_under_log_cleared(void)
 	}
 }
 
-TEST_MAIN(TEST(test_back_under_log_cleared), TEST(test_bad_spares),
+/* --- draid: distributed spares --- */
+
+struct wstat {
+	_Atomic bool done;
+	struct uraid_bdev_io_stats st;
+};
+
+static void
+wstat_cb(void *arg, const struct uraid_bdev_io_stats *st)
+{
+	struct wstat *w = arg;
+
+	if (st != NULL)
+		w->st = *st;
+	atomic_store(&w->done, true);
+}
+
+/* Blocks read and written so far on each of the fault members 0..n-1. */
+static void
+member_blocks(unsigned n, uint64_t *rd, uint64_t *wr)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct wstat w = {0};
+
+		REQUIRE(uraid_bdev_collect_stats(g_fault_names[i], wstat_cb, &w) == 0);
+		uraid_runtime_wait(&w.done);
+		rd[i] = w.st.blocks[URAID_IO_READ];
+		wr[i] = w.st.blocks[URAID_IO_WRITE];
+	}
+}
+
+static bool
+ds_in(struct uraid_bdev *a, unsigned j, const char *state)
+{
+	return strcmp(info_of(a).draid_spare[j].state, state) == 0;
+}
+
+/*
+ * draid 4+2 with two distributed spares over 9 members. A failed member is rebuilt at once
+ * into the spare strips of the others, reading from and writing to every survivor; a second
+ * failure, under load, into the second spare; with both full the array still takes a third
+ * failure. Spare members added then take the failed slots: the strips come back from the
+ * distributed spares (and the third slot goes through a spare first), under load, until every
+ * spare is free and no slot is failed. Every block matches the model throughout, and the
+ * parity check finds nothing; at the end two more members can fail.
+ */
+static void
+test_draid_distributed_spares(void)
+{
+	struct rcfg c = {"draid", 9, 4, 2, 2, 0};
+	uint64_t rd0[9], wr0[9], rd1[9], wr1[9], rmin = UINT64_MAX, rmax = 0, wmin = UINT64_MAX,
+						 wmax = 0;
+	struct uraid_array_check_result r;
+	struct uraid_array_info info;
+	struct uraid_bdev *a;
+	struct wl wl;
+	char err[256];
+	unsigned rounds = 0;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	uraid_raid_set_options(8, 0);
+	make_members(c.n, 4096);
+	make_spares(3, 4096);
+	a = create(&c, true);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 400, 8, 40, 0, NULL);
+	CHECK(ds_in(a, 0, "free") && ds_in(a, 1, "free"));
+
+	/* 1. Member 0 fails, nothing else runs: the rebuild alone, spread over every survivor. */
+	member_blocks(c.n, rd0, wr0);
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	while (!ds_in(a, 0, "full") && ++rounds < 100000)
+		uraid_runtime_poll_until_idle(1);
+	CHECK(ds_in(a, 0, "full"));
+	CHECK_EQ(info_of(a).draid_spare[0].slot, 0);
+	member_blocks(c.n, rd1, wr1);
+	for (unsigned i = 1; i < c.n; i++) {
+		uint64_t dr = rd1[i] - rd0[i], dw = wr1[i] - wr0[i];
+
+		rmin = dr < rmin ? dr : rmin;
+		rmax = dr > rmax ? dr : rmax;
+		wmin = dw < wmin ? dw : wmin;
+		wmax = dw > wmax ? dw : wmax;
+	}
+	/* Every survivor reads and writes its share (the table spreads them within a few
+	 * strips per period; a small array has few periods). */
+	CHECK(rmin > 0 && wmin > 0);
+	CHECK(rmax <= 3 * rmin);
+	CHECK(wmax <= 3 * wmin);
+	if (!(rmin > 0 && wmin > 0 && rmax <= 3 * rmin && wmax <= 3 * wmin))
+		fprintf(stderr, "  rebuild reads %lu..%lu, writes %lu..%lu blocks a survivor\n",
+			(unsigned long)rmin, (unsigned long)rmax, (unsigned long)wmin,
+			(unsigned long)wmax);
+	info = info_of(a);
+	CHECK_EQ(info.failed_members, 1);
+	CHECK(info.online);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	r = run_check();
+	CHECK_EQ(r.bad_stripes, 0);
+	CHECK_EQ(r.unreadable, 0);
+
+	/* 2. A second failure, under load: into the second spare. */
+	fail_member(4);
+	rounds = 0;
+	do {
+		wl_run(&wl, 50, 8, 40, 0, NULL);
+	} while (!ds_in(a, 1, "full") && ++rounds < 2000);
+	CHECK(rounds > 1);
+	CHECK(ds_in(a, 1, "full"));
+	CHECK_EQ(info_of(a).draid_spare[1].slot, 4);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	r = run_check();
+	CHECK_EQ(r.bad_stripes, 0);
+	CHECK_EQ(r.unreadable, 0);
+
+	/* 3. Both spares full: a third failure still leaves the array m = 2 short of losing
+	 * data. */
+	CHECK_EQ(uraid_array_fail_member(a, 7), 0);
+	info = info_of(a);
+	CHECK_EQ(info.failed_members, 3);
+	CHECK(info.online);
+	wl_run(&wl, 200, 8, 40, 0, NULL);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+
+	/* 4. Spare members: the strips come back, under load, until all is as at the start. */
+	for (unsigned i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%u", i);
+		CHECK_EQ(uraid_array_add_spare(a, name, err, sizeof(err)), 0);
+	}
+	rounds = 0;
+	do {
+		wl_run(&wl, 50, 8, 40, 0, NULL);
+		info = info_of(a);
+	} while ((info.failed_members || info.rebuild.active || !ds_in(a, 0, "free") ||
+		  !ds_in(a, 1, "free")) &&
+		 ++rounds < 5000);
+	CHECK(rounds > 2);
+	CHECK_EQ(info.failed_members, 0);
+	CHECK(ds_in(a, 0, "free") && ds_in(a, 1, "free"));
+	CHECK(strcmp(info.members[0].name, "s0") == 0);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	r = run_check();
+	CHECK_EQ(r.bad_stripes, 0);
+	CHECK_EQ(r.unreadable, 0);
+
+	/* 5. Redundant again: two more members go, every block still reads back. */
+	CHECK_EQ(uraid_array_fail_member(a, 1), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_close(&wl);
+	teardown(c.n, 3);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
+	uraid_runtime_stop();
+}
+
+/* Run the manual clock `rounds` steps of 5 ms, or until distributed spare 0 is in state
+ * `until` (if not NULL). */
+static void
+clock_run(struct uraid_bdev *a, int rounds, const char *until)
+{
+	for (int i = 0; i < rounds && !(until && ds_in(a, 0, until)); i++) {
+		uraid_runtime_advance_us(5000);
+		uraid_runtime_poll_until_idle(100);
+	}
+}
+
+/* Stop the array and start it again from its members' superblocks (the model carried). */
+static struct uraid_bdev *
+restart(struct wl *wl)
+{
+	uint8_t *saved = malloc(wl->blocks * wl->bs);
+	char report[1024];
+	struct uraid_bdev *a;
+
+	memcpy(saved, wl->model, wl->blocks * wl->bs);
+	wl_close(wl);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	a = uraid_bdev_get_by_name("a");
+	if (a == NULL || !wl_open(wl, "a")) {
+		fprintf(stderr, "restart: %s\n", report);
+		abort();
+	}
+	uraid_runtime_poll_until_idle(10);
+	memcpy(wl->model, saved, wl->blocks * wl->bs);
+	free(saved);
+	return a;
+}
+
+/* draid with superblocks, stopped in the middle of filling a distributed spare and again in
+ * the middle of draining it onto a new member: each time the restarted array goes on from
+ * its last checkpoint, not from the start, and every block reads back. */
+static void
+test_draid_resume(void)
+{
+	struct rcfg c = {"draid", 8, 4, 2, 1, 0};
+	struct uraid_array_info info;
+	struct uraid_bdev *a;
+	struct wl wl;
+	char err[256];
+	uint64_t at_stop, stripes;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	make_members(c.n, 4096);
+	make_spares(1, 4096);
+	a = create(&c, true);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 400, 8, 40, 0, NULL);
+	/* 1 MB/s and a 1 ms checkpoint: the manual clock decides how far it gets. */
+	uraid_raid_set_options(4, 1);
+	g_rebuild_opts.checkpoint_us = 1000;
+	CHECK_EQ(uraid_array_fail_member(a, 1), 0);
+	clock_run(a, 40, NULL);
+	info = info_of(a);
+	at_stop = info.draid_spare[0].done_stripes;
+	stripes = layout_strips_to_stripes(&((struct raid_array *)a->ctx)->l,
+					   ((struct raid_array *)a->ctx)->l.member_blocks / 8);
+	CHECK(strcmp(info.draid_spare[0].state, "filling") == 0);
+	CHECK(at_stop > 0 && at_stop < stripes);
+	a = restart(&wl);
+	info = info_of(a);
+	CHECK(strcmp(info.draid_spare[0].state, "filling") == 0);
+	CHECK_EQ(info.draid_spare[0].slot, 1);
+	CHECK(info.draid_spare[0].done_stripes > 0);
+	CHECK(info.draid_spare[0].done_stripes + 16 >= at_stop);
+	wl_verify_all(&wl); /* mid-fill: decoded where the spare is not filled yet */
+	CHECK_EQ(wl.mismatches, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
+	clock_run(a, 1000, "full");
+	CHECK(ds_in(a, 0, "full"));
+
+	/* Drained onto a new member, stopped halfway, resumed. */
+	uraid_raid_set_options(4, 1);
+	CHECK_EQ(uraid_array_add_spare(a, "s0", err, sizeof(err)), 0);
+	clock_run(a, 40, NULL);
+	info = info_of(a);
+	at_stop = info.draid_spare[0].done_stripes;
+	CHECK(strcmp(info.draid_spare[0].state, "draining") == 0);
+	CHECK(at_stop > 0 && at_stop < stripes);
+	a = restart(&wl);
+	info = info_of(a);
+	CHECK(strcmp(info.draid_spare[0].state, "draining") == 0);
+	CHECK(strcmp(info.members[1].name, "s0") == 0);
+	CHECK(info.draid_spare[0].done_stripes > 0);
+	CHECK(info.draid_spare[0].done_stripes + 16 >= at_stop);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
+	clock_run(a, 1000, "free");
+	info = info_of(a);
+	CHECK(strcmp(info.draid_spare[0].state, "free") == 0);
+	CHECK_EQ(info.failed_members, 0);
+	wl_run(&wl, 200, 8, 40, 0, NULL);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	wl_close(&wl);
+	g_rebuild_opts.checkpoint_us = 1000000;
+	teardown(c.n, 1);
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_draid_distributed_spares), TEST(test_draid_resume),
+	  TEST(test_back_under_log_cleared), TEST(test_bad_spares),
 	  TEST(test_member_back_under_load), TEST(test_rebuild_before_any_io),
 	  TEST(test_shared_pool), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
 	  TEST(test_target_fails), TEST(test_target_fails_recorded_first))

@@ -37,7 +37,7 @@ sample(enum uraid_raid_level level, unsigned n, unsigned k, unsigned m)
 	}
 	sb.slots[1].left_generation = 6;
 	if (level == URAID_DRAID) {
-		sb.draid_spares = n - k - m;
+		sb.draid_spares = n - k - m < DRAID_MAX_SPARES ? n - k - m : DRAID_MAX_SPARES;
 		sb.draid_bases = 32;
 		sb.draid_seed = 0x1122334455667788ull;
 	}
@@ -422,6 +422,45 @@ test_draid_fields(void)
 		    strstr(err, d[i].reason) == NULL) {
 			fprintf(stderr, "damage '%s' gave '%s'\n", d[i].what, err);
 			CHECK(!"damage not rejected with the right reason");
+		}
+	}
+	/* The distributed spares' table at 2064, 16 bytes each: state, slot, done. Slot 1 of
+	 * the sample failed: spare 0 holds it, filling; spare 1 is free. */
+	sb = sample(URAID_DRAID, 12, 4, 2);
+	sb.draid_ds[0].state = DS_FILLING;
+	sb.draid_ds[0].slot = 1;
+	sb.draid_ds[0].done = 37;
+	sb_encode(&sb, buf);
+	CHECK_EQ(buf[2064], DS_FILLING);
+	CHECK_EQ(buf[2068], 1);
+	CHECK_EQ(buf[2072], 37);
+	CHECK_EQ(sb_decode(buf, SB_BYTES, &out, err, sizeof(err)), 0);
+	CHECK_EQ(out.draid_ds[0].state, DS_FILLING);
+	CHECK_EQ(out.draid_ds[0].done, 37);
+	{
+		static const struct damage dd[] = {
+			{"a free spare naming a slot", 2080 + 4, 3, "free distributed spare"},
+			{"unknown state", 2064, 9, "state out of range"},
+			{"slot beyond the members", 2068, 12, "slot out of range"},
+			{"two spares, one slot", 2080, DS_FULL, "slot out of range"},
+			{"done beyond the stripes", 2072, 5000, "beyond the array"},
+			{"full for an active slot", 2068, 2, "disagree"},
+			{"draining a failed slot", 2064, DS_DRAINING, "disagree"},
+			{"a spare past draid_spares", 2064 + 16 * 6, DS_FULL, "state out of range"},
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(dd); i++) {
+			memcpy(bad, buf, SB_BYTES);
+			put32le(bad + dd[i].off, dd[i].value);
+			if (dd[i].off == 2080) /* spare 1 names slot 1 too */
+				put32le(bad + 2084, 1);
+			put32le(bad + 4092, crc32c(bad, 4092));
+			err[0] = '\0';
+			if (sb_decode(bad, SB_BYTES, &out, err, sizeof(err)) != -EBADMSG ||
+			    strstr(err, dd[i].reason) == NULL) {
+				fprintf(stderr, "damage '%s' gave '%s'\n", dd[i].what, err);
+				CHECK(!"damage not rejected with the right reason");
+			}
 		}
 	}
 	/* Another level carrying draid fields. */
