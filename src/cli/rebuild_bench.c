@@ -3,13 +3,16 @@
  * uraid bench-rebuild: how fast an array rebuilds and scrubs. Loads a config, fills the array,
  * measures what the spare alone absorbs (sequential 1 MiB writes), then fails a member, adds
  * the spare and times the rebuild, idle or under a 4 KiB random-read load whose IOPS are
- * compared with the same load before; finally times a scrub (check only).
+ * compared with the same load before; finally times a scrub (check only). A draid array with
+ * distributed spares is redundant again once the failed member is rebuilt into them: that is
+ * timed (no spare needed), then the copy back onto the spare added afterwards.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
@@ -189,6 +192,7 @@ rebuild_bench_main(int argc, char **argv)
 	char err[512];
 	double t0, secs, spare_mibps, rebuild_mibps, idle_iops = 0, busy_iops = 0;
 	uint64_t member_bytes;
+	bool distributed;
 	int c, rc = 0;
 	static const struct option opts[] = {
 		{"json", required_argument, NULL, 'j'}, {"spare", required_argument, NULL, 's'},
@@ -253,8 +257,11 @@ rebuild_bench_main(int argc, char **argv)
 		free(l.slots[i].buf);
 	if (with_load)
 		idle_iops = measure_load(target, 2.0);
+	uraid_array_get_info(arr, &info);
+	distributed = info.level == URAID_DRAID && info.distributed_spares > 0;
+	strcpy(err, "no such slot");
 	if (uraid_array_fail_member(arr, fail_slot) != 0 ||
-	    uraid_array_add_spare(arr, spare, err, sizeof(err)) != 0) {
+	    (!distributed && uraid_array_add_spare(arr, spare, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "uraid bench-rebuild: cannot start the rebuild: %s\n", err);
 		rc = 1;
 		goto out;
@@ -262,20 +269,28 @@ rebuild_bench_main(int argc, char **argv)
 	t0 = now_s();
 	if (with_load)
 		load_run(&l, target, false, 4096, 32);
+	/* Redundant again: the spare rebuilt, or the distributed spare full. */
 	do {
 		struct timespec ts = {0, 1000000};
 
 		nanosleep(&ts, NULL);
 		uraid_array_get_info(arr, &info);
-	} while (info.rebuild.active || info.failed_members);
+	} while (distributed ? strcmp(info.draid_spare[0].state, "full") != 0
+			     : info.rebuild.active || info.failed_members);
 	secs = now_s() - t0;
 	if (with_load) {
 		load_finish(&l);
 		busy_iops = (double)atomic_load(&l.ios) / secs;
 	}
 	uraid_array_get_info(arr, &info);
+	/* What a member holds: the array's data and parity over its members (draid: each
+	 * member's share, its spare strips left out). */
 	member_bytes = (uint64_t)uraid_bdev_get_num_blocks(arr) * uraid_bdev_get_block_size(arr) /
 		       (info.data_chunks ? info.data_chunks : 1);
+	if (info.level == URAID_DRAID)
+		member_bytes =
+			member_bytes * (info.data_chunks + info.parity_chunks) / info.num_members;
+	printf("redundant again %s: %.3f s after the failure\n", target, secs);
 	rebuild_mibps = (double)member_bytes / 1048576.0 / secs;
 	printf("rebuild %s: %.1f MiB in %.2f s = %.1f MiB/s; spare alone absorbs %.1f MiB/s "
 	       "(ratio %.2f)\n",
@@ -285,6 +300,25 @@ rebuild_bench_main(int argc, char **argv)
 		printf("load during rebuild: %.0f IOPS 4 KiB randread QD32, idle %.0f (ratio "
 		       "%.2f)\n",
 		       busy_iops, idle_iops, idle_iops > 0 ? busy_iops / idle_iops : 0);
+	if (distributed) {
+		/* The new member takes the slot; the strips come back from the spare. */
+		if (uraid_array_add_spare(arr, spare, err, sizeof(err)) != 0) {
+			fprintf(stderr, "uraid bench-rebuild: cannot add the spare: %s\n", err);
+			rc = 1;
+			goto out;
+		}
+		t0 = now_s();
+		do {
+			struct timespec ts = {0, 1000000};
+
+			nanosleep(&ts, NULL);
+			uraid_array_get_info(arr, &info);
+		} while (strcmp(info.draid_spare[0].state, "free") != 0 || info.failed_members);
+		secs = now_s() - t0;
+		printf("rebalance %s: %.1f MiB back on the new member in %.3f s = %.1f MiB/s\n",
+		       target, (double)member_bytes / 1048576.0, secs,
+		       (double)member_bytes / 1048576.0 / secs);
+	}
 	{
 		struct scrub_wait w = {.array = arr};
 		uint64_t bytes =

@@ -108,6 +108,44 @@ member_strips_to_units(const struct raid_array *a, uint64_t strips)
 	return strips * a->l.n / a->l.copies; /* a lower bound: redoing a little is harmless */
 }
 
+/*
+ * A distributed spare's strips of one period of draid's table are all on one member (the
+ * period's spare position), so a walk in stripe order would write one member at a time. Its
+ * fill and drain walk blocks of DS_PERIODS periods instead, taking the periods of a block in
+ * turn (unit i of a block is stripe i / W of its period i mod W): the writes in flight land on
+ * as many members as the window holds stripes. Progress counts whole blocks.
+ */
+#define DS_PERIODS 32
+
+static uint64_t
+ds_block(const struct raid_array *a)
+{
+	return (uint64_t)DS_PERIODS * a->draid->groups;
+}
+
+static uint64_t
+unit_stripe(const struct rebuild *rb, uint64_t unit)
+{
+	uint64_t g, base, i, w;
+
+	if (rb->ds_mask == 0)
+		return unit;
+	g = rb->a->draid->groups;
+	base = unit / ds_block(rb->a) * ds_block(rb->a);
+	i = unit - base;
+	w = (rb->units - base) / g; /* periods left: the last block may hold fewer */
+	if (w > DS_PERIODS)
+		w = DS_PERIODS;
+	return base + i % w * g + i / w;
+}
+
+/* Stripes [0, result) are done once units [0, done) are. */
+static uint64_t
+ds_done_stripes(const struct rebuild *rb, uint64_t done)
+{
+	return done == rb->units ? done : done / ds_block(rb->a) * ds_block(rb->a);
+}
+
 static bool
 unit_has_target(struct rebuild *rb, uint64_t unit)
 {
@@ -119,7 +157,7 @@ unit_has_target(struct rebuild *rb, uint64_t unit)
 		for (unsigned c = 0; c < a->l.k + a->l.m; c++) {
 			struct col_loc loc;
 
-			raid_col_locate(a, unit, c, &loc);
+			raid_col_locate(a, unit_stripe(rb, unit), c, &loc);
 			if (rb->ds_mask ? (loc.via & rb->ds_mask) != 0
 					: (rb->targets & (1ull << loc.member)) != 0)
 				return true;
@@ -173,7 +211,8 @@ rebuild_progress(struct rebuild *rb)
 	if (rb->ds_mask) {
 		/* Release: the stripes' writes are complete before readers may use them. */
 		for (uint32_t m = rb->ds_mask; m; m &= m - 1)
-			atomic_store_explicit(&a->ds[__builtin_ctz(m)].done, rb->done_upto,
+			atomic_store_explicit(&a->ds[__builtin_ctz(m)].done,
+					      ds_done_stripes(rb, rb->done_upto),
 					      memory_order_release);
 		atomic_store(&a->rb_done_blocks,
 			     raid_units_to_member_strips(a, 0, rb->done_upto) * a->l.strip_blocks);
@@ -196,8 +235,8 @@ rebuild_progress(struct rebuild *rb)
 static void
 done_advance(struct rebuild *rb)
 {
-	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % rb->window]) {
-		rb->done_map[rb->done_upto % rb->window] = false;
+	while (rb->done_upto < rb->next && rb->done_map[rb->done_upto % MAX_WINDOW]) {
+		rb->done_map[rb->done_upto % MAX_WINDOW] = false;
 		rb->done_upto++;
 	}
 }
@@ -214,7 +253,7 @@ rebuild_part_done(struct stripe_part *part, int status)
 		rb->status = status;
 		rb->stop = true;
 	}
-	rb->done_map[unit % rb->window] = true;
+	rb->done_map[unit % MAX_WINDOW] = true;
 	if (status == 0)
 		crash_point(CRASH_REBUILD_UNIT);
 	done_advance(rb);
@@ -258,8 +297,11 @@ rebuild_issue(struct rebuild *rb)
 	if (!rb->stop && rb->repl_slot < 0 && !lsa_rebuild_ready(a))
 		return; /* zoned targets: their zones are being reset (the poller comes back) */
 	rb->issuing = true;
+	/* The window is what is in flight; units with nothing to write (a draid stripe without
+	 * a column of the target, say) pass at once and do not count, as far as done_map
+	 * reaches. */
 	while (!rb->stop && rb->inflight < rb->window && rb->next < rb->units &&
-	       rb->next < rb->done_upto + rb->window) {
+	       rb->next < rb->done_upto + MAX_WINDOW) {
 		struct stripe_part *part;
 		bool target = unit_has_target(rb, rb->next);
 		int walk = target && rb->repl_slot < 0 ? lsa_unit_rebuild(a, rb->next) : 1;
@@ -272,7 +314,7 @@ rebuild_issue(struct rebuild *rb)
 				raid_stat_add(a, 0, RS_CAUGHT_UP, 1);
 				rb->skipped++;
 			}
-			rb->done_map[rb->next % rb->window] = true;
+			rb->done_map[rb->next % MAX_WINDOW] = true;
 			rb->next++;
 			done_advance(rb);
 			continue;
@@ -295,7 +337,7 @@ rebuild_issue(struct rebuild *rb)
 			part->stripe = copy_key(a, part->slot, part->unit);
 		} else {
 			part->kind = PART_REBUILD;
-			part->stripe = part->unit;
+			part->stripe = unit_stripe(rb, part->unit);
 		}
 		part->num_blocks = layout_stripe_data_blocks(&a->l);
 		part->origin = uraid_reactor_self();
@@ -576,8 +618,8 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 				continue; /* (drained: its record is on the way) */
 			ds_mask |= 1u << j;
 			targets |= 1ull << atomic_load(&ds->slot);
-			if (atomic_load(&ds->done) < from)
-				from = atomic_load(&ds->done);
+			if (atomic_load(&ds->done) < from) /* (whole blocks: see unit_stripe) */
+				from = atomic_load(&ds->done) / ds_block(a) * ds_block(a);
 			if (pass == 1)
 				break; /* one at a time */
 		}

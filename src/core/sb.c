@@ -488,6 +488,16 @@ sb_print(const struct sb *sb, FILE *out)
 			sb->m, sb->draid_spares);
 		fprintf(out, "draid table    %u bases, seed %016lx\n", sb->draid_bases,
 			(unsigned long)sb->draid_seed);
+		for (unsigned j = 0; j < sb->draid_spares && j < DRAID_MAX_SPARES; j++) {
+			const struct sb_dspare *d = &sb->draid_ds[j];
+
+			fprintf(out, "spare %u        %s", j, raid_ds_state_name((int)d->state));
+			if (d->state != DS_FREE)
+				fprintf(out, ", slot %u", d->slot);
+			if (d->state == DS_FILLING || d->state == DS_DRAINING)
+				fprintf(out, ", %lu stripes done", (unsigned long)d->done);
+			fputc('\n', out);
+		}
 	}
 	if (sb->level == URAID_RAID10)
 		fprintf(out, "copies         %u\n", sb->copies);

@@ -3,10 +3,11 @@
 # Declustered parity through the daemon and across restarts: a draid 4+2 with one distributed
 # spare over 10 file members is created with superblocks and written with verify stamps;
 # `uraid examine` shows its code and table; a later run assembles it from the member files
-# alone (in another order; with two missing, degraded; three missing is refused) and verifies
-# what the first run wrote. Over the RPC: bdev_raid_get_bdevs reports its shape, save_config
-# gives back the parameters that make the same array again, and bad shapes are refused with
-# the reason.
+# alone (in another order; with two missing, degraded, the distributed spare taking one of
+# them; then a third missing too; four is refused) and verifies what the first run wrote. Over the RPC: bdev_raid_get_bdevs reports its shape, save_config
+# gives back the parameters that make the same array again, two failed members fill the two
+# distributed spares in turn and spare bdevs then take the slots back, and bad shapes are
+# refused with the reason.
 . "$(dirname "$0")/lib.sh"
 SOCK=$T_DIR/uraid.sock
 trap 'stop_daemon; t_cleanup' EXIT
@@ -30,9 +31,16 @@ t_cfg "$T_DIR/two.json" "$(files 0 1 2 4 5 6 8 9)"
 check "two members missing: degraded, data verified" 0 \
 	'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
 	"$URAID" bench --json "$T_DIR/two.json" -T d -q 16 -o 24k -w read -t 1 --verify --seed 11
+# That run rebuilt slot 3 into the distributed spare: the array then takes a third loss.
+check "uraid examine: slot 3 in the distributed spare" 0 'spare 0 +full, slot 3' \
+	"$URAID" examine "$T_DIR/f0.img"
 t_cfg "$T_DIR/three.json" "$(files 0 1 2 4 6 8 9)"
-check "three members missing: refused" 2 'more missing than draid tolerates' \
-	"$URAID" bench --json "$T_DIR/three.json" -T d -q 16 -o 24k -w read -t 0.3
+check "three missing, one of them in the spare: data verified" 0 \
+	'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
+	"$URAID" bench --json "$T_DIR/three.json" -T d -q 16 -o 24k -w read -t 1 --verify --seed 11
+t_cfg "$T_DIR/four.json" "$(files 0 1 2 4 8 9)"
+check "four members missing: refused" 2 'more missing than draid tolerates' \
+	"$URAID" bench --json "$T_DIR/four.json" -T d -q 16 -o 24k -w read -t 0.3
 
 # Through the daemon, over memory members: what it reports, what it saves, what it refuses.
 mem() {
@@ -72,15 +80,56 @@ sys.exit(not (p["raid_level"] == "draid" and p["data_chunks"] == 3 and p["parity
 else
 	t_fail "save_config" "$(rpc save_config | head -c 400)"
 fi
+# A member fails: both distributed spares fill in turn (the second failure too), with no
+# spare bdev; then spare bdevs take the slots and the strips come back from the spares.
+ds_state() {
+	rpc bdev_raid_get_bdevs '{"category":"all"}' | python3 -c '
+import json, sys
+r = [a for a in json.load(sys.stdin) if a["name"] == "r"][0]
+print(" ".join("%s:%d" % (d["state"], d["slot"]) for d in r["distributed_spare_state"]),
+      r["num_base_bdevs_operational"])'
+}
+wait_ds() { # WANT: the state line, within 10 s
+	local i
+	for i in $(seq 100); do
+		[ "$(ds_state)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+if [ "$(ds_state)" = "free:-1 free:-1 11" ]; then
+	t_pass "distributed spares free at the start"
+else
+	t_fail "distributed_spare_state" "'$(ds_state)'"
+fi
+rpc bdev_raid_fail_base_bdev '{"name":"m3"}' >/dev/null
+if wait_ds "full:3 free:-1 10"; then
+	t_pass "a failed member is rebuilt into distributed spare 0 at once"
+else
+	t_fail "fill into the distributed spare" "'$(ds_state)'"
+fi
+rpc bdev_raid_fail_base_bdev '{"name":"m7"}' >/dev/null
+if wait_ds "full:3 full:7 9"; then
+	t_pass "a second failure fills distributed spare 1"
+else
+	t_fail "second fill" "'$(ds_state)'"
+fi
+rpc bdev_raid_add_spare '{"raid_bdev":"r","base_bdev":"m11"}' >/dev/null
+rpc bdev_raid_add_spare '{"raid_bdev":"r","base_bdev":"m12"}' >/dev/null
+if wait_ds "free:-1 free:-1 11"; then
+	t_pass "spare bdevs take both slots; the distributed spares are free again"
+else
+	t_fail "copy back" "'$(ds_state)'"
+fi
 refused bdev_raid_create "fewer members than k + m + s" "needs 7 to 32 members, got 6" \
-	'{"name":"x","raid_level":"draid","data_chunks":3,"parity_chunks":2,"distributed_spares":2,"base_bdevs":["m11","m12","m13","m11","m12","m13"]}'
+	'{"name":"x","raid_level":"draid","data_chunks":3,"parity_chunks":2,"distributed_spares":2,"base_bdevs":["m13","m3","m7","m8","m9","m10"]}'
 refused bdev_raid_create "parity_chunks 5" "parity_chunks 1 to 4" \
-	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":5,"base_bdevs":["m11","m12","m13"]}'
+	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":5,"base_bdevs":["m13","m3","m7"]}'
 refused bdev_raid_create "no data_chunks" "data_chunks >= 1" \
-	'{"name":"x","raid_level":"draid","parity_chunks":1,"base_bdevs":["m11","m12","m13"]}'
+	'{"name":"x","raid_level":"draid","parity_chunks":1,"base_bdevs":["m13","m3","m7"]}'
 refused bdev_raid_create "distributed_spares on raid5" "for raid_level draid only" \
-	'{"name":"x","raid_level":"raid5","distributed_spares":1,"base_bdevs":["m11","m12","m13"]}'
+	'{"name":"x","raid_level":"raid5","distributed_spares":1,"base_bdevs":["m13","m3","m7"]}'
 refused bdev_raid_create "draid with the log policy" "log does not take level draid" \
-	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"superblock":true,"consistency_policy":"log","base_bdevs":["m11","m12","m13"]}'
+	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"superblock":true,"consistency_policy":"log","base_bdevs":["m13","m3","m7"]}'
 stop_daemon
 t_done
