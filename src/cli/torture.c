@@ -55,7 +55,7 @@
 #define REACTORS    2
 #define BS	    512
 #define MAX_QD	    32
-#define MAX_MEMBERS 8
+#define MAX_MEMBERS 16
 /* Wall time after which I/Os not back mean the engine lost them (a cycle takes milliseconds). */
 #define HANG_NS (60 * 1000000000ull)
 

@@ -925,8 +925,8 @@ test_draid_resume(void)
 	uint64_t at_stop, stripes;
 
 	REQUIRE(start_manual(REACTORS) == 0);
-	make_members(c.n, 4096);
-	make_spares(1, 4096);
+	make_members(c.n, 8192);
+	make_spares(1, 8192);
 	a = create(&c, true);
 	REQUIRE(a != NULL);
 	REQUIRE(wl_open(&wl, "a"));
@@ -935,7 +935,7 @@ test_draid_resume(void)
 	uraid_raid_set_options(4, 1);
 	g_rebuild_opts.checkpoint_us = 1000;
 	CHECK_EQ(uraid_array_fail_member(a, 1), 0);
-	clock_run(a, 40, NULL);
+	clock_run(a, 200, NULL); /* past the first block of periods (see rebuild.c) */
 	info = info_of(a);
 	at_stop = info.draid_spare[0].done_stripes;
 	stripes = layout_strips_to_stripes(&((struct raid_array *)a->ctx)->l,
@@ -957,7 +957,7 @@ test_draid_resume(void)
 	/* Drained onto a new member, stopped halfway, resumed. */
 	uraid_raid_set_options(4, 1);
 	CHECK_EQ(uraid_array_add_spare(a, "s0", err, sizeof(err)), 0);
-	clock_run(a, 40, NULL);
+	clock_run(a, 200, NULL);
 	info = info_of(a);
 	at_stop = info.draid_spare[0].done_stripes;
 	CHECK(strcmp(info.draid_spare[0].state, "draining") == 0);
