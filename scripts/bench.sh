@@ -252,7 +252,7 @@ while read -r name level n k m extra; do
 	t=$(echo "$out" | awk '$1 == "redundant" { print $4 }')
 	[ -z "$base" ] && base=$t
 	echo "$out" | awk -v a="$name x$n" -v t="$t" -v b="$base" -v n="$n" -v w=$((k + m)) '
-		$1 == "load" { l = $NF; gsub(/\)/, "", l) }
+		$1 == "load" { r = $NF; gsub(/\)/, "", r); l = sprintf("%.0f k / %.0f k (%s)", $4 / 1000, $11 / 1000, r) }
 		$1 == "rebalance" { rb = $(NF - 4) " s" }
 		END { printf "| %s | %.3f s | %.2fx | %.1f | %s | %s |\n", a, t, b / t,
 			(n - 1) / (w - 1), l, rb == "" ? "-" : rb }'
