@@ -385,13 +385,15 @@ op_io(struct stripe_op *op, unsigned c, enum uraid_io_type type, uint64_t x, uin
 	raid_col_locate(op->a, op->sh->stripe, c, &loc);
 	rc = op_member_io(op, loc.member, type, loc.row * S + x, y - x, buf, part, part_byte_off,
 			  type == URAID_IO_WRITE ? op->flags : 0);
-	/* A distributed spare being copied back: both places take every write. */
-	if (rc == 0 && type == URAID_IO_WRITE && loc.alt >= 0 &&
-	    raid_member_writable(op->rch, (unsigned)loc.alt))
-		rc = op_member_io(op, (unsigned)loc.alt, type, loc.row * S + x, y - x, buf, part,
-				  part_byte_off, op->flags) == -ENOMEM
-			     ? -ENOMEM
-			     : 0;
+	/* A distributed spare being copied back: both places take every write (the new
+	 * member's alone when the spare strip's member failed). */
+	if ((rc == 0 || rc == -ENODEV) && type == URAID_IO_WRITE && loc.alt >= 0 &&
+	    raid_member_writable(op->rch, (unsigned)loc.alt)) {
+		int rc_alt = op_member_io(op, (unsigned)loc.alt, type, loc.row * S + x, y - x, buf,
+					  part, part_byte_off, op->flags);
+
+		rc = rc_alt == -ENOMEM ? -ENOMEM : rc == 0 || rc_alt == 0 ? 0 : rc;
+	}
 	return rc;
 }
 
@@ -486,7 +488,8 @@ op_plan(struct stripe_op *op)
 		if (!loc.ready || !op_readable(op, loc.member, loc.row) ||
 		    (op->kind == PART_REBUILD && loc.alt >= 0)) {
 			op->lost |= 1ull << c;
-			if (raid_member_writable(op->rch, loc.member) &&
+			if ((raid_member_writable(op->rch, loc.member) ||
+			     (loc.alt >= 0 && raid_member_writable(op->rch, (unsigned)loc.alt))) &&
 			    (op->kind == PART_REBUILD ||
 			     raid_member_takes_write(op->rch, loc.member, loc.row)))
 				op->targets |= 1ull << c;

@@ -986,8 +986,60 @@ test_draid_resume(void)
 	uraid_runtime_stop();
 }
 
+/* A member fails while a distributed spare drains onto a slot's new member: where the
+ * spare strip was on it, the copy back decodes the column and writes the new member alone.
+ * After that every block reads back, also with m more members gone. */
+static void
+test_draid_drain_host_fails(void)
+{
+	struct rcfg c = {"draid", 8, 4, 2, 1, 0};
+	struct uraid_bdev *a;
+	struct wl wl;
+	char err[256];
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	make_members(c.n, 8192);
+	make_spares(1, 8192);
+	a = create(&c, false);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 600, 8, 40, 0, NULL);
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	clock_run(a, 1000, "full");
+	CHECK(ds_in(a, 0, "full"));
+	uraid_raid_set_options(4, 1);
+	CHECK_EQ(uraid_array_add_spare(a, "s0", err, sizeof(err)), 0);
+	clock_run(a, 100, NULL);
+	CHECK(ds_in(a, 0, "draining"));
+	CHECK_EQ(uraid_array_fail_member(a, 5), 0); /* holds spare strips of some periods */
+	wl_run(&wl, 200, 8, 40, 0, NULL);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
+	for (int i = 0; i < 2000 && !(ds_in(a, 0, "full") && info_of(a).draid_spare[0].slot == 5);
+	     i++) {
+		uraid_runtime_advance_us(5000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	/* Drained onto s0, then slot 5 rebuilt into the freed spare. */
+	CHECK(ds_in(a, 0, "full"));
+	CHECK_EQ(info_of(a).draid_spare[0].slot, 5);
+	CHECK(strcmp(info_of(a).members[0].name, "s0") == 0);
+	CHECK_EQ(info_of(a).members[0].state, URAID_MEMBER_ACTIVE);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 3), 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_close(&wl);
+	teardown(c.n, 1);
+	uraid_runtime_stop();
+}
+
 TEST_MAIN(TEST(test_draid_distributed_spares), TEST(test_draid_resume),
-	  TEST(test_back_under_log_cleared), TEST(test_bad_spares),
-	  TEST(test_member_back_under_load), TEST(test_rebuild_before_any_io),
-	  TEST(test_shared_pool), TEST(test_rebuild_under_load), TEST(test_resume_from_checkpoint),
-	  TEST(test_target_fails), TEST(test_target_fails_recorded_first))
+	  TEST(test_draid_drain_host_fails), TEST(test_back_under_log_cleared),
+	  TEST(test_bad_spares), TEST(test_member_back_under_load),
+	  TEST(test_rebuild_before_any_io), TEST(test_shared_pool), TEST(test_rebuild_under_load),
+	  TEST(test_resume_from_checkpoint), TEST(test_target_fails),
+	  TEST(test_target_fails_recorded_first))
