@@ -1357,6 +1357,7 @@ raid_free(void *io_device)
 	lsa_free(a);
 	free(a->ppl_holes);
 	uraid_bdev_destruct_done(&a->bdev);
+	free(a->draid);
 	free(a);
 }
 
