@@ -199,20 +199,23 @@ echo "Rebuilds over drive models (1000 MB/s write, 2000 MB/s read, 80 us; 512 Mi
 echo
 echo "| array | rebuild | spare alone | ratio | 4 KiB randread QD32 during / idle | scrub |"
 echo "|---|---:|---:|---:|---:|---:|"
-drive_cfg() { # NAME LEVEL N: N drive members d0.. and a spare d<N>
+# drive_cfg NAME LEVEL N BLOCKS WRITE_MB_S READ_MB_S LATENCY_US [EXTRA]: N drive members d0..
+# over ram bdevs of BLOCKS 4 KiB blocks, and a spare d<N>; EXTRA: more bdev_raid_create params.
+drive_cfg() {
 	local f="$dir/drive-$1.json" e=() names=() i
 	for ((i = 0; i <= $3; i++)); do
-		e+=("$(ram "m$i" 131072)")
-		e+=("{\"method\":\"bdev_drive_create\",\"params\":{\"name\":\"d$i\",\"base_bdev_name\":\"m$i\",\"read_mb_s\":2000,\"write_mb_s\":1000,\"read_latency_us\":80,\"write_latency_us\":80}}")
+		e+=("$(ram "m$i" "$4")")
+		e+=("{\"method\":\"bdev_drive_create\",\"params\":{\"name\":\"d$i\",\"base_bdev_name\":\"m$i\",\"read_mb_s\":$6,\"write_mb_s\":$5,\"read_latency_us\":$7,\"write_latency_us\":$7}}")
 		[ "$i" -lt "$3" ] && names+=("\"d$i\"")
 	done
 	local IFS=,
-	e+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[${names[*]}],\"superblock\":true}}")
+	e+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[${names[*]}],\"superblock\":true${8:-}}}")
 	cfg "$f" "${e[@]}"
 	echo "$f"
 }
 while read -r name level n; do
-	out=$("$uraid" bench-rebuild --json "$(drive_cfg "$name" "$level" "$n")" -T "$name" --spare "d$n" --load 2>/dev/null)
+	out=$("$uraid" bench-rebuild --json "$(drive_cfg "$name" "$level" "$n" 131072 1000 2000 80)" \
+		-T "$name" --spare "d$n" --load 2>/dev/null)
 	echo "$out" | awk -v a="$name x$n" '
 		$1 == "rebuild" { r = $9; s = $14; q = $17 }
 		$1 == "load" { l = $NF }
@@ -233,21 +236,9 @@ echo "Time to redundancy over drive models (200 MB/s write, 400 MB/s read, 80 us
 echo
 echo "| array | redundant again after | vs raid6 x6 | bound (N-1)/(k+m-1) | 4 KiB randread QD32 during / idle | rebalance onto a new member |"
 echo "|---|---:|---:|---:|---:|---:|"
-tdrive_cfg() { # NAME LEVEL N EXTRA WRITE READ LAT: N drive members d0.. and a spare d<N>
-	local f="$dir/tdrive-$1.json" e=() names=() i
-	for ((i = 0; i <= $3; i++)); do
-		e+=("$(ram "m$i" 32768)")
-		e+=("{\"method\":\"bdev_drive_create\",\"params\":{\"name\":\"d$i\",\"base_bdev_name\":\"m$i\",\"read_mb_s\":$6,\"write_mb_s\":$5,\"read_latency_us\":$7,\"write_latency_us\":$7}}")
-		[ "$i" -lt "$3" ] && names+=("\"d$i\"")
-	done
-	local IFS=,
-	e+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"$1\",\"raid_level\":\"$2\",\"strip_size_kb\":64,\"base_bdevs\":[${names[*]}],\"superblock\":true$4}}")
-	cfg "$f" "${e[@]}"
-	echo "$f"
-}
 base=
 while read -r name level n k m extra; do
-	out=$("$uraid" bench-rebuild --json "$(tdrive_cfg "$name" "$level" "$n" "$extra" 200 400 80)" \
+	out=$("$uraid" bench-rebuild --json "$(drive_cfg "$name" "$level" "$n" 32768 200 400 80 "$extra")" \
 		-T "$name" --spare "d$n" --load 2>/dev/null)
 	t=$(echo "$out" | awk '$1 == "redundant" { print $4 }')
 	[ -z "$base" ] && base=$t
@@ -261,7 +252,7 @@ raid6 raid6 6 4 2
 draid12 draid 12 4 2 ,"data_chunks":4,"parity_chunks":2,"distributed_spares":1
 draid24 draid 24 4 2 ,"data_chunks":4,"parity_chunks":2,"distributed_spares":1
 ROWS
-out=$("$uraid" bench-rebuild --json "$(tdrive_cfg raid6-free raid6 6 "" 0 0 0)" -T raid6-free \
+out=$("$uraid" bench-rebuild --json "$(drive_cfg raid6-free raid6 6 32768 0 0 0)" -T raid6-free \
 	--spare d6 2>/dev/null | awk '$1 == "rebuild" { print $9 }')
 echo
 echo "(This machine rebuilds raid6 x6 at $out MiB/s over drives without limits: the CPU bound.)"

@@ -1184,6 +1184,20 @@ spare_taken_recorded(struct raid_array *a, int status)
 	rebuild_start(a);
 }
 
+/* A spare took its slot: the next spare and failed slot, if any, before the rebuild starts
+ * (one pass then rebuilds them together); then the rebuild, once the superblocks say so. */
+static void
+swapped_then_rebuild(struct raid_array *a)
+{
+	raid_rebuild_kick(a);
+	if (g_swapping)
+		return;
+	if (a->has_sb)
+		raid_sb_update(a, spare_taken_recorded);
+	else
+		rebuild_start(a);
+}
+
 static void
 spare_swapped(struct swap *sw)
 {
@@ -1212,13 +1226,7 @@ spare_swapped(struct swap *sw)
 		LOG_NOTE("%s: %s takes slot %u; its strips come back from distributed spare %d",
 			 a->bdev.name, sw->new_name, t, dj);
 		free(sw);
-		raid_rebuild_kick(a);
-		if (g_swapping)
-			return;
-		if (a->has_sb)
-			raid_sb_update(a, spare_taken_recorded);
-		else
-			rebuild_start(a);
+		swapped_then_rebuild(a);
 		return;
 	}
 	atomic_store_explicit(&a->members[t].state, URAID_MEMBER_REBUILDING, memory_order_release);
@@ -1229,15 +1237,7 @@ spare_swapped(struct swap *sw)
 	else
 		LOG_NOTE("%s: spare %s takes slot %u; rebuilding", a->bdev.name, sw->new_name, t);
 	free(sw);
-	/* The next spare and failed slot, if any, before the rebuild starts: one pass then
-	 * rebuilds them together. */
-	raid_rebuild_kick(a);
-	if (g_swapping)
-		return;
-	if (a->has_sb)
-		raid_sb_update(a, spare_taken_recorded);
-	else
-		rebuild_start(a);
+	swapped_then_rebuild(a);
 }
 
 /* The spare is the member of a failed slot come back, and can catch up there (see

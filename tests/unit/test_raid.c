@@ -371,30 +371,16 @@ read_member(unsigned i, uint8_t *buf, uint64_t blocks)
 	uraid_bdev_close(d);
 }
 
-static void
-placement_case(const char *level, unsigned n)
+/* Random data over the whole of array d (512-byte blocks), written in odd pieces so that
+ * partial-stripe paths build the final contents; d is closed. The data, to free. */
+static uint8_t *
+write_random_in_pieces(struct uraid_bdev_desc *d, uint64_t blocks)
 {
-	struct cfg c = {level, n, 0, 0, 0, 4, 512, 64, false};
-	const uint64_t S = 8, mblocks = 64;
-	unsigned m = strcmp(level, "raid6") == 0 ? 2 : 1, k = n - m;
-	bool asym = strcmp(level, "raid5f") == 0;
-	struct uraid_bdev_desc *d;
-	struct uraid_io_channel *ch;
-	uint8_t *data, *mem[8];
-	uint64_t blocks;
-	char err[256];
+	uint8_t *data = malloc(blocks * 512);
+	struct uraid_io_channel *ch = test_get_channel(d);
 
-	REQUIRE(start_manual(1) == 0);
-	REQUIRE(make_members(&c));
-	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
-	REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &d) == 0);
-	blocks = uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d));
-	CHECK_EQ(blocks, mblocks * k);
-	data = malloc(blocks * 512);
 	for (uint64_t b = 0; b < blocks * 512; b++)
 		data[b] = (uint8_t)test_rand();
-	ch = test_get_channel(d);
-	/* Written in odd pieces, so partial-stripe paths build the final contents. */
 	for (uint64_t lba = 0; lba < blocks;) {
 		uint64_t num = 1 + test_rand_below(13);
 
@@ -405,6 +391,28 @@ placement_case(const char *level, unsigned n)
 	}
 	test_put_channel(ch);
 	uraid_bdev_close(d);
+	return data;
+}
+
+static void
+placement_case(const char *level, unsigned n)
+{
+	struct cfg c = {level, n, 0, 0, 0, 4, 512, 64, false};
+	const uint64_t S = 8, mblocks = 64;
+	unsigned m = strcmp(level, "raid6") == 0 ? 2 : 1, k = n - m;
+	bool asym = strcmp(level, "raid5f") == 0;
+	struct uraid_bdev_desc *d;
+	uint8_t *data, *mem[8];
+	uint64_t blocks;
+	char err[256];
+
+	REQUIRE(start_manual(1) == 0);
+	REQUIRE(make_members(&c));
+	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
+	REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &d) == 0);
+	blocks = uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d));
+	CHECK_EQ(blocks, mblocks * k);
+	data = write_random_in_pieces(d, blocks);
 	for (unsigned i = 0; i < n; i++) {
 		mem[i] = malloc(mblocks * 512);
 		read_member(i, mem[i], mblocks);
@@ -453,7 +461,6 @@ draid_placement_case(void)
 	struct uraid_array_info info;
 	struct draid_map dm;
 	struct uraid_bdev_desc *d;
-	struct uraid_io_channel *ch;
 	uint8_t *data, *mem[8], zero[8 * 512] = {0};
 	uint64_t blocks, stripes, rows;
 	char err[256];
@@ -471,20 +478,7 @@ draid_placement_case(void)
 	REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &d) == 0);
 	blocks = uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d));
 	CHECK_EQ(blocks, stripes * 4 * S);
-	data = malloc(blocks * 512);
-	for (uint64_t b = 0; b < blocks * 512; b++)
-		data[b] = (uint8_t)test_rand();
-	ch = test_get_channel(d);
-	for (uint64_t lba = 0; lba < blocks;) {
-		uint64_t num = 1 + test_rand_below(13);
-
-		if (num > blocks - lba)
-			num = blocks - lba;
-		CHECK_EQ(sync_rw(d, ch, SYNC_WRITE, data + lba * 512, lba, num, 0), 0);
-		lba += num;
-	}
-	test_put_channel(ch);
-	uraid_bdev_close(d);
+	data = write_random_in_pieces(d, blocks);
 	for (unsigned i = 0; i < 8; i++) {
 		mem[i] = calloc(64, 512);
 		read_member(i, mem[i], 64);
