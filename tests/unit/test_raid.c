@@ -834,7 +834,73 @@ test_threads_overlapping(void)
 	}
 }
 
-TEST_MAIN(TEST(test_bad_arrays), TEST(test_member_placement), TEST(test_model_healthy),
-	  TEST(test_model_degraded), TEST(test_overlapping_writes),
+/* draid: every set of up to m failed members (s = 0, so nothing is rebuilt meanwhile), each
+ * on a fresh array written in odd pieces: every block reads back, then a write of the whole
+ * array degraded reads back too. */
+static void
+draid_loss_case(const struct cfg *c)
+{
+	unsigned n = c->n, m = c->m, sets = 0;
+
+	for (uint64_t set = 1; set < (1ull << n); set++) {
+		struct uraid_bdev_desc *d;
+		struct uraid_io_channel *ch;
+		uint8_t *data, *back;
+		uint64_t blocks;
+		char err[256];
+
+		if ((unsigned)__builtin_popcountll(set) > m)
+			continue;
+		sets++;
+		REQUIRE(start_manual(1) == 0);
+		REQUIRE(make_members(c));
+		REQUIRE(create_array(c, err, sizeof(err)) == 0);
+		REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &d) == 0);
+		blocks = uraid_bdev_get_num_blocks(uraid_bdev_desc_get_bdev(d));
+		data = write_random_in_pieces(d, blocks);
+		for (uint64_t f = set; f; f &= f - 1)
+			CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("a"),
+							 (unsigned)__builtin_ctzll(f)),
+				 0);
+		back = malloc(blocks * 512);
+		REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &d) == 0);
+		ch = test_get_channel(d);
+		CHECK_EQ(sync_rw(d, ch, SYNC_READ, back, 0, blocks, 0), 0);
+		if (memcmp(back, data, blocks * 512) != 0) {
+			fprintf(stderr, "  draid n=%u k=%u m=%u: members 0x%lx lost: data differ\n",
+				n, c->k, m, (unsigned long)set);
+			CHECK(!"a degraded read returned other data");
+		}
+		for (uint64_t b = 0; b < blocks * 512; b++)
+			data[b] = (uint8_t)test_rand();
+		CHECK_EQ(sync_rw(d, ch, SYNC_WRITE, data, 0, blocks, 0), 0);
+		CHECK_EQ(sync_rw(d, ch, SYNC_READ, back, 0, blocks, 0), 0);
+		CHECK(memcmp(back, data, blocks * 512) == 0);
+		test_put_channel(ch);
+		uraid_bdev_close(d);
+		free(back);
+		free(data);
+		CHECK_EQ(test_delete_bdev("a"), 0);
+		delete_members(n);
+		uraid_runtime_stop();
+	}
+	CHECK(sets >= n); /* (every single loss at least) */
+}
+
+static void
+test_draid_every_loss(void)
+{
+	static const struct cfg cfgs[] = {
+		{"draid", 8, 3, 2, 0, 4, 512, 96, false},
+		{"draid", 7, 2, 3, 0, 4, 512, 64, false},
+		{"draid", 6, 4, 1, 0, 4, 512, 128, false},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++)
+		draid_loss_case(&cfgs[i]);
+}
+
+TEST_MAIN(TEST(test_bad_arrays), TEST(test_member_placement), TEST(test_draid_every_loss),
+	  TEST(test_model_healthy), TEST(test_model_degraded), TEST(test_overlapping_writes),
 	  TEST(test_check_finds_corruption), TEST(test_offline_and_raid0_errors),
 	  TEST(test_threads_overlapping))
