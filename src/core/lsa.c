@@ -2747,6 +2747,9 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	ls->meta_copies = a->l.level == URAID_RAID0				    ? 1
 			  : a->l.level == URAID_RAID1 || a->l.level == URAID_RAID10 ? a->l.n
 										    : a->l.m + 1;
+	/* draid loses one more member per distributed spare (each full one covers a slot). */
+	if (a->draid != NULL)
+		ls->meta_copies += a->draid->s;
 	ls->meta_off = META_PPL_OFFSET / bs;
 	TAILQ_INIT(&ls->fifo);
 	TAILQ_INIT(&ls->wait);

@@ -1775,14 +1775,6 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 			uraid_policy_name(p));
 		return -EINVAL;
 	}
-	if (p == URAID_POLICY_LOG && a->l.level == URAID_DRAID) {
-		/* A log array places every stripe anew; draid's fixed table is for in-place
-		 * stripes (its spare rows would break a zone's write order). */
-		err_set(err, err_len,
-			"consistency policy log does not take level draid: a log array picks "
-			"members per stripe itself (use raid5, raid6 or ec)");
-		return -EINVAL;
-	}
 	if (o->journal_write_back && p != URAID_POLICY_JOURNAL) {
 		err_set(err, err_len, "write-back is a mode of consistency policy journal");
 		return -EINVAL;
@@ -1821,6 +1813,16 @@ zoned_member(const struct uraid_array_opts *o, const struct sb *from, struct ura
 		err_set(err, err_len,
 			"member '%s' is zoned: zoned members need consistency_policy log (with "
 			"superblocks), which never writes a stripe in place",
+			name);
+		return -EINVAL;
+	}
+	if (o->level == URAID_DRAID) {
+		/* The table leaves spare strips in every row of a member: its zones would not
+		 * be written in order. */
+		err_set(err, err_len,
+			"member '%s' is zoned: draid keeps spare strips between the rows of every "
+			"member, which a zone cannot skip (use raid5, raid6 or ec over zoned "
+			"members)",
 			name);
 		return -EINVAL;
 	}

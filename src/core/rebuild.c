@@ -304,7 +304,9 @@ rebuild_issue(struct rebuild *rb)
 	       rb->next < rb->done_upto + MAX_WINDOW) {
 		struct stripe_part *part;
 		bool target = unit_has_target(rb, rb->next);
-		int walk = target && rb->repl_slot < 0 ? lsa_unit_rebuild(a, rb->next) : 1;
+		int walk = target && rb->repl_slot < 0
+				   ? lsa_unit_rebuild(a, unit_stripe(rb, rb->next))
+				   : 1;
 
 		if (walk == -EAGAIN)
 			break; /* a zone still being written: raid_rebuild_resume comes back */

@@ -288,8 +288,8 @@ sb_decode(const uint8_t *buf, size_t len, struct sb *sb, char *err, size_t err_l
 		if (sb->draid_spares > DRAID_MAX_SPARES)
 			return decode_bad(err, err_len,
 					  "more distributed spares than the table holds");
-		if (sb->consistency_policy == SB_POLICY_LOG)
-			return decode_bad(err, err_len, "a draid array with the log policy");
+		if (sb->consistency_policy == SB_POLICY_LOG && sb->log_zone_blocks != 0)
+			return decode_bad(err, err_len, "a draid log array over zoned members");
 		break;
 	}
 	if (sb->level != URAID_DRAID &&

@@ -240,7 +240,10 @@ create_on(const struct shape *s, const char *const *members, unsigned pct, char 
 	o.num_members = s->n;
 	o.data_chunks = s->k;
 	o.parity_chunks = s->m;
-	o.copies = s->copies;
+	if (o.level == URAID_DRAID)
+		o.spares = s->copies; /* draid: its distributed spares */
+	else
+		o.copies = s->copies;
 	o.superblock = true;
 	o.policy = URAID_POLICY_LOG;
 	o.overprovision_pct = pct;
@@ -452,7 +455,7 @@ test_levels(void)
 		{"raid0", 3, 0, 0, 0, false},  {"raid1", 2, 0, 0, 0, false},
 		{"raid10", 4, 0, 0, 2, false}, {"raid5", 5, 0, 0, 0, false},
 		{"raid6", 6, 0, 0, 0, false},  {"ec", 6, 4, 2, 0, false},
-		{"raid5", 4, 0, 0, 0, true},
+		{"raid5", 4, 0, 0, 0, true},   {"draid", 8, 4, 2, 1, false},
 	};
 
 	REQUIRE(start_manual(2) == 0);
@@ -666,6 +669,105 @@ test_degraded_rebuild(void)
 	CHECK_EQ(del(true), 0);
 	free(model);
 	drop_rams(s.n + 2);
+	uraid_runtime_stop();
+}
+
+struct wstat {
+	_Atomic bool done;
+	struct uraid_bdev_io_stats st;
+};
+
+static void
+wstat_cb(void *arg, const struct uraid_bdev_io_stats *st)
+{
+	struct wstat *w = arg;
+
+	if (st != NULL)
+		w->st = *st;
+	atomic_store(&w->done, true);
+}
+
+static uint64_t
+blocks_written(const char *name)
+{
+	struct wstat w = {0};
+
+	CHECK_EQ(uraid_bdev_collect_stats(name, wstat_cb, &w), 0);
+	uraid_runtime_wait(&w.done);
+	return w.st.blocks[URAID_IO_WRITE];
+}
+
+/* A log array over draid 4+2 with a distributed spare: a member fails, and the stripes that
+ * hold data (about a third) are rebuilt at once into the spare strips, written on every
+ * survivor, no spare member needed; then two more members fail, and after a restart on the
+ * five left every block still reads back. */
+static void
+test_draid_log_rebuild(void)
+{
+	static const struct shape s = {"draid", 8, 4, 2, 1, false};
+	uint64_t before[8], after, rebuilt;
+	struct uraid_array_stats st;
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *a;
+	uint32_t version = 0;
+	char err[256] = "", report[1024];
+	uint64_t blocks;
+	uint8_t *model;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(s.n, MBLKS);
+	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
+	a = uraid_bdev_get_by_name("lg");
+	blocks = array_blocks();
+	model = calloc(blocks, BS);
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	for (uint64_t lba = 0; lba < blocks / 3; lba += 32)
+		CHECK_EQ(put(d, model, lba, 32, ++version), 0);
+	uraid_bdev_close(d);
+	uraid_runtime_poll_until_idle(1000);
+	for (unsigned i = 0; i < s.n; i++)
+		before[i] = blocks_written(g_m[i]);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	for (int i = 0; i < 20000; i++) {
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (strcmp(info.draid_spare[0].state, "full") == 0)
+			break;
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	CHECK(strcmp(info.draid_spare[0].state, "full") == 0);
+	CHECK_EQ(uraid_array_get_stats(a, &st), 0);
+	rebuilt = st.rebuild_units;
+	/* Only stripes that hold data (and what the tree's own writes add). */
+	CHECK(rebuilt > 0);
+	CHECK(rebuilt < info.log.rows * 2 / 3);
+	fprintf(stderr, "  rebuilt %lu of %lu stripes into the distributed spare\n",
+		(unsigned long)rebuilt, (unsigned long)info.log.rows);
+	for (unsigned i = 0; i < s.n; i++) {
+		if (i == 2)
+			continue;
+		after = blocks_written(g_m[i]);
+		CHECK(after > before[i]); /* every survivor took some of it */
+	}
+	CHECK(same(model, blocks));
+	churn(model, blocks / 3, 1, &version);
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 5), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks));
+	CHECK_EQ(del(false), 0);
+	CHECK_EQ(test_delete_bdev(g_m[0]), 0);
+	CHECK_EQ(test_delete_bdev(g_m[2]), 0);
+	CHECK_EQ(test_delete_bdev(g_m[5]), 0);
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	uraid_runtime_poll_until_idle(1000);
+	REQUIRE(uraid_bdev_get_by_name("lg") != NULL);
+	CHECK(same(model, blocks));
+	CHECK_EQ(del(true), 0);
+	free(model);
+	drop_rams(s.n);
 	uraid_runtime_stop();
 }
 
@@ -1001,6 +1103,12 @@ test_zoned_bad_input(void)
 	CHECK_EQ(uraid_array_create(&o, &b, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "consistency_policy log") != NULL);
 	drop_rams(3);
+	/* draid: spare strips between every member's rows. */
+	{
+		static const struct shape dr = {"draid", 5, 2, 1, 1, false};
+
+		refused_over_zones(&dr, 48, 4, 0, "draid keeps spare strips");
+	}
 	/* raid10 whose rows do not line up in the zones. */
 	refused_over_zones(&r10, 48, 4, 0, "multiple of the copies");
 	/* A capacity that is not whole strips (16 KiB: 4 blocks), and one smaller than one. */
@@ -1032,6 +1140,6 @@ test_zoned_bad_input(void)
 }
 
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
-	  TEST(test_degraded_rebuild), TEST(test_remote_reads), TEST(test_bad_input),
+	  TEST(test_degraded_rebuild), TEST(test_draid_log_rebuild), TEST(test_remote_reads), TEST(test_bad_input),
 	  TEST(test_zoned_levels), TEST(test_zoned_rebuild), TEST(test_zoned_append_misplaced),
 	  TEST(test_zoned_bad_input))

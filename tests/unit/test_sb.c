@@ -400,7 +400,6 @@ test_draid_fields(void)
 		{"no table", 2052, 0, "table size"},
 		{"table too large", 2052, DRAID_MAX_BASES + 1, "table size"},
 		{"parity 5", 124, 5, "shape"},
-		{"log policy", 144, SB_POLICY_LOG, "log policy"},
 	};
 	struct sb sb = sample(URAID_DRAID, 12, 4, 2), out;
 	uint8_t buf[SB_BYTES], bad[SB_BYTES];
@@ -424,6 +423,13 @@ test_draid_fields(void)
 			CHECK(!"damage not rejected with the right reason");
 		}
 	}
+	/* A log array over zoned members (policy and zone size both set). */
+	memcpy(bad, buf, SB_BYTES);
+	put32le(bad + 144, SB_POLICY_LOG);
+	put32le(bad + 240, 4096);
+	put32le(bad + 4092, crc32c(bad, 4092));
+	CHECK_EQ(sb_decode(bad, SB_BYTES, &out, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "draid log array over zoned members") != NULL);
 	/* The distributed spares' table at 2064, 16 bytes each: state, slot, done. Slot 1 of
 	 * the sample failed: spare 0 holds it, filling; spare 1 is free. */
 	sb = sample(URAID_DRAID, 12, 4, 2);
