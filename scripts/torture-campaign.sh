@@ -109,7 +109,7 @@ add raid1-2-log-zoned 0 log "--level raid1 --members 2 --policy log --zoned"
 add raid10-4-log-zoned 0 log "--level raid10 --members 4 --policy log --zoned"
 
 # Declustered parity (draid): stripes narrower than the rows, 1 to 3 parities, 0 to 2
-# distributed spares; every in-place policy (a log array places stripes itself).
+# distributed spares; every policy (log over conventional members).
 draid=(
 	"draid-8-4+2+1|--level draid --members 8 --data-chunks 4 --parity-chunks 2 --distributed-spares 1"
 	"draid-7-3+1+2|--level draid --members 7 --data-chunks 3 --parity-chunks 1 --distributed-spares 2"
@@ -124,6 +124,7 @@ for p in "${draid[@]}"; do
 	add "$name-journal" 0 journal "$args --policy journal"
 	add "$name-journal-wb" 0 journal-wb "$args --policy journal --write-back"
 	add "$name-journal-dev" 0 journal-dev "$args --policy journal --journal-bdev"
+	add "$name-log" 0 log "$args --policy log"
 done
 
 # Named crash points: the power goes exactly inside a superblock round, a rebuild window, a

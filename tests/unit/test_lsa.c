@@ -1140,6 +1140,6 @@ test_zoned_bad_input(void)
 }
 
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
-	  TEST(test_degraded_rebuild), TEST(test_draid_log_rebuild), TEST(test_remote_reads), TEST(test_bad_input),
-	  TEST(test_zoned_levels), TEST(test_zoned_rebuild), TEST(test_zoned_append_misplaced),
-	  TEST(test_zoned_bad_input))
+	  TEST(test_degraded_rebuild), TEST(test_draid_log_rebuild), TEST(test_remote_reads),
+	  TEST(test_bad_input), TEST(test_zoned_levels), TEST(test_zoned_rebuild),
+	  TEST(test_zoned_append_misplaced), TEST(test_zoned_bad_input))
