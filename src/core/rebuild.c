@@ -191,8 +191,15 @@ copy_key(const struct raid_array *a, unsigned slot, uint64_t j)
 	if (a->l.level == URAID_RAID10)
 		return (j * a->l.n + slot) / a->l.copies;
 	if (a->l.level == URAID_DRAID) {
-		/* A spare strip holds nothing yet: any stripe of its period will do. */
-		draid_at(a->l.dm, slot, j, &stripe, &col);
+		/* A spare strip holds the column a distributed spare moved there: that of the
+		 * strip the spare stands in for, in the same row (itself perhaps a spare strip
+		 * of another); a free one nothing (any stripe of its period will do). */
+		for (unsigned hop = 0; hop <= a->draid->s; hop++) {
+			if (draid_at(a->l.dm, slot, j, &stripe, &col) ||
+			    atomic_load(&a->ds[col].state) == DS_FREE)
+				break;
+			slot = atomic_load(&a->ds[col].slot);
+		}
 		return stripe;
 	}
 	return j;

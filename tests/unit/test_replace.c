@@ -139,6 +139,55 @@ static const struct rcfg g_cfgs[] = {
 	{"raid6", 5, 0, 0, 0, 2}, {"ec", 6, 3, 3, 0, 3},     {"draid", 9, 4, 2, 1, 2},
 };
 
+/* draid with a distributed spare full (slot 5 failed): member 1, which holds spare strips
+ * with slot 5's columns in some periods, is replaced under load; its spare strips are
+ * copied under the lock of the stripes whose columns they hold. Then two more members fail
+ * and every block reads back. */
+static void
+test_replace_draid_spare_strips(void)
+{
+	struct rcfg c = {"draid", 9, 4, 2, 1, 2};
+	struct uraid_array_info info;
+	struct uraid_bdev *a;
+	struct wl wl;
+	char err[256];
+	unsigned rounds = 0;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	uraid_raid_set_options(8, 0);
+	fault_members_create(c.n + 1, 4096, BS);
+	a = create(&c, false);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	wl_run(&wl, 300, 8, 40, 0, NULL);
+	CHECK_EQ(uraid_array_fail_member(a, 5), 0);
+	do {
+		wl_run(&wl, 30, 8, 40, 0, NULL);
+	} while (strcmp(info_of(a).draid_spare[0].state, "full") != 0 && ++rounds < 3000);
+	CHECK(strcmp(info_of(a).draid_spare[0].state, "full") == 0);
+	CHECK_EQ(uraid_array_replace_member(a, "f1", "f9", err, sizeof(err)), 0);
+	rounds = 0;
+	do {
+		wl_run(&wl, 30, 8, 40, 0, NULL);
+		info = info_of(a);
+	} while ((info.rebuild.active || info.replacing >= 0) && ++rounds < 3000);
+	CHECK(strcmp(info.members[1].name, "f9") == 0);
+	CHECK_EQ(info.failed_members, 1);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(uraid_array_fail_member(a, 0), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	wl_close(&wl);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	fault_members_delete(c.n + 1);
+	uraid_raid_set_options(URAID_RAID_DEFAULT_WINDOW_KB, 0);
+	uraid_runtime_stop();
+}
+
 static void
 test_replace_under_load(void)
 {
@@ -214,5 +263,5 @@ test_replace_requests(void)
 	uraid_runtime_stop();
 }
 
-TEST_MAIN(TEST(test_replace_requests), TEST(test_replace_under_load), TEST(test_old_member_fails),
-	  TEST(test_new_member_fails))
+TEST_MAIN(TEST(test_replace_requests), TEST(test_replace_draid_spare_strips),
+	  TEST(test_replace_under_load), TEST(test_old_member_fails), TEST(test_new_member_fails))
