@@ -142,6 +142,23 @@ print_array(const struct admin *ad, json_t *arr)
 	if (json_object_get(arr, "journal_bdev") != NULL)
 		printf(" on %s", json_string_value(json_object_get(arr, "journal_bdev")));
 	putchar('\n');
+	if (json_object_get(arr, "distributed_spare_state") != NULL) {
+		json_t *d;
+
+		printf("  draid %lld+%lld, distributed spares:",
+		       json_integer_value(json_object_get(arr, "data_chunks")),
+		       json_integer_value(json_object_get(arr, "parity_chunks")));
+		json_array_foreach(json_object_get(arr, "distributed_spare_state"), i, d)
+		{
+			const char *st = json_string_value(json_object_get(d, "state"));
+
+			printf(" %zu %s", i, st ? st : "?");
+			if (json_integer_value(json_object_get(d, "slot")) >= 0)
+				printf(" (slot %lld)",
+				       json_integer_value(json_object_get(d, "slot")));
+		}
+		putchar('\n');
+	}
 	bm = json_object_get(arr, "bitmap");
 	if (bm != NULL)
 		printf("  bitmap: %lld regions of %lld KiB, %lld dirty, %lld to resync\n",

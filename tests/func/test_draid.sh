@@ -108,6 +108,9 @@ if wait_ds "full:3 free:-1 10"; then
 else
 	t_fail "fill into the distributed spare" "'$(ds_state)'"
 fi
+check "uraid status shows the distributed spare holding slot 3" 0 \
+	'draid 3\+3, distributed spares: 0 full \(slot 3\) 1 free' \
+	env URAID_RPC_SOCKET="$SOCK" "$URAID" status r
 rpc bdev_raid_fail_base_bdev '{"name":"m7"}' >/dev/null
 if wait_ds "full:3 full:7 9"; then
 	t_pass "a second failure fills distributed spare 1"
