@@ -940,6 +940,7 @@ struct stripe_part {
 	int bad_column;	     /* located single bad column, or -1 */
 	uint64_t held_until; /* held write: released once sb_done reaches this */
 	uint64_t unit;	     /* PART_REBUILD / PART_COPY: the driver's unit */
+	bool drain;	     /* PART_REBUILD: a distributed spare's copy back (draid) */
 	unsigned slot;	     /* PART_COPY */
 	TAILQ_ENTRY(stripe_part) link;
 };

@@ -1567,6 +1567,10 @@ ds_load(struct raid_array *a, const struct sb *from)
 		if (st == DS_DRAINING &&
 		    atomic_load(&a->members[d->slot].state) != URAID_MEMBER_ACTIVE)
 			st = DS_FULL;
+		else if (st == DS_DRAINING &&
+			 d->done == layout_strips_to_stripes(&a->l, a->l.member_blocks /
+									    a->l.strip_blocks))
+			continue; /* drained: the round that freed it was lost */
 		atomic_init(&a->ds[j].slot, d->slot);
 		atomic_init(&a->ds[j].done, d->done);
 		atomic_init(&a->ds[j].durable, d->done);

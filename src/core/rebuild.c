@@ -347,6 +347,7 @@ rebuild_issue(struct rebuild *rb)
 		} else {
 			part->kind = PART_REBUILD;
 			part->stripe = unit_stripe(rb, part->unit);
+			part->drain = rb->drain;
 		}
 		part->num_blocks = layout_stripe_data_blocks(&a->l);
 		part->origin = uraid_reactor_self();

@@ -486,7 +486,7 @@ op_plan(struct stripe_op *op)
 		raid_col_locate(a, op->sh->stripe, c, &loc);
 		/* A copy back onto a slot's new member rebuilds that column there. */
 		if (!loc.ready || !op_readable(op, loc.member, loc.row) ||
-		    (op->kind == PART_REBUILD && loc.alt >= 0)) {
+		    (op->kind == PART_REBUILD && op->parts[0]->drain && loc.alt >= 0)) {
 			op->lost |= 1ull << c;
 			if ((raid_member_writable(op->rch, loc.member) ||
 			     (loc.alt >= 0 && raid_member_writable(op->rch, (unsigned)loc.alt))) &&
