@@ -603,44 +603,52 @@ rebuild_end(struct rebuild *rb)
 		raid_rebuild_kick(a); /* e.g. the target failed: another spare */
 }
 
+/* draid: the distributed spares a rebuild takes now: those being filled; else, with no
+ * member being rebuilt, one being drained (*drain). Their slots join *targets, and *from is
+ * where the least advanced one is (whole blocks: see unit_stripe). */
+static uint32_t
+ds_next(struct raid_array *a, bool *drain, uint64_t *targets, uint64_t *from)
+{
+	uint32_t mask = 0;
+
+	for (int want = DS_FILLING; want != 0 && a->draid != NULL && mask == 0;
+	     want = want == DS_FILLING ? DS_DRAINING : 0) {
+		for (unsigned i = 0; i < a->l.n && want == DS_DRAINING; i++) {
+			if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING)
+				return 0; /* members first */
+		}
+		for (unsigned j = 0; j < a->draid->s; j++) {
+			struct draid_spare *ds = &a->ds[j];
+			uint64_t done = atomic_load(&ds->done);
+
+			/* (A drained one waits for the round that frees it.) */
+			if (atomic_load(&ds->state) != want ||
+			    (want == DS_DRAINING && (mask != 0 || done == raid_rebuild_units(a))))
+				continue;
+			mask |= 1u << j;
+			*targets |= 1ull << atomic_load(&ds->slot);
+			if (done / ds_block(a) * ds_block(a) < *from)
+				*from = done / ds_block(a) * ds_block(a);
+		}
+		*drain = want == DS_DRAINING && mask != 0;
+	}
+	return mask;
+}
+
 /* Rebuild every REBUILDING slot, or with repl_slot >= 0 copy that slot to its replacement. */
 static void
 rebuild_start_slot(struct raid_array *a, int repl_slot)
 {
 	struct rebuild *rb;
 	uint64_t targets = 0, from = UINT64_MAX;
-
 	uint32_t ds_mask = 0;
 	bool drain = false;
 
 	if (repl_slot >= 0) {
 		targets = 1ull << repl_slot;
 		from = 0;
-	}
-	/* draid: distributed spares being filled first, then members being rebuilt, then a
-	 * spare being drained onto its slot's new member. */
-	for (unsigned pass = 0; pass < 2 && repl_slot < 0 && a->draid != NULL; pass++) {
-		for (unsigned j = 0; j < a->draid->s; j++) {
-			struct draid_spare *ds = &a->ds[j];
-
-			if (atomic_load(&ds->state) != (pass == 0 ? DS_FILLING : DS_DRAINING) ||
-			    (pass == 1 && atomic_load(&ds->done) == raid_rebuild_units(a)))
-				continue; /* (drained: its record is on the way) */
-			ds_mask |= 1u << j;
-			targets |= 1ull << atomic_load(&ds->slot);
-			if (atomic_load(&ds->done) < from) /* (whole blocks: see unit_stripe) */
-				from = atomic_load(&ds->done) / ds_block(a) * ds_block(a);
-			if (pass == 1)
-				break; /* one at a time */
-		}
-		if (ds_mask != 0) {
-			drain = pass == 1;
-			break;
-		}
-		for (unsigned i = 0; i < a->l.n; i++) {
-			if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING)
-				pass = 2; /* members first */
-		}
+	} else {
+		ds_mask = ds_next(a, &drain, &targets, &from);
 	}
 	for (unsigned i = 0; i < a->l.n && repl_slot < 0 && ds_mask == 0; i++) {
 		if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING) {
