@@ -88,6 +88,7 @@ struct stripe_op {
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
 	uint64_t lost;					     /* columns that cannot be read here */
 	uint64_t targets;     /* ... of which these are written (rebuilding members) */
+	uint64_t copyback;    /* draid drain: columns read from the spare, written to the slot */
 	uint64_t col_set;     /* columns whose col[] is set */
 	uint64_t col_scratch; /* ... and of those, which hold pool buffers */
 	uint64_t old_set;
@@ -480,13 +481,16 @@ op_plan(struct stripe_op *op)
 	op->restart = false;
 	op->lost = 0;
 	op->targets = 0;
+	op->copyback = 0;
 	for (unsigned c = 0; c < n; c++) {
 		struct col_loc loc;
 
 		raid_col_locate(a, op->sh->stripe, c, &loc);
-		/* A copy back onto a slot's new member rebuilds that column there. */
-		if (!loc.ready || !op_readable(op, loc.member, loc.row) ||
-		    (op->kind == PART_REBUILD && op->parts[0]->drain && loc.alt >= 0)) {
+		if (loc.ready && op_readable(op, loc.member, loc.row)) {
+			/* A copy back onto a slot's new member: read from the spare. */
+			if (op->kind == PART_REBUILD && op->parts[0]->drain && loc.alt >= 0)
+				op->copyback |= 1ull << c;
+		} else {
 			op->lost |= 1ull << c;
 			if ((raid_member_writable(op->rch, loc.member) ||
 			     (loc.alt >= 0 && raid_member_writable(op->rch, (unsigned)loc.alt))) &&
@@ -838,6 +842,20 @@ op_write(struct stripe_op *op)
 	for (unsigned i = 0; i < l->k + l->m; i++) {
 		bool data = i < l->k;
 
+		if (op->copyback & (1ull << i)) {
+			struct col_loc loc;
+
+			raid_col_locate(op->a, op->sh->stripe, i, &loc);
+			rc = loc.alt < 0 ? -ENODEV
+					 : op_member_io(op, (unsigned)loc.alt, URAID_IO_WRITE,
+							loc.row * S + op->r0, op->r1 - op->r0,
+							op->col[i], NULL, 0, 0);
+			if (rc == -ENOMEM)
+				op->status = rc;
+			else if (rc != 0)
+				op->status = -EIO; /* never count a unit copied that was not */
+			continue;
+		}
 		if (op->targets & (1ull << i)) {
 			/* A rebuilding member: degraded mode rebuilt the whole column over the
 			 * rows, so it gets all of them. */
