@@ -989,6 +989,10 @@ struct found_entry {
 	struct ppl_header h;
 	unsigned member;
 	uint64_t block; /* within the area */
+	/* A header of this run whose entry is not whole (its space reused, or torn), or is on a
+	 * member its column is not on now: never applied, but it proves that every older
+	 * update of its stripe retired (see ppl_recover). */
+	bool bad;
 };
 
 /* Member m can be read at member strip s during recovery. */
@@ -1374,7 +1378,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 {
 	uint32_t bs = a->bdev.block_size;
 	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
-	bool journal = a->policy == SB_POLICY_JOURNAL;
+	bool journal = a->policy == SB_POLICY_JOURNAL, bad;
 	size_t first = *nfound, keep = first, nanchors = 0;
 	struct ppl_anchor anchors[64];
 	int rc;
@@ -1412,15 +1416,18 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		rstart = (uint64_t)h.ring * size;
 		if (size < 4 || h.slot != m || h.pos != b || b < rstart + ring_anchors(a) ||
 		    b + 1 + h.pp_blocks + h.data_blocks > rstart + size || h.k != a->l.k ||
-		    h.stripe >= units || h.r1 > a->l.strip_blocks || !entry_member_ok(a, &h, m) ||
-		    (h.data_blocks != 0 && !journal) ||
-		    (h.pp_blocks &&
-		     crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc) ||
-		    (h.data_blocks && crc32c(area + (b + 1 + h.pp_blocks) * bs,
-					     (size_t)h.data_blocks * bs) != h.data_crc)) {
+		    h.stripe >= units || h.r1 > a->l.strip_blocks ||
+		    (h.data_blocks != 0 && !journal)) {
 			out->invalid++;
 			continue;
 		}
+		bad = !entry_member_ok(a, &h, m) ||
+		      (h.pp_blocks &&
+		       crc32c(area + (b + 1) * bs, (size_t)h.pp_blocks * bs) != h.pp_crc) ||
+		      (h.data_blocks && crc32c(area + (b + 1 + h.pp_blocks) * bs,
+					       (size_t)h.data_blocks * bs) != h.data_crc);
+		if (bad)
+			out->invalid++;
 		if (*nfound == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 64;
 			struct found_entry *nf = realloc(*found, ncap * sizeof(**found));
@@ -1433,6 +1440,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		(*found)[*nfound].h = h;
 		(*found)[*nfound].member = m;
 		(*found)[*nfound].block = b;
+		(*found)[*nfound].bad = bad;
 		(*nfound)++;
 	}
 	/* Per ring, only entries at or above its newest floor (entries' and anchors') are
@@ -1451,7 +1459,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 			    anchors[j].nrings == (*found)[i].h.nrings && anchors[j].floor > floor)
 				floor = anchors[j].floor;
 		}
-		if ((*found)[i].h.seq >= floor)
+		if ((*found)[i].bad || (*found)[i].h.seq >= floor)
 			(*found)[keep++] = (*found)[i];
 	}
 	*nfound = keep;
@@ -1496,31 +1504,42 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 	if (rc != 0)
 		goto out;
 	/* A stripe's live entries belong to one update (a second waits for the first to
-	 * retire); should older ones show, the newest update alone is applied. */
+	 * retire); should older ones show, the newest update alone is applied. Older ones can
+	 * show when a newer update's entries went elsewhere: a draid column that a distributed
+	 * spare took (or gave back) has its entries on another member's ring, and the old
+	 * ring's floor may never have passed them. A header of a newer update, whole or not
+	 * (its space reused since it retired), is proof enough that they retired: they are
+	 * never applied. */
 	qsort(found, nfound, sizeof(*found), found_cmp);
 	for (size_t i = 0; i < nfound;) {
-		size_t j = i + 1;
+		size_t j = i + 1, n = 0;
 
 		while (j < nfound && found[j].h.stripe == found[i].h.stripe &&
 		       found[j].h.op == found[i].h.op && found[j].h.r0 == found[i].h.r0)
 			j++;
-		for (size_t x = i + 1; x < j; x++) {
+		for (size_t x = i; x < j; x++) {
+			if (!found[x].bad)
+				found[i + n++] = found[x];
+		}
+		for (size_t x = i + 1; x < i + n; x++) {
 			if (!same_update(&found[i].h, &found[x].h) ||
 			    found[x].h.parity == found[x - 1].h.parity)
 				rc = -EBADMSG;
 		}
-		if (rc == 0)
-			rc = recover_update(a, from, &found[i], (unsigned)(j - i), &rb,
+		if (n == 0)
+			rc = 0; /* nothing whole of the newest update: the stripe is as it was */
+		else if (rc == 0)
+			rc = recover_update(a, from, &found[i], (unsigned)n, &rb,
 					    &out->skipped_rows);
 		if (rc == -EBADMSG) {
-			out->invalid += j - i; /* entries that contradict each other */
+			out->invalid += n; /* entries that contradict each other */
 			rc = 0;
 		} else if (rc != 0) {
 			LOG_ERR("%s: log recovery of stripe %lu failed: %s", a->bdev.name,
 				(unsigned long)found[i].h.stripe, strerror(-rc));
 			goto out;
 		} else {
-			out->applied += j - i;
+			out->applied += n;
 		}
 		/* Skip older updates of the same stripe. */
 		while (j < nfound && found[j].h.stripe == found[i].h.stripe &&
