@@ -130,6 +130,9 @@ refused bdev_raid_create "parity_chunks 5" "parity_chunks 1 to 4" \
 	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":5,"base_bdevs":["m13","m3","m7"]}'
 refused bdev_raid_create "no data_chunks" "data_chunks >= 1" \
 	'{"name":"x","raid_level":"draid","parity_chunks":1,"base_bdevs":["m13","m3","m7"]}'
+rpc bdev_malloc_create '{"name":"j0","num_blocks":4096,"block_size":4096}' >/dev/null
+refused bdev_raid_create "a journal device with distributed spares" "does not take a draid array with distributed spares" \
+	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"distributed_spares":1,"superblock":true,"consistency_policy":"journal","journal_bdev":"j0","base_bdevs":["m13","m3","m7"]}'
 refused bdev_raid_create "distributed_spares on raid5" "for raid_level draid only" \
 	'{"name":"x","raid_level":"raid5","distributed_spares":1,"base_bdevs":["m13","m3","m7"]}'
 if rpc bdev_raid_create '{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"distributed_spares":1,"superblock":true,"consistency_policy":"log","base_bdevs":["m13","m3","m7"]}' >/dev/null &&
