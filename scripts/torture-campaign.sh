@@ -115,7 +115,7 @@ draid=(
 	"draid-7-3+1+2|--level draid --members 7 --data-chunks 3 --parity-chunks 1 --distributed-spares 2"
 	"draid-10-4+3+1|--level draid --members 10 --data-chunks 4 --parity-chunks 3 --distributed-spares 1"
 	"draid-6-3+2+0|--level draid --members 6 --data-chunks 3 --parity-chunks 2 --distributed-spares 0"
-	"draid-12-4+2+2|--level draid --members 12 --data-chunks 4 --parity-chunks 2 --distributed-spares 2"
+	"draid-12-4+2+2|--level draid --members 12 --data-chunks 4 --parity-chunks 2 --distributed-spares 2 --member-kb 4096"
 )
 for p in "${draid[@]}"; do
 	name=${p%%|*} args=${p#*|}
