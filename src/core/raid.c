@@ -1567,15 +1567,31 @@ ds_load(struct raid_array *a, const struct sb *from)
 		if (st == DS_DRAINING &&
 		    atomic_load(&a->members[d->slot].state) != URAID_MEMBER_ACTIVE)
 			st = DS_FULL;
-		else if (st == DS_DRAINING &&
-			 d->done == layout_strips_to_stripes(&a->l, a->l.member_blocks /
-									    a->l.strip_blocks))
-			continue; /* drained: the round that freed it was lost */
 		atomic_init(&a->ds[j].slot, d->slot);
 		atomic_init(&a->ds[j].done, d->done);
 		atomic_init(&a->ds[j].durable, d->done);
 		atomic_init(&a->ds[j].state, st);
 		a->ds_used++;
+	}
+}
+
+/* draid, after the log recovery: a spare drained whole is free (the round that freed it was
+ * lost). The recovery still saw it draining: an entry of the last run may be on either
+ * place of a column it held. */
+static void
+ds_settle(struct raid_array *a)
+{
+	uint64_t stripes = layout_strips_to_stripes(&a->l, a->l.member_blocks / a->l.strip_blocks);
+
+	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
+		if (atomic_load(&a->ds[j].state) == DS_DRAINING &&
+		    atomic_load(&a->ds[j].done) == stripes) {
+			atomic_store(&a->ds[j].state, DS_FREE);
+			atomic_store(&a->ds[j].slot, 0);
+			atomic_store(&a->ds[j].done, 0);
+			atomic_store(&a->ds[j].durable, 0);
+			a->ds_used--;
+		}
 	}
 }
 
@@ -2158,6 +2174,7 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 				    o->name, (unsigned long)rec.holes[h].lba,
 				    (unsigned long)(rec.holes[h].lba + rec.holes[h].blocks - 1));
 	}
+	ds_settle(a);
 	if (a->policy == SB_POLICY_BITMAP) {
 		rc = bitmap_create(a, from == NULL, from == NULL || (from->flags & SB_FLAG_CLEAN));
 		if (rc != 0) {
