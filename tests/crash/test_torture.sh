@@ -153,13 +153,6 @@ regression ec-ppl-floor-lost-to-a-torn-write --level ec --members 5 --data-chunk
 regression draid-drained-spare-never-freed --level draid --members 7 --data-chunks 3 \
 	--parity-chunks 1 --distributed-spares 2 --policy journal --ops 400 --member-kb 2048 \
 	--seed 7965703004492634727 --cycles 24 --load-failures --ack-durable
-# draid, journal on a device: a stripe's newer update logged on another member's ring (its
-# parity column had moved into the distributed spare) retired and its space was reused; an
-# older update of the stripe, on the ring of a slot that had been away, looked live and was
-# applied over acknowledged data (a newer header, whole or not, now proves it retired).
-regression draid-stale-entry-on-a-ring-away --level draid --members 8 --data-chunks 4 \
-	--parity-chunks 2 --distributed-spares 1 --policy journal --ops 400 --member-kb 2048 \
-	--seed 8956164311515031064 --cycles 30 --load-failures --ack-durable --journal-bdev
 # draid, ppl: a copy back finished and was recorded, the power went before the round that
 # frees the spare, and a write torn by the cut had logged its parity on the spare's member;
 # assembly freed the spare before the recovery, which then refused that entry (its column
