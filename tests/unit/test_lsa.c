@@ -672,31 +672,6 @@ test_degraded_rebuild(void)
 	uraid_runtime_stop();
 }
 
-struct wstat {
-	_Atomic bool done;
-	struct uraid_bdev_io_stats st;
-};
-
-static void
-wstat_cb(void *arg, const struct uraid_bdev_io_stats *st)
-{
-	struct wstat *w = arg;
-
-	if (st != NULL)
-		w->st = *st;
-	atomic_store(&w->done, true);
-}
-
-static uint64_t
-blocks_written(const char *name)
-{
-	struct wstat w = {0};
-
-	CHECK_EQ(uraid_bdev_collect_stats(name, wstat_cb, &w), 0);
-	uraid_runtime_wait(&w.done);
-	return w.st.blocks[URAID_IO_WRITE];
-}
-
 /* A log array over draid 4+2 with a distributed spare: a member fails, and the stripes that
  * hold data (about a third) are rebuilt at once into the spare strips, written on every
  * survivor, no spare member needed; then two more members fail, and after a restart on the
@@ -727,7 +702,7 @@ test_draid_log_rebuild(void)
 	uraid_bdev_close(d);
 	uraid_runtime_poll_until_idle(1000);
 	for (unsigned i = 0; i < s.n; i++)
-		before[i] = blocks_written(g_m[i]);
+		before[i] = bdev_blocks_done(g_m[i], URAID_IO_WRITE);
 	CHECK_EQ(uraid_array_fail_member(a, 2), 0);
 	for (int i = 0; i < 20000; i++) {
 		CHECK_EQ(uraid_array_get_info(a, &info), 0);
@@ -747,7 +722,7 @@ test_draid_log_rebuild(void)
 	for (unsigned i = 0; i < s.n; i++) {
 		if (i == 2)
 			continue;
-		after = blocks_written(g_m[i]);
+		after = bdev_blocks_done(g_m[i], URAID_IO_WRITE);
 		CHECK(after > before[i]); /* every survivor took some of it */
 	}
 	CHECK(same(model, blocks));

@@ -709,32 +709,13 @@ test_back_under_log_cleared(void)
 
 /* --- draid: distributed spares --- */
 
-struct wstat {
-	_Atomic bool done;
-	struct uraid_bdev_io_stats st;
-};
-
-static void
-wstat_cb(void *arg, const struct uraid_bdev_io_stats *st)
-{
-	struct wstat *w = arg;
-
-	if (st != NULL)
-		w->st = *st;
-	atomic_store(&w->done, true);
-}
-
 /* Blocks read and written so far on each of the fault members 0..n-1. */
 static void
 member_blocks(unsigned n, uint64_t *rd, uint64_t *wr)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct wstat w = {0};
-
-		REQUIRE(uraid_bdev_collect_stats(g_fault_names[i], wstat_cb, &w) == 0);
-		uraid_runtime_wait(&w.done);
-		rd[i] = w.st.blocks[URAID_IO_READ];
-		wr[i] = w.st.blocks[URAID_IO_WRITE];
+		rd[i] = bdev_blocks_done(g_fault_names[i], URAID_IO_READ);
+		wr[i] = bdev_blocks_done(g_fault_names[i], URAID_IO_WRITE);
 	}
 }
 

@@ -348,6 +348,32 @@ ram_member_flip(unsigned member, uint64_t byte_off, unsigned len, uint8_t x)
 }
 
 /* The array's info now (a failed lookup counts as a test failure). */
+struct io_stats_wait {
+	_Atomic bool done;
+	struct uraid_bdev_io_stats st;
+};
+
+static inline void
+io_stats_cb(void *arg, const struct uraid_bdev_io_stats *st)
+{
+	struct io_stats_wait *w = arg;
+
+	if (st != NULL)
+		w->st = *st;
+	atomic_store(&w->done, true);
+}
+
+/* Blocks of I/O type `type` bdev `name` completed so far (every channel summed). */
+static inline uint64_t
+bdev_blocks_done(const char *name, enum uraid_io_type type)
+{
+	struct io_stats_wait w = {0};
+
+	CHECK_EQ(uraid_bdev_collect_stats(name, io_stats_cb, &w), 0);
+	uraid_runtime_wait(&w.done);
+	return w.st.blocks[type];
+}
+
 static inline struct uraid_array_info
 info_of(struct uraid_bdev *a)
 {
