@@ -88,8 +88,8 @@ void layout_map(const struct layout *l, uint64_t lba, uint64_t num_blocks, unsig
  * P, Q, ...) of stripe. */
 unsigned layout_data_member(const struct layout *l, uint64_t stripe, unsigned data_idx);
 unsigned layout_parity_member(const struct layout *l, uint64_t stripe, unsigned j);
-/* Inverse: which column (0..k-1 data, k..k+m-1 parity) member holds in stripe; k + m if
- * none (draid: a stripe spans k + m of the members). */
+/* Inverse, raid5/raid6/ec: which column (0..k-1 data, k..k+m-1 parity) member holds in
+ * stripe (a draid stripe spans k + m of its members: see raid_col_locate). */
 unsigned layout_member_column(const struct layout *l, uint64_t stripe, unsigned member);
 /* Parity levels: the member strip holding column col (as above) of stripe. Every column of
  * a raid5/raid6/ec stripe is at member strip `stripe`; a draid stripe's are at its rows. */
@@ -603,6 +603,8 @@ void raid_col_locate(const struct raid_array *a, uint64_t stripe, unsigned col,
 		     struct col_loc *loc);
 /* draid: the failed slots that a full distributed spare stands in for. */
 unsigned raid_ds_covered(const struct raid_array *a);
+/* draid: the distributed spare (not in `skip`, a mask) holding slot, and its state; or -1. */
+int raid_ds_holder(const struct raid_array *a, unsigned slot, uint32_t skip, int *state);
 
 struct member_io *mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt);
 void mio_free(struct member_io *mio);

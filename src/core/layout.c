@@ -159,10 +159,13 @@ layout_map(const struct layout *l, uint64_t lba, uint64_t num_blocks, unsigned c
 		/* Parity levels: the data strip holding lba (reads on the healthy path). */
 		uint64_t stripe = strip / l->k;
 		unsigned data_idx = (unsigned)(strip % l->k);
+		uint64_t row = stripe;
 
-		out->member = layout_data_member(l, stripe, data_idx);
-		out->member_offset_blocks =
-			layout_column_strip(l, stripe, data_idx) * l->strip_blocks + in_strip;
+		if (l->level == URAID_DRAID)
+			draid_locate(l->dm, stripe, data_idx, &out->member, &row);
+		else
+			out->member = layout_data_member(l, stripe, data_idx);
+		out->member_offset_blocks = row * l->strip_blocks + in_strip;
 		break;
 	}
 	}
@@ -210,13 +213,6 @@ layout_member_column(const struct layout *l, uint64_t stripe, unsigned member)
 	unsigned p0 = first_parity(l, stripe);
 	unsigned rel = (member + l->n - p0) % l->n; /* 0..m-1: parity j */
 
-	if (l->level == URAID_DRAID) {
-		for (unsigned c = 0; c < l->k + l->m; c++) {
-			if (draid_member(l, stripe, c) == member)
-				return c;
-		}
-		return l->k + l->m;
-	}
 	if (rel < l->m)
 		return l->k + rel;
 	if (l->level == URAID_RAID5 && l->r5_layout == URAID_R5_LEFT_ASYMMETRIC)

@@ -538,15 +538,14 @@ raid_ds_covered(const struct raid_array *a)
 	return n;
 }
 
-/* draid: the distributed spare (not in `skip`) holding the slot `member` is, or -1. */
-static int
-ds_holder(const struct raid_array *a, unsigned member, uint32_t skip, int *state)
+int
+raid_ds_holder(const struct raid_array *a, unsigned slot, uint32_t skip, int *state)
 {
-	for (unsigned j = 0; j < a->draid->s; j++) {
+	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
 		int st = atomic_load_explicit(&a->ds[j].state, memory_order_acquire);
 
 		if (st != DS_FREE && !(skip & (1u << j)) &&
-		    atomic_load_explicit(&a->ds[j].slot, memory_order_relaxed) == member) {
+		    atomic_load_explicit(&a->ds[j].slot, memory_order_relaxed) == slot) {
 			*state = st;
 			return (int)j;
 		}
@@ -581,7 +580,7 @@ raid_col_locate(const struct raid_array *a, uint64_t stripe, unsigned col, struc
 	draid_locate(l->dm, stripe, col, &loc->member, &loc->row);
 	if (atomic_load_explicit(&a->ds_used, memory_order_acquire) == 0)
 		return;
-	while ((j = ds_holder(a, loc->member, loc->via, &st)) >= 0) {
+	while ((j = raid_ds_holder(a, loc->member, loc->via, &st)) >= 0) {
 		const struct draid_spare *ds = &a->ds[j];
 		unsigned spare = draid_spare_member(l->dm, loc->row, (unsigned)j);
 		uint64_t done = atomic_load_explicit(&ds->done, memory_order_acquire);
@@ -604,7 +603,7 @@ raid_col_locate(const struct raid_array *a, uint64_t stripe, unsigned col, struc
 		loc->member = spare;
 	}
 	/* The second place walks on from where it is, as the first does. */
-	while (loc->alt >= 0 && (j = ds_holder(a, (unsigned)loc->alt, alt_via, &st)) >= 0) {
+	while (loc->alt >= 0 && (j = raid_ds_holder(a, (unsigned)loc->alt, alt_via, &st)) >= 0) {
 		alt_via |= 1u << j;
 		loc->alt = (int)draid_spare_member(l->dm, loc->row, (unsigned)j);
 	}
@@ -1581,11 +1580,9 @@ ds_load(struct raid_array *a, const struct sb *from)
 static void
 ds_settle(struct raid_array *a)
 {
-	uint64_t stripes = layout_strips_to_stripes(&a->l, a->l.member_blocks / a->l.strip_blocks);
-
 	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
 		if (atomic_load(&a->ds[j].state) == DS_DRAINING &&
-		    atomic_load(&a->ds[j].done) == stripes) {
+		    atomic_load(&a->ds[j].done) == raid_rebuild_units(a)) {
 			atomic_store(&a->ds[j].state, DS_FREE);
 			atomic_store(&a->ds[j].slot, 0);
 			atomic_store(&a->ds[j].done, 0);

@@ -458,12 +458,10 @@ ds_drained(struct raid_array *a, int status)
 static void
 ds_rebuild_end(struct raid_array *a, uint32_t mask, bool drain, bool complete)
 {
-	for (uint32_t m = mask; m && complete; m &= m - 1) {
+	for (uint32_t m = complete && !drain ? mask : 0; m; m &= m - 1) {
 		unsigned j = (unsigned)__builtin_ctz(m);
 		int st = DS_FILLING;
 
-		if (drain)
-			continue;
 		if (atomic_compare_exchange_strong(&a->ds[j].state, &st, DS_FULL))
 			LOG_NOTE("%s: slot %u rebuilt into distributed spare %u: redundant again",
 				 a->bdev.name, atomic_load(&a->ds[j].slot), j);
@@ -532,15 +530,13 @@ ds_draining(const struct raid_array *a)
 	return false;
 }
 
-/* draid: the distributed spare in `state` holding slot, or -1. */
+/* draid: the distributed spare in `state` holding slot, or -1 (a slot has one at most). */
 static int
 ds_holding(const struct raid_array *a, unsigned slot, int state)
 {
-	for (unsigned j = 0; a->draid != NULL && j < a->draid->s; j++) {
-		if (atomic_load(&a->ds[j].state) == state && atomic_load(&a->ds[j].slot) == slot)
-			return (int)j;
-	}
-	return -1;
+	int st, j = raid_ds_holder(a, slot, 0, &st);
+
+	return j >= 0 && st == state ? j : -1;
 }
 
 static void
@@ -611,26 +607,33 @@ ds_next(struct raid_array *a, bool *drain, uint64_t *targets, uint64_t *from)
 {
 	uint32_t mask = 0;
 
-	for (int want = DS_FILLING; want != 0 && a->draid != NULL && mask == 0;
-	     want = want == DS_FILLING ? DS_DRAINING : 0) {
-		for (unsigned i = 0; i < a->l.n && want == DS_DRAINING; i++) {
+	*drain = false;
+	if (a->draid == NULL)
+		return 0;
+	for (unsigned j = 0; j < a->draid->s; j++) {
+		if (atomic_load(&a->ds[j].state) == DS_FILLING)
+			mask |= 1u << j;
+	}
+	if (mask == 0) {
+		for (unsigned i = 0; i < a->l.n; i++) {
 			if (atomic_load(&a->members[i].state) == URAID_MEMBER_REBUILDING)
 				return 0; /* members first */
 		}
-		for (unsigned j = 0; j < a->draid->s; j++) {
-			struct draid_spare *ds = &a->ds[j];
-			uint64_t done = atomic_load(&ds->done);
-
+		for (unsigned j = 0; j < a->draid->s && mask == 0; j++) {
 			/* (A drained one waits for the round that frees it.) */
-			if (atomic_load(&ds->state) != want ||
-			    (want == DS_DRAINING && (mask != 0 || done == raid_rebuild_units(a))))
-				continue;
-			mask |= 1u << j;
-			*targets |= 1ull << atomic_load(&ds->slot);
-			if (done / ds_block(a) * ds_block(a) < *from)
-				*from = done / ds_block(a) * ds_block(a);
+			if (atomic_load(&a->ds[j].state) == DS_DRAINING &&
+			    atomic_load(&a->ds[j].done) != raid_rebuild_units(a))
+				mask = 1u << j;
 		}
-		*drain = want == DS_DRAINING && mask != 0;
+		*drain = mask != 0;
+	}
+	for (uint32_t m = mask; m; m &= m - 1) {
+		struct draid_spare *ds = &a->ds[__builtin_ctz(m)];
+		uint64_t at = atomic_load(&ds->done) / ds_block(a) * ds_block(a);
+
+		*targets |= 1ull << atomic_load(&ds->slot);
+		if (at < *from)
+			*from = at;
 	}
 	return mask;
 }
