@@ -89,6 +89,7 @@ struct stripe_op {
 	uint64_t lost;					     /* columns that cannot be read here */
 	uint64_t targets;     /* ... of which these are written (rebuilding members) */
 	uint64_t copyback;    /* draid drain: columns read from the spare, written to the slot */
+	uint64_t both;	      /* ... a fresh row's columns read there, written to both places */
 	uint64_t col_set;     /* columns whose col[] is set */
 	uint64_t col_scratch; /* ... and of those, which hold pool buffers */
 	uint64_t old_set;
@@ -482,6 +483,7 @@ op_plan(struct stripe_op *op)
 	op->lost = 0;
 	op->targets = 0;
 	op->copyback = 0;
+	op->both = 0;
 	for (unsigned c = 0; c < n; c++) {
 		struct col_loc loc;
 
@@ -490,6 +492,14 @@ op_plan(struct stripe_op *op)
 			/* A copy back onto a slot's new member: read from the spare. */
 			if (op->kind == PART_REBUILD && op->parts[0]->drain && loc.alt >= 0)
 				op->copyback |= 1ull << c;
+			/* A fresh row (a log array's) on a draining spare: the copy back may have
+			 * passed it by as free, so its two places can differ. A data column read
+			 * into the parity goes to both, or the parity would hold for the place
+			 * read only. */
+			if (loc.alt >= 0 && c < l->k && op->parts[0]->fresh &&
+			    (op->kind == PART_WRITE || op->kind == PART_ZEROES) &&
+			    (op->lo[c] > op->r0 || op->hi[c] < op->r1 || !touched(op, c)))
+				op->both |= 1ull << c;
 		} else {
 			op->lost |= 1ull << c;
 			if ((raid_member_writable(op->rch, loc.member) ||
@@ -869,6 +879,14 @@ op_write(struct stripe_op *op)
 		if (op->lost & (1ull << i) || op->kind == PART_REBUILD || op->kind == PART_READ ||
 		    op->kind == PART_CHECK)
 			continue; /* those write only their targets */
+		if (op->both & (1ull << i)) {
+			/* Where the column is now (the drain may have ended since PLAN): the rows
+			 * read and the new data merged into them, over every row of the parity. */
+			rc = op_io(op, i, URAID_IO_WRITE, op->r0, op->r1, op->col[i], NULL, 0);
+			if (rc == -ENOMEM)
+				op->status = rc;
+			continue;
+		}
 		if (data && !touched(op, i))
 			continue;
 		if (data && op->nparts == 1 && op->parts[0]->kind == PART_WRITE) {

@@ -746,6 +746,126 @@ test_draid_log_rebuild(void)
 	uraid_runtime_stop();
 }
 
+/* Until distributed spare 0 is in `state`, the clock moving; the info then. */
+static struct uraid_array_info
+ds_wait(struct uraid_bdev *a, const char *state)
+{
+	struct uraid_array_info info;
+
+	for (int i = 0; i < 20000; i++) {
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		if (strcmp(info.draid_spare[0].state, state) == 0)
+			break;
+		uraid_runtime_advance_us(1000);
+		uraid_runtime_poll_until_idle(100);
+	}
+	CHECK(strcmp(info.draid_spare[0].state, state) == 0);
+	return info;
+}
+
+struct check_out {
+	bool done;
+	int status;
+	struct uraid_array_check_result r;
+};
+
+static void
+check_cb(void *arg, int status, const struct uraid_array_check_result *r)
+{
+	struct check_out *c = arg;
+
+	c->status = status;
+	c->r = *r;
+	c->done = true;
+}
+
+static void
+check_msg(void *arg)
+{
+	CHECK_EQ(uraid_array_check(uraid_bdev_get_by_name("lg"), check_cb, arg), 0);
+}
+
+/* A parity check of "lg": how many stripes it found bad. */
+static uint64_t
+bad_stripes(void)
+{
+	struct check_out c = {0};
+
+	uraid_reactor_send(uraid_reactor_get(0), check_msg, &c);
+	for (int i = 0; i < 1000000 && !c.done; i++)
+		uraid_runtime_poll_until_idle(1);
+	CHECK(c.done);
+	CHECK_EQ(c.status, 0);
+	CHECK(c.r.stripes_checked > 0);
+	return c.r.bad_stripes;
+}
+
+/* Fresh stripes written while a distributed spare drains onto a new member: the copy back
+ * passed them by while they were free, so the strip of the drained slot holds one thing on
+ * the spare and another on the new member (filled here with other bytes). A data column the
+ * parity is computed over is read from one place; it must then be written to both, or the
+ * parity holds there only: once the spare is let go, the parity check finds the stripe bad
+ * and a read that decodes through it returns wrong data. The copy back is held (a bandwidth
+ * cap and a stopped clock) on the first stripe holding data while one-block stripes are
+ * written; then it ends, and the check, reads, and reads with two more members failed all
+ * hold. */
+static void
+test_draid_drain_fresh_rows(void)
+{
+	static const struct shape s = {"draid", 8, 4, 2, 1, false};
+	uint64_t bw = g_rebuild_opts.max_bw_mb_sec, blocks;
+	struct uraid_array_info info;
+	struct uraid_bdev_desc *d;
+	struct uraid_bdev *a, *nb;
+	uint32_t version = 0;
+	char err[256] = "";
+	uint8_t *model;
+
+	REQUIRE(start_manual(2) == 0);
+	make_rams(s.n, MBLKS);
+	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
+	a = uraid_bdev_get_by_name("lg");
+	blocks = array_blocks();
+	model = calloc(blocks, BS);
+	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	/* Stripes 0 and 1 (one a write: nothing else in flight seals each at once), then stripe
+	 * 0 free again: the copy back, which takes the first stripe of each period first,
+	 * passes free ones until it stops on stripe 1. */
+	for (uint64_t lba = 0; lba < 16; lba += 8)
+		CHECK_EQ(put(d, model, lba, 8, ++version), 0);
+	CHECK_EQ(uraid_bdev_io_sync(d, URAID_IO_UNMAP, NULL, 0, 8), 0);
+	memset(model, 0, 8 * BS);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_fail_member(a, 3), 0);
+	ds_wait(a, "full");
+	CHECK_EQ(ram_bdev_create("n8", MBLKS, BS, NULL, &nb), 0);
+	memset(ram_bdev_memory(nb), 0x5a, (size_t)MBLKS * BS);
+	g_rebuild_opts.max_bw_mb_sec = 1;
+	CHECK_EQ(uraid_array_add_spare(a, "n8", err, sizeof(err)), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	CHECK(strcmp(info.draid_spare[0].state, "draining") == 0);
+	for (uint64_t i = 0; i < 160; i++)
+		CHECK_EQ(put(d, model, 16 + i * 3, 1, ++version), 0);
+	CHECK_EQ(uraid_array_get_info(a, &info), 0);
+	CHECK(strcmp(info.draid_spare[0].state, "draining") == 0);
+	CHECK(info.log.rows - info.log.free_rows >= 160);
+	g_rebuild_opts.max_bw_mb_sec = bw;
+	ds_wait(a, "free");
+	CHECK_EQ(bad_stripes(), 0);
+	CHECK(same(model, blocks));
+	CHECK_EQ(uraid_array_fail_member(a, 1), 0);
+	CHECK_EQ(uraid_array_fail_member(a, 6), 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(same(model, blocks));
+	uraid_bdev_close(d);
+	CHECK_EQ(del(true), 0);
+	free(model);
+	CHECK_EQ(test_delete_bdev("n8"), 0);
+	drop_rams(s.n);
+	uraid_runtime_stop();
+}
+
 /* wl_run with the clock moving (slow member reads wait on it). */
 static void
 run_clocked(struct wl *wl, unsigned ops, unsigned qd, uint64_t max_blocks)
@@ -1115,6 +1235,7 @@ test_zoned_bad_input(void)
 }
 
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
-	  TEST(test_degraded_rebuild), TEST(test_draid_log_rebuild), TEST(test_remote_reads),
-	  TEST(test_bad_input), TEST(test_zoned_levels), TEST(test_zoned_rebuild),
-	  TEST(test_zoned_append_misplaced), TEST(test_zoned_bad_input))
+	  TEST(test_degraded_rebuild), TEST(test_draid_log_rebuild),
+	  TEST(test_draid_drain_fresh_rows), TEST(test_remote_reads), TEST(test_bad_input),
+	  TEST(test_zoned_levels), TEST(test_zoned_rebuild), TEST(test_zoned_append_misplaced),
+	  TEST(test_zoned_bad_input))
