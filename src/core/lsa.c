@@ -54,9 +54,6 @@
 #define LSA_CLEAN_LOW	     6	 /* the cleaner runs below this many free rows */
 #define LSA_CHUNK_BYTES	     (1u << 20)
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
-/* The tree's area (4 KiB blocks): two anchors (checkpoint records, by generation parity),
- * the ring of map records, then two slots per map page. */
-#define LSA_ANCHORS  2
 #define LSA_OPEN_MAX 4 /* zoned members: groups open for new rows at once */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). ROW_LIMBO:
@@ -292,7 +289,7 @@ lsa_meta_check(const struct sb *sb)
 	    sb->log_array_blocks == 0 || sb->log_array_blocks > sb->array_blocks ||
 	    sb->array_blocks >= UINT32_MAX)
 		return -EBADMSG;
-	need = ((uint64_t)LSA_ANCHORS + sb->log_ring_blocks +
+	need = ((uint64_t)RST_ANCHORS + sb->log_ring_blocks +
 		2ull * rst_page_count(sb->log_array_blocks)) *
 	       mb;
 	return need <= sb->ppl_blocks ? 0 : -EBADMSG;
@@ -304,7 +301,7 @@ lsa_data_offset(uint32_t bs, uint64_t min_member_blocks, unsigned n)
 	uint64_t mib = (1u << 20) / bs;
 	uint64_t phys = min_member_blocks * n;
 	uint64_t need = META_PPL_OFFSET / bs +
-			((uint64_t)LSA_ANCHORS + ring_blocks(phys) + 2ull * rst_page_count(phys)) *
+			((uint64_t)RST_ANCHORS + ring_blocks(phys) + 2ull * rst_page_count(phys)) *
 				(RST_BLOCK / bs);
 
 	return (need + mib - 1) / mib * mib;
@@ -1449,7 +1446,7 @@ commit_flushed(struct raid_io *rio, int status)
 		rst_record_encode(c->bufs + (size_t)b * RST_BLOCK, &r);
 	}
 	for (unsigned b = 0; b < c->blocks; b++)
-		meta_write(ls, LSA_ANCHORS + (c->first_seq + b) % ls->ring,
+		meta_write(ls, RST_ANCHORS + (c->first_seq + b) % ls->ring,
 			   c->bufs + (size_t)b * RST_BLOCK, commit_record_done, c);
 }
 
@@ -1582,7 +1579,7 @@ ckpt_page_done(struct lsa *ls, void *ctx, int status)
 	r.seq = k->gen;
 	r.upto = k->upto;
 	rst_record_encode(k->bufs, &r);
-	meta_write(ls, k->gen % LSA_ANCHORS, k->bufs, ckpt_record_done, k);
+	meta_write(ls, k->gen % RST_ANCHORS, k->bufs, ckpt_record_done, k);
 }
 
 static void
@@ -1629,7 +1626,7 @@ ckpt_kick(struct lsa *ls)
 	k->pending = 1;
 	for (size_t i = 0; i < k->n; i++) {
 		k->pending++;
-		meta_write(ls, LSA_ANCHORS + ls->ring + 2ull * k->pages[i] + k->slots[i],
+		meta_write(ls, RST_ANCHORS + ls->ring + 2ull * k->pages[i] + k->slots[i],
 			   k->bufs + (i + 1) * RST_BLOCK, ckpt_page_done, k);
 	}
 	ckpt_page_done(ls, k, 0);
@@ -2320,10 +2317,10 @@ load(struct lsa *ls, char *err, size_t err_len)
 	uint64_t *best_seq = calloc(ls->ring, sizeof(*best_seq));
 	uint64_t *page_gen = calloc(ls->npages, sizeof(*page_gen));
 	uint8_t *best = uraid_dma_alloc(RST_BLOCK, (size_t)ls->ring * RST_BLOCK);
-	uint8_t *buf = uraid_dma_alloc(RST_BLOCK, ((size_t)LSA_ANCHORS + ls->ring) * RST_BLOCK);
+	uint8_t *buf = uraid_dma_alloc(RST_BLOCK, ((size_t)RST_ANCHORS + ls->ring) * RST_BLOCK);
 	uint8_t *pbuf = uraid_dma_alloc(RST_BLOCK, LSA_CHUNK_BYTES);
 	struct rst_record *r = malloc(sizeof(*r));
-	uint64_t S = 0, max_seq = 0, replayed = 0, bad = 0;
+	uint64_t S = 0, S_gen = 0, max_seq = 0, replayed = 0, bad = 0, readable = 0;
 	unsigned sources = 0;
 	char why[128];
 	int rc = 0;
@@ -2332,30 +2329,34 @@ load(struct lsa *ls, char *err, size_t err_len)
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* The ring and the anchors of every member first: which checkpoint finished last (S and
+	 * its generation) must be known before the pages are taken. */
 	for (unsigned m = 0; m < a->l.n; m++) {
 		struct uraid_bdev_desc *desc = a->members[m].desc;
-		uint64_t per = LSA_CHUNK_BYTES / RST_BLOCK, total = 2ull * ls->npages;
 
 		if (desc == NULL)
 			continue;
-		if (area_read(ls, desc, 0, LSA_ANCHORS + ls->ring, buf) != 0) {
+		if (area_read(ls, desc, 0, RST_ANCHORS + ls->ring, buf) != 0) {
 			LOG_WARNING("%s: cannot read the stripe tree ring of %s", a->bdev.name,
 				    a->members[m].name);
 			continue;
 		}
+		readable |= 1ull << m;
 		sources++;
-		for (uint32_t an = 0; an < LSA_ANCHORS; an++) {
+		for (uint32_t an = 0; an < RST_ANCHORS; an++) {
 			if (rst_record_decode(buf + (size_t)an * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
 					      ls->logical, ls->phys, r, why, sizeof(why)) != 0 ||
-			    r->type != RST_REC_CHECKPOINT || r->seq % LSA_ANCHORS != an)
+			    r->type != RST_REC_CHECKPOINT || r->seq % RST_ANCHORS != an)
 				continue;
-			if (r->upto > S)
+			if (r->upto > S || (r->upto == S && r->seq > S_gen)) {
 				S = r->upto;
+				S_gen = r->seq;
+			}
 			if (r->seq > ls->ckpt_gen)
 				ls->ckpt_gen = r->seq;
 		}
 		for (uint32_t pos = 0; pos < ls->ring; pos++) {
-			const uint8_t *blk = buf + (size_t)(LSA_ANCHORS + pos) * RST_BLOCK;
+			const uint8_t *blk = buf + (size_t)(RST_ANCHORS + pos) * RST_BLOCK;
 
 			if (rst_record_decode(blk, RST_BLOCK, a->bdev.uuid, ls->logical, ls->phys,
 					      r, why, sizeof(why)) != 0 ||
@@ -2372,10 +2373,24 @@ load(struct lsa *ls, char *err, size_t err_len)
 				memcpy(best + (size_t)pos * RST_BLOCK, blk, RST_BLOCK);
 			}
 		}
+	}
+	/* Then the pages: for each, the newest copy a finished checkpoint wrote. A checkpoint
+	 * the power cut short may have put a page on fewer members than the array needs (the
+	 * rest lost with the cut): taken now, and its slot kept, it would be the only copy when
+	 * the next checkpoint's anchor lets the records under it go, and lost with one more
+	 * member. Its records are still in the ring (nothing moved the anchor past them), so the
+	 * page is taken as S left it, they are replayed over it, and the next checkpoint writes
+	 * it again with a generation above every copy found. */
+	for (unsigned m = 0; m < a->l.n; m++) {
+		struct uraid_bdev_desc *desc = a->members[m].desc;
+		uint64_t per = LSA_CHUNK_BYTES / RST_BLOCK, total = 2ull * ls->npages;
+
+		if (!(readable & (1ull << m)))
+			continue;
 		for (uint64_t o = 0; o < total; o += per) {
 			uint64_t n = total - o < per ? total - o : per;
 
-			if (area_read(ls, desc, LSA_ANCHORS + ls->ring + o, n, pbuf) != 0)
+			if (area_read(ls, desc, RST_ANCHORS + ls->ring + o, n, pbuf) != 0)
 				break;
 			for (uint64_t j = 0; j < n; j++) {
 				uint32_t page = (uint32_t)((o + j) / 2);
@@ -2383,8 +2398,17 @@ load(struct lsa *ls, char *err, size_t err_len)
 
 				if (rst_page_decode(pbuf + j * RST_BLOCK, RST_BLOCK, a->bdev.uuid,
 						    page, ls->logical, ls->phys, &gen, NULL, why,
-						    sizeof(why)) != 0 ||
-				    gen <= page_gen[page])
+						    sizeof(why)) != 0)
+					continue;
+				/* (Numbers go on past every generation found, kept or not.) */
+				if (gen > ls->ckpt_gen)
+					ls->ckpt_gen = gen;
+				if (gen > S_gen && !ls->page_dirty[page]) {
+					/* ... and written again, above it. */
+					ls->page_dirty[page] = 1;
+					ls->ndirty++;
+				}
+				if (gen <= page_gen[page] || gen > S_gen)
 					continue;
 				rst_page_decode(pbuf + j * RST_BLOCK, RST_BLOCK, a->bdev.uuid, page,
 						ls->logical, ls->phys, &gen,
@@ -2392,8 +2416,6 @@ load(struct lsa *ls, char *err, size_t err_len)
 						sizeof(why));
 				page_gen[page] = gen;
 				ls->page_slot[page] = (uint8_t)((o + j) % 2);
-				if (gen > ls->ckpt_gen)
-					ls->ckpt_gen = gen;
 			}
 		}
 	}
@@ -2408,8 +2430,7 @@ load(struct lsa *ls, char *err, size_t err_len)
 		if (best_seq[pos] > max_seq)
 			max_seq = best_seq[pos];
 	}
-	/* Replay on the bare map: pages written by a checkpoint that did not finish may be
-	 * newer than S, and until the records after S are applied the map may even name one
+	/* Replay on the bare map: until the records after S are applied it may name one
 	 * physical block twice. Each page a record touches goes into the next checkpoint. */
 	for (uint64_t s = S + 1;; s++) {
 		uint32_t pos = (uint32_t)(s % ls->ring);
@@ -2805,7 +2826,7 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	a->sb_log_ring = ls->ring;
 	a->lsa_cost_benefit = ls->cost_benefit;
 	a->ppl_offset_blocks = ls->meta_off;
-	a->ppl_blocks = (uint32_t)(((uint64_t)LSA_ANCHORS + ls->ring + 2ull * ls->npages) * ls->mb);
+	a->ppl_blocks = (uint32_t)(((uint64_t)RST_ANCHORS + ls->ring + 2ull * ls->npages) * ls->mb);
 	if (from == NULL && ls->meta_off + a->ppl_blocks > a->data_offset_blocks) {
 		err_set(err, err_len, "the stripe tree area does not fit before the data");
 		rc = -EINVAL;
