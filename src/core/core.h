@@ -794,8 +794,8 @@ size_t raid_ppl_holes(struct uraid_bdev *bdev, const struct ppl_hole **holes);
 #define RST_PAGE_ENTRIES   1000
 /* The tree's area (RST_BLOCK blocks): two anchors (checkpoint records, by generation parity),
  * the ring of map records, then two slots per map page. */
-#define RST_ANCHORS 2
-#define RST_UNMAPPED	   UINT32_MAX
+#define RST_ANCHORS  2
+#define RST_UNMAPPED UINT32_MAX
 
 enum rst_record_type { RST_REC_MAP = 1, RST_REC_CHECKPOINT = 2 };
 

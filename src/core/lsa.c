@@ -54,7 +54,7 @@
 #define LSA_CLEAN_LOW	     6	 /* the cleaner runs below this many free rows */
 #define LSA_CHUNK_BYTES	     (1u << 20)
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
-#define LSA_OPEN_MAX 4 /* zoned members: groups open for new rows at once */
+#define LSA_OPEN_MAX	     4	/* zoned members: groups open for new rows at once */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). ROW_LIMBO:
  * nothing maps into it, but a read from another reactor may still be out (see rg_*). */

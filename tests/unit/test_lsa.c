@@ -567,10 +567,10 @@ pages_redundant(struct uraid_bdev *a, unsigned want)
 				bool here = false;
 
 				for (unsigned slot = 0; slot < 2 && mem[i] != NULL; slot++) {
-					const uint8_t *blk =
-						mem[i] + (sb.ppl_offset_blocks * BS) +
-						((uint64_t)RST_ANCHORS + sb.log_ring_blocks + 2ull * p + slot) *
-							RST_BLOCK;
+					const uint8_t *blk = mem[i] + (sb.ppl_offset_blocks * BS) +
+							     ((uint64_t)RST_ANCHORS +
+							      sb.log_ring_blocks + 2ull * p +
+							      slot) * RST_BLOCK;
 					uint64_t gen;
 
 					if (rst_page_decode(blk, RST_BLOCK, sb.array_uuid, p,
@@ -1304,8 +1304,7 @@ test_zoned_bad_input(void)
 }
 
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
-	  TEST(test_unfinished_checkpoint),
-	  TEST(test_degraded_rebuild), TEST(test_draid_log_rebuild),
-	  TEST(test_draid_drain_fresh_rows), TEST(test_remote_reads), TEST(test_bad_input),
-	  TEST(test_zoned_levels), TEST(test_zoned_rebuild), TEST(test_zoned_append_misplaced),
-	  TEST(test_zoned_bad_input))
+	  TEST(test_unfinished_checkpoint), TEST(test_degraded_rebuild),
+	  TEST(test_draid_log_rebuild), TEST(test_draid_drain_fresh_rows), TEST(test_remote_reads),
+	  TEST(test_bad_input), TEST(test_zoned_levels), TEST(test_zoned_rebuild),
+	  TEST(test_zoned_append_misplaced), TEST(test_zoned_bad_input))
