@@ -123,9 +123,7 @@ for p in "${draid[@]}"; do
 	add "$name-ppl" 0 ppl "$args --policy ppl"
 	add "$name-journal" 0 journal "$args --policy journal"
 	add "$name-journal-wb" 0 journal-wb "$args --policy journal --write-back"
-	# (a journal device takes draid only without distributed spares, for now)
-	[[ $args == *"--distributed-spares 0"* ]] &&
-		add "$name-journal-dev" 0 journal-dev "$args --policy journal --journal-bdev"
+	add "$name-journal-dev" 0 journal-dev "$args --policy journal --journal-bdev"
 	add "$name-log" 0 log "$args --policy log"
 done
 

@@ -731,10 +731,14 @@ anchor_write(struct raid_channel *rch, unsigned member)
 		return;
 	r->anchor_busy = true;
 	r->floor_writing = floor;
-	if (!raid_member_usable(rch, member) || (mio = mio_alloc(rch, member, 1)) == NULL) {
-		/* A member that failed: nothing reads its log back. (No memory: try again at
-		 * the next retirement; the failed state below is not taken.) */
-		bool gone = !raid_member_usable(rch, member);
+	/* A member that failed: nothing reads its log back, unless the log is on the journal
+	 * device, which keeps the slot's rings for the device that takes the slot next: its
+	 * floor goes on moving there, or the entries retired meanwhile would look live then. */
+	if ((a->jdesc == NULL && !raid_member_usable(rch, member)) ||
+	    (mio = mio_alloc(rch, member, 1)) == NULL) {
+		/* (No memory: try again at the next retirement; the failed state below is not
+		 * taken.) */
+		bool gone = a->jdesc == NULL && !raid_member_usable(rch, member);
 
 		r->anchor_busy = false;
 		if (gone) {
@@ -1379,7 +1383,7 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 	uint32_t bs = a->bdev.block_size;
 	uint64_t units = layout_array_blocks(&a->l) / layout_stripe_data_blocks(&a->l);
 	bool journal = a->policy == SB_POLICY_JOURNAL, bad;
-	size_t first = *nfound, keep = first, nanchors = 0;
+	size_t first = *nfound, nanchors = 0;
 	struct ppl_anchor anchors[64];
 	int rc;
 
@@ -1444,7 +1448,8 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 		(*nfound)++;
 	}
 	/* Per ring, only entries at or above its newest floor (entries' and anchors') are
-	 * live. */
+	 * live. One below it retired, and so did every older update of its stripe: it stays, as
+	 * a header that is never applied, to prove that (ppl_recover). */
 	for (size_t i = first; i < *nfound; i++) {
 		uint64_t floor = 0;
 
@@ -1459,10 +1464,9 @@ recover_scan(struct raid_array *a, const struct sb *from, unsigned m, uint8_t *a
 			    anchors[j].nrings == (*found)[i].h.nrings && anchors[j].floor > floor)
 				floor = anchors[j].floor;
 		}
-		if ((*found)[i].bad || (*found)[i].h.seq >= floor)
-			(*found)[keep++] = (*found)[i];
+		if ((*found)[i].h.seq < floor)
+			(*found)[i].bad = true;
 	}
-	*nfound = keep;
 	return 0;
 }
 
@@ -1508,8 +1512,8 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 	 * show when a newer update's entries went elsewhere: a draid column that a distributed
 	 * spare took (or gave back) has its entries on another member's ring, and the old
 	 * ring's floor may never have passed them. A header of a newer update, whole or not
-	 * (its space reused since it retired), is proof enough that they retired: they are
-	 * never applied. */
+	 * (its space reused since it retired), live or below its ring's floor, is proof enough
+	 * that they retired: they are never applied. */
 	qsort(found, nfound, sizeof(*found), found_cmp);
 	for (size_t i = 0; i < nfound;) {
 		size_t j = i + 1, n = 0;

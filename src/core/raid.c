@@ -303,6 +303,8 @@ raid_member_writable(struct raid_channel *rch, unsigned member)
 static bool
 mio_usable(struct member_io *mio)
 {
+	if (mio_on_journal(mio))
+		return mio->rch->jch != NULL; /* (a slot's log area, whatever its member) */
 	return mio->to_repl ? repl_usable(mio->rch, mio->member)
 			    : raid_member_usable(mio->rch, mio->member);
 }
@@ -378,7 +380,9 @@ mio_submit_leg(struct member_io *mio)
 int
 mio_submit(struct member_io *mio)
 {
-	bool member = mio->to_repl || raid_member_usable(mio->rch, mio->member);
+	/* (The log area of a slot on the journal device is there whatever its member.) */
+	bool member =
+		mio->to_repl || mio_on_journal(mio) || raid_member_usable(mio->rch, mio->member);
 	bool leg = !mio->to_repl && mio->type != URAID_IO_READ && !mio_on_journal(mio) &&
 		   repl_usable(mio->rch, mio->member);
 
@@ -1790,15 +1794,6 @@ choose_policy(struct raid_array *a, const struct uraid_array_opts *o, const stru
 		err_set(err, err_len,
 			"consistency policy %s is for parity levels (raid5, raid6, ec)",
 			uraid_policy_name(p));
-		return -EINVAL;
-	}
-	if (p == URAID_POLICY_JOURNAL && o->journal_bdev != NULL && a->draid != NULL &&
-	    a->draid->s > 0) {
-		/* Not yet: torture still finds acknowledged writes lost after a power cut when
-		 * a distributed spare moved columns of stripes logged on the device. */
-		err_set(err, err_len,
-			"a journal device does not take a draid array with distributed spares yet "
-			"(keep the journal on the members, or use distributed_spares 0)");
 		return -EINVAL;
 	}
 	if (o->journal_write_back && p != URAID_POLICY_JOURNAL) {

@@ -160,6 +160,15 @@ regression draid-drained-spare-never-freed --level draid --members 7 --data-chun
 regression draid-drained-spare-freed-before-recovery --level draid --members 7 \
 	--data-chunks 3 --parity-chunks 1 --distributed-spares 2 --policy ppl --ops 400 \
 	--member-kb 2048 --seed 7655194373640357893 --cycles 710 --load-failures
+# draid, a journal device: the log areas of a failed slot stay on the journal device, but the
+# anchors that move a ring's floor were skipped for a failed member; the slot's member came
+# back (a copy back from the distributed spare), and a recovery took a retired update there
+# for live and wrote its old data over an acknowledged write (cycle 46). Cycle 3 of the same
+# seed: a newer update's header below its ring's floor was dropped, where it proves that an
+# older update of the stripe on another ring retired.
+regression draid-journal-dev-returned-slot-floor --level draid --members 7 --data-chunks 3 \
+	--parity-chunks 1 --distributed-spares 2 --policy journal --journal-bdev --ops 400 \
+	--member-kb 2048 --seed 1531015699754113960 --cycles 46 --load-failures --ack-durable
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
@@ -200,6 +209,8 @@ for p in ppl journal log; do
 done
 torture draid-3+1+2-journal-wb 0 --level draid --members 7 --data-chunks 3 --parity-chunks 1 \
 	--distributed-spares 2 --policy journal --write-back --cycles "$cycles"
+torture draid-3+1+2-journal-dev 0 --level draid --members 7 --data-chunks 3 --parity-chunks 1 \
+	--distributed-spares 2 --policy journal --journal-bdev --cycles "$cycles"
 for point in tree-pages rebuild-unit sb-flushed; do
 	at_point "point-$point-raid6-log-zoned" "$point" --level raid6 --members 5 --policy log \
 		--zoned

@@ -131,8 +131,20 @@ refused bdev_raid_create "parity_chunks 5" "parity_chunks 1 to 4" \
 refused bdev_raid_create "no data_chunks" "data_chunks >= 1" \
 	'{"name":"x","raid_level":"draid","parity_chunks":1,"base_bdevs":["m13","m3","m7"]}'
 rpc bdev_malloc_create '{"name":"j0","num_blocks":4096,"block_size":4096}' >/dev/null
-refused bdev_raid_create "a journal device with distributed spares" "does not take a draid array with distributed spares" \
-	'{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"distributed_spares":1,"superblock":true,"consistency_policy":"journal","journal_bdev":"j0","base_bdevs":["m13","m3","m7"]}'
+# A journal device with distributed spares (on members of its own).
+for i in 14 15 16; do
+	rpc bdev_malloc_create "{\"name\":\"m$i\",\"num_blocks\":4096,\"block_size\":4096}" >/dev/null
+done
+if out=$(rpc bdev_raid_create '{"name":"xj","raid_level":"draid","data_chunks":1,"parity_chunks":1,"distributed_spares":1,"superblock":true,"consistency_policy":"journal","journal_bdev":"j0","base_bdevs":["m14","m15","m16"]}' 2>&1) &&
+	out=$(rpc bdev_raid_get_bdevs '{"category":"all"}' 2>&1) &&
+	echo "$out" | python3 -c '
+import json, sys
+x = [a for a in json.load(sys.stdin) if a["name"] == "xj"][0]
+sys.exit(not (x["journal_bdev"] == "j0" and x["distributed_spares"] == 1))'; then
+	t_pass "a draid array with distributed spares and a journal device"
+else
+	t_fail "a draid array with distributed spares and a journal device" "$out"
+fi
 refused bdev_raid_create "distributed_spares on raid5" "for raid_level draid only" \
 	'{"name":"x","raid_level":"raid5","distributed_spares":1,"base_bdevs":["m13","m3","m7"]}'
 if rpc bdev_raid_create '{"name":"x","raid_level":"draid","data_chunks":1,"parity_chunks":1,"distributed_spares":1,"superblock":true,"consistency_policy":"log","base_bdevs":["m13","m3","m7"]}' >/dev/null &&
