@@ -549,7 +549,11 @@ op_plan(struct stripe_op *op)
 		switch (op->mode) {
 		case MODE_DEGRADED:
 			/* Every surviving column over the rows; lost ones get a buffer to be
-			 * rebuilt into. */
+			 * rebuilt into. A column a read wants whole lands in (or is decoded
+			 * into) the reader's buffer, with no copy out after. */
+			if (op->kind == PART_READ && data && op->lo[c] == op->r0 &&
+			    op->hi[c] == op->r1 && (op->col[c] = op_direct(op, c)) != NULL)
+				op->col_set |= 1ull << c;
 			if (op_scratch(op, c) == NULL)
 				rc = -ENOMEM;
 			else if (!lost)
@@ -734,8 +738,8 @@ op_copy_out(struct stripe_op *op)
 	for (unsigned i = 0; i < op->a->l.k; i++) {
 		uint64_t from, len;
 
-		if (!touched(op, i))
-			continue;
+		if (!touched(op, i) || !(op->col_scratch & (1ull << i)))
+			continue; /* (or read into the reader's buffer itself) */
 		from = i * S + op->lo[i];
 		len = (op->hi[i] - op->lo[i]) * bs;
 		uraid_iov_from_buf(part->iov, part->iovcnt,
