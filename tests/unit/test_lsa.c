@@ -832,43 +832,6 @@ ds_wait(struct uraid_bdev *a, const char *state)
 	return info;
 }
 
-struct check_out {
-	bool done;
-	int status;
-	struct uraid_array_check_result r;
-};
-
-static void
-check_cb(void *arg, int status, const struct uraid_array_check_result *r)
-{
-	struct check_out *c = arg;
-
-	c->status = status;
-	c->r = *r;
-	c->done = true;
-}
-
-static void
-check_msg(void *arg)
-{
-	CHECK_EQ(uraid_array_check(uraid_bdev_get_by_name("lg"), check_cb, arg), 0);
-}
-
-/* A parity check of "lg": how many stripes it found bad. */
-static uint64_t
-bad_stripes(void)
-{
-	struct check_out c = {0};
-
-	uraid_reactor_send(uraid_reactor_get(0), check_msg, &c);
-	for (int i = 0; i < 1000000 && !c.done; i++)
-		uraid_runtime_poll_until_idle(1);
-	CHECK(c.done);
-	CHECK_EQ(c.status, 0);
-	CHECK(c.r.stripes_checked > 0);
-	return c.r.bad_stripes;
-}
-
 /* Fresh stripes written while a distributed spare drains onto a new member: the copy back
  * passed them by while they were free, so the strip of the drained slot holds one thing on
  * the spare and another on the new member (filled here with other bytes). A data column the
@@ -921,7 +884,12 @@ test_draid_drain_fresh_rows(void)
 	CHECK(info.log.rows - info.log.free_rows >= 160);
 	g_rebuild_opts.max_bw_mb_sec = bw;
 	ds_wait(a, "free");
-	CHECK_EQ(bad_stripes(), 0);
+	{
+		struct uraid_array_check_result r = run_scrub("lg", false, 0);
+
+		CHECK(r.stripes_checked > 0);
+		CHECK_EQ(r.bad_stripes, 0);
+	}
 	CHECK(same(model, blocks));
 	CHECK_EQ(uraid_array_fail_member(a, 1), 0);
 	CHECK_EQ(uraid_array_fail_member(a, 6), 0);
