@@ -4,15 +4,18 @@
 # against the same array driven in-process by `uraid bench`, and against nbdkit's memory
 # plugin (the reference NBD server) on the same machine, in one run.
 #   rows: 4 KiB randread/randwrite at QD32 and QD128, SECS seconds each (default 3)
-# The daemon runs one reactor; fio (one job, one connection) runs beside it.
+# The daemon runs one reactor; fio (one job, one connection) runs beside it. A second table:
+# several connections (the export advertises multi-conn) to a daemon of two reactors, fio with
+# 1, 2 and 4 jobs (a connection each), against nbdkit with the same jobs.
 # Usage: scripts/bench-nbd.sh [path/to/uraid]
 set -euo pipefail
 uraid=$(realpath "${1:-build/uraid}")
 secs=${SECS:-3}
 dir=$(mktemp -d /tmp/uraid-bench-nbd-XXXXXX)
-daemon= nbdkit_pid=
+daemon= daemon2= nbdkit_pid=
 cleanup() {
 	[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+	[ -n "$daemon2" ] && kill -TERM "$daemon2" 2>/dev/null && wait "$daemon2" 2>/dev/null
 	[ -n "$nbdkit_pid" ] && kill "$nbdkit_pid" 2>/dev/null
 	rm -rf "$dir"
 }
@@ -50,9 +53,10 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-fio_iops() { # URI RW QD
+fio_iops() { # URI RW QD [JOBS]: IOPS of all jobs together (a connection each)
 	fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="$3" --size=512m \
-		--time_based --runtime="$secs" --ramp_time=1 --output-format=terse --terse-version=3 \
+		--numjobs="${4:-1}" --group_reporting --time_based --runtime="$secs" --ramp_time=1 \
+		--output-format=terse --terse-version=3 \
 		2>/dev/null | awk -F';' -v rw="$2" '{ print (rw == "randread" ? $8 : $49) }'
 }
 inproc_iops() { # RW QD
@@ -71,5 +75,32 @@ for qd in 32 128; do
 		kit=$(fio_iops "nbd+unix:///?socket=$dir/nbdkit.sock" $rw $qd)
 		inp=$(inproc_iops $rw $qd)
 		echo "| $rw 4 KiB QD$qd | $(k "$nbd") | $(k "$inp") | $(ratio "$nbd" "$inp") | $(k "$ram") | $(k "$kit") | $(ratio "$ram" "$kit") |"
+	done
+done
+
+# Several connections: the same ram bdev export from a daemon of two reactors (connections go
+# to the reactors in turn), fio with JOBS jobs of one connection each, QD32 per connection.
+(
+	IFS=,
+	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]},{"subsystem":"nbd","config":[{"method":"nbd_start_disk","params":{"bdev_name":"ram0","nbd_device":"%s"}}]}]}\n' \
+		"$(ram ram0 196608)" "$dir/mc.sock"
+) >"$dir/serve2.json"
+"$uraid" serve --config "$dir/serve2.json" --rpc-socket "$dir/rpc2.sock" --reactors 2 \
+	>"$dir/serve2.log" 2>&1 &
+daemon2=$!
+for _ in $(seq 100); do
+	[ -S "$dir/mc.sock" ] && break
+	sleep 0.1
+done
+echo
+echo "| workload | connections | ram bdev via NBD, 2 reactors | vs 1 connection | nbdkit memory | ratio |"
+echo "|---|---:|---:|---:|---:|---:|"
+for rw in randread randwrite; do
+	one=
+	for jobs in 1 2 4; do
+		ours=$(fio_iops "nbd+unix:///ram0?socket=$dir/mc.sock" $rw 32 $jobs)
+		kit=$(fio_iops "nbd+unix:///?socket=$dir/nbdkit.sock" $rw 32 $jobs)
+		[ -z "$one" ] && one=$ours
+		echo "| $rw 4 KiB QD32 per connection | $jobs | $(k "$ours") | $(ratio "$ours" "$one") | $(k "$kit") | $(ratio "$ours" "$kit") |"
 	done
 done
