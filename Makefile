@@ -122,7 +122,9 @@ check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 	@SPDK_DIR=$(SPDK_DIR) bash scripts/run-tests.sh $(BUILD)
 
 bench: deps $(URAID)
-	@bash scripts/bench.sh $(URAID)
+	@if [ -f $(SPDK_DIR)/include/spdk/bdev_module.h ]; then \
+		$(MAKE) --no-print-directory $(SPDK_SO) || exit 1; fi
+	@SPDK_DIR=$(SPDK_DIR) bash scripts/bench.sh $(URAID)
 
 # The SPDK bdev module: core, the daemon's array RPC handlers and the port (src/spdk), built
 # position-independent against an SPDK build tree (v24.09; ../docs/spdk.md).

@@ -4,6 +4,9 @@
 #   1. backends: null and ram, 4 KiB QD128 randread/randwrite on one reactor
 #   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor
 #   3. log-structured arrays (policy log) against raid0 and the same arrays in place
+#   4. the NBD export (bench-nbd.sh)
+#   5. SPDK side by side (spdk/bench.sh), when an SPDK build is at SPDK_DIR (and root, for its
+#      hugepages); else said skipped
 # Each row runs SECS seconds (default 3). Usage: scripts/bench.sh [path/to/uraid]
 set -euo pipefail
 uraid=${1:-build/uraid}
@@ -261,3 +264,16 @@ echo "(This machine rebuilds raid6 x6 at $out MiB/s over drives without limits: 
 echo
 echo "NBD export (fio's nbd engine, Unix socket):"
 bash "$(dirname "$0")/bench-nbd.sh" "$uraid"
+
+# --- 5. SPDK side by side ---
+echo
+echo "SPDK side by side (bdevperf on SPDK's bdevs and raid module, and over uraid's module):"
+spdk=${SPDK_DIR:-/opt/spdk}
+module=$(dirname "$uraid")/spdk/libspdk_bdev_uraid.so
+if [ ! -x "$spdk/build/examples/bdevperf" ] || [ ! -f "$module" ]; then
+	echo "(SPDK columns skipped: no SPDK build at $spdk, or no module at $module; see docs/spdk.md)"
+elif [ "$(id -u)" != 0 ]; then
+	echo "(SPDK columns skipped: bdevperf needs root for its hugepages)"
+else
+	SPDK_DIR=$spdk MODULE=$module bash "$(dirname "$0")/spdk/bench.sh" "$uraid"
+fi

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# uraid inside SPDK against SPDK's own raid module, same machine, same run, one core, bdevperf
-# for both; and the standalone uraid (uraid bench) on the same configs. Members are malloc
-# bdevs of MEMBER_MB (128) MiB with 4 KiB blocks; each cell is the best of RUNS (2) runs of
-# SECONDS (3) s, the three taking turns.
+# SPDK side by side: SPDK's bdevperf on SPDK's own bdevs and raid module, uraid inside SPDK
+# (bdevperf over the module), and the standalone uraid (uraid bench) on the same configs, same
+# machine, same run. Members are malloc (or null) bdevs of MEMBER_MB (128) MiB with 4 KiB
+# blocks; each cell is the best of RUNS (2) runs of SECONDS (3) s, the three taking turns; one
+# core, but for the last row (two: bdevperf -C, uraid bench -m 0x3, every core on the bdev).
 #
 #   scripts/spdk/bench.sh [build/uraid]          (SPDK_DIR=/opt/spdk, root for hugepages)
 set -u
@@ -23,11 +24,20 @@ mountpoint -q /dev/hugepages || mount -t hugetlbfs -o pagesize=2M nodev /dev/hug
 dir=$(mktemp -d /tmp/uraid-bench-spdk-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 
-# cfg FILE METHOD NAME LEVEL STRIP N [EXTRA_PARAMS_JSON [EXTRA_CALL_JSON]]
+# cfg FILE METHOD NAME LEVEL STRIP N [EXTRA_PARAMS_JSON [EXTRA_CALL_JSON]]: an array over N
+# members of type MEMBERS (bdev_malloc_create, or bdev_null_create); METHOD "" for the member
+# m0 alone (named NAME).
 cfg() {
-	local f=$1 method=$2 name=$3 level=$4 strip=$5 n=$6 extra=${7:-} call=${8:-} i calls=() bdevs=()
+	local f=$1 method=$2 name=$3 level=${4:-} strip=${5:-} n=${6:-0} extra=${7:-} call=${8:-} i
+	local calls=() bdevs=()
+	local mk=${MEMBERS:-bdev_malloc_create}
+	if [ -z "$method" ]; then
+		printf '{"subsystems":[{"subsystem":"bdev","config":[{"method":"%s","params":{"name":"%s","num_blocks":%d,"block_size":4096}}]}]}\n' \
+			"$mk" "$name" $((MB * 256)) >"$f"
+		return
+	fi
 	for ((i = 0; i < n; i++)); do
-		calls+=("{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"m$i\",\"num_blocks\":$((MB * 256)),\"block_size\":4096}}")
+		calls+=("{\"method\":\"$mk\",\"params\":{\"name\":\"m$i\",\"num_blocks\":$((MB * 256)),\"block_size\":4096}}")
 		bdevs+=("\"m$i\"")
 	done
 	local IFS=,
@@ -36,14 +46,16 @@ cfg() {
 	printf '{"subsystems":[{"subsystem":"bdev","config":[%s]}]}\n' "${calls[*]}" >"$f"
 }
 
+CORES=0x1 EVERY=
 bp() { # CONFIG PRELOAD ARGS... -> IOPS (bdevperf's Total line)
 	local c=$1 pre=$2; shift 2
-	timeout 60 env ${pre:+LD_PRELOAD=$pre} "$BDEVPERF" --json "$c" -m 0x1 -u -t "$SECS" "$@" \
-		2>&1 | tr '\r' '\n' | awk '/^ *Total *:/ {v = int($3)} END {print v + 0}'
+	# shellcheck disable=SC2086
+	timeout 60 env ${pre:+LD_PRELOAD=$pre} "$BDEVPERF" --json "$c" -m "$CORES" $EVERY -u \
+		-t "$SECS" "$@" 2>&1 | tr '\r' '\n' | awk '/^ *Total *:/ {v = int($3)} END {print v + 0}'
 }
 ub() { # CONFIG ARGS... -> IOPS (uraid bench)
 	local c=$1; shift
-	timeout 60 "$URAID" bench --json "$c" -m 0x1 -t "$SECS" --output json "$@" 2>/dev/null |
+	timeout 60 "$URAID" bench --json "$c" -m "$CORES" -t "$SECS" --output json "$@" 2>/dev/null |
 		python3 -c 'import json,sys; print(int(json.load(sys.stdin)["total"]["iops"]))' 2>/dev/null ||
 		echo 0
 }
@@ -51,28 +63,46 @@ max() { [ "$1" -gt "$2" ] && echo "$1" || echo "$2"; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2) if $2 else '-')"; }
 fmt() { python3 -c "v=$1; print('%.3f M' % (v/1e6) if v >= 1e6 else '%.1f k' % (v/1e3))"; }
 
-printf '| workload | SPDK raid | uraid in SPDK | ratio | uraid standalone | in SPDK / standalone |\n'
+printf '| workload | SPDK | uraid in SPDK | in SPDK / SPDK | uraid standalone | standalone / SPDK |\n'
 printf '|---|---:|---:|---:|---:|---:|\n'
-# row LABEL LEVEL_SPDK LEVEL_OURS STRIP N BDEVPERF_ARGS [OUR_EXTRA [OUR_CALL_SPDK OUR_CALL_NATIVE]]
-row() {
-	local label=$1 sl=$2 ol=$3 strip=$4 n=$5 args=$6 extra=${7:-} callm=${8:-} calln=${9:-}
-	local s=0 m=0 u=0 i
-	if [ -n "$sl" ]; then cfg "$dir/s.json" bdev_raid_create r "$sl" "$strip" "$n"; fi
-	cfg "$dir/m.json" bdev_uraid_create r "$ol" "$strip" "$n" "$extra" "$callm"
-	cfg "$dir/u.json" bdev_raid_create r "$ol" "$strip" "$n" "$extra" "$calln"
+# cells LABEL ARGS: the three configs $dir/{s,m,u}.json (s or m absent: that column is "-"),
+# taking turns RUNS times, the best of each.
+cells() {
+	local label=$1 args=$2 s=0 m=0 u=0 i
 	for ((i = 0; i < RUNS; i++)); do
 		# shellcheck disable=SC2086
 		{
-			[ -n "$sl" ] && s=$(max "$s" "$(bp "$dir/s.json" "" -T r $args)")
-			m=$(max "$m" "$(bp "$dir/m.json" "$MODULE" -T r $args)")
+			[ -f "$dir/s.json" ] && s=$(max "$s" "$(bp "$dir/s.json" "" -T r $args)")
+			[ -f "$dir/m.json" ] && m=$(max "$m" "$(bp "$dir/m.json" "$MODULE" -T r $args)")
 			u=$(max "$u" "$(ub "$dir/u.json" -T r $args)")
 		}
 	done
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$label" \
-		"$([ -n "$sl" ] && fmt "$s" || echo -)" "$(fmt "$m")" \
-		"$([ -n "$sl" ] && ratio "$m" "$s" || echo -)" "$(fmt "$u")" "$(ratio "$m" "$u")"
+		"$([ -f "$dir/s.json" ] && fmt "$s" || echo -)" \
+		"$([ -f "$dir/m.json" ] && fmt "$m" || echo -)" \
+		"$([ -f "$dir/s.json" ] && [ -f "$dir/m.json" ] && ratio "$m" "$s" || echo -)" \
+		"$(fmt "$u")" "$([ -f "$dir/s.json" ] && ratio "$u" "$s" || echo -)"
+}
+# row LABEL LEVEL_SPDK LEVEL_OURS STRIP N BDEVPERF_ARGS [OUR_EXTRA [OUR_CALL_SPDK OUR_CALL_NATIVE]]
+row() {
+	local label=$1 sl=$2 ol=$3 strip=$4 n=$5 args=$6 extra=${7:-} callm=${8:-} calln=${9:-}
+	rm -f "$dir/s.json" "$dir/m.json"
+	if [ -n "$sl" ]; then cfg "$dir/s.json" bdev_raid_create r "$sl" "$strip" "$n"; fi
+	cfg "$dir/m.json" bdev_uraid_create r "$ol" "$strip" "$n" "$extra" "$callm"
+	cfg "$dir/u.json" bdev_raid_create r "$ol" "$strip" "$n" "$extra" "$calln"
+	cells "$label" "$args"
+}
+# plain LABEL ARGS: the member bdev alone (SPDK's and ours; no module column)
+plain() {
+	rm -f "$dir/m.json"
+	cfg "$dir/s.json" "" r
+	cp "$dir/s.json" "$dir/u.json"
+	cells "$1" "$2"
 }
 q128="-q 128 -o 4096"
+MEMBERS=bdev_null_create plain "null 4K randread QD128" "$q128 -w randread"
+plain "malloc 4K randread QD128" "$q128 -w randread"
+plain "malloc 4K randwrite QD128" "$q128 -w randwrite"
 row "raid0 x4 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
 row "raid0 x4 4K randwrite QD128" raid0 raid0 64 4 "$q128 -w randwrite"
 row "raid0 x4 128K write QD32" raid0 raid0 64 4 "-q 32 -o 131072 -w write"
@@ -80,6 +110,10 @@ row "raid1 x2 4K randread QD128" raid1 raid1 0 2 "$q128 -w randread"
 row "raid1 x2 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 row "raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 "$q128 -w randread"
 row "raid5f x4 (64K) 192K full-stripe write QD32" raid5f raid5f 64 4 "-q 32 -o 196608 -w write"
+MEMBERS=bdev_null_create row "raid0 x4 over null 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
+MEMBERS=bdev_null_create row "raid1 x2 over null 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
+MEMBERS=bdev_null_create row "raid5f x4 over null 192K full-stripe write QD32" raid5f raid5f 64 4 \
+	"-q 32 -o 196608 -w write"
 row "raid5 x5 4K randwrite QD128 (only uraid)" "" raid5 64 5 "$q128 -w randwrite"
 row "raid6 x6 4K randwrite QD128 (only uraid)" "" raid6 64 6 "$q128 -w randwrite"
 row "ec 4+2 4K randwrite QD128 (only uraid)" "" ec 64 6 "$q128 -w randwrite" \
@@ -88,5 +122,6 @@ row "raid5 x5 healthy 4K randread QD128 (only uraid)" "" raid5 64 5 "$q128 -w ra
 row "raid5 x5 one failed 4K randread QD128 (only uraid)" "" raid5 64 5 "$q128 -w randread" "" \
 	'{"method":"bdev_uraid_fail_base_bdev","params":{"name":"m4"}}' \
 	'{"method":"bdev_raid_fail_base_bdev","params":{"name":"m4"}}'
+CORES=0x3 EVERY=-C plain "2 cores: malloc 4K randread QD128" "$q128 -w randread"
 echo
-echo "$(date -u +%F), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), SPDK $(cd "$SPDK_DIR" && git describe --tags 2>/dev/null), one core, best of $RUNS x $SECS s, members $MB MiB malloc"
+echo "$(date -u +%F), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), SPDK $(cd "$SPDK_DIR" && git describe --tags 2>/dev/null), one core (but the last row), best of $RUNS x $SECS s, members $MB MiB"
