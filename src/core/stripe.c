@@ -72,7 +72,6 @@ struct stripe_op {
 	struct raid_array *a;
 	struct stripe_head *sh;
 	enum part_kind kind;
-	struct stripe_part *parts[MAX_MERGE];
 	unsigned nparts;
 	enum op_state state;
 	enum op_mode mode;
@@ -85,8 +84,7 @@ struct stripe_op {
 	bool bm_held; /* counted into its bitmap region's writes */
 	TAILQ_ENTRY(stripe_op) wait_link;
 	uint64_t r0, r1;
-	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS]; /* new rows of data column i */
-	uint64_t lost;					     /* columns that cannot be read here */
+	uint64_t lost;	      /* columns that cannot be read here */
 	uint64_t targets;     /* ... of which these are written (rebuilding members) */
 	uint64_t copyback;    /* draid drain: columns read from the spare, written to the slot */
 	uint64_t both;	      /* ... a fresh row's columns read there, written to both places */
@@ -110,9 +108,15 @@ struct stripe_op {
 	struct ppl_entry *wb_pre[RAID_MAX_PARITY]; /* parity j's entry, taken with the data's */
 	bool ppl_borrowed;			   /* ppl_ents[] are wb_pre's */
 	uint8_t *wb_hdr, *wb_img;
+	/* Not reset when an operation starts (stripe_run_next clears what is above, per
+	 * operation): each of these is written before it is read. */
 	uint8_t *col[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
-	struct stripe_part *wb_user[MAX_MERGE]; /* (not reset: set while wb_copied) */
+	struct stripe_part *wb_user[MAX_MERGE]; /* set while wb_copied */
+	struct stripe_part *parts[MAX_MERGE];	/* [0, nparts): take_parts */
+	/* new rows of data column i < k: op_map_parts (or whole, for checks and rebuilds);
+	 * mirrors and copies never look */
+	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS];
 };
 
 static void op_advance(struct stripe_op *op);
@@ -2005,8 +2009,8 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 		stripe_run_next(rch, sh);
 		return;
 	}
-	/* Only the header is reset: the arrays are written before they are read, guarded by
-	 * the masks. */
+	/* Only the header is reset: the arrays after it are written before they are read,
+	 * guarded by the masks and counts. */
 	memset(op, 0, offsetof(struct stripe_op, col));
 	op->rch = rch;
 	op->a = a;
