@@ -726,6 +726,7 @@ anchor_write(struct raid_channel *rch, unsigned member)
 	uint64_t floor = ring_floor(r);
 	struct ppl_anchor k = {0};
 	struct member_io *mio;
+	bool gone;
 
 	if (r->anchor_busy || first == NULL || !first->retired || floor <= r->floor_durable)
 		return;
@@ -734,12 +735,10 @@ anchor_write(struct raid_channel *rch, unsigned member)
 	/* A member that failed: nothing reads its log back, unless the log is on the journal
 	 * device, which keeps the slot's rings for the device that takes the slot next: its
 	 * floor goes on moving there, or the entries retired meanwhile would look live then. */
-	if ((a->jdesc == NULL && !raid_member_usable(rch, member)) ||
-	    (mio = mio_alloc(rch, member, 1)) == NULL) {
+	gone = a->jdesc == NULL && !raid_member_usable(rch, member);
+	if (gone || (mio = mio_alloc(rch, member, 1)) == NULL) {
 		/* (No memory: try again at the next retirement; the failed state below is not
 		 * taken.) */
-		bool gone = a->jdesc == NULL && !raid_member_usable(rch, member);
-
 		r->anchor_busy = false;
 		if (gone) {
 			r->floor_durable = floor;

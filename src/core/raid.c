@@ -380,9 +380,7 @@ mio_submit_leg(struct member_io *mio)
 int
 mio_submit(struct member_io *mio)
 {
-	/* (The log area of a slot on the journal device is there whatever its member.) */
-	bool member =
-		mio->to_repl || mio_on_journal(mio) || raid_member_usable(mio->rch, mio->member);
+	bool member = mio->to_repl || mio_usable(mio);
 	bool leg = !mio->to_repl && mio->type != URAID_IO_READ && !mio_on_journal(mio) &&
 		   repl_usable(mio->rch, mio->member);
 

@@ -555,8 +555,8 @@ op_plan(struct stripe_op *op)
 			/* Every surviving column over the rows; lost ones get a buffer to be
 			 * rebuilt into. A column a read wants whole lands in (or is decoded
 			 * into) the reader's buffer, with no copy out after. */
-			if (op->kind == PART_READ && data && op->lo[c] == op->r0 &&
-			    op->hi[c] == op->r1 && (op->col[c] = op_direct(op, c)) != NULL)
+			if (op->kind == PART_READ && data &&
+			    (op->col[c] = op_direct(op, c)) != NULL)
 				op->col_set |= 1ull << c;
 			if (op_scratch(op, c) == NULL)
 				rc = -ENOMEM;
