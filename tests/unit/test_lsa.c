@@ -595,6 +595,31 @@ pages_redundant(struct uraid_bdev *a, unsigned want)
 
 /* A third of the array written: a member fails (degraded reads), a spare rebuilds only the
  * stripes that hold data, then two other members fail and the rebuilt one serves. */
+/* A fresh runtime with nram ram members and array "lg" of shape s over the first s->n, open
+ * for writes (*d); its size (*blocks) and a zeroed model of it (*model). false (the reason
+ * on stderr, the case failed) if any step failed. */
+static bool
+start_lg(const struct shape *s, unsigned nram, struct uraid_bdev **a, struct uraid_bdev_desc **d,
+	 uint64_t *blocks, uint8_t **model)
+{
+	char err[256] = "";
+	bool ok;
+
+	if (start_manual(2) != 0)
+		return false;
+	make_rams(nram, MBLKS);
+	ok = create(s, 0, err, sizeof(err)) == 0;
+	if (!ok)
+		fprintf(stderr, "  create: %s\n", err);
+	CHECK(ok);
+	*a = uraid_bdev_get_by_name("lg");
+	*blocks = array_blocks();
+	*model = ok ? calloc(*blocks, BS) : NULL;
+	ok = ok && *model != NULL && uraid_bdev_open("lg", true, NULL, NULL, d) == 0;
+	CHECK(ok);
+	return ok;
+}
+
 static void
 test_degraded_rebuild(void)
 {
@@ -608,13 +633,7 @@ test_degraded_rebuild(void)
 	uint64_t blocks;
 	uint8_t *model;
 
-	REQUIRE(start_manual(2) == 0);
-	make_rams(s.n + 2, MBLKS);
-	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
-	a = uraid_bdev_get_by_name("lg");
-	blocks = array_blocks();
-	model = calloc(blocks, BS);
-	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	REQUIRE(start_lg(&s, s.n + 2, &a, &d, &blocks, &model));
 	for (uint64_t lba = 0; lba < blocks / 3; lba += 32)
 		CHECK_EQ(put(d, model, lba, 32, ++version), 0);
 	uraid_bdev_close(d);
@@ -755,17 +774,11 @@ test_draid_log_rebuild(void)
 	struct uraid_bdev_desc *d;
 	struct uraid_bdev *a;
 	uint32_t version = 0;
-	char err[256] = "", report[1024];
+	char report[1024];
 	uint64_t blocks;
 	uint8_t *model;
 
-	REQUIRE(start_manual(2) == 0);
-	make_rams(s.n, MBLKS);
-	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
-	a = uraid_bdev_get_by_name("lg");
-	blocks = array_blocks();
-	model = calloc(blocks, BS);
-	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	REQUIRE(start_lg(&s, s.n, &a, &d, &blocks, &model));
 	for (uint64_t lba = 0; lba < blocks / 3; lba += 32)
 		CHECK_EQ(put(d, model, lba, 32, ++version), 0);
 	uraid_bdev_close(d);
@@ -853,13 +866,7 @@ test_draid_drain_fresh_rows(void)
 	char err[256] = "";
 	uint8_t *model;
 
-	REQUIRE(start_manual(2) == 0);
-	make_rams(s.n, MBLKS);
-	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
-	a = uraid_bdev_get_by_name("lg");
-	blocks = array_blocks();
-	model = calloc(blocks, BS);
-	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
+	REQUIRE(start_lg(&s, s.n, &a, &d, &blocks, &model));
 	/* Stripes 0 and 1 (one a write: nothing else in flight seals each at once), then stripe
 	 * 0 free again: the copy back, which takes the first stripe of each period first,
 	 * passes free ones until it stops on stripe 1. */
