@@ -58,6 +58,26 @@ int drive_bdev_create(const struct drive_bdev_opts *opts, struct uraid_bdev **ou
 /* Its limits (NULL if bdev is not a drive model). */
 const struct drive_bdev_opts *drive_bdev_get_opts(struct uraid_bdev *bdev);
 
+/* --- remote.c: an NBD export as a member (bdev_nbd_attach) --- */
+struct remote_bdev_opts {
+	const char *name;
+	const char *uri;	     /* as libnbd takes it: nbd://, nbds://, nbd+unix:// */
+	unsigned connections;	     /* 0 = 1; more only if the server allows multi-conn */
+	uint32_t block_size;	     /* 0: 4096 unless the export needs 512 */
+	uint32_t timeout_ms;	     /* a request unanswered this long fails (-ETIMEDOUT) */
+	uint32_t reconnect_delay_ms; /* between attempts to connect again */
+	const uint8_t *uuid;
+};
+int remote_bdev_create(const struct remote_bdev_opts *opts, struct uraid_bdev **out, char *err,
+		       size_t err_len);
+/* Its URI, or NULL if bdev is not a remote member. */
+const char *remote_bdev_uri(const struct uraid_bdev *bdev);
+/* Its connections, or those of them up now. */
+unsigned remote_bdev_connections(const struct uraid_bdev *bdev, bool up);
+/* fn(name) runs (on a reactor) when every connection of a remote bdev is up again after one
+ * was lost: the daemon takes the member back into its array (uraid_member_back). */
+void remote_bdev_set_back_hook(void (*fn)(const char *name));
+
 /* --- fault.c --- */
 enum fault_kind { FAULT_FAILURE, FAULT_CORRUPT, FAULT_LATENCY, FAULT_NOMEM };
 

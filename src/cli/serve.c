@@ -279,6 +279,7 @@ serve_main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	control_init();
 	rc = uraid_runtime_start(&ro);
 	if (rc != 0) {
 		fprintf(stderr, "uraid serve: cannot start reactors: %s\n", strerror(-rc));
@@ -299,6 +300,7 @@ serve_main(int argc, char **argv)
 			 ro.num_reactors == 1 ? "" : "s", o.socket,
 			 save ? "; configuration kept in " : "", save ? o.config : "");
 		while ((rc = jsonrpc_server_poll(server, sfd, 250)) == 0) {
+			control_run();
 			if (save)
 				keep_config(&failing);
 		}

@@ -583,6 +583,63 @@ rpc_fault_inject(struct rpc_request *req, const json_t *params)
 		rpc_result_bool(req, true);
 }
 
+/* --- remote members over NBD (ours; SPDK's equivalent is NVMe-oF) --- */
+
+struct nbd_attach_params {
+	const char *name;
+	const char *uri;
+	uint32_t connections, block_size, timeout_ms, reconnect_delay_ms;
+	uint8_t uuid[16];
+};
+
+static const struct param_spec nbd_attach_spec[] = {
+	PARAM(struct nbd_attach_params, name, PT_STRING, true),
+	PARAM(struct nbd_attach_params, uri, PT_STRING, true),
+	PARAM(struct nbd_attach_params, connections, PT_U32, false),
+	PARAM(struct nbd_attach_params, block_size, PT_U32, false),
+	PARAM(struct nbd_attach_params, timeout_ms, PT_U32, false),
+	PARAM(struct nbd_attach_params, reconnect_delay_ms, PT_U32, false),
+	PARAM(struct nbd_attach_params, uuid, PT_UUID, false),
+};
+
+static void
+rpc_bdev_nbd_attach(struct rpc_request *req, const json_t *params)
+{
+	struct nbd_attach_params p = {.timeout_ms = 10000, .reconnect_delay_ms = 1000};
+	struct remote_bdev_opts o = {0};
+	struct uraid_bdev *bdev;
+	char err[256];
+	int rc;
+
+	if (rpc_decode(req, params, ARRAY_AND_SIZE(nbd_attach_spec), &p) != 0 ||
+	    !check_name(req, p.name))
+		return;
+	if (uraid_bdev_get_by_name(p.name) != NULL) {
+		rpc_error(req, -EEXIST, "%s: a bdev named '%s' exists already", req->method,
+			  p.name);
+		return;
+	}
+	o.name = p.name;
+	o.uri = p.uri;
+	o.connections = p.connections;
+	o.block_size = p.block_size;
+	o.timeout_ms = p.timeout_ms;
+	o.reconnect_delay_ms = p.reconnect_delay_ms;
+	o.uuid = uuid_or_null(p.uuid);
+	rc = remote_bdev_create(&o, &bdev, err, sizeof(err));
+	if (rc != 0) {
+		rpc_error(req, rc, "%s: cannot attach '%s': %s", req->method, p.name, err);
+		return;
+	}
+	rpc_result(req, json_string(p.name));
+}
+
+static void
+rpc_bdev_nbd_detach(struct rpc_request *req, const json_t *params)
+{
+	bdev_delete(req, params, "NBD export");
+}
+
 /* --- bdev_get_bdevs --- */
 
 /* SPDK's driver_specific: {"raid": ...} as bdev_raid_get_bdevs shows an array, {"uring":
@@ -597,6 +654,10 @@ bdev_driver_json(struct uraid_bdev *bdev)
 		return json_pack("{s:o}", "raid", raid_info_json(bdev));
 	if (file != NULL)
 		return json_pack("{s:{s:s}}", "uring", "filename", file);
+	if (remote_bdev_uri(bdev) != NULL)
+		return json_pack("{s:{s:s, s:I, s:I}}", "nbd", "uri", remote_bdev_uri(bdev),
+				 "connections", (json_int_t)remote_bdev_connections(bdev, false),
+				 "connections_up", (json_int_t)remote_bdev_connections(bdev, true));
 	if (d != NULL)
 		return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "drive", "read_mb_s",
 				 (json_int_t)d->read_mb_s, "write_mb_s", (json_int_t)d->write_mb_s,
@@ -850,6 +911,9 @@ const struct rpc_method bdev_rpc_methods[] = {
 	{"bdev_drive_create", rpc_bdev_drive_create,
 	 "a drive's bandwidth, IOPS and latency over a bdev"},
 	{"bdev_drive_delete", rpc_bdev_drive_delete, "delete a drive model bdev"},
+	{"bdev_nbd_attach", rpc_bdev_nbd_attach,
+	 "a remote NBD export as a bdev (a member on another host)"},
+	{"bdev_nbd_detach", rpc_bdev_nbd_detach, "detach a remote NBD export"},
 	{"bdev_error_delete", rpc_bdev_fault_delete, "delete an error-injection bdev"},
 	{"bdev_error_inject_error", rpc_fault_inject, "inject errors into an error bdev"},
 	{"bdev_fault_create", rpc_bdev_fault_create, "create a fault bdev (errors, power cuts)"},

@@ -149,8 +149,9 @@ struct saved_call {
 };
 
 static const char *const g_saved_methods[] = {
-	"bdev_malloc_create", "bdev_null_create",  "bdev_aio_create",	     "bdev_uring_create",
-	"bdev_error_create",  "bdev_fault_create", "bdev_zone_block_create", "bdev_drive_create",
+	"bdev_malloc_create",	  "bdev_null_create",  "bdev_aio_create",
+	"bdev_uring_create",	  "bdev_error_create", "bdev_fault_create",
+	"bdev_zone_block_create", "bdev_drive_create", "bdev_nbd_attach",
 };
 
 bool

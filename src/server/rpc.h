@@ -297,4 +297,16 @@ json_t *nbd_save_config(void);
 /* Stop every export and wait for their connections to close (control thread). */
 void nbd_stop_all(void);
 
+/* --- control.c: work posted to the control thread --- */
+/* Queue fn(arg) for the control thread (any thread). 0 or -ENOMEM. */
+int control_post(void (*fn)(void *arg), void *arg);
+/* Run what was posted (control thread); how many ran. */
+unsigned control_run(void);
+/* Take the bdev name back into the arrays that hold it, as a member come back (control
+ * thread): a failed slot takes it back (catching up under a bitmap); an active one is failed
+ * and taken back, by its superblock, if the array can spare it. How many arrays hold it. */
+int member_back(const char *name);
+/* Connect remote members' comebacks to member_back (at start). */
+void control_init(void);
+
 #endif

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Remote members over NBD (bdev_nbd_attach), between processes on this host: a "remote"
+# daemon exports a file-backed bdev on 127.0.0.1, a "head" daemon attaches it and builds a
+# raid5 with a write-intent bitmap over it and three local members, and fio (nbd engine,
+# crc32c verify) writes through the head. The remote stops answering (SIGSTOP): its member
+# fails on the timeout and the array goes on degraded; it answers again: the member is taken
+# back and catches up on the regions written meanwhile only. The remote is killed (SIGKILL)
+# and restarted: taken back again. A local member is then failed, so every read of its strips
+# reconstructs from the remote one, and the data verifies. nbdkit serves a member through its
+# delay and error filters. Bad URIs, servers that are
+# not NBD, read-only exports and block sizes that do not fit are refused with the reason.
+. "$(dirname "$0")/lib.sh"
+
+SOCK=$T_DIR/head.sock
+RSOCK=$T_DIR/remote.sock
+RPID=
+NBDKIT_PIDS=()
+stop_remote() {
+	if [ -n "$RPID" ]; then
+		kill -CONT "$RPID" 2>/dev/null
+		kill -TERM "$RPID" 2>/dev/null
+		wait "$RPID" 2>/dev/null
+		RPID=
+	fi
+}
+cleanup() {
+	stop_daemon
+	stop_remote
+	for p in "${NBDKIT_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	t_cleanup
+}
+trap cleanup EXIT
+PORT=$((20000 + $$ % 20000))
+BADPORT=$((PORT + 1))
+
+for tool in fio nbdkit python3; do
+	if ! command -v $tool >/dev/null; then
+		t_fail "$tool is installed" "scripts/install-deps.sh installs it"
+		t_done
+		exit
+	fi
+done
+
+start_remote() { # the remote host's daemon: f0 over a file, exported on TCP
+	t_cfg "$T_DIR/remote.json" "$(t_files "$T_DIR" 32 0)"
+	"$URAID" serve --config "$T_DIR/remote.json" --rpc-socket "$RSOCK" --reactors 1 \
+		>>"$T_DIR/remote.log" 2>&1 &
+	RPID=$!
+	for _ in $(seq 100); do
+		"$URAID" rpc -s "$RSOCK" -t 5 uraid_get_version >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"$URAID" export -s "$RSOCK" F0 "127.0.0.1:$PORT" >/dev/null
+}
+# wait_log FILE REGEX COUNT [TENTHS]: until the log has more than COUNT lines matching REGEX
+wait_log() {
+	for _ in $(seq "${4:-100}"); do
+		[ "$(grep -cE -- "$2" "$1")" -gt "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# until the array's bitmap has no dirty region (the sweep clears them once writes stop)
+wait_clean() {
+	for _ in $(seq 100); do
+		"$URAID" status -s "$SOCK" "$1" | grep -q ' 0 dirty' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+attach() { # NAME URI [EXTRA]
+	rpc bdev_nbd_attach "{\"name\":\"$1\",\"uri\":\"$2\"${3:+,$3}}"
+}
+fio_nbd() { # NAME URI OFFSET SIZE [FIO OPTIONS...]: prints its log
+	local name=$1 uri=$2 off=$3 size=$4
+	shift 4
+	fio --name="$name" --ioengine=nbd --uri="$uri" --bs=4k --iodepth=16 --offset="$off" \
+		--size="$size" --verify=crc32c --verify_fatal=1 --randseed=7 "$@" \
+		>"$T_DIR/fio-$name.log" 2>&1
+	local rc=$?
+	cat "$T_DIR/fio-$name.log"
+	return $rc
+}
+
+start_remote
+t_cfg "$T_DIR/head.json" \
+	"{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"l0\",\"num_blocks\":8192,\"block_size\":4096}}" \
+	"{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"l1\",\"num_blocks\":8192,\"block_size\":4096}}" \
+	"{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"l2\",\"num_blocks\":8192,\"block_size\":4096}}" \
+	"{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"l3\",\"num_blocks\":8192,\"block_size\":4096}}"
+if ! start_daemon "$T_DIR/head.json"; then
+	t_fail "head daemon starts" "$(tail -n 5 "$T_DIR/serve.log")"
+	t_done
+	exit
+fi
+URI="nbd://127.0.0.1:$PORT/F0"
+
+# --- bad input: each refused with its reason, the daemon unaffected ---
+check "a URI libnbd does not take" 1 'cannot attach .x0.: .*(scheme|URI|uri)' \
+	attach x0 "http://127.0.0.1:$PORT/F0"
+check "nothing listening" 1 "cannot attach 'x0': .*(refused|Connection)" \
+	attach x0 "nbd://127.0.0.1:$BADPORT/F0" '"timeout_ms":2000'
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4)
+for _ in range(4):
+    c, _ = s.accept(); c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n" * 8); c.close()
+' "$BADPORT" &
+NBDKIT_PIDS+=($!)
+sleep 0.3
+check "a server that is not NBD" 1 "cannot attach 'x0': .*(magic|handshake|NBD|server)" \
+	attach x0 "nbd://127.0.0.1:$BADPORT/F0" '"timeout_ms":2000'
+check "an export that does not exist" 1 "cannot attach 'x0'" attach x0 "nbd://127.0.0.1:$PORT/nosuch"
+nbdkit -r -U "$T_DIR/ro.nbd" -P "$T_DIR/ro.pid" memory 16M
+NBDKIT_PIDS+=("$(cat "$T_DIR/ro.pid")")
+check "a read-only export" 1 "read-only" attach x0 "nbd+unix:///?socket=$T_DIR/ro.nbd"
+nbdkit -U "$T_DIR/bs.nbd" -P "$T_DIR/bs.pid" --filter=blocksize-policy memory 16M \
+	blocksize-minimum=8192 blocksize-preferred=8192
+NBDKIT_PIDS+=("$(cat "$T_DIR/bs.pid")")
+check "an export that needs larger blocks" 1 "needs 8192-byte blocks" \
+	attach x0 "nbd+unix:///?socket=$T_DIR/bs.nbd"
+check "connections out of range" 1 "connections: 1 to 16" attach x0 "$URI" '"connections":17'
+check "a timeout too short" 1 "timeout_ms" attach x0 "$URI" '"timeout_ms":1'
+check "a block size that is not one" 1 "block_size 1000" attach x0 "$URI" '"block_size":1000'
+check "the daemon is unaffected" 0 '"uraid v' rpc uraid_get_version
+
+# --- a remote member ---
+check "attach (two connections: the server allows multi-conn)" 0 '"n0"' \
+	attach n0 "$URI" '"connections":2,"timeout_ms":1000,"reconnect_delay_ms":200'
+check "a name taken" 1 "exists already" attach n0 "$URI"
+check "bdev_get_bdevs shows the URI and the connections" 0 \
+	"\"uri\":\"nbd://127.0.0.1:$PORT/F0\",\"connections\":2,\"connections_up\":2" \
+	sh -c "'$URAID' rpc -s '$SOCK' bdev_get_bdevs '{\"name\":\"n0\"}' | tr -d ' \n'"
+rpc save_config >"$T_DIR/saved.json"
+check "save_config keeps the attach" 0 '"bdev_nbd_attach"' cat "$T_DIR/saved.json"
+check "raid5 over three local members and the remote one" 0 true \
+	rpc bdev_raid_create '{"name":"r5","raid_level":"raid5","strip_size_kb":64,"base_bdevs":["l0","l1","l2","n0"],"superblock":true,"consistency_policy":"bitmap","bitmap_region_kb":1024}'
+"$URAID" export -s "$SOCK" r5 "$T_DIR/r5.nbd" >/dev/null
+R5="nbd+unix:///r5?socket=$T_DIR/r5.nbd"
+check "fio writes and verifies through it" 0 'err= 0' \
+	fio_nbd big "$R5" 8M 56M --rw=randwrite --do_verify=1
+check "the bitmap is clean once the writes stop" 0 "^" wait_clean r5
+
+# --- the remote stops answering, then answers again ---
+kill -STOP "$RPID"
+check "remote stopped: fio still verifies (writes to the first 4 MiB)" 0 'err= 0' \
+	fio_nbd small "$R5" 0 4M --rw=randwrite --do_verify=1 --time_based --runtime=3
+check "its member failed on the timeout" 0 'n0 \(slot 3\) failed \(Connection timed out\)' \
+	cat "$T_DIR/serve.log"
+check "the array goes on degraded" 0 '3 of 4 members' "$URAID" status -s "$SOCK" r5
+kill -CONT "$RPID"
+if wait_log "$T_DIR/serve.log" 'r5: caught up' 0 150; then
+	t_pass "remote answers again: the member is taken back and catches up"
+else
+	t_fail "remote answers again: the member is taken back and catches up" \
+		"$(tail -n 5 "$T_DIR/serve.log")"
+fi
+stats=$("$URAID" rpc -s "$SOCK" bdev_raid_get_stats '{"name":"r5"}' | tr -d ' \n')
+units=$(echo "$stats" | grep -o '"units":[0-9]*' | head -n1 | cut -d: -f2)
+skipped=$(echo "$stats" | grep -o '"units_skipped":[0-9]*' | head -n1 | cut -d: -f2)
+if [ "${skipped:-0}" -gt 0 ] && [ "${units:-0}" -gt 0 ] && [ "$units" -lt "$skipped" ]; then
+	t_pass "only the regions written while it was away were rebuilt ($units units, $skipped passed over)"
+else
+	t_fail "only the regions written while it was away were rebuilt" "$stats"
+fi
+for _ in $(seq 50); do "$URAID" status -s "$SOCK" r5 | grep -q '4 of 4' && break; sleep 0.1; done
+check "4 of 4 members again" 0 '4 of 4 members' "$URAID" status -s "$SOCK" r5
+
+# --- the remote host dies (SIGKILL) and comes back on the same file ---
+kill -KILL "$RPID"
+wait "$RPID" 2>/dev/null
+RPID=
+n_back=$(grep -c 'r5: caught up' "$T_DIR/serve.log")
+start_remote
+if wait_log "$T_DIR/serve.log" 'r5: caught up' "$n_back" 200; then
+	t_pass "remote killed and restarted: taken back by its superblock"
+else
+	t_fail "remote killed and restarted: taken back by its superblock" \
+		"$(tail -n 5 "$T_DIR/serve.log")"
+fi
+for _ in $(seq 100); do "$URAID" status -s "$SOCK" r5 | grep -q '4 of 4' && break; sleep 0.1; done
+check "4 of 4 members after the restart" 0 '4 of 4 members' "$URAID" status -s "$SOCK" r5
+check "... and it caught up by the bitmap, not a full rebuild" 0 'caught up: [0-9]+ units rebuilt, [1-9][0-9]* clean' \
+	tail -n 3 "$T_DIR/serve.log"
+
+# --- a local member fails: reads of its strips come from the remote one ---
+check "a local member failed" 0 'failed' "$URAID" fail -s "$SOCK" l0
+check "the data written before verifies (big)" 0 'err= 0' \
+	fio_nbd big "$R5" 8M 56M --rw=randwrite --verify_only=1
+check "... and the data written while the remote was away (small)" 0 'err= 0' \
+	fio_nbd small "$R5" 0 4M --rw=randwrite --verify_only=1 --time_based --runtime=3
+check "uraid delete r5" 0 '^deleted$' "$URAID" delete -s "$SOCK" r5
+
+# --- nbdkit as the remote: slow (2 ms a request), then a burst of errors ---
+nbdkit -U "$T_DIR/kit.nbd" -P "$T_DIR/kit.pid" --filter=error --filter=delay \
+	memory 32M delay-read=2ms delay-write=2ms error=EIO error-rate=100% \
+	error-file="$T_DIR/kit.errors"
+NBDKIT_PIDS+=("$(cat "$T_DIR/kit.pid")")
+check "attach nbdkit (delay and error filters)" 0 '"k0"' \
+	attach k0 "nbd+unix:///?socket=$T_DIR/kit.nbd" '"timeout_ms":2000,"reconnect_delay_ms":200'
+check "raid1 over a local member and the slow one" 0 true \
+	rpc bdev_raid_create '{"name":"m1","raid_level":"raid1","base_bdevs":["l3","k0"],"superblock":true,"consistency_policy":"bitmap"}'
+"$URAID" export -s "$SOCK" m1 "$T_DIR/m1.nbd" >/dev/null
+M1="nbd+unix:///m1?socket=$T_DIR/m1.nbd"
+check "fio verifies over the slow member" 0 'err= 0' \
+	fio_nbd slow "$M1" 0 8M --rw=randwrite --do_verify=1 --fsync=16
+echo "slow member: $(grep -oE 'write: IOPS=[^,]*' "$T_DIR/fio-slow.log")" >&2
+touch "$T_DIR/kit.errors"
+check "a burst of errors: fio still verifies" 0 'err= 0' \
+	fio_nbd burst "$M1" 8M 4M --rw=randwrite --do_verify=1
+rm -f "$T_DIR/kit.errors"
+check "... the member that erred is failed, the array degraded" 0 '1 of 2 members' \
+	"$URAID" status -s "$SOCK" m1
+check "taken back by hand once the errors stop" 0 '^added$' "$URAID" add-spare -s "$SOCK" m1 k0
+for _ in $(seq 100); do "$URAID" status -s "$SOCK" m1 | grep -q '2 of 2' && break; sleep 0.1; done
+check "2 of 2 members again" 0 '2 of 2 members' "$URAID" status -s "$SOCK" m1
+check "a member cannot be detached under its array" 1 'in use|claimed' \
+	rpc bdev_nbd_detach '{"name":"k0"}'
+check "uraid delete m1" 0 '^deleted$' "$URAID" delete -s "$SOCK" m1
+check "bdev_nbd_detach" 0 true rpc bdev_nbd_detach '{"name":"k0"}'
+check "bdev_nbd_detach of what is not one" 1 'not a NBD export' rpc bdev_nbd_detach '{"name":"l3"}'
+check "the daemon is alive at the end" 0 '"uraid v' rpc uraid_get_version
+t_done
