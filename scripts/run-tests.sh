@@ -51,6 +51,11 @@ for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t" .sh)" 300 bash "$t"
 done
+echo "multi-host tests (network namespaces, as root):"
+for t in tests/net/test_*.sh; do
+	[ -f "$t" ] || continue
+	run_one "net_$(basename "$t" .sh)" 300 bash "$t"
+done
 echo "SPDK module tests (SPDK_DIR=${SPDK_DIR:-/opt/spdk}):"
 for t in tests/spdk/test_*.sh; do
 	[ -f "$t" ] || continue

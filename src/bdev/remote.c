@@ -27,8 +27,11 @@
  * is down, requests fail at once with -ENOTCONN: an array marks the member failed and goes
  * on degraded. The poller tries to connect again every reconnect_delay_ms, in the
  * background; a connection that comes back must see an export of the same size and block
- * size, or it is dropped again with the reason logged. When every connection is up again
- * after any was lost, the daemon's hook (remote_bdev_set_back_hook) is told, so that an array
+ * size, or it is dropped again with the reason logged. A connection given up on is reset, not
+ * closed, so that requests still queued in its socket never reach the server later. When
+ * every connection has been up again for timeout_ms after any was lost (time for the server
+ * to apply what it had already received on the lost ones), the daemon's hook
+ * (remote_bdev_set_back_hook) is told, so that an array
  * this bdev is a member of takes it back: a mirror or parity array with a write-intent bitmap
  * then rebuilds only the regions written while it was away (uraid_member_back).
  *
@@ -38,6 +41,7 @@
  */
 #include <libnbd.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -63,6 +67,7 @@ struct remote_conn {
 	bool closing;	      /* inside nbd_close: completions are ignored */
 	bool broken;	      /* a command could not be issued: the poller brings it down */
 	uint64_t deadline_us; /* CONN_CONNECTING: give up then; CONN_DOWN: retry then */
+	uint64_t back_due_us; /* the bdev is declared back then, if all stayed up; 0: no */
 	TAILQ_HEAD(, remote_io) inflight; /* oldest first */
 	struct remote_io *done;		  /* answered by libnbd, not yet by us */
 	struct uraid_poller *busy_poller, *idle_poller;
@@ -216,10 +221,20 @@ conn_reap(struct remote_conn *c)
 /* --- connection state --- */
 
 static void
-conn_close_handle(struct remote_conn *c)
+conn_close_handle(struct remote_conn *c, bool abort)
 {
 	if (c->h == NULL)
 		return;
+	if (abort) {
+		/* Reset, not closed: writes still in the socket's send queue must never reach
+		 * the server once the link is back (they would land after the member's
+		 * catch-up, over newer data). */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		int fd = nbd_aio_get_fd(c->h);
+
+		if (fd >= 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	c->closing = true;
 	nbd_close(c->h);
 	c->h = NULL;
@@ -235,7 +250,7 @@ conn_down(struct remote_conn *c, int status, const char *why)
 	bool was_up = c->state == CONN_UP;
 
 	conn_reap(c); /* answered before it broke: those stand */
-	conn_close_handle(c);
+	conn_close_handle(c, true);
 	while ((r = TAILQ_FIRST(&c->inflight)) != NULL)
 		answer(r, status);
 	c->done = NULL;
@@ -308,7 +323,7 @@ conn_connect_start(struct remote_conn *c)
 		char why[160];
 
 		snprintf(why, sizeof(why), "%s", nbd_why());
-		conn_close_handle(c);
+		conn_close_handle(c, true);
 		conn_down(c, -ENOTCONN, why);
 		return;
 	}
@@ -338,7 +353,7 @@ conn_connecting(struct remote_conn *c)
 		snprintf(c->why, sizeof(c->why), "%s", why); /* logged once, below */
 		LOG_ERR("%s: connection %u to %s refused: %s", rb->bdev.name, c->index, rb->uri,
 			why);
-		conn_close_handle(c);
+		conn_close_handle(c, false);
 		c->state = CONN_DOWN;
 		c->deadline_us = uraid_now_us() + (uint64_t)rb->reconnect_delay_ms * 1000;
 		return;
@@ -346,7 +361,22 @@ conn_connecting(struct remote_conn *c)
 	c->state = CONN_UP;
 	c->why[0] = '\0';
 	LOG_NOTE("%s: connection %u to %s is back", rb->bdev.name, c->index, rb->uri);
-	if (atomic_fetch_sub(&rb->down, 1) == 1 && atomic_exchange(&rb->was_down, false) &&
+	/* The last one back: the member is declared back once all have stayed up a timeout's
+	 * length, so that whatever the server still had of the lost connections is applied
+	 * before the member catches up. */
+	if (atomic_fetch_sub(&rb->down, 1) == 1)
+		c->back_due_us = uraid_now_us() + (uint64_t)rb->timeout_ms * 1000;
+}
+
+static void
+conn_back_due(struct remote_conn *c)
+{
+	struct remote_bdev *rb = c->rb;
+
+	if (c->back_due_us == 0 || uraid_now_us() < c->back_due_us)
+		return;
+	c->back_due_us = 0;
+	if (atomic_load(&rb->down) == 0 && atomic_exchange(&rb->was_down, false) &&
 	    g_back_hook != NULL)
 		g_back_hook(rb->bdev.name);
 }
@@ -403,6 +433,7 @@ conn_idle_poll(void *arg)
 			conn_down(c, -EIO, why);
 			return URAID_POLLER_BUSY;
 		}
+		conn_back_due(c);
 		return URAID_POLLER_IDLE;
 	case CONN_CONNECTING:
 		conn_connecting(c);
@@ -605,7 +636,7 @@ conn_stop_msg(void *arg)
 	uraid_poller_unregister(&c->busy_poller);
 	uraid_poller_unregister(&c->idle_poller);
 	conn_reap(c);
-	conn_close_handle(c);
+	conn_close_handle(c, false);
 	c->state = CONN_GONE;
 	if (atomic_fetch_sub(&rb->closing, 1) == 1) {
 		uraid_io_device_unregister(&rb->ch_dev, NULL);
