@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(gcc make pkg-config libisal-dev liburing-dev libnbd-dev libnbd-bin nbdkit fio
-      libjansson-dev clang-format python3)
+      libjansson-dev clang-format python3 iproute2)
 # make fuzz also needs clang and its libFuzzer runtime.
 if [ "${1:-}" = "--fuzz" ]; then
 	pkgs+=(clang libclang-rt-14-dev)
