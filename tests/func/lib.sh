@@ -69,6 +69,18 @@ check() { # NAME EXPECTED_RC REGEX COMMAND...
 	fi
 }
 alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
+# need_tools TOOL...: each must be installed (scripts/install-deps.sh installs them), else a
+# failure and the test ends here.
+need_tools() {
+	local tool
+	for tool in "$@"; do
+		if ! command -v "$tool" >/dev/null; then
+			t_fail "$tool is installed" "scripts/install-deps.sh installs it"
+			t_done
+			exit
+		fi
+	done
+}
 # need_nbd_tools WHAT: nbdcopy and nbdinfo (libnbd-bin), else WHAT is counted skipped with
 # the reason and the test ends here.
 need_nbd_tools() {

@@ -11,13 +11,7 @@ SOCK=$T_DIR/uraid.sock
 trap 'stop_daemon; t_cleanup' EXIT
 PORT=$((20000 + $$ % 20000))
 
-for tool in nbdinfo nbdcopy fio; do
-	if ! command -v $tool >/dev/null; then
-		t_fail "$tool is installed" "scripts/install-deps.sh installs it (libnbd-bin, fio)"
-		t_done
-		exit
-	fi
-done
+need_tools nbdinfo nbdcopy fio
 
 uri() { echo "nbd+unix:///$1?socket=$T_DIR/$1.nbd"; }
 ram() { # NAME MIB

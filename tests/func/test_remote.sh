@@ -34,13 +34,7 @@ trap cleanup EXIT
 PORT=$((20000 + $$ % 20000))
 BADPORT=$((PORT + 1))
 
-for tool in fio nbdkit python3; do
-	if ! command -v $tool >/dev/null; then
-		t_fail "$tool is installed" "scripts/install-deps.sh installs it"
-		t_done
-		exit
-	fi
-done
+need_tools fio nbdkit python3
 
 start_remote() { # the remote host's daemon: f0 over a file, exported on TCP
 	t_cfg "$T_DIR/remote.json" "$(t_files "$T_DIR" 32 0)"

@@ -44,13 +44,7 @@ if ! ip netns add "$SW" 2>/dev/null; then
 	exit
 fi
 trap cleanup EXIT
-for tool in fio nbdkit; do
-	if ! command -v $tool >/dev/null; then
-		t_fail "$tool is installed" "scripts/install-deps.sh installs it"
-		t_done
-		exit
-	fi
-done
+need_tools fio nbdkit
 
 # --- the network: a bridge in the switch namespace, one veth pair per host ---
 ip -n "$SW" link add br0 type bridge
