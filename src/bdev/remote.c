@@ -649,10 +649,19 @@ static int
 remote_destruct(struct uraid_bdev *bdev)
 {
 	struct remote_bdev *rb = bdev->ctx;
+	struct uraid_reactor *on[REMOTE_MAX_CONNS];
+	struct remote_conn *c[REMOTE_MAX_CONNS];
+	unsigned n = rb->nconns;
 
-	atomic_store(&rb->closing, rb->nconns);
-	for (unsigned i = 0; i < rb->nconns; i++)
-		uraid_reactor_send(rb->conns[i].reactor, conn_stop_msg, &rb->conns[i]);
+	/* The last stop frees rb, maybe before this loop ends: nothing of it is read after the
+	 * first message. */
+	for (unsigned i = 0; i < n; i++) {
+		on[i] = rb->conns[i].reactor;
+		c[i] = &rb->conns[i];
+	}
+	atomic_store(&rb->closing, n);
+	for (unsigned i = 0; i < n; i++)
+		uraid_reactor_send(on[i], conn_stop_msg, c[i]);
 	return 1;
 }
 
