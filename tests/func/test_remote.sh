@@ -99,11 +99,12 @@ python3 -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4)
+open(sys.argv[2], "w").close()
 for _ in range(4):
     c, _ = s.accept(); c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n" * 8); c.close()
-' "$BADPORT" &
+' "$BADPORT" "$T_DIR/http.ready" &
 NBDKIT_PIDS+=($!)
-sleep 0.3
+for _ in $(seq 100); do [ -e "$T_DIR/http.ready" ] && break; sleep 0.1; done
 check "a server that is not NBD" 1 "cannot attach 'x0': .*(magic|handshake|NBD|server)" \
 	attach x0 "nbd://127.0.0.1:$BADPORT/F0" '"timeout_ms":2000'
 check "an export that does not exist" 1 "cannot attach 'x0'" attach x0 "nbd://127.0.0.1:$PORT/nosuch"
