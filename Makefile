@@ -29,7 +29,7 @@ CC	:= clang
 SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 endif
 
-PKGS	:= libisal liburing jansson libnbd
+PKGS	:= libisal liburing jansson libnbd gnutls
 # Recursively expanded: evaluated when a recipe runs, after install-deps has run.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

@@ -25,6 +25,7 @@ usage(FILE *out)
 	fprintf(out,
 		"usage: uraid serve [--config FILE [--no-save-config]] [--scan PATH]...\n"
 		"                   [--rpc-socket PATH] [-m MASK | --reactors N] [--log LEVEL]\n"
+		"                   [--tls-psk FILE [--tls-require]]\n"
 		"\n"
 		"  -c, --config FILE      SPDK-style JSON config to load at start, and kept "
 		"current:\n"
@@ -41,6 +42,11 @@ usage(FILE *out)
 		"  -m MASK                reactor cores: 0x3 or [0,1] (one pinned reactor each)\n"
 		"      --reactors N       N reactors, not pinned (default 1)\n"
 		"      --log LEVEL        error, warning, notice (default), info, debug\n"
+		"      --tls-psk FILE     offer TLS on every NBD export (NBD_OPT_STARTTLS), with\n"
+		"                         the pre-shared keys in FILE (psktool's "
+		"identity:hex-key)\n"
+		"      --tls-require      refuse clients that do not start TLS, before they learn\n"
+		"                         anything about the exports\n"
 		"\n"
 		"Stops cleanly on SIGINT or SIGTERM.\n");
 }
@@ -55,6 +61,8 @@ struct serve_opts {
 	const char *socket;
 	uint64_t mask;
 	unsigned reactors;
+	const char *tls_psk;
+	bool tls_require;
 };
 
 static int
@@ -67,6 +75,8 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 		{"rpc-socket", required_argument, NULL, 'r'},
 		{"reactors", required_argument, NULL, 'R'},
 		{"log", required_argument, NULL, 'L'},
+		{"tls-psk", required_argument, NULL, 'P'},
+		{"tls-require", no_argument, NULL, 'Q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -120,6 +130,12 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 			}
 			log_set_level(level);
 			break;
+		case 'P':
+			o->tls_psk = optarg;
+			break;
+		case 'Q':
+			o->tls_require = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -138,6 +154,10 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 	}
 	if (o->mask && o->reactors) {
 		fprintf(stderr, "uraid serve: give -m or --reactors, not both\n");
+		return -1;
+	}
+	if (o->tls_require && o->tls_psk == NULL) {
+		fprintf(stderr, "uraid serve: --tls-require goes with --tls-psk FILE\n");
 		return -1;
 	}
 	return 0;
@@ -279,6 +299,13 @@ serve_main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
+	rc = nbd_tls_setup(o.tls_psk, o.tls_require, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "uraid serve: --tls-psk %s\n", err);
+		jsonrpc_server_destroy(server);
+		close(sfd);
+		return 1;
+	}
 	control_init();
 	rc = uraid_runtime_start(&ro);
 	if (rc != 0) {
@@ -319,6 +346,7 @@ serve_main(int argc, char **argv)
 	uraid_spare_pool_clear();
 	delete_all_bdevs(); /* arrays first: they are newer than their members */
 	uraid_runtime_stop();
+	nbd_tls_cleanup();
 	close(sfd);
 	if (rc == 0)
 		LOG_NOTE("stopped cleanly");

@@ -25,6 +25,7 @@
  * The export holds a reference per connection; the last one closes the bdev descriptor and
  * answers whoever asked for the stop.
  */
+#include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -94,6 +95,8 @@ struct nbd_conn {
 	struct nbd_session s;
 	size_t ilen;
 	uint8_t *ibuf;
+	gnutls_session_t tls; /* after STARTTLS: every byte goes through it */
+	bool handshaking;
 };
 
 static int g_nbd_device; /* the io_device of the per-reactor nbd channels */
@@ -102,6 +105,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(, nbd_export) g_exports = TAILQ_HEAD_INITIALIZER(g_exports);
 
 static void conn_service(struct nbd_conn *c);
+static void conn_set_events(struct nbd_conn *c, uint32_t events);
 
 /* --- exports: references --- */
 
@@ -115,6 +119,173 @@ export_unref(struct nbd_export *exp)
 	if (exp->stopped_cb != NULL)
 		exp->stopped_cb(exp->stopped_arg);
 	free(exp);
+}
+
+/* --- TLS (NBD_OPT_STARTTLS) ---
+ *
+ * One set of credentials for every export of the daemon (uraid serve --tls-psk), as nbdkit and
+ * qemu-nbd have it: pre-shared keys in GnuTLS's psktool format (a line "identity:hex-key"
+ * each). After the session has acknowledged STARTTLS and that reply has gone out in the clear,
+ * the connection runs a non-blocking server handshake on its socket (bytes the client sent
+ * early are in ibuf already, and are handed to GnuTLS first); then every read and write of
+ * the connection goes through the TLS session. */
+
+static enum nbd_tls_mode g_tls_mode;
+static gnutls_psk_server_credentials_t g_psk;
+
+/* GnuTLS reads the key file at each handshake and says nothing at load: check its lines now
+ * ("identity:hex-key", blank lines allowed), so a wrong file is an error at start. */
+static int
+psk_file_check(const char *path, char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	unsigned n = 0, keys = 0;
+
+	if (f == NULL) {
+		err_set(err, err_len, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *colon = strchr(line, ':');
+		size_t hex;
+
+		n++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		hex = colon ? strspn(colon + 1, "0123456789abcdefABCDEF") : 0;
+		if (colon == NULL || colon == line || hex == 0 || hex % 2 != 0 ||
+		    colon[1 + hex] != '\0') {
+			fclose(f);
+			err_set(err, err_len, "%s: line %u: not identity:hex-key", path, n);
+			return -EINVAL;
+		}
+		keys++;
+	}
+	fclose(f);
+	if (keys == 0) {
+		err_set(err, err_len, "%s: no keys", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+nbd_tls_setup(const char *psk_file, bool require, char *err, size_t err_len)
+{
+	int rc;
+
+	if (psk_file == NULL) {
+		if (require) {
+			err_set(err, err_len, "requiring TLS needs its keys (--tls-psk FILE)");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	rc = psk_file_check(psk_file, err, err_len);
+	if (rc != 0)
+		return rc;
+	rc = gnutls_global_init();
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_psk_allocate_server_credentials(&g_psk);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_psk_set_server_credentials_file(g_psk, psk_file);
+	if (rc != GNUTLS_E_SUCCESS) {
+		err_set(err, err_len, "%s: %s", psk_file, gnutls_strerror(rc));
+		nbd_tls_cleanup();
+		return -EINVAL;
+	}
+	g_tls_mode = require ? NBD_TLS_REQUIRE : NBD_TLS_ON;
+	return 0;
+}
+
+void
+nbd_tls_cleanup(void)
+{
+	if (g_psk != NULL) {
+		gnutls_psk_free_server_credentials(g_psk);
+		g_psk = NULL;
+		gnutls_global_deinit();
+	}
+	g_tls_mode = NBD_TLS_OFF;
+}
+
+static ssize_t
+tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	struct nbd_conn *c = ptr;
+	ssize_t n;
+
+	if (c->ilen > 0) {
+		/* Sent right behind STARTTLS, before we read the option: the handshake's. */
+		size_t k = c->ilen < len ? c->ilen : len;
+
+		memcpy(buf, c->ibuf, k);
+		memmove(c->ibuf, c->ibuf + k, c->ilen - k);
+		c->ilen -= k;
+		return (ssize_t)k;
+	}
+	n = recv(c->fd, buf, len, 0);
+	if (n < 0)
+		gnutls_transport_set_errno(c->tls, errno);
+	return n;
+}
+
+static ssize_t
+tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
+{
+	struct nbd_conn *c = ptr;
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0)
+		gnutls_transport_set_errno(c->tls, errno);
+	return n;
+}
+
+/* One step of the handshake: 1 done, 0 not yet (waiting on the socket), -1 failed. */
+static int
+tls_handshake(struct nbd_conn *c)
+{
+	int rc = gnutls_handshake(c->tls);
+
+	if (rc == GNUTLS_E_SUCCESS) {
+		c->handshaking = false;
+		nbd_session_tls_started(&c->s);
+		LOG_INFO("nbd: %s: TLS on (%s)", c->exp->bdev_name,
+			 gnutls_psk_server_get_username(c->tls)
+				 ? gnutls_psk_server_get_username(c->tls)
+				 : "?");
+		return 1;
+	}
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+		conn_set_events(c, gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN);
+		return 0;
+	}
+	snprintf(c->s.why, sizeof(c->s.why), "TLS handshake failed: %s", gnutls_strerror(rc));
+	return -1;
+}
+
+static int
+tls_start(struct nbd_conn *c)
+{
+	int rc = gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK);
+
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_priority_set_direct(
+			c->tls, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK:-VERS-TLS1.0:-VERS-TLS1.1", NULL);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_PSK, g_psk);
+	if (rc != GNUTLS_E_SUCCESS) {
+		snprintf(c->s.why, sizeof(c->s.why), "cannot start TLS: %s", gnutls_strerror(rc));
+		return -1;
+	}
+	gnutls_transport_set_ptr(c->tls, c);
+	gnutls_transport_set_pull_function(c->tls, tls_pull);
+	gnutls_transport_set_push_function(c->tls, tls_push);
+	gnutls_handshake_set_timeout(c->tls, 0);
+	c->handshaking = true;
+	return tls_handshake(c) < 0 ? -1 : 0;
 }
 
 /* --- connections --- */
@@ -162,6 +333,8 @@ conn_free(struct nbd_conn *c)
 		TAILQ_REMOVE(&c->nr->dirty, c, dirty_link);
 	TAILQ_REMOVE(&c->nr->conns, c, link);
 	nbd_session_fini(&c->s);
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);
 	conn_release(c);
 }
 
@@ -297,8 +470,34 @@ static const struct nbd_session_ops g_session_ops = {
 
 /* Send what the session has queued, as far as the socket takes it. */
 static int
+conn_flush_tls(struct nbd_conn *c)
+{
+	struct nbd_out *out;
+
+	/* A record a piece. After GNUTLS_E_AGAIN the same piece is offered again, as GnuTLS
+	 * wants: it stays at the head of the queue until sent. */
+	while ((out = STAILQ_FIRST(&c->s.out)) != NULL) {
+		struct iovec *v = out->iov[0].iov_len != 0 ? &out->iov[0] : &out->iov[1];
+		ssize_t n = gnutls_record_send(c->tls, v->iov_base, v->iov_len);
+
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			conn_set_events(c, c->events | EPOLLOUT);
+			return 0;
+		}
+		if (n < 0)
+			return -EIO;
+		nbd_session_sent(&c->s, (size_t)n);
+	}
+	if (c->events & EPOLLOUT)
+		conn_set_events(c, c->events & ~(uint32_t)EPOLLOUT);
+	return 0;
+}
+
+static int
 conn_flush(struct nbd_conn *c)
 {
+	if (c->tls != NULL)
+		return conn_flush_tls(c);
 	while (!STAILQ_EMPTY(&c->s.out)) {
 		struct iovec iov[NBD_SEND_IOV];
 		struct msghdr msg = {.msg_iov = iov};
@@ -339,8 +538,37 @@ conn_feed(struct nbd_conn *c)
 }
 
 static void
+conn_read_tls(struct nbd_conn *c)
+{
+	for (int round = 0; round < 16 && c->ilen < NBD_INBUF_BYTES; round++) {
+		ssize_t n =
+			gnutls_record_recv(c->tls, c->ibuf + c->ilen, NBD_INBUF_BYTES - c->ilen);
+
+		if (n == GNUTLS_E_AGAIN)
+			break;
+		if (n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n <= 0) {
+			c->eof = true;
+			break;
+		}
+		c->ilen += (size_t)n;
+		conn_feed(c);
+		if (nbd_session_busy(&c->s))
+			break;
+	}
+	/* Records GnuTLS has already taken off the socket wake no epoll: come back for them. */
+	if (!c->eof && gnutls_record_check_pending(c->tls) > 0)
+		conn_mark_dirty(c);
+}
+
+static void
 conn_read(struct nbd_conn *c)
 {
+	if (c->tls != NULL) {
+		conn_read_tls(c);
+		return;
+	}
 	for (int round = 0; round < 4 && c->ilen < NBD_INBUF_BYTES; round++) {
 		ssize_t n = recv(c->fd, c->ibuf + c->ilen, NBD_INBUF_BYTES - c->ilen, 0);
 
@@ -374,10 +602,25 @@ conn_service(struct nbd_conn *c)
 			break;
 		}
 	}
+	if (c->handshaking)
+		return;
 	if (c->ilen != 0)
 		conn_feed(c);
+	if (c->tls != NULL && c->ilen < NBD_INBUF_BYTES && !nbd_session_busy(&c->s) &&
+	    gnutls_record_check_pending(c->tls) > 0)
+		conn_read_tls(c);
 	if (conn_flush(c) != 0) {
 		conn_close(c, "send failed");
+		return;
+	}
+	if (c->s.state == NBD_S_STARTTLS && STAILQ_EMPTY(&c->s.out) && c->tls == NULL) {
+		/* The acknowledgement went out in the clear: the handshake takes the socket. */
+		if (tls_start(c) != 0) {
+			conn_close(c, c->s.why);
+			return;
+		}
+		if (!c->handshaking)
+			conn_mark_dirty(c); /* done at once: go on with the options */
 		return;
 	}
 	if (c->s.state == NBD_S_CLOSE) {
@@ -402,8 +645,19 @@ conn_service(struct nbd_conn *c)
 static void
 conn_event(struct nbd_conn *c, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (c->handshaking) {
+		int rc = tls_handshake(c);
+
+		if (rc < 0) {
+			conn_close(c, c->s.why);
+			return;
+		}
+		if (rc == 0)
+			return;
+		conn_set_events(c, EPOLLIN);
+	} else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		conn_read(c);
+	}
 	conn_service(c);
 }
 
@@ -699,6 +953,7 @@ export_create(const char *bdev_name, const char *device, char *err, size_t err_l
 	exp->info.can_trim = uraid_bdev_io_type_supported(bdev, URAID_IO_UNMAP);
 	exp->info.can_zeroes = uraid_bdev_io_type_supported(bdev, URAID_IO_WRITE_ZEROES);
 	exp->can_flush = uraid_bdev_io_type_supported(bdev, URAID_IO_FLUSH);
+	exp->info.tls = (uint8_t)g_tls_mode;
 	atomic_store(&exp->refs, 1);
 	if (!g_registered) {
 		uraid_io_device_register(&g_nbd_device, nbd_channel_create, nbd_channel_destroy,

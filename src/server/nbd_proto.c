@@ -7,7 +7,12 @@
  * Handshake: fixed newstyle only. The server greets with NBDMAGIC, IHAVEOPT and its handshake
  * flags; the client answers with its flags; then options until NBD_OPT_GO or
  * NBD_OPT_EXPORT_NAME starts transmission. Options served: EXPORT_NAME, ABORT, LIST, INFO, GO,
- * STRUCTURED_REPLY; any other option is answered NBD_REP_ERR_UNSUP, so a client can go on.
+ * STRUCTURED_REPLY, STARTTLS; any other option is answered NBD_REP_ERR_UNSUP, so a client can
+ * go on. STARTTLS (when the server has TLS set up) is acknowledged and the session then parses
+ * nothing until the connection has run the TLS handshake (NBD_S_STARTTLS); when TLS is
+ * required, every option before it but ABORT is refused with NBD_REP_ERR_TLS_REQD (and
+ * EXPORT_NAME, which cannot be refused, closes), so nothing about the exports is seen in the
+ * clear.
  *
  * Transmission: requests are parsed back to back (pipelined) and validated here: range,
  * alignment to the export's block size, payload limits, flags allowed for the command. A
@@ -59,6 +64,7 @@ enum {
 #define NBD_REP_INFO	     3u
 #define NBD_REP_ERR(n)	     ((1u << 31) | (n))
 #define NBD_REP_ERR_UNSUP    NBD_REP_ERR(1)
+#define NBD_REP_ERR_TLS_REQD NBD_REP_ERR(5)
 #define NBD_REP_ERR_INVALID  NBD_REP_ERR(3)
 #define NBD_REP_ERR_UNKNOWN  NBD_REP_ERR(6)
 #define NBD_REP_ERR_SHUTDOWN NBD_REP_ERR(7)
@@ -306,9 +312,42 @@ opt_info_go(struct nbd_session *s)
 		start_transmission(s);
 }
 
+/* NBD_OPT_STARTTLS: acknowledged, then the connection takes over the socket for the TLS
+ * handshake (nothing more is parsed until it is done). */
+static void
+opt_starttls(struct nbd_session *s)
+{
+	if (s->info.tls == NBD_TLS_OFF) {
+		opt_error(s, NBD_REP_ERR_UNSUP, "TLS is not set up on this server");
+		return;
+	}
+	if (s->opt_len != 0) {
+		opt_error(s, NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+		return;
+	}
+	if (s->tls_active) {
+		opt_error(s, NBD_REP_ERR_INVALID, "TLS is already on");
+		return;
+	}
+	opt_reply(s, NBD_REP_ACK, NULL, 0);
+	s->state = NBD_S_STARTTLS;
+}
+
 static void
 handle_option(struct nbd_session *s)
 {
+	if (s->info.tls == NBD_TLS_REQUIRE && !s->tls_active && s->opt != NBD_OPT_STARTTLS &&
+	    s->opt != NBD_OPT_ABORT) {
+		/* Nothing about the exports before TLS: not even their names. */
+		if (s->opt == NBD_OPT_EXPORT_NAME)
+			session_fail(s,
+				     "NBD_OPT_EXPORT_NAME without TLS, which this server requires");
+		else
+			opt_error(s, NBD_REP_ERR_TLS_REQD, "this server requires TLS");
+		free(s->opt_data);
+		s->opt_data = NULL;
+		return;
+	}
 	switch (s->opt) {
 	case NBD_OPT_EXPORT_NAME:
 		opt_export_name(s);
@@ -334,7 +373,7 @@ handle_option(struct nbd_session *s)
 		opt_reply(s, NBD_REP_ACK, NULL, 0);
 		break;
 	case NBD_OPT_STARTTLS:
-		opt_error(s, NBD_REP_ERR_UNSUP, "this server does not do TLS");
+		opt_starttls(s);
 		break;
 	default:
 		opt_reply(s, NBD_REP_ERR_UNSUP, NULL, 0);
@@ -593,7 +632,8 @@ bool
 nbd_session_busy(const struct nbd_session *s)
 {
 	return s->state == NBD_S_CLOSE || s->state == NBD_S_CLOSE_AFTER ||
-	       s->inflight >= NBD_MAX_INFLIGHT || s->out_bytes >= NBD_OUT_LIMIT;
+	       s->state == NBD_S_STARTTLS || s->inflight >= NBD_MAX_INFLIGHT ||
+	       s->out_bytes >= NBD_OUT_LIMIT;
 }
 
 size_t
@@ -654,6 +694,7 @@ nbd_session_input(struct nbd_session *s, const uint8_t *buf, size_t len)
 			break;
 		case NBD_S_CLOSE_AFTER:
 		case NBD_S_CLOSE:
+		case NBD_S_STARTTLS:
 			return used;
 		}
 	}
@@ -703,6 +744,13 @@ nbd_session_init(struct nbd_session *s, const struct nbd_export_info *info,
 	put64(greeting + 8, NBD_IHAVEOPT);
 	put16(greeting + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 	queue_bytes(s, greeting, sizeof(greeting));
+}
+
+void
+nbd_session_tls_started(struct nbd_session *s)
+{
+	s->tls_active = true;
+	s->state = NBD_S_OPTION;
 }
 
 void

@@ -207,6 +207,13 @@ struct nbd_export_info {
 	bool read_only;
 	bool can_trim;
 	bool can_zeroes;
+	uint8_t tls; /* enum nbd_tls_mode: whether NBD_OPT_STARTTLS is offered or required */
+};
+
+enum nbd_tls_mode {
+	NBD_TLS_OFF,	 /* STARTTLS refused (NBD_REP_ERR_UNSUP) */
+	NBD_TLS_ON,	 /* offered: a client may upgrade */
+	NBD_TLS_REQUIRE, /* every option but STARTTLS and ABORT refused until TLS is up */
 };
 
 /* One queued piece of output: a header and an optional payload. */
@@ -250,6 +257,8 @@ enum nbd_state {
 	NBD_S_DISCARD,	   /* a refused request's payload, or an oversize option's data */
 	NBD_S_CLOSE_AFTER, /* send what is queued, wait for requests in flight, then close */
 	NBD_S_CLOSE,	   /* a protocol violation: close now */
+	NBD_S_STARTTLS,	   /* STARTTLS acknowledged: no input until the connection's TLS
+			    * handshake is done (nbd_session_tls_started) */
 };
 
 struct nbd_session {
@@ -259,6 +268,7 @@ struct nbd_session {
 	void *ctx;
 	bool no_zeroes;
 	bool structured;
+	bool tls_active; /* the rest of the session runs over TLS */
 	uint8_t hdr[28]; /* the header being received */
 	uint32_t hdr_fill;
 	uint32_t opt;	   /* option being received */
@@ -288,6 +298,8 @@ void nbd_request_done(struct nbd_request *req, int status);
 void nbd_session_sent(struct nbd_session *s, size_t bytes);
 /* Free queued output and partial state; requests in flight must have completed. */
 void nbd_session_fini(struct nbd_session *s);
+/* The connection finished the TLS handshake that NBD_S_STARTTLS waited for: options go on. */
+void nbd_session_tls_started(struct nbd_session *s);
 
 /* --- nbd.c: NBD exports served by the reactors; the nbd_* RPC methods --- */
 extern const struct rpc_method nbd_rpc_methods[];
@@ -296,6 +308,11 @@ extern const size_t nbd_rpc_num_methods;
 json_t *nbd_save_config(void);
 /* Stop every export and wait for their connections to close (control thread). */
 void nbd_stop_all(void);
+/* TLS for every export started afterwards: offered with the pre-shared keys in psk_file
+ * (psktool's "identity:hex-key" lines), required if require (then plain clients see no
+ * export). NULL psk_file: no TLS (require is then an error). Control thread, before exports. */
+int nbd_tls_setup(const char *psk_file, bool require, char *err, size_t err_len);
+void nbd_tls_cleanup(void);
 
 /* --- control.c: work posted to the control thread --- */
 /* Queue fn(arg) for the control thread (any thread). 0 or -ENOMEM. */

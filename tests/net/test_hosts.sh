@@ -3,7 +3,8 @@
 # An array across hosts: network namespaces as hosts, veth pairs on one bridge (in a
 # namespace of its own, so nothing outside is touched), addresses only inside them. Hosts
 # h1, h2 and h4 each run `uraid serve` exporting one file-backed member over TCP; h3 serves its
-# member through nbdkit with the delay (2 ms a request) and error filters. The head runs a
+# member through nbdkit with the delay (2 ms a request) and error filters; h4 requires TLS
+# (a pre-shared key the head has, and a client without it is refused). The head runs a
 # raid6 over the four remote members and two local ones, with a write-intent bitmap, and
 # exports it on a Unix socket, where fio (nbd engine, crc32c verify) writes and reads. Then:
 # h1's link goes down mid-run (its member fails on the timeout, verify stays clean) and comes
@@ -80,8 +81,10 @@ start_host() { # HOST
 	fi
 	t_cfg "$T_DIR/$h.json" \
 		"{\"method\":\"bdev_uring_create\",\"params\":{\"name\":\"D\",\"filename\":\"$T_DIR/$h.img\",\"size_mb\":32}}"
+	local tls=()
+	[ "$h" = h4 ] && tls=(--tls-psk "$T_DIR/keys.psk" --tls-require)
 	ip netns exec "$n" "$URAID" serve --config "$T_DIR/$h.json" --rpc-socket "$T_DIR/$h.sock" \
-		--reactors 1 >>"$T_DIR/$h.log" 2>&1 &
+		--reactors 1 "${tls[@]}" >>"$T_DIR/$h.log" 2>&1 &
 	SPID[$h]=$!
 	for _ in $(seq 100); do
 		"$URAID" rpc -s "$T_DIR/$h.sock" -t 5 uraid_get_version >/dev/null 2>&1 && break
@@ -90,6 +93,8 @@ start_host() { # HOST
 	# (After a restart the kept config has the export already.)
 	"$URAID" export -s "$T_DIR/$h.sock" D "$(addr "$h"):10809" >/dev/null 2>&1
 }
+# h4 requires TLS (pre-shared key): the head has the key, nobody else does.
+printf 'head:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T_DIR/keys.psk"
 for h in "${HOSTS[@]}"; do start_host "$h"; done
 reach() { ip netns exec "$(ns head)" timeout 3 bash -c "exec 3<>/dev/tcp/$(addr "$1")/10809"; }
 for _ in $(seq 30); do reach h4 && break; sleep 0.1; done
@@ -103,9 +108,10 @@ fi
 ram() { echo "{\"method\":\"bdev_malloc_create\",\"params\":{\"name\":\"$1\",\"num_blocks\":8192,\"block_size\":4096}}"; }
 cfg=("$(ram l0)" "$(ram l1)")
 for h in "${HOSTS[@]}"; do
-	export_name=D
-	[ "$h" = h3 ] && export_name=
-	cfg+=("{\"method\":\"bdev_nbd_attach\",\"params\":{\"name\":\"n$h\",\"uri\":\"nbd://$(addr "$h"):10809/$export_name\",\"connections\":2,\"timeout_ms\":1500,\"reconnect_delay_ms\":300}}")
+	uri="nbd://$(addr "$h"):10809/D"
+	[ "$h" = h3 ] && uri="nbd://$(addr "$h"):10809/"
+	[ "$h" = h4 ] && uri="nbds://head@$(addr "$h"):10809/D?tls-psk-file=$T_DIR/keys.psk"
+	cfg+=("{\"method\":\"bdev_nbd_attach\",\"params\":{\"name\":\"n$h\",\"uri\":\"$uri\",\"connections\":2,\"timeout_ms\":1500,\"reconnect_delay_ms\":300}}")
 done
 cfg+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"a6\",\"raid_level\":\"raid6\",\"strip_size_kb\":64,\"base_bdevs\":[\"l0\",\"l1\",\"nh1\",\"nh2\",\"nh3\",\"nh4\"],\"superblock\":true,\"consistency_policy\":\"bitmap\",\"bitmap_region_kb\":1024}}")
 t_cfg "$T_DIR/head.json" "${cfg[@]}"
@@ -117,8 +123,11 @@ for _ in $(seq 150); do
 	"$URAID" rpc -s "$SOCK" -t 5 uraid_get_version >/dev/null 2>&1 && break
 	sleep 0.1
 done
-check "the head attaches four remote members and builds raid6 over them" 0 '6 of 6 members' \
-	"$URAID" status -s "$SOCK" a6
+check "the head attaches four remote members (h4 over TLS) and builds raid6 over them" 0 \
+	'6 of 6 members' "$URAID" status -s "$SOCK" a6
+check "h4 requires TLS: a client without the key is refused" 1 "cannot attach 'x4': .*requires TLS" \
+	"$URAID" rpc -s "$SOCK" bdev_nbd_attach \
+	"{\"name\":\"x4\",\"uri\":\"nbd://$(addr h4):10809/D\",\"timeout_ms\":2000}"
 "$URAID" export -s "$SOCK" a6 "$T_DIR/a6.nbd" >/dev/null
 A6="nbd+unix:///a6?socket=$T_DIR/a6.nbd"
 fio_a6() { # NAME OFFSET SIZE [FIO OPTIONS...]

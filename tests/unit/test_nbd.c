@@ -624,5 +624,92 @@ test_nbd_server(void)
 	rmdir(dir);
 }
 
-TEST_MAIN(TEST(test_nbd_handshake), TEST(test_nbd_requests), TEST(test_nbd_flow_control),
-	  TEST(test_nbd_server))
+/* Option replies in out[0, n): the reply type of the k-th (0-based). */
+static uint32_t
+reply_type(const uint8_t *out, size_t n, unsigned k)
+{
+	size_t at = 0;
+
+	for (unsigned i = 0; at + 20 <= n; i++) {
+		if (i == k)
+			return g32(out + at + 12);
+		at += 20 + g32(out + at + 16);
+	}
+	return 0;
+}
+
+static void
+test_nbd_starttls(void)
+{
+	static uint8_t out[1 << 16];
+	struct nbd_export_info info = g_info;
+	struct nbd_session s;
+	struct fake f = {0};
+	struct bytes x = {.n = 0};
+	size_t n;
+
+	/* Not set up: STARTTLS is refused and the session goes on in the clear. */
+	nbd_session_init(&s, &info, &g_fake_ops, &f);
+	drain(&s, out, sizeof(out));
+	b32(&x, 3);
+	opt(&x, 5, NULL, 0);
+	opt(&x, 3, NULL, 0);
+	CHECK_EQ(feed(&s, &x, false), x.n);
+	n = drain(&s, out, sizeof(out));
+	CHECK_EQ(reply_type(out, n, 0), 0x80000001u); /* ERR_UNSUP */
+	CHECK_EQ(reply_type(out, n, 1), 2u);	      /* LIST goes on: SERVER */
+	nbd_session_fini(&s);
+
+	/* Required: nothing but STARTTLS and ABORT before TLS. */
+	info.tls = NBD_TLS_REQUIRE;
+	nbd_session_init(&s, &info, &g_fake_ops, &f);
+	drain(&s, out, sizeof(out));
+	x.n = 0;
+	b32(&x, 3);
+	opt(&x, 3, NULL, 0);		     /* LIST */
+	opt_go(&x, 6, "vol", false);	     /* INFO */
+	opt_go(&x, 7, "vol", false);	     /* GO */
+	opt(&x, 5, "x", 1);		     /* STARTTLS with data */
+	opt(&x, 5, NULL, 0);		     /* STARTTLS */
+	bmem(&x, "\x16\x03\x01\x00\x05", 5); /* a ClientHello's first bytes: not parsed */
+	n = feed(&s, &x, true);
+	CHECK_EQ(n, x.n - 5);
+	CHECK_EQ(s.state, NBD_S_STARTTLS);
+	CHECK(nbd_session_busy(&s));
+	CHECK_EQ(f.attached, 0);
+	n = drain(&s, out, sizeof(out));
+	CHECK_EQ(reply_type(out, n, 0), 0x80000005u); /* ERR_TLS_REQD */
+	CHECK_EQ(reply_type(out, n, 1), 0x80000005u);
+	CHECK_EQ(reply_type(out, n, 2), 0x80000005u);
+	CHECK_EQ(reply_type(out, n, 3), 0x80000003u); /* ERR_INVALID */
+	CHECK_EQ(reply_type(out, n, 4), 1u);	      /* ACK */
+	CHECK(memmem(out, n, "vol", 3) == NULL);      /* no export named in the clear */
+	CHECK_EQ(nbd_session_input(&s, x.b + x.n - 5, 5), 0);
+
+	/* The handshake done: options go on, a second STARTTLS is refused. */
+	nbd_session_tls_started(&s);
+	CHECK(s.tls_active);
+	x.n = 0;
+	opt(&x, 5, NULL, 0);
+	opt_go(&x, 7, "vol", false);
+	CHECK_EQ(feed(&s, &x, false), x.n);
+	CHECK_EQ(s.state, NBD_S_REQUEST);
+	CHECK_EQ(f.attached, 1);
+	n = drain(&s, out, sizeof(out));
+	CHECK_EQ(reply_type(out, n, 0), 0x80000003u);
+	nbd_session_fini(&s);
+
+	/* Required, and EXPORT_NAME (which cannot be refused) in the clear: closed. */
+	nbd_session_init(&s, &info, &g_fake_ops, &f);
+	drain(&s, out, sizeof(out));
+	x.n = 0;
+	b32(&x, 3);
+	opt(&x, 1, "vol", 3);
+	feed(&s, &x, false);
+	CHECK_EQ(s.state, NBD_S_CLOSE);
+	CHECK_EQ(f.attached, 1);
+	nbd_session_fini(&s);
+}
+
+TEST_MAIN(TEST(test_nbd_handshake), TEST(test_nbd_starttls), TEST(test_nbd_requests),
+	  TEST(test_nbd_flow_control), TEST(test_nbd_server))
