@@ -4,7 +4,7 @@
 # what is missing, and does nothing (no network, no root) when everything is present.
 set -euo pipefail
 
-pkgs=(gcc make pkg-config libisal-dev liburing-dev libnbd-dev libnbd-bin nbdkit fio libgnutls28-dev
+pkgs=(gcc make pkg-config libisal-dev liburing-dev libnbd-dev libnbd-bin nbdkit fio libgnutls28-dev gnutls-bin
       libjansson-dev clang-format python3 iproute2)
 # make fuzz also needs clang and its libFuzzer runtime.
 if [ "${1:-}" = "--fuzz" ]; then

@@ -25,7 +25,8 @@ usage(FILE *out)
 	fprintf(out,
 		"usage: uraid serve [--config FILE [--no-save-config]] [--scan PATH]...\n"
 		"                   [--rpc-socket PATH] [-m MASK | --reactors N] [--log LEVEL]\n"
-		"                   [--tls-psk FILE [--tls-require]]\n"
+		"                   [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]]\n"
+		"                   [--tls-require]\n"
 		"\n"
 		"  -c, --config FILE      SPDK-style JSON config to load at start, and kept "
 		"current:\n"
@@ -45,6 +46,10 @@ usage(FILE *out)
 		"      --tls-psk FILE     offer TLS on every NBD export (NBD_OPT_STARTTLS), with\n"
 		"                         the pre-shared keys in FILE (psktool's "
 		"identity:hex-key)\n"
+		"      --tls-certs DIR    offer TLS with the x509 certificate DIR/server-cert.pem\n"
+		"                         and its key DIR/server-key.pem\n"
+		"      --tls-verify-peer  with --tls-certs: clients must present a certificate\n"
+		"                         signed by DIR/ca-cert.pem\n"
 		"      --tls-require      refuse clients that do not start TLS, before they learn\n"
 		"                         anything about the exports\n"
 		"\n"
@@ -61,8 +66,7 @@ struct serve_opts {
 	const char *socket;
 	uint64_t mask;
 	unsigned reactors;
-	const char *tls_psk;
-	bool tls_require;
+	struct nbd_tls_opts tls;
 };
 
 static int
@@ -76,6 +80,8 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 		{"reactors", required_argument, NULL, 'R'},
 		{"log", required_argument, NULL, 'L'},
 		{"tls-psk", required_argument, NULL, 'P'},
+		{"tls-certs", required_argument, NULL, 'X'},
+		{"tls-verify-peer", no_argument, NULL, 'V'},
 		{"tls-require", no_argument, NULL, 'Q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -131,10 +137,16 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 			log_set_level(level);
 			break;
 		case 'P':
-			o->tls_psk = optarg;
+			o->tls.psk_file = optarg;
+			break;
+		case 'X':
+			o->tls.certs_dir = optarg;
+			break;
+		case 'V':
+			o->tls.verify_peer = true;
 			break;
 		case 'Q':
-			o->tls_require = true;
+			o->tls.require = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -156,8 +168,11 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 		fprintf(stderr, "uraid serve: give -m or --reactors, not both\n");
 		return -1;
 	}
-	if (o->tls_require && o->tls_psk == NULL) {
-		fprintf(stderr, "uraid serve: --tls-require goes with --tls-psk FILE\n");
+	if ((o->tls.require || o->tls.verify_peer) && o->tls.psk_file == NULL &&
+	    o->tls.certs_dir == NULL) {
+		fprintf(stderr,
+			"uraid serve: --tls-require and --tls-verify-peer go with --tls-psk "
+			"FILE or --tls-certs DIR\n");
 		return -1;
 	}
 	return 0;
@@ -299,9 +314,9 @@ serve_main(int argc, char **argv)
 		close(sfd);
 		return 1;
 	}
-	rc = nbd_tls_setup(o.tls_psk, o.tls_require, err, sizeof(err));
+	rc = nbd_tls_setup(&o.tls, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "uraid serve: --tls-psk %s\n", err);
+		fprintf(stderr, "uraid serve: TLS: %s\n", err);
 		jsonrpc_server_destroy(server);
 		close(sfd);
 		return 1;

@@ -27,6 +27,7 @@
  */
 #include <gnutls/gnutls.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -123,15 +124,18 @@ export_unref(struct nbd_export *exp)
 
 /* --- TLS (NBD_OPT_STARTTLS) ---
  *
- * One set of credentials for every export of the daemon (uraid serve --tls-psk), as nbdkit and
- * qemu-nbd have it: pre-shared keys in GnuTLS's psktool format (a line "identity:hex-key"
- * each). After the session has acknowledged STARTTLS and that reply has gone out in the clear,
- * the connection runs a non-blocking server handshake on its socket (bytes the client sent
- * early are in ibuf already, and are handed to GnuTLS first); then every read and write of
- * the connection goes through the TLS session. */
+ * One set of credentials for every export of the daemon, as nbdkit and qemu-nbd have it: either
+ * pre-shared keys in GnuTLS's psktool format (--tls-psk: a line "identity:hex-key" each) or
+ * an x509 certificate and key (--tls-certs DIR), with client certificates checked against
+ * DIR/ca-cert.pem when asked (--tls-verify-peer). After the session has acknowledged STARTTLS and
+ * that reply has gone out in the clear, the connection runs a non-blocking server handshake on its
+ * socket (bytes the client sent early are in ibuf already, and are handed to GnuTLS first); then
+ * every read and write of the connection goes through the TLS session. */
 
 static enum nbd_tls_mode g_tls_mode;
 static gnutls_psk_server_credentials_t g_psk;
+static gnutls_certificate_credentials_t g_x509;
+static bool g_verify_peer, g_tls_init;
 
 /* GnuTLS reads the key file at each handshake and says nothing at load: check its lines now
  * ("identity:hex-key", blank lines allowed), so a wrong file is an error at start. */
@@ -171,43 +175,100 @@ psk_file_check(const char *path, char *err, size_t err_len)
 	return 0;
 }
 
+/* x509: DIR/server-cert.pem and DIR/server-key.pem (qemu-nbd's and nbdkit's layout), and
+ * with verify_peer DIR/ca-cert.pem, which client certificates must chain to. */
+static int
+x509_setup(const char *dir, bool verify_peer, char *err, size_t err_len)
+{
+	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+	int rc;
+
+	snprintf(cert, sizeof(cert), "%s/server-cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/server-key.pem", dir);
+	snprintf(ca, sizeof(ca), "%s/ca-cert.pem", dir);
+	rc = gnutls_certificate_allocate_credentials(&g_x509);
+	if (rc == GNUTLS_E_SUCCESS)
+		rc = gnutls_certificate_set_x509_key_file(g_x509, cert, key, GNUTLS_X509_FMT_PEM);
+	if (rc != GNUTLS_E_SUCCESS) {
+		err_set(err, err_len, "%s, %s: %s", cert, key, gnutls_strerror(rc));
+		return -EINVAL;
+	}
+	if (verify_peer) {
+		rc = gnutls_certificate_set_x509_trust_file(g_x509, ca, GNUTLS_X509_FMT_PEM);
+		if (rc <= 0) {
+			err_set(err, err_len, "%s: %s", ca,
+				rc == 0 ? "no certificate in it" : gnutls_strerror(rc));
+			return -EINVAL;
+		}
+	}
+	g_verify_peer = verify_peer;
+	return 0;
+}
+
 int
-nbd_tls_setup(const char *psk_file, bool require, char *err, size_t err_len)
+nbd_tls_setup(const struct nbd_tls_opts *o, char *err, size_t err_len)
 {
 	int rc;
 
-	if (psk_file == NULL) {
-		if (require) {
-			err_set(err, err_len, "requiring TLS needs its keys (--tls-psk FILE)");
+	if (o->psk_file == NULL && o->certs_dir == NULL) {
+		if (o->require || o->verify_peer) {
+			err_set(err, err_len,
+				"TLS needs keys (--tls-psk FILE) or certificates "
+				"(--tls-certs DIR)");
 			return -EINVAL;
 		}
 		return 0;
 	}
-	rc = psk_file_check(psk_file, err, err_len);
-	if (rc != 0)
-		return rc;
-	rc = gnutls_global_init();
-	if (rc == GNUTLS_E_SUCCESS)
-		rc = gnutls_psk_allocate_server_credentials(&g_psk);
-	if (rc == GNUTLS_E_SUCCESS)
-		rc = gnutls_psk_set_server_credentials_file(g_psk, psk_file);
-	if (rc != GNUTLS_E_SUCCESS) {
-		err_set(err, err_len, "%s: %s", psk_file, gnutls_strerror(rc));
-		nbd_tls_cleanup();
+	if (o->psk_file != NULL && o->certs_dir != NULL) {
+		err_set(err, err_len, "give --tls-psk or --tls-certs, not both");
 		return -EINVAL;
 	}
-	g_tls_mode = require ? NBD_TLS_REQUIRE : NBD_TLS_ON;
+	if (o->verify_peer && o->certs_dir == NULL) {
+		err_set(err, err_len, "verifying clients' certificates needs --tls-certs DIR");
+		return -EINVAL;
+	}
+	if (o->psk_file != NULL) {
+		rc = psk_file_check(o->psk_file, err, err_len);
+		if (rc != 0)
+			return rc;
+	}
+	rc = gnutls_global_init();
+	if (rc != GNUTLS_E_SUCCESS) {
+		err_set(err, err_len, "GnuTLS: %s", gnutls_strerror(rc));
+		return -EINVAL;
+	}
+	g_tls_init = true;
+	if (o->certs_dir != NULL) {
+		rc = x509_setup(o->certs_dir, o->verify_peer, err, err_len);
+	} else {
+		rc = gnutls_psk_allocate_server_credentials(&g_psk);
+		if (rc == GNUTLS_E_SUCCESS)
+			rc = gnutls_psk_set_server_credentials_file(g_psk, o->psk_file);
+		if (rc != GNUTLS_E_SUCCESS)
+			err_set(err, err_len, "%s: %s", o->psk_file, gnutls_strerror(rc));
+		rc = rc == GNUTLS_E_SUCCESS ? 0 : -EINVAL;
+	}
+	if (rc != 0) {
+		nbd_tls_cleanup();
+		return rc;
+	}
+	g_tls_mode = o->require ? NBD_TLS_REQUIRE : NBD_TLS_ON;
 	return 0;
 }
 
 void
 nbd_tls_cleanup(void)
 {
-	if (g_psk != NULL) {
+	if (g_psk != NULL)
 		gnutls_psk_free_server_credentials(g_psk);
-		g_psk = NULL;
+	if (g_x509 != NULL)
+		gnutls_certificate_free_credentials(g_x509);
+	g_psk = NULL;
+	g_x509 = NULL;
+	if (g_tls_init)
 		gnutls_global_deinit();
-	}
+	g_tls_init = false;
+	g_verify_peer = false;
 	g_tls_mode = NBD_TLS_OFF;
 }
 
@@ -250,12 +311,14 @@ tls_handshake(struct nbd_conn *c)
 	int rc = gnutls_handshake(c->tls);
 
 	if (rc == GNUTLS_E_SUCCESS) {
+		const char *who = g_psk ? gnutls_psk_server_get_username(c->tls) : NULL;
+
 		c->handshaking = false;
 		nbd_session_tls_started(&c->s);
 		LOG_INFO("nbd: %s: TLS on (%s)", c->exp->bdev_name,
-			 gnutls_psk_server_get_username(c->tls)
-				 ? gnutls_psk_server_get_username(c->tls)
-				 : "?");
+			 who		 ? who
+			 : g_verify_peer ? "client certificate verified"
+					 : "x509");
 		return 1;
 	}
 	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
@@ -273,9 +336,18 @@ tls_start(struct nbd_conn *c)
 
 	if (rc == GNUTLS_E_SUCCESS)
 		rc = gnutls_priority_set_direct(
-			c->tls, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK:-VERS-TLS1.0:-VERS-TLS1.1", NULL);
+			c->tls,
+			g_psk ? "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK:-VERS-TLS1.0:-VERS-TLS1.1"
+			      : "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1",
+			NULL);
 	if (rc == GNUTLS_E_SUCCESS)
-		rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_PSK, g_psk);
+		rc = g_psk ? gnutls_credentials_set(c->tls, GNUTLS_CRD_PSK, g_psk)
+			   : gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, g_x509);
+	if (rc == GNUTLS_E_SUCCESS && g_verify_peer) {
+		/* The handshake fails unless the client's certificate chains to the CA. */
+		gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(c->tls, NULL, 0);
+	}
 	if (rc != GNUTLS_E_SUCCESS) {
 		snprintf(c->s.why, sizeof(c->s.why), "cannot start TLS: %s", gnutls_strerror(rc));
 		return -1;

@@ -309,9 +309,17 @@ json_t *nbd_save_config(void);
 /* Stop every export and wait for their connections to close (control thread). */
 void nbd_stop_all(void);
 /* TLS for every export started afterwards: offered with the pre-shared keys in psk_file
- * (psktool's "identity:hex-key" lines), required if require (then plain clients see no
- * export). NULL psk_file: no TLS (require is then an error). Control thread, before exports. */
-int nbd_tls_setup(const char *psk_file, bool require, char *err, size_t err_len);
+ * (psktool's "identity:hex-key" lines) or the x509 certificate in certs_dir
+ * (server-cert.pem, server-key.pem; ca-cert.pem for verify_peer, which requires clients to
+ * present a certificate it signed); required if require (plain clients then see no export).
+ * Neither: no TLS (require and verify_peer are then errors). Control thread, before exports. */
+struct nbd_tls_opts {
+	const char *psk_file;
+	const char *certs_dir;
+	bool require;
+	bool verify_peer;
+};
+int nbd_tls_setup(const struct nbd_tls_opts *opts, char *err, size_t err_len);
 void nbd_tls_cleanup(void);
 
 /* --- control.c: work posted to the control thread --- */

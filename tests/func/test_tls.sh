@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# TLS on the NBD exports (uraid serve --tls-psk FILE [--tls-require]), with libnbd's tools as
-# the clients: offered, a plain client and a TLS one both work; required, a plain client is
-# refused before it learns anything (not even the export list), a wrong key fails the
-# handshake, and data copied in and out over TLS comes back the same. A second daemon
-# attaches the export as a member over nbds:// (bdev_nbd_attach) and builds a mirror on it;
-# attaching it in the clear is refused with the reason. Bad option combinations and a key
-# file that is not one are refused at start.
+# TLS on the NBD exports (uraid serve --tls-psk FILE | --tls-certs DIR [--tls-verify-peer]
+# [--tls-require]), with libnbd's tools as the clients: offered, a plain client and a TLS one
+# both work; required, a plain client is refused before it learns anything (not even the
+# export list), a wrong key fails the handshake, and data copied in and out over TLS comes
+# back the same. With x509 certificates (made here by certtool) and clients verified, a
+# client of our CA works, one without a certificate or of another CA is refused. A second
+# daemon attaches the export as a member over nbds:// (bdev_nbd_attach) and builds a mirror on
+# it; attaching it in the clear is refused with the reason. Bad option combinations, a key
+# file that is not one and a certificate directory without certificates are refused at start.
 . "$(dirname "$0")/lib.sh"
 
 SOCK=$T_DIR/head.sock
@@ -21,7 +23,7 @@ stop_tls() {
 }
 trap 'stop_daemon; stop_tls; t_cleanup' EXIT
 PORT=$((20000 + $$ % 20000))
-need_tools nbdinfo nbdcopy
+need_tools nbdinfo nbdcopy certtool
 
 key() { printf '%s:%s\n' "$1" "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
 key alice >"$T_DIR/keys.psk"
@@ -44,9 +46,9 @@ TLS="nbds://alice@127.0.0.1:$PORT/m0?tls-psk-file=$T_DIR/keys.psk"
 WRONG="nbds://alice@127.0.0.1:$PORT/m0?tls-psk-file=$T_DIR/wrong.psk"
 
 # --- bad options ---
-check "--tls-require without keys" 2 'tls-require goes with --tls-psk' \
+check "--tls-require without keys" 2 'go with --tls-psk FILE or --tls-certs DIR' \
 	"$URAID" serve --rpc-socket "$T_DIR/x.sock" --tls-require
-check "a key file that does not exist" 1 'tls-psk .*No such file' \
+check "a key file that does not exist" 1 'TLS: .*none.psk: No such file' \
 	"$URAID" serve --rpc-socket "$T_DIR/x.sock" --tls-psk "$T_DIR/none.psk"
 check "a key file that is not one" 1 'line 1: not identity:hex-key' \
 	"$URAID" serve --rpc-socket "$T_DIR/x.sock" --tls-psk "$T_DIR/junk.psk"
@@ -79,7 +81,51 @@ fi
 check "the server logs the TLS sessions (identity alice)" 0 'TLS on \(alice\)' cat "$T_DIR/tls.log"
 check "... and the failed handshake" 0 'TLS handshake failed' cat "$T_DIR/tls.log"
 
-# --- a member over TLS ---
+# --- x509: a CA, the server's certificate, a client's; another CA's client ---
+certs() { # DIR CN KIND(server|client) CA_DIR
+	mkdir -p "$1"
+	certtool --generate-privkey --outfile "$1/$3-key.pem" 2>/dev/null
+	printf 'cn = %s\nip_address = 127.0.0.1\ntls_www_%s\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
+		"$2" "$3" >"$1/$3.info"
+	certtool --generate-certificate --load-ca-certificate "$4/ca-cert.pem" \
+		--load-ca-privkey "$4/ca-key.pem" --load-privkey "$1/$3-key.pem" \
+		--template "$1/$3.info" --outfile "$1/$3-cert.pem" 2>/dev/null
+	cp "$4/ca-cert.pem" "$1/ca-cert.pem"
+}
+ca() { # DIR CN
+	mkdir -p "$1"
+	certtool --generate-privkey --outfile "$1/ca-key.pem" 2>/dev/null
+	printf 'cn = %s\nca\ncert_signing_key\nexpiration_days = 2\n' "$2" >"$1/ca.info"
+	certtool --generate-self-signed --load-privkey "$1/ca-key.pem" --template "$1/ca.info" \
+		--outfile "$1/ca-cert.pem" 2>/dev/null
+}
+ca "$T_DIR/ca" "uraid test CA"
+ca "$T_DIR/ca2" "another CA"
+certs "$T_DIR/srv" 127.0.0.1 server "$T_DIR/ca"
+certs "$T_DIR/cli" head client "$T_DIR/ca"
+certs "$T_DIR/cli2" intruder client "$T_DIR/ca2"
+mkdir -p "$T_DIR/cai" "$T_DIR/noca"
+cp "$T_DIR/ca/ca-cert.pem" "$T_DIR/cai/"
+cp "$T_DIR/srv/server-cert.pem" "$T_DIR/srv/server-key.pem" "$T_DIR/noca/"
+check "--tls-psk and --tls-certs both" 1 'not both' \
+	"$URAID" serve --rpc-socket "$T_DIR/x.sock" --tls-psk "$T_DIR/keys.psk" --tls-certs "$T_DIR/srv"
+check "a certificate directory without them" 1 'server-cert.pem' \
+	"$URAID" serve --rpc-socket "$T_DIR/x.sock" --tls-certs "$T_DIR/none"
+check "verifying clients without a CA" 1 'ca-cert.pem' \
+	"$URAID" serve --rpc-socket "$T_DIR/x.sock" --tls-certs "$T_DIR/noca" --tls-verify-peer
+stop_tls
+start_tls --tls-certs "$T_DIR/srv" --tls-verify-peer --tls-require
+X509="nbds://127.0.0.1:$PORT/m0?tls-certificates=$T_DIR/cli"
+check "x509: a client with a certificate of our CA works" 0 'with TLS' nbdinfo "$X509"
+check "x509: a client without a certificate is refused" 1 'gnutls|TLS|handshake|certificate' \
+	nbdinfo "nbds://127.0.0.1:$PORT/m0?tls-certificates=$T_DIR/cai"
+check "x509: a client of another CA is refused" 1 'gnutls|TLS|handshake|certificate|verif' \
+	nbdinfo "nbds://127.0.0.1:$PORT/m0?tls-certificates=$T_DIR/cli2"
+check "x509: a plain client is refused" 1 'server replied with error' nbdinfo "$PLAIN"
+check "x509: the server logs the verified client" 0 'TLS on \(client certificate verified\)' \
+	cat "$T_DIR/tls.log"
+
+# --- a member over TLS (x509 here; pre-shared keys in tests/net/test_hosts.sh) ---
 t_cfg "$T_DIR/head.json" \
 	'{"method":"bdev_malloc_create","params":{"name":"l0","num_blocks":8192,"block_size":4096}}'
 if ! start_daemon "$T_DIR/head.json"; then
@@ -89,10 +135,10 @@ if ! start_daemon "$T_DIR/head.json"; then
 fi
 check "attaching in the clear is refused, with the reason" 1 "cannot attach 'p0': .*requires TLS" \
 	rpc bdev_nbd_attach "{\"name\":\"p0\",\"uri\":\"$PLAIN\",\"timeout_ms\":2000}"
-check "attaching with the wrong key is refused" 1 "cannot attach 'w0'" \
-	rpc bdev_nbd_attach "{\"name\":\"w0\",\"uri\":\"$WRONG\",\"timeout_ms\":2000}"
+check "attaching with another CA's certificate is refused" 1 "cannot attach 'w0'" \
+	rpc bdev_nbd_attach "{\"name\":\"w0\",\"uri\":\"nbds://127.0.0.1:$PORT/m0?tls-certificates=$T_DIR/cli2\",\"timeout_ms\":2000}"
 check "attached over nbds://" 0 '"t0"' \
-	rpc bdev_nbd_attach "{\"name\":\"t0\",\"uri\":\"$TLS\",\"timeout_ms\":2000}"
+	rpc bdev_nbd_attach "{\"name\":\"t0\",\"uri\":\"$X509\",\"timeout_ms\":2000}"
 check "a mirror over a local member and the TLS one" 0 true \
 	rpc bdev_raid_create '{"name":"m1","raid_level":"raid1","base_bdevs":["l0","t0"],"superblock":true}'
 "$URAID" export -s "$SOCK" m1 "$T_DIR/m1.nbd" >/dev/null
