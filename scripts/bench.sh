@@ -4,7 +4,7 @@
 #   1. backends: null and ram, 4 KiB QD128 randread/randwrite on one reactor
 #   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor
 #   3. log-structured arrays (policy log) against raid0 and the same arrays in place
-#   4. the NBD export (bench-nbd.sh)
+#   4. the NBD export (bench-nbd.sh), and arrays with remote members (bench-remote.sh)
 #   5. SPDK side by side (spdk/bench.sh), when an SPDK build is at SPDK_DIR (and root, for its
 #      hugepages); else said skipped
 # Each row runs SECS seconds (default 3). Usage: scripts/bench.sh [path/to/uraid]
@@ -264,6 +264,11 @@ echo "(This machine rebuilds raid6 x6 at $out MiB/s over drives without limits: 
 echo
 echo "NBD export (fio's nbd engine, Unix socket):"
 bash "$(dirname "$0")/bench-nbd.sh" "$uraid"
+
+# --- 4b. remote members ---
+echo
+echo "Remote members over NBD (bdev_nbd_attach, TCP on 127.0.0.1):"
+bash "$(dirname "$0")/bench-remote.sh" "$uraid"
 
 # --- 5. SPDK side by side ---
 echo

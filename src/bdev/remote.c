@@ -268,7 +268,8 @@ conn_down(struct remote_conn *c, int status, const char *why)
 	c->deadline_us = uraid_now_us() + (uint64_t)rb->reconnect_delay_ms * 1000;
 }
 
-/* Move libnbd's state machine on by what the socket allows now. -1: the connection broke. */
+/* Move libnbd's state machine on by what the socket allows now: 1 if the socket was ready,
+ * 0 if not, -1 if the connection broke. */
 static int
 conn_pump(struct remote_conn *c)
 {
@@ -287,7 +288,7 @@ conn_pump(struct remote_conn *c)
 		return -1;
 	if ((pfd.revents & POLLOUT) && c->h != NULL && nbd_aio_notify_write(c->h) == -1)
 		return -1;
-	return nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h) ? -1 : 0;
+	return nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h) ? -1 : 1;
 }
 
 /* Is this handle's export the one attached? "" if so, else why not. */
@@ -338,7 +339,7 @@ conn_connecting(struct remote_conn *c)
 	char buf[160];
 	const char *why;
 
-	if (conn_pump(c) != 0) {
+	if (conn_pump(c) < 0) {
 		snprintf(buf, sizeof(buf), "%s", nbd_why());
 		conn_down(c, -ENOTCONN, buf);
 		return;
@@ -387,6 +388,7 @@ conn_busy_poll(void *arg)
 {
 	struct remote_conn *c = arg;
 	struct remote_io *oldest;
+	int rc = 0;
 
 	if (c->state != CONN_UP || (TAILQ_EMPTY(&c->inflight) && c->done == NULL))
 		return URAID_POLLER_IDLE;
@@ -397,7 +399,10 @@ conn_busy_poll(void *arg)
 		conn_down(c, -EIO, why);
 		return URAID_POLLER_BUSY;
 	}
-	if (conn_pump(c) != 0) {
+	/* As long as the socket has more: a large reply comes in many reads. */
+	for (int i = 0; i < 64 && (rc = conn_pump(c)) > 0; i++)
+		;
+	if (rc < 0) {
 		char why[160];
 
 		snprintf(why, sizeof(why), "%s", nbd_why());
@@ -426,7 +431,7 @@ conn_idle_poll(void *arg)
 
 	switch (c->state) {
 	case CONN_UP:
-		if (TAILQ_EMPTY(&c->inflight) && conn_pump(c) != 0) {
+		if (TAILQ_EMPTY(&c->inflight) && conn_pump(c) < 0) {
 			char why[160];
 
 			snprintf(why, sizeof(why), "%s", nbd_why());

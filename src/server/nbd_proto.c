@@ -450,12 +450,60 @@ nbd_errno(int status)
 	}
 }
 
+/* Payload buffers: sizes rounded up to a power of two (at least 4 KiB), kept by the session
+ * for the requests after (see NBD_BUF_CACHE). */
+static uint32_t
+buf_class(uint32_t len)
+{
+	uint32_t c = 4096;
+
+	while (c < len && c < NBD_MAX_PAYLOAD)
+		c <<= 1;
+	return c < len ? len : c; /* (larger ones are refused before any buffer) */
+}
+
+static void *
+buf_get(struct nbd_session *s, uint32_t len)
+{
+	uint32_t c = buf_class(len);
+	void *p;
+
+	for (unsigned i = 0; i < s->ncache; i++) {
+		if (s->cache_size[i] == c) {
+			p = s->cache[i];
+			s->cache_bytes -= c;
+			s->ncache--;
+			s->cache[i] = s->cache[s->ncache];
+			s->cache_size[i] = s->cache_size[s->ncache];
+			return p;
+		}
+	}
+	return posix_memalign(&p, 4096, c) == 0 ? p : NULL;
+}
+
+static void
+buf_put(struct nbd_session *s, void *p, uint32_t len)
+{
+	uint32_t c;
+
+	if (p == NULL)
+		return;
+	c = buf_class(len);
+	if (s->ncache == NBD_BUF_CACHE || s->cache_bytes + c > NBD_BUF_CACHE_BYTES) {
+		free(p);
+		return;
+	}
+	s->cache[s->ncache] = p;
+	s->cache_size[s->ncache++] = c;
+	s->cache_bytes += c;
+}
+
 static void
 request_free(struct nbd_out *out)
 {
 	struct nbd_request *req = container_of(out, struct nbd_request, out);
 
-	free(req->data);
+	buf_put(req->session, req->data, req->length);
 	free(req);
 }
 
@@ -578,10 +626,8 @@ request_header(struct nbd_session *s)
 	s->inflight++;
 	rc = check_request(s, req);
 	if (rc == 0 && (req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE) &&
-	    posix_memalign((void **)&req->data, 4096, req->length) != 0) {
-		req->data = NULL;
+	    (req->data = buf_get(s, req->length)) == NULL)
 		rc = -ENOMEM;
-	}
 	if (rc != 0) {
 		if (req->type == NBD_CMD_WRITE && req->length != 0) {
 			/* Consume the payload first, so the next header is read in step. */
@@ -767,4 +813,7 @@ nbd_session_fini(struct nbd_session *s)
 	free(s->opt_data);
 	s->cur = s->refused = NULL;
 	s->opt_data = NULL;
+	while (s->ncache > 0)
+		free(s->cache[--s->ncache]);
+	s->cache_bytes = 0;
 }

@@ -184,6 +184,10 @@ int sock_listen_tcp(const char *spec, char *err, size_t err_len);
 #define NBD_MAX_PAYLOAD (32u << 20)
 /* Requests one connection may have in flight; input stops being parsed beyond this. */
 #define NBD_MAX_INFLIGHT 256
+/* Payload buffers a session keeps for reuse, and their bytes at most: a fresh large buffer
+ * costs a mapping, a page fault per page and an unmapping (10x the copy itself). */
+#define NBD_BUF_CACHE	    16
+#define NBD_BUF_CACHE_BYTES (16u << 20)
 
 enum nbd_cmd {
 	NBD_CMD_READ = 0,
@@ -282,6 +286,11 @@ struct nbd_session {
 	struct nbd_out_list out;
 	size_t out_bytes;
 	char why[128]; /* why the session is closing, for the log */
+	/* Payload buffers of finished requests, kept for the next ones (nbd_proto.c). */
+	void *cache[NBD_BUF_CACHE];
+	uint32_t cache_size[NBD_BUF_CACHE];
+	unsigned ncache;
+	size_t cache_bytes;
 };
 
 /* Start a session: queues the server's greeting. */

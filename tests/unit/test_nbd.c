@@ -711,5 +711,52 @@ test_nbd_starttls(void)
 	nbd_session_fini(&s);
 }
 
-TEST_MAIN(TEST(test_nbd_handshake), TEST(test_nbd_starttls), TEST(test_nbd_requests),
-	  TEST(test_nbd_flow_control), TEST(test_nbd_server))
+/* Payload buffers come back to the session and are handed out again, within its bounds. */
+static void
+test_nbd_buffer_cache(void)
+{
+	static uint8_t out[1 << 20];
+	static struct bytes x;
+	struct nbd_session s;
+	struct fake f;
+
+	start_session(&s, &f, false);
+	x.n = 0;
+	for (unsigned i = 0; i < 24; i++)
+		request(&x, 0, 0, i, (uint64_t)i * 4096, 4096); /* READs of 4 KiB */
+	CHECK_EQ(feed(&s, &x, false), x.n);
+	REQUIRE(f.nreqs == 24);
+	for (unsigned i = 0; i < 24; i++)
+		nbd_request_done(f.reqs[i], 0);
+	drain(&s, out, sizeof(out));
+	CHECK_EQ(s.ncache, NBD_BUF_CACHE); /* 24 freed, 16 kept */
+	CHECK_EQ(s.cache_bytes, NBD_BUF_CACHE * 4096u);
+	x.n = 0;
+	f.nreqs = 0;
+	request(&x, 0, 0, 99, 0, 3000 & ~511u); /* same size class: a kept buffer */
+	CHECK_EQ(feed(&s, &x, false), x.n);
+	REQUIRE(f.nreqs == 1);
+	CHECK_EQ(s.ncache, NBD_BUF_CACHE - 1);
+	CHECK(f.reqs[0]->data != NULL);
+	nbd_request_done(f.reqs[0], 0);
+	drain(&s, out, sizeof(out));
+	CHECK_EQ(s.ncache, NBD_BUF_CACHE);
+
+	/* Large ones stay within the byte bound: 512 KiB buffers, at most 16 MiB kept. */
+	x.n = 0;
+	f.nreqs = 0;
+	for (unsigned i = 0; i < 2; i++)
+		request(&x, 0, 0, 200 + i, 0, 512u << 10);
+	CHECK_EQ(feed(&s, &x, false), x.n);
+	REQUIRE(f.nreqs == 2);
+	for (unsigned i = 0; i < 2; i++)
+		nbd_request_done(f.reqs[i], 0);
+	drain(&s, out, sizeof(out));
+	CHECK(s.cache_bytes <= NBD_BUF_CACHE_BYTES);
+	CHECK(s.ncache <= NBD_BUF_CACHE);
+	nbd_session_fini(&s); /* frees what is kept (ASan: nothing leaks) */
+	CHECK_EQ(s.ncache, 0);
+}
+
+TEST_MAIN(TEST(test_nbd_handshake), TEST(test_nbd_starttls), TEST(test_nbd_buffer_cache),
+	  TEST(test_nbd_requests), TEST(test_nbd_flow_control), TEST(test_nbd_server))
