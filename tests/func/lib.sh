@@ -58,6 +58,42 @@ start_daemon() { # CONFIG [ARGS...]
 	return 1
 }
 rpc() { "$URAID" rpc -s "$SOCK" -t 30 "$@"; }
+# wait_rpc SOCKET: until a daemon answers on SOCKET (10 s at most); 1 if it never does.
+wait_rpc() {
+	for _ in $(seq 100); do
+		"$URAID" rpc -s "$1" -t 5 uraid_get_version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- hosts as network namespaces (root): netns_hosts SWITCH PREFIX NET HOST...: a bridge in
+# the namespace SWITCH (created by the caller, so that its failure can mean skip), and per
+# HOST a namespace PREFIX<HOST> joined to it by a veth pair, eth0 addressed NET.<1, 2, ...>/24
+# in the order given. netns_del SWITCH PREFIX HOST... removes them.
+netns_hosts() {
+	local sw=$1 prefix=$2 net=$3 i=1 h n
+	shift 3
+	ip -n "$sw" link add br0 type bridge
+	ip -n "$sw" link set br0 up
+	for h in "$@"; do
+		n=$prefix$h
+		ip netns add "$n"
+		ip link add "v$n" type veth peer name eth0 netns "$n"
+		ip link set "v$n" netns "$sw"
+		ip -n "$sw" link set "v$n" master br0 up
+		ip -n "$n" addr add "$net.$i/24" dev eth0
+		ip -n "$n" link set eth0 up
+		ip -n "$n" link set lo up
+		i=$((i + 1))
+	done
+}
+netns_del() {
+	local sw=$1 prefix=$2 h
+	shift 2
+	for h in "$@"; do ip netns del "$prefix$h" 2>/dev/null; done
+	ip netns del "$sw" 2>/dev/null
+}
 check() { # NAME EXPECTED_RC REGEX COMMAND...
 	local name=$1 want=$2 pat=$3 out rc; shift 3
 	out=$("$@" 2>&1)

@@ -41,10 +41,7 @@ start_remote() { # the remote host's daemon: f0 over a file, exported on TCP
 	"$URAID" serve --config "$T_DIR/remote.json" --rpc-socket "$RSOCK" --reactors 1 \
 		>>"$T_DIR/remote.log" 2>&1 &
 	RPID=$!
-	for _ in $(seq 100); do
-		"$URAID" rpc -s "$RSOCK" -t 5 uraid_get_version >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	wait_rpc "$RSOCK"
 	"$URAID" export -s "$RSOCK" F0 "127.0.0.1:$PORT" >/dev/null
 }
 # wait_log FILE REGEX COUNT [TENTHS]: until the log has more than COUNT lines matching REGEX

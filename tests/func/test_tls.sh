@@ -35,10 +35,7 @@ start_tls() { # serve ARGS...: the exporting daemon, m0 on TCP
 	"$URAID" serve --config "$T_DIR/tls.json" --no-save-config --rpc-socket "$TSOCK" \
 		--reactors 1 --log info "$@" >>"$T_DIR/tls.log" 2>&1 &
 	TPID=$!
-	for _ in $(seq 100); do
-		"$URAID" rpc -s "$TSOCK" -t 5 uraid_get_version >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	wait_rpc "$TSOCK"
 	"$URAID" export -s "$TSOCK" m0 "127.0.0.1:$PORT" >/dev/null
 }
 PLAIN="nbd://127.0.0.1:$PORT/m0"

@@ -29,8 +29,7 @@ cleanup() {
 		kill -TERM "${SPID[$h]}" 2>/dev/null
 		wait "${SPID[$h]}" 2>/dev/null
 	done
-	for h in head "${HOSTS[@]}"; do ip netns del "$(ns $h)" 2>/dev/null; done
-	ip netns del "$SW" 2>/dev/null
+	netns_del "$SW" "ur$ID" head "${HOSTS[@]}"
 	t_cleanup
 }
 
@@ -48,20 +47,7 @@ trap cleanup EXIT
 need_tools fio nbdkit
 
 # --- the network: a bridge in the switch namespace, one veth pair per host ---
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set br0 up
-i=1
-for h in head "${HOSTS[@]}"; do
-	n=$(ns $h)
-	ip netns add "$n"
-	ip link add "v${ID}$h" type veth peer name eth0 netns "$n"
-	ip link set "v${ID}$h" netns "$SW"
-	ip -n "$SW" link set "v${ID}$h" master br0 up
-	ip -n "$n" addr add "$NET.$i/24" dev eth0
-	ip -n "$n" link set eth0 up
-	ip -n "$n" link set lo up
-	i=$((i + 1))
-done
+netns_hosts "$SW" "ur$ID" "$NET" head "${HOSTS[@]}"
 addr() { # HOST -> its address
 	case $1 in head) echo "$NET.1" ;; h1) echo "$NET.2" ;; h2) echo "$NET.3" ;;
 	h3) echo "$NET.4" ;; h4) echo "$NET.5" ;; esac
@@ -86,10 +72,7 @@ start_host() { # HOST
 	ip netns exec "$n" "$URAID" serve --config "$T_DIR/$h.json" --rpc-socket "$T_DIR/$h.sock" \
 		--reactors 1 "${tls[@]}" >>"$T_DIR/$h.log" 2>&1 &
 	SPID[$h]=$!
-	for _ in $(seq 100); do
-		"$URAID" rpc -s "$T_DIR/$h.sock" -t 5 uraid_get_version >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	wait_rpc "$T_DIR/$h.sock"
 	# (After a restart the kept config has the export already.)
 	"$URAID" export -s "$T_DIR/$h.sock" D "$(addr "$h"):10809" >/dev/null 2>&1
 }
@@ -119,10 +102,7 @@ t_cfg "$T_DIR/head.json" "${cfg[@]}"
 ip netns exec "$(ns head)" "$URAID" serve --config "$T_DIR/head.json" --rpc-socket "$SOCK" \
 	--reactors 2 >>"$T_DIR/serve.log" 2>&1 &
 PID=$!
-for _ in $(seq 150); do
-	"$URAID" rpc -s "$SOCK" -t 5 uraid_get_version >/dev/null 2>&1 && break
-	sleep 0.1
-done
+wait_rpc "$SOCK"
 check "the head attaches four remote members (h4 over TLS) and builds raid6 over them" 0 \
 	'6 of 6 members' "$URAID" status -s "$SOCK" a6
 check "h4 requires TLS: a client without the key is refused" 1 "cannot attach 'x4': .*requires TLS" \

@@ -25,8 +25,7 @@ nqn() { echo "nqn.2016-06.io.uraid:$1"; }
 cleanup() {
 	[ -n "${BP:-}" ] && kill -INT "$BP" 2>/dev/null && wait "$BP" 2>/dev/null
 	for t in "${!TPID[@]}"; do kill -KILL "${TPID[$t]}" 2>/dev/null; done
-	for h in head "${TGTS[@]}"; do ip netns del "$(ns $h)" 2>/dev/null; done
-	ip netns del "$SW" 2>/dev/null
+	netns_del "$SW" "urn$ID" head "${TGTS[@]}"
 	echo "$HP0" >/proc/sys/vm/nr_hugepages
 	t_cleanup
 }
@@ -36,18 +35,7 @@ if ! ip netns add "$SW" 2>/dev/null; then
 	exit 0
 fi
 trap cleanup EXIT
-ip -n "$SW" link add br0 type bridge
-ip -n "$SW" link set br0 up
-for h in head "${TGTS[@]}"; do
-	n=$(ns $h)
-	ip netns add "$n"
-	ip link add "w${ID}$h" type veth peer name eth0 netns "$n"
-	ip link set "w${ID}$h" netns "$SW"
-	ip -n "$SW" link set "w${ID}$h" master br0 up
-	ip -n "$n" addr add "$(addr $h)/24" dev eth0
-	ip -n "$n" link set eth0 up
-	ip -n "$n" link set lo up
-done
+netns_hosts "$SW" "urn$ID" "$NET" head "${TGTS[@]}"
 
 tsock() { echo "$T_DIR/$1.sock"; }
 trpc() { # TARGET METHOD ARGS...
