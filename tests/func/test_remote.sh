@@ -8,7 +8,8 @@
 # back and catches up on the regions written meanwhile only. The remote is killed (SIGKILL)
 # and restarted: taken back again. A local member is then failed, so every read of its strips
 # reconstructs from the remote one, and the data verifies. nbdkit serves a member through its
-# delay and error filters. Bad URIs, servers that are
+# delay and error filters, and (eval plugin) one without FUA, where a FUA write must become a
+# write and then a flush. Bad URIs, servers that are
 # not NBD, read-only exports and block sizes that do not fit are refused with the reason.
 . "$(dirname "$0")/lib.sh"
 
@@ -213,5 +214,34 @@ check "a member cannot be detached under its array" 1 'in use|claimed' \
 check "uraid delete m1" 0 '^deleted$' "$URAID" delete -s "$SOCK" m1
 check "bdev_nbd_detach" 0 true rpc bdev_nbd_detach '{"name":"k0"}'
 check "bdev_nbd_detach of what is not one" 1 'not a NBD export' rpc bdev_nbd_detach '{"name":"l3"}'
+# --- a server without FUA (nbdkit's eval plugin over a file): FUA becomes write, then flush ---
+truncate -s 16M "$T_DIR/ev.img"
+nbdkit -U "$T_DIR/ev.nbd" -P "$T_DIR/ev.pid" eval get_size='echo 16777216' \
+	pread="dd if=$T_DIR/ev.img skip=\$4 count=\$3 iflag=skip_bytes,count_bytes status=none" \
+	pwrite="dd of=$T_DIR/ev.img seek=\$4 conv=notrunc oflag=seek_bytes status=none; echo write >>$T_DIR/ev.log" \
+	can_write='exit 0' can_flush='exit 0' flush="echo flush >>$T_DIR/ev.log" can_fua='echo none'
+NBDKIT_PIDS+=("$(cat "$T_DIR/ev.pid")")
+check "attach a server without FUA" 0 '"e0"' attach e0 "nbd+unix:///?socket=$T_DIR/ev.nbd"
+check "... it says so: flush, no FUA" 0 'flush$' sh -c "grep 'e0: nbd+unix' '$T_DIR/serve.log'"
+check "a mirror with superblocks over it (their writes are FUA)" 0 true \
+	rpc bdev_raid_create '{"name":"fm","raid_level":"raid1","base_bdevs":["l0","e0"],"superblock":true,"force":true}'
+# The superblock rounds (FUA, primary then backup copy): each write answered, then a flush.
+# (Without the emulation they arrive as writes back to back.)
+ev=$(head -n 10 "$T_DIR/ev.log" | tr '\n' ' ')
+if [[ "$ev" == *"write flush write flush"* ]]; then
+	t_pass "FUA writes reached the server as a write, then a flush, each"
+else
+	t_fail "FUA writes reached the server as a write, then a flush, each" "$ev"
+fi
+"$URAID" export -s "$SOCK" fm "$T_DIR/fm.nbd" >/dev/null
+head -c 4M /dev/urandom >"$T_DIR/fm.bin"
+nbdcopy --flush "$T_DIR/fm.bin" "nbd+unix:///fm?socket=$T_DIR/fm.nbd"
+check "the local half of the mirror fails" 0 'failed' "$URAID" fail -s "$SOCK" l0
+if nbdcopy "nbd+unix:///fm?socket=$T_DIR/fm.nbd" - | head -c 4M | cmp -s - "$T_DIR/fm.bin"; then
+	t_pass "what was written reads back from the member without FUA alone"
+else
+	t_fail "what was written reads back from the member without FUA alone" "differs"
+fi
+check "uraid delete fm" 0 '^deleted$' "$URAID" delete -s "$SOCK" fm
 check "the daemon is alive at the end" 0 '"uraid v' rpc uraid_get_version
 t_done
