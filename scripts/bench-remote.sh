@@ -6,7 +6,8 @@
 # reactor: on a 2-core machine a daemon per member would only fight for the cores), against
 # six local ones; then with one remote member served by nbdkit with its delay filter (2 ms a
 # request) instead. `uraid bench`, one reactor, SECS seconds a row (default 3); 4 KiB
-# randread/randwrite at QD32, 1 MiB read/write at QD8. Then the NBD export's large requests:
+# randread/randwrite at QD32, 1 MiB read/write at QD8; the rebuild of a remote member onto a
+# remote spare against a local one onto a local spare. Then the NBD export's large requests:
 # fio's nbd engine against the daemon over TCP and against nbdkit's memory plugin.
 # Usage: scripts/bench-remote.sh [path/to/uraid]
 set -euo pipefail
@@ -37,7 +38,7 @@ cfg() { # FILE ENTRIES...
 }
 r6='{"method":"bdev_raid_create","params":{"name":"r6","raid_level":"raid6","strip_size_kb":64,"base_bdevs":["a0","a1","m2","m3","m4","m5"]}}'
 
-cfg "$dir/ex.json" "$(ram D2)" "$(ram D3)" "$(ram D4)" "$(ram D5)"
+cfg "$dir/ex.json" "$(ram D2)" "$(ram D3)" "$(ram D4)" "$(ram D5)" "$(ram D6)"
 "$uraid" serve --config "$dir/ex.json" --no-save-config --rpc-socket "$dir/ex.sock" \
 	--reactors 1 >"$dir/ex.log" 2>&1 &
 daemon=$!
@@ -45,7 +46,7 @@ for _ in $(seq 100); do
 	"$uraid" rpc -s "$dir/ex.sock" -t 5 uraid_get_version >/dev/null 2>&1 && break
 	sleep 0.1
 done
-for i in 2 3 4 5; do
+for i in 2 3 4 5 6; do
 	"$uraid" export -s "$dir/ex.sock" "D$i" "127.0.0.1:$((port + i))" >/dev/null
 done
 nbdkit -p "$((port + 9))" -P "$dir/kit.pid" --filter=delay memory 256M delay-read=2ms \
@@ -64,6 +65,10 @@ run() { # CONFIG QD SIZE WORKLOAD -> "IOPS MiB/s"
 		awk '$1 == "Total" { print $2 " " $3 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+rebuild() { # CONFIG -> MiB/s of the rebuild of slot 2 onto the spare m6
+	"$uraid" bench-rebuild --json "$1" -T r6 --spare m6 --fail 2 2>/dev/null |
+		awk '$1 == "rebuild" { print $9 }'
+}
 
 echo "| workload | local members | 4 remote members (TCP) | ratio | one of them 2 ms slower (nbdkit) | ratio |"
 echo "|---|---:|---:|---:|---:|---:|"
@@ -82,6 +87,14 @@ done <<'ROWS'
 8 1m read 1_MiB_read_QD8 mib
 8 1m write 1_MiB_write_QD8 mib
 ROWS
+
+cfg "$dir/local-spare.json" "$(ram a0)" "$(ram a1)" "$(ram m2)" "$(ram m3)" "$(ram m4)" "$(ram m5)" \
+	"$(ram m6)" "$r6"
+cfg "$dir/remote-spare.json" "$(ram a0)" "$(ram a1)" "${remote[@]}" \
+	"$(nbd m6 "nbd://127.0.0.1:$((port + 6))/D6")" "$r6"
+lr=$(rebuild "$dir/local-spare.json")
+rr=$(rebuild "$dir/remote-spare.json")
+echo "| rebuild of slot 2 onto a spare (the array filled first) | $lr MiB/s | $rr MiB/s (remote member onto a remote spare) | $(ratio "$rr" "$lr") | | |"
 
 echo
 echo "The export's large requests over TCP (fio's nbd engine, QD8, one connection):"
