@@ -9,7 +9,8 @@
 # and restarted: taken back again. A local member is then failed, so every read of its strips
 # reconstructs from the remote one, and the data verifies. nbdkit serves a member through its
 # delay and error filters, and (eval plugin) one without FUA, where a FUA write must become a
-# write and then a flush. Bad URIs, servers that are
+# write and then a flush. Remote bdevs serve as a spare, a replacement and a journal device.
+# Bad URIs, servers that are
 # not NBD, read-only exports and block sizes that do not fit are refused with the reason.
 . "$(dirname "$0")/lib.sh"
 
@@ -243,5 +244,29 @@ else
 	t_fail "what was written reads back from the member without FUA alone" "differs"
 fi
 check "uraid delete fm" 0 '^deleted$' "$URAID" delete -s "$SOCK" fm
+# --- remote bdevs as a spare, a replacement and a journal device (nbdkit memory exports) ---
+for k in s0 s1 j0; do
+	nbdkit -U "$T_DIR/$k.nbd" -P "$T_DIR/$k.pid" memory 32M
+	NBDKIT_PIDS+=("$(cat "$T_DIR/$k.pid")")
+	attach "$k" "nbd+unix:///?socket=$T_DIR/$k.nbd" >/dev/null
+done
+for b in q0 q1 q2; do
+	rpc bdev_malloc_create "{\"name\":\"$b\",\"num_blocks\":8192,\"block_size\":4096}" >/dev/null
+done
+check "raid5 with its journal on a remote device" 0 '^created$' \
+	"$URAID" create -s "$SOCK" rj raid5 q0 q1 q2 -z 64 --superblock --policy journal --journal-bdev j0
+check "... a remote spare" 0 '^added$' "$URAID" add-spare -s "$SOCK" rj s0
+"$URAID" export -s "$SOCK" rj "$T_DIR/rj.nbd" >/dev/null
+RJ="nbd+unix:///rj?socket=$T_DIR/rj.nbd"
+check "fio verifies through the remote journal" 0 'err= 0' \
+	fio_nbd rj "$RJ" 0 8M --rw=randwrite --do_verify=1
+check "a member fails" 0 'failed' "$URAID" fail -s "$SOCK" q1
+for _ in $(seq 100); do "$URAID" status -s "$SOCK" rj | grep -q '3 of 3' && break; sleep 0.1; done
+check "... the remote spare took its slot and was rebuilt" 0 's0 +active' "$URAID" status -s "$SOCK" rj
+check "a member replaced by a remote one, online" 0 'replac' "$URAID" replace -s "$SOCK" rj q2 s1
+for _ in $(seq 100); do "$URAID" status -s "$SOCK" rj | grep -q 's1 +active' && break; sleep 0.1; done
+check "... the remote replacement is active" 0 's1 +active' "$URAID" status -s "$SOCK" rj
+check "the data verifies on the remote spare and replacement" 0 'err= 0' \
+	fio_nbd rj "$RJ" 0 8M --rw=randwrite --verify_only=1
 check "the daemon is alive at the end" 0 '"uraid v' rpc uraid_get_version
 t_done
