@@ -10,6 +10,8 @@
 # reconstructs from the remote one, and the data verifies. nbdkit serves a member through its
 # delay and error filters, and (eval plugin) one without FUA, where a FUA write must become a
 # write and then a flush. Remote bdevs serve as a spare, a replacement and a journal device.
+# Servers that break the protocol (a reply with a wrong handle, a reply cut short) fail their
+# member with the reason and nothing else.
 # Bad URIs, servers that are
 # not NBD, read-only exports and block sizes that do not fit are refused with the reason.
 . "$(dirname "$0")/lib.sh"
@@ -268,5 +270,28 @@ for _ in $(seq 100); do "$URAID" status -s "$SOCK" rj | grep -q 's1 +active' && 
 check "... the remote replacement is active" 0 's1 +active' "$URAID" status -s "$SOCK" rj
 check "the data verifies on the remote spare and replacement" 0 'err= 0' \
 	fio_nbd rj "$RJ" 0 8M --rw=randwrite --verify_only=1
+# --- servers that break the protocol in transmission: the member fails, nothing else ---
+for mode in handle short; do
+	python3 "$(dirname "$0")/bad_nbd_server.py" "$T_DIR/bad-$mode.nbd" $mode &
+	NBDKIT_PIDS+=($!)
+	for _ in $(seq 50); do [ -S "$T_DIR/bad-$mode.nbd" ] && break; sleep 0.1; done
+	rpc bdev_malloc_create "{\"name\":\"z$mode\",\"num_blocks\":4096,\"block_size\":4096}" >/dev/null
+	check "a server that breaks the protocol ($mode): attached (its handshake is right)" 0 \
+		"\"b$mode\"" attach "b$mode" "nbd+unix:///?socket=$T_DIR/bad-$mode.nbd" '"timeout_ms":2000'
+	check "... a mirror over it and a local member" 0 true \
+		rpc bdev_raid_create "{\"name\":\"bm$mode\",\"raid_level\":\"raid1\",\"base_bdevs\":[\"z$mode\",\"b$mode\"]}"
+	"$URAID" export -s "$SOCK" "bm$mode" "$T_DIR/bm$mode.nbd" >/dev/null
+	head -c 1M /dev/urandom >"$T_DIR/bm.bin"
+	nbdcopy --flush "$T_DIR/bm.bin" "nbd+unix:///bm$mode?socket=$T_DIR/bm$mode.nbd" 2>/dev/null
+	nbdcopy "nbd+unix:///bm$mode?socket=$T_DIR/bm$mode.nbd" - 2>/dev/null | head -c 1M >"$T_DIR/bm.out"
+	check "... its member failed with the reason, the mirror serves on" 0 "b$mode: connection 0 .* lost: " \
+		cat "$T_DIR/serve.log"
+	check "... one of two members" 0 '1 of 2 members' "$URAID" status -s "$SOCK" "bm$mode"
+	if cmp -s "$T_DIR/bm.bin" "$T_DIR/bm.out"; then
+		t_pass "... and what was written reads back right"
+	else
+		t_fail "... and what was written reads back right" "differs"
+	fi
+done
 check "the daemon is alive at the end" 0 '"uraid v' rpc uraid_get_version
 t_done
