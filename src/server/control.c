@@ -66,21 +66,6 @@ control_run(void)
 
 /* --- a member come back --- */
 
-struct arrays {
-	struct uraid_bdev *a[64];
-	unsigned n;
-};
-
-static int
-add_array(struct uraid_bdev *bdev, void *ctx)
-{
-	struct arrays *as = ctx;
-
-	if (uraid_bdev_is_array(bdev) && as->n < ARRAY_SIZE(as->a))
-		as->a[as->n++] = bdev;
-	return 0;
-}
-
 static bool
 redundant(const struct uraid_array_info *in)
 {
@@ -90,50 +75,38 @@ redundant(const struct uraid_array_info *in)
 int
 member_back(const char *name)
 {
-	struct arrays as = {.n = 0};
-	int found = 0;
+	struct uraid_array_info in;
+	struct uraid_bdev *array;
+	const char *an;
+	unsigned s;
+	char err[256];
 
-	uraid_bdev_foreach(add_array, &as);
-	for (unsigned i = 0; i < as.n; i++) {
-		struct uraid_array_info in;
-		const char *an = uraid_bdev_get_name(as.a[i]);
-		char err[256];
-		int rc;
-
-		if (uraid_array_get_info(as.a[i], &in) != 0)
-			continue;
-		for (unsigned s = 0; s < in.num_members && s < ARRAY_SIZE(in.members); s++) {
-			if (strcmp(in.members[s].name, name) != 0)
-				continue;
-			found++;
-			if (!redundant(&in) || !in.online)
-				break; /* nothing to catch up from: it serves as it is */
-			if (in.members[s].state == URAID_MEMBER_ACTIVE) {
-				/* The array sent it nothing while it was away, but the other end
-				 * may not be what it was (a server restarted over other storage):
-				 * it is taken back as any returning member is, by its superblock.
-				 * Not when that would leave the array short of its tolerance. */
-				if (in.failed_members > 0) {
-					LOG_WARNING("%s: %s is back; %s is degraded, so it stays "
-						    "in use as it is",
-						    an, name, an);
-					break;
-				}
-				if (uraid_array_fail_member(as.a[i], s) != 0)
-					break;
-			} else if (in.members[s].state != URAID_MEMBER_FAILED) {
-				break; /* being rebuilt already */
-			}
-			rc = uraid_array_add_spare(as.a[i], name, err, sizeof(err));
-			if (rc != 0)
-				LOG_ERR("%s: %s is back but cannot be taken back: %s", an, name,
-					err);
-			else
-				LOG_NOTE("%s: %s is back: taken back into slot %u", an, name, s);
-			break;
+	array = raid_array_holding(name, &in, &s);
+	if (array == NULL)
+		return 0;
+	an = uraid_bdev_get_name(array);
+	if (!redundant(&in) || !in.online)
+		return 1; /* nothing to catch up from: it serves as it is */
+	if (in.members[s].state == URAID_MEMBER_ACTIVE) {
+		/* The array sent it nothing while it was away, but the other end may not be what
+		 * it was (a server restarted over other storage): it is taken back as any
+		 * returning member is, by its superblock. Not when that would leave the array
+		 * short of its tolerance. */
+		if (in.failed_members > 0) {
+			LOG_WARNING("%s: %s is back; %s is degraded, so it stays in use as it is",
+				    an, name, an);
+			return 1;
 		}
+		if (uraid_array_fail_member(array, s) != 0)
+			return 1;
+	} else if (in.members[s].state != URAID_MEMBER_FAILED) {
+		return 1; /* being rebuilt already */
 	}
-	return found;
+	if (uraid_array_add_spare(array, name, err, sizeof(err)) != 0)
+		LOG_ERR("%s: %s is back but cannot be taken back: %s", an, name, err);
+	else
+		LOG_NOTE("%s: %s is back: taken back into slot %u", an, name, s);
+	return 1;
 }
 
 static void

@@ -895,21 +895,38 @@ static const struct param_spec remove_spec[] = {
 	PARAM(struct member_params, name, PT_STRING, true),
 };
 
+struct holder {
+	const char *name;
+	struct uraid_bdev *array;
+	struct uraid_array_info *info;
+	unsigned slot;
+};
+
 static int
 find_holder(struct uraid_bdev *bdev, void *ctx)
 {
-	struct member_params *p = ctx;
-	struct uraid_array_info info;
+	struct holder *h = ctx;
 
-	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, &info) != 0)
+	if (!uraid_bdev_is_array(bdev) || uraid_array_get_info(bdev, h->info) != 0)
 		return 0;
-	for (unsigned i = 0; i < info.num_members; i++) {
-		if (strcmp(info.members[i].name, p->name) == 0) {
-			p->raid_bdev = uraid_bdev_get_name(bdev);
+	for (unsigned i = 0; i < h->info->num_members; i++) {
+		if (strcmp(h->info->members[i].name, h->name) == 0) {
+			h->array = bdev;
+			h->slot = i;
 			return 1;
 		}
 	}
 	return 0;
+}
+
+struct uraid_bdev *
+raid_array_holding(const char *name, struct uraid_array_info *info, unsigned *slot)
+{
+	struct holder h = {.name = name, .info = info};
+
+	uraid_bdev_foreach(find_holder, &h);
+	*slot = h.slot;
+	return h.array;
 }
 
 /* uraid's bdev_raid_fail_base_bdev {name}: mark a member failed, as an I/O error from it would
@@ -920,28 +937,22 @@ rpc_bdev_raid_fail_base_bdev(struct rpc_request *req, const json_t *params)
 	struct member_params p = {0};
 	struct uraid_array_info info;
 	struct uraid_bdev *b;
+	unsigned slot;
 
 	if (rpc_decode(req, params, ARRAY_AND_SIZE(remove_spec), &p) != 0)
 		return;
-	uraid_bdev_foreach(find_holder, &p);
-	b = p.raid_bdev ? uraid_bdev_get_by_name(p.raid_bdev) : NULL;
-	if (b == NULL || uraid_array_get_info(b, &info) != 0) {
+	b = raid_array_holding(p.name, &info, &slot);
+	if (b == NULL) {
 		rpc_error(req, -ENODEV, "%s: '%s' is not a member of any array", req->method,
 			  p.name);
 		return;
 	}
-	for (unsigned i = 0; i < info.num_members; i++) {
-		if (strcmp(info.members[i].name, p.name) != 0)
-			continue;
-		if (uraid_array_fail_member(b, i) != 0) {
-			rpc_error(req, -EINVAL, "%s: '%s' is not active in '%s' (already failed?)",
-				  req->method, p.name, p.raid_bdev);
-			return;
-		}
-		rpc_result_bool(req, true);
+	if (uraid_array_fail_member(b, slot) != 0) {
+		rpc_error(req, -EINVAL, "%s: '%s' is not active in '%s' (already failed?)",
+			  req->method, p.name, uraid_bdev_get_name(b));
 		return;
 	}
-	rpc_error(req, -ENODEV, "%s: '%s' is not a member of any array", req->method, p.name);
+	rpc_result_bool(req, true);
 }
 
 /* SPDK's bdev_raid_remove_base_bdev: the member leaves its array (which goes on degraded). */
@@ -949,13 +960,16 @@ static void
 rpc_bdev_raid_remove_base_bdev(struct rpc_request *req, const json_t *params)
 {
 	struct member_params p = {0};
+	struct uraid_array_info info;
+	struct uraid_bdev *b;
+	unsigned slot;
 	char err[256];
 	int rc;
 
 	if (rpc_decode(req, params, ARRAY_AND_SIZE(remove_spec), &p) != 0)
 		return;
-	uraid_bdev_foreach(find_holder, &p);
-	if (p.raid_bdev == NULL) {
+	b = raid_array_holding(p.name, &info, &slot);
+	if (b == NULL) {
 		/* A spare (of an array or of the pool) is simply released. */
 		if (uraid_spare_remove(p.name) == 0) {
 			rpc_result_bool(req, true);
@@ -965,8 +979,7 @@ rpc_bdev_raid_remove_base_bdev(struct rpc_request *req, const json_t *params)
 			  req->method, p.name);
 		return;
 	}
-	rc = uraid_array_remove_member(uraid_bdev_get_by_name(p.raid_bdev), p.name, err,
-				       sizeof(err));
+	rc = uraid_array_remove_member(b, p.name, err, sizeof(err));
 	if (rc != 0) {
 		rpc_error(req, rc, "%s: %s", req->method, err);
 		return;

@@ -13,6 +13,8 @@
 #include "common/common.h"
 #include "uraid/bdev.h"
 
+struct uraid_array_info;
+
 /* JSON-RPC 2.0 error codes. */
 #define RPC_PARSE_ERROR	     -32700
 #define RPC_INVALID_REQUEST  -32600
@@ -152,6 +154,10 @@ void raid_spare_calls(json_t *list, struct uraid_bdev *array);
 /* An array as bdev_raid_get_bdevs shows it (SPDK's shape, and ours). Control thread or
  * reactor 0. */
 json_t *raid_info_json(struct uraid_bdev *bdev);
+/* The array holding the bdev name as a member (a bdev is a member of one array at most), its
+ * info and the member's slot; NULL if none. */
+struct uraid_bdev *raid_array_holding(const char *name, struct uraid_array_info *info,
+				      unsigned *slot);
 
 /* --- scan.c: bdev_raid_scan --- */
 extern const struct rpc_method scan_rpc_methods[];
@@ -336,9 +342,9 @@ void nbd_tls_cleanup(void);
 int control_post(void (*fn)(void *arg), void *arg);
 /* Run what was posted (control thread); how many ran. */
 unsigned control_run(void);
-/* Take the bdev name back into the arrays that hold it, as a member come back (control
+/* Take the bdev name back into the array that holds it, as a member come back (control
  * thread): a failed slot takes it back (catching up under a bitmap); an active one is failed
- * and taken back, by its superblock, if the array can spare it. How many arrays hold it. */
+ * and taken back, by its superblock, if the array can spare it. 1 if an array holds it. */
 int member_back(const char *name);
 /* Connect remote members' comebacks to member_back (at start). */
 void control_init(void);
