@@ -241,7 +241,8 @@ conn_close_handle(struct remote_conn *c, bool abort)
 	c->closing = false;
 }
 
-/* The connection is lost: every request on it fails with status; retried after the delay. */
+/* The connection is lost: every request on it fails with status; retried after the delay.
+ * why may not point into c. */
 static void
 conn_down(struct remote_conn *c, int status, const char *why)
 {
@@ -268,27 +269,37 @@ conn_down(struct remote_conn *c, int status, const char *why)
 	c->deadline_us = uraid_now_us() + (uint64_t)rb->reconnect_delay_ms * 1000;
 }
 
-/* Move libnbd's state machine on by what the socket allows now: 1 if the socket was ready,
- * 0 if not, -1 if the connection broke. */
-static int
-conn_pump(struct remote_conn *c)
+/* conn_down with libnbd's reason (copied: closing the handle may change it). */
+static void
+conn_lost(struct remote_conn *c, int status)
 {
-	unsigned dir = nbd_aio_get_direction(c->h);
-	struct pollfd pfd = {.fd = nbd_aio_get_fd(c->h)};
+	char why[160];
 
-	if (pfd.fd < 0)
+	snprintf(why, sizeof(why), "%s", nbd_why());
+	conn_down(c, status, why);
+}
+
+/* Move h's state machine on by what its socket allows, waiting up to wait_ms for it: 1 if the
+ * socket was ready, 0 if not, -1 if the connection broke. */
+static int
+handle_pump(struct nbd_handle *h, int wait_ms)
+{
+	unsigned dir = nbd_aio_get_direction(h);
+	struct pollfd pfd = {.fd = nbd_aio_get_fd(h)};
+
+	if (pfd.fd < 0 || nbd_aio_is_dead(h) || nbd_aio_is_closed(h))
 		return -1;
 	if (dir & LIBNBD_AIO_DIRECTION_READ)
 		pfd.events |= POLLIN;
 	if (dir & LIBNBD_AIO_DIRECTION_WRITE)
 		pfd.events |= POLLOUT;
-	if (pfd.events == 0 || poll(&pfd, 1, 0) <= 0)
+	if (pfd.events == 0 || poll(&pfd, 1, wait_ms) <= 0)
 		return 0;
-	if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && nbd_aio_notify_read(c->h) == -1)
+	if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && nbd_aio_notify_read(h) == -1)
 		return -1;
-	if ((pfd.revents & POLLOUT) && c->h != NULL && nbd_aio_notify_write(c->h) == -1)
+	if ((pfd.revents & POLLOUT) && nbd_aio_notify_write(h) == -1)
 		return -1;
-	return nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h) ? -1 : 1;
+	return nbd_aio_is_dead(h) || nbd_aio_is_closed(h) ? -1 : 1;
 }
 
 /* Is this handle's export the one attached? "" if so, else why not. */
@@ -321,11 +332,7 @@ conn_connect_start(struct remote_conn *c)
 
 	c->h = new_handle();
 	if (c->h == NULL || nbd_aio_connect_uri(c->h, rb->uri) == -1) {
-		char why[160];
-
-		snprintf(why, sizeof(why), "%s", nbd_why());
-		conn_close_handle(c, true);
-		conn_down(c, -ENOTCONN, why);
+		conn_lost(c, -ENOTCONN);
 		return;
 	}
 	c->state = CONN_CONNECTING;
@@ -339,9 +346,8 @@ conn_connecting(struct remote_conn *c)
 	char buf[160];
 	const char *why;
 
-	if (conn_pump(c) < 0) {
-		snprintf(buf, sizeof(buf), "%s", nbd_why());
-		conn_down(c, -ENOTCONN, buf);
+	if (handle_pump(c->h, 0) < 0) {
+		conn_lost(c, -ENOTCONN);
 		return;
 	}
 	if (!nbd_aio_is_ready(c->h)) {
@@ -400,13 +406,10 @@ conn_busy_poll(void *arg)
 		return URAID_POLLER_BUSY;
 	}
 	/* As long as the socket has more: a large reply comes in many reads. */
-	for (int i = 0; i < 64 && (rc = conn_pump(c)) > 0; i++)
+	for (int i = 0; i < 64 && (rc = handle_pump(c->h, 0)) > 0; i++)
 		;
 	if (rc < 0) {
-		char why[160];
-
-		snprintf(why, sizeof(why), "%s", nbd_why());
-		conn_down(c, -EIO, why);
+		conn_lost(c, -EIO);
 		return URAID_POLLER_BUSY;
 	}
 	conn_reap(c);
@@ -431,11 +434,8 @@ conn_idle_poll(void *arg)
 
 	switch (c->state) {
 	case CONN_UP:
-		if (TAILQ_EMPTY(&c->inflight) && conn_pump(c) < 0) {
-			char why[160];
-
-			snprintf(why, sizeof(why), "%s", nbd_why());
-			conn_down(c, -EIO, why);
+		if (TAILQ_EMPTY(&c->inflight) && handle_pump(c->h, 0) < 0) {
+			conn_lost(c, -EIO);
 			return URAID_POLLER_BUSY;
 		}
 		conn_back_due(c);
@@ -549,20 +549,13 @@ conn_issue(struct remote_conn *c, struct remote_io *r)
 }
 
 static void
-issue_here(struct remote_conn *c, struct remote_io *r)
-{
-	int rc = conn_issue(c, r);
-
-	if (rc != 0)
-		answer(r, rc > 0 ? 0 : rc);
-}
-
-static void
 issue_msg(void *arg)
 {
 	struct remote_io *r = arg;
+	int rc = conn_issue(r->conn, r);
 
-	issue_here(r->conn, r);
+	if (rc != 0)
+		answer(r, rc > 0 ? 0 : rc);
 }
 
 static int
@@ -577,10 +570,8 @@ remote_submit(void *ch_ctx, struct uraid_bdev_io *io)
 	r->io = io;
 	r->conn = ch->conn;
 	r->origin = uraid_reactor_self();
-	if (ch->conn->reactor == r->origin)
-		uraid_reactor_send(r->origin, issue_msg, r); /* never answer inside submit */
-	else
-		uraid_reactor_send(ch->conn->reactor, issue_msg, r);
+	/* By message also on the connection's own reactor: never answered inside submit. */
+	uraid_reactor_send(ch->conn->reactor, issue_msg, r);
 	return 0;
 }
 
@@ -631,6 +622,13 @@ remote_free(struct remote_bdev *rb)
 	free(rb);
 }
 
+static void
+conn_pollers_stop(struct remote_conn *c)
+{
+	uraid_poller_unregister(&c->busy_poller);
+	uraid_poller_unregister(&c->idle_poller);
+}
+
 /* On a connection's reactor: its pollers stop and its handle closes; the last one frees. */
 static void
 conn_stop_msg(void *arg)
@@ -638,8 +636,7 @@ conn_stop_msg(void *arg)
 	struct remote_conn *c = arg;
 	struct remote_bdev *rb = c->rb;
 
-	uraid_poller_unregister(&c->busy_poller);
-	uraid_poller_unregister(&c->idle_poller);
+	conn_pollers_stop(c);
 	conn_reap(c);
 	conn_close_handle(c, false);
 	c->state = CONN_GONE;
@@ -687,8 +684,7 @@ conn_stop_sync_msg(void *arg)
 {
 	struct conn_start *cs = arg;
 
-	uraid_poller_unregister(&cs->c->busy_poller);
-	uraid_poller_unregister(&cs->c->idle_poller);
+	conn_pollers_stop(cs->c);
 	atomic_store_explicit(&cs->done, true, memory_order_release);
 }
 
@@ -701,10 +697,8 @@ conn_start_msg(void *arg)
 	c->busy_poller = uraid_poller_register(conn_busy_poll, c, 0);
 	c->idle_poller = uraid_poller_register(conn_idle_poll, c, REMOTE_IDLE_PERIOD);
 	cs->rc = c->busy_poller && c->idle_poller ? 0 : -ENOMEM;
-	if (cs->rc != 0) {
-		uraid_poller_unregister(&c->busy_poller);
-		uraid_poller_unregister(&c->idle_poller);
-	}
+	if (cs->rc != 0)
+		conn_pollers_stop(c);
 	atomic_store_explicit(&cs->done, true, memory_order_release);
 }
 
@@ -719,31 +713,13 @@ connect_wait(struct nbd_handle *h, const char *uri, uint32_t timeout_ms, char *e
 		return nbd_get_errno() == ENOTSUP ? -EINVAL : -ENOTCONN;
 	}
 	while (!nbd_aio_is_ready(h)) {
-		unsigned dir = nbd_aio_get_direction(h);
-		struct pollfd pfd = {.fd = nbd_aio_get_fd(h)};
 		uint64_t now = uraid_now_us();
-		int rc;
 
-		if (nbd_aio_is_dead(h) || nbd_aio_is_closed(h) || pfd.fd < 0) {
-			err_set(err, err_len, "%s", nbd_why());
-			return -ENOTCONN;
-		}
 		if (now >= deadline) {
 			err_set(err, err_len, "no answer within %u ms", timeout_ms);
 			return -ETIMEDOUT;
 		}
-		pfd.events = (short)(((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
-				     ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0));
-		rc = poll(&pfd, 1, (int)((deadline - now + 999) / 1000));
-		if (rc < 0 && errno != EINTR) {
-			err_set(err, err_len, "poll: %s", strerror(errno));
-			return -errno;
-		}
-		if (rc <= 0)
-			continue;
-		if (((pfd.revents & (POLLIN | POLLHUP | POLLERR)) &&
-		     nbd_aio_notify_read(h) == -1) ||
-		    ((pfd.revents & POLLOUT) && nbd_aio_notify_write(h) == -1)) {
+		if (handle_pump(h, (int)((deadline - now + 999) / 1000)) < 0) {
 			err_set(err, err_len, "%s", nbd_why());
 			return -ENOTCONN;
 		}
