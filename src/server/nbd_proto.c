@@ -333,21 +333,24 @@ opt_starttls(struct nbd_session *s)
 	s->state = NBD_S_STARTTLS;
 }
 
-static void
-handle_option(struct nbd_session *s)
+/* TLS is required and not on yet: refuse every option but STARTTLS and ABORT, telling nothing
+ * about the exports, not even their names. True if this one was refused. */
+static bool
+refused_before_tls(struct nbd_session *s)
 {
-	if (s->info.tls == NBD_TLS_REQUIRE && !s->tls_active && s->opt != NBD_OPT_STARTTLS &&
-	    s->opt != NBD_OPT_ABORT) {
-		/* Nothing about the exports before TLS: not even their names. */
-		if (s->opt == NBD_OPT_EXPORT_NAME)
-			session_fail(s,
-				     "NBD_OPT_EXPORT_NAME without TLS, which this server requires");
-		else
-			opt_error(s, NBD_REP_ERR_TLS_REQD, "this server requires TLS");
-		free(s->opt_data);
-		s->opt_data = NULL;
-		return;
-	}
+	if (s->info.tls != NBD_TLS_REQUIRE || s->tls_active || s->opt == NBD_OPT_STARTTLS ||
+	    s->opt == NBD_OPT_ABORT)
+		return false;
+	if (s->opt == NBD_OPT_EXPORT_NAME)
+		session_fail(s, "NBD_OPT_EXPORT_NAME without TLS, which this server requires");
+	else
+		opt_error(s, NBD_REP_ERR_TLS_REQD, "this server requires TLS");
+	return true;
+}
+
+static void
+serve_option(struct nbd_session *s)
+{
 	switch (s->opt) {
 	case NBD_OPT_EXPORT_NAME:
 		opt_export_name(s);
@@ -379,6 +382,13 @@ handle_option(struct nbd_session *s)
 		opt_reply(s, NBD_REP_ERR_UNSUP, NULL, 0);
 		break;
 	}
+}
+
+static void
+handle_option(struct nbd_session *s)
+{
+	if (!refused_before_tls(s))
+		serve_option(s);
 	free(s->opt_data);
 	s->opt_data = NULL;
 }
