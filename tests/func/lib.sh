@@ -37,13 +37,18 @@ t_files() {
 
 # --- a daemon under test: set SOCK, then start_daemon CONFIG [ARGS...]; stop_daemon in a trap.
 PID=
-stop_daemon() {
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		PID=
+# stop_pid VAR: stop the background process whose pid the variable VAR holds (continued
+# first, should a test have stopped it), wait for it, and empty VAR.
+stop_pid() {
+	local pid=${!1}
+	if [ -n "$pid" ]; then
+		kill -CONT "$pid" 2>/dev/null
+		kill -TERM "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		printf -v "$1" '%s' ''
 	fi
 }
+stop_daemon() { stop_pid PID; }
 
 start_daemon() { # CONFIG [ARGS...]
 	local cfg=$1; shift
@@ -105,6 +110,10 @@ check() { # NAME EXPECTED_RC REGEX COMMAND...
 	fi
 }
 alive() { rpc uraid_get_version 2>&1 | grep -q '"uraid v'; }
+# nbd_reads_back URI FILE: the export's first bytes are FILE's.
+nbd_reads_back() {
+	nbdcopy "$1" - | head -c "$(stat -c %s "$2")" | cmp -s - "$2"
+}
 # need_tools TOOL...: each must be installed (scripts/install-deps.sh installs them), else a
 # failure and the test ends here.
 need_tools() {

@@ -23,13 +23,7 @@ done
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SOCK=$T_DIR/var/uraid.sock
 RUN_PID=
-stop_run() {
-	if [ -n "$RUN_PID" ]; then
-		kill -TERM "$RUN_PID" 2>/dev/null
-		wait "$RUN_PID" 2>/dev/null
-		RUN_PID=
-	fi
-}
+stop_run() { stop_pid RUN_PID; }
 trap 'stop_run; stop_daemon; t_cleanup' EXIT
 export URAID_RPC_SOCKET=$SOCK
 

@@ -14,13 +14,7 @@
 SOCK=$T_DIR/head.sock
 TSOCK=$T_DIR/tls.sock
 TPID=
-stop_tls() {
-	if [ -n "$TPID" ]; then
-		kill -TERM "$TPID" 2>/dev/null
-		wait "$TPID" 2>/dev/null
-		TPID=
-	fi
-}
+stop_tls() { stop_pid TPID; }
 trap 'stop_daemon; stop_tls; t_cleanup' EXIT
 PORT=$((20000 + $$ % 20000))
 need_tools nbdinfo nbdcopy certtool
@@ -143,7 +137,7 @@ M1="nbd+unix:///m1?socket=$T_DIR/m1.nbd"
 head -c 16M /dev/urandom >"$T_DIR/m.bin"
 nbdcopy --flush "$T_DIR/m.bin" "$M1"
 check "the local member fails" 0 'failed' "$URAID" fail -s "$SOCK" l0
-if nbdcopy "$M1" - | head -c 16M | cmp -s - "$T_DIR/m.bin"; then
+if nbd_reads_back "$M1" "$T_DIR/m.bin"; then
 	t_pass "what was written reads back from the member over TLS alone"
 else
 	t_fail "what was written reads back from the member over TLS alone" "differs"
