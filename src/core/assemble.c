@@ -236,7 +236,9 @@ sb_write_copy(struct sb_io *io)
 	bool j = io->member == a->l.n;
 	uint8_t *buf = j ? a->sbw->jbuf : a->sbw->bufs[io->member];
 
-	if (rch == NULL || (j && rch->jch == NULL))
+	/* A member let go of meanwhile (its device removed) has no descriptor any more. */
+	if (rch == NULL ||
+	    (j ? rch->jch == NULL || a->jdesc == NULL : rch->mdesc[io->member] == NULL))
 		return -ENODEV;
 	return uraid_bdev_write(j ? a->jdesc : rch->mdesc[io->member],
 				j ? rch->jch : rch->mch[io->member],
