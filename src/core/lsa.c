@@ -55,6 +55,7 @@
 #define LSA_CHUNK_BYTES	     (1u << 20)
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
 #define LSA_OPEN_MAX	     4	/* zoned members: groups open for new rows at once */
+#define LSA_CLEAN_BUFS	     8	/* victims' buffers kept for the next ones, at most */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). ROW_LIMBO:
  * nothing maps into it, but a read from another reactor may still be out (see rg_*). */
@@ -84,6 +85,7 @@ struct lsa_group {
  * paths for moves too. */
 struct clean_buf {
 	unsigned refs;
+	struct clean_buf *next; /* in lsa.cl_free */
 	_Alignas(CACHE_LINE_BYTES) uint8_t data[];
 };
 
@@ -231,6 +233,10 @@ struct lsa {
 	bool cl_active, cl_reading;
 	uint64_t cl_victim;
 	struct clean_buf *cl_buf;
+	/* Buffers of victims whose moves are all written, kept for the next ones (a new one
+	 * of a row's size would be a fresh mapping, faulted in page by page). */
+	struct clean_buf *cl_free;
+	unsigned cl_nfree;
 	unsigned cl_pending; /* reads not back */
 	uint64_t cl_next;    /* next block of the victim to place */
 	int cl_status;
@@ -796,6 +802,31 @@ row_add_iov(struct lsa_row *rw, const struct iovec *iov, int iovcnt, uint64_t of
 	return 0;
 }
 
+static struct clean_buf *
+clean_buf_get(struct lsa *ls)
+{
+	struct clean_buf *cb = ls->cl_free;
+
+	if (cb != NULL) {
+		ls->cl_free = cb->next;
+		ls->cl_nfree--;
+		return cb;
+	}
+	return uraid_dma_alloc(CACHE_LINE_BYTES, sizeof(*cb) + ls->unit * ls->a->bdev.block_size);
+}
+
+static void
+clean_buf_put(struct lsa *ls, struct clean_buf *cb)
+{
+	if (ls->cl_nfree >= LSA_CLEAN_BUFS) {
+		uraid_dma_free(cb);
+		return;
+	}
+	cb->next = ls->cl_free;
+	ls->cl_free = cb;
+	ls->cl_nfree++;
+}
+
 static void row_written(struct raid_io *rio, int status);
 
 static void
@@ -874,7 +905,7 @@ row_written(struct raid_io *rio, int status)
 		struct clean_buf *cb = rw->pc[i].cb;
 
 		if (cb != NULL && --cb->refs == 0)
-			uraid_dma_free(cb);
+			clean_buf_put(ls, cb);
 		rw->pc[i].cb = NULL;
 	}
 	if (ls->zoned) {
@@ -1674,7 +1705,7 @@ clean_done(struct lsa *ls)
 
 	ls->cl_buf = NULL;
 	if (--cb->refs == 0)
-		uraid_dma_free(cb);
+		clean_buf_put(ls, cb);
 	ls->cl_active = false;
 	ls->rows_cleaned += ls->cl_status == 0;
 	publish(ls);
@@ -1847,7 +1878,7 @@ clean_kick(struct lsa *ls)
 			return; /* the poller comes back */
 		ls->cl_tokens -= (double)best_live * bs;
 	}
-	ls->cl_buf = uraid_dma_alloc(CACHE_LINE_BYTES, sizeof(*ls->cl_buf) + ls->unit * bs);
+	ls->cl_buf = clean_buf_get(ls);
 	if (ls->cl_buf == NULL)
 		return;
 	ls->cl_buf->refs = 1; /* the cleaner's, until clean_done */
@@ -2262,6 +2293,12 @@ lsa_free(struct raid_array *a)
 	uraid_dma_free(ls->zero);
 	if (ls->cl_buf != NULL)
 		uraid_dma_free(ls->cl_buf);
+	while (ls->cl_free != NULL) {
+		struct clean_buf *cb = ls->cl_free;
+
+		ls->cl_free = cb->next;
+		uraid_dma_free(cb);
+	}
 	pool_fini(&ls->reqs);
 	pool_fini(&ls->rds);
 	free(ls);
