@@ -193,6 +193,8 @@ struct uraid_array_info {
 		uint64_t rows_cleaned, commits, checkpoints;
 		/* stripes whose reuse waited for reads on other reactors (a grace period) */
 		uint64_t rows_deferred;
+		/* stripes filled and written by reactors other than 0 (their write lanes) */
+		uint64_t lane_rows;
 		uint64_t record_seq; /* the next record's sequence number */
 		uint64_t map_bytes;  /* memory the tree takes */
 		bool cost_benefit;   /* the cleaner picks by cost-benefit, else greedily */

@@ -7,20 +7,31 @@
  * strips (raid1, raid10) or rows of strips (raid0). Every write lands in a fresh row and the
  * RAID stripe tree (rst.c) maps array blocks to physical blocks:
  *
- *   write -> reactor 0 (the log owner) -> packed into the open row (column after column)
+ *   write -> packed into an open row (column after column): reactor 0's, or the lane's
+ *           of the reactor it came in on (see below)
  *        -> the row is sealed when full, when nothing else is being written, or after
  *           LSA_FILL_US -> one write of the row through the in-place engine (a full-stripe
  *           write when full; else reconstruct-write over the rows it fills, never
  *           read-modify-write: the row's old contents are dead)
- *        -> commit, in seal order, a batch of written rows at a time: flush the members
- *           (the data is durable; not needed when no member has a volatile write cache),
- *           write the batch's records to every member's ring (FUA), apply them to the map,
- *           answer the writes.
+ *        -> commit on reactor 0 (the log owner), in order, a batch of written rows at a
+ *           time: flush the members (the data is durable; not needed when no member has a
+ *           volatile write cache), write the batch's records to every member's ring (FUA),
+ *           apply them to the map, answer the writes (a lane's on its own reactor).
  *
  * So an acknowledged write is durable (its data and its record are on stable media); a FLUSH
  * has nothing left to do. A row that held data is never written again until nothing in the
  * map points into it; a crash therefore finds every row the records name intact, and the
  * stripes it was writing belong to nobody: there is no write hole to close and no resync.
+ *
+ * Lanes. Over conventional members every reactor but 0 places its own writes: reactor 0
+ * grants it free rows (two in stock, asked for before the last is taken, preferring rows whose
+ * stripe that reactor owns), and it packs, seals and writes them through its own channel;
+ * only the written row travels to reactor 0, and back once committed. Rows granted are busy
+ * to reactor 0 as its own open row is; a lane's unused rows go back when the array stops.
+ * Writes from different reactors are not ordered against each other until acknowledged, so
+ * the map changes in commit order, whichever reactor filled the row: a write acknowledged
+ * before another is submitted is committed before it. The cleaner, unmaps and the zoned
+ * members' groups stay on reactor 0.
  *
  * Reads look the map up and read the physical blocks through the in-place engine, which also
  * reconstructs them when a member is missing. On reactor 0 a row is pinned while reads of it
@@ -43,7 +54,8 @@
  * limited to 2^32 - 1 blocks of each.
  *
  * Everything here runs on reactor 0 except lsa_create (control thread, before the array is
- * registered), lsa_submit's hand-off and the reads of other reactors (read_remote).
+ * registered), lsa_submit's hand-off, the reads of other reactors (read_remote) and the lanes
+ * (lane_*, each on its reactor).
  */
 #include <stdlib.h>
 
@@ -56,6 +68,7 @@
 #define LSA_CHUNK_BYTES	     (1u << 20)
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
 #define LSA_OPEN_MAX	     4	/* zoned members: groups open for new rows at once */
+#define LANE_STOCK	     4	/* rows one grant hands a lane, at most */
 #define LSA_CLEAN_BUFS	     8	/* victims' buffers kept for the next ones, at most */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). ROW_LIMBO:
@@ -92,11 +105,12 @@ struct clean_buf {
 
 struct lsa;
 
-/* One user I/O on reactor 0. */
+/* One user I/O, on reactor 0 or on the lane of the reactor it came in on. */
 struct lsa_req {
 	struct stripe_part *part;
 	struct lsa *ls;
-	unsigned pending; /* pieces (or reads) not done, +1 while placing */
+	struct obj_pool *pool; /* its reactor's, where it goes back */
+	unsigned pending;      /* pieces (or reads) not done, +1 while placing */
 	int status;
 	uint64_t placed; /* write: blocks placed in rows so far */
 	TAILQ_ENTRY(lsa_req) link;
@@ -113,6 +127,7 @@ struct lsa_piece {
 
 struct lsa_row {
 	struct lsa *ls;
+	struct lsa_lane *lane; /* the lane that filled it; NULL: reactor 0 */
 	TAILQ_ENTRY(lsa_row) link;
 	uint64_t row; /* UINT64_MAX: an unmap (pieces without data) */
 	uint64_t used;
@@ -139,6 +154,30 @@ struct lsa_read {
 	uint64_t row;
 	struct raid_io rio;
 	struct uraid_bdev_io fio;
+};
+
+/* A reactor other than 0 writing to an array over conventional members places its writes in
+ * rows of its own: its lane. Reactor 0 grants it free rows (a few at a time, asked for before
+ * the last is opened), the lane packs its writes into them and writes them through its own
+ * channel, preferring rows whose stripe it owns; a written row goes to reactor 0 to be
+ * committed with the others, and comes back to have its writes answered. Everything here is
+ * the lane reactor's, but grant[] and ngrant, which reactor 0 fills (or, when rows go back,
+ * reads) before the message that hands them over: the message orders them. */
+struct lsa_lane {
+	_Alignas(CACHE_LINE_BYTES) struct lsa *ls;
+	unsigned reactor;
+	bool ready, asking, failed; /* failed: reactor 0 could not grant (offline) */
+	struct raid_channel *rch;
+	struct uraid_poller *poller;
+	struct lsa_row *open;
+	uint64_t stock[LANE_STOCK];
+	unsigned nstock;
+	unsigned want;		    /* rows the ask is for */
+	unsigned inflight;	    /* rows sealed and not back from their commit */
+	TAILQ_HEAD(, lsa_req) wait; /* writes waiting for a row */
+	struct obj_pool reqs;
+	uint64_t grant[LANE_STOCK];
+	unsigned ngrant;
 };
 
 /* A metadata block written to every member that takes writes. */
@@ -230,6 +269,19 @@ struct lsa {
 	uint64_t limbo_head, limbo_n;
 	uint64_t deferred; /* rows that went through limbo */
 
+	/* Lanes (reactors 1 and up, conventional members): see struct lsa_lane. Reactor 0 keeps
+	 * which ones asked for rows, a cursor each for picking their rows, and the count of rows
+	 * granted and not back (as written rows or unused); a lane counts itself in lane_pollers
+	 * while its poller runs, so that the array stops only after every lane has. */
+	struct lsa_lane *lanes; /* URAID_MAX_REACTORS; NULL over zoned members */
+	bool *lane_asked;
+	unsigned lane_asks; /* of lane_asked, true */
+	uint64_t *lane_cursor;
+	uint64_t leased;
+	unsigned lane_keep; /* rows a lane keeps in stock: 2, 1 in small arrays */
+	_Atomic unsigned lane_pollers;
+	_Atomic bool lanes_stop;
+
 	/* The cleaner. */
 	bool cl_active, cl_reading;
 	uint64_t cl_victim;
@@ -250,6 +302,7 @@ struct lsa {
 	void (*on_stopped)(struct raid_array *a);
 
 	uint64_t user_blocks, moved_blocks, rows_cleaned, commits, checkpoints, zone_resets;
+	uint64_t lane_rows;
 	struct obj_pool reqs, rds; /* reactor 0's free lists */
 	/* The cleaner's share of the bandwidth cap (process_max_bandwidth_mb_sec), in bytes. */
 	double cl_tokens;
@@ -257,7 +310,7 @@ struct lsa {
 	/* What lsa_get_info reports (any thread), copied by the poller. */
 	struct {
 		_Atomic uint64_t mapped, nfree, user, moved, cleaned, commits, ckpts, seq, resets;
-		_Atomic uint64_t deferred;
+		_Atomic uint64_t deferred, lane_rows;
 		_Atomic uint32_t nopen;
 	} pub;
 };
@@ -271,6 +324,9 @@ static void publish(struct lsa *ls);
 static void ckpt_kick(struct lsa *ls);
 static void clean_kick(struct lsa *ls);
 static void place_waiting(struct lsa *ls);
+static void lane_serve(struct lsa *ls);
+static struct lsa_row *lane_row_open(struct lsa_lane *ln);
+static void lane_seal(struct lsa_lane *ln);
 
 /* --- geometry --- */
 
@@ -830,17 +886,24 @@ clean_buf_put(struct lsa *ls, struct clean_buf *cb)
 
 static void row_written(struct raid_io *rio, int status);
 
+/* One write of the row's blocks through the in-place engine, from rch's reactor. */
+static void
+row_write(struct lsa_row *rw, struct raid_channel *rch, void (*done)(struct raid_io *, int))
+{
+	rw->fio.bdev = &rw->ls->a->bdev;
+	rw->fio.type = URAID_IO_WRITE;
+	rw->fio.offset_blocks = rw->row * rw->ls->unit;
+	rw->fio.num_blocks = rw->used;
+	rw->fio.iov = rw->iov;
+	rw->fio.iovcnt = rw->iovcnt;
+	raid_phys_io(&rw->rio, rch, &rw->fio, done, rw);
+}
+
 static void
 row_submit(struct lsa *ls, struct lsa_row *rw)
 {
 	ls->writing++;
-	rw->fio.bdev = &ls->a->bdev;
-	rw->fio.type = URAID_IO_WRITE;
-	rw->fio.offset_blocks = rw->row * ls->unit;
-	rw->fio.num_blocks = rw->used;
-	rw->fio.iov = rw->iov;
-	rw->fio.iovcnt = rw->iovcnt;
-	raid_phys_io(&rw->rio, ls->rch, &rw->fio, row_written, rw);
+	row_write(rw, ls->rch, row_written);
 }
 
 /* Zoned: a row sealed before it filled is written whole, the rest zeroes (unmapped), so that
@@ -936,17 +999,18 @@ row_written(struct raid_io *rio, int status)
 	commit_kick(ls);
 }
 
-/* Put blocks [lba, +len) whose data is iov at byte off into rows. How many were placed (fewer
- * when no row is free); -ENOMEM on allocation failure. */
+/* Put blocks [lba, +len) whose data is iov at byte off into rows: reactor 0's (ln NULL) or
+ * lane ln's. How many were placed (fewer when no row is free); -ENOMEM on allocation failure. */
 static int64_t
-place(struct lsa *ls, struct lsa_req *req, uint64_t lba, uint64_t len, const struct iovec *iov,
-      int iovcnt, uint64_t off, uint32_t src)
+place(struct lsa *ls, struct lsa_lane *ln, struct lsa_req *req, uint64_t lba, uint64_t len,
+      const struct iovec *iov, int iovcnt, uint64_t off, uint32_t src)
 {
 	uint32_t bs = ls->a->bdev.block_size;
 	uint64_t done = 0;
 
 	while (done < len) {
-		struct lsa_row *rw = row_open(ls, src != RST_UNMAPPED);
+		struct lsa_row *rw =
+			ln != NULL ? lane_row_open(ln) : row_open(ls, src != RST_UNMAPPED);
 		struct lsa_piece pc;
 		uint64_t n;
 
@@ -971,8 +1035,12 @@ place(struct lsa *ls, struct lsa_req *req, uint64_t lba, uint64_t len, const str
 			ls->cl_buf->refs++; /* a move: its data stays until the row is written */
 		rw->used += n;
 		done += n;
-		if (rw->used == ls->unit)
-			row_seal(ls);
+		if (rw->used == ls->unit) {
+			if (ln != NULL)
+				lane_seal(ln);
+			else
+				row_seal(ls);
+		}
 	}
 	return (int64_t)done;
 }
@@ -989,7 +1057,7 @@ req_put(struct lsa_req *req, int status)
 	if (--req->pending != 0)
 		return;
 	status = req->status;
-	pool_put(&req->ls->reqs, req);
+	pool_put(req->pool, req);
 	stripe_part_finish(part, status);
 }
 
@@ -997,7 +1065,7 @@ static void
 write_place(struct lsa *ls, struct lsa_req *req)
 {
 	struct stripe_part *part = req->part;
-	int64_t n = place(ls, req, part->stripe + req->placed, part->num_blocks - req->placed,
+	int64_t n = place(ls, NULL, req, part->stripe + req->placed, part->num_blocks - req->placed,
 			  part->iov, part->iovcnt,
 			  part->byte_off + req->placed * ls->a->bdev.block_size, RST_UNMAPPED);
 
@@ -1020,6 +1088,8 @@ place_waiting(struct lsa *ls)
 {
 	struct lsa_req *req;
 
+	if (ls->lane_asks > 0)
+		lane_serve(ls);
 	while ((req = TAILQ_FIRST(&ls->wait)) != NULL &&
 	       (ls->nfree > ls->reserve || !atomic_load(&ls->a->online))) {
 		uint64_t placed = req->placed;
@@ -1056,6 +1126,358 @@ unmap_queue(struct lsa *ls, struct lsa_req *req)
 	TAILQ_INSERT_TAIL(&ls->fifo, rw, link);
 	req_put(req, 0);
 	commit_kick(ls);
+}
+
+/* --- lanes: writes placed on the reactor they came in on (see struct lsa_lane) --- */
+
+static void lane_grant_msg(void *arg);
+
+/* A free row for lane r, reactor 0: one whose stripe r owns (so that its write runs on r
+ * too) if there is one, else any. nfree > 0. */
+static uint64_t
+lane_row_pick(struct lsa *ls, unsigned r)
+{
+	uint64_t any = UINT64_MAX, row = ls->lane_cursor[r];
+
+	for (uint64_t i = 0; i < ls->rows; i++, row = row + 1 == ls->rows ? 0 : row + 1) {
+		if (ls->state[row] != ROW_FREE)
+			continue;
+		if (any == UINT64_MAX)
+			any = row;
+		if (stripe_owner(ls->a, row) == r) {
+			any = row;
+			break;
+		}
+	}
+	ls->lane_cursor[r] = any + 1 == ls->rows ? 0 : any + 1;
+	ls->state[any] = ROW_BUSY;
+	ls->nfree--;
+	ls->leased++;
+	return any;
+}
+
+/* Reactor 0: answer the lanes that asked, as far as free rows go (user writes leave the
+ * reserve to the cleaner, as on reactor 0); offline, with none and failed set; stopping
+ * (the cleaner has stopped), with what there is, perhaps none. */
+static void
+lane_serve(struct lsa *ls)
+{
+	unsigned nr = uraid_reactor_count();
+	bool online = atomic_load(&ls->a->online);
+
+	for (unsigned r = 1; ls->lane_asks > 0 && r < nr && r < URAID_MAX_REACTORS; r++) {
+		struct lsa_lane *ln = &ls->lanes[r];
+
+		if (!ls->lane_asked[r])
+			continue;
+		if (online && ls->nfree <= ls->reserve && !ls->stopping) {
+			clean_kick(ls);
+			return;
+		}
+		ln->ngrant = 0;
+		while (online && ln->ngrant < ln->want && ls->nfree > ls->reserve)
+			ln->grant[ln->ngrant++] = lane_row_pick(ls, r);
+		ln->failed = !online;
+		ls->lane_asked[r] = false;
+		ls->lane_asks--;
+		uraid_reactor_send(uraid_reactor_get(r), lane_grant_msg, ln);
+	}
+}
+
+static void
+lane_ask_msg(void *arg)
+{
+	struct lsa_lane *ln = arg;
+	struct lsa *ls = ln->ls;
+
+	ls->lane_asked[ln->reactor] = true;
+	ls->lane_asks++;
+	lane_serve(ls);
+}
+
+/* Ask reactor 0 for rows, unless an ask is out: enough to keep lane_keep in stock and to
+ * place what waits. */
+static void
+lane_ask(struct lsa_lane *ln)
+{
+	struct lsa *ls = ln->ls;
+	uint64_t need = ls->lane_keep > ln->nstock ? ls->lane_keep - ln->nstock : 0;
+	struct lsa_req *req;
+
+	if (ln->asking)
+		return;
+	TAILQ_FOREACH(req, &ln->wait, link) {
+		need += (req->part->num_blocks - req->placed + ls->unit - 1) / ls->unit;
+		if (need >= LANE_STOCK)
+			break;
+	}
+	if (need > LANE_STOCK - ln->nstock)
+		need = LANE_STOCK - ln->nstock;
+	if (need == 0)
+		return;
+	ln->want = (unsigned)need;
+	ln->asking = true;
+	uraid_reactor_send(uraid_reactor_get(0), lane_ask_msg, ln);
+}
+
+static struct lsa_row *
+lane_row_open(struct lsa_lane *ln)
+{
+	struct lsa_row *rw;
+
+	if (ln->open != NULL)
+		return ln->open;
+	if (ln->nstock == 0)
+		return NULL;
+	rw = row_new(ln->ls, ln->stock[0]);
+	if (rw == NULL)
+		return NULL;
+	ln->nstock--;
+	memmove(ln->stock, ln->stock + 1, ln->nstock * sizeof(ln->stock[0]));
+	rw->lane = ln;
+	rw->has_user = true;
+	ln->open = rw;
+	if (ln->nstock < ln->ls->lane_keep)
+		lane_ask(ln); /* the next comes while this one fills */
+	return rw;
+}
+
+static void
+lane_fail_waiting(struct lsa_lane *ln, int status)
+{
+	struct lsa_req *req;
+
+	while ((req = TAILQ_FIRST(&ln->wait)) != NULL) {
+		TAILQ_REMOVE(&ln->wait, req, link);
+		req_put(req, status);
+	}
+}
+
+static void
+lane_write_place(struct lsa_lane *ln, struct lsa_req *req)
+{
+	struct lsa *ls = ln->ls;
+	struct stripe_part *part = req->part;
+	int64_t n = place(ls, ln, req, part->stripe + req->placed, part->num_blocks - req->placed,
+			  part->iov, part->iovcnt,
+			  part->byte_off + req->placed * ls->a->bdev.block_size, RST_UNMAPPED);
+
+	if (n < 0) {
+		req_put(req, (int)n);
+		return;
+	}
+	req->placed += (uint64_t)n;
+	if (req->placed < part->num_blocks) {
+		TAILQ_INSERT_TAIL(&ln->wait, req, link);
+		lane_ask(ln);
+		return;
+	}
+	req_put(req, 0);
+}
+
+static void
+lane_place_waiting(struct lsa_lane *ln)
+{
+	struct lsa_req *req;
+
+	while ((req = TAILQ_FIRST(&ln->wait)) != NULL && (ln->open != NULL || ln->nstock > 0)) {
+		uint64_t placed = req->placed;
+
+		TAILQ_REMOVE(&ln->wait, req, link);
+		lane_write_place(ln, req);
+		if (TAILQ_LAST(&ln->wait, lsa_wait) == req && req->placed == placed)
+			break;
+	}
+}
+
+/* Rows granted (or, answering rows given back or an array gone offline, none). */
+static void
+lane_grant_msg(void *arg)
+{
+	struct lsa_lane *ln = arg;
+	unsigned n = ln->ngrant;
+
+	for (unsigned i = 0; i < n; i++)
+		ln->stock[ln->nstock++] = ln->grant[i];
+	ln->ngrant = 0;
+	ln->asking = false;
+	if (ln->failed)
+		lane_fail_waiting(ln, -EIO);
+	lane_place_waiting(ln);
+	if (!TAILQ_EMPTY(&ln->wait) && (n > 0 || !atomic_load(&ln->ls->lanes_stop)))
+		lane_ask(ln);
+}
+
+/* Reactor 0: a lane's rows it did not use. */
+static void
+lane_return_msg(void *arg)
+{
+	struct lsa_lane *ln = arg;
+	struct lsa *ls = ln->ls;
+
+	for (unsigned i = 0; i < ln->ngrant; i++) {
+		row_release(ls, ln->grant[i]);
+		ls->leased--;
+	}
+	ln->ngrant = 0;
+	ln->failed = false;
+	uraid_reactor_send(uraid_reactor_get(ln->reactor), lane_grant_msg, ln);
+	place_waiting(ls);
+}
+
+/* Reactor 0: a lane's row is written; it is committed in turn with reactor 0's. */
+static void
+lane_commit_msg(void *arg)
+{
+	struct lsa_row *rw = arg;
+	struct lsa *ls = rw->ls;
+
+	ls->leased--;
+	ls->lane_rows++;
+	if (rw->status == 0)
+		ls->user_blocks += rw->used;
+	TAILQ_INSERT_TAIL(&ls->fifo, rw, link);
+	commit_kick(ls);
+}
+
+static void
+lane_row_written(struct raid_io *rio, int status)
+{
+	struct lsa_row *rw = rio->ctx;
+
+	rw->written = true;
+	rw->status = status;
+	uraid_reactor_send(uraid_reactor_get(0), lane_commit_msg, rw);
+}
+
+static void
+lane_seal(struct lsa_lane *ln)
+{
+	struct lsa_row *rw = ln->open;
+
+	if (rw == NULL)
+		return;
+	ln->open = NULL;
+	ln->inflight++;
+	row_write(rw, ln->rch, lane_row_written);
+}
+
+/* Its commit is done (status in the row): answer its writes. */
+static void
+lane_done_msg(void *arg)
+{
+	struct lsa_row *rw = arg;
+	struct lsa_lane *ln = rw->lane;
+
+	for (unsigned i = 0; i < rw->npc; i++)
+		req_put(rw->pc[i].req, rw->status);
+	ln->inflight--;
+	row_free(rw);
+}
+
+/* A row with writes goes when nothing of the lane's is in flight or it has waited
+ * LSA_FILL_US (as on reactor 0). Stopping, the lane gives back its unused rows and, once
+ * nothing of it is out, stops its poller. */
+static int
+lane_poll(void *arg)
+{
+	struct lsa_lane *ln = arg;
+	struct lsa *ls = ln->ls;
+	struct lsa_row *rw = ln->open;
+	bool online = atomic_load(&ls->a->online), stop = atomic_load(&ls->lanes_stop);
+	int busy = URAID_POLLER_IDLE;
+
+	if (rw != NULL && rw->used > 0 &&
+	    (ln->inflight == 0 || uraid_now_us() - rw->opened_us >= LSA_FILL_US || stop ||
+	     !online)) {
+		lane_seal(ln);
+		busy = URAID_POLLER_BUSY;
+	}
+	if (!TAILQ_EMPTY(&ln->wait)) {
+		if (!online)
+			lane_fail_waiting(ln, -EIO);
+		else
+			lane_place_waiting(ln);
+		busy = URAID_POLLER_BUSY;
+	}
+	if (ln->open != NULL && ln->open->used > 0)
+		busy = URAID_POLLER_BUSY; /* its wait runs out without an event */
+	if (!stop || ln->asking || ln->open != NULL || !TAILQ_EMPTY(&ln->wait))
+		return busy;
+	if (ln->nstock > 0) {
+		memcpy(ln->grant, ln->stock, ln->nstock * sizeof(ln->stock[0]));
+		ln->ngrant = ln->nstock;
+		ln->nstock = 0;
+		ln->asking = true; /* until reactor 0 answers, grant[] is its */
+		uraid_reactor_send(uraid_reactor_get(0), lane_return_msg, ln);
+		return URAID_POLLER_BUSY;
+	}
+	if (ln->inflight == 0) {
+		uraid_poller_unregister(&ln->poller);
+		ln->ready = false;
+		/* After every message of this lane to reactor 0 was sent (lsa_idle). */
+		atomic_fetch_sub(&ls->lane_pollers, 1);
+		return URAID_POLLER_BUSY;
+	}
+	return busy;
+}
+
+static void
+lane_stop_msg(void *arg)
+{
+	struct lsa_lane *ln = arg;
+	struct lsa *ls = ln->ls;
+
+	if (ln->ready)
+		lane_poll(ln);
+	atomic_fetch_sub(&ls->lane_pollers, 1);
+}
+
+/* The lane of reactor r (this one), started on its first write; NULL when the array has no
+ * lanes or is stopping (its writes then go to reactor 0). */
+static struct lsa_lane *
+lane_get(struct lsa *ls, unsigned r)
+{
+	struct lsa_lane *ln = &ls->lanes[r];
+
+	if (ln->ready)
+		return ln;
+	/* Counted before lanes_stop is looked at, and lsa_stop sets lanes_stop before it looks
+	 * at the count (both sequentially consistent): one of the two sees the other. */
+	atomic_fetch_add(&ls->lane_pollers, 1);
+	if (atomic_load(&ls->lanes_stop) || (ln->rch = raid_owner_channel(ls->a)) == NULL ||
+	    (ln->poller = uraid_poller_register(lane_poll, ln, 0)) == NULL) {
+		atomic_fetch_sub(&ls->lane_pollers, 1);
+		return NULL;
+	}
+	ln->ready = true;
+	return ln;
+}
+
+static void
+lane_arrive(struct lsa_lane *ln, struct stripe_part *part)
+{
+	struct lsa_req *req = pool_get(&ln->reqs);
+
+	if (req == NULL) {
+		stripe_part_finish(part, -ENOMEM);
+		return;
+	}
+	memset(req, 0, sizeof(*req));
+	req->part = part;
+	req->ls = ln->ls;
+	req->pool = &ln->reqs;
+	req->pending = 1;
+	if (!atomic_load(&ln->ls->a->online)) {
+		req_put(req, -EIO);
+		return;
+	}
+	if (!TAILQ_EMPTY(&ln->wait)) {
+		TAILQ_INSERT_TAIL(&ln->wait, req, link); /* after those waiting already */
+		lane_ask(ln);
+		return;
+	}
+	lane_write_place(ln, req);
 }
 
 static void
@@ -1213,6 +1635,7 @@ lsa_arrive(void *arg)
 	memset(req, 0, sizeof(*req));
 	req->part = part;
 	req->ls = ls;
+	req->pool = &ls->reqs;
 	req->pending = 1;
 	if (!atomic_load(&ls->a->online)) {
 		req_put(req, -EIO);
@@ -1260,6 +1683,14 @@ lsa_submit(struct raid_io *rio)
 	part = raid_part_make(rio, PART_WRITE, io->offset_blocks, 0, io->num_blocks, 0);
 	if (part == NULL)
 		return;
+	if (io->type == URAID_IO_WRITE && rio->rch->reactor != 0 && ls->lanes != NULL) {
+		struct lsa_lane *ln = lane_get(ls, rio->rch->reactor);
+
+		if (ln != NULL) {
+			lane_arrive(ln, part);
+			return;
+		}
+	}
 	if (part->origin == uraid_reactor_get(0))
 		lsa_arrive(part);
 	else
@@ -1376,6 +1807,13 @@ commit_finish(struct lsa *ls, struct commit *c)
 				ls->grp[group_of(ls, rw->row)].inflight--;
 			/* (Over zones it resets the group once every row is dead.) */
 			row_maybe_free(ls, rw->row);
+		}
+		if (rw->lane != NULL) {
+			/* Its writes are answered on their own reactor. */
+			if (c->status != 0)
+				rw->status = c->status;
+			uraid_reactor_send(uraid_reactor_get(rw->lane->reactor), lane_done_msg, rw);
+			continue;
 		}
 		for (unsigned i = 0; i < rw->npc; i++) {
 			if (rw->pc[i].req != NULL)
@@ -1750,7 +2188,7 @@ clean_place(struct lsa *ls)
 			n++;
 		iov.iov_base = ls->cl_buf->data + ls->cl_next * bs;
 		iov.iov_len = n * bs;
-		done = place(ls, NULL, lba1 - 1, n, &iov, 1, 0, (uint32_t)p);
+		done = place(ls, NULL, NULL, lba1 - 1, n, &iov, 1, 0, (uint32_t)p);
 		if (done <= 0)
 			return; /* no row: the poller resumes */
 		ls->moved_blocks += (uint64_t)done;
@@ -1942,7 +2380,8 @@ lsa_idle(const struct lsa *ls)
 {
 	return ls->open == NULL && TAILQ_EMPTY(&ls->fifo) && !ls->committing &&
 	       !ls->checkpointing && !ls->cl_active && ls->reads == 0 && TAILQ_EMPTY(&ls->wait) &&
-	       ls->zresets == 0 && ls->zr_pending == 0 && ls->limbo_n == 0;
+	       ls->zresets == 0 && ls->zr_pending == 0 && ls->limbo_n == 0 && ls->leased == 0 &&
+	       ls->lane_asks == 0 && atomic_load(&ls->lane_pollers) == 0;
 }
 
 static void
@@ -1958,6 +2397,7 @@ publish(struct lsa *ls)
 	atomic_store_explicit(&ls->pub.seq, ls->seq, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.resets, ls->zone_resets, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.deferred, ls->deferred, memory_order_relaxed);
+	atomic_store_explicit(&ls->pub.lane_rows, ls->lane_rows, memory_order_relaxed);
 	atomic_store_explicit(&ls->pub.nopen, ls->nopen, memory_order_relaxed);
 }
 
@@ -2157,7 +2597,7 @@ lsa_poll(void *arg)
 	}
 	if (ls->limbo_n > 0 && rg_advance(ls))
 		busy = true;
-	if (!TAILQ_EMPTY(&ls->wait)) {
+	if (!TAILQ_EMPTY(&ls->wait) || ls->lane_asks > 0) {
 		place_waiting(ls);
 		busy = true;
 	}
@@ -2211,9 +2651,17 @@ lsa_stop(struct raid_array *a, void (*then)(struct raid_array *a))
 	struct lsa *ls = a->lsa;
 
 	ls->stopping = true;
+	atomic_store(&ls->lanes_stop, true);
 	ls->on_stopped = then;
-	if (ls->poller == NULL)
+	if (ls->poller == NULL) {
 		then(a);
+		return;
+	}
+	/* A lane's reactor may be asleep: wake each, counted as a poller until it has run. */
+	for (unsigned r = 1; ls->lanes != NULL && r < uraid_reactor_count(); r++) {
+		atomic_fetch_add(&ls->lane_pollers, 1);
+		uraid_reactor_send(uraid_reactor_get(r), lane_stop_msg, &ls->lanes[r]);
+	}
 }
 
 bool
@@ -2273,6 +2721,7 @@ lsa_get_info(struct raid_array *a, struct uraid_array_info *info)
 	info->log.moved_blocks = atomic_load_explicit(&ls->pub.moved, memory_order_relaxed);
 	info->log.rows_cleaned = atomic_load_explicit(&ls->pub.cleaned, memory_order_relaxed);
 	info->log.rows_deferred = atomic_load_explicit(&ls->pub.deferred, memory_order_relaxed);
+	info->log.lane_rows = atomic_load_explicit(&ls->pub.lane_rows, memory_order_relaxed);
 	info->log.commits = atomic_load_explicit(&ls->pub.commits, memory_order_relaxed);
 	info->log.checkpoints = atomic_load_explicit(&ls->pub.ckpts, memory_order_relaxed);
 	info->log.record_seq = atomic_load_explicit(&ls->pub.seq, memory_order_relaxed);
@@ -2317,6 +2766,13 @@ lsa_free(struct raid_array *a)
 	}
 	pool_fini(&ls->reqs);
 	pool_fini(&ls->rds);
+	if (ls->lanes != NULL) {
+		for (unsigned r = 0; r < URAID_MAX_REACTORS; r++)
+			pool_fini(&ls->lanes[r].reqs);
+		uraid_dma_free(ls->lanes);
+	}
+	free(ls->lane_asked);
+	free(ls->lane_cursor);
 	free(ls);
 	a->lsa = NULL;
 }
@@ -2942,6 +3398,26 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 		rc = zones_start(ls, from == NULL, err, err_len);
 		if (rc != 0)
 			goto err;
+	}
+	if (!ls->zoned) {
+		ls->lanes =
+			uraid_dma_alloc(CACHE_LINE_BYTES, URAID_MAX_REACTORS * sizeof(*ls->lanes));
+		ls->lane_asked = calloc(URAID_MAX_REACTORS, sizeof(*ls->lane_asked));
+		ls->lane_cursor = calloc(URAID_MAX_REACTORS, sizeof(*ls->lane_cursor));
+		if (ls->lanes == NULL || ls->lane_asked == NULL || ls->lane_cursor == NULL) {
+			rc = -ENOMEM;
+			err_set(err, err_len, "no memory for the array's write lanes");
+			goto err;
+		}
+		memset(ls->lanes, 0, URAID_MAX_REACTORS * sizeof(*ls->lanes));
+		for (unsigned r = 0; r < URAID_MAX_REACTORS; r++) {
+			ls->lanes[r].ls = ls;
+			ls->lanes[r].reactor = r;
+			ls->lanes[r].reqs = (struct obj_pool){NULL, sizeof(struct lsa_req), 0};
+			TAILQ_INIT(&ls->lanes[r].wait);
+			ls->lane_cursor[r] = ls->rows / URAID_MAX_REACTORS * r;
+		}
+		ls->lane_keep = ls->rows >= 256 ? 2 : 1;
 	}
 	a->bdev.num_blocks = ls->logical;
 	publish(ls);

@@ -360,6 +360,8 @@ raid_info_json(struct uraid_bdev *bdev)
 				    json_integer((json_int_t)info.log.rows_cleaned));
 		json_object_set_new(lg, "stripes_deferred",
 				    json_integer((json_int_t)info.log.rows_deferred));
+		json_object_set_new(lg, "lane_stripes",
+				    json_integer((json_int_t)info.log.lane_rows));
 		json_object_set_new(lg, "commits", json_integer((json_int_t)info.log.commits));
 		json_object_set_new(lg, "checkpoints",
 				    json_integer((json_int_t)info.log.checkpoints));

@@ -976,9 +976,81 @@ test_remote_reads(void)
 		(unsigned long)info.log.rows_cleaned, (unsigned long)info.log.rows_deferred);
 	CHECK(info.log.rows_cleaned > 0);
 	CHECK(info.log.rows_deferred > 0);
+	CHECK(info.log.lane_rows > 0); /* reactor 1 wrote through its lane */
 	wl_close(&wl);
 	CHECK_EQ(del(true), 0);
 	fault_members_delete(s.n);
+	uraid_runtime_stop();
+}
+
+/* Writes on reactor 1 go through its own lane: rows granted by reactor 0, filled and written
+ * there, committed on reactor 0. Writes of up to 9 stripes at once (more than a lane holds),
+ * with unmaps, zeroes and flushes, over an array rewritten several times (the cleaner works
+ * while the lane waits for rows); then the same with reactor 0 writing too. The array stops
+ * with rows still granted to the lane, comes back from its superblocks with every write, and
+ * writes to it while it is offline fail. */
+static void
+test_lanes(void)
+{
+	static const struct shape s = {"raid5", 4, 0, 0, 0, false};
+	struct uraid_array_info info;
+	char err[256] = "", report[1024];
+	uint64_t blocks, lane_rows;
+	uint8_t *model;
+	struct wl wl;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	make_rams(s.n, MBLKS);
+	REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
+	REQUIRE(wl_open(&wl, "lg"));
+	blocks = wl.blocks;
+	wl.pin = 2; /* reactor 1 */
+	wl_run(&wl, 3000, 32, 108, 0, NULL);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	fprintf(stderr, "  %lu stripes from the lane, %lu of %lu cleaned\n",
+		(unsigned long)info.log.lane_rows, (unsigned long)info.log.rows_cleaned,
+		(unsigned long)info.log.rows);
+	CHECK(info.log.lane_rows > 0);
+	CHECK(info.log.rows_cleaned > 0);
+	lane_rows = info.log.lane_rows;
+	wl.pin = 0; /* both reactors */
+	wl_run(&wl, 3000, 32, 40, 0, NULL);
+	wl_verify_all(&wl);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(uraid_array_get_info(uraid_bdev_get_by_name("lg"), &info), 0);
+	CHECK(info.log.lane_rows > lane_rows);
+	for (unsigned i = 0; i < info.num_members; i++)
+		CHECK_EQ(info.members[i].state, URAID_MEMBER_ACTIVE);
+	model = malloc(blocks * BS);
+	REQUIRE(model != NULL);
+	memcpy(model, wl.model, blocks * BS);
+	wl_close(&wl);
+	/* Stopped with the lane holding rows it never used: they go back, and it stops. */
+	CHECK_EQ(del(false), 0);
+	CHECK_EQ(uraid_array_examine(false, report, sizeof(report)), 1);
+	uraid_runtime_poll_until_idle(1000);
+	REQUIRE(uraid_bdev_get_by_name("lg") != NULL);
+	CHECK(same(model, blocks));
+	/* Offline (two members of a raid5 gone), a lane's writes fail and it still stops. */
+	REQUIRE(wl_open(&wl, "lg"));
+	memcpy(wl.model, model, blocks * BS);
+	wl.pin = 2;
+	wl_run(&wl, 200, 16, 20, 0, NULL);
+	CHECK_EQ(wl.errors, 0);
+	CHECK_EQ(wl.mismatches, 0);
+	CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("lg"), 0), 0);
+	CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("lg"), 1), 0);
+	uraid_runtime_poll_until_idle(1000);
+	wl.expect_status = -EIO;
+	wl.zeroes_ok = false;
+	wl_run(&wl, 200, 16, 20, 0, NULL);
+	CHECK_EQ(wl.errors, 0);
+	wl_close(&wl);
+	CHECK_EQ(del(true), 0);
+	free(model);
+	drop_rams(s.n);
 	uraid_runtime_stop();
 }
 
@@ -1281,5 +1353,5 @@ test_zoned_bad_input(void)
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
 	  TEST(test_unfinished_checkpoint), TEST(test_degraded_rebuild),
 	  TEST(test_draid_log_rebuild), TEST(test_draid_drain_fresh_rows), TEST(test_remote_reads),
-	  TEST(test_bad_input), TEST(test_zoned_levels), TEST(test_zoned_rebuild),
+	  TEST(test_lanes), TEST(test_bad_input), TEST(test_zoned_levels), TEST(test_zoned_rebuild),
 	  TEST(test_zoned_append_misplaced), TEST(test_zoned_bad_input))

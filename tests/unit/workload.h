@@ -35,6 +35,7 @@ struct wl {
 	uint64_t done, errors, mismatches;
 	bool zeroes_ok;
 	int expect_status; /* 0, or -EIO when the array is expected to fail I/O */
+	unsigned pin;	   /* 0: ops on random reactors; else all on reactor pin - 1 */
 };
 
 static inline void
@@ -125,7 +126,7 @@ wl_issue(struct wl *wl, uint64_t max_blocks)
 	uint64_t r = test_rand_below(100);
 
 	op->wl = wl;
-	op->reactor = (unsigned)test_rand_below(REACTORS);
+	op->reactor = wl->pin ? wl->pin - 1 : (unsigned)test_rand_below(REACTORS);
 	op->type = r < 45   ? SYNC_WRITE
 		   : r < 88 ? SYNC_READ
 		   : r < 92 ? SYNC_FLUSH
