@@ -327,6 +327,7 @@ static void place_waiting(struct lsa *ls);
 static void lane_serve(struct lsa *ls);
 static struct lsa_row *lane_row_open(struct lsa_lane *ln);
 static void lane_seal(struct lsa_lane *ln);
+static void lane_ask(struct lsa_lane *ln);
 
 /* --- geometry --- */
 
@@ -1061,11 +1062,13 @@ req_put(struct lsa_req *req, int status)
 	stripe_part_finish(part, status);
 }
 
+/* Place what is left of a user write in rows: lane ln's, or reactor 0's (ln NULL); the rest
+ * waits for a row. */
 static void
-write_place(struct lsa *ls, struct lsa_req *req)
+write_place(struct lsa *ls, struct lsa_lane *ln, struct lsa_req *req)
 {
 	struct stripe_part *part = req->part;
-	int64_t n = place(ls, NULL, req, part->stripe + req->placed, part->num_blocks - req->placed,
+	int64_t n = place(ls, ln, req, part->stripe + req->placed, part->num_blocks - req->placed,
 			  part->iov, part->iovcnt,
 			  part->byte_off + req->placed * ls->a->bdev.block_size, RST_UNMAPPED);
 
@@ -1074,11 +1077,20 @@ write_place(struct lsa *ls, struct lsa_req *req)
 		return;
 	}
 	req->placed += (uint64_t)n;
-	ls->user_blocks += (uint64_t)n;
-	if (req->placed < part->num_blocks) {
-		TAILQ_INSERT_TAIL(&ls->wait, req, link); /* the cleaner frees rows */
-		clean_kick(ls);
-		return;
+	if (ln != NULL) {
+		/* (Counted in user_blocks when the row is committed.) */
+		if (req->placed < part->num_blocks) {
+			TAILQ_INSERT_TAIL(&ln->wait, req, link);
+			lane_ask(ln);
+			return;
+		}
+	} else {
+		ls->user_blocks += (uint64_t)n;
+		if (req->placed < part->num_blocks) {
+			TAILQ_INSERT_TAIL(&ls->wait, req, link); /* the cleaner frees rows */
+			clean_kick(ls);
+			return;
+		}
 	}
 	req_put(req, 0);
 }
@@ -1099,7 +1111,7 @@ place_waiting(struct lsa *ls)
 			req_put(req, -EIO);
 			continue;
 		}
-		write_place(ls, req);
+		write_place(ls, NULL, req);
 		/* Back in the queue with nothing placed (no row to be had now): later. */
 		if (TAILQ_LAST(&ls->wait, lsa_wait) == req && req->placed == placed)
 			break;
@@ -1254,28 +1266,6 @@ lane_fail_waiting(struct lsa_lane *ln, int status)
 }
 
 static void
-lane_write_place(struct lsa_lane *ln, struct lsa_req *req)
-{
-	struct lsa *ls = ln->ls;
-	struct stripe_part *part = req->part;
-	int64_t n = place(ls, ln, req, part->stripe + req->placed, part->num_blocks - req->placed,
-			  part->iov, part->iovcnt,
-			  part->byte_off + req->placed * ls->a->bdev.block_size, RST_UNMAPPED);
-
-	if (n < 0) {
-		req_put(req, (int)n);
-		return;
-	}
-	req->placed += (uint64_t)n;
-	if (req->placed < part->num_blocks) {
-		TAILQ_INSERT_TAIL(&ln->wait, req, link);
-		lane_ask(ln);
-		return;
-	}
-	req_put(req, 0);
-}
-
-static void
 lane_place_waiting(struct lsa_lane *ln)
 {
 	struct lsa_req *req;
@@ -1284,7 +1274,7 @@ lane_place_waiting(struct lsa_lane *ln)
 		uint64_t placed = req->placed;
 
 		TAILQ_REMOVE(&ln->wait, req, link);
-		lane_write_place(ln, req);
+		write_place(ln->ls, ln, req);
 		if (TAILQ_LAST(&ln->wait, lsa_wait) == req && req->placed == placed)
 			break;
 	}
@@ -1477,7 +1467,7 @@ lane_arrive(struct lsa_lane *ln, struct stripe_part *part)
 		lane_ask(ln);
 		return;
 	}
-	lane_write_place(ln, req);
+	write_place(ln->ls, ln, req);
 }
 
 static void
@@ -1646,7 +1636,7 @@ lsa_arrive(void *arg)
 		read_start(ls, req);
 		break;
 	case URAID_IO_WRITE:
-		write_place(ls, req);
+		write_place(ls, NULL, req);
 		break;
 	default: /* UNMAP, WRITE_ZEROES */
 		unmap_queue(ls, req);
