@@ -14,9 +14,9 @@
  *           write when full; else reconstruct-write over the rows it fills, never
  *           read-modify-write: the row's old contents are dead)
  *        -> commit on reactor 0 (the log owner), in order, a batch of written rows at a
- *           time: flush the members (the data is durable; not needed when no member has a
- *           volatile write cache), write the batch's records to every member's ring (FUA),
- *           apply them to the map, answer the writes (a lane's on its own reactor).
+ *           time: flush the members (the data is durable), write the batch's records to
+ *           every member's ring (FUA), apply them to the map, answer the writes (a lane's
+ *           on its own reactor).
  *
  * So an acknowledged write is durable (its data and its record are on stable media); a FLUSH
  * has nothing left to do. A row that held data is never written again until nothing in the
@@ -1910,21 +1910,6 @@ commit_flushed(struct raid_io *rio, int status)
 			   c->bufs + (size_t)b * RST_BLOCK, commit_record_done, c);
 }
 
-/* Some member that takes writes may keep them in a volatile cache: a written row is durable
- * only after a FLUSH. Without one (memory, or drives with power-loss protection), a write is
- * durable once it is done, and the commit goes straight to the records. */
-static bool
-members_cache(const struct lsa *ls)
-{
-	for (unsigned m = 0; m < ls->a->l.n; m++) {
-		struct uraid_bdev_desc *d = ls->rch->mdesc[m];
-
-		if (d != NULL && uraid_bdev_has_write_cache(uraid_bdev_desc_get_bdev(d)))
-			return true;
-	}
-	return false;
-}
-
 static void
 commit_kick(struct lsa *ls)
 {
@@ -1962,7 +1947,7 @@ commit_kick(struct lsa *ls)
 		c->status = -EIO;
 		data = false;
 	}
-	if (!data || !members_cache(ls)) {
+	if (!data) {
 		rio->rch = ls->rch;
 		rio->ctx = c;
 		commit_flushed(rio, 0);
