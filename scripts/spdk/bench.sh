@@ -123,5 +123,59 @@ row "raid5 x5 one failed 4K randread QD128 (only uraid)" "" raid5 64 5 "$q128 -w
 	'{"method":"bdev_uraid_fail_base_bdev","params":{"name":"m4"}}' \
 	'{"method":"bdev_raid_fail_base_bdev","params":{"name":"m4"}}'
 CORES=0x3 EVERY=-C plain "2 cores: malloc 4K randread QD128" "$q128 -w randread"
+
+# --- Latency at QD1: p50 / p99 in microseconds, the lowest of RUNS runs each (lower is better;
+# the ratios are SPDK's over ours, so above 1 means faster than SPDK) ---
+bpl() { # CONFIG PRELOAD ARGS... -> "p50 p99" (bdevperf -l's latency summary)
+	local c=$1 pre=$2; shift 2
+	# shellcheck disable=SC2086
+	timeout 60 env ${pre:+LD_PRELOAD=$pre} "$BDEVPERF" --json "$c" -m 0x1 -u -l -t "$SECS" "$@" \
+		2>&1 | tr '\r' '\n' | awk '$1 == "50.00000%" && !p50 { p50 = $3 }
+			$1 == "99.00000%" && !p99 { p99 = $3 }
+			END { gsub(/us/, "", p50); gsub(/us/, "", p99); print (p50 ? p50 : 0), (p99 ? p99 : 0) }'
+}
+ubl() { # CONFIG ARGS... -> "p50 p99" (uraid bench)
+	local c=$1; shift
+	timeout 60 "$URAID" bench --json "$c" -m 0x1 -t "$SECS" --output json "$@" 2>/dev/null |
+		python3 -c 'import json,sys; t=json.load(sys.stdin)["total"]; print("%.3f %.3f" % (t["p50_us"], t["p99_us"]))' 2>/dev/null ||
+		echo "0 0"
+}
+lmin() { python3 -c "a=[float(x) for x in '$1'.split()]; b=[float(x) for x in '$2'.split()]; print(' '.join('%.3f' % min(x, y) if x and y else '%.3f' % (x or y) for x, y in zip(a, b)))"; }
+lfmt() { python3 -c "a=[float(x) for x in '$1'.split()]; print('%.2f / %.2f' % tuple(a) if a[0] else '-')"; }
+lratio() { python3 -c "s=[float(x) for x in '$1'.split()]; u=[float(x) for x in '$2'.split()]; print('%.2f / %.2f' % (s[0] / u[0], s[1] / u[1]) if s[0] and u[0] and u[1] else '-')"; }
+echo
+printf '| QD1, 4 KiB | SPDK p50 / p99 (us) | uraid in SPDK | SPDK / in SPDK | uraid standalone | SPDK / standalone |\n'
+printf '|---|---:|---:|---:|---:|---:|\n'
+lcells() {
+	local label=$1 args=$2 s="" m="" u="" i x
+	for ((i = 0; i < RUNS; i++)); do
+		# shellcheck disable=SC2086
+		{
+			if [ -f "$dir/s.json" ]; then x=$(bpl "$dir/s.json" "" -T r $args); s=$([ -n "$s" ] && lmin "$s" "$x" || echo "$x"); fi
+			if [ -f "$dir/m.json" ]; then x=$(bpl "$dir/m.json" "$MODULE" -T r $args); m=$([ -n "$m" ] && lmin "$m" "$x" || echo "$x"); fi
+			x=$(ubl "$dir/u.json" -T r $args); u=$([ -n "$u" ] && lmin "$u" "$x" || echo "$x")
+		}
+	done
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$label" \
+		"$([ -n "$s" ] && lfmt "$s" || echo -)" "$([ -n "$m" ] && lfmt "$m" || echo -)" \
+		"$([ -n "$s" ] && [ -n "$m" ] && lratio "$s" "$m" || echo -)" \
+		"$(lfmt "$u")" "$([ -n "$s" ] && lratio "$s" "$u" || echo -)"
+}
+lrow() { # LABEL LEVEL_SPDK LEVEL_OURS STRIP N ARGS: as row, latencies
+	local label=$1 sl=$2 ol=$3 strip=$4 n=$5 args=$6
+	rm -f "$dir/s.json" "$dir/m.json"
+	if [ -n "$sl" ]; then cfg "$dir/s.json" bdev_raid_create r "$sl" "$strip" "$n"; fi
+	cfg "$dir/m.json" bdev_uraid_create r "$ol" "$strip" "$n"
+	cfg "$dir/u.json" bdev_raid_create r "$ol" "$strip" "$n"
+	lcells "$label" "$args"
+}
+q1="-q 1 -o 4096"
+rm -f "$dir/m.json"; cfg "$dir/s.json" "" r; cp "$dir/s.json" "$dir/u.json"
+lcells "malloc randread" "$q1 -w randread"
+lcells "malloc randwrite" "$q1 -w randwrite"
+lrow "raid1 x2 randread" raid1 raid1 0 2 "$q1 -w randread"
+lrow "raid1 x2 randwrite" raid1 raid1 0 2 "$q1 -w randwrite"
+lrow "raid5 x5 (SPDK: raid5f x5) randread" raid5f raid5 64 5 "$q1 -w randread"
+lrow "raid5 x5 randwrite (SPDK's raid5f takes full stripes only)" "" raid5 64 5 "$q1 -w randwrite"
 echo
 echo "$(date -u +%F), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), SPDK $(cd "$SPDK_DIR" && git describe --tags 2>/dev/null), one core (but the last row), best of $RUNS x $SECS s, members $MB MiB"
