@@ -111,6 +111,10 @@ void uraid_dma_free(void *buf);
 
 /* Monotonic microseconds. In manual-poll mode the clock is the test's: see below. */
 uint64_t uraid_now_us(void);
+/* The TSC as the calling reactor's loop last read it: at the start of each round, and again
+ * before its pollers when messages ran. For per-I/O statistics, which tolerate a timestamp up
+ * to a round late, without a TSC read per call. On a non-reactor thread, the TSC now. */
+uint64_t uraid_reactor_ticks(void);
 /* Manual-poll mode only: advance the runtime's clock (timers see time move only this way, so
  * timer tests are deterministic). */
 void uraid_runtime_advance_us(uint64_t us);

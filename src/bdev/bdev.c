@@ -691,7 +691,7 @@ bdev_submit_z(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum ur
 	 * cannot free the requests under their own completions. */
 	if (bch->inflight++ == 0)
 		uraid_io_channel_hold(ch);
-	io->submit_tick = ticks_now();
+	io->submit_tick = uraid_reactor_ticks(); /* (statistics: a reactor round is fine) */
 
 	if (type == URAID_IO_RESET) {
 		/* Handled here for every module: done once this channel's earlier I/O is. */
@@ -730,7 +730,7 @@ uraid_bdev_io_complete(struct uraid_bdev_io *io, int status)
 
 	bch->stats.ops[io->type]++;
 	bch->stats.blocks[io->type] += io->num_blocks;
-	bch->stats.latency_ticks[io->type] += ticks_now() - io->submit_tick;
+	bch->stats.latency_ticks[io->type] += uraid_reactor_ticks() - io->submit_tick;
 	if (status != 0)
 		bch->stats.errors++;
 	bch->inflight--;

@@ -74,6 +74,7 @@ struct uraid_reactor {
 	int wake_fds[URAID_MAX_WAKE_FDS]; /* also end a sleep when readable (sockets) */
 	unsigned num_wake_fds;
 	struct channel_list channels;
+	uint64_t ticks; /* uraid_reactor_ticks */
 };
 
 struct runtime {
@@ -144,6 +145,12 @@ struct uraid_reactor *
 uraid_reactor_self(void)
 {
 	return t_self;
+}
+
+uint64_t
+uraid_reactor_ticks(void)
+{
+	return t_self != NULL ? t_self->ticks : ticks_now();
 }
 
 unsigned
@@ -326,12 +333,15 @@ reactor_run_once(struct uraid_reactor *r)
 	int events = 0;
 	bool reap = false;
 
+	r->ticks = ticks_now();
 	for (int i = 0; i < MSG_BATCH && msg_ring_dequeue(&r->ring, &fn, &arg); i++) {
 		fn(arg);
 		events++;
 	}
 	if (events == 0 && atomic_load_explicit(&r->ovf_count, memory_order_acquire) != 0)
 		events += reactor_run_overflow(r);
+	if (events != 0)
+		r->ticks = ticks_now();
 
 	TAILQ_FOREACH_SAFE(p, &r->active, link, tmp) {
 		if (p->dead) {
