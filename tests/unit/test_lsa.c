@@ -1145,14 +1145,21 @@ test_zoned_rebuild(void)
 	uraid_runtime_poll_until_idle(1000);
 	CHECK_EQ(uraid_array_get_info(a, &info), 0);
 	/* Members allow 3 open zones: at most 2 groups take rows (one zone kept for a rebuild).
-	 * None is open when the last write filled its group; the next write opens one. */
+	 * None is open when the last write filled its group; the next write opens one. A write
+	 * of one block takes a row of its own, which may be the last of the group open now: a
+	 * second one then opens the next group. */
 	CHECK(info.log.open_zone_groups <= 2);
 	REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &d) == 0);
-	CHECK_EQ(put(d, model, 0, 1, ++version), 0);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(put(d, model, (uint64_t)i, 1, ++version), 0);
+		uraid_runtime_poll_until_idle(1000);
+		CHECK_EQ(uraid_array_get_info(a, &info), 0);
+		CHECK(info.log.open_zone_groups <= 2);
+		if (info.log.open_zone_groups >= 1)
+			break;
+	}
 	uraid_bdev_close(d);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(uraid_array_get_info(a, &info), 0);
-	CHECK(info.log.open_zone_groups >= 1 && info.log.open_zone_groups <= 2);
+	CHECK(info.log.open_zone_groups >= 1);
 	CHECK(info.log.zone_resets > 0);
 	/* Bad requests on a zoned log array: no online replacement, no repairing scrub. */
 	CHECK_EQ(uraid_array_replace_member(a, g_m[1], g_m[s.n + 1], err, sizeof(err)),
