@@ -69,7 +69,6 @@
 #define LSA_CANDIDATES	     32 /* victims one scan of the rows keeps */
 #define LSA_OPEN_MAX	     4	/* zoned members: groups open for new rows at once */
 #define LANE_STOCK	     4	/* rows one grant hands a lane, at most */
-#define LSA_CLEAN_BUFS	     8	/* victims' buffers kept for the next ones, at most */
 
 /* ROW_CLEANED: used, and its live blocks are being moved (no longer a victim). ROW_LIMBO:
  * nothing maps into it, but a read from another reactor may still be out (see rg_*). */
@@ -99,7 +98,6 @@ struct lsa_group {
  * paths for moves too. */
 struct clean_buf {
 	unsigned refs;
-	struct clean_buf *next; /* in lsa.cl_free */
 	_Alignas(CACHE_LINE_BYTES) uint8_t data[];
 };
 
@@ -288,8 +286,7 @@ struct lsa {
 	struct clean_buf *cl_buf;
 	/* Buffers of victims whose moves are all written, kept for the next ones (a new one
 	 * of a row's size would be a fresh mapping, faulted in page by page). */
-	struct clean_buf *cl_free;
-	unsigned cl_nfree;
+	struct obj_pool cl_bufs;
 	unsigned cl_pending; /* reads not back */
 	uint64_t cl_next;    /* next block of the victim to place */
 	int cl_status;
@@ -860,31 +857,6 @@ row_add_iov(struct lsa_row *rw, const struct iovec *iov, int iovcnt, uint64_t of
 	return 0;
 }
 
-static struct clean_buf *
-clean_buf_get(struct lsa *ls)
-{
-	struct clean_buf *cb = ls->cl_free;
-
-	if (cb != NULL) {
-		ls->cl_free = cb->next;
-		ls->cl_nfree--;
-		return cb;
-	}
-	return uraid_dma_alloc(CACHE_LINE_BYTES, sizeof(*cb) + ls->unit * ls->a->bdev.block_size);
-}
-
-static void
-clean_buf_put(struct lsa *ls, struct clean_buf *cb)
-{
-	if (ls->cl_nfree >= LSA_CLEAN_BUFS) {
-		uraid_dma_free(cb);
-		return;
-	}
-	cb->next = ls->cl_free;
-	ls->cl_free = cb;
-	ls->cl_nfree++;
-}
-
 static void row_written(struct raid_io *rio, int status);
 
 /* One write of the row's blocks through the in-place engine, from rch's reactor. */
@@ -970,7 +942,7 @@ row_written(struct raid_io *rio, int status)
 		struct clean_buf *cb = rw->pc[i].cb;
 
 		if (cb != NULL && --cb->refs == 0)
-			clean_buf_put(ls, cb);
+			pool_put(&ls->cl_bufs, cb);
 		rw->pc[i].cb = NULL;
 	}
 	if (ls->zoned) {
@@ -2134,7 +2106,7 @@ clean_done(struct lsa *ls)
 
 	ls->cl_buf = NULL;
 	if (--cb->refs == 0)
-		clean_buf_put(ls, cb);
+		pool_put(&ls->cl_bufs, cb);
 	ls->cl_active = false;
 	ls->rows_cleaned += ls->cl_status == 0;
 	publish(ls);
@@ -2307,7 +2279,7 @@ clean_kick(struct lsa *ls)
 			return; /* the poller comes back */
 		ls->cl_tokens -= (double)best_live * bs;
 	}
-	ls->cl_buf = clean_buf_get(ls);
+	ls->cl_buf = pool_get(&ls->cl_bufs);
 	if (ls->cl_buf == NULL)
 		return;
 	ls->cl_buf->refs = 1; /* the cleaner's, until clean_done */
@@ -2733,12 +2705,7 @@ lsa_free(struct raid_array *a)
 	uraid_dma_free(ls->zero);
 	if (ls->cl_buf != NULL)
 		uraid_dma_free(ls->cl_buf);
-	while (ls->cl_free != NULL) {
-		struct clean_buf *cb = ls->cl_free;
-
-		ls->cl_free = cb->next;
-		uraid_dma_free(cb);
-	}
+	pool_fini(&ls->cl_bufs);
 	pool_fini(&ls->reqs);
 	pool_fini(&ls->rds);
 	if (ls->lanes != NULL) {
@@ -3243,6 +3210,8 @@ lsa_create(struct raid_array *a, const struct uraid_array_opts *o, const struct 
 	a->lsa = ls;
 	ls->a = a;
 	ls->unit = layout_stripe_data_blocks(&a->l);
+	ls->cl_bufs =
+		(struct obj_pool){NULL, sizeof(struct clean_buf) + ls->unit * bs, CACHE_LINE_BYTES};
 	ls->phys = layout_array_blocks(&a->l);
 	ls->rows = ls->phys / ls->unit;
 	ls->mb = RST_BLOCK / bs;
