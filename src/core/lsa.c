@@ -780,6 +780,28 @@ row_free(struct lsa_row *rw)
 	free(rw);
 }
 
+/* The next free row from *cursor on (conventional members, nfree > 0), the cursor moved past
+ * it: the first, or with prefer a reactor's index, the first whose stripe that reactor owns
+ * if one is free. */
+static uint64_t
+row_next_free(struct lsa *ls, uint64_t *cursor, int prefer)
+{
+	uint64_t any = UINT64_MAX, row = *cursor;
+
+	for (uint64_t i = 0; i < ls->rows; i++, row = row + 1 == ls->rows ? 0 : row + 1) {
+		if (ls->state[row] != ROW_FREE)
+			continue;
+		if (any == UINT64_MAX)
+			any = row;
+		if (prefer < 0 || stripe_owner(ls->a, row) == (unsigned)prefer) {
+			any = row;
+			break;
+		}
+	}
+	*cursor = any + 1 == ls->rows ? 0 : any + 1;
+	return any;
+}
+
 /* The open row, or a new one on a free row (user writes leave the reserve alone). */
 static struct lsa_row *
 row_open(struct lsa *ls, bool cleaner)
@@ -806,11 +828,7 @@ row_open(struct lsa *ls, bool cleaner)
 		if (ls->grp[g].alloc == ls->gusable)
 			group_filled(ls, g);
 	} else {
-		for (r = ls->cursor;; r = (r + 1) % ls->rows) {
-			if (ls->state[r] == ROW_FREE)
-				break;
-		}
-		ls->cursor = (r + 1) % ls->rows;
+		r = row_next_free(ls, &ls->cursor, -1);
 	}
 	rw->row = r;
 	ls->open = rw;
@@ -1121,23 +1139,12 @@ static void lane_grant_msg(void *arg);
 static uint64_t
 lane_row_pick(struct lsa *ls, unsigned r)
 {
-	uint64_t any = UINT64_MAX, row = ls->lane_cursor[r];
+	uint64_t row = row_next_free(ls, &ls->lane_cursor[r], (int)r);
 
-	for (uint64_t i = 0; i < ls->rows; i++, row = row + 1 == ls->rows ? 0 : row + 1) {
-		if (ls->state[row] != ROW_FREE)
-			continue;
-		if (any == UINT64_MAX)
-			any = row;
-		if (stripe_owner(ls->a, row) == r) {
-			any = row;
-			break;
-		}
-	}
-	ls->lane_cursor[r] = any + 1 == ls->rows ? 0 : any + 1;
-	ls->state[any] = ROW_BUSY;
+	ls->state[row] = ROW_BUSY;
 	ls->nfree--;
 	ls->leased++;
-	return any;
+	return row;
 }
 
 /* Reactor 0: answer the lanes that asked, as far as free rows go (user writes leave the
