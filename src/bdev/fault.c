@@ -6,9 +6,10 @@
  *
  * Error rules (SPDK's error bdev, extended): up to FAULT_MAX_RULES rules, each matching I/O
  * types, an LBA range, a count and a probability. A matching I/O fails with -EIO, is refused
- * with -ENOMEM, gets a byte corrupted, or is delayed. Rules are written on the control path and
- * read by every channel; their fields are atomics, so a reader sees a rule either whole-active
- * or inactive.
+ * with -ENOMEM, gets a byte corrupted, or is delayed (a delayed read or write reaches the
+ * medium at the end of its delay, so later I/O may overtake it). Rules are written on the
+ * control path and read by every channel; their fields are atomics, so a reader sees a rule
+ * either whole-active or inactive.
  *
  * Volatile write cache (power-cut model, after SQLite's test6.c). With volatile_cache on, a
  * WRITE is not sent to the base bdev: its data is copied into a record appended to the cache
@@ -329,7 +330,7 @@ passthrough(struct fault_bdev *fb, struct fault_channel *fch, struct fault_io *f
 }
 
 static int
-read_later(void *arg)
+io_later(void *arg)
 {
 	struct fault_io *f = arg;
 	int rc;
@@ -690,10 +691,12 @@ fault_submit(void *ch_ctx, struct uraid_bdev_io *io)
 		/* As SPDK's error bdev: the write's own buffer is corrupted on its way down. */
 		corrupt_io(f);
 	}
-	if (f->latency_us && io->type == URAID_IO_READ) {
+	if (f->latency_us && (io->type == URAID_IO_READ || io->type == URAID_IO_WRITE)) {
 		/* A slow read takes its data at the end of its latency, not the start: what it
-		 * returns may be anything written meanwhile, as on a drive with a deep queue. */
-		f->delay = uraid_poller_register(read_later, f, f->latency_us);
+		 * returns may be anything written meanwhile, as on a drive with a deep queue.
+		 * A slow write reaches the medium then too, so a write submitted after it may
+		 * land first: the drive reorders its queue, as NVMe drives may. */
+		f->delay = uraid_poller_register(io_later, f, f->latency_us);
 		if (f->delay != NULL)
 			return 0;
 	}

@@ -543,11 +543,10 @@ want_msg(void *arg)
 }
 
 bool
-bitmap_enter(struct raid_array *a, uint64_t unit)
+bitmap_try_enter(struct raid_array *a, uint64_t unit)
 {
 	struct bitmap *bm = a->bm;
 	uint64_t r = region_of(bm, unit);
-	struct want *req;
 
 	atomic_fetch_add(&bm->pending[r], 1);
 	if (atomic_load(&bm->state[r]) == BM_DIRTY) {
@@ -556,11 +555,22 @@ bitmap_enter(struct raid_array *a, uint64_t unit)
 		return true;
 	}
 	atomic_fetch_sub(&bm->pending[r], 1);
+	return false;
+}
+
+bool
+bitmap_enter(struct raid_array *a, uint64_t unit)
+{
+	struct bitmap *bm = a->bm;
+	struct want *req;
+
+	if (bitmap_try_enter(a, unit))
+		return true;
 	req = calloc(1, sizeof(*req));
 	if (req == NULL)
 		return false; /* retried at the next ready message */
 	req->a = a;
-	req->region = r;
+	req->region = region_of(bm, unit);
 	req->reactor = uraid_reactor_index(uraid_reactor_self());
 	uraid_reactor_send(uraid_reactor_get(0), want_msg, req);
 	return false;

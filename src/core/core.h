@@ -519,6 +519,19 @@ struct member_io {
 	struct iovec iov_inline[4];
 };
 
+/* A mirrored write (or unmap, or zeroes) of one strip running without a stripe operation
+ * (stripe.c: stripe_mirror_direct). */
+struct mirror_run {
+	struct raid_channel *rch; /* the owner's channel */
+	struct stripe_head *sh;	  /* the strip's head, held until every copy has answered */
+	unsigned pending;
+	int status;
+	bool bm_held; /* counted in its bitmap region */
+	/* Answers it (owner reactor). hold_until > 0: it succeeded, but a member failure is not
+	 * in the superblocks yet; it may be acknowledged once sb_done reaches hold_until. */
+	void (*done)(struct mirror_run *mr, int status, uint64_t hold_until);
+};
+
 /* The parent of a split user I/O (the array bdev_io's driver context). */
 struct raid_io {
 	struct uraid_bdev_io *io;
@@ -530,6 +543,7 @@ struct raid_io {
 	void (*done)(struct raid_io *rio, int status);
 	void *ctx;
 	bool fresh;
+	struct mirror_run mr; /* a mirrored write of one strip, on its owner (no part) */
 };
 
 /* Log arrays: read [phys, +num) of the in-place layout (the physical space) into fio's
@@ -684,6 +698,8 @@ void bitmap_stop(struct raid_array *a, void (*then)(struct raid_array *a));
 /* Owner reactor, before a write into unit: true to go on (then bitmap_exit when done);
  * false: the operation waits for stripe_bitmap_ready. */
 bool bitmap_enter(struct raid_array *a, uint64_t unit);
+/* ... true as bitmap_enter when the region is dirty already; else false, and nothing asked. */
+bool bitmap_try_enter(struct raid_array *a, uint64_t unit);
 void bitmap_exit(struct raid_array *a, uint64_t unit);
 /* Any reactor: unit's region may have been written since a member left (true too without a
  * bitmap). Meaningful while a slot is not active: no bit is cleared then. */
@@ -942,14 +958,21 @@ struct stripe_part {
 	/* PART_WRITE of a log array's fresh stripe: reconstruct-write, never read-modify-write
 	 * (what the stripe held before does not count) */
 	bool fresh;
-	int bad_column;	     /* located single bad column, or -1 */
-	uint64_t held_until; /* held write: released once sb_done reaches this */
-	uint64_t unit;	     /* PART_REBUILD / PART_COPY: the driver's unit */
-	bool drain;	     /* PART_REBUILD: a distributed spare's copy back (draid) */
-	unsigned slot;	     /* PART_COPY */
+	int bad_column;	      /* located single bad column, or -1 */
+	uint64_t held_until;  /* held write: released once sb_done reaches this */
+	uint64_t unit;	      /* PART_REBUILD / PART_COPY: the driver's unit */
+	bool drain;	      /* PART_REBUILD: a distributed spare's copy back (draid) */
+	unsigned slot;	      /* PART_COPY */
+	struct mirror_run mr; /* PART_MIRROR run without an operation */
 	TAILQ_ENTRY(stripe_part) link;
 };
 
+/* On the strip's owner: a mirrored write of blocks [start, +num) of strip goes to the copies
+ * at once if nothing else holds the strip (then mr->done answers it); false: not taken, it
+ * goes the usual way (as a part). */
+bool stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip,
+			  uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
+			  const struct iovec *iov, int iovcnt, uint64_t byte_off);
 /* Complete a held part (owner reactor): with its status, or -EIO if the array went offline
  * meanwhile. */
 void stripe_part_release(struct stripe_part *part);

@@ -126,8 +126,9 @@ void
 layout_map(const struct layout *l, uint64_t lba, uint64_t num_blocks, unsigned copy,
 	   struct layout_chunk *out)
 {
-	uint64_t strip = lba / l->strip_blocks;
-	uint64_t in_strip = lba % l->strip_blocks;
+	/* (strip_blocks is a power of two: no divisions on the I/O path) */
+	uint64_t strip = lba >> __builtin_ctzll(l->strip_blocks);
+	uint64_t in_strip = lba & (l->strip_blocks - 1);
 	uint64_t slot;
 
 	out->num_blocks = min_u64(num_blocks, l->strip_blocks - in_strip);

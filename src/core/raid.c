@@ -1115,6 +1115,30 @@ flush_all(struct raid_io *rio)
 	}
 }
 
+/* The mirrored write run without a part answered (see stripe_mirror_direct). */
+static void
+rio_direct_done(struct mirror_run *mr, int status, uint64_t hold_until)
+{
+	struct raid_io *rio = container_of(mr, struct raid_io, mr);
+
+	if (hold_until != 0) {
+		/* A member failure is not in the superblocks yet: a part waits for it on the
+		 * owner's channel, and answers the write then. */
+		struct uraid_bdev_io *io = rio->io;
+		uint64_t unit = layout_stripe_data_blocks(&rio->rch->a->l);
+		struct stripe_part *part =
+			raid_part_make(rio, PART_MIRROR, io->offset_blocks / unit,
+				       io->offset_blocks % unit, io->num_blocks, 0);
+
+		if (part != NULL) {
+			part->held_until = hold_until;
+			TAILQ_INSERT_TAIL(&mr->rch->held, part, link);
+		}
+		status = 0;
+	}
+	raid_io_part_done(rio, status);
+}
+
 /* Writes (and unmap/zeroes) on redundant levels, and write-back's read gates: one part per
  * stripe (or per strip for mirrors), each run by its owner; done (if not NULL) answers them. */
 static void
@@ -1126,6 +1150,16 @@ owner_parts(struct raid_io *rio, enum part_kind kind,
 	uint64_t unit = layout_stripe_data_blocks(&a->l);
 	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
 
+	if (kind == PART_MIRROR && lba % unit + num <= unit) {
+		/* One strip: if this reactor owns it and it is idle, the copies are written now,
+		 * without a part. */
+		rio->mr.done = rio_direct_done;
+		rio->remaining++;
+		if (stripe_mirror_direct(&rio->mr, a, lba / unit, lba % unit, num, io->type,
+					 io->flags, io->iov, io->iovcnt, 0))
+			return;
+		rio->remaining--;
+	}
 	while (num > 0) {
 		uint64_t start = lba % unit;
 		uint64_t n = unit - start < num ? unit - start : num;
@@ -1968,6 +2002,11 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 				return rc;
 		}
 		present++;
+	}
+	if (bs != 0 && !is_pow2_u64(bs)) {
+		/* (strips are then a power of two blocks: the I/O path shifts, never divides) */
+		err_set(err, err_len, "block size %u is not a power of two", bs);
+		return -EINVAL;
 	}
 	if ((uint64_t)strip_kb * 1024 < bs) {
 		err_set(err, err_len, "strip size %u KiB is smaller than the block size %u",

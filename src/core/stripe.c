@@ -34,7 +34,9 @@
  * stripe, they run as one full-stripe write (no reads), counted in stats as merged.
  *
  * Degraded reads read every surviving column over the rows wanted, decode, and copy out.
- * Mirror writes write every usable copy. Checks read a stripe whole and compare.
+ * Mirror writes write every usable copy; one that finds its strip idle on the owner runs
+ * without an operation (stripe_mirror_direct, below), still holding the strip's head. Checks
+ * read a stripe whole and compare.
  *
  * Journal write-back: a write first logs its data (INTENT, see op_intent) and is answered;
  * the operation goes on with private copies of the data and keeps the stripe until its
@@ -60,6 +62,7 @@ struct stripe_head {
 	uint64_t stripe;
 	TAILQ_HEAD(, stripe_part) queue;
 	struct stripe_op *active;
+	struct mirror_run *direct; /* a mirrored write running without an operation */
 	struct stripe_head *next;
 	unsigned ppl_live; /* log entries of this stripe not retired yet */
 };
@@ -179,6 +182,7 @@ sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 	if (sh == NULL)
 		return NULL;
 	sh->active = NULL;
+	sh->direct = NULL;
 	sh->stripe = stripe;
 	sh->ppl_live = 0;
 	TAILQ_INIT(&sh->queue);
@@ -1987,7 +1991,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	struct stripe_part *p;
 	struct stripe_op *op;
 
-	if (sh->active != NULL)
+	if (sh->active != NULL || sh->direct != NULL)
 		return;
 	while ((p = TAILQ_FIRST(&sh->queue)) != NULL && p->kind == PART_GATE) {
 		/* No write of the stripe in flight: a read may go to the members now. Always
@@ -2079,7 +2083,8 @@ stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe)
 
 	if (sh == NULL || sh->ppl_live == 0)
 		return;
-	if (--sh->ppl_live == 0 && sh->active == NULL && TAILQ_EMPTY(&sh->queue))
+	if (--sh->ppl_live == 0 && sh->active == NULL && sh->direct == NULL &&
+	    TAILQ_EMPTY(&sh->queue))
 		sh_remove(rch, sh);
 }
 
@@ -2101,6 +2106,140 @@ stripe_ppl_ready(struct raid_channel *rch)
 	}
 }
 
+/*
+ * --- mirror writes without an operation ---
+ *
+ * A mirrored write (or unmap, or zeroes) that finds its strip idle goes to the copies at
+ * once, without a stripe operation: the strip's head names it (sh->direct) until every copy
+ * has answered, so whatever comes for the strip meanwhile queues behind it as it would behind
+ * an operation. Overlapping writes therefore reach every copy in the same order, which is
+ * what keeps the copies identical; the member writes, failures and the hold for the
+ * superblocks are mirror_start's and op_finish's. The submitting reactor runs it when it owns
+ * the strip (no part is made); a part runs it when it arrives at the owner. A busy strip, a
+ * bitmap region that is not dirty yet, and zoned members go the usual way.
+ */
+static void
+mirror_direct_finish(struct mirror_run *mr)
+{
+	struct raid_channel *rch = mr->rch;
+	struct raid_array *a = rch->a;
+	struct stripe_head *sh = mr->sh;
+	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
+	int status = mr->status;
+
+	if (status == 0 && !atomic_load(&a->online))
+		status = -EIO;
+	if (mr->bm_held)
+		bitmap_exit(a, sh->stripe);
+	/* The head stays held while the write is answered: a write submitted from the answer
+	 * queues behind, and the head cannot go away under us. */
+	mr->done(mr, status,
+		 status == 0 && need > atomic_load_explicit(&a->sb_done, memory_order_acquire)
+			 ? need
+			 : 0);
+	sh->direct = NULL;
+	stripe_run_next(rch, sh);
+}
+
+static void
+mirror_direct_done(struct member_io *mio, int status)
+{
+	struct mirror_run *mr = mio->ctx;
+
+	if (status != 0)
+		raid_member_failed(mio->rch->a, mio->member, status);
+	mio_free(mio);
+	if (--mr->pending == 0)
+		mirror_direct_finish(mr);
+}
+
+static bool
+mirror_direct(struct mirror_run *mr, struct raid_channel *rch, struct stripe_head *sh,
+	      uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
+	      const struct iovec *iov, int iovcnt, uint64_t byte_off)
+{
+	struct raid_array *a = rch->a;
+	uint64_t lba = sh->stripe * a->l.strip_blocks + start;
+	unsigned issued = 0;
+
+	if (sh->active != NULL || sh->direct != NULL || !TAILQ_EMPTY(&sh->queue) ||
+	    a->sb_zone_blocks != 0 || (a->bm != NULL && !bitmap_try_enter(a, sh->stripe)))
+		return false;
+	sh->direct = mr;
+	mr->rch = rch;
+	mr->sh = sh;
+	mr->bm_held = a->bm != NULL;
+	mr->status = 0;
+	mr->pending = 1;
+	for (unsigned c = 0; c < a->l.copies; c++) {
+		struct layout_chunk ch;
+		struct member_io *mio;
+
+		layout_map(&a->l, lba, num, c, &ch);
+		mio = mio_alloc(rch, ch.member, 0);
+		if (mio == NULL) {
+			mr->status = -ENOMEM;
+			break;
+		}
+		mio->type = type;
+		mio->offset_blocks = ch.member_offset_blocks;
+		mio->num_blocks = num;
+		mio->done = mirror_direct_done;
+		mio->ctx = mr;
+		if (type == URAID_IO_WRITE) {
+			mio->flags = flags;
+			if (mio_set_iov(mio, iov, iovcnt, byte_off, num * a->bdev.block_size) !=
+			    0) {
+				mio_free(mio);
+				mr->status = -ENOMEM;
+				break;
+			}
+		}
+		mr->pending++;
+		if (mio_submit(mio) != 0) {
+			mr->pending--;
+			mio_free(mio);
+			continue;
+		}
+		issued++;
+	}
+	if (issued == 0 && mr->status == 0)
+		mr->status = -EIO;
+	if (--mr->pending == 0)
+		mirror_direct_finish(mr);
+	return true;
+}
+
+bool
+stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip, uint64_t start,
+		     uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
+		     int iovcnt, uint64_t byte_off)
+{
+	struct raid_channel *rch;
+	struct stripe_head *sh;
+
+	if (stripe_owner(a, strip) != uraid_reactor_index(uraid_reactor_self()) ||
+	    (rch = raid_owner_channel(a)) == NULL || (sh = sh_get(rch, strip, true)) == NULL)
+		return false;
+	/* (Not taken: the head stays for the part that follows.) */
+	return mirror_direct(mr, rch, sh, start, num, type, flags, iov, iovcnt, byte_off);
+}
+
+/* A part's direct run answered. */
+static void
+part_direct_done(struct mirror_run *mr, int status, uint64_t hold_until)
+{
+	struct stripe_part *part = container_of(mr, struct stripe_part, mr);
+
+	if (hold_until != 0) {
+		part->status = 0;
+		part->held_until = hold_until;
+		TAILQ_INSERT_TAIL(&mr->rch->held, part, link);
+		return;
+	}
+	stripe_part_finish(part, status);
+}
+
 static void
 stripe_arrive(void *arg)
 {
@@ -2111,6 +2250,13 @@ stripe_arrive(void *arg)
 	if (rch == NULL || (sh = sh_get(rch, part->stripe, true)) == NULL) {
 		stripe_part_finish(part, -ENOMEM);
 		return;
+	}
+	if (part->kind == PART_MIRROR) {
+		part->mr.done = part_direct_done;
+		if (mirror_direct(&part->mr, rch, sh, part->start_blocks, part->num_blocks,
+				  part->mirror_type, part->flags, part->iov, part->iovcnt,
+				  part->byte_off))
+			return;
 	}
 	TAILQ_INSERT_TAIL(&sh->queue, part, link);
 	stripe_run_next(rch, sh);

@@ -403,6 +403,7 @@ struct held_write {
 	struct uraid_bdev_desc *desc;
 	struct uraid_io_channel *ch;
 	uint8_t *buf;
+	uint64_t lba;
 	struct waiter w;
 };
 
@@ -410,10 +411,10 @@ static void
 held_write_msg(void *arg)
 {
 	struct held_write *h = arg;
-	uint64_t lba = 1 * 4 * 3; /* stripe 1 (strip 16 KiB = 4 blocks, 3 data strips) */
 
-	h->ch = uraid_bdev_get_io_channel(h->desc);
-	CHECK_EQ(uraid_bdev_write(h->desc, h->ch, h->buf, lba, 1, 0, waiter_cb, &h->w), 0);
+	if (h->ch == NULL)
+		h->ch = uraid_bdev_get_io_channel(h->desc);
+	CHECK_EQ(uraid_bdev_write(h->desc, h->ch, h->buf, h->lba, 1, 0, waiter_cb, &h->w), 0);
 }
 
 static void
@@ -423,44 +424,59 @@ put_msg(void *arg)
 }
 
 /* A write that completes after a member failed is acknowledged only once the superblocks
- * record the failure: stripe 1 belongs to reactor 1, the superblock writer is reactor 0, and
- * polling only reactor 1 must not complete the write. */
+ * record the failure: stripe 1 (a mirror's strip 1) belongs to reactor 1, the superblock
+ * writer is reactor 0, and polling only reactor 1 must not complete the write. The mirrors'
+ * write runs without a stripe operation (its region's bit is set by a first write). */
 static void
 test_write_waits_for_failure_record(void)
 {
-	struct held_write h = {0};
-	struct sb sb;
-	char err[128];
+	static const struct {
+		const char *level;
+		unsigned n;
+		uint64_t lba; /* in stripe (strip) 1: strips of 16 KiB = 4 blocks */
+	} cases[] = {{"raid5", 4, 1 * 4 * 3}, {"raid1", 3, 4}, {"raid10", 4, 4}};
 
-	REQUIRE(start_manual(2) == 0);
-	make_rams(4);
-	REQUIRE(create("r", "raid5", 4, g_m, false) == 0);
-	REQUIRE(uraid_bdev_open("r", true, NULL, NULL, &h.desc) == 0);
-	h.buf = test_alloc(BS);
-	memset(h.buf, 0x77, BS);
-	CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("r"), 2), 0);
-	uraid_reactor_send(uraid_reactor_get(1), held_write_msg, &h);
-	for (int i = 0; i < 200; i++)
-		uraid_reactor_poll(uraid_reactor_get(1));
-	CHECK(!h.w.done); /* held: reactor 0 has not written the superblocks */
-	CHECK_EQ(sb_decode(ram_bdev_memory(uraid_bdev_get_by_name("m0")), SB_BYTES, &sb, err,
-			   sizeof(err)),
-		 0);
-	CHECK_EQ(sb.slots[2].state, SB_SLOT_ACTIVE);
-	for (int i = 0; i < 1000 && !h.w.done; i++)
-		uraid_runtime_poll_until_idle(1);
-	CHECK(h.w.done && h.w.status == 0);
-	CHECK_EQ(sb_decode(ram_bdev_memory(uraid_bdev_get_by_name("m0")), SB_BYTES, &sb, err,
-			   sizeof(err)),
-		 0);
-	CHECK_EQ(sb.slots[2].state, SB_SLOT_FAILED); /* recorded before the acknowledgement */
-	uraid_reactor_send(uraid_reactor_get(1), put_msg, h.ch);
-	uraid_runtime_poll_until_idle(100);
-	uraid_bdev_close(h.desc);
-	free(h.buf);
-	CHECK_EQ(del("r", false), 0);
-	cleanup(4);
-	uraid_runtime_stop();
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct held_write h = {0};
+		struct sb sb;
+		char err[128];
+
+		REQUIRE(start_manual(2) == 0);
+		make_rams(cases[c].n);
+		REQUIRE(create("r", cases[c].level, cases[c].n, g_m, false) == 0);
+		REQUIRE(uraid_bdev_open("r", true, NULL, NULL, &h.desc) == 0);
+		h.buf = test_alloc(BS);
+		h.lba = cases[c].lba;
+		memset(h.buf, 0x77, BS);
+		uraid_reactor_send(uraid_reactor_get(1), held_write_msg, &h);
+		for (int i = 0; i < 1000 && !h.w.done; i++)
+			uraid_runtime_poll_until_idle(1);
+		CHECK(h.w.done && h.w.status == 0);
+		h.w.done = false;
+		CHECK_EQ(uraid_array_fail_member(uraid_bdev_get_by_name("r"), 2), 0);
+		uraid_reactor_send(uraid_reactor_get(1), held_write_msg, &h);
+		for (int i = 0; i < 200; i++)
+			uraid_reactor_poll(uraid_reactor_get(1));
+		CHECK(!h.w.done); /* held: reactor 0 has not written the superblocks */
+		CHECK_EQ(sb_decode(ram_bdev_memory(uraid_bdev_get_by_name("m0")), SB_BYTES, &sb,
+				   err, sizeof(err)),
+			 0);
+		CHECK_EQ(sb.slots[2].state, SB_SLOT_ACTIVE);
+		for (int i = 0; i < 1000 && !h.w.done; i++)
+			uraid_runtime_poll_until_idle(1);
+		CHECK(h.w.done && h.w.status == 0);
+		CHECK_EQ(sb_decode(ram_bdev_memory(uraid_bdev_get_by_name("m0")), SB_BYTES, &sb,
+				   err, sizeof(err)),
+			 0);
+		CHECK_EQ(sb.slots[2].state, SB_SLOT_FAILED); /* recorded before the answer */
+		uraid_reactor_send(uraid_reactor_get(1), put_msg, h.ch);
+		uraid_runtime_poll_until_idle(100);
+		uraid_bdev_close(h.desc);
+		free(h.buf);
+		CHECK_EQ(del("r", false), 0);
+		cleanup(cases[c].n);
+		uraid_runtime_stop();
+	}
 }
 
 /* --- a member that comes back catches up (bitmap) --- */
