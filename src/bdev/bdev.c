@@ -655,7 +655,8 @@ bdev_submit_z(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum ur
 		return -EINVAL;
 	if (type == URAID_IO_READ || type == URAID_IO_WRITE || type == URAID_IO_ZONE_APPEND) {
 		if (unlikely(iovcnt <= 0 || iov == NULL ||
-			     uraid_iov_length(iov, iovcnt) != num_blocks * bdev->block_size))
+			     (iovcnt == 1 ? iov[0].iov_len : uraid_iov_length(iov, iovcnt)) !=
+				     num_blocks * bdev->block_size))
 			return -EINVAL;
 	}
 	if (unlikely(flags & ~URAID_IO_FUA))

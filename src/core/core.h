@@ -516,6 +516,7 @@ struct member_io {
 	uint64_t append_lba; /* a zone append's: where the member put it */
 	int status;	     /* the member leg's */
 	STAILQ_ENTRY(member_io) link;
+	/* (mio_alloc sets each field above one by one: a new field needs its line there) */
 	struct iovec iov_inline[4];
 };
 

@@ -95,10 +95,24 @@ mio_alloc(struct raid_channel *rch, unsigned member, int iovcnt)
 
 	if (mio == NULL)
 		return NULL;
-	memset(mio, 0, offsetof(struct member_io, iov_inline));
+	/* Field by field: cheaper than clearing the header (a string store) on every I/O. */
 	mio->rch = rch;
 	mio->member = member;
+	mio->type = URAID_IO_READ;
+	mio->flags = 0;
+	mio->offset_blocks = 0;
+	mio->num_blocks = 0;
 	mio->iov = mio->iov_inline;
+	mio->iovcnt = 0;
+	mio->done = NULL;
+	mio->ctx = NULL;
+	mio->tag = 0;
+	mio->to_repl = false;
+	mio->meta = false;
+	mio->log = false;
+	mio->legs = 0;
+	mio->append_lba = 0;
+	mio->status = 0;
 	if (iovcnt > (int)ARRAY_SIZE(mio->iov_inline)) {
 		mio->iov = malloc((size_t)iovcnt * sizeof(struct iovec));
 		if (mio->iov == NULL) {
@@ -1150,13 +1164,14 @@ owner_parts(struct raid_io *rio, enum part_kind kind,
 	uint64_t unit = layout_stripe_data_blocks(&a->l);
 	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
 
-	if (kind == PART_MIRROR && lba % unit + num <= unit) {
-		/* One strip: if this reactor owns it and it is idle, the copies are written now,
-		 * without a part. */
+	if (kind == PART_MIRROR && (lba & (unit - 1)) + num <= unit) {
+		/* One strip (a power of two blocks): if this reactor owns it and it is idle, the
+		 * copies are written now, without a part. */
 		rio->mr.done = rio_direct_done;
 		rio->remaining++;
-		if (stripe_mirror_direct(&rio->mr, a, lba / unit, lba % unit, num, io->type,
-					 io->flags, io->iov, io->iovcnt, 0))
+		if (stripe_mirror_direct(&rio->mr, a, lba >> __builtin_ctzll(unit),
+					 lba & (unit - 1), num, io->type, io->flags, io->iov,
+					 io->iovcnt, 0))
 			return;
 		rio->remaining--;
 	}

@@ -127,7 +127,9 @@ static void op_advance(struct stripe_op *op);
 unsigned
 stripe_owner(struct raid_array *a UNUSED, uint64_t stripe)
 {
-	return (unsigned)(stripe % uraid_owner_count());
+	unsigned n = uraid_owner_count();
+
+	return n == 1 ? 0 : (unsigned)(stripe % n);
 }
 
 /* --- stripe table --- */
