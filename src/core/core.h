@@ -415,6 +415,7 @@ struct raid_array {
 };
 
 struct stripe_head;
+struct stripe_bucket;
 
 /* A free list of same-size objects, used by one reactor only (no locks). */
 struct obj_pool {
@@ -468,8 +469,9 @@ struct raid_channel {
 	struct uraid_bdev_desc *mdesc[RAID_MAX_MEMBERS], *rdesc[RAID_MAX_MEMBERS];
 	uint32_t outstanding[RAID_MAX_MEMBERS];
 	struct uraid_io_channel *jch; /* the journal device's, if the array has one */
-	/* Owner side: stripes with queued or active operations. */
-	struct stripe_head **buckets;
+	/* Owner side: stripes with queued or active operations, and in each bucket the strip of
+	 * at most one mirrored write running without either (stripe.c). */
+	struct stripe_bucket *buckets;
 	uint64_t bucket_mask;
 	/* Scratch strips (64-byte aligned), member I/Os, stripe parts and operations. */
 	struct obj_pool bufs;
@@ -524,7 +526,7 @@ struct member_io {
  * (stripe.c: stripe_mirror_direct). */
 struct mirror_run {
 	struct raid_channel *rch; /* the owner's channel */
-	struct stripe_head *sh;	  /* the strip's head, held until every copy has answered */
+	uint64_t strip;		  /* held (in its bucket) until every copy has answered */
 	unsigned pending;
 	int status;
 	bool bm_held; /* counted in its bitmap region */

@@ -34,8 +34,8 @@
  * stripe, they run as one full-stripe write (no reads), counted in stats as merged.
  *
  * Degraded reads read every surviving column over the rows wanted, decode, and copy out.
- * Mirror writes write every usable copy; one that finds its strip idle on the owner runs
- * without an operation (stripe_mirror_direct, below), still holding the strip's head. Checks
+ * Mirror writes write every usable copy; one whose strip is idle on the owner runs without an
+ * operation or a head (stripe_mirror_direct, below), its bucket holding the strip. Checks
  * read a stripe whole and compare.
  *
  * Journal write-back: a write first logs its data (INTENT, see op_intent) and is answered;
@@ -62,9 +62,13 @@ struct stripe_head {
 	uint64_t stripe;
 	TAILQ_HEAD(, stripe_part) queue;
 	struct stripe_op *active;
-	struct mirror_run *direct; /* a mirrored write running without an operation */
 	struct stripe_head *next;
 	unsigned ppl_live; /* log entries of this stripe not retired yet */
+};
+
+struct stripe_bucket {
+	struct stripe_head *heads;
+	uint64_t direct; /* 1 + the strip of a mirrored write running without a head, or 0 */
 };
 
 enum op_state { OP_INTENT, OP_PLAN, OP_READ, OP_COMPUTE, OP_LOG, OP_WRITE, OP_DONE };
@@ -157,7 +161,7 @@ stripe_channel_fini(struct raid_channel *rch)
 	for (size_t b = 0; rch->buckets != NULL && b <= rch->bucket_mask; b++) {
 		struct stripe_head *sh, *next;
 
-		for (sh = rch->buckets[b]; sh != NULL; sh = next) {
+		for (sh = rch->buckets[b].heads; sh != NULL; sh = next) {
 			next = sh->next;
 			pool_put(&rch->heads, sh);
 		}
@@ -167,14 +171,19 @@ stripe_channel_fini(struct raid_channel *rch)
 	pool_fini(&rch->heads);
 }
 
+static inline struct stripe_bucket *
+bucket_of(struct raid_channel *rch, uint64_t stripe)
+{
+	return &rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
+}
+
 static struct stripe_head *
 sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 {
-	struct stripe_head **pp =
-		&rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
+	struct stripe_bucket *b = bucket_of(rch, stripe);
 	struct stripe_head *sh;
 
-	for (sh = *pp; sh != NULL; sh = sh->next) {
+	for (sh = b->heads; sh != NULL; sh = sh->next) {
 		if (sh->stripe == stripe)
 			return sh;
 	}
@@ -184,20 +193,18 @@ sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
 	if (sh == NULL)
 		return NULL;
 	sh->active = NULL;
-	sh->direct = NULL;
 	sh->stripe = stripe;
 	sh->ppl_live = 0;
 	TAILQ_INIT(&sh->queue);
-	sh->next = *pp;
-	*pp = sh;
+	sh->next = b->heads;
+	b->heads = sh;
 	return sh;
 }
 
 static void
 sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 {
-	struct stripe_head **pp =
-		&rch->buckets[(sh->stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
+	struct stripe_head **pp = &bucket_of(rch, sh->stripe)->heads;
 
 	while (*pp != sh)
 		pp = &(*pp)->next;
@@ -1993,8 +2000,8 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	struct stripe_part *p;
 	struct stripe_op *op;
 
-	if (sh->active != NULL || sh->direct != NULL)
-		return;
+	if (sh->active != NULL || bucket_of(rch, sh->stripe)->direct == sh->stripe + 1)
+		return; /* (a mirrored write without a head runs it when it is done) */
 	while ((p = TAILQ_FIRST(&sh->queue)) != NULL && p->kind == PART_GATE) {
 		/* No write of the stripe in flight: a read may go to the members now. Always
 		 * by message: the reader may come straight back to this stripe. */
@@ -2085,8 +2092,7 @@ stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe)
 
 	if (sh == NULL || sh->ppl_live == 0)
 		return;
-	if (--sh->ppl_live == 0 && sh->active == NULL && sh->direct == NULL &&
-	    TAILQ_EMPTY(&sh->queue))
+	if (--sh->ppl_live == 0 && sh->active == NULL && TAILQ_EMPTY(&sh->queue))
 		sh_remove(rch, sh);
 }
 
@@ -2111,36 +2117,41 @@ stripe_ppl_ready(struct raid_channel *rch)
 /*
  * --- mirror writes without an operation ---
  *
- * A mirrored write (or unmap, or zeroes) that finds its strip idle goes to the copies at
- * once, without a stripe operation: the strip's head names it (sh->direct) until every copy
- * has answered, so whatever comes for the strip meanwhile queues behind it as it would behind
- * an operation. Overlapping writes therefore reach every copy in the same order, which is
- * what keeps the copies identical; the member writes, failures and the hold for the
- * superblocks are mirror_start's and op_finish's. The submitting reactor runs it when it owns
- * the strip (no part is made); a part runs it when it arrives at the owner. A busy strip, a
- * bitmap region that is not dirty yet, and zoned members go the usual way.
+ * A mirrored write (or unmap, or zeroes) whose strip has no head (no operation active or
+ * queued) goes to the copies at once, with neither an operation nor a head: its hash bucket
+ * holds the strip (one such write per bucket) until every copy has answered. Whatever comes
+ * for the strip meanwhile gets a head and queues, and stripe_run_next leaves it waiting while
+ * the bucket holds the strip; the write, when done, runs the head. Overlapping writes
+ * therefore reach every copy in the same order, which is what keeps the copies identical; the
+ * member writes, failures and the hold for the superblocks are mirror_start's and
+ * op_finish's. The submitting reactor runs it when it owns the strip (no part is made); a
+ * part runs it when it arrives at the owner. A strip with a head, a bucket holding another
+ * strip, a bitmap region that is not dirty yet, and zoned members go the usual way.
  */
 static void
 mirror_direct_finish(struct mirror_run *mr)
 {
 	struct raid_channel *rch = mr->rch;
 	struct raid_array *a = rch->a;
-	struct stripe_head *sh = mr->sh;
+	uint64_t strip = mr->strip;
 	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
 	int status = mr->status;
+	struct stripe_head *sh;
 
 	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
 	if (mr->bm_held)
-		bitmap_exit(a, sh->stripe);
-	/* The head stays held while the write is answered: a write submitted from the answer
-	 * queues behind, and the head cannot go away under us. */
+		bitmap_exit(a, strip);
+	/* The strip stays held while the write is answered: a write submitted from the answer
+	 * queues behind. */
 	mr->done(mr, status,
 		 status == 0 && need > atomic_load_explicit(&a->sb_done, memory_order_acquire)
 			 ? need
 			 : 0);
-	sh->direct = NULL;
-	stripe_run_next(rch, sh);
+	bucket_of(rch, strip)->direct = 0;
+	sh = sh_get(rch, strip, false);
+	if (sh != NULL)
+		stripe_run_next(rch, sh);
 }
 
 static void
@@ -2156,20 +2167,21 @@ mirror_direct_done(struct member_io *mio, int status)
 }
 
 static bool
-mirror_direct(struct mirror_run *mr, struct raid_channel *rch, struct stripe_head *sh,
-	      uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
-	      const struct iovec *iov, int iovcnt, uint64_t byte_off)
+mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, uint64_t start,
+	      uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
+	      int iovcnt, uint64_t byte_off)
 {
 	struct raid_array *a = rch->a;
-	uint64_t lba = sh->stripe * a->l.strip_blocks + start;
+	struct stripe_bucket *b = bucket_of(rch, strip);
+	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
-	if (sh->active != NULL || sh->direct != NULL || !TAILQ_EMPTY(&sh->queue) ||
-	    a->sb_zone_blocks != 0 || (a->bm != NULL && !bitmap_try_enter(a, sh->stripe)))
+	if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_get(rch, strip, false) != NULL ||
+	    (a->bm != NULL && !bitmap_try_enter(a, strip)))
 		return false;
-	sh->direct = mr;
+	b->direct = strip + 1;
 	mr->rch = rch;
-	mr->sh = sh;
+	mr->strip = strip;
 	mr->bm_held = a->bm != NULL;
 	mr->status = 0;
 	mr->pending = 1;
@@ -2218,13 +2230,11 @@ stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip
 		     int iovcnt, uint64_t byte_off)
 {
 	struct raid_channel *rch;
-	struct stripe_head *sh;
 
 	if (stripe_owner(a, strip) != uraid_reactor_index(uraid_reactor_self()) ||
-	    (rch = raid_owner_channel(a)) == NULL || (sh = sh_get(rch, strip, true)) == NULL)
+	    (rch = raid_owner_channel(a)) == NULL)
 		return false;
-	/* (Not taken: the head stays for the part that follows.) */
-	return mirror_direct(mr, rch, sh, start, num, type, flags, iov, iovcnt, byte_off);
+	return mirror_direct(mr, rch, strip, start, num, type, flags, iov, iovcnt, byte_off);
 }
 
 /* A part's direct run answered. */
@@ -2249,16 +2259,16 @@ stripe_arrive(void *arg)
 	struct raid_channel *rch = raid_owner_channel(part->a);
 	struct stripe_head *sh;
 
+	if (rch != NULL && part->kind == PART_MIRROR) {
+		part->mr.done = part_direct_done;
+		if (mirror_direct(&part->mr, rch, part->stripe, part->start_blocks,
+				  part->num_blocks, part->mirror_type, part->flags, part->iov,
+				  part->iovcnt, part->byte_off))
+			return;
+	}
 	if (rch == NULL || (sh = sh_get(rch, part->stripe, true)) == NULL) {
 		stripe_part_finish(part, -ENOMEM);
 		return;
-	}
-	if (part->kind == PART_MIRROR) {
-		part->mr.done = part_direct_done;
-		if (mirror_direct(&part->mr, rch, sh, part->start_blocks, part->num_blocks,
-				  part->mirror_type, part->flags, part->iov, part->iovcnt,
-				  part->byte_off))
-			return;
 	}
 	TAILQ_INSERT_TAIL(&sh->queue, part, link);
 	stripe_run_next(rch, sh);
