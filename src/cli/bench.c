@@ -568,9 +568,24 @@ unregister_done(void *arg, int status UNUSED)
 	atomic_store((_Atomic bool *)arg, true);
 }
 
+/* Wait for an unregistration to finish, however long it takes: an array still stopping
+ * (writing its checkpoint, its clean superblocks) holds its members, and taking them away
+ * under it would record them as failed. */
+static void
+wait_unregistered(const char *name, const _Atomic bool *done)
+{
+	struct timespec ts = {0, 1000000};
+
+	for (unsigned ms = 1; !atomic_load(done); ms++) {
+		nanosleep(&ts, NULL);
+		if (ms % 5000 == 0)
+			LOG_NOTE("waiting for %s to stop (%u s)", name, ms / 1000);
+	}
+}
+
 /* Delete every bdev: those nobody claims first (arrays before their members, stacked bdevs
- * before their bases), pass after pass; whatever is left (a claim that never goes away) is
- * then removed newest first. */
+ * before their bases), pass after pass, each gone before the next; whatever is left (a claim
+ * that never goes away) is then removed newest first. */
 void
 delete_all_bdevs(void)
 {
@@ -585,13 +600,13 @@ delete_all_bdevs(void)
 			for (unsigned i = all.n; i-- > 0;) {
 				struct uraid_bdev *bdev = uraid_bdev_get_by_name(all.names[i]);
 				_Atomic bool done = false;
-				struct timespec ts = {0, 1000000};
+				char name[URAID_BDEV_NAME_MAX];
 
 				if (bdev == NULL || (pass == 0 && uraid_bdev_claimed_by(bdev)))
 					continue;
+				snprintf(name, sizeof(name), "%s", all.names[i]);
 				uraid_bdev_unregister(bdev, unregister_done, &done);
-				for (int k = 0; k < 5000 && !atomic_load(&done); k++)
-					nanosleep(&ts, NULL);
+				wait_unregistered(name, &done);
 				deleted++;
 			}
 			if (deleted == 0 || pass == 1)

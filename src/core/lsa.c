@@ -1344,6 +1344,22 @@ lane_done_msg(void *arg)
 	row_free(rw);
 }
 
+static void
+wake_msg(void *arg UNUSED)
+{
+	/* Nothing to do: the round this message starts runs reactor 0's poller. */
+}
+
+/* One lane poller (or a stop's wake-up) less. Reactor 0's poller waits for the count to
+ * reach 0 before the array stops, and that reactor may be asleep: a message wakes it. The
+ * message names nothing, since the array may be gone by the time it runs. */
+static void
+lane_poller_gone(struct lsa *ls)
+{
+	atomic_fetch_sub(&ls->lane_pollers, 1);
+	uraid_reactor_send(uraid_reactor_get(0), wake_msg, NULL);
+}
+
 /* A row with writes goes when nothing of the lane's is in flight or it has waited
  * LSA_FILL_US (as on reactor 0). Stopping, the lane gives back its unused rows and, once
  * nothing of it is out, stops its poller. */
@@ -1385,7 +1401,7 @@ lane_poll(void *arg)
 		uraid_poller_unregister(&ln->poller);
 		ln->ready = false;
 		/* After every message of this lane to reactor 0 was sent (lsa_idle). */
-		atomic_fetch_sub(&ls->lane_pollers, 1);
+		lane_poller_gone(ls);
 		return URAID_POLLER_BUSY;
 	}
 	return busy;
@@ -1399,7 +1415,7 @@ lane_stop_msg(void *arg)
 
 	if (ln->ready)
 		lane_poll(ln);
-	atomic_fetch_sub(&ls->lane_pollers, 1);
+	lane_poller_gone(ls);
 }
 
 /* The lane of reactor r (this one), started on its first write; NULL when the array has no
@@ -1416,7 +1432,7 @@ lane_get(struct lsa *ls, unsigned r)
 	atomic_fetch_add(&ls->lane_pollers, 1);
 	if (atomic_load(&ls->lanes_stop) || (ln->rch = raid_owner_channel(ls->a)) == NULL ||
 	    (ln->poller = uraid_poller_register(lane_poll, ln, 0)) == NULL) {
-		atomic_fetch_sub(&ls->lane_pollers, 1);
+		lane_poller_gone(ls);
 		return NULL;
 	}
 	ln->ready = true;

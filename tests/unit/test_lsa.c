@@ -1357,8 +1357,121 @@ test_zoned_bad_input(void)
 	uraid_runtime_stop();
 }
 
+/* --- on reactor threads: a lane that stops last wakes reactor 0 --- */
+
+struct thr {
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch;
+	uint8_t *buf;
+	_Atomic int done;
+};
+
+static void
+thr_write_cb(void *arg, int status)
+{
+	struct thr *t = arg;
+
+	atomic_store(&t->done, status == 0 ? 1 : -1);
+}
+
+static void
+thr_write_msg(void *arg)
+{
+	struct thr *t = arg;
+
+	t->ch = uraid_bdev_get_io_channel(t->desc);
+	if (t->ch == NULL ||
+	    uraid_bdev_write(t->desc, t->ch, t->buf, 0, 1, 0, thr_write_cb, t) != 0)
+		atomic_store(&t->done, -1);
+}
+
+static void
+thr_put_msg(void *arg)
+{
+	struct thr *t = arg;
+
+	uraid_put_io_channel(t->ch);
+	atomic_store(&t->done, 2);
+}
+
+static void
+stall_msg(void *arg UNUSED)
+{
+	struct timespec ts = {0, 50 * 1000000};
+
+	nanosleep(&ts, NULL); /* a reactor descheduled for 50 ms */
+}
+
+static void
+thr_unregistered(void *arg, int status UNUSED)
+{
+	atomic_store((_Atomic int *)arg, 1);
+}
+
+static bool
+thr_wait(_Atomic int *flag, int want, int ms)
+{
+	struct timespec ts = {0, 1000000};
+
+	for (int i = 0; i < ms && atomic_load(flag) != want; i++)
+		nanosleep(&ts, NULL);
+	return atomic_load(flag) == want;
+}
+
+/* A log array stops while reactor 1's lane is slow to answer: the lane gives its rows back
+ * and stops its poller only after reactor 0 has gone to sleep. Its last step wakes reactor 0,
+ * whose poller then finishes the stop (this stop used to wait for ever, found by the daemon's
+ * shutdown under load). */
+static void
+test_lane_stop_wakes_reactor0(void)
+{
+	static const struct shape s = {"raid5", 4, 0, 0, 0, false};
+	struct uraid_runtime_opts ro = {.num_reactors = 2};
+	char err[256] = "";
+
+	for (int round = 0; round < 2; round++) {
+		struct thr t = {0};
+		_Atomic int gone = 0;
+
+		REQUIRE(uraid_runtime_start(&ro) == 0);
+		make_rams(s.n, MBLKS);
+		REQUIRE(create(&s, 0, err, sizeof(err)) == 0);
+		REQUIRE(uraid_bdev_open("lg", true, NULL, NULL, &t.desc) == 0);
+		t.buf = test_alloc(BS);
+		memset(t.buf, 0x5a, BS);
+		uraid_reactor_send(uraid_reactor_get(1), thr_write_msg, &t);
+		CHECK(thr_wait(&t.done, 1, 5000)); /* through the lane: it holds rows now */
+		uraid_reactor_send(uraid_reactor_get(1), thr_put_msg, &t);
+		CHECK(thr_wait(&t.done, 2, 5000));
+		uraid_bdev_close(t.desc);
+		/* Reactor 1 stalls; the stop's wake-up queues behind; then reactor 1 stalls again
+		 * after it, so the rows it gives back come home while it sleeps, and its last
+		 * step comes after reactor 0 has gone idle. */
+		uraid_reactor_send(uraid_reactor_get(1), stall_msg, NULL);
+		uraid_array_delete(uraid_bdev_get_by_name("lg"), false, thr_unregistered,
+				   (void *)&gone);
+		{
+			struct timespec ts = {0, 10 * 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+		uraid_reactor_send(uraid_reactor_get(1), stall_msg, NULL);
+		CHECK(thr_wait(&gone, 1, 10000));
+		for (unsigned i = 0; i < s.n; i++) {
+			_Atomic int g = 0;
+
+			uraid_bdev_unregister(uraid_bdev_get_by_name(g_m[i]), thr_unregistered,
+					      (void *)&g);
+			CHECK(thr_wait(&g, 1, 5000));
+		}
+		free(t.buf);
+		uraid_runtime_stop();
+	}
+}
+
 TEST_MAIN(TEST(test_format), TEST(test_levels), TEST(test_restart_from_copy),
 	  TEST(test_unfinished_checkpoint), TEST(test_degraded_rebuild),
 	  TEST(test_draid_log_rebuild), TEST(test_draid_drain_fresh_rows), TEST(test_remote_reads),
 	  TEST(test_lanes), TEST(test_bad_input), TEST(test_zoned_levels), TEST(test_zoned_rebuild),
-	  TEST(test_zoned_append_misplaced), TEST(test_zoned_bad_input))
+	  TEST(test_zoned_append_misplaced), TEST(test_zoned_bad_input),
+	  TEST(test_lane_stop_wakes_reactor0))
