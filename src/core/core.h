@@ -976,6 +976,9 @@ struct stripe_part {
 bool stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip,
 			  uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
 			  const struct iovec *iov, int iovcnt, uint64_t byte_off);
+/* A succeeded part waits on rch's held list until the superblocks record what generation
+ * `until` stands for (a member failure): raid_poll then releases it. */
+void stripe_part_hold(struct raid_channel *rch, struct stripe_part *part, uint64_t until);
 /* Complete a held part (owner reactor): with its status, or -EIO if the array went offline
  * meanwhile. */
 void stripe_part_release(struct stripe_part *part);

@@ -1099,8 +1099,7 @@ flush_chunk_done(struct member_io *mio, int status)
 	held->origin = uraid_reactor_self();
 	held->done = held_flush_done;
 	held->ctx = rio;
-	held->held_until = atomic_load_explicit(&a->sb_need, memory_order_acquire);
-	TAILQ_INSERT_TAIL(&rch->held, held, link);
+	stripe_part_hold(rch, held, atomic_load_explicit(&a->sb_need, memory_order_acquire));
 }
 
 static void
@@ -1141,13 +1140,11 @@ rio_direct_done(struct mirror_run *mr, int status, uint64_t hold_until)
 		struct uraid_bdev_io *io = rio->io;
 		uint64_t unit = layout_stripe_data_blocks(&rio->rch->a->l);
 		struct stripe_part *part =
-			raid_part_make(rio, PART_MIRROR, io->offset_blocks / unit,
-				       io->offset_blocks % unit, io->num_blocks, 0);
+			raid_part_make(rio, PART_MIRROR, mr->strip,
+				       io->offset_blocks - mr->strip * unit, io->num_blocks, 0);
 
-		if (part != NULL) {
-			part->held_until = hold_until;
-			TAILQ_INSERT_TAIL(&mr->rch->held, part, link);
-		}
+		if (part != NULL)
+			stripe_part_hold(mr->rch, part, hold_until);
 		status = 0;
 	}
 	raid_io_part_done(rio, status);

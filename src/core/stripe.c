@@ -1393,9 +1393,7 @@ op_wb_ack(struct stripe_op *op)
 
 		if (hold) {
 			/* A member failure is not in the superblocks yet (see op_finish). */
-			u->status = 0;
-			u->held_until = need;
-			TAILQ_INSERT_TAIL(&op->rch->held, u, link);
+			stripe_part_hold(op->rch, u, need);
 			continue;
 		}
 		stripe_part_finish(u, 0);
@@ -1727,6 +1725,14 @@ copy_write(struct stripe_op *op)
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
 
 void
+stripe_part_hold(struct raid_channel *rch, struct stripe_part *part, uint64_t until)
+{
+	part->status = 0;
+	part->held_until = until;
+	TAILQ_INSERT_TAIL(&rch->held, part, link);
+}
+
+void
 stripe_part_release(struct stripe_part *part)
 {
 	/* If the superblocks could not record the failure anywhere, the array is offline and
@@ -1771,9 +1777,7 @@ op_finish(struct stripe_op *op)
 		if (hold && status == 0) {
 			/* A member failure is not in the superblocks yet: acknowledge the write
 			 * only once it is. */
-			op->parts[p]->status = status;
-			op->parts[p]->held_until = need;
-			TAILQ_INSERT_TAIL(&rch->held, op->parts[p], link);
+			stripe_part_hold(rch, op->parts[p], need);
 			continue;
 		}
 		stripe_part_finish(op->parts[p], status);
@@ -2243,13 +2247,10 @@ part_direct_done(struct mirror_run *mr, int status, uint64_t hold_until)
 {
 	struct stripe_part *part = container_of(mr, struct stripe_part, mr);
 
-	if (hold_until != 0) {
-		part->status = 0;
-		part->held_until = hold_until;
-		TAILQ_INSERT_TAIL(&mr->rch->held, part, link);
-		return;
-	}
-	stripe_part_finish(part, status);
+	if (hold_until != 0)
+		stripe_part_hold(mr->rch, part, hold_until);
+	else
+		stripe_part_finish(part, status);
 }
 
 static void
