@@ -475,6 +475,81 @@ test_threads_wake_fd(void)
 	close(w.fds[1]);
 }
 
+/* An idle reactor stops spinning after a bounded time, not a count of rounds: a poller whose
+ * every call costs a system call's worth of time (epoll_wait on NBD sockets) must not keep a
+ * core busy for thousands of rounds after each request. */
+struct slow_idle_state {
+	struct uraid_poller *poller;
+	_Atomic int calls;
+	_Atomic int setup;
+};
+
+static int
+slow_idle_poll(void *arg)
+{
+	struct slow_idle_state *st = arg;
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do /* 10 us of work that finds nothing */
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 10000);
+	atomic_fetch_add(&st->calls, 1);
+	return URAID_POLLER_IDLE;
+}
+
+static void
+slow_idle_setup(void *arg)
+{
+	struct slow_idle_state *st = arg;
+
+	st->poller = uraid_poller_register(slow_idle_poll, st, 0);
+	atomic_store(&st->setup, st->poller != NULL ? 1 : -1);
+}
+
+static void
+slow_idle_teardown(void *arg)
+{
+	struct slow_idle_state *st = arg;
+
+	uraid_poller_unregister(&st->poller);
+	atomic_store(&st->setup, 0);
+}
+
+static void
+test_threads_spin_bounded_in_time(void)
+{
+	struct uraid_runtime_opts o = {.num_reactors = 1};
+	struct slow_idle_state st = {0};
+	struct ping p = {0};
+	int most = 0;
+
+	REQUIRE(uraid_runtime_start(&o) == 0);
+	uraid_reactor_send(uraid_reactor_get(0), slow_idle_setup, &st);
+	for (int i = 0; i < 1000 && atomic_load(&st.setup) == 0; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	REQUIRE(atomic_load(&st.setup) == 1);
+	for (int round = 1; round <= 10; round++) {
+		int before;
+
+		nanosleep(&(struct timespec){0, 30000000}, NULL); /* asleep by now */
+		before = atomic_load(&st.calls);
+		uraid_reactor_send(uraid_reactor_get(0), ping_msg, &p);
+		nanosleep(&(struct timespec){0, 30000000}, NULL);
+		CHECK_EQ(atomic_load(&p.count), round);
+		if (atomic_load(&st.calls) - before > most)
+			most = atomic_load(&st.calls) - before;
+	}
+	/* A 50 us spin is ~5 calls; a spin of 2048 rounds would be 2048 (20 ms). Preemption
+	 * only makes fewer calls fit, so the bound holds on a loaded machine. */
+	CHECK(most >= 1);
+	CHECK(most <= 100);
+	uraid_reactor_send(uraid_reactor_get(0), slow_idle_teardown, &st);
+	for (int i = 0; i < 1000 && atomic_load(&st.setup) != 0; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	uraid_runtime_stop();
+}
+
 TEST_MAIN(TEST(test_ring_basic), TEST(test_ring_mpsc_stress), TEST(test_reactor_messages),
 	  TEST(test_pollers_and_timers), TEST(test_channels), TEST(test_threads_wake_and_idle),
-	  TEST(test_threads_wake_fd))
+	  TEST(test_threads_wake_fd), TEST(test_threads_spin_bounded_in_time))
