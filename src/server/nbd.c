@@ -642,7 +642,8 @@ conn_read(struct nbd_conn *c)
 		return;
 	}
 	for (int round = 0; round < 4 && c->ilen < NBD_INBUF_BYTES; round++) {
-		ssize_t n = recv(c->fd, c->ibuf + c->ilen, NBD_INBUF_BYTES - c->ilen, 0);
+		size_t room = NBD_INBUF_BYTES - c->ilen;
+		ssize_t n = recv(c->fd, c->ibuf + c->ilen, room, 0);
 
 		if (n == 0 ||
 		    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -653,7 +654,10 @@ conn_read(struct nbd_conn *c)
 			break;
 		c->ilen += (size_t)n;
 		conn_feed(c);
-		if (nbd_session_busy(&c->s))
+		/* Less than the room: the socket is empty now, and a recv to find that out
+		 * would cost a system call per round. What arrives later wakes epoll (level
+		 * triggered) for the next round. */
+		if ((size_t)n < room || nbd_session_busy(&c->s))
 			break;
 	}
 }
