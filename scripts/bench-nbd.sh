@@ -6,7 +6,7 @@
 #   rows: 4 KiB randread/randwrite at QD32 and QD128, SECS seconds each (default 3)
 # The daemon runs one reactor; fio (one job, one connection) runs beside it. A second table:
 # several connections (the export advertises multi-conn) to a daemon of two reactors, fio with
-# 1, 2 and 4 jobs (a connection each), against nbdkit with the same jobs.
+# 1, 2 and 4 jobs (a connection each), against nbdkit with the same jobs; medians of REPS rounds.
 # Usage: scripts/bench-nbd.sh [path/to/uraid]
 set -euo pipefail
 uraid=$(realpath "${1:-build/uraid}")
@@ -57,7 +57,7 @@ fio_iops() { # URI RW QD [JOBS]: IOPS of all jobs together (a connection each)
 	fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="$3" --size=512m \
 		--numjobs="${4:-1}" --group_reporting --time_based --runtime="$secs" --ramp_time=1 \
 		--output-format=terse --terse-version=3 \
-		2>/dev/null | awk -F';' -v rw="$2" '{ print (rw == "randread" ? $8 : $49) }'
+		2>/dev/null | awk -F';' -v rw="$2" 'NF > 50 { print (rw == "randread" ? $8 : $49) }'
 }
 inproc_iops() { # RW QD
 	"$uraid" bench --json "$dir/bench.json" -T r5 -q "$2" -o 4096 -w "$1" -t "$secs" \
@@ -92,15 +92,35 @@ for _ in $(seq 100); do
 	[ -S "$dir/mc.sock" ] && break
 	sleep 0.1
 done
+# The rows of this table decide ratios between them, and the guest's speed drifts within a run:
+# REPS rounds (default 3) each measure every row once, ours and nbdkit's in turn, and the table
+# gives each row's median.
+reps=${REPS:-3}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A ours_runs kit_runs
+for _ in $(seq "$reps"); do
+	for rw in randread randwrite; do
+		for jobs in 1 2 4; do
+			ours_runs[$rw$jobs]+=" $(fio_iops "nbd+unix:///ram0?socket=$dir/mc.sock" $rw 32 $jobs)"
+			kit_runs[$rw$jobs]+=" $(fio_iops "nbd+unix:///?socket=$dir/nbdkit.sock" $rw 32 $jobs)"
+		done
+	done
+done
 echo
 echo "| workload | connections | ram bdev via NBD, 2 reactors | vs 1 connection | nbdkit memory | ratio |"
 echo "|---|---:|---:|---:|---:|---:|"
 for rw in randread randwrite; do
-	one=
+	one=$(echo "${ours_runs[${rw}1]}" | median)
 	for jobs in 1 2 4; do
-		ours=$(fio_iops "nbd+unix:///ram0?socket=$dir/mc.sock" $rw 32 $jobs)
-		kit=$(fio_iops "nbd+unix:///?socket=$dir/nbdkit.sock" $rw 32 $jobs)
-		[ -z "$one" ] && one=$ours
+		ours=$(echo "${ours_runs[$rw$jobs]}" | median)
+		kit=$(echo "${kit_runs[$rw$jobs]}" | median)
 		echo "| $rw 4 KiB QD32 per connection | $jobs | $(k "$ours") | $(ratio "$ours" "$one") | $(k "$kit") | $(ratio "$ours" "$kit") |"
+	done
+done
+echo
+echo "(medians of $reps rounds; each row's runs, ours then nbdkit's:)"
+for rw in randread randwrite; do
+	for jobs in 1 2 4; do
+		echo "  $rw x$jobs:${ours_runs[$rw$jobs]} /${kit_runs[$rw$jobs]}"
 	done
 done
