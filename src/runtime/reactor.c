@@ -65,11 +65,13 @@ struct uraid_reactor {
 	int efd;
 	pthread_t thread;
 	bool has_thread;
-	_Atomic int sleeping;
-	_Atomic int notified;
 	_Atomic bool stop;
+	/* Written by senders on every message (notified) and read by them (sleeping): a line of
+	 * their own, not the one the loop reads every round (stop) or the ring's. */
+	_Alignas(CACHE_LINE_BYTES) _Atomic int sleeping;
+	_Atomic int notified;
 
-	pthread_mutex_t ovf_lock;
+	_Alignas(CACHE_LINE_BYTES) pthread_mutex_t ovf_lock;
 	struct ovf_msg *ovf_head, *ovf_tail;
 	_Atomic uint64_t ovf_count;
 
