@@ -146,8 +146,11 @@ struct slot {
 	STAILQ_ENTRY(slot) link;
 };
 
+/* Each job is written on every I/O by its reactor alone: a cache line boundary of its own, or
+ * the end of one job (its histogram's totals) and the start of the next would bounce between
+ * the reactors on every I/O. */
 struct job {
-	const struct bench_opts *o;
+	_Alignas(CACHE_LINE_BYTES) const struct bench_opts *o;
 	struct uraid_bdev_desc *desc;
 	const char *name;
 	unsigned reactor;
@@ -944,7 +947,8 @@ static int
 setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors,
 	   struct job **out_jobs, unsigned *out_n)
 {
-	struct job *jobs = calloc((size_t)targets->n * nreactors, sizeof(*jobs));
+	size_t jobs_len = (size_t)targets->n * nreactors * sizeof(struct job);
+	struct job *jobs = aligned_alloc(CACHE_LINE_BYTES, jobs_len);
 	bool writes =
 		o->verify || o->fill_pct || !(o->workload == WL_READ || o->workload == WL_RANDREAD);
 	unsigned n = 0;
@@ -952,12 +956,13 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 
 	if (jobs == NULL)
 		return -ENOMEM;
+	memset(jobs, 0, jobs_len);
 	*out_jobs = jobs;
 	for (unsigned t = 0; t < targets->n; t++) {
 		struct uraid_bdev_desc *desc;
 		struct uraid_bdev *bdev;
 		uint32_t bs;
-		uint64_t io_blocks, units;
+		uint64_t io_blocks, units, slots_len;
 
 		rc = uraid_bdev_open(targets->names[t], writes, NULL, NULL, &desc);
 		if (rc != 0) {
@@ -1007,9 +1012,13 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 				j->queue_depth = (unsigned)units;
 			prng_seed(&j->rng, o->seed ^ (t * 7919u + r * 104729u));
 			STAILQ_INIT(&j->retry);
-			j->slots = calloc(j->queue_depth, sizeof(*j->slots));
+			/* (Whole cache lines: another reactor's slots may come next.) */
+			slots_len = align_up_u64((uint64_t)j->queue_depth * sizeof(*j->slots),
+						 CACHE_LINE_BYTES);
+			j->slots = aligned_alloc(CACHE_LINE_BYTES, slots_len);
 			if (j->slots == NULL)
 				return -ENOMEM;
+			memset(j->slots, 0, slots_len);
 			for (unsigned q = 0; q < j->queue_depth; q++) {
 				j->slots[q].job = j;
 				j->slots[q].buf =
