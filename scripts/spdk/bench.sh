@@ -4,7 +4,8 @@
 # (bdevperf over the module), and the standalone uraid (uraid bench) on the same configs, same
 # machine, same run. Members are malloc (or null) bdevs of MEMBER_MB (128) MiB with 4 KiB
 # blocks; each cell is the best of RUNS (2) runs of SECONDS (3) s, the three taking turns; one
-# core, but for the last row (two: bdevperf -C, uraid bench -m 0x3, every core on the bdev).
+# core, but for the rows marked "2 cores" (bdevperf -C, uraid bench -m 0x3, every core on the
+# bdev).
 #
 #   scripts/spdk/bench.sh [build/uraid]          (SPDK_DIR=/opt/spdk, root for hugepages)
 set -u
@@ -122,7 +123,16 @@ row "raid5 x5 healthy 4K randread QD128 (only uraid)" "" raid5 64 5 "$q128 -w ra
 row "raid5 x5 one failed 4K randread QD128 (only uraid)" "" raid5 64 5 "$q128 -w randread" "" \
 	'{"method":"bdev_uraid_fail_base_bdev","params":{"name":"m4"}}' \
 	'{"method":"bdev_raid_fail_base_bdev","params":{"name":"m4"}}'
+# Two cores: every row above that scales with cores, again with both (bdevperf -C: one job per
+# core, each on the whole bdev; uraid bench -m 0x3 likewise); against the 1-core rows above.
 CORES=0x3 EVERY=-C plain "2 cores: malloc 4K randread QD128" "$q128 -w randread"
+CORES=0x3 EVERY=-C plain "2 cores: malloc 4K randwrite QD128" "$q128 -w randwrite"
+CORES=0x3 EVERY=-C row "2 cores: raid0 x4 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
+CORES=0x3 EVERY=-C row "2 cores: raid0 x4 4K randwrite QD128" raid0 raid0 64 4 "$q128 -w randwrite"
+CORES=0x3 EVERY=-C row "2 cores: raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 \
+	"$q128 -w randread"
+CORES=0x3 EVERY=-C row "2 cores: raid5 x5 4K randwrite QD128 (only uraid)" "" raid5 64 5 \
+	"$q128 -w randwrite"
 
 # --- Latency at QD1: p50 / p99 in microseconds, the lowest of RUNS runs each (lower is better;
 # the ratios are SPDK's over ours, so above 1 means faster than SPDK) ---
