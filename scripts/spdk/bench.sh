@@ -188,4 +188,4 @@ lrow "raid1 x2 randwrite" raid1 raid1 0 2 "$q1 -w randwrite"
 lrow "raid5 x5 (SPDK: raid5f x5) randread" raid5f raid5 64 5 "$q1 -w randread"
 lrow "raid5 x5 randwrite (SPDK's raid5f takes full stripes only)" "" raid5 64 5 "$q1 -w randwrite"
 echo
-echo "$(date -u +%F), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), SPDK $(cd "$SPDK_DIR" && git describe --tags 2>/dev/null), one core (but the last row), best of $RUNS x $SECS s, members $MB MiB"
+echo "$(date -u +%F), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), SPDK $(cd "$SPDK_DIR" && git describe --tags 2>/dev/null), one core (but the rows marked 2 cores), best of $RUNS x $SECS s, members $MB MiB"
