@@ -48,56 +48,67 @@ cfg() {
 }
 
 CORES=0x1 EVERY=
-bp() { # CONFIG PRELOAD ARGS... -> IOPS (bdevperf's Total line)
+t_bp() { # CONFIG PRELOAD ARGS... -> IOPS (bdevperf's Total line)
 	local c=$1 pre=$2; shift 2
 	# shellcheck disable=SC2086
 	timeout 60 env ${pre:+LD_PRELOAD=$pre} "$BDEVPERF" --json "$c" -m "$CORES" $EVERY -u \
 		-t "$SECS" "$@" 2>&1 | tr '\r' '\n' | awk '/^ *Total *:/ {v = int($3)} END {print v + 0}'
 }
-ub() { # CONFIG ARGS... -> IOPS (uraid bench)
+t_ub() { # CONFIG ARGS... -> IOPS (uraid bench)
 	local c=$1; shift
 	timeout 60 "$URAID" bench --json "$c" -m "$CORES" -t "$SECS" --output json "$@" 2>/dev/null |
 		python3 -c 'import json,sys; print(int(json.load(sys.stdin)["total"]["iops"]))' 2>/dev/null ||
 		echo 0
 }
-max() { [ "$1" -gt "$2" ] && echo "$1" || echo "$2"; }
-ratio() { python3 -c "print('%.2f' % ($1 / $2) if $2 else '-')"; }
-fmt() { python3 -c "v=$1; print('%.3f M' % (v/1e6) if v >= 1e6 else '%.1f k' % (v/1e3))"; }
+t_best() { [ -n "$1" ] && [ "$1" -gt "$2" ] && echo "$1" || echo "$2"; }
+t_ratio() { python3 -c "print('%.2f' % ($1 / $2) if $2 else '-')"; }
+t_fmt() { python3 -c "v=$1; print('%.3f M' % (v/1e6) if v >= 1e6 else '%.1f k' % (v/1e3))"; }
 
 printf '| workload | SPDK | uraid in SPDK | in SPDK / SPDK | uraid standalone | standalone / SPDK |\n'
 printf '|---|---:|---:|---:|---:|---:|\n'
-# cells LABEL ARGS: the three configs $dir/{s,m,u}.json (s or m absent: that column is "-"),
-# taking turns RUNS times, the best of each.
+# cells LABEL ARGS [KIND]: the three configs $dir/{s,m,u}.json (s or m absent: that column is
+# "-"), taking turns RUNS times, the best of each. KIND is t (throughput: IOPS, the most; ratios
+# ours over SPDK's) or l (latency: "p50 p99", the least; ratios SPDK's over ours): above 1 is
+# better than SPDK either way.
 cells() {
-	local label=$1 args=$2 s=0 m=0 u=0 i
+	local label=$1 args=$2 kind=${3:-t} s="" m="" u="" i
 	for ((i = 0; i < RUNS; i++)); do
 		# shellcheck disable=SC2086
 		{
-			[ -f "$dir/s.json" ] && s=$(max "$s" "$(bp "$dir/s.json" "" -T r $args)")
-			[ -f "$dir/m.json" ] && m=$(max "$m" "$(bp "$dir/m.json" "$MODULE" -T r $args)")
-			u=$(max "$u" "$(ub "$dir/u.json" -T r $args)")
+			[ -f "$dir/s.json" ] && s=$("${kind}_best" "$s" "$("${kind}_bp" "$dir/s.json" "" -T r $args)")
+			[ -f "$dir/m.json" ] && m=$("${kind}_best" "$m" "$("${kind}_bp" "$dir/m.json" "$MODULE" -T r $args)")
+			u=$("${kind}_best" "$u" "$("${kind}_ub" "$dir/u.json" -T r $args)")
 		}
 	done
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$label" \
-		"$([ -f "$dir/s.json" ] && fmt "$s" || echo -)" \
-		"$([ -f "$dir/m.json" ] && fmt "$m" || echo -)" \
-		"$([ -f "$dir/s.json" ] && [ -f "$dir/m.json" ] && ratio "$m" "$s" || echo -)" \
-		"$(fmt "$u")" "$([ -f "$dir/s.json" ] && ratio "$u" "$s" || echo -)"
+		"$([ -f "$dir/s.json" ] && "${kind}_fmt" "$s" || echo -)" \
+		"$([ -f "$dir/m.json" ] && "${kind}_fmt" "$m" || echo -)" \
+		"$([ -f "$dir/s.json" ] && [ -f "$dir/m.json" ] && "${kind}_ratio" "$m" "$s" || echo -)" \
+		"$("${kind}_fmt" "$u")" "$([ -f "$dir/s.json" ] && "${kind}_ratio" "$u" "$s" || echo -)"
 }
-# row LABEL LEVEL_SPDK LEVEL_OURS STRIP N BDEVPERF_ARGS [OUR_EXTRA [OUR_CALL_SPDK OUR_CALL_NATIVE]]
-row() {
-	local label=$1 sl=$2 ol=$3 strip=$4 n=$5 args=$6 extra=${7:-} callm=${8:-} calln=${9:-}
+# configs LEVEL_SPDK LEVEL_OURS STRIP N [OUR_EXTRA [OUR_CALL_SPDK OUR_CALL_NATIVE]]: the array
+# for SPDK's raid module (none if LEVEL_SPDK is ""), for the module and for uraid standalone.
+configs() {
+	local sl=$1 ol=$2 strip=$3 n=$4 extra=${5:-} callm=${6:-} calln=${7:-}
 	rm -f "$dir/s.json" "$dir/m.json"
 	if [ -n "$sl" ]; then cfg "$dir/s.json" bdev_raid_create r "$sl" "$strip" "$n"; fi
 	cfg "$dir/m.json" bdev_uraid_create r "$ol" "$strip" "$n" "$extra" "$callm"
 	cfg "$dir/u.json" bdev_raid_create r "$ol" "$strip" "$n" "$extra" "$calln"
-	cells "$label" "$args"
 }
-# plain LABEL ARGS: the member bdev alone (SPDK's and ours; no module column)
-plain() {
+# The member bdev alone (SPDK's and ours; no module column).
+plain_configs() {
 	rm -f "$dir/m.json"
 	cfg "$dir/s.json" "" r
 	cp "$dir/s.json" "$dir/u.json"
+}
+# row LABEL LEVEL_SPDK LEVEL_OURS STRIP N BDEVPERF_ARGS [OUR_EXTRA [OUR_CALL_SPDK OUR_CALL_NATIVE]]
+row() {
+	configs "$2" "$3" "$4" "$5" "${7:-}" "${8:-}" "${9:-}"
+	cells "$1" "$6"
+}
+# plain LABEL ARGS
+plain() {
+	plain_configs
 	cells "$1" "$2"
 }
 q128="-q 128 -o 4096"
@@ -136,7 +147,7 @@ CORES=0x3 EVERY=-C row "2 cores: raid5 x5 4K randwrite QD128 (only uraid)" "" ra
 
 # --- Latency at QD1: p50 / p99 in microseconds, the lowest of RUNS runs each (lower is better;
 # the ratios are SPDK's over ours, so above 1 means faster than SPDK) ---
-bpl() { # CONFIG PRELOAD ARGS... -> "p50 p99" (bdevperf -l's latency summary)
+l_bp() { # CONFIG PRELOAD ARGS... -> "p50 p99" (bdevperf -l's latency summary)
 	local c=$1 pre=$2; shift 2
 	# shellcheck disable=SC2086
 	timeout 60 env ${pre:+LD_PRELOAD=$pre} "$BDEVPERF" --json "$c" -m 0x1 -u -l -t "$SECS" "$@" \
@@ -144,48 +155,28 @@ bpl() { # CONFIG PRELOAD ARGS... -> "p50 p99" (bdevperf -l's latency summary)
 			$1 == "99.00000%" && !p99 { p99 = $3 }
 			END { gsub(/us/, "", p50); gsub(/us/, "", p99); print (p50 ? p50 : 0), (p99 ? p99 : 0) }'
 }
-ubl() { # CONFIG ARGS... -> "p50 p99" (uraid bench)
+l_ub() { # CONFIG ARGS... -> "p50 p99" (uraid bench)
 	local c=$1; shift
 	timeout 60 "$URAID" bench --json "$c" -m 0x1 -t "$SECS" --output json "$@" 2>/dev/null |
 		python3 -c 'import json,sys; t=json.load(sys.stdin)["total"]; print("%.3f %.3f" % (t["p50_us"], t["p99_us"]))' 2>/dev/null ||
 		echo "0 0"
 }
-lmin() { python3 -c "a=[float(x) for x in '$1'.split()]; b=[float(x) for x in '$2'.split()]; print(' '.join('%.3f' % min(x, y) if x and y else '%.3f' % (x or y) for x, y in zip(a, b)))"; }
-lfmt() { python3 -c "a=[float(x) for x in '$1'.split()]; print('%.2f / %.2f' % tuple(a) if a[0] else '-')"; }
-lratio() { python3 -c "s=[float(x) for x in '$1'.split()]; u=[float(x) for x in '$2'.split()]; print('%.2f / %.2f' % (s[0] / u[0], s[1] / u[1]) if s[0] and u[0] and u[1] else '-')"; }
+l_best() { [ -n "$1" ] && python3 -c "a=[float(x) for x in '$1'.split()]; b=[float(x) for x in '$2'.split()]; print(' '.join('%.3f' % min(x, y) if x and y else '%.3f' % (x or y) for x, y in zip(a, b)))" || echo "$2"; }
+l_fmt() { python3 -c "a=[float(x) for x in '$1'.split()]; print('%.2f / %.2f' % tuple(a) if a[0] else '-')"; }
+l_ratio() { python3 -c "u=[float(x) for x in '$1'.split()]; s=[float(x) for x in '$2'.split()]; print('%.2f / %.2f' % (s[0] / u[0], s[1] / u[1]) if s[0] and u[0] and u[1] else '-')"; }
 echo
 printf '| QD1, 4 KiB | SPDK p50 / p99 (us) | uraid in SPDK | SPDK / in SPDK | uraid standalone | SPDK / standalone |\n'
 printf '|---|---:|---:|---:|---:|---:|\n'
-lcells() {
-	local label=$1 args=$2 s="" m="" u="" i x
-	for ((i = 0; i < RUNS; i++)); do
-		# shellcheck disable=SC2086
-		{
-			if [ -f "$dir/s.json" ]; then x=$(bpl "$dir/s.json" "" -T r $args); s=$([ -n "$s" ] && lmin "$s" "$x" || echo "$x"); fi
-			if [ -f "$dir/m.json" ]; then x=$(bpl "$dir/m.json" "$MODULE" -T r $args); m=$([ -n "$m" ] && lmin "$m" "$x" || echo "$x"); fi
-			x=$(ubl "$dir/u.json" -T r $args); u=$([ -n "$u" ] && lmin "$u" "$x" || echo "$x")
-		}
-	done
-	printf '| %s | %s | %s | %s | %s | %s |\n' "$label" \
-		"$([ -n "$s" ] && lfmt "$s" || echo -)" "$([ -n "$m" ] && lfmt "$m" || echo -)" \
-		"$([ -n "$s" ] && [ -n "$m" ] && lratio "$s" "$m" || echo -)" \
-		"$(lfmt "$u")" "$([ -n "$s" ] && lratio "$s" "$u" || echo -)"
-}
-lrow() { # LABEL LEVEL_SPDK LEVEL_OURS STRIP N ARGS: as row, latencies
-	local label=$1 sl=$2 ol=$3 strip=$4 n=$5 args=$6
-	rm -f "$dir/s.json" "$dir/m.json"
-	if [ -n "$sl" ]; then cfg "$dir/s.json" bdev_raid_create r "$sl" "$strip" "$n"; fi
-	cfg "$dir/m.json" bdev_uraid_create r "$ol" "$strip" "$n"
-	cfg "$dir/u.json" bdev_raid_create r "$ol" "$strip" "$n"
-	lcells "$label" "$args"
-}
 q1="-q 1 -o 4096"
-rm -f "$dir/m.json"; cfg "$dir/s.json" "" r; cp "$dir/s.json" "$dir/u.json"
-lcells "malloc randread" "$q1 -w randread"
-lcells "malloc randwrite" "$q1 -w randwrite"
-lrow "raid1 x2 randread" raid1 raid1 0 2 "$q1 -w randread"
-lrow "raid1 x2 randwrite" raid1 raid1 0 2 "$q1 -w randwrite"
-lrow "raid5 x5 (SPDK: raid5f x5) randread" raid5f raid5 64 5 "$q1 -w randread"
-lrow "raid5 x5 randwrite (SPDK's raid5f takes full stripes only)" "" raid5 64 5 "$q1 -w randwrite"
+plain_configs
+cells "malloc randread" "$q1 -w randread" l
+cells "malloc randwrite" "$q1 -w randwrite" l
+configs raid1 raid1 0 2
+cells "raid1 x2 randread" "$q1 -w randread" l
+cells "raid1 x2 randwrite" "$q1 -w randwrite" l
+configs raid5f raid5 64 5
+cells "raid5 x5 (SPDK: raid5f x5) randread" "$q1 -w randread" l
+configs "" raid5 64 5
+cells "raid5 x5 randwrite (SPDK's raid5f takes full stripes only)" "$q1 -w randwrite" l
 echo
 echo "$(date -u +%F), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), SPDK $(cd "$SPDK_DIR" && git describe --tags 2>/dev/null), one core (but the rows marked 2 cores), best of $RUNS x $SECS s, members $MB MiB"
