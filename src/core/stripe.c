@@ -2140,6 +2140,7 @@ mirror_direct_finish(struct mirror_run *mr)
 	uint64_t strip = mr->strip;
 	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
 	int status = mr->status;
+	struct stripe_bucket *b = bucket_of(rch, strip);
 	struct stripe_head *sh;
 
 	if (status == 0 && !atomic_load(&a->online))
@@ -2152,9 +2153,9 @@ mirror_direct_finish(struct mirror_run *mr)
 		 status == 0 && need > atomic_load_explicit(&a->sb_done, memory_order_acquire)
 			 ? need
 			 : 0);
-	bucket_of(rch, strip)->direct = 0;
-	sh = sh_get(rch, strip, false);
-	if (sh != NULL)
+	b->direct = 0;
+	/* (Mostly no head at all in the bucket: no call to look.) */
+	if (b->heads != NULL && (sh = sh_get(rch, strip, false)) != NULL)
 		stripe_run_next(rch, sh);
 }
 
@@ -2180,7 +2181,8 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, u
 	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
-	if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_get(rch, strip, false) != NULL ||
+	if (b->direct != 0 || a->sb_zone_blocks != 0 ||
+	    (b->heads != NULL && sh_get(rch, strip, false) != NULL) ||
 	    (a->bm != NULL && !bitmap_try_enter(a, strip)))
 		return false;
 	b->direct = strip + 1;
