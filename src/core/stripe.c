@@ -177,18 +177,29 @@ bucket_of(struct raid_channel *rch, uint64_t stripe)
 	return &rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
 }
 
-static struct stripe_head *
-sh_get(struct raid_channel *rch, uint64_t stripe, bool create)
+/* The head of stripe in its bucket b, or NULL. Inline: a mirrored write asks at its start and
+ * its end, and nearly always the bucket has no head at all. */
+static inline struct stripe_head *
+sh_find(const struct stripe_bucket *b, uint64_t stripe)
 {
-	struct stripe_bucket *b = bucket_of(rch, stripe);
 	struct stripe_head *sh;
 
 	for (sh = b->heads; sh != NULL; sh = sh->next) {
 		if (sh->stripe == stripe)
 			return sh;
 	}
-	if (!create)
-		return NULL;
+	return NULL;
+}
+
+/* The head of stripe, made if it has none; NULL when none can be made. */
+static struct stripe_head *
+sh_get(struct raid_channel *rch, uint64_t stripe)
+{
+	struct stripe_bucket *b = bucket_of(rch, stripe);
+	struct stripe_head *sh = sh_find(b, stripe);
+
+	if (sh != NULL)
+		return sh;
 	sh = pool_get(&rch->heads);
 	if (sh == NULL)
 		return NULL;
@@ -2092,7 +2103,7 @@ stripe_bitmap_ready(struct raid_array *a)
 void
 stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe)
 {
-	struct stripe_head *sh = sh_get(rch, stripe, false);
+	struct stripe_head *sh = sh_find(bucket_of(rch, stripe), stripe);
 
 	if (sh == NULL || sh->ppl_live == 0)
 		return;
@@ -2154,8 +2165,7 @@ mirror_direct_finish(struct mirror_run *mr)
 			 ? need
 			 : 0);
 	b->direct = 0;
-	/* (Mostly no head at all in the bucket: no call to look.) */
-	if (b->heads != NULL && (sh = sh_get(rch, strip, false)) != NULL)
+	if ((sh = sh_find(b, strip)) != NULL)
 		stripe_run_next(rch, sh);
 }
 
@@ -2181,8 +2191,7 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, u
 	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
-	if (b->direct != 0 || a->sb_zone_blocks != 0 ||
-	    (b->heads != NULL && sh_get(rch, strip, false) != NULL) ||
+	if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
 	    (a->bm != NULL && !bitmap_try_enter(a, strip)))
 		return false;
 	b->direct = strip + 1;
@@ -2269,7 +2278,7 @@ stripe_arrive(void *arg)
 				  part->iovcnt, part->byte_off))
 			return;
 	}
-	if (rch == NULL || (sh = sh_get(rch, part->stripe, true)) == NULL) {
+	if (rch == NULL || (sh = sh_get(rch, part->stripe)) == NULL) {
 		stripe_part_finish(part, -ENOMEM);
 		return;
 	}
