@@ -943,12 +943,25 @@ fill(struct uraid_bdev_desc *desc, uint64_t blocks, uint32_t bs)
 	return rc;
 }
 
+/* Zeroed memory in whole cache lines of its own: what one reactor writes on every I/O must not
+ * share a line with what another reads. */
+static void *
+zalloc_lines(size_t len)
+{
+	void *p;
+
+	len = align_up_u64(len, CACHE_LINE_BYTES);
+	p = aligned_alloc(CACHE_LINE_BYTES, len);
+	if (p != NULL)
+		memset(p, 0, len);
+	return p;
+}
+
 static int
 setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors,
 	   struct job **out_jobs, unsigned *out_n)
 {
-	size_t jobs_len = (size_t)targets->n * nreactors * sizeof(struct job);
-	struct job *jobs = aligned_alloc(CACHE_LINE_BYTES, jobs_len);
+	struct job *jobs = zalloc_lines((size_t)targets->n * nreactors * sizeof(struct job));
 	bool writes =
 		o->verify || o->fill_pct || !(o->workload == WL_READ || o->workload == WL_RANDREAD);
 	unsigned n = 0;
@@ -956,13 +969,12 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 
 	if (jobs == NULL)
 		return -ENOMEM;
-	memset(jobs, 0, jobs_len);
 	*out_jobs = jobs;
 	for (unsigned t = 0; t < targets->n; t++) {
 		struct uraid_bdev_desc *desc;
 		struct uraid_bdev *bdev;
 		uint32_t bs;
-		uint64_t io_blocks, units, slots_len;
+		uint64_t io_blocks, units;
 
 		rc = uraid_bdev_open(targets->names[t], writes, NULL, NULL, &desc);
 		if (rc != 0) {
@@ -1012,13 +1024,9 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 				j->queue_depth = (unsigned)units;
 			prng_seed(&j->rng, o->seed ^ (t * 7919u + r * 104729u));
 			STAILQ_INIT(&j->retry);
-			/* (Whole cache lines: another reactor's slots may come next.) */
-			slots_len = align_up_u64((uint64_t)j->queue_depth * sizeof(*j->slots),
-						 CACHE_LINE_BYTES);
-			j->slots = aligned_alloc(CACHE_LINE_BYTES, slots_len);
+			j->slots = zalloc_lines(j->queue_depth * sizeof(*j->slots));
 			if (j->slots == NULL)
 				return -ENOMEM;
-			memset(j->slots, 0, slots_len);
 			for (unsigned q = 0; q < j->queue_depth; q++) {
 				j->slots[q].job = j;
 				j->slots[q].buf =
