@@ -404,6 +404,17 @@ test_threads_wake_and_idle(void)
 	uraid_runtime_stop();
 }
 
+/* Send fn(arg) to reactor 0, then wait up to 1 s for it to set *setup (set) or clear it
+ * (!set); *setup's value then. */
+static int
+on_reactor0(uraid_msg_fn fn, void *arg, _Atomic int *setup, bool set)
+{
+	uraid_reactor_send(uraid_reactor_get(0), fn, arg);
+	for (int i = 0; i < 1000 && (atomic_load(setup) != 0) != set; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	return atomic_load(setup);
+}
+
 /* A sleeping reactor wakes when a registered fd becomes readable, and its poller reads it;
  * without the registration it would sleep on (no message, no timer). */
 struct wake_fd_state {
@@ -456,10 +467,7 @@ test_threads_wake_fd(void)
 	CHECK_EQ(uraid_reactor_add_wake_fd(0), -EINVAL); /* not a reactor */
 	REQUIRE(pipe2(w.fds, O_NONBLOCK | O_CLOEXEC) == 0);
 	REQUIRE(uraid_runtime_start(&o) == 0);
-	uraid_reactor_send(uraid_reactor_get(0), wake_fd_setup, &w);
-	for (int i = 0; i < 1000 && atomic_load(&w.setup) == 0; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	CHECK_EQ(atomic_load(&w.setup), 1);
+	CHECK_EQ(on_reactor0(wake_fd_setup, &w, &w.setup, true), 1);
 	for (int round = 1; round <= 5; round++) {
 		nanosleep(&ts, NULL); /* asleep by now */
 		CHECK_EQ(write(w.fds[1], "x", 1), 1);
@@ -467,9 +475,7 @@ test_threads_wake_fd(void)
 			nanosleep(&(struct timespec){0, 1000000}, NULL);
 		CHECK_EQ(atomic_load(&w.bytes), round);
 	}
-	uraid_reactor_send(uraid_reactor_get(0), wake_fd_teardown, &w);
-	for (int i = 0; i < 1000 && atomic_load(&w.setup) != 0; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	on_reactor0(wake_fd_teardown, &w, &w.setup, false);
 	uraid_runtime_stop();
 	close(w.fds[0]);
 	close(w.fds[1]);
@@ -525,10 +531,7 @@ test_threads_spin_bounded_in_time(void)
 	int most = 0;
 
 	REQUIRE(uraid_runtime_start(&o) == 0);
-	uraid_reactor_send(uraid_reactor_get(0), slow_idle_setup, &st);
-	for (int i = 0; i < 1000 && atomic_load(&st.setup) == 0; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	REQUIRE(atomic_load(&st.setup) == 1);
+	REQUIRE(on_reactor0(slow_idle_setup, &st, &st.setup, true) == 1);
 	for (int round = 1; round <= 10; round++) {
 		int before;
 
@@ -544,9 +547,7 @@ test_threads_spin_bounded_in_time(void)
 	 * only makes fewer calls fit, so the bound holds on a loaded machine. */
 	CHECK(most >= 1);
 	CHECK(most <= 100);
-	uraid_reactor_send(uraid_reactor_get(0), slow_idle_teardown, &st);
-	for (int i = 0; i < 1000 && atomic_load(&st.setup) != 0; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	on_reactor0(slow_idle_teardown, &st, &st.setup, false);
 	uraid_runtime_stop();
 }
 
