@@ -457,8 +457,7 @@ static void *
 reactor_thread(void *arg)
 {
 	struct uraid_reactor *r = arg;
-	uint64_t spin_ticks = IDLE_SPIN_US * ticks_hz() / 1000000u;
-	uint64_t busy_tick = ticks_now();
+	uint64_t idle_since = 0; /* ns: the first idle round since the last busy one; 0: busy */
 
 	t_self = r;
 	if (r->cpu >= 0) {
@@ -471,14 +470,20 @@ reactor_thread(void *arg)
 				    r->cpu);
 	}
 	while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
+		uint64_t now;
+
 		if (reactor_run_once(r) != 0) {
-			busy_tick = r->ticks;
+			idle_since = 0;
 			continue;
 		}
-		if (r->ticks - busy_tick < spin_ticks)
+		/* (The clock only in idle rounds, and no tick rate to calibrate at start.) */
+		now = mono_ns();
+		if (idle_since == 0)
+			idle_since = now;
+		if (now - idle_since < IDLE_SPIN_US * 1000u)
 			continue;
 		reactor_sleep(r);
-		busy_tick = ticks_now();
+		idle_since = 0;
 	}
 	/* Run what was queued before the stop. */
 	while (reactor_run_once(r) != 0)
