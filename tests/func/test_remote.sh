@@ -63,7 +63,7 @@ fio_nbd() { # NAME URI OFFSET SIZE [FIO OPTIONS...]: prints its log
 	local name=$1 uri=$2 off=$3 size=$4
 	shift 4
 	fio --name="$name" --ioengine=nbd --uri="$uri" --bs=4k --iodepth=16 --offset="$off" \
-		--size="$size" --verify=crc32c --verify_fatal=1 --randseed=7 "$@" \
+		--size="$size" --verify=crc32c --verify_fatal=1 --verify_state_save=0 --randseed=7 "$@" \
 		>"$T_DIR/fio-$name.log" 2>&1
 	local rc=$?
 	cat "$T_DIR/fio-$name.log"
