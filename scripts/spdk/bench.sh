@@ -111,6 +111,20 @@ plain() {
 	plain_configs
 	cells "$1" "$2"
 }
+# limit LABEL IO_BYTES ARGS: what one core does alone for the row above it when both sit at
+# a limit of the machine (uraid bench --memcpy, or --xor for parity over null members), the
+# best of RUNS, in I/Os of IO_BYTES per second, in the standalone column.
+limit() {
+	local best=0 v i
+	for ((i = 0; i < RUNS; i++)); do
+		# shellcheck disable=SC2086
+		v=$("$URAID" bench $3 -t "$SECS" 2>/dev/null |
+			awk -v b="$2" '{ for (i = 2; i <= NF; i++) if ($i == "MiB/s") v = $(i - 1) }
+				END { printf "%d", v * 1048576 / b }')
+		best=$(t_best "$best" "$v")
+	done
+	printf '| %s | - | - | - | %s | - |\n' "$1" "$(t_fmt "$best")"
+}
 q128="-q 128 -o 4096"
 MEMBERS=bdev_null_create plain "null 4K randread QD128" "$q128 -w randread"
 plain "malloc 4K randread QD128" "$q128 -w randread"
@@ -118,6 +132,7 @@ plain "malloc 4K randwrite QD128" "$q128 -w randwrite"
 row "raid0 x4 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
 row "raid0 x4 4K randwrite QD128" raid0 raid0 64 4 "$q128 -w randwrite"
 row "raid0 x4 128K write QD32" raid0 raid0 64 4 "-q 32 -o 131072 -w write"
+limit "limit of the row above: memcpy alone, 128K pieces through 1 GiB" 131072 "--memcpy -o 128k"
 row "raid1 x2 4K randread QD128" raid1 raid1 0 2 "$q128 -w randread"
 row "raid1 x2 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 row "raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 "$q128 -w randread"
@@ -126,6 +141,8 @@ MEMBERS=bdev_null_create row "raid0 x4 over null 4K randread QD128" raid0 raid0 
 MEMBERS=bdev_null_create row "raid1 x2 over null 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 MEMBERS=bdev_null_create row "raid5f x4 over null 192K full-stripe write QD32" raid5f raid5f 64 4 \
 	"-q 32 -o 196608 -w write"
+limit "limit of the row above: xor_gen alone, 3 x 64K into 64K, 32 stripes in turn" 196608 \
+	"--xor 3 -o 192k -q 32"
 row "raid5 x5 4K randwrite QD128 (only uraid)" "" raid5 64 5 "$q128 -w randwrite"
 row "raid6 x6 4K randwrite QD128 (only uraid)" "" raid6 64 6 "$q128 -w randwrite"
 row "ec 4+2 4K randwrite QD128 (only uraid)" "" ec 64 6 "$q128 -w randwrite" \

@@ -11,6 +11,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <isa-l/raid.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -43,6 +44,7 @@ struct bench_opts {
 	bool verify;
 	bool json;
 	bool memcpy_ref;
+	unsigned xor_k; /* --xor K: the parity reference instead of a run (0: not asked) */
 	uint64_t seed;
 	unsigned fill_pct; /* written sequentially before the run (percent of each target) */
 	unsigned span_pct; /* I/Os only in this first share of each target (percent) */
@@ -488,7 +490,10 @@ bench_usage(FILE *out)
 		"  --fill PCT      first write PCT%% of each target sequentially (not measured)\n"
 		"  --span PCT      keep the I/Os in the first PCT%% of each target\n"
 		"  --memcpy        instead: single-core memcpy bandwidth in -o sized copies\n"
-		"                  through 1 GiB (the reference for full-stripe writes)\n");
+		"                  through 1 GiB (the reference for full-stripe writes)\n"
+		"  --xor K         instead: single-core XOR parity (ISA-L xor_gen) of K columns\n"
+		"                  of -o/K bytes each, over -q stripes' buffers in turn (the\n"
+		"                  encoder's limit for -o sized full-stripe writes at QD -q)\n");
 }
 
 static int
@@ -773,6 +778,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{"seed", required_argument, NULL, 'S'},
 		{"output", required_argument, NULL, 'O'},
 		{"memcpy", no_argument, NULL, 'C'},
+		{"xor", required_argument, NULL, 'X'},
 		{"fill", required_argument, NULL, 'F'},
 		{"span", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -888,6 +894,17 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'C':
 			o->memcpy_ref = true;
 			break;
+		case 'X': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 2 || v > 64) {
+				fprintf(stderr, "uraid bench: --xor %s: columns must be 2..64\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->xor_k = (unsigned)v;
+			break;
+		}
 		case 'F':
 		case 'P': {
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -911,6 +928,22 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 	if (optind < argc) {
 		fprintf(stderr, "uraid bench: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
+	}
+	if (o->xor_k) {
+		if (!have_o || !have_t) {
+			fprintf(stderr, "uraid bench: --xor needs -o and -t\n");
+			return -EINVAL;
+		}
+		if (o->io_size % (o->xor_k * 64u) != 0) {
+			fprintf(stderr,
+				"uraid bench: --xor %u: -o must be a multiple of %u (64 bytes a "
+				"column)\n",
+				o->xor_k, o->xor_k * 64u);
+			return -EINVAL;
+		}
+		if (!have_q)
+			o->queue_depth = 1;
+		return 0;
 	}
 	if (o->memcpy_ref) {
 		if (!have_o || !have_t) {
@@ -1151,6 +1184,54 @@ memcpy_reference(const struct bench_opts *o)
 	return 0;
 }
 
+/* The limit of a full-stripe write whose members cost nothing (null members): one core
+ * encoding XOR parity over K columns of -o/K bytes, the stripes' buffers (data and parity,
+ * QD of them, in huge pages like the benchmark's) taken in turn as a write at that queue
+ * depth takes them. */
+static int
+xor_reference(const struct bench_opts *o)
+{
+	size_t col = o->io_size / o->xor_k, stride = align_up_u64(o->io_size + col, 4096);
+	uint8_t *bufs = bufs_alloc(o->queue_depth, stride);
+	void *v[65];
+	uint64_t start, now, stripes = 0;
+	unsigned q = 0;
+
+	if (bufs == NULL) {
+		fprintf(stderr, "uraid bench: --xor: cannot allocate %u stripes\n", o->queue_depth);
+		return 1;
+	}
+	memset(bufs, 0x5a, (size_t)o->queue_depth * stride);
+	start = mono_ns();
+	do {
+		for (int i = 0; i < 64; i++) {
+			uint8_t *b = bufs + (size_t)q * stride;
+
+			for (unsigned c = 0; c <= o->xor_k; c++)
+				v[c] = b + c * col;
+			xor_gen((int)o->xor_k + 1, (int)col, v);
+			q = q + 1 == o->queue_depth ? 0 : q + 1;
+			stripes++;
+		}
+		now = mono_ns();
+	} while ((double)(now - start) < o->seconds * 1e9);
+	if (o->json)
+		printf("{\"xor\":{\"columns\":%u,\"column_bytes\":%zu,\"stripes_per_s\":%.1f,"
+		       "\"data_mib_s\":%.1f}}\n",
+		       o->xor_k, col, (double)stripes * 1e9 / (double)(now - start),
+		       (double)stripes * (double)o->io_size / 1048576.0 * 1e9 /
+			       (double)(now - start));
+	else
+		printf("xor %u x %zu bytes into one, %u stripes in turn: %.1f stripes/s, %.1f MiB/s "
+		       "of data on one core\n",
+		       o->xor_k, col, o->queue_depth,
+		       (double)stripes * 1e9 / (double)(now - start),
+		       (double)stripes * (double)o->io_size / 1048576.0 * 1e9 /
+			       (double)(now - start));
+	free(bufs);
+	return 0;
+}
+
 int
 bench_main(int argc, char **argv)
 {
@@ -1168,6 +1249,8 @@ bench_main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (o.memcpy_ref)
 		return memcpy_reference(&o);
+	if (o.xor_k)
+		return xor_reference(&o);
 	if (o.seed == 0)
 		o.seed = mono_ns() ^ (uint64_t)getpid() << 32;
 	for (unsigned c = 0; c < 64; c++) {

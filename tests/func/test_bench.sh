@@ -58,7 +58,13 @@ t_cfg "$T_DIR/file.json" \
 expect "file bdev with --verify" 0 'verify: [1-9][0-9]* blocks checked, 0 miscompares' \
 	--json "$T_DIR/file.json" -q 32 -o 4096 -w randwrite -t 0.5 --verify
 
-# 6. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
+# 6. --xor: the encoder's limit for full-stripe writes, in text and JSON.
+expect "--xor 3 prints a stripe rate" 0 '^xor 3 x 65536 bytes into one, 32 stripes in turn: [1-9][0-9]*\.[0-9] stripes/s' \
+	--xor 3 -o 192k -q 32 -t 0.2
+expect "--xor --output json" 0 '"columns":4 && "column_bytes":16384 && "stripes_per_s":[1-9]' \
+	--xor 4 -o 64k -t 0.2 --output json
+
+# 7. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
 printf '{"subsystems": [ {"subsystem": "bdev", ' >"$T_DIR/malformed.json"
 t_cfg "$T_DIR/unknown.json" '{"method":"bdev_teleport_create","params":{}}'
 t_cfg "$T_DIR/badparam.json" \
@@ -97,6 +103,9 @@ bad "unknown workload" "-w sideways" --json "$T_DIR/tiny.json" -q 1 -o 4096 -w s
 bad "queue depth 0" "-q 0" --json "$T_DIR/tiny.json" -q 0 -o 4096 -w read -t 0.1
 bad "missing flags" "are required" --json "$T_DIR/tiny.json"
 bad "bad core mask" "core mask" --json "$T_DIR/tiny.json" -m zz "${std[@]}"
+bad "--xor of one column" "--xor 1: columns must be 2..64" --xor 1 -o 64k -t 0.1
+bad "--xor stripe not 64 bytes a column" "-o must be a multiple of 192" --xor 3 -o 64k -t 0.1
+bad "--xor without -t" "--xor needs -o and -t" --xor 3 -o 192k
 bad "offline core" "not online" --json "$T_DIR/tiny.json" -m 0x8000000000000000 "${std[@]}"
 
 t_done
