@@ -772,6 +772,8 @@ report(struct job *jobs, unsigned njobs, const struct bench_opts *o)
 static int
 parse_args(int argc, char **argv, struct bench_opts *o)
 {
+	/* One option a line. */
+	/* clang-format off */
 	static const struct option longopts[] = {
 		{"json", required_argument, NULL, 'j'},
 		{"verify", no_argument, NULL, 'V'},
@@ -784,6 +786,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	/* clang-format on */
 	bool have_w = false, have_q = false, have_o = false, have_t = false;
 	char *end;
 	int c;
@@ -934,10 +937,10 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			fprintf(stderr, "uraid bench: --xor needs -o and -t\n");
 			return -EINVAL;
 		}
-		if (o->io_size % (o->xor_k * 64u) != 0) {
+		if (o->io_size % (o->xor_k * 64u) != 0 || o->io_size / o->xor_k > (1u << 30)) {
 			fprintf(stderr,
 				"uraid bench: --xor %u: -o must be a multiple of %u (64 bytes a "
-				"column)\n",
+				"column), at most 1 GiB a column\n",
 				o->xor_k, o->xor_k * 64u);
 			return -EINVAL;
 		}
@@ -1195,6 +1198,7 @@ xor_reference(const struct bench_opts *o)
 	uint8_t *bufs = bufs_alloc(o->queue_depth, stride);
 	void *v[65];
 	uint64_t start, now, stripes = 0;
+	double rate, mibps;
 	unsigned q = 0;
 
 	if (bufs == NULL) {
@@ -1215,19 +1219,16 @@ xor_reference(const struct bench_opts *o)
 		}
 		now = mono_ns();
 	} while ((double)(now - start) < o->seconds * 1e9);
+	rate = (double)stripes * 1e9 / (double)(now - start);
+	mibps = rate * (double)o->io_size / 1048576.0;
 	if (o->json)
 		printf("{\"xor\":{\"columns\":%u,\"column_bytes\":%zu,\"stripes_per_s\":%.1f,"
 		       "\"data_mib_s\":%.1f}}\n",
-		       o->xor_k, col, (double)stripes * 1e9 / (double)(now - start),
-		       (double)stripes * (double)o->io_size / 1048576.0 * 1e9 /
-			       (double)(now - start));
+		       o->xor_k, col, rate, mibps);
 	else
-		printf("xor %u x %zu bytes into one, %u stripes in turn: %.1f stripes/s, %.1f MiB/s "
-		       "of data on one core\n",
-		       o->xor_k, col, o->queue_depth,
-		       (double)stripes * 1e9 / (double)(now - start),
-		       (double)stripes * (double)o->io_size / 1048576.0 * 1e9 /
-			       (double)(now - start));
+		printf("xor %u x %zu bytes into one, %u stripes in turn: %.1f stripes/s, "
+		       "%.1f MiB/s of data on one core\n",
+		       o->xor_k, col, o->queue_depth, rate, mibps);
 	free(bufs);
 	return 0;
 }
