@@ -130,6 +130,12 @@ void code_encode(const struct code *c, size_t len, uint8_t *const *data, uint8_t
 /* parity[j] ^= coef(k+j, col) * delta, for one data column's change (read-modify-write). */
 void code_update(const struct code *c, size_t len, unsigned col, const uint8_t *delta,
 		 uint8_t *const *parity);
+/* The same from column col's old and new contents: old is overwritten (XOR parity is updated
+ * from both in one pass; other codes make old the delta first). */
+void code_update_from(const struct code *c, size_t len, unsigned col, uint8_t *old,
+		      const uint8_t *new_data, uint8_t *const *parity);
+/* dst ^= src, len bytes (ISA-L's xor_gen where both are 32-byte aligned). */
+void code_xor_into(uint8_t *dst, const uint8_t *src, size_t len);
 /* dst ^= G[k+j][col] * src (one parity's share of one data column). */
 void code_mad(const struct code *c, size_t len, unsigned j, unsigned col, const uint8_t *src,
 	      uint8_t *dst);

@@ -213,6 +213,34 @@ code_update(const struct code *c, size_t len, unsigned col, const uint8_t *delta
 }
 
 void
+code_update_from(const struct code *c, size_t len, unsigned col, uint8_t *old,
+		 const uint8_t *new_data, uint8_t *const *parity)
+{
+	if (c->kind == CODE_XOR && vec_aligned(len, parity, 1) && vec_aligned(len, &old, 1) &&
+	    vec_aligned(len, (uint8_t *const *)&new_data, 1)) {
+		void *v[4] = {parity[0], old, (void *)new_data, parity[0]};
+
+		xor_gen(4, (int)len, v); /* P' = P + old + new, as code_update */
+		return;
+	}
+	code_xor_into(old, new_data, len);
+	code_update(c, len, col, old, parity);
+}
+
+void
+code_xor_into(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	if (vec_aligned(len, &dst, 1) && vec_aligned(len, (uint8_t *const *)&src, 1)) {
+		void *v[3] = {dst, (void *)src, dst};
+
+		xor_gen(3, (int)len, v); /* reads each source before writing the same offset */
+		return;
+	}
+	for (size_t i = 0; i < len; i++)
+		dst[i] ^= src[i];
+}
+
+void
 code_mad(const struct code *c, size_t len, unsigned j, unsigned col, const uint8_t *src,
 	 uint8_t *dst)
 {

@@ -618,6 +618,10 @@ op_plan(struct stripe_op *op)
 			}
 			if (!touched(op, c))
 				break;
+			/* The new data where the user has it whole (the parity update reads it,
+			 * the member write takes the user's part anyway), else a copy. */
+			if ((op->col[c] = op_direct(op, c)) != NULL)
+				op->col_set |= 1ull << c;
 			if (op_old(op, c) == NULL || op_scratch(op, c) == NULL) {
 				rc = -ENOMEM;
 				break;
@@ -636,16 +640,6 @@ op_plan(struct stripe_op *op)
 }
 
 /* --- compute --- */
-
-static void
-xor_into(uint8_t *dst, const uint8_t *src, size_t len)
-{
-	uint64_t *d = (uint64_t *)dst;
-	const uint64_t *s = (const uint64_t *)src;
-
-	for (size_t i = 0; i < len / 8; i++)
-		d[i] ^= s[i];
-}
 
 /* Where byte off of an iovec array lies: iovec v, byte o within it. */
 struct iov_pos {
@@ -736,19 +730,21 @@ op_compute(struct stripe_op *op)
 		code_encode(&a->code, len, op->col, op->col + l->k);
 		return 0;
 	case MODE_RMW:
+		/* Parity changes only on the rows a column's new data touches (the code is
+		 * linear: elsewhere its change is zero). */
 		for (unsigned i = 0; i < l->k; i++) {
-			size_t lo, hi;
+			uint8_t *p[RAID_MAX_PARITY];
+			size_t lo;
 
 			if (!touched(op, i))
 				continue;
 			lo = (op->lo[i] - op->r0) * bs;
-			hi = (op->hi[i] - op->r0) * bs;
-			op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
-			/* old[i] becomes the delta: old + new on the touched rows, 0 elsewhere. */
-			memset(op->old[i], 0, lo);
-			memset(op->old[i] + hi, 0, len - hi);
-			xor_into(op->old[i] + lo, op->col[i] + lo, hi - lo);
-			code_update(&a->code, len, i, op->old[i], op->col + l->k);
+			if (op->col_scratch & (1ull << i))
+				op_copy_new(op, i, op->col[i], op->lo[i], op->hi[i]);
+			for (unsigned j = 0; j < l->m; j++)
+				p[j] = op->col[l->k + j] + lo;
+			code_update_from(&a->code, (op->hi[i] - op->lo[i]) * bs, i, op->old[i] + lo,
+					 op->col[i] + lo, p);
 		}
 		return 0;
 	}

@@ -149,6 +149,79 @@ test_update_matches_encode(void)
 	}
 }
 
+/* Updates from a column's old and new contents (read-modify-write without a delta buffer)
+ * give the parity of the new data, for every shape, on whole and partial rows, aligned or
+ * not. */
+static void
+test_update_from_matches_encode(void)
+{
+	const size_t len = 4096;
+
+	for (size_t s = 0; s < ARRAY_SIZE(g_shapes); s++) {
+		for (unsigned v = 0; v < 3; v++) {
+			/* v: whole column; rows 1024..3072 (partial); 8 bytes off 32-byte alignment
+			 */
+			size_t lo = v == 1 ? 1024 : v == 2 ? 8 : 0, n = v == 1 ? 2048 : len - lo;
+			struct code c;
+			uint8_t *data[32], *par[4], *want[4], *p[4], *old = rand_buf(len);
+			unsigned col;
+
+			REQUIRE(code_init(&c, g_shapes[s].kind, g_shapes[s].k, g_shapes[s].m) == 0);
+			for (unsigned i = 0; i < c.k; i++)
+				data[i] = rand_buf(len);
+			for (unsigned j = 0; j < c.m; j++) {
+				par[j] = rand_buf(len);
+				want[j] = rand_buf(len);
+			}
+			code_encode(&c, len, data, par);
+			col = (unsigned)test_rand_below(c.k);
+			memcpy(old, data[col], len);
+			for (size_t b = lo; b < lo + n; b++)
+				data[col][b] = (uint8_t)test_rand();
+			for (unsigned j = 0; j < c.m; j++)
+				p[j] = par[j] + lo;
+			code_update_from(&c, n, col, old + lo, data[col] + lo, p);
+			code_encode_ref(&c, len, data, want);
+			for (unsigned j = 0; j < c.m; j++)
+				CHECK(memcmp(par[j], want[j], len) == 0);
+			for (unsigned i = 0; i < c.k; i++)
+				free(data[i]);
+			for (unsigned j = 0; j < c.m; j++) {
+				free(par[j]);
+				free(want[j]);
+			}
+			free(old);
+		}
+	}
+}
+
+/* code_xor_into: byte for byte what a plain loop gives, aligned (the vector path) or not, and
+ * in place over the destination only. */
+static void
+test_xor_into(void)
+{
+	static const struct {
+		size_t doff, soff, len;
+	} cases[] = {{0, 0, 4096}, {0, 0, 32},	{64, 128, 512},
+		     {1, 0, 4096}, {0, 3, 100}, {5, 9, 7}};
+
+	for (size_t t = 0; t < ARRAY_SIZE(cases); t++) {
+		size_t len = cases[t].len;
+		uint8_t *d = rand_buf(len + 256), *s = rand_buf(len + 256),
+			*want = malloc(len + 256);
+
+		REQUIRE(want != NULL);
+		memcpy(want, d, len + 256);
+		for (size_t b = 0; b < len; b++)
+			want[cases[t].doff + b] ^= s[cases[t].soff + b];
+		code_xor_into(d + cases[t].doff, s + cases[t].soff, len);
+		CHECK(memcmp(d, want, len + 256) == 0);
+		free(d);
+		free(s);
+		free(want);
+	}
+}
+
 static bool
 next_combination(unsigned *idx, unsigned r, unsigned n)
 {
@@ -358,5 +431,6 @@ test_layouts(void)
 }
 
 TEST_MAIN(TEST(test_gf_reference), TEST(test_encode_matches_reference),
-	  TEST(test_update_matches_encode), TEST(test_decode_every_loss),
-	  TEST(test_ec_every_subset_invertible), TEST(test_layouts))
+	  TEST(test_update_matches_encode), TEST(test_update_from_matches_encode),
+	  TEST(test_xor_into), TEST(test_decode_every_loss), TEST(test_ec_every_subset_invertible),
+	  TEST(test_layouts))
