@@ -492,7 +492,7 @@ bench_usage(FILE *out)
 		"  --memcpy        instead: single-core memcpy bandwidth in -o sized copies\n"
 		"                  through 1 GiB (the reference for full-stripe writes)\n"
 		"  --xor K         instead: single-core XOR parity (ISA-L xor_gen) of K columns\n"
-		"                  of -o/K bytes each, over -q stripes' buffers in turn (the\n"
+		"                  of -o/K bytes each, over -q stripes' data in turn (the\n"
 		"                  encoder's limit for -o sized full-stripe writes at QD -q)\n");
 }
 
@@ -1188,21 +1188,24 @@ memcpy_reference(const struct bench_opts *o)
 }
 
 /* The limit of a full-stripe write whose members cost nothing (null members): one core
- * encoding XOR parity over K columns of -o/K bytes, the stripes' buffers (data and parity,
- * QD of them, in huge pages like the benchmark's) taken in turn as a write at that queue
- * depth takes them. */
+ * encoding XOR parity over K columns of -o/K bytes, the data of QD stripes (in huge pages
+ * like the benchmark's) taken in turn as a write at that queue depth takes them, into one
+ * parity buffer that stays in cache (the best case for the parity: an array's encoder reuses
+ * a few pool buffers). */
 static int
 xor_reference(const struct bench_opts *o)
 {
-	size_t col = o->io_size / o->xor_k, stride = align_up_u64(o->io_size + col, 4096);
-	uint8_t *bufs = bufs_alloc(o->queue_depth, stride);
+	size_t col = o->io_size / o->xor_k, stride = align_up_u64(o->io_size, 4096);
+	uint8_t *bufs = bufs_alloc(o->queue_depth, stride), *parity = bufs_alloc(1, col);
 	void *v[65];
 	uint64_t start, now, stripes = 0;
 	double rate, mibps;
 	unsigned q = 0;
 
-	if (bufs == NULL) {
+	if (bufs == NULL || parity == NULL) {
 		fprintf(stderr, "uraid bench: --xor: cannot allocate %u stripes\n", o->queue_depth);
+		free(bufs);
+		free(parity);
 		return 1;
 	}
 	memset(bufs, 0x5a, (size_t)o->queue_depth * stride);
@@ -1211,8 +1214,9 @@ xor_reference(const struct bench_opts *o)
 		for (int i = 0; i < 64; i++) {
 			uint8_t *b = bufs + (size_t)q * stride;
 
-			for (unsigned c = 0; c <= o->xor_k; c++)
+			for (unsigned c = 0; c < o->xor_k; c++)
 				v[c] = b + c * col;
+			v[o->xor_k] = parity;
 			xor_gen((int)o->xor_k + 1, (int)col, v);
 			q = q + 1 == o->queue_depth ? 0 : q + 1;
 			stripes++;
@@ -1230,6 +1234,7 @@ xor_reference(const struct bench_opts *o)
 		       "%.1f MiB/s of data on one core\n",
 		       o->xor_k, col, o->queue_depth, rate, mibps);
 	free(bufs);
+	free(parity);
 	return 0;
 }
 
