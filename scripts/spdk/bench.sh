@@ -111,9 +111,9 @@ plain() {
 	plain_configs
 	cells "$1" "$2"
 }
-# limit LABEL IO_BYTES ARGS: what one core does alone for the row above it when both sit at
-# a limit of the machine (uraid bench --memcpy, or --xor for parity over null members), the
-# best of RUNS, in I/Os of IO_BYTES per second, in the standalone column.
+# limit LABEL IO_BYTES ARGS: what one core does alone for the row above it (uraid bench
+# --memcpy, or --xor for parity over null members), the best of RUNS, in I/Os of IO_BYTES per
+# second, in the standalone column.
 limit() {
 	local best=0 v i
 	for ((i = 0; i < RUNS; i++)); do
@@ -132,7 +132,8 @@ plain "malloc 4K randwrite QD128" "$q128 -w randwrite"
 row "raid0 x4 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
 row "raid0 x4 4K randwrite QD128" raid0 raid0 64 4 "$q128 -w randwrite"
 row "raid0 x4 128K write QD32" raid0 raid0 64 4 "-q 32 -o 131072 -w write"
-limit "limit of the row above: memcpy alone, 128K pieces through 1 GiB" 131072 "--memcpy -o 128k"
+limit "reference for the row above: memcpy alone, 128K pieces from and to 1 GiB, both cold" \
+	131072 "--memcpy -o 128k"
 row "raid1 x2 4K randread QD128" raid1 raid1 0 2 "$q128 -w randread"
 row "raid1 x2 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 row "raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 "$q128 -w randread"
@@ -141,7 +142,7 @@ MEMBERS=bdev_null_create row "raid0 x4 over null 4K randread QD128" raid0 raid0 
 MEMBERS=bdev_null_create row "raid1 x2 over null 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 MEMBERS=bdev_null_create row "raid5f x4 over null 192K full-stripe write QD32" raid5f raid5f 64 4 \
 	"-q 32 -o 196608 -w write"
-limit "limit of the row above: xor_gen alone, 3 x 64K into 64K, 32 stripes in turn" 196608 \
+limit "limit of the row above: xor_gen alone, 3 x 64K of 32 stripes in turn into one 64K" 196608 \
 	"--xor 3 -o 192k -q 32"
 row "raid5 x5 4K randwrite QD128 (only uraid)" "" raid5 64 5 "$q128 -w randwrite"
 row "raid6 x6 4K randwrite QD128 (only uraid)" "" raid6 64 6 "$q128 -w randwrite"
