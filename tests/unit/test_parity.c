@@ -109,89 +109,66 @@ test_encode_matches_reference(void)
 	}
 }
 
+/* One read-modify-write of bytes [lo, lo + n) of a random column of a random stripe of shape
+ * g_shapes[s], by code_update (from the delta) or code_update_from (from the old and the new
+ * data): the parity must be the reference encoding of the new data. */
+static void
+check_update(size_t s, size_t lo, size_t n, bool from_old)
+{
+	const size_t len = 4096;
+	struct code c;
+	uint8_t *data[32], *par[4], *want[4], *p[4], *old = rand_buf(len);
+	unsigned col;
+
+	REQUIRE(code_init(&c, g_shapes[s].kind, g_shapes[s].k, g_shapes[s].m) == 0);
+	for (unsigned i = 0; i < c.k; i++)
+		data[i] = rand_buf(len);
+	for (unsigned j = 0; j < c.m; j++) {
+		par[j] = rand_buf(len);
+		want[j] = rand_buf(len);
+		p[j] = par[j] + lo;
+	}
+	code_encode(&c, len, data, par);
+	col = (unsigned)test_rand_below(c.k);
+	memcpy(old, data[col], len);
+	for (size_t b = lo; b < lo + n; b++)
+		data[col][b] = (uint8_t)test_rand();
+	if (from_old) {
+		code_update_from(&c, n, col, old + lo, data[col] + lo, p);
+	} else {
+		for (size_t b = lo; b < lo + n; b++)
+			old[b] ^= data[col][b]; /* the delta */
+		code_update(&c, n, col, old + lo, p);
+	}
+	code_encode_ref(&c, len, data, want);
+	for (unsigned j = 0; j < c.m; j++)
+		CHECK(memcmp(par[j], want[j], len) == 0);
+	for (unsigned i = 0; i < c.k; i++)
+		free(data[i]);
+	for (unsigned j = 0; j < c.m; j++) {
+		free(par[j]);
+		free(want[j]);
+	}
+	free(old);
+}
+
 /* Read-modify-write updates give the same parity as encoding the new data. */
 static void
 test_update_matches_encode(void)
 {
-	const size_t len = 4096;
-
-	for (size_t s = 0; s < ARRAY_SIZE(g_shapes); s++) {
-		struct code c;
-		uint8_t *data[32], *par[4], *want[4], *delta = rand_buf(len);
-		unsigned col;
-
-		REQUIRE(code_init(&c, g_shapes[s].kind, g_shapes[s].k, g_shapes[s].m) == 0);
-		for (unsigned i = 0; i < c.k; i++)
-			data[i] = rand_buf(len);
-		for (unsigned j = 0; j < c.m; j++) {
-			par[j] = rand_buf(len);
-			want[j] = rand_buf(len);
-		}
-		code_encode(&c, len, data, par);
-		col = (unsigned)test_rand_below(c.k);
-		for (size_t b = 0; b < len; b++) {
-			uint8_t nv = (uint8_t)test_rand();
-
-			delta[b] = data[col][b] ^ nv;
-			data[col][b] = nv;
-		}
-		code_update(&c, len, col, delta, par);
-		code_encode_ref(&c, len, data, want);
-		for (unsigned j = 0; j < c.m; j++)
-			CHECK(memcmp(par[j], want[j], len) == 0);
-		for (unsigned i = 0; i < c.k; i++)
-			free(data[i]);
-		for (unsigned j = 0; j < c.m; j++) {
-			free(par[j]);
-			free(want[j]);
-		}
-		free(delta);
-	}
+	for (size_t s = 0; s < ARRAY_SIZE(g_shapes); s++)
+		check_update(s, 0, 4096, false);
 }
 
-/* Updates from a column's old and new contents (read-modify-write without a delta buffer)
- * give the parity of the new data, for every shape, on whole and partial rows, aligned or
- * not. */
+/* So do updates from a column's old and new contents (read-modify-write without a delta
+ * buffer): on a whole column, on rows 1024..3072 only, and 8 bytes off 32-byte alignment. */
 static void
 test_update_from_matches_encode(void)
 {
-	const size_t len = 4096;
-
 	for (size_t s = 0; s < ARRAY_SIZE(g_shapes); s++) {
-		for (unsigned v = 0; v < 3; v++) {
-			/* v: whole column; rows 1024..3072 (partial); 8 bytes off 32-byte alignment
-			 */
-			size_t lo = v == 1 ? 1024 : v == 2 ? 8 : 0, n = v == 1 ? 2048 : len - lo;
-			struct code c;
-			uint8_t *data[32], *par[4], *want[4], *p[4], *old = rand_buf(len);
-			unsigned col;
-
-			REQUIRE(code_init(&c, g_shapes[s].kind, g_shapes[s].k, g_shapes[s].m) == 0);
-			for (unsigned i = 0; i < c.k; i++)
-				data[i] = rand_buf(len);
-			for (unsigned j = 0; j < c.m; j++) {
-				par[j] = rand_buf(len);
-				want[j] = rand_buf(len);
-			}
-			code_encode(&c, len, data, par);
-			col = (unsigned)test_rand_below(c.k);
-			memcpy(old, data[col], len);
-			for (size_t b = lo; b < lo + n; b++)
-				data[col][b] = (uint8_t)test_rand();
-			for (unsigned j = 0; j < c.m; j++)
-				p[j] = par[j] + lo;
-			code_update_from(&c, n, col, old + lo, data[col] + lo, p);
-			code_encode_ref(&c, len, data, want);
-			for (unsigned j = 0; j < c.m; j++)
-				CHECK(memcmp(par[j], want[j], len) == 0);
-			for (unsigned i = 0; i < c.k; i++)
-				free(data[i]);
-			for (unsigned j = 0; j < c.m; j++) {
-				free(par[j]);
-				free(want[j]);
-			}
-			free(old);
-		}
+		check_update(s, 0, 4096, true);
+		check_update(s, 1024, 2048, true);
+		check_update(s, 8, 4096 - 8, true);
 	}
 }
 
