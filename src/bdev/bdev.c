@@ -44,7 +44,6 @@ STAILQ_HEAD(io_list, uraid_bdev_io);
 
 struct mgr_channel {
 	struct io_list deferred;
-	unsigned ndeferred; /* how many in deferred */
 	struct uraid_poller *poller;
 };
 
@@ -79,30 +78,16 @@ mgr_poll(void *arg)
 	struct mgr_channel *mgr = arg;
 	struct io_list batch;
 	struct uraid_bdev_io *io;
-	unsigned follow;
 
 	if (STAILQ_EMPTY(&mgr->deferred))
 		return URAID_POLLER_IDLE;
-	/* Take the whole queue first. Depth first: what a completion defers (over a ram member,
-	 * a stripe operation's next member I/O; a user's next request) completes right after
-	 * it, while its data is still in this core's caches, where a whole round of other I/O
-	 * would have run in between (raid5 4 KiB writes at QD128: +10-17%). At most twice the
-	 * batch's size of such follow-ups: the rest waits for the next iteration instead of
-	 * starving everything else. */
+	/* Take the whole queue first: callbacks may defer more I/O, which then waits for the next
+	 * iteration instead of starving everything else. */
 	STAILQ_INIT(&batch);
 	STAILQ_CONCAT(&batch, &mgr->deferred);
-	follow = 2 * mgr->ndeferred;
-	mgr->ndeferred = 0;
 	while ((io = STAILQ_FIRST(&batch)) != NULL) {
 		STAILQ_REMOVE_HEAD(&batch, link);
 		uraid_bdev_io_complete(io, io->status);
-		if (follow > 0 && !STAILQ_EMPTY(&mgr->deferred)) {
-			/* (the new ones, then the rest of the batch) */
-			follow = follow > mgr->ndeferred ? follow - mgr->ndeferred : 0;
-			mgr->ndeferred = 0;
-			STAILQ_CONCAT(&mgr->deferred, &batch);
-			STAILQ_CONCAT(&batch, &mgr->deferred);
-		}
 	}
 	return URAID_POLLER_BUSY;
 }
@@ -137,7 +122,6 @@ uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status)
 {
 	io->status = status;
 	STAILQ_INSERT_TAIL(&io->bch->mgr->deferred, io, link);
-	io->bch->mgr->ndeferred++;
 }
 
 /* --- bdev channels --- */
