@@ -1208,7 +1208,6 @@ xor_reference(const struct bench_opts *o)
 		free(parity);
 		return 1;
 	}
-	memset(bufs, 0x5a, (size_t)o->queue_depth * stride);
 	start = mono_ns();
 	do {
 		for (int i = 0; i < 64; i++) {
