@@ -32,9 +32,11 @@
  * before every entry of the update was written. Rows where a written column is on a member
  * missing now are left alone and reported: what the update wrote there is nowhere else (md's
  * PPL has the same limit; only a journal closes it). A write that sees a member fail is
- * planned again, degraded, and logged again; a write that would leave a failed member's
- * parity stale waits until the superblocks record the failure, so that member cannot come
- * back as current after a crash.
+ * planned again, degraded, and logged again; a write whose parity member failed waits until
+ * the superblocks record the failure, so that member cannot come back as current after a
+ * crash, its parity stale: also when a spare takes that parity (a distributed spare being
+ * filled, a spare being rebuilt), since the entry is then on the spare, where recovery does
+ * not look while the superblocks put the column on the failed member.
  *
  * Rings. Each member's log area (between the bitmap area and the data) is split into one
  * ring per reactor; a stripe's entries are written by its owner reactor, so rings have one

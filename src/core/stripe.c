@@ -1185,17 +1185,20 @@ op_log(struct stripe_op *op)
 	for (unsigned j = 0; j < l->m; j++) {
 		unsigned c = l->k + j;
 
-		if ((op->lost & (1ull << c)) && !(op->targets & (1ull << c))) {
-			/* No parity j to log for. Until the superblocks say its member failed, a
-			 * crash could bring that member back as current, holding parity the
-			 * data written now no longer matches, and no entry to mend it: wait. */
-			if (!raid_failures_recorded(a)) {
-				TAILQ_INSERT_TAIL(&rch->ppl_sb_wait, op, wait_link);
-				raid_stat_add(a, rch->reactor, RS_PPL_WAITS, 1);
-				return;
-			}
-			continue;
+		if ((op->lost & (1ull << c)) && !raid_failures_recorded(a)) {
+			/* Parity j's member failed, and the superblocks do not say so yet: a
+			 * crash now brings it back as current, its parity stale. Recovery
+			 * looks for the entry that mends it where the superblocks put the
+			 * column, on that member; it would find none (no member takes parity
+			 * j), or miss it on the member that does (a distributed spare being
+			 * filled, a spare being rebuilt: the superblocks know neither yet).
+			 * Wait. */
+			TAILQ_INSERT_TAIL(&rch->ppl_sb_wait, op, wait_link);
+			raid_stat_add(a, rch->reactor, RS_PPL_WAITS, 1);
+			return;
 		}
+		if ((op->lost & (1ull << c)) && !(op->targets & (1ull << c)))
+			continue; /* no parity j to log for */
 		members[nmem] = col_member(op, c);
 		js[nmem++] = j;
 	}

@@ -234,6 +234,16 @@ for point in sb-flushed sb-primary rebuild-unit log-written journal-acked stripe
 			--policy "$3" ${4:+"$4"}
 	done
 done
+# draid with one parity: a member fails, a distributed spare takes its slot, and the power
+# goes inside the superblock round that would say so. A write had logged the failed slot's
+# parity on the spare's member, where recovery does not look while the superblocks still put
+# the column on the slot: the stripe's parity stayed stale (such writes now wait for it).
+for point in sb-flushed sb-primary; do
+	for p in ppl journal; do
+		at_point "point-$point-draid-3+1+2-$p" "$point" --level draid --members 7 \
+			--data-chunks 3 --parity-chunks 1 --distributed-spares 2 --policy "$p"
+	done
+done
 torture point-sb-primary-raid1-bitmap 0 --level raid1 --members 2 --policy bitmap \
 	--crash-point sb-primary --cycles 20
 # Parity levels under the bitmap, members failing under the load: a cut on a degraded array
