@@ -799,6 +799,8 @@ uint64_t ppl_journal_need(unsigned k, uint64_t strip_blocks);
 /* Fill the ring fields of h for entry e; where it goes on its member (from the start). */
 void ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl_header *h,
 		      uint64_t *offset_blocks);
+/* The member whose ring holds the entry: the only place it may be written. */
+unsigned ppl_entry_member(const struct ppl_entry *e);
 /* The operation is done with the entry: it retires after the next flush. */
 void ppl_release(struct raid_channel *rch, struct ppl_entry *e);
 /* Start a flush round (or another one after the one in flight). */

@@ -618,6 +618,12 @@ ppl_entry_header(struct raid_channel *rch, const struct ppl_entry *e, struct ppl
 	*offset_blocks = a->ppl_offset_blocks + r->start + e->pos;
 }
 
+unsigned
+ppl_entry_member(const struct ppl_entry *e)
+{
+	return e->member;
+}
+
 static uint64_t
 ring_used(const struct ppl_ring *r)
 {

@@ -1072,15 +1072,14 @@ op_data_in(const struct stripe_op *op, uint64_t t, uint64_t x, uint64_t y)
 }
 
 /*
- * Write one log entry with FUA to `member`, at ent's place: a header (h: parity and rows set;
- * the columns t over those rows, and the rest, filled here, into hdr), then the partial
- * parity pp over the rows (NULL: none stored), then, with cols, the new data of each column
- * (cols[i] holds the operation's row r0 at 0). 0, -ENOMEM (nothing issued) or -ENODEV (the
- * member went away).
+ * Write one log entry with FUA at ent's place, in its member's ring: a header (h: parity and rows
+ * set; the columns t over those rows, and the rest, filled here, into hdr), then the partial parity
+ * pp over the rows (NULL: none stored), then, with cols, the new data of each column (cols[i] holds
+ * the operation's row r0 at 0). 0, -ENOMEM (nothing issued) or -ENODEV (the member went away).
  */
 static int
-op_entry_write(struct stripe_op *op, struct ppl_entry *ent, unsigned member, struct ppl_header *h,
-	       uint8_t *hdr, uint64_t t, const uint8_t *pp, uint8_t *const *cols,
+op_entry_write(struct stripe_op *op, struct ppl_entry *ent, struct ppl_header *h, uint8_t *hdr,
+	       uint64_t t, const uint8_t *pp, uint8_t *const *cols,
 	       void (*done)(struct member_io *mio, int status))
 {
 	struct raid_channel *rch = op->rch;
@@ -1106,7 +1105,7 @@ op_entry_write(struct stripe_op *op, struct ppl_entry *ent, unsigned member, str
 		h->pp_blocks = h->r1 - h->r0;
 		h->pp_crc = crc32c(pp, (size_t)h->pp_blocks * bs);
 	}
-	mio = mio_alloc(rch, member, 2 + __builtin_popcountll(t));
+	mio = mio_alloc(rch, ppl_entry_member(ent), 2 + __builtin_popcountll(t));
 	if (mio == NULL)
 		return -ENOMEM;
 	mio->iovcnt = 1;
@@ -1238,13 +1237,21 @@ op_log(struct stripe_op *op)
 				      (journal ? op_data_in(op, t, x, y) : 0));
 	}
 	if (op->wb_n != 0 && nent == 1) {
-		/* Write-back: the entries were taken with the data's (op_intent). A parity
-		 * member without one came since (a spare): after a crash it is rebuilt, so
-		 * its parity needs no entry. */
+		/* Write-back: the entries were taken with the data's (op_intent), each in its
+		 * parity member's ring, and go there or nowhere: written to another member,
+		 * an entry lands in that member's ring over whatever lives there (another
+		 * update's copy of acknowledged data). A parity member without one came since
+		 * (a spare), or took the column since (a distributed spare filled for the
+		 * member that failed meanwhile): after a crash it is rebuilt, so its parity
+		 * needs no entry. (A draining spare that takes a column back when the slot's
+		 * new member fails mid-update holds it current, and recovery re-encodes it
+		 * from the data logged; only a data column lost at that crash too would
+		 * miss the partial parity.) */
 		unsigned used = 0;
 
 		for (unsigned x = 0; x < nmem; x++) {
-			if (js[x] >= l->m || op->wb_pre[js[x]] == NULL)
+			if (js[x] >= l->m || op->wb_pre[js[x]] == NULL ||
+			    ppl_entry_member(op->wb_pre[js[x]]) != members[x])
 				continue;
 			members[used] = members[x];
 			js[used] = js[x];
@@ -1283,7 +1290,7 @@ op_log(struct stripe_op *op)
 			h.parity = js[x];
 			h.r0 = (uint32_t)(op->r0 + e * chunk);
 			h.r1 = (uint32_t)(h.r0 + chunk < op->r1 ? h.r0 + chunk : op->r1);
-			rc = op_entry_write(op, op->ppl_ents[x * nent + e], members[x], &h,
+			rc = op_entry_write(op, op->ppl_ents[x * nent + e], &h,
 					    op->ppl_hdr + (size_t)(x * nent + e) * bs, t,
 					    zero || js[x] == l->m ? NULL : op->pp[js[x]],
 					    journal ? op->col : NULL, op_io_done);
@@ -1532,8 +1539,8 @@ op_intent(struct stripe_op *op)
 		h.parity = l->m + 1 + x;
 		h.r0 = (uint32_t)op->r0;
 		h.r1 = (uint32_t)op->r1;
-		if (op_entry_write(op, op->wb_ents[x], members[x], &h, op->wb_hdr + (size_t)x * bs,
-				   t, NULL, img, op_intent_done) != 0)
+		if (op_entry_write(op, op->wb_ents[x], &h, op->wb_hdr + (size_t)x * bs, t, NULL,
+				   img, op_intent_done) != 0)
 			op->wb_short = true;
 	}
 	if (--op->pending == 0)

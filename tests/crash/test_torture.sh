@@ -169,6 +169,15 @@ regression draid-drained-spare-freed-before-recovery --level draid --members 7 \
 regression draid-journal-dev-returned-slot-floor --level draid --members 7 --data-chunks 3 \
 	--parity-chunks 1 --distributed-spares 2 --policy journal --journal-bdev --ops 400 \
 	--member-kb 2048 --seed 1531015699754113960 --cycles 46 --load-failures --ack-durable
+# draid, journal write-back: a write's partial-parity entry, taken in its parity member's
+# ring with the data's, was written to the distributed spare that took that parity when the
+# member failed mid-update, at the same place: over a live copy of another write's data in
+# the spare's own ring. With the first copy on the failed member, that write (acknowledged)
+# was lost at the cut (cycle 54).
+regression draid-wb-entry-in-another-ring --level draid --members 7 --data-chunks 3 \
+	--parity-chunks 1 --distributed-spares 2 --policy journal --write-back --ops 400 \
+	--member-kb 2048 --seed 13 --cycles 54 --load-failures --ack-durable \
+	--crash-point sb-primary
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
@@ -239,9 +248,11 @@ done
 # parity on the spare's member, where recovery does not look while the superblocks still put
 # the column on the slot: the stripe's parity stayed stale (such writes now wait for it).
 for point in sb-flushed sb-primary; do
-	for p in ppl journal; do
-		at_point "point-$point-draid-3+1+2-$p" "$point" --level draid --members 7 \
-			--data-chunks 3 --parity-chunks 1 --distributed-spares 2 --policy "$p"
+	for cfg in ppl journal "journal --write-back"; do
+		set -- $cfg
+		at_point "point-$point-draid-3+1+2-$1${2:+-wb}" "$point" --level draid \
+			--members 7 --data-chunks 3 --parity-chunks 1 --distributed-spares 2 \
+			--policy "$1" ${2:+"$2"}
 	done
 done
 torture point-sb-primary-raid1-bitmap 0 --level raid1 --members 2 --policy bitmap \
