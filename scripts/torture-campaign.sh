@@ -142,6 +142,8 @@ point_cfgs=(
 	"raid10-4-log|log|--level raid10 --members 4 --policy log"
 	"raid6-5-log-zoned|log|--level raid6 --members 5 --policy log --zoned"
 	"draid-8-4+2+1-ppl|ppl|--level draid --members 8 --data-chunks 4 --parity-chunks 2 --distributed-spares 1 --policy ppl"
+	"draid-7-3+1+2-ppl|ppl|--level draid --members 7 --data-chunks 3 --parity-chunks 1 --distributed-spares 2 --policy ppl"
+	"draid-7-3+1+2-journal-wb|journal-wb|--level draid --members 7 --data-chunks 3 --parity-chunks 1 --distributed-spares 2 --policy journal --write-back"
 )
 for point in "${points[@]}"; do
 	for c in "${point_cfgs[@]}"; do

@@ -190,6 +190,11 @@ sb_round_done(struct raid_array *a)
 			list->cb(a, status);
 		free(list);
 	}
+	if (status == 0 && a->rebuild_unrecorded) {
+		/* A rebuild waited for its targets to be recorded: perhaps by this round. */
+		a->rebuild_unrecorded = false;
+		raid_rebuild_kick(a);
+	}
 }
 
 struct sb_io {

@@ -375,6 +375,7 @@ struct raid_array {
 	/* Reactor 0's: the rebuild in progress and the spares waiting. */
 	struct rebuild *rb;
 	uint64_t rebuild_finishing; /* slots the next superblock records as active */
+	bool rebuild_unrecorded;    /* one waits for the superblocks to record its targets */
 	bool log_clearing;	    /* reactor 0's: a device coming in has its log area zeroed */
 	struct spare *spares;
 	_Atomic unsigned

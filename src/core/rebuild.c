@@ -638,6 +638,37 @@ ds_next(struct raid_array *a, bool *drain, uint64_t *targets, uint64_t *from)
 	return mask;
 }
 
+/* The superblocks on disk say what a rebuild of targets (or of the distributed spares in
+ * ds_mask) writes: each member as being rebuilt in its slot, each spare as holding its slot
+ * (filled, or drained onto the slot's new member). Until they do, a crash brings back the
+ * state before, where nothing the rebuild wrote is looked at: nor are the log entries of the
+ * writes that went where it had passed (a parity on a distributed spare, say, its entry on
+ * the spare's member) while the column's old place comes back stale. */
+static bool
+rebuild_recorded(const struct raid_array *a, uint64_t targets, uint32_t ds_mask)
+{
+	const struct sb *sb = &a->sb;
+
+	if (!a->has_sb)
+		return true;
+	for (uint32_t m = ds_mask; m; m &= m - 1) {
+		unsigned j = (unsigned)__builtin_ctz(m), slot = atomic_load(&a->ds[j].slot);
+		int st = atomic_load(&a->ds[j].state);
+
+		if (sb->draid_ds[j].state != (uint32_t)st || sb->draid_ds[j].slot != slot ||
+		    (st == DS_DRAINING && memcmp(sb->slots[slot].uuid, a->slot_uuid[slot], 16)))
+			return false;
+	}
+	for (uint64_t m = ds_mask ? 0 : targets; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+
+		if (sb->slots[i].state != SB_SLOT_REBUILDING ||
+		    memcmp(sb->slots[i].uuid, a->slot_uuid[i], 16) != 0)
+			return false;
+	}
+	return true;
+}
+
 /* Rebuild every REBUILDING slot, or with repl_slot >= 0 copy that slot to its replacement. */
 static void
 rebuild_start_slot(struct raid_array *a, int repl_slot)
@@ -667,6 +698,12 @@ rebuild_start_slot(struct raid_array *a, int repl_slot)
 	 * started then would stop with -EIO, kick the next one, and spin. */
 	if (targets == 0 || a->rb != NULL || a->rebuild_finishing || !atomic_load(&a->online))
 		return;
+	if (repl_slot < 0 && !rebuild_recorded(a, targets, ds_mask)) {
+		/* (A kick for something else, before the round that records them is done:
+		 * that round's end starts it.) */
+		a->rebuild_unrecorded = true;
+		return;
+	}
 	rb = calloc(1, sizeof(*rb));
 	if (rb == NULL)
 		return;

@@ -178,6 +178,14 @@ regression draid-wb-entry-in-another-ring --level draid --members 7 --data-chunk
 	--parity-chunks 1 --distributed-spares 2 --policy journal --write-back --ops 400 \
 	--member-kb 2048 --seed 13 --cycles 54 --load-failures --ack-durable \
 	--crash-point sb-primary
+# draid, ppl: a member failed and a distributed spare was to take its slot; a kick for
+# something else (the member itself back as a spare) started filling the spare before the
+# superblocks said so. Writes to the stripes filled logged the slot's parity on the spare's
+# member; the power went inside that round, the slot came back as current with its parity
+# stale (cycle 587; a rebuild now starts only once its targets are recorded).
+regression draid-fill-before-recorded --level draid --members 7 --data-chunks 3 \
+	--parity-chunks 1 --distributed-spares 2 --policy ppl --ops 400 --member-kb 2048 \
+	--seed 13679748299160313574 --cycles 587 --load-failures --crash-point sb-flushed
 parity_levels bitmap --policy bitmap
 # The parity levels under the partial parity log (their default): the same rules, with parity
 # made to match the data by the log recovery at assembly instead of a resync afterwards, and
