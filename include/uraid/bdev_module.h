@@ -39,6 +39,7 @@ struct uraid_bdev_io {
 	struct bdev_channel *bch;
 	struct iovec iov_one;
 	uint64_t submit_tick;
+	unsigned defer_depth; /* deferred by a completion this many levels into a poll */
 
 	/* Module private, bdev->driver_ctx_size bytes, 16-byte aligned. */
 	_Alignas(16) uint8_t driver_ctx[];

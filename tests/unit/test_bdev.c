@@ -351,6 +351,68 @@ test_hotremove_event(void)
 	uraid_runtime_stop();
 }
 
+/* Deferred completions run depth first, within a bound: an I/O that a completion callback
+ * submits completes right after it, ahead of the rest of the batch, but a chain that never
+ * ends goes only two levels deep in one poll; the rest of the batch completes in that poll,
+ * and the chain goes on in the next, as deep again. */
+static struct {
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch;
+	uint8_t buf[4096];
+	char log[64];
+	unsigned n;
+	bool stop;
+} g_chain;
+
+static void
+chain_cb(void *arg, int status)
+{
+	char tag = (char)(uintptr_t)arg;
+
+	CHECK_EQ(status, 0);
+	if (g_chain.n < sizeof(g_chain.log) - 1)
+		g_chain.log[g_chain.n++] = tag;
+	if (tag == 'A' && !g_chain.stop)
+		CHECK_EQ(
+			uraid_bdev_read(g_chain.desc, g_chain.ch, g_chain.buf, 0, 1, chain_cb, arg),
+			0);
+}
+
+static void
+chain_submit_msg(void *arg UNUSED)
+{
+	for (const char *t = "ABCD"; *t; t++)
+		CHECK_EQ(uraid_bdev_read(g_chain.desc, g_chain.ch, g_chain.buf, 0, 1, chain_cb,
+					 (void *)(uintptr_t)*t),
+			 0);
+}
+
+static void
+test_deferred_depth_first(void)
+{
+	struct uraid_bdev *bdev;
+
+	REQUIRE(start_manual(1) == 0);
+	REQUIRE(null_bdev_create("n0", 1024, 4096, NULL, &bdev) == 0);
+	memset(&g_chain, 0, sizeof(g_chain));
+	REQUIRE(uraid_bdev_open("n0", true, NULL, NULL, &g_chain.desc) == 0);
+	g_chain.ch = test_get_channel(g_chain.desc);
+	/* One poll: the message submits A B C D, then the deferred completions run: A and 2
+	 * follow-ups of its chain, then B C D. */
+	uraid_reactor_send(uraid_reactor_get(0), chain_submit_msg, NULL);
+	uraid_reactor_poll(uraid_reactor_get(0));
+	CHECK(strcmp(g_chain.log, "AAABCD") == 0);
+	/* The next poll: the chain's one waiting I/O and 2 follow-ups. */
+	uraid_reactor_poll(uraid_reactor_get(0));
+	CHECK(strcmp(g_chain.log, "AAABCDAAA") == 0);
+	g_chain.stop = true;
+	uraid_runtime_poll_until_idle(100);
+	test_put_channel(g_chain.ch);
+	uraid_bdev_close(g_chain.desc);
+	CHECK_EQ(test_delete_bdev("n0"), 0);
+	uraid_runtime_stop();
+}
+
 static void
 test_uuid(void)
 {
@@ -369,4 +431,4 @@ test_uuid(void)
 }
 
 TEST_MAIN(TEST(test_ram), TEST(test_null), TEST(test_file), TEST(test_claims_reset_hotremove),
-	  TEST(test_hotremove_event), TEST(test_uuid))
+	  TEST(test_hotremove_event), TEST(test_deferred_depth_first), TEST(test_uuid))
