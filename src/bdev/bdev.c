@@ -91,9 +91,9 @@ mgr_poll(void *arg)
 	 * defers (over a ram member, a stripe operation's next member I/O; the user's next
 	 * request) completes right after it, while its data is still in this core's caches,
 	 * where a whole round of other I/O would run in between (raid5 4 KiB writes at QD128:
-	 * +10-17%). Up to DEFER_DEPTH_MAX levels a poll: a chain (a rebuild's units, a user's
-	 * requests one after the other) goes on at the next poll, and takes no more of this one
-	 * than the I/O around it. */
+	 * +14%, docs/bench.md §2). Up to DEFER_DEPTH_MAX levels a poll: a chain (a rebuild's units,
+	 * a user's requests one after the other) goes on at the next poll, and takes no more of
+	 * this one than the I/O around it. */
 	STAILQ_INIT(&batch);
 	STAILQ_CONCAT(&batch, &mgr->deferred);
 	for (;;) {
