@@ -242,6 +242,8 @@ struct uraid_array_stats {
 	uint64_t rebuild_units_skipped;
 	/* Zoned members (log arrays): member writes sent as zone appends */
 	uint64_t zone_appends;
+	/* Mirrors: writes run by a reactor that does not own their strip, under a claim */
+	uint64_t claimed_writes;
 };
 
 int uraid_array_get_info(struct uraid_bdev *array, struct uraid_array_info *info);

@@ -303,6 +303,7 @@ enum raid_stat {
 	RS_REBUILT,	/* units rebuilt or copied (reactor 0) */
 	RS_CAUGHT_UP,	/* units a catch-up passed over: clean in the bitmap */
 	RS_APPENDS,	/* member writes sent as zone appends (zoned members) */
+	RS_CLAIMED,	/* mirrored writes a reactor ran under a claim on another's strip */
 	RS_NUM
 };
 
@@ -359,6 +360,10 @@ struct raid_array {
 	_Atomic bool online;
 	/* Stripe owners hold a channel on their reactor, taken there on first use. */
 	struct uraid_io_channel *owner_ch[URAID_MAX_REACTORS];
+	/* Mirrored arrays: the claim slots (stripe.c, "claims"), one table per owner, and
+	 * whether that owner holds its slots for what its buckets run (set by the owner, once). */
+	_Atomic uint32_t *claims;
+	_Atomic bool claims_on[URAID_MAX_REACTORS];
 	struct raid_stats_slot stats[URAID_MAX_REACTORS];
 
 	/* Superblocks (has_sb): member data starts at data_offset_blocks. The writer state is
@@ -480,6 +485,10 @@ struct raid_channel {
 	 * at most one mirrored write running without either (stripe.c). */
 	struct stripe_bucket *buckets;
 	uint64_t bucket_mask;
+	/* ... and, once the owner holds claim slots, the buckets waiting for theirs */
+	bool claiming;
+	uint16_t *claim_wait;
+	unsigned claim_waits;
 	/* Scratch strips (64-byte aligned), member I/Os, stripe parts and operations. */
 	struct obj_pool bufs;
 	struct obj_pool mios;
@@ -532,8 +541,9 @@ struct member_io {
 /* A mirrored write (or unmap, or zeroes) of one strip running without a stripe operation
  * (stripe.c: stripe_mirror_direct). */
 struct mirror_run {
-	struct raid_channel *rch; /* the owner's channel */
+	struct raid_channel *rch; /* the owner's channel, or the claimant's */
 	uint64_t strip;		  /* held (in its bucket) until every copy has answered */
+	_Atomic uint32_t *claim;  /* ... or, run by another reactor, by this claim slot */
 	unsigned pending;
 	int status;
 	bool bm_held; /* counted in its bitmap region */
@@ -553,7 +563,7 @@ struct raid_io {
 	void (*done)(struct raid_io *rio, int status);
 	void *ctx;
 	bool fresh;
-	struct mirror_run mr; /* a mirrored write of one strip, on its owner (no part) */
+	struct mirror_run mr; /* a mirrored write of one strip, run here (no part) */
 };
 
 /* Log arrays: read [phys, +num) of the in-place layout (the physical space) into fio's
@@ -979,9 +989,9 @@ struct stripe_part {
 	TAILQ_ENTRY(stripe_part) link;
 };
 
-/* On the strip's owner: a mirrored write of blocks [start, +num) of strip goes to the copies
- * at once if nothing else holds the strip (then mr->done answers it); false: not taken, it
- * goes the usual way (as a part). */
+/* A mirrored write of blocks [start, +num) of strip goes to the copies at once, from this
+ * reactor, if nothing else holds the strip: on its owner, or under a claim elsewhere (then
+ * mr->done answers it); false: not taken, it goes the usual way (as a part). */
 bool stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip,
 			  uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
 			  const struct iovec *iov, int iovcnt, uint64_t byte_off);
@@ -1003,6 +1013,10 @@ void stripe_bitmap_ready(struct raid_array *a);
 /* ppl: a stripe's log entry retired; entries retired or space freed (owner reactor). */
 void stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe);
 void stripe_ppl_ready(struct raid_channel *rch);
+/* Mirrored arrays: the claim slots (0 or -ENOMEM), and an owner's poll of its buckets
+ * waiting for one (true if any got its slot). */
+int stripe_claims_init(struct raid_array *a);
+bool stripe_claims_poll(struct raid_channel *rch);
 
 /* Send part to its stripe's owner (any reactor). */
 void stripe_submit(struct stripe_part *part);

@@ -466,6 +466,8 @@ raid_poll(void *arg)
 	}
 	if (ppl_poll(rch))
 		did = 1;
+	if (rch->claim_waits != 0 && stripe_claims_poll(rch))
+		did = 1;
 
 	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
 		int rc = mio_usable(mio) ? mio_issue(mio) : -ENODEV;
@@ -1136,7 +1138,7 @@ rio_direct_done(struct mirror_run *mr, int status, uint64_t hold_until)
 
 	if (hold_until != 0) {
 		/* A member failure is not in the superblocks yet: a part waits for it on the
-		 * owner's channel, and answers the write then. */
+		 * channel that ran the write, and answers the write then. */
 		struct uraid_bdev_io *io = rio->io;
 		uint64_t unit = layout_stripe_data_blocks(&rio->rch->a->l);
 		struct stripe_part *part =
@@ -1162,8 +1164,8 @@ owner_parts(struct raid_io *rio, enum part_kind kind,
 	uint64_t lba = io->offset_blocks, num = io->num_blocks, byte_off = 0;
 
 	if (kind == PART_MIRROR && (lba & (unit - 1)) + num <= unit) {
-		/* One strip (a power of two blocks): if this reactor owns it and it is idle, the
-		 * copies are written now, without a part. */
+		/* One strip (a power of two blocks): if it is idle, and this reactor owns it or
+		 * may claim it, the copies are written now, without a part. */
 		rio->mr.done = rio_direct_done;
 		rio->remaining++;
 		if (stripe_mirror_direct(&rio->mr, a, lba >> __builtin_ctzll(unit),
@@ -1404,6 +1406,7 @@ raid_free(void *io_device)
 	lsa_free(a);
 	free(a->ppl_holes);
 	uraid_bdev_destruct_done(&a->bdev);
+	free(a->claims);
 	free(a->draid);
 	free(a);
 }
@@ -2081,6 +2084,11 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	a->parity = m > 0;
 	a->mirrored = o->level == URAID_RAID1 || o->level == URAID_RAID10;
 	atomic_init(&a->online, true);
+	if (a->mirrored && stripe_claims_init(a) != 0) {
+		err_set(err, err_len, "out of memory");
+		rc = -ENOMEM;
+		goto err_free;
+	}
 	if (o->level == URAID_CONCAT) {
 		for (unsigned i = 0; i < o->num_members; i++) {
 			uint64_t blocks;
@@ -2262,6 +2270,7 @@ err_members:
 	if (a->jdesc)
 		uraid_bdev_close(a->jdesc);
 err_free:
+	free(a->claims);
 	free(a->draid);
 	free(a);
 	return rc;
@@ -2397,6 +2406,7 @@ uraid_array_get_stats(struct uraid_bdev *bdev, struct uraid_array_stats *st)
 	st->rebuild_units = v[RS_REBUILT];
 	st->rebuild_units_skipped = v[RS_CAUGHT_UP];
 	st->zone_appends = v[RS_APPENDS];
+	st->claimed_writes = v[RS_CLAIMED];
 	st->ppl_recovered = a->ppl_recovered;
 	st->ppl_unmended_rows = a->ppl_skipped_rows;
 	return 0;

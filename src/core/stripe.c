@@ -35,8 +35,9 @@
  *
  * Degraded reads read every surviving column over the rows wanted, decode, and copy out.
  * Mirror writes write every usable copy; one whose strip is idle on the owner runs without an
- * operation or a head (stripe_mirror_direct, below), its bucket holding the strip. Checks
- * read a stripe whole and compare.
+ * operation or a head (stripe_mirror_direct, below), its bucket holding the strip, and on any
+ * other reactor likewise under a claim on the strip's slot (claims, below). Checks read a
+ * stripe whole and compare.
  *
  * Journal write-back: a write first logs its data (INTENT, see op_intent) and is answered;
  * the operation goes on with private copies of the data and keeps the stripe until its
@@ -69,7 +70,13 @@ struct stripe_head {
 struct stripe_bucket {
 	struct stripe_head *heads;
 	uint64_t direct; /* 1 + the strip of a mirrored write running without a head, or 0 */
+	uint8_t claim;	 /* enum bucket_claim, while the channel is claiming */
 };
+
+/* A claim slot's word (claims, below). */
+enum { CLAIM_FREE, CLAIM_HELD, CLAIM_WAIT = 2, CLAIM_GIVEN = 4 };
+/* A bucket's hold on its slot: none (the bucket is empty), held, or waiting for a claimant. */
+enum bucket_claim { B_NONE, B_HELD, B_WAIT };
 
 enum op_state { OP_INTENT, OP_PLAN, OP_READ, OP_COMPUTE, OP_LOG, OP_WRITE, OP_DONE };
 enum op_mode { MODE_FULL, MODE_RMW, MODE_RCW, MODE_DEGRADED };
@@ -145,12 +152,22 @@ stripe_pool_init(struct raid_channel *rch)
 	rch->heads = (struct obj_pool){NULL, sizeof(struct stripe_head), 0};
 }
 
+static int claims_start(struct raid_channel *rch);
+
 int
 stripe_channel_init(struct raid_channel *rch)
 {
+	struct raid_array *a = rch->a;
+
 	rch->buckets = calloc(BUCKETS, sizeof(*rch->buckets));
 	rch->bucket_mask = BUCKETS - 1;
-	return rch->buckets ? 0 : -ENOMEM;
+	if (rch->buckets == NULL)
+		return -ENOMEM;
+	/* An owner channel made again (after it was put) holds its slots from the start. */
+	if (a->claims != NULL && rch->reactor < uraid_owner_count() &&
+	    atomic_load_explicit(&a->claims_on[rch->reactor], memory_order_relaxed))
+		return claims_start(rch);
+	return 0;
 }
 
 void
@@ -168,13 +185,21 @@ stripe_channel_fini(struct raid_channel *rch)
 	}
 	free(rch->buckets);
 	rch->buckets = NULL;
+	free(rch->claim_wait);
+	rch->claim_wait = NULL;
 	pool_fini(&rch->heads);
+}
+
+static inline size_t
+bucket_index(uint64_t stripe)
+{
+	return (stripe * 0x9e3779b97f4a7c15ull >> 40) & (BUCKETS - 1);
 }
 
 static inline struct stripe_bucket *
 bucket_of(struct raid_channel *rch, uint64_t stripe)
 {
-	return &rch->buckets[(stripe * 0x9e3779b97f4a7c15ull >> 40) & rch->bucket_mask];
+	return &rch->buckets[bucket_index(stripe)];
 }
 
 /* The head of stripe in its bucket b, or NULL. Inline: a mirrored write asks at its start and
@@ -190,6 +215,9 @@ sh_find(const struct stripe_bucket *b, uint64_t stripe)
 	}
 	return NULL;
 }
+
+static bool bucket_hold(struct raid_channel *rch, struct stripe_bucket *b, bool wait);
+static void bucket_let_go(struct raid_channel *rch, struct stripe_bucket *b);
 
 /* The head of stripe, made if it has none; NULL when none can be made. */
 static struct stripe_head *
@@ -209,18 +237,214 @@ sh_get(struct raid_channel *rch, uint64_t stripe)
 	TAILQ_INIT(&sh->queue);
 	sh->next = b->heads;
 	b->heads = sh;
+	if (rch->claiming)
+		bucket_hold(rch, b, true); /* (stripe_run_next waits until it holds) */
 	return sh;
 }
 
 static void
 sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 {
-	struct stripe_head **pp = &bucket_of(rch, sh->stripe)->heads;
+	struct stripe_bucket *b = bucket_of(rch, sh->stripe);
+	struct stripe_head **pp = &b->heads;
 
 	while (*pp != sh)
 		pp = &(*pp)->next;
 	*pp = sh->next;
 	pool_put(&rch->heads, sh);
+	if (rch->claiming)
+		bucket_let_go(rch, b);
+}
+
+/*
+ * --- claims ---
+ *
+ * A mirrored write of one strip submitted on a reactor that does not own the strip takes a
+ * claim and writes the copies from there: no message to the owner and none back. Each owner
+ * has a table of claim slots (a->claims, BUCKETS words per owner), slot i standing for the
+ * strips of its bucket i. A slot is FREE, HELD (by the owner or by one claimant), HELD|WAIT
+ * (the owner waits for the claimant) or GIVEN (the claimant let go to the waiting owner).
+ *
+ *  - The owner holds bucket i's slot while the bucket has a head or a direct write, so a
+ *    claimed write excludes everything the owner runs on the strip (queued writes, rebuilds,
+ *    copies, checks) and the other way round. Overlapping writes reach every copy in one
+ *    order, as when the owner ran them all, and the copies stay identical.
+ *  - A claimant takes only a FREE slot (one compare-and-swap), else it sends its write to the
+ *    owner as a part, as before. Letting go of a slot marked WAIT it hands it to the owner
+ *    (GIVEN), never to the next claimant, so the owner is not starved.
+ *  - An owner bucket that finds its slot held marks it WAIT and waits; the channel's poller
+ *    (stripe_claims_poll) takes it once it is FREE or GIVEN and runs the bucket's heads.
+ *
+ * An owner holds slots only from the first write that reaches it from another reactor (that
+ * write came by message, as claims_on[owner] was still false): until then its buckets cost no
+ * atomics, which is the case of one reactor. A claim is taken with acquire and let go with
+ * release, so one side's member writes have been answered before the other's are issued.
+ */
+static inline _Atomic uint32_t *
+claim_slot(struct raid_array *a, unsigned owner, size_t i)
+{
+	return &a->claims[(size_t)owner * BUCKETS + i];
+}
+
+int
+stripe_claims_init(struct raid_array *a)
+{
+	a->claims = calloc((size_t)uraid_owner_count() * BUCKETS, sizeof(*a->claims));
+	return a->claims != NULL ? 0 : -ENOMEM;
+}
+
+/* Owner: take a FREE or GIVEN slot; one a claimant holds is marked WAIT if wait. */
+static bool
+slot_take(_Atomic uint32_t *slot, bool wait)
+{
+	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
+
+	for (;;) {
+		if (v == CLAIM_FREE || v == CLAIM_GIVEN) {
+			if (atomic_compare_exchange_weak_explicit(slot, &v, CLAIM_HELD,
+								  memory_order_acquire,
+								  memory_order_relaxed))
+				return true;
+		} else if (!wait || (v & CLAIM_WAIT)) {
+			return false;
+		} else if (atomic_compare_exchange_weak_explicit(slot, &v, v | CLAIM_WAIT,
+								 memory_order_relaxed,
+								 memory_order_relaxed)) {
+			return false;
+		}
+	}
+}
+
+/* Owner, claiming: bucket b is to hold its slot. False: it does not; if wait, it is listed
+ * for the poller (its heads wait). */
+static bool
+bucket_hold(struct raid_channel *rch, struct stripe_bucket *b, bool wait)
+{
+	size_t i = (size_t)(b - rch->buckets);
+
+	if (b->claim != B_NONE)
+		return b->claim == B_HELD;
+	if (slot_take(claim_slot(rch->a, rch->reactor, i), wait)) {
+		b->claim = B_HELD;
+		return true;
+	}
+	if (wait) {
+		b->claim = B_WAIT;
+		rch->claim_wait[rch->claim_waits++] = (uint16_t)i;
+	}
+	return false;
+}
+
+/* Owner, claiming: bucket b has neither a head nor a direct write any more: its slot is
+ * free. */
+static void
+bucket_let_go(struct raid_channel *rch, struct stripe_bucket *b)
+{
+	if (b->claim != B_HELD || b->heads != NULL || b->direct != 0)
+		return;
+	b->claim = B_NONE;
+	atomic_store_explicit(claim_slot(rch->a, rch->reactor, (size_t)(b - rch->buckets)),
+			      CLAIM_FREE, memory_order_release);
+}
+
+/* Owner: from now on its buckets hold their slots (those busy now take them at once: no
+ * claimant can hold one before claims_on says so). */
+static int
+claims_start(struct raid_channel *rch)
+{
+	struct raid_array *a = rch->a;
+
+	rch->claim_wait = calloc(BUCKETS, sizeof(*rch->claim_wait));
+	if (rch->claim_wait == NULL)
+		return -ENOMEM;
+	rch->claim_waits = 0;
+	for (size_t i = 0; i < BUCKETS; i++) {
+		struct stripe_bucket *b = &rch->buckets[i];
+
+		if (b->heads == NULL && b->direct == 0)
+			continue;
+		b->claim = B_HELD;
+		atomic_store_explicit(claim_slot(a, rch->reactor, i), CLAIM_HELD,
+				      memory_order_relaxed);
+	}
+	rch->claiming = true;
+	atomic_store_explicit(&a->claims_on[rch->reactor], true, memory_order_release);
+	return 0;
+}
+
+/* Claimant: strip's slot in its owner's table, taken; NULL if the owner does not hold slots
+ * yet or the slot is not free. */
+static _Atomic uint32_t *
+claim_take(struct raid_array *a, unsigned owner, uint64_t strip)
+{
+	_Atomic uint32_t *slot = claim_slot(a, owner, bucket_index(strip));
+	uint32_t v = CLAIM_FREE;
+
+	if (atomic_load_explicit(slot, memory_order_relaxed) != CLAIM_FREE ||
+	    !atomic_compare_exchange_strong_explicit(slot, &v, CLAIM_HELD, memory_order_acquire,
+						     memory_order_relaxed))
+		return NULL;
+	return slot;
+}
+
+static void
+claim_let_go(_Atomic uint32_t *slot)
+{
+	uint32_t v = CLAIM_HELD;
+
+	/* Only the holder changes a held slot, but for the owner's WAIT mark. */
+	if (!atomic_compare_exchange_strong_explicit(slot, &v, CLAIM_FREE, memory_order_release,
+						     memory_order_relaxed))
+		atomic_store_explicit(slot, CLAIM_GIVEN, memory_order_release);
+}
+
+static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
+
+/* Owner: bucket b got its slot: start its heads (found again after each start, which may
+ * remove heads). */
+static void
+bucket_run(struct raid_channel *rch, struct stripe_bucket *b)
+{
+	uint64_t strips[16];
+	unsigned n;
+
+	do {
+		struct stripe_head *sh;
+
+		n = 0;
+		for (sh = b->heads; sh != NULL && n < ARRAY_SIZE(strips); sh = sh->next) {
+			if (sh->active == NULL && !TAILQ_EMPTY(&sh->queue) &&
+			    b->direct != sh->stripe + 1)
+				strips[n++] = sh->stripe;
+		}
+		for (unsigned k = 0; k < n; k++) {
+			if ((sh = sh_find(b, strips[k])) != NULL)
+				stripe_run_next(rch, sh);
+		}
+	} while (n == ARRAY_SIZE(strips));
+	bucket_let_go(rch, b);
+}
+
+bool
+stripe_claims_poll(struct raid_channel *rch)
+{
+	bool took = false;
+	unsigned w = 0;
+
+	/* (bucket_run may list more waiting buckets: they are tried in this pass too) */
+	while (w < rch->claim_waits) {
+		size_t i = rch->claim_wait[w];
+
+		if (!slot_take(claim_slot(rch->a, rch->reactor, i), true)) {
+			w++;
+			continue;
+		}
+		rch->claim_wait[w] = rch->claim_wait[--rch->claim_waits];
+		rch->buckets[i].claim = B_HELD;
+		bucket_run(rch, &rch->buckets[i]);
+		took = true;
+	}
+	return took;
 }
 
 /* --- part completion --- */
@@ -2020,9 +2244,12 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	struct raid_array *a = rch->a;
 	struct stripe_part *p;
 	struct stripe_op *op;
+	struct stripe_bucket *b = bucket_of(rch, sh->stripe);
 
-	if (sh->active != NULL || bucket_of(rch, sh->stripe)->direct == sh->stripe + 1)
+	if (sh->active != NULL || b->direct == sh->stripe + 1)
 		return; /* (a mirrored write without a head runs it when it is done) */
+	if (rch->claiming && b->claim != B_HELD)
+		return; /* (stripe_claims_poll runs it once the bucket holds its slot) */
 	while ((p = TAILQ_FIRST(&sh->queue)) != NULL && p->kind == PART_GATE) {
 		/* No write of the stripe in flight: a read may go to the members now. Always
 		 * by message: the reader may come straight back to this stripe. */
@@ -2157,22 +2384,32 @@ mirror_direct_finish(struct mirror_run *mr)
 	uint64_t strip = mr->strip;
 	uint64_t need = atomic_load_explicit(&a->sb_need, memory_order_acquire);
 	int status = mr->status;
-	struct stripe_bucket *b = bucket_of(rch, strip);
+	uint64_t hold;
+	struct stripe_bucket *b;
 	struct stripe_head *sh;
 
 	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
 	if (mr->bm_held)
 		bitmap_exit(a, strip);
+	hold = 0;
+	if (status == 0 && need > atomic_load_explicit(&a->sb_done, memory_order_acquire))
+		hold = need;
+	if (mr->claim != NULL) {
+		/* Let go first: the answer may reuse mr, and a write it submits may claim. */
+		claim_let_go(mr->claim);
+		mr->done(mr, status, hold);
+		return;
+	}
 	/* The strip stays held while the write is answered: a write submitted from the answer
 	 * queues behind. */
-	mr->done(mr, status,
-		 status == 0 && need > atomic_load_explicit(&a->sb_done, memory_order_acquire)
-			 ? need
-			 : 0);
+	mr->done(mr, status, hold);
+	b = bucket_of(rch, strip);
 	b->direct = 0;
 	if ((sh = sh_find(b, strip)) != NULL)
 		stripe_run_next(rch, sh);
+	if (rch->claiming)
+		bucket_let_go(rch, b);
 }
 
 static void
@@ -2187,20 +2424,16 @@ mirror_direct_done(struct member_io *mio, int status)
 		mirror_direct_finish(mr);
 }
 
-static bool
-mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, uint64_t start,
-	      uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
-	      int iovcnt, uint64_t byte_off)
+/* The copies of a strip held (by its bucket or a claim): written now from rch. */
+static void
+mirror_issue(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, uint64_t start,
+	     uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
+	     int iovcnt, uint64_t byte_off)
 {
 	struct raid_array *a = rch->a;
-	struct stripe_bucket *b = bucket_of(rch, strip);
 	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
-	if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
-	    (a->bm != NULL && !bitmap_try_enter(a, strip)))
-		return false;
-	b->direct = strip + 1;
 	mr->rch = rch;
 	mr->strip = strip;
 	mr->bm_held = a->bm != NULL;
@@ -2242,6 +2475,28 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, u
 		mr->status = -EIO;
 	if (--mr->pending == 0)
 		mirror_direct_finish(mr);
+}
+
+/* On the strip's owner. */
+static bool
+mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, uint64_t start,
+	      uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
+	      int iovcnt, uint64_t byte_off)
+{
+	struct raid_array *a = rch->a;
+	struct stripe_bucket *b = bucket_of(rch, strip);
+
+	if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
+	    (rch->claiming && !bucket_hold(rch, b, false)))
+		return false;
+	if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
+		if (rch->claiming)
+			bucket_let_go(rch, b);
+		return false;
+	}
+	b->direct = strip + 1;
+	mr->claim = NULL;
+	mirror_issue(mr, rch, strip, start, num, type, flags, iov, iovcnt, byte_off);
 	return true;
 }
 
@@ -2250,12 +2505,29 @@ stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip
 		     uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
 		     int iovcnt, uint64_t byte_off)
 {
+	unsigned owner = stripe_owner(a, strip);
+	bool mine = owner == uraid_reactor_index(uraid_reactor_self());
 	struct raid_channel *rch;
+	_Atomic uint32_t *slot;
 
-	if (stripe_owner(a, strip) != uraid_reactor_index(uraid_reactor_self()) ||
-	    (rch = raid_owner_channel(a)) == NULL)
+	if (!mine && (a->claims == NULL ||
+		      !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire)))
 		return false;
-	return mirror_direct(mr, rch, strip, start, num, type, flags, iov, iovcnt, byte_off);
+	if ((rch = raid_owner_channel(a)) == NULL)
+		return false;
+	if (mine)
+		return mirror_direct(mr, rch, strip, start, num, type, flags, iov, iovcnt,
+				     byte_off);
+	if (a->sb_zone_blocks != 0 || (slot = claim_take(a, owner, strip)) == NULL)
+		return false;
+	if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
+		claim_let_go(slot);
+		return false;
+	}
+	mr->claim = slot;
+	raid_stat_add(a, rch->reactor, RS_CLAIMED, 1);
+	mirror_issue(mr, rch, strip, start, num, type, flags, iov, iovcnt, byte_off);
+	return true;
 }
 
 /* A part's direct run answered. */
@@ -2278,6 +2550,11 @@ stripe_arrive(void *arg)
 	struct stripe_head *sh;
 
 	if (rch != NULL && part->kind == PART_MIRROR) {
+		/* A write from another reactor: from now on such writes may claim their strips
+		 * (if the slots cannot be had, the next one tries again). */
+		if (!rch->claiming && rch->a->claims != NULL &&
+		    part->origin != uraid_reactor_self())
+			claims_start(rch);
 		part->mr.done = part_direct_done;
 		if (mirror_direct(&part->mr, rch, part->stripe, part->start_blocks,
 				  part->num_blocks, part->mirror_type, part->flags, part->iov,

@@ -659,6 +659,9 @@ stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
 					      (json_int_t)as.ppl_unmended_rows));
 	if (as.zone_appends > 0)
 		json_object_set_new(r, "zone_appends", json_integer((json_int_t)as.zone_appends));
+	if (info.level == URAID_RAID1 || info.level == URAID_RAID10)
+		json_object_set_new(r, "claimed_writes",
+				    json_integer((json_int_t)as.claimed_writes));
 	if (info.parity_chunks > 0 || info.copies > 1)
 		json_object_set_new(r, "rebuild",
 				    json_pack("{s:I, s:I}", "units", (json_int_t)as.rebuild_units,

@@ -3,9 +3,9 @@
 # uraid arrays inside SPDK's bdevperf (the module preloaded): writes of any size where SPDK's
 # raid5f takes full stripes only, verify on raid6 and ec 4+2, a log-structured raid5 (one core
 # and two), a member failed through SPDK's error bdev with a spare rebuilding its slot while
-# verify runs.
+# verify runs; raid1 and raid10 written by bdevperf's own threads under claims on the strips.
 . "$(dirname "$0")/lib.sh"
-spdk_need 10
+spdk_need 13
 
 # two_cores WHAT CONFIG TARGET: 4 KiB verify with a bdevperf job on each of two cores (-C).
 two_cores() {
@@ -90,6 +90,41 @@ two_cores "log raid5" "$T_DIR/l5.json" l5
 # Two cores: stripe owners on the app thread and the module's thread on core 1, a bdevperf job
 # on each core sending writes across to them.
 two_cores raid5 "$T_DIR/r5.json" r5
+
+# mirror_claims WHAT CONFIG TARGET CORES: verify (a bdevperf job per core, -z), then the array's
+# stats. The job threads own no strips: their writes of one strip are claimed and written from
+# there (claimed_writes), and verify reads back every one.
+mirror_claims() {
+	local out claimed
+	SOCK=$T_DIR/bpm.sock
+	rm -f "$SOCK"
+	env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$2" -m "$4" -u -C \
+		-r "$SOCK" -z -T "$3" -q 32 -o 4096 -w verify -t 2 >"$T_DIR/bpm.out" 2>&1 &
+	TGT_PID=$!
+	for _ in $(seq 150); do [ -S "$SOCK" ] && rpc spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
+	out=$(timeout 60 python3 "$SPDK_DIR/examples/bdev/bdevperf/bdevperf.py" -s "$SOCK" perform_tests |
+		python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; print(sum(int(x["iops"]) for x in r), sum(x["io_failed"] for x in r), len(r))')
+	claimed=$(rpc bdev_uraid_get_stats "$3" | jq_py 'd.get("claimed_writes", 0)' 2>/dev/null)
+	tgt_stop
+	SOCK=$T_DIR/spdk.sock
+	read -r iops failed jobs <<<"$out"
+	if [ "${failed:-x}" = 0 ] && [ "${iops:-0}" -gt 0 ] && [ "${claimed:-0}" -gt 0 ] 2>/dev/null; then
+		t_pass "$1: verify clean on $jobs job(s) ($iops IOPS), $claimed writes claimed"
+	else
+		t_fail "$1" "out '$out', claimed '$claimed'; $(tr '\r' '\n' <"$T_DIR/bpm.out" | tail -n 3)"
+	fi
+}
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+t_cfg "$T_DIR/r1.json" "$(malloc_cfg 2 64)" "$(create r1 raid1 "$(names m 2)")"
+mirror_claims "raid1, one core" "$T_DIR/r1.json" r1 0x1
+if [ "$(nproc)" -ge 2 ]; then
+	mirror_claims "raid1, two cores" "$T_DIR/r1.json" r1 0x3
+else
+	t_skip "raid1, two cores" "this machine has one CPU"
+fi
+t_cfg "$T_DIR/r10.json" "$(malloc_cfg 4 64)" \
+	"$(create r10 raid10 "$(names m 4)" '"copies":2')"
+mirror_claims "raid10 x4, one core" "$T_DIR/r10.json" r10 0x1
 
 # A member fails through SPDK's error bdev while verify runs: the array goes on degraded, its
 # spare takes the slot and is rebuilt, and verify sees no error before or after.

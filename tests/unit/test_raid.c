@@ -344,6 +344,138 @@ test_overlapping_writes(void)
 	}
 }
 
+/* A write submitted on one reactor, answered there. */
+struct cw {
+	struct wl *wl;
+	unsigned reactor;
+	uint64_t lba;
+	uint8_t *buf;
+	struct iovec iov;
+	int status;
+	unsigned seq; /* its place in the order the writes were answered (from 1) */
+};
+
+static unsigned g_cw_seq;
+
+static void
+cw_done(void *arg, int status)
+{
+	struct cw *w = arg;
+
+	w->status = status;
+	w->seq = ++g_cw_seq;
+}
+
+static void
+cw_submit_msg(void *arg)
+{
+	struct cw *w = arg;
+
+	CHECK_EQ(uraid_bdev_writev(w->wl->desc, w->wl->ch[w->reactor], &w->iov, 1, w->lba, 8, 0,
+				   cw_done, w),
+		 0);
+}
+
+/* Queue a write of one 8-block strip at lba on reactor r, filled with byte v. */
+static void
+cw_send(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint8_t v)
+{
+	memset(w, 0, sizeof(*w));
+	w->wl = wl;
+	w->reactor = r;
+	w->lba = lba;
+	w->buf = aligned_alloc(64, 8 * 512);
+	memset(w->buf, v, 8 * 512);
+	w->iov = (struct iovec){w->buf, 8 * 512};
+	uraid_reactor_send(uraid_reactor_get(r), cw_submit_msg, w);
+}
+
+static void
+poll_reactor(unsigned r, unsigned times)
+{
+	for (unsigned i = 0; i < times; i++)
+		uraid_reactor_poll(uraid_reactor_get(r));
+}
+
+/* Mirrored writes from a reactor that does not own their strip: the first comes to the owner
+ * by message, the next ones claim the strip and write the copies where they were submitted.
+ * A claim excludes the owner: a write the owner takes while a claimed write is out waits for
+ * it, and a write submitted elsewhere after the claim was let go queues behind the owner's
+ * (the slot is handed to the waiting owner, not to the next claimant). The copies stay
+ * identical, and the last write submitted is what the strip holds. */
+static void
+test_claimed_mirror_writes(void)
+{
+	static const struct cfg c = {"raid1", 2, 0, 0, 0, 4, 512, 1024, false};
+	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
+				       .kind = FAULT_LATENCY,
+				       .count = -1,
+				       .probability_ppm = 1000000,
+				       .latency_us = 1000};
+	struct uraid_array_stats st;
+	struct cw w1, w2, w3;
+	uint8_t back[8 * 512];
+	struct wl wl;
+	char err[256];
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	REQUIRE(make_members(&c));
+	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
+	REQUIRE(wl_open(&wl, "a"));
+	/* Strip 3 (blocks 24..31) belongs to reactor 0 (3 mod 3). */
+	cw_send(&w1, &wl, 1, 24, 0x11);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w1.status, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 0); /* (by message: the owner held no slots yet) */
+	free(w1.buf);
+	cw_send(&w1, &wl, 1, 24, 0x22);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w1.status, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 1);
+	free(w1.buf);
+
+	/* Reactor 1's claimed write is slow at the members; the owner takes one meanwhile (fast
+	 * at the members): it waits until the claimed one is answered. */
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	g_cw_seq = 0;
+	cw_send(&w1, &wl, 1, 24, 0xa1);
+	poll_reactor(1, 4);
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	cw_send(&w2, &wl, 0, 24, 0xb2);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(w1.seq + w2.seq, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 2);
+	/* w1 is answered (on reactor 1 alone): the slot goes to the waiting owner, so a write
+	 * submitted on reactor 2 now may not claim it. */
+	uraid_runtime_advance_us(1500);
+	for (int i = 0; i < 100 && w1.seq == 0; i++)
+		poll_reactor(1, 1);
+	CHECK_EQ(w1.seq, 1);
+	cw_send(&w3, &wl, 2, 24, 0xc3);
+	poll_reactor(2, 4);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 2);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w2.seq, 2);
+	CHECK_EQ(w3.seq, 3);
+	CHECK_EQ(w1.status + w2.status + w3.status, 0);
+	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
+	CHECK(back[0] == 0xc3 && back[8 * 512 - 1] == 0xc3);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	free(w1.buf);
+	free(w2.buf);
+	free(w3.buf);
+	wl_close(&wl);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	delete_members(c.n);
+	uraid_runtime_stop();
+}
+
 /* The parity check finds a stripe whose parity was changed behind the array's back. */
 static void
 test_check_finds_corruption(void)
@@ -800,7 +932,8 @@ thr_delete(const char *name)
 }
 
 /* Two reactor threads write overlapping ranges of the same few stripes at once; the parity
- * check then finds every stripe consistent (and, under TSAN=1, no data race is reported). */
+ * check then finds every stripe consistent (and, under TSAN=1, no data race is reported).
+ * Mirrors: each thread claims the strips the other owns. */
 static void
 test_threads_overlapping(void)
 {
@@ -808,6 +941,7 @@ test_threads_overlapping(void)
 		{"raid5", 4, 0, 0, 0, 4, 512, 64, false},
 		{"raid6", 6, 0, 0, 0, 4, 512, 64, false},
 		{"raid10", 3, 0, 0, 2, 4, 512, 64, false},
+		{"raid1", 2, 0, 0, 0, 4, 512, 64, false},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
@@ -927,5 +1061,5 @@ test_draid_every_loss(void)
 
 TEST_MAIN(TEST(test_bad_arrays), TEST(test_member_placement), TEST(test_draid_every_loss),
 	  TEST(test_model_healthy), TEST(test_model_degraded), TEST(test_overlapping_writes),
-	  TEST(test_check_finds_corruption), TEST(test_offline_and_raid0_errors),
-	  TEST(test_threads_overlapping))
+	  TEST(test_claimed_mirror_writes), TEST(test_check_finds_corruption),
+	  TEST(test_offline_and_raid0_errors), TEST(test_threads_overlapping))
