@@ -360,10 +360,6 @@ struct raid_array {
 	_Atomic bool online;
 	/* Stripe owners hold a channel on their reactor, taken there on first use. */
 	struct uraid_io_channel *owner_ch[URAID_MAX_REACTORS];
-	/* Mirrored arrays: the claim slots (stripe.c, "claims"), one table per owner, and
-	 * whether that owner holds its slots for what its buckets run (set by the owner, once). */
-	_Atomic uint32_t *claims;
-	_Atomic bool claims_on[URAID_MAX_REACTORS];
 	struct raid_stats_slot stats[URAID_MAX_REACTORS];
 
 	/* Superblocks (has_sb): member data starts at data_offset_blocks. The writer state is
@@ -424,6 +420,10 @@ struct raid_array {
 	uint64_t sb_zone_blocks, sb_zone_capacity; /* ... log_zone_blocks, log_zone_capacity */
 	bool lsa_cost_benefit;
 	unsigned lsa_repl_slot; /* reactor 0's: a replacement waiting for a whole checkpoint */
+	/* Mirrored arrays: the claim slots (stripe.c, "claims"), one table per owner, and
+	 * whether that owner holds its slots for what its buckets run (set by the owner, once). */
+	_Atomic uint32_t *claims;
+	_Atomic bool claims_on[URAID_MAX_REACTORS];
 };
 
 struct stripe_head;
@@ -485,8 +485,10 @@ struct raid_channel {
 	 * at most one mirrored write running without either (stripe.c). */
 	struct stripe_bucket *buckets;
 	uint64_t bucket_mask;
-	/* ... and, once the owner holds claim slots, the buckets waiting for theirs */
+	/* ... and, once the owner holds claim slots (stripe.c, "claims"), each bucket's hold on
+	 * its slot and the buckets waiting for theirs */
 	bool claiming;
+	uint8_t *claim_state;
 	uint16_t *claim_wait;
 	unsigned claim_waits;
 	/* Scratch strips (64-byte aligned), member I/Os, stripe parts and operations. */

@@ -70,12 +70,12 @@ struct stripe_head {
 struct stripe_bucket {
 	struct stripe_head *heads;
 	uint64_t direct; /* 1 + the strip of a mirrored write running without a head, or 0 */
-	uint8_t claim;	 /* enum bucket_claim, while the channel is claiming */
 };
 
 /* A claim slot's word (claims, below). */
 enum { CLAIM_FREE, CLAIM_HELD, CLAIM_WAIT = 2, CLAIM_GIVEN = 4 };
-/* A bucket's hold on its slot: none (the bucket is empty), held, or waiting for a claimant. */
+/* A bucket's hold on its slot (rch->claim_state, while the channel is claiming): none (the
+ * bucket is empty), held, or waiting for a claimant. */
 enum bucket_claim { B_NONE, B_HELD, B_WAIT };
 
 enum op_state { OP_INTENT, OP_PLAN, OP_READ, OP_COMPUTE, OP_LOG, OP_WRITE, OP_DONE };
@@ -186,7 +186,9 @@ stripe_channel_fini(struct raid_channel *rch)
 	free(rch->buckets);
 	rch->buckets = NULL;
 	free(rch->claim_wait);
+	free(rch->claim_state);
 	rch->claim_wait = NULL;
+	rch->claim_state = NULL;
 	pool_fini(&rch->heads);
 }
 
@@ -321,15 +323,16 @@ static bool
 bucket_hold(struct raid_channel *rch, struct stripe_bucket *b, bool wait)
 {
 	size_t i = (size_t)(b - rch->buckets);
+	uint8_t *state = &rch->claim_state[i];
 
-	if (b->claim != B_NONE)
-		return b->claim == B_HELD;
+	if (*state != B_NONE)
+		return *state == B_HELD;
 	if (slot_take(claim_slot(rch->a, rch->reactor, i), wait)) {
-		b->claim = B_HELD;
+		*state = B_HELD;
 		return true;
 	}
 	if (wait) {
-		b->claim = B_WAIT;
+		*state = B_WAIT;
 		rch->claim_wait[rch->claim_waits++] = (uint16_t)i;
 	}
 	return false;
@@ -340,11 +343,13 @@ bucket_hold(struct raid_channel *rch, struct stripe_bucket *b, bool wait)
 static void
 bucket_let_go(struct raid_channel *rch, struct stripe_bucket *b)
 {
-	if (b->claim != B_HELD || b->heads != NULL || b->direct != 0)
+	size_t i = (size_t)(b - rch->buckets);
+
+	if (rch->claim_state[i] != B_HELD || b->heads != NULL || b->direct != 0)
 		return;
-	b->claim = B_NONE;
-	atomic_store_explicit(claim_slot(rch->a, rch->reactor, (size_t)(b - rch->buckets)),
-			      CLAIM_FREE, memory_order_release);
+	rch->claim_state[i] = B_NONE;
+	atomic_store_explicit(claim_slot(rch->a, rch->reactor, i), CLAIM_FREE,
+			      memory_order_release);
 }
 
 /* Owner: from now on its buckets hold their slots (those busy now take them at once: no
@@ -355,15 +360,21 @@ claims_start(struct raid_channel *rch)
 	struct raid_array *a = rch->a;
 
 	rch->claim_wait = calloc(BUCKETS, sizeof(*rch->claim_wait));
-	if (rch->claim_wait == NULL)
+	rch->claim_state = calloc(BUCKETS, sizeof(*rch->claim_state));
+	if (rch->claim_wait == NULL || rch->claim_state == NULL) {
+		free(rch->claim_wait);
+		free(rch->claim_state);
+		rch->claim_wait = NULL;
+		rch->claim_state = NULL;
 		return -ENOMEM;
+	}
 	rch->claim_waits = 0;
 	for (size_t i = 0; i < BUCKETS; i++) {
 		struct stripe_bucket *b = &rch->buckets[i];
 
 		if (b->heads == NULL && b->direct == 0)
 			continue;
-		b->claim = B_HELD;
+		rch->claim_state[i] = B_HELD;
 		atomic_store_explicit(claim_slot(a, rch->reactor, i), CLAIM_HELD,
 				      memory_order_relaxed);
 	}
@@ -440,7 +451,7 @@ stripe_claims_poll(struct raid_channel *rch)
 			continue;
 		}
 		rch->claim_wait[w] = rch->claim_wait[--rch->claim_waits];
-		rch->buckets[i].claim = B_HELD;
+		rch->claim_state[i] = B_HELD;
 		bucket_run(rch, &rch->buckets[i]);
 		took = true;
 	}
@@ -2248,7 +2259,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 
 	if (sh->active != NULL || b->direct == sh->stripe + 1)
 		return; /* (a mirrored write without a head runs it when it is done) */
-	if (rch->claiming && b->claim != B_HELD)
+	if (rch->claiming && rch->claim_state[b - rch->buckets] != B_HELD)
 		return; /* (stripe_claims_poll runs it once the bucket holds its slot) */
 	while ((p = TAILQ_FIRST(&sh->queue)) != NULL && p->kind == PART_GATE) {
 		/* No write of the stripe in flight: a read may go to the members now. Always
@@ -2424,16 +2435,34 @@ mirror_direct_done(struct member_io *mio, int status)
 		mirror_direct_finish(mr);
 }
 
-/* The copies of a strip held (by its bucket or a claim): written now from rch. */
-static void
-mirror_issue(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, uint64_t start,
-	     uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
-	     int iovcnt, uint64_t byte_off)
+/* The copies of a strip written now from rch, if nothing else holds it: on its owner (claim
+ * NULL) its bucket holds it, elsewhere the claim taken. False: not taken (a claim is let go). */
+static bool
+mirror_direct(struct mirror_run *mr, struct raid_channel *rch, _Atomic uint32_t *claim,
+	      uint64_t strip, uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
+	      const struct iovec *iov, int iovcnt, uint64_t byte_off)
 {
 	struct raid_array *a = rch->a;
 	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
+	if (claim == NULL) {
+		struct stripe_bucket *b = bucket_of(rch, strip);
+
+		if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
+		    (rch->claiming && !bucket_hold(rch, b, false)))
+			return false;
+		if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
+			if (rch->claiming)
+				bucket_let_go(rch, b);
+			return false;
+		}
+		b->direct = strip + 1;
+	} else if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
+		claim_let_go(claim);
+		return false;
+	}
+	mr->claim = claim;
 	mr->rch = rch;
 	mr->strip = strip;
 	mr->bm_held = a->bm != NULL;
@@ -2475,28 +2504,6 @@ mirror_issue(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, ui
 		mr->status = -EIO;
 	if (--mr->pending == 0)
 		mirror_direct_finish(mr);
-}
-
-/* On the strip's owner. */
-static bool
-mirror_direct(struct mirror_run *mr, struct raid_channel *rch, uint64_t strip, uint64_t start,
-	      uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
-	      int iovcnt, uint64_t byte_off)
-{
-	struct raid_array *a = rch->a;
-	struct stripe_bucket *b = bucket_of(rch, strip);
-
-	if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
-	    (rch->claiming && !bucket_hold(rch, b, false)))
-		return false;
-	if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
-		if (rch->claiming)
-			bucket_let_go(rch, b);
-		return false;
-	}
-	b->direct = strip + 1;
-	mr->claim = NULL;
-	mirror_issue(mr, rch, strip, start, num, type, flags, iov, iovcnt, byte_off);
 	return true;
 }
 
@@ -2516,17 +2523,12 @@ stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip
 	if ((rch = raid_owner_channel(a)) == NULL)
 		return false;
 	if (mine)
-		return mirror_direct(mr, rch, strip, start, num, type, flags, iov, iovcnt,
+		return mirror_direct(mr, rch, NULL, strip, start, num, type, flags, iov, iovcnt,
 				     byte_off);
-	if (a->sb_zone_blocks != 0 || (slot = claim_take(a, owner, strip)) == NULL)
+	if (a->sb_zone_blocks != 0 || (slot = claim_take(a, owner, strip)) == NULL ||
+	    !mirror_direct(mr, rch, slot, strip, start, num, type, flags, iov, iovcnt, byte_off))
 		return false;
-	if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
-		claim_let_go(slot);
-		return false;
-	}
-	mr->claim = slot;
 	raid_stat_add(a, rch->reactor, RS_CLAIMED, 1);
-	mirror_issue(mr, rch, strip, start, num, type, flags, iov, iovcnt, byte_off);
 	return true;
 }
 
@@ -2556,7 +2558,7 @@ stripe_arrive(void *arg)
 		    part->origin != uraid_reactor_self())
 			claims_start(rch);
 		part->mr.done = part_direct_done;
-		if (mirror_direct(&part->mr, rch, part->stripe, part->start_blocks,
+		if (mirror_direct(&part->mr, rch, NULL, part->stripe, part->start_blocks,
 				  part->num_blocks, part->mirror_type, part->flags, part->iov,
 				  part->iovcnt, part->byte_off))
 			return;
