@@ -491,6 +491,8 @@ struct raid_channel {
 	uint8_t *claim_state;
 	uint16_t *claim_wait;
 	unsigned claim_waits;
+	/* ... and, as a claimant, its claimed writes out, by slot */
+	struct mirror_run **claim_runs;
 	/* Scratch strips (64-byte aligned), member I/Os, stripe parts and operations. */
 	struct obj_pool bufs;
 	struct obj_pool mios;
@@ -543,9 +545,11 @@ struct member_io {
 /* A mirrored write (or unmap, or zeroes) of one strip running without a stripe operation
  * (stripe.c: stripe_mirror_direct). */
 struct mirror_run {
-	struct raid_channel *rch; /* the owner's channel, or the claimant's */
-	uint64_t strip;		  /* held (in its bucket) until every copy has answered */
-	_Atomic uint32_t *claim;  /* ... or, run by another reactor, by this claim slot */
+	struct raid_channel *rch;      /* the owner's channel, or the claimant's */
+	uint64_t strip;		       /* held (in its bucket) until every copy has answered */
+	_Atomic uint32_t *claim;       /* ... or, run by another reactor, by this claim slot */
+	uint64_t start, num;	       /* claimed: the blocks of the strip it writes */
+	struct mirror_run *claim_next; /* ... and the next of the claimant's on the slot */
 	unsigned pending;
 	int status;
 	bool bm_held; /* counted in its bitmap region */

@@ -72,8 +72,15 @@ struct stripe_bucket {
 	uint64_t direct; /* 1 + the strip of a mirrored write running without a head, or 0 */
 };
 
-/* A claim slot's word (claims, below). */
-enum { CLAIM_FREE, CLAIM_HELD, CLAIM_WAIT = 2, CLAIM_GIVEN = 4 };
+/* A claim slot's word (claims, below): FREE, OWNER, a claimant (its reactor + 1 in the
+ * bits of CLAIM_BY, its writes out in those of CLAIM_COUNT), or GIVEN; and the WAIT mark. */
+#define CLAIM_FREE     0u
+#define CLAIM_COUNT    0xffffu
+#define CLAIM_BY_SHIFT 16
+#define CLAIM_BY       (0xffu << CLAIM_BY_SHIFT)
+#define CLAIM_OWNER    (1u << 29)
+#define CLAIM_GIVEN    (1u << 30)
+#define CLAIM_WAIT     (1u << 31)
 /* A bucket's hold on its slot (rch->claim_state, while the channel is claiming): none (the
  * bucket is empty), held, or waiting for a claimant. */
 enum bucket_claim { B_NONE, B_HELD, B_WAIT };
@@ -187,6 +194,8 @@ stripe_channel_fini(struct raid_channel *rch)
 	rch->buckets = NULL;
 	free(rch->claim_wait);
 	free(rch->claim_state);
+	free(rch->claim_runs);
+	rch->claim_runs = NULL;
 	rch->claim_wait = NULL;
 	rch->claim_state = NULL;
 	pool_fini(&rch->heads);
@@ -264,23 +273,30 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
  * A mirrored write of one strip submitted on a reactor that does not own the strip takes a
  * claim and writes the copies from there: no message to the owner and none back. Each owner
  * has a table of claim slots (a->claims, BUCKETS words per owner), slot i standing for the
- * strips of its bucket i. A slot is FREE, HELD (by the owner or by one claimant), HELD|WAIT
- * (the owner waits for the claimant) or GIVEN (the claimant let go to the waiting owner).
+ * strips of its bucket i. A slot is FREE; held by the OWNER; held by one claimant reactor,
+ * with the number of its claimed writes out; or GIVEN (a claimant let go to the waiting
+ * owner). An owner waiting for a claimant marks the slot WAIT.
  *
  *  - The owner holds bucket i's slot while the bucket has a head or a direct write, so a
  *    claimed write excludes everything the owner runs on the strip (queued writes, rebuilds,
- *    copies, checks) and the other way round. Overlapping writes reach every copy in one
- *    order, as when the owner ran them all, and the copies stay identical.
- *  - A claimant takes only a FREE slot (one compare-and-swap), else it sends its write to the
- *    owner as a part, as before. Letting go of a slot marked WAIT it hands it to the owner
+ *    copies, checks) and the other way round.
+ *  - A claimant takes a FREE slot with one compare-and-swap. A slot it holds already it takes
+ *    again (a plain store: no one else changes a held slot but for the WAIT mark) unless a
+ *    write of its own out on the same strip overlaps (rch->claim_runs lists them). Else, and
+ *    whenever the slot is marked WAIT, its write goes to the owner as a part, as before.
+ *    Overlapping writes thus reach every copy in one order, and the copies stay identical.
+ *  - Letting go of its last write on a slot marked WAIT, a claimant hands it to the owner
  *    (GIVEN), never to the next claimant, so the owner is not starved.
  *  - An owner bucket that finds its slot held marks it WAIT and waits; the channel's poller
- *    (stripe_claims_poll) takes it once it is FREE or GIVEN and runs the bucket's heads.
+ *    (stripe_claims_poll) takes it once it is FREE or GIVEN and runs the bucket's heads. (A
+ *    mark a claimant's plain store overwrites costs only that hand-over: the poller takes the
+ *    slot once it is FREE.)
  *
  * An owner holds slots only from the first write that reaches it from another reactor (that
  * write came by message, as claims_on[owner] was still false): until then its buckets cost no
- * atomics, which is the case of one reactor. A claim is taken with acquire and let go with
- * release, so one side's member writes have been answered before the other's are issued.
+ * atomics, which is the case of one reactor. A slot passes between owner and claimant with
+ * release and acquire, so one side's member writes have been answered before the other's are
+ * issued.
  */
 static inline _Atomic uint32_t *
 claim_slot(struct raid_array *a, unsigned owner, size_t i)
@@ -303,7 +319,7 @@ slot_take(_Atomic uint32_t *slot, bool wait)
 
 	for (;;) {
 		if (v == CLAIM_FREE || v == CLAIM_GIVEN) {
-			if (atomic_compare_exchange_weak_explicit(slot, &v, CLAIM_HELD,
+			if (atomic_compare_exchange_weak_explicit(slot, &v, CLAIM_OWNER,
 								  memory_order_acquire,
 								  memory_order_relaxed))
 				return true;
@@ -375,7 +391,7 @@ claims_start(struct raid_channel *rch)
 		if (b->heads == NULL && b->direct == 0)
 			continue;
 		rch->claim_state[i] = B_HELD;
-		atomic_store_explicit(claim_slot(a, rch->reactor, i), CLAIM_HELD,
+		atomic_store_explicit(claim_slot(a, rch->reactor, i), CLAIM_OWNER,
 				      memory_order_relaxed);
 	}
 	rch->claiming = true;
@@ -383,30 +399,56 @@ claims_start(struct raid_channel *rch)
 	return 0;
 }
 
-/* Claimant: strip's slot in its owner's table, taken; NULL if the owner does not hold slots
- * yet or the slot is not free. */
+/* Claimant: mr's strip (and blocks [start, +num) of it) claimed in its owner's table: the
+ * slot, or NULL if it is not to be had. */
 static _Atomic uint32_t *
-claim_take(struct raid_array *a, unsigned owner, uint64_t strip)
+claim_take(struct raid_channel *rch, unsigned owner, struct mirror_run *mr)
 {
-	_Atomic uint32_t *slot = claim_slot(a, owner, bucket_index(strip));
-	uint32_t v = CLAIM_FREE;
+	size_t i = bucket_index(mr->strip);
+	_Atomic uint32_t *slot = claim_slot(rch->a, owner, i);
+	uint32_t me = (rch->reactor + 1) << CLAIM_BY_SHIFT;
+	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
 
-	if (atomic_load_explicit(slot, memory_order_relaxed) != CLAIM_FREE ||
-	    !atomic_compare_exchange_strong_explicit(slot, &v, CLAIM_HELD, memory_order_acquire,
-						     memory_order_relaxed))
-		return NULL;
+	if (rch->claim_runs == NULL) {
+		rch->claim_runs = calloc(BUCKETS, sizeof(*rch->claim_runs));
+		if (rch->claim_runs == NULL)
+			return NULL;
+	}
+	if (v == CLAIM_FREE) {
+		if (!atomic_compare_exchange_strong_explicit(slot, &v, me | 1, memory_order_acquire,
+							     memory_order_relaxed))
+			return NULL;
+	} else {
+		if ((v & (CLAIM_WAIT | CLAIM_OWNER | CLAIM_GIVEN | CLAIM_BY)) != me ||
+		    (v & CLAIM_COUNT) == CLAIM_COUNT)
+			return NULL;
+		for (struct mirror_run *o = rch->claim_runs[i]; o != NULL; o = o->claim_next) {
+			if (o->strip == mr->strip && o->start < mr->start + mr->num &&
+			    mr->start < o->start + o->num)
+				return NULL;
+		}
+		atomic_store_explicit(slot, v + 1, memory_order_relaxed);
+	}
+	mr->claim_next = rch->claim_runs[i];
+	rch->claim_runs[i] = mr;
 	return slot;
 }
 
 static void
-claim_let_go(_Atomic uint32_t *slot)
+claim_let_go(struct mirror_run *mr)
 {
-	uint32_t v = CLAIM_HELD;
+	_Atomic uint32_t *slot = mr->claim;
+	struct mirror_run **pp = &mr->rch->claim_runs[bucket_index(mr->strip)];
+	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
 
-	/* Only the holder changes a held slot, but for the owner's WAIT mark. */
-	if (!atomic_compare_exchange_strong_explicit(slot, &v, CLAIM_FREE, memory_order_release,
-						     memory_order_relaxed))
-		atomic_store_explicit(slot, CLAIM_GIVEN, memory_order_release);
+	while (*pp != mr)
+		pp = &(*pp)->claim_next;
+	*pp = mr->claim_next;
+	if ((v & CLAIM_COUNT) > 1)
+		atomic_store_explicit(slot, v - 1, memory_order_relaxed);
+	else
+		atomic_store_explicit(slot, (v & CLAIM_WAIT) ? CLAIM_GIVEN : CLAIM_FREE,
+				      memory_order_release);
 }
 
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
@@ -2408,7 +2450,7 @@ mirror_direct_finish(struct mirror_run *mr)
 		hold = need;
 	if (mr->claim != NULL) {
 		/* Let go first: the answer may reuse mr, and a write it submits may claim. */
-		claim_let_go(mr->claim);
+		claim_let_go(mr);
 		mr->done(mr, status, hold);
 		return;
 	}
@@ -2459,7 +2501,7 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, _Atomic uint32_t 
 		}
 		b->direct = strip + 1;
 	} else if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
-		claim_let_go(claim);
+		claim_let_go(mr);
 		return false;
 	}
 	mr->claim = claim;
@@ -2525,8 +2567,17 @@ stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip
 	if (mine)
 		return mirror_direct(mr, rch, NULL, strip, start, num, type, flags, iov, iovcnt,
 				     byte_off);
-	if (a->sb_zone_blocks != 0 || (slot = claim_take(a, owner, strip)) == NULL ||
-	    !mirror_direct(mr, rch, slot, strip, start, num, type, flags, iov, iovcnt, byte_off))
+	if (a->sb_zone_blocks != 0)
+		return false;
+	mr->rch = rch;
+	mr->strip = strip;
+	mr->start = start;
+	mr->num = num;
+	mr->claim = NULL;
+	if ((slot = claim_take(rch, owner, mr)) == NULL)
+		return false;
+	mr->claim = slot;
+	if (!mirror_direct(mr, rch, slot, strip, start, num, type, flags, iov, iovcnt, byte_off))
 		return false;
 	raid_stat_add(a, rch->reactor, RS_CLAIMED, 1);
 	return true;

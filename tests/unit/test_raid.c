@@ -348,7 +348,7 @@ test_overlapping_writes(void)
 struct cw {
 	struct wl *wl;
 	unsigned reactor;
-	uint64_t lba;
+	uint64_t lba, num;
 	uint8_t *buf;
 	struct iovec iov;
 	int status;
@@ -371,23 +371,31 @@ cw_submit_msg(void *arg)
 {
 	struct cw *w = arg;
 
-	CHECK_EQ(uraid_bdev_writev(w->wl->desc, w->wl->ch[w->reactor], &w->iov, 1, w->lba, 8, 0,
-				   cw_done, w),
+	CHECK_EQ(uraid_bdev_writev(w->wl->desc, w->wl->ch[w->reactor], &w->iov, 1, w->lba, w->num,
+				   0, cw_done, w),
 		 0);
 }
 
-/* Queue a write of one 8-block strip at lba on reactor r, filled with byte v. */
+/* Queue a write of num blocks at lba on reactor r, filled with byte v. */
 static void
-cw_send(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint8_t v)
+cw_send_n(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint64_t num, uint8_t v)
 {
 	memset(w, 0, sizeof(*w));
 	w->wl = wl;
 	w->reactor = r;
 	w->lba = lba;
-	w->buf = aligned_alloc(64, 8 * 512);
-	memset(w->buf, v, 8 * 512);
-	w->iov = (struct iovec){w->buf, 8 * 512};
+	w->num = num;
+	w->buf = aligned_alloc(64, num * 512);
+	memset(w->buf, v, num * 512);
+	w->iov = (struct iovec){w->buf, num * 512};
 	uraid_reactor_send(uraid_reactor_get(r), cw_submit_msg, w);
+}
+
+/* ... of one whole 8-block strip */
+static void
+cw_send(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint8_t v)
+{
+	cw_send_n(w, wl, r, lba, 8, v);
 }
 
 static void
@@ -401,8 +409,10 @@ poll_reactor(unsigned r, unsigned times)
  * by message, the next ones claim the strip and write the copies where they were submitted.
  * A claim excludes the owner: a write the owner takes while a claimed write is out waits for
  * it, and a write submitted elsewhere after the claim was let go queues behind the owner's
- * (the slot is handed to the waiting owner, not to the next claimant). The copies stay
- * identical, and the last write submitted is what the strip holds. */
+ * (the slot is handed to the waiting owner, not to the next claimant). One claimant's writes
+ * to a strip that do not overlap are claimed together; one that overlaps goes to the owner
+ * and waits. The copies stay identical, and the last write submitted is what the strip
+ * holds. */
 static void
 test_claimed_mirror_writes(void)
 {
@@ -466,6 +476,33 @@ test_claimed_mirror_writes(void)
 	CHECK_EQ(w1.status + w2.status + w3.status, 0);
 	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
 	CHECK(back[0] == 0xc3 && back[8 * 512 - 1] == 0xc3);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	free(w1.buf);
+	free(w2.buf);
+	free(w3.buf);
+
+	/* One claimant, one strip: writes that do not overlap are claimed side by side; one that
+	 * overlaps a write out goes to the owner, which waits for both. */
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	g_cw_seq = 0;
+	cw_send_n(&w1, &wl, 1, 24, 4, 0xd1);
+	cw_send_n(&w2, &wl, 1, 28, 4, 0xd2);
+	poll_reactor(1, 4);
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	cw_send_n(&w3, &wl, 1, 26, 4, 0xd3);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(w1.seq + w2.seq + w3.seq, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 4);
+	uraid_runtime_advance_us(1500);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w3.seq, 3);
+	CHECK_EQ(w1.status + w2.status + w3.status, 0);
+	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
+	CHECK(back[0] == 0xd1 && back[2 * 512] == 0xd3 && back[6 * 512 - 1] == 0xd3 &&
+	      back[6 * 512] == 0xd2);
 	CHECK_EQ(run_check().bad_stripes, 0);
 	free(w1.buf);
 	free(w2.buf);
