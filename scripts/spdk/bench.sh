@@ -158,6 +158,7 @@ CORES=0x3 EVERY=-C plain "2 cores: malloc 4K randread QD128" "$q128 -w randread"
 CORES=0x3 EVERY=-C plain "2 cores: malloc 4K randwrite QD128" "$q128 -w randwrite"
 CORES=0x3 EVERY=-C row "2 cores: raid0 x4 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
 CORES=0x3 EVERY=-C row "2 cores: raid0 x4 4K randwrite QD128" raid0 raid0 64 4 "$q128 -w randwrite"
+CORES=0x3 EVERY=-C row "2 cores: raid1 x2 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 CORES=0x3 EVERY=-C row "2 cores: raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 \
 	"$q128 -w randread"
 CORES=0x3 EVERY=-C row "2 cores: raid5 x5 4K randwrite QD128 (only uraid)" "" raid5 64 5 \
