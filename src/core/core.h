@@ -1020,7 +1020,8 @@ void stripe_bitmap_ready(struct raid_array *a);
 void stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe);
 void stripe_ppl_ready(struct raid_channel *rch);
 /* Mirrored arrays: the claim slots (0 or -ENOMEM), and an owner's poll of its buckets
- * waiting for one (true if any got its slot). */
+ * waiting for one (true if any got its slot; while any waits the poller is busy, as nothing
+ * else wakes the reactor when a claimant lets go). */
 int stripe_claims_init(struct raid_array *a);
 bool stripe_claims_poll(struct raid_channel *rch);
 

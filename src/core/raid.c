@@ -466,8 +466,12 @@ raid_poll(void *arg)
 	}
 	if (ppl_poll(rch))
 		did = 1;
-	if (rch->claim_waits != 0 && stripe_claims_poll(rch))
+	/* Buckets waiting for a claimant keep the reactor polling: letting go is a store, which
+	 * does not wake a sleeping reactor. */
+	if (rch->claim_waits != 0) {
+		stripe_claims_poll(rch);
 		did = 1;
+	}
 
 	while ((mio = STAILQ_FIRST(&rch->retry)) != NULL) {
 		int rc = mio_usable(mio) ? mio_issue(mio) : -ENODEV;

@@ -1030,6 +1030,125 @@ test_threads_overlapping(void)
 	}
 }
 
+/* One write of 8 blocks at lba from a reactor thread of its own (real threads). */
+struct rt_write {
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch;
+	uint64_t lba;
+	uint8_t buf[8 * 512];
+	struct iovec iov;
+	_Atomic int stage; /* 1: has its channel, 2: answered, 3: channel put */
+	int status;
+};
+
+static void
+rt_get_ch(void *arg)
+{
+	struct rt_write *w = arg;
+
+	w->ch = uraid_bdev_get_io_channel(w->desc);
+	atomic_store(&w->stage, 1);
+}
+
+static void
+rt_done(void *arg, int status)
+{
+	struct rt_write *w = arg;
+
+	w->status = status;
+	atomic_store(&w->stage, 2);
+}
+
+static void
+rt_submit(void *arg)
+{
+	struct rt_write *w = arg;
+
+	w->iov = (struct iovec){w->buf, sizeof(w->buf)};
+	CHECK_EQ(uraid_bdev_writev(w->desc, w->ch, &w->iov, 1, w->lba, 8, 0, rt_done, w), 0);
+}
+
+static void
+rt_put_ch(void *arg)
+{
+	struct rt_write *w = arg;
+
+	uraid_put_io_channel(w->ch);
+	atomic_store(&w->stage, 3);
+}
+
+static bool
+rt_wait(struct rt_write *w, int stage, unsigned ms)
+{
+	struct timespec ts = {0, 1000000};
+
+	for (unsigned i = 0; i < ms && atomic_load(&w->stage) < stage; i++)
+		nanosleep(&ts, NULL);
+	return atomic_load(&w->stage) >= stage;
+}
+
+/* Reactor threads: the owner's write waits for a claimed one while the owner has nothing
+ * else to do (so its thread would sleep); it runs once the claim is let go. */
+static void
+test_claim_wait_keeps_owner_awake(void)
+{
+	static const struct cfg c = {"raid1", 2, 0, 0, 0, 4, 512, 1024, false};
+	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
+				       .kind = FAULT_LATENCY,
+				       .count = -1,
+				       .probability_ppm = 1000000,
+				       .latency_us = 20000};
+	struct uraid_runtime_opts ro = {.num_reactors = 2};
+	struct rt_write *w1 = calloc(1, sizeof(*w1)), *w2 = calloc(1, sizeof(*w2));
+	struct uraid_bdev_desc *desc;
+	struct uraid_array_stats st;
+	struct timespec ms = {0, 1000000};
+	char err[256];
+
+	REQUIRE(uraid_runtime_start(&ro) == 0);
+	REQUIRE(make_members(&c));
+	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
+	REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &desc) == 0);
+	/* Strip 2 (blocks 16..23) is reactor 0's; w1 writes it from reactor 1. */
+	w1->desc = w2->desc = desc;
+	w1->lba = w2->lba = 16;
+	uraid_reactor_send(uraid_reactor_get(1), rt_get_ch, w1);
+	uraid_reactor_send(uraid_reactor_get(0), rt_get_ch, w2);
+	REQUIRE(rt_wait(w1, 1, 5000) && rt_wait(w2, 1, 5000));
+	uraid_reactor_send(uraid_reactor_get(1), rt_submit, w1); /* (by message: claims start) */
+	CHECK(rt_wait(w1, 2, 5000));
+	atomic_store(&w1->stage, 1);
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	memset(w1->buf, 0xe1, sizeof(w1->buf));
+	uraid_reactor_send(uraid_reactor_get(1), rt_submit, w1);
+	nanosleep(&ms, NULL);
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	memset(w2->buf, 0xe2, sizeof(w2->buf));
+	uraid_reactor_send(uraid_reactor_get(0), rt_submit, w2);
+	CHECK(rt_wait(w1, 2, 5000));
+	CHECK(rt_wait(w2, 2, 5000)); /* (not answered at all if the owner's thread slept on) */
+	CHECK_EQ(w1->status + w2->status, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 1);
+	uraid_reactor_send(uraid_reactor_get(1), rt_put_ch, w1);
+	uraid_reactor_send(uraid_reactor_get(0), rt_put_ch, w2);
+	CHECK(rt_wait(w1, 3, 5000) && rt_wait(w2, 3, 5000));
+	uraid_bdev_close(desc);
+	CHECK_EQ(thr_delete("a"), 0);
+	for (unsigned n = 0; n < c.n; n++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", n);
+		CHECK_EQ(thr_delete(g_fault_names[n]), 0);
+		CHECK_EQ(thr_delete(ram), 0);
+	}
+	free(w1);
+	free(w2);
+	uraid_runtime_stop();
+}
+
 /* draid: every set of up to m failed members (s = 0, so nothing is rebuilt meanwhile), each
  * on a fresh array written in odd pieces: every block reads back, then a write of the whole
  * array degraded reads back too. */
@@ -1099,4 +1218,5 @@ test_draid_every_loss(void)
 TEST_MAIN(TEST(test_bad_arrays), TEST(test_member_placement), TEST(test_draid_every_loss),
 	  TEST(test_model_healthy), TEST(test_model_degraded), TEST(test_overlapping_writes),
 	  TEST(test_claimed_mirror_writes), TEST(test_check_finds_corruption),
-	  TEST(test_offline_and_raid0_errors), TEST(test_threads_overlapping))
+	  TEST(test_offline_and_raid0_errors), TEST(test_threads_overlapping),
+	  TEST(test_claim_wait_keeps_owner_awake))
