@@ -361,7 +361,13 @@ raid_member_takes_write(struct raid_channel *rch, unsigned member, uint64_t unit
 	       rebuilding_holds(rch->a, mb, unit);
 }
 
-static int mio_submit_one(struct member_io *mio);
+static int mio_submit_usable(struct member_io *mio);
+
+static int
+mio_submit_one(struct member_io *mio)
+{
+	return mio_usable(mio) ? mio_submit_usable(mio) : -ENODEV;
+}
 
 /* The replacement's leg of a write: a copy of mio aimed at the replacement. */
 static int
@@ -394,21 +400,21 @@ mio_submit_leg(struct member_io *mio)
 int
 mio_submit(struct member_io *mio)
 {
-	bool member = mio->to_repl || mio_usable(mio);
+	bool usable = mio_usable(mio); /* (the member's, or the replacement's for to_repl) */
 	bool leg = !mio->to_repl && mio->type != URAID_IO_READ && !mio_on_journal(mio) &&
 		   repl_usable(mio->rch, mio->member);
 
 	if (!leg)
-		return member ? mio_submit_one(mio) : -ENODEV;
+		return usable ? mio_submit_usable(mio) : -ENODEV;
 	/* A leg for the replacement, one for the member (if it is there), and a guard. The
 	 * status is the member's; without it the replacement holds the slot's writes. */
 	mio->legs = 2; /* counted before each submit, so no completion can find it short */
 	mio->status = 0;
 	if (mio_submit_leg(mio) != 0)
 		mio->legs--;
-	if (member) {
+	if (usable) {
 		mio->legs++;
-		if (mio_submit_one(mio) != 0) {
+		if (mio_submit_usable(mio) != 0) {
 			mio->legs--;
 			mio->status = -EIO;
 		}
@@ -422,14 +428,13 @@ mio_submit(struct member_io *mio)
 	return 0;
 }
 
+/* Issue mio, its member (or replacement) found usable. */
 static int
-mio_submit_one(struct member_io *mio)
+mio_submit_usable(struct member_io *mio)
 {
 	struct raid_channel *rch = mio->rch;
 	int rc;
 
-	if (!mio_usable(mio))
-		return -ENODEV;
 	rch->outstanding[mio->member]++;
 	if (!STAILQ_EMPTY(&rch->retry)) {
 		STAILQ_INSERT_TAIL(&rch->retry, mio, link);
