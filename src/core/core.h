@@ -481,8 +481,8 @@ struct raid_channel {
 	struct uraid_bdev_desc *mdesc[RAID_MAX_MEMBERS], *rdesc[RAID_MAX_MEMBERS];
 	uint32_t outstanding[RAID_MAX_MEMBERS];
 	struct uraid_io_channel *jch; /* the journal device's, if the array has one */
-	/* Owner side: stripes with queued or active operations, and in each bucket the strip of
-	 * at most one mirrored write running without either (stripe.c). */
+	/* Owner side: stripes with queued or active operations, and in each bucket the mirrored
+	 * writes running without either (stripe.c). */
 	struct stripe_bucket *buckets;
 	uint64_t bucket_mask;
 	/* ... and, once the owner holds claim slots (stripe.c, "claims"), each bucket's hold on
@@ -545,11 +545,11 @@ struct member_io {
 /* A mirrored write (or unmap, or zeroes) of one strip running without a stripe operation
  * (stripe.c: stripe_mirror_direct). */
 struct mirror_run {
-	struct raid_channel *rch;      /* the owner's channel, or the claimant's */
-	uint64_t strip;		       /* held (in its bucket) until every copy has answered */
-	_Atomic uint32_t *claim;       /* ... or, run by another reactor, by this claim slot */
-	uint64_t start, num;	       /* claimed: the blocks of the strip it writes */
-	struct mirror_run *claim_next; /* ... and the next of the claimant's on the slot */
+	struct raid_channel *rch; /* the owner's channel, or the claimant's */
+	uint64_t strip;		  /* held (in its bucket) until every copy has answered */
+	_Atomic uint32_t *claim;  /* ... or, run by another reactor, by this claim slot */
+	uint64_t start, num;	  /* the blocks of the strip it writes */
+	struct mirror_run *next;  /* the next in its bucket's list, or its claimant's */
 	unsigned pending;
 	int status;
 	bool bm_held; /* counted in its bitmap region */

@@ -69,7 +69,7 @@ struct stripe_head {
 
 struct stripe_bucket {
 	struct stripe_head *heads;
-	uint64_t direct; /* 1 + the strip of a mirrored write running without a head, or 0 */
+	struct mirror_run *direct; /* mirrored writes running without a head */
 };
 
 /* A claim slot's word (claims, below): FREE, OWNER, a claimant (its reactor + 1 in the
@@ -227,6 +227,18 @@ sh_find(const struct stripe_bucket *b, uint64_t stripe)
 	return NULL;
 }
 
+/* A mirrored write in list on strip, over blocks [start, +num) (num 0: any blocks). */
+static inline bool
+runs_overlap(const struct mirror_run *r, uint64_t strip, uint64_t start, uint64_t num)
+{
+	for (; r != NULL; r = r->next) {
+		if (r->strip == strip &&
+		    (num == 0 || (r->start < start + num && start < r->start + r->num)))
+			return true;
+	}
+	return false;
+}
+
 static bool bucket_hold(struct raid_channel *rch, struct stripe_bucket *b, bool wait);
 static void bucket_let_go(struct raid_channel *rch, struct stripe_bucket *b);
 
@@ -361,7 +373,7 @@ bucket_let_go(struct raid_channel *rch, struct stripe_bucket *b)
 {
 	size_t i = (size_t)(b - rch->buckets);
 
-	if (rch->claim_state[i] != B_HELD || b->heads != NULL || b->direct != 0)
+	if (rch->claim_state[i] != B_HELD || b->heads != NULL || b->direct != NULL)
 		return;
 	rch->claim_state[i] = B_NONE;
 	atomic_store_explicit(claim_slot(rch->a, rch->reactor, i), CLAIM_FREE,
@@ -388,7 +400,7 @@ claims_start(struct raid_channel *rch)
 	for (size_t i = 0; i < BUCKETS; i++) {
 		struct stripe_bucket *b = &rch->buckets[i];
 
-		if (b->heads == NULL && b->direct == 0)
+		if (b->heads == NULL && b->direct == NULL)
 			continue;
 		rch->claim_state[i] = B_HELD;
 		atomic_store_explicit(claim_slot(a, rch->reactor, i), CLAIM_OWNER,
@@ -422,14 +434,11 @@ claim_take(struct raid_channel *rch, unsigned owner, struct mirror_run *mr)
 		if ((v & (CLAIM_WAIT | CLAIM_OWNER | CLAIM_GIVEN | CLAIM_BY)) != me ||
 		    (v & CLAIM_COUNT) == CLAIM_COUNT)
 			return NULL;
-		for (struct mirror_run *o = rch->claim_runs[i]; o != NULL; o = o->claim_next) {
-			if (o->strip == mr->strip && o->start < mr->start + mr->num &&
-			    mr->start < o->start + o->num)
-				return NULL;
-		}
+		if (runs_overlap(rch->claim_runs[i], mr->strip, mr->start, mr->num))
+			return NULL;
 		atomic_store_explicit(slot, v + 1, memory_order_relaxed);
 	}
-	mr->claim_next = rch->claim_runs[i];
+	mr->next = rch->claim_runs[i];
 	rch->claim_runs[i] = mr;
 	return slot;
 }
@@ -442,8 +451,8 @@ claim_let_go(struct mirror_run *mr)
 	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
 
 	while (*pp != mr)
-		pp = &(*pp)->claim_next;
-	*pp = mr->claim_next;
+		pp = &(*pp)->next;
+	*pp = mr->next;
 	if ((v & CLAIM_COUNT) > 1)
 		atomic_store_explicit(slot, v - 1, memory_order_relaxed);
 	else
@@ -467,7 +476,7 @@ bucket_run(struct raid_channel *rch, struct stripe_bucket *b)
 		n = 0;
 		for (sh = b->heads; sh != NULL && n < ARRAY_SIZE(strips); sh = sh->next) {
 			if (sh->active == NULL && !TAILQ_EMPTY(&sh->queue) &&
-			    b->direct != sh->stripe + 1)
+			    !runs_overlap(b->direct, sh->stripe, 0, 0))
 				strips[n++] = sh->stripe;
 		}
 		for (unsigned k = 0; k < n; k++) {
@@ -2299,7 +2308,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	struct stripe_op *op;
 	struct stripe_bucket *b = bucket_of(rch, sh->stripe);
 
-	if (sh->active != NULL || b->direct == sh->stripe + 1)
+	if (sh->active != NULL || runs_overlap(b->direct, sh->stripe, 0, 0))
 		return; /* (a mirrored write without a head runs it when it is done) */
 	if (rch->claiming && rch->claim_state[b - rch->buckets] != B_HELD)
 		return; /* (stripe_claims_poll runs it once the bucket holds its slot) */
@@ -2420,14 +2429,14 @@ stripe_ppl_ready(struct raid_channel *rch)
  *
  * A mirrored write (or unmap, or zeroes) whose strip has no head (no operation active or
  * queued) goes to the copies at once, with neither an operation nor a head: its hash bucket
- * holds the strip (one such write per bucket) until every copy has answered. Whatever comes
- * for the strip meanwhile gets a head and queues, and stripe_run_next leaves it waiting while
- * the bucket holds the strip; the write, when done, runs the head. Overlapping writes
- * therefore reach every copy in the same order, which is what keeps the copies identical; the
- * member writes, failures and the hold for the superblocks are mirror_start's and
- * op_finish's. The submitting reactor runs it when it owns the strip (no part is made); a
- * part runs it when it arrives at the owner. A strip with a head, a bucket holding another
- * strip, a bitmap region that is not dirty yet, and zoned members go the usual way.
+ * lists it (b->direct) until every copy has answered. A write that overlaps one listed on the
+ * same strip, and whatever else comes for the strip meanwhile, gets a head and queues;
+ * stripe_run_next leaves the head waiting while a write on its strip is listed, and the last
+ * of them, when done, runs it. Overlapping writes therefore reach every copy in the same
+ * order, which is what keeps the copies identical; the member writes, failures and the hold
+ * for the superblocks are mirror_start's and op_finish's. The submitting reactor runs it when
+ * it owns the strip (no part is made); a part runs it when it arrives at the owner. A strip
+ * with a head, a bitmap region that is not dirty yet, and zoned members go the usual way.
  */
 static void
 mirror_direct_finish(struct mirror_run *mr)
@@ -2440,6 +2449,7 @@ mirror_direct_finish(struct mirror_run *mr)
 	uint64_t hold;
 	struct stripe_bucket *b;
 	struct stripe_head *sh;
+	struct mirror_run **pp;
 
 	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
@@ -2454,12 +2464,14 @@ mirror_direct_finish(struct mirror_run *mr)
 		mr->done(mr, status, hold);
 		return;
 	}
-	/* The strip stays held while the write is answered: a write submitted from the answer
-	 * queues behind. */
-	mr->done(mr, status, hold);
+	/* Out of the list before the answer, which may reuse mr. A write the answer submits
+	 * for the strip still queues behind a head waiting there (mirror_direct). */
 	b = bucket_of(rch, strip);
-	b->direct = 0;
-	if ((sh = sh_find(b, strip)) != NULL)
+	for (pp = &b->direct; *pp != mr; pp = &(*pp)->next)
+		;
+	*pp = mr->next;
+	mr->done(mr, status, hold);
+	if (!runs_overlap(b->direct, strip, 0, 0) && (sh = sh_find(b, strip)) != NULL)
 		stripe_run_next(rch, sh);
 	if (rch->claiming)
 		bucket_let_go(rch, b);
@@ -2491,7 +2503,8 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, _Atomic uint32_t 
 	if (claim == NULL) {
 		struct stripe_bucket *b = bucket_of(rch, strip);
 
-		if (b->direct != 0 || a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
+		if (a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
+		    runs_overlap(b->direct, strip, start, num) ||
 		    (rch->claiming && !bucket_hold(rch, b, false)))
 			return false;
 		if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
@@ -2499,7 +2512,11 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, _Atomic uint32_t 
 				bucket_let_go(rch, b);
 			return false;
 		}
-		b->direct = strip + 1;
+		mr->start = start;
+		mr->num = num;
+		mr->strip = strip;
+		mr->next = b->direct;
+		b->direct = mr;
 	} else if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
 		claim_let_go(mr);
 		return false;

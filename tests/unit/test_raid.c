@@ -411,8 +411,8 @@ poll_reactor(unsigned r, unsigned times)
  * it, and a write submitted elsewhere after the claim was let go queues behind the owner's
  * (the slot is handed to the waiting owner, not to the next claimant). One claimant's writes
  * to a strip that do not overlap are claimed together; one that overlaps goes to the owner
- * and waits. The copies stay identical, and the last write submitted is what the strip
- * holds. */
+ * and waits. On the owner likewise. The copies stay identical, and the last write submitted
+ * is what the strip holds. */
 static void
 test_claimed_mirror_writes(void)
 {
@@ -503,6 +503,31 @@ test_claimed_mirror_writes(void)
 	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
 	CHECK(back[0] == 0xd1 && back[2 * 512] == 0xd3 && back[6 * 512 - 1] == 0xd3 &&
 	      back[6 * 512] == 0xd2);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	free(w1.buf);
+	free(w2.buf);
+	free(w3.buf);
+
+	/* The same on the owner: writes that do not overlap run side by side without a head;
+	 * one that overlaps waits for both. */
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	g_cw_seq = 0;
+	cw_send_n(&w1, &wl, 0, 24, 4, 0xf1);
+	cw_send_n(&w2, &wl, 0, 28, 4, 0xf2);
+	poll_reactor(0, 4);
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	cw_send_n(&w3, &wl, 0, 26, 4, 0xf3);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(w1.seq + w2.seq + w3.seq, 0);
+	uraid_runtime_advance_us(1500);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w3.seq, 3);
+	CHECK_EQ(w1.status + w2.status + w3.status, 0);
+	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
+	CHECK(back[0] == 0xf1 && back[2 * 512] == 0xf3 && back[6 * 512 - 1] == 0xf3 &&
+	      back[6 * 512] == 0xf2);
 	CHECK_EQ(run_check().bad_stripes, 0);
 	free(w1.buf);
 	free(w2.buf);
