@@ -405,6 +405,44 @@ poll_reactor(unsigned r, unsigned times)
 		uraid_reactor_poll(uraid_reactor_get(r));
 }
 
+/* On reactor r, blocks 24..27 and 28..31 written at once (slow at the members), then 26..29
+ * (fast): the third waits for both, and the strip ends as the three were submitted. Bytes
+ * v + 1, v + 2, v + 3. */
+static void
+side_by_side(struct wl *wl, unsigned members, unsigned r, uint8_t v)
+{
+	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
+				       .kind = FAULT_LATENCY,
+				       .count = -1,
+				       .probability_ppm = 1000000,
+				       .latency_us = 1000};
+	uint8_t back[8 * 512];
+	struct cw w1, w2, w3;
+
+	for (unsigned m = 0; m < members; m++)
+		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	g_cw_seq = 0;
+	cw_send_n(&w1, wl, r, 24, 4, v + 1);
+	cw_send_n(&w2, wl, r, 28, 4, v + 2);
+	poll_reactor(r, 4);
+	for (unsigned m = 0; m < members; m++)
+		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	cw_send_n(&w3, wl, r, 26, 4, v + 3);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(w1.seq + w2.seq + w3.seq, 0);
+	uraid_runtime_advance_us(1500);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w3.seq, 3);
+	CHECK_EQ(w1.status + w2.status + w3.status, 0);
+	CHECK_EQ(sync_rw(wl->desc, wl->ch[0], SYNC_READ, back, 24, 8, 0), 0);
+	CHECK(back[0] == v + 1 && back[2 * 512] == v + 3 && back[6 * 512 - 1] == v + 3 &&
+	      back[6 * 512] == v + 2);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	free(w1.buf);
+	free(w2.buf);
+	free(w3.buf);
+}
+
 /* Mirrored writes from a reactor that does not own their strip: the first comes to the owner
  * by message, the next ones claim the strip and write the copies where they were submitted.
  * A claim excludes the owner: a write the owner takes while a claimed write is out waits for
@@ -483,55 +521,12 @@ test_claimed_mirror_writes(void)
 
 	/* One claimant, one strip: writes that do not overlap are claimed side by side; one that
 	 * overlaps a write out goes to the owner, which waits for both. */
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
-	g_cw_seq = 0;
-	cw_send_n(&w1, &wl, 1, 24, 4, 0xd1);
-	cw_send_n(&w2, &wl, 1, 28, 4, 0xd2);
-	poll_reactor(1, 4);
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
-	cw_send_n(&w3, &wl, 1, 26, 4, 0xd3);
-	uraid_runtime_poll_until_idle(100);
-	CHECK_EQ(w1.seq + w2.seq + w3.seq, 0);
+	side_by_side(&wl, c.n, 1, 0xd0);
 	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
 	CHECK_EQ(st.claimed_writes, 4);
-	uraid_runtime_advance_us(1500);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(w3.seq, 3);
-	CHECK_EQ(w1.status + w2.status + w3.status, 0);
-	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
-	CHECK(back[0] == 0xd1 && back[2 * 512] == 0xd3 && back[6 * 512 - 1] == 0xd3 &&
-	      back[6 * 512] == 0xd2);
-	CHECK_EQ(run_check().bad_stripes, 0);
-	free(w1.buf);
-	free(w2.buf);
-	free(w3.buf);
-
 	/* The same on the owner: writes that do not overlap run side by side without a head;
 	 * one that overlaps waits for both. */
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
-	g_cw_seq = 0;
-	cw_send_n(&w1, &wl, 0, 24, 4, 0xf1);
-	cw_send_n(&w2, &wl, 0, 28, 4, 0xf2);
-	poll_reactor(0, 4);
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
-	cw_send_n(&w3, &wl, 0, 26, 4, 0xf3);
-	uraid_runtime_poll_until_idle(100);
-	CHECK_EQ(w1.seq + w2.seq + w3.seq, 0);
-	uraid_runtime_advance_us(1500);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(w3.seq, 3);
-	CHECK_EQ(w1.status + w2.status + w3.status, 0);
-	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 24, 8, 0), 0);
-	CHECK(back[0] == 0xf1 && back[2 * 512] == 0xf3 && back[6 * 512 - 1] == 0xf3 &&
-	      back[6 * 512] == 0xf2);
-	CHECK_EQ(run_check().bad_stripes, 0);
-	free(w1.buf);
-	free(w2.buf);
-	free(w3.buf);
+	side_by_side(&wl, c.n, 0, 0xf0);
 	wl_close(&wl);
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	delete_members(c.n);
