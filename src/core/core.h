@@ -546,8 +546,8 @@ struct member_io {
  * (stripe.c: stripe_mirror_direct). */
 struct mirror_run {
 	struct raid_channel *rch; /* the owner's channel, or the claimant's */
-	uint64_t strip;		  /* held (in its bucket) until every copy has answered */
-	_Atomic uint32_t *claim;  /* ... or, run by another reactor, by this claim slot */
+	uint64_t strip;		  /* listed in its bucket until every copy has answered */
+	_Atomic uint32_t *claim;  /* ... or, run by another reactor, held by this claim slot */
 	uint64_t start, num;	  /* the blocks of the strip it writes */
 	struct mirror_run *next;  /* the next in its bucket's list, or its claimant's */
 	unsigned pending;
