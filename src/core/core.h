@@ -995,10 +995,11 @@ struct stripe_part {
 	TAILQ_ENTRY(stripe_part) link;
 };
 
-/* A mirrored write of blocks [start, +num) of strip goes to the copies at once, from this
- * reactor, if nothing else holds the strip: on its owner, or under a claim elsewhere (then
- * mr->done answers it); false: not taken, it goes the usual way (as a part). */
-bool stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip,
+/* A mirrored write of blocks [start, +num) of strip, come in on channel here, goes to the
+ * copies at once from this reactor if nothing else holds the strip: on its owner, or under a
+ * claim elsewhere (then mr->done answers it); false: not taken, it goes the usual way (as a
+ * part). */
+bool stripe_mirror_direct(struct mirror_run *mr, struct raid_channel *here, uint64_t strip,
 			  uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
 			  const struct iovec *iov, int iovcnt, uint64_t byte_off);
 /* A succeeded part waits on rch's held list until the superblocks record what generation

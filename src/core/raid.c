@@ -1177,7 +1177,7 @@ owner_parts(struct raid_io *rio, enum part_kind kind,
 		 * may claim it, the copies are written now, without a part. */
 		rio->mr.done = rio_direct_done;
 		rio->remaining++;
-		if (stripe_mirror_direct(&rio->mr, a, lba >> __builtin_ctzll(unit),
+		if (stripe_mirror_direct(&rio->mr, rio->rch, lba >> __builtin_ctzll(unit),
 					 lba & (unit - 1), num, io->type, io->flags, io->iov,
 					 io->iovcnt, 0))
 			return;

@@ -2567,36 +2567,35 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, _Atomic uint32_t 
 }
 
 bool
-stripe_mirror_direct(struct mirror_run *mr, struct raid_array *a, uint64_t strip, uint64_t start,
-		     uint64_t num, enum uraid_io_type type, uint32_t flags, const struct iovec *iov,
-		     int iovcnt, uint64_t byte_off)
+stripe_mirror_direct(struct mirror_run *mr, struct raid_channel *here, uint64_t strip,
+		     uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
+		     const struct iovec *iov, int iovcnt, uint64_t byte_off)
 {
+	struct raid_array *a = here->a;
 	unsigned owner = stripe_owner(a, strip);
-	bool mine = owner == uraid_reactor_index(uraid_reactor_self());
 	struct raid_channel *rch;
 	_Atomic uint32_t *slot;
 
-	if (!mine && (a->claims == NULL ||
-		      !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire)))
-		return false;
-	if ((rch = raid_owner_channel(a)) == NULL)
-		return false;
-	if (mine)
-		return mirror_direct(mr, rch, NULL, strip, start, num, type, flags, iov, iovcnt,
+	if (owner == here->reactor)
+		return (rch = raid_owner_channel(a)) != NULL &&
+		       mirror_direct(mr, rch, NULL, strip, start, num, type, flags, iov, iovcnt,
 				     byte_off);
-	if (a->sb_zone_blocks != 0)
+	/* A claimant writes from the channel the write came in on: it holds no channel of
+	 * its own on the array (a thread that is no owner may go away before the array). */
+	if (a->claims == NULL || a->sb_zone_blocks != 0 ||
+	    !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire))
 		return false;
-	mr->rch = rch;
+	mr->rch = here;
 	mr->strip = strip;
 	mr->start = start;
 	mr->num = num;
 	mr->claim = NULL;
-	if ((slot = claim_take(rch, owner, mr)) == NULL)
+	if ((slot = claim_take(here, owner, mr)) == NULL)
 		return false;
 	mr->claim = slot;
-	if (!mirror_direct(mr, rch, slot, strip, start, num, type, flags, iov, iovcnt, byte_off))
+	if (!mirror_direct(mr, here, slot, strip, start, num, type, flags, iov, iovcnt, byte_off))
 		return false;
-	raid_stat_add(a, rch->reactor, RS_CLAIMED, 1);
+	raid_stat_add(a, here->reactor, RS_CLAIMED, 1);
 	return true;
 }
 

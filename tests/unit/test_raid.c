@@ -482,6 +482,9 @@ test_claimed_mirror_writes(void)
 	CHECK_EQ(w1.status, 0);
 	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
 	CHECK_EQ(st.claimed_writes, 1);
+	/* (written from the channel it came in on: reactor 1 holds no channel of the array's
+	 * own, which would outlive a thread that is no owner) */
+	CHECK(raid_from_bdev(uraid_bdev_get_by_name("a"))->owner_ch[1] == NULL);
 	free(w1.buf);
 
 	/* Reactor 1's claimed write is slow at the members; the owner takes one meanwhile (fast
