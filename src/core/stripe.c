@@ -2489,41 +2489,41 @@ mirror_direct_done(struct member_io *mio, int status)
 		mirror_direct_finish(mr);
 }
 
-/* The copies of a strip written now from rch, if nothing else holds it: on its owner (claim
- * NULL) its bucket holds it, elsewhere the claim taken. False: not taken (a claim is let go). */
+/* The copies of a strip written now from rch, if nothing else holds it: on its owner its
+ * bucket lists the write; elsewhere (claim) it takes a claim in owner's table. False: not
+ * taken. */
 static bool
-mirror_direct(struct mirror_run *mr, struct raid_channel *rch, _Atomic uint32_t *claim,
+mirror_direct(struct mirror_run *mr, struct raid_channel *rch, bool claim, unsigned owner,
 	      uint64_t strip, uint64_t start, uint64_t num, enum uraid_io_type type, uint32_t flags,
 	      const struct iovec *iov, int iovcnt, uint64_t byte_off)
 {
 	struct raid_array *a = rch->a;
+	struct stripe_bucket *b = bucket_of(rch, strip);
 	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
-	if (claim == NULL) {
-		struct stripe_bucket *b = bucket_of(rch, strip);
-
-		if (a->sb_zone_blocks != 0 || sh_find(b, strip) != NULL ||
-		    runs_overlap(b->direct, strip, start, num) ||
-		    (rch->claiming && !bucket_hold(rch, b, false)))
-			return false;
-		if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
-			if (rch->claiming)
-				bucket_let_go(rch, b);
-			return false;
-		}
-		mr->start = start;
-		mr->num = num;
-		mr->strip = strip;
-		mr->next = b->direct;
-		b->direct = mr;
-	} else if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
-		claim_let_go(mr);
+	if (a->sb_zone_blocks != 0 ||
+	    (!claim && (sh_find(b, strip) != NULL || runs_overlap(b->direct, strip, start, num) ||
+			(rch->claiming && !bucket_hold(rch, b, false)))))
 		return false;
-	}
-	mr->claim = claim;
 	mr->rch = rch;
 	mr->strip = strip;
+	mr->start = start;
+	mr->num = num;
+	mr->claim = NULL;
+	if (claim && (mr->claim = claim_take(rch, owner, mr)) == NULL)
+		return false;
+	if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
+		if (claim)
+			claim_let_go(mr);
+		else if (rch->claiming)
+			bucket_let_go(rch, b);
+		return false;
+	}
+	if (!claim) {
+		mr->next = b->direct;
+		b->direct = mr;
+	}
 	mr->bm_held = a->bm != NULL;
 	mr->status = 0;
 	mr->pending = 1;
@@ -2574,26 +2574,17 @@ stripe_mirror_direct(struct mirror_run *mr, struct raid_channel *here, uint64_t 
 	struct raid_array *a = here->a;
 	unsigned owner = stripe_owner(a, strip);
 	struct raid_channel *rch;
-	_Atomic uint32_t *slot;
 
 	if (owner == here->reactor)
 		return (rch = raid_owner_channel(a)) != NULL &&
-		       mirror_direct(mr, rch, NULL, strip, start, num, type, flags, iov, iovcnt,
-				     byte_off);
+		       mirror_direct(mr, rch, false, owner, strip, start, num, type, flags, iov,
+				     iovcnt, byte_off);
 	/* A claimant writes from the channel the write came in on: it holds no channel of
 	 * its own on the array (a thread that is no owner may go away before the array). */
-	if (a->claims == NULL || a->sb_zone_blocks != 0 ||
-	    !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire))
-		return false;
-	mr->rch = here;
-	mr->strip = strip;
-	mr->start = start;
-	mr->num = num;
-	mr->claim = NULL;
-	if ((slot = claim_take(here, owner, mr)) == NULL)
-		return false;
-	mr->claim = slot;
-	if (!mirror_direct(mr, here, slot, strip, start, num, type, flags, iov, iovcnt, byte_off))
+	if (a->claims == NULL ||
+	    !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire) ||
+	    !mirror_direct(mr, here, true, owner, strip, start, num, type, flags, iov, iovcnt,
+			   byte_off))
 		return false;
 	raid_stat_add(a, here->reactor, RS_CLAIMED, 1);
 	return true;
@@ -2625,7 +2616,7 @@ stripe_arrive(void *arg)
 		    part->origin != uraid_reactor_self())
 			claims_start(rch);
 		part->mr.done = part_direct_done;
-		if (mirror_direct(&part->mr, rch, NULL, part->stripe, part->start_blocks,
+		if (mirror_direct(&part->mr, rch, false, 0, part->stripe, part->start_blocks,
 				  part->num_blocks, part->mirror_type, part->flags, part->iov,
 				  part->iovcnt, part->byte_off))
 			return;
