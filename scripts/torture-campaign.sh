@@ -166,6 +166,14 @@ add raid5-4-none 0 none "--level raid5 --members 4 --policy none --expect-hole"
 add raid6-5-none 0 none "--level raid6 --members 5 --policy none --expect-hole"
 add ec-4+2-none 0 none "--level ec --members 6 --data-chunks 4 --parity-chunks 2 --policy none --expect-hole"
 add draid-8-4+2+1-none 0 none "--level draid --members 8 --data-chunks 4 --parity-chunks 2 --distributed-spares 1 --policy none --expect-hole"
+# ... and closes it only against power cuts: without them (--no-cut) nothing may be lost, with
+# members failing under the load and writes claimed by the reactor that does not own them.
+for p in "${parity[@]}" "${draid[0]}"; do
+	name=${p%%|*} args=${p#*|}
+	add "$name-none-no-cut" 0 none-no-cut "$args --policy none --no-cut"
+done
+add raid1-2-none-no-cut 0 none-no-cut "--level raid1 --members 2 --policy none --no-cut"
+add raid10-4-none-no-cut 0 none-no-cut "--level raid10 --members 4 --policy none --no-cut"
 
 if [ -n "$filter" ]; then
 	kept=()

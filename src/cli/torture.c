@@ -32,6 +32,11 @@
  *      garbage);
  *   6. a new member is added as a spare and rebuilt.
  *
+ * With --no-cut there is no power cut: the load runs to its end and is drained, and every
+ * block must then hold exactly the last version written to it, degraded, rebuilt and with a
+ * member lost again, and the parity must check (what policy none, whose hole is only a cut's,
+ * promises; and a check of the data path alone under member failures on every policy).
+ *
  * The model keeps, per block, its durable version and the versions written since (each block
  * of a write holds its address and the write's version, so a block read back names the version
  * it holds). The exit status is 0 when no cycle broke the rules (with --expect-hole: when one
@@ -88,6 +93,7 @@ struct torture {
 	bool zoned;	   /* members are zoned bdevs over the fault bdevs (policy log) */
 	int load_failures; /* -1: where the policy can keep the rules (ppl, mirrors) */
 	int crash_at;	   /* a named crash point to cut the power at, or -1 */
+	bool no_cut;	   /* no power cuts: every write answered must read back exactly */
 
 	struct prng rng;
 	uint64_t blocks, stripe_blocks;
@@ -105,6 +111,7 @@ struct torture {
 	uint64_t cut_records, cut_torn, cut_dropped;
 	uint64_t hole_blocks;		 /* not vouched for by the log recovery, as it reported */
 	uint64_t caught_up, passed_over; /* units of members come back: rebuilt, skipped */
+	uint64_t claimed;		 /* writes run by a reactor not owning their stripe */
 	bool point_hit;			 /* the crash point was reached in this cycle */
 	uint64_t point_cuts;		 /* cycles cut at the crash point */
 };
@@ -230,13 +237,13 @@ print_replay(const struct torture *t, uint64_t cycles)
 		snprintf(chunks + strlen(chunks), sizeof(chunks) - strlen(chunks), "%u", t->spares);
 	printf("torture: replay with: uraid torture --level %s --members %u%s --policy %s "
 	       "--ops %u --member-kb %" PRIu64 " --seed %" PRIu64 " --cycles %" PRIu64
-	       "%s%s%s%s%s%s%s\n",
+	       "%s%s%s%s%s%s%s%s\n",
 	       t->level, t->n, chunks, uraid_policy_name(t->policy_used), t->ops, t->member_kb,
 	       t->seed, cycles, t->load_failures ? " --load-failures" : " --no-load-failures",
 	       t->ack_durable ? " --ack-durable" : "", t->crash_at >= 0 ? " --crash-point " : "",
 	       t->crash_at >= 0 ? crash_point_name((enum crash_point)t->crash_at) : "",
 	       t->write_back ? " --write-back" : "", t->journal_dev ? " --journal-bdev" : "",
-	       t->zoned ? " --zoned" : "");
+	       t->zoned ? " --zoned" : "", t->no_cut ? " --no-cut" : "");
 	fflush(stdout);
 }
 
@@ -893,11 +900,74 @@ count_catch_up(struct torture *t)
 {
 	struct uraid_array_stats st;
 
-	if (uraid_array_get_stats(uraid_bdev_get_by_name("t"), &st) == 0 &&
-	    st.rebuild_units_skipped > 0) {
+	if (uraid_array_get_stats(uraid_bdev_get_by_name("t"), &st) != 0)
+		return;
+	t->claimed += st.claimed_writes;
+	if (st.rebuild_units_skipped > 0) {
 		t->caught_up += st.rebuild_units;
 		t->passed_over += st.rebuild_units_skipped;
 	}
+}
+
+/* Fail a random member, read everything again (from the others), rebuild a spare. */
+static void
+lose_member(struct torture *t)
+{
+	unsigned victim = (unsigned)prng_below(&t->rng, t->n);
+
+	uraid_array_fail_member(uraid_bdev_get_by_name("t"), victim);
+	poll_idle();
+	verify_all(t, false, "with a member failed");
+	add_spare(t);
+	if (!settle())
+		violation(t, "rebuild onto the spare did not finish");
+	drop_free_members(t);
+}
+
+/* --no-cut: the load runs to its end (members failing under it as usual) and is drained;
+ * nothing is lost, so every block must hold exactly the last version written to it, with
+ * the array degraded, rebuilt and after it loses a member again; the parity must check. This
+ * is what policy none promises (its hole is only a cut's). */
+static void
+cycle_no_cut(struct torture *t, unsigned qd, unsigned fail_at)
+{
+	uint64_t deadline_ns = mono_ns() + HANG_NS;
+	struct uraid_array_info info;
+	unsigned issued = 0;
+
+	for (unsigned spins = 0; issued < t->ops; spins++) {
+		if (issued == fail_at) {
+			load_failure(t);
+			fail_at = UINT_MAX;
+		}
+		if (t->inflight < qd && issue_random(t)) {
+			issued++;
+			continue;
+		}
+		uraid_runtime_poll_until_idle(1);
+		if ((spins & 1023) == 0 && mono_ns() > deadline_ns)
+			fatal(t, "%u I/Os never completed during the load (%u of %u issued)",
+			      t->inflight, issued, t->ops);
+	}
+	drain(t);
+	poll_idle();
+	if (t->inflight > 0)
+		fatal(t, "%u I/Os never completed", t->inflight);
+	info = info_now();
+	if (info.failed_members > 0 && !info.rebuild.active) {
+		verify_all(t, false, "degraded after the load");
+		add_spare(t);
+	}
+	if (!settle())
+		violation(t, "resync or rebuild did not finish");
+	verify_all(t, false, "after the load");
+	for (uint64_t lba = 0; lba < t->blocks; lba++)
+		model_reset(t, lba, t->b[lba].cur);
+	parity_check(t);
+	lose_member(t);
+	uraid_runtime_advance_us(3000000);
+	poll_idle();
+	t->cycles_done++;
 }
 
 static void
@@ -911,9 +981,12 @@ cycle(struct torture *t)
 				   : UINT_MAX;
 	struct uraid_array_info info;
 	char report[1024], name[16];
-	unsigned victim;
 	int rc;
 
+	if (t->no_cut) {
+		cycle_no_cut(t, qd, fail_at);
+		return;
+	}
 	load_deadline_ns = mono_ns() + HANG_NS;
 	/* 1. Load, then cut the power in the middle of it: at a random point, or where the
 	 * crash point is passed for the count-th time (if it is before the load's end). */
@@ -995,17 +1068,9 @@ cycle(struct torture *t)
 	/* 4. Parity consistent. */
 	parity_check(t);
 
-	/* 5. Lose a member: reconstruction must give the same blocks. */
-	victim = (unsigned)prng_below(&t->rng, t->n);
-	uraid_array_fail_member(uraid_bdev_get_by_name("t"), victim);
-	poll_idle();
-	verify_all(t, false, "with a member failed");
-
-	/* 6. A new member takes its place. */
-	add_spare(t);
-	if (!settle())
-		violation(t, "rebuild onto the spare did not finish");
-	drop_free_members(t);
+	/* 5. Lose a member: reconstruction must give the same blocks. 6. A new member takes its
+	 * place. */
+	lose_member(t);
 	/* Time passes: the bitmap clears what went quiet. */
 	uraid_runtime_advance_us(3000000);
 	poll_idle();
@@ -1029,6 +1094,7 @@ usage(FILE *out)
 		"                     [--write-back]  (journal: write-back mode)\n"
 		"                     [--journal-bdev]  (journal: on a device of its own)\n"
 		"                     [--zoned]  (log: zoned members over the fault bdevs)\n"
+		"                     [--no-cut]  (no power cuts: every answered write exact)\n"
 		"                     [--crash-point sb-flushed|sb-primary|rebuild-unit|\n"
 		"                      log-written|journal-acked|stripe-writing|log-flushed|\n"
 		"                      tree-flushed|tree-recorded|tree-pages]\n"
@@ -1072,6 +1138,7 @@ torture_main(int argc, char **argv)
 		{"journal-bdev", no_argument, NULL, 'J'},
 		{"zoned", no_argument, NULL, 'Z'},
 		{"no-load-failures", no_argument, NULL, 'N'},
+		{"no-cut", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1088,7 +1155,7 @@ torture_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "l:n:k:m:D:p:c:M:S:o:K:s:EvFNAP:WJZh", longopts,
+	while ((c = getopt_long(argc, argv, "l:n:k:m:D:p:c:M:S:o:K:s:EvFNCAP:WJZh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -1173,6 +1240,9 @@ torture_main(int argc, char **argv)
 		case 'N':
 			t.load_failures = 0;
 			break;
+		case 'C':
+			t.no_cut = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1188,6 +1258,11 @@ torture_main(int argc, char **argv)
 			"uraid torture: members 2..%d, ops >= 4, member-kb 1280..1048576, "
 			"cycles or a time > 0 (at most a week)\n",
 			MAX_MEMBERS);
+		return 2;
+	}
+	if (t.no_cut && (t.crash_at >= 0 || t.expect_hole)) {
+		fprintf(stderr, "uraid torture: --no-cut takes neither --crash-point nor "
+				"--expect-hole\n");
 		return 2;
 	}
 	if (t.zoned && t.policy != URAID_POLICY_LOG) {
@@ -1233,7 +1308,7 @@ torture_main(int argc, char **argv)
 			info.policy == URAID_POLICY_JOURNAL || info.policy == URAID_POLICY_LOG;
 		if (t.load_failures < 0)
 			t.load_failures =
-				info.policy == URAID_POLICY_PPL ||
+				t.no_cut || info.policy == URAID_POLICY_PPL ||
 				info.policy == URAID_POLICY_JOURNAL ||
 				(info.policy == URAID_POLICY_LOG && info.level != URAID_RAID0) ||
 				info.level == URAID_RAID1 || info.level == URAID_RAID10;
@@ -1282,6 +1357,10 @@ torture_main(int argc, char **argv)
 		printf("torture: members came back and caught up: %" PRIu64 " units rebuilt, "
 		       "%" PRIu64 " clean ones passed over\n",
 		       t.caught_up, t.passed_over);
+	if (t.claimed)
+		printf("torture: %" PRIu64 " writes claimed (run by the reactor that did not own "
+		       "their stripe)\n",
+		       t.claimed);
 	if (t.violations)
 		print_replay(&t, t.cycles_done);
 	array_close(&t);

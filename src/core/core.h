@@ -420,8 +420,9 @@ struct raid_array {
 	uint64_t sb_zone_blocks, sb_zone_capacity; /* ... log_zone_blocks, log_zone_capacity */
 	bool lsa_cost_benefit;
 	unsigned lsa_repl_slot; /* reactor 0's: a replacement waiting for a whole checkpoint */
-	/* Mirrored arrays: the claim slots (stripe.c, "claims"), one table per owner, and
-	 * whether that owner holds its slots for what its buckets run (set by the owner, once). */
+	/* Mirrored and parity arrays: the claim slots (stripe.c, "claims"), one table per owner,
+	 * and whether that owner holds its slots for what its buckets run (set by the owner,
+	 * once). */
 	_Atomic uint32_t *claims;
 	_Atomic bool claims_on[URAID_MAX_REACTORS];
 };
@@ -491,8 +492,10 @@ struct raid_channel {
 	uint8_t *claim_state;
 	uint16_t *claim_wait;
 	unsigned claim_waits;
-	/* ... and, as a claimant, its claimed writes out, by slot */
+	/* ... and, as a claimant, its claimed mirrored writes out, and the heads of the parity
+	 * stripes it claimed, by slot */
 	struct mirror_run **claim_runs;
+	struct stripe_head **claim_heads;
 	/* Scratch strips (64-byte aligned), member I/Os, stripe parts and operations. */
 	struct obj_pool bufs;
 	struct obj_pool mios;
@@ -1020,7 +1023,7 @@ void stripe_bitmap_ready(struct raid_array *a);
 /* ppl: a stripe's log entry retired; entries retired or space freed (owner reactor). */
 void stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe);
 void stripe_ppl_ready(struct raid_channel *rch);
-/* Mirrored arrays: the claim slots (0 or -ENOMEM), and an owner's poll of its buckets
+/* Mirrored and parity arrays: the claim slots (0 or -ENOMEM), and an owner's poll of its buckets
  * waiting for one (true if any got its slot; while any waits the poller is busy, as nothing
  * else wakes the reactor when a claimant lets go). */
 int stripe_claims_init(struct raid_array *a);
@@ -1028,6 +1031,9 @@ bool stripe_claims_poll(struct raid_channel *rch);
 
 /* Send part to its stripe's owner (any reactor). */
 void stripe_submit(struct stripe_part *part);
+/* ... or, a parity write come in on channel here, run it here under a claim on its stripe if
+ * one is to be had (stripe.c, "claims"). */
+void stripe_submit_on(struct stripe_part *part, struct raid_channel *here);
 unsigned stripe_owner(struct raid_array *a, uint64_t stripe);
 int stripe_channel_init(struct raid_channel *rch);
 void stripe_pool_init(struct raid_channel *rch);

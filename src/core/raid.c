@@ -1193,7 +1193,7 @@ owner_parts(struct raid_io *rio, enum part_kind kind,
 			return;
 		if (done != NULL)
 			part->done = done;
-		stripe_submit(part);
+		stripe_submit_on(part, rio->rch);
 		lba += n;
 		num -= n;
 		byte_off += n * a->bdev.block_size;
@@ -2093,7 +2093,7 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	a->parity = m > 0;
 	a->mirrored = o->level == URAID_RAID1 || o->level == URAID_RAID10;
 	atomic_init(&a->online, true);
-	if (a->mirrored && stripe_claims_init(a) != 0) {
+	if ((a->mirrored || a->parity) && stripe_claims_init(a) != 0) {
 		err_set(err, err_len, "out of memory");
 		rc = -ENOMEM;
 		goto err_free;

@@ -36,8 +36,9 @@
  * Degraded reads read every surviving column over the rows wanted, decode, and copy out.
  * Mirror writes write every usable copy; one whose strip is idle on the owner runs without an
  * operation or a head (stripe_mirror_direct, below), its bucket holding the strip, and on any
- * other reactor likewise under a claim on the strip's slot (claims, below). Checks read a
- * stripe whole and compare.
+ * other reactor likewise under a claim on the strip's slot (claims, below). Parity writes
+ * of an array without a bitmap or a log run on another reactor under such a claim too,
+ * with a head of their own there. Checks read a stripe whole and compare.
  *
  * Journal write-back: a write first logs its data (INTENT, see op_intent) and is answered;
  * the operation goes on with private copies of the data and keeps the stripe until its
@@ -64,7 +65,8 @@ struct stripe_head {
 	TAILQ_HEAD(, stripe_part) queue;
 	struct stripe_op *active;
 	struct stripe_head *next;
-	unsigned ppl_live; /* log entries of this stripe not retired yet */
+	unsigned ppl_live;	 /* log entries of this stripe not retired yet */
+	_Atomic uint32_t *claim; /* a claimant's head: the owner's slot it holds (else NULL) */
 };
 
 struct stripe_bucket {
@@ -195,7 +197,9 @@ stripe_channel_fini(struct raid_channel *rch)
 	free(rch->claim_wait);
 	free(rch->claim_state);
 	free(rch->claim_runs);
+	free(rch->claim_heads);
 	rch->claim_runs = NULL;
+	rch->claim_heads = NULL;
 	rch->claim_wait = NULL;
 	rch->claim_state = NULL;
 	pool_fini(&rch->heads);
@@ -257,6 +261,7 @@ sh_get(struct raid_channel *rch, uint64_t stripe)
 	sh->active = NULL;
 	sh->stripe = stripe;
 	sh->ppl_live = 0;
+	sh->claim = NULL;
 	TAILQ_INIT(&sh->queue);
 	sh->next = b->heads;
 	b->heads = sh;
@@ -265,12 +270,18 @@ sh_get(struct raid_channel *rch, uint64_t stripe)
 	return sh;
 }
 
+static void claimed_head_remove(struct raid_channel *rch, struct stripe_head *sh);
+
 static void
 sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 {
 	struct stripe_bucket *b = bucket_of(rch, sh->stripe);
 	struct stripe_head **pp = &b->heads;
 
+	if (sh->claim != NULL) {
+		claimed_head_remove(rch, sh);
+		return;
+	}
 	while (*pp != sh)
 		pp = &(*pp)->next;
 	*pp = sh->next;
@@ -283,7 +294,15 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
  * --- claims ---
  *
  * A mirrored write of one strip submitted on a reactor that does not own the strip takes a
- * claim and writes the copies from there: no message to the owner and none back. Each owner
+ * claim and writes the copies from there: no message to the owner and none back. So does a
+ * parity write (or zeroes) of one stripe of an array of policy none (the bitmap and the logs
+ * keep their state on the owners), as a whole operation: the claimant keeps a head for the
+ * stripe in its own table (rch->claim_heads, one hold on the slot per head); the claimant's
+ * writes of the stripe that come while it holds one queue there, as on an owner, unless the
+ * slot is marked WAIT (then they go to the owner, which runs them after the slot is handed
+ * back). A claimed operation excludes the owner's of the stripe as a mirrored write does,
+ * and there is one claimant at a time, so a stripe's parity is always updated by one
+ * operation at a time, wherever it runs. Each owner
  * has a table of claim slots (a->claims, BUCKETS words per owner), slot i standing for the
  * strips of its bucket i. A slot is FREE; held by the OWNER; held by one claimant reactor,
  * with the number of its claimed writes out; or GIVEN (a claimant let go to the waiting
@@ -294,8 +313,8 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
  *    copies, checks) and the other way round.
  *  - A claimant takes a FREE slot with one compare-and-swap. A slot it holds already it takes
  *    again (a plain store: no one else changes a held slot but for the WAIT mark) unless a
- *    write of its own out on the same strip overlaps (rch->claim_runs lists them). Else, and
- *    whenever the slot is marked WAIT, its write goes to the owner as a part, as before.
+ *    mirrored write of its own out on the same strip overlaps (rch->claim_runs lists them).
+ *    Else, and whenever the slot is marked WAIT, its write goes to the owner as a part.
  *    Overlapping writes thus reach every copy in one order, and the copies stay identical.
  *  - Letting go of its last write on a slot marked WAIT, a claimant hands it to the owner
  *    (GIVEN), never to the next claimant, so the owner is not starved.
@@ -411,33 +430,54 @@ claims_start(struct raid_channel *rch)
 	return 0;
 }
 
+/* Claimant rch: take slot, FREE or held by rch already (then a plain store: no one else
+ * changes a held slot but for the WAIT mark, and a slot so marked is not taken). */
+static bool
+slot_claim(struct raid_channel *rch, _Atomic uint32_t *slot)
+{
+	uint32_t me = (rch->reactor + 1) << CLAIM_BY_SHIFT;
+	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
+
+	if (v == CLAIM_FREE)
+		return atomic_compare_exchange_strong_explicit(
+			slot, &v, me | 1, memory_order_acquire, memory_order_relaxed);
+	if ((v & (CLAIM_WAIT | CLAIM_OWNER | CLAIM_GIVEN | CLAIM_BY)) != me ||
+	    (v & CLAIM_COUNT) == CLAIM_COUNT)
+		return false;
+	atomic_store_explicit(slot, v + 1, memory_order_relaxed);
+	return true;
+}
+
+/* Claimant: one hold on slot less; the last goes to a waiting owner (GIVEN) or frees it. */
+static void
+slot_unclaim(_Atomic uint32_t *slot)
+{
+	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
+
+	if ((v & CLAIM_COUNT) > 1)
+		atomic_store_explicit(slot, v - 1, memory_order_relaxed);
+	else
+		atomic_store_explicit(slot, (v & CLAIM_WAIT) ? CLAIM_GIVEN : CLAIM_FREE,
+				      memory_order_release);
+}
+
 /* Claimant: mr's strip (and blocks [start, +num) of it) claimed in its owner's table: the
- * slot, or NULL if it is not to be had. */
+ * slot, or NULL if it is not to be had (or a write of rch's own out there overlaps: such a
+ * write is listed only while rch holds the slot). */
 static _Atomic uint32_t *
 claim_take(struct raid_channel *rch, unsigned owner, struct mirror_run *mr)
 {
 	size_t i = bucket_index(mr->strip);
 	_Atomic uint32_t *slot = claim_slot(rch->a, owner, i);
-	uint32_t me = (rch->reactor + 1) << CLAIM_BY_SHIFT;
-	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
 
 	if (rch->claim_runs == NULL) {
 		rch->claim_runs = calloc(BUCKETS, sizeof(*rch->claim_runs));
 		if (rch->claim_runs == NULL)
 			return NULL;
 	}
-	if (v == CLAIM_FREE) {
-		if (!atomic_compare_exchange_strong_explicit(slot, &v, me | 1, memory_order_acquire,
-							     memory_order_relaxed))
-			return NULL;
-	} else {
-		if ((v & (CLAIM_WAIT | CLAIM_OWNER | CLAIM_GIVEN | CLAIM_BY)) != me ||
-		    (v & CLAIM_COUNT) == CLAIM_COUNT)
-			return NULL;
-		if (runs_overlap(rch->claim_runs[i], mr->strip, mr->start, mr->num))
-			return NULL;
-		atomic_store_explicit(slot, v + 1, memory_order_relaxed);
-	}
+	if (runs_overlap(rch->claim_runs[i], mr->strip, mr->start, mr->num) ||
+	    !slot_claim(rch, slot))
+		return NULL;
 	mr->next = rch->claim_runs[i];
 	rch->claim_runs[i] = mr;
 	return slot;
@@ -446,21 +486,79 @@ claim_take(struct raid_channel *rch, unsigned owner, struct mirror_run *mr)
 static void
 claim_let_go(struct mirror_run *mr)
 {
-	_Atomic uint32_t *slot = mr->claim;
 	struct mirror_run **pp = &mr->rch->claim_runs[bucket_index(mr->strip)];
-	uint32_t v = atomic_load_explicit(slot, memory_order_relaxed);
 
 	while (*pp != mr)
 		pp = &(*pp)->next;
 	*pp = mr->next;
-	if ((v & CLAIM_COUNT) > 1)
-		atomic_store_explicit(slot, v - 1, memory_order_relaxed);
-	else
-		atomic_store_explicit(slot, (v & CLAIM_WAIT) ? CLAIM_GIVEN : CLAIM_FREE,
-				      memory_order_release);
+	slot_unclaim(mr->claim);
+}
+
+/* A parity array whose writes may be claimed: no write-intent bitmap and no log (their
+ * state is the owners'), not log-structured. */
+static inline bool
+parity_claimable(const struct raid_array *a)
+{
+	return a->parity && a->policy == SB_POLICY_NONE && a->bm == NULL && a->lsa == NULL &&
+	       a->claims != NULL;
 }
 
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
+
+/* Claimant here: a parity write (or zeroes) of a stripe that owner owns, run here. The
+ * stripe's head lives in here->claim_heads while it holds the slot (one hold per head);
+ * writes of the stripe that come meanwhile queue on it, as on an owner. False: not taken (no
+ * slot, or the slot is marked WAIT: the owner is not starved), the part goes to the owner. */
+static bool
+stripe_claim_part(struct raid_channel *here, unsigned owner, struct stripe_part *part)
+{
+	size_t i = bucket_index(part->stripe);
+	_Atomic uint32_t *slot = claim_slot(here->a, owner, i);
+	struct stripe_head *sh;
+
+	if (here->claim_heads == NULL) {
+		here->claim_heads = calloc(BUCKETS, sizeof(*here->claim_heads));
+		if (here->claim_heads == NULL)
+			return false;
+	}
+	for (sh = here->claim_heads[i]; sh != NULL && sh->stripe != part->stripe; sh = sh->next)
+		;
+	if (sh != NULL) {
+		if (atomic_load_explicit(slot, memory_order_relaxed) & CLAIM_WAIT)
+			return false;
+	} else {
+		if (!slot_claim(here, slot))
+			return false;
+		if ((sh = pool_get(&here->heads)) == NULL) {
+			slot_unclaim(slot);
+			return false;
+		}
+		sh->active = NULL;
+		sh->stripe = part->stripe;
+		sh->ppl_live = 0;
+		sh->claim = slot;
+		TAILQ_INIT(&sh->queue);
+		sh->next = here->claim_heads[i];
+		here->claim_heads[i] = sh;
+	}
+	raid_stat_add(here->a, here->reactor, RS_CLAIMED, 1);
+	TAILQ_INSERT_TAIL(&sh->queue, part, link);
+	stripe_run_next(here, sh);
+	return true;
+}
+
+static void
+claimed_head_remove(struct raid_channel *rch, struct stripe_head *sh)
+{
+	struct stripe_head **pp = &rch->claim_heads[bucket_index(sh->stripe)];
+	_Atomic uint32_t *slot = sh->claim;
+
+	while (*pp != sh)
+		pp = &(*pp)->next;
+	*pp = sh->next;
+	pool_put(&rch->heads, sh);
+	slot_unclaim(slot);
+}
 
 /* Owner: bucket b got its slot: start its heads (found again after each start, which may
  * remove heads). */
@@ -2308,10 +2406,14 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	struct stripe_op *op;
 	struct stripe_bucket *b = bucket_of(rch, sh->stripe);
 
-	if (sh->active != NULL || runs_overlap(b->direct, sh->stripe, 0, 0))
-		return; /* (a mirrored write without a head runs it when it is done) */
-	if (rch->claiming && rch->claim_state[b - rch->buckets] != B_HELD)
-		return; /* (stripe_claims_poll runs it once the bucket holds its slot) */
+	if (sh->active != NULL)
+		return;
+	if (sh->claim == NULL) { /* (a claimant's head holds its slot from the start) */
+		if (runs_overlap(b->direct, sh->stripe, 0, 0))
+			return; /* (a mirrored write without a head runs it when it is done) */
+		if (rch->claiming && rch->claim_state[b - rch->buckets] != B_HELD)
+			return; /* (stripe_claims_poll runs it once the bucket holds its slot) */
+	}
 	while ((p = TAILQ_FIRST(&sh->queue)) != NULL && p->kind == PART_GATE) {
 		/* No write of the stripe in flight: a read may go to the members now. Always
 		 * by message: the reader may come straight back to this stripe. */
@@ -2609,12 +2711,14 @@ stripe_arrive(void *arg)
 	struct raid_channel *rch = raid_owner_channel(part->a);
 	struct stripe_head *sh;
 
-	if (rch != NULL && part->kind == PART_MIRROR) {
+	if (rch != NULL && !rch->claiming && rch->a->claims != NULL &&
+	    part->origin != uraid_reactor_self() &&
+	    (part->kind == PART_MIRROR ||
+	     ((part->kind == PART_WRITE || part->kind == PART_ZEROES) && parity_claimable(rch->a))))
 		/* A write from another reactor: from now on such writes may claim their strips
 		 * (if the slots cannot be had, the next one tries again). */
-		if (!rch->claiming && rch->a->claims != NULL &&
-		    part->origin != uraid_reactor_self())
-			claims_start(rch);
+		claims_start(rch);
+	if (rch != NULL && part->kind == PART_MIRROR) {
 		part->mr.done = part_direct_done;
 		if (mirror_direct(&part->mr, rch, false, 0, part->stripe, part->start_blocks,
 				  part->num_blocks, part->mirror_type, part->flags, part->iov,
@@ -2630,13 +2734,23 @@ stripe_arrive(void *arg)
 }
 
 void
-stripe_submit(struct stripe_part *part)
+stripe_submit_on(struct stripe_part *part, struct raid_channel *here)
 {
-	unsigned owner = stripe_owner(part->a, part->stripe);
+	struct raid_array *a = part->a;
+	unsigned owner = stripe_owner(a, part->stripe);
 	struct uraid_reactor *r = uraid_reactor_get(owner);
 
 	if (r == uraid_reactor_self())
 		stripe_arrive(part);
-	else
+	else if (here == NULL || (part->kind != PART_WRITE && part->kind != PART_ZEROES) ||
+		 !parity_claimable(a) ||
+		 !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire) ||
+		 !stripe_claim_part(here, owner, part))
 		uraid_reactor_send(r, stripe_arrive, part);
+}
+
+void
+stripe_submit(struct stripe_part *part)
+{
+	stripe_submit_on(part, NULL);
 }

@@ -6,8 +6,8 @@
 # members also fail, and spares rebuild (or the failed member comes back and, under the bitmap,
 # catches up), during the load, so cuts find arrays degraded or rebuilding. A bounded number of cycles per level under policies bitmap, ppl and journal must
 # break no rule (the journal's rule is stricter: every acknowledged write survives); under
-# policy none the harness must catch the write hole (so it is known to be able to fail); a
-# seed replays exactly.
+# policy none the harness must catch the write hole (so it is known to be able to fail), and
+# without power cuts (--no-cut) lose nothing at all; a seed replays exactly.
 # URAID_TORTURE_CYCLES sets the cycles per level (default 150).
 . "$(dirname "$0")/../func/lib.sh"
 
@@ -279,6 +279,22 @@ fi
 torture raid5-none-hole 0 --level raid5 --members 4 --policy none --cycles 30 --expect-hole
 torture raid6-none-hole 0 --level raid6 --members 5 --policy none --cycles 30 --expect-hole
 torture raid1-none-hole 0 --level raid1 --members 2 --policy none --cycles 30 --expect-hole
+# Without power cuts policy none loses nothing: every answered write reads back exactly, with
+# members failing and spares rebuilding under the load, and the parity checks. Writes from the
+# reactor that does not own their stripe run there under a claim on it (each must show some).
+parity_levels none-no-cut --policy none --no-cut
+torture draid-none-no-cut 0 --level draid --members 8 --data-chunks 4 --parity-chunks 2 \
+	--distributed-spares 1 --policy none --no-cut --cycles "$cycles"
+torture raid10-none-no-cut 0 --level raid10 --members 4 --policy none --no-cut \
+	--cycles "$cycles"
+for name in raid5-none-no-cut raid6-none-no-cut ec-none-no-cut draid-none-no-cut \
+	raid10-none-no-cut; do
+	if grep -q '^torture: [1-9][0-9]* writes claimed' "$T_DIR/$name.out"; then
+		t_pass "$name: $(grep '^torture: [0-9]* writes claimed' "$T_DIR/$name.out")"
+	else
+		t_fail "$name: no write was claimed"
+	fi
+done
 # ... and without --expect-hole the same run fails.
 torture raid5-none-fails 1 --level raid5 --members 4 --policy none --cycles 3
 if grep -q 'replay with: uraid torture' "$T_DIR/raid5-none-fails.out" &&

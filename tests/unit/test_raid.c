@@ -536,6 +536,83 @@ test_claimed_mirror_writes(void)
 	uraid_runtime_stop();
 }
 
+/* Parity writes from a reactor that does not own their stripe: the first comes to the owner
+ * by message, the next ones claim the stripe and run where they were submitted. A second write
+ * of the claimant's own to the stripe queues behind its first, on the claimant; a write the
+ * owner takes meanwhile, to another strip of the stripe, waits for both (they share the
+ * parity), and the slot is handed to it; a write the claimant submits once the owner waits
+ * goes to the owner and queues behind it. Parity stays consistent. */
+static void
+test_claimed_parity_writes(void)
+{
+	static const struct cfg c = {"raid5", 4, 0, 0, 0, 4, 512, 1024, false};
+	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
+				       .kind = FAULT_LATENCY,
+				       .count = -1,
+				       .probability_ppm = 1000000,
+				       .latency_us = 1000};
+	struct uraid_array_stats st;
+	struct cw w1, w2, w3, w4;
+	uint8_t back[24 * 512];
+	struct wl wl;
+	char err[256];
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	REQUIRE(make_members(&c));
+	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
+	REQUIRE(wl_open(&wl, "a"));
+	/* Stripe 3 (blocks 72..95, three strips of 8) belongs to reactor 0 (3 mod 3). */
+	cw_send(&w1, &wl, 1, 72, 0x11);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w1.status, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 0); /* (by message: the owner held no slots yet) */
+	free(w1.buf);
+	cw_send(&w1, &wl, 1, 80, 0x22);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w1.status, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 1);
+	CHECK(raid_from_bdev(uraid_bdev_get_by_name("a"))->owner_ch[1] == NULL);
+	free(w1.buf);
+
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	g_cw_seq = 0;
+	cw_send(&w1, &wl, 1, 72, 0xa1);
+	poll_reactor(1, 4);
+	cw_send(&w2, &wl, 1, 88, 0xa2);
+	poll_reactor(1, 4);
+	for (unsigned m = 0; m < c.n; m++)
+		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	cw_send(&w3, &wl, 0, 80, 0xb3);
+	poll_reactor(0, 4);
+	cw_send(&w4, &wl, 1, 88, 0xc4);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(w1.seq + w2.seq + w3.seq + w4.seq, 0);
+	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+	CHECK_EQ(st.claimed_writes, 3); /* w1, w2; not w4: the owner waits for the slot */
+	uraid_runtime_advance_us(1500);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w1.seq, 1);
+	CHECK_EQ(w2.seq, 2);
+	CHECK_EQ(w3.seq, 3);
+	CHECK_EQ(w4.seq, 4);
+	CHECK_EQ(w1.status + w2.status + w3.status + w4.status, 0);
+	CHECK_EQ(sync_rw(wl.desc, wl.ch[0], SYNC_READ, back, 72, 24, 0), 0);
+	CHECK(back[0] == 0xa1 && back[8 * 512 - 1] == 0xa1 && back[8 * 512] == 0xb3 &&
+	      back[16 * 512 - 1] == 0xb3 && back[16 * 512] == 0xc4 && back[24 * 512 - 1] == 0xc4);
+	CHECK_EQ(run_check().bad_stripes, 0);
+	free(w1.buf);
+	free(w2.buf);
+	free(w3.buf);
+	free(w4.buf);
+	wl_close(&wl);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	delete_members(c.n);
+	uraid_runtime_stop();
+}
+
 /* The parity check finds a stripe whose parity was changed behind the array's back. */
 static void
 test_check_finds_corruption(void)
@@ -1242,4 +1319,4 @@ TEST_MAIN(TEST(test_bad_arrays), TEST(test_member_placement), TEST(test_draid_ev
 	  TEST(test_model_healthy), TEST(test_model_degraded), TEST(test_overlapping_writes),
 	  TEST(test_claimed_mirror_writes), TEST(test_check_finds_corruption),
 	  TEST(test_offline_and_raid0_errors), TEST(test_threads_overlapping),
-	  TEST(test_claim_wait_keeps_owner_awake))
+	  TEST(test_claimed_parity_writes), TEST(test_claim_wait_keeps_owner_awake))
