@@ -5,7 +5,7 @@
 # and two), a member failed through SPDK's error bdev with a spare rebuilding its slot while
 # verify runs; raid1 and raid10 written by bdevperf's own threads under claims on the strips.
 . "$(dirname "$0")/lib.sh"
-spdk_need 13
+spdk_need 15
 
 # two_cores WHAT CONFIG TARGET: 4 KiB verify with a bdevperf job on each of two cores (-C).
 two_cores() {
@@ -91,10 +91,11 @@ two_cores "log raid5" "$T_DIR/l5.json" l5
 # on each core sending writes across to them.
 two_cores raid5 "$T_DIR/r5.json" r5
 
-# mirror_claims WHAT CONFIG TARGET CORES: verify (a bdevperf job per core, -z), then the array's
-# stats. The job threads own no strips: their writes of one strip are claimed and written from
-# there (claimed_writes), and verify reads back every one.
-mirror_claims() {
+# claims WHAT CONFIG TARGET CORES: verify (a bdevperf job per core, -z), then the array's
+# stats. The job threads own no strips or stripes: their writes of one strip (mirrors) or
+# stripe (parity, policy none) are claimed and run from there (claimed_writes), and verify
+# reads back every one.
+claims() {
 	local out claimed
 	SOCK=$T_DIR/bpm.sock
 	rm -f "$SOCK"
@@ -116,15 +117,21 @@ mirror_claims() {
 }
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 t_cfg "$T_DIR/r1.json" "$(malloc_cfg 2 64)" "$(create r1 raid1 "$(names m 2)")"
-mirror_claims "raid1, one core" "$T_DIR/r1.json" r1 0x1
+claims "raid1, one core" "$T_DIR/r1.json" r1 0x1
 if [ "$(nproc)" -ge 2 ]; then
-	mirror_claims "raid1, two cores" "$T_DIR/r1.json" r1 0x3
+	claims "raid1, two cores" "$T_DIR/r1.json" r1 0x3
 else
 	t_skip "raid1, two cores" "this machine has one CPU"
 fi
 t_cfg "$T_DIR/r10.json" "$(malloc_cfg 4 64)" \
 	"$(create r10 raid10 "$(names m 4)" '"copies":2')"
-mirror_claims "raid10 x4, one core" "$T_DIR/r10.json" r10 0x1
+claims "raid10 x4, one core" "$T_DIR/r10.json" r10 0x1
+claims "raid5 x5, one core" "$T_DIR/r5.json" r5 0x1
+if [ "$(nproc)" -ge 2 ]; then
+	claims "raid5 x5, two cores" "$T_DIR/r5.json" r5 0x3
+else
+	t_skip "raid5 x5, two cores" "this machine has one CPU"
+fi
 
 # A member fails through SPDK's error bdev while verify runs: the array goes on degraded, its
 # spare takes the slot and is rebuilt, and verify sees no error before or after.
