@@ -66,6 +66,10 @@ struct uraid_reactor *uraid_reactor_get(unsigned index);
 /* The reactor running the calling code, or NULL on a non-reactor thread. */
 struct uraid_reactor *uraid_reactor_self(void);
 unsigned uraid_reactor_index(const struct uraid_reactor *reactor);
+/* True if reactor runs on the CPU core of the calling reactor (inside SPDK, another thread on
+ * the same core; natively only the caller itself): work handed to it runs no sooner in
+ * parallel than here. */
+bool uraid_reactor_shares_core(const struct uraid_reactor *reactor);
 
 /* Queue fn(arg) to run on reactor. Never runs fn inside the call, even for the caller's own
  * reactor. Ordering: messages from one sender to one reactor run in the order sent. Returns 0,

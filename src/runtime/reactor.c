@@ -165,6 +165,13 @@ uraid_reactor_index(const struct uraid_reactor *reactor)
 	return reactor->index;
 }
 
+bool
+uraid_reactor_shares_core(const struct uraid_reactor *reactor)
+{
+	/* One thread per reactor (manual mode too counts them apart, as its tests mean). */
+	return reactor == uraid_reactor_self();
+}
+
 struct channel_list *
 reactor_channels(struct uraid_reactor *reactor)
 {

@@ -32,6 +32,7 @@ struct uraid_reactor {
 	struct spdk_thread *thread;
 	uint64_t thread_id;
 	unsigned index;
+	int core;	   /* the one CPU core its thread may run on, or -1 */
 	bool started_here; /* an SPDK thread this module created (reactors 1..owners-1) */
 	/* Owners only: overflowed messages for this reactor or, on reactor 0, for others. */
 	pthread_mutex_t lock;
@@ -126,7 +127,27 @@ reactor_lookup(struct spdk_thread *t)
 	return NULL;
 }
 
-static struct uraid_reactor *reactor_new(struct spdk_thread *t, bool started_here);
+static struct uraid_reactor *reactor_new(struct spdk_thread *t, int core, bool started_here);
+
+/* The one core thread t's mask allows, or -1 (SPDK pins threads made for one core: bdevperf's
+ * jobs, NVMe-oF's poll groups). */
+static int
+thread_core(struct spdk_thread *t)
+{
+	const struct spdk_cpuset *mask = spdk_thread_get_cpumask(t);
+	uint32_t core;
+	int found = -1;
+
+	SPDK_ENV_FOREACH_CORE(core)
+	{
+		if (!spdk_cpuset_get_cpu(mask, core))
+			continue;
+		if (found >= 0)
+			return -1;
+		found = (int)core;
+	}
+	return found;
+}
 
 /* An SPDK thread core meets for the first time (it submits I/O or takes a channel): a reactor
  * with the next index, or the slot of a thread that has exited. */
@@ -142,13 +163,14 @@ reactor_adopt(struct spdk_thread *t)
 		goto out;
 	n = atomic_load(&g_count);
 	if (n < URAID_MAX_REACTORS) {
-		r = reactor_new(t, false);
+		r = reactor_new(t, thread_core(t), false);
 		goto out;
 	}
 	for (unsigned i = g_owners; i < n; i++) {
 		if (spdk_thread_get_by_id(g_reactors[i]->thread_id) == NULL) {
 			r = g_reactors[i];
 			r->thread_id = spdk_thread_get_id(t);
+			r->core = thread_core(t);
 			/* Release: reactor_lookup reads it without the lock. */
 			__atomic_store_n(&r->thread, t, __ATOMIC_RELEASE);
 			goto out;
@@ -209,6 +231,14 @@ unsigned
 uraid_reactor_index(const struct uraid_reactor *reactor)
 {
 	return reactor->index;
+}
+
+bool
+uraid_reactor_shares_core(const struct uraid_reactor *reactor)
+{
+	struct uraid_reactor *self = uraid_reactor_self();
+
+	return self != NULL && self->core >= 0 && self->core == reactor->core;
 }
 
 static int
@@ -553,7 +583,7 @@ uraid_channel_iter_get_io_device(struct uraid_channel_iter *iter)
 /* --- start and stop --- */
 
 static struct uraid_reactor *
-reactor_new(struct spdk_thread *t, bool started_here)
+reactor_new(struct spdk_thread *t, int core, bool started_here)
 {
 	struct uraid_reactor *r = calloc(1, sizeof(*r));
 	unsigned n = atomic_load(&g_count);
@@ -563,6 +593,7 @@ reactor_new(struct spdk_thread *t, bool started_here)
 	r->thread = t;
 	r->thread_id = spdk_thread_get_id(t);
 	r->index = n;
+	r->core = core;
 	r->started_here = started_here;
 	pthread_mutex_init(&r->lock, NULL);
 	STAILQ_INIT(&r->overflow);
@@ -589,7 +620,7 @@ port_runtime_start(void)
 	g_ticks_per_us = spdk_get_ticks_hz() / 1000000;
 	if (g_ticks_per_us == 0)
 		g_ticks_per_us = 1;
-	if (reactor_new(app, false) == NULL)
+	if (reactor_new(app, (int)here, false) == NULL)
 		return -ENOMEM;
 	drain_start(g_reactors[0]);
 	SPDK_ENV_FOREACH_CORE(core)
@@ -604,7 +635,7 @@ port_runtime_start(void)
 		spdk_cpuset_set_cpu(&mask, core, true);
 		snprintf(name, sizeof(name), "uraid_%u", core);
 		t = spdk_thread_create(name, &mask);
-		if (t == NULL || reactor_new(t, true) == NULL) {
+		if (t == NULL || reactor_new(t, (int)core, true) == NULL) {
 			LOG_ERR("could not start a thread on core %u", core);
 			return -ENOMEM;
 		}
