@@ -853,7 +853,7 @@ send_part(struct raid_io *rio, enum part_kind kind, uint64_t stripe, uint64_t st
 	struct stripe_part *part = raid_part_make(rio, kind, stripe, start, num, byte_off);
 
 	if (part != NULL)
-		stripe_submit(part);
+		stripe_submit_on(part, rio->rch);
 }
 
 /* --- healthy reads --- */
@@ -1011,7 +1011,7 @@ read_chunk_done(struct member_io *mio, int status)
 
 		if (part != NULL) {
 			part->exclude = member + 1;
-			stripe_submit(part);
+			stripe_submit_on(part, rio->rch);
 		}
 	}
 	raid_io_part_done(rio, 0); /* this chunk's share is now the part's (or the failure) */

@@ -37,8 +37,8 @@
  * Mirror writes write every usable copy; one whose strip is idle on the owner runs without an
  * operation or a head (stripe_mirror_direct, below), its bucket holding the strip, and on any
  * other reactor likewise under a claim on the strip's slot (claims, below). Parity writes
- * of an array without a bitmap or a log run on another reactor under such a claim too,
- * with a head of their own there. Checks read a stripe whole and compare.
+ * and degraded reads of an array without a bitmap or a log run on another reactor under such
+ * a claim too, with a head of their own there. Checks read a stripe whole and compare.
  *
  * Journal write-back: a write first logs its data (INTENT, see op_intent) and is answered;
  * the operation goes on with private copies of the data and keeps the stripe until its
@@ -295,8 +295,8 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
  *
  * A mirrored write of one strip submitted on a reactor that does not own the strip takes a
  * claim and writes the copies from there: no message to the owner and none back. So does a
- * parity write (or zeroes) of one stripe of an array of policy none (the bitmap and the logs
- * keep their state on the owners), as a whole operation: the claimant keeps a head for the
+ * parity write (or zeroes, or a degraded read) of one stripe of an array of policy none (the
+ * bitmap and the logs keep their state on the owners), as a whole operation: the claimant keeps a head for the
  * stripe in its own table (rch->claim_heads, one hold on the slot per head); the claimant's
  * writes of the stripe that come while it holds one queue there, as on an owner, unless the
  * slot is marked WAIT (then they go to the owner, which runs them after the slot is handed
@@ -506,9 +506,17 @@ parity_claimable(const struct raid_array *a)
 	       a->claims != NULL;
 }
 
+/* A part a claimant may run: a parity write, zeroes, or a degraded read. */
+static inline bool
+part_claimable(const struct stripe_part *part)
+{
+	return part->kind == PART_WRITE || part->kind == PART_ZEROES || part->kind == PART_READ;
+}
+
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
 
-/* Claimant here: a parity write (or zeroes) of a stripe that owner owns, run here. The
+/* Claimant here: a parity write (or zeroes, or a degraded read) of a stripe that owner owns,
+ * run here. The
  * stripe's head lives in here->claim_heads while it holds the slot (one hold per head);
  * writes of the stripe that come meanwhile queue on it, as on an owner. False: not taken (no
  * slot, or the slot is marked WAIT: the owner is not starved), the part goes to the owner. */
@@ -544,7 +552,8 @@ stripe_claim_part(struct raid_channel *here, unsigned owner, struct stripe_part 
 		sh->next = here->claim_heads[i];
 		here->claim_heads[i] = sh;
 	}
-	raid_stat_add(here->a, here->reactor, RS_CLAIMED, 1);
+	if (part->kind != PART_READ)
+		raid_stat_add(here->a, here->reactor, RS_CLAIMED, 1);
 	TAILQ_INSERT_TAIL(&sh->queue, part, link);
 	stripe_run_next(here, sh);
 	return true;
@@ -2716,8 +2725,7 @@ stripe_arrive(void *arg)
 
 	if (rch != NULL && !rch->claiming && rch->a->claims != NULL &&
 	    part->origin != uraid_reactor_self() &&
-	    (part->kind == PART_MIRROR ||
-	     ((part->kind == PART_WRITE || part->kind == PART_ZEROES) && parity_claimable(rch->a))))
+	    (part->kind == PART_MIRROR || (part_claimable(part) && parity_claimable(rch->a))))
 		/* A write from another reactor: from now on such writes may claim their strips
 		 * (if the slots cannot be had, the next one tries again). */
 		claims_start(rch);
@@ -2745,8 +2753,7 @@ stripe_submit_on(struct stripe_part *part, struct raid_channel *here)
 
 	if (r == uraid_reactor_self())
 		stripe_arrive(part);
-	else if (here == NULL || (part->kind != PART_WRITE && part->kind != PART_ZEROES) ||
-		 !parity_claimable(a) ||
+	else if (here == NULL || !part_claimable(part) || !parity_claimable(a) ||
 		 !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire) ||
 		 uraid_reactor_shares_core(r) || !stripe_claim_part(here, owner, part))
 		uraid_reactor_send(r, stripe_arrive, part);

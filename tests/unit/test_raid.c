@@ -353,6 +353,7 @@ struct cw {
 	struct iovec iov;
 	int status;
 	unsigned seq; /* its place in the order the writes were answered (from 1) */
+	bool read;    /* a read into buf instead */
 };
 
 static unsigned g_cw_seq;
@@ -371,24 +372,37 @@ cw_submit_msg(void *arg)
 {
 	struct cw *w = arg;
 
-	CHECK_EQ(uraid_bdev_writev(w->wl->desc, w->wl->ch[w->reactor], &w->iov, 1, w->lba, w->num,
-				   0, cw_done, w),
-		 0);
+	if (w->read)
+		CHECK_EQ(uraid_bdev_readv(w->wl->desc, w->wl->ch[w->reactor], &w->iov, 1, w->lba,
+					  w->num, cw_done, w),
+			 0);
+	else
+		CHECK_EQ(uraid_bdev_writev(w->wl->desc, w->wl->ch[w->reactor], &w->iov, 1, w->lba,
+					   w->num, 0, cw_done, w),
+			 0);
 }
 
-/* Queue a write of num blocks at lba on reactor r, filled with byte v. */
+/* Queue a read (or, with read false, a write of byte v) of num blocks at lba on reactor r. */
 static void
-cw_send_n(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint64_t num, uint8_t v)
+cw_queue(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint64_t num, bool read, uint8_t v)
 {
 	memset(w, 0, sizeof(*w));
 	w->wl = wl;
 	w->reactor = r;
 	w->lba = lba;
 	w->num = num;
+	w->read = read;
 	w->buf = aligned_alloc(64, num * 512);
 	memset(w->buf, v, num * 512);
 	w->iov = (struct iovec){w->buf, num * 512};
 	uraid_reactor_send(uraid_reactor_get(r), cw_submit_msg, w);
+}
+
+/* Queue a write of num blocks at lba on reactor r, filled with byte v. */
+static void
+cw_send_n(struct cw *w, struct wl *wl, unsigned r, uint64_t lba, uint64_t num, uint8_t v)
+{
+	cw_queue(w, wl, r, lba, num, false, v);
 }
 
 /* ... of one whole 8-block strip */
@@ -541,7 +555,8 @@ test_claimed_mirror_writes(void)
  * of the claimant's own to the stripe queues behind its first, on the claimant; a write the
  * owner takes meanwhile, to another strip of the stripe, waits for both (they share the
  * parity), and the slot is handed to it; a write the claimant submits once the owner waits
- * goes to the owner and queues behind it. Parity stays consistent. */
+ * goes to the owner and queues behind it. Parity stays consistent. With a member failed, a
+ * degraded read submitted on reactor 1 runs there too. */
 static void
 test_claimed_parity_writes(void)
 {
@@ -607,6 +622,21 @@ test_claimed_parity_writes(void)
 	free(w2.buf);
 	free(w3.buf);
 	free(w4.buf);
+
+	/* Degraded: one of stripe 3's strips is on the failed member; reactor 1 decodes it. */
+	uraid_array_fail_member(uraid_bdev_get_by_name("a"), 1);
+	uraid_runtime_poll_until_idle(1000);
+	cw_queue(&w1, &wl, 1, 72, 24, true, 0);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK_EQ(w1.status, 0);
+	CHECK(w1.buf[0] == 0xa1 && w1.buf[8 * 512] == 0xb3 && w1.buf[24 * 512 - 1] == 0xc4);
+	{
+		struct raid_array *a = raid_from_bdev(uraid_bdev_get_by_name("a"));
+
+		CHECK_EQ(atomic_load(&a->stats[1].v[RS_DEGRADED_R]), 1);
+		CHECK_EQ(atomic_load(&a->stats[0].v[RS_DEGRADED_R]), 0);
+	}
+	free(w1.buf);
 	wl_close(&wl);
 	CHECK_EQ(test_delete_bdev("a"), 0);
 	delete_members(c.n);
