@@ -296,20 +296,21 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
  * A mirrored write of one strip submitted on a reactor that does not own the strip takes a
  * claim and writes the copies from there: no message to the owner and none back. So does a
  * parity write (or zeroes, or a degraded read) of one stripe of an array of policy none (the
- * bitmap and the logs keep their state on the owners), as a whole operation: the claimant keeps a head for the
- * stripe in its own table (rch->claim_heads, one hold on the slot per head); the claimant's
- * writes of the stripe that come while it holds one queue there, as on an owner, unless the
- * slot is marked WAIT (then they go to the owner, which runs them after the slot is handed
- * back). A claimed operation excludes the owner's of the stripe as a mirrored write does,
- * and there is one claimant at a time, so a stripe's parity is always updated by one
- * operation at a time, wherever it runs. A parity write is not claimed from a thread on the
- * owner's own core (inside SPDK: a bdevperf job on the app thread's core): nothing runs in
- * parallel there, and such claims measured 17% slower at QD128 than the message (perf: the
- * operations' buffers and member requests missed the cache more often). Each owner
- * has a table of claim slots (a->claims, BUCKETS words per owner), slot i standing for the
- * strips of its bucket i. A slot is FREE; held by the OWNER; held by one claimant reactor,
- * with the number of its claimed writes out; or GIVEN (a claimant let go to the waiting
- * owner). An owner waiting for a claimant marks the slot WAIT.
+ * bitmap and the logs keep their state on the owners), as a whole operation: the claimant
+ * keeps a head for the stripe in its own table (rch->claim_heads, one hold on the slot per
+ * head); its writes of the stripe that come while it holds one queue there, as on an owner,
+ * unless the slot is marked WAIT (then they go to the owner, which runs them after the slot
+ * is handed back). A claimed operation excludes the owner's of the stripe as a mirrored
+ * write does, and there is one claimant at a time, so a stripe's parity is always updated by
+ * one operation at a time, wherever it runs. A parity part is not claimed from a thread on
+ * the owner's own core (inside SPDK: a bdevperf job on the app thread's core): nothing runs
+ * in parallel there, and such claims measured 17% slower at QD128 than the message (perf:
+ * the operations' buffers and member requests missed the cache more often).
+ *
+ * Each owner has a table of claim slots (a->claims, BUCKETS words per owner), slot i
+ * standing for the strips of its bucket i. A slot is FREE; held by the OWNER; held by one
+ * claimant reactor, with the number of its claimed writes (or heads) out; or GIVEN (a
+ * claimant let go to the waiting owner). An owner waiting for a claimant marks it WAIT.
  *
  *  - The owner holds bucket i's slot while the bucket has a head or a direct write, so a
  *    claimed write excludes everything the owner runs on the strip (queued writes, rebuilds,
