@@ -275,10 +275,12 @@ for ((i = 0; i < ncases; i++)); do
 done
 
 echo
-echo "power cuts per level and policy in this run:"
+echo "power cuts (cycles, for the no-cut policies) per level and policy in this run:"
 for key in $(printf '%s\n' "${!tot_cycles[@]}" | tr ' ' '=' | sort); do
 	key=${key//=/ }
-	printf '  %-26s %8s cuts, %s broken cases\n' "$key" "${tot_cycles[$key]}" \
+	what=cuts
+	[[ $key == *no-cut ]] && what=cycles
+	printf '  %-26s %8s %-6s %s broken cases\n' "$key" "${tot_cycles[$key]}" "$what," \
 		"${tot_viol[$key]:-0}"
 done
 echo "rows appended to $log"
