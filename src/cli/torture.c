@@ -924,18 +924,15 @@ lose_member(struct torture *t)
 	drop_free_members(t);
 }
 
-/* --no-cut: the load runs to its end (members failing under it as usual) and is drained;
- * nothing is lost, so every block must hold exactly the last version written to it, with
- * the array degraded, rebuilt and after it loses a member again; the parity must check. This
- * is what policy none promises (its hole is only a cut's). */
+/* The load: ops I/Os at queue depth qd from both reactors, a member failing under it at the
+ * fail_at-th; it stops early where an armed crash point is reached. */
 static void
-cycle_no_cut(struct torture *t, unsigned qd, unsigned fail_at)
+run_load(struct torture *t, unsigned qd, unsigned ops, unsigned fail_at)
 {
 	uint64_t deadline_ns = mono_ns() + HANG_NS;
-	struct uraid_array_info info;
 	unsigned issued = 0;
 
-	for (unsigned spins = 0; issued < t->ops; spins++) {
+	for (unsigned spins = 0; issued < ops && !t->point_hit; spins++) {
 		if (issued == fail_at) {
 			load_failure(t);
 			fail_at = UINT_MAX;
@@ -945,10 +942,23 @@ cycle_no_cut(struct torture *t, unsigned qd, unsigned fail_at)
 			continue;
 		}
 		uraid_runtime_poll_until_idle(1);
+		/* The load takes milliseconds: a minute means an I/O the engine never completes. */
 		if ((spins & 1023) == 0 && mono_ns() > deadline_ns)
 			fatal(t, "%u I/Os never completed during the load (%u of %u issued)",
-			      t->inflight, issued, t->ops);
+			      t->inflight, issued, ops);
 	}
+}
+
+/* --no-cut: the load runs to its end (members failing under it as usual) and is drained;
+ * nothing is lost, so every block must hold exactly the last version written to it, with
+ * the array degraded, rebuilt and after it loses a member again; the parity must check. This
+ * is what policy none promises (its hole is only a cut's). */
+static void
+cycle_no_cut(struct torture *t, unsigned qd, unsigned fail_at)
+{
+	struct uraid_array_info info;
+
+	run_load(t, qd, t->ops, fail_at);
 	drain(t);
 	poll_idle();
 	if (t->inflight > 0)
@@ -974,8 +984,7 @@ static void
 cycle(struct torture *t)
 {
 	unsigned cut_at = t->ops / 4 + (unsigned)prng_below(&t->rng, t->ops - t->ops / 4 + 1);
-	unsigned qd = 1 + (unsigned)prng_below(&t->rng, MAX_QD), issued = 0;
-	uint64_t load_deadline_ns;
+	unsigned qd = 1 + (unsigned)prng_below(&t->rng, MAX_QD);
 	unsigned fail_at = t->load_failures && (t->crash_at >= 0 || prng_below(&t->rng, 2) == 0)
 				   ? (unsigned)prng_below(&t->rng, cut_at)
 				   : UINT_MAX;
@@ -987,28 +996,13 @@ cycle(struct torture *t)
 		cycle_no_cut(t, qd, fail_at);
 		return;
 	}
-	load_deadline_ns = mono_ns() + HANG_NS;
 	/* 1. Load, then cut the power in the middle of it: at a random point, or where the
 	 * crash point is passed for the count-th time (if it is before the load's end). */
 	t->point_hit = false;
 	if (t->crash_at >= 0)
 		crash_point_arm((enum crash_point)t->crash_at, 1 + (unsigned)prng_below(&t->rng, 8),
 				point_reached, t);
-	for (unsigned spins = 0; issued < cut_at && !t->point_hit; spins++) {
-		if (issued == fail_at) {
-			load_failure(t);
-			fail_at = UINT_MAX;
-		}
-		if (t->inflight < qd && issue_random(t)) {
-			issued++;
-			continue;
-		}
-		uraid_runtime_poll_until_idle(1);
-		/* The load takes milliseconds: a minute means an I/O the engine never completes. */
-		if ((spins & 1023) == 0 && mono_ns() > load_deadline_ns)
-			fatal(t, "%u I/Os never completed during the load (%u of %u issued)",
-			      t->inflight, issued, cut_at);
-	}
+	run_load(t, qd, cut_at, fail_at);
 	crash_point_disarm();
 	if (!t->point_hit)
 		power_cut(t);

@@ -419,28 +419,57 @@ poll_reactor(unsigned r, unsigned times)
 		uraid_reactor_poll(uraid_reactor_get(r));
 }
 
+/* Member writes of all n members slow (1 ms), or back to normal. */
+static void
+members_slow(unsigned n, bool slow)
+{
+	struct fault_rule_opts o = {.io_type_mask = 1u << URAID_IO_WRITE,
+				    .kind = FAULT_LATENCY,
+				    .count = -1,
+				    .probability_ppm = 1000000,
+				    .latency_us = 1000};
+
+	for (unsigned m = 0; m < n; m++)
+		CHECK_EQ(slow ? fault_inject(g_fault_names[m], &o) : fault_clear(g_fault_names[m]),
+			 0);
+}
+
+/* Reactor 1 writes lba1, then lba2, both owned by reactor 0: the first goes by message (the
+ * owner holds no slots yet), the second is claimed, and written from the channel it came in
+ * on (reactor 1 holds no channel of the array's own, which would outlive a thread that is no
+ * owner). */
+static void
+first_claim(struct wl *wl, uint64_t lba1, uint64_t lba2)
+{
+	struct uraid_array_stats st;
+	struct cw w;
+
+	for (int i = 0; i < 2; i++) {
+		cw_send(&w, wl, 1, i == 0 ? lba1 : lba2, (uint8_t)(0x11 * (i + 1)));
+		uraid_runtime_poll_until_idle(1000);
+		CHECK_EQ(w.status, 0);
+		uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
+		CHECK_EQ(st.claimed_writes, (uint64_t)i);
+		free(w.buf);
+	}
+	CHECK(raid_from_bdev(uraid_bdev_get_by_name("a"))->owner_ch[1] == NULL);
+}
+
 /* On reactor r, blocks 24..27 and 28..31 written at once (slow at the members), then 26..29
  * (fast): the third waits for both, and the strip ends as the three were submitted. Bytes
  * v + 1, v + 2, v + 3. */
 static void
 side_by_side(struct wl *wl, unsigned members, unsigned r, uint8_t v)
 {
-	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
-				       .kind = FAULT_LATENCY,
-				       .count = -1,
-				       .probability_ppm = 1000000,
-				       .latency_us = 1000};
 	uint8_t back[8 * 512];
 	struct cw w1, w2, w3;
 
-	for (unsigned m = 0; m < members; m++)
-		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	members_slow(members, true);
 	g_cw_seq = 0;
 	cw_send_n(&w1, wl, r, 24, 4, v + 1);
 	cw_send_n(&w2, wl, r, 28, 4, v + 2);
 	poll_reactor(r, 4);
-	for (unsigned m = 0; m < members; m++)
-		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	members_slow(members, false);
 	cw_send_n(&w3, wl, r, 26, 4, v + 3);
 	uraid_runtime_poll_until_idle(100);
 	CHECK_EQ(w1.seq + w2.seq + w3.seq, 0);
@@ -469,11 +498,6 @@ static void
 test_claimed_mirror_writes(void)
 {
 	static const struct cfg c = {"raid1", 2, 0, 0, 0, 4, 512, 1024, false};
-	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
-				       .kind = FAULT_LATENCY,
-				       .count = -1,
-				       .probability_ppm = 1000000,
-				       .latency_us = 1000};
 	struct uraid_array_stats st;
 	struct cw w1, w2, w3;
 	uint8_t back[8 * 512];
@@ -485,31 +509,15 @@ test_claimed_mirror_writes(void)
 	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
 	REQUIRE(wl_open(&wl, "a"));
 	/* Strip 3 (blocks 24..31) belongs to reactor 0 (3 mod 3). */
-	cw_send(&w1, &wl, 1, 24, 0x11);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(w1.status, 0);
-	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
-	CHECK_EQ(st.claimed_writes, 0); /* (by message: the owner held no slots yet) */
-	free(w1.buf);
-	cw_send(&w1, &wl, 1, 24, 0x22);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(w1.status, 0);
-	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
-	CHECK_EQ(st.claimed_writes, 1);
-	/* (written from the channel it came in on: reactor 1 holds no channel of the array's
-	 * own, which would outlive a thread that is no owner) */
-	CHECK(raid_from_bdev(uraid_bdev_get_by_name("a"))->owner_ch[1] == NULL);
-	free(w1.buf);
+	first_claim(&wl, 24, 24);
 
 	/* Reactor 1's claimed write is slow at the members; the owner takes one meanwhile (fast
 	 * at the members): it waits until the claimed one is answered. */
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	members_slow(c.n, true);
 	g_cw_seq = 0;
 	cw_send(&w1, &wl, 1, 24, 0xa1);
 	poll_reactor(1, 4);
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	members_slow(c.n, false);
 	cw_send(&w2, &wl, 0, 24, 0xb2);
 	uraid_runtime_poll_until_idle(100);
 	CHECK_EQ(w1.seq + w2.seq, 0);
@@ -561,11 +569,6 @@ static void
 test_claimed_parity_writes(void)
 {
 	static const struct cfg c = {"raid5", 4, 0, 0, 0, 4, 512, 1024, false};
-	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
-				       .kind = FAULT_LATENCY,
-				       .count = -1,
-				       .probability_ppm = 1000000,
-				       .latency_us = 1000};
 	struct uraid_array_stats st;
 	struct cw w1, w2, w3, w4;
 	uint8_t back[24 * 512];
@@ -577,29 +580,15 @@ test_claimed_parity_writes(void)
 	REQUIRE(create_array(&c, err, sizeof(err)) == 0);
 	REQUIRE(wl_open(&wl, "a"));
 	/* Stripe 3 (blocks 72..95, three strips of 8) belongs to reactor 0 (3 mod 3). */
-	cw_send(&w1, &wl, 1, 72, 0x11);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(w1.status, 0);
-	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
-	CHECK_EQ(st.claimed_writes, 0); /* (by message: the owner held no slots yet) */
-	free(w1.buf);
-	cw_send(&w1, &wl, 1, 80, 0x22);
-	uraid_runtime_poll_until_idle(1000);
-	CHECK_EQ(w1.status, 0);
-	uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st);
-	CHECK_EQ(st.claimed_writes, 1);
-	CHECK(raid_from_bdev(uraid_bdev_get_by_name("a"))->owner_ch[1] == NULL);
-	free(w1.buf);
+	first_claim(&wl, 72, 80);
 
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	members_slow(c.n, true);
 	g_cw_seq = 0;
 	cw_send(&w1, &wl, 1, 72, 0xa1);
 	poll_reactor(1, 4);
 	cw_send(&w2, &wl, 1, 88, 0xa2);
 	poll_reactor(1, 4);
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	members_slow(c.n, false);
 	cw_send(&w3, &wl, 0, 80, 0xb3);
 	poll_reactor(0, 4);
 	cw_send(&w4, &wl, 1, 88, 0xc4);
