@@ -1031,8 +1031,8 @@ bool stripe_claims_poll(struct raid_channel *rch);
 
 /* Send part to its stripe's owner (any reactor). */
 void stripe_submit(struct stripe_part *part);
-/* ... or, a parity write come in on channel here, run it here under a claim on its stripe if
- * one is to be had (stripe.c, "claims"). */
+/* ... or, a parity write or degraded read come in on channel here, run it here under a claim
+ * on its stripe if one is to be had (stripe.c, "claims"). */
 void stripe_submit_on(struct stripe_part *part, struct raid_channel *here);
 unsigned stripe_owner(struct raid_array *a, uint64_t stripe);
 int stripe_channel_init(struct raid_channel *rch);

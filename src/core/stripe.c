@@ -217,14 +217,14 @@ bucket_of(struct raid_channel *rch, uint64_t stripe)
 	return &rch->buckets[bucket_index(stripe)];
 }
 
-/* The head of stripe in its bucket b, or NULL. Inline: a mirrored write asks at its start and
- * its end, and nearly always the bucket has no head at all. */
+/* The head of stripe in list (a bucket's, or a claimant's slot's), or NULL. Inline: a
+ * mirrored write asks at its start and its end, and nearly always the bucket has no head. */
 static inline struct stripe_head *
-sh_find(const struct stripe_bucket *b, uint64_t stripe)
+sh_find(struct stripe_head *list, uint64_t stripe)
 {
 	struct stripe_head *sh;
 
-	for (sh = b->heads; sh != NULL; sh = sh->next) {
+	for (sh = list; sh != NULL; sh = sh->next) {
 		if (sh->stripe == stripe)
 			return sh;
 	}
@@ -246,47 +246,58 @@ runs_overlap(const struct mirror_run *r, uint64_t strip, uint64_t start, uint64_
 static bool bucket_hold(struct raid_channel *rch, struct stripe_bucket *b, bool wait);
 static void bucket_let_go(struct raid_channel *rch, struct stripe_bucket *b);
 
-/* The head of stripe, made if it has none; NULL when none can be made. */
+/* A new head of stripe at the front of list, holding claim (NULL: an owner's head); NULL when
+ * none can be made. */
 static struct stripe_head *
-sh_get(struct raid_channel *rch, uint64_t stripe)
+sh_new(struct raid_channel *rch, struct stripe_head **list, uint64_t stripe,
+       _Atomic uint32_t *claim)
 {
-	struct stripe_bucket *b = bucket_of(rch, stripe);
-	struct stripe_head *sh = sh_find(b, stripe);
+	struct stripe_head *sh = pool_get(&rch->heads);
 
-	if (sh != NULL)
-		return sh;
-	sh = pool_get(&rch->heads);
 	if (sh == NULL)
 		return NULL;
 	sh->active = NULL;
 	sh->stripe = stripe;
 	sh->ppl_live = 0;
-	sh->claim = NULL;
+	sh->claim = claim;
 	TAILQ_INIT(&sh->queue);
-	sh->next = b->heads;
-	b->heads = sh;
-	if (rch->claiming)
+	sh->next = *list;
+	*list = sh;
+	return sh;
+}
+
+/* The head of stripe, made if it has none; NULL when none can be made. */
+static struct stripe_head *
+sh_get(struct raid_channel *rch, uint64_t stripe)
+{
+	struct stripe_bucket *b = bucket_of(rch, stripe);
+	struct stripe_head *sh = sh_find(b->heads, stripe);
+
+	if (sh != NULL)
+		return sh;
+	if ((sh = sh_new(rch, &b->heads, stripe, NULL)) != NULL && rch->claiming)
 		bucket_hold(rch, b, true); /* (stripe_run_next waits until it holds) */
 	return sh;
 }
 
-static void claimed_head_remove(struct raid_channel *rch, struct stripe_head *sh);
+static void slot_unclaim(_Atomic uint32_t *slot);
 
+/* Head sh done with: out of its list, and its bucket's (or claimant's) hold let go. */
 static void
 sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 {
+	_Atomic uint32_t *claim = sh->claim;
 	struct stripe_bucket *b = bucket_of(rch, sh->stripe);
-	struct stripe_head **pp = &b->heads;
+	struct stripe_head **pp =
+		claim != NULL ? &rch->claim_heads[bucket_index(sh->stripe)] : &b->heads;
 
-	if (sh->claim != NULL) {
-		claimed_head_remove(rch, sh);
-		return;
-	}
 	while (*pp != sh)
 		pp = &(*pp)->next;
 	*pp = sh->next;
 	pool_put(&rch->heads, sh);
-	if (rch->claiming)
+	if (claim != NULL)
+		slot_unclaim(claim);
+	else if (rch->claiming)
 		bucket_let_go(rch, b);
 }
 
@@ -498,13 +509,12 @@ claim_let_go(struct mirror_run *mr)
 	slot_unclaim(mr->claim);
 }
 
-/* A parity array whose writes may be claimed: no write-intent bitmap and no log (their
- * state is the owners'), not log-structured. */
+/* A parity array whose writes may be claimed: policy none (a bitmap, a log or a
+ * log-structured array keeps its state on the owners). */
 static inline bool
 parity_claimable(const struct raid_array *a)
 {
-	return a->parity && a->policy == SB_POLICY_NONE && a->bm == NULL && a->lsa == NULL &&
-	       a->claims != NULL;
+	return a->parity && a->policy == SB_POLICY_NONE && a->claims != NULL;
 }
 
 /* A part a claimant may run: a parity write, zeroes, or a degraded read. */
@@ -517,10 +527,10 @@ part_claimable(const struct stripe_part *part)
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
 
 /* Claimant here: a parity write (or zeroes, or a degraded read) of a stripe that owner owns,
- * run here. The
- * stripe's head lives in here->claim_heads while it holds the slot (one hold per head);
- * writes of the stripe that come meanwhile queue on it, as on an owner. False: not taken (no
- * slot, or the slot is marked WAIT: the owner is not starved), the part goes to the owner. */
+ * run here. The stripe's head lives in here->claim_heads while it holds the slot (one hold
+ * per head); parts of the stripe that come meanwhile queue on it, as on an owner. False: not
+ * taken (no slot, or the slot is marked WAIT: the owner is not starved), the part goes to the
+ * owner. */
 static bool
 stripe_claim_part(struct raid_channel *here, unsigned owner, struct stripe_part *part)
 {
@@ -533,44 +543,22 @@ stripe_claim_part(struct raid_channel *here, unsigned owner, struct stripe_part 
 		if (here->claim_heads == NULL)
 			return false;
 	}
-	for (sh = here->claim_heads[i]; sh != NULL && sh->stripe != part->stripe; sh = sh->next)
-		;
-	if (sh != NULL) {
+	if ((sh = sh_find(here->claim_heads[i], part->stripe)) != NULL) {
 		if (atomic_load_explicit(slot, memory_order_relaxed) & CLAIM_WAIT)
 			return false;
 	} else {
 		if (!slot_claim(here, slot))
 			return false;
-		if ((sh = pool_get(&here->heads)) == NULL) {
+		if ((sh = sh_new(here, &here->claim_heads[i], part->stripe, slot)) == NULL) {
 			slot_unclaim(slot);
 			return false;
 		}
-		sh->active = NULL;
-		sh->stripe = part->stripe;
-		sh->ppl_live = 0;
-		sh->claim = slot;
-		TAILQ_INIT(&sh->queue);
-		sh->next = here->claim_heads[i];
-		here->claim_heads[i] = sh;
 	}
 	if (part->kind != PART_READ)
 		raid_stat_add(here->a, here->reactor, RS_CLAIMED, 1);
 	TAILQ_INSERT_TAIL(&sh->queue, part, link);
 	stripe_run_next(here, sh);
 	return true;
-}
-
-static void
-claimed_head_remove(struct raid_channel *rch, struct stripe_head *sh)
-{
-	struct stripe_head **pp = &rch->claim_heads[bucket_index(sh->stripe)];
-	_Atomic uint32_t *slot = sh->claim;
-
-	while (*pp != sh)
-		pp = &(*pp)->next;
-	*pp = sh->next;
-	pool_put(&rch->heads, sh);
-	slot_unclaim(slot);
 }
 
 /* Owner: bucket b got its slot: start its heads (found again after each start, which may
@@ -591,7 +579,7 @@ bucket_run(struct raid_channel *rch, struct stripe_bucket *b)
 				strips[n++] = sh->stripe;
 		}
 		for (unsigned k = 0; k < n; k++) {
-			if ((sh = sh_find(b, strips[k])) != NULL)
+			if ((sh = sh_find(b->heads, strips[k])) != NULL)
 				stripe_run_next(rch, sh);
 		}
 	} while (n == ARRAY_SIZE(strips));
@@ -2513,7 +2501,7 @@ stripe_bitmap_ready(struct raid_array *a)
 void
 stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe)
 {
-	struct stripe_head *sh = sh_find(bucket_of(rch, stripe), stripe);
+	struct stripe_head *sh = sh_find(bucket_of(rch, stripe)->heads, stripe);
 
 	if (sh == NULL || sh->ppl_live == 0)
 		return;
@@ -2586,7 +2574,7 @@ mirror_direct_finish(struct mirror_run *mr)
 		;
 	*pp = mr->next;
 	mr->done(mr, status, hold);
-	if (!runs_overlap(b->direct, strip, 0, 0) && (sh = sh_find(b, strip)) != NULL)
+	if (!runs_overlap(b->direct, strip, 0, 0) && (sh = sh_find(b->heads, strip)) != NULL)
 		stripe_run_next(rch, sh);
 	if (rch->claiming)
 		bucket_let_go(rch, b);
@@ -2617,9 +2605,9 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, bool claim, unsig
 	uint64_t lba = strip * a->l.strip_blocks + start;
 	unsigned issued = 0;
 
-	if (a->sb_zone_blocks != 0 ||
-	    (!claim && (sh_find(b, strip) != NULL || runs_overlap(b->direct, strip, start, num) ||
-			(rch->claiming && !bucket_hold(rch, b, false)))))
+	if (a->sb_zone_blocks != 0 || (!claim && (sh_find(b->heads, strip) != NULL ||
+						  runs_overlap(b->direct, strip, start, num) ||
+						  (rch->claiming && !bucket_hold(rch, b, false)))))
 		return false;
 	mr->rch = rch;
 	mr->strip = strip;
