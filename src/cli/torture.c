@@ -909,9 +909,10 @@ count_catch_up(struct torture *t)
 	}
 }
 
-/* Fail a random member, read everything again (from the others), rebuild a spare. */
+/* A cycle's end: fail a random member, read everything again (from the others), rebuild a
+ * spare; then time passes (the bitmap clears what went quiet). */
 static void
-lose_member(struct torture *t)
+cycle_end(struct torture *t)
 {
 	unsigned victim = (unsigned)prng_below(&t->rng, t->n);
 
@@ -922,6 +923,9 @@ lose_member(struct torture *t)
 	if (!settle())
 		violation(t, "rebuild onto the spare did not finish");
 	drop_free_members(t);
+	uraid_runtime_advance_us(3000000);
+	poll_idle();
+	t->cycles_done++;
 }
 
 /* The load: ops I/Os at queue depth qd from both reactors, a member failing under it at the
@@ -974,10 +978,7 @@ cycle_no_cut(struct torture *t, unsigned qd, unsigned fail_at)
 	for (uint64_t lba = 0; lba < t->blocks; lba++)
 		model_reset(t, lba, t->b[lba].cur);
 	parity_check(t);
-	lose_member(t);
-	uraid_runtime_advance_us(3000000);
-	poll_idle();
-	t->cycles_done++;
+	cycle_end(t);
 }
 
 static void
@@ -1064,11 +1065,7 @@ cycle(struct torture *t)
 
 	/* 5. Lose a member: reconstruction must give the same blocks. 6. A new member takes its
 	 * place. */
-	lose_member(t);
-	/* Time passes: the bitmap clears what went quiet. */
-	uraid_runtime_advance_us(3000000);
-	poll_idle();
-	t->cycles_done++;
+	cycle_end(t);
 }
 
 static void

@@ -419,19 +419,26 @@ poll_reactor(unsigned r, unsigned times)
 		uraid_reactor_poll(uraid_reactor_get(r));
 }
 
-/* Member writes of all n members slow (1 ms), or back to normal. */
+/* Member writes of all n members slow (us microseconds each), or back to normal (us 0). */
 static void
-members_slow(unsigned n, bool slow)
+members_slow_us(unsigned n, unsigned us)
 {
 	struct fault_rule_opts o = {.io_type_mask = 1u << URAID_IO_WRITE,
 				    .kind = FAULT_LATENCY,
 				    .count = -1,
 				    .probability_ppm = 1000000,
-				    .latency_us = 1000};
+				    .latency_us = us};
 
 	for (unsigned m = 0; m < n; m++)
-		CHECK_EQ(slow ? fault_inject(g_fault_names[m], &o) : fault_clear(g_fault_names[m]),
+		CHECK_EQ(us ? fault_inject(g_fault_names[m], &o) : fault_clear(g_fault_names[m]),
 			 0);
+}
+
+/* ... 1 ms, or back to normal */
+static void
+members_slow(unsigned n, bool slow)
+{
+	members_slow_us(n, slow ? 1000 : 0);
 }
 
 /* Reactor 1 writes lba1, then lba2, both owned by reactor 0: the first goes by message (the
@@ -1087,6 +1094,20 @@ thr_delete(const char *name)
 	return atomic_load(&got) - 1000;
 }
 
+/* Under reactor threads: the array "a", then its n members (fault bdevs and the ram under). */
+static void
+thr_delete_all(unsigned n)
+{
+	CHECK_EQ(thr_delete("a"), 0);
+	for (unsigned i = 0; i < n; i++) {
+		char ram[16];
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		CHECK_EQ(thr_delete(g_fault_names[i]), 0);
+		CHECK_EQ(thr_delete(ram), 0);
+	}
+}
+
 /* Two reactor threads write overlapping ranges of the same few stripes at once; the parity
  * check then finds every stripe consistent (and, under TSAN=1, no data race is reported).
  * Mirrors: each thread claims the strips the other owns. */
@@ -1133,14 +1154,7 @@ test_threads_overlapping(void)
 		CHECK_EQ(chk.r.bad_stripes, 0);
 		CHECK(chk.r.stripes_checked > 0);
 		uraid_bdev_close(tw.desc);
-		CHECK_EQ(thr_delete("a"), 0);
-		for (unsigned n = 0; n < cfgs[i].n; n++) {
-			char ram[16];
-
-			snprintf(ram, sizeof(ram), "m%u", n);
-			CHECK_EQ(thr_delete(g_fault_names[n]), 0);
-			CHECK_EQ(thr_delete(ram), 0);
-		}
+		thr_delete_all(cfgs[i].n);
 		for (unsigned r = 0; r < 2; r++) {
 			for (int b = 0; b < 8; b++)
 				free(jobs[r].bufs[b]);
@@ -1212,11 +1226,6 @@ static void
 test_claim_wait_keeps_owner_awake(void)
 {
 	static const struct cfg c = {"raid1", 2, 0, 0, 0, 4, 512, 1024, false};
-	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
-				       .kind = FAULT_LATENCY,
-				       .count = -1,
-				       .probability_ppm = 1000000,
-				       .latency_us = 20000};
 	struct uraid_runtime_opts ro = {.num_reactors = 2};
 	struct rt_write *w1 = calloc(1, sizeof(*w1)), *w2 = calloc(1, sizeof(*w2));
 	struct uraid_bdev_desc *desc;
@@ -1237,13 +1246,11 @@ test_claim_wait_keeps_owner_awake(void)
 	uraid_reactor_send(uraid_reactor_get(1), rt_submit, w1); /* (by message: claims start) */
 	CHECK(rt_wait(w1, 2, 5000));
 	atomic_store(&w1->stage, 1);
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_inject(g_fault_names[m], &slow), 0);
+	members_slow_us(c.n, 20000);
 	memset(w1->buf, 0xe1, sizeof(w1->buf));
 	uraid_reactor_send(uraid_reactor_get(1), rt_submit, w1);
 	nanosleep(&ms, NULL);
-	for (unsigned m = 0; m < c.n; m++)
-		CHECK_EQ(fault_clear(g_fault_names[m]), 0);
+	members_slow_us(c.n, 0);
 	memset(w2->buf, 0xe2, sizeof(w2->buf));
 	uraid_reactor_send(uraid_reactor_get(0), rt_submit, w2);
 	CHECK(rt_wait(w1, 2, 5000));
@@ -1255,14 +1262,7 @@ test_claim_wait_keeps_owner_awake(void)
 	uraid_reactor_send(uraid_reactor_get(0), rt_put_ch, w2);
 	CHECK(rt_wait(w1, 3, 5000) && rt_wait(w2, 3, 5000));
 	uraid_bdev_close(desc);
-	CHECK_EQ(thr_delete("a"), 0);
-	for (unsigned n = 0; n < c.n; n++) {
-		char ram[16];
-
-		snprintf(ram, sizeof(ram), "m%u", n);
-		CHECK_EQ(thr_delete(g_fault_names[n]), 0);
-		CHECK_EQ(thr_delete(ram), 0);
-	}
+	thr_delete_all(c.n);
 	free(w1);
 	free(w2);
 	uraid_runtime_stop();
