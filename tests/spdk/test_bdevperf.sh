@@ -91,6 +91,24 @@ two_cores "log raid5" "$T_DIR/l5.json" l5
 # on each core sending writes across to them.
 two_cores raid5 "$T_DIR/r5.json" r5
 
+# bp_serve OUT CONFIG CORES BDEVPERF_ARGS...: bdevperf over the module, waiting (-z) for
+# perform_tests on its own RPC socket ($SOCK set to it); its output in OUT.
+bp_serve() {
+	local out=$1 cfg=$2 cores=$3
+	shift 3
+	SOCK=$T_DIR/bp.sock
+	rm -f "$SOCK"
+	env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$cfg" -m "$cores" -u \
+		-r "$SOCK" -z "$@" >"$out" 2>&1 &
+	TGT_PID=$!
+	for _ in $(seq 150); do [ -S "$SOCK" ] && rpc spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
+}
+# perform: run bp_serve's jobs; prints their IOPS and failed I/Os summed, and their count.
+perform() {
+	timeout 60 python3 "$SPDK_DIR/examples/bdev/bdevperf/bdevperf.py" -s "$SOCK" perform_tests |
+		python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; print(sum(int(x["iops"]) for x in r), sum(x["io_failed"] for x in r), len(r))'
+}
+
 # claims WHAT CONFIG TARGET CORES [none]: verify (a bdevperf job per core, -z), then the
 # array's stats. The job threads own no strips or stripes: their writes of one strip (mirrors)
 # or stripe (parity, policy none) are claimed and run from there (claimed_writes), and verify
@@ -98,14 +116,8 @@ two_cores raid5 "$T_DIR/r5.json" r5
 # from the owner's own core).
 claims() {
 	local out claimed claims_ok
-	SOCK=$T_DIR/bpm.sock
-	rm -f "$SOCK"
-	env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$2" -m "$4" -u -C \
-		-r "$SOCK" -z -T "$3" -q 32 -o 4096 -w verify -t 2 >"$T_DIR/bpm.out" 2>&1 &
-	TGT_PID=$!
-	for _ in $(seq 150); do [ -S "$SOCK" ] && rpc spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
-	out=$(timeout 60 python3 "$SPDK_DIR/examples/bdev/bdevperf/bdevperf.py" -s "$SOCK" perform_tests |
-		python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; print(sum(int(x["iops"]) for x in r), sum(x["io_failed"] for x in r), len(r))')
+	bp_serve "$T_DIR/bpm.out" "$2" "$4" -C -T "$3" -q 32 -o 4096 -w verify -t 2
+	out=$(perform)
 	claimed=$(rpc bdev_uraid_get_stats "$3" | jq_py 'd.get("claimed_writes", 0)' 2>/dev/null)
 	tgt_stop
 	SOCK=$T_DIR/spdk.sock
@@ -148,10 +160,6 @@ fi
 errs=$(for i in 0 1 2 3 4 5; do printf '{"method":"bdev_error_create","params":{"base_name":"m%d"}},' "$i"; done)
 t_cfg "$T_DIR/err.json" "$(malloc_cfg 7 32)" "${errs%,}" "$(create r6 raid6 "$(names EE_m 6)")" \
 	'{"method":"bdev_uraid_add_spare","params":{"raid_bdev":"r6","base_bdev":"m6"}}'
-perform() {
-	timeout 60 python3 "$SPDK_DIR/examples/bdev/bdevperf/bdevperf.py" -s "$SOCK" perform_tests |
-		python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; print(sum(int(x["iops"]) for x in r), sum(x["io_failed"] for x in r))'
-}
 state() {
 	rpc bdev_uraid_get_bdevs | python3 -c '
 import json, sys
@@ -161,14 +169,10 @@ print(a["state"], " ".join("%s:%s" % (m["name"], m.get("state")) for m in a["bas
 # member_fails WHERE CORES [-C]
 member_fails() {
 	local where=$1 iops failed st claimed
-	SOCK=$T_DIR/bp.sock
-	rm -f "$SOCK"
-	env LD_PRELOAD="$MODULE" "$SPDK_DIR/build/examples/bdevperf" --json "$T_DIR/err.json" \
-		-m "$2" ${3:-} -u -r "$SOCK" -z -T r6 -q 32 -o 4096 -w verify -t 3 >"$T_DIR/bp.out" 2>&1 &
-	TGT_PID=$!
-	for _ in $(seq 150); do [ -S "$SOCK" ] && rpc spdk_get_version >/dev/null 2>&1 && break; sleep 0.1; done
+	# shellcheck disable=SC2086
+	bp_serve "$T_DIR/bp.out" "$T_DIR/err.json" "$2" ${3:-} -T r6 -q 32 -o 4096 -w verify -t 3
 	rpc bdev_error_inject_error EE_m1 write failure -n 1000000 >/dev/null
-	read -r iops failed < <(perform)
+	read -r iops failed _ < <(perform)
 	st=$(state)
 	if [ "${failed:-x}" = 0 ] && [ "${iops:-0}" -gt 0 ] && grep -q "failed" "$T_DIR/bp.out" &&
 		[[ "$st" == online* ]] && [[ "$st" != *EE_m1* ]]; then
@@ -177,7 +181,7 @@ member_fails() {
 		t_fail "error bdev, $where" "IOPS $iops, failed $failed, state '$st'"
 	fi
 	for _ in $(seq 100); do grep -q "rebuild of m6 (slot 1) finished" "$T_DIR/bp.out" && break; sleep 0.1; done
-	read -r iops failed < <(perform)
+	read -r iops failed _ < <(perform)
 	claimed=$(rpc bdev_uraid_get_stats r6 | jq_py 'd.get("claimed_writes", 0)' 2>/dev/null)
 	if grep -q "rebuild of m6 (slot 1) finished" "$T_DIR/bp.out" && [[ "$(state)" == *m6:active* ]] &&
 		[ "${failed:-x}" = 0 ] && { [ -z "${3:-}" ] || [ "${claimed:-0}" -gt 0 ]; } 2>/dev/null; then
