@@ -27,7 +27,13 @@
  *
  * A writer increments pending before it reads the state, and the sweeper moves the state
  * before it reads pending (both sequentially consistent), so one of the two always sees the
- * other: a region is never cleared under a write. Bits are not cleared while a member is
+ * other: a region is never cleared under a write. pending is kept in BM_SHARDS counters per
+ * region, one row of them per group of reactors (reactor index mod BM_SHARDS), each row on
+ * cache lines of its own: writers on two cores would otherwise pass one line back and forth
+ * twice per write. A writer enters and exits on one reactor (an operation, a direct mirrored
+ * write and a claimant's stripe head begin and end on the reactor that made them), so each
+ * row counts its own writers, and the sweeper, which reads every row, sees a writer's
+ * increment whenever it could see its decrement. Bits are not cleared while a member is
  * missing or rebuilding, or while the region waits for its resync.
  *
  * Catch-up. While a slot is not active no bit is cleared, so the dirty regions cover every
@@ -46,6 +52,7 @@
 #define BM_HDR_CRC	60
 #define RESYNC_WINDOW	8
 #define SWEEP_PERIOD_US 1000000
+#define BM_SHARDS	4 /* rows of pending counters (a power of two) */
 
 enum { BM_CLEAN, BM_DIRTY, BM_CLEARING };
 
@@ -56,7 +63,8 @@ struct bitmap {
 	uint64_t off_blocks; /* the header; bits follow */
 	uint32_t bit_blocks;
 	_Atomic uint8_t *state;
-	_Atomic uint32_t *pending;
+	_Atomic uint32_t *pending; /* BM_SHARDS rows of pending_stride */
+	uint64_t pending_stride;
 	_Atomic uint8_t *touched;
 	_Atomic uint8_t *resync;
 	_Atomic uint64_t dirty, resync_left, sets, clears;
@@ -194,7 +202,9 @@ bitmap_alloc(struct raid_array *a)
 	bm->off_blocks = a->bm_offset_blocks;
 	bm->bit_blocks = a->bm_blocks - 1;
 	bm->state = calloc(bm->nbits, sizeof(*bm->state));
-	bm->pending = calloc(bm->nbits, sizeof(*bm->pending));
+	bm->pending_stride = align_up_u64(bm->nbits, CACHE_LINE_BYTES / sizeof(*bm->pending));
+	bm->pending = uraid_dma_alloc(CACHE_LINE_BYTES,
+				      BM_SHARDS * bm->pending_stride * sizeof(*bm->pending));
 	bm->touched = calloc(bm->nbits, sizeof(*bm->touched));
 	bm->resync = calloc(bm->nbits, sizeof(*bm->resync));
 	bm->want = calloc(bm->nbits, 1);
@@ -207,6 +217,7 @@ bitmap_alloc(struct raid_array *a)
 		bitmap_free(a);
 		return NULL;
 	}
+	memset((void *)bm->pending, 0, BM_SHARDS * bm->pending_stride * sizeof(*bm->pending));
 	memset(bm->image, 0, (size_t)bm->bit_blocks * bm->bs);
 	bitmap_header_encode(bm->hdr, bm->bs, a->bdev.uuid, bm->region_units, bm->nbits);
 	return bm;
@@ -318,7 +329,7 @@ bitmap_free(struct raid_array *a)
 	if (bm == NULL)
 		return;
 	free(bm->state);
-	free(bm->pending);
+	uraid_dma_free((void *)bm->pending);
 	free(bm->touched);
 	free(bm->resync);
 	free(bm->want);
@@ -542,19 +553,41 @@ want_msg(void *arg)
 	bm_kick(bm);
 }
 
+/* Region r's pending counter in the calling reactor's row. */
+static inline _Atomic uint32_t *
+pending_mine(struct bitmap *bm, uint64_t r)
+{
+	struct uraid_reactor *self = uraid_reactor_self();
+	unsigned row = self != NULL ? uraid_reactor_index(self) & (BM_SHARDS - 1) : 0;
+
+	return &bm->pending[row * bm->pending_stride + r];
+}
+
+/* Writes in region r now: every row's. */
+static uint32_t
+pending_sum(struct bitmap *bm, uint64_t r)
+{
+	uint32_t n = 0;
+
+	for (unsigned row = 0; row < BM_SHARDS; row++)
+		n += atomic_load(&bm->pending[row * bm->pending_stride + r]);
+	return n;
+}
+
 bool
 bitmap_try_enter(struct raid_array *a, uint64_t unit)
 {
 	struct bitmap *bm = a->bm;
 	uint64_t r = region_of(bm, unit);
+	_Atomic uint32_t *pending = pending_mine(bm, r);
 
-	atomic_fetch_add(&bm->pending[r], 1);
+	atomic_fetch_add(pending, 1);
 	if (atomic_load(&bm->state[r]) == BM_DIRTY) {
 		if (!atomic_load_explicit(&bm->touched[r], memory_order_relaxed))
 			atomic_store_explicit(&bm->touched[r], 1, memory_order_relaxed);
 		return true;
 	}
-	atomic_fetch_sub(&bm->pending[r], 1);
+	atomic_fetch_sub(pending, 1);
 	return false;
 }
 
@@ -587,7 +620,7 @@ bitmap_unit_dirty(struct raid_array *a, uint64_t unit)
 void
 bitmap_exit(struct raid_array *a, uint64_t unit)
 {
-	atomic_fetch_sub(&a->bm->pending[region_of(a->bm, unit)], 1);
+	atomic_fetch_sub(pending_mine(a->bm, region_of(a->bm, unit)), 1);
 }
 
 bool
@@ -614,11 +647,11 @@ bm_clear_candidates(struct bitmap *bm)
 			continue;
 		if (atomic_exchange(&bm->touched[r], 0))
 			continue; /* written during the last period */
-		if (atomic_load(&bm->pending[r]) != 0)
+		if (pending_sum(bm, r) != 0)
 			continue;
 		if (!atomic_compare_exchange_strong(&bm->state[r], &expect, BM_CLEARING))
 			continue;
-		if (atomic_load(&bm->pending[r]) != 0) {
+		if (pending_sum(bm, r) != 0) {
 			atomic_store(&bm->state[r], BM_DIRTY); /* a writer came in */
 			continue;
 		}
