@@ -660,7 +660,8 @@ stats_answer(struct stats_ctx *c, const struct uraid_bdev_io_stats *st)
 	if (as.zone_appends > 0)
 		json_object_set_new(r, "zone_appends", json_integer((json_int_t)as.zone_appends));
 	if (info.level == URAID_RAID1 || info.level == URAID_RAID10 ||
-	    (info.parity_chunks > 0 && info.policy == URAID_POLICY_NONE))
+	    (info.parity_chunks > 0 &&
+	     (info.policy == URAID_POLICY_NONE || info.policy == URAID_POLICY_BITMAP)))
 		json_object_set_new(r, "claimed_writes",
 				    json_integer((json_int_t)as.claimed_writes));
 	if (info.parity_chunks > 0 || info.copies > 1)

@@ -257,6 +257,153 @@ test_set_before_write_and_lazy_clear(void)
 	uraid_runtime_stop();
 }
 
+/* Member i's data bytes of stripe s of a raid5 x3 (each member holds one strip of it) are
+ * all zero. */
+static bool
+stripe_unwritten(unsigned n, uint64_t s)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char ram[16];
+		const uint8_t *mem;
+
+		snprintf(ram, sizeof(ram), "m%u", i);
+		mem = ram_bdev_memory(uraid_bdev_get_by_name(ram)) + (1u << 20) + s * STRIP * BS;
+		for (unsigned b = 0; b < STRIP * BS; b++) {
+			if (mem[b] != 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Write w (one strip at lba) from reactor r; polled until answered if wait. */
+static void
+wr_from(struct wr *w, struct wl *wl, unsigned r, uint64_t lba, bool wait)
+{
+	atomic_store(&w->done, false);
+	w->desc = wl->desc;
+	w->ch = wl->ch[r];
+	w->lba = lba;
+	w->num = STRIP;
+	uraid_reactor_send(uraid_reactor_get(r), wr_msg, w);
+	for (int i = 0; wait && i < 100 && !atomic_load(&w->done); i++) {
+		uraid_runtime_advance_us(10000);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK(!wait || atomic_load(&w->done));
+	CHECK_EQ(w->status, 0);
+}
+
+/* Parity writes from a reactor that does not own their stripe are claimed under the bitmap
+ * too, but only where the region's bit is on disk already: one into a clean region goes to
+ * the owner, which sets the bit before anything is written there. A claimed write keeps its
+ * region dirty while it is out, however long; once it is answered the region clears. */
+static void
+test_claimed_writes_keep_their_region(void)
+{
+	const struct fault_rule_opts slow_bits = {
+		.io_type_mask = 1u << URAID_IO_WRITE,
+		.kind = FAULT_LATENCY,
+		.offset_blocks = META_BITMAP_OFFSET / BS,
+		.num_blocks = (META_BITMAP_END - META_BITMAP_OFFSET) / BS,
+		.count = -1,
+		.probability_ppm = 1000000,
+		.latency_us = 50000};
+	/* Longer than three sweep periods. */
+	const struct fault_rule_opts slow_data = {.io_type_mask = 1u << URAID_IO_WRITE,
+						  .kind = FAULT_LATENCY,
+						  .offset_blocks = (1u << 20) / BS,
+						  .num_blocks = MEMBER_BLK - (1u << 20) / BS,
+						  .count = -1,
+						  .probability_ppm = 1000000,
+						  .latency_us = 5 * g_bitmap_sweep_us};
+	/* raid5 x3: 16 data blocks a stripe, 8 stripes a region; stripe s is reactor s mod 2's. */
+	const uint64_t region_blocks = REGION_KB * 1024 / BS, stripe_blocks = 2 * STRIP;
+	struct uraid_bdev *a;
+	struct uraid_array_stats st;
+	struct wr w = {0};
+	struct wl wl;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	fault_members_create(3, MEMBER_BLK, BS);
+	a = create_ok("raid5", 3, URAID_POLICY_BITMAP);
+	REQUIRE(a != NULL);
+	REQUIRE(wl_open(&wl, "a"));
+	w.buf = test_alloc(STRIP * BS);
+	memset(w.buf, 0x5e, STRIP * BS);
+
+	/* Reactor 1 writes stripes 40 and 42 (region 5), reactor 0's: the first goes to the
+	 * owner (which sets the bit), the second is claimed. */
+	wr_from(&w, &wl, 1, 5 * region_blocks, true);
+	wr_from(&w, &wl, 1, 5 * region_blocks + 2 * stripe_blocks, true);
+	uraid_array_get_stats(a, &st);
+	CHECK_EQ(st.claimed_writes, 1);
+	CHECK(disk_bit(0, 5));
+
+	/* Stripe 24, in clean region 3: not claimed; nothing is written there before the bit
+	 * is on every member. */
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(fault_inject(g_fault_names[i], &slow_bits), 0);
+	wr_from(&w, &wl, 1, 3 * region_blocks, false);
+	uraid_runtime_poll_until_idle(10000);
+	CHECK(!atomic_load(&w.done));
+	CHECK(stripe_unwritten(3, 24));
+	uraid_array_get_stats(a, &st);
+	CHECK_EQ(st.claimed_writes, 1);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
+	for (int i = 0; i < 100 && !atomic_load(&w.done); i++) {
+		uraid_runtime_advance_us(10000);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK(atomic_load(&w.done));
+	CHECK(!stripe_unwritten(3, 24));
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(disk_bit(i, 3));
+
+	/* A claimed write into region 5 slow at the members: three sweep periods go by, region
+	 * 3 is cleared, region 5 is not. */
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(fault_inject(g_fault_names[i], &slow_data), 0);
+	wr_from(&w, &wl, 1, 5 * region_blocks + 4 * stripe_blocks, false);
+	for (int i = 0; i < 3; i++) {
+		uraid_runtime_advance_us(g_bitmap_sweep_us);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK(!atomic_load(&w.done));
+	uraid_array_get_stats(a, &st);
+	CHECK_EQ(st.claimed_writes, 2);
+	CHECK_EQ(info_of(a).bitmap.dirty, 1);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK(!disk_bit(i, 3));
+		CHECK(disk_bit(i, 5));
+	}
+	/* Answered: the region is let go, and clears once quiet. */
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
+	for (int i = 0; i < 5 && !atomic_load(&w.done); i++) {
+		uraid_runtime_advance_us(g_bitmap_sweep_us);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK(atomic_load(&w.done));
+	CHECK_EQ(w.status, 0);
+	for (int i = 0; i < 3; i++) {
+		uraid_runtime_advance_us(g_bitmap_sweep_us);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK_EQ(info_of(a).bitmap.dirty, 0);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(!disk_bit(i, 5));
+	wl_close(&wl);
+	CHECK_EQ(run_scrub("a", false, 0).bad_stripes, 0);
+
+	free(w.buf);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	fault_members_delete(3);
+	uraid_runtime_stop();
+}
+
 /* Flip bytes in member strip `stripe` of `member`, behind the array. */
 static void
 corrupt(unsigned member, uint64_t stripe)
@@ -384,4 +531,4 @@ test_crash_resyncs_dirty_regions(void)
 }
 
 TEST_MAIN(TEST(test_policy_choice), TEST(test_set_before_write_and_lazy_clear),
-	  TEST(test_crash_resyncs_dirty_regions))
+	  TEST(test_claimed_writes_keep_their_region), TEST(test_crash_resyncs_dirty_regions))

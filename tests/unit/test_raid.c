@@ -58,7 +58,7 @@ delete_members(unsigned n)
 }
 
 static int
-create_array(const struct cfg *c, char *err, size_t len)
+create_array_bm(const struct cfg *c, bool bitmap, char *err, size_t len)
 {
 	struct uraid_array_opts o = {0};
 	struct uraid_bdev *b;
@@ -70,11 +70,22 @@ create_array(const struct cfg *c, char *err, size_t len)
 	o.num_members = c->n;
 	o.data_chunks = c->k;
 	o.parity_chunks = c->m;
+	if (bitmap) {
+		o.superblock = true;
+		o.policy = URAID_POLICY_BITMAP;
+		o.force = true;
+	}
 	if (o.level == URAID_DRAID)
 		o.spares = c->copies;
 	else
 		o.copies = c->copies;
 	return uraid_array_create(&o, &b, err, len);
+}
+
+static int
+create_array(const struct cfg *c, char *err, size_t len)
+{
+	return create_array_bm(c, false, err, len);
 }
 
 struct check_out {
@@ -1110,13 +1121,15 @@ thr_delete_all(unsigned n)
 
 /* Two reactor threads write overlapping ranges of the same few stripes at once; the parity
  * check then finds every stripe consistent (and, under TSAN=1, no data race is reported).
- * Mirrors: each thread claims the strips the other owns. */
+ * Each thread claims the strips (mirrors) or stripes the other owns, under the bitmap too. */
 static void
 test_threads_overlapping(void)
 {
 	static const struct cfg cfgs[] = {
 		{"raid5", 4, 0, 0, 0, 4, 512, 64, false},
 		{"raid6", 6, 0, 0, 0, 4, 512, 64, false},
+		/* under the bitmap (1 MiB of metadata, then the data) */
+		{"raid5", 4, 0, 0, 0, 4, 512, 4096, false},
 		{"raid10", 3, 0, 0, 2, 4, 512, 64, false},
 		{"raid1", 2, 0, 0, 0, 4, 512, 64, false},
 	};
@@ -1131,7 +1144,7 @@ test_threads_overlapping(void)
 
 		REQUIRE(uraid_runtime_start(&ro) == 0);
 		REQUIRE(make_members(&cfgs[i]));
-		REQUIRE(create_array(&cfgs[i], err, sizeof(err)) == 0);
+		REQUIRE(create_array_bm(&cfgs[i], i == 2, err, sizeof(err)) == 0);
 		REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &tw.desc) == 0);
 		tw.region_blocks = 4 * 8 * (cfgs[i].n - 1);
 		for (unsigned r = 0; r < 2; r++) {
@@ -1153,6 +1166,12 @@ test_threads_overlapping(void)
 		CHECK(atomic_load(&chk.done));
 		CHECK_EQ(chk.r.bad_stripes, 0);
 		CHECK(chk.r.stripes_checked > 0);
+		{
+			struct uraid_array_stats st;
+
+			CHECK_EQ(uraid_array_get_stats(uraid_bdev_get_by_name("a"), &st), 0);
+			CHECK(st.claimed_writes > 0);
+		}
 		uraid_bdev_close(tw.desc);
 		thr_delete_all(cfgs[i].n);
 		for (unsigned r = 0; r < 2; r++) {
