@@ -30,11 +30,11 @@
  * other: a region is never cleared under a write. pending is kept in BM_SHARDS counters per
  * region, one row of them per group of reactors (reactor index mod BM_SHARDS), each row on
  * cache lines of its own: writers on two cores would otherwise pass one line back and forth
- * twice per write. A writer enters and exits on one reactor (an operation, a direct mirrored
- * write and a claimant's stripe head begin and end on the reactor that made them), so each
- * row counts its own writers, and the sweeper, which reads every row, sees a writer's
- * increment whenever it could see its decrement. Bits are not cleared while a member is
- * missing or rebuilding, or while the region waits for its resync.
+ * twice per write. A writer enters and exits in one row: both times it names the reactor of
+ * its channel (an operation, a direct mirrored write and a claimant's stripe head begin and
+ * end on one channel), so each row counts its own writers, and the sweeper, which reads every row,
+ * sees a writer's increment whenever it could see its decrement. Bits are not cleared while a
+ * member is missing or rebuilding, or while the region waits for its resync.
  *
  * Catch-up. While a slot is not active no bit is cleared, so the dirty regions cover every
  * write its member missed since it left (the superblock records the generation it left at;
@@ -553,14 +553,11 @@ want_msg(void *arg)
 	bm_kick(bm);
 }
 
-/* Region r's pending counter in the calling reactor's row. */
+/* Region r's pending counter in reactor's row. */
 static inline _Atomic uint32_t *
-pending_mine(struct bitmap *bm, uint64_t r)
+pending_of(struct bitmap *bm, unsigned reactor, uint64_t r)
 {
-	struct uraid_reactor *self = uraid_reactor_self();
-	unsigned row = self != NULL ? uraid_reactor_index(self) & (BM_SHARDS - 1) : 0;
-
-	return &bm->pending[row * bm->pending_stride + r];
+	return &bm->pending[(reactor & (BM_SHARDS - 1)) * bm->pending_stride + r];
 }
 
 /* Writes in region r now: every row's. */
@@ -575,11 +572,11 @@ pending_sum(struct bitmap *bm, uint64_t r)
 }
 
 bool
-bitmap_try_enter(struct raid_array *a, uint64_t unit)
+bitmap_try_enter(struct raid_array *a, unsigned reactor, uint64_t unit)
 {
 	struct bitmap *bm = a->bm;
 	uint64_t r = region_of(bm, unit);
-	_Atomic uint32_t *pending = pending_mine(bm, r);
+	_Atomic uint32_t *pending = pending_of(bm, reactor, r);
 
 	atomic_fetch_add(pending, 1);
 	if (atomic_load(&bm->state[r]) == BM_DIRTY) {
@@ -592,19 +589,19 @@ bitmap_try_enter(struct raid_array *a, uint64_t unit)
 }
 
 bool
-bitmap_enter(struct raid_array *a, uint64_t unit)
+bitmap_enter(struct raid_array *a, unsigned reactor, uint64_t unit)
 {
 	struct bitmap *bm = a->bm;
 	struct want *req;
 
-	if (bitmap_try_enter(a, unit))
+	if (bitmap_try_enter(a, reactor, unit))
 		return true;
 	req = calloc(1, sizeof(*req));
 	if (req == NULL)
 		return false; /* retried at the next ready message */
 	req->a = a;
 	req->region = region_of(bm, unit);
-	req->reactor = uraid_reactor_index(uraid_reactor_self());
+	req->reactor = reactor;
 	uraid_reactor_send(uraid_reactor_get(0), want_msg, req);
 	return false;
 }
@@ -618,9 +615,9 @@ bitmap_unit_dirty(struct raid_array *a, uint64_t unit)
 }
 
 void
-bitmap_exit(struct raid_array *a, uint64_t unit)
+bitmap_exit(struct raid_array *a, unsigned reactor, uint64_t unit)
 {
-	atomic_fetch_sub(pending_mine(a->bm, region_of(a->bm, unit)), 1);
+	atomic_fetch_sub(pending_of(a->bm, reactor, region_of(a->bm, unit)), 1);
 }
 
 bool

@@ -724,12 +724,13 @@ void bitmap_free(struct raid_array *a);
 void bitmap_start(struct raid_array *a);
 /* Reactor 0: stop sweeping and resyncing; then() once nothing is in flight. */
 void bitmap_stop(struct raid_array *a, void (*then)(struct raid_array *a));
-/* Owner reactor, before a write into unit: true to go on (then bitmap_exit when done);
- * false: the operation waits for stripe_bitmap_ready. */
-bool bitmap_enter(struct raid_array *a, uint64_t unit);
-/* ... true as bitmap_enter when the region is dirty already; else false, and nothing asked. */
-bool bitmap_try_enter(struct raid_array *a, uint64_t unit);
-void bitmap_exit(struct raid_array *a, uint64_t unit);
+/* Owner reactor (index reactor), before a write into unit: true to go on (then bitmap_exit
+ * when done, on the same reactor); false: the operation waits for stripe_bitmap_ready. */
+bool bitmap_enter(struct raid_array *a, unsigned reactor, uint64_t unit);
+/* ... true as bitmap_enter when the region is dirty already; else false, and nothing asked.
+ * Any reactor. */
+bool bitmap_try_enter(struct raid_array *a, unsigned reactor, uint64_t unit);
+void bitmap_exit(struct raid_array *a, unsigned reactor, uint64_t unit);
 /* Any reactor: unit's region may have been written since a member left (true too without a
  * bitmap). Meaningful while a slot is not active: no bit is cleared then. */
 bool bitmap_unit_dirty(struct raid_array *a, uint64_t unit);

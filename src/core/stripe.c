@@ -297,7 +297,7 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
 		pp = &(*pp)->next;
 	*pp = sh->next;
 	if (sh->bm_held)
-		bitmap_exit(rch->a, sh->stripe);
+		bitmap_exit(rch->a, rch->reactor, sh->stripe);
 	pool_put(&rch->heads, sh);
 	if (claim != NULL)
 		slot_unclaim(claim);
@@ -566,7 +566,7 @@ stripe_claim_part(struct raid_channel *here, unsigned owner, struct stripe_part 
 	if (part->kind != PART_READ && here->a->bm != NULL && !sh->bm_held) {
 		/* A write only where the region's bit is on disk already (a bit to be set is the
 		 * owner's to wait for); the head keeps the region dirty until it goes. */
-		if (!bitmap_try_enter(here->a, part->stripe)) {
+		if (!bitmap_try_enter(here->a, here->reactor, part->stripe)) {
 			if (sh->active == NULL && TAILQ_EMPTY(&sh->queue))
 				sh_remove(here, sh);
 			return false;
@@ -2193,7 +2193,7 @@ op_finish(struct stripe_op *op)
 	op->status = status;
 	op_wb_free(op);
 	if (op->bm_held)
-		bitmap_exit(a, sh->stripe);
+		bitmap_exit(a, rch->reactor, sh->stripe);
 	for (unsigned p = 0; p < op->nparts && !op->wb_acked; p++) {
 		if (hold && status == 0) {
 			/* A member failure is not in the superblocks yet: acknowledge the write
@@ -2491,7 +2491,7 @@ stripe_run_next(struct raid_channel *rch, struct stripe_head *sh)
 	if (a->bm != NULL && !sh->bm_held &&
 	    (op->kind == PART_WRITE || op->kind == PART_ZEROES || op->kind == PART_MIRROR)) {
 		/* The region's bit goes to disk before anything is written in it. */
-		if (!bitmap_enter(a, sh->stripe)) {
+		if (!bitmap_enter(a, rch->reactor, sh->stripe)) {
 			TAILQ_INSERT_TAIL(&rch->bm_wait, op, wait_link);
 			return;
 		}
@@ -2509,7 +2509,7 @@ stripe_bitmap_ready(struct raid_array *a)
 	if (rch == NULL)
 		return;
 	TAILQ_FOREACH_SAFE(op, &rch->bm_wait, wait_link, tmp) {
-		if (!bitmap_enter(a, op->sh->stripe))
+		if (!bitmap_enter(a, rch->reactor, op->sh->stripe))
 			continue;
 		TAILQ_REMOVE(&rch->bm_wait, op, wait_link);
 		op->bm_held = true;
@@ -2576,7 +2576,7 @@ mirror_direct_finish(struct mirror_run *mr)
 	if (status == 0 && !atomic_load(&a->online))
 		status = -EIO;
 	if (mr->bm_held)
-		bitmap_exit(a, strip);
+		bitmap_exit(a, rch->reactor, strip);
 	hold = 0;
 	if (status == 0 && need > atomic_load_explicit(&a->sb_done, memory_order_acquire))
 		hold = need;
@@ -2635,7 +2635,7 @@ mirror_direct(struct mirror_run *mr, struct raid_channel *rch, bool claim, unsig
 	mr->claim = NULL;
 	if (claim && (mr->claim = claim_take(rch, owner, mr)) == NULL)
 		return false;
-	if (a->bm != NULL && !bitmap_try_enter(a, strip)) {
+	if (a->bm != NULL && !bitmap_try_enter(a, rch->reactor, strip)) {
 		if (claim)
 			claim_let_go(mr);
 		else if (rch->claiming)
@@ -2733,9 +2733,11 @@ stripe_arrive(void *arg)
 
 	if (rch != NULL && !rch->claiming && rch->a->claims != NULL &&
 	    part->origin != uraid_reactor_self() &&
-	    (part->kind == PART_MIRROR || (part_claimable(part) && parity_claimable(rch->a))))
+	    (part->kind == PART_MIRROR || (part_claimable(part) && parity_claimable(rch->a) &&
+					   !uraid_reactor_shares_core(part->origin))))
 		/* A write from another reactor: from now on such writes may claim their strips
-		 * (if the slots cannot be had, the next one tries again). */
+		 * (if the slots cannot be had, the next one tries again). Not for a parity part
+		 * from this core, which will not claim (stripe_submit_on). */
 		claims_start(rch);
 	if (rch != NULL && part->kind == PART_MIRROR) {
 		part->mr.done = part_direct_done;

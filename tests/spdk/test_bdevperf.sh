@@ -111,7 +111,7 @@ perform() {
 
 # claims WHAT CONFIG TARGET CORES [none]: verify (a bdevperf job per core, -z), then the
 # array's stats. The job threads own no strips or stripes: their writes of one strip (mirrors)
-# or stripe (parity, policy none) are claimed and run from there (claimed_writes), and verify
+# or stripe (parity, policy none or bitmap) are claimed and run from there (claimed_writes), and verify
 # reads back every one. With "none": no write may be claimed (parity writes are not claimed
 # from the owner's own core).
 claims() {
@@ -147,10 +147,15 @@ t_cfg "$T_DIR/r10.json" "$(malloc_cfg 4 64)" \
 claims "raid10 x4, one core" "$T_DIR/r10.json" r10 0x1
 claims "raid5 x5, one core (the job on the owners' core: nothing claimed)" "$T_DIR/r5.json" \
 	r5 0x1 none
+# Under the bitmap a write is claimed where its region's bit is on disk already.
+t_cfg "$T_DIR/r5bm.json" "$(malloc_cfg 5 64)" \
+	"$(create r5 raid5 "$(names m 5)" '"superblock":true,"consistency_policy":"bitmap"')"
 if [ "$(nproc)" -ge 2 ]; then
 	claims "raid5 x5, two cores" "$T_DIR/r5.json" r5 0x3
+	claims "raid5 x5 under the bitmap, two cores" "$T_DIR/r5bm.json" r5 0x3
 else
 	t_skip "raid5 x5, two cores" "this machine has one CPU"
+	t_skip "raid5 x5 under the bitmap, two cores" "this machine has one CPU"
 fi
 
 # A member fails through SPDK's error bdev while verify runs: the array goes on degraded, its
