@@ -160,16 +160,57 @@ wr_msg(void *arg)
 	CHECK_EQ(uraid_bdev_write(w->desc, w->ch, w->buf, w->lba, w->num, 0, wr_done, w), 0);
 }
 
+/* Writes to blocks [off, +num) of the 3 members take latency_us; bits: the bitmap area's,
+ * 50 ms (the members' faults are cleared by members_fast). */
+static void
+members_slow(uint64_t off, uint64_t num, uint64_t latency_us)
+{
+	const struct fault_rule_opts o = {.io_type_mask = 1u << URAID_IO_WRITE,
+					  .kind = FAULT_LATENCY,
+					  .offset_blocks = off,
+					  .num_blocks = num,
+					  .count = -1,
+					  .probability_ppm = 1000000,
+					  .latency_us = latency_us};
+
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(fault_inject(g_fault_names[i], &o), 0);
+}
+
+/* n sweep periods go by. */
+static void
+sweeps(int n)
+{
+	for (int i = 0; i < n; i++) {
+		uraid_runtime_advance_us(g_bitmap_sweep_us);
+		uraid_runtime_poll_until_idle(1000);
+	}
+}
+
+static void
+bits_slow(void)
+{
+	members_slow(META_BITMAP_OFFSET / BS, (META_BITMAP_END - META_BITMAP_OFFSET) / BS, 50000);
+}
+
+/* The members back to normal, and w answered (time passing step_us at a time, up to 100
+ * steps). */
+static void
+members_fast_wait(struct wr *w, uint64_t step_us)
+{
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
+	for (int i = 0; i < 100 && !atomic_load(&w->done); i++) {
+		uraid_runtime_advance_us(step_us);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK(atomic_load(&w->done));
+	CHECK_EQ(w->status, 0);
+}
+
 static void
 test_set_before_write_and_lazy_clear(void)
 {
-	struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
-				       .kind = FAULT_LATENCY,
-				       .offset_blocks = META_BITMAP_OFFSET / BS,
-				       .num_blocks = (META_BITMAP_END - META_BITMAP_OFFSET) / BS,
-				       .count = -1,
-				       .probability_ppm = 1000000,
-				       .latency_us = 50000};
 	struct uraid_array_info info;
 	struct uraid_bdev *a;
 	struct wr w = {0};
@@ -188,8 +229,7 @@ test_set_before_write_and_lazy_clear(void)
 	/* A strip in region 5. */
 	lba = 5 * region_blocks + 2 * 2 * STRIP;
 
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_inject(g_fault_names[i], &slow), 0);
+	bits_slow();
 	REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &w.desc) == 0);
 	w.ch = test_get_channel(w.desc);
 	w.buf = test_alloc(STRIP * BS);
@@ -212,14 +252,7 @@ test_set_before_write_and_lazy_clear(void)
 			}
 		}
 	}
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
-	for (int i = 0; i < 100 && !atomic_load(&w.done); i++) {
-		uraid_runtime_advance_us(10000);
-		uraid_runtime_poll_until_idle(1000);
-	}
-	CHECK(atomic_load(&w.done));
-	CHECK_EQ(w.status, 0);
+	members_fast_wait(&w, 10000);
 	for (unsigned i = 0; i < 3; i++) {
 		CHECK(disk_bit(i, 5));
 		CHECK(!disk_bit(i, 4));
@@ -238,10 +271,7 @@ test_set_before_write_and_lazy_clear(void)
 	CHECK_EQ(info_of(a).bitmap.sets, info.bitmap.sets);
 
 	/* Quiet for two sweep periods: the bit goes, on disk too. */
-	for (int i = 0; i < 3; i++) {
-		uraid_runtime_advance_us(g_bitmap_sweep_us);
-		uraid_runtime_poll_until_idle(1000);
-	}
+	sweeps(3);
 	info = info_of(a);
 	CHECK_EQ(info.bitmap.dirty, 0);
 	CHECK(info.bitmap.clears >= 1);
@@ -276,9 +306,9 @@ stripe_unwritten(unsigned n, uint64_t s)
 	return true;
 }
 
-/* Write w (one strip at lba) from reactor r; polled until answered if wait. */
+/* Write w (one strip at lba) from reactor r, polled until idle. */
 static void
-wr_from(struct wr *w, struct wl *wl, unsigned r, uint64_t lba, bool wait)
+wr_from(struct wr *w, struct wl *wl, unsigned r, uint64_t lba)
 {
 	atomic_store(&w->done, false);
 	w->desc = wl->desc;
@@ -286,12 +316,7 @@ wr_from(struct wr *w, struct wl *wl, unsigned r, uint64_t lba, bool wait)
 	w->lba = lba;
 	w->num = STRIP;
 	uraid_reactor_send(uraid_reactor_get(r), wr_msg, w);
-	for (int i = 0; wait && i < 100 && !atomic_load(&w->done); i++) {
-		uraid_runtime_advance_us(10000);
-		uraid_runtime_poll_until_idle(1000);
-	}
-	CHECK(!wait || atomic_load(&w->done));
-	CHECK_EQ(w->status, 0);
+	uraid_runtime_poll_until_idle(10000);
 }
 
 /* Parity writes from a reactor that does not own their stripe are claimed under the bitmap
@@ -301,22 +326,6 @@ wr_from(struct wr *w, struct wl *wl, unsigned r, uint64_t lba, bool wait)
 static void
 test_claimed_writes_keep_their_region(void)
 {
-	const struct fault_rule_opts slow_bits = {
-		.io_type_mask = 1u << URAID_IO_WRITE,
-		.kind = FAULT_LATENCY,
-		.offset_blocks = META_BITMAP_OFFSET / BS,
-		.num_blocks = (META_BITMAP_END - META_BITMAP_OFFSET) / BS,
-		.count = -1,
-		.probability_ppm = 1000000,
-		.latency_us = 50000};
-	/* Longer than three sweep periods. */
-	const struct fault_rule_opts slow_data = {.io_type_mask = 1u << URAID_IO_WRITE,
-						  .kind = FAULT_LATENCY,
-						  .offset_blocks = (1u << 20) / BS,
-						  .num_blocks = MEMBER_BLK - (1u << 20) / BS,
-						  .count = -1,
-						  .probability_ppm = 1000000,
-						  .latency_us = 5 * g_bitmap_sweep_us};
 	/* raid5 x3: 16 data blocks a stripe, 8 stripes a region; stripe s is reactor s mod 2's. */
 	const uint64_t region_blocks = REGION_KB * 1024 / BS, stripe_blocks = 2 * STRIP;
 	struct uraid_bdev *a;
@@ -334,42 +343,32 @@ test_claimed_writes_keep_their_region(void)
 
 	/* Reactor 1 writes stripes 40 and 42 (region 5), reactor 0's: the first goes to the
 	 * owner (which sets the bit), the second is claimed. */
-	wr_from(&w, &wl, 1, 5 * region_blocks, true);
-	wr_from(&w, &wl, 1, 5 * region_blocks + 2 * stripe_blocks, true);
+	wr_from(&w, &wl, 1, 5 * region_blocks);
+	CHECK(atomic_load(&w.done));
+	wr_from(&w, &wl, 1, 5 * region_blocks + 2 * stripe_blocks);
+	CHECK(atomic_load(&w.done));
 	uraid_array_get_stats(a, &st);
 	CHECK_EQ(st.claimed_writes, 1);
 	CHECK(disk_bit(0, 5));
 
 	/* Stripe 24, in clean region 3: not claimed; nothing is written there before the bit
 	 * is on every member. */
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_inject(g_fault_names[i], &slow_bits), 0);
-	wr_from(&w, &wl, 1, 3 * region_blocks, false);
-	uraid_runtime_poll_until_idle(10000);
+	bits_slow();
+	wr_from(&w, &wl, 1, 3 * region_blocks);
 	CHECK(!atomic_load(&w.done));
 	CHECK(stripe_unwritten(3, 24));
 	uraid_array_get_stats(a, &st);
 	CHECK_EQ(st.claimed_writes, 1);
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
-	for (int i = 0; i < 100 && !atomic_load(&w.done); i++) {
-		uraid_runtime_advance_us(10000);
-		uraid_runtime_poll_until_idle(1000);
-	}
-	CHECK(atomic_load(&w.done));
+	members_fast_wait(&w, 10000);
 	CHECK(!stripe_unwritten(3, 24));
 	for (unsigned i = 0; i < 3; i++)
 		CHECK(disk_bit(i, 3));
 
 	/* A claimed write into region 5 slow at the members: three sweep periods go by, region
 	 * 3 is cleared, region 5 is not. */
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_inject(g_fault_names[i], &slow_data), 0);
-	wr_from(&w, &wl, 1, 5 * region_blocks + 4 * stripe_blocks, false);
-	for (int i = 0; i < 3; i++) {
-		uraid_runtime_advance_us(g_bitmap_sweep_us);
-		uraid_runtime_poll_until_idle(1000);
-	}
+	members_slow((1u << 20) / BS, MEMBER_BLK - (1u << 20) / BS, 5 * g_bitmap_sweep_us);
+	wr_from(&w, &wl, 1, 5 * region_blocks + 4 * stripe_blocks);
+	sweeps(3);
 	CHECK(!atomic_load(&w.done));
 	uraid_array_get_stats(a, &st);
 	CHECK_EQ(st.claimed_writes, 2);
@@ -379,18 +378,8 @@ test_claimed_writes_keep_their_region(void)
 		CHECK(disk_bit(i, 5));
 	}
 	/* Answered: the region is let go, and clears once quiet. */
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
-	for (int i = 0; i < 5 && !atomic_load(&w.done); i++) {
-		uraid_runtime_advance_us(g_bitmap_sweep_us);
-		uraid_runtime_poll_until_idle(1000);
-	}
-	CHECK(atomic_load(&w.done));
-	CHECK_EQ(w.status, 0);
-	for (int i = 0; i < 3; i++) {
-		uraid_runtime_advance_us(g_bitmap_sweep_us);
-		uraid_runtime_poll_until_idle(1000);
-	}
+	members_fast_wait(&w, g_bitmap_sweep_us / 10);
+	sweeps(3);
 	CHECK_EQ(info_of(a).bitmap.dirty, 0);
 	for (unsigned i = 0; i < 3; i++)
 		CHECK(!disk_bit(i, 5));
