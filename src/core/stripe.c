@@ -121,6 +121,7 @@ struct stripe_op {
 	unsigned ppl_n;
 	uint64_t ppl_t; /* the data columns its entries name as written */
 	uint8_t *ppl_hdr;
+	bool ppl_hdr_pooled; /* ppl_hdr is one of the channel's strip buffers */
 	uint8_t *pp[RAID_MAX_PARITY];
 	uint64_t log_op; /* its update's number in the log (0: none yet) */
 	/* journal write-back (op_intent): the user's parts (wb_user, below) are acknowledged
@@ -136,8 +137,9 @@ struct stripe_op {
 	 * operation): each of these is written before it is read. */
 	uint8_t *col[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
-	struct stripe_part *wb_user[MAX_MERGE]; /* set while wb_copied */
-	struct stripe_part *parts[MAX_MERGE];	/* [0, nparts): take_parts */
+	struct ppl_entry *ppl_ents_in[RAID_MAX_PARITY + 1]; /* ppl_ents when they fit */
+	struct stripe_part *wb_user[MAX_MERGE];		    /* set while wb_copied */
+	struct stripe_part *parts[MAX_MERGE];		    /* [0, nparts): take_parts */
 	/* new rows of data column i < k: op_map_parts (or whole, for checks and rebuilds);
 	 * mirrors and copies never look */
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS];
@@ -1370,6 +1372,34 @@ op_log_released(struct stripe_op *op, bool lost)
 		ppl_flush_kick(op->rch);
 }
 
+/* Room for the operation's n log entries and their header blocks of bs bytes: in the
+ * operation and a strip buffer of the channel's when they fit (one parity of one write), so
+ * the common case allocates nothing. */
+static int
+op_ppl_alloc(struct stripe_op *op, size_t n, uint32_t bs)
+{
+	op->ppl_ents = n <= ARRAY_SIZE(op->ppl_ents_in) ? op->ppl_ents_in
+							: malloc(n * sizeof(*op->ppl_ents));
+	op->ppl_hdr_pooled = n * bs <= op->rch->buf_bytes;
+	op->ppl_hdr = op->ppl_hdr_pooled ? raid_buf_get(op->rch)
+					 : uraid_dma_alloc(CACHE_LINE_BYTES, n * bs);
+	return op->ppl_ents != NULL && op->ppl_hdr != NULL ? 0 : -ENOMEM;
+}
+
+static void
+op_ppl_free(struct stripe_op *op)
+{
+	if (op->ppl_ents != op->ppl_ents_in)
+		free(op->ppl_ents);
+	if (op->ppl_hdr_pooled)
+		raid_buf_put(op->rch, op->ppl_hdr);
+	else
+		uraid_dma_free(op->ppl_hdr);
+	op->ppl_ents = NULL;
+	op->ppl_hdr = NULL;
+	op->ppl_hdr_pooled = false;
+}
+
 static void
 op_ppl_release(struct stripe_op *op)
 {
@@ -1383,10 +1413,7 @@ op_ppl_release(struct stripe_op *op)
 		raid_buf_put(rch, op->pp[j]);
 		op->pp[j] = NULL;
 	}
-	free(op->ppl_ents);
-	uraid_dma_free(op->ppl_hdr);
-	op->ppl_ents = NULL;
-	op->ppl_hdr = NULL;
+	op_ppl_free(op);
 	if (op->ppl_n != 0)
 		op_log_released(op, lost);
 	op->ppl_n = 0;
@@ -1559,7 +1586,7 @@ op_log(struct stripe_op *op)
 	uint32_t bs = bs_of(op);
 	unsigned members[RAID_MAX_PARITY + 1], js[RAID_MAX_PARITY + 1], nmem = 0, nent;
 	uint64_t t = op_written_data(op), rows = op->r1 - op->r0, chunk;
-	uint32_t *sizes = NULL;
+	uint32_t sizes_in[8], *sizes = NULL;
 	bool zero = true, journal = a->policy == SB_POLICY_JOURNAL && op->wb_n == 0;
 	int rc;
 
@@ -1627,10 +1654,8 @@ op_log(struct stripe_op *op)
 	if (chunk > rows)
 		chunk = rows;
 	nent = (unsigned)((rows + chunk - 1) / chunk);
-	sizes = malloc(nent * sizeof(*sizes));
-	op->ppl_ents = malloc((size_t)nmem * nent * sizeof(*op->ppl_ents));
-	op->ppl_hdr = uraid_dma_alloc(CACHE_LINE_BYTES, (size_t)nmem * nent * bs);
-	if (sizes == NULL || op->ppl_ents == NULL || op->ppl_hdr == NULL) {
+	sizes = nent <= ARRAY_SIZE(sizes_in) ? sizes_in : malloc(nent * sizeof(*sizes));
+	if (sizes == NULL || op_ppl_alloc(op, (size_t)nmem * nent, bs) != 0) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1669,11 +1694,9 @@ op_log(struct stripe_op *op)
 				 op->ppl_ents);
 	}
 	if (rc == -EAGAIN) {
-		free(sizes);
-		free(op->ppl_ents);
-		uraid_dma_free(op->ppl_hdr);
-		op->ppl_ents = NULL;
-		op->ppl_hdr = NULL;
+		if (sizes != sizes_in)
+			free(sizes);
+		op_ppl_free(op);
 		op_ppl_park(op);
 		return;
 	}
@@ -1704,12 +1727,14 @@ op_log(struct stripe_op *op)
 				op->restart = true; /* the member went away: plan again */
 		}
 	}
-	free(sizes);
+	if (sizes != sizes_in)
+		free(sizes);
 	if (--op->pending == 0)
 		op_advance(op);
 	return;
 fail:
-	free(sizes);
+	if (sizes != sizes_in)
+		free(sizes);
 	op->status = rc;
 	op->state = OP_DONE;
 	op_advance(op);
