@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The benchmark tables of docs/bench.md, measured in one run so ratios compare like with like.
 #   1. backends: null and ram, 4 KiB QD128 randread/randwrite on one reactor
-#   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor
+#   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor; then two against one
 #   3. log-structured arrays (policy log) against raid0 and the same arrays in place
 #   4. the NBD export (bench-nbd.sh), and arrays with remote members (bench-remote.sh)
 #   5. SPDK side by side (spdk/bench.sh), when an SPDK build is at SPDK_DIR (and root, for its
@@ -117,6 +117,24 @@ raid5 raid5 5 256k -
 raid6 raid6 6 256k -
 ec8+3 ec 11 512k ,"data_chunks":8,"parity_chunks":3
 ROWS
+
+# Two reactors against one: raid0, and raid5 read-modify-write under each policy with a
+# superblock's choice (none, bitmap, ppl). A write from the reactor that does not own its
+# stripe runs there under a claim (none, bitmap; mirrors too), or goes to the owner (ppl).
+echo
+echo "| array | workload | 2 reactors | 1 reactor (same run) | ratio |"
+echo "|---|---|---:|---:|---:|"
+read -r w1 _ <<<"$(run_total "$r0" r0 128 4096 randwrite -m 0x1)"
+read -r w2 _ <<<"$(run_total "$r0" r0 128 4096 randwrite -m 0x3)"
+echo "| raid0 x4 | randwrite 4 KiB QD128 per reactor | $(kiops "$w2") IOPS | $(kiops "$w1") IOPS | $(ratio "$w2" "$w1") |"
+for policy in none bitmap ppl; do
+	extra=""
+	[ $policy = none ] || extra=",\"superblock\":true,\"consistency_policy\":\"$policy\""
+	c=$(array_cfg "raid5-$policy" raid5 5 "$extra")
+	read -r w1 _ <<<"$(run_total "$c" "raid5-$policy" 128 4096 randwrite -m 0x1)"
+	read -r w2 _ <<<"$(run_total "$c" "raid5-$policy" 128 4096 randwrite -m 0x3)"
+	echo "| raid5 x5, policy $policy | randwrite 4 KiB QD128 per reactor | $(kiops "$w2") IOPS | $(kiops "$w1") IOPS | $(ratio "$w2" "$w1") |"
+done
 
 # --- 3. log-structured arrays (consistency policy log) ---
 echo
