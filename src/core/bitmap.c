@@ -32,9 +32,10 @@
  * cache lines of its own: writers on two cores would otherwise pass one line back and forth
  * twice per write. A writer enters and exits in one row: both times it names the reactor of
  * its channel (an operation, a direct mirrored write and a claimant's stripe head begin and
- * end on one channel), so each row counts its own writers, and the sweeper, which reads every row,
- * sees a writer's increment whenever it could see its decrement. Bits are not cleared while a
- * member is missing or rebuilding, or while the region waits for its resync.
+ * end on one channel), so each row counts its own writers, and the sweeper, which reads
+ * every row, sees a writer's increment whenever it could see its decrement. Bits are not
+ * cleared while a member is missing or rebuilding, or while the region waits for its
+ * resync.
  *
  * Catch-up. While a slot is not active no bit is cleared, so the dirty regions cover every
  * write its member missed since it left (the superblock records the generation it left at;
@@ -203,8 +204,9 @@ bitmap_alloc(struct raid_array *a)
 	bm->bit_blocks = a->bm_blocks - 1;
 	bm->state = calloc(bm->nbits, sizeof(*bm->state));
 	bm->pending_stride = align_up_u64(bm->nbits, CACHE_LINE_BYTES / sizeof(*bm->pending));
-	bm->pending = uraid_dma_alloc(CACHE_LINE_BYTES,
-				      BM_SHARDS * bm->pending_stride * sizeof(*bm->pending));
+	/* (plain memory: counters, never a buffer for I/O; a multiple of the alignment) */
+	bm->pending = aligned_alloc(CACHE_LINE_BYTES,
+				    BM_SHARDS * bm->pending_stride * sizeof(*bm->pending));
 	bm->touched = calloc(bm->nbits, sizeof(*bm->touched));
 	bm->resync = calloc(bm->nbits, sizeof(*bm->resync));
 	bm->want = calloc(bm->nbits, 1);
@@ -329,7 +331,7 @@ bitmap_free(struct raid_array *a)
 	if (bm == NULL)
 		return;
 	free(bm->state);
-	uraid_dma_free((void *)bm->pending);
+	free((void *)bm->pending);
 	free(bm->touched);
 	free(bm->resync);
 	free(bm->want);

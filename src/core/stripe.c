@@ -323,10 +323,10 @@ sh_remove(struct raid_channel *rch, struct stripe_head *sh)
  * its region's bit is on disk already (bitmap_try_enter; setting a bit is the owner's to wait
  * for), and the claimant's head counts itself into the region's writes until it goes, so
  * the region is not cleared under any of the operations queued on it. A parity part is not
- * claimed from a thread on
- * the owner's own core (inside SPDK: a bdevperf job on the app thread's core): nothing runs
- * in parallel there, and such claims measured 17% slower at QD128 than the message (perf:
- * the operations' buffers and member requests missed the cache more often).
+ * claimed from a thread on the owner's own core (inside SPDK: a bdevperf job on the app
+ * thread's core): nothing runs in parallel there, and such claims measured 17% slower at
+ * QD128 than the message (perf: the operations' buffers and member requests missed the
+ * cache more often).
  *
  * Each owner has a table of claim slots (a->claims, BUCKETS words per owner), slot i
  * standing for the strips of its bucket i. A slot is FREE; held by the OWNER; held by one
