@@ -528,11 +528,14 @@ parity_claimable(const struct raid_array *a)
 	       a->claims != NULL;
 }
 
-/* A part a claimant may run: a parity write, zeroes, or a degraded read. */
+/* A part that may run under a claim between this reactor and other (the stripe's owner, or
+ * the part's origin): a parity write, zeroes, or a degraded read of an array whose writes may
+ * be claimed, with other on another core (not from the owner's own core: see claims). */
 static inline bool
-part_claimable(const struct stripe_part *part)
+part_claimable(const struct stripe_part *part, const struct uraid_reactor *other)
 {
-	return part->kind == PART_WRITE || part->kind == PART_ZEROES || part->kind == PART_READ;
+	return (part->kind == PART_WRITE || part->kind == PART_ZEROES || part->kind == PART_READ) &&
+	       parity_claimable(part->a) && !uraid_reactor_shares_core(other);
 }
 
 static void stripe_run_next(struct raid_channel *rch, struct stripe_head *sh);
@@ -2758,11 +2761,10 @@ stripe_arrive(void *arg)
 
 	if (rch != NULL && !rch->claiming && rch->a->claims != NULL &&
 	    part->origin != uraid_reactor_self() &&
-	    (part->kind == PART_MIRROR || (part_claimable(part) && parity_claimable(rch->a) &&
-					   !uraid_reactor_shares_core(part->origin))))
+	    (part->kind == PART_MIRROR || part_claimable(part, part->origin)))
 		/* A write from another reactor: from now on such writes may claim their strips
 		 * (if the slots cannot be had, the next one tries again). Not for a parity part
-		 * from this core, which will not claim (stripe_submit_on). */
+		 * from this core, which does not claim (part_claimable). */
 		claims_start(rch);
 	if (rch != NULL && part->kind == PART_MIRROR) {
 		part->mr.done = part_direct_done;
@@ -2788,9 +2790,9 @@ stripe_submit_on(struct stripe_part *part, struct raid_channel *here)
 
 	if (r == uraid_reactor_self())
 		stripe_arrive(part);
-	else if (here == NULL || !part_claimable(part) || !parity_claimable(a) ||
+	else if (here == NULL || !part_claimable(part, r) ||
 		 !atomic_load_explicit(&a->claims_on[owner], memory_order_acquire) ||
-		 uraid_reactor_shares_core(r) || !stripe_claim_part(here, owner, part))
+		 !stripe_claim_part(here, owner, part))
 		uraid_reactor_send(r, stripe_arrive, part);
 }
 
