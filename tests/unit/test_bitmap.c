@@ -160,23 +160,6 @@ wr_msg(void *arg)
 	CHECK_EQ(uraid_bdev_write(w->desc, w->ch, w->buf, w->lba, w->num, 0, wr_done, w), 0);
 }
 
-/* Writes to blocks [off, +num) of the 3 members take latency_us; bits: the bitmap area's,
- * 50 ms (the members' faults are cleared by members_fast). */
-static void
-members_slow(uint64_t off, uint64_t num, uint64_t latency_us)
-{
-	const struct fault_rule_opts o = {.io_type_mask = 1u << URAID_IO_WRITE,
-					  .kind = FAULT_LATENCY,
-					  .offset_blocks = off,
-					  .num_blocks = num,
-					  .count = -1,
-					  .probability_ppm = 1000000,
-					  .latency_us = latency_us};
-
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_inject(g_fault_names[i], &o), 0);
-}
-
 /* n sweep periods go by. */
 static void
 sweeps(int n)
@@ -187,10 +170,12 @@ sweeps(int n)
 	}
 }
 
+/* Bitmap writes to the 3 members take 50 ms (members_fast_wait ends it). */
 static void
 bits_slow(void)
 {
-	members_slow(META_BITMAP_OFFSET / BS, (META_BITMAP_END - META_BITMAP_OFFSET) / BS, 50000);
+	fault_members_slow(3, META_BITMAP_OFFSET / BS, (META_BITMAP_END - META_BITMAP_OFFSET) / BS,
+			   50000);
 }
 
 /* The members back to normal, and w answered (time passing step_us at a time, up to 100
@@ -198,8 +183,7 @@ bits_slow(void)
 static void
 members_fast_wait(struct wr *w, uint64_t step_us)
 {
-	for (unsigned i = 0; i < 3; i++)
-		CHECK_EQ(fault_clear(g_fault_names[i]), 0);
+	fault_members_slow(3, 0, 0, 0);
 	for (int i = 0; i < 100 && !atomic_load(&w->done); i++) {
 		uraid_runtime_advance_us(step_us);
 		uraid_runtime_poll_until_idle(1000);
@@ -366,7 +350,7 @@ test_claimed_writes_keep_their_region(void)
 
 	/* A claimed write into region 5 slow at the members: three sweep periods go by, region
 	 * 3 is cleared, region 5 is not. */
-	members_slow((1u << 20) / BS, MEMBER_BLK - (1u << 20) / BS, 5 * g_bitmap_sweep_us);
+	fault_members_slow(3, (1u << 20) / BS, MEMBER_BLK - (1u << 20) / BS, 5 * g_bitmap_sweep_us);
 	wr_from(&w, &wl, 1, 5 * region_blocks + 4 * stripe_blocks);
 	sweeps(3);
 	CHECK(!atomic_load(&w.done));

@@ -81,20 +81,8 @@ test_wb_waiter_wakes(void)
 		REQUIRE(arr != NULL);
 		CHECK_EQ(uraid_array_get_info(arr, &info), 0);
 		sdata = 3 * 4096 / BS;
-		{
-			/* B's home writes (member strip 4 of every member) take a second. */
-			struct fault_rule_opts slow = {.io_type_mask = 1u << URAID_IO_WRITE,
-						       .kind = FAULT_LATENCY,
-						       .offset_blocks = info.data_offset_blocks +
-									4 * 4096 / BS,
-						       .num_blocks = 4096 / BS,
-						       .count = -1,
-						       .probability_ppm = 1000000,
-						       .latency_us = 1000000};
-
-			for (unsigned i = 0; i < 4; i++)
-				CHECK_EQ(fault_inject(g_fault_names[i], &slow), 0);
-		}
+		/* B's home writes (member strip 4 of every member) take a second. */
+		fault_members_slow(4, info.data_offset_blocks + 4 * 4096 / BS, 4096 / BS, 1000000);
 		CHECK_EQ(uraid_bdev_open("a", true, NULL, NULL, &desc), 0);
 		ch = test_get_channel(desc);
 
@@ -110,8 +98,7 @@ test_wb_waiter_wakes(void)
 		}
 		CHECK(a2.s.w.done);
 		CHECK_EQ(a2.s.w.status, 0);
-		for (unsigned i = 0; i < 4; i++)
-			CHECK_EQ(fault_clear(g_fault_names[i]), 0);
+		fault_members_slow(4, 0, 0, 0);
 		{
 			uint8_t *rd = test_alloc(sdata * BS);
 

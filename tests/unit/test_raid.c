@@ -430,26 +430,11 @@ poll_reactor(unsigned r, unsigned times)
 		uraid_reactor_poll(uraid_reactor_get(r));
 }
 
-/* Member writes of all n members slow (us microseconds each), or back to normal (us 0). */
-static void
-members_slow_us(unsigned n, unsigned us)
-{
-	struct fault_rule_opts o = {.io_type_mask = 1u << URAID_IO_WRITE,
-				    .kind = FAULT_LATENCY,
-				    .count = -1,
-				    .probability_ppm = 1000000,
-				    .latency_us = us};
-
-	for (unsigned m = 0; m < n; m++)
-		CHECK_EQ(us ? fault_inject(g_fault_names[m], &o) : fault_clear(g_fault_names[m]),
-			 0);
-}
-
-/* ... 1 ms, or back to normal */
+/* Member writes of all n members slow (1 ms), or back to normal. */
 static void
 members_slow(unsigned n, bool slow)
 {
-	members_slow_us(n, slow ? 1000 : 0);
+	fault_members_slow(n, 0, 0, slow ? 1000 : 0);
 }
 
 /* Reactor 1 writes lba1, then lba2, both owned by reactor 0: the first goes by message (the
@@ -1265,11 +1250,11 @@ test_claim_wait_keeps_owner_awake(void)
 	uraid_reactor_send(uraid_reactor_get(1), rt_submit, w1); /* (by message: claims start) */
 	CHECK(rt_wait(w1, 2, 5000));
 	atomic_store(&w1->stage, 1);
-	members_slow_us(c.n, 20000);
+	fault_members_slow(c.n, 0, 0, 20000);
 	memset(w1->buf, 0xe1, sizeof(w1->buf));
 	uraid_reactor_send(uraid_reactor_get(1), rt_submit, w1);
 	nanosleep(&ms, NULL);
-	members_slow_us(c.n, 0);
+	fault_members_slow(c.n, 0, 0, 0);
 	memset(w2->buf, 0xe2, sizeof(w2->buf));
 	uraid_reactor_send(uraid_reactor_get(0), rt_submit, w2);
 	CHECK(rt_wait(w1, 2, 5000));

@@ -335,6 +335,24 @@ fault_members_delete(unsigned n)
 	}
 }
 
+/* Writes to blocks [off, +num) (num 0: anywhere) of fault members f0..f<n-1> take us
+ * microseconds each from now on; us 0: the members' rules are cleared. */
+static inline void
+fault_members_slow(unsigned n, uint64_t off, uint64_t num, uint64_t us)
+{
+	const struct fault_rule_opts o = {.io_type_mask = 1u << URAID_IO_WRITE,
+					  .kind = FAULT_LATENCY,
+					  .offset_blocks = off,
+					  .num_blocks = num,
+					  .count = -1,
+					  .probability_ppm = 1000000,
+					  .latency_us = us};
+
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(us ? fault_inject(g_fault_names[i], &o) : fault_clear(g_fault_names[i]),
+			 0);
+}
+
 /* XOR x into len bytes of ram member m<member> at byte_off, behind everyone's back. */
 static inline void
 ram_member_flip(unsigned member, uint64_t byte_off, unsigned len, uint8_t x)
