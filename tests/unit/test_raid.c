@@ -1110,16 +1110,20 @@ thr_delete_all(unsigned n)
 static void
 test_threads_overlapping(void)
 {
-	static const struct cfg cfgs[] = {
-		{"raid5", 4, 0, 0, 0, 4, 512, 64, false},
-		{"raid6", 6, 0, 0, 0, 4, 512, 64, false},
-		/* under the bitmap (1 MiB of metadata, then the data) */
-		{"raid5", 4, 0, 0, 0, 4, 512, 4096, false},
-		{"raid10", 3, 0, 0, 2, 4, 512, 64, false},
-		{"raid1", 2, 0, 0, 0, 4, 512, 64, false},
+	static const struct {
+		struct cfg c;
+		bool bitmap;
+	} cases[] = {
+		{{"raid5", 4, 0, 0, 0, 4, 512, 64, false}, false},
+		{{"raid6", 6, 0, 0, 0, 4, 512, 64, false}, false},
+		/* (1 MiB of metadata, then the data) */
+		{{"raid5", 4, 0, 0, 0, 4, 512, 4096, false}, true},
+		{{"raid10", 3, 0, 0, 2, 4, 512, 64, false}, false},
+		{{"raid1", 2, 0, 0, 0, 4, 512, 64, false}, false},
 	};
 
-	for (size_t i = 0; i < ARRAY_SIZE(cfgs); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct cfg *c = &cases[i].c;
 		struct uraid_runtime_opts ro = {.num_reactors = 2};
 		struct tw tw = {0};
 		struct tw_job jobs[2];
@@ -1128,10 +1132,10 @@ test_threads_overlapping(void)
 		struct timespec ts = {0, 1000000};
 
 		REQUIRE(uraid_runtime_start(&ro) == 0);
-		REQUIRE(make_members(&cfgs[i]));
-		REQUIRE(create_array_bm(&cfgs[i], i == 2, err, sizeof(err)) == 0);
+		REQUIRE(make_members(c));
+		REQUIRE(create_array_bm(c, cases[i].bitmap, err, sizeof(err)) == 0);
 		REQUIRE(uraid_bdev_open("a", true, NULL, NULL, &tw.desc) == 0);
-		tw.region_blocks = 4 * 8 * (cfgs[i].n - 1);
+		tw.region_blocks = 4 * 8 * (c->n - 1);
 		for (unsigned r = 0; r < 2; r++) {
 			memset(&jobs[r], 0, sizeof(jobs[r]));
 			jobs[r].tw = &tw;
@@ -1158,7 +1162,7 @@ test_threads_overlapping(void)
 			CHECK(st.claimed_writes > 0);
 		}
 		uraid_bdev_close(tw.desc);
-		thr_delete_all(cfgs[i].n);
+		thr_delete_all(c->n);
 		for (unsigned r = 0; r < 2; r++) {
 			for (int b = 0; b < 8; b++)
 				free(jobs[r].bufs[b]);
