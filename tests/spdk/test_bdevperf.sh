@@ -5,7 +5,7 @@
 # and two), a member failed through SPDK's error bdev with a spare rebuilding its slot while
 # verify runs; raid1 and raid10 written by bdevperf's own threads under claims on the strips.
 . "$(dirname "$0")/lib.sh"
-spdk_need 17
+spdk_need 18
 
 # two_cores WHAT CONFIG TARGET: 4 KiB verify with a bdevperf job on each of two cores (-C).
 two_cores() {
@@ -111,9 +111,9 @@ perform() {
 
 # claims WHAT CONFIG TARGET CORES [none]: verify (a bdevperf job per core, -z), then the
 # array's stats. The job threads own no strips or stripes: their writes of one strip (mirrors)
-# or stripe (parity, policy none or bitmap) are claimed and run from there (claimed_writes), and verify
-# reads back every one. With "none": no write may be claimed (parity writes are not claimed
-# from the owner's own core).
+# or stripe (parity, policy none or bitmap) are claimed and run from there (claimed_writes),
+# and verify reads back every one. With "none": no write may be claimed (parity writes are not
+# claimed from the owner's own core).
 claims() {
 	local out claimed claims_ok
 	bp_serve "$T_DIR/bpm.out" "$2" "$4" -C -T "$3" -q 32 -o 4096 -w verify -t 2
