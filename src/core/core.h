@@ -516,6 +516,9 @@ struct raid_channel {
 	/* ppl: the rings this reactor writes, and operations waiting for them. */
 	struct ppl_chan *ppl;
 	TAILQ_HEAD(, stripe_op) ppl_wait;
+	/* ... and operations waiting for their stripe's earlier entries to retire */
+	TAILQ_HEAD(, stripe_op) ppl_stripe_wait;
+	bool ppl_woken; /* one of those moved to ppl_wait: the poller runs them */
 	/* ... and writes that would skip a failed member's parity, until the superblocks say
 	 * it failed (sb_done reaches sb_need). */
 	TAILQ_HEAD(, stripe_op) ppl_sb_wait;

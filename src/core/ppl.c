@@ -113,7 +113,8 @@ enum {
 };
 
 struct ppl_entry {
-	TAILQ_ENTRY(ppl_entry) link;
+	TAILQ_ENTRY(ppl_entry) link;  /* the ring's live entries, in ring order */
+	TAILQ_ENTRY(ppl_entry) flink; /* the channel's fresh or covered ones */
 	uint64_t stripe;
 	uint64_t op; /* the update it belongs to (per reactor) */
 	uint64_t seq;
@@ -130,6 +131,8 @@ struct ppl_ring {
 	uint64_t head, tail;  /* monotonic positions */
 	uint64_t seq;
 	TAILQ_HEAD(, ppl_entry) live;
+	/* every live entry before this one retired (NULL: every one did) */
+	struct ppl_entry *scan;
 	/* the ring's floor as its anchor blocks hold it (entries below it may be
 	 * overwritten), and the anchor write in flight */
 	uint64_t floor_durable, floor_writing, anchor_gen;
@@ -147,6 +150,9 @@ struct ppl_chan {
 	bool again;	  /* flush again when this round is back */
 	bool short_round; /* a member could not be flushed in this round */
 	struct obj_pool entries;
+	/* Entries done and not covered by a round yet (in release order), and those covered
+	 * and not retired yet (in round order): a round and a retirement walk only these. */
+	TAILQ_HEAD(ppl_entry_list, ppl_entry) fresh, covered;
 };
 
 /* --- the header --- */
@@ -439,6 +445,8 @@ ppl_channel_init(struct raid_channel *rch)
 	if (pc == NULL)
 		return -ENOMEM;
 	pc->entries = (struct obj_pool){NULL, sizeof(struct ppl_entry), 0};
+	TAILQ_INIT(&pc->fresh);
+	TAILQ_INIT(&pc->covered);
 	for (unsigned i = 0; i < a->l.n; i++) {
 		struct ppl_ring *r = &pc->ring[i];
 
@@ -524,6 +532,8 @@ ring_take(struct ppl_chan *pc, unsigned member, uint32_t blocks, uint64_t stripe
 	ent->member = member;
 	r->head = ent->end;
 	TAILQ_INSERT_TAIL(&r->live, ent, link);
+	if (r->scan == NULL)
+		r->scan = ent;
 	return ent;
 }
 
@@ -635,7 +645,10 @@ ppl_release(struct raid_channel *rch, struct ppl_entry *e)
 {
 	struct ppl_ring *r = &rch->ppl->ring[e->member];
 
-	e->done = true;
+	if (!e->done) {
+		e->done = true;
+		TAILQ_INSERT_TAIL(&rch->ppl->fresh, e, flink);
+	}
 	if (ring_used(r) * 2 > r->size)
 		ppl_flush_kick(rch);
 }
@@ -659,6 +672,8 @@ ring_pop(struct raid_channel *rch, unsigned member)
 
 	while ((e = TAILQ_FIRST(&r->live)) != NULL && e->retired && e->seq < r->floor_durable) {
 		TAILQ_REMOVE(&r->live, e, link);
+		if (r->scan == e)
+			r->scan = TAILQ_NEXT(e, link);
 		r->tail = e->end;
 		if (journal)
 			stripe_ppl_retired(rch, e->stripe);
@@ -673,35 +688,31 @@ static void
 ppl_retire(struct raid_channel *rch)
 {
 	struct ppl_chan *pc = rch->ppl;
+	struct ppl_entry *e;
 
-	for (unsigned i = 0; i < rch->a->l.n; i++) {
-		struct ppl_ring *r = &pc->ring[i];
-		struct ppl_entry *e;
-
-		TAILQ_FOREACH(e, &r->live, link) {
-			if (!e->retired && e->flush_gen != 0 && e->flush_gen <= pc->gen_done) {
-				e->retired = true;
-				if (rch->a->policy != SB_POLICY_JOURNAL)
-					stripe_ppl_retired(rch, e->stripe);
-			}
-		}
-		ring_pop(rch, i);
+	while ((e = TAILQ_FIRST(&pc->covered)) != NULL && e->flush_gen <= pc->gen_done) {
+		TAILQ_REMOVE(&pc->covered, e, flink);
+		e->retired = true;
+		if (rch->a->policy != SB_POLICY_JOURNAL)
+			stripe_ppl_retired(rch, e->stripe);
 	}
+	for (unsigned i = 0; i < rch->a->l.n; i++)
+		ring_pop(rch, i);
 }
 
 /* --- the journal's anchors --- */
 
-/* The ring's floor as it may be written now: the oldest entry not retired (or the next). */
+/* The ring's floor as it may be written now: the oldest entry not retired (or the next).
+ * Entries only ever become retired, so the walk goes on from where the last one stopped. */
 static uint64_t
-ring_floor(const struct ppl_ring *r)
+ring_floor(struct ppl_ring *r)
 {
-	const struct ppl_entry *e;
+	struct ppl_entry *e = r->scan;
 
-	TAILQ_FOREACH(e, &r->live, link) {
-		if (!e->retired)
-			return e->seq;
-	}
-	return r->seq;
+	while (e != NULL && e->retired)
+		e = TAILQ_NEXT(e, link);
+	r->scan = e;
+	return e != NULL ? e->seq : r->seq;
 }
 
 static void
@@ -800,7 +811,7 @@ ppl_poll(struct raid_channel *rch)
 {
 	if (rch->ppl == NULL)
 		return false;
-	if (!ppl_retire_flushed(rch) &&
+	if (!ppl_retire_flushed(rch) && !rch->ppl_woken &&
 	    (TAILQ_EMPTY(&rch->ppl_sb_wait) || !raid_failures_recorded(rch->a)))
 		return false;
 	stripe_ppl_ready(rch);
@@ -817,14 +828,15 @@ ppl_flush_complete(struct raid_channel *rch)
 	bool again;
 
 	if (pc->short_round) {
-		/* A member was not flushed: nothing this round covered may retire. */
-		for (unsigned i = 0; i < rch->a->l.n; i++) {
-			struct ppl_entry *e;
+		/* A member was not flushed: nothing this round covered may retire. Its entries
+		 * are the covered list's last; they go back to the fresh ones. */
+		struct ppl_entry *e;
 
-			TAILQ_FOREACH(e, &pc->ring[i].live, link) {
-				if (e->flush_gen == pc->gen_started)
-					e->flush_gen = 0;
-			}
+		while ((e = TAILQ_LAST(&pc->covered, ppl_entry_list)) != NULL &&
+		       e->flush_gen == pc->gen_started) {
+			TAILQ_REMOVE(&pc->covered, e, flink);
+			e->flush_gen = 0;
+			TAILQ_INSERT_HEAD(&pc->fresh, e, flink);
 		}
 		pc->short_round = false;
 		pc->gen_started--;
@@ -868,27 +880,19 @@ ppl_flush_start(struct raid_channel *rch)
 {
 	struct ppl_chan *pc = rch->ppl;
 	struct raid_array *a = rch->a;
-	unsigned covered = 0;
+	struct ppl_entry *e;
 
-	pc->gen_started++;
-	for (unsigned i = 0; i < a->l.n; i++) {
-		struct ppl_entry *e;
-
-		TAILQ_FOREACH(e, &pc->ring[i].live, link) {
-			if (e->done && e->flush_gen == 0) {
-				e->flush_gen = pc->gen_started;
-				covered++;
-			}
-		}
-	}
-	if (covered == 0) {
+	if (TAILQ_EMPTY(&pc->fresh)) {
 		/* Nothing new to flush; retired entries may still wait for an anchor (one that
 		 * could not be written for want of memory is tried again). */
-		pc->gen_started--;
 		for (unsigned i = 0; i < a->l.n; i++)
 			ring_pop(rch, i);
 		return;
 	}
+	pc->gen_started++;
+	TAILQ_FOREACH(e, &pc->fresh, flink)
+		e->flush_gen = pc->gen_started;
+	TAILQ_CONCAT(&pc->covered, &pc->fresh, flink);
 	raid_stat_add(a, rch->reactor, RS_PPL_FLUSHES, 1);
 	pc->flushes_pending = 1; /* guard while issuing */
 	for (unsigned i = 0; i < a->l.n; i++) {

@@ -1310,6 +1310,7 @@ raid_channel_create(void *io_device, void *ctx)
 	TAILQ_INIT(&rch->held);
 	TAILQ_INIT(&rch->bm_wait);
 	TAILQ_INIT(&rch->ppl_wait);
+	TAILQ_INIT(&rch->ppl_stripe_wait);
 	TAILQ_INIT(&rch->ppl_sb_wait);
 	stripe_pool_init(rch);
 	lsa_channel_init(rch);

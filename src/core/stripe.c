@@ -65,9 +65,10 @@ struct stripe_head {
 	TAILQ_HEAD(, stripe_part) queue;
 	struct stripe_op *active;
 	struct stripe_head *next;
-	unsigned ppl_live;	 /* log entries of this stripe not retired yet */
-	_Atomic uint32_t *claim; /* a claimant's head: the owner's slot it holds (else NULL) */
-	bool bm_held;		 /* a claimant's head counted into its bitmap region's writes */
+	unsigned ppl_live;	      /* log entries of this stripe not retired yet */
+	struct stripe_op *ppl_waiter; /* the operation waiting for them to retire */
+	_Atomic uint32_t *claim;      /* a claimant's head: the owner's slot it holds (else NULL) */
+	bool bm_held; /* a claimant's head counted into its bitmap region's writes */
 };
 
 struct stripe_bucket {
@@ -262,6 +263,7 @@ sh_new(struct raid_channel *rch, struct stripe_head **list, uint64_t stripe,
 	sh->active = NULL;
 	sh->stripe = stripe;
 	sh->ppl_live = 0;
+	sh->ppl_waiter = NULL;
 	sh->claim = claim;
 	sh->bm_held = false;
 	TAILQ_INIT(&sh->queue);
@@ -1371,7 +1373,7 @@ op_log_member_lost(struct stripe_op *op)
 static void
 op_log_released(struct stripe_op *op, bool lost)
 {
-	if (lost || !TAILQ_EMPTY(&op->rch->ppl_wait))
+	if (lost || !TAILQ_EMPTY(&op->rch->ppl_wait) || !TAILQ_EMPTY(&op->rch->ppl_stripe_wait))
 		ppl_flush_kick(op->rch);
 }
 
@@ -1422,10 +1424,22 @@ op_ppl_release(struct stripe_op *op)
 	op->ppl_n = 0;
 }
 
+/* Wait for log space: tried again whenever a round or an anchor may have freed some. */
 static void
 op_ppl_park(struct stripe_op *op)
 {
 	TAILQ_INSERT_TAIL(&op->rch->ppl_wait, op, wait_link);
+	raid_stat_add(op->a, op->rch->reactor, RS_PPL_WAITS, 1);
+	ppl_flush_kick(op->rch);
+}
+
+/* Wait for the entries of the stripe's earlier update to retire: tried again only when one
+ * of them does (stripe_ppl_retired), or when the array goes offline. */
+static void
+op_ppl_park_stripe(struct stripe_op *op)
+{
+	TAILQ_INSERT_TAIL(&op->rch->ppl_stripe_wait, op, wait_link);
+	op->sh->ppl_waiter = op;
 	raid_stat_add(op->a, op->rch->reactor, RS_PPL_WAITS, 1);
 	ppl_flush_kick(op->rch);
 }
@@ -1603,7 +1617,7 @@ op_log(struct stripe_op *op)
 		return;
 	}
 	if (op->sh->ppl_live != op->wb_n) { /* entries of an earlier update */
-		op_ppl_park(op);
+		op_ppl_park_stripe(op);
 		return;
 	}
 	for (unsigned c = 0; c < l->k + l->m; c++) {
@@ -1908,7 +1922,7 @@ op_intent(struct stripe_op *op)
 		return;
 	}
 	if (op->sh->ppl_live != 0) {
-		op_ppl_park(op);
+		op_ppl_park_stripe(op);
 		return;
 	}
 	for (unsigned i = 0; i < l->k; i++) {
@@ -2552,6 +2566,14 @@ stripe_ppl_retired(struct raid_channel *rch, uint64_t stripe)
 
 	if (sh == NULL || sh->ppl_live == 0)
 		return;
+	if (sh->ppl_waiter != NULL) {
+		/* Its waiter looks again at the next stripe_ppl_ready: the caller's round or
+		 * anchor runs one, and else the channel's poller does. */
+		TAILQ_REMOVE(&rch->ppl_stripe_wait, sh->ppl_waiter, wait_link);
+		TAILQ_INSERT_TAIL(&rch->ppl_wait, sh->ppl_waiter, wait_link);
+		sh->ppl_waiter = NULL;
+		rch->ppl_woken = true;
+	}
 	if (--sh->ppl_live == 0 && sh->active == NULL && TAILQ_EMPTY(&sh->queue))
 		sh_remove(rch, sh);
 }
@@ -2562,9 +2584,16 @@ stripe_ppl_ready(struct raid_channel *rch)
 	TAILQ_HEAD(, stripe_op) ready = TAILQ_HEAD_INITIALIZER(ready);
 	struct stripe_op *op;
 
+	rch->ppl_woken = false;
 	TAILQ_CONCAT(&ready, &rch->ppl_wait, wait_link);
 	if (raid_failures_recorded(rch->a))
 		TAILQ_CONCAT(&ready, &rch->ppl_sb_wait, wait_link);
+	if (!atomic_load(&rch->a->online)) {
+		/* Offline: no entry retires any more; the waiters fail. */
+		TAILQ_FOREACH(op, &rch->ppl_stripe_wait, wait_link)
+			op->sh->ppl_waiter = NULL;
+		TAILQ_CONCAT(&ready, &rch->ppl_stripe_wait, wait_link);
+	}
 	while ((op = TAILQ_FIRST(&ready)) != NULL) {
 		TAILQ_REMOVE(&ready, op, wait_link);
 		if (op->state == OP_INTENT)

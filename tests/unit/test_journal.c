@@ -47,6 +47,10 @@ write_start(struct async_write *w, struct uraid_bdev_desc *desc, struct uraid_io
  * rings. B (stripe 4) is logged first and its home writes are slowed down; A (stripe 0) goes
  * home and lets its entries go; A' (stripe 0 again) waits for them, and they retire only
  * after B's, in ring order. When B is home, A' must go on without any other I/O.
+ *
+ * Meanwhile writes to other stripes of the same rings come and go, each followed by a flush
+ * round: A' waits for its stripe's entries alone and is not tried again at those rounds (the
+ * waits counter counts each time a write parks).
  */
 static void
 test_wb_waiter_wakes(void)
@@ -54,7 +58,9 @@ test_wb_waiter_wakes(void)
 	for (int dev = 0; dev < 2; dev++) {
 		struct uraid_array_opts o = {0};
 		struct uraid_array_info info;
-		struct async_write b, a1, a2;
+		struct async_write b, a1, a2, c[5];
+		struct uraid_array_stats st;
+		uint64_t waits;
 		struct uraid_bdev_desc *desc;
 		struct uraid_io_channel *ch;
 		struct uraid_bdev *arr, *jb;
@@ -92,6 +98,20 @@ test_wb_waiter_wakes(void)
 		CHECK(a1.s.w.done);
 		write_start(&a2, desc, ch, 0, sdata, 0xa2);
 		CHECK(!a2.s.w.done); /* waits for A's entries, which wait for B's */
+		CHECK_EQ(uraid_array_get_stats(arr, &st), 0);
+		waits = st.ppl_waits;
+		CHECK(waits >= 1);
+		for (unsigned i = 0; i < ARRAY_SIZE(c); i++) {
+			/* stripes 8, 12, ...: the same owner and members as 0 and 4 */
+			write_start(&c[i], desc, ch, (8 + 4 * i) * sdata, sdata,
+				    (uint8_t)(0xc0 + i));
+			CHECK(c[i].s.w.done);
+			CHECK_EQ(c[i].s.w.status, 0);
+		}
+		CHECK(!a2.s.w.done);
+		CHECK_EQ(uraid_array_get_stats(arr, &st), 0);
+		CHECK(st.ppl_flushes >= ARRAY_SIZE(c));
+		CHECK_EQ(st.ppl_waits, waits);
 		for (int i = 0; i < 20 && !a2.s.w.done; i++) {
 			uraid_runtime_advance_us(200000);
 			uraid_runtime_poll_until_idle(1000);
@@ -106,6 +126,13 @@ test_wb_waiter_wakes(void)
 			CHECK(memcmp(rd, a2.buf, sdata * BS) == 0);
 			CHECK_EQ(sync_rw(desc, ch, SYNC_READ, rd, 4 * sdata, sdata, 0), 0);
 			CHECK(memcmp(rd, b.buf, sdata * BS) == 0);
+			for (unsigned i = 0; i < ARRAY_SIZE(c); i++) {
+				CHECK_EQ(sync_rw(desc, ch, SYNC_READ, rd, (8 + 4 * i) * sdata,
+						 sdata, 0),
+					 0);
+				CHECK(memcmp(rd, c[i].buf, sdata * BS) == 0);
+				free(c[i].buf);
+			}
 			free(rd);
 		}
 		free(b.buf);
