@@ -815,6 +815,10 @@ uint64_t ppl_max_rows(const struct raid_channel *rch);
 int ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem,
 		const uint32_t *sizes, unsigned nent, uint64_t stripe, uint64_t *opno,
 		struct ppl_entry **out);
+/* Whether ppl_reserve_list would find room for those entries now (it may still fail for
+ * want of memory). */
+bool ppl_fits_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
+		   unsigned n);
 /* The same for n entries, entry x of sizes[x] blocks on members[x]. */
 int ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
 		     unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out);

@@ -537,12 +537,10 @@ ring_take(struct ppl_chan *pc, unsigned member, uint32_t blocks, uint64_t stripe
 	return ent;
 }
 
-int
-ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
-		 unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out)
+bool
+ppl_fits_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes, unsigned n)
 {
 	struct ppl_chan *pc = rch->ppl;
-	uint64_t op = *opno ? *opno : pc->ops + 1;
 	uint64_t head[RAID_MAX_MEMBERS] = {0};
 
 	for (unsigned x = 0; x < n; x++) {
@@ -553,9 +551,21 @@ ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32
 		int64_t pad = ring_fit(&pc->ring[members[x]], head[members[x]], sizes[x]);
 
 		if (pad < 0)
-			return -EAGAIN;
+			return false;
 		head[members[x]] += (uint64_t)pad + sizes[x];
 	}
+	return true;
+}
+
+int
+ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
+		 unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out)
+{
+	struct ppl_chan *pc = rch->ppl;
+	uint64_t op = *opno ? *opno : pc->ops + 1;
+
+	if (!ppl_fits_list(rch, members, sizes, n))
+		return -EAGAIN;
 	for (unsigned x = 0; x < n; x++) {
 		out[x] = ring_take(pc, members[x], sizes[x], stripe, op);
 		if (out[x] == NULL) {

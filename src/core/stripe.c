@@ -129,18 +129,18 @@ struct stripe_op {
 	 * once their data was logged; parts[] then holds private copies. wb_n entries carry
 	 * that data. */
 	bool wb_copied, wb_acked, wb_short;
-	struct ppl_entry **wb_ents;
-	unsigned wb_n;
+	unsigned wb_n;				   /* wb_ents[0, wb_n) */
 	struct ppl_entry *wb_pre[RAID_MAX_PARITY]; /* parity j's entry, taken with the data's */
 	bool ppl_borrowed;			   /* ppl_ents[] are wb_pre's */
-	uint8_t *wb_hdr, *wb_img;
+	uint8_t *wb_hdr, *wb_img;		   /* one allocation, wb_hdr first */
 	/* Not reset when an operation starts (stripe_run_next clears what is above, per
 	 * operation): each of these is written before it is read. */
 	uint8_t *col[MAX_COLS];
 	uint8_t *old[RAID_MAX_MEMBERS];
 	struct ppl_entry *ppl_ents_in[RAID_MAX_PARITY + 1]; /* ppl_ents when they fit */
-	struct stripe_part *wb_user[MAX_MERGE];		    /* set while wb_copied */
-	struct stripe_part *parts[MAX_MERGE];		    /* [0, nparts): take_parts */
+	struct ppl_entry *wb_ents[2 * RAID_MAX_PARITY + 1];
+	struct stripe_part *wb_user[MAX_MERGE]; /* set while wb_copied */
+	struct stripe_part *parts[MAX_MERGE];	/* [0, nparts): take_parts */
 	/* new rows of data column i < k: op_map_parts (or whole, for checks and rebuilds);
 	 * mirrors and copies never look */
 	uint64_t lo[RAID_MAX_MEMBERS], hi[RAID_MAX_MEMBERS];
@@ -1782,10 +1782,7 @@ op_wb_uncopy(struct stripe_op *op, unsigned n)
 static void
 op_wb_free_entries(struct stripe_op *op)
 {
-	free(op->wb_ents);
 	uraid_dma_free(op->wb_hdr);
-	uraid_dma_free(op->wb_img);
-	op->wb_ents = NULL;
 	op->wb_hdr = op->wb_img = NULL;
 }
 
@@ -1955,11 +1952,14 @@ op_intent(struct stripe_op *op)
 		goto through;
 	if (!op->wb_copied && op_wb_copy(op) != 0)
 		goto through;
-	op->wb_ents = malloc(n * sizeof(*op->wb_ents));
-	op->wb_hdr = uraid_dma_alloc(CACHE_LINE_BYTES, (size_t)ncopy * bs);
-	op->wb_img = uraid_dma_alloc(CACHE_LINE_BYTES, (size_t)l->k * rows * bs);
-	if (op->wb_ents == NULL || op->wb_hdr == NULL || op->wb_img == NULL)
+	if (!ppl_fits_list(rch, members, sizes, n)) {
+		op_ppl_park(op); /* (before allocating: a waiter is tried again often) */
+		return;
+	}
+	op->wb_hdr = uraid_dma_alloc(CACHE_LINE_BYTES, ((size_t)ncopy + l->k * rows) * bs);
+	if (op->wb_hdr == NULL)
 		goto fail;
+	op->wb_img = op->wb_hdr + (size_t)ncopy * bs;
 	rc = ppl_reserve_list(rch, members, sizes, n, op->sh->stripe, &op->log_op, op->wb_ents);
 	if (rc == -EAGAIN) {
 		op_wb_free_entries(op);
