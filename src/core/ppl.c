@@ -51,7 +51,11 @@
  * entries retired, so of the entries of a stripe at or above the floors the newest update is
  * the one to apply (an older one there was made durable before it started). Flushes run when
  * a write waits (for its stripe or for space) or a ring is half full; one at a time per
- * reactor.
+ * reactor. A write waiting for its stripe is tried again when one of the stripe's entries
+ * retires, one waiting for space whenever a round or an anchor may have freed some. The work
+ * of a round is in the entries it covers: released entries wait on the channel's fresh list,
+ * a round moves them to its covered list, and retirement takes that list's head, so nothing
+ * walks the entries still in use, however many updates write-back keeps in flight.
  *
  * The journal. Under policy journal an entry also carries the new data of every column the
  * update writes (lost ones included), and one more entry, the data alone, goes to a data

@@ -1909,6 +1909,7 @@ op_intent(struct stripe_op *op)
 	unsigned members[2 * RAID_MAX_PARITY + 1], js[2 * RAID_MAX_PARITY + 1], n = 0, ncopy;
 	uint32_t sizes[2 * RAID_MAX_PARITY + 1];
 	uint8_t *img[RAID_MAX_MEMBERS]; /* column i of the data logged (row r0 at 0) */
+	bool gather = false;
 	int rc;
 
 	op->state = OP_INTENT;
@@ -1956,7 +1957,15 @@ op_intent(struct stripe_op *op)
 		op_ppl_park(op); /* (before allocating: a waiter is tried again often) */
 		return;
 	}
-	op->wb_hdr = uraid_dma_alloc(CACHE_LINE_BYTES, ((size_t)ncopy + l->k * rows) * bs);
+	/* A column the copy holds whole is logged from there; the others are gathered. */
+	for (uint64_t m = t; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+
+		if ((img[i] = op_direct(op, i)) == NULL)
+			gather = true;
+	}
+	op->wb_hdr = uraid_dma_alloc(CACHE_LINE_BYTES,
+				     ((size_t)ncopy + (gather ? l->k * rows : 0)) * bs);
 	if (op->wb_hdr == NULL)
 		goto fail;
 	op->wb_img = op->wb_hdr + (size_t)ncopy * bs;
@@ -1975,6 +1984,8 @@ op_intent(struct stripe_op *op)
 	for (uint64_t m = t; m; m &= m - 1) {
 		unsigned i = (unsigned)__builtin_ctzll(m);
 
+		if (img[i] != NULL)
+			continue;
 		img[i] = op->wb_img + (size_t)i * rows * bs;
 		op_copy_new(op, i, img[i], op->lo[i], op->hi[i]);
 	}
