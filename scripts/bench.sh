@@ -3,7 +3,8 @@
 # The benchmark tables of docs/bench.md, measured in one run so ratios compare like with like.
 #   1. backends: null and ram, 4 KiB QD128 randread/randwrite on one reactor
 #   2. arrays over ram members (256 MiB each, strip 64 KiB), one reactor; then two against one
-#   3. log-structured arrays (policy log) against raid0 and the same arrays in place
+#   3. log-structured arrays (policy log) against raid0 and the same arrays in place; rebuilds
+#      over drive models; consistency policies at queue depth
 #   4. the NBD export (bench-nbd.sh), and arrays with remote members (bench-remote.sh)
 #   5. SPDK side by side (spdk/bench.sh), when an SPDK build is at SPDK_DIR (and root, for its
 #      hugepages); else said skipped
@@ -279,6 +280,32 @@ out=$("$uraid" bench-rebuild --json "$(drive_cfg raid6-free raid6 6 32768 0 0 0)
 	--spare d6 2>/dev/null | awk '$1 == "rebuild" { print $9 }')
 echo
 echo "(This machine rebuilds raid6 x6 at $out MiB/s over drives without limits: the CPU bound.)"
+
+# --- 3d. consistency policies at queue depth ---
+# raid5 x5 small writes under each policy with a superblock, at a shallow and a deep queue: a
+# policy's bookkeeping that grows with the updates in flight shows as the deep column falling
+# far below the shallow one (128 MiB members, so the log areas are the default size).
+echo
+echo "Consistency policies at depth (raid5 x5, 128 MiB ram members, 4 KiB randwrite, one reactor):"
+echo
+echo "| policy | QD8 | QD128 | QD256 | QD256 / QD8 |"
+echo "|---|---:|---:|---:|---:|"
+while read -r label extra; do
+	e=()
+	for ((i = 0; i < 5; i++)); do e+=("$(ram "m$i" 32768)"); done
+	e+=("{\"method\":\"bdev_raid_create\",\"params\":{\"name\":\"p\",\"raid_level\":\"raid5\",\"strip_size_kb\":64,\"base_bdevs\":[\"m0\",\"m1\",\"m2\",\"m3\",\"m4\"],\"superblock\":true$extra}}")
+	cfg "$dir/policy.json" "${e[@]}"
+	read -r q8 _ <<<"$(run "$dir/policy.json" p 8 4096 randwrite)"
+	read -r q128 _ <<<"$(run "$dir/policy.json" p 128 4096 randwrite)"
+	read -r q256 _ <<<"$(run "$dir/policy.json" p 256 4096 randwrite)"
+	echo "| $label | $(kiops "$q8") | $(kiops "$q128") | $(kiops "$q256") | $(ratio "$q256" "$q8") |"
+done <<'ROWS'
+none ,"consistency_policy":"none"
+bitmap ,"consistency_policy":"bitmap"
+ppl ,"consistency_policy":"ppl"
+journal-write-through ,"consistency_policy":"journal"
+journal-write-back ,"consistency_policy":"journal","journal_mode":"write-back"
+ROWS
 
 # --- 4. the NBD export ---
 echo
