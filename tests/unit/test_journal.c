@@ -149,4 +149,83 @@ test_wb_waiter_wakes(void)
 	}
 }
 
-TEST_MAIN(TEST(test_wb_waiter_wakes))
+/*
+ * A write waiting for ring space. raid5 x4 under journal write-back with the log on a journal
+ * device so small that one update of three strips fills a ring (256 blocks of superblocks and
+ * bitmap, then 80 a slot: two rings of 38 blocks after their anchors, one update's entries
+ * on its parity member 25 + 9). B (stripe 4) is logged and its home writes slowed down; C
+ * (stripe 8: same owner, same parity member, so the same ring) finds no room and waits,
+ * however many rounds and anchors come, until B is home and its entries leave the ring; then
+ * it goes on with no other I/O.
+ */
+static void
+test_wb_space_waiter_wakes(void)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_array_info info;
+	struct uraid_array_stats st;
+	struct async_write b, c;
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch;
+	struct uraid_bdev *arr, *jb;
+	const char *names[4];
+	char err[256];
+	uint64_t sdata = 3 * 4096 / BS, waits;
+	uint8_t *rd;
+
+	REQUIRE(start_manual(REACTORS) == 0);
+	fault_members_create(4, 8192, BS);
+	for (unsigned i = 0; i < 4; i++)
+		names[i] = g_fault_names[i];
+	CHECK_EQ(ram_bdev_create("jd", 256 + 4 * 80, BS, NULL, &jb), 0);
+	o.name = "a";
+	CHECK_EQ(uraid_raid_level_parse("raid5", &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 4;
+	o.members = names;
+	o.num_members = 4;
+	o.superblock = true;
+	o.policy = URAID_POLICY_JOURNAL;
+	o.journal_write_back = true;
+	o.journal_bdev = "jd";
+	CHECK_EQ(uraid_array_create(&o, &arr, err, sizeof(err)), 0);
+	REQUIRE(arr != NULL);
+	CHECK_EQ(uraid_array_get_info(arr, &info), 0);
+	fault_members_slow(4, info.data_offset_blocks + 4 * 4096 / BS, 4096 / BS, 1000000);
+	CHECK_EQ(uraid_bdev_open("a", true, NULL, NULL, &desc), 0);
+	ch = test_get_channel(desc);
+	write_start(&b, desc, ch, 4 * sdata, sdata, 0xb0);
+	CHECK(b.s.w.done); /* acknowledged once logged */
+	CHECK_EQ(uraid_array_get_stats(arr, &st), 0);
+	waits = st.ppl_waits;
+	write_start(&c, desc, ch, 8 * sdata, sdata, 0xc0);
+	CHECK(!c.s.w.done); /* no room in the ring */
+	CHECK_EQ(uraid_array_get_stats(arr, &st), 0);
+	CHECK(st.ppl_waits > waits);
+	uraid_runtime_advance_us(100000);
+	uraid_runtime_poll_until_idle(1000);
+	CHECK(!c.s.w.done); /* B is not home yet */
+	for (int i = 0; i < 20 && !c.s.w.done; i++) {
+		uraid_runtime_advance_us(200000);
+		uraid_runtime_poll_until_idle(1000);
+	}
+	CHECK(c.s.w.done);
+	CHECK_EQ(c.s.w.status, 0);
+	fault_members_slow(4, 0, 0, 0);
+	rd = test_alloc(sdata * BS);
+	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, rd, 4 * sdata, sdata, 0), 0);
+	CHECK(memcmp(rd, b.buf, sdata * BS) == 0);
+	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, rd, 8 * sdata, sdata, 0), 0);
+	CHECK(memcmp(rd, c.buf, sdata * BS) == 0);
+	free(rd);
+	free(b.buf);
+	free(c.buf);
+	test_put_channel(ch);
+	uraid_bdev_close(desc);
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	fault_members_delete(4);
+	CHECK_EQ(test_delete_bdev("jd"), 0);
+	uraid_runtime_stop();
+}
+
+TEST_MAIN(TEST(test_wb_waiter_wakes), TEST(test_wb_space_waiter_wakes))
