@@ -41,6 +41,52 @@ write_start(struct async_write *w, struct uraid_bdev_desc *desc, struct uraid_io
 	CHECK_EQ(w->s.submit_rc, 0);
 }
 
+/* raid5 x4 "a" over four fault members, strip 4 KiB, under journal write-back: the log on
+ * the members, or on a ram journal device "jd" of jd_blocks; the home writes of stripe 4
+ * (member strip 4 of every member) take a second. *arr stays NULL if it could not be made. */
+static void
+wb_array_create(uint64_t jd_blocks, struct uraid_bdev **arr)
+{
+	struct uraid_array_opts o = {0};
+	struct uraid_array_info info;
+	struct uraid_bdev *jb;
+	const char *names[4];
+	char err[256];
+
+	*arr = NULL;
+	REQUIRE(start_manual(REACTORS) == 0);
+	fault_members_create(4, 8192, BS);
+	for (unsigned i = 0; i < 4; i++)
+		names[i] = g_fault_names[i];
+	if (jd_blocks != 0)
+		CHECK_EQ(ram_bdev_create("jd", jd_blocks, BS, NULL, &jb), 0);
+	o.name = "a";
+	CHECK_EQ(uraid_raid_level_parse("raid5", &o.level, &o.raid5_layout), 0);
+	o.strip_size_kb = 4;
+	o.members = names;
+	o.num_members = 4;
+	o.superblock = true;
+	o.policy = URAID_POLICY_JOURNAL;
+	o.journal_write_back = true;
+	o.journal_bdev = jd_blocks != 0 ? "jd" : NULL;
+	CHECK_EQ(uraid_array_create(&o, arr, err, sizeof(err)), 0);
+	REQUIRE(*arr != NULL);
+	CHECK_EQ(uraid_array_get_info(*arr, &info), 0);
+	fault_members_slow(4, info.data_offset_blocks + 4 * 4096 / BS, 4096 / BS, 1000000);
+}
+
+/* ... and gone again, with its journal device if it had one, and the runtime stopped. */
+static void
+wb_array_delete(bool jd)
+{
+	CHECK_EQ(test_delete_bdev("a"), 0);
+	uraid_runtime_poll_until_idle(1000);
+	fault_members_delete(4);
+	if (jd)
+		CHECK_EQ(test_delete_bdev("jd"), 0);
+	uraid_runtime_stop();
+}
+
 /*
  * raid5 x4 under journal write-back (on the members, then on a journal device). Stripes 0
  * and 4 have the same owner and the same parity and data members, so their entries share
@@ -56,39 +102,15 @@ static void
 test_wb_waiter_wakes(void)
 {
 	for (int dev = 0; dev < 2; dev++) {
-		struct uraid_array_opts o = {0};
-		struct uraid_array_info info;
 		struct async_write b, a1, a2, c[5];
 		struct uraid_array_stats st;
-		uint64_t waits;
+		uint64_t waits, sdata = 3 * 4096 / BS;
 		struct uraid_bdev_desc *desc;
 		struct uraid_io_channel *ch;
-		struct uraid_bdev *arr, *jb;
-		const char *names[4];
-		char err[256];
-		uint64_t sdata;
+		struct uraid_bdev *arr;
 
-		REQUIRE(start_manual(REACTORS) == 0);
-		fault_members_create(4, 8192, BS);
-		for (unsigned i = 0; i < 4; i++)
-			names[i] = g_fault_names[i];
-		if (dev)
-			CHECK_EQ(ram_bdev_create("jd", 8192, BS, NULL, &jb), 0);
-		o.name = "a";
-		CHECK_EQ(uraid_raid_level_parse("raid5", &o.level, &o.raid5_layout), 0);
-		o.strip_size_kb = 4;
-		o.members = names;
-		o.num_members = 4;
-		o.superblock = true;
-		o.policy = URAID_POLICY_JOURNAL;
-		o.journal_write_back = true;
-		o.journal_bdev = dev ? "jd" : NULL;
-		CHECK_EQ(uraid_array_create(&o, &arr, err, sizeof(err)), 0);
+		wb_array_create(dev ? 8192 : 0, &arr); /* B's home writes take a second */
 		REQUIRE(arr != NULL);
-		CHECK_EQ(uraid_array_get_info(arr, &info), 0);
-		sdata = 3 * 4096 / BS;
-		/* B's home writes (member strip 4 of every member) take a second. */
-		fault_members_slow(4, info.data_offset_blocks + 4 * 4096 / BS, 4096 / BS, 1000000);
 		CHECK_EQ(uraid_bdev_open("a", true, NULL, NULL, &desc), 0);
 		ch = test_get_channel(desc);
 
@@ -140,12 +162,7 @@ test_wb_waiter_wakes(void)
 		free(a2.buf);
 		test_put_channel(ch);
 		uraid_bdev_close(desc);
-		CHECK_EQ(test_delete_bdev("a"), 0);
-		uraid_runtime_poll_until_idle(1000);
-		fault_members_delete(4);
-		if (dev)
-			CHECK_EQ(test_delete_bdev("jd"), 0);
-		uraid_runtime_stop();
+		wb_array_delete(dev);
 	}
 }
 
@@ -161,36 +178,16 @@ test_wb_waiter_wakes(void)
 static void
 test_wb_space_waiter_wakes(void)
 {
-	struct uraid_array_opts o = {0};
-	struct uraid_array_info info;
 	struct uraid_array_stats st;
 	struct async_write b, c;
 	struct uraid_bdev_desc *desc;
 	struct uraid_io_channel *ch;
-	struct uraid_bdev *arr, *jb;
-	const char *names[4];
-	char err[256];
+	struct uraid_bdev *arr;
 	uint64_t sdata = 3 * 4096 / BS, waits;
 	uint8_t *rd;
 
-	REQUIRE(start_manual(REACTORS) == 0);
-	fault_members_create(4, 8192, BS);
-	for (unsigned i = 0; i < 4; i++)
-		names[i] = g_fault_names[i];
-	CHECK_EQ(ram_bdev_create("jd", 256 + 4 * 80, BS, NULL, &jb), 0);
-	o.name = "a";
-	CHECK_EQ(uraid_raid_level_parse("raid5", &o.level, &o.raid5_layout), 0);
-	o.strip_size_kb = 4;
-	o.members = names;
-	o.num_members = 4;
-	o.superblock = true;
-	o.policy = URAID_POLICY_JOURNAL;
-	o.journal_write_back = true;
-	o.journal_bdev = "jd";
-	CHECK_EQ(uraid_array_create(&o, &arr, err, sizeof(err)), 0);
+	wb_array_create(256 + 4 * 80, &arr);
 	REQUIRE(arr != NULL);
-	CHECK_EQ(uraid_array_get_info(arr, &info), 0);
-	fault_members_slow(4, info.data_offset_blocks + 4 * 4096 / BS, 4096 / BS, 1000000);
 	CHECK_EQ(uraid_bdev_open("a", true, NULL, NULL, &desc), 0);
 	ch = test_get_channel(desc);
 	write_start(&b, desc, ch, 4 * sdata, sdata, 0xb0);
@@ -221,11 +218,7 @@ test_wb_space_waiter_wakes(void)
 	free(c.buf);
 	test_put_channel(ch);
 	uraid_bdev_close(desc);
-	CHECK_EQ(test_delete_bdev("a"), 0);
-	uraid_runtime_poll_until_idle(1000);
-	fault_members_delete(4);
-	CHECK_EQ(test_delete_bdev("jd"), 0);
-	uraid_runtime_stop();
+	wb_array_delete(true);
 }
 
 TEST_MAIN(TEST(test_wb_waiter_wakes), TEST(test_wb_space_waiter_wakes))
