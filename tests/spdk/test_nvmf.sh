@@ -107,7 +107,11 @@ else
 	t_fail "t2 killed mid-run" "operational $(operational)"
 fi
 start_target t2
-# Its controller reconnects; the member (empty again: a restarted malloc) is added back.
+# Its controller reconnects (a try every second); the member (empty again: a restarted
+# malloc) is added back once it is connected. Added before, the member fails its rebuild's
+# first writes (the path is still down), as it should, and the array stays at 5.
+ctrlr_state() { brpc bdev_nvme_get_controllers -n "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ctrlrs"][0]["state"])' 2>/dev/null; }
+for _ in $(seq 150); do [ "$(ctrlr_state t2)" = enabled ] && break; sleep 0.2; done
 added=
 for _ in $(seq 100); do
 	if brpc bdev_uraid_add_base_bdev r6 t2n1 >"$T_DIR/add.out" 2>&1; then
