@@ -20,6 +20,12 @@ RSOCK=$T_DIR/remote.sock
 RPID=
 NBDKIT_PIDS=()
 stop_remote() { stop_pid RPID; }
+# An nbdkit started with -P FILE, to be stopped at the end: its pid once the file holds it
+# (nbdkit writes it from the server process, which may come after the parent has returned).
+kit_started() {
+	for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.1; done
+	NBDKIT_PIDS+=("$(cat "$1")")
+}
 cleanup() {
 	stop_daemon
 	stop_remote
@@ -102,11 +108,11 @@ check "a server that is not NBD" 1 "cannot attach 'x0': .*(magic|handshake|NBD|s
 	attach x0 "nbd://127.0.0.1:$BADPORT/F0" '"timeout_ms":2000'
 check "an export that does not exist" 1 "cannot attach 'x0'" attach x0 "nbd://127.0.0.1:$PORT/nosuch"
 nbdkit -r -U "$T_DIR/ro.nbd" -P "$T_DIR/ro.pid" memory 16M
-NBDKIT_PIDS+=("$(cat "$T_DIR/ro.pid")")
+kit_started "$T_DIR/ro.pid"
 check "a read-only export" 1 "read-only" attach x0 "nbd+unix:///?socket=$T_DIR/ro.nbd"
 nbdkit -U "$T_DIR/bs.nbd" -P "$T_DIR/bs.pid" --filter=blocksize-policy memory 16M \
 	blocksize-minimum=8192 blocksize-preferred=8192
-NBDKIT_PIDS+=("$(cat "$T_DIR/bs.pid")")
+kit_started "$T_DIR/bs.pid"
 check "an export that needs larger blocks" 1 "needs 8192-byte blocks" \
 	attach x0 "nbd+unix:///?socket=$T_DIR/bs.nbd"
 check "connections out of range" 1 "connections: 1 to 16" attach x0 "$URI" '"connections":17'
@@ -185,7 +191,7 @@ check "uraid delete r5" 0 '^deleted$' "$URAID" delete -s "$SOCK" r5
 nbdkit -U "$T_DIR/kit.nbd" -P "$T_DIR/kit.pid" --filter=error --filter=delay \
 	memory 32M delay-read=2ms delay-write=2ms error=EIO error-rate=100% \
 	error-file="$T_DIR/kit.errors"
-NBDKIT_PIDS+=("$(cat "$T_DIR/kit.pid")")
+kit_started "$T_DIR/kit.pid"
 check "attach nbdkit (delay and error filters)" 0 '"k0"' \
 	attach k0 "nbd+unix:///?socket=$T_DIR/kit.nbd" '"timeout_ms":2000,"reconnect_delay_ms":200'
 check "raid1 over a local member and the slow one" 0 true \
@@ -215,7 +221,7 @@ nbdkit -U "$T_DIR/ev.nbd" -P "$T_DIR/ev.pid" eval get_size='echo 16777216' \
 	pread="dd if=$T_DIR/ev.img skip=\$4 count=\$3 iflag=skip_bytes,count_bytes status=none" \
 	pwrite="dd of=$T_DIR/ev.img seek=\$4 conv=notrunc oflag=seek_bytes status=none; echo write >>$T_DIR/ev.log" \
 	can_write='exit 0' can_flush='exit 0' flush="echo flush >>$T_DIR/ev.log" can_fua='echo none'
-NBDKIT_PIDS+=("$(cat "$T_DIR/ev.pid")")
+kit_started "$T_DIR/ev.pid"
 check "attach a server without FUA" 0 '"e0"' attach e0 "nbd+unix:///?socket=$T_DIR/ev.nbd"
 check "... it says so: flush, no FUA" 0 'flush$' sh -c "grep 'e0: nbd+unix' '$T_DIR/serve.log'"
 check "a mirror with superblocks over it (their writes are FUA)" 0 true \
@@ -241,7 +247,7 @@ check "uraid delete fm" 0 '^deleted$' "$URAID" delete -s "$SOCK" fm
 # --- remote bdevs as a spare, a replacement and a journal device (nbdkit memory exports) ---
 for k in s0 s1 j0; do
 	nbdkit -U "$T_DIR/$k.nbd" -P "$T_DIR/$k.pid" memory 32M
-	NBDKIT_PIDS+=("$(cat "$T_DIR/$k.pid")")
+	kit_started "$T_DIR/$k.pid"
 	attach "$k" "nbd+unix:///?socket=$T_DIR/$k.nbd" >/dev/null
 done
 for b in q0 q1 q2; do
