@@ -815,11 +815,11 @@ uint64_t ppl_max_rows(const struct raid_channel *rch);
 int ppl_reserve(struct raid_channel *rch, const unsigned *members, unsigned nmem,
 		const uint32_t *sizes, unsigned nent, uint64_t stripe, uint64_t *opno,
 		struct ppl_entry **out);
-/* Whether ppl_reserve_list would find room for those entries now (it may still fail for
- * want of memory). */
+/* Owner reactor: room for n entries, entry x of sizes[x] blocks on members[x]? */
 bool ppl_fits_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
 		   unsigned n);
-/* The same for n entries, entry x of sizes[x] blocks on members[x]. */
+/* Take them, right after ppl_fits_list found room (nothing may take any in between): 0, or
+ * -ENOMEM. As ppl_reserve otherwise. */
 int ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32_t *sizes,
 		     unsigned n, uint64_t stripe, uint64_t *opno, struct ppl_entry **out);
 /* Blocks of a ring the journal needs for one stripe update's entries on one member. */

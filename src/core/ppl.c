@@ -568,8 +568,6 @@ ppl_reserve_list(struct raid_channel *rch, const unsigned *members, const uint32
 	struct ppl_chan *pc = rch->ppl;
 	uint64_t op = *opno ? *opno : pc->ops + 1;
 
-	if (!ppl_fits_list(rch, members, sizes, n))
-		return -EAGAIN;
 	for (unsigned x = 0; x < n; x++) {
 		out[x] = ring_take(pc, members[x], sizes[x], stripe, op);
 		if (out[x] == NULL) {
@@ -849,7 +847,6 @@ ppl_flush_complete(struct raid_channel *rch)
 		while ((e = TAILQ_LAST(&pc->covered, ppl_entry_list)) != NULL &&
 		       e->flush_gen == pc->gen_started) {
 			TAILQ_REMOVE(&pc->covered, e, flink);
-			e->flush_gen = 0;
 			TAILQ_INSERT_HEAD(&pc->fresh, e, flink);
 		}
 		pc->short_round = false;

@@ -1970,11 +1970,6 @@ op_intent(struct stripe_op *op)
 		goto fail;
 	op->wb_img = op->wb_hdr + (size_t)ncopy * bs;
 	rc = ppl_reserve_list(rch, members, sizes, n, op->sh->stripe, &op->log_op, op->wb_ents);
-	if (rc == -EAGAIN) {
-		op_wb_free_entries(op);
-		op_ppl_park(op);
-		return;
-	}
 	if (rc != 0)
 		goto fail;
 	op->wb_n = n;
