@@ -93,6 +93,9 @@ void uraid_bdev_io_complete(struct uraid_bdev_io *io, int status);
 /* Complete an I/O from the reactor's next iteration instead of now: for modules that finish
  * synchronously (ram, null, errors) but must not call back from inside submit. */
 void uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status);
+/* ... and never in the same iteration: a completion run by the next iteration may defer more
+ * and have it run right after it (a chain, up to a bound), this one waits its turn. */
+void uraid_bdev_io_complete_later(struct uraid_bdev_io *io, int status);
 
 /* Total byte length of an iovec array. */
 uint64_t uraid_iov_length(const struct iovec *iov, int iovcnt);

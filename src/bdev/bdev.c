@@ -93,7 +93,8 @@ mgr_poll(void *arg)
 	 * where a whole round of other I/O would run in between (raid5 4 KiB writes at QD128:
 	 * +14%, docs/bench.md §2). Up to DEFER_DEPTH_MAX levels a poll: a chain (a rebuild's units,
 	 * a user's requests one after the other) goes on at the next poll, and takes no more of
-	 * this one than the I/O around it. */
+	 * this one than the I/O around it. What a module completes with
+	 * uraid_bdev_io_complete_later (ram's bulk copies) is never in a chain. */
 	STAILQ_INIT(&batch);
 	STAILQ_CONCAT(&batch, &mgr->deferred);
 	for (;;) {
@@ -137,6 +138,13 @@ mgr_register(void)
 {
 	uraid_io_device_register(&g_bdev_mgr, mgr_channel_create, mgr_channel_destroy,
 				 sizeof(struct mgr_channel), "bdev_mgr");
+}
+
+void
+uraid_bdev_io_complete_later(struct uraid_bdev_io *io, int status)
+{
+	io->status = status;
+	STAILQ_INSERT_TAIL(&io->bch->mgr->deferred, io, link);
 }
 
 void
