@@ -981,10 +981,13 @@ op_plan(struct stripe_op *op)
 	/* ... and its data columns go to their members before the parity is encoded: a device
 	 * takes them while the encoder runs, and a copy (a ram member) reads the user's data
 	 * from memory, where it streams best, and leaves it in the cache for the encoder (raid5
-	 * x4 192 KiB writes over ram: +15%, docs/bench.md §6). Logged policies log the parity
-	 * before any member write. */
+	 * x4 192 KiB writes over ram: +15%, docs/bench.md §2). ppl logs no parity for a full
+	 * stripe whose columns it names all written (op_log: its partial parity is zero; else
+	 * op_log encodes first); the journal logs it before any member write, so it is encoded
+	 * first there. */
 	op->encode_late = op->mode == MODE_FULL && op->nparts == 1 &&
-			  op->parts[0]->kind == PART_WRITE && !raid_logged(a) && op->both == 0;
+			  op->parts[0]->kind == PART_WRITE && a->policy != SB_POLICY_JOURNAL &&
+			  op->both == 0;
 
 	op->state = OP_READ;
 	op->pending = 1; /* guard while issuing */
@@ -1675,6 +1678,12 @@ op_log(struct stripe_op *op)
 	for (unsigned i = 0; i < l->k; i++) {
 		if (!(t & (1ull << i)) || op->lo[i] != op->r0 || op->hi[i] != op->r1)
 			zero = false;
+	}
+	if (op->encode_late && !zero) {
+		/* A column the entry cannot name as written (a member being rebuilt there): the
+		 * partial parity is the parity less the others' new data, so encode it now. */
+		op_compute(op);
+		op->encode_late = false;
 	}
 	/* Journal: entries of one update split its rows alike (write-back's data first). */
 	chunk = zero && a->policy != SB_POLICY_JOURNAL ? rows : ppl_max_rows(rch);
