@@ -108,6 +108,12 @@ while read -r name level n full extra; do
 	degraded=$(array_cfg "$name" "$level" "$n" "$extra" 1 0)
 	read -r _ mibps _ <<<"$(run "$healthy" "$name" 32 "$full" write)"
 	echo "| $name | full-stripe write ($full seq, QD32) | $mibps MiB/s | memcpy $memcpy_mibps MiB/s | $(ratio "$mibps" "$memcpy_mibps") |"
+	if [ "$level" = raid5 ]; then
+		# The same write's memory work alone: its copies and xor_gen, nothing else.
+		lim=$("$uraid" bench --stripe $((n - 1)) -o "$full" -q 32 -t "$secs" |
+			awk '{ for (i = 2; i <= NF; i++) if ($i == "MiB/s") v = $(i - 1) } END { print v }')
+		echo "| $name | full-stripe write ($full seq, QD32) | $mibps MiB/s | its copies and XOR alone $lim MiB/s | $(ratio "$mibps" "$lim") |"
+	fi
 	read -r iops _ <<<"$(run "$healthy" "$name" 128 4096 randwrite)"
 	echo "| $name | randwrite 4 KiB QD128 (read-modify-write) | $(kiops "$iops") IOPS | raid0 x4 randwrite $(kiops "$raid0_w") | $(ratio "$iops" "$raid0_w") |"
 	read -r hr _ <<<"$(run "$wrapped" "$name" 128 4096 randread)"

@@ -112,8 +112,8 @@ plain() {
 	cells "$1" "$2"
 }
 # limit LABEL IO_BYTES ARGS: what one core does alone for the row above it (uraid bench
-# --memcpy, or --xor for parity over null members), the best of RUNS, in I/Os of IO_BYTES per
-# second, in the standalone column.
+# --memcpy, --stripe for full stripes over ram, --xor over null), the best of RUNS, in I/Os
+# of IO_BYTES per second, in the standalone column.
 limit() {
 	local best=0 v i
 	for ((i = 0; i < RUNS; i++)); do
@@ -138,6 +138,8 @@ row "raid1 x2 4K randread QD128" raid1 raid1 0 2 "$q128 -w randread"
 row "raid1 x2 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 row "raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 "$q128 -w randread"
 row "raid5f x4 (64K) 192K full-stripe write QD32" raid5f raid5f 64 4 "-q 32 -o 196608 -w write"
+limit "limit of the row above: its copies and xor_gen alone, 3 x 64K and the parity to 4 areas" \
+	196608 "--stripe 3 -o 192k -q 32"
 MEMBERS=bdev_null_create row "raid0 x4 over null 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
 MEMBERS=bdev_null_create row "raid1 x2 over null 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 MEMBERS=bdev_null_create row "raid5f x4 over null 192K full-stripe write QD32" raid5f raid5f 64 4 \

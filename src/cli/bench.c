@@ -29,6 +29,9 @@
 #include "uraid/array.h"
 #include "uraid/bdev.h"
 
+/* A member's area in --stripe (stripe_reference). */
+#define STRIPE_AREA_BYTES (128ull << 20)
+
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RW, WL_RANDRW };
 static const char *const wl_names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
 
@@ -44,7 +47,8 @@ struct bench_opts {
 	bool verify;
 	bool json;
 	bool memcpy_ref;
-	unsigned xor_k; /* --xor K: the parity reference instead of a run (0: not asked) */
+	unsigned xor_k;	 /* --xor K: the parity reference instead of a run (0: not asked) */
+	bool stripe_ref; /* --stripe K: ... with the member copies (xor_k = K) */
 	uint64_t seed;
 	unsigned fill_pct; /* written sequentially before the run (percent of each target) */
 	unsigned span_pct; /* I/Os only in this first share of each target (percent) */
@@ -493,7 +497,11 @@ bench_usage(FILE *out)
 		"                  through 1 GiB (the reference for full-stripe writes)\n"
 		"  --xor K         instead: single-core XOR parity (ISA-L xor_gen) of K columns\n"
 		"                  of -o/K bytes each, over -q stripes' data in turn (the\n"
-		"                  encoder's limit for -o sized full-stripe writes at QD -q)\n");
+		"                  encoder's limit for -o sized full-stripe writes at QD -q)\n"
+		"  --stripe K      instead: the same, each column first copied to a member's\n"
+		"                  area (K + 1 areas of 128 MiB) and the parity after it (the\n"
+		"                  memory's limit for raid5 full-stripe writes over ram "
+		"members)\n");
 }
 
 static int
@@ -781,6 +789,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{"output", required_argument, NULL, 'O'},
 		{"memcpy", no_argument, NULL, 'C'},
 		{"xor", required_argument, NULL, 'X'},
+		{"stripe", required_argument, NULL, 'Y'},
 		{"fill", required_argument, NULL, 'F'},
 		{"span", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -897,15 +906,17 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'C':
 			o->memcpy_ref = true;
 			break;
-		case 'X': {
+		case 'X':
+		case 'Y': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
 			if (*optarg == '\0' || *end != '\0' || v < 2 || v > 64) {
-				fprintf(stderr, "uraid bench: --xor %s: columns must be 2..64\n",
-					optarg);
+				fprintf(stderr, "uraid bench: --%s %s: columns must be 2..64\n",
+					c == 'X' ? "xor" : "stripe", optarg);
 				return -EINVAL;
 			}
 			o->xor_k = (unsigned)v;
+			o->stripe_ref = c == 'Y';
 			break;
 		}
 		case 'F':
@@ -933,15 +944,18 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		return -EINVAL;
 	}
 	if (o->xor_k) {
+		const char *what = o->stripe_ref ? "stripe" : "xor";
+		uint64_t max_col = o->stripe_ref ? STRIPE_AREA_BYTES : 1u << 30;
+
 		if (!have_o || !have_t) {
-			fprintf(stderr, "uraid bench: --xor needs -o and -t\n");
+			fprintf(stderr, "uraid bench: --%s needs -o and -t\n", what);
 			return -EINVAL;
 		}
-		if (o->io_size % (o->xor_k * 64u) != 0 || o->io_size / o->xor_k > (1u << 30)) {
+		if (o->io_size % (o->xor_k * 64u) != 0 || o->io_size / o->xor_k > max_col) {
 			fprintf(stderr,
-				"uraid bench: --xor %u: -o must be a multiple of %u (64 bytes a "
-				"column), at most 1 GiB a column\n",
-				o->xor_k, o->xor_k * 64u);
+				"uraid bench: --%s %u: -o must be a multiple of %u (64 bytes a "
+				"column), at most %" PRIu64 " MiB a column\n",
+				what, o->xor_k, o->xor_k * 64u, max_col >> 20);
 			return -EINVAL;
 		}
 		if (!have_q)
@@ -1237,6 +1251,73 @@ xor_reference(const struct bench_opts *o)
 	return 0;
 }
 
+/* The limit of a raid5 full-stripe write over ram members: one core doing its memory work and
+ * nothing else. The K data columns of -o/K bytes, of QD stripes in huge pages taken in turn,
+ * are each copied to a member's area (K + 1 areas of STRIPE_AREA_BYTES, as the side by side's
+ * members, filled sequentially), then their XOR parity is encoded into a buffer that stays in
+ * cache and copied to the last member, the columns' places turning by one each stripe as
+ * raid5's do. The order is the array's (src/core/stripe.c: the data columns go out before the
+ * parity is encoded). */
+static int
+stripe_reference(const struct bench_opts *o)
+{
+	unsigned n = o->xor_k + 1;
+	size_t col = o->io_size / o->xor_k, stride = align_up_u64(o->io_size, 4096);
+	uint8_t *bufs = bufs_alloc(o->queue_depth, stride), *parity = bufs_alloc(1, col);
+	uint8_t *areas = bufs_alloc(n, STRIPE_AREA_BYTES);
+	void *v[65];
+	uint64_t start, now, stripes = 0, off = 0;
+	double rate, mibps;
+	unsigned q = 0, turn = 0;
+
+	if (bufs == NULL || parity == NULL || areas == NULL) {
+		fprintf(stderr, "uraid bench: --stripe: cannot allocate %u stripes and %u areas\n",
+			o->queue_depth, n);
+		free(bufs);
+		free(parity);
+		free(areas);
+		return 1;
+	}
+	start = mono_ns();
+	do {
+		for (int i = 0; i < 64; i++) {
+			uint8_t *b = bufs + (size_t)q * stride;
+
+			if (off + col > STRIPE_AREA_BYTES)
+				off = 0;
+			for (unsigned c = 0; c < o->xor_k; c++) {
+				v[c] = b + c * col;
+				memcpy(areas + (size_t)((c + turn) % n) * STRIPE_AREA_BYTES + off,
+				       v[c], col);
+			}
+			v[o->xor_k] = parity;
+			xor_gen((int)n, (int)col, v);
+			memcpy(areas + (size_t)((o->xor_k + turn) % n) * STRIPE_AREA_BYTES + off,
+			       parity, col);
+			off += col;
+			turn = turn + 1 == n ? 0 : turn + 1;
+			q = q + 1 == o->queue_depth ? 0 : q + 1;
+			stripes++;
+		}
+		now = mono_ns();
+	} while ((double)(now - start) < o->seconds * 1e9);
+	__asm__ volatile("" : : "r"(areas) : "memory");
+	rate = (double)stripes * 1e9 / (double)(now - start);
+	mibps = rate * (double)o->io_size / 1048576.0;
+	if (o->json)
+		printf("{\"stripe\":{\"columns\":%u,\"column_bytes\":%zu,\"stripes_per_s\":%.1f,"
+		       "\"data_mib_s\":%.1f}}\n",
+		       o->xor_k, col, rate, mibps);
+	else
+		printf("stripe %u x %zu bytes and their parity to %u areas, %u stripes in turn: "
+		       "%.1f stripes/s, %.1f MiB/s of data on one core\n",
+		       o->xor_k, col, n, o->queue_depth, rate, mibps);
+	free(bufs);
+	free(parity);
+	free(areas);
+	return 0;
+}
+
 int
 bench_main(int argc, char **argv)
 {
@@ -1255,7 +1336,7 @@ bench_main(int argc, char **argv)
 	if (o.memcpy_ref)
 		return memcpy_reference(&o);
 	if (o.xor_k)
-		return xor_reference(&o);
+		return o.stripe_ref ? stripe_reference(&o) : xor_reference(&o);
 	if (o.seed == 0)
 		o.seed = mono_ns() ^ (uint64_t)getpid() << 32;
 	for (unsigned c = 0; c < 64; c++) {

@@ -63,6 +63,11 @@ expect "--xor 3 prints a stripe rate" 0 '^xor 3 x 65536 bytes into one, 32 strip
 	--xor 3 -o 192k -q 32 -t 0.2
 expect "--xor --output json" 0 '"columns":4 && "column_bytes":16384 && "stripes_per_s":[1-9]' \
 	--xor 4 -o 64k -t 0.2 --output json
+# --stripe: the same with the member copies (the memory's limit for full stripes over ram).
+expect "--stripe 3 prints a stripe rate" 0 '^stripe 3 x 65536 bytes and their parity to 4 areas, 32 stripes in turn: [1-9][0-9]*\.[0-9] stripes/s' \
+	--stripe 3 -o 192k -q 32 -t 0.2
+expect "--stripe --output json" 0 '"stripe": && "columns":4 && "column_bytes":16384 && "stripes_per_s":[1-9]' \
+	--stripe 4 -o 64k -t 0.2 --output json
 
 # 7. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
 printf '{"subsystems": [ {"subsystem": "bdev", ' >"$T_DIR/malformed.json"
@@ -106,6 +111,9 @@ bad "bad core mask" "core mask" --json "$T_DIR/tiny.json" -m zz "${std[@]}"
 bad "--xor of one column" "--xor 1: columns must be 2..64" --xor 1 -o 64k -t 0.1
 bad "--xor stripe not 64 bytes a column" "-o must be a multiple of 192" --xor 3 -o 64k -t 0.1
 bad "--xor without -t" "--xor needs -o and -t" --xor 3 -o 192k
+bad "--stripe of one column" "--stripe 1: columns must be 2..64" --stripe 1 -o 64k -t 0.1
+bad "--stripe column over an area" "at most 128 MiB a column" --stripe 2 -o 512m -t 0.1
+bad "--stripe without -t" "--stripe needs -o and -t" --stripe 3 -o 192k
 bad "offline core" "not online" --json "$T_DIR/tiny.json" -m 0x8000000000000000 "${std[@]}"
 
 t_done
