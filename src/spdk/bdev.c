@@ -798,6 +798,13 @@ uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status)
 		uraid_bdev_io_complete(io, status); /* no message memory: SPDK defers it itself */
 }
 
+/* SPDK's messages never run in the poll that sent them: later is deferred. */
+void
+uraid_bdev_io_complete_later(struct uraid_bdev_io *io, int status)
+{
+	uraid_bdev_io_complete_deferred(io, status);
+}
+
 static void
 array_submit_io(struct spdk_io_channel *ch, struct spdk_bdev_io *bio)
 {
