@@ -47,6 +47,7 @@ struct bench_opts {
 	bool verify;
 	bool json;
 	bool memcpy_ref;
+	unsigned copies; /* --copies N: --memcpy -w randwrite's places a piece goes to (0: 1) */
 	unsigned xor_k;	 /* --xor K: the parity reference instead of a run (0: not asked) */
 	bool stripe_ref; /* --stripe K: ... with the member copies (xor_k = K) */
 	uint64_t seed;
@@ -494,7 +495,9 @@ bench_usage(FILE *out)
 		"  --fill PCT      first write PCT%% of each target sequentially (not measured)\n"
 		"  --span PCT      keep the I/Os in the first PCT%% of each target\n"
 		"  --memcpy        instead: single-core memcpy bandwidth in -o sized copies\n"
-		"                  through 1 GiB (the reference for full-stripe writes)\n"
+		"                  through 1 GiB (the reference for full-stripe writes); with\n"
+		"                  -w randwrite, to random places of 128 MiB areas, --copies N\n"
+		"                  of them (the limit of small writes over ram members)\n"
 		"  --xor K         instead: single-core XOR parity (ISA-L xor_gen) of K columns\n"
 		"                  of -o/K bytes each, over -q stripes' data in turn (the\n"
 		"                  encoder's limit for -o sized full-stripe writes at QD -q)\n"
@@ -790,6 +793,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{"memcpy", no_argument, NULL, 'C'},
 		{"xor", required_argument, NULL, 'X'},
 		{"stripe", required_argument, NULL, 'Y'},
+		{"copies", required_argument, NULL, 'N'},
 		{"fill", required_argument, NULL, 'F'},
 		{"span", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -919,6 +923,16 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			o->stripe_ref = c == 'Y';
 			break;
 		}
+		case 'N': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 8) {
+				fprintf(stderr, "uraid bench: --copies %s: 1 to 8\n", optarg);
+				return -EINVAL;
+			}
+			o->copies = (unsigned)v;
+			break;
+		}
 		case 'F':
 		case 'P': {
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -962,11 +976,29 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			o->queue_depth = 1;
 		return 0;
 	}
+	if (o->copies && !(o->memcpy_ref && have_w && o->workload == WL_RANDWRITE)) {
+		fprintf(stderr, "uraid bench: --copies goes with --memcpy -w randwrite\n");
+		return -EINVAL;
+	}
 	if (o->memcpy_ref) {
 		if (!have_o || !have_t) {
 			fprintf(stderr, "uraid bench: --memcpy needs -o and -t\n");
 			return -EINVAL;
 		}
+		if (have_w && o->workload != WL_WRITE && o->workload != WL_RANDWRITE) {
+			fprintf(stderr, "uraid bench: --memcpy takes -w write or randwrite\n");
+			return -EINVAL;
+		}
+		if (!have_w)
+			o->workload = WL_WRITE;
+		if (o->workload == WL_RANDWRITE && o->io_size > STRIPE_AREA_BYTES) {
+			fprintf(stderr,
+				"uraid bench: --memcpy -w randwrite: -o is at most %llu MiB\n",
+				STRIPE_AREA_BYTES >> 20);
+			return -EINVAL;
+		}
+		if (!have_q)
+			o->queue_depth = 1;
 		return 0;
 	}
 	if (o->config == NULL || !have_q || !have_o || !have_w || !have_t) {
@@ -1201,6 +1233,53 @@ memcpy_reference(const struct bench_opts *o)
 	return 0;
 }
 
+/* The limit of small random writes over ram members: one core copying -o sized pieces, from
+ * QD buffers in huge pages taken in turn (a slot's), each to a random -o aligned place in
+ * each of N areas of 128 MiB (--copies: a mirror's N members), which is what the ram members
+ * do with the writes and nothing else. Most of it is waiting for the lines a piece lands on,
+ * read from memory before they are written. */
+static int
+memcpy_random_reference(const struct bench_opts *o)
+{
+	unsigned n = o->copies ? o->copies : 1;
+	size_t stride = align_up_u64(o->io_size, 4096);
+	uint64_t places = STRIPE_AREA_BYTES / o->io_size, start, now, pieces = 0;
+	uint8_t *bufs = bufs_alloc(o->queue_depth, stride),
+		*areas = bufs_alloc(n, STRIPE_AREA_BYTES);
+	struct prng rng;
+	double rate, mibps;
+	unsigned q = 0;
+
+	if (bufs == NULL || areas == NULL) {
+		fprintf(stderr, "uraid bench: --memcpy: cannot allocate %u areas of 128 MiB\n", n);
+		free(bufs);
+		free(areas);
+		return 1;
+	}
+	prng_seed(&rng, o->seed ? o->seed : mono_ns());
+	start = mono_ns();
+	do {
+		for (int i = 0; i < 64; i++) {
+			for (unsigned c = 0; c < n; c++)
+				memcpy(areas + c * STRIPE_AREA_BYTES +
+					       prng_below(&rng, places) * o->io_size,
+				       bufs + (size_t)q * stride, o->io_size);
+			q = q + 1 == o->queue_depth ? 0 : q + 1;
+			pieces++;
+		}
+		now = mono_ns();
+	} while ((double)(now - start) < o->seconds * 1e9);
+	__asm__ volatile("" : : "r"(areas) : "memory");
+	rate = (double)pieces * 1e9 / (double)(now - start);
+	mibps = rate * (double)o->io_size / 1048576.0;
+	printf("memcpy %" PRIu64 " bytes to random places, %u cop%s: %.1f pieces/s, %.1f MiB/s "
+	       "on one core\n",
+	       o->io_size, n, n == 1 ? "y" : "ies", rate, mibps);
+	free(bufs);
+	free(areas);
+	return 0;
+}
+
 /* The limit of a full-stripe write whose members cost nothing (null members): one core
  * encoding XOR parity over K columns of -o/K bytes, the data of QD stripes (in huge pages
  * like the benchmark's) taken in turn as a write at that queue depth takes them, into one
@@ -1334,7 +1413,8 @@ bench_main(int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	if (o.memcpy_ref)
-		return memcpy_reference(&o);
+		return o.workload == WL_RANDWRITE ? memcpy_random_reference(&o)
+						  : memcpy_reference(&o);
 	if (o.xor_k)
 		return o.stripe_ref ? stripe_reference(&o) : xor_reference(&o);
 	if (o.seed == 0)

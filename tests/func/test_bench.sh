@@ -68,6 +68,9 @@ expect "--stripe 3 prints a stripe rate" 0 '^stripe 3 x 65536 bytes and their pa
 	--stripe 3 -o 192k -q 32 -t 0.2
 expect "--stripe --output json" 0 '"stripe": && "columns":4 && "column_bytes":16384 && "stripes_per_s":[1-9]' \
 	--stripe 4 -o 64k -t 0.2 --output json
+# --memcpy -w randwrite: the limit of small writes over ram members (a mirror's: --copies 2).
+expect "--memcpy -w randwrite --copies 2" 0 '^memcpy 4096 bytes to random places, 2 copies: [1-9][0-9]*\.[0-9] pieces/s, [1-9][0-9.]* MiB/s' \
+	--memcpy -o 4k -w randwrite --copies 2 -q 8 -t 0.2
 
 # 7. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
 printf '{"subsystems": [ {"subsystem": "bdev", ' >"$T_DIR/malformed.json"
@@ -114,6 +117,9 @@ bad "--xor without -t" "--xor needs -o and -t" --xor 3 -o 192k
 bad "--stripe of one column" "--stripe 1: columns must be 2..64" --stripe 1 -o 64k -t 0.1
 bad "--stripe column over an area" "at most 128 MiB a column" --stripe 2 -o 512m -t 0.1
 bad "--stripe without -t" "--stripe needs -o and -t" --stripe 3 -o 192k
+bad "--copies without --memcpy -w randwrite" "--copies goes with --memcpy -w randwrite" --memcpy -o 4k --copies 2 -t 0.1
+bad "--copies out of range" "--copies 9: 1 to 8" --memcpy -o 4k -w randwrite --copies 9 -t 0.1
+bad "--memcpy of reads" "--memcpy takes -w write or randwrite" --memcpy -o 4k -w read -t 0.1
 bad "offline core" "not online" --json "$T_DIR/tiny.json" -m 0x8000000000000000 "${std[@]}"
 
 t_done
