@@ -1193,44 +1193,90 @@ wait_jobs(struct job *jobs, unsigned n, const struct bench_opts *o)
 	}
 }
 
+/* --- references: what one core does alone for a row, nothing else --- */
+
+/* What a reference's step works on. */
+struct ref {
+	const struct bench_opts *o;
+	uint8_t *src, *dst; /* the pieces or the stripes' data, and where they go */
+	uint8_t *parity;    /* --xor, --stripe: stays in cache */
+	size_t stride, col; /* a piece's or stripe's place in src; a column's bytes */
+	uint64_t off,
+		limit; /* --memcpy, --stripe: the next place in dst (or an area), and the end */
+	unsigned q, turn, n; /* the next of QD buffers; raid5's turn; areas */
+	struct prng rng;
+};
+
+/* Run step for -t seconds, reading the clock every 64 steps; steps per second. */
+static double
+ref_rate(struct ref *r, void (*step)(struct ref *r))
+{
+	uint64_t start = mono_ns(), now, steps = 0;
+
+	do {
+		for (int i = 0; i < 64; i++)
+			step(r);
+		steps += 64;
+		now = mono_ns();
+	} while ((double)(now - start) < r->o->seconds * 1e9);
+	/* Keep the copies: nothing reads dst, and a dead-store elimination could drop them. */
+	__asm__ volatile("" : : "r"(r->dst) : "memory");
+	return (double)steps * 1e9 / (double)(now - start);
+}
+
+static void
+ref_next(struct ref *r)
+{
+	r->q = r->q + 1 == r->o->queue_depth ? 0 : r->q + 1;
+}
+
+static void
+memcpy_step(struct ref *r)
+{
+	if (r->off + r->o->io_size > r->limit)
+		r->off = 0;
+	memcpy(r->dst + r->off, r->src + r->off, r->o->io_size);
+	r->off += r->o->io_size;
+}
+
 /* The reference the parity benchmarks are held against: one core copying -o sized pieces
  * sequentially from one 1 GiB buffer to another, so caches do not help. */
 static int
 memcpy_reference(const struct bench_opts *o)
 {
-	const size_t span = 1ull << 30;
-	uint8_t *src = aligned_alloc(4096, span), *dst = aligned_alloc(4096, span);
-	uint64_t start, now, bytes = 0;
-	size_t off = 0;
+	struct ref r = {.o = o, .limit = 1ull << 30};
+	double rate;
 
-	if (src == NULL || dst == NULL || o->io_size > span) {
+	r.src = aligned_alloc(4096, r.limit);
+	r.dst = aligned_alloc(4096, r.limit);
+	if (r.src == NULL || r.dst == NULL || o->io_size > r.limit) {
 		fprintf(stderr, "uraid bench: --memcpy: cannot allocate 2 GiB\n");
-		free(src);
-		free(dst);
+		free(r.src);
+		free(r.dst);
 		return 1;
 	}
-	memset(src, 1, span);
-	memset(dst, 2, span);
+	memset(r.src, 1, r.limit);
+	memset(r.dst, 2, r.limit);
 	/* Keep both fills: the destination is never read, and a dead-store elimination would
 	 * leave its pages to fault inside the timed loop. */
-	__asm__ volatile("" : : "r"(src), "r"(dst) : "memory");
-	start = mono_ns();
-	do {
-		for (int i = 0; i < 64; i++) {
-			if (off + o->io_size > span)
-				off = 0;
-			memcpy(dst + off, src + off, o->io_size);
-			off += o->io_size;
-			bytes += o->io_size;
-		}
-		now = mono_ns();
-	} while ((double)(now - start) < o->seconds * 1e9);
-	__asm__ volatile("" : : "r"(dst) : "memory");
+	__asm__ volatile("" : : "r"(r.src), "r"(r.dst) : "memory");
+	rate = ref_rate(&r, memcpy_step);
 	printf("memcpy %" PRIu64 " bytes: %.1f MiB/s on one core\n", o->io_size,
-	       (double)bytes / 1048576.0 / ((double)(now - start) / 1e9));
-	free(src);
-	free(dst);
+	       rate * (double)o->io_size / 1048576.0);
+	free(r.src);
+	free(r.dst);
 	return 0;
+}
+
+static void
+memcpy_random_step(struct ref *r)
+{
+	uint64_t places = STRIPE_AREA_BYTES / r->o->io_size;
+
+	for (unsigned c = 0; c < r->n; c++)
+		memcpy(r->dst + c * STRIPE_AREA_BYTES + prng_below(&r->rng, places) * r->o->io_size,
+		       r->src + (size_t)r->q * r->stride, r->o->io_size);
+	ref_next(r);
 }
 
 /* The limit of small random writes over ram members: one core copying -o sized pieces, from
@@ -1241,160 +1287,121 @@ memcpy_reference(const struct bench_opts *o)
 static int
 memcpy_random_reference(const struct bench_opts *o)
 {
-	unsigned n = o->copies ? o->copies : 1;
-	size_t stride = align_up_u64(o->io_size, 4096);
-	uint64_t places = STRIPE_AREA_BYTES / o->io_size, start, now, pieces = 0;
-	uint8_t *bufs = bufs_alloc(o->queue_depth, stride),
-		*areas = bufs_alloc(n, STRIPE_AREA_BYTES);
-	struct prng rng;
-	double rate, mibps;
-	unsigned q = 0;
+	struct ref r = {.o = o, .n = o->copies ? o->copies : 1};
+	double rate;
 
-	if (bufs == NULL || areas == NULL) {
-		fprintf(stderr, "uraid bench: --memcpy: cannot allocate %u areas of 128 MiB\n", n);
-		free(bufs);
-		free(areas);
+	r.stride = align_up_u64(o->io_size, 4096);
+	r.src = bufs_alloc(o->queue_depth, r.stride);
+	r.dst = bufs_alloc(r.n, STRIPE_AREA_BYTES);
+	if (r.src == NULL || r.dst == NULL) {
+		fprintf(stderr, "uraid bench: --memcpy: cannot allocate %u areas of 128 MiB\n",
+			r.n);
+		free(r.src);
+		free(r.dst);
 		return 1;
 	}
-	prng_seed(&rng, o->seed ? o->seed : mono_ns());
-	start = mono_ns();
-	do {
-		for (int i = 0; i < 64; i++) {
-			for (unsigned c = 0; c < n; c++)
-				memcpy(areas + c * STRIPE_AREA_BYTES +
-					       prng_below(&rng, places) * o->io_size,
-				       bufs + (size_t)q * stride, o->io_size);
-			q = q + 1 == o->queue_depth ? 0 : q + 1;
-			pieces++;
-		}
-		now = mono_ns();
-	} while ((double)(now - start) < o->seconds * 1e9);
-	__asm__ volatile("" : : "r"(areas) : "memory");
-	rate = (double)pieces * 1e9 / (double)(now - start);
-	mibps = rate * (double)o->io_size / 1048576.0;
+	prng_seed(&r.rng, o->seed ? o->seed : mono_ns());
+	rate = ref_rate(&r, memcpy_random_step);
 	printf("memcpy %" PRIu64 " bytes to random places, %u cop%s: %.1f pieces/s, %.1f MiB/s "
 	       "on one core\n",
-	       o->io_size, n, n == 1 ? "y" : "ies", rate, mibps);
-	free(bufs);
-	free(areas);
+	       o->io_size, r.n, r.n == 1 ? "y" : "ies", rate,
+	       rate * (double)o->io_size / 1048576.0);
+	free(r.src);
+	free(r.dst);
 	return 0;
 }
 
-/* The limit of a full-stripe write whose members cost nothing (null members): one core
- * encoding XOR parity over K columns of -o/K bytes, the data of QD stripes (in huge pages
- * like the benchmark's) taken in turn as a write at that queue depth takes them, into one
- * parity buffer that stays in cache (the best case for the parity: an array's encoder reuses
- * a few pool buffers). */
-static int
-xor_reference(const struct bench_opts *o)
+/* A stripe's columns, the parity last. */
+static void
+ref_columns(struct ref *r, void **v)
 {
-	size_t col = o->io_size / o->xor_k, stride = align_up_u64(o->io_size, 4096);
-	uint8_t *bufs = bufs_alloc(o->queue_depth, stride), *parity = bufs_alloc(1, col);
+	uint8_t *b = r->src + (size_t)r->q * r->stride;
+
+	for (unsigned c = 0; c < r->o->xor_k; c++)
+		v[c] = b + c * r->col;
+	v[r->o->xor_k] = r->parity;
+}
+
+static void
+xor_step(struct ref *r)
+{
 	void *v[65];
-	uint64_t start, now, stripes = 0;
+
+	ref_columns(r, v);
+	xor_gen((int)r->o->xor_k + 1, (int)r->col, v);
+	ref_next(r);
+}
+
+static void
+stripe_step(struct ref *r)
+{
+	unsigned k = r->o->xor_k;
+	void *v[65];
+
+	if (r->off + r->col > STRIPE_AREA_BYTES)
+		r->off = 0;
+	ref_columns(r, v);
+	for (unsigned c = 0; c < k; c++)
+		memcpy(r->dst + (size_t)((c + r->turn) % r->n) * STRIPE_AREA_BYTES + r->off, v[c],
+		       r->col);
+	xor_gen((int)k + 1, (int)r->col, v);
+	memcpy(r->dst + (size_t)((k + r->turn) % r->n) * STRIPE_AREA_BYTES + r->off, r->parity,
+	       r->col);
+	r->off += r->col;
+	r->turn = r->turn + 1 == r->n ? 0 : r->turn + 1;
+	ref_next(r);
+}
+
+/* The limit of a full-stripe write whose members cost nothing (null members), --xor: one
+ * core encoding XOR parity over K columns of -o/K bytes, the data of QD stripes (in huge
+ * pages like the benchmark's) taken in turn as a write at that queue depth takes them, into
+ * one parity buffer that stays in cache (the best case for the parity: an array's encoder
+ * reuses a few pool buffers).
+ *
+ * And over ram members, --stripe: the same with its memory work, each data column first
+ * copied to a member's area (K + 1 areas of STRIPE_AREA_BYTES, as the side by side's
+ * members, filled sequentially), then the parity encoded and copied to the last member, the
+ * columns' places turning by one each stripe as raid5's do. The order is the array's
+ * (src/core/stripe.c: the data columns go out before the parity is encoded). */
+static int
+parity_reference(const struct bench_opts *o)
+{
+	const char *name = o->stripe_ref ? "stripe" : "xor";
+	struct ref r = {.o = o, .n = o->xor_k + 1};
 	double rate, mibps;
-	unsigned q = 0;
+	int rc = 1;
 
-	if (bufs == NULL || parity == NULL) {
-		fprintf(stderr, "uraid bench: --xor: cannot allocate %u stripes\n", o->queue_depth);
-		free(bufs);
-		free(parity);
-		return 1;
+	r.col = o->io_size / o->xor_k;
+	r.stride = align_up_u64(o->io_size, 4096);
+	r.src = bufs_alloc(o->queue_depth, r.stride);
+	r.parity = bufs_alloc(1, r.col);
+	if (o->stripe_ref)
+		r.dst = bufs_alloc(r.n, STRIPE_AREA_BYTES);
+	if (r.src == NULL || r.parity == NULL || (o->stripe_ref && r.dst == NULL)) {
+		fprintf(stderr, "uraid bench: --%s: cannot allocate %u stripes%s\n", name,
+			o->queue_depth, o->stripe_ref ? " and their areas" : "");
+		goto out;
 	}
-	start = mono_ns();
-	do {
-		for (int i = 0; i < 64; i++) {
-			uint8_t *b = bufs + (size_t)q * stride;
-
-			for (unsigned c = 0; c < o->xor_k; c++)
-				v[c] = b + c * col;
-			v[o->xor_k] = parity;
-			xor_gen((int)o->xor_k + 1, (int)col, v);
-			q = q + 1 == o->queue_depth ? 0 : q + 1;
-			stripes++;
-		}
-		now = mono_ns();
-	} while ((double)(now - start) < o->seconds * 1e9);
-	rate = (double)stripes * 1e9 / (double)(now - start);
+	rate = ref_rate(&r, o->stripe_ref ? stripe_step : xor_step);
 	mibps = rate * (double)o->io_size / 1048576.0;
 	if (o->json)
-		printf("{\"xor\":{\"columns\":%u,\"column_bytes\":%zu,\"stripes_per_s\":%.1f,"
+		printf("{\"%s\":{\"columns\":%u,\"column_bytes\":%zu,\"stripes_per_s\":%.1f,"
 		       "\"data_mib_s\":%.1f}}\n",
-		       o->xor_k, col, rate, mibps);
+		       name, o->xor_k, r.col, rate, mibps);
+	else if (o->stripe_ref)
+		printf("stripe %u x %zu bytes and their parity to %u areas, %u stripes in turn: "
+		       "%.1f stripes/s, %.1f MiB/s of data on one core\n",
+		       o->xor_k, r.col, r.n, o->queue_depth, rate, mibps);
 	else
 		printf("xor %u x %zu bytes into one, %u stripes in turn: %.1f stripes/s, "
 		       "%.1f MiB/s of data on one core\n",
-		       o->xor_k, col, o->queue_depth, rate, mibps);
-	free(bufs);
-	free(parity);
-	return 0;
-}
-
-/* The limit of a raid5 full-stripe write over ram members: one core doing its memory work and
- * nothing else. The K data columns of -o/K bytes, of QD stripes in huge pages taken in turn,
- * are each copied to a member's area (K + 1 areas of STRIPE_AREA_BYTES, as the side by side's
- * members, filled sequentially), then their XOR parity is encoded into a buffer that stays in
- * cache and copied to the last member, the columns' places turning by one each stripe as
- * raid5's do. The order is the array's (src/core/stripe.c: the data columns go out before the
- * parity is encoded). */
-static int
-stripe_reference(const struct bench_opts *o)
-{
-	unsigned n = o->xor_k + 1;
-	size_t col = o->io_size / o->xor_k, stride = align_up_u64(o->io_size, 4096);
-	uint8_t *bufs = bufs_alloc(o->queue_depth, stride), *parity = bufs_alloc(1, col);
-	uint8_t *areas = bufs_alloc(n, STRIPE_AREA_BYTES);
-	void *v[65];
-	uint64_t start, now, stripes = 0, off = 0;
-	double rate, mibps;
-	unsigned q = 0, turn = 0;
-
-	if (bufs == NULL || parity == NULL || areas == NULL) {
-		fprintf(stderr, "uraid bench: --stripe: cannot allocate %u stripes and %u areas\n",
-			o->queue_depth, n);
-		free(bufs);
-		free(parity);
-		free(areas);
-		return 1;
-	}
-	start = mono_ns();
-	do {
-		for (int i = 0; i < 64; i++) {
-			uint8_t *b = bufs + (size_t)q * stride;
-
-			if (off + col > STRIPE_AREA_BYTES)
-				off = 0;
-			for (unsigned c = 0; c < o->xor_k; c++) {
-				v[c] = b + c * col;
-				memcpy(areas + (size_t)((c + turn) % n) * STRIPE_AREA_BYTES + off,
-				       v[c], col);
-			}
-			v[o->xor_k] = parity;
-			xor_gen((int)n, (int)col, v);
-			memcpy(areas + (size_t)((o->xor_k + turn) % n) * STRIPE_AREA_BYTES + off,
-			       parity, col);
-			off += col;
-			turn = turn + 1 == n ? 0 : turn + 1;
-			q = q + 1 == o->queue_depth ? 0 : q + 1;
-			stripes++;
-		}
-		now = mono_ns();
-	} while ((double)(now - start) < o->seconds * 1e9);
-	__asm__ volatile("" : : "r"(areas) : "memory");
-	rate = (double)stripes * 1e9 / (double)(now - start);
-	mibps = rate * (double)o->io_size / 1048576.0;
-	if (o->json)
-		printf("{\"stripe\":{\"columns\":%u,\"column_bytes\":%zu,\"stripes_per_s\":%.1f,"
-		       "\"data_mib_s\":%.1f}}\n",
-		       o->xor_k, col, rate, mibps);
-	else
-		printf("stripe %u x %zu bytes and their parity to %u areas, %u stripes in turn: "
-		       "%.1f stripes/s, %.1f MiB/s of data on one core\n",
-		       o->xor_k, col, n, o->queue_depth, rate, mibps);
-	free(bufs);
-	free(parity);
-	free(areas);
-	return 0;
+		       o->xor_k, r.col, o->queue_depth, rate, mibps);
+	rc = 0;
+out:
+	free(r.src);
+	free(r.parity);
+	free(r.dst);
+	return rc;
 }
 
 int
@@ -1416,7 +1423,7 @@ bench_main(int argc, char **argv)
 		return o.workload == WL_RANDWRITE ? memcpy_random_reference(&o)
 						  : memcpy_reference(&o);
 	if (o.xor_k)
-		return o.stripe_ref ? stripe_reference(&o) : xor_reference(&o);
+		return parity_reference(&o);
 	if (o.seed == 0)
 		o.seed = mono_ns() ^ (uint64_t)getpid() << 32;
 	for (unsigned c = 0; c < 64; c++) {

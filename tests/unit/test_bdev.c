@@ -388,6 +388,45 @@ chain_submit_msg(void *arg UNUSED)
 			 0);
 }
 
+/* The chain's I/O on bdev name, which the test created. */
+static void
+chain_open(const char *name)
+{
+	memset(&g_chain, 0, sizeof(g_chain));
+	REQUIRE(uraid_bdev_open(name, true, NULL, NULL, &g_chain.desc) == 0);
+	g_chain.ch = test_get_channel(g_chain.desc);
+}
+
+/* One poll: a message submits A B C D of blocks each (A submits its next one from its
+ * callback), then that poll's deferred completions run. */
+static void
+chain_start(uint64_t blocks)
+{
+	g_chain.blocks = blocks;
+	g_chain.stop = false;
+	g_chain.n = 0;
+	memset(g_chain.log, 0, sizeof(g_chain.log));
+	uraid_reactor_send(uraid_reactor_get(0), chain_submit_msg, NULL);
+	uraid_reactor_poll(uraid_reactor_get(0));
+}
+
+static void
+chain_stop(void)
+{
+	g_chain.stop = true;
+	uraid_runtime_poll_until_idle(100);
+}
+
+static void
+chain_close(const char *name)
+{
+	chain_stop();
+	test_put_channel(g_chain.ch);
+	uraid_bdev_close(g_chain.desc);
+	CHECK_EQ(test_delete_bdev(name), 0);
+	uraid_runtime_stop();
+}
+
 static void
 test_deferred_depth_first(void)
 {
@@ -395,24 +434,14 @@ test_deferred_depth_first(void)
 
 	REQUIRE(start_manual(1) == 0);
 	REQUIRE(null_bdev_create("n0", 1024, 4096, NULL, &bdev) == 0);
-	memset(&g_chain, 0, sizeof(g_chain));
-	g_chain.blocks = 1;
-	REQUIRE(uraid_bdev_open("n0", true, NULL, NULL, &g_chain.desc) == 0);
-	g_chain.ch = test_get_channel(g_chain.desc);
-	/* One poll: the message submits A B C D, then the deferred completions run: A and 2
-	 * follow-ups of its chain, then B C D. */
-	uraid_reactor_send(uraid_reactor_get(0), chain_submit_msg, NULL);
-	uraid_reactor_poll(uraid_reactor_get(0));
+	chain_open("n0");
+	/* A and 2 follow-ups of its chain, then B C D. */
+	chain_start(1);
 	CHECK(strcmp(g_chain.log, "AAABCD") == 0);
 	/* The next poll: the chain's one waiting I/O and 2 follow-ups. */
 	uraid_reactor_poll(uraid_reactor_get(0));
 	CHECK(strcmp(g_chain.log, "AAABCDAAA") == 0);
-	g_chain.stop = true;
-	uraid_runtime_poll_until_idle(100);
-	test_put_channel(g_chain.ch);
-	uraid_bdev_close(g_chain.desc);
-	CHECK_EQ(test_delete_bdev("n0"), 0);
-	uraid_runtime_stop();
+	chain_close("n0");
 }
 
 /* ram completes a bulk copy (over 16 KiB) in the next poll, never in a chain (ram.c): the
@@ -425,33 +454,18 @@ test_ram_bulk_not_chained(void)
 
 	REQUIRE(start_manual(1) == 0);
 	REQUIRE(ram_bdev_create("rc", 64, 4096, NULL, &bdev) == 0);
-	memset(&g_chain, 0, sizeof(g_chain));
-	g_chain.blocks = 1;
-	REQUIRE(uraid_bdev_open("rc", true, NULL, NULL, &g_chain.desc) == 0);
-	g_chain.ch = test_get_channel(g_chain.desc);
-	uraid_reactor_send(uraid_reactor_get(0), chain_submit_msg, NULL);
-	uraid_reactor_poll(uraid_reactor_get(0));
+	chain_open("rc");
+	chain_start(1);
 	CHECK(strcmp(g_chain.log, "AAABCD") == 0);
-	g_chain.stop = true;
-	uraid_runtime_poll_until_idle(100);
+	chain_stop();
 	/* 32 KiB reads: each poll completes what the last one submitted, and no more. */
-	g_chain.blocks = 8;
-	g_chain.stop = false;
-	g_chain.n = 0;
-	memset(g_chain.log, 0, sizeof(g_chain.log));
-	uraid_reactor_send(uraid_reactor_get(0), chain_submit_msg, NULL);
-	uraid_reactor_poll(uraid_reactor_get(0));
+	chain_start(8);
 	CHECK(strcmp(g_chain.log, "ABCD") == 0);
 	uraid_reactor_poll(uraid_reactor_get(0));
 	CHECK(strcmp(g_chain.log, "ABCDA") == 0);
 	uraid_reactor_poll(uraid_reactor_get(0));
 	CHECK(strcmp(g_chain.log, "ABCDAA") == 0);
-	g_chain.stop = true;
-	uraid_runtime_poll_until_idle(100);
-	test_put_channel(g_chain.ch);
-	uraid_bdev_close(g_chain.desc);
-	CHECK_EQ(test_delete_bdev("rc"), 0);
-	uraid_runtime_stop();
+	chain_close("rc");
 }
 
 static void
