@@ -158,7 +158,7 @@ uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status)
 		STAILQ_INSERT_TAIL(&mgr->follow, io, link);
 		return;
 	}
-	STAILQ_INSERT_TAIL(&mgr->deferred, io, link);
+	uraid_bdev_io_complete_later(io, status);
 }
 
 /* --- bdev channels --- */

@@ -916,7 +916,7 @@ op_plan(struct stripe_op *op)
 	const struct layout *l = &a->l;
 	unsigned n = l->k + l->m, rmw = l->m, rcw = 0;
 	uint32_t bs = bs_of(op);
-	bool full = true;
+	bool full = true, one_write;
 
 	op_release_buffers(op);
 	op->restart = false;
@@ -975,9 +975,8 @@ op_plan(struct stripe_op *op)
 	 * array's row gathers many writes): nothing reads the data columns but the encoder
 	 * and the member writes, and both can take them where they are. Logged policies keep
 	 * the columns for their entries. */
-	op->scattered = op->mode == MODE_FULL && op->nparts == 1 &&
-			op->parts[0]->kind == PART_WRITE && !raid_logged(a) &&
-			op->parts[0]->iovcnt > 1;
+	one_write = op->mode == MODE_FULL && op->nparts == 1 && op->parts[0]->kind == PART_WRITE;
+	op->scattered = one_write && !raid_logged(a) && op->parts[0]->iovcnt > 1;
 	/* ... and its data columns go to their members before the parity is encoded: a device
 	 * takes them while the encoder runs, and a copy (a ram member) reads the user's data
 	 * from memory, where it streams best, and leaves it in the cache for the encoder (raid5
@@ -985,9 +984,7 @@ op_plan(struct stripe_op *op)
 	 * stripe whose columns it names all written (op_log: its partial parity is zero; else
 	 * op_log encodes first); the journal logs it before any member write, so it is encoded
 	 * first there. */
-	op->encode_late = op->mode == MODE_FULL && op->nparts == 1 &&
-			  op->parts[0]->kind == PART_WRITE && a->policy != SB_POLICY_JOURNAL &&
-			  op->both == 0;
+	op->encode_late = one_write && a->policy != SB_POLICY_JOURNAL && op->both == 0;
 
 	op->state = OP_READ;
 	op->pending = 1; /* guard while issuing */
