@@ -957,6 +957,10 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		fprintf(stderr, "uraid bench: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (o->copies && !(o->memcpy_ref && have_w && o->workload == WL_RANDWRITE)) {
+		fprintf(stderr, "uraid bench: --copies goes with --memcpy -w randwrite\n");
+		return -EINVAL;
+	}
 	if (o->xor_k) {
 		const char *what = o->stripe_ref ? "stripe" : "xor";
 		uint64_t max_col = o->stripe_ref ? STRIPE_AREA_BYTES : 1u << 30;
@@ -975,10 +979,6 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		if (!have_q)
 			o->queue_depth = 1;
 		return 0;
-	}
-	if (o->copies && !(o->memcpy_ref && have_w && o->workload == WL_RANDWRITE)) {
-		fprintf(stderr, "uraid bench: --copies goes with --memcpy -w randwrite\n");
-		return -EINVAL;
 	}
 	if (o->memcpy_ref) {
 		if (!have_o || !have_t) {

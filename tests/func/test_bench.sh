@@ -118,6 +118,7 @@ bad "--stripe of one column" "--stripe 1: columns must be 2..64" --stripe 1 -o 6
 bad "--stripe column over an area" "at most 128 MiB a column" --stripe 2 -o 512m -t 0.1
 bad "--stripe without -t" "--stripe needs -o and -t" --stripe 3 -o 192k
 bad "--copies without --memcpy -w randwrite" "--copies goes with --memcpy -w randwrite" --memcpy -o 4k --copies 2 -t 0.1
+bad "--copies with --xor" "--copies goes with --memcpy -w randwrite" --xor 3 -o 192k --copies 2 -t 0.1
 bad "--copies out of range" "--copies 9: 1 to 8" --memcpy -o 4k -w randwrite --copies 9 -t 0.1
 bad "--memcpy of reads" "--memcpy takes -w write or randwrite" --memcpy -o 4k -w read -t 0.1
 bad "offline core" "not online" --json "$T_DIR/tiny.json" -m 0x8000000000000000 "${std[@]}"
