@@ -40,6 +40,7 @@ struct uraid_bdev_io {
 	struct iovec iov_one;
 	uint64_t submit_tick;
 	unsigned defer_depth; /* deferred by a completion this many levels into a poll */
+	void (*defer_fn)(struct uraid_bdev_io *io); /* uraid_bdev_io_defer's, else NULL */
 
 	/* Module private, bdev->driver_ctx_size bytes, 16-byte aligned. */
 	_Alignas(16) uint8_t driver_ctx[];
@@ -96,6 +97,11 @@ void uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status);
 /* ... and never in the same iteration: a completion run by the next iteration may defer more
  * and have it run right after it (a chain, up to a bound), this one waits its turn. */
 void uraid_bdev_io_complete_later(struct uraid_bdev_io *io, int status);
+/* Run fn(io) where uraid_bdev_io_complete_deferred(io) would complete it, and let fn finish
+ * the I/O and complete it (uraid_bdev_io_complete): for a module that starts a request at
+ * submit and ends it there (ram starts fetching the memory of a small copy at submit and
+ * copies there, after the requests submitted with it have started theirs). */
+void uraid_bdev_io_defer(struct uraid_bdev_io *io, void (*fn)(struct uraid_bdev_io *io));
 
 /* Total byte length of an iovec array. */
 uint64_t uraid_iov_length(const struct iovec *iov, int iovcnt);

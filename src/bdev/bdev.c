@@ -107,6 +107,13 @@ mgr_poll(void *arg)
 		} else {
 			break;
 		}
+		if (io->defer_fn != NULL) {
+			void (*fn)(struct uraid_bdev_io *) = io->defer_fn;
+
+			io->defer_fn = NULL;
+			fn(io);
+			continue;
+		}
 		uraid_bdev_io_complete(io, io->status);
 	}
 	mgr->depth = 0;
@@ -159,6 +166,13 @@ uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status)
 		return;
 	}
 	uraid_bdev_io_complete_later(io, status);
+}
+
+void
+uraid_bdev_io_defer(struct uraid_bdev_io *io, void (*fn)(struct uraid_bdev_io *io))
+{
+	io->defer_fn = fn;
+	uraid_bdev_io_complete_deferred(io, 0);
 }
 
 /* --- bdev channels --- */
@@ -720,6 +734,7 @@ bdev_submit_z(struct uraid_bdev_desc *desc, struct uraid_io_channel *ch, enum ur
 	}
 	io->iovcnt = iovcnt;
 	io->status = 0;
+	io->defer_fn = NULL;
 	io->append_lba = z ? z->append_lba : NULL;
 	io->zone_info = z ? z->info : NULL;
 	io->zone_action = z ? z->action : URAID_ZONE_CLOSE;

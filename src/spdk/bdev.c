@@ -798,6 +798,22 @@ uraid_bdev_io_complete_deferred(struct uraid_bdev_io *io, int status)
 		uraid_bdev_io_complete(io, status); /* no message memory: SPDK defers it itself */
 }
 
+static void
+defer_msg(void *arg)
+{
+	struct uraid_bdev_io *io = arg;
+
+	io->defer_fn(io);
+}
+
+void
+uraid_bdev_io_defer(struct uraid_bdev_io *io, void (*fn)(struct uraid_bdev_io *io))
+{
+	io->defer_fn = fn;
+	if (spdk_thread_send_msg(spdk_get_thread(), defer_msg, io) != 0)
+		fn(io); /* no message memory: from inside submit, as SPDK allows */
+}
+
 /* SPDK's messages never run in the poll that sent them: later is deferred. */
 void
 uraid_bdev_io_complete_later(struct uraid_bdev_io *io, int status)

@@ -468,6 +468,64 @@ test_ram_bulk_not_chained(void)
 	chain_close("rc");
 }
 
+/* A small ram read or write copies where it completes (ram.c; uraid_bdev_io_defer), not at
+ * submit: the buffers are untouched when submit returns, and the data is in place when the
+ * callback runs, over one iovec and over two. */
+static struct {
+	uint8_t buf[3][8192];
+	unsigned done;
+} g_rcopy;
+
+static void
+rcopy_cb(void *arg, int status)
+{
+	uintptr_t which = (uintptr_t)arg;
+
+	CHECK_EQ(status, 0);
+	if (which == 0) /* the read of block 2: a single iovec */
+		CHECK(memcmp(g_rcopy.buf[0], g_rcopy.buf[2], 4096) == 0);
+	else if (which == 1) /* the read of blocks 0-1 over two iovecs */
+		CHECK(memcmp(g_rcopy.buf[1], g_rcopy.buf[2], 8192) == 0);
+	g_rcopy.done++;
+}
+
+static void
+test_ram_copy_at_completion(void)
+{
+	struct uraid_bdev *bdev;
+	struct uraid_bdev_desc *desc;
+	struct uraid_io_channel *ch;
+	struct iovec two[2] = {{g_rcopy.buf[1], 4096}, {g_rcopy.buf[1] + 4096, 4096}};
+
+	REQUIRE(start_manual(1) == 0);
+	REQUIRE(ram_bdev_create("rq", 64, 4096, NULL, &bdev) == 0);
+	REQUIRE(uraid_bdev_open("rq", true, NULL, NULL, &desc) == 0);
+	ch = test_get_channel(desc);
+	REQUIRE(ch != NULL);
+	memset(g_rcopy.buf, 0xaa, sizeof(g_rcopy.buf));
+	memset(g_rcopy.buf[2], 0x5c, 8192);
+	CHECK_EQ(sync_rw(desc, ch, SYNC_WRITE, g_rcopy.buf[2], 0, 2, 0), 0);
+	CHECK_EQ(sync_rw(desc, ch, SYNC_WRITE, g_rcopy.buf[2], 2, 1, 0), 0);
+	g_rcopy.done = 0;
+	CHECK_EQ(uraid_bdev_read(desc, ch, g_rcopy.buf[0], 2, 1, rcopy_cb, (void *)0), 0);
+	CHECK_EQ(uraid_bdev_readv(desc, ch, two, 2, 0, 2, rcopy_cb, (void *)1), 0);
+	CHECK_EQ(g_rcopy.buf[0][0], 0xaa);
+	CHECK_EQ(g_rcopy.buf[1][8191], 0xaa);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(g_rcopy.done, 2);
+	/* A write: the memory holds it once it completes. */
+	memset(g_rcopy.buf[2], 0x3e, 4096);
+	CHECK_EQ(uraid_bdev_write(desc, ch, g_rcopy.buf[2], 2, 1, 0, rcopy_cb, (void *)2), 0);
+	uraid_runtime_poll_until_idle(100);
+	CHECK_EQ(g_rcopy.done, 3);
+	CHECK_EQ(sync_rw(desc, ch, SYNC_READ, g_rcopy.buf[0], 2, 1, 0), 0);
+	CHECK(memcmp(g_rcopy.buf[0], g_rcopy.buf[2], 4096) == 0);
+	test_put_channel(ch);
+	uraid_bdev_close(desc);
+	CHECK_EQ(test_delete_bdev("rq"), 0);
+	uraid_runtime_stop();
+}
+
 static void
 test_uuid(void)
 {
@@ -487,4 +545,4 @@ test_uuid(void)
 
 TEST_MAIN(TEST(test_ram), TEST(test_null), TEST(test_file), TEST(test_claims_reset_hotremove),
 	  TEST(test_hotremove_event), TEST(test_deferred_depth_first),
-	  TEST(test_ram_bulk_not_chained), TEST(test_uuid))
+	  TEST(test_ram_bulk_not_chained), TEST(test_ram_copy_at_completion), TEST(test_uuid))
