@@ -31,6 +31,9 @@
 
 /* A member's area in --stripe (stripe_reference). */
 #define STRIPE_AREA_BYTES (128ull << 20)
+/* --ahead: at most this many pieces, and the lines of each place started (ram.c's). */
+#define REF_AHEAD_MAX	16u
+#define REF_AHEAD_LINES 2u
 
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RW, WL_RANDRW };
 static const char *const wl_names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
@@ -48,6 +51,7 @@ struct bench_opts {
 	bool json;
 	bool memcpy_ref;
 	unsigned copies; /* --copies N: --memcpy -w randwrite's places a piece goes to (0: 1) */
+	unsigned ahead;	 /* --ahead N: ... random places started N pieces before their copy */
 	unsigned xor_k;	 /* --xor K: the parity reference instead of a run (0: not asked) */
 	bool stripe_ref; /* --stripe K: ... with the member copies (xor_k = K) */
 	uint64_t seed;
@@ -497,7 +501,11 @@ bench_usage(FILE *out)
 		"  --memcpy        instead: single-core memcpy bandwidth in -o sized copies\n"
 		"                  through 1 GiB (the reference for full-stripe writes); with\n"
 		"                  -w randwrite, to random places of 128 MiB areas, --copies N\n"
-		"                  of them (the limit of small writes over ram members)\n"
+		"                  of them (the limit of small writes over ram members); with\n"
+		"                  -w randread, from random places of one such area\n"
+		"  --ahead N       with --memcpy -w randread or randwrite: start fetching the\n"
+		"                  first lines of each random place N pieces before its copy\n"
+		"                  (as ram members do at submit)\n"
 		"  --xor K         instead: single-core XOR parity (ISA-L xor_gen) of K columns\n"
 		"                  of -o/K bytes each, over -q stripes' data in turn (the\n"
 		"                  encoder's limit for -o sized full-stripe writes at QD -q)\n"
@@ -794,6 +802,7 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		{"xor", required_argument, NULL, 'X'},
 		{"stripe", required_argument, NULL, 'Y'},
 		{"copies", required_argument, NULL, 'N'},
+		{"ahead", required_argument, NULL, 'A'},
 		{"fill", required_argument, NULL, 'F'},
 		{"span", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
@@ -933,6 +942,17 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			o->copies = (unsigned)v;
 			break;
 		}
+		case 'A': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > REF_AHEAD_MAX) {
+				fprintf(stderr, "uraid bench: --ahead %s: 1 to %u\n", optarg,
+					REF_AHEAD_MAX);
+				return -EINVAL;
+			}
+			o->ahead = (unsigned)v;
+			break;
+		}
 		case 'F':
 		case 'P': {
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -961,6 +981,12 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		fprintf(stderr, "uraid bench: --copies goes with --memcpy -w randwrite\n");
 		return -EINVAL;
 	}
+	if (o->ahead && !(o->memcpy_ref && have_w &&
+			  (o->workload == WL_RANDWRITE || o->workload == WL_RANDREAD))) {
+		fprintf(stderr,
+			"uraid bench: --ahead goes with --memcpy -w randread or randwrite\n");
+		return -EINVAL;
+	}
 	if (o->xor_k) {
 		const char *what = o->stripe_ref ? "stripe" : "xor";
 		uint64_t max_col = o->stripe_ref ? STRIPE_AREA_BYTES : 1u << 30;
@@ -985,16 +1011,17 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 			fprintf(stderr, "uraid bench: --memcpy needs -o and -t\n");
 			return -EINVAL;
 		}
-		if (have_w && o->workload != WL_WRITE && o->workload != WL_RANDWRITE) {
-			fprintf(stderr, "uraid bench: --memcpy takes -w write or randwrite\n");
+		if (have_w && o->workload != WL_WRITE && o->workload != WL_RANDWRITE &&
+		    o->workload != WL_RANDREAD) {
+			fprintf(stderr,
+				"uraid bench: --memcpy takes -w write, randwrite or randread\n");
 			return -EINVAL;
 		}
 		if (!have_w)
 			o->workload = WL_WRITE;
-		if (o->workload == WL_RANDWRITE && o->io_size > STRIPE_AREA_BYTES) {
-			fprintf(stderr,
-				"uraid bench: --memcpy -w randwrite: -o is at most %llu MiB\n",
-				STRIPE_AREA_BYTES >> 20);
+		if (o->workload != WL_WRITE && o->io_size > STRIPE_AREA_BYTES) {
+			fprintf(stderr, "uraid bench: --memcpy -w %s: -o is at most %llu MiB\n",
+				wl_names[o->workload], STRIPE_AREA_BYTES >> 20);
 			return -EINVAL;
 		}
 		if (!have_q)
@@ -1205,6 +1232,9 @@ struct ref {
 		limit; /* --memcpy, --stripe: the next place in dst (or an area), and the end */
 	unsigned q, turn, n; /* the next of QD buffers; raid5's turn; areas */
 	struct prng rng;
+	/* --ahead: the random places chosen, n a piece, used ahead * n places later */
+	uint8_t *places[REF_AHEAD_MAX * 8];
+	unsigned nplaces, next_place;
 };
 
 /* Run step for -t seconds, reading the clock every 64 steps; steps per second. */
@@ -1268,14 +1298,41 @@ memcpy_reference(const struct bench_opts *o)
 	return 0;
 }
 
+/* A random -o aligned place in area c; with --ahead, chosen that many pieces ago, and its
+ * first lines fetched since (for writing, or for reading). */
+static uint8_t *
+random_place(struct ref *r, unsigned c, bool write)
+{
+	uint64_t places = STRIPE_AREA_BYTES / r->o->io_size;
+	uint8_t *p = r->dst + c * STRIPE_AREA_BYTES + prng_below(&r->rng, places) * r->o->io_size;
+	uint8_t *due;
+
+	if (r->nplaces == 0)
+		return p;
+	due = r->places[r->next_place];
+	r->places[r->next_place] = p;
+	r->next_place = r->next_place + 1 == r->nplaces ? 0 : r->next_place + 1;
+	for (unsigned i = 0; i < REF_AHEAD_LINES; i++) {
+		if (write)
+			__builtin_prefetch(p + i * 64, 1);
+		else
+			__builtin_prefetch(p + i * 64, 0);
+	}
+	return due;
+}
+
 static void
 memcpy_random_step(struct ref *r)
 {
-	uint64_t places = STRIPE_AREA_BYTES / r->o->io_size;
-
 	for (unsigned c = 0; c < r->n; c++)
-		memcpy(r->dst + c * STRIPE_AREA_BYTES + prng_below(&r->rng, places) * r->o->io_size,
-		       r->src + (size_t)r->q * r->stride, r->o->io_size);
+		memcpy(random_place(r, c, true), r->src + (size_t)r->q * r->stride, r->o->io_size);
+	ref_next(r);
+}
+
+static void
+memcpy_random_read_step(struct ref *r)
+{
+	memcpy(r->src + (size_t)r->q * r->stride, random_place(r, 0, false), r->o->io_size);
 	ref_next(r);
 }
 
@@ -1283,10 +1340,13 @@ memcpy_random_step(struct ref *r)
  * QD buffers in huge pages taken in turn (a slot's), each to a random -o aligned place in
  * each of N areas of 128 MiB (--copies: a mirror's N members), which is what the ram members
  * do with the writes and nothing else. Most of it is waiting for the lines a piece lands on,
- * read from memory before they are written. */
+ * read from memory before they are written; --ahead starts that wait early, as ram does at
+ * submit. -w randread: the same from random places of one area into the buffers (the limit
+ * of small reads). */
 static int
 memcpy_random_reference(const struct bench_opts *o)
 {
+	bool write = o->workload == WL_RANDWRITE;
 	struct ref r = {.o = o, .n = o->copies ? o->copies : 1};
 	double rate;
 
@@ -1301,10 +1361,19 @@ memcpy_random_reference(const struct bench_opts *o)
 		return 1;
 	}
 	prng_seed(&r.rng, o->seed ? o->seed : mono_ns());
-	rate = ref_rate(&r, memcpy_random_step);
-	printf("memcpy %" PRIu64 " bytes to random places, %u cop%s: %.1f pieces/s, %.1f MiB/s "
-	       "on one core\n",
-	       o->io_size, r.n, r.n == 1 ? "y" : "ies", rate,
+	r.nplaces = o->ahead * r.n;
+	for (unsigned i = 0; i < r.nplaces; i++)
+		r.places[i] = r.dst;
+	rate = ref_rate(&r, write ? memcpy_random_step : memcpy_random_read_step);
+	if (write)
+		printf("memcpy %" PRIu64 " bytes to random places, %u cop%s", o->io_size, r.n,
+		       r.n == 1 ? "y" : "ies");
+	else
+		printf("memcpy %" PRIu64 " bytes from random places", o->io_size);
+	if (o->ahead)
+		printf(", %u lines started %u piece%s ahead", REF_AHEAD_LINES, o->ahead,
+		       o->ahead == 1 ? "" : "s");
+	printf(": %.1f pieces/s, %.1f MiB/s on one core\n", rate,
 	       rate * (double)o->io_size / 1048576.0);
 	free(r.src);
 	free(r.dst);
@@ -1420,8 +1489,7 @@ bench_main(int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	if (o.memcpy_ref)
-		return o.workload == WL_RANDWRITE ? memcpy_random_reference(&o)
-						  : memcpy_reference(&o);
+		return o.workload == WL_WRITE ? memcpy_reference(&o) : memcpy_random_reference(&o);
 	if (o.xor_k)
 		return parity_reference(&o);
 	if (o.seed == 0)

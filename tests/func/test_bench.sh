@@ -71,6 +71,13 @@ expect "--stripe --output json" 0 '"stripe": && "columns":4 && "column_bytes":16
 # --memcpy -w randwrite: the limit of small writes over ram members (a mirror's: --copies 2).
 expect "--memcpy -w randwrite --copies 2" 0 '^memcpy 4096 bytes to random places, 2 copies: [1-9][0-9]*\.[0-9] pieces/s, [1-9][0-9.]* MiB/s' \
 	--memcpy -o 4k -w randwrite --copies 2 -q 8 -t 0.2
+# ... -w randread: of small reads; --ahead: each place's first lines started early (as ram).
+expect "--memcpy -w randread" 0 '^memcpy 4096 bytes from random places: [1-9][0-9]*\.[0-9] pieces/s' \
+	--memcpy -o 4k -w randread -q 8 -t 0.2
+expect "--memcpy -w randwrite --ahead 4" 0 '^memcpy 4096 bytes to random places, 2 copies, 2 lines started 4 pieces ahead: [1-9][0-9]*\.[0-9] pieces/s' \
+	--memcpy -o 4k -w randwrite --copies 2 --ahead 4 -q 8 -t 0.2
+expect "--memcpy -w randread --ahead 1" 0 '^memcpy 4096 bytes from random places, 2 lines started 1 piece ahead: [1-9][0-9]*\.[0-9] pieces/s' \
+	--memcpy -o 4k -w randread --ahead 1 -q 8 -t 0.2
 
 # 7. Bad input: exit 2 (not a crash), and exactly one line that says what is wrong.
 printf '{"subsystems": [ {"subsystem": "bdev", ' >"$T_DIR/malformed.json"
@@ -120,7 +127,12 @@ bad "--stripe without -t" "--stripe needs -o and -t" --stripe 3 -o 192k
 bad "--copies without --memcpy -w randwrite" "--copies goes with --memcpy -w randwrite" --memcpy -o 4k --copies 2 -t 0.1
 bad "--copies with --xor" "--copies goes with --memcpy -w randwrite" --xor 3 -o 192k --copies 2 -t 0.1
 bad "--copies out of range" "--copies 9: 1 to 8" --memcpy -o 4k -w randwrite --copies 9 -t 0.1
-bad "--memcpy of reads" "--memcpy takes -w write or randwrite" --memcpy -o 4k -w read -t 0.1
+bad "--memcpy of sequential reads" "--memcpy takes -w write, randwrite or randread" --memcpy -o 4k -w read -t 0.1
+bad "--memcpy -w randread over an area" "--memcpy -w randread: -o is at most 128 MiB" --memcpy -o 256m -w randread -t 0.1
+bad "--ahead without a random --memcpy" "--ahead goes with --memcpy -w randread or randwrite" --memcpy -o 4k -w write --ahead 2 -t 0.1
+bad "--ahead with a run" "--ahead goes with --memcpy -w randread or randwrite" --json "$T_DIR/tiny.json" --ahead 2 "${std[@]}"
+bad "--ahead out of range" "--ahead 17: 1 to 16" --memcpy -o 4k -w randread --ahead 17 -t 0.1
+bad "--ahead 0" "--ahead 0: 1 to 16" --memcpy -o 4k -w randread --ahead 0 -t 0.1
 bad "offline core" "not online" --json "$T_DIR/tiny.json" -m 0x8000000000000000 "${std[@]}"
 
 t_done
