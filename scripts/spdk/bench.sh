@@ -128,9 +128,12 @@ limit() {
 q128="-q 128 -o 4096"
 MEMBERS=bdev_null_create plain "null 4K randread QD128" "$q128 -w randread"
 plain "malloc 4K randread QD128" "$q128 -w randread"
+# The small-copy limits start each place's first lines 4 pieces ahead, as ram does at submit.
+limit "limit of the row above: its copies alone, 4K from random places of 128 MiB" 4096 \
+	"--memcpy -o 4k -w randread --ahead 4 -q 128"
 plain "malloc 4K randwrite QD128" "$q128 -w randwrite"
 limit "limit of the row above: its copies alone, 4K to random places of 128 MiB" 4096 \
-	"--memcpy -o 4k -w randwrite -q 128"
+	"--memcpy -o 4k -w randwrite --ahead 4 -q 128"
 row "raid0 x4 4K randread QD128" raid0 raid0 64 4 "$q128 -w randread"
 row "raid0 x4 4K randwrite QD128" raid0 raid0 64 4 "$q128 -w randwrite"
 row "raid0 x4 128K write QD32" raid0 raid0 64 4 "-q 32 -o 131072 -w write"
@@ -139,7 +142,7 @@ limit "reference for the row above: memcpy alone, 128K pieces from and to 1 GiB,
 row "raid1 x2 4K randread QD128" raid1 raid1 0 2 "$q128 -w randread"
 row "raid1 x2 4K randwrite QD128" raid1 raid1 0 2 "$q128 -w randwrite"
 limit "limit of the row above: its copies alone, 4K to random places of two 128 MiB" 4096 \
-	"--memcpy -o 4k -w randwrite --copies 2 -q 128"
+	"--memcpy -o 4k -w randwrite --copies 2 --ahead 4 -q 128"
 row "raid5f x4 (64K) 4K randread QD128" raid5f raid5f 64 4 "$q128 -w randread"
 row "raid5f x4 (64K) 192K full-stripe write QD32" raid5f raid5f 64 4 "-q 32 -o 196608 -w write"
 limit "limit of the row above: its copies and xor_gen alone, 3 x 64K and the parity to 4 areas" \
