@@ -6,7 +6,7 @@
  * completes from the reactor's deferred queue, never from inside submit.
  *
  * Small reads and writes (up to RAM_CHAIN_MAX_BYTES) copy on that queue, not at submit: submit
- * only starts fetching the first lines of the member memory (RAM_PREFETCH_LINES), for a write
+ * only starts fetching the first lines of the member memory (prefetch_head), for a write
  * with intent to write. Random 4 KiB pieces of member memory are cold, and a copy that meets
  * its first line missing waits a whole memory latency before the hardware's stream
  * prefetcher takes over; started at submit, that wait overlaps the other requests submitted
@@ -23,9 +23,6 @@
 /* The largest request whose completion may run in the chain of the one that submitted it
  * (ram_submit). */
 #define RAM_CHAIN_MAX_BYTES (16u << 10)
-/* The lines of member memory a small copy starts fetching at submit. More (4, 8, 16) measured
- * no better for 4 KiB writes, and loads to lines not yet there stall submit itself. */
-#define RAM_PREFETCH_LINES 2
 
 struct ram_bdev {
 	struct uraid_bdev bdev;
@@ -71,12 +68,7 @@ ram_submit(void *ch_ctx UNUSED, struct uraid_bdev_io *io)
 	case URAID_IO_READ:
 	case URAID_IO_WRITE:
 		if (len <= RAM_CHAIN_MAX_BYTES) {
-			for (unsigned i = 0; i < RAM_PREFETCH_LINES; i++) {
-				if (io->type == URAID_IO_READ)
-					__builtin_prefetch(ram->buf + off + i * 64, 0);
-				else
-					__builtin_prefetch(ram->buf + off + i * 64, 1);
-			}
+			prefetch_head(ram->buf + off, io->type == URAID_IO_WRITE);
 			uraid_bdev_io_defer(io, ram_copy_deferred);
 			return 0;
 		}

@@ -31,9 +31,8 @@
 
 /* A member's area in --stripe (stripe_reference). */
 #define STRIPE_AREA_BYTES (128ull << 20)
-/* --ahead: at most this many pieces, and the lines of each place started (ram.c's). */
-#define REF_AHEAD_MAX	16u
-#define REF_AHEAD_LINES 2u
+/* --ahead: at most this many pieces. */
+#define REF_AHEAD_MAX 16u
 
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RW, WL_RANDRW };
 static const char *const wl_names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
@@ -1299,7 +1298,7 @@ memcpy_reference(const struct bench_opts *o)
 }
 
 /* A random -o aligned place in area c; with --ahead, chosen that many pieces ago, and its
- * first lines fetched since (for writing, or for reading). */
+ * first lines fetched since (prefetch_head, as ram does), for writing or for reading. */
 static uint8_t *
 random_place(struct ref *r, unsigned c, bool write)
 {
@@ -1312,12 +1311,7 @@ random_place(struct ref *r, unsigned c, bool write)
 	due = r->places[r->next_place];
 	r->places[r->next_place] = p;
 	r->next_place = r->next_place + 1 == r->nplaces ? 0 : r->next_place + 1;
-	for (unsigned i = 0; i < REF_AHEAD_LINES; i++) {
-		if (write)
-			__builtin_prefetch(p + i * 64, 1);
-		else
-			__builtin_prefetch(p + i * 64, 0);
-	}
+	prefetch_head(p, write);
 	return due;
 }
 
@@ -1371,7 +1365,7 @@ memcpy_random_reference(const struct bench_opts *o)
 	else
 		printf("memcpy %" PRIu64 " bytes from random places", o->io_size);
 	if (o->ahead)
-		printf(", %u lines started %u piece%s ahead", REF_AHEAD_LINES, o->ahead,
+		printf(", %u lines started %u piece%s ahead", PREFETCH_HEAD_LINES, o->ahead,
 		       o->ahead == 1 ? "" : "s");
 	printf(": %.1f pieces/s, %.1f MiB/s on one core\n", rate,
 	       rate * (double)o->io_size / 1048576.0);
