@@ -20,8 +20,8 @@
 
 #include "bdev_priv.h"
 
-/* The largest request whose completion may run in the chain of the one that submitted it
- * (ram_submit). */
+/* The largest request whose completion may run in the chain of the one that submitted it, and
+ * (a read or write) that copies there rather than at submit (ram_submit). */
 #define RAM_CHAIN_MAX_BYTES (16u << 10)
 
 struct ram_bdev {

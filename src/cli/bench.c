@@ -31,8 +31,9 @@
 
 /* A member's area in --stripe (stripe_reference). */
 #define STRIPE_AREA_BYTES (128ull << 20)
-/* --ahead: at most this many pieces. */
-#define REF_AHEAD_MAX 16u
+/* --copies: at most this many areas; --ahead: at most this many pieces. */
+#define REF_COPIES_MAX 8u
+#define REF_AHEAD_MAX  16u
 
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RW, WL_RANDRW };
 static const char *const wl_names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
@@ -934,8 +935,9 @@ parse_args(int argc, char **argv, struct bench_opts *o)
 		case 'N': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 8) {
-				fprintf(stderr, "uraid bench: --copies %s: 1 to 8\n", optarg);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > REF_COPIES_MAX) {
+				fprintf(stderr, "uraid bench: --copies %s: 1 to %u\n", optarg,
+					REF_COPIES_MAX);
 				return -EINVAL;
 			}
 			o->copies = (unsigned)v;
@@ -1232,7 +1234,7 @@ struct ref {
 	unsigned q, turn, n; /* the next of QD buffers; raid5's turn; areas */
 	struct prng rng;
 	/* --ahead: the random places chosen, n a piece, used ahead * n places later */
-	uint8_t *places[REF_AHEAD_MAX * 8];
+	uint8_t *places[REF_AHEAD_MAX * REF_COPIES_MAX];
 	unsigned nplaces, next_place;
 };
 
