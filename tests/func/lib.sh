@@ -7,6 +7,13 @@ T_PASS=0 T_FAIL=0 T_SKIP=0
 T_DIR=$(mktemp -d /tmp/uraid-func-XXXXXX)
 t_cleanup() { [ -n "${KEEP:-}" ] || rm -rf "$T_DIR"; }
 trap t_cleanup EXIT
+# A test stopped by a signal still runs its EXIT trap (bash skips it on a signal it does not
+# trap): run-tests.sh's timeout sends TERM to the test's process group, and its daemons,
+# namespaces, loop devices and scratch directory go as on a normal exit. Scripts replace the
+# EXIT trap with their own cleanup; these stay.
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 t_pass() { T_PASS=$((T_PASS + 1)); echo "ok   $1"; }
 t_fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $1: $2"; }

@@ -148,4 +148,32 @@ else
 	t_fail "restarted: the array is assembled" "$(tail -n 5 "$T_DIR/serve.log")"
 fi
 stop_daemon
+
+# A test stopped by run-tests.sh's timeout (TERM to its process group) still cleans up: its
+# daemon is stopped and its scratch directory removed, as lib.sh's signal traps make sure.
+cat >"$T_DIR/child.sh" <<'EOF_CHILD'
+. "$1/lib.sh"
+SOCK=$T_DIR/child.sock
+trap 'stop_daemon; t_cleanup' EXIT
+t_cfg "$T_DIR/c.json"
+start_daemon "$T_DIR/c.json" || exit 1
+echo "$T_DIR $PID" >"$2.tmp" && mv "$2.tmp" "$2"
+sleep 60
+EOF_CHILD
+timeout -k 5 60 bash "$T_DIR/child.sh" "$(cd "$(dirname "$0")" && pwd)" "$T_DIR/child.info" \
+	>"$T_DIR/child.log" 2>&1 &
+TO=$!
+for _ in $(seq 150); do [ -s "$T_DIR/child.info" ] && break; sleep 0.1; done
+read -r cdir cpid <"$T_DIR/child.info" || cdir=
+kill -TERM "$TO"
+wait "$TO"
+for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+if [ -z "$cdir" ]; then
+	t_fail "a test stopped by its timeout cleans up" "it never started: $(tail -n 3 "$T_DIR/child.log")"
+elif [ -e "$cdir" ] || kill -0 "$cpid" 2>/dev/null; then
+	t_fail "a test stopped by its timeout cleans up" "left $(ls -d "$cdir" 2>/dev/null) daemon $(kill -0 "$cpid" 2>/dev/null && echo "$cpid running")"
+	rm -rf "$cdir"
+else
+	t_pass "a test stopped by its timeout cleans up"
+fi
 t_done
