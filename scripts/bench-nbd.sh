@@ -6,7 +6,8 @@
 #   rows: 4 KiB randread/randwrite at QD32 and QD128, SECS seconds each (default 3)
 # The daemon runs one reactor; fio (one job, one connection) runs beside it. A second table:
 # several connections (the export advertises multi-conn) to a daemon of two reactors, fio with
-# 1, 2 and 4 jobs (a connection each), against nbdkit with the same jobs; medians of REPS rounds.
+# 1, 2 and 4 jobs (a connection each), against nbdkit with the same jobs; medians of REPS rounds,
+# with the CPU cores the client (fio) and the server spent, which on a small machine share it.
 # Usage: scripts/bench-nbd.sh [path/to/uraid]
 set -euo pipefail
 uraid=$(realpath "${1:-build/uraid}")
@@ -59,6 +60,24 @@ fio_iops() { # URI RW QD [JOBS]: IOPS of all jobs together (a connection each)
 		--output-format=terse --terse-version=3 \
 		2>/dev/null | awk -F';' -v rw="$2" 'NF > 50 { print (rw == "randread" ? $8 : $49) }'
 }
+# fio_cpu URI RW QD JOBS SERVER_PID: "IOPS CLIENT SERVER", the last two the CPU cores fio's jobs
+# (their user and system time, as fio reports it) and the server process spent on average.
+fio_cpu() {
+	local t0 t1 s0 s1 out hz
+	hz=$(getconf CLK_TCK)
+	s0=$(awk '{ print $14 + $15 }' "/proc/$5/stat")
+	t0=$(date +%s.%N)
+	out=$(fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="$3" --size=512m \
+		--numjobs="$4" --group_reporting --time_based --runtime="$secs" --ramp_time=1 \
+		--output-format=terse --terse-version=3 2>/dev/null |
+		awk -F';' -v rw="$2" -v jobs="$4" 'NF > 50 {
+			sub("%", "", $88); sub("%", "", $89)
+			printf "%d %.2f\n", (rw == "randread" ? $8 : $49), ($88 + $89) / 100 * jobs }')
+	t1=$(date +%s.%N)
+	s1=$(awk '{ print $14 + $15 }' "/proc/$5/stat")
+	echo "$out" "$(awk -v d="$((s1 - s0))" -v hz="$hz" -v t="$t1" -v t0="$t0" \
+		'BEGIN { printf "%.2f", d / hz / (t - t0) }')"
+}
 inproc_iops() { # RW QD
 	"$uraid" bench --json "$dir/bench.json" -T r5 -q "$2" -o 4096 -w "$1" -t "$secs" \
 		2>/dev/null | awk '$1 == "r5" { print $3 }'
@@ -97,28 +116,41 @@ done
 # gives each row's median.
 reps=${REPS:-3}
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-declare -A ours_runs kit_runs
+declare -A ours_runs kit_runs ours_cpu kit_cpu
 for _ in $(seq "$reps"); do
 	for rw in randread randwrite; do
 		for jobs in 1 2 4; do
-			ours_runs[$rw$jobs]+=" $(fio_iops "nbd+unix:///ram0?socket=$dir/mc.sock" $rw 32 $jobs)"
-			kit_runs[$rw$jobs]+=" $(fio_iops "nbd+unix:///?socket=$dir/nbdkit.sock" $rw 32 $jobs)"
+			read -r iops cl sv < <(fio_cpu "nbd+unix:///ram0?socket=$dir/mc.sock" $rw 32 $jobs "$daemon2")
+			ours_runs[$rw$jobs]+=" $iops"
+			ours_cpu[$rw$jobs]+=" $cl/$sv"
+			read -r iops cl sv < <(fio_cpu "nbd+unix:///?socket=$dir/nbdkit.sock" $rw 32 $jobs "$nbdkit_pid")
+			kit_runs[$rw$jobs]+=" $iops"
+			kit_cpu[$rw$jobs]+=" $cl/$sv"
 		done
 	done
 done
+# The CPU of a row's median round: "client/server" cores.
+cpu_of() { # RUNS CPUS
+	local runs=($1) cpus=($2) med i
+	med=$(echo "$1" | median)
+	for i in "${!runs[@]}"; do
+		[ "${runs[$i]}" = "$med" ] && echo "${cpus[$i]}" && return
+	done
+}
 echo
-echo "| workload | connections | ram bdev via NBD, 2 reactors | vs 1 connection | nbdkit memory | ratio |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| workload | connections | ram bdev via NBD, 2 reactors | vs 1 connection | nbdkit memory | ratio | CPU, ours: client/server | CPU, nbdkit: client/server |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for rw in randread randwrite; do
 	one=$(echo "${ours_runs[${rw}1]}" | median)
 	for jobs in 1 2 4; do
 		ours=$(echo "${ours_runs[$rw$jobs]}" | median)
 		kit=$(echo "${kit_runs[$rw$jobs]}" | median)
-		echo "| $rw 4 KiB QD32 per connection | $jobs | $(k "$ours") | $(ratio "$ours" "$one") | $(k "$kit") | $(ratio "$ours" "$kit") |"
+		echo "| $rw 4 KiB QD32 per connection | $jobs | $(k "$ours") | $(ratio "$ours" "$one") | $(k "$kit") | $(ratio "$ours" "$kit") | $(cpu_of "${ours_runs[$rw$jobs]}" "${ours_cpu[$rw$jobs]}") | $(cpu_of "${kit_runs[$rw$jobs]}" "${kit_cpu[$rw$jobs]}") |"
 	done
 done
 echo
-echo "(medians of $reps rounds; each row's runs, ours then nbdkit's:)"
+echo "(medians of $reps rounds; CPU in cores, of the median round: fio's jobs as fio reports them,"
+echo " the server process over the run with its ramp; each row's runs, ours then nbdkit's:)"
 for rw in randread randwrite; do
 	for jobs in 1 2 4; do
 		echo "  $rw x$jobs:${ours_runs[$rw$jobs]} /${kit_runs[$rw$jobs]}"
