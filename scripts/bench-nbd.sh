@@ -75,6 +75,7 @@ fio_cpu() {
 			printf "%d %.2f\n", (rw == "randread" ? $8 : $49), ($88 + $89) / 100 * jobs }')
 	t1=$(date +%s.%N)
 	s1=$(awk '{ print $14 + $15 }' "/proc/$5/stat")
+	[ -n "$out" ] || out="0 0" # fio failed: a row of zeros, not a shifted one
 	echo "$out" "$(awk -v d="$((s1 - s0))" -v hz="$hz" -v t="$t1" -v t0="$t0" \
 		'BEGIN { printf "%.2f", d / hz / (t - t0) }')"
 }
