@@ -1905,6 +1905,25 @@ commit_flushed(struct raid_io *rio, int status)
 			   c->bufs + (size_t)b * RST_BLOCK, commit_record_done, c);
 }
 
+/*
+ * An internal request on the physical space (raid_phys_*): the raid_io that runs it, with the
+ * request after it at the request's own alignment (16 bytes: a raid_io's size is no multiple
+ * of that), and extra bytes after the request; one allocation, freed as the raid_io.
+ */
+#define PHYS_FIO_OFFSET                                                  \
+	((sizeof(struct raid_io) + _Alignof(struct uraid_bdev_io) - 1) & \
+	 ~(_Alignof(struct uraid_bdev_io) - 1))
+
+static struct raid_io *
+phys_req_alloc(size_t extra, struct uraid_bdev_io **fio)
+{
+	struct raid_io *rio = calloc(1, PHYS_FIO_OFFSET + sizeof(struct uraid_bdev_io) + extra);
+
+	if (rio != NULL)
+		*fio = (struct uraid_bdev_io *)((uint8_t *)rio + PHYS_FIO_OFFSET);
+	return rio;
+}
+
 static void
 commit_kick(struct lsa *ls)
 {
@@ -1913,6 +1932,7 @@ commit_kick(struct lsa *ls)
 	struct commit *c;
 	bool data = false;
 	struct raid_io *rio;
+	struct uraid_bdev_io *fio = NULL;
 
 	if (ls->committing || (rw = TAILQ_FIRST(&ls->fifo)) == NULL || !rw->written)
 		return;
@@ -1923,7 +1943,7 @@ commit_kick(struct lsa *ls)
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	rio = calloc(1, sizeof(*rio) + sizeof(struct uraid_bdev_io));
+	rio = phys_req_alloc(0, &fio);
 	if (c == NULL || rio == NULL) {
 		free(c);
 		free(rio);
@@ -1948,13 +1968,9 @@ commit_kick(struct lsa *ls)
 		commit_flushed(rio, 0);
 		return;
 	}
-	{
-		struct uraid_bdev_io *fio = (struct uraid_bdev_io *)(rio + 1);
-
-		fio->bdev = &ls->a->bdev;
-		fio->type = URAID_IO_FLUSH;
-		raid_phys_io(rio, ls->rch, fio, commit_flushed, c);
-	}
+	fio->bdev = &ls->a->bdev;
+	fio->type = URAID_IO_FLUSH;
+	raid_phys_io(rio, ls->rch, fio, commit_flushed, c);
 }
 
 /* --- checkpoints --- */
@@ -2324,12 +2340,11 @@ clean_kick(struct lsa *ls)
 		}
 		while (i + n < ls->unit && ls->rmap[p + n] != 0)
 			n++;
-		rio = calloc(1, sizeof(*rio) + sizeof(*fio) + sizeof(struct iovec));
+		rio = phys_req_alloc(sizeof(struct iovec), &fio);
 		if (rio == NULL) {
 			ls->cl_status = -ENOMEM;
 			break;
 		}
-		fio = (struct uraid_bdev_io *)(rio + 1);
 		fio->bdev = &ls->a->bdev;
 		fio->type = URAID_IO_READ;
 		fio->iov = (struct iovec *)(fio + 1);
