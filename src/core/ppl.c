@@ -1536,7 +1536,8 @@ ppl_recover(struct raid_array *a, const struct sb *from, struct ppl_recovery *ou
 	 * ring's floor may never have passed them. A header of a newer update, whole or not
 	 * (its space reused since it retired), live or below its ring's floor, is proof enough
 	 * that they retired: they are never applied. */
-	qsort(found, nfound, sizeof(*found), found_cmp);
+	if (nfound > 1) /* (found is NULL when no ring held an entry: qsort may not take it) */
+		qsort(found, nfound, sizeof(*found), found_cmp);
 	for (size_t i = 0; i < nfound;) {
 		size_t j = i + 1, n = 0;
 
