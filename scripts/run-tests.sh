@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Runs every unit test program and functional test script, each under a timeout, and sums their
+# Runs every unit test program (and, with URAID_SAN_UNIT=DIR, the same built with ASan and UBSan
+# in DIR) and functional test script, each under a timeout, and sums their
 # closing lines into one: "N passed, N failed, N skipped". A program that dies without its
 # closing line counts as one failure.
 set -u
@@ -40,6 +41,14 @@ for t in "$build"/tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	run_one "$(basename "$t")" 300 "$t"
 done
+# The unit tests again as built with ASan and UBSan, when make check names that build.
+if [ -n "${URAID_SAN_UNIT:-}" ]; then
+	echo "unit tests under ASan and UBSan ($URAID_SAN_UNIT):"
+	for t in "$URAID_SAN_UNIT"/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		run_one "san_$(basename "$t")" 300 "$t"
+	done
+fi
 echo "fuzz corpus replays:"
 for t in "$build"/tests/fuzz/*_replay; do
 	[ -x "$t" ] || continue
