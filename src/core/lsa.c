@@ -1910,17 +1910,14 @@ commit_flushed(struct raid_io *rio, int status)
  * request after it at the request's own alignment (16 bytes: a raid_io's size is no multiple
  * of that), and extra bytes after the request; one allocation, freed as the raid_io.
  */
-#define PHYS_FIO_OFFSET                                                  \
-	((sizeof(struct raid_io) + _Alignof(struct uraid_bdev_io) - 1) & \
-	 ~(_Alignof(struct uraid_bdev_io) - 1))
-
 static struct raid_io *
 phys_req_alloc(size_t extra, struct uraid_bdev_io **fio)
 {
-	struct raid_io *rio = calloc(1, PHYS_FIO_OFFSET + sizeof(struct uraid_bdev_io) + extra);
+	size_t off = align_up_u64(sizeof(struct raid_io), _Alignof(struct uraid_bdev_io));
+	struct raid_io *rio = calloc(1, off + sizeof(struct uraid_bdev_io) + extra);
 
 	if (rio != NULL)
-		*fio = (struct uraid_bdev_io *)((uint8_t *)rio + PHYS_FIO_OFFSET);
+		*fio = (struct uraid_bdev_io *)((uint8_t *)rio + off);
 	return rio;
 }
 
