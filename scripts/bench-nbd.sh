@@ -54,28 +54,31 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-fio_iops() { # URI RW QD [JOBS]: IOPS of all jobs together (a connection each)
-	fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="$3" --size=512m \
-		--numjobs="${4:-1}" --group_reporting --time_based --runtime="$secs" --ramp_time=1 \
-		--output-format=terse --terse-version=3 \
-		2>/dev/null | awk -F';' -v rw="$2" 'NF > 50 { print (rw == "randread" ? $8 : $49) }'
-}
-# fio_cpu URI RW QD JOBS SERVER_PID: "IOPS CLIENT SERVER", the last two the CPU cores fio's jobs
-# (their user and system time, as fio reports it) and the server process spent on average.
-fio_cpu() {
-	local t0 t1 s0 s1 out hz
-	hz=$(getconf CLK_TCK)
-	s0=$(awk '{ print $14 + $15 }' "/proc/$5/stat")
-	t0=$(date +%s.%N)
+# fio_run URI RW QD JOBS: "IOPS CLIENT" of all jobs together (a connection each), CLIENT the CPU
+# cores fio's jobs spent (their user and system time, as fio reports it); "0 0" if fio failed.
+fio_run() {
+	local out
 	out=$(fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs=4k --iodepth="$3" --size=512m \
 		--numjobs="$4" --group_reporting --time_based --runtime="$secs" --ramp_time=1 \
 		--output-format=terse --terse-version=3 2>/dev/null |
 		awk -F';' -v rw="$2" -v jobs="$4" 'NF > 50 {
 			sub("%", "", $88); sub("%", "", $89)
 			printf "%d %.2f\n", (rw == "randread" ? $8 : $49), ($88 + $89) / 100 * jobs }')
+	echo "${out:-0 0}"
+}
+fio_iops() { # URI RW QD: IOPS of one connection
+	fio_run "$1" "$2" "$3" 1 | cut -d' ' -f1
+}
+# fio_cpu URI RW QD JOBS SERVER_PID: "IOPS CLIENT SERVER", SERVER the CPU cores the server
+# process spent on average over the run.
+fio_cpu() {
+	local t0 t1 s0 s1 out hz
+	hz=$(getconf CLK_TCK)
+	s0=$(awk '{ print $14 + $15 }' "/proc/$5/stat")
+	t0=$(date +%s.%N)
+	out=$(fio_run "$1" "$2" "$3" "$4")
 	t1=$(date +%s.%N)
 	s1=$(awk '{ print $14 + $15 }' "/proc/$5/stat")
-	[ -n "$out" ] || out="0 0" # fio failed: a row of zeros, not a shifted one
 	echo "$out" "$(awk -v d="$((s1 - s0))" -v hz="$hz" -v t="$t1" -v t0="$t0" \
 		'BEGIN { printf "%.2f", d / hz / (t - t0) }')"
 }
