@@ -14,13 +14,16 @@ CC	:= gcc
 endif
 BUILD	:= build
 SANFLAGS :=
+TIME_SCALE := 1
 ifeq ($(SAN),1)
 BUILD	:= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TIME_SCALE := 4
 endif
 ifeq ($(TSAN),1)
 BUILD	:= build-tsan
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+TIME_SCALE := 8
 endif
 # make fuzz: the library built by clang with coverage for libFuzzer.
 ifeq ($(FUZZ),1)
@@ -125,7 +128,7 @@ check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 	@if [ -z "$(SANFLAGS)" ]; then \
 		$(MAKE) --no-print-directory SAN=1 $(TEST_SRCS:%.c=build-san/%) || exit 1; fi
 	@SPDK_DIR=$(SPDK_DIR) URAID_SAN_UNIT=$(if $(SANFLAGS),,build-san) \
-		bash scripts/run-tests.sh $(BUILD)
+		URAID_TIME_SCALE=$(TIME_SCALE) bash scripts/run-tests.sh $(BUILD)
 
 bench: deps $(URAID)
 	@if [ -f $(SPDK_DIR)/include/spdk/bdev_module.h ]; then \

@@ -3,13 +3,19 @@
 # Runs every unit test program (and, with URAID_SAN_UNIT=DIR, the same built with ASan and UBSan
 # in DIR) and functional test script, each under a timeout, and sums their
 # closing lines into one: "N passed, N failed, N skipped". A program that dies without its
-# closing line counts as one failure.
+# closing line counts as one failure. URAID_TIME_SCALE=K multiplies every time limit by K: a
+# sanitized build runs several times slower (make check SAN=1 sets 4, TSAN=1 sets 8).
 set -u
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export URAID_BIN="$root/$build/uraid"
 export URAID_BUILD="$root/$build"
+scale=${URAID_TIME_SCALE:-1}
+case $scale in
+[1-9] | [1-9][0-9]) ;;
+*) echo "URAID_TIME_SCALE must be a whole number from 1 to 99, not '$scale'" >&2; exit 2 ;;
+esac
 logdir="$root/$build/test-logs"
 mkdir -p "$logdir"
 
@@ -17,7 +23,7 @@ P=0 F=0 S=0
 run_one() {
 	local name=$1 limit=$2; shift 2
 	local log="$logdir/$name.log" rc line p f s
-	timeout -k 5 "$limit" "$@" >"$log" 2>&1
+	timeout -k 5 $((limit * scale)) "$@" >"$log" 2>&1
 	rc=$?
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
