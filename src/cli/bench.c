@@ -153,6 +153,7 @@ struct slot {
 	uint8_t *buf;
 	uint64_t unit;
 	uint64_t start;
+	uint64_t next_start; /* a completion's clock, the start of the slot's next I/O (or 0) */
 	uint32_t gen;
 	enum slot_phase phase;
 	STAILQ_ENTRY(slot) link;
@@ -177,7 +178,6 @@ struct job {
 	struct prng rng;
 	uint64_t seq_unit;
 	uint64_t end_tick;
-	uint64_t done_tick; /* a completion's clock, the start of the slot's next I/O (or 0) */
 	uint64_t start_ns, end_ns;
 	bool stopping;
 	unsigned outstanding;
@@ -344,10 +344,11 @@ slot_done(void *arg, int status)
 		return;
 	}
 	/* The slot's next I/O is submitted now: its start is this completion's clock (one read
-	 * of the TSC per I/O, not two; the few instructions between count against us). */
-	j->done_tick = now;
+	 * of the TSC per I/O, not two; the few instructions between count against us). Nothing
+	 * here touches the job or the slot after slot_release: the job may end there, and the
+	 * main thread frees it once it has. */
+	s->next_start = now;
 	slot_release(s);
-	j->done_tick = 0;
 }
 
 static bool
@@ -394,7 +395,8 @@ slot_submit(struct slot *s)
 	uint64_t lba = j->first_block + s->unit * j->io_blocks;
 	int rc;
 
-	s->start = j->done_tick != 0 ? j->done_tick : ticks_now();
+	s->start = s->next_start != 0 ? s->next_start : ticks_now();
+	s->next_start = 0;
 	if (s->phase == PH_WRITE)
 		rc = uraid_bdev_write(j->desc, j->ch, s->buf, lba, j->io_blocks, 0, slot_done, s);
 	else
