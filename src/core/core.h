@@ -4,6 +4,7 @@
 #define URAID_CORE_H
 
 #include <endian.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "common/common.h"
@@ -356,6 +357,10 @@ struct raid_array {
 	bool mirrored; /* raid1/raid10 */
 	uint32_t strip_size_kb;
 	struct raid_member members[RAID_MAX_MEMBERS];
+	/* The members' name and repl_name: reactor 0 changes them (a spare or a replacement
+	 * takes a slot) under this lock, and a thread other than reactor 0 reads them under it
+	 * (uraid_array_get_info, a lookup by name). Off the data path. */
+	pthread_mutex_t names_lock;
 	_Atomic unsigned failed;
 	_Atomic bool online;
 	/* Stripe owners hold a channel on their reactor, taken there on first use. */

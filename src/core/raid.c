@@ -1418,6 +1418,7 @@ raid_free(void *io_device)
 	uraid_bdev_destruct_done(&a->bdev);
 	free(a->claims);
 	free(a->draid);
+	pthread_mutex_destroy(&a->names_lock);
 	free(a);
 }
 
@@ -2062,6 +2063,7 @@ raid_create(const struct uraid_array_opts *o, const struct sb *from, struct urai
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return -ENOMEM;
+	pthread_mutex_init(&a->names_lock, NULL);
 	a->strip_size_kb = strip_kb;
 	a->has_sb = from != NULL || o->superblock;
 	a->data_offset_blocks = data_offset;
@@ -2282,6 +2284,7 @@ err_members:
 err_free:
 	free(a->claims);
 	free(a->draid);
+	pthread_mutex_destroy(&a->names_lock);
 	free(a);
 	return rc;
 }
@@ -2372,6 +2375,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 							info->rebuild.rate_kib_s
 					      : 0;
 	}
+	pthread_mutex_lock(&a->names_lock);
 	for (unsigned i = 0; i < a->l.n; i++) {
 		snprintf(info->members[i].name, sizeof(info->members[i].name), "%s",
 			 a->members[i].name);
@@ -2385,6 +2389,7 @@ uraid_array_get_info(struct uraid_bdev *bdev, struct uraid_array_info *info)
 			info->rebuild.replace = info->rebuild.active;
 		}
 	}
+	pthread_mutex_unlock(&a->names_lock);
 	return 0;
 }
 

@@ -904,12 +904,14 @@ swap_visit(struct uraid_channel_iter *it)
 }
 
 static void
-repl_clear(struct raid_member *mb)
+repl_clear(struct raid_array *a, struct raid_member *mb)
 {
 	atomic_store(&mb->repl_desc, NULL);
 	atomic_store(&mb->repl_state, REPL_NONE);
 	atomic_store(&mb->repl_copied, 0);
+	pthread_mutex_lock(&a->names_lock);
 	mb->repl_name[0] = '\0';
+	pthread_mutex_unlock(&a->names_lock);
 }
 
 static void
@@ -924,14 +926,16 @@ swap_walked(struct uraid_channel_iter *it, int status UNUSED)
 		if (sw->old_desc)
 			uraid_bdev_close(sw->old_desc);
 		/* Release: a channel that catches up on it after the state changes sees it. */
+		pthread_mutex_lock(&sw->a->names_lock);
 		__atomic_store_n(&mb->desc, sw->new_desc, __ATOMIC_RELEASE);
 		snprintf(mb->name, sizeof(mb->name), "%s", sw->new_name);
+		pthread_mutex_unlock(&sw->a->names_lock);
 		if (sw->kind == SWAP_REPL_TAKE)
-			repl_clear(mb);
+			repl_clear(sw->a, mb);
 		break;
 	case SWAP_REPL_DROP:
 		uraid_bdev_close(atomic_load(&mb->repl_desc));
-		repl_clear(mb);
+		repl_clear(sw->a, mb);
 		break;
 	case SWAP_REPL_ADD:
 	case SWAP_REPL_ROLE:
@@ -1160,9 +1164,11 @@ replace_commit(struct raid_array *a, unsigned t)
 	}
 	mb->desc = atomic_load(&mb->repl_desc);
 	atomic_store(&mb->repl_desc, old);
+	pthread_mutex_lock(&a->names_lock);
 	memcpy(name, mb->name, sizeof(name));
 	memcpy(mb->name, mb->repl_name, sizeof(name));
 	memcpy(mb->repl_name, name, sizeof(name));
+	pthread_mutex_unlock(&a->names_lock);
 	channel_trade_roles(rch, t, mb->desc);
 	uraid_uuid_generate(a->slot_uuid[t]);
 	if (a->has_sb)
@@ -1486,15 +1492,20 @@ redundant_array(struct uraid_bdev *bdev, const char *needed_for, char *err, size
 	return a;
 }
 
-/* The slot of the member named name, or -1. */
+/* The slot of the member named name, or -1 (on any thread: see names_lock). */
 static int
-member_slot(const struct raid_array *a, const char *name)
+member_slot(struct raid_array *a, const char *name)
 {
-	for (unsigned i = 0; i < a->l.n; i++) {
-		if (a->members[i].desc && strcmp(a->members[i].name, name) == 0)
-			return (int)i;
+	int slot = -1;
+
+	pthread_mutex_lock(&a->names_lock);
+	for (unsigned i = 0; i < a->l.n && slot < 0; i++) {
+		if (__atomic_load_n(&a->members[i].desc, __ATOMIC_ACQUIRE) != NULL &&
+		    strcmp(a->members[i].name, name) == 0)
+			slot = (int)i;
 	}
-	return -1;
+	pthread_mutex_unlock(&a->names_lock);
+	return slot;
 }
 
 /* Open, claim and size-check a bdev that is to hold a member's data. */
@@ -1872,7 +1883,9 @@ replace_cleared(void *ctx, int status)
 		kick_all_later();
 		return;
 	}
+	pthread_mutex_lock(&a->names_lock);
 	snprintf(mb->repl_name, sizeof(mb->repl_name), "%s", rp->name);
+	pthread_mutex_unlock(&a->names_lock);
 	atomic_store(&mb->repl_copied, 0);
 	atomic_store(&mb->repl_state, REPL_COPYING);
 	atomic_store(&mb->repl_desc, rp->desc); /* channels created from now on take it */
