@@ -16,8 +16,9 @@ trap 'exit 130' INT
 trap 'exit 129' HUP
 
 t_pass() { T_PASS=$((T_PASS + 1)); echo "ok   $1"; }
-t_fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $1: $2"; }
-t_skip() { T_SKIP=$((T_SKIP + 1)); echo "skip $1: $2"; }
+# t_fail NAME [WHY], t_skip NAME [WHY]
+t_fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
+t_skip() { T_SKIP=$((T_SKIP + 1)); echo "skip $1${2:+: $2}"; }
 t_done() {
 	echo "$T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
 	[ "$T_FAIL" -eq 0 ]

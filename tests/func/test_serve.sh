@@ -176,4 +176,15 @@ elif [ -e "$cdir" ] || kill -0 "$cpid" 2>/dev/null; then
 else
 	t_pass "a test stopped by its timeout cleans up"
 fi
+
+# A check that fails with no reason given still counts, and the test goes on to its closing
+# line (lib.sh runs under set -u).
+printf '%s\n' '. "$1/lib.sh"' 't_fail "one"' 't_skip "two"' 't_pass "three"' 't_done' \
+	>"$T_DIR/bare.sh"
+out=$(bash "$T_DIR/bare.sh" "$(cd "$(dirname "$0")" && pwd)" 2>&1)
+if [ "$out" = "$(printf 'FAIL one\nskip two\nok   three\n1 passed, 1 failed, 1 skipped')" ]; then
+	t_pass "t_fail and t_skip without a reason"
+else
+	t_fail "t_fail and t_skip without a reason" "$out"
+fi
 t_done
