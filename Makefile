@@ -121,13 +121,17 @@ run: deps $(URAID)
 # as skipped.
 # The plain build's check also runs the unit tests built with ASan and UBSan (build-san): they
 # take seconds, and catch what the plain build lets pass (a misaligned access, a read past a
-# buffer). SAN=1 runs everything so built.
+# buffer); and the functional tests with the daemon built with ThreadSanitizer (build-tsan),
+# a few minutes, for races between the control thread and the reactors. SAN=1 and TSAN=1 run
+# everything so built.
 check: deps $(URAID) $(TEST_BINS) $(REPLAY_BINS)
 	@if [ -z "$(SANFLAGS)" ] && [ -f $(SPDK_DIR)/include/spdk/bdev_module.h ]; then \
 		$(MAKE) --no-print-directory $(SPDK_SO) || exit 1; fi
 	@if [ -z "$(SANFLAGS)" ]; then \
-		$(MAKE) --no-print-directory SAN=1 $(TEST_SRCS:%.c=build-san/%) || exit 1; fi
+		$(MAKE) --no-print-directory SAN=1 $(TEST_SRCS:%.c=build-san/%) || exit 1; \
+		$(MAKE) --no-print-directory TSAN=1 build-tsan/uraid || exit 1; fi
 	@SPDK_DIR=$(SPDK_DIR) URAID_SAN_UNIT=$(if $(SANFLAGS),,build-san) \
+		URAID_TSAN_BIN=$(if $(SANFLAGS),,build-tsan/uraid) \
 		URAID_TIME_SCALE=$(TIME_SCALE) bash scripts/run-tests.sh $(BUILD)
 
 bench: deps $(URAID)

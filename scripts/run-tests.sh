@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Runs every unit test program (and, with URAID_SAN_UNIT=DIR, the same built with ASan and UBSan
-# in DIR) and functional test script, each under a timeout, and sums their
+# in DIR) and functional test script (and, with URAID_TSAN_BIN=PATH, the functional tests again
+# with that daemon built with ThreadSanitizer), each under a timeout, and sums their
 # closing lines into one: "N passed, N failed, N skipped". A program that dies without its
-# closing line counts as one failure. URAID_TIME_SCALE=K multiplies every time limit by K: a
+# closing line counts as one failure. A ThreadSanitizer report from any process a test starts
+# fails the test, whatever the process's exit status: reports go to files (log_path), which
+# are counted and shown. URAID_TIME_SCALE=K multiplies every time limit by K: a
 # sanitized build runs several times slower (make check SAN=1 sets 4, TSAN=1 sets 8).
 set -u
 build=${1:-build}
@@ -17,14 +20,24 @@ case $scale in
 *) echo "URAID_TIME_SCALE must be a whole number from 1 to 99, not '$scale'" >&2; exit 2 ;;
 esac
 logdir="$root/$build/test-logs"
-mkdir -p "$logdir"
+tsandir="$logdir/tsan"
+rm -rf "$tsandir"
+mkdir -p "$logdir" "$tsandir"
 
 P=0 F=0 S=0
 run_one() {
 	local name=$1 limit=$2; shift 2
-	local log="$logdir/$name.log" rc line p f s
-	timeout -k 5 $((limit * scale)) "$@" >"$log" 2>&1
+	local log="$logdir/$name.log" rc line p f s races
+	TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }log_path=$tsandir/$name" \
+		timeout -k 5 $((limit * scale)) "$@" >"$log" 2>&1
 	rc=$?
+	races=$(cat "$tsandir/$name".* 2>/dev/null | grep -c '^WARNING: ThreadSanitizer')
+	if [ "$races" -ne 0 ]; then
+		F=$((F + 1))
+		printf '  %-28s FAILED: %d ThreadSanitizer reports (%s)\n' "$name" "$races" \
+			"$tsandir/$name.*"
+		grep -h '^SUMMARY: ThreadSanitizer' "$tsandir/$name".* | sort | uniq -c | sed 's/^/    | /'
+	fi
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1)
 	if [ -z "$line" ]; then
 		if [ $rc -eq 77 ]; then S=$((S + 1)); printf '  %-28s skipped\n' "$name"; return; fi
@@ -66,6 +79,16 @@ for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t" .sh)" 300 bash "$t"
 done
+# The functional tests again with the daemon and CLI built with ThreadSanitizer, when make
+# check names that binary: the control thread, the RPC server and the reactors meet there.
+if [ -n "${URAID_TSAN_BIN:-}" ]; then
+	echo "functional tests under ThreadSanitizer ($URAID_TSAN_BIN):"
+	for t in tests/func/test_*.sh; do
+		[ -f "$t" ] || continue
+		run_one "tsan_$(basename "$t" .sh)" 600 env URAID_BIN="$root/$URAID_TSAN_BIN" \
+			bash "$t"
+	done
+fi
 echo "multi-host tests (network namespaces, as root):"
 for t in tests/net/test_*.sh; do
 	[ -f "$t" ] || continue
