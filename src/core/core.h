@@ -359,7 +359,8 @@ struct raid_array {
 	struct raid_member members[RAID_MAX_MEMBERS];
 	/* The members' name and repl_name: reactor 0 changes them (a spare or a replacement
 	 * takes a slot) under this lock, and a thread other than reactor 0 reads them under it
-	 * (uraid_array_get_info, a lookup by name). Off the data path. */
+	 * (uraid_array_get_info, a lookup by name, the log line of a member's failure). Off the
+	 * data path. */
 	pthread_mutex_t names_lock;
 	_Atomic unsigned failed;
 	_Atomic bool online;

@@ -652,11 +652,21 @@ ds_drain_failed(struct raid_array *a, unsigned member)
 	}
 }
 
+/* A copy of a member's name, for a reactor that may not be reactor 0 (see names_lock). */
+static void
+member_name_copy(struct raid_array *a, unsigned member, char *buf, size_t len)
+{
+	pthread_mutex_lock(&a->names_lock);
+	snprintf(buf, len, "%s", a->members[member].name);
+	pthread_mutex_unlock(&a->names_lock);
+}
+
 void
 raid_member_failed(struct raid_array *a, unsigned member, int status)
 {
 	int expected = URAID_MEMBER_ACTIVE;
 	struct uraid_reactor *self = uraid_reactor_self();
+	char name[URAID_BDEV_NAME_MAX];
 
 	if (self)
 		raid_stat_add(a, uraid_reactor_index(self), RS_MEMBER_ERR, 1);
@@ -673,8 +683,9 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 		if (expected == URAID_MEMBER_REBUILDING &&
 		    atomic_compare_exchange_strong(&a->members[member].state, &expected,
 						   URAID_MEMBER_FAILED)) {
+			member_name_copy(a, member, name, sizeof(name));
 			LOG_ERR("%s: replacement %s (slot %u) failed during its rebuild (%s)",
-				a->bdev.name, a->members[member].name, member, strerror(-status));
+				a->bdev.name, name, member, strerror(-status));
 			if (a->has_sb) {
 				atomic_fetch_add(&a->sb_need, 1);
 				raid_sb_update(a, NULL);
@@ -687,13 +698,14 @@ raid_member_failed(struct raid_array *a, unsigned member, int status)
 	ds_drain_failed(a, member);
 	if (a->has_sb)
 		atomic_fetch_add(&a->sb_need, 1);
+	member_name_copy(a, member, name, sizeof(name));
 	if (a->members[member].failed_by_request)
 		LOG_WARNING("%s: member %s (slot %u) failed by request; the array continues %s",
-			    a->bdev.name, a->members[member].name, member,
+			    a->bdev.name, name, member,
 			    raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
 	else
 		LOG_ERR("%s: member %s (slot %u) failed (%s); the array continues %s", a->bdev.name,
-			a->members[member].name, member, strerror(-status),
+			name, member, strerror(-status),
 			raid_beyond_tolerance(a) ? "OFFLINE" : "degraded");
 	if (a->has_sb)
 		raid_sb_update(a, NULL); /* the failure outlives a restart */
