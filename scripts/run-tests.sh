@@ -55,18 +55,30 @@ run_one() {
 	fi
 }
 
+# run_units DIR PREFIX: every unit test program built in DIR.
+run_units() {
+	local t
+	for t in "$1"/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		run_one "$2$(basename "$t")" 300 "$t"
+	done
+}
+# run_scripts DIR PREFIX LIMIT [VAR=VALUE...]: every test script in DIR, with those variables.
+run_scripts() {
+	local dir=$1 prefix=$2 limit=$3 t
+	shift 3
+	for t in "$dir"/test_*.sh; do
+		[ -f "$t" ] || continue
+		run_one "$prefix$(basename "$t" .sh)" "$limit" env "$@" bash "$t"
+	done
+}
+
 echo "unit tests ($build):"
-for t in "$build"/tests/unit/test_*; do
-	[ -x "$t" ] || continue
-	run_one "$(basename "$t")" 300 "$t"
-done
+run_units "$build" ""
 # The unit tests again as built with ASan and UBSan, when make check names that build.
 if [ -n "${URAID_SAN_UNIT:-}" ]; then
 	echo "unit tests under ASan and UBSan ($URAID_SAN_UNIT):"
-	for t in "$URAID_SAN_UNIT"/tests/unit/test_*; do
-		[ -x "$t" ] || continue
-		run_one "san_$(basename "$t")" 300 "$t"
-	done
+	run_units "$URAID_SAN_UNIT" san_
 fi
 echo "fuzz corpus replays:"
 for t in "$build"/tests/fuzz/*_replay; do
@@ -75,34 +87,18 @@ for t in "$build"/tests/fuzz/*_replay; do
 	run_one "$name" 300 "$t" "tests/fuzz/corpus/${name#fuzz_}"
 done
 echo "functional tests:"
-for t in tests/func/test_*.sh; do
-	[ -f "$t" ] || continue
-	run_one "$(basename "$t" .sh)" 300 bash "$t"
-done
+run_scripts tests/func "" 300
 # The functional tests again with the daemon and CLI built with ThreadSanitizer, when make
 # check names that binary: the control thread, the RPC server and the reactors meet there.
 if [ -n "${URAID_TSAN_BIN:-}" ]; then
 	echo "functional tests under ThreadSanitizer ($URAID_TSAN_BIN):"
-	for t in tests/func/test_*.sh; do
-		[ -f "$t" ] || continue
-		run_one "tsan_$(basename "$t" .sh)" 600 env URAID_BIN="$root/$URAID_TSAN_BIN" \
-			bash "$t"
-	done
+	run_scripts tests/func tsan_ 600 URAID_BIN="$root/$URAID_TSAN_BIN"
 fi
 echo "multi-host tests (network namespaces, as root):"
-for t in tests/net/test_*.sh; do
-	[ -f "$t" ] || continue
-	run_one "net_$(basename "$t" .sh)" 300 bash "$t"
-done
+run_scripts tests/net net_ 300
 echo "SPDK module tests (SPDK_DIR=${SPDK_DIR:-/opt/spdk}):"
-for t in tests/spdk/test_*.sh; do
-	[ -f "$t" ] || continue
-	run_one "spdk_$(basename "$t" .sh)" 300 bash "$t"
-done
+run_scripts tests/spdk spdk_ 300
 echo "crash tests:"
-for t in tests/crash/test_*.sh; do
-	[ -f "$t" ] || continue
-	run_one "crash_$(basename "$t" .sh)" 600 bash "$t"
-done
+run_scripts tests/crash crash_ 600
 echo "$P passed, $F failed, $S skipped"
 [ "$F" -eq 0 ]
